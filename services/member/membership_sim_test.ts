@@ -1,0 +1,139 @@
+/**
+ * Deterministic simulation of the membership protocol: in-process nodes, virtual clock, seeded
+ * loss, delay and partitions, every message through the real wire codec. A failure message
+ * names the seed; replay with SIM_SEED=<seed> bun test services/member/membership_sim_test.ts.
+ */
+import { describe, expect, test } from "bun:test";
+import { Sim } from "../testing/sim.ts";
+import type { Knobs } from "./cluster_config.ts";
+
+const BASE_SEED = Number(process.env.SIM_SEED ?? 20261124);
+
+function check(ok: boolean, sim: Sim, what: string): void {
+  if (!ok) throw new Error(`${what} (${sim.describe()}; replay with SIM_SEED=${sim.seed})`);
+}
+
+function cluster(n: number, knobs: Partial<Knobs> = {}, extra: { lossRate?: number; secret?: string } = {}, seedOffset = 0): Sim {
+  const sim = new Sim({ seed: BASE_SEED + seedOffset, knobs, ...extra });
+  sim.addNodes(n);
+  check(sim.runUntil(() => sim.converged(), 15_000) >= 0, sim, `${n} nodes did not converge after joining`);
+  return sim;
+}
+
+/** Every event of `kind` about `id` seen by any node. */
+function eventsAbout(sim: Sim, id: string, kind: string) {
+  return sim.nodes.flatMap((sn) => sn.events.filter((e) => e.kind === kind && "id" in e && e.id === id));
+}
+
+const MODES: [string, Partial<Knobs>][] = [
+  ["pingack+suspicion", { protocol: "pingack", suspicion: true }],
+  ["pingack", { protocol: "pingack", suspicion: false }],
+  ["gossip+suspicion", { protocol: "gossip", suspicion: true }],
+  ["gossip", { protocol: "gossip", suspicion: false }],
+];
+
+describe("membership simulation", () => {
+  test("20 nodes join through the introducer and agree", () => {
+    const sim = cluster(20);
+    for (const sn of sim.nodes) expect(sn.node.core.list().filter((m) => m.state === "alive").length).toBe(20);
+  });
+
+  test("joins work with a cluster secret (HMAC on every datagram)", () => {
+    const sim = cluster(8, {}, { secret: "s3cret" }, 1);
+    expect(sim.converged()).toBe(true);
+  });
+
+  MODES.forEach(([name, knobs], i) => {
+    test(`crash is detected by every member in ${name}`, () => {
+      const sim = cluster(20, { ...knobs, t_cleanup_ms: 3000 }, {}, 10 + i);
+      const victim = sim.node(7).node.id;
+      sim.crash(7);
+      const k = sim.node(1).node.core.knobs;
+      const budget = k.t_suspect_ms + k.t_fail_ms + 1000;
+      const took = sim.runUntil(() => sim.live().every((sn) => sn.node.core.get(victim)?.state === "failed"), budget);
+      check(took >= 0, sim, `${name}: not every survivor marked ${victim} failed within ${budget} ms`);
+      const removed = sim.runUntil(() => sim.live().every((sn) => !sn.node.core.get(victim)), k.t_cleanup_ms + 1000);
+      check(removed >= 0, sim, `${name}: ${victim} not removed after t_cleanup`);
+      check(sim.converged(), sim, `${name}: survivors disagree`);
+    });
+  });
+
+  for (const [name, knobs] of MODES.filter(([, k]) => k.suspicion)) {
+    test(`a node paused for half its suspicion timeout refutes and stays (${name})`, () => {
+      const sim = cluster(10, knobs, {}, 20);
+      const paused = sim.node(4).node.id;
+      const k = sim.node(1).node.core.knobs;
+      sim.pause(4);
+      // Stay stopped until someone suspects it, then for half of its window to refute.
+      const noticed = sim.runUntil(() => eventsAbout(sim, paused, "suspect").length > 0, k.t_suspect_ms + 3 * k.ping_every_ms);
+      check(noticed >= 0, sim, `${name}: paused node was never suspected`);
+      sim.run(k.t_fail_ms / 2);
+      sim.resume(4);
+      sim.run(5000);
+      check(eventsAbout(sim, paused, "failed").length === 0, sim, `${name}: paused node ${paused} was declared failed`);
+      check(sim.node(4).node.id === paused, sim, `${name}: paused node had to rejoin`);
+      check(sim.node(4).events.some((e) => e.kind === "refuted"), sim, `${name}: paused node did not refute`);
+      check(sim.converged(), sim, `${name}: not converged after resume`);
+    });
+  }
+
+  test("a switch at one node reaches all within 2 s", () => {
+    const sim = cluster(20, {}, {}, 30);
+    const at3 = sim.node(3).node.core;
+    sim.node(3).node.core.changeConfig({ ...at3.knobs, protocol: "gossip", suspicion: false }, sim.nowMs);
+    const took = sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.knobs.protocol === "gossip" && !sn.node.core.knobs.suspicion), 2000);
+    check(took >= 0, sim, "switch did not reach every node within 2 s");
+    sim.run(20_000);
+    check(sim.converged(), sim, "a false failure after the switch");
+    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "a false failure after the switch");
+  });
+
+  test("two concurrent switches converge on one deterministic winner", () => {
+    const sim = cluster(20, {}, {}, 31);
+    const a = sim.node(2).node.core;
+    const b = sim.node(15).node.core;
+    a.changeConfig({ ...a.knobs, protocol: "gossip" }, sim.nowMs);
+    b.changeConfig({ ...b.knobs, suspicion: false, t_fail_ms: 1500 }, sim.nowMs);
+    const winner = a.selfId > b.selfId ? a.config : b.config;
+    expect(a.config.version).toBe(b.config.version);
+    const took = sim.runUntil(() => sim.nodes.every((sn) => JSON.stringify(sn.node.core.config) === JSON.stringify(winner)), 3000);
+    check(took >= 0, sim, "concurrent switches did not converge on the larger origin's config");
+  });
+
+  test("leave is announced as left and never counted as a failure", () => {
+    const sim = cluster(10, { t_cleanup_ms: 2000 }, {}, 40);
+    const leaver = sim.node(6).node.id;
+    sim.leave(6);
+    const took = sim.runUntil(() => sim.live().every((sn) => sn.node.core.get(leaver)?.state === "left"), 1000);
+    check(took >= 0, sim, "not every member saw the leave within 1 s");
+    const gone = sim.runUntil(() => sim.live().every((sn) => !sn.node.core.get(leaver)), 4000);
+    check(gone >= 0, sim, "left member not removed after t_cleanup");
+    check(eventsAbout(sim, leaver, "failed").length === 0, sim, "a left member was declared failed");
+  });
+
+  for (const [name, knobs] of MODES.filter(([, k]) => k.suspicion)) {
+    test(`10 minutes at 0% loss give no false failure (${name})`, () => {
+      const sim = cluster(10, knobs, {}, 50);
+      sim.run(600_000);
+      check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")), sim, `${name}: false failure`);
+      check(sim.converged(), sim, `${name}: not converged`);
+    });
+  }
+
+  test("10% loss for 3 minutes gives no false failure with the defaults", () => {
+    const sim = cluster(10, {}, { lossRate: 0.1 }, 60);
+    sim.run(180_000);
+    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "false failure at 10% loss");
+  });
+
+  test("a partition heals and the views re-merge", () => {
+    const sim = cluster(12, { t_cleanup_ms: 2000 }, {}, 70);
+    sim.partition((k) => (k <= 6 ? 0 : 1));
+    sim.run(8000);
+    // Each side has given up on the other.
+    check(sim.node(1).node.core.livePeers().length === 5, sim, "introducer side still lists the other side");
+    sim.heal();
+    const took = sim.runUntil(() => sim.converged() && sim.live().every((sn) => sn.node.core.livePeers().length === 11), 20_000);
+    check(took >= 0, sim, "views did not re-merge within 20 s of the heal");
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * A member node: the protocol core plus joining. Still pure (no I/O): the driver and the
+ * simulator ask it when to send a join request and hand it the reply.
+ *
+ * Join rules:
+ * - a node that has not been admitted yet asks an introducer (round-robin over the configured
+ *   ones, skipping itself) every `joinRetryMs` until one answers;
+ * - a node that sees no live member at any introducer address asks again every `joinRetryMs`:
+ *   this is how a restarted introducer (a new member with an empty table) and the two sides of
+ *   a healed partition find each other again;
+ * - a node refused by the introducer, or told by anyone that it was declared failed, starts over
+ *   as a new member (`host:port@<now>`), keeping the cluster config it knew.
+ */
+import type { Rng } from "../shared/rng.ts";
+import type { ClusterConfig } from "./cluster_config.ts";
+import { type MemberEvent, Membership, type Outgoing } from "./membership.ts";
+import { makeNodeId, type MemberPorts } from "./state.ts";
+import type { Message } from "./wire.ts";
+
+export type NodeEvent = MemberEvent | { kind: "renewed"; from: string; to: string; atMs: number };
+
+export interface MemberNodeOptions {
+  host: string;
+  ports: MemberPorts;
+  bootMs: number;
+  config: ClusterConfig;
+  rng: Rng;
+  nowMs: number;
+  /** Introducer addresses `host:tcpPort`, tried in order. */
+  introducers: string[];
+  /** Pause between join attempts while no introducer answers. Default 1000 ms. */
+  joinRetryMs?: number;
+}
+
+export class MemberNode {
+  core: Membership;
+  private readonly opts: MemberNodeOptions;
+  private readonly introducers: string[];
+  private readonly joinRetryMs: number;
+  private admitted = false;
+  private nextJoinMs: number;
+  private joinCursor = 0;
+  private readonly events: NodeEvent[] = [];
+
+  constructor(opts: MemberNodeOptions) {
+    this.opts = opts;
+    this.joinRetryMs = opts.joinRetryMs ?? 1000;
+    this.core = this.newCore(opts.bootMs, opts.config, opts.nowMs);
+    const self = `${opts.host}:${opts.ports.introducer}`;
+    this.introducers = opts.introducers.filter((a) => a !== self);
+    // An introducer with no other introducer to ask is the group's first member.
+    this.admitted = this.introducers.length === 0;
+    this.nextJoinMs = opts.nowMs;
+  }
+
+  private newCore(bootMs: number, config: ClusterConfig, nowMs: number): Membership {
+    return new Membership({
+      selfId: makeNodeId(this.opts.host, this.opts.ports.udp, bootMs),
+      ports: this.opts.ports,
+      config,
+      rng: this.opts.rng,
+      nowMs,
+    });
+  }
+
+  get id(): string {
+    return this.core.selfId;
+  }
+  get isAdmitted(): boolean {
+    return this.admitted;
+  }
+
+  tick(nowMs: number, wallMs: number): Outgoing[] {
+    const out = this.core.tick(nowMs);
+    this.collect(nowMs, wallMs);
+    return out;
+  }
+
+  receive(msg: Message, nowMs: number, wallMs: number): Outgoing[] {
+    const out = this.core.receive(msg, nowMs);
+    this.collect(nowMs, wallMs);
+    return out;
+  }
+
+  /** The introducer to ask now (and the request), or undefined when no join is due. */
+  joinDue(nowMs: number): { to: string; msg: Message } | undefined {
+    if (this.introducers.length === 0 || this.core.isLeaving || nowMs < this.nextJoinMs) return undefined;
+    if (this.admitted && this.introducers.some((a) => this.knowsIntroducer(a))) return undefined;
+    this.nextJoinMs = nowMs + this.joinRetryMs;
+    const to = this.introducers[this.joinCursor++ % this.introducers.length]!;
+    return { to, msg: { type: "join", entry: this.core.joinEntry() } };
+  }
+
+  private knowsIntroducer(address: string): boolean {
+    const colon = address.lastIndexOf(":");
+    return this.core.knowsLiveMemberAt(address.slice(0, colon), Number(address.slice(colon + 1)));
+  }
+
+  /** The reply of an introducer (the request's answer). */
+  onJoinReply(reply: Message, nowMs: number, wallMs: number): Outgoing[] {
+    if (reply.type !== "join_reply") return [];
+    const { accepted, out } = this.core.applyJoinReply(reply, nowMs);
+    if (!accepted) {
+      this.renew(nowMs, wallMs);
+      return [];
+    }
+    this.admitted = true;
+    this.collect(nowMs, wallMs);
+    return out;
+  }
+
+  /** Introducer side of a join. */
+  handleJoin(req: Message, nowMs: number): { reply: Message; out: Outgoing[] } | undefined {
+    if (req.type !== "join") return undefined;
+    return this.core.handleJoin(req.entry, nowMs);
+  }
+
+  drainEvents(): NodeEvent[] {
+    return this.events.splice(0, this.events.length);
+  }
+
+  private collect(nowMs: number, wallMs: number): void {
+    const evs = this.core.drainEvents();
+    this.events.push(...evs);
+    if (evs.some((e) => e.kind === "self_failed")) this.renew(nowMs, wallMs);
+  }
+
+  /** Start over as a new member under a fresh id, then rejoin. */
+  private renew(nowMs: number, wallMs: number): void {
+    const from = this.core.selfId;
+    const bootMs = Math.max(wallMs, this.opts.bootMs + 1);
+    this.opts.bootMs = bootMs;
+    this.core = this.newCore(bootMs, this.core.config, nowMs);
+    this.admitted = this.introducers.length === 0;
+    this.nextJoinMs = nowMs;
+    this.events.push({ kind: "renewed", from, to: this.core.selfId, atMs: nowMs });
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The inflight tracker of pingack: probes this node sent and is waiting on, and pings it sends
+ * on behalf of others (ping-req relays). Sequence numbers come from one counter, so an ack's
+ * sequence identifies exactly one of the two.
+ */
+export interface Probe {
+  seq: number;
+  target: string;
+  sentMs: number;
+  /** No direct ack by then: ask others (ping-req). */
+  directDeadlineMs: number;
+  /** No ack at all by then: the probe is missed. */
+  finalDeadlineMs: number;
+  indirectSent: boolean;
+}
+
+export interface Relay {
+  origin: string;
+  originSeq: number;
+  target: string;
+  expiresMs: number;
+}
+
+export class ProbeTracker {
+  private seq = 0;
+  private readonly probes = new Map<number, Probe>();
+  private readonly relays = new Map<number, Relay>();
+
+  start(target: string, nowMs: number, directDeadlineMs: number, finalDeadlineMs: number): number {
+    const seq = ++this.seq;
+    this.probes.set(seq, { seq, target, sentMs: nowMs, directDeadlineMs, finalDeadlineMs, indirectSent: false });
+    return seq;
+  }
+
+  isProbing(target: string): boolean {
+    for (const p of this.probes.values()) if (p.target === target) return true;
+    return false;
+  }
+
+  /** An ack for one of our probes (direct or relayed); returns the probe once. */
+  resolve(seq: number, about: string): Probe | undefined {
+    const probe = this.probes.get(seq);
+    if (!probe || probe.target !== about) return undefined;
+    this.probes.delete(seq);
+    return probe;
+  }
+
+  relay(origin: string, originSeq: number, target: string, expiresMs: number): number {
+    const seq = ++this.seq;
+    this.relays.set(seq, { origin, originSeq, target, expiresMs });
+    return seq;
+  }
+
+  takeRelay(seq: number, about: string): Relay | undefined {
+    const relay = this.relays.get(seq);
+    if (!relay || relay.target !== about) return undefined;
+    this.relays.delete(seq);
+    return relay;
+  }
+
+  /** Probes due for indirect checks and probes missed at `nowMs` (removed from the tracker). */
+  due(nowMs: number, indirectEnabled: boolean): { needIndirect: Probe[]; missed: Probe[] } {
+    const needIndirect: Probe[] = [];
+    const missed: Probe[] = [];
+    for (const p of this.probes.values()) {
+      if (nowMs >= p.finalDeadlineMs) {
+        missed.push(p);
+        this.probes.delete(p.seq);
+      } else if (indirectEnabled && !p.indirectSent && nowMs >= p.directDeadlineMs) {
+        p.indirectSent = true;
+        needIndirect.push(p);
+      }
+    }
+    for (const [seq, r] of this.relays) if (nowMs >= r.expiresMs) this.relays.delete(seq);
+    return { needIndirect, missed };
+  }
+
+  clear(): void {
+    this.probes.clear();
+    this.relays.clear();
+  }
+}
