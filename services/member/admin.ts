@@ -1,0 +1,238 @@
+/**
+ * memberd's HTTP admin API (one Elysia instance). Handlers are thin: they call the plain
+ * functions below, which tests call directly too.
+ */
+import { Elysia, t } from "elysia";
+import { bearerOk } from "../shared/auth.ts";
+import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
+import { parseDurationMs } from "../shared/duration.ts";
+import { describeValidationError } from "../shared/http.ts";
+import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
+import type { MemberDaemon } from "./driver.ts";
+import { RTT_BUCKETS_MS } from "./membership.ts";
+import type { MemberEntry } from "./state.ts";
+
+export class BadRequest extends Error {}
+
+export function memberView(d: MemberDaemon, m: MemberEntry) {
+  return {
+    id: m.id,
+    incarnation: m.incarnation,
+    state: m.state,
+    last_update: new Date(d.wallOf(m.updatedMs)).toISOString(),
+    heartbeat: m.heartbeat,
+    ports: m.ports,
+  };
+}
+
+export function listMembers(d: MemberDaemon) {
+  const members = d.node.core.list().map((m) => memberView(d, m));
+  return { count: members.length, members };
+}
+
+export function displayProtocol(d: MemberDaemon) {
+  const k = d.node.core.knobs;
+  return { protocol: k.protocol, suspicion: k.suspicion ? "enabled" : "disabled", suspicion_time: `${k.t_fail_ms}ms`, version: d.node.core.config.version };
+}
+
+export function getConfig(d: MemberDaemon) {
+  const c = d.node.core.config;
+  return {
+    node: {
+      id: d.node.id,
+      host: d.cfg.host,
+      ports: d.cfg.ports,
+      is_introducer: d.cfg.is_introducer,
+      introducers: d.cfg.introducers,
+      data_dir: d.cfg.data_dir,
+      cluster_secret_set: d.cfg.cluster_secret !== "",
+    },
+    cluster: { version: c.version, origin: c.origin, ...c.knobs },
+  };
+}
+
+/** `/set`: a body of knobs, or no body to re-read this node's config file. */
+export function setKnobs(d: MemberDaemon, body: unknown): Knobs {
+  let knobs: Knobs;
+  if (body === undefined || body === null || (typeof body === "object" && Object.keys(body as object).length === 0)) {
+    try {
+      knobs = buildNodeConfig(readConfigFile(d.configPath, true)).membership;
+    } catch (err) {
+      throw new BadRequest((err as Error).message);
+    }
+  } else {
+    try {
+      knobs = applyKnobs(d.node.core.knobs, body, "body");
+    } catch (err) {
+      throw new BadRequest((err as Error).message);
+    }
+  }
+  d.changeConfig(knobs);
+  return knobs;
+}
+
+/** `/switch`: protocol and suspicion (and optionally the suspicion time) at once. */
+export function switchProtocol(d: MemberDaemon, body: { protocol?: string; suspicion?: string; suspicion_time?: string }): Knobs {
+  const errors: string[] = [];
+  if (body.protocol !== "gossip" && body.protocol !== "pingack") errors.push(`protocol: expected "gossip" or "pingack", got ${JSON.stringify(body.protocol)}`);
+  const suspicion = parseSuspicion(body.suspicion);
+  if (suspicion === undefined) errors.push(`suspicion: expected "enabled" or "disabled", got ${JSON.stringify(body.suspicion)}`);
+  const patch: Record<string, unknown> = { protocol: body.protocol, suspicion };
+  if (body.suspicion_time !== undefined) {
+    try {
+      patch.t_fail_ms = parseDurationMs(body.suspicion_time);
+    } catch (err) {
+      errors.push(`suspicion_time: ${(err as Error).message}`);
+    }
+  }
+  if (errors.length > 0) throw new BadRequest(errors.join("; "));
+  let knobs: Knobs;
+  try {
+    knobs = applyKnobs(d.node.core.knobs, patch, "body");
+  } catch (err) {
+    throw new BadRequest((err as Error).message);
+  }
+  d.changeConfig(knobs);
+  return knobs;
+}
+
+export function metricsText(d: MemberDaemon): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+  };
+  const perType = (rec: Record<string, number>) => Object.entries(rec).map(([k, v]) => [`{type="${k}"}`, v] as [string, number]);
+  const tr = d.traffic;
+  metric("memberd_datagrams_in_total", "counter", "Datagrams received and decoded, by message type.", perType(tr.datagramsIn));
+  metric("memberd_datagrams_out_total", "counter", "Datagrams sent, by message type.", perType(tr.datagramsOut));
+  metric("memberd_bytes_in_total", "counter", "Bytes received, by message type.", perType(tr.bytesIn));
+  metric("memberd_bytes_out_total", "counter", "Bytes sent, by message type.", perType(tr.bytesOut));
+  metric("memberd_datagrams_dropped_total", "counter", "Datagrams dropped before the protocol.", [
+    ['{reason="auth"}', tr.droppedAuth],
+    ['{reason="malformed"}', tr.droppedMalformed],
+    ['{reason="drop_rate_recv"}', d.node.core.counters.dropped_injected],
+  ]);
+  metric("memberd_send_errors_total", "counter", "Send failures (ECONNREFUSED from dead peers included).", [["", tr.sendErrors]]);
+  const c = d.node.core.counters;
+  metric("memberd_suspicions_total", "counter", "Members this node suspected.", [["", c.suspicions]]);
+  metric("memberd_refutations_total", "counter", "Suspicions this node saw refuted (its own included).", [["", c.refutations]]);
+  metric("memberd_failures_declared_total", "counter", "Members this node declared failed.", [["", c.failures_declared]]);
+  metric("memberd_probes_total", "counter", "Direct probes sent.", [["", c.probes_sent]]);
+  metric("memberd_probes_missed_total", "counter", "Probes with no ack at all.", [["", c.probes_missed]]);
+  metric("memberd_members", "gauge", "Listed members by state.", (["alive", "suspect", "failed", "left"] as const).map((s) => [`{state="${s}"}`, d.node.core.list().filter((m) => m.state === s).length]));
+  const rtt = d.node.core.rtt;
+  lines.push("# HELP memberd_probe_rtt_ms Probe round-trip time.", "# TYPE memberd_probe_rtt_ms histogram");
+  RTT_BUCKETS_MS.forEach((b, i) => lines.push(`memberd_probe_rtt_ms_bucket{le="${b}"} ${rtt.buckets[i]}`));
+  lines.push(`memberd_probe_rtt_ms_bucket{le="+Inf"} ${rtt.count}`, `memberd_probe_rtt_ms_sum ${rtt.sumMs.toFixed(3)}`, `memberd_probe_rtt_ms_count ${rtt.count}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** NDJSON stream: a snapshot line, then one line per membership change. */
+export function watchStream(d: MemberDaemon, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let unsubscribe = () => {};
+  return new ReadableStream({
+    start(controller) {
+      const push = (ev: Record<string, unknown>) => {
+        try {
+          controller.enqueue(enc.encode(`${JSON.stringify(ev)}\n`));
+          if (ev.event === "closed") controller.close();
+        } catch {
+          unsubscribe();
+        }
+      };
+      push({ event: "snapshot", self: d.node.id, ...listMembers(d) });
+      unsubscribe = d.watch(push);
+      signal.addEventListener("abort", () => unsubscribe());
+    },
+    cancel() {
+      unsubscribe();
+    },
+  });
+}
+
+export interface AdminOptions {
+  /** Called after `/leave` has been answered: the process should exit. */
+  onLeave: () => void;
+}
+
+export function adminApp(d: MemberDaemon, opts: AdminOptions) {
+  const secret = d.cfg.cluster_secret;
+  const requireAuth = ({ headers, set }: { headers: Record<string, string | undefined>; set: { status?: number | string } }) => {
+    if (!bearerOk(secret, headers.authorization)) {
+      set.status = 401;
+      return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
+    }
+  };
+  const leave = () => {
+    d.leave();
+    setTimeout(opts.onLeave, 100);
+    return { status: "left", id: d.node.id };
+  };
+  const set = ({ body, set }: { body: unknown; set: { status?: number | string } }) => {
+    try {
+      return { status: "ok", cluster: setKnobs(d, body), version: d.node.core.config.version };
+    } catch (err) {
+      set.status = 400;
+      return { error: (err as Error).message };
+    }
+  };
+  return new Elysia()
+    .onError(({ code, error, set }) => {
+      if (code === "VALIDATION") {
+        set.status = 400;
+        return { error: describeValidationError(error) };
+      }
+      if (code === "PARSE") {
+        set.status = 400;
+        return { error: "body: expected a JSON object" };
+      }
+      if (code === "NOT_FOUND") {
+        set.status = 404;
+        return { error: "no such endpoint; see /help" };
+      }
+    })
+    .get("/help", () => ({
+      endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
+    }))
+    .get("/get", () => getConfig(d))
+    .get("/list_mem", () => listMembers(d))
+    .get("/list_self", () => memberView(d, d.node.core.self))
+    .get("/display_suspects", () => {
+      const suspects = d.node.core.list().filter((m) => m.state === "suspect").map((m) => memberView(d, m));
+      return { count: suspects.length, suspects };
+    })
+    .get("/display_protocol", () => displayProtocol(d))
+    .get("/metrics", ({ set }) => {
+      set.headers["content-type"] = "text/plain; version=0.0.4";
+      return metricsText(d);
+    })
+    .get(
+      "/watch",
+      ({ request }) => new Response(watchStream(d, request.signal), { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } }),
+    )
+    .guard({ beforeHandle: requireAuth }, (app) =>
+      app
+        .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
+        .post("/set", set, { body: t.Optional(t.Record(t.String(), t.Any())) })
+        .post(
+          "/switch",
+          ({ body, set }) => {
+            try {
+              return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
+            } catch (err) {
+              set.status = 400;
+              return { error: (err as Error).message };
+            }
+          },
+          { body: t.Object({ protocol: t.Optional(t.String()), suspicion: t.Optional(t.String()), suspicion_time: t.Optional(t.String()) }) },
+        )
+        .get("/leave", leave)
+        .post("/leave", leave),
+    );
+}
+
+function displayProtocolAfter(k: Knobs) {
+  return { protocol: k.protocol, suspicion: k.suspicion ? "enabled" : "disabled", suspicion_time: `${k.t_fail_ms}ms` };
+}

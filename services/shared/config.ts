@@ -1,0 +1,143 @@
+/**
+ * Node configuration: config.json, overridden by command-line flags, validated at start-up with
+ * messages that name the field, the value and what was expected.
+ */
+import { readFileSync } from "node:fs";
+import { applyKnobs, DEFAULT_KNOBS, type Knobs } from "../member/cluster_config.ts";
+import type { MemberPorts } from "../member/state.ts";
+
+export interface NodeConfig {
+  /** Address every daemon of this node binds and advertises. Default 127.0.0.1. */
+  host: string;
+  /** Directory for this node's state and logs. Default var/data. */
+  data_dir: string;
+  /** This node runs the introducer (TCP ports.introducer) and may found the group. Default false. */
+  is_introducer: boolean;
+  /** Introducers to join through, `host:port`; any that answers will do. Default ["127.0.0.1:6000"]. */
+  introducers: string[];
+  /**
+   * Shared secret: HMAC tags on datagrams, bearer token on mutating HTTP calls and joins.
+   * Empty = open cluster (a warning is logged). The env RAINSTORM_SECRET overrides it.
+   */
+  cluster_secret: string;
+  ports: MemberPorts;
+  /** Pause between join attempts while no introducer answers. Default 1000 ms. */
+  join_retry_ms: number;
+  /** Timeout of one join request (TCP connect + reply). Default 1000 ms. */
+  join_timeout_ms: number;
+  /** Node aliases for ctl ("01" -> "127.0.0.1"). */
+  aliases: Record<string, string>;
+  /** Cluster-wide membership knobs this node starts with (see cluster_config.ts). */
+  membership: Knobs;
+}
+
+export const DEFAULT_PORTS: MemberPorts = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
+
+export function defaultAliases(count = 10): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let k = 1; k <= count; k++) out[String(k).padStart(2, "0")] = `127.0.0.${k}`;
+  return out;
+}
+
+export const DEFAULT_NODE_CONFIG: NodeConfig = {
+  host: "127.0.0.1",
+  data_dir: "var/data",
+  is_introducer: false,
+  introducers: ["127.0.0.1:6000"],
+  cluster_secret: "",
+  ports: DEFAULT_PORTS,
+  join_retry_ms: 1000,
+  join_timeout_ms: 1000,
+  aliases: defaultAliases(),
+  membership: DEFAULT_KNOBS,
+};
+
+const TOP_KEYS = Object.keys(DEFAULT_NODE_CONFIG);
+
+/** Read a config file; a missing file is an error only when `required`. */
+export function readConfigFile(path: string, required: boolean): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new Error(`config ${path}: cannot read: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("expected a JSON object");
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`config ${path}: invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+function isHostPort(v: string): boolean {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(v);
+  return !!m && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}
+
+/** Merge a raw config object over the defaults and validate every field. */
+export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string, string | undefined> = {}): NodeConfig {
+  const errors: string[] = [];
+  for (const key of Object.keys(raw)) {
+    if (!TOP_KEYS.includes(key)) errors.push(`${key}: unknown setting; known settings are ${TOP_KEYS.join(", ")}`);
+  }
+  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ports: { ...DEFAULT_PORTS } };
+  const str = (key: "host" | "data_dir" | "cluster_secret", allowEmpty: boolean) => {
+    if (raw[key] === undefined) return;
+    if (typeof raw[key] !== "string" || (!allowEmpty && raw[key] === "")) errors.push(`${key}: expected a ${allowEmpty ? "" : "non-empty "}string, got ${JSON.stringify(raw[key])}`);
+    else cfg[key] = raw[key] as string;
+  };
+  str("host", false);
+  str("data_dir", false);
+  str("cluster_secret", true);
+  if (raw.is_introducer !== undefined) {
+    if (typeof raw.is_introducer !== "boolean") errors.push(`is_introducer: expected true or false, got ${JSON.stringify(raw.is_introducer)}`);
+    else cfg.is_introducer = raw.is_introducer;
+  }
+  if (raw.introducers !== undefined) {
+    const list = typeof raw.introducers === "string" ? raw.introducers.split(",").filter(Boolean) : raw.introducers;
+    if (!Array.isArray(list) || !list.every((v) => typeof v === "string" && isHostPort(v))) {
+      errors.push(`introducers: expected a list of "host:port" strings, got ${JSON.stringify(raw.introducers)}`);
+    } else cfg.introducers = list as string[];
+  }
+  for (const key of ["join_retry_ms", "join_timeout_ms"] as const) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 10 || v > 600_000) errors.push(`${key}: expected an integer in [10, 600000] ms, got ${JSON.stringify(v)}`);
+    else cfg[key] = v;
+  }
+  if (raw.ports !== undefined) {
+    const ports = raw.ports as Record<string, unknown>;
+    if (typeof ports !== "object" || ports === null) errors.push(`ports: expected an object, got ${JSON.stringify(raw.ports)}`);
+    else {
+      for (const [name, v] of Object.entries(ports)) {
+        if (!(name in DEFAULT_PORTS)) errors.push(`ports.${name}: unknown port; known ports are ${Object.keys(DEFAULT_PORTS).join(", ")}`);
+        else if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) errors.push(`ports.${name}: expected an integer port in [1, 65535], got ${JSON.stringify(v)}`);
+        else cfg.ports[name as keyof MemberPorts] = v;
+      }
+    }
+  }
+  if (raw.aliases !== undefined) {
+    const a = raw.aliases;
+    if (typeof a !== "object" || a === null || Array.isArray(a) || !Object.values(a).every((v) => typeof v === "string")) {
+      errors.push(`aliases: expected an object of alias -> host strings, got ${JSON.stringify(a)}`);
+    } else cfg.aliases = a as Record<string, string>;
+  }
+  if (raw.membership !== undefined) {
+    try {
+      cfg.membership = applyKnobs(DEFAULT_KNOBS, raw.membership, "membership");
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (env.RAINSTORM_SECRET) cfg.cluster_secret = env.RAINSTORM_SECRET;
+  if (errors.length > 0) throw new Error(`invalid configuration: ${errors.join("; ")}`);
+  return cfg;
+}
+
+/** Resolve an alias ("01") or pass an address through. */
+export function resolveNode(aliases: Record<string, string>, nameOrHost: string): string {
+  return aliases[nameOrHost] ?? aliases[nameOrHost.padStart(2, "0")] ?? nameOrHost;
+}

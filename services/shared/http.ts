@@ -1,0 +1,34 @@
+/**
+ * HTTP helpers shared by daemons and ctl: fetch with a deadline, and Elysia's validation errors
+ * turned into a 400 that names the field and what was expected.
+ */
+
+/** fetch that gives up after `timeoutMs` with an error naming the URL. */
+export async function fetchWithTimeout(url: string, init: RequestInit = {}, timeoutMs = 3000): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error;
+    if (e.name === "TimeoutError" || e.name === "AbortError") throw new Error(`${url}: no answer within ${timeoutMs} ms`);
+    throw new Error(`${url}: ${e.message}`);
+  }
+}
+
+/** Shape of the JSON error body every daemon returns. */
+export interface ErrorBody {
+  error: string;
+}
+
+/**
+ * Elysia validation error -> one readable line: `field: expected X, got Y`.
+ * Works on the error object Elysia passes to onError for code "VALIDATION".
+ */
+export function describeValidationError(error: unknown): string {
+  const e = error as { all?: { path?: string; summary?: string; message?: string; value?: unknown }[]; message?: string };
+  const first = e.all?.[0];
+  if (first) {
+    const field = (first.path ?? "").replace(/^\//, "").replace(/\//g, ".") || "body";
+    return `${field}: ${first.summary ?? first.message ?? "invalid"} (got ${JSON.stringify(first.value)})`;
+  }
+  return e.message ?? "invalid request";
+}
