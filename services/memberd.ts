@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 /** memberd: membership and failure detection for one node. Composition root only. */
-import { defineCommand, runMain } from "citty";
+import { defineCommand } from "citty";
+import { runCli } from "./shared/cli.ts";
 import { daemonArgs, loadDaemonConfig } from "./shared/daemon_args.ts";
 import { makeLogger } from "./shared/log.ts";
 import { startMemberd } from "./member/start.ts";
@@ -37,4 +38,4 @@ const main = defineCommand({
   },
 });
 
-runMain(main);
+void runCli(main);

@@ -1,0 +1,74 @@
+/**
+ * What every ctl command shares: the argument group (--node, --json, --config, --timeout), how a
+ * node name becomes a URL, the bearer token, and printing.
+ */
+import type { ArgsDef } from "citty";
+import { buildNodeConfig, type NodeConfig, readConfigFile, resolveNode } from "../shared/config.ts";
+import { fetchWithTimeout } from "../shared/http.ts";
+
+export const commonArgs = {
+  node: { type: "string", description: "node to talk to: an alias from config.json (01, 02, ...) or an address", default: "01" },
+  json: { type: "boolean", description: "print raw JSON", default: false },
+  config: { type: "string", description: "config file (aliases, ports, cluster_secret)", default: "./config.json" },
+  timeout: { type: "string", description: "per-request timeout in ms", default: "3000" },
+} as const satisfies ArgsDef;
+
+export interface CommonValues {
+  node: string;
+  json: boolean;
+  config: string;
+  timeout: string;
+}
+
+export class CtlError extends Error {}
+
+export interface Ctx {
+  cfg: NodeConfig;
+  host: string;
+  json: boolean;
+  timeoutMs: number;
+}
+
+export function makeCtx(args: CommonValues): Ctx {
+  const cfg = buildNodeConfig(readConfigFile(args.config, args.config !== "./config.json"), process.env);
+  const timeoutMs = Number(args.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CtlError(`--timeout ${args.timeout}: expected a positive integer (ms)`);
+  const host = resolveNode(cfg.aliases, args.node);
+  if (!/^[A-Za-z0-9.\-]+$/.test(host) || /^\d+$/.test(host)) throw new CtlError(`--node ${args.node}: expected an alias (${Object.keys(cfg.aliases).join(", ")}) or a host address`);
+  return { cfg, host, json: args.json, timeoutMs };
+}
+
+/** Call memberd's admin API on the chosen node; non-2xx becomes a CtlError with the server's message. */
+export async function memberCall(ctx: Ctx, path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+  const url = `http://${ctx.host}:${ctx.cfg.ports.http}${path}`;
+  const headers: Record<string, string> = {};
+  if (ctx.cfg.cluster_secret) headers.authorization = `Bearer ${ctx.cfg.cluster_secret}`;
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetchWithTimeout(url, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, ctx.timeoutMs);
+  } catch (err) {
+    throw new CtlError(`memberd at ${ctx.host}:${ctx.cfg.ports.http} unreachable: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  let data: unknown = text;
+  try {
+    data = JSON.parse(text);
+  } catch {}
+  if (!res.ok) {
+    const msg = typeof data === "object" && data && "error" in data ? (data as { error: string }).error : text;
+    throw new CtlError(`${ctx.host}: ${res.status} ${msg}`);
+  }
+  return data;
+}
+
+/** Print JSON with --json, else the human form. */
+export function print(ctx: Ctx, data: unknown, human: () => string): void {
+  console.log(ctx.json ? JSON.stringify(data, null, 2) : human());
+}
+
+/** Left-aligned columns. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+}

@@ -1,0 +1,277 @@
+/**
+ * A local multi-process cluster: node k runs its daemons on 127.0.X.k with the default ports,
+ * so it looks exactly like k VMs. Used by scripts/cluster.ts (state kept in DIR/state.json so
+ * separate invocations can manage one cluster) and by the multi-process tests.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Knobs } from "../member/cluster_config.ts";
+import { DEFAULT_PORTS } from "../shared/config.ts";
+import { fetchWithTimeout } from "../shared/http.ts";
+
+export const SERVICES = ["memberd"] as const;
+export type Service = (typeof SERVICES)[number];
+
+const REPO_ROOT = resolve(import.meta.dir, "../..");
+
+export interface ClusterOptions {
+  dir: string;
+  /** First three octets, e.g. "127.0.0": node k is `${subnet}.${k}`. */
+  subnet?: string;
+  secret?: string;
+  /** Membership knobs written into every node's config. */
+  knobs?: Partial<Knobs>;
+  /** Use dist/bin executables when present (default), or force the .ts entries. */
+  preferCompiled?: boolean;
+  /**
+   * Tests: SIGKILL every daemon this process started when it exits, even on a crash, so no
+   * test leaves processes behind. The CLI leaves it off (daemons outlive `up`).
+   */
+  killOnExit?: boolean;
+}
+
+interface NodeState {
+  k: number;
+  host: string;
+  pids: Partial<Record<Service, number>>;
+}
+
+interface ClusterState {
+  subnet: string;
+  secret: string;
+  knobs: Partial<Knobs>;
+  nodes: Record<string, NodeState>;
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers kill(0); treat it as dead.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.split(") ")[1]?.[0] !== "Z";
+  } catch {
+    return true;
+  }
+}
+
+/** Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes (then throw `what`). */
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let lastErr: unknown;
+  while (performance.now() < deadline) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await Bun.sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ""}`);
+}
+
+export class LocalCluster {
+  readonly dir: string;
+  private state: ClusterState;
+  private readonly preferCompiled: boolean;
+  private readonly detached: boolean;
+
+  constructor(opts: ClusterOptions) {
+    this.dir = resolve(opts.dir);
+    this.preferCompiled = opts.preferCompiled ?? true;
+    this.detached = !opts.killOnExit;
+    if (opts.killOnExit) {
+      process.on("exit", () => {
+        for (const k of this.nodeNumbers) {
+          this.signal(k, "SIGKILL");
+        }
+      });
+    }
+    const saved = join(this.dir, "state.json");
+    this.state = existsSync(saved)
+      ? (JSON.parse(readFileSync(saved, "utf8")) as ClusterState)
+      : { subnet: opts.subnet ?? "127.0.0", secret: opts.secret ?? "", knobs: opts.knobs ?? {}, nodes: {} };
+  }
+
+  get subnet(): string {
+    return this.state.subnet;
+  }
+  get secret(): string {
+    return this.state.secret;
+  }
+  get nodeNumbers(): number[] {
+    return Object.keys(this.state.nodes).map(Number).sort((a, b) => a - b);
+  }
+
+  host(k: number): string {
+    return `${this.state.subnet}.${k}`;
+  }
+  httpUrl(k: number, path = ""): string {
+    return `http://${this.host(k)}:${DEFAULT_PORTS.http}${path}`;
+  }
+  configPath(k: number): string {
+    return join(this.dir, `node-${k}`, "config.json");
+  }
+  logPath(k: number, service: Service): string {
+    return join(this.dir, `node-${k}`, `${service}.log`);
+  }
+  pid(k: number, service: Service = "memberd"): number | undefined {
+    return this.state.nodes[k]?.pids[service];
+  }
+
+  private save(): void {
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(join(this.dir, "state.json"), JSON.stringify(this.state, null, 2));
+  }
+
+  private writeNodeConfig(k: number): void {
+    const nodeDir = join(this.dir, `node-${k}`);
+    mkdirSync(join(nodeDir, "data"), { recursive: true });
+    const aliases: Record<string, string> = {};
+    for (let i = 1; i <= 20; i++) aliases[String(i).padStart(2, "0")] = this.host(i);
+    const cfg = {
+      host: this.host(k),
+      data_dir: join(nodeDir, "data"),
+      is_introducer: k === 1,
+      introducers: [`${this.host(1)}:${DEFAULT_PORTS.introducer}`],
+      cluster_secret: this.state.secret,
+      aliases,
+      membership: this.state.knobs,
+    };
+    writeFileSync(this.configPath(k), JSON.stringify(cfg, null, 2));
+  }
+
+  /** The command that runs a service: the compiled executable if built, else bun + entry. */
+  command(service: Service): string[] {
+    const bin = join(REPO_ROOT, "dist", "bin", service);
+    if (this.preferCompiled && existsSync(bin)) return [bin];
+    return [process.execPath, join(REPO_ROOT, "services", `${service}.ts`)];
+  }
+
+  startService(k: number, service: Service): number {
+    this.writeNodeConfig(k);
+    const log = openSync(this.logPath(k, service), "a");
+    const proc = Bun.spawn([...this.command(service), "--config", this.configPath(k)], {
+      cwd: REPO_ROOT,
+      stdin: "ignore",
+      stdout: log,
+      stderr: log,
+      env: { ...process.env, RAINSTORM_SECRET: "" },
+      // The CLI's daemons get their own session, so a Ctrl-C in the terminal does not kill them.
+      detached: this.detached,
+    });
+    closeSync(log);
+    proc.unref();
+    const node = (this.state.nodes[k] ??= { k, host: this.host(k), pids: {} });
+    node.pids[service] = proc.pid;
+    this.save();
+    return proc.pid;
+  }
+
+  /** Start nodes 1..n (node 1 first: it is the introducer) and wait until all n see each other alive. */
+  async up(n: number, timeoutMs = 30_000): Promise<void> {
+    for (let k = 1; k <= n; k++) {
+      for (const s of SERVICES) if (!isAlive(this.pid(k, s))) this.startService(k, s);
+      if (k === 1) await this.waitServing(1, timeoutMs);
+    }
+    await this.waitAllAlive(this.nodeNumbers.filter((k) => isAlive(this.pid(k))), timeoutMs);
+  }
+
+  async waitServing(k: number, timeoutMs = 15_000): Promise<void> {
+    await waitFor(async () => (await fetchWithTimeout(this.httpUrl(k, "/list_self"), {}, 500)).ok, timeoutMs, `node ${k} to serve HTTP`);
+  }
+
+  /** Wait until each of `nodes` lists exactly those nodes' hosts as alive. */
+  async waitAllAlive(nodes: number[], timeoutMs = 30_000): Promise<void> {
+    const want = nodes.map((k) => this.host(k)).sort().join(",");
+    await waitFor(
+      async () => {
+        for (const k of nodes) {
+          const alive = (await this.members(k)).filter((m) => m.state === "alive").map((m) => m.id.split(":")[0]!);
+          if (alive.sort().join(",") !== want) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      `nodes ${nodes.join(",")} to see each other alive`,
+    );
+  }
+
+  async members(k: number): Promise<{ id: string; state: string; incarnation: number }[]> {
+    const res = await fetchWithTimeout(this.httpUrl(k, "/list_mem"), {}, 1000);
+    return ((await res.json()) as { members: { id: string; state: string; incarnation: number }[] }).members;
+  }
+
+  async get(k: number, path: string): Promise<unknown> {
+    const res = await fetchWithTimeout(this.httpUrl(k, path), {}, 1000);
+    return res.json();
+  }
+
+  async post(k: number, path: string, body: unknown, auth = true): Promise<Response> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (auth && this.state.secret) headers.authorization = `Bearer ${this.state.secret}`;
+    return fetchWithTimeout(this.httpUrl(k, path), { method: "POST", headers, body: JSON.stringify(body) }, 2000);
+  }
+
+  signal(k: number, sig: NodeJS.Signals, service?: Service): void {
+    for (const s of service ? [service] : SERVICES) {
+      const pid = this.pid(k, s);
+      if (pid && isAlive(pid)) process.kill(pid, sig);
+    }
+  }
+
+  kill(k: number, service?: Service): void {
+    this.signal(k, "SIGKILL", service);
+  }
+  pause(k: number): void {
+    this.signal(k, "SIGSTOP");
+  }
+  resume(k: number): void {
+    this.signal(k, "SIGCONT");
+  }
+
+  async restart(k: number): Promise<void> {
+    this.kill(k);
+    await waitFor(() => SERVICES.every((s) => !isAlive(this.pid(k, s))), 5000, `node ${k} to exit`);
+    for (const s of SERVICES) this.startService(k, s);
+    await this.waitServing(k);
+  }
+
+  async status(): Promise<{ k: number; host: string; services: Record<string, { pid?: number; alive: boolean }>; members?: number; error?: string }[]> {
+    const rows = [];
+    for (const k of this.nodeNumbers) {
+      const services: Record<string, { pid?: number; alive: boolean }> = {};
+      for (const s of SERVICES) services[s] = { pid: this.pid(k, s), alive: isAlive(this.pid(k, s)) };
+      let members: number | undefined;
+      let error: string | undefined;
+      try {
+        if (services.memberd!.alive) members = (await this.members(k)).filter((m) => m.state === "alive").length;
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      rows.push({ k, host: this.host(k), services, members, error });
+    }
+    return rows;
+  }
+
+  /** Stop every process (SIGCONT first, so stopped ones can die), then remove the state file. */
+  async down(removeDir = false): Promise<void> {
+    for (const k of this.nodeNumbers) {
+      this.signal(k, "SIGCONT");
+      this.signal(k, "SIGTERM");
+    }
+    try {
+      await waitFor(() => this.nodeNumbers.every((k) => SERVICES.every((s) => !isAlive(this.pid(k, s)))), 3000, "daemons to stop");
+    } catch {
+      for (const k of this.nodeNumbers) this.kill(k);
+    }
+    this.state.nodes = {};
+    if (removeDir) rmSync(this.dir, { recursive: true, force: true });
+    else this.save();
+  }
+}
