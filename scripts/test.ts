@@ -1,0 +1,41 @@
+#!/usr/bin/env bun
+/**
+ * The test command (`npm test`): build the executables (so the multi-process tests run the
+ * compiled binaries, as users do), run `bun test` on the whole tree, and end with the line
+ * `N passed, N failed` that CI reads. Extra arguments go to `bun test` (e.g. a path filter).
+ * SKIP_BUILD=1 tests the .ts entries instead.
+ */
+import { resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+
+async function main(): Promise<number> {
+  if (!process.env.SKIP_BUILD) {
+    const build = Bun.spawn([process.execPath, "scripts/build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
+    if ((await build.exited) !== 0) {
+      console.log("0 passed, 1 failed");
+      return 1;
+    }
+  }
+  const proc = Bun.spawn([process.execPath, "test", ...process.argv.slice(2)], { cwd: ROOT, stdout: "inherit", stderr: "pipe" });
+  // bun test reports to stderr; echo it and keep the summary counts.
+  let passed = 0;
+  let failed = 0;
+  const decoder = new TextDecoder();
+  let tail = "";
+  for await (const chunk of proc.stderr) {
+    const text = decoder.decode(chunk, { stream: true });
+    process.stderr.write(text);
+    tail = (tail + text).slice(-4000);
+  }
+  const code = await proc.exited;
+  const pass = /^\s*(\d+) pass$/m.exec(tail);
+  const fail = /^\s*(\d+) fail$/m.exec(tail);
+  passed = pass ? Number(pass[1]) : 0;
+  failed = fail ? Number(fail[1]) : 0;
+  if (code !== 0 && failed === 0) failed = 1; // a crash or "no tests found" is a failure too
+  console.log(`${passed} passed, ${failed} failed`);
+  return code;
+}
+
+process.exit(await main());
