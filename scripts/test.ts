@@ -17,7 +17,7 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const proc = Bun.spawn([process.execPath, "test", ...process.argv.slice(2)], { cwd: ROOT, stdout: "inherit", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000", ...process.argv.slice(2)], { cwd: ROOT, stdout: "inherit", stderr: "pipe" });
   // bun test reports to stderr; echo it and keep the summary counts.
   let passed = 0;
   let failed = 0;

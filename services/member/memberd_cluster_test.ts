@@ -3,7 +3,7 @@
  * same harness as scripts/cluster.ts. Every wait has a deadline; processes and temp dirs are
  * removed in afterAll (and SIGKILLed at exit if the runner dies).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,8 @@ import { makeTagger } from "../shared/auth.ts";
 import { LocalCluster, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { encodeMessage } from "./wire.ts";
+
+setDefaultTimeout(60_000);
 
 const KNOBS = { t_cleanup_ms: 3000 };
 const k = { ...DEFAULT_KNOBS, ...KNOBS };
