@@ -170,9 +170,9 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     setTimeout(opts.onLeave, 100);
     return { status: "left", id: d.node.id };
   };
-  const set = ({ body, set }: { body: unknown; set: { status?: number | string } }) => {
+  const set = ({ body, set }: { body: string | null | undefined; set: { status?: number | string } }) => {
     try {
-      return { status: "ok", cluster: setKnobs(d, body), version: d.node.core.config.version };
+      return { status: "ok", cluster: setKnobs(d, parseJsonBody(body)), version: d.node.core.config.version };
     } catch (err) {
       set.status = 400;
       return { error: (err as Error).message };
@@ -215,7 +215,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     .guard({ beforeHandle: requireAuth }, (app) =>
       app
         .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
-        .post("/set", set, { body: t.Optional(t.Record(t.String(), t.Any())) })
+        .post("/set", set, { parse: "text", body: t.Optional(t.String({ maxLength: 65_536 })) })
         .post(
           "/switch",
           ({ body, set }) => {
@@ -231,6 +231,16 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
         .get("/leave", leave)
         .post("/leave", leave),
     );
+}
+
+/** An empty body is "no body" (re-read the file); anything else must be a JSON object. */
+function parseJsonBody(text: string | null | undefined): unknown {
+  if (text === undefined || text === null || text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BadRequest(`body: expected a JSON object of knobs, got ${JSON.stringify(text.slice(0, 80))}`);
+  }
 }
 
 function displayProtocolAfter(k: Knobs) {

@@ -171,8 +171,8 @@ export function configToTuple(c: ClusterConfig): ConfigTuple {
 export function configFromTuple(tuple: unknown): ClusterConfig {
   if (!Array.isArray(tuple) || tuple.length < 2 + KNOB_ORDER.length) throw new Error("config: malformed tuple");
   const [version, origin] = tuple;
-  if (typeof version !== "number" || typeof origin !== "string") throw new Error("config: malformed version");
+  if (!Number.isSafeInteger(version) || (version as number) < 0 || typeof origin !== "string") throw new Error("config: malformed version");
   const patch: Record<string, unknown> = {};
   KNOB_ORDER.forEach((k, i) => (patch[k] = tuple[2 + i]));
-  return { version, origin, knobs: applyKnobs(DEFAULT_KNOBS, patch, "wire config") };
+  return { version: version as number, origin, knobs: applyKnobs(DEFAULT_KNOBS, patch, "wire config") };
 }

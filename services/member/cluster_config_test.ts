@@ -47,7 +47,7 @@ describe("DEFAULT_KNOBS and KNOB_ORDER", () => {
 
   test("wire order is append-only and covers every knob", () => {
     expect(KNOB_ORDER.join(", ")).toBe(KNOWN);
-    expect([...KNOB_ORDER].sort()).toEqual(Object.keys(DEFAULT_KNOBS).sort());
+    expect([...KNOB_ORDER].sort() as string[]).toEqual(Object.keys(DEFAULT_KNOBS).sort());
   });
 
   test("defaults pass their own validation", () => {

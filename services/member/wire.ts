@@ -42,14 +42,15 @@ function entryTuple(e: MemberInfo): unknown[] {
   return [e.id, e.incarnation, STATE_CODES.indexOf(e.state), e.heartbeat, portsTuple(e.ports)];
 }
 
+/** Counters on the wire must be safe non-negative integers: anything else could win every comparison. */
 function isUint(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0;
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
 function entryFromTuple(t: unknown): MemberInfo {
   if (!Array.isArray(t) || t.length < 5) throw new Error("entry: malformed");
   const [id, incarnation, code, heartbeat, ports] = t;
-  const state = STATE_CODES[code as number];
+  const state = isUint(code) ? STATE_CODES[code] : undefined;
   if (typeof id !== "string" || !isUint(incarnation) || !state || !isUint(heartbeat)) throw new Error("entry: bad field");
   if (!Array.isArray(ports) || ports.length < 5 || !ports.every(isUint)) throw new Error("entry: bad ports");
   const [udp, introducer, http, hydfs, rainstorm] = ports as number[];
