@@ -114,6 +114,22 @@ describe("memberd cluster (5 processes)", () => {
     }
   });
 
+  test("members keep working while the introducer is down, and a restarted introducer rejoins", async () => {
+    const oldIntroducer = ((await c.get(1, "/list_self")) as Member).id;
+    c.kill(1);
+    await waitFor(async () => {
+      for (const n of [2, 3, 4]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
+      return true;
+    }, 5000, "the survivors to mark the introducer failed");
+    for (const n of [2, 3, 4]) {
+      const alive = (await c.members(n)).filter((m) => m.state === "alive").map((m) => hostOf(m.id)).sort();
+      expect(alive).toEqual([2, 3, 4].map((i) => c.host(i)));
+    }
+    await c.restart(1);
+    // The new introducer starts alone; members that see no live introducer ask it to admit them.
+    await c.waitAllAlive([1, 2, 3, 4], 10_000);
+  });
+
   test("/leave gives left at every other node, never failed, and the process exits", async () => {
     const leaver = ((await c.get(4, "/list_self")) as Member).id;
     const res = await c.post(4, "/leave", {});

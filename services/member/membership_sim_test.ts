@@ -38,6 +38,15 @@ describe("membership simulation", () => {
     for (const sn of sim.nodes) expect(sn.node.core.list().filter((m) => m.state === "alive").length).toBe(20);
   });
 
+  test("with two introducers, nodes join through whichever answers", () => {
+    const sim = new Sim({ seed: BASE_SEED + 2, introducers: [1, 2] });
+    sim.addNodes(2);
+    sim.crash(1);
+    sim.addNodes(5);
+    const took = sim.runUntil(() => sim.converged() && sim.node(3).node.core.livePeers().length === 5, 10_000);
+    check(took >= 0, sim, "nodes did not join through the second introducer");
+  });
+
   test("joins work with a cluster secret (HMAC on every datagram)", () => {
     const sim = cluster(8, {}, { secret: "s3cret" }, 1);
     expect(sim.converged()).toBe(true);

@@ -23,6 +23,8 @@ export interface SimOptions {
   secret?: string;
   /** Bytes counted per node (in + out) when true. */
   countBytes?: boolean;
+  /** Node numbers that run an introducer, asked in this order. Default [1]. */
+  introducers?: number[];
 }
 
 interface Flight {
@@ -62,6 +64,7 @@ export class Sim {
   private readonly tickMs: number;
   private readonly tagger?: Tagger;
   private readonly countBytes: boolean;
+  private readonly introducers: string[];
   private flights: Flight[] = [];
   private order = 0;
   private groups: Map<number, number> | undefined;
@@ -76,6 +79,7 @@ export class Sim {
     this.tickMs = opts.tickMs ?? 10;
     this.tagger = opts.secret ? makeTagger(opts.secret) : undefined;
     this.countBytes = opts.countBytes ?? false;
+    this.introducers = (opts.introducers ?? [1]).map((k) => `10.0.${k >> 8}.${k & 255}:${INTRODUCER_PORT}`);
   }
 
   /** Node k (1-based) lives at host `10.0.0.k`; node 1 is the introducer. */
@@ -89,7 +93,7 @@ export class Sim {
       config: { version: 0, origin: "", knobs: this.knobs },
       rng: seededRng((this.seed * 7919 + index) >>> 0),
       nowMs: this.nowMs,
-      introducers: [`10.0.0.1:${INTRODUCER_PORT}`],
+      introducers: this.introducers,
     });
     const sn: SimNode = { index, host, node, crashed: false, paused: false, backlog: [], events: [], bytesIn: 0, bytesOut: 0 };
     this.nodes.push(sn);
