@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * The test command (`npm test`): build the executables (so the multi-process tests run the
+ * The test command (`npm test`): typecheck, build the executables (so the multi-process tests run the
  * compiled binaries, as users do), run `bun test` on the whole tree, and end with the line
  * `N passed, N failed` that CI reads. Extra arguments go to `bun test` (e.g. a path filter).
  * SKIP_BUILD=1 tests the .ts entries instead.
@@ -10,6 +10,12 @@ import { resolve } from "node:path";
 const ROOT = resolve(import.meta.dir, "..");
 
 async function main(): Promise<number> {
+  // Type errors fail the suite like a failing test (strict tsconfig; bun itself does not typecheck).
+  const tsc = Bun.spawn([resolve(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", "."], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
+  if ((await tsc.exited) !== 0) {
+    console.log("0 passed, 1 failed");
+    return 1;
+  }
   if (!process.env.SKIP_BUILD) {
     const build = Bun.spawn([process.execPath, "scripts/build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
     if ((await build.exited) !== 0) {

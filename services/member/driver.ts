@@ -54,6 +54,7 @@ export class MemberDaemon {
   private timer?: Timer;
   private joinInFlight = false;
   private joinFailures = 0;
+  private announcedJoin = false;
   private readonly watchers = new Set<(ev: WatchEvent) => void>();
   private readonly clockOffsetMs = Date.now() - performance.now();
   private stopped = false;
@@ -113,18 +114,23 @@ export class MemberDaemon {
 
   private onDatagram(bytes: Uint8Array): void {
     if (this.stopped) return;
-    let msg: Message;
-    try {
-      msg = decodeMessage(bytes, this.tagger);
-    } catch (err) {
-      if (err instanceof WireError && err.kind === "auth") this.traffic.droppedAuth++;
-      else this.traffic.droppedMalformed++;
-      return;
-    }
+    const msg = this.decodeCounted(bytes);
+    if (!msg) return;
     count(this.traffic.datagramsIn, this.traffic.bytesIn, msg.type, bytes.length);
     const now = performance.now();
     this.send(this.node.receive(msg, now, Date.now()));
     this.afterStep();
+  }
+
+  /** Decode, or count why not (bad tag vs malformed) and return undefined. */
+  private decodeCounted(bytes: Uint8Array): Message | undefined {
+    try {
+      return decodeMessage(bytes, this.tagger);
+    } catch (err) {
+      if (err instanceof WireError && err.kind === "auth") this.traffic.droppedAuth++;
+      else this.traffic.droppedMalformed++;
+      return undefined;
+    }
   }
 
   private send(out: Outgoing[]): void {
@@ -205,15 +211,8 @@ export class MemberDaemon {
   }
 
   private serveJoin(s: Socket<{ chunks: Uint8Array[] }>, frame: Uint8Array): void {
-    let req: Message;
-    try {
-      req = decodeMessage(frame, this.tagger);
-    } catch (err) {
-      if (err instanceof WireError && err.kind === "auth") this.traffic.droppedAuth++;
-      else this.traffic.droppedMalformed++;
-      s.end();
-      return;
-    }
+    const req = this.decodeCounted(frame);
+    if (!req) return void s.end();
     const handled = this.node.handleJoin(req, performance.now());
     if (!handled) return void s.end();
     this.traffic.joinsServed++;
@@ -246,8 +245,6 @@ export class MemberDaemon {
       this.joinInFlight = false;
     }
   }
-  private announcedJoin = false;
-
   // ---- admin ---------------------------------------------------------------------------------
 
   changeConfig(knobs: Knobs): void {
