@@ -110,6 +110,13 @@ describe("memberd admin API (in-process)", () => {
     }
   });
 
+  test("a huge body is refused with 413 and changes nothing", async () => {
+    const before = ((await (await fetch(url("127.0.23.1", "/get"))).json()) as any).cluster.version;
+    const res = await fetch(url("127.0.23.1", "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(1 << 20) }) });
+    expect(res.status).toBe(413);
+    expect(((await (await fetch(url("127.0.23.1", "/get"))).json()) as any).cluster.version).toBe(before);
+  });
+
   test("unknown endpoints get 404 JSON", async () => {
     const res = await fetch(url("127.0.23.1", "/nope"));
     expect(res.status).toBe(404);
