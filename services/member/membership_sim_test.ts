@@ -135,6 +135,17 @@ describe("membership simulation", () => {
     check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "false failure at 10% loss");
   });
 
+  test("drop_rate_recv drops that fraction of received datagrams, counted, without false failures", () => {
+    const sim = cluster(10, { drop_rate_recv: 0.1 }, {}, 65);
+    const received = () => sim.nodes.reduce((n, sn) => n + sn.node.core.counters.dropped_injected, 0);
+    const before = received();
+    sim.run(60_000);
+    const dropped = received() - before;
+    // About 10 nodes x (ping + ack + gossip) per 500 ms for 60 s, 10% of them: well over 100.
+    check(dropped > 100, sim, `only ${dropped} datagrams dropped on purpose`);
+    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "false failure at drop_rate_recv 0.1");
+  });
+
   test("a partition heals and the views re-merge", () => {
     const sim = cluster(12, { t_cleanup_ms: 2000 }, {}, 70);
     sim.partition((k) => (k <= 6 ? 0 : 1));

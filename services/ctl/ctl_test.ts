@@ -1,0 +1,111 @@
+/**
+ * ctl as users run it: a subprocess against a real memberd (in-process, 127.0.24.1), one-shot and
+ * through `shell` on stdin. Plus the shell tokenizer and key=value parsing as tables.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type RunningMemberd, startMemberd } from "../member/start.ts";
+import { buildNodeConfig } from "../shared/config.ts";
+import { makeLogger } from "../shared/log.ts";
+import { parseAssignments } from "./member.ts";
+import { tokenize } from "./shell.ts";
+
+setDefaultTimeout(30_000);
+
+const CTL = resolve(import.meta.dir, "../ctl.ts");
+const dir = mkdtempSync(join(tmpdir(), "ctl-test-"));
+const configPath = join(dir, "config.json");
+
+async function ctl(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+  const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", configPath], {
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return { code, out, err };
+}
+
+describe("ctl against a live memberd", () => {
+  let daemon: RunningMemberd;
+
+  beforeAll(async () => {
+    const raw = { host: "127.0.24.1", is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": "127.0.24.1" } };
+    writeFileSync(configPath, JSON.stringify(raw));
+    daemon = await startMemberd(buildNodeConfig(raw), configPath, makeLogger("memberd-test", "silent"), () => {});
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("list_mem --json prints the member list", async () => {
+    const r = await ctl(["list_mem", "--json"]);
+    expect(r.code).toBe(0);
+    const body = JSON.parse(r.out);
+    expect(body.count).toBe(1);
+    expect(body.members[0].id).toBe(daemon.daemon.node.id);
+  });
+
+  test("switch changes the protocol; a bad argument exits 1 with one error line", async () => {
+    const ok = await ctl(["switch", "gossip", "nosuspect", "2s"]);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain("protocol gossip, suspicion disabled (suspicion_time 2000ms)");
+    const bad = await ctl(["switch", "gossip", "sometimes"]);
+    expect(bad.code).toBe(1);
+    expect(bad.err.trim().split("\n").at(-1)).toBe('error: suspicion "sometimes": expected suspect or nosuspect');
+  });
+
+  test("set key=value validates on the server and names the knob", async () => {
+    const bad = await ctl(["set", "t_fail_ms=fast"]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("t_fail_ms: expected an integer");
+    const ok = await ctl(["set", "t_fail_ms=1500", "--json"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out).cluster.t_fail_ms).toBe(1500);
+  });
+
+  test("an unreachable node is a clear error within the timeout, not a hang", async () => {
+    const t0 = performance.now();
+    const r = await ctl(["list_mem", "--node", "127.0.24.99", "--timeout", "500"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unreachable");
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  test("shell runs the same commands from stdin, reports errors and goes on", async () => {
+    const r = await ctl(["shell"], "display_protocol\nbogus\nswitch pingack suspect\ndisplay_protocol --json\nexit\nlist_mem\n");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("protocol gossip");
+    expect(r.err).toContain('unknown command "bogus"');
+    expect(r.out).toContain('"protocol": "pingack"');
+    // Nothing after `exit` runs.
+    expect(r.out).not.toContain("LAST UPDATE");
+  });
+});
+
+describe("shell tokenizer", () => {
+  const cases: [string, string[]][] = [
+    ["list_mem", ["list_mem"]],
+    ["  switch   gossip  suspect ", ["switch", "gossip", "suspect"]],
+    [`rainstorm 2 3 -stage-config-map 'stage0 grep-wrapper "Sign Post" 4'`, ["rainstorm", "2", "3", "-stage-config-map", 'stage0 grep-wrapper "Sign Post" 4']],
+    [`a "b c" d`, ["a", "b c", "d"]],
+    [`a ""`, ["a", ""]],
+    [`a\\ b`, ["a b"]],
+    [`"x\\"y"`, ['x"y']],
+  ];
+  for (const [line, words] of cases) test(JSON.stringify(line), () => expect(tokenize(line)).toEqual(words));
+  test("unterminated quote is an error", () => expect(() => tokenize(`a 'b`)).toThrow("unterminated ' quote"));
+});
+
+describe("set key=value parsing", () => {
+  test("numbers, booleans and strings", () => {
+    expect(parseAssignments(["t_fail_ms=1500", "suspicion=false", "protocol=gossip"])).toEqual({ t_fail_ms: 1500, suspicion: false, protocol: "gossip" });
+  });
+  test("a pair without = names itself", () => expect(() => parseAssignments(["t_fail_ms"])).toThrow('"t_fail_ms": expected key=value'));
+});
