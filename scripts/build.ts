@@ -8,8 +8,8 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
-/** Service entries compiled into dist/bin/. Later issues add hydfsd and rainstormd. */
-export const SERVICE_ENTRIES = ["memberd", "ctl"] as const;
+/** Service entries compiled into dist/bin/. rainstormd joins with the RainStorm issue. */
+export const SERVICE_ENTRIES = ["memberd", "hydfsd", "ctl"] as const;
 
 async function run(cmd: string[]): Promise<{ code: number; out: string }> {
   const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });

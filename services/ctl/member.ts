@@ -37,7 +37,7 @@ export const displayProtocol = getter(
   "/display_protocol",
   (d) => `protocol ${d.protocol}, suspicion ${d.suspicion} (suspicion_time ${d.suspicion_time}, config v${d.version})`,
 );
-export const getCmd = getter("get", "node settings and the cluster config", "/get", (d) => JSON.stringify(d, null, 2));
+export const getConfigCmd = getter("get_config", "memberd /get: node settings and the cluster config", "/get", (d) => JSON.stringify(d, null, 2));
 
 export const switchCmd = defineCommand({
   meta: { name: "switch", description: "switch the protocol cluster-wide: switch <gossip|pingack> <suspect|nosuspect> [suspicion_time]" },
@@ -102,7 +102,7 @@ export const memberCommands = {
   list_self: listSelf,
   display_suspects: displaySuspects,
   display_protocol: displayProtocol,
-  get: getCmd,
+  get_config: getConfigCmd,
   switch: switchCmd,
   set: setCmd,
   leave: leaveCmd,

@@ -6,7 +6,7 @@ import { Elysia, t } from "elysia";
 import { bearerOk } from "../shared/auth.ts";
 import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
-import { describeValidationError } from "../shared/http.ts";
+import { jsonErrorHook } from "../shared/http.ts";
 import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
 import type { MemberDaemon } from "./driver.ts";
 import { RTT_BUCKETS_MS } from "./membership.ts";
@@ -179,20 +179,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     }
   };
   return new Elysia()
-    .onError(({ code, error, set }) => {
-      if (code === "VALIDATION") {
-        set.status = 400;
-        return { error: describeValidationError(error) };
-      }
-      if (code === "PARSE") {
-        set.status = 400;
-        return { error: "body: expected a JSON object" };
-      }
-      if (code === "NOT_FOUND") {
-        set.status = 404;
-        return { error: "no such endpoint; see /help" };
-      }
-    })
+    .onError(jsonErrorHook)
     .get("/help", () => ({
       endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
     }))

@@ -29,7 +29,29 @@ export interface NodeConfig {
   aliases: Record<string, string>;
   /** Cluster-wide membership knobs this node starts with (see cluster_config.ts). */
   membership: Knobs;
+  hydfs: HydfsSettings;
 }
+
+export interface HydfsSettings {
+  /** Replicas per file. Default 3; with fewer live nodes, as many as there are. */
+  replica_count: number;
+  /** Largest create or append body accepted (413 above). Default 1 GiB. */
+  max_body_bytes: number;
+  /** Timeout of one node-to-node call (a chunk of 4 MiB, a manifest). Default 10000 ms. */
+  request_timeout_ms: number;
+  /** Period of the background merge, re-replication and GC pass. Default 2000 ms. */
+  rereplicate_every_ms: number;
+  /** Directory `multiappend` reads a node's local files from ("" = <data_dir>/local). */
+  local_files_dir: string;
+}
+
+export const DEFAULT_HYDFS: HydfsSettings = {
+  replica_count: 3,
+  max_body_bytes: 1024 * 1024 * 1024,
+  request_timeout_ms: 10_000,
+  rereplicate_every_ms: 2000,
+  local_files_dir: "",
+};
 
 export const DEFAULT_PORTS: MemberPorts = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
 
@@ -50,6 +72,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   join_timeout_ms: 1000,
   aliases: defaultAliases(),
   membership: DEFAULT_KNOBS,
+  hydfs: DEFAULT_HYDFS,
 };
 
 const TOP_KEYS = Object.keys(DEFAULT_NODE_CONFIG);
@@ -83,7 +106,7 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
   for (const key of Object.keys(raw)) {
     if (!TOP_KEYS.includes(key)) errors.push(`${key}: unknown setting; known settings are ${TOP_KEYS.join(", ")}`);
   }
-  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ports: { ...DEFAULT_PORTS } };
+  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ports: { ...DEFAULT_PORTS }, hydfs: { ...DEFAULT_HYDFS } };
   const str = (key: "host" | "data_dir" | "cluster_secret", allowEmpty: boolean) => {
     if (raw[key] === undefined) return;
     if (typeof raw[key] !== "string" || (!allowEmpty && raw[key] === "")) errors.push(`${key}: expected a ${allowEmpty ? "" : "non-empty "}string, got ${JSON.stringify(raw[key])}`);
@@ -130,6 +153,29 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
       cfg.membership = applyKnobs(DEFAULT_KNOBS, raw.membership, "membership");
     } catch (err) {
       errors.push((err as Error).message);
+    }
+  }
+  if (raw.hydfs !== undefined) {
+    const h = raw.hydfs as Record<string, unknown>;
+    if (typeof h !== "object" || h === null || Array.isArray(h)) errors.push(`hydfs: expected an object, got ${JSON.stringify(raw.hydfs)}`);
+    else {
+      const ranges: Record<string, [number, number]> = {
+        replica_count: [1, 9],
+        max_body_bytes: [1, 64 * 1024 * 1024 * 1024],
+        request_timeout_ms: [10, 600_000],
+        rereplicate_every_ms: [100, 3_600_000],
+      };
+      for (const [key, v] of Object.entries(h)) {
+        if (key === "local_files_dir") {
+          if (typeof v !== "string") errors.push(`hydfs.local_files_dir: expected a string path, got ${JSON.stringify(v)}`);
+          else cfg.hydfs.local_files_dir = v;
+        } else if (!(key in ranges)) errors.push(`hydfs.${key}: unknown setting; known settings are ${Object.keys(DEFAULT_HYDFS).join(", ")}`);
+        else {
+          const [lo, hi] = ranges[key]!;
+          if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) errors.push(`hydfs.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+          else (cfg.hydfs as unknown as Record<string, number>)[key] = v;
+        }
+      }
     }
   }
   if (env.RAINSTORM_SECRET) cfg.cluster_secret = env.RAINSTORM_SECRET;

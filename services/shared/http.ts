@@ -32,3 +32,28 @@ export function describeValidationError(error: unknown): string {
   }
   return e.message ?? "invalid request";
 }
+
+/**
+ * The onError hook every daemon's Elysia instance uses: validation and parse failures become 400
+ * with one readable line, unknown paths 404, and the caller's own errors keep their status.
+ */
+export function jsonErrorHook({ code, error, set }: { code: unknown; error: unknown; set: { status?: number | string } }): ErrorBody | undefined {
+  if (code === "VALIDATION") {
+    set.status = 400;
+    return { error: describeValidationError(error) };
+  }
+  if (code === "PARSE") {
+    set.status = 400;
+    return { error: "body: expected a JSON object" };
+  }
+  if (code === "NOT_FOUND") {
+    set.status = 404;
+    return { error: "no such endpoint; see /help" };
+  }
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 600) {
+    set.status = status;
+    return { error: (error as Error).message };
+  }
+  return undefined;
+}

@@ -9,7 +9,8 @@ import type { Knobs } from "../member/cluster_config.ts";
 import { DEFAULT_PORTS } from "../shared/config.ts";
 import { fetchWithTimeout } from "../shared/http.ts";
 
-export const SERVICES = ["memberd"] as const;
+/** Daemons of a node, in start order (hydfsd follows the memberd of its node). */
+export const SERVICES = ["memberd", "hydfsd"] as const;
 export type Service = (typeof SERVICES)[number];
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
@@ -179,7 +180,30 @@ export class LocalCluster {
       for (const s of SERVICES) if (!isAlive(this.pid(k, s))) this.startService(k, s);
       if (k === 1) await this.waitServing(1, timeoutMs);
     }
-    await this.waitAllAlive(this.nodeNumbers.filter((k) => isAlive(this.pid(k))), timeoutMs);
+    const live = this.nodeNumbers.filter((k) => isAlive(this.pid(k)));
+    await this.waitAllAlive(live, timeoutMs);
+    await this.waitHydfsRing(live, timeoutMs);
+  }
+
+  hydfsUrl(k: number, path = ""): string {
+    return `http://${this.host(k)}:${DEFAULT_PORTS.hydfs}${path}`;
+  }
+
+  /** Wait until each of `nodes`' hydfsd has exactly those nodes on its ring. */
+  async waitHydfsRing(nodes: number[], timeoutMs = 30_000): Promise<void> {
+    const want = nodes.map((k) => this.host(k)).sort().join(",");
+    await waitFor(
+      async () => {
+        for (const k of nodes) {
+          const res = await fetchWithTimeout(this.hydfsUrl(k, "/list_mem_ids"), {}, 1000);
+          const hosts = ((await res.json()) as { members: { host: string }[] }).members.map((m) => m.host).sort().join(",");
+          if (hosts !== want) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      `hydfsd on nodes ${nodes.join(",")} to see the same ring`,
+    );
   }
 
   async waitServing(k: number, timeoutMs = 15_000): Promise<void> {
@@ -240,6 +264,11 @@ export class LocalCluster {
     await waitFor(() => SERVICES.every((s) => !isAlive(this.pid(k, s))), 5000, `node ${k} to exit`);
     for (const s of SERVICES) this.startService(k, s);
     await this.waitServing(k);
+  }
+
+  /** Start one stopped service of node k again (e.g. after `kill K --service hydfsd`). */
+  startAgain(k: number, service: Service): void {
+    if (!isAlive(this.pid(k, service))) this.startService(k, service);
   }
 
   async status(): Promise<{ k: number; host: string; services: Record<string, { pid?: number; alive: boolean }>; members?: number; error?: string }[]> {

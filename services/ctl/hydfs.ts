@@ -1,0 +1,332 @@
+/**
+ * ctl HyDFS commands. The "client" of per-client order and read-my-writes is the user of ctl on
+ * this machine: a stable client id and a sequence counter live in the user's state directory
+ * (RAINSTORM_CTL_STATE, default ~/.rainstorm/ctl-client.json), so `ctl append` twice in a row is
+ * one client appending twice, and a retried append reuses its sequence number (applied once).
+ */
+import { defineCommand } from "citty";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { resolveNode } from "../shared/config.ts";
+import { commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+
+// ---- client identity -----------------------------------------------------------------------------
+
+export function clientStatePath(): string {
+  return process.env.RAINSTORM_CTL_STATE ?? join(homedir(), ".rainstorm", "ctl-client.json");
+}
+
+/** Take the next sequence number under a lock directory, so concurrent ctl runs never share one. */
+export async function nextClientSeq(path = clientStatePath()): Promise<{ clientId: string; seq: number }> {
+  mkdirSync(dirname(path), { recursive: true });
+  const lock = `${path}.lock`;
+  const deadline = performance.now() + 5000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // A lock older than 10 s belongs to a ctl that died holding it.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10_000) rmdirSync(lock);
+      } catch {}
+      if (performance.now() > deadline) throw new CtlError(`client state ${path} is locked by another ctl (remove ${lock} if none runs)`);
+      await Bun.sleep(20);
+    }
+  }
+  try {
+    const state = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { clientId: string; seq: number }) : { clientId: `ctl-${randomUUID()}`, seq: 0 };
+    state.seq++;
+    writeFileSync(`${path}.tmp`, JSON.stringify(state));
+    renameSync(`${path}.tmp`, path);
+    return state;
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+// ---- transport ---------------------------------------------------------------------------------
+
+function hydfsUrl(ctx: Ctx, path: string, host = ctx.host): string {
+  return `http://${host}:${ctx.cfg.ports.hydfs}${path}`;
+}
+
+function authHeaders(ctx: Ctx): Record<string, string> {
+  return ctx.cfg.cluster_secret ? { authorization: `Bearer ${ctx.cfg.cluster_secret}` } : {};
+}
+
+/** A progress line on stderr for transfers over PROGRESS_MIN_BYTES. */
+const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
+
+function progress(label: string, total: number | undefined) {
+  const t0 = performance.now();
+  let done = 0;
+  let last = 0;
+  const show = total === undefined || total >= PROGRESS_MIN_BYTES;
+  const render = (final: boolean) => {
+    if (!show) return;
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    const secs = (performance.now() - t0) / 1000;
+    const pct = total ? ` ${Math.floor((100 * done) / Math.max(1, total))}%` : "";
+    process.stderr.write(`\r${label}${pct} ${mb(done)}${total ? `/${mb(total)}` : ""} MB ${(done / 1048576 / Math.max(secs, 0.001)).toFixed(0)} MB/s${final ? "\n" : ""}`);
+  };
+  return {
+    add(n: number) {
+      done += n;
+      if (performance.now() - last > 250) {
+        last = performance.now();
+        if (done >= PROGRESS_MIN_BYTES || total !== undefined) render(false);
+      }
+    },
+    end() {
+      if (done >= PROGRESS_MIN_BYTES) render(true);
+    },
+  };
+}
+
+/** Abort when no byte moved for `idleMs`: big transfers may take long, stalled ones may not. */
+function idleGuard(idleMs: number) {
+  const ctrl = new AbortController();
+  let timer = setTimeout(() => ctrl.abort(), idleMs);
+  return {
+    signal: ctrl.signal,
+    touch() {
+      clearTimeout(timer);
+      timer = setTimeout(() => ctrl.abort(), idleMs);
+    },
+    done() {
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function failure(res: Response, what: string): Promise<CtlError> {
+  const text = await res.text();
+  let msg = text;
+  try {
+    msg = JSON.parse(text).error ?? text;
+  } catch {}
+  // The daemons' messages already name the operation and the file.
+  return new CtlError(msg ? `${msg} (HTTP ${res.status})` : `${what}: HTTP ${res.status}`);
+}
+
+async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host): Promise<any> {
+  const guard = idleGuard(ctx.timeoutMs);
+  try {
+    const res = await fetch(hydfsUrl(ctx, path, host), { method, headers: authHeaders(ctx), signal: guard.signal });
+    if (!res.ok) throw await failure(res, `${path.split("?")[0]!.slice(1)} at ${host}`);
+    return await res.json();
+  } catch (err) {
+    if (err instanceof CtlError) throw err;
+    throw new CtlError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : (err as Error).message}`);
+  } finally {
+    guard.done();
+  }
+}
+
+/** Upload a local file as create or append. */
+export async function upload(ctx: Ctx, kind: "create" | "append", local: string, remote: string): Promise<any> {
+  if (!existsSync(local) || !statSync(local).isFile()) throw new CtlError(`local file ${JSON.stringify(local)} not found`);
+  const size = statSync(local).size;
+  const { clientId, seq } = await nextClientSeq();
+  const bar = progress(`${kind} ${remote}`, size);
+  const guard = idleGuard(ctx.timeoutMs);
+  const counted = Bun.file(local)
+    .stream()
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, out) {
+          bar.add(chunk.length);
+          guard.touch();
+          out.enqueue(chunk);
+        },
+      }),
+    );
+  const query = `?name=${encodeURIComponent(remote)}&client=${encodeURIComponent(clientId)}&seq=${seq}`;
+  try {
+    // Retry the same (client, seq) once on a transport error: the servers apply it at most once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const body = attempt === 1 ? counted : Bun.file(local).stream();
+        const res = await fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { ...authHeaders(ctx), "content-length": String(size) }, body, signal: guard.signal });
+        if (!res.ok) throw await failure(res, `${kind} ${remote}`);
+        bar.end();
+        return await res.json();
+      } catch (err) {
+        if (err instanceof CtlError || attempt >= 2) throw err instanceof CtlError ? err : new CtlError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : (err as Error).message}`);
+        guard.touch();
+      }
+    }
+  } finally {
+    guard.done();
+  }
+}
+
+/** Download to `local` through a temp file and a rename, so a failed get leaves nothing half-written. */
+export async function download(ctx: Ctx, path: string, local: string, label: string, host = ctx.host): Promise<{ size: number; ops: number }> {
+  const guard = idleGuard(ctx.timeoutMs);
+  const tmp = `${local}.part-${process.pid}`;
+  try {
+    const res = await fetch(hydfsUrl(ctx, path, host), { headers: authHeaders(ctx), signal: guard.signal });
+    if (!res.ok) throw await failure(res, label);
+    const total = Number(res.headers.get("x-hydfs-size") ?? NaN);
+    const bar = progress(label, Number.isFinite(total) ? total : undefined);
+    const writer = Bun.file(tmp).writer();
+    let size = 0;
+    for await (const chunk of res.body!) {
+      guard.touch();
+      writer.write(chunk);
+      size += chunk.length;
+      bar.add(chunk.length);
+    }
+    await writer.end();
+    if (Number.isFinite(total) && size !== total) throw new CtlError(`${label}: got ${size} bytes, expected ${total}`);
+    renameSync(tmp, local);
+    bar.end();
+    return { size, ops: Number(res.headers.get("x-hydfs-ops") ?? 0) };
+  } catch (err) {
+    try {
+      if (existsSync(tmp)) Bun.spawnSync(["rm", "-f", tmp]);
+    } catch {}
+    if (err instanceof CtlError) throw err;
+    throw new CtlError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : (err as Error).message}`);
+  } finally {
+    guard.done();
+  }
+}
+
+// ---- commands ----------------------------------------------------------------------------------
+
+const pos = (description: string) => ({ type: "positional" as const, description, required: true as const });
+
+export const createCmd = defineCommand({
+  meta: { name: "create", description: "create <local> <remote>: store a local file as a new HyDFS file (fails if the name exists)" },
+  args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await upload(ctx, "create", args.local, args.remote);
+    print(ctx, r, () => `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}`);
+  },
+});
+
+export const appendCmd = defineCommand({
+  meta: { name: "append", description: "append <local> <remote>: append a local file to an existing HyDFS file" },
+  args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await upload(ctx, "append", args.local, args.remote);
+    print(ctx, r, () => `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`);
+  },
+});
+
+export const getCmd = defineCommand({
+  meta: { name: "get", description: "get <remote> <local>: fetch a HyDFS file (every append acknowledged before the get is in it)" },
+  args: { ...commonArgs, remote: pos("HyDFS file name"), local: pos("local file to write") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await download(ctx, `/get?name=${encodeURIComponent(args.remote)}`, args.local, `get ${args.remote}`);
+    print(ctx, r, () => `wrote ${r.size} bytes (${r.ops} operations) to ${args.local}`);
+  },
+});
+
+export const getFromReplicaCmd = defineCommand({
+  meta: { name: "getfromreplica", description: "getfromreplica <node> <remote> <local>: the raw copy one replica holds" },
+  args: { ...commonArgs, replica: pos("node alias or address"), remote: pos("HyDFS file name"), local: pos("local file to write") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const host = resolveNode(ctx.cfg.aliases, args.replica);
+    const r = await download(ctx, `/getfromreplica?name=${encodeURIComponent(args.remote)}`, args.local, `getfromreplica ${args.remote}`, host);
+    print(ctx, r, () => `wrote ${r.size} bytes (${r.ops} operations) from ${host} to ${args.local}`);
+  },
+});
+
+export const mergeCmd = defineCommand({
+  meta: { name: "merge", description: "merge <remote>: make all replicas identical (same operations, same order)" },
+  args: { ...commonArgs, remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await callJson(ctx, "POST", `/merge?name=${encodeURIComponent(args.remote)}`);
+    print(ctx, r, () => (r.updated.length ? `merged ${r.name}: updated ${r.updated.join(", ")}` : `merged ${r.name}: replicas already identical`));
+  },
+});
+
+export const lsCmd = defineCommand({
+  meta: { name: "ls", description: "ls <remote>: the file's token and its replicas" },
+  args: { ...commonArgs, remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await callJson(ctx, "GET", `/ls?name=${encodeURIComponent(args.remote)}`);
+    print(ctx, r, () => `${r.name} token ${r.token}\n${table([["REPLICA", "TOKEN"], ...r.replicas.map((x: any) => [x.id, x.token])])}`);
+  },
+});
+
+export const listStoreCmd = defineCommand({
+  meta: { name: "liststore", description: "files stored on a node (--node), with the node's token" },
+  args: commonArgs,
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await callJson(ctx, "GET", "/liststore");
+    print(ctx, r, () => `${r.node ?? r.host} token ${r.token}\n${r.files.length ? table([["FILE", "TOKEN", "BYTES"], ...r.files.map((f: any) => [f.name, f.token, String(f.size)])]) : "(no files)"}`);
+  },
+});
+
+export const listMemIdsCmd = defineCommand({
+  meta: { name: "list_mem_ids", description: "ring members with their tokens, sorted by token" },
+  args: commonArgs,
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await callJson(ctx, "GET", "/list_mem_ids");
+    print(ctx, r, () => table([["TOKEN", "ID"], ...r.members.map((m: any) => [m.token, m.id])]));
+  },
+});
+
+export const multiAppendCmd = defineCommand({
+  meta: { name: "multiappend", description: "multiappend <remote> <node...> <local...>: each node appends its own local file (from its local-files directory), all at once" },
+  args: { ...commonArgs, remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const rest = (args._ as string[]).slice(1);
+    if (rest.length === 0 || rest.length % 2 !== 0) throw new CtlError(`multiappend: expected <remote> then N nodes and N local names, got ${rest.length} arguments after the file name`);
+    const half = rest.length / 2;
+    const jobs = rest.slice(0, half).map((n, i) => ({ host: resolveNode(ctx.cfg.aliases, n), local: rest[half + i]! }));
+    const results = await Promise.allSettled(
+      jobs.map((j) => callJson(ctx, "POST", `/multiappend_local?name=${encodeURIComponent(args.remote)}&local=${encodeURIComponent(j.local)}`, j.host)),
+    );
+    const rows = results.map((r, i) => ({ host: jobs[i]!.host, local: jobs[i]!.local, ok: r.status === "fulfilled", detail: r.status === "fulfilled" ? `${r.value.size} bytes` : (r.reason as Error).message }));
+    print(ctx, rows, () => table([["NODE", "LOCAL", "RESULT"], ...rows.map((r) => [r.host, r.local, r.ok ? `ok, ${r.detail}` : `FAILED: ${r.detail}`])]));
+    if (rows.some((r) => !r.ok)) throw new CtlError(`multiappend: ${rows.filter((r) => !r.ok).length} of ${rows.length} appends failed`);
+  },
+});
+
+export const multiCreateCmd = defineCommand({
+  meta: { name: "multicreate", description: "multicreate <n> <local>: create n files <local>_1 .. <local>_n from one local file" },
+  args: { ...commonArgs, n: pos("how many files"), local: pos("local file") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const n = Number(args.n);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new CtlError(`multicreate: n ${JSON.stringify(args.n)}: expected an integer 1..10000`);
+    const base = args.local.split("/").pop()!;
+    const created: string[] = [];
+    for (let i = 1; i <= n; i++) {
+      const r = await upload(ctx, "create", args.local, `${base}_${i}`);
+      created.push(r.name);
+      if (!ctx.json) console.log(`created ${r.name} on ${r.replicas.join(", ")}`);
+    }
+    if (ctx.json) console.log(JSON.stringify({ created }, null, 2));
+  },
+});
+
+export const hydfsCommands = {
+  create: createCmd,
+  append: appendCmd,
+  get: getCmd,
+  getfromreplica: getFromReplicaCmd,
+  merge: mergeCmd,
+  ls: lsCmd,
+  liststore: listStoreCmd,
+  list_mem_ids: listMemIdsCmd,
+  multiappend: multiAppendCmd,
+  multicreate: multiCreateCmd,
+};

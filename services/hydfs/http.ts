@@ -1,0 +1,168 @@
+/**
+ * hydfsd's HTTP API (one Elysia instance): client endpoints that any node coordinates, and the
+ * /internal/* endpoints replicas call on each other. Uploads and downloads stream; nothing here
+ * holds a whole file in memory.
+ */
+import { Elysia, t } from "elysia";
+import { bearerOk } from "../shared/auth.ts";
+import { jsonErrorHook } from "../shared/http.ts";
+import type { AppendOp } from "./manifest.ts";
+import { NameError, validateRemoteName } from "./names.ts";
+import { HydfsError, type HydfsNode } from "./node.ts";
+import { formatToken, tokenOf } from "./ring.ts";
+import { CHUNK_BYTES } from "./store.ts";
+
+const chunkRef = t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }), size: t.Integer({ minimum: 0 }) });
+const appendOp = t.Object({
+  opId: t.String({ minLength: 1, maxLength: 100 }),
+  clientId: t.String({ minLength: 1, maxLength: 200 }),
+  seq: t.Integer({ minimum: 0 }),
+  tsMs: t.Integer({ minimum: 0 }),
+  chunks: t.Array(chunkRef),
+  size: t.Integer({ minimum: 0 }),
+  kind: t.Union([t.Literal("create"), t.Literal("append")]),
+});
+const nameQuery = t.Object({ name: t.String() });
+const writeQuery = t.Object({ name: t.String(), client: t.String(), seq: t.Numeric() });
+
+function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: ReadableStream<Uint8Array> }): Response {
+  return new Response(r.body, {
+    headers: { "content-type": "application/octet-stream", "x-hydfs-size": String(r.size), "x-hydfs-ops": String(r.ops.length) },
+  });
+}
+
+export function hydfsApp(node: HydfsNode) {
+  const secret = node.cfg.cluster_secret;
+  const requireAuth = ({ headers, set }: { headers: Record<string, string | undefined>; set: { status?: number | string } }) => {
+    if (!bearerOk(secret, headers.authorization)) {
+      set.status = 401;
+      return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
+    }
+  };
+  return new Elysia()
+    .onError((ctx) => {
+      if (ctx.error instanceof NameError) {
+        ctx.set.status = 400;
+        return { error: ctx.error.message };
+      }
+      return jsonErrorHook(ctx);
+    })
+    .get("/help", () => ({
+      client: ["/create", "/append", "/get", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
+    }))
+    .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: nameQuery })
+    .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: nameQuery })
+    .get("/ls", ({ query }) => {
+      const name = validateRemoteName(query.name);
+      return {
+        name,
+        token: formatToken(tokenOf(name)),
+        replicas: node.replicas(name).map((r) => ({ id: r.id, host: r.host, token: formatToken(r.token) })),
+      };
+    }, { query: nameQuery })
+    .get("/liststore", () => {
+      const self = node.ring.nodes.find((n) => node.isSelf(n));
+      return {
+        node: node.selfId ?? null,
+        host: node.cfg.host,
+        token: self ? formatToken(self.token) : null,
+        files: node.store.list().map((name) => {
+          const ops = node.store.view(name) ?? [];
+          return { name, token: formatToken(tokenOf(name)), size: ops.reduce((n, o) => n + o.size, 0), ops: ops.length };
+        }),
+      };
+    })
+    .get("/list_mem_ids", () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) }))
+    .get("/metrics", ({ set }) => {
+      set.headers["content-type"] = "text/plain; version=0.0.4";
+      return metricsText(node);
+    })
+    .guard({ beforeHandle: requireAuth }, (app) =>
+      app
+        .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
+        .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
+        .post("/merge", ({ query }) => node.merge(query.name), { query: nameQuery })
+        .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { query: t.Object({ name: t.String(), local: t.String() }) })
+        // ---- replica-to-replica ----
+        .put(
+          "/internal/chunk/:id",
+          async ({ params, request }) => {
+            const bytes = new Uint8Array(await request.arrayBuffer());
+            if (bytes.length > CHUNK_BYTES) throw new HydfsError(`chunk over ${CHUNK_BYTES} bytes`, 413);
+            try {
+              return node.store.putChunk(bytes, params.id);
+            } catch (err) {
+              throw new HydfsError((err as Error).message, 400);
+            }
+          },
+          { parse: "none", params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+        )
+        .get(
+          "/internal/chunk/:id",
+          ({ params }) => {
+            if (!node.store.hasChunk(params.id)) throw new HydfsError(`no chunk ${params.id}`, 404);
+            return new Response(node.store.chunkFile(params.id));
+          },
+          { params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+        )
+        .get("/internal/manifest", ({ query }) => {
+          const ops = node.store.ops(validateRemoteName(query.name));
+          if (!ops) throw new HydfsError(`no replica of ${query.name} here`, 404);
+          return { ops };
+        }, { query: nameQuery })
+        .post("/internal/create", ({ query, body, set }) => replicaWrite(node, "create", query.name, body as AppendOp, false, set), { query: nameQuery, body: appendOp })
+        .post(
+          "/internal/append",
+          ({ query, body, set }) => replicaWrite(node, "append", query.name, body as AppendOp, query.store_if_missing === "true", set),
+          { query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()) }), body: appendOp },
+        )
+        .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
+        .post(
+          "/internal/adopt",
+          async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources) }),
+          { query: nameQuery, body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })) }) },
+        ),
+    );
+}
+
+function replicaWrite(node: HydfsNode, kind: "create" | "append", nameIn: string, op: AppendOp, storeIfMissing: boolean, set: { status?: number | string }) {
+  const result = node.applyLocal(kind, validateRemoteName(nameIn), op, storeIfMissing);
+  if (result === "exists") set.status = 409;
+  else if (result === "no_such_file") set.status = 404;
+  else if (result === "error") set.status = 409;
+  return { result };
+}
+
+function metricsText(node: HydfsNode): string {
+  const m = node.metrics;
+  const lines = [
+    "# HELP hydfs_ops_total Client operations coordinated by this node, by type.",
+    "# TYPE hydfs_ops_total counter",
+    ...Object.entries(m.ops).map(([k, v]) => `hydfs_ops_total{op="${k}"} ${v}`),
+    "# HELP hydfs_bytes_stored Bytes of chunks stored on this node.",
+    "# TYPE hydfs_bytes_stored gauge",
+    `hydfs_bytes_stored ${node.store.chunkBytes()}`,
+    "# HELP hydfs_files_stored Files with a replica on this node.",
+    "# TYPE hydfs_files_stored gauge",
+    `hydfs_files_stored ${node.store.list().length}`,
+    "# HELP hydfs_bytes_written_total Bytes acknowledged to clients by this coordinator.",
+    "# TYPE hydfs_bytes_written_total counter",
+    `hydfs_bytes_written_total ${m.bytesWritten}`,
+    "# HELP hydfs_bytes_read_total Bytes served to clients by this coordinator.",
+    "# TYPE hydfs_bytes_read_total counter",
+    `hydfs_bytes_read_total ${m.bytesRead}`,
+    "# HELP hydfs_rereplicated_bytes_total Chunk bytes fetched from other replicas by merges and hand-overs.",
+    "# TYPE hydfs_rereplicated_bytes_total counter",
+    `hydfs_rereplicated_bytes_total ${m.rereplicatedBytes}`,
+    "# HELP hydfs_rereplication_seconds_total Time spent adopting merged manifests.",
+    "# TYPE hydfs_rereplication_seconds_total counter",
+    `hydfs_rereplication_seconds_total ${(m.rereplicationMs / 1000).toFixed(3)}`,
+    "# HELP hydfs_merges_total Merges run (client, read repair, background).",
+    "# TYPE hydfs_merges_total counter",
+    `hydfs_merges_total ${m.merges}`,
+    "# HELP hydfs_gc_deleted_total Local copies dropped after hand-over to their owners.",
+    "# TYPE hydfs_gc_deleted_total counter",
+    `hydfs_gc_deleted_total ${m.gcDeleted}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,426 @@
+/**
+ * A HyDFS node: it coordinates client requests for any file and serves as a replica for the files
+ * the ring gives it. It follows the ring from membership and, in the background, merges its
+ * files with their other replicas, hands copies to new owners and drops copies that no longer
+ * belong to it (only after the owners confirm theirs).
+ *
+ * Consistency: writes go to all replicas of a file and are acknowledged at a majority (2 of 3).
+ * Reads ask every replica, need a majority of answers and return the merge of what they find, so
+ * any write acknowledged before a read starts is visible to it, whoever wrote and through
+ * whichever coordinator (read-my-writes and more). Replicas that differed are repaired afterwards.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NodeConfig } from "../shared/config.ts";
+import type { Logger } from "../shared/log.ts";
+import type { WatchedMember } from "../shared/member_watch.ts";
+import { type AppendOp, manifestDigest, mergeManifests, totalSize } from "./manifest.ts";
+import { resolveInside, validateRemoteName } from "./names.ts";
+import { baseUrl, PeerClient, PeerError } from "./peers.ts";
+import { Ring, type RingNode } from "./ring.ts";
+import { chunkIdOf, chunkStream, FileStore, TooLarge } from "./store.ts";
+
+export class HydfsError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export type WriteKind = "create" | "append";
+
+export interface WriteResult {
+  name: string;
+  size: number;
+  replicas: string[];
+  acked: string[];
+  duplicate: boolean;
+}
+
+export interface HydfsMetrics {
+  ops: Record<string, number>;
+  bytesWritten: number;
+  bytesRead: number;
+  rereplicatedBytes: number;
+  rereplicationMs: number;
+  merges: number;
+  gcDeleted: number;
+}
+
+type ReplicaAnswer = "ok" | "duplicate" | "exists" | "no_such_file" | "error";
+
+export class HydfsNode {
+  ring = new Ring([]);
+  selfId: string | undefined;
+  readonly metrics: HydfsMetrics = { ops: {}, bytesWritten: 0, bytesRead: 0, rereplicatedBytes: 0, rereplicationMs: 0, merges: 0, gcDeleted: 0 };
+  private readonly peers: PeerClient;
+  private readonly localDir: string;
+  private maintenanceTimer?: Timer;
+  private maintaining = false;
+  /** Files whose replicas may differ: written here, adopted, or all of them after a ring change. */
+  private readonly dirty = new Set<string>();
+
+  constructor(
+    readonly cfg: NodeConfig,
+    readonly store: FileStore,
+    private readonly log: Logger,
+  ) {
+    this.peers = new PeerClient({ secret: cfg.cluster_secret, timeoutMs: cfg.hydfs.request_timeout_ms });
+    this.localDir = cfg.hydfs.local_files_dir || join(cfg.data_dir, "local");
+  }
+
+  // ---- ring ----------------------------------------------------------------------------------
+
+  setMembers(live: WatchedMember[]): void {
+    const next = new Ring(live.filter((m) => m.ports?.hydfs).map((m) => ({ id: m.id, hydfsPort: m.ports.hydfs })));
+    const changed = !next.equals(this.ring);
+    this.ring = next;
+    this.selfId = next.nodes.find((n) => this.isSelf(n))?.id;
+    if (changed) {
+      this.log.info(`ring now has ${next.size} nodes`);
+      for (const name of this.store.list()) this.dirty.add(name);
+      this.scheduleMaintenance(200);
+    }
+  }
+
+  isSelf(node: Pick<RingNode, "host" | "hydfsPort">): boolean {
+    return node.host === this.cfg.host && node.hydfsPort === this.cfg.ports.hydfs;
+  }
+
+  replicas(name: string): RingNode[] {
+    const replicas = this.ring.replicasFor(name, this.cfg.hydfs.replica_count);
+    if (replicas.length === 0) throw new HydfsError("no live HyDFS nodes known yet (is memberd running?)", 503);
+    return replicas;
+  }
+
+  static quorum(n: number): number {
+    return Math.floor(n / 2) + 1;
+  }
+
+  private count(op: string): void {
+    this.metrics.ops[op] = (this.metrics.ops[op] ?? 0) + 1;
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /** create or append: stream the body to every replica, acknowledge at a majority. */
+  async write(kind: WriteKind, nameIn: unknown, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number): Promise<WriteResult> {
+    const name = validateRemoteName(nameIn);
+    if (!clientId || clientId.length > 200) throw new HydfsError(`client: expected a client id of 1..200 characters, got ${JSON.stringify(clientId)}`, 400);
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new HydfsError(`seq: expected a non-negative integer, got ${JSON.stringify(seq)}`, 400);
+    this.count(kind);
+    const replicas = this.replicas(name);
+    const need = HydfsNode.quorum(replicas.length);
+    const reachable = new Set(replicas);
+    const sink = async (bytes: Uint8Array) => {
+      const id = chunkIdOf(bytes);
+      await Promise.all(
+        [...reachable].map(async (r) => {
+          try {
+            if (this.isSelf(r)) this.store.putChunk(bytes, id);
+            else await this.peers.putChunk(r, id, bytes);
+          } catch (err) {
+            this.log.warn(`${kind} ${name}: replica ${r.host} failed: ${(err as Error).message}`);
+            reachable.delete(r);
+          }
+        }),
+      );
+      if (reachable.size < need) throw new HydfsError(`${kind} ${name}: only ${reachable.size} of ${replicas.length} replicas reachable, need ${need}`, 503);
+      return { id, size: bytes.length };
+    };
+    let chunks;
+    let size;
+    try {
+      ({ chunks, size } = await chunkStream(body, sink, this.cfg.hydfs.max_body_bytes));
+    } catch (err) {
+      if (err instanceof TooLarge) throw new HydfsError(`${kind} ${name}: ${err.message}`, 413);
+      throw err;
+    }
+    const op: AppendOp = { opId: randomUUID(), clientId, seq, tsMs: Date.now(), chunks, size, kind };
+    const targets = [...reachable];
+    let answers = await Promise.all(targets.map((r) => this.applyAt(r, kind, name, op, false)));
+    if (kind === "append") {
+      // A replica that has not received the file yet (re-replication in progress) stores the
+      // append anyway once another replica proved the file exists; merge unifies them later.
+      const exists = answers.some((a) => a === "ok" || a === "duplicate");
+      if (exists && answers.includes("no_such_file")) {
+        answers = await Promise.all(targets.map((r, i) => (answers[i] === "no_such_file" ? this.applyAt(r, kind, name, op, true) : answers[i]!)));
+      }
+    }
+    const acked = targets.filter((_, i) => answers[i] === "ok" || answers[i] === "duplicate");
+    if (acked.length >= need) {
+      this.metrics.bytesWritten += size;
+      this.dirty.add(name);
+      return { name, size, replicas: replicas.map((r) => r.host), acked: acked.map((r) => r.host), duplicate: answers.includes("duplicate") };
+    }
+    if (kind === "create") {
+      await Promise.all(acked.map((r) => this.abortCreate(r, name, op.opId)));
+      if (answers.includes("exists")) throw new HydfsError(`create ${name}: a file with that name already exists`, 409);
+    } else if (answers.includes("no_such_file") && !answers.some((a) => a === "ok" || a === "duplicate")) {
+      throw new HydfsError(`append ${name}: no such file (create it first)`, 404);
+    }
+    throw new HydfsError(`${kind} ${name}: only ${acked.length} of ${replicas.length} replicas acknowledged, need ${need}`, 503);
+  }
+
+  private async applyAt(r: RingNode, kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean): Promise<ReplicaAnswer> {
+    try {
+      if (this.isSelf(r)) return this.applyLocal(kind, name, op, storeIfMissing);
+      const res = await this.peers.json<{ result: ReplicaAnswer }>(r, `/internal/${kind}?name=${encodeURIComponent(name)}&store_if_missing=${storeIfMissing}`, { method: "POST", json: op });
+      return res.result;
+    } catch (err) {
+      if (err instanceof PeerError && (err.status === 409 || err.status === 404)) return err.body?.result ?? "error";
+      this.log.warn(`${kind} ${name} at ${r.host}: ${(err as Error).message}`);
+      return "error";
+    }
+  }
+
+  /** Replica side of create/append. */
+  applyLocal(kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean): ReplicaAnswer {
+    if (kind === "create") {
+      const r = this.store.create(name, op);
+      if (r === "created") {
+        this.dirty.add(name);
+        return "ok";
+      }
+      if (r === "exists") return "exists";
+      return "error";
+    }
+    let r = this.store.append(name, op);
+    if (r === "no_such_file" && storeIfMissing) {
+      this.store.replaceOps(name, [op]);
+      r = "applied";
+    }
+    if (r === "applied") this.dirty.add(name);
+    return r === "applied" ? "ok" : r === "duplicate" ? "duplicate" : r === "no_such_file" ? "no_such_file" : "error";
+  }
+
+  private async abortCreate(r: RingNode, name: string, opId: string): Promise<void> {
+    try {
+      if (this.isSelf(r)) this.abortLocal(name, opId);
+      else await this.peers.json(r, `/internal/abort_create?name=${encodeURIComponent(name)}&op=${encodeURIComponent(opId)}`, { method: "POST", json: {} });
+    } catch (err) {
+      this.log.warn(`abort of create ${name} at ${r.host}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Undo a create that did not reach a majority, if nothing was appended since. */
+  abortLocal(name: string, opId: string): boolean {
+    const ops = this.store.ops(name);
+    if (ops && ops.length === 1 && ops[0]!.opId === opId) {
+      this.store.delete(name);
+      return true;
+    }
+    return false;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  /** Ops of every replica that answered (undefined = answered, has no copy). */
+  private async gather(name: string, participants: RingNode[]): Promise<{ node: RingNode; ops: AppendOp[] | undefined }[]> {
+    const settled = await Promise.allSettled(participants.map((r) => (this.isSelf(r) ? Promise.resolve(this.store.ops(name)?.slice()) : this.peers.manifest(r, name))));
+    const out: { node: RingNode; ops: AppendOp[] | undefined }[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === "fulfilled") out.push({ node: participants[i]!, ops: s.value });
+      else this.log.warn(`manifest of ${name} from ${participants[i]!.host}: ${(s.reason as Error).message}`);
+    });
+    return out;
+  }
+
+  /** Quorum read: the merged ops and a stream of the file's bytes. */
+  async read(nameIn: unknown): Promise<{ name: string; ops: AppendOp[]; size: number; body: ReadableStream<Uint8Array> }> {
+    const name = validateRemoteName(nameIn);
+    this.count("get");
+    const replicas = this.replicas(name);
+    const answers = await this.gather(name, replicas);
+    const need = HydfsNode.quorum(replicas.length);
+    if (answers.length < need) throw new HydfsError(`get ${name}: only ${answers.length} of ${replicas.length} replicas answered, need ${need}`, 503);
+    const holders = answers.filter((a) => a.ops).map((a) => a.node);
+    if (holders.length === 0) throw new HydfsError(`get ${name}: no such file`, 404);
+    const ops = mergeManifests(...answers.filter((a) => a.ops).map((a) => a.ops!));
+    const digest = manifestDigest(ops);
+    if (answers.length < replicas.length || answers.some((a) => !a.ops || manifestDigest(a.ops) !== digest)) {
+      // Read repair, off the request path.
+      void this.merge(name).catch((err) => this.log.warn(`read repair of ${name}: ${(err as Error).message}`));
+    }
+    const size = totalSize(ops);
+    this.metrics.bytesRead += size;
+    return { name, ops, size, body: this.streamOps(name, ops, holders) };
+  }
+
+  /** This node's own copy, as `getfromreplica` shows it. */
+  readLocal(nameIn: unknown): { name: string; ops: AppendOp[]; size: number; body: ReadableStream<Uint8Array> } {
+    const name = validateRemoteName(nameIn);
+    const ops = this.store.view(name);
+    if (!ops) throw new HydfsError(`this node (${this.cfg.host}) holds no replica of ${name}`, 404);
+    return { name, ops, size: totalSize(ops), body: this.streamOps(name, ops, []) };
+  }
+
+  private streamOps(name: string, ops: AppendOp[], holders: RingNode[]): ReadableStream<Uint8Array> {
+    const ids = ops.flatMap((o) => o.chunks.map((c) => c.id));
+    let i = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (i >= ids.length) return controller.close();
+        const id = ids[i++]!;
+        try {
+          controller.enqueue(await this.fetchChunk(id, holders));
+        } catch (err) {
+          controller.error(new Error(`read of ${name}: ${(err as Error).message}`));
+        }
+      },
+    });
+  }
+
+  /** A chunk from this node or, failing that, from any of `sources`. */
+  private async fetchChunk(id: string, sources: Pick<RingNode, "host" | "hydfsPort">[]): Promise<Uint8Array> {
+    if (this.store.hasChunk(id)) return this.store.readChunk(id);
+    const errors: string[] = [];
+    for (const src of sources) {
+      if (this.isSelf(src)) continue;
+      try {
+        return await this.peers.getChunk(src, id);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    throw new Error(`chunk ${id.slice(0, 12)} unavailable (${errors.join("; ") || "no source"})`);
+  }
+
+  // ---- merge, re-replication, GC -------------------------------------------------------------
+
+  /**
+   * Make every replica of `name` hold the union of all copies, in canonical order. With
+   * `includeSelf`, this node's copy takes part even when it is not a replica (hand-over before GC).
+   * Returns the merged digest and whether every participant confirmed it.
+   */
+  async merge(nameIn: unknown, includeSelf = false): Promise<{ name: string; digest: string; updated: string[]; replicas: string[]; confirmed: boolean }> {
+    const name = validateRemoteName(nameIn);
+    this.count("merge");
+    const replicas = this.replicas(name);
+    const participants = [...replicas];
+    if (includeSelf && !replicas.some((r) => this.isSelf(r))) {
+      const self = this.ring.nodes.find((n) => this.isSelf(n));
+      participants.push(self ?? { id: "self", host: this.cfg.host, hydfsPort: this.cfg.ports.hydfs, token: 0n });
+    }
+    const answers = await this.gather(name, participants);
+    const holders = answers.filter((a) => a.ops);
+    if (holders.length === 0) throw new HydfsError(`merge ${name}: no such file`, 404);
+    const merged = mergeManifests(...holders.map((a) => a.ops!));
+    const digest = manifestDigest(merged);
+    const sources = holders.map((a) => ({ host: a.node.host, hydfsPort: a.node.hydfsPort }));
+    const updated: string[] = [];
+    let confirmed = answers.length === participants.length;
+    for (const a of answers) {
+      if (a.ops && manifestDigest(a.ops) === digest) continue;
+      if (!replicas.includes(a.node)) continue; // a departing copy is never updated, only read
+      try {
+        if (this.isSelf(a.node)) await this.adopt(name, merged, sources);
+        else await this.peers.json(a.node, `/internal/adopt?name=${encodeURIComponent(name)}`, { method: "POST", json: { ops: merged, sources } });
+        updated.push(a.node.host);
+      } catch (err) {
+        confirmed = false;
+        this.log.warn(`merge ${name}: updating ${a.node.host} failed: ${(err as Error).message}`);
+      }
+    }
+    this.metrics.merges++;
+    return { name, digest, updated, replicas: replicas.map((r) => r.host), confirmed };
+  }
+
+  /** Replica side of merge: fetch missing chunks, then take the union of ours and theirs. */
+  async adopt(name: string, ops: AppendOp[], sources: { host: string; hydfsPort: number }[]): Promise<string> {
+    const t0 = performance.now();
+    for (const id of this.store.missingChunks(ops.flatMap((o) => o.chunks))) {
+      const bytes = await this.fetchChunk(id, sources);
+      this.store.putChunk(bytes, id);
+      this.metrics.rereplicatedBytes += bytes.length;
+    }
+    const merged = mergeManifests(this.store.ops(name) ?? [], ops);
+    this.store.replaceOps(name, merged);
+    this.metrics.rereplicationMs += performance.now() - t0;
+    return manifestDigest(merged);
+  }
+
+  scheduleMaintenance(delayMs = this.cfg.hydfs.rereplicate_every_ms): void {
+    clearTimeout(this.maintenanceTimer);
+    this.maintenanceTimer = setTimeout(() => void this.maintain(), delayMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.maintenanceTimer);
+    this.maintenanceTimer = undefined;
+    this.stopped = true;
+  }
+  private stopped = false;
+
+  /**
+   * One background pass, one file at a time (which bounds transfer rate): owners merge their
+   * dirty files with the other replicas; a copy this node no longer owns is handed to the owners
+   * and deleted only once every owner confirmed the merged state.
+   */
+  async maintain(): Promise<void> {
+    if (this.maintaining || this.stopped || this.ring.size === 0 || !this.selfId) return this.scheduleMaintenance();
+    this.maintaining = true;
+    try {
+      for (const name of this.store.list()) {
+        if (this.stopped) return;
+        const owners = this.replicas(name);
+        const owner = owners.some((r) => this.isSelf(r));
+        if (owner) {
+          if (!this.dirty.has(name)) continue;
+          this.dirty.delete(name);
+          const r = await this.merge(name).catch((err) => {
+            this.log.warn(`background merge of ${name}: ${(err as Error).message}`);
+            return undefined;
+          });
+          if (!r?.confirmed) this.dirty.add(name);
+        } else {
+          const r = await this.merge(name, true).catch((err) => {
+            this.log.warn(`hand-over of ${name}: ${(err as Error).message}`);
+            return undefined;
+          });
+          if (r?.confirmed && this.ownersConfirm(r.digest, await this.gather(name, owners), owners.length)) {
+            this.store.delete(name);
+            this.metrics.gcDeleted++;
+            this.log.info(`handed ${name} to ${owners.map((o) => o.host).join(", ")} and dropped the local copy`);
+          }
+        }
+      }
+    } finally {
+      this.maintaining = false;
+      this.scheduleMaintenance();
+    }
+  }
+
+  private ownersConfirm(digest: string, answers: { ops: AppendOp[] | undefined }[], ownerCount: number): boolean {
+    return answers.length === ownerCount && answers.every((a) => a.ops && manifestDigest(mergeManifests(a.ops)) === digest);
+  }
+
+  // ---- multiappend ---------------------------------------------------------------------------
+
+  /** Append this node's own local file (from its local-files directory, never another path). */
+  async appendLocalFile(nameIn: unknown, localName: string): Promise<WriteResult> {
+    let path: string;
+    try {
+      path = resolveInside(this.localDir, localName);
+    } catch (err) {
+      throw new HydfsError((err as Error).message, 400);
+    }
+    if (!existsSync(path) || !statSync(path).isFile()) throw new HydfsError(`local file ${JSON.stringify(localName)} not found in ${this.localDir} on ${this.cfg.host}`, 404);
+    return this.write("append", nameIn, Bun.file(path).stream(), `node:${this.cfg.host}:${this.cfg.ports.hydfs}`, this.nextLocalSeq());
+  }
+
+  /** This node's own client sequence, persisted so a restart never reuses a number. */
+  private nextLocalSeq(): number {
+    const path = join(this.store.root, "client_seq");
+    const next = (existsSync(path) ? Number(readFileSync(path, "utf8")) || 0 : 0) + 1;
+    writeFileSync(path, String(next));
+    return next;
+  }
+
+  peerBaseUrl(node: RingNode): string {
+    return baseUrl(node);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Node-to-node calls of hydfsd. Every call has a timeout and carries the bearer token when the
+ * cluster has a secret; errors name the peer and the call.
+ */
+import { type AppendOp, validateAppendOp } from "./manifest.ts";
+import type { RingNode } from "./ring.ts";
+
+export class PeerError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly body?: any,
+  ) {
+    super(message);
+  }
+}
+
+export interface PeerClientOptions {
+  secret: string;
+  timeoutMs: number;
+}
+
+export function baseUrl(node: Pick<RingNode, "host" | "hydfsPort">): string {
+  return `http://${node.host}:${node.hydfsPort}`;
+}
+
+export class PeerClient {
+  constructor(private readonly opts: PeerClientOptions) {}
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.opts.secret ? { authorization: `Bearer ${this.opts.secret}`, ...extra } : extra;
+  }
+
+  async call(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array } = {}): Promise<Response> {
+    const url = `${baseUrl(node)}${path}`;
+    const headers = this.headers(init.json !== undefined ? { "content-type": "application/json" } : init.bytes ? { "content-type": "application/octet-stream" } : {});
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: init.method ?? "GET",
+        headers,
+        body: init.json !== undefined ? JSON.stringify(init.json) : init.bytes,
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+    } catch (err) {
+      const e = err as Error;
+      const why = e.name === "TimeoutError" ? `no answer within ${this.opts.timeoutMs} ms` : e.message;
+      throw new PeerError(`${node.host}:${node.hydfsPort} ${path.split("?")[0]}: ${why}`);
+    }
+    return res;
+  }
+
+  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
+    const res = await this.call(node, path, init);
+    const text = await res.text();
+    let body: any;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { error: text };
+    }
+    if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} ${path.split("?")[0]}: ${res.status} ${body?.error ?? text}`, res.status, body);
+    return body as T;
+  }
+
+  async putChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string, bytes: Uint8Array): Promise<void> {
+    const res = await this.call(node, `/internal/chunk/${id}`, { method: "PUT", bytes });
+    if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} put chunk ${id.slice(0, 12)}: ${res.status} ${await res.text()}`, res.status);
+  }
+
+  async getChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string): Promise<Uint8Array> {
+    const res = await this.call(node, `/internal/chunk/${id}`);
+    if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: ${res.status}`, res.status);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** A replica's ops for a file, or undefined when it has no copy. */
+  async manifest(node: RingNode, name: string): Promise<AppendOp[] | undefined> {
+    try {
+      const { ops } = await this.json<{ ops: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`);
+      if (!Array.isArray(ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
+      // A peer's answer is checked like any input before it reaches a digest or a disk.
+      return ops.map((op, i) => validateAppendOp(op, `${node.host} manifest op ${i}`));
+    } catch (err) {
+      if (err instanceof PeerError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+}

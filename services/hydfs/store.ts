@@ -1,0 +1,252 @@
+/**
+ * One node's HyDFS storage: content-addressed chunks plus, per file, an append-only manifest
+ * of operations. Every write is crash-safe:
+ * - a chunk is written to a temp file, fdatasync'ed, then renamed into place (a crash leaves no
+ *   partial chunk under its id);
+ * - an operation is one JSON line appended to the file's manifest and fdatasync'ed before the
+ *   call returns; a torn last line from a crash is cut off on the next load;
+ * - a merge rewrites a manifest through temp + fsync + rename.
+ * An append therefore costs O(its own size); nothing is rewritten or held whole in memory.
+ */
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, parseOpLines } from "./manifest.ts";
+import { decodeNameFromDisk, encodeNameForDisk } from "./names.ts";
+
+/** Size at which an upload is cut into chunks. Bigger means fewer files, more memory per transfer. */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+
+const CHUNK_ID = /^[0-9a-f]{64}$/;
+
+export function chunkIdOf(bytes: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+}
+
+export type AppendResult = "applied" | "duplicate" | "no_such_file" | { missingChunks: string[] };
+
+export class FileStore {
+  readonly root: string;
+  private readonly chunkDir: string;
+  private readonly fileDir: string;
+  private readonly tmpDir: string;
+  /** Loaded manifests (arrival order on this replica), by file name. */
+  private readonly cache = new Map<string, AppendOp[]>();
+  private tmpCounter = 0;
+
+  constructor(root: string) {
+    this.root = root;
+    this.chunkDir = join(root, "chunks");
+    this.fileDir = join(root, "files");
+    this.tmpDir = join(root, "tmp");
+    for (const d of [this.chunkDir, this.fileDir, this.tmpDir]) mkdirSync(d, { recursive: true });
+    // Temp files are only ever half-written leftovers of a crash.
+    for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true });
+  }
+
+  // ---- chunks --------------------------------------------------------------------------------
+
+  chunkPath(id: string): string {
+    if (!CHUNK_ID.test(id)) throw new Error(`chunk id ${JSON.stringify(id)}: expected 64 hex digits`);
+    return join(this.chunkDir, id.slice(0, 2), id);
+  }
+
+  hasChunk(id: string): boolean {
+    return existsSync(this.chunkPath(id));
+  }
+
+  missingChunks(chunks: ChunkRef[]): string[] {
+    return [...new Set(chunks.map((c) => c.id))].filter((id) => !this.hasChunk(id));
+  }
+
+  /** Store bytes under their SHA-256; `expectedId` (from a peer) must match. */
+  putChunk(bytes: Uint8Array, expectedId?: string): ChunkRef {
+    const id = chunkIdOf(bytes);
+    if (expectedId !== undefined && expectedId !== id) throw new Error(`chunk content does not match its id ${expectedId} (got ${id})`);
+    const path = this.chunkPath(id);
+    if (!existsSync(path)) {
+      mkdirSync(join(this.chunkDir, id.slice(0, 2)), { recursive: true });
+      this.writeDurably(path, bytes);
+    }
+    return { id, size: bytes.length };
+  }
+
+  readChunk(id: string): Uint8Array {
+    return readFileSync(this.chunkPath(id));
+  }
+
+  chunkFile(id: string): ReturnType<typeof Bun.file> {
+    return Bun.file(this.chunkPath(id));
+  }
+
+  private writeDurably(path: string, bytes: Uint8Array): void {
+    const tmp = join(this.tmpDir, `${process.pid}-${++this.tmpCounter}`);
+    const fd = openSync(tmp, "w");
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  }
+
+  // ---- files ---------------------------------------------------------------------------------
+
+  private dirOf(name: string): string {
+    return join(this.fileDir, encodeNameForDisk(name));
+  }
+
+  exists(name: string): boolean {
+    return this.cache.has(name) || existsSync(join(this.dirOf(name), "manifest.jsonl"));
+  }
+
+  /** Ops of a file in this replica's arrival order, or undefined when it has no copy. */
+  ops(name: string): AppendOp[] | undefined {
+    const cached = this.cache.get(name);
+    if (cached) return cached;
+    const path = join(this.dirOf(name), "manifest.jsonl");
+    if (!existsSync(path)) return undefined;
+    const text = readFileSync(path, "utf8");
+    const { ops, validBytes } = parseOpLines(text);
+    if (validBytes < Buffer.byteLength(text)) truncateSync(path, validBytes);
+    this.cache.set(name, ops);
+    return ops;
+  }
+
+  /** The file as this replica would serve it: canonical order of its ops. */
+  view(name: string): AppendOp[] | undefined {
+    const ops = this.ops(name);
+    return ops && canonicalOrder(ops);
+  }
+
+  /** Exclusive create with the first operation (the initial content). */
+  create(name: string, op: AppendOp): "created" | "exists" | { missingChunks: string[] } {
+    if (this.exists(name)) {
+      const existing = this.ops(name)!.find((o) => o.kind === "create");
+      // The same create retried (same client and sequence) is not a conflict.
+      return existing && opKey(existing) === opKey(op) ? "created" : "exists";
+    }
+    const missing = this.missingChunks(op.chunks);
+    if (missing.length > 0) return { missingChunks: missing };
+    const dir = this.dirOf(name);
+    mkdirSync(dir, { recursive: true });
+    writeFileDurably(join(dir, "name"), name);
+    this.appendLine(name, op, []);
+    return "created";
+  }
+
+  /** Apply one append; a retry of an applied (client, seq) is a no-op. */
+  append(name: string, op: AppendOp): AppendResult {
+    const ops = this.ops(name);
+    if (!ops) return "no_such_file";
+    if (ops.some((o) => opKey(o) === opKey(op))) return "duplicate";
+    const missing = this.missingChunks(op.chunks);
+    if (missing.length > 0) return { missingChunks: missing };
+    this.appendLine(name, op, ops);
+    return "applied";
+  }
+
+  private appendLine(name: string, op: AppendOp, ops: AppendOp[]): void {
+    const fd = openSync(join(this.dirOf(name), "manifest.jsonl"), "a");
+    try {
+      writeSync(fd, encodeOpLine(op));
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    ops.push(op);
+    this.cache.set(name, ops);
+  }
+
+  /**
+   * Adopt a merged op list (a superset of what this replica has): the manifest is rewritten in
+   * canonical order, so after a merge the replicas' manifests are byte-identical too.
+   */
+  replaceOps(name: string, merged: AppendOp[]): void {
+    const missing = this.missingChunks(merged.flatMap((o) => o.chunks));
+    if (missing.length > 0) throw new Error(`cannot adopt manifest of ${name}: ${missing.length} chunks missing`);
+    const dir = this.dirOf(name);
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(join(dir, "name"))) writeFileDurably(join(dir, "name"), name);
+    const ordered = canonicalOrder(merged);
+    const tmp = join(this.tmpDir, `${process.pid}-${++this.tmpCounter}`);
+    writeFileDurably(tmp, ordered.map(encodeOpLine).join(""));
+    renameSync(tmp, join(dir, "manifest.jsonl"));
+    this.cache.set(name, ordered);
+  }
+
+  /** Remove this node's copy (its chunks stay until a chunk GC; they may be shared). */
+  delete(name: string): void {
+    rmSync(this.dirOf(name), { recursive: true, force: true });
+    this.cache.delete(name);
+  }
+
+  /** Names of all files this node holds. */
+  list(): string[] {
+    const names: string[] = [];
+    for (const entry of readdirSync(this.fileDir)) {
+      const dir = join(this.fileDir, entry);
+      if (!existsSync(join(dir, "manifest.jsonl"))) continue;
+      try {
+        names.push(decodeNameFromDisk(entry) ?? readFileSync(join(dir, "name"), "utf8"));
+      } catch {
+        // Not a folder this store made: leave it alone rather than fail every listing.
+      }
+    }
+    return names.sort();
+  }
+
+  /** Bytes stored in chunks (shared chunks counted once). */
+  chunkBytes(): number {
+    let total = 0;
+    for (const sub of readdirSync(this.chunkDir)) for (const f of readdirSync(join(this.chunkDir, sub))) total += statSync(join(this.chunkDir, sub, f)).size;
+    return total;
+  }
+}
+
+function writeFileDurably(path: string, content: string): void {
+  const fd = openSync(path, "w");
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Cut a byte stream into chunks of CHUNK_BYTES and hand each to `sink` as it fills, so a file of
+ * any size passes with one chunk in memory. Returns the chunk list and total size.
+ */
+export async function chunkStream(
+  stream: ReadableStream<Uint8Array> | null,
+  sink: (chunk: Uint8Array) => Promise<ChunkRef>,
+  maxBytes: number,
+): Promise<{ chunks: ChunkRef[]; size: number }> {
+  const chunks: ChunkRef[] = [];
+  let size = 0;
+  if (!stream) return { chunks, size };
+  let buf = new Uint8Array(CHUNK_BYTES);
+  let fill = 0;
+  for await (const piece of stream) {
+    size += piece.length;
+    if (size > maxBytes) throw new TooLarge(`body over the limit of ${maxBytes} bytes`);
+    let off = 0;
+    while (off < piece.length) {
+      const n = Math.min(piece.length - off, CHUNK_BYTES - fill);
+      buf.set(piece.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === CHUNK_BYTES) {
+        chunks.push(await sink(buf));
+        buf = new Uint8Array(CHUNK_BYTES);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) chunks.push(await sink(buf.subarray(0, fill)));
+  return { chunks, size };
+}
+
+export class TooLarge extends Error {}

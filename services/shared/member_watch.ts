@@ -1,0 +1,109 @@
+/**
+ * Follow the local memberd's `/watch` stream: the live member list (alive and suspect members
+ * with their advertised ports) for hydfsd and rainstormd. Reconnects with a bounded backoff when
+ * memberd is away; the last known list stays in force meanwhile.
+ */
+import type { MemberPorts, MemberState } from "../member/state.ts";
+import type { Logger } from "./log.ts";
+
+export interface WatchedMember {
+  id: string;
+  state: MemberState;
+  ports: MemberPorts;
+}
+
+export interface MemberWatchOptions {
+  /** memberd's HTTP base, e.g. http://127.0.0.1:8080 */
+  baseUrl: string;
+  log: Logger;
+  /** Called with the live members whenever the set of live members (or their ports) changes. */
+  onChange: (live: WatchedMember[]) => void;
+  /** Longest pause between reconnect attempts. Default 2000 ms. */
+  maxBackoffMs?: number;
+}
+
+export class MemberWatch {
+  private readonly members = new Map<string, WatchedMember>();
+  private abort = new AbortController();
+  private stopped = false;
+  private lastKey = "";
+  connected = false;
+
+  constructor(private readonly opts: MemberWatchOptions) {}
+
+  start(): void {
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+
+  live(): WatchedMember[] {
+    return [...this.members.values()].filter((m) => m.state === "alive" || m.state === "suspect");
+  }
+
+  private async loop(): Promise<void> {
+    let backoffMs = 100;
+    let warned = false;
+    while (!this.stopped) {
+      try {
+        this.abort = new AbortController();
+        const res = await fetch(`${this.opts.baseUrl}/watch`, { signal: this.abort.signal });
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+        this.connected = true;
+        backoffMs = 100;
+        if (warned) this.opts.log.info(`following memberd at ${this.opts.baseUrl} again`);
+        warned = false;
+        await this.consume(res.body);
+      } catch (err) {
+        if (this.stopped) return;
+        if (!warned) this.opts.log.warn(`memberd at ${this.opts.baseUrl} unreachable (${(err as Error).message}); keeping the last member list and retrying`);
+        warned = true;
+      }
+      this.connected = false;
+      if (this.stopped) return;
+      await Bun.sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, this.opts.maxBackoffMs ?? 2000);
+    }
+  }
+
+  private async consume(body: ReadableStream<Uint8Array>): Promise<void> {
+    const dec = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of body) {
+      buffered += dec.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim()) this.apply(JSON.parse(line));
+      }
+    }
+  }
+
+  private apply(ev: Record<string, any>): void {
+    if (ev.event === "snapshot") {
+      this.members.clear();
+      for (const m of ev.members as WatchedMember[]) this.members.set(m.id, { id: m.id, state: m.state, ports: m.ports });
+    } else if (ev.event === "change" && typeof ev.id === "string") {
+      const known = this.members.get(ev.id);
+      if (ev.kind === "removed") this.members.delete(ev.id);
+      else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports });
+      else if (ev.kind === "refuted") return;
+      else if (known) known.state = ev.kind as MemberState;
+      else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports });
+    } else if (ev.event === "renewed") {
+      // This node rejoined under a new id; the snapshot of the next connection is authoritative.
+      this.abort.abort();
+      return;
+    } else return;
+    const live = this.live();
+    const key = live.map((m) => `${m.id}/${m.ports?.hydfs}`).sort().join(",");
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.opts.onChange(live);
+    }
+  }
+}
