@@ -22,6 +22,8 @@ export interface ClusterOptions {
   secret?: string;
   /** Membership knobs written into every node's config. */
   knobs?: Partial<Knobs>;
+  /** Further settings merged into every node's config (e.g. `{ hydfs: { max_body_bytes: 1000 } }`). */
+  extra?: Record<string, unknown>;
   /** Use dist/bin executables when present (default), or force the .ts entries. */
   preferCompiled?: boolean;
   /**
@@ -41,6 +43,7 @@ interface ClusterState {
   subnet: string;
   secret: string;
   knobs: Partial<Knobs>;
+  extra: Record<string, unknown>;
   nodes: Record<string, NodeState>;
 }
 
@@ -96,7 +99,7 @@ export class LocalCluster {
     const saved = join(this.dir, "state.json");
     this.state = existsSync(saved)
       ? (JSON.parse(readFileSync(saved, "utf8")) as ClusterState)
-      : { subnet: opts.subnet ?? "127.0.0", secret: opts.secret ?? "", knobs: opts.knobs ?? {}, nodes: {} };
+      : { subnet: opts.subnet ?? "127.0.0", secret: opts.secret ?? "", knobs: opts.knobs ?? {}, extra: opts.extra ?? {}, nodes: {} };
   }
 
   get subnet(): string {
@@ -117,6 +120,10 @@ export class LocalCluster {
   }
   configPath(k: number): string {
     return join(this.dir, `node-${k}`, "config.json");
+  }
+  /** Directory `multiappend` reads node k's local files from. */
+  localDir(k: number): string {
+    return join(this.dir, `node-${k}`, "data", "local");
   }
   logPath(k: number, service: Service): string {
     return join(this.dir, `node-${k}`, `${service}.log`);
@@ -143,6 +150,7 @@ export class LocalCluster {
       cluster_secret: this.state.secret,
       aliases,
       membership: this.state.knobs,
+      ...(this.state.extra ?? {}),
     };
     writeFileSync(this.configPath(k), JSON.stringify(cfg, null, 2));
   }
