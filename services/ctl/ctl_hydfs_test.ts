@@ -1,0 +1,96 @@
+/**
+ * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on 127.0.34.k.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { LocalCluster } from "../testing/cluster.ts";
+
+setDefaultTimeout(60_000);
+
+const CTL = resolve(import.meta.dir, "../ctl.ts");
+const CSV = resolve(import.meta.dir, "../../testdata/trial_data.csv");
+
+describe("ctl HyDFS commands", () => {
+  const c = new LocalCluster({ dir: mkdtempSync(join(tmpdir(), "ctl-hydfs-")), subnet: "127.0.34", killOnExit: true });
+  const work = mkdtempSync(join(tmpdir(), "ctl-hydfs-work-"));
+  const config = join(work, "config.json");
+  const state = join(work, "client.json");
+
+  async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", config], { stdout: "pipe", stderr: "pipe", env: { ...process.env, RAINSTORM_CTL_STATE: state } });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    return { code, out, err };
+  }
+
+  beforeAll(async () => {
+    writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1), "02": c.host(2), "03": c.host(3) } }));
+    await c.up(3);
+  });
+  afterAll(async () => {
+    await c.down(true);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("create, create again, append, get, ls, liststore, list_mem_ids, getfromreplica, merge", async () => {
+    const created = await ctl("create", CSV, "signs.csv");
+    expect(created.code).toBe(0);
+    expect(created.out).toContain("created signs.csv (25422 bytes) on");
+    const again = await ctl("create", CSV, "signs.csv", "--node", "02");
+    expect(again.code).toBe(1);
+    expect(again.err).toContain("already exists");
+    writeFileSync(join(work, "more.txt"), "one more line\n");
+    expect((await ctl("append", join(work, "more.txt"), "signs.csv", "--node", "03")).code).toBe(0);
+    const out = join(work, "back.csv");
+    expect((await ctl("get", "signs.csv", out, "--node", "02")).code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(readFileSync(CSV, "utf8") + "one more line\n");
+    const ls = JSON.parse((await ctl("ls", "signs.csv", "--json")).out);
+    expect(ls.replicas.length).toBe(3);
+    const store = JSON.parse((await ctl("liststore", "--node", "03", "--json")).out);
+    expect(store.files.map((f: { name: string }) => f.name)).toEqual(["signs.csv"]);
+    const ids = JSON.parse((await ctl("list_mem_ids", "--json")).out);
+    expect(ids.members.map((m: { token: string }) => m.token)).toEqual([...ids.members.map((m: { token: string }) => m.token)].sort());
+    const replicaCopy = join(work, "replica.csv");
+    expect((await ctl("getfromreplica", "02", "signs.csv", replicaCopy)).code).toBe(0);
+    expect(readFileSync(replicaCopy, "utf8")).toBe(readFileSync(out, "utf8"));
+    expect((await ctl("merge", "signs.csv")).out).toContain("merged signs.csv");
+  });
+
+  test("multiappend and multicreate", async () => {
+    for (const k of [1, 2]) {
+      mkdirSync(c.localDir(k), { recursive: true });
+      writeFileSync(join(c.localDir(k), "mine.txt"), `from node ${k}\n`);
+    }
+    expect((await ctl("create", join(work, "more.txt"), "shared.log")).code).toBe(0);
+    const r = await ctl("multiappend", "shared.log", "01", "02", "mine.txt", "mine.txt");
+    expect(r.code).toBe(0);
+    const text = readFileSync(await (async () => {
+      const p = join(work, "shared.out");
+      await ctl("get", "shared.log", p);
+      return p;
+    })(), "utf8");
+    expect(text).toContain("from node 1\n");
+    expect(text).toContain("from node 2\n");
+    const bad = await ctl("multiappend", "shared.log", "01", "02", "mine.txt");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("expected <remote> then N nodes and N local names");
+    const mc = await ctl("multicreate", "3", join(work, "more.txt"), "--json");
+    expect(JSON.parse(mc.out).created).toEqual(["more.txt_1", "more.txt_2", "more.txt_3"]);
+  });
+
+  test("clear errors: a missing local file, a missing remote file, a bad name", async () => {
+    const missingLocal = await ctl("create", join(work, "nope.txt"), "x");
+    expect(missingLocal.code).toBe(1);
+    expect(missingLocal.err).toContain("not found");
+    const missingRemote = await ctl("get", "no-such-file", join(work, "x.out"));
+    expect(missingRemote.code).toBe(1);
+    expect(missingRemote.err).toContain("no such file");
+    const badName = await ctl("create", join(work, "more.txt"), "../up");
+    expect(badName.code).toBe(1);
+    expect(badName.err).toContain("..");
+  });
+});
