@@ -8,7 +8,7 @@
  * - a merge rewrites a manifest through temp + fsync + rename.
  * An append therefore costs O(its own size); nothing is rewritten or held whole in memory.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, parseOpLines } from "./manifest.ts";
 import { decodeNameFromDisk, encodeNameForDisk } from "./names.ts";
@@ -31,6 +31,8 @@ export class FileStore {
   private readonly tmpDir: string;
   /** Loaded manifests (arrival order on this replica), by file name. */
   private readonly cache = new Map<string, AppendOp[]>();
+  /** opKeys per loaded file, so the idempotence check of an append is O(1), not O(ops). */
+  private readonly keys = new Map<string, Set<string>>();
   private tmpCounter = 0;
 
   constructor(root: string) {
@@ -40,7 +42,7 @@ export class FileStore {
     this.tmpDir = join(root, "tmp");
     for (const d of [this.chunkDir, this.fileDir, this.tmpDir]) mkdirSync(d, { recursive: true });
     // Temp files are only ever half-written leftovers of a crash.
-    for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true });
+    for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
   }
 
   // ---- chunks --------------------------------------------------------------------------------
@@ -78,17 +80,18 @@ export class FileStore {
     return Bun.file(this.chunkPath(id));
   }
 
-  private writeDurably(path: string, bytes: Uint8Array): void {
+  /** temp file, fdatasync, rename, fsync of the directory: all or nothing under `path`. */
+  private writeDurably(path: string, bytes: Uint8Array | string): void {
     const tmp = join(this.tmpDir, `${process.pid}-${++this.tmpCounter}`);
     const fd = openSync(tmp, "w");
     try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      writeAll(fd, bytes);
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, path);
+    fsyncDir(join(path, ".."));
   }
 
   // ---- files ---------------------------------------------------------------------------------
@@ -110,8 +113,13 @@ export class FileStore {
     const text = readFileSync(path, "utf8");
     const { ops, validBytes } = parseOpLines(text);
     if (validBytes < Buffer.byteLength(text)) truncateSync(path, validBytes);
-    this.cache.set(name, ops);
+    this.remember(name, ops);
     return ops;
+  }
+
+  private remember(name: string, ops: AppendOp[]): void {
+    this.cache.set(name, ops);
+    this.keys.set(name, new Set(ops.map(opKey)));
   }
 
   /** The file as this replica would serve it: canonical order of its ops. */
@@ -131,8 +139,9 @@ export class FileStore {
     if (missing.length > 0) return { missingChunks: missing };
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
-    writeFileDurably(join(dir, "name"), name);
-    this.appendLine(name, op, []);
+    this.writeDurably(join(dir, "name"), name);
+    this.remember(name, []);
+    this.appendLine(name, op, this.cache.get(name)!);
     return "created";
   }
 
@@ -140,23 +149,33 @@ export class FileStore {
   append(name: string, op: AppendOp): AppendResult {
     const ops = this.ops(name);
     if (!ops) return "no_such_file";
-    if (ops.some((o) => opKey(o) === opKey(op))) return "duplicate";
+    if (this.keys.get(name)!.has(opKey(op))) return "duplicate";
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
     this.appendLine(name, op, ops);
     return "applied";
   }
 
+  /**
+   * One line, all of it or none: a short or failed write (a full disk) is cut back off before
+   * the error propagates, so no torn fragment can end up in the middle of the manifest.
+   */
   private appendLine(name: string, op: AppendOp, ops: AppendOp[]): void {
     const fd = openSync(join(this.dirOf(name), "manifest.jsonl"), "a");
+    const sizeBefore = fstatSync(fd).size;
     try {
-      writeSync(fd, encodeOpLine(op));
+      writeAll(fd, encodeOpLine(op));
       fdatasyncSync(fd);
+    } catch (err) {
+      try {
+        ftruncateSync(fd, sizeBefore);
+      } catch {}
+      throw err;
     } finally {
       closeSync(fd);
     }
     ops.push(op);
-    this.cache.set(name, ops);
+    this.keys.get(name)?.add(opKey(op));
   }
 
   /**
@@ -168,18 +187,18 @@ export class FileStore {
     if (missing.length > 0) throw new Error(`cannot adopt manifest of ${name}: ${missing.length} chunks missing`);
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
-    if (!existsSync(join(dir, "name"))) writeFileDurably(join(dir, "name"), name);
+    // Rewritten every time: a crash during a create may have left it empty.
+    this.writeDurably(join(dir, "name"), name);
     const ordered = canonicalOrder(merged);
-    const tmp = join(this.tmpDir, `${process.pid}-${++this.tmpCounter}`);
-    writeFileDurably(tmp, ordered.map(encodeOpLine).join(""));
-    renameSync(tmp, join(dir, "manifest.jsonl"));
-    this.cache.set(name, ordered);
+    this.writeDurably(join(dir, "manifest.jsonl"), ordered.map(encodeOpLine).join(""));
+    this.remember(name, ordered);
   }
 
   /** Remove this node's copy (its chunks stay until a chunk GC; they may be shared). */
   delete(name: string): void {
     rmSync(this.dirOf(name), { recursive: true, force: true });
     this.cache.delete(name);
+    this.keys.delete(name);
   }
 
   /** Names of all files this node holds. */
@@ -200,15 +219,30 @@ export class FileStore {
   /** Bytes stored in chunks (shared chunks counted once). */
   chunkBytes(): number {
     let total = 0;
-    for (const sub of readdirSync(this.chunkDir)) for (const f of readdirSync(join(this.chunkDir, sub))) total += statSync(join(this.chunkDir, sub, f)).size;
+    for (const sub of readdirSync(this.chunkDir)) {
+      const dir = join(this.chunkDir, sub);
+      if (!statSync(dir).isDirectory()) continue;
+      for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size;
+    }
     return total;
   }
 }
 
-function writeFileDurably(path: string, content: string): void {
-  const fd = openSync(path, "w");
+/** writeSync may write less than asked (a full disk, a signal): loop until all is written. */
+function writeAll(fd: number, data: Uint8Array | string): void {
+  const bytes = typeof data === "string" ? Buffer.from(data) : data;
+  let off = 0;
+  while (off < bytes.length) {
+    const n = writeSync(fd, bytes, off, bytes.length - off);
+    if (n <= 0) throw new Error("write made no progress");
+    off += n;
+  }
+}
+
+/** fsync a directory so a rename into it survives a power loss. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
   try {
-    writeSync(fd, content);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
