@@ -6,10 +6,11 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { buildOperators } from "../ops/build.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-/** Service entries compiled into dist/bin/. rainstormd joins with the RainStorm issue. */
-export const SERVICE_ENTRIES = ["memberd", "hydfsd", "ctl"] as const;
+/** Service entries compiled into dist/bin/. Operators: one multi-call binary in dist/ops/ (ops/build.ts). */
+export const SERVICE_ENTRIES = ["memberd", "hydfsd", "rainstormd", "ctl"] as const;
 
 async function run(cmd: string[]): Promise<{ code: number; out: string }> {
   const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
@@ -32,6 +33,9 @@ async function build(): Promise<void> {
     if (smoke.code !== 0 || !smoke.out.includes(name)) throw new Error(`${outfile} --help failed (exit ${smoke.code}):\n${smoke.out}`);
     console.log(`built dist/bin/${name} in ${Math.round(performance.now() - t0)} ms (smoke test ok)`);
   }
+  const t0 = performance.now();
+  const names = await buildOperators(join(ROOT, "dist", "ops"));
+  console.log(`built dist/ops/rainstorm-op (${names.length} operator names linked) in ${Math.round(performance.now() - t0)} ms (smoke test ok)`);
 }
 
 if (import.meta.main) {

@@ -4,6 +4,7 @@
  */
 import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
 import { commonArgs } from "./context.ts";
+import { runRainstorm } from "./rainstorm.ts";
 
 /** Split a line into words; single and double quotes group, backslash escapes. */
 export function tokenize(line: string): string[] {
@@ -66,6 +67,12 @@ export function makeShell(commands: Record<string, CommandDef<any>>) {
           const cmd = rest[0] ? commands[rest[0]] : undefined;
           if (cmd) await showUsage(cmd);
           else help();
+        } else if (name === "rainstorm") {
+          try {
+            await runRainstorm([...defaults, ...rest]);
+          } catch (err) {
+            console.error(`error: ${(err as Error).message}`);
+          }
         } else if (!commands[name]) {
           console.error(`error: unknown command ${JSON.stringify(name)}; type help`);
         } else {

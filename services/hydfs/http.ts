@@ -48,9 +48,15 @@ export function hydfsApp(node: HydfsNode) {
       return jsonErrorHook(ctx);
     })
     .get("/help", () => ({
-      client: ["/create", "/append", "/get", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
+      client: ["/create", "/append", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
     }))
     .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: nameQuery })
+    .get("/stat", async ({ query }) => {
+      // A quorum read of the manifests only: the body stream is never pulled, so no chunk moves.
+      const r = await node.read(query.name);
+      await r.body.cancel();
+      return { name: r.name, size: r.size, ops: r.ops.length };
+    }, { query: nameQuery })
     .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: nameQuery })
     .get("/ls", ({ query }) => {
       const name = validateRemoteName(query.name);

@@ -30,7 +30,32 @@ export interface NodeConfig {
   /** Cluster-wide membership knobs this node starts with (see cluster_config.ts). */
   membership: Knobs;
   hydfs: HydfsSettings;
+  rainstorm: RainstormSettings;
 }
+
+export interface RainstormSettings {
+  /** Host whose rainstormd is the leader ("" = the host of the first introducer). */
+  leader: string;
+  /** Directory of operator executables ("" = dist/ops beside the daemon, or ops/*.ts in a checkout). */
+  ops_dir: string;
+  /** Tuples per batch between tasks. Bigger batches cost less per tuple and add latency. Default 256. */
+  batch_size: number;
+  /** Unacknowledged batches the source keeps in flight per stage-0 task (backpressure). Default 8. */
+  window: number;
+  /** Give up on one batch transfer after this long and retry (possibly elsewhere). Default 30000 ms. */
+  batch_timeout_ms: number;
+  /** Restarts of one task within a job before the job fails with the operator's error. Default 5. */
+  max_task_restarts: number;
+}
+
+export const DEFAULT_RAINSTORM: RainstormSettings = {
+  leader: "",
+  ops_dir: "",
+  batch_size: 256,
+  window: 8,
+  batch_timeout_ms: 30_000,
+  max_task_restarts: 5,
+};
 
 export interface HydfsSettings {
   /** Replicas per file. Default 3; with fewer live nodes, as many as there are. */
@@ -73,6 +98,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   aliases: defaultAliases(),
   membership: DEFAULT_KNOBS,
   hydfs: DEFAULT_HYDFS,
+  rainstorm: DEFAULT_RAINSTORM,
 };
 
 const TOP_KEYS = Object.keys(DEFAULT_NODE_CONFIG);
@@ -106,7 +132,7 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
   for (const key of Object.keys(raw)) {
     if (!TOP_KEYS.includes(key)) errors.push(`${key}: unknown setting; known settings are ${TOP_KEYS.join(", ")}`);
   }
-  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ports: { ...DEFAULT_PORTS }, hydfs: { ...DEFAULT_HYDFS } };
+  const cfg: NodeConfig = { ...DEFAULT_NODE_CONFIG, ports: { ...DEFAULT_PORTS }, hydfs: { ...DEFAULT_HYDFS }, rainstorm: { ...DEFAULT_RAINSTORM } };
   const str = (key: "host" | "data_dir" | "cluster_secret", allowEmpty: boolean) => {
     if (raw[key] === undefined) return;
     if (typeof raw[key] !== "string" || (!allowEmpty && raw[key] === "")) errors.push(`${key}: expected a ${allowEmpty ? "" : "non-empty "}string, got ${JSON.stringify(raw[key])}`);
@@ -178,9 +204,32 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
       }
     }
   }
+  if (raw.rainstorm !== undefined) {
+    const r = raw.rainstorm as Record<string, unknown>;
+    if (typeof r !== "object" || r === null || Array.isArray(r)) errors.push(`rainstorm: expected an object, got ${JSON.stringify(raw.rainstorm)}`);
+    else {
+      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000] };
+      for (const [key, v] of Object.entries(r)) {
+        if (key === "leader" || key === "ops_dir") {
+          if (typeof v !== "string") errors.push(`rainstorm.${key}: expected a string, got ${JSON.stringify(v)}`);
+          else cfg.rainstorm[key] = v;
+        } else if (!(key in ranges)) errors.push(`rainstorm.${key}: unknown setting; known settings are ${Object.keys(DEFAULT_RAINSTORM).join(", ")}`);
+        else {
+          const [lo, hi] = ranges[key]!;
+          if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) errors.push(`rainstorm.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+          else (cfg.rainstorm as unknown as Record<string, number>)[key] = v;
+        }
+      }
+    }
+  }
   if (env.RAINSTORM_SECRET) cfg.cluster_secret = env.RAINSTORM_SECRET;
   if (errors.length > 0) throw new Error(`invalid configuration: ${errors.join("; ")}`);
   return cfg;
+}
+
+/** The leader's host: configured, else the first introducer's. */
+export function leaderHost(cfg: NodeConfig): string {
+  return cfg.rainstorm.leader || cfg.introducers[0]?.split(":")[0] || cfg.host;
 }
 
 /** Resolve an alias ("01") or pass an address through. */

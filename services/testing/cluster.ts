@@ -10,7 +10,7 @@ import { DEFAULT_PORTS } from "../shared/config.ts";
 import { fetchWithTimeout } from "../shared/http.ts";
 
 /** Daemons of a node, in start order (hydfsd follows the memberd of its node). */
-export const SERVICES = ["memberd", "hydfsd"] as const;
+export const SERVICES = ["memberd", "hydfsd", "rainstormd"] as const;
 export type Service = (typeof SERVICES)[number];
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");

@@ -1,0 +1,143 @@
+/**
+ * rainstormd's HTTP API (one Elysia instance): job submission and task control on the leader,
+ * task hosting and the batched data plane on every worker. Every endpoint needs the bearer token
+ * when the cluster has a secret: it starts processes and moves data.
+ */
+import { Elysia, t } from "elysia";
+import { bearerOk } from "../shared/auth.ts";
+import { jsonErrorHook } from "../shared/http.ts";
+import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
+import { parseJobArgs, PlanError } from "./plan.ts";
+import { decodeBatch, TaskGone, type Worker } from "./worker.ts";
+
+export interface RainstormAppOptions {
+  secret: string;
+  worker: Worker;
+  /** Present on the leader node only. */
+  leader?: Leader;
+  leaderHost: string;
+}
+
+/** An NDJSON stream of a job's events and the function that feeds it; it ends after done or failed. */
+function jobStream(): { stream: ReadableStream<Uint8Array>; push: (ev: JobEvent) => void } {
+  const enc = new TextEncoder();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let open = true;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    cancel() {
+      open = false;
+    },
+  });
+  const push = (ev: JobEvent) => {
+    if (!open) return;
+    try {
+      controller.enqueue(enc.encode(`${JSON.stringify(ev)}\n`));
+      if (ev.event === "done" || ev.event === "failed") {
+        open = false;
+        controller.close();
+      }
+    } catch {
+      open = false;
+    }
+  };
+  return { stream, push };
+}
+
+export function rainstormApp(opts: RainstormAppOptions) {
+  const { worker, leader } = opts;
+  const needLeader = (): Leader => {
+    if (!leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
+    return leader;
+  };
+  return new Elysia()
+    .onError((ctx) => {
+      if (ctx.error instanceof PlanError || ctx.error instanceof LeaderError) {
+        ctx.set.status = ctx.error instanceof LeaderError ? ctx.error.status : 400;
+        return { error: ctx.error.message };
+      }
+      if (ctx.error instanceof TaskGone) {
+        ctx.set.status = 503;
+        return { error: ctx.error.message };
+      }
+      return jsonErrorHook(ctx);
+    })
+    .onBeforeHandle(({ headers, set }) => {
+      if (!bearerOk(opts.secret, headers.authorization)) {
+        set.status = 401;
+        return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
+      }
+    })
+    .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
+    // ---- leader ----
+    .post(
+      "/jobs",
+      async ({ body }) => {
+        const l = needLeader();
+        const spec = parseJobArgs(body.args);
+        const { stream, push } = jobStream();
+        const jobId = await l.submit(spec, push);
+        return new Response(stream, { headers: { "content-type": "application/x-ndjson", "x-job-id": jobId } });
+      },
+      { body: t.Object({ args: t.Array(t.String(), { maxItems: 200 }) }) },
+    )
+    .get("/jobs", () => needLeader().jobList())
+    .get("/tasks", async () => ({ tasks: await needLeader().listTasks() }))
+    .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: t.Object({ node: t.String(), pid: t.Integer({ minimum: 1 }) }) })
+    .post(
+      "/leader/task_died",
+      ({ body }) => {
+        void needLeader().onTaskDied(body);
+        return { ok: true };
+      },
+      { body: t.Object({ job: t.String(), stage: t.Integer(), index: t.Integer(), pid: t.Integer(), reason: t.String() }) },
+    )
+    .post(
+      "/sink",
+      async ({ request }) => {
+        await needLeader().sink(decodeBatch(new Uint8Array(await request.arrayBuffer())));
+        return { ok: true };
+      },
+      { parse: "none" },
+    )
+    // ---- worker ----
+    .post("/worker/start", ({ body }) => worker.startTask(body as never), {
+      body: t.Object({
+        job: t.String(),
+        stage: t.Integer({ minimum: 0 }),
+        index: t.Integer({ minimum: 0 }),
+        op: t.String(),
+        args: t.Array(t.String()),
+        routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }),
+      }),
+    })
+    .post(
+      "/worker/routes",
+      ({ body }) => {
+        worker.setRoutes(body.job, body.routes);
+        return { ok: true };
+      },
+      { body: t.Object({ job: t.String(), routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }) }) },
+    )
+    .post("/worker/stop_job", ({ body }) => ({ stopped: worker.stopJob(body.job) }), { body: t.Object({ job: t.String() }) })
+    .post(
+      "/worker/kill",
+      ({ body }) => {
+        const task = worker.killPid(body.pid);
+        if (!task) throw new LeaderError(`pid ${body.pid} is not an operator process of this worker`, 404);
+        return { killed: body.pid, job: task.job, stage: task.stage, index: task.index };
+      },
+      { body: t.Object({ pid: t.Integer({ minimum: 1 }) }) },
+    )
+    .get("/worker/tasks", () => worker.list())
+    .post(
+      "/data",
+      async ({ request }) => {
+        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer())));
+        return { ok: true };
+      },
+      { parse: "none" },
+    );
+}

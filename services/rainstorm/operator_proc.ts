@@ -1,0 +1,166 @@
+/**
+ * One long-running operator process (DESIGN.md §5): started once per task, fed batches of
+ * `{"id","key","value"}` lines on stdin (one write per batch), answered in order with zero or
+ * more `{"key","value"}` lines then `{"done": id}` per input. stderr goes to the task log.
+ */
+import type { Subprocess } from "bun";
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+
+/** [id, key, value] */
+export type Tuple = [string, string, string];
+export interface Output {
+  key: string;
+  value: string;
+}
+
+interface Pending {
+  id: string;
+  outputs: Output[];
+  resolve: (outputs: Output[]) => void;
+  reject: (err: Error) => void;
+}
+
+export class OperatorExited extends Error {}
+
+export class OperatorProcess {
+  readonly proc: Subprocess<"pipe", "pipe", number>;
+  readonly exited: Promise<number>;
+  private readonly pending: Pending[] = [];
+  private snapshotWaiters = new Map<number, (state: unknown) => void>();
+  private exitCode: number | undefined;
+  private readonly startedMs = performance.now();
+
+  constructor(
+    readonly cmd: string[],
+    readonly logPath: string,
+    cwd: string,
+  ) {
+    const logFd = openSync(logPath, "a");
+    try {
+      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd }) as Subprocess<"pipe", "pipe", number>;
+    } finally {
+      closeSync(logFd);
+    }
+    this.exited = this.proc.exited.then((code) => {
+      this.exitCode = code;
+      const err = new OperatorExited(`operator ${cmd.map((c) => c.split("/").pop()).join(" ")} exited with code ${code}${this.stderrTail()}`);
+      for (const p of this.pending.splice(0)) p.reject(err);
+      return code;
+    });
+    void this.readLoop();
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+  get uptimeMs(): number {
+    return performance.now() - this.startedMs;
+  }
+
+  /** The last lines the operator wrote to stderr, for error messages. */
+  stderrTail(maxBytes = 400): string {
+    try {
+      const size = statSync(this.logPath).size;
+      const text = readFileSync(this.logPath, "utf8").slice(Math.max(0, size - maxBytes)).trim();
+      return text ? `: ${text.split("\n").slice(-3).join(" | ")}` : "";
+    } catch {
+      return "";
+    }
+  }
+
+  /** Send a batch; resolves with each input's outputs, in input order. */
+  process(tuples: Tuple[]): Promise<Output[][]> {
+    if (!this.alive) return Promise.reject(new OperatorExited(`operator already exited with code ${this.exitCode}`));
+    const promises = tuples.map(
+      ([id]) =>
+        new Promise<Output[]>((resolve, reject) => {
+          this.pending.push({ id, outputs: [], resolve, reject });
+        }),
+    );
+    let text = "";
+    for (const [id, key, value] of tuples) text += `${JSON.stringify({ id, key, value })}\n`;
+    try {
+      this.proc.stdin.write(text);
+      this.proc.stdin.flush();
+    } catch (err) {
+      return Promise.reject(new OperatorExited(`operator stdin closed: ${(err as Error).message}`));
+    }
+    return Promise.all(promises);
+  }
+
+  /** Ask a stateful operator for its state. */
+  snapshot(n: number, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no snapshot answer within ${timeoutMs} ms`)), timeoutMs);
+      this.snapshotWaiters.set(n, (state) => {
+        clearTimeout(timer);
+        resolve(state);
+      });
+      this.proc.stdin.write(`${JSON.stringify({ snapshot: n })}\n`);
+      this.proc.stdin.flush();
+    });
+  }
+
+  restore(state: unknown): void {
+    this.proc.stdin.write(`${JSON.stringify({ restore: state })}\n`);
+    this.proc.stdin.flush();
+  }
+
+  private async readLoop(): Promise<void> {
+    const dec = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of this.proc.stdout) {
+        buffered += dec.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          if (line) this.onLine(line);
+        }
+      }
+    } catch {
+      // stdout closes when the process dies; `exited` reports it.
+    }
+  }
+
+  private onLine(line: string): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return this.fail(`operator wrote a line that is not JSON: ${line.slice(0, 120)}`);
+    }
+    if (typeof msg.done === "string") {
+      const head = this.pending.shift();
+      if (!head) return this.fail(`operator answered done for ${msg.done} with no input pending`);
+      if (head.id !== msg.done) return this.fail(`operator answered done for ${msg.done}, expected ${head.id} (inputs are answered in order)`);
+      head.resolve(head.outputs);
+    } else if (typeof msg.key === "string" && typeof msg.value === "string") {
+      const head = this.pending[0];
+      if (!head) return this.fail("operator wrote an output with no input pending");
+      head.outputs.push({ key: msg.key, value: msg.value });
+    } else if (typeof msg.snapshot === "number" && "state" in msg) {
+      this.snapshotWaiters.get(msg.snapshot)?.(msg.state);
+      this.snapshotWaiters.delete(msg.snapshot);
+    } else {
+      this.fail(`operator wrote an unexpected line: ${line.slice(0, 120)}`);
+    }
+  }
+
+  /** A protocol violation: the operator cannot be trusted any more. */
+  private fail(reason: string): void {
+    const err = new OperatorExited(reason);
+    for (const p of this.pending.splice(0)) p.reject(err);
+    this.kill();
+  }
+
+  kill(): void {
+    try {
+      this.proc.kill("SIGKILL");
+    } catch {}
+  }
+}

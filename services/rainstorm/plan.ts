@@ -1,0 +1,168 @@
+/**
+ * Job plans, pure: parsing the job command, validating it, placing tasks, partitioning keys.
+ */
+
+export interface StageSpec {
+  op: string;
+  args: string[];
+}
+
+export interface JobSpec {
+  stages: StageSpec[];
+  tasksPerStage: number;
+  src: string;
+  dest: string;
+  exactlyOnce: boolean;
+  autoscale: boolean;
+  /** Source tuples per second; 0 = as fast as the pipeline takes them. */
+  inputRate: number;
+  lowWatermark: number;
+  highWatermark: number;
+}
+
+export class PlanError extends Error {}
+
+/** Split a line into words: single and double quotes group words, backslash escapes. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let quote: string | undefined;
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      else if (ch === "\\" && quote === '"' && i + 1 < line.length) cur += line[++i];
+      else cur += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (ch === "\\" && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (quote) throw new PlanError(`unterminated ${quote} quote in ${JSON.stringify(line)}`);
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** `stage0 grep-wrapper 'Sign Post' 4 stage1 aggregate-wrapper` -> stages in order. */
+export function parseStageMap(map: string): StageSpec[] {
+  const words = splitWords(map);
+  const stages: StageSpec[] = [];
+  let current: StageSpec | undefined;
+  for (const w of words) {
+    const m = /^stage(\d+)$/.exec(w);
+    if (m) {
+      const n = Number(m[1]);
+      if (n !== stages.length) throw new PlanError(`stage map: expected stage${stages.length} next, got ${w}`);
+      current = { op: "", args: [] };
+      stages.push(current);
+    } else if (!current) {
+      throw new PlanError(`stage map: expected it to start with stage0, got ${JSON.stringify(w)}`);
+    } else if (!current.op) current.op = w;
+    else current.args.push(w);
+  }
+  stages.forEach((s, i) => {
+    if (!s.op) throw new PlanError(`stage map: stage${i} names no operator`);
+  });
+  if (stages.length === 0) throw new PlanError("stage map: expected at least one stage (stage0 <op> [args...])");
+  return stages;
+}
+
+function parseCount(value: string | undefined, what: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value === undefined || !/^\d+$/.test(value) || n < min || n > max) throw new PlanError(`${what}: expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseRate(value: string | undefined, what: string): number {
+  const n = Number(value);
+  if (value === undefined || value === "" || !Number.isFinite(n) || n < 0) throw new PlanError(`${what}: expected a non-negative number of tuples/s, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseBool(value: string | undefined, what: string): boolean {
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new PlanError(`${what}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * Parse the job command's arguments (after the word `rainstorm`), in either form:
+ *   N M -stage-config-map '<stage0 op args... stage1 ...>' src dest eo autoscale rate LW HW
+ *   N M op1 '<op1 args>' op2 '<op2 args>' ... src dest eo autoscale rate LW HW
+ */
+export function parseJobArgs(argv: string[]): JobSpec {
+  const nStages = parseCount(argv[0], "Nstages", 1, 16);
+  const tasksPerStage = parseCount(argv[1], "Ntasks_per_stage", 1, 64);
+  let stages: StageSpec[];
+  let rest: string[];
+  const mapAt = argv.findIndex((a) => a === "-stage-config-map" || a === "--stage-config-map");
+  if (mapAt >= 0) {
+    if (mapAt !== 2) throw new PlanError(`-stage-config-map: expected right after Nstages and Ntasks_per_stage`);
+    stages = parseStageMap(argv[3] ?? "");
+    rest = argv.slice(4);
+  } else {
+    stages = [];
+    for (let i = 0; i < nStages; i++) {
+      const op = argv[2 + 2 * i];
+      const args = argv[3 + 2 * i];
+      if (op === undefined || args === undefined) throw new PlanError(`expected ${nStages} pairs of <op> '<args>' after Ntasks_per_stage`);
+      stages.push({ op, args: splitWords(args) });
+    }
+    rest = argv.slice(2 + 2 * nStages);
+  }
+  if (stages.length !== nStages) throw new PlanError(`Nstages is ${nStages} but the stage map has ${stages.length} stages`);
+  if (rest.length !== 7) throw new PlanError(`expected 7 arguments after the stages (src dest exactly_once autoscale input_rate LW HW), got ${rest.length}: ${JSON.stringify(rest)}`);
+  const [src, dest, eo, autoscale, rate, lw, hw] = rest as [string, string, string, string, string, string, string];
+  const spec: JobSpec = {
+    stages,
+    tasksPerStage,
+    src,
+    dest,
+    exactlyOnce: parseBool(eo, "exactly_once"),
+    autoscale: parseBool(autoscale, "autoscale"),
+    inputRate: parseRate(rate, "input_rate"),
+    lowWatermark: parseRate(lw, "LW"),
+    highWatermark: parseRate(hw, "HW"),
+  };
+  if (spec.lowWatermark > spec.highWatermark) throw new PlanError(`LW (${spec.lowWatermark}) must not exceed HW (${spec.highWatermark})`);
+  return spec;
+}
+
+/** Operator names resolve inside the operators directory only. */
+export function validateOperatorName(op: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(op) || op.includes("..")) {
+    throw new PlanError(`operator ${JSON.stringify(op)}: expected a plain name from the operators directory (letters, digits, '-', '_', '.'; no '/' or '..')`);
+  }
+  return op;
+}
+
+/** Spread `count` tasks over `nodes` round-robin, starting where the previous stage stopped. */
+export function placeRoundRobin<T>(nodes: T[], count: number, offset: number): T[] {
+  if (nodes.length === 0) throw new PlanError("no alive worker to place tasks on");
+  return Array.from({ length: count }, (_, i) => nodes[(offset + i) % nodes.length]!);
+}
+
+/** FNV-1a 32-bit: a stable, fast key hash (the same on every node and every run). */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export function partitionOf(key: string, taskCount: number): number {
+  return hashKey(key) % taskCount;
+}

@@ -1,0 +1,282 @@
+/**
+ * The worker agent on every node: runs one operator process per task and moves tuples between
+ * tasks in batches (msgpack over HTTP keep-alive, one request per batch, never per tuple).
+ *
+ * Acknowledgement is end to end: a task answers an input batch only once the operator has
+ * answered every tuple in it AND every resulting output batch has been acknowledged downstream
+ * (finally by the leader's sink). So when a task dies, everything it had not passed on is still
+ * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
+ * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import { existsSync, mkdirSync, appendFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { operatorFactory } from "../../ops/registry.ts";
+import type { NodeConfig } from "../shared/config.ts";
+import type { Logger } from "../shared/log.ts";
+import { OperatorProcess, type Output, type Tuple } from "./operator_proc.ts";
+import { partitionOf } from "./plan.ts";
+
+export interface Routes {
+  /** Increases with every change; older tables are ignored. */
+  version: number;
+  /** stages[s][i] = "host:port" of the worker running task i of stage s. */
+  stages: string[][];
+  /** "host:port" of the leader, which takes the last stage's output. */
+  sink: string;
+}
+
+export interface TaskStart {
+  job: string;
+  stage: number;
+  index: number;
+  op: string;
+  args: string[];
+  routes: Routes;
+}
+
+export interface Batch {
+  job: string;
+  stage: number;
+  index: number;
+  tuples: Tuple[];
+}
+
+export class TaskGone extends Error {}
+
+const REPO_ROOT = resolve(import.meta.dir, "../..");
+/** Under `bun services/rainstormd.ts` (a checkout) rather than a compiled executable. */
+const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
+/** Largest number of input batches a task works on at once (its share of the pipeline window). */
+const TASK_CONCURRENCY = 16;
+
+interface TaskRunner {
+  start: TaskStart;
+  op: OperatorProcess;
+  logPath: string;
+  inputs: number;
+  /** Inputs in the last full second, for list_tasks and the task log. */
+  ratePerSec: number;
+  stopping: boolean;
+  active: number;
+  waiters: (() => void)[];
+}
+
+export interface WorkerOptions {
+  cfg: NodeConfig;
+  log: Logger;
+  /** Told when a task's operator dies without being asked to (the leader restarts it). */
+  onTaskDied: (t: { job: string; stage: number; index: number; pid: number; reason: string }) => void;
+}
+
+export class Worker {
+  private readonly tasks = new Map<string, TaskRunner>();
+  private readonly routes = new Map<string, Routes>();
+  private readonly stoppedJobs = new Set<string>();
+  private readonly rateTimer: Timer;
+  readonly logDir: string;
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
+    mkdirSync(this.logDir, { recursive: true });
+    this.rateTimer = setInterval(() => this.sampleRates(), 1000);
+  }
+
+  stop(): void {
+    clearInterval(this.rateTimer);
+    for (const t of this.tasks.values()) this.stopTask(t);
+  }
+
+  private key(job: string, stage: number, index: number): string {
+    return `${job}/${stage}/${index}`;
+  }
+
+  /**
+   * The command that runs operator `op`: an executable of that name in the operators directory;
+   * in a source checkout run by bun (not compiled), a built-in operator's .ts entry works too.
+   */
+  operatorCommand(op: string, args: string[]): string[] {
+    const exe = join(this.opsDir(), op);
+    if (existsSync(exe)) return [exe, ...args];
+    if (RUNNING_FROM_SOURCE && operatorFactory(op)) return [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args];
+    throw new TaskGone(`operator ${JSON.stringify(op)} not found in ${this.opsDir()} (run npm run build, or set rainstorm.ops_dir)`);
+  }
+
+  opsDir(): string {
+    const configured = this.opts.cfg.rainstorm.ops_dir;
+    if (configured) return resolve(configured);
+    // Compiled daemons live in dist/bin, operators in dist/ops beside it.
+    if (!RUNNING_FROM_SOURCE) return resolve(dirname(process.execPath), "..", "ops");
+    return join(REPO_ROOT, "dist", "ops");
+  }
+
+  startTask(start: TaskStart): { pid: number; logPath: string } {
+    const k = this.key(start.job, start.stage, start.index);
+    const old = this.tasks.get(k);
+    if (old) this.stopTask(old);
+    this.stoppedJobs.delete(start.job);
+    this.setRoutes(start.job, start.routes);
+    const jobDir = join(this.logDir, start.job.replace(/[^A-Za-z0-9_-]/g, "_"));
+    mkdirSync(jobDir, { recursive: true });
+    const logPath = join(jobDir, `stage${start.stage}-task${start.index}.log`);
+    const op = new OperatorProcess(this.operatorCommand(start.op, start.args), logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir);
+    const runner: TaskRunner = { start, op, logPath, inputs: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
+    this.tasks.set(k, runner);
+    appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
+    void op.exited.then((code) => {
+      if (runner.stopping || this.tasks.get(k) !== runner) return;
+      this.tasks.delete(k);
+      const reason = `operator exited with code ${code}${op.stderrTail()}`;
+      appendFileSync(logPath, `${new Date().toISOString()} task ${k} died: ${reason}\n`);
+      this.opts.log.warn(`task ${k} (pid ${op.pid}) died: ${reason}`);
+      this.opts.onTaskDied({ job: start.job, stage: start.stage, index: start.index, pid: op.pid, reason });
+    });
+    return { pid: op.pid, logPath };
+  }
+
+  setRoutes(job: string, routes: Routes): void {
+    const cur = this.routes.get(job);
+    if (!cur || routes.version > cur.version) this.routes.set(job, routes);
+  }
+
+  private stopTask(t: TaskRunner): void {
+    t.stopping = true;
+    t.op.kill();
+    for (const w of t.waiters.splice(0)) w();
+  }
+
+  stopJob(job: string): number {
+    this.stoppedJobs.add(job);
+    let n = 0;
+    for (const [k, t] of this.tasks) {
+      if (t.start.job !== job) continue;
+      this.stopTask(t);
+      this.tasks.delete(k);
+      n++;
+    }
+    this.routes.delete(job);
+    return n;
+  }
+
+  /** Kill one operator process of this worker, by pid (never any other process). */
+  killPid(pid: number): TaskStart | undefined {
+    for (const t of this.tasks.values()) {
+      if (t.op.pid === pid) {
+        t.op.kill();
+        return t.start;
+      }
+    }
+    return undefined;
+  }
+
+  list(): { job: string; stage: number; index: number; op: string; args: string[]; pid: number; ratePerSec: number; inputs: number; logPath: string; alive: boolean }[] {
+    return [...this.tasks.values()].map((t) => ({
+      job: t.start.job,
+      stage: t.start.stage,
+      index: t.start.index,
+      op: t.start.op,
+      args: t.start.args,
+      pid: t.op.pid,
+      ratePerSec: t.ratePerSec,
+      inputs: t.inputs,
+      logPath: t.logPath,
+      alive: t.op.alive,
+    }));
+  }
+
+  private sampleRates(): void {
+    for (const t of this.tasks.values()) {
+      const last = (t as TaskRunner & { lastInputs?: number }).lastInputs ?? 0;
+      t.ratePerSec = t.inputs - last;
+      (t as TaskRunner & { lastInputs?: number }).lastInputs = t.inputs;
+      if (t.ratePerSec > 0 || t.inputs > 0) {
+        try {
+          appendFileSync(t.logPath, `${new Date().toISOString()} ${t.ratePerSec} tuples/s (${t.inputs} total)\n`);
+        } catch {}
+      }
+    }
+  }
+
+  // ---- data plane ----------------------------------------------------------------------------
+
+  /** One input batch for a task here: resolves once its outputs are acknowledged downstream. */
+  async handleBatch(batch: Batch): Promise<void> {
+    const k = this.key(batch.job, batch.stage, batch.index);
+    const t = this.tasks.get(k);
+    if (!t || t.stopping || !t.op.alive) throw new TaskGone(`task ${k} is not running here`);
+    while (t.active >= TASK_CONCURRENCY) await new Promise<void>((r) => t.waiters.push(r));
+    if (t.stopping) throw new TaskGone(`task ${k} stopped`);
+    t.active++;
+    try {
+      const outputs = await t.op.process(batch.tuples);
+      t.inputs += batch.tuples.length;
+      await this.forward(batch, outputs);
+    } finally {
+      t.active--;
+      t.waiters.shift()?.();
+    }
+  }
+
+  /** Route the outputs of a batch by key to the next stage (or to the sink) and wait for acks. */
+  private async forward(batch: Batch, outputs: Output[][]): Promise<void> {
+    const routes = this.routes.get(batch.job);
+    if (!routes) throw new TaskGone(`no routes for job ${batch.job}`);
+    const next = batch.stage + 1;
+    const isLast = next >= routes.stages.length;
+    const groups = new Map<number, Tuple[]>();
+    outputs.forEach((outs, i) => {
+      const inputId = batch.tuples[i]![0];
+      outs.forEach((o, j) => {
+        // Deterministic ids: the same input always yields the same output ids (exactly-once later).
+        const tuple: Tuple = [outs.length === 1 ? `${inputId}>` : `${inputId}>${j}`, o.key, o.value];
+        const dest = isLast ? 0 : partitionOf(o.key, routes.stages[next]!.length);
+        let list = groups.get(dest);
+        if (!list) groups.set(dest, (list = []));
+        list.push(tuple);
+      });
+    });
+    await Promise.all(
+      [...groups].map(([dest, tuples]) => (isLast ? this.sendWithRetry(batch.job, "sink", { job: batch.job, stage: next, index: 0, tuples }) : this.sendWithRetry(batch.job, "task", { job: batch.job, stage: next, index: dest, tuples }))),
+    );
+  }
+
+  /** Send until acknowledged, following route changes; gives up only when the job stops. */
+  async sendWithRetry(job: string, kind: "task" | "sink", batch: Batch): Promise<void> {
+    let delayMs = 50;
+    for (let attempt = 0; ; attempt++) {
+      if (this.stoppedJobs.has(job)) throw new TaskGone(`job ${job} stopped`);
+      const routes = this.routes.get(job);
+      const target = kind === "sink" ? routes?.sink : routes?.stages[batch.stage]?.[batch.index];
+      if (target) {
+        try {
+          await postBatch(target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.cluster_secret, this.opts.cfg.rainstorm.batch_timeout_ms);
+          return;
+        } catch (err) {
+          if (attempt % 20 === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
+        }
+      }
+      await Bun.sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 500);
+    }
+  }
+}
+
+/** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
+export async function postBatch(target: string, path: string, batch: Batch, secret: string, timeoutMs: number): Promise<void> {
+  const headers: Record<string, string> = { "content-type": "application/msgpack" };
+  if (secret) headers.authorization = `Bearer ${secret}`;
+  const res = await fetch(`http://${target}${path}`, { method: "POST", headers, body: encode(batch), signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${target}${path}: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+export function decodeBatch(bytes: Uint8Array): Batch {
+  const b = decode(bytes) as Batch;
+  if (!b || typeof b.job !== "string" || !Number.isInteger(b.stage) || !Number.isInteger(b.index) || !Array.isArray(b.tuples)) {
+    throw new Error("batch: expected {job, stage, index, tuples}");
+  }
+  for (const t of b.tuples) {
+    if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== "string" || typeof t[1] !== "string" || typeof t[2] !== "string") throw new Error("batch: every tuple must be [id, key, value] strings");
+  }
+  return b;
+}
