@@ -32,6 +32,8 @@ const main = defineCommand({
       log.error((err as Error).message);
       process.exit(1);
     }
+    // One failed promise must not take the node down: log it and keep serving.
+    process.on("unhandledRejection", (err) => log.error(`unhandled: ${(err as Error)?.stack ?? err}`));
     process.on("SIGINT", () => void shutdown(0));
     process.on("SIGTERM", () => void shutdown(0));
     console.log(JSON.stringify({ event: "ready", service: "memberd", id: running.daemon.node.id, host: cfg.host, ports: cfg.ports }));

@@ -29,6 +29,8 @@ const main = defineCommand({
       await running.stop();
       process.exit(0);
     };
+    // One failed promise must not take the node down: log it and keep serving.
+    process.on("unhandledRejection", (err) => log.error(`unhandled: ${(err as Error)?.stack ?? err}`));
     process.on("SIGINT", () => void shutdown());
     process.on("SIGTERM", () => void shutdown());
     console.log(JSON.stringify({ event: "ready", service: "rainstormd", host: cfg.host, port: cfg.ports.rainstorm, leader: !!running.leader }));

@@ -82,12 +82,7 @@ export class OperatorProcess {
     );
     let text = "";
     for (const [id, key, value] of tuples) text += `${JSON.stringify({ id, key, value })}\n`;
-    try {
-      this.proc.stdin.write(text);
-      this.proc.stdin.flush();
-    } catch (err) {
-      return Promise.reject(new OperatorExited(`operator stdin closed: ${(err as Error).message}`));
-    }
+    if (!this.send(text)) return Promise.reject(new OperatorExited("operator stdin closed"));
     return Promise.all(promises);
   }
 
@@ -99,14 +94,27 @@ export class OperatorProcess {
         clearTimeout(timer);
         resolve(state);
       });
-      this.proc.stdin.write(`${JSON.stringify({ snapshot: n })}\n`);
-      this.proc.stdin.flush();
+      if (!this.send(`${JSON.stringify({ snapshot: n })}\n`)) reject(new OperatorExited("operator stdin closed"));
     });
   }
 
   restore(state: unknown): void {
-    this.proc.stdin.write(`${JSON.stringify({ restore: state })}\n`);
-    this.proc.stdin.flush();
+    this.send(`${JSON.stringify({ restore: state })}\n`);
+  }
+
+  /**
+   * Write to the operator's stdin. A dead operator makes the pipe fail with EPIPE, synchronously
+   * or in the flush promise: both are caught here (the exit itself is reported by `exited`).
+   */
+  private send(text: string): boolean {
+    try {
+      this.proc.stdin.write(text);
+      const flushed = this.proc.stdin.flush();
+      if (flushed instanceof Promise) flushed.catch(() => {});
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async readLoop(): Promise<void> {

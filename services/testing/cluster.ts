@@ -308,7 +308,9 @@ export class LocalCluster {
       for (const k of this.nodeNumbers) this.kill(k);
     }
     this.state.nodes = {};
-    if (removeDir) rmSync(this.dir, { recursive: true, force: true });
+    // RAINSTORM_KEEP_TEST_DIRS=1 keeps logs and data of test clusters for a post-mortem.
+    if (removeDir && !process.env.RAINSTORM_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+    else if (removeDir) console.error(`kept cluster dir ${this.dir}`);
     else this.save();
   }
 }

@@ -1,0 +1,195 @@
+/**
+ * RainStorm jobs on real processes (memberd + hydfsd + rainstormd per node) on 127.0.35.k, with
+ * the inputs stored in HyDFS first and every result compared with a plain in-test reference.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
+import { LocalCluster, waitFor } from "../testing/cluster.ts";
+import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { RainstormTestClient } from "../testing/rainstorm_client.ts";
+
+setDefaultTimeout(120_000);
+
+const ROOT = resolve(import.meta.dir, "../..");
+const DATASET = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8");
+const LINES = DATASET.split("\n").filter((l, i, all) => i < all.length - 1 || l !== "");
+
+/** An operators directory with the built-in operators plus one that exits at once. */
+function opsDirWithBrokenOperator(dir: string): string {
+  const ops = join(dir, "ops");
+  mkdirSync(ops, { recursive: true });
+  const built = join(ROOT, "dist", "ops");
+  let names: string[] = [];
+  try {
+    names = readdirSync(built);
+  } catch {}
+  for (const n of names) symlinkSync(join(built, n), join(ops, n));
+  const broken = join(ops, "exit-now");
+  writeFileSync(broken, "#!/bin/sh\necho 'exit-now: refusing to start (test operator)' >&2\nexit 3\n");
+  chmodSync(broken, 0o755);
+  return ops;
+}
+
+describe("RainStorm on 5 nodes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rainstorm-test-"));
+  const usesBuilt = (() => {
+    try {
+      return readdirSync(join(ROOT, "dist", "ops")).includes("rainstorm-op");
+    } catch {
+      return false;
+    }
+  })();
+  // With dist/ops built, a custom ops dir adds the broken operator; from source, rainstormd finds ops/*.ts.
+  const extra = usesBuilt ? { rainstorm: { ops_dir: opsDirWithBrokenOperator(dir) } } : {};
+  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.35", knobs: { t_cleanup_ms: 3000 }, extra, killOnExit: true });
+  const hydfs = new HydfsTestClient(c);
+  const rs = new RainstormTestClient(c);
+  let destCounter = 0;
+  const dest = () => `out-${++destCounter}.txt`;
+
+  beforeAll(async () => {
+    await c.up(5);
+    await hydfs.write(1, "create", "dataset1.csv", DATASET);
+    await hydfs.write(1, "create", "first1000.csv", `${LINES.slice(0, 1000).join("\n")}\n`);
+  });
+  afterAll(async () => {
+    await c.down(true);
+    if (!process.env.RAINSTORM_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("identity job, 1 stage x 3 tasks: the output multiset equals the input lines", async () => {
+    const out = dest();
+    const run = await rs.run(["1", "3", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", out, "false", "false", "0", "0", "0"]);
+    expect(run.failed).toBeUndefined();
+    expect(run.done?.tuples_read).toBe(LINES.length);
+    const values = run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)).sort();
+    expect(values).toEqual([...LINES].sort());
+    // The same records were appended to dest in HyDFS.
+    const stored = (await hydfs.getText(2, out)).split("\n").filter(Boolean);
+    expect(stored.sort()).toEqual([...run.outputs].sort());
+  });
+
+  test("App 1: grep then aggregate (3 tasks per stage) gives the reference counts", async () => {
+    const pattern = "SIGN_";
+    const col = 6; // Asset Category, e.g. SIGN_GUIDE, SIGN_POLE
+    const reference = new Map<string, number>();
+    for (const line of LINES) {
+      if (!line.includes(pattern)) continue;
+      const key = parseCsvLine(line)[col] ?? "";
+      reference.set(key, (reference.get(key) ?? 0) + 1);
+    }
+    const run = await rs.run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${pattern} ${col} stage1 aggregate-wrapper`, "dataset1.csv", dest(), "false", "false", "0", "0", "0"]);
+    expect(run.failed).toBeUndefined();
+    const finalCounts = new Map<string, number>();
+    const seen = new Map<string, number[]>();
+    for (const line of run.outputs) {
+      const [key, count] = [line.slice(0, line.lastIndexOf("\t")), Number(line.slice(line.lastIndexOf("\t") + 1))];
+      finalCounts.set(key, Math.max(finalCounts.get(key) ?? 0, count));
+      seen.set(key, [...(seen.get(key) ?? []), count]);
+    }
+    expect(Object.fromEntries(finalCounts)).toEqual(Object.fromEntries(reference));
+    expect(reference.size).toBeGreaterThan(1);
+  });
+
+  test("App 2: grep then transform: one line per match, the first 3 fields correctly quoted", async () => {
+    const pattern = "Street Name";
+    const expected = LINES.filter((l) => l.includes(pattern)).map((l) => formatCsvRecord(parseCsvLine(l).slice(0, 3)));
+    const run = await rs.run(["2", "3", "grep-wrapper", `'${pattern}' 4`, "transform-wrapper", "3", "dataset1.csv", dest(), "false", "false", "0", "0", "0"]);
+    expect(run.failed).toBeUndefined();
+    const values = run.outputs.map((l) => l.slice(l.indexOf("\t") + 1));
+    expect(values.sort()).toEqual(expected.sort());
+    expect(values.some((v) => v.startsWith('"'))).toBe(true); // quoted fields with commas survived
+  });
+
+  test("input rate: 100 tuples/s over 1,000 lines takes about 10 s; task rates add up to about 100", async () => {
+    const sums: number[] = [];
+    let sampler: Timer | undefined;
+    const run = await rs.run(["1", "3", "-stage-config-map", "stage0 echo-wrapper", "first1000.csv", dest(), "false", "false", "100", "0", "1000"], 60_000, (ev) => {
+      if (ev.event !== "accepted") return;
+      sampler = setInterval(async () => {
+        const tasks = (await rs.tasks()).filter((t) => t.job === ev.job);
+        const total = tasks.reduce((n, t) => n + (t.rate ?? 0), 0);
+        if (tasks.length > 0) sums.push(total);
+      }, 1000);
+    });
+    clearInterval(sampler);
+    expect(run.done?.tuples_read).toBe(1000);
+    expect(run.done!.duration_ms).toBeGreaterThan(8500);
+    expect(run.done!.duration_ms).toBeLessThan(14_000);
+    // Skip the first and last samples (partial seconds); the middle ones should be near 100.
+    const middle = sums.slice(2, -2);
+    expect(middle.length).toBeGreaterThan(3);
+    const mean = middle.reduce((a, b) => a + b, 0) / middle.length;
+    expect(mean).toBeGreaterThan(70);
+    expect(mean).toBeLessThan(130);
+  });
+
+  test("kill_task of a stateless task mid-job: the task restarts and the job completes", async () => {
+    let killed: { node: string; pid: number } | undefined;
+    const run = await rs.run(["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "300", "0", "1000"], 60_000, (ev) => {
+      if (ev.event !== "accepted") return;
+      setTimeout(async () => {
+        const t = (await rs.tasks()).find((x) => x.job === ev.job && x.stage === 0);
+        if (!t) return;
+        killed = { node: t.node, pid: t.pid };
+        const res = await rs.killTask(t.node, t.pid);
+        expect(res.status).toBe(200);
+      }, 1000);
+    });
+    expect(killed).toBeDefined();
+    expect(run.failed).toBeUndefined();
+    expect(run.events.some((e) => e.event === "task_restarted")).toBe(true);
+    // At-least-once: every input line reached the output.
+    const values = new Set(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)));
+    for (const line of LINES.slice(0, 1000)) expect(values.has(line)).toBe(true);
+  });
+
+  test("bad jobs are refused before anything starts, naming the problem", async () => {
+    const cases: [string[], string][] = [
+      [["1", "1", "-stage-config-map", "stage0 no-such-op", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "unknown operator"],
+      [["1", "1", "-stage-config-map", "stage0 ../../bin/sh", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "no '/' or '..'"],
+      [["2", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "stage map has 1 stages"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "missing.csv", dest(), "false", "false", "0", "0", "0"], "no such HyDFS file"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", "dataset1.csv", "false", "false", "0", "0", "0"], "already exists"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "fast", "0", "0"], "input_rate"],
+      [["1", "1", "-stage-config-map", "stage0 grep-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "grep"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "true", "false", "0", "0", "0"], "exactly_once=true is not supported yet"],
+    ];
+    for (const [args, text] of cases) {
+      const run = await rs.run(args);
+      expect(run.rejected?.status).toBeGreaterThanOrEqual(400);
+      expect(run.rejected?.error).toContain(text);
+    }
+  });
+
+  test.if(usesBuilt)("an operator that exits at once fails the job with its error; then two jobs back to back succeed", async () => {
+    const run = await rs.run(["1", "2", "-stage-config-map", "stage0 exit-now", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], 30_000);
+    expect(run.done).toBeUndefined();
+    expect(run.failed ?? run.rejected?.error).toContain("exit-now: refusing to start");
+    for (let i = 0; i < 2; i++) {
+      const ok = await rs.run(["1", "2", "-stage-config-map", "stage0 echo-wrapper", "first1000.csv", dest(), "false", "false", "0", "0", "0"]);
+      expect(ok.failed).toBeUndefined();
+      expect(ok.done?.tuples_read).toBe(1000);
+    }
+  });
+
+  test("a worker node that dies mid-job has its tasks rescheduled; the job completes", async () => {
+    let victim = 0;
+    const run = await rs.run(["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "250", "0", "1000"], 90_000, (ev) => {
+      if (ev.event !== "accepted") return;
+      const candidates = [...new Set((ev.tasks as { node: string }[]).map((t) => t.node))].filter((h) => h !== c.host(1));
+      victim = Number(candidates[0]!.split(".").pop());
+      setTimeout(() => c.kill(victim), 1000);
+    });
+    expect(victim).toBeGreaterThan(1);
+    expect(run.failed).toBeUndefined();
+    const moved = run.events.filter((e) => e.event === "task_restarted" && String(e.reason).includes("failed"));
+    expect(moved.length).toBeGreaterThan(0);
+    const values = new Set(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)));
+    for (const line of LINES.slice(0, 1000)) expect(values.has(line)).toBe(true);
+    await waitFor(async () => (await rs.tasks()).every((t) => t.node !== c.host(victim)), 5000, "no task left on the dead node");
+  });
+});
