@@ -6,7 +6,8 @@
 import { Elysia, t } from "elysia";
 import { bearerOk } from "../shared/auth.ts";
 import { jsonErrorHook } from "../shared/http.ts";
-import type { AppendOp } from "./manifest.ts";
+import { decode } from "@msgpack/msgpack";
+import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import { NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
 import { formatToken, tokenOf } from "./ring.ts";
@@ -116,11 +117,14 @@ export function hydfsApp(node: HydfsNode) {
           if (!ops) throw new HydfsError(`no replica of ${query.name} here`, 404);
           return { ops };
         }, { query: nameQuery })
-        .post("/internal/create", ({ query, body, set }) => replicaWrite(node, "create", query.name, body as AppendOp, false, set), { query: nameQuery, body: appendOp })
+        .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
+          parse: "none",
+          query: t.Object({ name: t.String(), inline: t.Optional(t.String()) }),
+        })
         .post(
           "/internal/append",
-          ({ query, body, set }) => replicaWrite(node, "append", query.name, body as AppendOp, query.store_if_missing === "true", set),
-          { query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()) }), body: appendOp },
+          async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
+          { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
         )
         .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
         .post(
@@ -129,6 +133,28 @@ export function hydfsApp(node: HydfsNode) {
           { query: nameQuery, body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })) }) },
         ),
     );
+}
+
+/**
+ * The operation of a replica write: JSON, or msgpack `{op, data}` when the (small) body travels
+ * inline; inline data is stored as the op's chunk first. Both are validated like any input.
+ */
+async function readOpBody(node: HydfsNode, request: Request, inline: boolean): Promise<AppendOp> {
+  const raw = new Uint8Array(await request.arrayBuffer());
+  let op: AppendOp;
+  try {
+    if (!inline) return validateAppendOp(JSON.parse(new TextDecoder().decode(raw)), "op");
+    const body = decode(raw) as { op: unknown; data: unknown };
+    op = validateAppendOp(body?.op, "op");
+    if (!(body.data instanceof Uint8Array)) throw new Error("data: expected bytes");
+    if (body.data.length > 0) {
+      if (op.chunks.length !== 1) throw new Error("inline data needs exactly one chunk in the op");
+      node.store.putChunk(body.data, op.chunks[0]!.id);
+    }
+  } catch (err) {
+    throw new HydfsError(`replica write: ${(err as Error).message}`, 400);
+  }
+  return op;
 }
 
 function replicaWrite(node: HydfsNode, kind: "create" | "append", nameIn: string, op: AppendOp, storeIfMissing: boolean, set: { status?: number | string }) {

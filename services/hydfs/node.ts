@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
-import { type AppendOp, manifestDigest, mergeManifests, totalSize } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, manifestDigest, mergeManifests, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
 import { baseUrl, PeerClient, PeerError } from "./peers.ts";
 import { Ring, type RingNode } from "./ring.ts";
@@ -51,6 +51,64 @@ export interface HydfsMetrics {
 }
 
 type ReplicaAnswer = "ok" | "duplicate" | "exists" | "no_such_file" | "error";
+
+/** Chunks of one upload being stored by replicas at once (memory: this many x 4 MiB). */
+const WRITE_WINDOW_CHUNKS = 3;
+/** Chunks of one download fetched ahead of the reader. */
+const READ_AHEAD_CHUNKS = 3;
+
+/** Bodies up to this size go to the replicas inside the operation (one round trip, not two). */
+export const INLINE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Read up to `max` bytes of a body. `complete` when the body ended within them (then `bytes` is
+ * all of it); otherwise `stream` yields the whole body, the part already read first.
+ */
+export async function readHead(body: ReadableStream<Uint8Array> | null, max: number): Promise<{ complete: true; bytes: Uint8Array } | { complete: false; stream: ReadableStream<Uint8Array> }> {
+  if (!body) return { complete: true, bytes: new Uint8Array(0) };
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return { complete: true, bytes: Buffer.concat(parts) };
+    parts.push(value);
+    total += value.length;
+    if (total > max) break;
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = parts.shift();
+      if (next) return controller.enqueue(next);
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { complete: false, stream };
+}
+
+/**
+ * Resolve once `need` of the promises satisfy `ok`, or once all have settled. Answers still
+ * pending at that moment are undefined in the result.
+ */
+export function settleQuorum<T>(promises: Promise<T>[], need: number, ok: (v: T | undefined) => boolean): Promise<(T | undefined)[]> {
+  const answers: (T | undefined)[] = promises.map(() => undefined);
+  return new Promise((resolve) => {
+    let settled = 0;
+    let good = 0;
+    if (promises.length === 0) resolve(answers);
+    promises.forEach((p, i) =>
+      p.then((v) => {
+        answers[i] = v;
+        settled++;
+        if (ok(v)) good++;
+        if (good >= need || settled === promises.length) resolve(answers.slice());
+      }),
+    );
+  });
+}
 
 export class HydfsNode {
   ring = new Ring([]);
@@ -115,42 +173,76 @@ export class HydfsNode {
     const replicas = this.replicas(name);
     const need = HydfsNode.quorum(replicas.length);
     const reachable = new Set(replicas);
-    const sink = async (bytes: Uint8Array) => {
-      const id = chunkIdOf(bytes);
-      await Promise.all(
-        [...reachable].map(async (r) => {
-          try {
-            if (this.isSelf(r)) this.store.putChunk(bytes, id);
-            else await this.peers.putChunk(r, id, bytes);
-          } catch (err) {
-            this.log.warn(`${kind} ${name}: replica ${r.host} failed: ${(err as Error).message}`);
-            reachable.delete(r);
-          }
-        }),
-      );
-      if (reachable.size < need) throw new HydfsError(`${kind} ${name}: only ${reachable.size} of ${replicas.length} replicas reachable, need ${need}`, 503);
-      return { id, size: bytes.length };
-    };
-    let chunks;
-    let size;
-    try {
-      ({ chunks, size } = await chunkStream(body, sink, this.cfg.hydfs.max_body_bytes));
-    } catch (err) {
-      if (err instanceof TooLarge) throw new HydfsError(`${kind} ${name}: ${err.message}`, 413);
-      throw err;
+    const maxBytes = this.cfg.hydfs.max_body_bytes;
+    const head = await readHead(body, INLINE_MAX_BYTES);
+    let chunks: ChunkRef[];
+    let size: number;
+    let inline: Uint8Array | undefined;
+    if (head.complete) {
+      // A small body travels inside the operation itself: one round trip per replica, not two.
+      if (head.bytes.length > maxBytes) throw new HydfsError(`${kind} ${name}: body over the limit of ${maxBytes} bytes`, 413);
+      inline = head.bytes;
+      size = inline.length;
+      chunks = size > 0 ? [{ id: chunkIdOf(inline), size }] : [];
+    } else {
+      // Large bodies stream chunk by chunk; up to WRITE_WINDOW_CHUNKS chunks are being stored by
+      // the replicas while the next is read, so disk syncs overlap with the transfer.
+      const inFlight = new Set<Promise<void>>();
+      let failure: Error | undefined;
+      const push = async (bytes: Uint8Array, id: string) => {
+        await Promise.all(
+          [...reachable].map(async (r) => {
+            try {
+              if (this.isSelf(r)) this.store.putChunk(bytes, id);
+              else await this.peers.putChunk(r, id, bytes);
+            } catch (err) {
+              this.log.warn(`${kind} ${name}: replica ${r.host} failed: ${(err as Error).message}`);
+              reachable.delete(r);
+            }
+          }),
+        );
+        if (reachable.size < need) throw new HydfsError(`${kind} ${name}: only ${reachable.size} of ${replicas.length} replicas reachable, need ${need}`, 503);
+      };
+      const sink = async (bytes: Uint8Array) => {
+        if (failure) throw failure;
+        const id = chunkIdOf(bytes);
+        while (inFlight.size >= WRITE_WINDOW_CHUNKS) await Promise.race(inFlight);
+        const p: Promise<void> = push(bytes, id)
+          .catch((err) => {
+            failure ??= err as Error;
+          })
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        return { id, size: bytes.length };
+      };
+      try {
+        ({ chunks, size } = await chunkStream(head.stream, sink, maxBytes));
+        await Promise.all(inFlight);
+      } catch (err) {
+        await Promise.all(inFlight);
+        if (err instanceof TooLarge) throw new HydfsError(`${kind} ${name}: ${err.message}`, 413);
+        throw err;
+      }
+      if (failure) throw failure;
     }
     const op: AppendOp = { opId: randomUUID(), clientId, seq, tsMs: Date.now(), chunks, size, kind };
     const targets = [...reachable];
-    let answers = await Promise.all(targets.map((r) => this.applyAt(r, kind, name, op, false)));
-    if (kind === "append") {
+    const isAck = (a: ReplicaAnswer | undefined) => a === "ok" || a === "duplicate";
+    // Acknowledge at a majority; a slower replica finishes in the background (or merge repairs it).
+    let answers = await settleQuorum(
+      targets.map((r) => this.applyAt(r, kind, name, op, false, inline)),
+      need,
+      isAck,
+    );
+    if (kind === "append" && answers.filter(isAck).length < need) {
       // A replica that has not received the file yet (re-replication in progress) stores the
       // append anyway once another replica proved the file exists; merge unifies them later.
-      const exists = answers.some((a) => a === "ok" || a === "duplicate");
+      const exists = answers.some(isAck);
       if (exists && answers.includes("no_such_file")) {
-        answers = await Promise.all(targets.map((r, i) => (answers[i] === "no_such_file" ? this.applyAt(r, kind, name, op, true) : answers[i]!)));
+        answers = await Promise.all(targets.map((r, i) => (answers[i] === "no_such_file" ? this.applyAt(r, kind, name, op, true, inline) : Promise.resolve(answers[i]))));
       }
     }
-    const acked = targets.filter((_, i) => answers[i] === "ok" || answers[i] === "duplicate");
+    const acked = targets.filter((_, i) => isAck(answers[i]));
     if (acked.length >= need) {
       this.metrics.bytesWritten += size;
       this.dirty.add(name);
@@ -165,10 +257,16 @@ export class HydfsNode {
     throw new HydfsError(`${kind} ${name}: only ${acked.length} of ${replicas.length} replicas acknowledged, need ${need}`, 503);
   }
 
-  private async applyAt(r: RingNode, kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean): Promise<ReplicaAnswer> {
+  private async applyAt(r: RingNode, kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean, inline?: Uint8Array): Promise<ReplicaAnswer> {
     try {
-      if (this.isSelf(r)) return this.applyLocal(kind, name, op, storeIfMissing);
-      const res = await this.peers.json<{ result: ReplicaAnswer }>(r, `/internal/${kind}?name=${encodeURIComponent(name)}&store_if_missing=${storeIfMissing}`, { method: "POST", json: op });
+      if (this.isSelf(r)) {
+        if (inline && inline.length > 0) this.store.putChunk(inline, op.chunks[0]!.id);
+        return this.applyLocal(kind, name, op, storeIfMissing);
+      }
+      const path = `/internal/${kind}?name=${encodeURIComponent(name)}&store_if_missing=${storeIfMissing}`;
+      const res = inline
+        ? await this.peers.json<{ result: ReplicaAnswer }>(r, `${path}&inline=1`, { method: "POST", msgpack: { op, data: inline } })
+        : await this.peers.json<{ result: ReplicaAnswer }>(r, path, { method: "POST", json: op });
       return res.result;
     } catch (err) {
       if (err instanceof PeerError && (err.status === 409 || err.status === 404)) return err.body?.result ?? "error";
@@ -260,13 +358,23 @@ export class HydfsNode {
 
   private streamOps(name: string, ops: AppendOp[], holders: RingNode[]): ReadableStream<Uint8Array> {
     const ids = ops.flatMap((o) => o.chunks.map((c) => c.id));
-    let i = 0;
+    let next = 0;
+    // Fetch a few chunks ahead so the network and the replicas' disks work while the client reads.
+    const ahead: Promise<Uint8Array>[] = [];
+    const fill = () => {
+      while (ahead.length < READ_AHEAD_CHUNKS && next < ids.length) {
+        const p = this.fetchChunk(ids[next++]!, holders);
+        p.catch(() => {});
+        ahead.push(p);
+      }
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        if (i >= ids.length) return controller.close();
-        const id = ids[i++]!;
+        fill();
+        const p = ahead.shift();
+        if (!p) return controller.close();
         try {
-          controller.enqueue(await this.fetchChunk(id, holders));
+          controller.enqueue(await p);
         } catch (err) {
           controller.error(new Error(`read of ${name}: ${(err as Error).message}`));
         }

@@ -2,6 +2,7 @@
  * Node-to-node calls of hydfsd. Every call has a timeout and carries the bearer token when the
  * cluster has a secret; errors name the peer and the call.
  */
+import { encode } from "@msgpack/msgpack";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import type { RingNode } from "./ring.ts";
 
@@ -31,9 +32,12 @@ export class PeerClient {
     return this.opts.secret ? { authorization: `Bearer ${this.opts.secret}`, ...extra } : extra;
   }
 
-  async call(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array } = {}): Promise<Response> {
+  async call(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array; msgpack?: unknown } = {}): Promise<Response> {
     const url = `${baseUrl(node)}${path}`;
-    const headers = this.headers(init.json !== undefined ? { "content-type": "application/json" } : init.bytes ? { "content-type": "application/octet-stream" } : {});
+    if (init.msgpack !== undefined) init = { ...init, bytes: encode(init.msgpack) };
+    const headers = this.headers(
+      init.json !== undefined ? { "content-type": "application/json" } : init.msgpack !== undefined ? { "content-type": "application/msgpack" } : init.bytes ? { "content-type": "application/octet-stream" } : {},
+    );
     let res: Response;
     try {
       res = await fetch(url, {
@@ -50,7 +54,7 @@ export class PeerClient {
     return res;
   }
 
-  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
+  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}): Promise<T> {
     const res = await this.call(node, path, init);
     const text = await res.text();
     let body: any;
