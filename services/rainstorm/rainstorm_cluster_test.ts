@@ -70,6 +70,8 @@ describe("RainStorm on 5 nodes", () => {
     // The same records were appended to dest in HyDFS.
     const stored = (await hydfs.getText(2, out)).split("\n").filter(Boolean);
     expect(stored.sort()).toEqual([...run.outputs].sort());
+    const metrics = await (await fetch(rs.url(1, "/metrics"))).text();
+    expect(metrics).toContain(`rainstorm_job_tuples_read_total{job="${run.done!.job}",status="done"} ${LINES.length}`);
   });
 
   test("App 1: grep then aggregate (3 tasks per stage) gives the reference counts", async () => {

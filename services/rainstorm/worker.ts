@@ -55,6 +55,8 @@ interface TaskRunner {
   op: OperatorProcess;
   logPath: string;
   inputs: number;
+  outputs: number;
+  batches: number;
   /** Inputs in the last full second, for list_tasks and the task log. */
   ratePerSec: number;
   stopping: boolean;
@@ -120,7 +122,7 @@ export class Worker {
     mkdirSync(jobDir, { recursive: true });
     const logPath = join(jobDir, `stage${start.stage}-task${start.index}.log`);
     const op = new OperatorProcess(this.operatorCommand(start.op, start.args), logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir);
-    const runner: TaskRunner = { start, op, logPath, inputs: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
+    const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
     this.tasks.set(k, runner);
     appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
     void op.exited.then((code) => {
@@ -169,7 +171,22 @@ export class Worker {
     return undefined;
   }
 
-  list(): { job: string; stage: number; index: number; op: string; args: string[]; pid: number; ratePerSec: number; inputs: number; logPath: string; alive: boolean }[] {
+  list(): {
+    job: string;
+    stage: number;
+    index: number;
+    op: string;
+    args: string[];
+    pid: number;
+    ratePerSec: number;
+    inputs: number;
+    outputs: number;
+    batches: number;
+    active: number;
+    waiting: number;
+    logPath: string;
+    alive: boolean;
+  }[] {
     return [...this.tasks.values()].map((t) => ({
       job: t.start.job,
       stage: t.start.stage,
@@ -179,6 +196,10 @@ export class Worker {
       pid: t.op.pid,
       ratePerSec: t.ratePerSec,
       inputs: t.inputs,
+      outputs: t.outputs,
+      batches: t.batches,
+      active: t.active,
+      waiting: t.waiters.length,
       logPath: t.logPath,
       alive: t.op.alive,
     }));
@@ -210,6 +231,8 @@ export class Worker {
     try {
       const outputs = await t.op.process(batch.tuples);
       t.inputs += batch.tuples.length;
+      t.batches++;
+      for (const o of outputs) t.outputs += o.length;
       await this.forward(batch, outputs);
     } finally {
       t.active--;
