@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseCsvLine } from "../ops/csv.ts";
 import { DEFAULT_KNOBS } from "../services/member/cluster_config.ts";
+import { readLines } from "../services/shared/lines.ts";
 import { LocalCluster, waitFor } from "../services/testing/cluster.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -67,17 +68,7 @@ async function main(): Promise<void> {
     // Live results: every 200th count update, so the console stays readable.
     const live = (async () => {
       let n = 0;
-      let buffered = "";
-      const dec = new TextDecoder();
-      for await (const chunk of job.stdout) {
-        buffered += dec.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (++n % 200 === 0) console.log(`  live #${n}: ${line}`);
-        }
-      }
+      for await (const line of readLines(job.stdout)) if (++n % 200 === 0) console.log(`  live #${n}: ${line}`);
       return n;
     })();
     await Bun.sleep(2000);

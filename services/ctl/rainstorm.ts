@@ -7,6 +7,7 @@
  */
 import { defineCommand } from "citty";
 import { leaderHost, resolveNode } from "../shared/config.ts";
+import { readLines } from "../shared/lines.ts";
 import { commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
 
 function leaderCtx(args: { node: string; json: boolean; config: string; timeout: string }, nodeGiven: boolean): Ctx {
@@ -70,15 +71,9 @@ export async function runRainstorm(raw: string[]): Promise<number> {
     } catch {}
     throw new CtlError(`${msg} (HTTP ${res.status})`);
   }
-  const dec = new TextDecoder();
-  let buffered = "";
   let code = 1;
-  for await (const chunk of res.body!) {
-    buffered += dec.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
+  for await (const line of readLines(res.body!)) {
+    {
       if (!line) continue;
       const ev = JSON.parse(line);
       if (ctx.json) {

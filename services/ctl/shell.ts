@@ -3,40 +3,12 @@
  * Flags given to `shell` (--node, --json, --config) are defaults for every line.
  */
 import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
+import { splitWords } from "../shared/lines.ts";
 import { commonArgs } from "./context.ts";
 import { runRainstorm } from "./rainstorm.ts";
 
-/** Split a line into words; single and double quotes group, backslash escapes. */
-export function tokenize(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let quote: string | undefined;
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else if (ch === "\\" && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += ch;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (ch === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (quote) throw new Error(`unterminated ${quote} quote`);
-  if (inWord) words.push(cur);
-  return words;
-}
+/** The shell splits lines like the job syntax does (quotes group words, backslash escapes). */
+export const tokenize = splitWords;
 
 export function makeShell(commands: Record<string, CommandDef<any>>) {
   return defineCommand({

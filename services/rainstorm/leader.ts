@@ -10,6 +10,7 @@
  */
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
+import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, PlanError, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
@@ -247,8 +248,6 @@ export class Leader {
     try {
       const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false) });
       if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
-      const dec = new TextDecoder();
-      let buffered = "";
       const emit = async (line: string) => {
         lineNo++;
         const key = `${spec.src}:${lineNo}`;
@@ -265,18 +264,11 @@ export class Leader {
           }
         }
       };
-      for await (const chunk of res.body!) {
+      for await (const line of readLines(res.body!)) {
         if (job.status !== "running") return;
-        buffered += dec.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          await emit(line);
-          job.tuplesRead = lineNo;
-        }
+        await emit(line);
+        job.tuplesRead = lineNo;
       }
-      if (buffered.length > 0) await emit(buffered);
       job.tuplesRead = lineNo;
       for (let i = 0; i < n0; i++) await send(i);
       while (all.size > 0) await Promise.race(all);

@@ -5,6 +5,7 @@
  */
 import type { Subprocess } from "bun";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+import { readLines } from "../shared/lines.ts";
 
 /** [id, key, value] */
 export type Tuple = [string, string, string];
@@ -118,18 +119,8 @@ export class OperatorProcess {
   }
 
   private async readLoop(): Promise<void> {
-    const dec = new TextDecoder();
-    let buffered = "";
     try {
-      for await (const chunk of this.proc.stdout) {
-        buffered += dec.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (line) this.onLine(line);
-        }
-      }
+      for await (const line of readLines(this.proc.stdout)) if (line) this.onLine(line);
     } catch {
       // stdout closes when the process dies; `exited` reports it.
     }

@@ -1,6 +1,7 @@
 /**
  * Job plans, pure: parsing the job command, validating it, placing tasks, partitioning keys.
  */
+import { splitWords as splitShellWords } from "../shared/lines.ts";
 
 export interface StageSpec {
   op: string;
@@ -22,36 +23,13 @@ export interface JobSpec {
 
 export class PlanError extends Error {}
 
-/** Split a line into words: single and double quotes group words, backslash escapes. */
+/** Words of a stage map or an argument string, as a shell would split them. */
 export function splitWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let quote: string | undefined;
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else if (ch === "\\" && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += ch;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (ch === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
+  try {
+    return splitShellWords(line);
+  } catch (err) {
+    throw new PlanError((err as Error).message);
   }
-  if (quote) throw new PlanError(`unterminated ${quote} quote in ${JSON.stringify(line)}`);
-  if (inWord) words.push(cur);
-  return words;
 }
 
 /** `stage0 grep-wrapper 'Sign Post' 4 stage1 aggregate-wrapper` -> stages in order. */

@@ -5,6 +5,7 @@
  */
 import type { MemberPorts, MemberState } from "../member/state.ts";
 import type { Logger } from "./log.ts";
+import { readLines } from "./lines.ts";
 
 export interface WatchedMember {
   id: string;
@@ -70,17 +71,7 @@ export class MemberWatch {
   }
 
   private async consume(body: ReadableStream<Uint8Array>): Promise<void> {
-    const dec = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of body) {
-      buffered += dec.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.trim()) this.apply(JSON.parse(line));
-      }
-    }
+    for await (const line of readLines(body)) if (line.trim()) this.apply(JSON.parse(line));
   }
 
   private apply(ev: Record<string, any>): void {

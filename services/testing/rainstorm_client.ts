@@ -2,6 +2,7 @@
  * A minimal RainStorm client for tests and benchmarks: submit a job to the leader of a
  * LocalCluster and collect its event stream; list and kill tasks.
  */
+import { readLines } from "../shared/lines.ts";
 import type { LocalCluster } from "./cluster.ts";
 
 export interface JobRun {
@@ -45,22 +46,14 @@ export class RainstormTestClient {
       run.rejected = { status: res.status, error };
       return run;
     }
-    const dec = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of res.body!) {
-      buffered += dec.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (!line) continue;
-        const ev = JSON.parse(line);
-        run.events.push(ev);
-        if (ev.event === "output") run.outputs.push(...ev.lines);
-        if (ev.event === "done") run.done = ev;
-        if (ev.event === "failed") run.failed = ev.error;
-        onEvent?.(ev);
-      }
+    for await (const line of readLines(res.body!)) {
+      if (!line) continue;
+      const ev = JSON.parse(line);
+      run.events.push(ev);
+      if (ev.event === "output") run.outputs.push(...ev.lines);
+      if (ev.event === "done") run.done = ev;
+      if (ev.event === "failed") run.failed = ev.error;
+      onEvent?.(ev);
     }
     return run;
   }
