@@ -121,7 +121,9 @@ export function rainstormApp(opts: RainstormAppOptions) {
       },
       { body: t.Object({ job: t.String(), routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }) }) },
     )
-    .post("/worker/stop_job", ({ body }) => ({ stopped: worker.stopJob(body.job) }), { body: t.Object({ job: t.String() }) })
+    .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), {
+      body: t.Object({ job: t.String(), end_of_stream: t.Optional(t.Boolean()) }),
+    })
     .post(
       "/worker/kill",
       ({ body }) => {

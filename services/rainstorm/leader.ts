@@ -248,25 +248,26 @@ export class Leader {
     try {
       const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false) });
       if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
-      const emit = async (line: string) => {
-        lineNo++;
-        const key = `${spec.src}:${lineNo}`;
-        const index = partitionOf(key, n0);
-        pending[index]!.push([key, key, line.endsWith("\r") ? line.slice(0, -1) : line]);
-        if (pending[index]!.length >= batchSize) await send(index);
-        if (spec.inputRate > 0) {
-          // Pace to input_rate: this line is due at lineNo / rate seconds after the start.
-          const dueMs = t0 + (lineNo / spec.inputRate) * 1000;
-          const waitMs = dueMs - performance.now();
-          if (waitMs > 5) {
-            for (let i = 0; i < n0; i++) await send(i);
-            await Bun.sleep(waitMs);
-          }
+      // Pacing: with a rate, flush and sleep only when this far ahead of schedule (a few batches'
+      // worth), so a paced source still sends full batches.
+      const aheadMs = spec.inputRate > 0 ? Math.max(5, Math.min(50, (batchSize * n0 * 1000) / spec.inputRate)) : 0;
+      const pace = async () => {
+        const waitMs = t0 + (lineNo / spec.inputRate) * 1000 - performance.now();
+        if (waitMs > aheadMs) {
+          for (let i = 0; i < n0; i++) await send(i);
+          await Bun.sleep(waitMs);
         }
       };
       for await (const line of readLines(res.body!)) {
         if (job.status !== "running") return;
-        await emit(line);
+        lineNo++;
+        const key = `${spec.src}:${lineNo}`;
+        const index = partitionOf(key, n0);
+        const batch = pending[index]!;
+        batch.push([key, key, line.endsWith("\r") ? line.slice(0, -1) : line]);
+        // Await only when there is something to wait for: most lines are pushed synchronously.
+        if (batch.length >= batchSize) await send(index);
+        if (spec.inputRate > 0) await pace();
         job.tuplesRead = lineNo;
       }
       job.tuplesRead = lineNo;
@@ -302,10 +303,12 @@ export class Leader {
     await this.stopTasks(job);
   }
 
+  /** Stop every task of a job; a finished job's tasks get end of stream first. */
   private async stopTasks(job: Job): Promise<void> {
+    const endOfStream = job.status === "done";
     const addrs = new Set(job.tasks.flat().map((t) => t.addr));
     addrs.add(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? Promise.resolve(this.worker.stopJob(job.id)) : this.post(a, "/worker/stop_job", { job: job.id }))));
+    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.post(a, "/worker/stop_job", { job: job.id, end_of_stream: endOfStream }))));
   }
 
   // ---- sink ----------------------------------------------------------------------------------

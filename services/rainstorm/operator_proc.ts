@@ -14,10 +14,12 @@ export interface Output {
   value: string;
 }
 
+/** One batch in flight: its inputs are answered in order, `next` is the one being answered. */
 interface Pending {
-  id: string;
-  outputs: Output[];
-  resolve: (outputs: Output[]) => void;
+  ids: string[];
+  outputs: Output[][];
+  next: number;
+  resolve: (outputs: Output[][]) => void;
   reject: (err: Error) => void;
 }
 
@@ -75,16 +77,15 @@ export class OperatorProcess {
   /** Send a batch; resolves with each input's outputs, in input order. */
   process(tuples: Tuple[]): Promise<Output[][]> {
     if (!this.alive) return Promise.reject(new OperatorExited(`operator already exited with code ${this.exitCode}`));
-    const promises = tuples.map(
-      ([id]) =>
-        new Promise<Output[]>((resolve, reject) => {
-          this.pending.push({ id, outputs: [], resolve, reject });
-        }),
-    );
+    if (tuples.length === 0) return Promise.resolve([]);
+    // One promise per batch, not per tuple: this is the hot path of every task.
+    const done = new Promise<Output[][]>((resolve, reject) => {
+      this.pending.push({ ids: tuples.map((t) => t[0]), outputs: tuples.map(() => []), next: 0, resolve, reject });
+    });
     let text = "";
-    for (const [id, key, value] of tuples) text += `${JSON.stringify({ id, key, value })}\n`;
+    for (const [id, key, value] of tuples) text += `{"id":${JSON.stringify(id)},"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}\n`;
     if (!this.send(text)) return Promise.reject(new OperatorExited("operator stdin closed"));
-    return Promise.all(promises);
+    return done;
   }
 
   /** Ask a stateful operator for its state. */
@@ -127,6 +128,8 @@ export class OperatorProcess {
   }
 
   private onLine(line: string): void {
+    // Most lines are `{"done":"<id>"}`: recognised without a JSON parse when the id has no escapes.
+    if (line.startsWith('{"done":"') && line.endsWith('"}') && !line.includes("\\")) return this.onDone(line.slice(9, -2));
     let msg: Record<string, unknown>;
     try {
       msg = JSON.parse(line);
@@ -134,14 +137,11 @@ export class OperatorProcess {
       return this.fail(`operator wrote a line that is not JSON: ${line.slice(0, 120)}`);
     }
     if (typeof msg.done === "string") {
-      const head = this.pending.shift();
-      if (!head) return this.fail(`operator answered done for ${msg.done} with no input pending`);
-      if (head.id !== msg.done) return this.fail(`operator answered done for ${msg.done}, expected ${head.id} (inputs are answered in order)`);
-      head.resolve(head.outputs);
+      this.onDone(msg.done);
     } else if (typeof msg.key === "string" && typeof msg.value === "string") {
       const head = this.pending[0];
       if (!head) return this.fail("operator wrote an output with no input pending");
-      head.outputs.push({ key: msg.key, value: msg.value });
+      head.outputs[head.next]!.push({ key: msg.key, value: msg.value });
     } else if (typeof msg.snapshot === "number" && "state" in msg) {
       this.snapshotWaiters.get(msg.snapshot)?.(msg.state);
       this.snapshotWaiters.delete(msg.snapshot);
@@ -150,11 +150,33 @@ export class OperatorProcess {
     }
   }
 
+  private onDone(id: string): void {
+    const head = this.pending[0];
+    if (!head) return this.fail(`operator answered done for ${id} with no input pending`);
+    const expected = head.ids[head.next];
+    if (expected !== id) return this.fail(`operator answered done for ${id}, expected ${expected} (inputs are answered in order)`);
+    if (++head.next === head.ids.length) {
+      this.pending.shift();
+      head.resolve(head.outputs);
+    }
+  }
+
   /** A protocol violation: the operator cannot be trusted any more. */
   private fail(reason: string): void {
     const err = new OperatorExited(reason);
     for (const p of this.pending.splice(0)) p.reject(err);
     this.kill();
+  }
+
+  /** End of stream: close stdin and wait for the exit code, killing after `graceMs`. */
+  async endInput(graceMs: number): Promise<number | undefined> {
+    try {
+      const ended = this.proc.stdin.end();
+      if (ended instanceof Promise) ended.catch(() => {});
+    } catch {}
+    const code = await Promise.race([this.exited, Bun.sleep(graceMs).then(() => undefined)]);
+    if (code === undefined) this.kill();
+    return code;
   }
 
   kill(): void {

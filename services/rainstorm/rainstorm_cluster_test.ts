@@ -70,6 +70,17 @@ describe("RainStorm on 5 nodes", () => {
     // The same records were appended to dest in HyDFS.
     const stored = (await hydfs.getText(2, out)).split("\n").filter(Boolean);
     expect(stored.sort()).toEqual([...run.outputs].sort());
+    // End of stream reached every task: each operator saw its input end and exited by itself.
+    const logs = () =>
+      [1, 2, 3, 4, 5].flatMap((k) => {
+        const jobDir = join(c.dir, `node-${k}`, "data", "rainstorm", "logs", run.done!.job);
+        try {
+          return readdirSync(jobDir).map((f) => readFileSync(join(jobDir, f), "utf8"));
+        } catch {
+          return [];
+        }
+      });
+    await waitFor(() => logs().length === 3 && logs().every((l) => l.includes("end of stream") && l.includes("exited with code 0")), 5000, "every task to get end of stream and exit 0");
     const metrics = await (await fetch(rs.url(1, "/metrics"))).text();
     expect(metrics).toContain(`rainstorm_job_tuples_read_total{job="${run.done!.job}",status="done"} ${LINES.length}`);
   });

@@ -47,6 +47,8 @@ export class TaskGone extends Error {}
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Under `bun services/rainstormd.ts` (a checkout) rather than a compiled executable. */
 const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
+/** After end of stream, how long an operator may take to exit on its own before it is killed. */
+const EOS_GRACE_MS = 2000;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
 const TASK_CONCURRENCY = 16;
 
@@ -87,6 +89,7 @@ export class Worker {
   stop(): void {
     clearInterval(this.rateTimer);
     for (const t of this.tasks.values()) this.stopTask(t);
+    this.tasks.clear();
   }
 
   private key(job: string, stage: number, index: number): string {
@@ -147,17 +150,28 @@ export class Worker {
     for (const w of t.waiters.splice(0)) w();
   }
 
-  stopJob(job: string): number {
+  /**
+   * Stop a job's tasks here. With `endOfStream` (the job finished), each operator gets end of
+   * input (its stdin closes) and a moment to exit on its own; otherwise, and after that moment,
+   * it is killed.
+   */
+  async stopJob(job: string, endOfStream = false): Promise<number> {
     this.stoppedJobs.add(job);
-    let n = 0;
-    for (const [k, t] of this.tasks) {
-      if (t.start.job !== job) continue;
-      this.stopTask(t);
-      this.tasks.delete(k);
-      n++;
-    }
+    const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
+    for (const [k] of mine) this.tasks.delete(k);
     this.routes.delete(job);
-    return n;
+    await Promise.all(
+      mine.map(async ([k, t]) => {
+        t.stopping = true;
+        for (const w of t.waiters.splice(0)) w();
+        if (endOfStream) {
+          appendFileSync(t.logPath, `${new Date().toISOString()} task ${k}: end of stream after ${t.inputs} tuples\n`);
+          const code = await t.op.endInput(EOS_GRACE_MS);
+          appendFileSync(t.logPath, `${new Date().toISOString()} task ${k}: operator ${code === undefined ? "killed after the grace period" : `exited with code ${code}`}\n`);
+        } else t.op.kill();
+      }),
+    );
+    return mine.length;
   }
 
   /** Kill one operator process of this worker, by pid (never any other process). */
