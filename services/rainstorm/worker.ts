@@ -47,6 +47,8 @@ export class TaskGone extends Error {}
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Under `bun services/rainstormd.ts` (a checkout) rather than a compiled executable. */
 const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
+/** How long outputs wait for more outputs to the same destination before they are sent. */
+const OUTBOX_LINGER_MS = 2;
 /** After end of stream, how long an operator may take to exit on its own before it is killed. */
 const EOS_GRACE_MS = 2000;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
@@ -77,6 +79,10 @@ export class Worker {
   private readonly tasks = new Map<string, TaskRunner>();
   private readonly routes = new Map<string, Routes>();
   private readonly stoppedJobs = new Set<string>();
+  private readonly outboxes = new Map<
+    string,
+    { job: string; kind: "task" | "sink"; stage: number; index: number; tuples: Tuple[]; waiters: { resolve: () => void; reject: (e: Error) => void }[]; timer: Timer | undefined }
+  >();
   private readonly rateTimer: Timer;
   readonly logDir: string;
 
@@ -272,8 +278,37 @@ export class Worker {
         list.push(tuple);
       });
     });
-    await Promise.all(
-      [...groups].map(([dest, tuples]) => (isLast ? this.sendWithRetry(batch.job, "sink", { job: batch.job, stage: next, index: 0, tuples }) : this.sendWithRetry(batch.job, "task", { job: batch.job, stage: next, index: dest, tuples }))),
+    await Promise.all([...groups].map(([dest, tuples]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, tuples)));
+  }
+
+  /**
+   * Outputs bound for one destination are merged across input batches (a filter shrinks every
+   * batch) and sent when they reach batch_size or after OUTBOX_LINGER_MS. Each caller's promise
+   * settles with the send that carried its tuples, so acknowledgement stays end to end.
+   */
+  private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, tuples: Tuple[]): Promise<void> {
+    const key = `${job}/${kind}/${stage}/${index}`;
+    let box = this.outboxes.get(key);
+    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, tuples: [], waiters: [], timer: undefined }));
+    for (const t of tuples) box.tuples.push(t);
+    const done = new Promise<void>((resolve, reject) => box.waiters.push({ resolve, reject }));
+    if (box.tuples.length >= this.opts.cfg.rainstorm.batch_size) this.flush(key);
+    else box.timer ??= setTimeout(() => this.flush(key), OUTBOX_LINGER_MS);
+    return done;
+  }
+
+  private flush(key: string): void {
+    const box = this.outboxes.get(key);
+    if (!box) return;
+    this.outboxes.delete(key);
+    clearTimeout(box.timer);
+    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, tuples: box.tuples }).then(
+      () => {
+        for (const w of box.waiters) w.resolve();
+      },
+      (err: Error) => {
+        for (const w of box.waiters) w.reject(err);
+      },
     );
   }
 
