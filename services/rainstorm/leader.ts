@@ -15,7 +15,7 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, PlanError, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
-import type { Tuple } from "./operator_proc.ts";
+import { inputLine } from "./operator_proc.ts";
 
 export interface TaskInfo {
   stage: number;
@@ -221,18 +221,18 @@ export class Leader {
     const { spec } = job;
     const n0 = spec.tasksPerStage;
     const batchSize = spec.inputRate > 0 ? Math.max(1, Math.min(this.cfg.rainstorm.batch_size, Math.ceil(spec.inputRate / 20))) : this.cfg.rainstorm.batch_size;
-    const pending: Tuple[][] = Array.from({ length: n0 }, () => []);
+    const pending = Array.from({ length: n0 }, () => ({ lines: "", count: 0 }));
     const inFlight: Set<Promise<void>>[] = Array.from({ length: n0 }, () => new Set());
     const all = new Set<Promise<void>>();
     let failed: Error | undefined;
     const send = async (index: number) => {
-      const tuples = pending[index]!;
-      if (tuples.length === 0) return;
-      pending[index] = [];
+      const { lines, count } = pending[index]!;
+      if (count === 0) return;
+      pending[index] = { lines: "", count: 0 };
       const window = inFlight[index]!;
       while (window.size >= this.cfg.rainstorm.window) await Promise.race(window);
       const p = this.worker
-        .sendWithRetry(job.id, "task", { job: job.id, stage: 0, index, tuples })
+        .sendWithRetry(job.id, "task", { job: job.id, stage: 0, index, count, lines })
         .catch((err) => {
           failed ??= err as Error;
         })
@@ -264,9 +264,9 @@ export class Leader {
         const key = `${spec.src}:${lineNo}`;
         const index = partitionOf(key, n0);
         const batch = pending[index]!;
-        batch.push([key, key, line.endsWith("\r") ? line.slice(0, -1) : line]);
-        // Await only when there is something to wait for: most lines are pushed synchronously.
-        if (batch.length >= batchSize) await send(index);
+        batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
+        // Await only when there is something to wait for: most lines are added synchronously.
+        if (++batch.count >= batchSize) await send(index);
         if (spec.inputRate > 0) await pace();
         job.tuplesRead = lineNo;
       }
@@ -317,11 +317,10 @@ export class Leader {
   async sink(batch: Batch): Promise<void> {
     const job = this.jobs.get(batch.job);
     if (!job || job.status !== "running") return; // a late batch of a finished job: nothing to do
-    const lines = batch.tuples.map(([, k, v]) => `${k}\t${v}`);
-    job.tuplesOut += lines.length;
-    this.emit(job, { event: "output", lines });
+    job.tuplesOut += batch.count;
+    this.emit(job, { event: "output", lines: batch.lines.split("\n").slice(0, -1) });
     await new Promise<void>((resolve, reject) => {
-      job.sinkQueue.push({ text: `${lines.join("\n")}\n`, resolve, reject });
+      job.sinkQueue.push({ text: batch.lines, resolve, reject });
       void this.flushSink(job);
     });
   }

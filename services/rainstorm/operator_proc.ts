@@ -7,19 +7,28 @@ import type { Subprocess } from "bun";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
 import { readLines } from "../shared/lines.ts";
 
-/** [id, key, value] */
-export type Tuple = [string, string, string];
 export interface Output {
   key: string;
   value: string;
 }
 
-/** One batch in flight: its inputs are answered in order, `next` is the one being answered. */
+/** One input's answer: its id (from the operator's done line) and its outputs. */
+export interface Answer {
+  id: string;
+  outputs: Output[];
+}
+
+/** One operator input line, exactly as the protocol has it. */
+export function inputLine(id: string, key: string, value: string): string {
+  return `{"id":${JSON.stringify(id)},"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}\n`;
+}
+
+/** One batch in flight: `count` inputs, answered in order. */
 interface Pending {
-  ids: string[];
-  outputs: Output[][];
-  next: number;
-  resolve: (outputs: Output[][]) => void;
+  count: number;
+  answers: Answer[];
+  current: Output[];
+  resolve: (answers: Answer[]) => void;
   reject: (err: Error) => void;
 }
 
@@ -74,17 +83,19 @@ export class OperatorProcess {
     }
   }
 
-  /** Send a batch; resolves with each input's outputs, in input order. */
-  process(tuples: Tuple[]): Promise<Output[][]> {
+  /**
+   * Send a batch of `count` input lines (already in the protocol's form: the data plane carries
+   * them that way, so a worker passes them through without decoding); resolves with each
+   * input's answer, in input order.
+   */
+  processLines(lines: string, count: number): Promise<Answer[]> {
     if (!this.alive) return Promise.reject(new OperatorExited(`operator already exited with code ${this.exitCode}`));
-    if (tuples.length === 0) return Promise.resolve([]);
+    if (count === 0) return Promise.resolve([]);
     // One promise per batch, not per tuple: this is the hot path of every task.
-    const done = new Promise<Output[][]>((resolve, reject) => {
-      this.pending.push({ ids: tuples.map((t) => t[0]), outputs: tuples.map(() => []), next: 0, resolve, reject });
+    const done = new Promise<Answer[]>((resolve, reject) => {
+      this.pending.push({ count, answers: [], current: [], resolve, reject });
     });
-    let text = "";
-    for (const [id, key, value] of tuples) text += `{"id":${JSON.stringify(id)},"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}\n`;
-    if (!this.send(text)) return Promise.reject(new OperatorExited("operator stdin closed"));
+    if (!this.send(lines)) return Promise.reject(new OperatorExited("operator stdin closed"));
     return done;
   }
 
@@ -141,7 +152,7 @@ export class OperatorProcess {
     } else if (typeof msg.key === "string" && typeof msg.value === "string") {
       const head = this.pending[0];
       if (!head) return this.fail("operator wrote an output with no input pending");
-      head.outputs[head.next]!.push({ key: msg.key, value: msg.value });
+      head.current.push({ key: msg.key, value: msg.value });
     } else if (typeof msg.snapshot === "number" && "state" in msg) {
       this.snapshotWaiters.get(msg.snapshot)?.(msg.state);
       this.snapshotWaiters.delete(msg.snapshot);
@@ -153,11 +164,11 @@ export class OperatorProcess {
   private onDone(id: string): void {
     const head = this.pending[0];
     if (!head) return this.fail(`operator answered done for ${id} with no input pending`);
-    const expected = head.ids[head.next];
-    if (expected !== id) return this.fail(`operator answered done for ${id}, expected ${expected} (inputs are answered in order)`);
-    if (++head.next === head.ids.length) {
+    head.answers.push({ id, outputs: head.current });
+    head.current = [];
+    if (head.answers.length === head.count) {
       this.pending.shift();
-      head.resolve(head.outputs);
+      head.resolve(head.answers);
     }
   }
 

@@ -14,7 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
-import { OperatorProcess, type Output, type Tuple } from "./operator_proc.ts";
+import { type Answer, inputLine, OperatorProcess } from "./operator_proc.ts";
 import { partitionOf } from "./plan.ts";
 
 export interface Routes {
@@ -35,11 +35,17 @@ export interface TaskStart {
   routes: Routes;
 }
 
+/**
+ * A batch on the wire (msgpack): `count` tuples as text. For a task, the lines are the
+ * operator's own input lines (`{"id","key","value"}`), written to its stdin as they come; for
+ * the sink, they are the result lines `key\tvalue` that go to dest.
+ */
 export interface Batch {
   job: string;
   stage: number;
   index: number;
-  tuples: Tuple[];
+  count: number;
+  lines: string;
 }
 
 export class TaskGone extends Error {}
@@ -81,7 +87,7 @@ export class Worker {
   private readonly stoppedJobs = new Set<string>();
   private readonly outboxes = new Map<
     string,
-    { job: string; kind: "task" | "sink"; stage: number; index: number; tuples: Tuple[]; waiters: { resolve: () => void; reject: (e: Error) => void }[]; timer: Timer | undefined }
+    { job: string; kind: "task" | "sink"; stage: number; index: number; lines: string; count: number; waiters: { resolve: () => void; reject: (e: Error) => void }[]; timer: Timer | undefined }
   >();
   private readonly rateTimer: Timer;
   readonly logDir: string;
@@ -249,11 +255,11 @@ export class Worker {
     if (t.stopping) throw new TaskGone(`task ${k} stopped`);
     t.active++;
     try {
-      const outputs = await t.op.process(batch.tuples);
-      t.inputs += batch.tuples.length;
+      const answers = await t.op.processLines(batch.lines, batch.count);
+      t.inputs += batch.count;
       t.batches++;
-      for (const o of outputs) t.outputs += o.length;
-      await this.forward(batch, outputs);
+      for (const a of answers) t.outputs += a.outputs.length;
+      await this.forward(batch, answers);
     } finally {
       t.active--;
       t.waiters.shift()?.();
@@ -261,24 +267,25 @@ export class Worker {
   }
 
   /** Route the outputs of a batch by key to the next stage (or to the sink) and wait for acks. */
-  private async forward(batch: Batch, outputs: Output[][]): Promise<void> {
+  private async forward(batch: Batch, answers: Answer[]): Promise<void> {
     const routes = this.routes.get(batch.job);
     if (!routes) throw new TaskGone(`no routes for job ${batch.job}`);
     const next = batch.stage + 1;
     const isLast = next >= routes.stages.length;
-    const groups = new Map<number, Tuple[]>();
-    outputs.forEach((outs, i) => {
-      const inputId = batch.tuples[i]![0];
-      outs.forEach((o, j) => {
+    const nextCount = isLast ? 1 : routes.stages[next]!.length;
+    const groups = new Map<number, { lines: string; count: number }>();
+    for (const { id, outputs } of answers) {
+      outputs.forEach((o, j) => {
         // Deterministic ids: the same input always yields the same output ids (exactly-once later).
-        const tuple: Tuple = [outs.length === 1 ? `${inputId}>` : `${inputId}>${j}`, o.key, o.value];
-        const dest = isLast ? 0 : partitionOf(o.key, routes.stages[next]!.length);
-        let list = groups.get(dest);
-        if (!list) groups.set(dest, (list = []));
-        list.push(tuple);
+        const outId = outputs.length === 1 ? `${id}>` : `${id}>${j}`;
+        const dest = isLast ? 0 : partitionOf(o.key, nextCount);
+        let g = groups.get(dest);
+        if (!g) groups.set(dest, (g = { lines: "", count: 0 }));
+        g.lines += isLast ? `${o.key}\t${o.value}\n` : inputLine(outId, o.key, o.value);
+        g.count++;
       });
-    });
-    await Promise.all([...groups].map(([dest, tuples]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, tuples)));
+    }
+    await Promise.all([...groups].map(([dest, g]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, g.lines, g.count)));
   }
 
   /**
@@ -286,13 +293,14 @@ export class Worker {
    * batch) and sent when they reach batch_size or after OUTBOX_LINGER_MS. Each caller's promise
    * settles with the send that carried its tuples, so acknowledgement stays end to end.
    */
-  private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, tuples: Tuple[]): Promise<void> {
+  private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, lines: string, count: number): Promise<void> {
     const key = `${job}/${kind}/${stage}/${index}`;
     let box = this.outboxes.get(key);
-    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, tuples: [], waiters: [], timer: undefined }));
-    for (const t of tuples) box.tuples.push(t);
+    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, lines: "", count: 0, waiters: [], timer: undefined }));
+    box.lines += lines;
+    box.count += count;
     const done = new Promise<void>((resolve, reject) => box.waiters.push({ resolve, reject }));
-    if (box.tuples.length >= this.opts.cfg.rainstorm.batch_size) this.flush(key);
+    if (box.count >= this.opts.cfg.rainstorm.batch_size) this.flush(key);
     else box.timer ??= setTimeout(() => this.flush(key), OUTBOX_LINGER_MS);
     return done;
   }
@@ -302,7 +310,7 @@ export class Worker {
     if (!box) return;
     this.outboxes.delete(key);
     clearTimeout(box.timer);
-    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, tuples: box.tuples }).then(
+    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines }).then(
       () => {
         for (const w of box.waiters) w.resolve();
       },
@@ -344,11 +352,8 @@ export async function postBatch(target: string, path: string, batch: Batch, secr
 
 export function decodeBatch(bytes: Uint8Array): Batch {
   const b = decode(bytes) as Batch;
-  if (!b || typeof b.job !== "string" || !Number.isInteger(b.stage) || !Number.isInteger(b.index) || !Array.isArray(b.tuples)) {
-    throw new Error("batch: expected {job, stage, index, tuples}");
-  }
-  for (const t of b.tuples) {
-    if (!Array.isArray(t) || t.length !== 3 || typeof t[0] !== "string" || typeof t[1] !== "string" || typeof t[2] !== "string") throw new Error("batch: every tuple must be [id, key, value] strings");
+  if (!b || typeof b.job !== "string" || !Number.isInteger(b.stage) || !Number.isInteger(b.index) || !Number.isInteger(b.count) || b.count < 0 || typeof b.lines !== "string") {
+    throw new Error("batch: expected {job, stage, index, count, lines}");
   }
   return b;
 }
