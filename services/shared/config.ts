@@ -38,7 +38,7 @@ export interface RainstormSettings {
   leader: string;
   /** Directory of operator executables ("" = dist/ops beside the daemon, or ops/*.ts in a checkout). */
   ops_dir: string;
-  /** Tuples per batch between tasks. Bigger batches cost less per tuple and add latency. Default 256. */
+  /** Tuples per batch between tasks. Bigger batches cost less per tuple and add latency. Default 512. */
   batch_size: number;
   /** Unacknowledged batches the source keeps in flight per stage-0 task (backpressure). Default 8. */
   window: number;
@@ -51,7 +51,7 @@ export interface RainstormSettings {
 export const DEFAULT_RAINSTORM: RainstormSettings = {
   leader: "",
   ops_dir: "",
-  batch_size: 256,
+  batch_size: 512,
   window: 8,
   batch_timeout_ms: 30_000,
   max_task_restarts: 5,
