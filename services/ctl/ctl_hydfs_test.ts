@@ -2,10 +2,9 @@
  * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on 127.0.34.k.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { LocalCluster } from "../testing/cluster.ts";
+import { LocalCluster, tempPath } from "../testing/cluster.ts";
 
 setDefaultTimeout(60_000);
 
@@ -13,8 +12,8 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CSV = resolve(import.meta.dir, "../../testdata/trial_data.csv");
 
 describe("ctl HyDFS commands", () => {
-  const c = new LocalCluster({ dir: mkdtempSync(join(tmpdir(), "ctl-hydfs-")), subnet: "127.0.34", killOnExit: true });
-  const work = mkdtempSync(join(tmpdir(), "ctl-hydfs-work-"));
+  const c = new LocalCluster({ dir: tempPath("ctl-hydfs-"), subnet: "127.0.34", killOnExit: true });
+  const work = tempPath("ctl-hydfs-work-");
   const config = join(work, "config.json");
   const state = join(work, "client.json");
 
@@ -28,6 +27,7 @@ describe("ctl HyDFS commands", () => {
   }
 
   beforeAll(async () => {
+    mkdirSync(work, { recursive: true });
     writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1), "02": c.host(2), "03": c.host(3) } }));
     await c.up(3);
   });

@@ -3,11 +3,11 @@
  * through `shell` on stdin. Plus the shell tokenizer and key=value parsing as tables.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type RunningMemberd, startMemberd } from "../member/start.ts";
 import { buildNodeConfig } from "../shared/config.ts";
+import { tempPath } from "../testing/cluster.ts";
 import { makeLogger } from "../shared/log.ts";
 import { parseAssignments } from "./member.ts";
 import { tokenize } from "./shell.ts";
@@ -15,7 +15,7 @@ import { tokenize } from "./shell.ts";
 setDefaultTimeout(30_000);
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
-const dir = mkdtempSync(join(tmpdir(), "ctl-test-"));
+const dir = tempPath("ctl-test-");
 const configPath = join(dir, "config.json");
 
 async function ctl(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
@@ -35,6 +35,7 @@ describe("ctl against a live memberd", () => {
   let daemon: RunningMemberd;
 
   beforeAll(async () => {
+    mkdirSync(dir, { recursive: true });
     const raw = { host: "127.0.24.1", is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": "127.0.24.1" } };
     writeFileSync(configPath, JSON.stringify(raw));
     daemon = await startMemberd(buildNodeConfig(raw), configPath, makeLogger("memberd-test", "silent"), () => {});

@@ -3,10 +3,9 @@
  * its own subnet; clusters and temp dirs are removed in afterAll and killed at exit.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { LocalCluster, waitFor } from "../testing/cluster.ts";
+import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
 import { tokenOf } from "./ring.ts";
 
@@ -16,7 +15,7 @@ const CSV = readFileSync(resolve(import.meta.dir, "../../testdata/trial_data.csv
 const KNOBS = { t_cleanup_ms: 3000 };
 
 function newCluster(subnet: string, extra: Record<string, unknown> = {}, secret = ""): LocalCluster {
-  return new LocalCluster({ dir: mkdtempSync(join(tmpdir(), "hydfs-test-")), subnet, knobs: KNOBS, extra, secret, killOnExit: true });
+  return new LocalCluster({ dir: tempPath("hydfs-test-"), subnet, knobs: KNOBS, extra, secret, killOnExit: true });
 }
 
 /** Nodes (by number) that should hold `name`: the first n successors of its token on the ring. */
@@ -41,7 +40,7 @@ function vmHwmKb(pid: number): number {
 describe("HyDFS on 5 nodes", () => {
   const c = newCluster("127.0.25", { hydfs: { max_body_bytes: 300 * 1024 * 1024 } });
   const client = new HydfsTestClient(c);
-  const scratch = mkdtempSync(join(tmpdir(), "hydfs-scratch-"));
+  const scratch = tempPath("hydfs-scratch-");
 
   beforeAll(async () => {
     await c.up(5);
@@ -77,6 +76,7 @@ describe("HyDFS on 5 nodes", () => {
       for (const k of [1, 3, 5]) expect(sha256Hex(await client.get(k, name))).toBe(sha256Hex(bytes));
     }
     // 200 MB generated deterministically to a file, streamed up and down.
+    mkdirSync(scratch, { recursive: true });
     const big = join(scratch, "big.bin");
     const fd = openSync(big, "w");
     const block = new Uint8Array(1 << 20);

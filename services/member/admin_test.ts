@@ -3,17 +3,16 @@
  * through the admin API, including the /watch change stream the other daemons follow.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildNodeConfig } from "../shared/config.ts";
 import { makeLogger } from "../shared/log.ts";
-import { waitFor } from "../testing/cluster.ts";
+import { tempPath, waitFor } from "../testing/cluster.ts";
 import { type RunningMemberd, startMemberd } from "./start.ts";
 
 setDefaultTimeout(30_000);
 
-const dir = mkdtempSync(join(tmpdir(), "memberd-admin-"));
+const dir = tempPath("memberd-admin-");
 const log = makeLogger("memberd-test", "silent");
 const url = (host: string, path: string) => `http://${host}:8080${path}`;
 
@@ -30,6 +29,7 @@ describe("memberd admin API (in-process)", () => {
   let left = false;
 
   beforeAll(async () => {
+    mkdirSync(dir, { recursive: true });
     const c = nodeConfig(1);
     one = await startMemberd(c.cfg, c.path, log, () => {});
   });

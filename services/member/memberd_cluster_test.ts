@@ -4,11 +4,8 @@
  * removed in afterAll (and SIGKILLed at exit if the runner dies).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { makeTagger } from "../shared/auth.ts";
-import { LocalCluster, waitFor } from "../testing/cluster.ts";
+import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { encodeMessage } from "./wire.ts";
 
@@ -21,7 +18,7 @@ type Member = { id: string; state: string; incarnation: number };
 const hostOf = (id: string) => id.split(":")[0]!;
 
 describe("memberd cluster (5 processes)", () => {
-  const c = new LocalCluster({ dir: mkdtempSync(join(tmpdir(), "memberd-test-")), subnet: "127.0.21", knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("memberd-test-"), subnet: "127.0.21", knobs: KNOBS, killOnExit: true });
 
   beforeAll(async () => {
     await c.up(5);
@@ -157,7 +154,7 @@ describe("memberd cluster (5 processes)", () => {
 
 describe("memberd with a cluster secret", () => {
   const secret = "test-secret-7f3a";
-  const c = new LocalCluster({ dir: mkdtempSync(join(tmpdir(), "memberd-secret-")), subnet: "127.0.22", secret, knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("memberd-secret-"), subnet: "127.0.22", secret, knobs: KNOBS, killOnExit: true });
 
   beforeAll(async () => {
     await c.up(3);

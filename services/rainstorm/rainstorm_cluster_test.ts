@@ -3,11 +3,10 @@
  * the inputs stored in HyDFS first and every result compared with a plain in-test reference.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
-import { LocalCluster, waitFor } from "../testing/cluster.ts";
+import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 
@@ -34,7 +33,7 @@ function opsDirWithBrokenOperator(dir: string): string {
 }
 
 describe("RainStorm on 5 nodes", () => {
-  const dir = mkdtempSync(join(tmpdir(), "rainstorm-test-"));
+  const dir = tempPath("rainstorm-test-");
   const usesBuilt = (() => {
     try {
       return readdirSync(join(ROOT, "dist", "ops")).includes("rainstorm-op");
@@ -43,7 +42,7 @@ describe("RainStorm on 5 nodes", () => {
     }
   })();
   // With dist/ops built, a custom ops dir adds the broken operator; from source, rainstormd finds ops/*.ts.
-  const extra = usesBuilt ? { rainstorm: { ops_dir: opsDirWithBrokenOperator(dir) } } : {};
+  const extra = usesBuilt ? { rainstorm: { ops_dir: join(dir, "ops") } } : {};
   const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.35", knobs: { t_cleanup_ms: 3000 }, extra, killOnExit: true });
   const hydfs = new HydfsTestClient(c);
   const rs = new RainstormTestClient(c);
@@ -51,6 +50,7 @@ describe("RainStorm on 5 nodes", () => {
   const dest = () => `out-${++destCounter}.txt`;
 
   beforeAll(async () => {
+    if (usesBuilt) opsDirWithBrokenOperator(dir);
     await c.up(5);
     await hydfs.write(1, "create", "dataset1.csv", DATASET);
     await hydfs.write(1, "create", "first1000.csv", `${LINES.slice(0, 1000).join("\n")}\n`);

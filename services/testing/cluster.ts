@@ -4,6 +4,7 @@
  * separate invocations can manage one cluster) and by the multi-process tests.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
 import { DEFAULT_PORTS } from "../shared/config.ts";
@@ -61,6 +62,14 @@ export function isAlive(pid: number | undefined): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * A fresh path under the temp dir, not yet created: test clusters create it when they start, so a
+ * test file whose tests are all filtered out leaves nothing behind.
+ */
+export function tempPath(prefix: string): string {
+  return join(tmpdir(), `${prefix}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
 }
 
 /** Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes (then throw `what`). */
