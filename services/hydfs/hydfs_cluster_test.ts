@@ -19,7 +19,7 @@ function newCluster(subnet: string, extra: Record<string, unknown> = {}, secret 
 }
 
 /** Nodes (by number) that should hold `name`: the first n successors of its token on the ring. */
-async function expectedOwners(client: HydfsTestClient, c: LocalCluster, via: number, name: string, n = 3): Promise<string[]> {
+async function expectedOwners(client: HydfsTestClient, _c: LocalCluster, via: number, name: string, n = 3): Promise<string[]> {
   const { members } = await client.listMemIds(via);
   const sorted = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
   const t = tokenOf(name);

@@ -17,7 +17,7 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type AppendOp, type ChunkRef, manifestDigest, mergeManifests, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
-import { baseUrl, PeerClient, PeerError } from "./peers.ts";
+import { PeerClient, PeerError } from "./peers.ts";
 import { Ring, type RingNode } from "./ring.ts";
 import { chunkIdOf, chunkStream, FileStore, TooLarge } from "./store.ts";
 
@@ -118,6 +118,7 @@ export class HydfsNode {
   private readonly localDir: string;
   private maintenanceTimer?: Timer;
   private maintaining = false;
+  private stopped = false;
   /** Files whose replicas may differ: written here, adopted, or all of them after a ring change. */
   private readonly dirty = new Set<string>();
 
@@ -461,7 +462,6 @@ export class HydfsNode {
     this.maintenanceTimer = undefined;
     this.stopped = true;
   }
-  private stopped = false;
 
   /**
    * One background pass, one file at a time (which bounds transfer rate): owners merge their
@@ -526,9 +526,5 @@ export class HydfsNode {
     const next = (existsSync(path) ? Number(readFileSync(path, "utf8")) || 0 : 0) + 1;
     writeFileSync(path, String(next));
     return next;
-  }
-
-  peerBaseUrl(node: RingNode): string {
-    return baseUrl(node);
   }
 }

@@ -13,7 +13,7 @@ import type { NodeConfig } from "../shared/config.ts";
 import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
-import { type JobSpec, PlanError, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
+import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
 import { inputLine } from "./operator_proc.ts";
 
@@ -208,13 +208,6 @@ export class Leader {
   private emit(job: Job, ev: JobEvent): void {
     if (ev.event !== "output") job.history.push(ev);
     for (const l of job.listeners) l(ev);
-  }
-
-  subscribe(jobId: string, listener: (ev: JobEvent) => void): () => void {
-    const job = this.jobs.get(jobId);
-    if (!job) throw new LeaderError(`no job ${jobId}`, 404);
-    job.listeners.add(listener);
-    return () => job.listeners.delete(listener);
   }
 
   private async runSource(job: Job): Promise<void> {

@@ -67,6 +67,8 @@ interface TaskRunner {
   inputs: number;
   outputs: number;
   batches: number;
+  /** `inputs` at the last rate sample. */
+  inputsAtSample: number;
   /** Inputs in the last full second, for list_tasks and the task log. */
   ratePerSec: number;
   stopping: boolean;
@@ -137,7 +139,7 @@ export class Worker {
     mkdirSync(jobDir, { recursive: true });
     const logPath = join(jobDir, `stage${start.stage}-task${start.index}.log`);
     const op = new OperatorProcess(this.operatorCommand(start.op, start.args), logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir);
-    const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
+    const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, inputsAtSample: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
     this.tasks.set(k, runner);
     appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
     void op.exited.then((code) => {
@@ -233,9 +235,8 @@ export class Worker {
 
   private sampleRates(): void {
     for (const t of this.tasks.values()) {
-      const last = (t as TaskRunner & { lastInputs?: number }).lastInputs ?? 0;
-      t.ratePerSec = t.inputs - last;
-      (t as TaskRunner & { lastInputs?: number }).lastInputs = t.inputs;
+      t.ratePerSec = t.inputs - t.inputsAtSample;
+      t.inputsAtSample = t.inputs;
       if (t.ratePerSec > 0 || t.inputs > 0) {
         try {
           appendFileSync(t.logPath, `${new Date().toISOString()} ${t.ratePerSec} tuples/s (${t.inputs} total)\n`);
