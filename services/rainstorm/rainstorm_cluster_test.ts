@@ -191,13 +191,22 @@ describe("RainStorm on 5 nodes", () => {
 
   test("a worker node that dies mid-job has its tasks rescheduled; the job completes", async () => {
     let victim = 0;
+    let killedAt = 0;
+    let rescheduledAt = 0;
     const run = await rs.run(["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "250", "0", "1000"], 90_000, (ev) => {
+      if (ev.event === "task_restarted" && String(ev.reason).includes("failed") && !rescheduledAt) rescheduledAt = performance.now();
       if (ev.event !== "accepted") return;
       const candidates = [...new Set((ev.tasks as { node: string }[]).map((t) => t.node))].filter((h) => h !== c.host(1));
       victim = Number(candidates[0]!.split(".").pop());
-      setTimeout(() => c.kill(victim), 1000);
+      setTimeout(() => {
+        killedAt = performance.now();
+        c.kill(victim);
+      }, 1000);
     });
     expect(victim).toBeGreaterThan(1);
+    // Detection takes at most t_suspect + t_fail + 1 s (3.5 s with the defaults); rescheduling
+    // must follow within 2 s of it.
+    expect(rescheduledAt - killedAt).toBeLessThan(3500 + 2000);
     expect(run.failed).toBeUndefined();
     const moved = run.events.filter((e) => e.event === "task_restarted" && String(e.reason).includes("failed"));
     expect(moved.length).toBeGreaterThan(0);
