@@ -4,8 +4,7 @@
  * holds a whole file in memory.
  */
 import { Elysia, t } from "elysia";
-import { bearerOk } from "../shared/auth.ts";
-import { jsonErrorHook } from "../shared/http.ts";
+import { bearerHook, jsonErrorHook } from "../shared/http.ts";
 import { decode } from "@msgpack/msgpack";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import { NameError, validateRemoteName } from "./names.ts";
@@ -34,13 +33,10 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 
 export function hydfsApp(node: HydfsNode) {
   const secret = node.cfg.cluster_secret;
-  const requireAuth = ({ headers, set }: { headers: Record<string, string | undefined>; set: { status?: number | string } }) => {
-    if (!bearerOk(secret, headers.authorization)) {
-      set.status = 401;
-      return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
-    }
-  };
+  // Reads are open; writes, merges and every replica-to-replica call need the token.
+  const protectedPaths = new Set(["/create", "/append", "/merge", "/multiappend_local"]);
   return new Elysia()
+    .onRequest(bearerHook(secret, (path) => protectedPaths.has(path) || path.startsWith("/internal/")))
     .onError((ctx) => {
       if (ctx.error instanceof NameError) {
         ctx.set.status = 400;
@@ -84,54 +80,51 @@ export function hydfsApp(node: HydfsNode) {
       set.headers["content-type"] = "text/plain; version=0.0.4";
       return metricsText(node);
     })
-    .guard({ beforeHandle: requireAuth }, (app) =>
-      app
-        .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
-        .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
-        .post("/merge", ({ query }) => node.merge(query.name), { query: nameQuery })
-        .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { query: t.Object({ name: t.String(), local: t.String() }) })
-        // ---- replica-to-replica ----
-        .put(
-          "/internal/chunk/:id",
-          async ({ params, request }) => {
-            const bytes = new Uint8Array(await request.arrayBuffer());
-            if (bytes.length > CHUNK_BYTES) throw new HydfsError(`chunk over ${CHUNK_BYTES} bytes`, 413);
-            try {
-              return node.store.putChunk(bytes, params.id);
-            } catch (err) {
-              throw new HydfsError((err as Error).message, 400);
-            }
-          },
-          { parse: "none", params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
-        )
-        .get(
-          "/internal/chunk/:id",
-          ({ params }) => {
-            if (!node.store.hasChunk(params.id)) throw new HydfsError(`no chunk ${params.id}`, 404);
-            return new Response(node.store.chunkFile(params.id));
-          },
-          { params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
-        )
-        .get("/internal/manifest", ({ query }) => {
-          const ops = node.store.ops(validateRemoteName(query.name));
-          if (!ops) throw new HydfsError(`no replica of ${query.name} here`, 404);
-          return { ops };
-        }, { query: nameQuery })
-        .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
-          parse: "none",
-          query: t.Object({ name: t.String(), inline: t.Optional(t.String()) }),
-        })
-        .post(
-          "/internal/append",
-          async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
-          { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
-        )
-        .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
-        .post(
-          "/internal/adopt",
-          async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources) }),
-          { query: nameQuery, body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })) }) },
-        ),
+    .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
+    .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
+    .post("/merge", ({ query }) => node.merge(query.name), { query: nameQuery })
+    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { query: t.Object({ name: t.String(), local: t.String() }) })
+    // ---- replica-to-replica ----
+    .put(
+      "/internal/chunk/:id",
+      async ({ params, request }) => {
+        const bytes = new Uint8Array(await request.arrayBuffer());
+        if (bytes.length > CHUNK_BYTES) throw new HydfsError(`chunk over ${CHUNK_BYTES} bytes`, 413);
+        try {
+          return node.store.putChunk(bytes, params.id);
+        } catch (err) {
+          throw new HydfsError((err as Error).message, 400);
+        }
+      },
+      { parse: "none", params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+    )
+    .get(
+      "/internal/chunk/:id",
+      ({ params }) => {
+        if (!node.store.hasChunk(params.id)) throw new HydfsError(`no chunk ${params.id}`, 404);
+        return new Response(node.store.chunkFile(params.id));
+      },
+      { params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+    )
+    .get("/internal/manifest", ({ query }) => {
+      const ops = node.store.ops(validateRemoteName(query.name));
+      if (!ops) throw new HydfsError(`no replica of ${query.name} here`, 404);
+      return { ops };
+    }, { query: nameQuery })
+    .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
+      parse: "none",
+      query: t.Object({ name: t.String(), inline: t.Optional(t.String()) }),
+    })
+    .post(
+      "/internal/append",
+      async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
+      { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
+    )
+    .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
+    .post(
+      "/internal/adopt",
+      async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources) }),
+      { query: nameQuery, body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })) }) },
     );
 }
 

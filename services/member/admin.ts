@@ -3,10 +3,9 @@
  * functions below, which tests call directly too.
  */
 import { Elysia, t } from "elysia";
-import { bearerOk } from "../shared/auth.ts";
 import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
-import { jsonErrorHook } from "../shared/http.ts";
+import { bearerHook, jsonErrorHook } from "../shared/http.ts";
 import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
 import type { MemberDaemon } from "./driver.ts";
 import { RTT_BUCKETS_MS } from "./membership.ts";
@@ -159,12 +158,6 @@ export interface AdminOptions {
 
 export function adminApp(d: MemberDaemon, opts: AdminOptions) {
   const secret = d.cfg.cluster_secret;
-  const requireAuth = ({ headers, set }: { headers: Record<string, string | undefined>; set: { status?: number | string } }) => {
-    if (!bearerOk(secret, headers.authorization)) {
-      set.status = 401;
-      return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
-    }
-  };
   const leave = () => {
     d.leave();
     setTimeout(opts.onLeave, 100);
@@ -178,7 +171,10 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
       return { error: (err as Error).message };
     }
   };
+  // Reads are open; changing the cluster or leaving needs the token.
+  const protectedPaths = new Set(["/set", "/switch", "/leave"]);
   return new Elysia()
+    .onRequest(bearerHook(secret, (path) => protectedPaths.has(path)))
     .onError(jsonErrorHook)
     .get("/help", () => ({
       endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
@@ -199,25 +195,22 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
       "/watch",
       ({ request }) => new Response(watchStream(d, request.signal), { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } }),
     )
-    .guard({ beforeHandle: requireAuth }, (app) =>
-      app
-        .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
-        .post("/set", set, { parse: "text", body: t.Optional(t.String({ maxLength: 65_536 })) })
-        .post(
-          "/switch",
-          ({ body, set }) => {
-            try {
-              return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
-            } catch (err) {
-              set.status = 400;
-              return { error: (err as Error).message };
-            }
-          },
-          { body: t.Object({ protocol: t.Optional(t.String()), suspicion: t.Optional(t.String()), suspicion_time: t.Optional(t.String()) }) },
-        )
-        .get("/leave", leave)
-        .post("/leave", leave),
-    );
+    .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
+    .post("/set", set, { parse: "text", body: t.Optional(t.String({ maxLength: 65_536 })) })
+    .post(
+      "/switch",
+      ({ body, set }) => {
+        try {
+          return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
+        } catch (err) {
+          set.status = 400;
+          return { error: (err as Error).message };
+        }
+      },
+      { body: t.Object({ protocol: t.Optional(t.String()), suspicion: t.Optional(t.String()), suspicion_time: t.Optional(t.String()) }) },
+    )
+    .get("/leave", leave)
+    .post("/leave", leave);
 }
 
 /** An empty body is "no body" (re-read the file); anything else must be a JSON object. */

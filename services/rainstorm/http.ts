@@ -4,8 +4,7 @@
  * when the cluster has a secret: it starts processes and moves data.
  */
 import { Elysia, t } from "elysia";
-import { bearerOk } from "../shared/auth.ts";
-import { jsonErrorHook } from "../shared/http.ts";
+import { bearerHook, jsonErrorHook } from "../shared/http.ts";
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { decodeBatch, TaskGone, type Worker } from "./worker.ts";
@@ -64,12 +63,8 @@ export function rainstormApp(opts: RainstormAppOptions) {
       }
       return jsonErrorHook(ctx);
     })
-    .onBeforeHandle(({ headers, set }) => {
-      if (!bearerOk(opts.secret, headers.authorization)) {
-        set.status = 401;
-        return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
-      }
-    })
+    // Every endpoint starts processes or moves data: all need the token.
+    .onRequest(bearerHook(opts.secret, () => true))
     .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
     // ---- leader ----
     .post(

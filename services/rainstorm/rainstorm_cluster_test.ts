@@ -215,3 +215,25 @@ describe("RainStorm on 5 nodes", () => {
     await waitFor(async () => (await rs.tasks()).every((t) => t.node !== c.host(victim)), 5000, "no task left on the dead node");
   });
 });
+
+describe("RainStorm with a cluster secret", () => {
+  test("job submission, task control and the data plane need the bearer token", async () => {
+    const c = new LocalCluster({ dir: tempPath("rainstorm-secret-"), subnet: "127.0.38", secret: "rs-secret", killOnExit: true });
+    try {
+      await c.up(2);
+      const url = (path: string) => `http://${c.host(1)}:15000${path}`;
+      const anonymous = [
+        await fetch(url("/jobs"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ args: [] }) }),
+        await fetch(url("/kill_task"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ node: c.host(2), pid: 1 }) }),
+        await fetch(url("/worker/start"), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+        await fetch(url("/tasks")),
+      ];
+      for (const res of anonymous) expect(res.status).toBe(401);
+      await new HydfsTestClient(c).write(1, "create", "in.txt", "a\nb\n");
+      const run = await new RainstormTestClient(c).run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "in.txt", "out.txt", "false", "false", "0", "0", "0"]);
+      expect(run.outputs.map((l) => l.split("\t")[1]).sort()).toEqual(["a", "b"]);
+    } finally {
+      await c.down(true);
+    }
+  });
+});

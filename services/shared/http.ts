@@ -1,7 +1,8 @@
 /**
- * HTTP helpers shared by daemons and ctl: fetch with a deadline, and Elysia's validation errors
- * turned into a 400 that names the field and what was expected.
+ * HTTP helpers shared by daemons and ctl: fetch with a deadline, Elysia's validation errors
+ * turned into a 400 that names the field and what was expected, and the bearer-token hook.
  */
+import { bearerOk } from "./auth.ts";
 
 /** fetch that gives up after `timeoutMs` with an error naming the URL. */
 export async function fetchWithTimeout(url: string, init: RequestInit = {}, timeoutMs = 3000): Promise<Response> {
@@ -56,4 +57,20 @@ export function jsonErrorHook({ code, error, set }: { code: unknown; error: unkn
     return { error: (error as Error).message };
   }
   return undefined;
+}
+
+/**
+ * An Elysia onRequest hook that demands the cluster's bearer token on the requests `protects`
+ * selects. It runs before body parsing and validation, so an unauthenticated caller learns
+ * nothing about the request's shape (401, never 400).
+ */
+export function bearerHook(secret: string, protects: (path: string, method: string) => boolean) {
+  return ({ request, set }: { request: Request; set: { status?: number | string } }): ErrorBody | undefined => {
+    if (!secret) return undefined;
+    const path = new URL(request.url).pathname;
+    if (!protects(path, request.method)) return undefined;
+    if (bearerOk(secret, request.headers.get("authorization"))) return undefined;
+    set.status = 401;
+    return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
+  };
 }
