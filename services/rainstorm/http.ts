@@ -106,6 +106,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
         op: t.String(),
         args: t.Array(t.String()),
         routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }),
+        exactlyOnce: t.Optional(t.Boolean()),
       }),
     })
     .post(

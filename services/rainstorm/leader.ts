@@ -49,6 +49,8 @@ interface Job {
   history: JobEvent[];
   sinkQueue: { text: string; resolve: () => void; reject: (e: Error) => void }[];
   sinkFlushing: boolean;
+  /** exactly_once: output ids already appended to dest. */
+  sinkSeen: Set<string>;
   destSeq: number;
   clientId: string;
 }
@@ -133,7 +135,6 @@ export class Leader {
 
   /** Validate everything, then create dest, start every task and the source. */
   async submit(spec: JobSpec, listener: (ev: JobEvent) => void): Promise<string> {
-    if (spec.exactlyOnce) throw new LeaderError("exactly_once=true is not supported yet (it arrives with the exactly-once issue); run with exactly_once=false for at-least-once");
     if (spec.autoscale) throw new LeaderError("autoscale=true is not supported yet (it arrives with the autoscaling issue); run with autoscale=false");
     spec.stages.forEach((s, i) => {
       try {
@@ -174,6 +175,7 @@ export class Leader {
       history: [],
       sinkQueue: [],
       sinkFlushing: false,
+      sinkSeen: new Set(),
       destSeq: 0,
       clientId: `rainstorm-${id}`,
     };
@@ -199,7 +201,7 @@ export class Leader {
   }
 
   private async startTask(job: Job, t: TaskInfo): Promise<void> {
-    const start: TaskStart = { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes };
+    const start: TaskStart = { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce };
     const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.post(t.addr, "/worker/start", start);
     t.pid = r.pid;
     t.logPath = r.logPath;
@@ -310,10 +312,23 @@ export class Leader {
   async sink(batch: Batch): Promise<void> {
     const job = this.jobs.get(batch.job);
     if (!job || job.status !== "running") return; // a late batch of a finished job: nothing to do
-    job.tuplesOut += batch.count;
-    this.emit(job, { event: "output", lines: batch.lines.split("\n").slice(0, -1) });
+    let lines = batch.lines.split("\n").slice(0, -1);
+    if (job.spec.exactlyOnce) {
+      // Lines carry their output ids: a result already in dest is not appended again.
+      const fresh: string[] = [];
+      for (const line of lines) {
+        const { id, key, value } = JSON.parse(line) as { id: string; key: string; value: string };
+        if (job.sinkSeen.has(id)) continue;
+        job.sinkSeen.add(id);
+        fresh.push(`${key}\t${value}`);
+      }
+      lines = fresh;
+      if (lines.length === 0) return;
+    }
+    job.tuplesOut += lines.length;
+    this.emit(job, { event: "output", lines });
     await new Promise<void>((resolve, reject) => {
-      job.sinkQueue.push({ text: batch.lines, resolve, reject });
+      job.sinkQueue.push({ text: `${lines.join("\n")}\n`, resolve, reject });
       void this.flushSink(job);
     });
   }

@@ -169,7 +169,7 @@ describe("RainStorm on 5 nodes", () => {
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", "dataset1.csv", "false", "false", "0", "0", "0"], "already exists"],
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "fast", "0", "0"], "input_rate"],
       [["1", "1", "-stage-config-map", "stage0 grep-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "grep"],
-      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "true", "false", "0", "0", "0"], "exactly_once=true is not supported yet"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"], "autoscale=true is not supported yet"],
     ];
     for (const [args, text] of cases) {
       const run = await rs.run(args);
@@ -235,5 +235,109 @@ describe("RainStorm with a cluster secret", () => {
     } finally {
       await c.down(true);
     }
+  });
+});
+
+describe("RainStorm exactly-once (App 1 with kills at about 30% and 60% of the input)", () => {
+  const c = new LocalCluster({ dir: tempPath("rainstorm-eo-"), subnet: "127.0.39", knobs: { t_cleanup_ms: 3000 }, killOnExit: true });
+  const hydfs = new HydfsTestClient(c);
+  const rs = new RainstormTestClient(c);
+  const PATTERN = "SIGN_";
+  const COL = 6;
+  const RATE = 600;
+  const reference = new Map<string, number>();
+  for (const line of LINES) if (line.includes(PATTERN)) reference.set(parseCsvLine(line)[COL] ?? "", (reference.get(parseCsvLine(line)[COL] ?? "") ?? 0) + 1);
+  let n = 0;
+
+  beforeAll(async () => {
+    await c.up(5);
+    await hydfs.write(1, "create", "dataset1.csv", DATASET);
+  });
+  afterAll(async () => {
+    await c.down(true);
+  });
+
+  type Task = Awaited<ReturnType<RainstormTestClient["tasks"]>>[number];
+  /** Run App 1 with exactly_once=true; `at30` and `at60` act on the job's tasks mid-run. */
+  async function runApp1(at30?: (tasks: Task[]) => Promise<void>, at60?: (tasks: Task[]) => Promise<void>) {
+    const dest = `eo-out-${++n}.txt`;
+    const timers: Timer[] = [];
+    const actions: Promise<void>[] = [];
+    const run = await rs.run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", dest, "true", "false", String(RATE), "0", "0"], 90_000, (ev) => {
+      if (ev.event !== "accepted") return;
+      const durationMs = (LINES.length / RATE) * 1000;
+      const schedule = (fraction: number, act?: (tasks: Task[]) => Promise<void>) => {
+        if (!act) return;
+        timers.push(setTimeout(() => actions.push(rs.tasks().then((ts) => act(ts.filter((t) => t.job === ev.job)))), durationMs * fraction));
+      };
+      schedule(0.3, at30);
+      schedule(0.6, at60);
+    });
+    for (const t of timers) clearTimeout(t);
+    await Promise.all(actions);
+    expect(run.failed).toBeUndefined();
+    // Final counts equal the reference; each key's counts strictly increase as emitted.
+    const last = new Map<string, number>();
+    for (const line of run.outputs) {
+      const tab = line.lastIndexOf("\t");
+      const key = line.slice(0, tab);
+      const count = Number(line.slice(tab + 1));
+      expect(count).toBeGreaterThan(last.get(key) ?? 0);
+      last.set(key, count);
+    }
+    expect(Object.fromEntries(last)).toEqual(Object.fromEntries(reference));
+    // dest holds each record exactly once: one line per matching input, no duplicate.
+    const stored = (await hydfs.getText(2, dest)).split("\n").filter(Boolean);
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(stored.length).toBe([...reference.values()].reduce((a, b) => a + b, 0));
+    return run;
+  }
+
+  const kill = async (t: Task | undefined) => {
+    expect(t).toBeDefined();
+    expect((await rs.killTask(t!.node, t!.pid)).status).toBe(200);
+  };
+  const busiestAggregate = (ts: Task[]) => ts.filter((t) => t.stage === 1).sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0))[0];
+
+  test("golden run without failures", async () => {
+    await runApp1();
+  });
+
+  test("(a) one stage-0 task killed", async () => {
+    const run = await runApp1(async (ts) => kill(ts.find((t) => t.stage === 0)));
+    expect(run.events.some((e) => e.event === "task_restarted")).toBe(true);
+  });
+
+  test("(b) one aggregate task killed: it continues from its logged counts", async () => {
+    const run = await runApp1(async (ts) => kill(busiestAggregate(ts)));
+    expect(run.events.some((e) => e.event === "task_restarted" && e.stage === 1)).toBe(true);
+  });
+
+  test("(c) a stage-0 and an aggregate task killed together", async () => {
+    await runApp1(async (ts) => {
+      await Promise.all([kill(ts.find((t) => t.stage === 0)), kill(busiestAggregate(ts))]);
+    });
+  });
+
+  test("(e) the same aggregate task killed twice in a row", async () => {
+    let target: { stage: number; task: number } | undefined;
+    await runApp1(
+      async (ts) => {
+        const t = busiestAggregate(ts)!;
+        target = { stage: t.stage, task: t.task };
+        await kill(t);
+      },
+      async (ts) => {
+        await waitFor(async () => true, 10, "");
+        await kill(ts.find((t) => t.stage === target!.stage && t.task === target!.task));
+      },
+    );
+  });
+
+  test("(d) a whole worker node (all its daemons) SIGKILLed", async () => {
+    await runApp1(async (ts) => {
+      const host = busiestAggregate(ts.filter((t) => t.node !== c.host(1)))?.node ?? ts.find((t) => t.node !== c.host(1))!.node;
+      c.kill(Number(host.split(".").pop()));
+    });
   });
 });

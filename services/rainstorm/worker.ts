@@ -14,7 +14,8 @@ import { dirname, join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
-import { type Answer, inputLine, OperatorProcess } from "./operator_proc.ts";
+import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
+import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
 import { partitionOf } from "./plan.ts";
 
 export interface Routes {
@@ -33,6 +34,8 @@ export interface TaskStart {
   op: string;
   args: string[];
   routes: Routes;
+  /** Log every batch to HyDFS before forwarding and drop repeated inputs (exactly_once=true). */
+  exactlyOnce?: boolean;
 }
 
 /**
@@ -74,6 +77,15 @@ interface TaskRunner {
   stopping: boolean;
   active: number;
   waiters: (() => void)[];
+  eo?: {
+    log: TaskLog;
+    seen: Map<string, Output[]>;
+    /** Settles once the log is read and the operator's state restored. */
+    ready: Promise<void>;
+    /** Batches go through the exactly-once steps one at a time. */
+    chain: Promise<void>;
+    snapshots: number;
+  };
 }
 
 export interface WorkerOptions {
@@ -142,6 +154,7 @@ export class Worker {
     const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, inputsAtSample: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
     this.tasks.set(k, runner);
     appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
+    if (start.exactlyOnce) runner.eo = this.recover(runner, k);
     void op.exited.then((code) => {
       if (runner.stopping || this.tasks.get(k) !== runner) return;
       this.tasks.delete(k);
@@ -151,6 +164,29 @@ export class Worker {
       this.opts.onTaskDied({ job: start.job, stage: start.stage, index: start.index, pid: op.pid, reason });
     });
     return { pid: op.pid, logPath };
+  }
+
+  /** Exactly-once: read the task's log, restore the operator's state, remember processed inputs. */
+  private recover(runner: TaskRunner, k: string): NonNullable<TaskRunner["eo"]> {
+    const { start, op, logPath } = runner;
+    const cfg = this.opts.cfg;
+    const log = new TaskLog(`http://${cfg.host}:${cfg.ports.hydfs}`, cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
+    const eo = { log, seen: new Map<string, Output[]>(), ready: Promise.resolve(), chain: Promise.resolve(), snapshots: 0 };
+    eo.ready = (async () => {
+      const { seen, state, records, last } = replayLog(await log.load());
+      eo.seen = seen;
+      if (state !== undefined && state !== null) op.restore(state);
+      appendFileSync(logPath, `${new Date().toISOString()} task ${k}: recovered ${seen.size} processed inputs from ${records} log records${state ? " and restored the operator state" : ""}\n`);
+      // The last record's outputs may not have been acknowledged: send them again first, so
+      // they reach downstream before anything newer.
+      if (last.length > 0) await this.forward({ job: start.job, stage: start.stage, index: start.index, count: 0, lines: "" }, last, true);
+    })();
+    eo.ready.catch((err: Error) => {
+      // Without its log the task cannot promise exactly-once: let the leader restart it.
+      this.opts.log.warn(`task ${k}: recovery failed: ${err.message}`);
+      op.kill();
+    });
+    return eo;
   }
 
   setRoutes(job: string, routes: Routes): void {
@@ -256,6 +292,7 @@ export class Worker {
     if (t.stopping) throw new TaskGone(`task ${k} stopped`);
     t.active++;
     try {
+      if (t.eo) return await this.handleExactlyOnce(t, t.eo, batch);
       const answers = await t.op.processLines(batch.lines, batch.count);
       t.inputs += batch.count;
       t.batches++;
@@ -267,8 +304,42 @@ export class Worker {
     }
   }
 
-  /** Route the outputs of a batch by key to the next stage (or to the sink) and wait for acks. */
-  private async forward(batch: Batch, answers: Answer[]): Promise<void> {
+  /** The exactly-once steps for one batch (see exactly_once.ts), one batch of a task at a time. */
+  private async handleExactlyOnce(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>, batch: Batch): Promise<void> {
+    await eo.ready;
+    const step = eo.chain.then(async () => {
+      if (t.stopping || !t.op.alive) throw new TaskGone(`task ${batch.job}/${batch.stage}/${batch.index} stopped`);
+      const { fresh, freshCount, repeated } = splitSeen(batch.lines, eo.seen);
+      let answers: Answer[] = [];
+      if (freshCount > 0) {
+        answers = await t.op.processLines(fresh, freshCount);
+        try {
+          const state = await t.op.snapshot(++eo.snapshots, 10_000);
+          await eo.log.append({ answers, state });
+        } catch (err) {
+          // The operator's state now holds inputs the log does not: only a restart from the
+          // log is consistent again.
+          t.op.kill();
+          throw new TaskGone(`task log append failed: ${(err as Error).message}`);
+        }
+        for (const a of answers) eo.seen.set(a.id, a.outputs);
+        t.inputs += freshCount;
+        t.batches++;
+        for (const a of answers) t.outputs += a.outputs.length;
+      }
+      // Repeated inputs: forward what the log says they produced (downstream drops known ids).
+      for (const id of repeated) answers.push({ id, outputs: eo.seen.get(id) ?? [] });
+      await this.forward(batch, answers, true);
+    });
+    eo.chain = step.catch(() => {});
+    await step;
+  }
+
+  /**
+   * Route the outputs of a batch by key to the next stage (or to the sink) and wait for acks.
+   * With `sinkIds` the sink gets the output ids too (exactly-once deduplicates on them).
+   */
+  private async forward(batch: Batch, answers: Answer[], sinkIds = false): Promise<void> {
     const routes = this.routes.get(batch.job);
     if (!routes) throw new TaskGone(`no routes for job ${batch.job}`);
     const next = batch.stage + 1;
@@ -282,7 +353,7 @@ export class Worker {
         const dest = isLast ? 0 : partitionOf(o.key, nextCount);
         let g = groups.get(dest);
         if (!g) groups.set(dest, (g = { lines: "", count: 0 }));
-        g.lines += isLast ? `${o.key}\t${o.value}\n` : inputLine(outId, o.key, o.value);
+        g.lines += isLast && !sinkIds ? `${o.key}\t${o.value}\n` : inputLine(outId, o.key, o.value);
         g.count++;
       });
     }

@@ -1,0 +1,148 @@
+/**
+ * Exactly-once for one task: a write-ahead log in HyDFS.
+ *
+ * For every input batch the task (1) drops inputs it has already processed, (2) runs the rest
+ * through the operator, (3) asks the operator for its state, (4) appends one record - the
+ * answers (input id and outputs) and the state - to its log in HyDFS, acknowledged at a quorum,
+ * and only then (5) forwards the outputs. An input seen again (resent after a crash anywhere)
+ * is not processed again: its logged outputs are forwarded again instead, and the next task
+ * (or the sink) drops output ids it already has. Output ids are deterministic, so a replay
+ * produces the same ids. A restarted task reads its log, restores the operator's last state
+ * (an aggregate continues from 11, not 1) and knows every input it has processed.
+ *
+ * Batches of one task go through these steps one at a time, and the next batch starts only
+ * once the previous one's outputs are acknowledged. So a logged state never includes an input
+ * whose record is not logged, outputs leave in processing order (each key's counts reach the
+ * sink increasing), and at most the last record's outputs can be unacknowledged when a task
+ * dies: a restarted task forwards those again before it takes any new input.
+ */
+import type { Answer, Output } from "./operator_proc.ts";
+
+/** One log record: the answers of one batch and the operator's state after it. */
+export interface LogRecord {
+  answers: Answer[];
+  state: unknown;
+}
+
+export function encodeRecord(r: LogRecord): string {
+  return `${JSON.stringify(r)}\n`;
+}
+
+/**
+ * Rebuild a task's memory from its log: every processed input with its outputs, and the last
+ * state. A torn last line cannot occur (HyDFS appends are all or nothing), so any bad line is an
+ * error naming its number.
+ */
+export function replayLog(text: string): { seen: Map<string, Output[]>; state: unknown; records: number; last: Answer[] } {
+  const seen = new Map<string, Output[]>();
+  let state: unknown;
+  let records = 0;
+  let last: Answer[] = [];
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (!line) return;
+    let r: LogRecord;
+    try {
+      r = JSON.parse(line) as LogRecord;
+      if (!Array.isArray(r.answers)) throw new Error("answers: expected a list");
+    } catch (err) {
+      throw new Error(`task log line ${i + 1}: ${(err as Error).message}`);
+    }
+    for (const a of r.answers) if (!seen.has(a.id)) seen.set(a.id, a.outputs);
+    state = r.state;
+    last = r.answers;
+    records++;
+  });
+  return { seen, state, records, last };
+}
+
+/** The id of an operator input line `{"id":"...",...}` (fast path without a full parse). */
+export function inputIdOf(line: string): string {
+  if (line.startsWith('{"id":"')) {
+    const end = line.indexOf('","key":', 7);
+    const id = line.slice(7, end);
+    if (end > 0 && !id.includes("\\")) return id;
+  }
+  const parsed = JSON.parse(line) as { id?: unknown };
+  if (typeof parsed.id !== "string") throw new Error(`input line without a string id: ${line.slice(0, 80)}`);
+  return parsed.id;
+}
+
+/** Split a batch's lines into the inputs to process and the ids already processed. */
+export function splitSeen(lines: string, seen: ReadonlyMap<string, unknown>): { fresh: string; freshCount: number; repeated: string[] } {
+  let fresh = "";
+  let freshCount = 0;
+  const repeated: string[] = [];
+  const taken = new Set<string>();
+  for (const line of lines.split("\n")) {
+    if (!line) continue;
+    const id = inputIdOf(line);
+    if (seen.has(id) || taken.has(id)) repeated.push(id);
+    else {
+      taken.add(id);
+      fresh += `${line}\n`;
+      freshCount++;
+    }
+  }
+  return { fresh, freshCount, repeated };
+}
+
+/** Where a task's log lives in HyDFS. */
+export function taskLogName(job: string, stage: number, index: number): string {
+  return `rainstorm/${job}/stage${stage}-task${index}.log`;
+}
+
+/** HyDFS calls of a task log, through the node's own hydfsd. */
+export class TaskLog {
+  private seq = 0;
+  /** A fresh client id per task incarnation: its sequence numbers start at 1 again. */
+  private readonly clientId: string;
+
+  constructor(
+    private readonly hydfsBase: string,
+    private readonly secret: string,
+    readonly name: string,
+    incarnation: string,
+  ) {
+    this.clientId = `task-${incarnation}`;
+  }
+
+  private headers(): Record<string, string> {
+    return this.secret ? { authorization: `Bearer ${this.secret}` } : {};
+  }
+
+  /** The log's text, creating the (empty) log on a task's first start. */
+  async load(): Promise<string> {
+    const q = `name=${encodeURIComponent(this.name)}`;
+    const res = await fetch(`${this.hydfsBase}/get?${q}`, { headers: this.headers(), signal: AbortSignal.timeout(30_000) });
+    if (res.ok) return res.text();
+    if (res.status !== 404) throw new Error(`reading task log ${this.name}: ${res.status} ${await res.text()}`);
+    await this.write("create", "");
+    return "";
+  }
+
+  append(record: LogRecord): Promise<void> {
+    return this.write("append", encodeRecord(record));
+  }
+
+  /** create/append, retried with the same sequence number (HyDFS applies it once). */
+  private async write(kind: "create" | "append", body: string): Promise<void> {
+    const seq = ++this.seq;
+    const url = `${this.hydfsBase}/${kind}?name=${encodeURIComponent(this.name)}&client=${encodeURIComponent(this.clientId)}&seq=${seq}`;
+    let last = "";
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        const res = await fetch(url, { method: "POST", headers: this.headers(), body, signal: AbortSignal.timeout(30_000) });
+        if (res.ok) return;
+        last = `${res.status} ${await res.text()}`;
+        // A concurrent first start of the same task created it already: that is fine.
+        if (kind === "create" && res.status === 409) return;
+        if (res.status < 500) break;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await Bun.sleep(100 * attempt);
+    }
+    throw new Error(`${kind} of task log ${this.name}: ${last}`);
+  }
+}
