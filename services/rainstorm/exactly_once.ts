@@ -98,8 +98,12 @@ export class TaskLog {
   /** A fresh client id per task incarnation: its sequence numbers start at 1 again. */
   private readonly clientId: string;
 
+  /**
+   * `bases` lists HyDFS endpoints to use, this node's own first: when it is unreachable (its
+   * hydfsd died), any other node can coordinate the same call.
+   */
   constructor(
-    private readonly hydfsBase: string,
+    private readonly bases: () => string[],
     private readonly secret: string,
     readonly name: string,
     incarnation: string,
@@ -114,11 +118,24 @@ export class TaskLog {
   /** The log's text, creating the (empty) log on a task's first start. */
   async load(): Promise<string> {
     const q = `name=${encodeURIComponent(this.name)}`;
-    const res = await fetch(`${this.hydfsBase}/get?${q}`, { headers: this.headers(), signal: AbortSignal.timeout(30_000) });
+    const res = await this.anyBase((base) => fetch(`${base}/get?${q}`, { headers: this.headers(), signal: AbortSignal.timeout(30_000) }));
     if (res.ok) return res.text();
     if (res.status !== 404) throw new Error(`reading task log ${this.name}: ${res.status} ${await res.text()}`);
     await this.write("create", "");
     return "";
+  }
+
+  /** The first answer from the endpoints in order; only unreachable ones are skipped. */
+  private async anyBase(call: (base: string) => Promise<Response>): Promise<Response> {
+    let last: Error | undefined;
+    for (const base of this.bases()) {
+      try {
+        return await call(base);
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    throw last ?? new Error("no HyDFS endpoint known");
   }
 
   append(record: LogRecord): Promise<void> {
@@ -128,11 +145,11 @@ export class TaskLog {
   /** create/append, retried with the same sequence number (HyDFS applies it once). */
   private async write(kind: "create" | "append", body: string): Promise<void> {
     const seq = ++this.seq;
-    const url = `${this.hydfsBase}/${kind}?name=${encodeURIComponent(this.name)}&client=${encodeURIComponent(this.clientId)}&seq=${seq}`;
+    const path = `/${kind}?name=${encodeURIComponent(this.name)}&client=${encodeURIComponent(this.clientId)}&seq=${seq}`;
     let last = "";
     for (let attempt = 1; attempt <= 5; attempt++) {
       try {
-        const res = await fetch(url, { method: "POST", headers: this.headers(), body, signal: AbortSignal.timeout(30_000) });
+        const res = await this.anyBase((base) => fetch(`${base}${path}`, { method: "POST", headers: this.headers(), body, signal: AbortSignal.timeout(30_000) }));
         if (res.ok) return;
         last = `${res.status} ${await res.text()}`;
         // A concurrent first start of the same task created it already: that is fine.

@@ -42,7 +42,11 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
     worker.stop();
     throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.rainstorm}: ${(err as Error).message}`);
   }
-  const watch = new MemberWatch({ baseUrl: `http://${cfg.host}:${cfg.ports.http}`, log, onChange: (live) => leader?.onMembers(live) });
+  const watch = new MemberWatch({ baseUrl: `http://${cfg.host}:${cfg.ports.http}`, log, onChange: (live) => {
+      worker.setMembers(live);
+      leader?.onMembers(live);
+    },
+  });
   watch.start();
   log.info(`rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`);
   return {

@@ -170,7 +170,7 @@ export class Worker {
   private recover(runner: TaskRunner, k: string): NonNullable<TaskRunner["eo"]> {
     const { start, op, logPath } = runner;
     const cfg = this.opts.cfg;
-    const log = new TaskLog(`http://${cfg.host}:${cfg.ports.hydfs}`, cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
+    const log = new TaskLog(() => this.hydfsBases(), cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
     const eo = { log, seen: new Map<string, Output[]>(), ready: Promise.resolve(), chain: Promise.resolve(), snapshots: 0 };
     eo.ready = (async () => {
       const { seen, state, records, last } = replayLog(await log.load());
@@ -187,6 +187,18 @@ export class Worker {
       op.kill();
     });
     return eo;
+  }
+
+  /** HyDFS endpoints: this node's first, then every other live node's. */
+  hydfsBases(): string[] {
+    const own = `http://${this.opts.cfg.host}:${this.opts.cfg.ports.hydfs}`;
+    return [own, ...this.otherHydfs.filter((b) => b !== own)];
+  }
+  private otherHydfs: string[] = [];
+
+  /** Membership changed: remember where the other nodes' hydfsd are. */
+  setMembers(live: { id: string; state: string; ports: { hydfs: number } }[]): void {
+    this.otherHydfs = live.filter((m) => m.state === "alive" && m.ports?.hydfs).map((m) => `http://${m.id.split(":")[0]}:${m.ports.hydfs}`);
   }
 
   setRoutes(job: string, routes: Routes): void {
