@@ -171,6 +171,7 @@ describe("RainStorm on 5 nodes", () => {
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "fast", "0", "0"], "input_rate"],
       [["1", "1", "-stage-config-map", "stage0 grep-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "grep"],
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"], "autoscale=true is not supported yet"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "true", "true", "0", "0", "0"], "autoscale=true is not supported yet"],
     ];
     for (const [args, text] of cases) {
       const run = await rs.run(args);
