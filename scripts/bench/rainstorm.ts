@@ -2,7 +2,7 @@
 /**
  * RainStorm benchmark on real processes (LocalCluster: memberd + hydfsd + rainstormd per node).
  *
- *   bun scripts/bench/rainstorm.ts [--quick] [--no-build]
+ *   bun scripts/bench/rainstorm.ts [--quick] [--no-build] [--eo-only] [--chaos-runs N] [--chaos-seed S]
  *
  * On a 3-node cluster (127.0.36.k) and then a 5-node cluster (127.0.37.k), each in a fresh mkdtemp
  * directory, with the generated input stored in HyDFS first:
@@ -28,21 +28,54 @@
  * file (and against grep -c); a mismatch is flagged in the tables and on stderr, and the exit code
  * is 1.
  *
+ * 5. Exactly-once (issue 5, "Benchmark"), on its own 5-node cluster (127.0.41.k), run by default
+ *    after the above and alone with --eo-only:
+ *    a. App 1 and App 2 with exactly_once=false and =true on the same 200,000-line prefix of the
+ *       generated input (--quick: 50,000): tuples/s of both, the ratio EO / non-EO (target
+ *       >= 0.8), and the HyDFS bytes written per input tuple (the delta of hydfs_bytes_written_total
+ *       summed over the nodes' coordinators during the job, minus the bytes of dest, / lines; each
+ *       byte is then stored on 3 replicas). The task logs are read back to show what the bytes are.
+ *    b. Kill to resume: App 1 with exactly_once=true at input_rate 2,000 for ~20 s (--quick 12 s),
+ *       once killing a stage-1 task 4 times (--quick 3) and once a stage-0 task, each kill on the
+ *       then-current pid from list_tasks; per kill the time to the task_restarted event, to the
+ *       restarted task's first logged batch (its worker's task list, polled every 20 ms) and to the
+ *       first output after the restart (stage 1: with a key that task owns). Final counts checked.
+ *    c. Chaos: --chaos-runs seeded runs (default 30, --quick 5; seed --chaos-seed or CHAOS_SEED,
+ *       default 4242, the same kill plans as the chaos test's for the same seed) of App 1 with 1-2
+ *       random task kills at random moments on a 600-line input at 600 tuples/s; a run passes when
+ *       it completes, every key's counts strictly increase and the final counts equal the golden.
+ *    d. Microbenchmarks for the diagnosis: sequential HyDFS appends of a log record's size (one
+ *       writer, and 6 at once), and an operator's batch and snapshot round trips on an idle machine.
+ *
  * Progress goes to stderr, the Markdown report to stdout. `--quick`: 100,000 lines, the 3-node
- * cluster only, a ~5 s latency run (about a minute). Builds dist/ when it is missing or older than
- * the sources, unless --no-build.
+ * cluster only, a ~5 s latency run, and the smaller exactly-once section (a few minutes). Builds
+ * dist/ when it is missing or older than the sources, unless --no-build.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { csvField, formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
+import { taskLogName } from "../../services/rainstorm/exactly_once.ts";
+import { inputLine, OperatorProcess } from "../../services/rainstorm/operator_proc.ts";
 import { partitionOf } from "../../services/rainstorm/plan.ts";
+import { DEFAULT_RAINSTORM } from "../../services/shared/config.ts";
+import { seededRng } from "../../services/shared/rng.ts";
 import { LocalCluster, SERVICES, type Service } from "../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
 import { type JobRun, RainstormTestClient } from "../../services/testing/rainstorm_client.ts";
 import { mdTable, percentile } from "./stats.ts";
 
 const QUICK = process.argv.includes("--quick");
+const EO_ONLY = process.argv.includes("--eo-only");
+/** `--name N` or `--name=N` as a number, if given. */
+function numArg(name: string): number | undefined {
+  const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  const raw = process.argv[i]!.includes("=") ? process.argv[i]!.slice(name.length + 1) : process.argv[i + 1];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
 const NO_BUILD = process.argv.includes("--no-build");
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 const LINES = QUICK ? 100_000 : 1_000_000;
@@ -63,7 +96,25 @@ const JOB_TIMEOUT_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 const UPLOAD_TIMEOUT_MS = 10 * 60_000;
 const SAMPLE_MS = 200;
 /** Whole-run watchdog: exits (which SIGKILLs the daemons and removes temp dirs) past this. */
-const RUN_DEADLINE_MS = QUICK ? 10 * 60_000 : 60 * 60_000;
+const RUN_DEADLINE_MS = (QUICK ? 10 * 60_000 : 60 * 60_000) * (EO_ONLY ? 0 : 1) + (QUICK ? 15 * 60_000 : 45 * 60_000);
+
+// Exactly-once section (5).
+const EO_LINES = QUICK ? 50_000 : 200_000;
+const EO_CLUSTER = { nodes: 5, subnet: "127.0.41" };
+/** Target of issue 5: EO tuples/s >= 0.8 x non-EO tuples/s. */
+const EO_RATIO_TARGET = 0.8;
+const KILL_RATE = 2000;
+const KILL_SECONDS = QUICK ? 12 : 20;
+/** Seconds after `accepted` at which a task is killed, in each kill run. */
+const KILL_AT_S = QUICK ? [2.5, 5.5, 8.5] : [3, 7, 11, 15];
+/** Target of issue 5: p99 of kill (= detection) to output resuming. */
+const RESUME_TARGET_MS = 3000;
+const CHAOS_LINES = 600;
+const CHAOS_RATE = 600;
+const CHAOS_RUNS = numArg("--chaos-runs") ?? (QUICK ? 5 : 30);
+const CHAOS_SEED = numArg("--chaos-seed") ?? Number(process.env.CHAOS_SEED ?? 4242);
+const PROBE_APPENDS = QUICK ? 50 : 200;
+const PROBE_BATCHES = QUICK ? 50 : 200;
 const MB = 1024; // kB per MiB, for /proc values
 
 const START = performance.now();
@@ -317,7 +368,7 @@ interface JobResult {
   clientCpu: number;
 }
 
-async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, args: string[], trackArrivals: boolean): Promise<JobResult> {
+async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, args: string[], trackArrivals: boolean, onEvent?: (ev: Record<string, any>, now: number) => void): Promise<JobResult> {
   const result: JobResult = { label, run: { events: [], outputs: [] }, wallMs: NaN, arrivals: [], ops: new Map(), daemonCpu: new Map(), clientCpu: NaN };
   const daemonPids = c.nodeNumbers.flatMap((k) => SERVICES.map((s) => ({ key: `${k}/${s}`, pid: c.pid(k, s) })));
   const cpuBefore = new Map(daemonPids.map((d) => [d.key, cpuSeconds(d.pid)]));
@@ -393,6 +444,7 @@ async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, a
         } else if (ev.event === "failed") {
           log(`${label}: FAILED: ${ev.error}`);
         }
+        onEvent?.(ev, now);
       }),
       new Promise<never>((_, reject) => {
         deadline = setTimeout(() => reject(new Error(`${label}: no done event within ${JOB_TIMEOUT_MS / 1000} s`)), JOB_TIMEOUT_MS + 5000);
@@ -410,27 +462,27 @@ async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, a
   return result;
 }
 
-const app1Args = (src: string, dest: string, rate = 0) => [
+const app1Args = (src: string, dest: string, rate = 0, exactlyOnce = false) => [
   "2",
   String(TASKS),
   "-stage-config-map",
   `stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`,
   src,
   dest,
-  "false",
+  String(exactlyOnce),
   "false",
   String(rate),
   "0",
   "0",
 ];
-const app2Args = (src: string, dest: string, rate = 0) => [
+const app2Args = (src: string, dest: string, rate = 0, exactlyOnce = false) => [
   "2",
   String(TASKS),
   "-stage-config-map",
   `stage0 grep-wrapper '${APP2.pattern}' ${APP2.col} stage1 transform-wrapper ${APP2.fields}`,
   src,
   dest,
-  "false",
+  String(exactlyOnce),
   "false",
   String(rate),
   "0",
@@ -565,9 +617,9 @@ async function upload(hydfs: HydfsTestClient, cluster: string, what: string, nam
   log(`${cluster}: stored ${name} in ${fmtS(ms)} (${(bytes / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s)`);
 }
 
-function recordJob(cluster: string, job: string, stageOps: string[], r: JobResult, shares: [number[], number[]]): void {
+function recordJob(cluster: string, job: string, stageOps: string[], r: JobResult, shares: [number[], number[]], into: JobStats[] = jobStats): void {
   const ops = [...r.ops.values()].sort((a, b) => a.stage - b.stage || a.index - b.index || a.pid - b.pid);
-  jobStats.push({ cluster, job, durationMs: r.run.done!.duration_ms, stageOps, ops, shares, daemonCpu: r.daemonCpu, clientCpu: r.clientCpu });
+  into.push({ cluster, job, durationMs: r.run.done!.duration_ms, stageOps, ops, shares, daemonCpu: r.daemonCpu, clientCpu: r.clientCpu });
 }
 
 async function benchCluster(nodes: number, subnet: string, bigPath: string, bigRef: Reference, pipelines: { app1: { ms: number; check: string }; app2: { ms: number; check: string } }): Promise<void> {
@@ -685,15 +737,853 @@ async function benchCluster(nodes: number, subnet: string, bigPath: string, bigR
 }
 
 
+/** CPU seconds per group of processes for each job (section 4, and 5a for the exactly-once jobs). */
+const CPU_PARTS = ["rainstormd node 1 (leader)", "rainstormd others", "hydfsd node 1", "hydfsd others", "memberd (all)", "operators stage 0", "operators stage 1", "submitter (this script)"];
+/** CPU seconds of a job per group of processes, in CPU_PARTS order. */
+function cpuParts(j: JobStats): number[] {
+  const sumCpu = (pred: (node: number, svc: string) => boolean) => [...j.daemonCpu].filter(([k]) => pred(Number(k.split("/")[0]), k.split("/")[1]!)).reduce((a, [, v]) => a + v, 0);
+  return [
+    sumCpu((n, s) => n === 1 && s === "rainstormd"),
+    sumCpu((n, s) => n !== 1 && s === "rainstormd"),
+    sumCpu((n, s) => n === 1 && s === "hydfsd"),
+    sumCpu((n, s) => n !== 1 && s === "hydfsd"),
+    sumCpu((_, s) => s === "memberd"),
+    j.ops.filter((o) => o.stage === 0).reduce((a, o) => a + o.cpu, 0),
+    j.ops.filter((o) => o.stage === 1).reduce((a, o) => a + o.cpu, 0),
+    j.clientCpu,
+  ];
+}
+
+function cpuTable(stats: JobStats[]): string {
+  return mdTable(
+    ["cluster", "job", "duration", ...CPU_PARTS, "total", "utilization"],
+    stats.map((j) => {
+      const parts = cpuParts(j);
+      const total = parts.reduce((a, b) => a + b, 0);
+      return [j.cluster, j.job, fmtS(j.durationMs), ...parts.map((x) => x.toFixed(2)), total.toFixed(2), `${((100 * total) / ((j.durationMs / 1000) * availableParallelism())).toFixed(0)}%`];
+    }),
+  );
+}
+
+// ---- 5. exactly-once (issue 5, "Benchmark") ------------------------------------------------------
+
+interface HydfsCounters {
+  /** Sum over the nodes of hydfs_bytes_written_total: bytes acknowledged by coordinators, before the x3 replication. */
+  written: number;
+  /** Sum over the nodes of hydfs_ops_total by op (create, append, get, merge). */
+  ops: Map<string, number>;
+}
+
+async function hydfsCounters(c: LocalCluster): Promise<HydfsCounters> {
+  const out: HydfsCounters = { written: 0, ops: new Map() };
+  await Promise.all(
+    c.nodeNumbers.map(async (k) => {
+      const text = await (await fetch(c.hydfsUrl(k, "/metrics"), { signal: AbortSignal.timeout(5000) })).text();
+      const w = /^hydfs_bytes_written_total (\d+)$/m.exec(text);
+      if (!w) throw new Error(`node ${k}: no hydfs_bytes_written_total in hydfsd's /metrics`);
+      out.written += Number(w[1]);
+      for (const m of text.matchAll(/^hydfs_ops_total\{op="([^"]+)"\} (\d+)$/gm)) out.ops.set(m[1]!, (out.ops.get(m[1]!) ?? 0) + Number(m[2]));
+    }),
+  );
+  return out;
+}
+
+function opsDelta(before: HydfsCounters, after: HydfsCounters): Map<string, number> {
+  const d = new Map<string, number>();
+  for (const [k, v] of after.ops) if (v - (before.ops.get(k) ?? 0) !== 0) d.set(k, v - (before.ops.get(k) ?? 0));
+  return d;
+}
+
+/** One stage's task logs, read back from HyDFS: what the exactly-once bytes are made of. */
+interface LogStage {
+  stage: number;
+  tasks: { index: number; bytes: number; records: number; inputs: number }[];
+  bytes: number;
+  records: number;
+  /** Inputs answered: each processed input once, in the record of its batch. */
+  inputs: number;
+  /** Inputs whose answer has no output (a filter's misses): logged only so a resend is recognized. */
+  empty: number;
+  outputs: number;
+  /** Bytes of the records' `answers` and `state` JSON. */
+  answerBytes: number;
+  stateBytes: number;
+}
+
+async function readTaskLogs(hydfs: HydfsTestClient, job: string, stages: number): Promise<LogStage[]> {
+  const out: LogStage[] = [];
+  for (let stage = 0; stage < stages; stage++) {
+    const st: LogStage = { stage, tasks: [], bytes: 0, records: 0, inputs: 0, empty: 0, outputs: 0, answerBytes: 0, stateBytes: 0 };
+    for (let index = 0; index < TASKS; index++) {
+      const bytes = await hydfs.get(1, taskLogName(job, stage, index));
+      const t = { index, bytes: bytes.length, records: 0, inputs: 0 };
+      for (const line of new TextDecoder().decode(bytes).split("\n")) {
+        if (!line) continue;
+        const r = JSON.parse(line) as { answers: { id: string; outputs: unknown[] }[]; state?: unknown };
+        t.records++;
+        t.inputs += r.answers.length;
+        for (const a of r.answers) {
+          if (a.outputs.length === 0) st.empty++;
+          st.outputs += a.outputs.length;
+        }
+        st.answerBytes += Buffer.byteLength(JSON.stringify(r.answers));
+        st.stateBytes += Buffer.byteLength(JSON.stringify(r.state ?? null));
+      }
+      st.tasks.push(t);
+      st.bytes += t.bytes;
+      st.records += t.records;
+      st.inputs += t.inputs;
+    }
+    out.push(st);
+  }
+  return out;
+}
+
+async function hydfsSize(hydfs: HydfsTestClient, name: string): Promise<number> {
+  return ((await hydfs.json(1, "GET", `/stat?name=${encodeURIComponent(name)}`)) as { size: number }).size;
+}
+
+/** dest holds exactly the streamed outputs: its size is theirs (one `key\tvalue\n` each). */
+async function checkDest(hydfs: HydfsTestClient, label: string, dest: string, outputs: string[]): Promise<{ bytes: number; check: string }> {
+  const bytes = await hydfsSize(hydfs, dest);
+  const want = outputs.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  return { bytes, check: bytes === want ? "dest = outputs" : mismatch(`${label}: dest ${dest} has ${bytes} bytes, the streamed outputs ${want}`) };
+}
+
+/** App 1 outputs that do not increase their key's count (reached the sink out of order, or repeated). */
+function notIncreasing(outputs: string[]): number {
+  const last = new Map<string, number>();
+  let bad = 0;
+  for (const line of outputs) {
+    const tab = line.lastIndexOf("\t");
+    const key = line.slice(0, tab);
+    const n = Number(line.slice(tab + 1));
+    if (!(n > (last.get(key) ?? 0))) bad++;
+    last.set(key, Math.max(n, last.get(key) ?? 0));
+  }
+  return bad;
+}
+
+/** App 1 under exactly-once: every key's counts strictly increase as they reach the sink. */
+function checkIncreasing(label: string, outputs: string[]): string {
+  const bad = notIncreasing(outputs);
+  return bad === 0 ? "counts strictly increase" : mismatch(`${label}: ${bad} outputs do not increase their key's count`);
+}
+
+interface EoRow {
+  app: "App 1" | "App 2";
+  eo: boolean;
+  rep: number;
+  job: string;
+  lines: number;
+  outputs: number;
+  check: string;
+  durationMs: number;
+  wallMs: number;
+  tuplesPerS: number;
+  /** Delta of the summed hydfs_bytes_written_total over the job. */
+  written: number;
+  destBytes: number;
+  ops: Map<string, number>;
+  logs?: LogStage[];
+  stats?: JobStats;
+}
+
+interface KillTrial {
+  stage: number;
+  index: number;
+  atS: number;
+  node: string;
+  pid: number;
+  /** performance.now() just before the kill_task request. */
+  tKill: number;
+  status?: number;
+  error?: string;
+  newPid?: number;
+  newNode?: string;
+  restartAt?: number;
+  /** When the restarted task's first logged batch was seen in its worker's task list. */
+  firstBatchAt?: number;
+  /** First output (stage 1: with a key the task owns) at or after the task_restarted event. */
+  outAfterRestartAt?: number;
+  /** First output (stage 1: with a key the task owns) at or after firstBatchAt: output resumed. */
+  resumeAt?: number;
+}
+
+interface KillRun {
+  stage: number;
+  job: string;
+  lines: number;
+  outputs: number;
+  restarts: number;
+  durationMs: number;
+  check: string;
+  trials: KillTrial[];
+}
+
+interface ChaosRow {
+  run: number;
+  plan: { atMs: number; stage: number; pick: number }[];
+  killsDone: number;
+  restarts: number;
+  outputs: number;
+  durationMs?: number;
+  increasing: boolean;
+  countsOk: boolean;
+  error?: string;
+  pass: boolean;
+}
+
+interface ProbeRow {
+  what: string;
+  samples: number[];
+}
+
+const eoRows: EoRow[] = [];
+const eoJobStats: JobStats[] = [];
+const killRuns: KillRun[] = [];
+const chaosRows: ChaosRow[] = [];
+const probeRows: ProbeRow[] = [];
+let eoInput: Reference | undefined;
+let killInput: Reference | undefined;
+let chaosInput: Reference | undefined;
+const EO_REPS = QUICK ? 1 : 3;
+
+async function eoThroughput(c: LocalCluster, hydfs: HydfsTestClient, rs: RainstormTestClient, ref: Reference): Promise<void> {
+  for (let rep = 0; rep < EO_REPS; rep++) {
+    for (const app of ["App 1", "App 2"] as const) {
+      // Alternate the order between repetitions, so neither mode always runs first.
+      for (const eo of rep % 2 === 0 ? [false, true] : [true, false]) {
+        const label = `EO section ${app} exactly_once=${eo}${EO_REPS > 1 ? ` rep ${rep + 1}` : ""}`;
+        const dest = `eo-${app === "App 1" ? "app1" : "app2"}-${eo ? "eo" : "alo"}-${rep}.txt`;
+        const before = await hydfsCounters(c);
+        log(`${label}: over ${int(ref.lines)} lines`);
+        const r = await runJob(c, rs, label, app === "App 1" ? app1Args("eo-input.csv", dest, 0, eo) : app2Args("eo-input.csv", dest, 0, eo), false);
+        const after = await hydfsCounters(c);
+        const checks = [app === "App 1" ? checkApp1(label, r.run, ref) : checkApp2(label, r.run, ref, undefined)];
+        if (app === "App 1") {
+          // At-least-once promises no order: a task forwards up to TASK_CONCURRENCY batches at once.
+          const bad = notIncreasing(r.run.outputs);
+          checks.push(eo ? checkIncreasing(label, r.run.outputs) : bad === 0 ? "counts strictly increase" : `${bad} count updates reached the sink after a larger one (no order is promised at-least-once)`);
+        }
+        const d = await checkDest(hydfs, label, dest, r.run.outputs);
+        checks.push(d.check);
+        const done = r.run.done!;
+        const row: EoRow = {
+          app,
+          eo,
+          rep,
+          job: done.job,
+          lines: done.tuples_read,
+          outputs: r.run.outputs.length,
+          check: checks.join("; "),
+          durationMs: done.duration_ms,
+          wallMs: r.wallMs,
+          tuplesPerS: done.tuples_read / (done.duration_ms / 1000),
+          written: after.written - before.written,
+          destBytes: d.bytes,
+          ops: opsDelta(before, after),
+          logs: eo ? await readTaskLogs(hydfs, done.job, 2) : undefined,
+        };
+        eoRows.push(row);
+        const ops = app === "App 1" ? [`grep-wrapper ${APP1.pattern} ${APP1.col}`, "aggregate-wrapper"] : [`grep-wrapper '${APP2.pattern}' ${APP2.col}`, `transform-wrapper ${APP2.fields}`];
+        recordJob(`EO ${eo ? "on" : "off"}`, `${app}${EO_REPS > 1 ? ` rep ${rep + 1}` : ""}`, ops, r, shares("eo-input.csv", ref.lines, app === "App 1" ? ref.app1Counts : ref.app2Keys), eoJobStats);
+        row.stats = eoJobStats[eoJobStats.length - 1];
+        log(`${label}: ${done.duration_ms} ms, ${int(row.tuplesPerS)} tuples/s, HyDFS +${int(row.written)} B (dest ${int(row.destBytes)} B); ${row.check}`);
+        r.run.outputs.length = 0;
+        r.run.events.length = 0;
+      }
+    }
+  }
+}
+
+/** Poll the restarted task's worker until its task list shows a logged batch of the new pid. */
+async function pollFirstBatch(rs: RainstormTestClient, c: LocalCluster, job: string, t: KillTrial, isOver: () => boolean): Promise<void> {
+  const k = c.nodeNumbers.find((n) => c.host(n) === t.newNode);
+  if (k === undefined) return;
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline && !isOver()) {
+    try {
+      const res = await fetch(rs.url(k, "/worker/tasks"), { signal: AbortSignal.timeout(2000) });
+      const list = (await res.json()) as { job: string; stage: number; index: number; pid: number; batches: number }[];
+      const me = list.find((x) => x.job === job && x.stage === t.stage && x.index === t.index && x.pid === t.newPid);
+      if (me && me.batches > 0) {
+        t.firstBatchAt = performance.now();
+        return;
+      }
+    } catch {
+      // the worker is busy or the job just ended; try again
+    }
+    await Bun.sleep(20);
+  }
+}
+
+async function eoKillRun(c: LocalCluster, hydfs: HydfsTestClient, rs: RainstormTestClient, stage: 0 | 1, ref: Reference): Promise<void> {
+  // Stage 1 of App 1 is keyed by Asset Category: only the tasks that own a category get tuples.
+  const s1 = shares("eo-kill.csv", ref.lines, ref.app1Counts)[1];
+  const total1 = s1.reduce((a, b) => a + b, 0);
+  const candidates =
+    stage === 0
+      ? Array.from({ length: TASKS }, (_, i) => i)
+      : s1
+          .map((n, i) => ({ n, i }))
+          .filter((x) => x.n >= 0.1 * total1)
+          .sort((a, b) => b.n - a.n)
+          .map((x) => x.i);
+  const label = `EO kill run (stage ${stage})`;
+  const dest = `eo-kill-s${stage}.txt`;
+  const trials: KillTrial[] = [];
+  const timers: Timer[] = [];
+  const pending: Promise<void>[] = [];
+  let job = "";
+  let over = false;
+  const kill = async (atS: number, index: number) => {
+    const trial: KillTrial = { stage, index, atS, node: "", pid: 0, tKill: NaN };
+    trials.push(trial);
+    try {
+      const t = (await rs.tasks()).find((x) => x.job === job && x.stage === stage && x.task === index);
+      if (!t?.pid) throw new Error(`no running task stage${stage}[${index}] in list_tasks`);
+      trial.node = t.node;
+      trial.pid = t.pid;
+      trial.tKill = performance.now();
+      const res = await rs.killTask(t.node, t.pid);
+      trial.status = res.status;
+      if (!res.ok) trial.error = `kill_task: ${res.status} ${await res.text()}`;
+      log(`${label}: killed stage${stage}[${index}] pid ${t.pid} on ${t.node} at ${atS} s: ${res.status}`);
+    } catch (err) {
+      trial.error = (err as Error).message;
+      log(`${label}: kill at ${atS} s: ${trial.error}`);
+    }
+  };
+  log(`${label}: App 1 exactly_once=true at input_rate ${KILL_RATE} over ${int(ref.lines)} lines; kills of stage-${stage} tasks ${candidates.join("/")} at ${KILL_AT_S.join(", ")} s`);
+  const r = await runJob(c, rs, label, app1Args("eo-kill.csv", dest, KILL_RATE, true), true, (ev, now) => {
+    if (ev.event === "accepted") {
+      job = ev.job;
+      KILL_AT_S.forEach((atS, i) => timers.push(setTimeout(() => pending.push(kill(atS, candidates[i % candidates.length]!)), atS * 1000)));
+    } else if (ev.event === "task_restarted") {
+      const t = trials.find((x) => x.stage === ev.stage && x.index === ev.index && Number.isFinite(x.tKill) && x.restartAt === undefined && x.pid !== ev.pid);
+      if (t) {
+        t.restartAt = now;
+        t.newPid = ev.pid;
+        t.newNode = ev.node;
+        pending.push(pollFirstBatch(rs, c, job, t, () => over));
+      }
+    } else if (ev.event === "done" || ev.event === "failed") over = true;
+  });
+  over = true;
+  for (const t of timers) clearTimeout(t);
+  await Promise.all(pending);
+  // Output times, per trial: the first output after the restart (stage 1: a line whose key the
+  // killed task owns; stage 0: any line, its outputs cannot be told apart).
+  const owns = (line: string, index: number) => stage === 0 || partitionOf(line.slice(0, line.lastIndexOf("\t")), TASKS) === index;
+  for (const t of trials) {
+    const first = (from: number | undefined) => (from === undefined ? undefined : r.arrivals.find((a) => a.t >= from && a.lines.some((l) => owns(l, t.index)))?.t);
+    t.outAfterRestartAt = first(t.restartAt);
+    t.resumeAt = first(t.firstBatchAt);
+  }
+  const checks = [checkApp1(label, r.run, ref), checkIncreasing(label, r.run.outputs), (await checkDest(hydfs, label, dest, r.run.outputs)).check];
+  const restarts = r.run.events.filter((e) => e.event === "task_restarted").length;
+  const killed = trials.filter((t) => t.status === 200).length;
+  if (restarts < killed) checks.push(mismatch(`${label}: ${killed} kills answered 200 but ${restarts} task_restarted events`));
+  killRuns.push({ stage, job: r.run.done!.job, lines: r.run.done!.tuples_read, outputs: r.run.outputs.length, restarts, durationMs: r.run.done!.duration_ms, check: checks.join("; "), trials });
+  log(`${label}: done in ${r.run.done!.duration_ms} ms; ${restarts} restarts; ${checks.join("; ")}`);
+}
+
+async function eoChaos(hydfs: HydfsTestClient, rs: RainstormTestClient, ref: Reference): Promise<void> {
+  const rng = seededRng(CHAOS_SEED);
+  for (let i = 0; i < CHAOS_RUNS; i++) {
+    // The same draws, in the same order, as the chaos test in rainstorm_cluster_test.ts.
+    const kills = 1 + Math.floor(rng.next() * 2);
+    const plan = Array.from({ length: kills }, () => ({ atMs: 150 + rng.next() * 700, stage: rng.next() < 0.5 ? 0 : 1, pick: rng.next() }));
+    const row: ChaosRow = { run: i, plan, killsDone: 0, restarts: 0, outputs: 0, increasing: false, countsOk: false, pass: false };
+    const timers: Timer[] = [];
+    const actions: Promise<void>[] = [];
+    try {
+      const run = await rs.run(app1Args("chaos.csv", `chaos-${CHAOS_SEED}-${i}.txt`, CHAOS_RATE, true), 60_000, (ev) => {
+        if (ev.event !== "accepted") return;
+        for (const k of plan) {
+          timers.push(
+            setTimeout(() => {
+              actions.push(
+                (async () => {
+                  const ts = (await rs.tasks()).filter((t) => t.job === ev.job && t.stage === k.stage);
+                  const t = ts[Math.floor(k.pick * ts.length)];
+                  if (t && (await rs.killTask(t.node, t.pid)).ok) row.killsDone++;
+                })().catch(() => {}),
+              );
+            }, k.atMs),
+          );
+        }
+      });
+      for (const t of timers) clearTimeout(t);
+      await Promise.all(actions);
+      const last = new Map<string, number>();
+      row.increasing = true;
+      for (const line of run.outputs) {
+        const tab = line.lastIndexOf("\t");
+        const count = Number(line.slice(tab + 1));
+        if (!(count > (last.get(line.slice(0, tab)) ?? 0))) row.increasing = false;
+        last.set(line.slice(0, tab), count);
+      }
+      const sorted = (m: Map<string, number>) => JSON.stringify([...m].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+      row.countsOk = sorted(last) === sorted(ref.app1Counts);
+      row.outputs = run.outputs.length;
+      row.restarts = run.events.filter((e) => e.event === "task_restarted").length;
+      row.durationMs = run.done?.duration_ms;
+      if (run.rejected) row.error = `rejected: ${run.rejected.status} ${run.rejected.error}`;
+      else if (run.failed) row.error = `failed: ${run.failed}`;
+      else if (!run.done) row.error = "no done event";
+      row.pass = !row.error && row.increasing && row.countsOk;
+    } catch (err) {
+      for (const t of timers) clearTimeout(t);
+      row.error = (err as Error).message;
+    }
+    chaosRows.push(row);
+    log(`chaos ${i + 1}/${CHAOS_RUNS} (seed ${CHAOS_SEED}): ${row.durationMs ?? "n/a"} ms, ${row.pass ? "pass" : `FAIL (${row.error ?? `increasing=${row.increasing} counts=${row.countsOk}`})`}; ${row.killsDone}/${plan.length} kills, ${row.restarts} restarts, ${row.outputs} outputs`);
+  }
+}
+
+/** `writers` clients each append `n` records of `size` bytes in sequence, through different nodes. */
+async function appendProbe(c: LocalCluster, size: number, writers: number, n: number): Promise<number[]> {
+  const body = `${"x".repeat(Math.max(0, size - 1))}\n`;
+  const samples: number[] = [];
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      const k = c.nodeNumbers[(w + 1) % c.nodeNumbers.length]!;
+      const name = `probe/${size}-${writers}-${w}.log`;
+      const client = new HydfsTestClient(c, `probe-${size}-${writers}-${w}`);
+      await client.write(k, "create", name, "");
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await client.write(k, "append", name, body);
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  return samples;
+}
+
+/** An operator process as a worker runs it: time of a batch, and of the snapshot asked after it. */
+async function operatorProbe(dir: string, op: string, args: string[], lines: string, count: number, n: number): Promise<{ batch: number[]; snapshot: number[] }> {
+  const exe = join(REPO_ROOT, "dist", "ops", op);
+  const cmd = existsSync(exe) ? [exe, ...args] : [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args];
+  const proc = new OperatorProcess(cmd, join(dir, `probe-${op}.log`), dir);
+  const batch: number[] = [];
+  const snapshot: number[] = [];
+  try {
+    for (let i = 1; i <= n + 5; i++) {
+      const t0 = performance.now();
+      const answers = await proc.processLines(lines, count);
+      const t1 = performance.now();
+      await proc.snapshot(i, 10_000);
+      const t2 = performance.now();
+      if (answers.length !== count) throw new Error(`${op}: ${answers.length} answers to ${count} inputs`);
+      if (i > 5) {
+        batch.push(t1 - t0);
+        snapshot.push(t2 - t1);
+      }
+    }
+  } finally {
+    proc.kill();
+  }
+  return { batch, snapshot };
+}
+
+async function eoProbes(c: LocalCluster, dir: string): Promise<void> {
+  // Record sizes as the exactly-once runs logged them (their mean per stage), else typical values.
+  const app1 = eoRows.find((r) => r.app === "App 1" && r.eo && r.logs);
+  const sizeOf = (stage: number, fallback: number) => {
+    const st = app1?.logs?.[stage];
+    return st && st.records > 0 ? Math.round(st.bytes / st.records) : fallback;
+  };
+  for (const [stage, size] of [
+    [0, sizeOf(0, 64 * 1024)],
+    [1, sizeOf(1, 16 * 1024)],
+  ] as const) {
+    for (const writers of [1, 6]) {
+      const per = writers === 1 ? PROBE_APPENDS : Math.ceil(PROBE_APPENDS / 2);
+      log(`probe: ${writers} writer(s) x ${per} sequential HyDFS appends of ${int(size)} B (App 1 stage-${stage} mean record)`);
+      probeRows.push({ what: `HyDFS append of ${int(size)} B (App 1 stage-${stage} mean log record), ${writers === 1 ? "1 writer through node 2" : `${writers} writers at once through nodes 2,3,4,5,1,2`}, ${per} each`, samples: await appendProbe(c, size, writers, per) });
+    }
+  }
+  // Operator round trips on an otherwise idle machine (the daemons are up but no job runs).
+  const batchLines = (n0: number, stage: 0 | 1) => {
+    let s = "";
+    for (let n = n0; n < n0 + DEFAULT_RAINSTORM.batch_size; n++) {
+      const line = genLine(n);
+      s += stage === 0 ? inputLine(`eo-input.csv:${n}`, `eo-input.csv:${n}`, line) : inputLine(`eo-input.csv:${n}>`, csvField(line, APP1.col) ?? "", line);
+    }
+    return s;
+  };
+  const b = DEFAULT_RAINSTORM.batch_size;
+  for (const [op, args, stage] of [
+    ["grep-wrapper", [APP1.pattern, String(APP1.col)], 0],
+    ["aggregate-wrapper", [], 1],
+  ] as const) {
+    log(`probe: ${op}: ${PROBE_BATCHES} batches of ${b} inputs, each followed by a snapshot`);
+    const p = await operatorProbe(dir, op, [...args], batchLines(2, stage), b, PROBE_BATCHES);
+    const name = [op, ...args].join(" ");
+    probeRows.push({ what: `\`${name}\`: answers to a batch of ${b} App 1 stage-${stage} inputs (operator pipe round trip)`, samples: p.batch });
+    probeRows.push({ what: `\`${name}\`: snapshot round trip right after it`, samples: p.snapshot });
+  }
+}
+
+async function benchExactlyOnce(eoPath: string, ref: Reference): Promise<void> {
+  const { nodes, subnet } = EO_CLUSTER;
+  const cluster = `${nodes} nodes (EO)`;
+  const dir = newTempDir("bench-rainstorm-eo-");
+  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet, killOnExit: true, extra: { hydfs: { max_body_bytes: 2 * 1024 * 1024 * 1024 } } });
+  const hydfs = new HydfsTestClient(c, "bench-rainstorm-eo", UPLOAD_TIMEOUT_MS);
+  const rs = new RainstormTestClient(c);
+  const section = async (what: string, f: () => Promise<void>) => {
+    try {
+      await f();
+    } catch (err) {
+      const msg = `exactly-once ${what}: ${(err as Error).message}`;
+      errors.push(msg);
+      log(`ERROR ${msg}`);
+    }
+  };
+  try {
+    log(`${cluster}: starting on ${subnet}.1-${nodes} in ${dir}`);
+    await c.up(nodes, 60_000);
+    log(`${cluster}: up`);
+    eoInput = ref;
+    await upload(hydfs, cluster, `${int(ref.lines)}-line input`, "eo-input.csv", eoPath, ref.bytes);
+    await section("throughput", () => eoThroughput(c, hydfs, rs, ref));
+
+    await section("kill to resume", async () => {
+      const lines = KILL_RATE * KILL_SECONDS;
+      const path = join(dir, "eo-kill.csv");
+      killInput = writeInput(path, lines);
+      await upload(hydfs, cluster, `${int(lines)}-line input`, "eo-kill.csv", path, killInput.bytes);
+      for (const stage of [1, 0] as const) await section(`kill run (stage ${stage})`, () => eoKillRun(c, hydfs, rs, stage, killInput!));
+    });
+
+    await section("chaos", async () => {
+      const path = join(dir, "chaos.csv");
+      chaosInput = writeInput(path, CHAOS_LINES);
+      await upload(hydfs, cluster, `${CHAOS_LINES}-line input`, "chaos.csv", path, chaosInput.bytes);
+      await eoChaos(hydfs, rs, chaosInput);
+    });
+
+    await section("probes", () => eoProbes(c, dir));
+  } catch (err) {
+    const msg = `${cluster}: ${(err as Error).message}`;
+    errors.push(msg);
+    log(`ERROR ${msg}`);
+  } finally {
+    log(`${cluster}: tearing down`);
+    await c.down(true);
+    rmSync(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
+  }
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** The Markdown of section 5. */
+function eoReport(): string[] {
+  const out: string[] = [];
+  const ref = eoInput;
+  out.push("## 5. Exactly-once (exactly_once=true) against at-least-once (exactly_once=false)");
+  out.push("");
+  out.push(
+    `Own 5-node cluster (${EO_CLUSTER.subnet}.1-5, memberd + hydfsd + rainstormd per node, default config: batch_size ${DEFAULT_RAINSTORM.batch_size}, window ${DEFAULT_RAINSTORM.window}, ` +
+      `max_task_restarts ${DEFAULT_RAINSTORM.max_task_restarts}, HyDFS replica_count 3), ${TASKS} tasks per stage, on the same ${availableParallelism()}-CPU machine as everything else.`,
+  );
+  out.push("");
+
+  // ---- targets ----
+  const tput = (app: string, eo: boolean) => median(eoRows.filter((r) => r.app === app && r.eo === eo).map((r) => r.tuplesPerS));
+  const ratio = (app: string) => {
+    const on = tput(app, true);
+    const off = tput(app, false);
+    return on !== undefined && off !== undefined ? on / off : undefined;
+  };
+  const allTrials = killRuns.flatMap((k) => k.trials);
+  const resumeMs = allTrials.map((t) => (t.resumeAt !== undefined ? t.resumeAt - t.tKill : Infinity)).filter((_, i) => allTrials[i]!.status === 200);
+  const resumeP99 = percentile(resumeMs, 99);
+  const eoApp1 = eoRows.filter((r) => r.eo && r.app === "App 1");
+  const eoApp2 = eoRows.filter((r) => r.eo && r.app === "App 2");
+  const perTuple = (rows: EoRow[]) => median(rows.map((r) => (r.written - r.destBytes) / r.lines));
+  const passed = chaosRows.filter((r) => r.pass).length;
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? "**not measured**" : ok ? "**PASS**" : "**FAIL**");
+  out.push("### Issue 5 targets");
+  out.push("");
+  out.push(
+    mdTable(
+      ["measure", "target", "result", "verdict"],
+      [
+        ...(["App 1", "App 2"] as const).map((app) => {
+          const r = ratio(app);
+          return [`${app} throughput, EO / non-EO (${ref ? int(ref.lines) : "n/a"} lines, input_rate 0${EO_REPS > 1 ? `, median of ${EO_REPS}` : ""})`, `>= ${EO_RATIO_TARGET}`, r === undefined ? "n/a" : `${r.toFixed(3)} (${int(tput(app, true))} / ${int(tput(app, false))} tuples/s)`, verdict(r === undefined ? undefined : r >= EO_RATIO_TARGET)];
+        }),
+        [
+          `kill of a task to its output resuming, p99 over ${resumeMs.length} kills (kill = detection)`,
+          `<= ${fmtS(RESUME_TARGET_MS)}`,
+          resumeP99 === undefined ? "n/a" : `p50 ${fmtS(percentile(resumeMs, 50))}, p99 ${fmtS(resumeP99)}`,
+          verdict(resumeP99 === undefined ? undefined : resumeP99 <= RESUME_TARGET_MS),
+        ],
+        ["HyDFS bytes written per input tuple, EO (logs only; dest excluded)", "(report)", `App 1 ${perTuple(eoApp1)?.toFixed(1) ?? "n/a"} B, App 2 ${perTuple(eoApp2)?.toFixed(1) ?? "n/a"} B (x3 on the replicas' disks)`, ""],
+        [`chaos runs (seed ${CHAOS_SEED})`, `${CHAOS_RUNS} / ${CHAOS_RUNS}`, `${passed} / ${chaosRows.length} passed`, verdict(chaosRows.length === 0 ? undefined : passed === CHAOS_RUNS)],
+      ],
+    ),
+  );
+  out.push("");
+
+  // ---- a. throughput ----
+  out.push(`### 5a. Throughput and HyDFS bytes: App 1 and App 2, exactly_once off and on, same input (input_rate 0)`);
+  out.push("");
+  out.push(
+    ref
+      ? `Input: the first ${int(ref.lines)} lines (${(ref.bytes / 1024 / 1024).toFixed(1)} MiB) of the generated file (section 1's, same generator), stored once as eo-input.csv; ${int(ref.app1)} lines contain \`${APP1.pattern}\`, ${int(ref.app2)} contain \`${APP2.pattern}\`. ` +
+          `${EO_REPS > 1 ? `${EO_REPS} repetitions, the order of off/on alternating; the ratio uses the medians. ` : "One run each, off before on. "}`
+      : "No input (the section failed before it).",
+  );
+  out.push("");
+  out.push(
+    mdTable(
+      ["job", "exactly_once", "lines in", "outputs", "check", "job duration", "tuples/s", "EO / non-EO", "HyDFS bytes written (sum over coordinators)", "of which dest", "log bytes (written - dest)", "log bytes / input tuple", "HyDFS ops (sum over coordinators)"],
+      eoRows.map((r) => {
+        const offMedian = tput(r.app, false);
+        return [
+          `${r.app}${EO_REPS > 1 ? ` (rep ${r.rep + 1})` : ""}`,
+          String(r.eo),
+          int(r.lines),
+          int(r.outputs),
+          r.check,
+          fmtS(r.durationMs),
+          `**${int(r.tuplesPerS)}**`,
+          r.eo && offMedian ? (r.tuplesPerS / offMedian).toFixed(3) : "",
+          int(r.written),
+          int(r.destBytes),
+          int(r.written - r.destBytes),
+          ((r.written - r.destBytes) / r.lines).toFixed(1),
+          [...r.ops].map(([k, v]) => `${k} ${int(v)}`).join(", "),
+        ];
+      }),
+    ),
+  );
+  out.push("");
+  out.push(
+    "HyDFS bytes written = the increase over the job of `hydfs_bytes_written_total` summed over the 5 hydfsd (bytes each coordinator acknowledged to its clients, counted once per create/append, " +
+      "before replication: each is stored on 3 replicas, so the disks take ~3x, plus one fdatasync'ed manifest line and one chunk file per append on each replica). " +
+      "`of which dest` is dest's size by HyDFS stat (checked = the streamed outputs). With exactly_once=false nothing but dest is written (written - dest = 0 is a check of the method). " +
+      "HyDFS ops counts the creates/appends/gets each coordinator served (an EO task appends one record per batch it processes; the sink appends dest in group commits).",
+  );
+  out.push("");
+  const logRows = eoRows.filter((r) => r.logs);
+  if (logRows.length > 0) {
+    out.push("What the logs hold (every task log read back from HyDFS after the job; a record = one processed batch = `{answers, state}` JSON):");
+    out.push("");
+    out.push(
+      mdTable(
+        ["job", "stage: operator", "log bytes", "records (= HyDFS appends)", "inputs logged", "mean inputs / record", "inputs without output", "outputs logged", "answers JSON", "state JSON", "bytes / input", "records per task", "job duration / busiest task's records"],
+        logRows.flatMap((r) =>
+          r.logs!.map((st) => {
+            const busiest = Math.max(...st.tasks.map((t) => t.records));
+            const opName = r.app === "App 1" ? (st.stage === 0 ? `grep-wrapper ${APP1.pattern} ${APP1.col}` : "aggregate-wrapper") : st.stage === 0 ? `grep-wrapper '${APP2.pattern}' ${APP2.col}` : `transform-wrapper ${APP2.fields}`;
+            return [
+              `${r.app}${EO_REPS > 1 ? ` (rep ${r.rep + 1})` : ""}`,
+              `${st.stage}: \`${opName}\``,
+              int(st.bytes),
+              int(st.records),
+              int(st.inputs),
+              st.records ? (st.inputs / st.records).toFixed(1) : "n/a",
+              int(st.empty),
+              int(st.outputs),
+              `${int(st.answerBytes)} (${((100 * st.answerBytes) / Math.max(1, st.bytes)).toFixed(0)}%)`,
+              `${int(st.stateBytes)} (${((100 * st.stateBytes) / Math.max(1, st.bytes)).toFixed(0)}%)`,
+              st.inputs ? (st.bytes / st.inputs).toFixed(1) : "n/a",
+              st.tasks.map((t) => int(t.records)).join(" / "),
+              busiest > 0 ? fmtMs(r.durationMs / busiest) : "n/a",
+            ];
+          }),
+        ),
+      ),
+    );
+    out.push("");
+    out.push(
+      "A task's batches go through the exactly-once steps one at a time, and each step ends only when its outputs are acknowledged downstream, so `job duration / busiest task's records` " +
+        "is the mean time of one serialized step of that task (an upper bound: it includes start-up and idle time).",
+    );
+    out.push("");
+  }
+  if (eoJobStats.length > 0) {
+    out.push("CPU seconds per group of processes from submission to the done event (as in section 4):");
+    out.push("");
+    out.push(cpuTable(eoJobStats));
+    out.push("");
+    // What exactly-once adds, per group: mean(on) - mean(off) per app.
+    const meanParts = (rows: EoRow[]) => {
+      const ps = rows.flatMap((r) => (r.stats ? [cpuParts(r.stats)] : []));
+      return ps.length ? CPU_PARTS.map((_, i) => ps.reduce((a, p) => a + p[i]!, 0) / ps.length) : undefined;
+    };
+    const added = (["App 1", "App 2"] as const).flatMap((app) => {
+      const on = meanParts(eoRows.filter((r) => r.app === app && r.eo));
+      const off = meanParts(eoRows.filter((r) => r.app === app && !r.eo));
+      if (!on || !off) return [];
+      const d = on.map((x, i) => x - off[i]!);
+      const total = d.reduce((a, b) => a + b, 0);
+      const offTotal = off.reduce((a, b) => a + b, 0);
+      return [[app, ...d.map((x) => `${x >= 0 ? "+" : ""}${x.toFixed(2)} (${((100 * x) / total).toFixed(0)}%)`), `+${total.toFixed(2)} (x${((offTotal + total) / offTotal).toFixed(2)} of off)`]];
+    });
+    if (added.length > 0) {
+      out.push("CPU seconds exactly-once adds to a job (mean of the on runs - mean of the off runs), per group, and each group's share of the added total:");
+      out.push("");
+      out.push(mdTable(["job", ...CPU_PARTS, "total added"], added));
+      out.push("");
+    }
+  }
+
+  // ---- b. kill to resume ----
+  out.push(`### 5b. Kill to resume: App 1, exactly_once=true, input_rate ${int(KILL_RATE)}`);
+  out.push("");
+  out.push(
+    killInput
+      ? `Input: the first ${int(killInput.lines)} lines of the generated file (~${KILL_SECONDS} s at ${int(KILL_RATE)} tuples/s; the source sends batches of ${Math.max(1, Math.min(DEFAULT_RAINSTORM.batch_size, Math.ceil(KILL_RATE / 20)))}). ` +
+          `Two runs: one kills a stage-1 (aggregate) task at ${KILL_AT_S.join(", ")} s after \`accepted\`, rotating over the aggregate tasks that own >= 10% of the keyed tuples ` +
+          "(App 1 has 4 categories: one of the 3 aggregate tasks owns none), the other a stage-0 (grep) task at the same moments, rotating over the 3; each kill is a kill_task of the pid list_tasks shows at that moment."
+      : "No kill runs (the section failed before them).",
+  );
+  out.push("");
+  out.push(
+    mdTable(
+      ["run", "kill at", "task", "node", "pid -> new pid", "kill_task", "kill -> task_restarted", "kill -> restarted task's first logged batch", "kill -> first output after restart", "**kill -> output resumed**"],
+      killRuns.flatMap((k) =>
+        k.trials.map((t) => [
+          `stage ${k.stage}`,
+          `${t.atS} s`,
+          `stage${t.stage}[${t.index}]`,
+          t.node ? t.node.split(".").pop()! : "n/a",
+          `${t.pid || "n/a"} -> ${t.newPid ?? "n/a"}${t.newNode && t.newNode !== t.node ? ` (on .${t.newNode.split(".").pop()})` : ""}`,
+          t.error ? `**${t.error}**` : String(t.status),
+          fmtMs(t.restartAt !== undefined ? t.restartAt - t.tKill : undefined, 0),
+          fmtMs(t.firstBatchAt !== undefined ? t.firstBatchAt - t.tKill : undefined, 0),
+          fmtMs(t.outAfterRestartAt !== undefined ? t.outAfterRestartAt - t.tKill : undefined, 0),
+          `**${fmtMs(t.resumeAt !== undefined ? t.resumeAt - t.tKill : undefined, 0)}**`,
+        ]),
+      ),
+    ),
+  );
+  out.push("");
+  const stat = (f: (t: KillTrial) => number | undefined, trials: KillTrial[]) => {
+    const xs = trials.filter((t) => t.status === 200).map((t) => f(t) ?? Infinity);
+    return xs.length ? `${fmtMs(percentile(xs, 50), 0)} / ${fmtMs(percentile(xs, 99), 0)}` : "n/a";
+  };
+  const since = (at: (t: KillTrial) => number | undefined) => (t: KillTrial) => {
+    const a = at(t);
+    return a === undefined ? undefined : a - t.tKill;
+  };
+  out.push(
+    mdTable(
+      ["kills", "n", "p50 / p99 kill -> task_restarted", "p50 / p99 kill -> first logged batch", "p50 / p99 kill -> first output after restart", "**p50 / p99 kill -> output resumed**"],
+      [
+        ...[1, 0].map((s) => {
+          const ts = allTrials.filter((t) => t.stage === s);
+          return [`stage ${s}`, String(ts.filter((t) => t.status === 200).length), stat(since((t) => t.restartAt), ts), stat(since((t) => t.firstBatchAt), ts), stat(since((t) => t.outAfterRestartAt), ts), `**${stat(since((t) => t.resumeAt), ts)}**`];
+        }),
+        ["all", String(allTrials.filter((t) => t.status === 200).length), stat(since((t) => t.restartAt), allTrials), stat(since((t) => t.firstBatchAt), allTrials), stat(since((t) => t.outAfterRestartAt), allTrials), `**${stat(since((t) => t.resumeAt), allTrials)}**`],
+      ],
+    ),
+  );
+  out.push("");
+  out.push(
+    mdTable(
+      ["run", "job", "lines in", "outputs", "task_restarted events", "job duration (paced: lines/rate)", "check"],
+      killRuns.map((k) => [`stage ${k.stage}`, k.job, int(k.lines), int(k.outputs), String(k.restarts), `${fmtS(k.durationMs)} (${fmtS((k.lines / KILL_RATE) * 1000)})`, k.check]),
+    ),
+  );
+  out.push("");
+  out.push(
+    "Times are measured at the submitter (this script) with performance.now(): the kill is the moment the kill_task request is sent to the leader. The worker sees its operator's exit at once " +
+      "(it is its child), so kill time = detection time, and the target's 3 s counts from it. `task_restarted` = arrival of that event on the job's stream. `first logged batch` = the first poll " +
+      "(every 20 ms) of the restarted task's worker (`/worker/tasks`) showing the new pid with batches > 0, i.e. it has restored its state from its log, processed fresh input and appended " +
+      "that batch's record to HyDFS. `first output after restart` = the first output event at or after task_restarted whose key the killed task owns (stage 1; for stage 0 any output, since " +
+      "App 1's outputs do not name their input line) - it can still be an output the old incarnation had logged and its worker forwarded. **Output resumed** = the first such output event at or " +
+      "after the first logged batch: certainly downstream of the new incarnation (an upper bound by up to one poll). A kill with no restart or no resumption counts as infinite. " +
+      "Nearest-rank percentiles: with fewer than 100 kills p99 is the maximum. Check: exactly one count update per matching line, final counts = reference, counts strictly increase, dest = outputs.",
+  );
+  out.push("");
+
+  // ---- c. chaos ----
+  out.push(`### 5c. Chaos: ${CHAOS_RUNS} seeded runs, seed ${CHAOS_SEED}`);
+  out.push("");
+  out.push(
+    `App 1 with exactly_once=true over the first ${CHAOS_LINES} lines of the generated file at ${CHAOS_RATE} tuples/s (~1 s), ${chaosInput ? `golden counts ${JSON.stringify(Object.fromEntries([...chaosInput.app1Counts].sort()))}` : ""}. ` +
+      "Each run draws 1-2 kills, each at 150-850 ms after `accepted`, of a random task of a random stage (the draws of the chaos test in services/rainstorm/rainstorm_cluster_test.ts: " +
+      `the same seed gives the same plans). A run passes when it ends with done, every key's counts strictly increase, and the final counts equal the golden ones. Replay: \`--chaos-seed ${CHAOS_SEED}\`.`,
+  );
+  out.push("");
+  const exact = chaosRows.filter((r) => chaosInput && r.outputs === chaosInput.app1).length;
+  const pacedMs = (CHAOS_LINES / CHAOS_RATE) * 1000;
+  const stalled = (r: ChaosRow) => r.durationMs !== undefined && r.durationMs > pacedMs + RESUME_TARGET_MS;
+  out.push(
+    mdTable(
+      ["runs", "passed", "kills planned", "kills done (kill_task 200)", "task_restarted events", "runs with exactly one output per matching line", "job duration p50 / max", `runs longer than paced + ${fmtS(RESUME_TARGET_MS)} (${fmtS(pacedMs + RESUME_TARGET_MS)})`],
+      [
+        [
+          String(chaosRows.length),
+          `**${passed} / ${chaosRows.length}**`,
+          String(chaosRows.reduce((n, r) => n + r.plan.length, 0)),
+          String(chaosRows.reduce((n, r) => n + r.killsDone, 0)),
+          String(chaosRows.reduce((n, r) => n + r.restarts, 0)),
+          `${exact} / ${chaosRows.length}`,
+          `${fmtS(percentile(chaosRows.flatMap((r) => (r.durationMs === undefined ? [] : [r.durationMs])), 50))} / ${fmtS(percentile(chaosRows.flatMap((r) => (r.durationMs === undefined ? [] : [r.durationMs])), 100))}`,
+          `${chaosRows.filter(stalled).length}${chaosRows.some(stalled) ? ` (run ${chaosRows.filter(stalled).map((r) => r.run).join(", ")})` : ""}`,
+        ],
+      ],
+    ),
+  );
+  out.push("");
+  out.push(
+    mdTable(
+      ["run", "kills (stage@ms)", "done", "restarts", "outputs", "job duration", "increasing", "final = golden", "result"],
+      chaosRows.map((r) => [
+        String(r.run),
+        r.plan.map((k) => `s${k.stage}@${k.atMs.toFixed(0)}`).join(" "),
+        `${r.killsDone}/${r.plan.length}`,
+        String(r.restarts),
+        int(r.outputs),
+        stalled(r) ? `**${fmtS(r.durationMs)}** (stalled)` : fmtS(r.durationMs),
+        r.increasing ? "yes" : "**no**",
+        r.countsOk ? "yes" : "**no**",
+        r.pass ? "pass" : `**FAIL**${r.error ? `: ${r.error}` : ""}`,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push(
+    `A planned kill can miss only when the job had already finished (its tasks are gone from list_tasks). A run is correct or not by the pass criteria above; one that lasts more than ${fmtS(RESUME_TARGET_MS)} ` +
+      `beyond its paced ${fmtS(pacedMs)} is also flagged as stalled: some kill in it took longer than the resume target to recover from (the job still has to be correct).`,
+  );
+  out.push("");
+
+  // ---- d. probes ----
+  out.push("### 5d. Microbenchmarks for the diagnosis");
+  out.push("");
+  out.push(
+    mdTable(
+      ["what", "n", "p50", "p90", "p99", "max"],
+      probeRows.map((p) => [p.what, String(p.samples.length), fmtMs(percentile(p.samples, 50), 2), fmtMs(percentile(p.samples, 90), 2), fmtMs(percentile(p.samples, 99), 2), fmtMs(percentile(p.samples, 100), 2)]),
+    ),
+  );
+  out.push("");
+  out.push(
+    "Measured after the jobs, on the same cluster with no job running. HyDFS appends: sequential appends through a coordinator (a task's log goes through its own node's hydfsd), " +
+      "acknowledged at a quorum of 2 of 3 replicas, each replica writing a chunk file (fdatasync, rename, fsync of the directory) and a manifest line (fdatasync). " +
+      "Operator: an operator process driven the way a worker drives it (OperatorProcess: one stdin write per batch, answers read from stdout), a snapshot asked once the batch is answered, " +
+      "as handleExactlyOnce does (worker.ts).",
+  );
+  out.push("");
+  return out;
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  const startedAt = new Date();
-  const loadStart = loadavg();
-  const daemonsUsed = await ensureBuilt();
-  log(`daemons: ${daemonsUsed}`);
-
-  const scratch = newTempDir("bench-rainstorm-input-");
+/** Sections 1-4: generate the big input, time the Unix pipelines, bench each cluster. */
+async function benchAtLeastOnce(scratch: string): Promise<Reference> {
   const bigPath = join(scratch, "input.csv");
   log(`generating ${int(LINES)} lines into ${bigPath}`);
   const t0 = performance.now();
@@ -726,21 +1616,16 @@ async function main(): Promise<number> {
 
   for (const { nodes, subnet } of CLUSTERS) await benchCluster(nodes, subnet, bigPath, bigRef, pipelines);
   rmSync(bigPath, { force: true });
+  return bigRef;
+}
 
-  // ---- report ----
-  const loadEnd = loadavg();
+/** The Markdown of sections 1-4. */
+function atLeastOnceReport(bigRef: Reference): string[] {
   const out: string[] = [];
-  out.push(`# RainStorm benchmark${QUICK ? " (--quick)" : ""}`);
-  out.push("");
-  out.push(
-    `${startedAt.toISOString()}, nproc ${availableParallelism()}, load average ${loadStart.map((l) => l.toFixed(2)).join(" ")} at start (${loadEnd.map((l) => l.toFixed(2)).join(" ")} at end), ` +
-      `one run, same machine; Bun ${Bun.version}; daemons and operators: ${daemonsUsed}; total ${fmtS(performance.now() - START)}.`,
-  );
-  out.push("");
   out.push(
     `Input: ${int(bigRef.lines)} lines (${(bigRef.bytes / 1024 / 1024).toFixed(1)} MiB): the header of testdata/dataset1.csv, then its ${ROW_TAILS.length} rows cycled, ` +
       `each with Sign Asset ID := its line number. ${int(bigRef.app1)} lines contain \`${APP1.pattern}\` (App 1), ${int(bigRef.app2)} contain \`${APP2.pattern}\` (App 2). ` +
-      `Clusters: ${CLUSTERS.map((x) => `${x.nodes} nodes on ${x.subnet}.k`).join(", ")}; memberd + hydfsd + rainstormd per node, default config (batch_size 256, window 8), ${TASKS} tasks per stage, exactly_once=false, input_rate 0.`,
+      `Clusters: ${CLUSTERS.map((x) => `${x.nodes} nodes on ${x.subnet}.k`).join(", ")}; memberd + hydfsd + rainstormd per node, default config (batch_size ${DEFAULT_RAINSTORM.batch_size}, window ${DEFAULT_RAINSTORM.window}), ${TASKS} tasks per stage, exactly_once=false, input_rate 0.`,
   );
   out.push("");
   out.push("## 1. End-to-end throughput (input_rate 0)");
@@ -858,27 +1743,39 @@ async function main(): Promise<number> {
       "streams it to the submitter and appends it to dest; it is also node 1's worker.",
   );
   out.push("");
-  const sumCpu = (j: JobStats, pred: (node: number, svc: string) => boolean) => [...j.daemonCpu].filter(([k]) => pred(Number(k.split("/")[0]), k.split("/")[1]!)).reduce((a, [, v]) => a + v, 0);
+  out.push(cpuTable(jobStats));
+  out.push("");
+  return out;
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const loadStart = loadavg();
+  const daemonsUsed = await ensureBuilt();
+  log(`daemons: ${daemonsUsed}`);
+
+  const scratch = newTempDir("bench-rainstorm-input-");
+  const bigRef = EO_ONLY ? undefined : await benchAtLeastOnce(scratch);
+
+  // 5. Exactly-once, on its own 5-node cluster.
+  const eoPath = join(scratch, "eo-input.csv");
+  const eoRef = writeInput(eoPath, EO_LINES);
+  log(`exactly-once section: ${int(eoRef.lines)} lines (${(eoRef.bytes / 1024 / 1024).toFixed(1)} MiB) in ${eoPath}`);
+  await benchExactlyOnce(eoPath, eoRef);
+  rmSync(eoPath, { force: true });
+
+  // ---- report ----
+  const loadEnd = loadavg();
+  const out: string[] = [];
+  out.push(`# RainStorm benchmark${QUICK ? " (--quick)" : ""}${EO_ONLY ? " (--eo-only: section 5 only)" : ""}`);
+  out.push("");
   out.push(
-    mdTable(
-      ["cluster", "job", "duration", "rainstormd node 1 (leader)", "rainstormd others", "hydfsd node 1", "hydfsd others", "memberd (all)", "operators stage 0", "operators stage 1", "submitter (this script)", "total", "utilization"],
-      jobStats.map((j) => {
-        const parts = [
-          sumCpu(j, (n, s) => n === 1 && s === "rainstormd"),
-          sumCpu(j, (n, s) => n !== 1 && s === "rainstormd"),
-          sumCpu(j, (n, s) => n === 1 && s === "hydfsd"),
-          sumCpu(j, (n, s) => n !== 1 && s === "hydfsd"),
-          sumCpu(j, (_, s) => s === "memberd"),
-          j.ops.filter((o) => o.stage === 0).reduce((a, o) => a + o.cpu, 0),
-          j.ops.filter((o) => o.stage === 1).reduce((a, o) => a + o.cpu, 0),
-          j.clientCpu,
-        ];
-        const total = parts.reduce((a, b) => a + b, 0);
-        return [j.cluster, j.job, fmtS(j.durationMs), ...parts.map((x) => x.toFixed(2)), total.toFixed(2), `${((100 * total) / ((j.durationMs / 1000) * availableParallelism())).toFixed(0)}%`];
-      }),
-    ),
+    `${startedAt.toISOString()}, nproc ${availableParallelism()}, load average ${loadStart.map((l) => l.toFixed(2)).join(" ")} at start (${loadEnd.map((l) => l.toFixed(2)).join(" ")} at end), ` +
+      `one run, same machine; Bun ${Bun.version}; daemons and operators: ${daemonsUsed}; total ${fmtS(performance.now() - START)}.`,
   );
   out.push("");
+  if (bigRef) out.push(...atLeastOnceReport(bigRef));
+  out.push(...eoReport());
   if (mismatches.length > 0 || errors.length > 0) {
     out.push("## Problems");
     out.push("");

@@ -38,7 +38,7 @@ export class OperatorProcess {
   readonly proc: Subprocess<"pipe", "pipe", number>;
   readonly exited: Promise<number>;
   private readonly pending: Pending[] = [];
-  private snapshotWaiters = new Map<number, (state: unknown) => void>();
+  private snapshotWaiters = new Map<number, { resolve: (state: unknown) => void; reject: (err: Error) => void }>();
   private exitCode: number | undefined;
   private readonly startedMs = performance.now();
 
@@ -56,7 +56,7 @@ export class OperatorProcess {
     this.exited = this.proc.exited.then((code) => {
       this.exitCode = code;
       const err = new OperatorExited(`operator ${cmd.map((c) => c.split("/").pop()).join(" ")} exited with code ${code}${this.stderrTail()}`);
-      for (const p of this.pending.splice(0)) p.reject(err);
+      this.rejectAll(err);
       return code;
     });
     void this.readLoop();
@@ -103,9 +103,15 @@ export class OperatorProcess {
   snapshot(n: number, timeoutMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no snapshot answer within ${timeoutMs} ms`)), timeoutMs);
-      this.snapshotWaiters.set(n, (state) => {
-        clearTimeout(timer);
-        resolve(state);
+      this.snapshotWaiters.set(n, {
+        resolve: (state) => {
+          clearTimeout(timer);
+          resolve(state);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
       if (!this.send(`${JSON.stringify({ snapshot: n })}\n`)) reject(new OperatorExited("operator stdin closed"));
     });
@@ -154,7 +160,7 @@ export class OperatorProcess {
       if (!head) return this.fail("operator wrote an output with no input pending");
       head.current.push({ key: msg.key, value: msg.value });
     } else if (typeof msg.snapshot === "number" && "state" in msg) {
-      this.snapshotWaiters.get(msg.snapshot)?.(msg.state);
+      this.snapshotWaiters.get(msg.snapshot)?.resolve(msg.state);
       this.snapshotWaiters.delete(msg.snapshot);
     } else {
       this.fail(`operator wrote an unexpected line: ${line.slice(0, 120)}`);
@@ -174,9 +180,15 @@ export class OperatorProcess {
 
   /** A protocol violation: the operator cannot be trusted any more. */
   private fail(reason: string): void {
-    const err = new OperatorExited(reason);
-    for (const p of this.pending.splice(0)) p.reject(err);
+    this.rejectAll(new OperatorExited(reason));
     this.kill();
+  }
+
+  /** Every waiter (batches and snapshots) fails at once when the operator is gone. */
+  private rejectAll(err: Error): void {
+    for (const p of this.pending.splice(0)) p.reject(err);
+    for (const w of this.snapshotWaiters.values()) w.reject(err);
+    this.snapshotWaiters.clear();
   }
 
   /** End of stream: close stdin and wait for the exit code, killing after `graceMs`. */

@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { tempPath } from "../testing/cluster.ts";
+import { inputLine, OperatorExited, OperatorProcess } from "./operator_proc.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const dir = tempPath("operator-proc-");
+mkdirSync(dir, { recursive: true });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(cmd: string[], name: string): OperatorProcess {
+  return new OperatorProcess(cmd, join(dir, `${name}.log`), ROOT);
+}
+
+describe("OperatorProcess", () => {
+  test("a batch through the real echo operator: one answer per input, in order, with its id", async () => {
+    const op = start([process.execPath, join(ROOT, "ops", "main.ts"), "echo-wrapper"], "echo");
+    const lines = inputLine("a:1", "k1", "v1") + inputLine("a:2", "k2", 'with "quotes", commas');
+    const answers = await op.processLines(lines, 2);
+    expect(answers).toEqual([
+      { id: "a:1", outputs: [{ key: "k1", value: "v1" }] },
+      { id: "a:2", outputs: [{ key: "k2", value: 'with "quotes", commas' }] },
+    ]);
+    expect(await op.snapshot(1, 5000)).toBeNull();
+    expect(await op.endInput(5000)).toBe(0);
+  });
+
+  test("a snapshot fails at once when the operator dies, not after its timeout", async () => {
+    // Reads one line (the snapshot request) and exits without answering.
+    const op = start(["sh", "-c", "read line; echo dying >&2; exit 3"], "dies");
+    const t0 = performance.now();
+    const err = await op.snapshot(1, 10_000).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(OperatorExited);
+    expect(err!.message).toContain("code 3");
+    expect(err!.message).toContain("dying");
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  test("a protocol violation fails the batch and kills the operator", async () => {
+    const op = start(["sh", "-c", "read line; echo 'not json'; sleep 5"], "garbage");
+    const err = await op.processLines(inputLine("x", "k", "v"), 1).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toContain("not JSON");
+    expect(await op.exited).not.toBe(0);
+  });
+
+  test("writing to an operator that already exited is an error, never a crash", async () => {
+    const op = start(["sh", "-c", "exit 0"], "gone");
+    await op.exited;
+    await expect(op.processLines(inputLine("x", "k", "v"), 1)).rejects.toThrow("exited");
+  });
+});
