@@ -11,7 +11,7 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { existsSync, mkdirSync, appendFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { operatorFactory } from "../../ops/registry.ts";
+import { canonicalOperatorName, operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
@@ -58,6 +58,17 @@ const REPO_ROOT = resolve(import.meta.dir, "../..");
 const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
 /** How long outputs wait for more outputs to the same destination before they are sent. */
 const OUTBOX_LINGER_MS = 2;
+/**
+ * Built-in operators whose outputs depend on the input alone (no state, no clock, no
+ * randomness). Under exactly-once they skip the task log; any other operator keeps it.
+ */
+const REPLAYABLE_OPERATORS = new Set(["grep", "grep2", "transform", "echo"]);
+
+export function isReplayable(op: string): boolean {
+  const canonical = canonicalOperatorName(op);
+  return canonical !== undefined && REPLAYABLE_OPERATORS.has(canonical);
+}
+
 /** After end of stream, how long an operator may take to exit on its own before it is killed. */
 const EOS_GRACE_MS = 2000;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
@@ -154,7 +165,9 @@ export class Worker {
     const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, inputsAtSample: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
     this.tasks.set(k, runner);
     appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
-    if (start.exactlyOnce) runner.eo = this.recover(runner, k);
+    // A deterministic stateless operator needs no log: replaying an input yields the same
+    // outputs with the same ids, which the next stage or the sink drops.
+    if (start.exactlyOnce && !isReplayable(start.op)) runner.eo = this.recover(runner, k);
     void op.exited.then((code) => {
       if (runner.stopping || this.tasks.get(k) !== runner) return;
       this.tasks.delete(k);
@@ -309,7 +322,7 @@ export class Worker {
       t.inputs += batch.count;
       t.batches++;
       for (const a of answers) t.outputs += a.outputs.length;
-      await this.forward(batch, answers);
+      await this.forward(batch, answers, t.start.exactlyOnce === true);
     } finally {
       t.active--;
       t.waiters.shift()?.();
