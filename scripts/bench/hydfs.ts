@@ -22,12 +22,13 @@
  * Progress goes to stderr, the Markdown report to stdout. `--quick`: 1 MB and 20 MB files, 100
  * appends, 20 files, appenders 1 and 2 (about a minute).
  */
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { cpus, hostname, loadavg, tmpdir } from "node:os";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { cpus, hostname, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { LocalCluster, waitFor } from "../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
 import { mdTable, mean, percentile } from "./stats.ts";
+import { benchHarness } from "./harness.ts";
 
 const QUICK = process.argv.includes("--quick");
 const MiB = 1024 * 1024;
@@ -61,38 +62,7 @@ const MERGE_APPENDS_EACH = 20;
 const RUN_DEADLINE_MS = QUICK ? 10 * 60_000 : 45 * 60_000;
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 
-const START = performance.now();
-function log(msg: string): void {
-  const t = ((performance.now() - START) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[${t}s] ${msg}\n`);
-}
-
-// ---- cleanup -----------------------------------------------------------------------------------
-
-const tempDirs = new Set<string>();
-function removeTempDirs(): void {
-  for (const d of tempDirs) {
-    try {
-      rmSync(d, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  tempDirs.clear();
-}
-// LocalCluster's killOnExit handlers (registered earlier, so they run first) SIGKILL the daemons.
-process.on("exit", removeTempDirs);
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
-const watchdog = setTimeout(() => {
-  log(`run deadline of ${RUN_DEADLINE_MS / 60_000} min passed; exiting`);
-  process.exit(2);
-}, RUN_DEADLINE_MS);
-
-function newTempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.add(d);
-  return d;
-}
+const { log, newTempDir, removeTempDirs, startMs: START, stopWatchdog } = benchHarness(RUN_DEADLINE_MS);
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -739,6 +709,6 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  clearTimeout(watchdog);
+  stopWatchdog();
   removeTempDirs();
 }

@@ -51,8 +51,8 @@
  * cluster only, a ~5 s latency run, and the smaller exactly-once section (a few minutes). Builds
  * dist/ when it is missing or older than the sources, unless --no-build.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { csvField, formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
 import { taskLogName } from "../../services/rainstorm/exactly_once.ts";
@@ -64,6 +64,7 @@ import { LocalCluster, SERVICES, type Service } from "../../services/testing/clu
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
 import { type JobRun, RainstormTestClient } from "../../services/testing/rainstorm_client.ts";
 import { mdTable, percentile } from "./stats.ts";
+import { benchHarness } from "./harness.ts";
 
 const QUICK = process.argv.includes("--quick");
 const EO_ONLY = process.argv.includes("--eo-only");
@@ -117,38 +118,7 @@ const PROBE_APPENDS = QUICK ? 50 : 200;
 const PROBE_BATCHES = QUICK ? 50 : 200;
 const MB = 1024; // kB per MiB, for /proc values
 
-const START = performance.now();
-function log(msg: string): void {
-  const t = ((performance.now() - START) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[${t}s] ${msg}\n`);
-}
-
-// ---- cleanup -----------------------------------------------------------------------------------
-
-const tempDirs = new Set<string>();
-function removeTempDirs(): void {
-  for (const d of tempDirs) {
-    try {
-      rmSync(d, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  tempDirs.clear();
-}
-// LocalCluster's killOnExit handlers SIGKILL the daemons on exit, whatever the cause.
-process.on("exit", removeTempDirs);
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
-const watchdog = setTimeout(() => {
-  log(`run deadline of ${RUN_DEADLINE_MS / 60_000} min passed; exiting`);
-  process.exit(2);
-}, RUN_DEADLINE_MS);
-
-function newTempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.add(d);
-  return d;
-}
+const { log, newTempDir, removeTempDir, removeTempDirs, startMs: START, stopWatchdog } = benchHarness(RUN_DEADLINE_MS);
 
 // ---- formatting --------------------------------------------------------------------------------
 
@@ -731,8 +701,7 @@ async function benchCluster(nodes: number, subnet: string, bigPath: string, bigR
   } finally {
     log(`${cluster}: tearing down`);
     await c.down(true);
-    rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    removeTempDir(dir);
   }
 }
 
@@ -1279,8 +1248,7 @@ async function benchExactlyOnce(eoPath: string, ref: Reference): Promise<void> {
   } finally {
     log(`${cluster}: tearing down`);
     await c.down(true);
-    rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    removeTempDir(dir);
   }
 }
 
@@ -1796,7 +1764,7 @@ async function main(): Promise<number> {
 
 main()
   .then((code) => {
-    clearTimeout(watchdog);
+    stopWatchdog();
     removeTempDirs();
     process.exit(code);
   })
