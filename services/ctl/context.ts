@@ -38,28 +38,32 @@ export function makeCtx(args: CommonValues): Ctx {
   return { cfg, host, json: args.json, timeoutMs };
 }
 
-/** Call memberd's admin API on the chosen node; non-2xx becomes a CtlError with the server's message. */
-export async function memberCall(ctx: Ctx, path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
-  const url = `http://${ctx.host}:${ctx.cfg.ports.http}${path}`;
+/**
+ * One JSON call to a daemon of the chosen node (`port`), with the bearer token and the timeout;
+ * an unreachable daemon or a non-2xx answer becomes a CtlError carrying the daemon's message.
+ */
+export async function daemonCall(ctx: Ctx, daemon: string, port: number, path: string, init: { method?: string; body?: unknown } = {}): Promise<any> {
   const headers: Record<string, string> = {};
   if (ctx.cfg.cluster_secret) headers.authorization = `Bearer ${ctx.cfg.cluster_secret}`;
   if (init.body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
-    res = await fetchWithTimeout(url, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, ctx.timeoutMs);
+    res = await fetchWithTimeout(`http://${ctx.host}:${port}${path}`, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, ctx.timeoutMs);
   } catch (err) {
-    throw new CtlError(`memberd at ${ctx.host}:${ctx.cfg.ports.http} unreachable: ${(err as Error).message}`);
+    throw new CtlError(`${daemon} at ${ctx.host}:${port} unreachable: ${(err as Error).message}`);
   }
   const text = await res.text();
-  let data: unknown = text;
+  let data: any = text;
   try {
     data = JSON.parse(text);
   } catch {}
-  if (!res.ok) {
-    const msg = typeof data === "object" && data && "error" in data ? (data as { error: string }).error : text;
-    throw new CtlError(`${ctx.host}: ${res.status} ${msg}`);
-  }
+  if (!res.ok) throw new CtlError(`${ctx.host}: ${data?.error ?? text} (HTTP ${res.status})`);
   return data;
+}
+
+/** Call memberd's admin API on the chosen node. */
+export function memberCall(ctx: Ctx, path: string, init: { method?: string; body?: unknown } = {}): Promise<any> {
+  return daemonCall(ctx, "memberd", ctx.cfg.ports.http, path, init);
 }
 
 /** Print JSON with --json, else the human form. */

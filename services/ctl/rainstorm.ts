@@ -8,29 +8,15 @@
 import { defineCommand } from "citty";
 import { leaderHost, resolveNode } from "../shared/config.ts";
 import { readLines } from "../shared/lines.ts";
-import { commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+import { commonArgs, CtlError, type Ctx, daemonCall, makeCtx, print, table } from "./context.ts";
 
 function leaderCtx(args: { node: string; json: boolean; config: string; timeout: string }, nodeGiven: boolean): Ctx {
   const ctx = makeCtx(args);
   return nodeGiven ? ctx : { ...ctx, host: leaderHost(ctx.cfg) };
 }
 
-async function leaderCall(ctx: Ctx, method: string, path: string, body?: unknown): Promise<any> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (ctx.cfg.cluster_secret) headers.authorization = `Bearer ${ctx.cfg.cluster_secret}`;
-  let res: Response;
-  try {
-    res = await fetch(`http://${ctx.host}:${ctx.cfg.ports.rainstorm}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(ctx.timeoutMs) });
-  } catch (err) {
-    throw new CtlError(`rainstormd at ${ctx.host}:${ctx.cfg.ports.rainstorm} unreachable: ${(err as Error).message}`);
-  }
-  const text = await res.text();
-  let data: any = text;
-  try {
-    data = JSON.parse(text);
-  } catch {}
-  if (!res.ok) throw new CtlError(`${data?.error ?? text} (HTTP ${res.status})`);
-  return data;
+function leaderCall(ctx: Ctx, method: string, path: string, body?: unknown): Promise<any> {
+  return daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, path, { method, body });
 }
 
 /** Pull our own flags out of a raw argument list; everything else belongs to the job. */
