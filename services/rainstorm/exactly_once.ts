@@ -16,6 +16,7 @@
  * sink increasing), and at most the last record's outputs can be unacknowledged when a task
  * dies: a restarted task forwards those again before it takes any new input.
  */
+import { HydfsWriteError, HydfsWriter } from "../hydfs/writer.ts";
 import type { Answer, Output } from "./operator_proc.ts";
 
 /** One log record: the answers of one batch and the operator's state after it. */
@@ -92,74 +93,33 @@ export function taskLogName(job: string, stage: number, index: number): string {
   return `rainstorm/${job}/stage${stage}-task${index}.log`;
 }
 
-/** HyDFS calls of a task log, through the node's own hydfsd. */
+/** A task's log in HyDFS: read at start, one record appended per batch. */
 export class TaskLog {
-  private seq = 0;
-  /** A fresh client id per task incarnation: its sequence numbers start at 1 again. */
-  private readonly clientId: string;
+  private readonly writer: HydfsWriter;
 
   /**
-   * `bases` lists HyDFS endpoints to use, this node's own first: when it is unreachable (its
-   * hydfsd died), any other node can coordinate the same call.
+   * `bases` lists HyDFS coordinators, this node's own first: when its hydfsd died, any other
+   * node can coordinate the same call. A fresh client id per task incarnation starts its
+   * sequence numbers at 1 again.
    */
-  constructor(
-    private readonly bases: () => string[],
-    private readonly secret: string,
-    readonly name: string,
-    incarnation: string,
-  ) {
-    this.clientId = `task-${incarnation}`;
-  }
-
-  private headers(): Record<string, string> {
-    return this.secret ? { authorization: `Bearer ${this.secret}` } : {};
+  constructor(bases: () => string[], secret: string, readonly name: string, incarnation: string) {
+    this.writer = new HydfsWriter(bases, secret, name, `task-${incarnation}`);
   }
 
   /** The log's text, creating the (empty) log on a task's first start. */
   async load(): Promise<string> {
-    const q = `name=${encodeURIComponent(this.name)}`;
-    const res = await this.anyBase((base) => fetch(`${base}/get?${q}`, { headers: this.headers(), signal: AbortSignal.timeout(30_000) }));
-    if (res.ok) return res.text();
-    if (res.status !== 404) throw new Error(`reading task log ${this.name}: ${res.status} ${await res.text()}`);
-    await this.write("create", "");
+    const text = await this.writer.read();
+    if (text !== undefined) return text;
+    try {
+      await this.writer.write("create", "");
+    } catch (err) {
+      // A concurrent first start of the same task created it already: that is fine.
+      if (!(err instanceof HydfsWriteError && err.status === 409)) throw err;
+    }
     return "";
   }
 
-  /** The first answer from the endpoints in order; only unreachable ones are skipped. */
-  private async anyBase(call: (base: string) => Promise<Response>): Promise<Response> {
-    let last: Error | undefined;
-    for (const base of this.bases()) {
-      try {
-        return await call(base);
-      } catch (err) {
-        last = err as Error;
-      }
-    }
-    throw last ?? new Error("no HyDFS endpoint known");
-  }
-
   append(record: LogRecord): Promise<void> {
-    return this.write("append", encodeRecord(record));
-  }
-
-  /** create/append, retried with the same sequence number (HyDFS applies it once). */
-  private async write(kind: "create" | "append", body: string): Promise<void> {
-    const seq = ++this.seq;
-    const path = `/${kind}?name=${encodeURIComponent(this.name)}&client=${encodeURIComponent(this.clientId)}&seq=${seq}`;
-    let last = "";
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      try {
-        const res = await this.anyBase((base) => fetch(`${base}${path}`, { method: "POST", headers: this.headers(), body, signal: AbortSignal.timeout(30_000) }));
-        if (res.ok) return;
-        last = `${res.status} ${await res.text()}`;
-        // A concurrent first start of the same task created it already: that is fine.
-        if (kind === "create" && res.status === 409) return;
-        if (res.status < 500) break;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      await Bun.sleep(100 * attempt);
-    }
-    throw new Error(`${kind} of task log ${this.name}: ${last}`);
+    return this.writer.write("append", encodeRecord(record));
   }
 }

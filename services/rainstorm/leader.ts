@@ -10,6 +10,7 @@
  */
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
+import { HydfsWriter } from "../hydfs/writer.ts";
 import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
@@ -51,8 +52,8 @@ interface Job {
   sinkFlushing: boolean;
   /** exactly_once: output ids already appended to dest. */
   sinkSeen: Set<string>;
-  destSeq: number;
-  clientId: string;
+  /** Writes dest through this node's hydfsd as client `rainstorm-<job>`. */
+  dest: HydfsWriter;
 }
 
 export class LeaderError extends Error {
@@ -176,8 +177,7 @@ export class Leader {
       sinkQueue: [],
       sinkFlushing: false,
       sinkSeen: new Set(),
-      destSeq: 0,
-      clientId: `rainstorm-${id}`,
+      dest: new HydfsWriter(() => [this.hydfsUrl("")], this.cfg.cluster_secret, spec.dest, `rainstorm-${id}`),
     };
     await this.appendDest(job, "create", "");
     spec.stages.forEach((s, stage) => {
@@ -359,22 +359,13 @@ export class Leader {
 
   /** create/append to dest, retried with the same sequence number (HyDFS applies it once). */
   private async appendDest(job: Job, kind: "create" | "append", text: string): Promise<void> {
-    const seq = ++job.destSeq;
-    const path = `/${kind}?name=${encodeURIComponent(job.spec.dest)}&client=${encodeURIComponent(job.clientId)}&seq=${seq}`;
-    let lastErr = "";
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      try {
-        const res = await fetch(this.hydfsUrl(path), { method: "POST", headers: this.headers(false), body: text, signal: AbortSignal.timeout(30_000) });
-        if (res.ok) return;
-        lastErr = `${res.status} ${await res.text()}`;
-        if (res.status < 500) break;
-      } catch (err) {
-        lastErr = (err as Error).message;
-      }
-      await Bun.sleep(200 * attempt);
+    try {
+      await job.dest.write(kind, text);
+    } catch (err) {
+      throw new LeaderError(`${(err as Error).message}`, 503);
     }
-    throw new LeaderError(`${kind} of dest ${job.spec.dest} failed: ${lastErr}`, 503);
   }
+
 
   // ---- failures ------------------------------------------------------------------------------
 

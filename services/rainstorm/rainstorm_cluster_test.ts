@@ -330,7 +330,6 @@ describe("RainStorm exactly-once (App 1 with kills at about 30% and 60% of the i
         await kill(t);
       },
       async (ts) => {
-        await waitFor(async () => true, 10, "");
         await kill(ts.find((t) => t.stage === target!.stage && t.task === target!.task));
       },
     );
