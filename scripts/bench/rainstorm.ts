@@ -1377,7 +1377,7 @@ function eoReport(): string[] {
     );
     out.push("");
     out.push(
-      "A task's batches go through the exactly-once steps one at a time, and each step ends only when its outputs are acknowledged downstream, so `job duration / busiest task's records` " +
+      "A task's batches go through the exactly-once steps one group at a time (the batches that arrived meanwhile share one record), and each step ends only when its outputs are acknowledged downstream, so `job duration / busiest task's records` " +
         "is the mean time of one serialized step of that task (an upper bound: it includes start-up and idle time).",
     );
     out.push("");

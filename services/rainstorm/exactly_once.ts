@@ -10,8 +10,9 @@
  * produces the same ids. A restarted task reads its log, restores the operator's last state
  * (an aggregate continues from 11, not 1) and knows every input it has processed.
  *
- * Batches of one task go through these steps one at a time, and the next batch starts only
- * once the previous one's outputs are acknowledged. So a logged state never includes an input
+ * Batches of one task go through these steps one group at a time (the batches that arrived
+ * while the previous group was busy share one operator round, one snapshot and one log record),
+ * and the next group starts only once the previous one's outputs are acknowledged. So a logged state never includes an input
  * whose record is not logged, outputs leave in processing order (each key's counts reach the
  * sink increasing), and at most the last record's outputs can be unacknowledged when a task
  * dies: a restarted task forwards those again before it takes any new input.

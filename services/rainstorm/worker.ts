@@ -93,8 +93,9 @@ interface TaskRunner {
     seen: Map<string, Output[]>;
     /** Settles once the log is read and the operator's state restored. */
     ready: Promise<void>;
-    /** Batches go through the exactly-once steps one at a time. */
-    chain: Promise<void>;
+    /** Batches waiting for the exactly-once steps; a group goes through them at a time. */
+    queue: { batch: Batch; resolve: () => void; reject: (e: Error) => void }[];
+    pumping: boolean;
     snapshots: number;
   };
 }
@@ -184,7 +185,7 @@ export class Worker {
     const { start, op, logPath } = runner;
     const cfg = this.opts.cfg;
     const log = new TaskLog(() => this.hydfsBases(), cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
-    const eo = { log, seen: new Map<string, Output[]>(), ready: Promise.resolve(), chain: Promise.resolve(), snapshots: 0 };
+    const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, snapshots: 0 };
     eo.ready = (async () => {
       const { seen, state, records, last } = replayLog(await log.load());
       eo.seen = seen;
@@ -329,35 +330,73 @@ export class Worker {
     }
   }
 
-  /** The exactly-once steps for one batch (see exactly_once.ts), one batch of a task at a time. */
-  private async handleExactlyOnce(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>, batch: Batch): Promise<void> {
-    await eo.ready;
-    const step = eo.chain.then(async () => {
-      if (t.stopping || !t.op.alive) throw new TaskGone(`task ${batch.job}/${batch.stage}/${batch.index} stopped`);
-      const { fresh, freshCount, repeated } = splitSeen(batch.lines, eo.seen);
-      let answers: Answer[] = [];
-      if (freshCount > 0) {
-        answers = await t.op.processLines(fresh, freshCount);
+  /**
+   * The exactly-once steps (see exactly_once.ts) for one batch. Batches that arrive while the
+   * task is busy wait in its queue and then go through the steps together (group commit): one
+   * operator round, one snapshot, one log append and one forward for all of them, so the cost
+   * of a HyDFS round trip is shared by as many batches as the pipeline keeps in flight.
+   */
+  private handleExactlyOnce(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>, batch: Batch): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => eo.queue.push({ batch, resolve, reject }));
+    if (!eo.pumping) void this.pumpExactlyOnce(t, eo);
+    return done;
+  }
+
+  private async pumpExactlyOnce(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>): Promise<void> {
+    eo.pumping = true;
+    try {
+      await eo.ready.catch(() => {});
+      while (eo.queue.length > 0) {
+        const group = eo.queue.splice(0);
         try {
-          const state = await t.op.snapshot(++eo.snapshots, 10_000);
-          await eo.log.append({ answers, state });
+          await this.commitGroup(t, eo, group.map((g) => g.batch));
+          for (const g of group) g.resolve();
         } catch (err) {
-          // The operator's state now holds inputs the log does not: only a restart from the
-          // log is consistent again.
-          t.op.kill();
-          throw new TaskGone(`task log append failed: ${(err as Error).message}`);
+          for (const g of group) g.reject(err as Error);
         }
-        for (const a of answers) eo.seen.set(a.id, a.outputs);
-        t.inputs += freshCount;
-        t.batches++;
-        for (const a of answers) t.outputs += a.outputs.length;
       }
-      // Repeated inputs: forward what the log says they produced (downstream drops known ids).
-      for (const id of repeated) answers.push({ id, outputs: eo.seen.get(id) ?? [] });
-      await this.forward(batch, answers, true);
-    });
-    eo.chain = step.catch(() => {});
-    await step;
+    } finally {
+      eo.pumping = false;
+    }
+  }
+
+  /** Log appends of this worker's exactly-once tasks so far (for rainstorm.failpoint). */
+  private logAppends = 0;
+
+  /** The failpoint that fires on this worker's `n`th log append, if any (tests only). */
+  private failpointAt(n: number): string | undefined {
+    const [name, at] = this.opts.cfg.rainstorm.failpoint.split(":");
+    return name && Number(at) === n ? name : undefined;
+  }
+
+  private async commitGroup(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>, batches: Batch[]): Promise<void> {
+    const first = batches[0]!;
+    await eo.ready;
+    if (t.stopping || !t.op.alive) throw new TaskGone(`task ${first.job}/${first.stage}/${first.index} stopped`);
+    const { fresh, freshCount, repeated } = splitSeen(batches.map((b) => b.lines).join(""), eo.seen);
+    let answers: Answer[] = [];
+    if (freshCount > 0) {
+      answers = await t.op.processLines(fresh, freshCount);
+      try {
+        const state = await t.op.snapshot(++eo.snapshots, 10_000);
+        const failpoint = this.failpointAt(++this.logAppends);
+        if (failpoint === "crash_before_log_append") throw new Error(`failpoint ${failpoint}`);
+        await eo.log.append({ answers, state });
+        if (failpoint === "crash_after_log_append") throw new Error(`failpoint ${failpoint}`);
+      } catch (err) {
+        // The operator's state now holds inputs the log does not: only a restart from the
+        // log is consistent again.
+        t.op.kill();
+        throw new TaskGone(`task log append failed: ${(err as Error).message}`);
+      }
+      for (const a of answers) eo.seen.set(a.id, a.outputs);
+      t.inputs += freshCount;
+      t.batches += batches.length;
+      for (const a of answers) t.outputs += a.outputs.length;
+    }
+    // Repeated inputs: forward what the log says they produced (downstream drops known ids).
+    for (const id of repeated) answers.push({ id, outputs: eo.seen.get(id) ?? [] });
+    await this.forward(first, answers, true);
   }
 
   /**

@@ -46,7 +46,17 @@ export interface RainstormSettings {
   batch_timeout_ms: number;
   /** Restarts of one task within a job before the job fails with the operator's error. Default 5. */
   max_task_restarts: number;
+  /**
+   * Tests only ("" = never, the default): crash one exactly-once task of this worker during a
+   * log flush, once. `crash_before_log_append:N` kills the operator on this worker's Nth log
+   * append before the record is written; `crash_after_log_append:N` after the record is
+   * durable but before its outputs are forwarded. Either way the replacement must give the same
+   * result as a run without the crash.
+   */
+  failpoint: string;
 }
+
+const FAILPOINT_PATTERN = /^(|crash_(before|after)_log_append:[1-9]\d{0,6})$/;
 
 export const DEFAULT_RAINSTORM: RainstormSettings = {
   leader: "",
@@ -55,6 +65,7 @@ export const DEFAULT_RAINSTORM: RainstormSettings = {
   window: 8,
   batch_timeout_ms: 30_000,
   max_task_restarts: 5,
+  failpoint: "",
 };
 
 export interface HydfsSettings {
@@ -213,6 +224,9 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
         if (key === "leader" || key === "ops_dir") {
           if (typeof v !== "string") errors.push(`rainstorm.${key}: expected a string, got ${JSON.stringify(v)}`);
           else cfg.rainstorm[key] = v;
+        } else if (key === "failpoint") {
+          if (typeof v !== "string" || !FAILPOINT_PATTERN.test(v)) errors.push(`rainstorm.failpoint: expected "", crash_before_log_append:<N> or crash_after_log_append:<N>, got ${JSON.stringify(v)}`);
+          else cfg.rainstorm.failpoint = v;
         } else if (!(key in ranges)) errors.push(`rainstorm.${key}: unknown setting; known settings are ${Object.keys(DEFAULT_RAINSTORM).join(", ")}`);
         else {
           const [lo, hi] = ranges[key]!;

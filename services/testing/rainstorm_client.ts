@@ -67,3 +67,28 @@ export class RainstormTestClient {
     return fetch(this.url(1, "/kill_task"), { method: "POST", headers: this.headers(), body: JSON.stringify({ node, pid }), signal: AbortSignal.timeout(5000) });
   }
 }
+
+/**
+ * How an exactly-once App 1 run (`key\tcount` outputs) differs from the reference counts: the
+ * final count of every key, each key's counts strictly increasing as emitted, and `stored` (the
+ * lines of dest) holding each record once, one per counted input. Empty when it is exact.
+ */
+export function countViolations(outputs: string[], stored: string[], reference: Map<string, number>): string[] {
+  const problems: string[] = [];
+  const last = new Map<string, number>();
+  for (const line of outputs) {
+    const tab = line.lastIndexOf("\t");
+    const key = line.slice(0, tab);
+    const count = Number(line.slice(tab + 1));
+    if (!(count > (last.get(key) ?? 0))) problems.push(`key ${JSON.stringify(key)}: count ${count} emitted after ${last.get(key)}`);
+    last.set(key, count);
+  }
+  for (const key of new Set([...last.keys(), ...reference.keys()])) {
+    if (last.get(key) !== reference.get(key)) problems.push(`key ${JSON.stringify(key)}: final count ${last.get(key)}, expected ${reference.get(key)}`);
+  }
+  const distinct = new Set(stored).size;
+  if (distinct !== stored.length) problems.push(`dest has ${stored.length - distinct} duplicate records`);
+  const expected = [...reference.values()].reduce((a, b) => a + b, 0);
+  if (stored.length !== expected) problems.push(`dest has ${stored.length} records, expected ${expected}`);
+  return problems.slice(0, 20);
+}

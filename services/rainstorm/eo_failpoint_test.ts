@@ -1,0 +1,49 @@
+/**
+ * Exactly-once under a crash during a task-log flush: the rainstorm.failpoint setting makes each
+ * worker kill one exactly-once task on its 3rd log append, either before the record is written
+ * or after it is durable but before its outputs leave. Real processes on 127.0.43.k / 127.0.44.k.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseCsvLine } from "../../ops/csv.ts";
+import { LocalCluster, tempPath } from "../testing/cluster.ts";
+import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
+
+setDefaultTimeout(120_000);
+
+const DATASET = readFileSync(join(resolve(import.meta.dir, "../.."), "testdata", "dataset1.csv"), "utf8");
+const PATTERN = "SIGN_";
+const COL = 6;
+
+const reference = new Map<string, number>();
+for (const line of DATASET.split("\n")) {
+  if (!line.includes(PATTERN)) continue;
+  const key = parseCsvLine(line)[COL] ?? "";
+  reference.set(key, (reference.get(key) ?? 0) + 1);
+}
+
+describe("RainStorm exactly-once: a task crash during a log flush", () => {
+  for (const [failpoint, subnet] of [
+    ["crash_before_log_append:3", "127.0.43"],
+    ["crash_after_log_append:3", "127.0.44"],
+  ] as const) {
+    test(`${failpoint}: App 1 counts equal the reference, dest has no duplicate`, async () => {
+      const c = new LocalCluster({ dir: tempPath("rainstorm-failpoint-"), subnet, extra: { rainstorm: { failpoint } }, killOnExit: true });
+      try {
+        await c.up(3);
+        const hydfs = new HydfsTestClient(c);
+        await hydfs.write(1, "create", "dataset1.csv", DATASET);
+        const run = await new RainstormTestClient(c).run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", "out.txt", "true", "false", "1500", "0", "0"], 90_000);
+        expect(run.failed).toBeUndefined();
+        // The failpoint fired: aggregate tasks (the only ones with a log) were restarted.
+        expect(run.events.filter((e) => e.event === "task_restarted" && e.stage === 1).length).toBeGreaterThanOrEqual(1);
+        const stored = (await hydfs.getText(2, "out.txt")).split("\n").filter(Boolean);
+        expect(countViolations(run.outputs, stored, reference)).toEqual([]);
+      } finally {
+        await c.down(true);
+      }
+    });
+  }
+});
