@@ -221,6 +221,16 @@ export const appendCmd = defineCommand({
   },
 });
 
+export const deleteCmd = defineCommand({
+  meta: { name: "delete", description: "delete <remote>: remove a HyDFS file from all its replicas (it cannot come back; a later create starts a new file)" },
+  args: { ...commonArgs, remote: pos("HyDFS file name") },
+  async run({ args }) {
+    const ctx = makeCtx(args);
+    const r = await callJson(ctx, "POST", `/delete?name=${encodeURIComponent(args.remote)}`);
+    print(ctx, r, () => `deleted ${r.name} on ${r.replicas.join(", ")}`);
+  },
+});
+
 export const getCmd = defineCommand({
   meta: { name: "get", description: "get <remote> <local>: fetch a HyDFS file (every append acknowledged before the get is in it)" },
   args: { ...commonArgs, remote: pos("HyDFS file name"), local: pos("local file to write") },
@@ -321,6 +331,7 @@ export const multiCreateCmd = defineCommand({
 export const hydfsCommands = {
   create: createCmd,
   append: appendCmd,
+  delete: deleteCmd,
   get: getCmd,
   getfromreplica: getFromReplicaCmd,
   merge: mergeCmd,

@@ -34,7 +34,7 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 export function hydfsApp(node: HydfsNode) {
   const secret = node.cfg.cluster_secret;
   // Reads are open; writes, merges and every replica-to-replica call need the token.
-  const protectedPaths = new Set(["/create", "/append", "/merge", "/multiappend_local"]);
+  const protectedPaths = new Set(["/create", "/append", "/delete", "/merge", "/multiappend_local"]);
   return new Elysia()
     .onRequest(bearerHook(secret, (path) => protectedPaths.has(path) || path.startsWith("/internal/")))
     .onError((ctx) => {
@@ -45,18 +45,14 @@ export function hydfsApp(node: HydfsNode) {
       return jsonErrorHook(ctx);
     })
     .get("/help", () => ({
-      client: ["/create", "/append", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
+      client: ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
     }))
     .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: nameQuery })
-    .get("/stat", async ({ query }) => {
-      // A quorum read of the manifests only: the body stream is never pulled, so no chunk moves.
-      const r = await node.read(query.name);
-      await r.body.cancel();
-      return { name: r.name, size: r.size, ops: r.ops.length };
-    }, { query: nameQuery })
+    .get("/stat", ({ query }) => node.stat(query.name), { query: nameQuery })
     .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: nameQuery })
-    .get("/ls", ({ query }) => {
-      const name = validateRemoteName(query.name);
+    .get("/ls", async ({ query }) => {
+      // A missing or deleted file is a 404 here too, as for get and stat.
+      const { name } = await node.stat(query.name, "ls");
       return {
         name,
         token: formatToken(tokenOf(name)),
@@ -83,6 +79,7 @@ export function hydfsApp(node: HydfsNode) {
     .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
     .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
     .post("/merge", ({ query }) => node.merge(query.name), { query: nameQuery })
+    .post("/delete", ({ query }) => node.delete(query.name), { query: nameQuery })
     .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { query: t.Object({ name: t.String(), local: t.String() }) })
     // ---- replica-to-replica ----
     .put(
@@ -106,10 +103,14 @@ export function hydfsApp(node: HydfsNode) {
       },
       { params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
     )
-    .get("/internal/manifest", ({ query }) => {
-      const ops = node.store.ops(validateRemoteName(query.name));
-      if (!ops) throw new HydfsError(`no replica of ${query.name} here`, 404);
-      return { ops };
+    .get("/internal/manifest", ({ query, set }) => {
+      const name = validateRemoteName(query.name);
+      const ops = node.store.ops(name);
+      // The tombstone travels with the answer (also with a 404), so readers and merges see deletes.
+      const deletedAtMs = node.store.deletedAt(name);
+      if (ops) return { ops, deletedAtMs };
+      set.status = 404;
+      return { error: `no replica of ${name} here`, deletedAtMs };
     }, { query: nameQuery })
     .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
       parse: "none",
@@ -120,11 +121,17 @@ export function hydfsApp(node: HydfsNode) {
       async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
       { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
     )
+    .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), {
+      query: t.Object({ name: t.String(), at: t.Numeric({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, multipleOf: 1 }) }),
+    })
     .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
     .post(
       "/internal/adopt",
-      async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources) }),
-      { query: nameQuery, body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })) }) },
+      async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources, body.deletedAtMs) }),
+      {
+        query: nameQuery,
+        body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })), deletedAtMs: t.Optional(t.Integer({ minimum: 0 })) }),
+      },
     );
 }
 
@@ -152,7 +159,7 @@ async function readOpBody(node: HydfsNode, request: Request, inline: boolean): P
 
 function replicaWrite(node: HydfsNode, kind: "create" | "append", nameIn: string, op: AppendOp, storeIfMissing: boolean, set: { status?: number | string }) {
   const result = node.applyLocal(kind, validateRemoteName(nameIn), op, storeIfMissing);
-  if (result === "exists") set.status = 409;
+  if (result === "exists" || result === "deleted_later") set.status = 409;
   else if (result === "no_such_file") set.status = 404;
   else if (result === "error") set.status = 409;
   return { result };

@@ -147,6 +147,32 @@ export function mergeManifests(...lists: readonly (readonly AppendOp[])[]): Appe
   return canonicalOrder(lists.flat());
 }
 
+/** Ops that survive a tombstone: those stamped after it (all of them when there is none). */
+export function opsAfter(ops: readonly AppendOp[], floor: number | undefined): AppendOp[] {
+  return floor === undefined ? [...ops] : ops.filter((o) => o.tsMs > floor);
+}
+
+/** The newest tombstone (deletedAtMs) among replicas' answers, or undefined when none has one. */
+export function newestFloor(answers: readonly { deletedAtMs?: number | undefined }[]): number | undefined {
+  let floor: number | undefined;
+  for (const a of answers) if (a.deletedAtMs !== undefined && (floor === undefined || a.deletedAtMs > floor)) floor = a.deletedAtMs;
+  return floor;
+}
+
+/**
+ * The file that replicas' op lists make together, given the newest tombstone `floor`: the
+ * canonical order of their union without every op stamped at or before the floor, or undefined
+ * when there is no file. Without a tombstone any copy is a file. With one, the name lives again
+ * only through a create stamped after it; ops after the floor without such a create are appends
+ * a stale replica took after the delete, and they die with it. The filter runs before the union
+ * is ordered, because canonicalOrder keeps only the oldest create, which would be the dead one.
+ */
+export function liveMerge(lists: readonly (readonly AppendOp[])[], floor: number | undefined): AppendOp[] | undefined {
+  if (floor === undefined) return lists.length > 0 ? mergeManifests(...lists) : undefined;
+  const live = opsAfter(lists.flat(), floor);
+  return live.some((o) => o.kind === "create") ? canonicalOrder(live) : undefined;
+}
+
 /**
  * Hex SHA-256 over the canonical order's encoded lines. Equal digests mean equal files AND equal
  * future merges: it covers timestamps and op ids, not only keys and chunks, because two replicas

@@ -8,6 +8,11 @@
  * Reads ask every replica, need a majority of answers and return the merge of what they find, so
  * any write acknowledged before a read starts is visible to it, whoever wrote and through
  * whichever coordinator (read-my-writes and more). Replicas that differed are repaired afterwards.
+ *
+ * Delete: every replica records a durable tombstone (store.ts) and drops its copy; acknowledged
+ * at a majority. Reads and merges take the newest tombstone any participant reports and ignore
+ * every op stamped at or before it, so a replica that missed the delete cannot bring the file
+ * back; merge then deletes that stale copy too.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -15,7 +20,7 @@ import { join } from "node:path";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
-import { type AppendOp, type ChunkRef, manifestDigest, mergeManifests, totalSize } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, liveMerge, manifestDigest, mergeManifests, newestFloor, opsAfter, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
 import { PeerClient, PeerError } from "./peers.ts";
 import { Ring, type RingNode } from "./ring.ts";
@@ -40,6 +45,28 @@ export interface WriteResult {
   duplicate: boolean;
 }
 
+/** What `POST /delete` answers: the replicas (host:port) that recorded the tombstone. */
+export interface DeleteResult {
+  name: string;
+  deleted: true;
+  replicas: string[];
+}
+
+/** One participant's answer to a manifest request: its ops (undefined = no copy) and tombstone. */
+interface ManifestAnswer {
+  node: RingNode;
+  ops: AppendOp[] | undefined;
+  deletedAtMs: number | undefined;
+}
+
+export interface MergeResult {
+  name: string;
+  digest: string;
+  updated: string[];
+  replicas: string[];
+  confirmed: boolean;
+}
+
 export interface HydfsMetrics {
   ops: Record<string, number>;
   bytesWritten: number;
@@ -50,7 +77,7 @@ export interface HydfsMetrics {
   gcDeleted: number;
 }
 
-type ReplicaAnswer = "ok" | "duplicate" | "exists" | "no_such_file" | "error";
+type ReplicaAnswer = "ok" | "duplicate" | "exists" | "deleted_later" | "no_such_file" | "error";
 
 /** Chunks of one upload being stored by replicas at once (memory: this many x 4 MiB). */
 const WRITE_WINDOW_CHUNKS = 3;
@@ -252,6 +279,7 @@ export class HydfsNode {
     if (kind === "create") {
       await Promise.all(acked.map((r) => this.abortCreate(r, name, op.opId)));
       if (answers.includes("exists")) throw new HydfsError(`create ${name}: a file with that name already exists`, 409);
+      if (answers.includes("deleted_later")) throw new HydfsError(`create ${name}: the name was deleted at a time not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`, 409);
     } else if (answers.includes("no_such_file") && !answers.some((a) => a === "ok" || a === "duplicate")) {
       throw new HydfsError(`append ${name}: no such file (create it first)`, 404);
     }
@@ -284,11 +312,13 @@ export class HydfsNode {
         this.dirty.add(name);
         return "ok";
       }
-      if (r === "exists") return "exists";
+      if (r === "exists" || r === "deleted_later") return r;
       return "error";
     }
     let r = this.store.append(name, op);
-    if (r === "no_such_file" && storeIfMissing) {
+    // Never on a deleted name: the replica that "proved" the file exists may be a stale one that
+    // missed the delete, and storing here would bring the file back.
+    if (r === "no_such_file" && storeIfMissing && this.store.deletedAt(name) === undefined) {
       this.store.replaceOps(name, [op]);
       r = "applied";
     }
@@ -317,36 +347,59 @@ export class HydfsNode {
 
   // ---- reads ---------------------------------------------------------------------------------
 
-  /** Ops of every replica that answered (undefined = answered, has no copy). */
-  private async gather(name: string, participants: RingNode[]): Promise<{ node: RingNode; ops: AppendOp[] | undefined }[]> {
-    const settled = await Promise.allSettled(participants.map((r) => (this.isSelf(r) ? Promise.resolve(this.store.ops(name)?.slice()) : this.peers.manifest(r, name))));
-    const out: { node: RingNode; ops: AppendOp[] | undefined }[] = [];
+  /** Ops and tombstone of every participant that answered (ops undefined = answered, no copy). */
+  private async gather(name: string, participants: RingNode[]): Promise<ManifestAnswer[]> {
+    const settled = await Promise.allSettled(
+      participants.map((r) => (this.isSelf(r) ? Promise.resolve({ ops: this.store.ops(name)?.slice(), deletedAtMs: this.store.deletedAt(name) }) : this.peers.manifest(r, name))),
+    );
+    const out: ManifestAnswer[] = [];
     settled.forEach((s, i) => {
-      if (s.status === "fulfilled") out.push({ node: participants[i]!, ops: s.value });
+      if (s.status === "fulfilled") out.push({ node: participants[i]!, ...s.value });
       else this.log.warn(`manifest of ${name} from ${participants[i]!.host}: ${(s.reason as Error).message}`);
     });
     return out;
+  }
+
+  /**
+   * The file as a majority of its replicas hold it (404 when missing or deleted). Replicas found
+   * to differ (ops or tombstone) are repaired by a merge off the request path.
+   */
+  private async quorumView(name: string, what: string): Promise<{ ops: AppendOp[]; holders: RingNode[] }> {
+    const replicas = this.replicas(name);
+    const answers = await this.gather(name, replicas);
+    const need = HydfsNode.quorum(replicas.length);
+    if (answers.length < need) throw new HydfsError(`${what} ${name}: only ${answers.length} of ${replicas.length} replicas answered, need ${need}`, 503);
+    const floor = newestFloor(answers);
+    const ops = liveMerge(
+      answers.flatMap((a) => (a.ops ? [a.ops] : [])),
+      floor,
+    );
+    const digest = ops && manifestDigest(ops);
+    const differ = answers.length < replicas.length || answers.some((a) => a.deletedAtMs !== floor || (a.ops ? manifestDigest(a.ops) !== digest : ops !== undefined));
+    if (differ && (ops || answers.some((a) => a.ops))) {
+      // Read repair; for a deleted file it deletes the copies a replica that missed it still has.
+      void this.reconcile(name).catch((err) => this.log.warn(`read repair of ${name}: ${(err as Error).message}`));
+    }
+    if (!ops) throw new HydfsError(`${what} ${name}: no such file`, 404);
+    return { ops, holders: answers.filter((a) => a.ops).map((a) => a.node) };
   }
 
   /** Quorum read: the merged ops and a stream of the file's bytes. */
   async read(nameIn: unknown): Promise<{ name: string; ops: AppendOp[]; size: number; body: ReadableStream<Uint8Array> }> {
     const name = validateRemoteName(nameIn);
     this.count("get");
-    const replicas = this.replicas(name);
-    const answers = await this.gather(name, replicas);
-    const need = HydfsNode.quorum(replicas.length);
-    if (answers.length < need) throw new HydfsError(`get ${name}: only ${answers.length} of ${replicas.length} replicas answered, need ${need}`, 503);
-    const holders = answers.filter((a) => a.ops).map((a) => a.node);
-    if (holders.length === 0) throw new HydfsError(`get ${name}: no such file`, 404);
-    const ops = mergeManifests(...answers.filter((a) => a.ops).map((a) => a.ops!));
-    const digest = manifestDigest(ops);
-    if (answers.length < replicas.length || answers.some((a) => !a.ops || manifestDigest(a.ops) !== digest)) {
-      // Read repair, off the request path.
-      void this.merge(name).catch((err) => this.log.warn(`read repair of ${name}: ${(err as Error).message}`));
-    }
+    const { ops, holders } = await this.quorumView(name, "get");
     const size = totalSize(ops);
     this.metrics.bytesRead += size;
     return { name, ops, size, body: this.streamOps(name, ops, holders) };
+  }
+
+  /** Size and op count by a quorum read of the manifests only; no chunk moves. */
+  async stat(nameIn: unknown, what = "stat"): Promise<{ name: string; size: number; ops: number }> {
+    const name = validateRemoteName(nameIn);
+    this.count(what);
+    const { ops } = await this.quorumView(name, what);
+    return { name, size: totalSize(ops), ops: ops.length };
   }
 
   /** This node's own copy, as `getfromreplica` shows it. */
@@ -403,10 +456,23 @@ export class HydfsNode {
   /**
    * Make every replica of `name` hold the union of all copies, in canonical order. With
    * `includeSelf`, this node's copy takes part even when it is not a replica (hand-over before GC).
-   * Returns the merged digest and whether every participant confirmed it.
+   * Returns the merged digest and whether every participant confirmed it. 404 for a missing or
+   * deleted file (after deleting what stale replicas still held of it).
    */
-  async merge(nameIn: unknown, includeSelf = false): Promise<{ name: string; digest: string; updated: string[]; replicas: string[]; confirmed: boolean }> {
+  async merge(nameIn: unknown): Promise<MergeResult> {
     const name = validateRemoteName(nameIn);
+    const r = await this.reconcile(name);
+    if (r.deleted) throw new HydfsError(`merge ${name}: no such file (deleted)`, 404);
+    return r.result;
+  }
+
+  /**
+   * merge, and the propagation of deletes: ops at or before the newest tombstone any participant
+   * reports are left out of the union. When nothing of a newer generation remains, the file is
+   * deleted: participants holding a copy delete it (with a tombstone), the others learn the
+   * tombstone; otherwise every replica adopts the union and the tombstone.
+   */
+  private async reconcile(name: string, includeSelf = false): Promise<{ deleted: true; confirmed: boolean } | { deleted: false; result: MergeResult }> {
     this.count("merge");
     const replicas = this.replicas(name);
     const participants = [...replicas];
@@ -416,40 +482,110 @@ export class HydfsNode {
     }
     const answers = await this.gather(name, participants);
     const holders = answers.filter((a) => a.ops);
-    if (holders.length === 0) throw new HydfsError(`merge ${name}: no such file`, 404);
-    const merged = mergeManifests(...holders.map((a) => a.ops!));
+    const floor = newestFloor(answers);
+    const merged = liveMerge(
+      holders.map((a) => a.ops!),
+      floor,
+    );
+    let confirmed = answers.length === participants.length;
+    const update = async (node: RingNode, what: string, call: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await call();
+        return true;
+      } catch (err) {
+        confirmed = false;
+        this.log.warn(`merge ${name}: ${what} at ${node.host} failed: ${(err as Error).message}`);
+        return false;
+      }
+    };
+    if (!merged) {
+      if (floor === undefined) throw new HydfsError(`merge ${name}: no such file`, 404);
+      for (const a of answers) {
+        // A copy goes with a full delete (its every op is dead); a participant without a copy only
+        // learns the floor, so a create racing this pass is not deleted with it.
+        if (a.ops) await update(a.node, "delete", () => this.deleteAt(a.node, name, floor));
+        else if (a.deletedAtMs !== floor) await update(a.node, "tombstone", () => this.adoptAt(a.node, name, [], [], floor));
+      }
+      this.metrics.merges++;
+      return { deleted: true, confirmed };
+    }
     const digest = manifestDigest(merged);
     const sources = holders.map((a) => ({ host: a.node.host, hydfsPort: a.node.hydfsPort }));
     const updated: string[] = [];
-    let confirmed = answers.length === participants.length;
     for (const a of answers) {
-      if (a.ops && manifestDigest(a.ops) === digest) continue;
+      if (a.ops && manifestDigest(a.ops) === digest && a.deletedAtMs === floor) continue;
       if (!replicas.includes(a.node)) continue; // a departing copy is never updated, only read
-      try {
-        if (this.isSelf(a.node)) await this.adopt(name, merged, sources);
-        else await this.peers.json(a.node, `/internal/adopt?name=${encodeURIComponent(name)}`, { method: "POST", json: { ops: merged, sources } });
-        updated.push(a.node.host);
-      } catch (err) {
-        confirmed = false;
-        this.log.warn(`merge ${name}: updating ${a.node.host} failed: ${(err as Error).message}`);
-      }
+      if (await update(a.node, "adopt", () => this.adoptAt(a.node, name, merged, sources, floor))) updated.push(a.node.host);
     }
     this.metrics.merges++;
-    return { name, digest, updated, replicas: replicas.map((r) => r.host), confirmed };
+    return { deleted: false, result: { name, digest, updated, replicas: replicas.map((r) => r.host), confirmed } };
   }
 
-  /** Replica side of merge: fetch missing chunks, then take the union of ours and theirs. */
-  async adopt(name: string, ops: AppendOp[], sources: { host: string; hydfsPort: number }[]): Promise<string> {
+  private async adoptAt(node: RingNode, name: string, ops: AppendOp[], sources: { host: string; hydfsPort: number }[], deletedAtMs: number | undefined): Promise<void> {
+    if (this.isSelf(node)) await this.adopt(name, ops, sources, deletedAtMs);
+    else await this.peers.json(node, `/internal/adopt?name=${encodeURIComponent(name)}`, { method: "POST", json: { ops, sources, deletedAtMs } });
+  }
+
+  /**
+   * Replica side of merge: learn the tombstone, fetch missing chunks, then take the union of ours
+   * and theirs without any op at or before the tombstone.
+   */
+  async adopt(name: string, ops: AppendOp[], sources: { host: string; hydfsPort: number }[], deletedAtMs?: number): Promise<string> {
     const t0 = performance.now();
-    for (const id of this.store.missingChunks(ops.flatMap((o) => o.chunks))) {
+    if (deletedAtMs !== undefined) this.store.applyTombstone(name, deletedAtMs);
+    const live = opsAfter(ops, this.store.deletedAt(name));
+    for (const id of this.store.missingChunks(live.flatMap((o) => o.chunks))) {
       const bytes = await this.fetchChunk(id, sources);
       this.store.putChunk(bytes, id);
       this.metrics.rereplicatedBytes += bytes.length;
     }
-    const merged = mergeManifests(this.store.ops(name) ?? [], ops);
-    this.store.replaceOps(name, merged);
+    const stored = this.store.replaceOps(name, mergeManifests(this.store.ops(name) ?? [], live));
     this.metrics.rereplicationMs += performance.now() - t0;
-    return manifestDigest(merged);
+    return manifestDigest(stored);
+  }
+
+  // ---- delete --------------------------------------------------------------------------------
+
+  /**
+   * Delete a file: every replica records a tombstone and drops its copy. Answers once a majority
+   * confirmed and one of them had a copy; before a 404 it waits for every replica (each call is
+   * bounded by request_timeout_ms), so a file held by one replica only is still found.
+   */
+  async delete(nameIn: unknown): Promise<DeleteResult> {
+    const name = validateRemoteName(nameIn);
+    this.count("delete");
+    const replicas = this.replicas(name);
+    const need = HydfsNode.quorum(replicas.length);
+    const atMs = Date.now();
+    const tell = (r: RingNode) =>
+      this.deleteAt(r, name, atMs).catch((err) => {
+        this.log.warn(`delete ${name} at ${r.host}: ${(err as Error).message}`);
+        return undefined;
+      });
+    // The other ring nodes are told too, best effort and not waited for: one may still hold a
+    // copy from before a ring change, and its tombstone keeps that copy from coming back.
+    for (const n of this.ring.nodes) if (!replicas.includes(n)) void tell(n);
+    const pending = replicas.map(tell);
+    let answers = await settleQuorum(pending, need, (a) => a !== undefined);
+    if (!answers.some((a) => a?.hadCopy)) answers = await Promise.all(pending);
+    const confirmed = replicas.filter((_, i) => answers[i] !== undefined);
+    if (confirmed.length < need) throw new HydfsError(`delete ${name}: only ${confirmed.length} of ${replicas.length} replicas answered, need ${need}`, 503);
+    if (!answers.some((a) => a?.hadCopy)) throw new HydfsError(`delete ${name}: no such file`, 404);
+    return { name, deleted: true, replicas: confirmed.map((r) => `${r.host}:${r.hydfsPort}`) };
+  }
+
+  private async deleteAt(r: RingNode, name: string, atMs: number): Promise<{ hadCopy: boolean; deletedAtMs: number }> {
+    if (this.isSelf(r)) return this.deleteLocal(name, atMs);
+    const res = await this.peers.json<{ hadCopy: unknown; deletedAtMs: unknown }>(r, `/internal/delete?name=${encodeURIComponent(name)}&at=${atMs}`, { method: "POST", json: {} });
+    if (typeof res.hadCopy !== "boolean" || typeof res.deletedAtMs !== "number") throw new Error(`${r.host} delete of ${name}: expected {hadCopy, deletedAtMs}, got ${JSON.stringify(res)}`);
+    return { hadCopy: res.hadCopy, deletedAtMs: res.deletedAtMs };
+  }
+
+  /** Replica side of delete: a durable tombstone, then the copy goes. */
+  deleteLocal(name: string, atMs: number): { hadCopy: boolean; deletedAtMs: number } {
+    const r = this.store.deleteFile(name, atMs);
+    this.dirty.delete(name);
+    return r;
   }
 
   scheduleMaintenance(delayMs = this.cfg.hydfs.rereplicate_every_ms): void {
@@ -479,17 +615,20 @@ export class HydfsNode {
         if (owner) {
           if (!this.dirty.has(name)) continue;
           this.dirty.delete(name);
-          const r = await this.merge(name).catch((err) => {
+          const r = await this.reconcile(name).catch((err) => {
             this.log.warn(`background merge of ${name}: ${(err as Error).message}`);
             return undefined;
           });
-          if (!r?.confirmed) this.dirty.add(name);
+          const confirmed = r?.deleted ? r.confirmed : r?.result.confirmed;
+          if (!confirmed) this.dirty.add(name);
         } else {
-          const r = await this.merge(name, true).catch((err) => {
+          const r = await this.reconcile(name, true).catch((err) => {
             this.log.warn(`hand-over of ${name}: ${(err as Error).message}`);
             return undefined;
           });
-          if (r?.confirmed && this.ownersConfirm(r.digest, await this.gather(name, owners), owners.length)) {
+          // A deleted file: reconcile already deleted this node's stale copy.
+          if (!r || r.deleted) continue;
+          if (r.result.confirmed && this.ownersConfirm(r.result.digest, await this.gather(name, owners), owners.length)) {
             this.store.delete(name);
             this.metrics.gcDeleted++;
             this.log.info(`handed ${name} to ${owners.map((o) => o.host).join(", ")} and dropped the local copy`);

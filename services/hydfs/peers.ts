@@ -78,16 +78,22 @@ export class PeerClient {
     return new Uint8Array(await res.arrayBuffer());
   }
 
-  /** A replica's ops for a file, or undefined when it has no copy. */
-  async manifest(node: RingNode, name: string): Promise<AppendOp[] | undefined> {
+  /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */
+  async manifest(node: RingNode, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
     try {
-      const { ops } = await this.json<{ ops: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`);
-      if (!Array.isArray(ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
+      const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`);
+      if (!Array.isArray(body.ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
       // A peer's answer is checked like any input before it reaches a digest or a disk.
-      return ops.map((op, i) => validateAppendOp(op, `${node.host} manifest op ${i}`));
+      return { ops: body.ops.map((op, i) => validateAppendOp(op, `${node.host} manifest op ${i}`)), deletedAtMs: this.floorOf(node, name, body.deletedAtMs) };
     } catch (err) {
-      if (err instanceof PeerError && err.status === 404) return undefined;
+      if (err instanceof PeerError && err.status === 404) return { ops: undefined, deletedAtMs: this.floorOf(node, name, err.body?.deletedAtMs) };
       throw err;
     }
+  }
+
+  private floorOf(node: RingNode, name: string, value: unknown): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs ${JSON.stringify(value)}: expected a non-negative integer`);
+    return value;
   }
 }

@@ -5,13 +5,27 @@
  *   partial chunk under its id);
  * - an operation is one JSON line appended to the file's manifest and fdatasync'ed before the
  *   call returns; a torn last line from a crash is cut off on the next load;
- * - a merge rewrites a manifest through temp + fsync + rename.
+ * - a merge rewrites a manifest through temp + fsync + rename;
+ * - a delete writes a tombstone (temp + fsync + rename) before it removes the copy.
  * An append therefore costs O(its own size); nothing is rewritten or held whole in memory.
+ *
+ * Tombstones: a deleted name keeps one small file in tombstones/ holding `deletedAtMs`, the
+ * "floor" of the name: every op with tsMs <= floor belongs to a deleted generation of the file
+ * and is never stored here again, whichever peer offers it (merge, adopt, hand-over, read repair).
+ * A later create of the name is a new generation: its op is stamped by its coordinator after the
+ * delete, so its tsMs is above the floor and it is accepted, while a stale pre-delete copy on a
+ * replica that missed the delete stays dead. That is how a create "clears" a tombstone: the name
+ * is live again, but the floor stays so stale copies can never merge back into the new file.
+ * Invariant: no copy in this store holds an op at or below its name's floor.
+ *
+ * Retention: tombstones are kept forever. The cost is one file of about 100 bytes per deleted
+ * name; an expiry would let a replica that was down longer than the retention bring a deleted
+ * file (or its old ops into a re-created one) back, which is the failure tombstones exist for.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, parseOpLines } from "./manifest.ts";
-import { decodeNameFromDisk, encodeNameForDisk } from "./names.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines } from "./manifest.ts";
+import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
 /** Size at which an upload is cut into chunks. Bigger means fewer files, more memory per transfer. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -24,11 +38,17 @@ export function chunkIdOf(bytes: Uint8Array): string {
 
 export type AppendResult = "applied" | "duplicate" | "no_such_file" | { missingChunks: string[] };
 
+/** A create whose timestamp is not after the name's tombstone (coordinator clocks disagree). */
+export type CreateResult = "created" | "exists" | "deleted_later" | { missingChunks: string[] };
+
 export class FileStore {
   readonly root: string;
   private readonly chunkDir: string;
   private readonly fileDir: string;
   private readonly tmpDir: string;
+  private readonly tombDir: string;
+  /** Tombstones by name: the deletedAtMs floor (all loaded at start; one small file each). */
+  private readonly tombstones = new Map<string, number>();
   /** Loaded manifests (arrival order on this replica), by file name. */
   private readonly cache = new Map<string, AppendOp[]>();
   /** opKeys per loaded file, so the idempotence check of an append is O(1), not O(ops). */
@@ -40,9 +60,11 @@ export class FileStore {
     this.chunkDir = join(root, "chunks");
     this.fileDir = join(root, "files");
     this.tmpDir = join(root, "tmp");
-    for (const d of [this.chunkDir, this.fileDir, this.tmpDir]) mkdirSync(d, { recursive: true });
+    this.tombDir = join(root, "tombstones");
+    for (const d of [this.chunkDir, this.fileDir, this.tmpDir, this.tombDir]) mkdirSync(d, { recursive: true });
     // Temp files are only ever half-written leftovers of a crash.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
+    this.loadTombstones();
   }
 
   // ---- chunks --------------------------------------------------------------------------------
@@ -129,7 +151,10 @@ export class FileStore {
   }
 
   /** Exclusive create with the first operation (the initial content). */
-  create(name: string, op: AppendOp): "created" | "exists" | { missingChunks: string[] } {
+  create(name: string, op: AppendOp): CreateResult {
+    // A create after a delete is a new generation and must be stamped after the tombstone.
+    const floor = this.tombstones.get(name);
+    if (floor !== undefined && op.tsMs <= floor) return "deleted_later";
     if (this.exists(name)) {
       const existing = this.ops(name)!.find((o) => o.kind === "create");
       // The same create retried (same client and sequence) is not a conflict.
@@ -149,6 +174,9 @@ export class FileStore {
   append(name: string, op: AppendOp): AppendResult {
     const ops = this.ops(name);
     if (!ops) return "no_such_file";
+    // An op of a deleted generation (stamped before the tombstone) has no file to go to.
+    const floor = this.tombstones.get(name);
+    if (floor !== undefined && op.tsMs <= floor) return "no_such_file";
     if (this.keys.get(name)!.has(opKey(op))) return "duplicate";
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
@@ -180,9 +208,16 @@ export class FileStore {
 
   /**
    * Adopt a merged op list (a superset of what this replica has): the manifest is rewritten in
-   * canonical order, so after a merge the replicas' manifests are byte-identical too.
+   * canonical order, so after a merge the replicas' manifests are byte-identical too. Ops at or
+   * below the name's tombstone are dropped first (a stale replica's copy never comes back); when
+   * none remain the copy is removed. Returns the ops now stored (empty when none).
    */
-  replaceOps(name: string, merged: AppendOp[]): void {
+  replaceOps(name: string, mergedIn: AppendOp[]): AppendOp[] {
+    const merged = opsAfter(mergedIn, this.tombstones.get(name));
+    if (merged.length === 0) {
+      this.delete(name);
+      return [];
+    }
     const missing = this.missingChunks(merged.flatMap((o) => o.chunks));
     if (missing.length > 0) throw new Error(`cannot adopt manifest of ${name}: ${missing.length} chunks missing`);
     const dir = this.dirOf(name);
@@ -192,9 +227,76 @@ export class FileStore {
     const ordered = canonicalOrder(merged);
     this.writeDurably(join(dir, "manifest.jsonl"), ordered.map(encodeOpLine).join(""));
     this.remember(name, ordered);
+    return ordered;
   }
 
-  /** Remove this node's copy (its chunks stay until a chunk GC; they may be shared). */
+  // ---- tombstones ----------------------------------------------------------------------------
+
+  /** The name's tombstone floor (deletedAtMs), or undefined when it was never deleted here. */
+  deletedAt(name: string): number | undefined {
+    return this.tombstones.get(name);
+  }
+
+  /**
+   * A delete on this replica: the tombstone's floor is the latest of `atMs` (the coordinator's
+   * clock), any earlier floor and every op this copy holds, so no op of the deleted file survives
+   * even when coordinators' clocks disagree. The tombstone is durable before the copy goes: a
+   * crash in between leaves a copy that the next start drops (loadTombstones).
+   */
+  deleteFile(name: string, atMs: number): { hadCopy: boolean; deletedAtMs: number } {
+    const ops = this.ops(name);
+    let floor = Math.max(atMs, this.tombstones.get(name) ?? 0);
+    for (const op of ops ?? []) floor = Math.max(floor, op.tsMs);
+    this.writeTombstone(name, floor);
+    if (ops) this.delete(name);
+    return { hadCopy: ops !== undefined, deletedAtMs: floor };
+  }
+
+  /**
+   * A tombstone learned from a peer (merge): the floor only ever rises, and ops of this copy at
+   * or below it are dropped. Unlike deleteFile, ops stamped after it (a re-created file) stay.
+   */
+  applyTombstone(name: string, atMs: number): void {
+    const current = this.tombstones.get(name);
+    if (current === undefined || atMs > current) this.writeTombstone(name, atMs);
+    this.dropDeadOps(name);
+  }
+
+  private dropDeadOps(name: string): void {
+    const ops = this.ops(name);
+    if (!ops) return;
+    const live = opsAfter(ops, this.tombstones.get(name));
+    if (live.length < ops.length) this.replaceOps(name, live);
+  }
+
+  private writeTombstone(name: string, deletedAtMs: number): void {
+    if (!Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0) throw new Error(`tombstone of ${name}: deletedAtMs ${deletedAtMs}: expected a non-negative integer of milliseconds`);
+    this.writeDurably(join(this.tombDir, encodeNameForDisk(name)), JSON.stringify({ name, deletedAtMs }));
+    this.tombstones.set(name, deletedAtMs);
+  }
+
+  /** Read every tombstone and drop what a crash mid-delete left of the deleted copies. */
+  private loadTombstones(): void {
+    for (const entry of readdirSync(this.tombDir)) {
+      let name: string;
+      let deletedAtMs: unknown;
+      try {
+        ({ name, deletedAtMs } = JSON.parse(readFileSync(join(this.tombDir, entry), "utf8")));
+        if (encodeNameForDisk(validateRemoteName(name)) !== entry) continue;
+      } catch {
+        // Not a tombstone this store wrote (they are renamed into place whole): leave it alone.
+        continue;
+      }
+      if (typeof deletedAtMs !== "number" || !Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0) continue;
+      this.tombstones.set(name, deletedAtMs);
+      this.dropDeadOps(name);
+    }
+  }
+
+  /**
+   * Remove this node's copy without a tombstone (hand-over GC, an aborted create); its chunks
+   * stay until a chunk GC, they may be shared.
+   */
   delete(name: string): void {
     rmSync(this.dirOf(name), { recursive: true, force: true });
     this.cache.delete(name);

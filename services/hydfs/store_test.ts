@@ -296,7 +296,7 @@ describe("FileStore.create", () => {
       expect(() => store.create(name, op({ clientId: "c", seq: 1, kind: "create" }))).toThrow();
     }
     expect(readdirSync(join(root, "files"))).toEqual([]);
-    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp"]);
+    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp", "tombstones"]);
   });
 
   test("'/' inside a name is a character, not a directory", () => {
@@ -623,7 +623,7 @@ console.log(JSON.stringify(acked));
     const root = join(freshDir(), "not", "yet");
     expect(existsSync(root)).toBe(false);
     const store = new FileStore(root);
-    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp"]);
+    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp", "tombstones"]);
     expect(store.list()).toEqual([]);
     expect(store.chunkBytes()).toBe(0);
   });
