@@ -70,6 +70,8 @@ export async function runRainstorm(raw: string[]): Promise<number> {
         console.error(`job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t: { node: string }) => t.node))].join(", ")}`);
       } else if (ev.event === "task_restarted") {
         console.error(`task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})`);
+      } else if (ev.event === "scaled") {
+        console.error(`autoscale: stage${ev.stage} ${ev.from} -> ${ev.to} tasks (${ev.reason})`);
       } else if (ev.event === "done") {
         console.error(`job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`);
       } else if (ev.event === "failed") {
@@ -87,7 +89,7 @@ export const rainstormCmd = defineCommand({
   meta: {
     name: "rainstorm",
     description:
-      "run a job: rainstorm <Nstages> <Ntasks_per_stage> -stage-config-map '<stage0 op args... stage1 op args...>' <src> <dest> <exactly_once> <autoscale> <input_rate> <LW> <HW> (or <op1> '<args>' <op2> '<args>' ... instead of the map); results stream here and go to <dest> in HyDFS",
+      "run a job: rainstorm <Nstages> <Ntasks_per_stage> -stage-config-map '<stage0 op args... stage1 op args...>' <src> <dest> <exactly_once> <autoscale> <input_rate> <LW> <HW> [--rate-schedule 500:10s,5000:20s,...] (or <op1> '<args>' <op2> '<args>' ... instead of the map); results stream here and go to <dest> in HyDFS",
   },
   args: commonArgs,
   run() {

@@ -121,6 +121,15 @@ export function rainstormApp(opts: RainstormAppOptions) {
       body: t.Object({ job: t.String(), end_of_stream: t.Optional(t.Boolean()) }),
     })
     .post(
+      "/worker/retire",
+      async ({ body }) => {
+        const inputs = await worker.retireTask(body.job, body.stage, body.index);
+        if (inputs === false) throw new LeaderError(`task ${body.job}/${body.stage}/${body.index} is not running on this worker`, 404);
+        return { retired: true, inputs };
+      },
+      { body: t.Object({ job: t.String(), stage: t.Integer({ minimum: 0 }), index: t.Integer({ minimum: 0 }) }) },
+    )
+    .post(
       "/worker/kill",
       ({ body }) => {
         const task = worker.killPid(body.pid);

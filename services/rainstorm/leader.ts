@@ -6,7 +6,16 @@
  * Semantics (exactly_once=false): at-least-once. Acknowledgements are end to end (see
  * worker.ts), the source resends unacknowledged batches to restarted tasks, and the sink appends
  * to `dest` before it acknowledges, so every input line's results reach `dest`; a task restart
- * can repeat some. exactly_once=true and autoscale=true are refused until they are built.
+ * can repeat some. exactly_once=true: see exactly_once.ts.
+ *
+ * autoscale=true: once a second the leader reads every task's input rate (what list_tasks
+ * shows) and feeds it to the job's AutoscalePolicy (autoscale.ts), which decides when a stage
+ * gains or loses a task. A new task starts before any route names it; a removed task leaves
+ * the routes first and is retired (stopped once idle), and batches still addressed to it are
+ * re-routed by their senders, so nothing is lost or processed twice. Only stateless stages can
+ * change size: the partitioning is hash mod task count, and moving per-key state between tasks
+ * is not built, so a job with a stateful stage (aggregate, or any operator not known to be
+ * stateless) and autoscale=true is refused with a message that says so.
  */
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
@@ -17,6 +26,9 @@ import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
 import { inputLine } from "./operator_proc.ts";
+import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
+import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
+import { isReplayable } from "./worker.ts";
 
 export interface TaskInfo {
   stage: number;
@@ -34,6 +46,7 @@ export type JobEvent =
   | { event: "accepted"; job: string; tasks: { stage: number; index: number; node: string; pid: number }[] }
   | { event: "output"; lines: string[] }
   | { event: "task_restarted"; stage: number; index: number; node: string; pid: number; reason: string }
+  | { event: "scaled"; stage: number; from: number; to: number; avg_rate_per_task: number; reason: string }
   | { event: "done"; job: string; tuples_read: number; tuples_out: number; duration_ms: number; tuples_per_s: number; dest: string }
   | { event: "failed"; job: string; error: string };
 
@@ -54,7 +67,14 @@ interface Job {
   sinkSeen: Set<string>;
   /** Writes dest through this node's hydfsd as client `rainstorm-<job>`. */
   dest: HydfsWriter;
+  /** autoscale=true: the policy, its one-second timer, and whether a tick is still running. */
+  autoscaler?: { policy: AutoscalePolicy; timer: Timer; busy: boolean };
 }
+
+/** How often the leader samples task rates for autoscaling (the policy counts samples). */
+const AUTOSCALE_SAMPLE_MS = 1000;
+/** How long the leader waits for a worker to retire a removed task (it stops once idle). */
+const RETIRE_CALL_TIMEOUT_MS = 35_000;
 
 export class LeaderError extends Error {
   constructor(
@@ -136,7 +156,7 @@ export class Leader {
 
   /** Validate everything, then create dest, start every task and the source. */
   async submit(spec: JobSpec, listener: (ev: JobEvent) => void): Promise<string> {
-    if (spec.autoscale) throw new LeaderError("autoscale=true is not supported yet (it arrives with the autoscaling issue); run with autoscale=false");
+    const autoscaleCfg = spec.autoscale ? this.autoscaleConfig(spec) : undefined;
     spec.stages.forEach((s, i) => {
       try {
         validateOperatorName(s.op);
@@ -195,7 +215,8 @@ export class Leader {
       throw new LeaderError(`job ${id} could not start: ${(err as Error).message}`, 503);
     }
     this.emit(job, { event: "accepted", job: id, tasks: job.tasks.flat().map((t) => ({ stage: t.stage, index: t.index, node: t.addr.split(":")[0]!, pid: t.pid })) });
-    this.log.info(`job ${id} started: ${spec.stages.map((s) => `${s.op} ${s.args.join(" ")}`).join(" | ")}, ${spec.tasksPerStage} tasks per stage, ${spec.src} -> ${spec.dest}`);
+    this.log.info(`job ${id} started: ${spec.stages.map((s) => `${s.op} ${s.args.join(" ")}`).join(" | ")}, ${spec.tasksPerStage} tasks per stage, ${spec.src} -> ${spec.dest}${autoscaleCfg ? `, autoscale LW ${spec.lowWatermark} HW ${spec.highWatermark} tuples/s per task` : ""}`);
+    if (autoscaleCfg) job.autoscaler = { policy: new AutoscalePolicy(autoscaleCfg), timer: setInterval(() => void this.autoscaleTick(job), AUTOSCALE_SAMPLE_MS), busy: false };
     void this.runSource(job);
     return id;
   }
@@ -214,20 +235,27 @@ export class Leader {
 
   private async runSource(job: Job): Promise<void> {
     const { spec } = job;
-    const n0 = spec.tasksPerStage;
-    const batchSize = spec.inputRate > 0 ? Math.max(1, Math.min(this.cfg.rainstorm.batch_size, Math.ceil(spec.inputRate / 20))) : this.cfg.rainstorm.batch_size;
-    const pending = Array.from({ length: n0 }, () => ({ lines: "", count: 0 }));
-    const inFlight: Set<Promise<void>>[] = Array.from({ length: n0 }, () => new Set());
+    const maxBatch = this.cfg.rainstorm.batch_size;
+    // A constant input_rate is a one-step schedule (the last step's rate goes on forever).
+    const steps: RateStep[] = spec.rateSchedule ?? (spec.inputRate > 0 ? [{ ratePerSec: spec.inputRate, durationMs: 1000 }] : []);
+    const paced = steps.length > 0;
+    // Paced, a batch holds ~50 ms of input, so a slow source still delivers promptly.
+    const batchSizeAt = (ratePerSec: number) => (paced ? Math.max(1, Math.min(maxBatch, Math.ceil(ratePerSec / 20))) : maxBatch);
+    let batchSize = batchSizeAt(steps[0]?.ratePerSec ?? 0);
+    // Indexed by stage-0 task; autoscaling may change how many there are while the source runs.
+    const pending = new Map<number, { lines: string; count: number }>();
+    const inFlight = new Map<number, Set<Promise<void>>>();
     const all = new Set<Promise<void>>();
     let failed: Error | undefined;
     const send = async (index: number) => {
-      const { lines, count } = pending[index]!;
-      if (count === 0) return;
-      pending[index] = { lines: "", count: 0 };
-      const window = inFlight[index]!;
+      const batch = pending.get(index);
+      if (!batch || batch.count === 0) return;
+      pending.delete(index);
+      let window = inFlight.get(index);
+      if (!window) inFlight.set(index, (window = new Set()));
       while (window.size >= this.cfg.rainstorm.window) await Promise.race(window);
       const p = this.worker
-        .sendWithRetry(job.id, "task", { job: job.id, stage: 0, index, count, lines })
+        .sendWithRetry(job.id, "task", { job: job.id, stage: 0, index, count: batch.count, lines: batch.lines })
         .catch((err) => {
           failed ??= err as Error;
         })
@@ -238,40 +266,54 @@ export class Leader {
       window.add(p);
       all.add(p);
     };
+    const sendAll = async () => {
+      for (const index of [...pending.keys()]) await send(index);
+    };
     const t0 = performance.now();
     let lineNo = 0;
+    let taskCount = job.tasks[0]!.length;
     try {
       const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false) });
       if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
-      // Pacing: with a rate, flush and sleep only when this far ahead of schedule (a few batches'
-      // worth), so a paced source still sends full batches.
-      const aheadMs = spec.inputRate > 0 ? Math.max(5, Math.min(50, (batchSize * n0 * 1000) / spec.inputRate)) : 0;
+      // Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so
+      // a paced source still sends full batches.
       const pace = async () => {
-        const waitMs = t0 + (lineNo / spec.inputRate) * 1000 - performance.now();
+        const nowMs = performance.now();
+        const rate = rateAt(steps, nowMs - t0);
+        batchSize = batchSizeAt(rate);
+        const aheadMs = Math.max(5, Math.min(50, (batchSize * taskCount * 1000) / rate));
+        const waitMs = t0 + timeDueMs(steps, lineNo) - nowMs;
         if (waitMs > aheadMs) {
-          for (let i = 0; i < n0; i++) await send(i);
+          await sendAll();
           await Bun.sleep(waitMs);
         }
       };
       for await (const line of readLines(res.body!)) {
         if (job.status !== "running") return;
         lineNo++;
+        if (job.tasks[0]!.length !== taskCount) {
+          // Stage 0 was rescaled: what waits for a removed task goes now (its sender re-routes it).
+          taskCount = job.tasks[0]!.length;
+          for (const index of [...pending.keys()]) if (index >= taskCount) await send(index);
+        }
         const key = `${spec.src}:${lineNo}`;
-        const index = partitionOf(key, n0);
-        const batch = pending[index]!;
+        const index = partitionOf(key, taskCount);
+        let batch = pending.get(index);
+        if (!batch) pending.set(index, (batch = { lines: "", count: 0 }));
         batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
         // Await only when there is something to wait for: most lines are added synchronously.
         if (++batch.count >= batchSize) await send(index);
-        if (spec.inputRate > 0) await pace();
+        if (paced) await pace();
         job.tuplesRead = lineNo;
       }
       job.tuplesRead = lineNo;
-      for (let i = 0; i < n0; i++) await send(i);
+      await sendAll();
       while (all.size > 0) await Promise.race(all);
       if (failed) throw failed;
       await this.flushSinkIdle(job);
       if (job.status !== "running") return;
       job.status = "done";
+      clearInterval(job.autoscaler?.timer);
       const durationMs = performance.now() - job.startedMs;
       this.emit(job, {
         event: "done",
@@ -292,6 +334,7 @@ export class Leader {
   private async fail(job: Job, error: string): Promise<void> {
     if (job.status !== "running") return;
     job.status = "failed";
+    clearInterval(job.autoscaler?.timer);
     this.log.warn(`job ${job.id} failed: ${error}`);
     for (const q of job.sinkQueue.splice(0)) q.reject(new Error("job failed"));
     this.emit(job, { event: "failed", job: job.id, error });
@@ -408,9 +451,7 @@ export class Leader {
   private async restart(job: Job, t: TaskInfo, addr: string, reason: string): Promise<void> {
     const moved = addr !== t.addr;
     t.addr = addr;
-    if (moved) {
-      job.routes = { ...job.routes, version: job.routes.version + 1, stages: job.tasks.map((ts) => ts.map((x) => x.addr)) };
-    }
+    if (moved) job.routes = nextRoutes(job);
     try {
       await this.startTask(job, t);
     } catch (err) {
@@ -423,25 +464,119 @@ export class Leader {
     this.emit(job, { event: "task_restarted", stage: t.stage, index: t.index, node: addr.split(":")[0]!, pid: t.pid, reason });
   }
 
-  private async broadcastRoutes(job: Job): Promise<void> {
+  /** Send the job's routes to every worker of its tasks (and to `also`). */
+  private async broadcastRoutes(job: Job, also: string[] = []): Promise<void> {
     this.worker.setRoutes(job.id, job.routes);
-    const addrs = new Set(job.tasks.flat().map((t) => t.addr));
+    const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ...also]);
     addrs.delete(this.selfAddr);
     await Promise.allSettled([...addrs].map((a) => this.post(a, "/worker/routes", { job: job.id, routes: job.routes })));
   }
 
+  // ---- autoscaling --------------------------------------------------------------------------
+
+  /** The policy settings of an autoscale=true job, or a LeaderError saying why it cannot scale. */
+  private autoscaleConfig(spec: JobSpec) {
+    spec.stages.forEach((s, i) => {
+      if (!isReplayable(s.op)) {
+        throw new LeaderError(
+          `autoscale=true: stage${i} runs ${s.op}, which is not a known stateless operator (grep, grep2, transform, echo); its task count cannot change because moving per-key state between tasks is not supported. Run with autoscale=false, or autoscale a pipeline of stateless operators`,
+        );
+      }
+    });
+    const r = this.cfg.rainstorm;
+    const cfg = { ...DEFAULT_AUTOSCALE, lowWatermark: spec.lowWatermark, highWatermark: spec.highWatermark, sustainSamples: r.autoscale_sustain_samples, settleMs: r.autoscale_settle_ms, maxTasks: r.autoscale_max_tasks };
+    if (!(spec.highWatermark > 0)) throw new LeaderError(`autoscale=true: HW must be above 0 tuples/s per task, got ${spec.highWatermark}`);
+    try {
+      validateAutoscaleConfig(cfg);
+    } catch (err) {
+      throw new LeaderError(`autoscale=true: ${(err as Error).message}`);
+    }
+    return cfg;
+  }
+
+  /** One sample: every task's rate to the policy, then carry out what it decides. */
+  private async autoscaleTick(job: Job): Promise<void> {
+    const a = job.autoscaler;
+    if (!a || a.busy || job.status !== "running") return;
+    a.busy = true;
+    try {
+      const rates = await this.taskRates([job]);
+      const stages = job.tasks.map((ts, stage) => ({ stage, taskRates: ts.map((t) => rates.get(rateKey(job.id, t.stage, t.index, t.pid)) ?? null) }));
+      for (const d of a.policy.observe(performance.now(), stages)) {
+        if (job.status !== "running") break;
+        if (d.to > d.from) await this.addTask(job, d);
+        else await this.removeTask(job, d);
+      }
+    } catch (err) {
+      this.log.warn(`job ${job.id}: autoscaling: ${(err as Error).message}`);
+    } finally {
+      a.busy = false;
+    }
+  }
+
+  /** Grow a stage: the new task runs before any route names it, then everyone learns the routes. */
+  private async addTask(job: Job, d: ScalingDecision): Promise<void> {
+    const stageTasks = job.tasks[d.stage]!;
+    const workers = this.workers();
+    if (workers.length === 0) return;
+    const { op, args } = stageTasks[0]!;
+    const t: TaskInfo = { stage: d.stage, index: stageTasks.length, op, args, addr: this.leastLoaded(workers), pid: 0, logPath: "", restarts: 0 };
+    stageTasks.push(t);
+    job.routes = nextRoutes(job);
+    try {
+      await this.startTask(job, t);
+    } catch (err) {
+      stageTasks.pop();
+      job.routes = nextRoutes(job);
+      this.log.warn(`job ${job.id}: autoscaling could not add stage${d.stage}[${t.index}] on ${t.addr}: ${(err as Error).message}`);
+      return;
+    }
+    await this.broadcastRoutes(job);
+    this.scaled(job, d, `stage${d.stage}[${t.index}] started on ${t.addr.split(":")[0]} as pid ${t.pid}`);
+  }
+
+  /** Shrink a stage: its last task leaves the routes, then its worker retires it once idle. */
+  private async removeTask(job: Job, d: ScalingDecision): Promise<void> {
+    const stageTasks = job.tasks[d.stage]!;
+    if (stageTasks.length <= 1) return;
+    const t = stageTasks.pop()!;
+    job.routes = nextRoutes(job);
+    await this.broadcastRoutes(job, [t.addr]);
+    const body = { job: job.id, stage: t.stage, index: t.index };
+    try {
+      if (t.addr === this.selfAddr) await this.worker.retireTask(body.job, body.stage, body.index);
+      else await this.post(t.addr, "/worker/retire", body, RETIRE_CALL_TIMEOUT_MS);
+    } catch (err) {
+      // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did
+      // not acknowledge is re-sent to the remaining tasks.
+      this.log.warn(`job ${job.id}: retiring stage${t.stage}[${t.index}] on ${t.addr}: ${(err as Error).message}`);
+    }
+    this.scaled(job, d, `stage${d.stage}[${t.index}] on ${t.addr.split(":")[0]} retired`);
+  }
+
+  private scaled(job: Job, d: ScalingDecision, what: string): void {
+    this.log.info(`job ${job.id}: autoscale stage${d.stage} ${d.from} -> ${d.to} tasks: ${d.reason}; ${what}`);
+    this.emit(job, { event: "scaled", stage: d.stage, from: d.from, to: d.to, avg_rate_per_task: Math.round(d.avgRatePerTask), reason: d.reason });
+  }
+
   // ---- list_tasks, kill_task -----------------------------------------------------------------
 
-  async listTasks(): Promise<Record<string, unknown>[]> {
-    const running = [...this.jobs.values()].filter((j) => j.status === "running");
-    const addrs = new Set(running.flatMap((j) => j.tasks.flat().map((t) => t.addr)));
+  /** Each task's input rate (tuples/s in the last second), keyed by rateKey, from its worker. */
+  private async taskRates(jobs: Job[]): Promise<Map<string, number>> {
+    const addrs = new Set(jobs.flatMap((j) => j.tasks.flat().map((t) => t.addr)));
     const rates = new Map<string, number>();
     await Promise.allSettled(
       [...addrs].map(async (a) => {
         const list = a === this.selfAddr ? this.worker.list() : ((await (await fetch(`http://${a}/worker/tasks`, { headers: this.headers(false), signal: AbortSignal.timeout(2000) })).json()) as ReturnType<Worker["list"]>);
-        for (const r of list) rates.set(`${r.job}/${r.stage}/${r.index}/${r.pid}`, r.ratePerSec);
+        for (const r of list) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
       }),
     );
+    return rates;
+  }
+
+  async listTasks(): Promise<Record<string, unknown>[]> {
+    const running = [...this.jobs.values()].filter((j) => j.status === "running");
+    const rates = await this.taskRates(running);
     return running.flatMap((j) =>
       j.tasks.flat().map((t) => ({
         job: j.id,
@@ -451,7 +586,7 @@ export class Leader {
         pid: t.pid,
         op: t.op,
         args: t.args,
-        rate: rates.get(`${j.id}/${t.stage}/${t.index}/${t.pid}`) ?? null,
+        rate: rates.get(rateKey(j.id, t.stage, t.index, t.pid)) ?? null,
         restarts: t.restarts,
         log: t.logPath,
       })),
@@ -475,4 +610,13 @@ export class Leader {
   jobList(): Record<string, unknown>[] {
     return [...this.jobs.values()].map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
   }
+}
+
+/** The job's routes after its task list changed: the next version, from `job.tasks`. */
+function nextRoutes(job: Job): Routes {
+  return { ...job.routes, version: job.routes.version + 1, stages: job.tasks.map((ts) => ts.map((t) => t.addr)) };
+}
+
+function rateKey(job: string, stage: number, index: number, pid: number): string {
+  return `${job}/${stage}/${index}/${pid}`;
 }

@@ -2,6 +2,7 @@
  * Job plans, pure: parsing the job command, validating it, placing tasks, partitioning keys.
  */
 import { splitWords as splitShellWords } from "../shared/lines.ts";
+import { parseRateSchedule, type RateStep } from "./rate_schedule.ts";
 
 export interface StageSpec {
   op: string;
@@ -19,6 +20,8 @@ export interface JobSpec {
   inputRate: number;
   lowWatermark: number;
   highWatermark: number;
+  /** `--rate-schedule`: the source's rate over time, instead of a constant input_rate. */
+  rateSchedule?: RateStep[];
 }
 
 export class PlanError extends Error {}
@@ -79,7 +82,18 @@ function parseBool(value: string | undefined, what: string): boolean {
  *   N M -stage-config-map '<stage0 op args... stage1 ...>' src dest eo autoscale rate LW HW
  *   N M op1 '<op1 args>' op2 '<op2 args>' ... src dest eo autoscale rate LW HW
  */
-export function parseJobArgs(argv: string[]): JobSpec {
+export function parseJobArgs(argvIn: string[]): JobSpec {
+  // `--rate-schedule S` may stand anywhere; the rest is positional.
+  const argv = [...argvIn];
+  let rateSchedule: RateStep[] | undefined;
+  const schedAt = argv.findIndex((a) => a === "--rate-schedule" || a.startsWith("--rate-schedule="));
+  if (schedAt >= 0) {
+    const word = argv[schedAt]!;
+    const text = word.includes("=") ? word.slice(word.indexOf("=") + 1) : argv[schedAt + 1];
+    if (text === undefined) throw new PlanError("--rate-schedule: expected a schedule such as 500:10s,5000:20s,500:10s");
+    argv.splice(schedAt, word.includes("=") ? 1 : 2);
+    rateSchedule = parseRateSchedule(text);
+  }
   const nStages = parseCount(argv[0], "Nstages", 1, 16);
   const tasksPerStage = parseCount(argv[1], "Ntasks_per_stage", 1, 64);
   let stages: StageSpec[];
@@ -113,6 +127,10 @@ export function parseJobArgs(argv: string[]): JobSpec {
     lowWatermark: parseRate(lw, "LW"),
     highWatermark: parseRate(hw, "HW"),
   };
+  if (rateSchedule) {
+    if (spec.inputRate > 0) throw new PlanError(`input_rate is ${spec.inputRate} and --rate-schedule is given: set input_rate to 0 with a schedule`);
+    spec.rateSchedule = rateSchedule;
+  }
   if (spec.lowWatermark > spec.highWatermark) throw new PlanError(`LW (${spec.lowWatermark}) must not exceed HW (${spec.highWatermark})`);
   return spec;
 }

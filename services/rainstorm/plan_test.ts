@@ -37,7 +37,22 @@ describe("parseJobArgs", () => {
     expect(a).toEqual(b);
   });
 
+  test("--rate-schedule anywhere, in either spelling, replaces input_rate", () => {
+    const tail0 = ["src.csv", "out.txt", "false", "true", "0", "20", "80"];
+    const a = parseJobArgs(["1", "1", "--rate-schedule", "500:10s,5000:2s", "echo-wrapper", "", ...tail0]);
+    const b = parseJobArgs(["1", "1", "echo-wrapper", "", ...tail0, "--rate-schedule=500:10s,5000:2s"]);
+    expect(a).toEqual(b);
+    expect(a.rateSchedule).toEqual([
+      { ratePerSec: 500, durationMs: 10_000 },
+      { ratePerSec: 5000, durationMs: 2000 },
+    ]);
+    expect(parseJobArgs(["1", "1", "echo-wrapper", "", ...tail0]).rateSchedule).toBeUndefined();
+  });
+
   const bad: [string[], string][] = [
+    [["1", "1", "echo-wrapper", "", ...TAIL, "--rate-schedule", "500:10s"], "input_rate is 100 and --rate-schedule is given"],
+    [["1", "1", "echo-wrapper", "", ...TAIL, "--rate-schedule"], "--rate-schedule: expected a schedule"],
+    [["1", "1", "echo-wrapper", "", "src.csv", "out.txt", "false", "false", "0", "20", "80", "--rate-schedule", "500"], "--rate-schedule: step 1"],
     [["x", "3", "-stage-config-map", "stage0 echo", ...TAIL], "Nstages: expected an integer in [1, 16], got \"x\""],
     [["1", "0", "-stage-config-map", "stage0 echo", ...TAIL], "Ntasks_per_stage: expected an integer in [1, 64], got \"0\""],
     [["2", "1", "-stage-config-map", "stage0 echo", ...TAIL], "Nstages is 2 but the stage map has 1 stages"],

@@ -71,6 +71,14 @@ export function isReplayable(op: string): boolean {
 
 /** After end of stream, how long an operator may take to exit on its own before it is killed. */
 const EOS_GRACE_MS = 2000;
+/**
+ * A task removed by autoscaling stops once it has been idle this long. Batches its upstream sent
+ * just before the new routes arrived land within a round trip; longer only delays the stop.
+ */
+const RETIRE_QUIET_MS = 500;
+/** ...or after this long in any case (its leftovers are then re-routed by their senders). */
+const RETIRE_TIMEOUT_MS = 30_000;
+const RETIRE_POLL_MS = 20;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
 const TASK_CONCURRENCY = 16;
 
@@ -248,6 +256,33 @@ export class Worker {
       }),
     );
     return mine.length;
+  }
+
+  /**
+   * Autoscaling removed a task (the leader already sent routes without it): let it finish what
+   * it has - batches sent before the routes changed still arrive - and stop it once it has been
+   * idle for `quietMs`. A batch that comes even later gets TaskGone and its sender re-routes it,
+   * so nothing is processed twice. Resolves with the task's input count, or false if it is
+   * not here.
+   */
+  async retireTask(job: string, stage: number, index: number, quietMs = RETIRE_QUIET_MS, timeoutMs = RETIRE_TIMEOUT_MS): Promise<number | false> {
+    const k = this.key(job, stage, index);
+    const t = this.tasks.get(k);
+    if (!t) return false;
+    const deadline = performance.now() + timeoutMs;
+    let idleSince = performance.now();
+    let inputsSeen = t.inputs;
+    while (performance.now() < deadline) {
+      if (t.active > 0 || t.waiters.length > 0 || t.inputs !== inputsSeen) {
+        idleSince = performance.now();
+        inputsSeen = t.inputs;
+      } else if (performance.now() - idleSince >= quietMs) break;
+      await Bun.sleep(RETIRE_POLL_MS);
+    }
+    if (this.tasks.get(k) === t) this.tasks.delete(k);
+    appendFileSync(t.logPath, `${new Date().toISOString()} task ${k}: retired by autoscaling after ${t.inputs} tuples\n`);
+    this.stopTask(t);
+    return t.inputs;
   }
 
   /** Kill one operator process of this worker, by pid (never any other process). */
@@ -462,7 +497,11 @@ export class Worker {
     for (let attempt = 0; ; attempt++) {
       if (this.stoppedJobs.has(job)) throw new TaskGone(`job ${job} stopped`);
       const routes = this.routes.get(job);
-      const target = kind === "sink" ? routes?.sink : routes?.stages[batch.stage]?.[batch.index];
+      const tasks = routes?.stages[batch.stage];
+      // A stage that autoscaling shrank: the batch goes to a remaining task (only stateless
+      // stages are rescaled, so any task of the stage may take any tuple).
+      if (kind === "task" && tasks && tasks.length > 0 && batch.index >= tasks.length) batch = { ...batch, index: batch.index % tasks.length };
+      const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
       if (target) {
         try {
           await postBatch(target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.cluster_secret, this.opts.cfg.rainstorm.batch_timeout_ms);

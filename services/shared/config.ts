@@ -47,6 +47,19 @@ export interface RainstormSettings {
   /** Restarts of one task within a job before the job fails with the operator's error. Default 5. */
   max_task_restarts: number;
   /**
+   * autoscale=true: consecutive one-second rate samples beyond LW or HW before a stage is
+   * rescaled. Default 3: ignores a one-second spike, reacts to a real step in ~3 s.
+   */
+  autoscale_sustain_samples: number;
+  /**
+   * autoscale=true: after a stage is rescaled, no further change to it for this long, so the new
+   * task takes its share before rates are judged again. Default 5000 ms; lower reacts faster to
+   * big steps but may act on rates measured before the change took effect.
+   */
+  autoscale_settle_ms: number;
+  /** autoscale=true: most tasks one stage grows to. Default 16 (bounds one job's processes). */
+  autoscale_max_tasks: number;
+  /**
    * Tests only ("" = never, the default): crash one exactly-once task of this worker during a
    * log flush, once. `crash_before_log_append:N` kills the operator on this worker's Nth log
    * append before the record is written; `crash_after_log_append:N` after the record is
@@ -65,6 +78,9 @@ export const DEFAULT_RAINSTORM: RainstormSettings = {
   window: 8,
   batch_timeout_ms: 30_000,
   max_task_restarts: 5,
+  autoscale_sustain_samples: 3,
+  autoscale_settle_ms: 5000,
+  autoscale_max_tasks: 16,
   failpoint: "",
 };
 
@@ -219,7 +235,7 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
     const r = raw.rainstorm as Record<string, unknown>;
     if (typeof r !== "object" || r === null || Array.isArray(r)) errors.push(`rainstorm: expected an object, got ${JSON.stringify(raw.rainstorm)}`);
     else {
-      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000] };
+      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000], autoscale_sustain_samples: [1, 60], autoscale_settle_ms: [0, 600_000], autoscale_max_tasks: [1, 64] };
       for (const [key, v] of Object.entries(r)) {
         if (key === "leader" || key === "ops_dir") {
           if (typeof v !== "string") errors.push(`rainstorm.${key}: expected a string, got ${JSON.stringify(v)}`);
