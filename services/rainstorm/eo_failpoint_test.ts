@@ -2,12 +2,14 @@
  * Exactly-once under a crash during a task-log flush: the rainstorm.failpoint setting makes each
  * worker kill one exactly-once task on its 3rd log append, either before the record is written
  * or after it is durable but before its outputs leave. Real processes on 127.0.43.k / 127.0.44.k.
+ * Afterwards the job's task logs are deleted (log_retention_ms 2000).
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseCsvLine } from "../../ops/csv.ts";
-import { LocalCluster, tempPath } from "../testing/cluster.ts";
+import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
+import { taskLogName } from "./exactly_once.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
 
@@ -30,7 +32,7 @@ describe("RainStorm exactly-once: a task crash during a log flush", () => {
     ["crash_after_log_append:3", "127.0.44"],
   ] as const) {
     test(`${failpoint}: App 1 counts equal the reference, dest has no duplicate`, async () => {
-      const c = new LocalCluster({ dir: tempPath("rainstorm-failpoint-"), subnet, extra: { rainstorm: { failpoint } }, killOnExit: true });
+      const c = new LocalCluster({ dir: tempPath("rainstorm-failpoint-"), subnet, extra: { rainstorm: { failpoint, log_retention_ms: 2000 } }, killOnExit: true });
       try {
         await c.up(3);
         const hydfs = new HydfsTestClient(c);
@@ -41,6 +43,12 @@ describe("RainStorm exactly-once: a task crash during a log flush", () => {
         expect(run.events.filter((e) => e.event === "task_restarted" && e.stage === 1).length).toBeGreaterThanOrEqual(1);
         const stored = (await hydfs.getText(2, "out.txt")).split("\n").filter(Boolean);
         expect(countViolations(run.outputs, stored, reference)).toEqual([]);
+        // The task logs (one per aggregate task) are deleted once the retention has passed.
+        const job = run.events.find((e) => e.event === "accepted")!.job as string;
+        const logs = [0, 1, 2].map((i) => taskLogName(job, 1, i));
+        const statusOf = async (name: string) => (await hydfs.request(1, "GET", `/stat?name=${encodeURIComponent(name)}`)).status;
+        expect(await Promise.all(logs.map(statusOf))).toContain(200);
+        await waitFor(async () => (await Promise.all(logs.map(statusOf))).every((s) => s === 404), 15_000, "task logs to be deleted");
       } finally {
         await c.down(true);
       }

@@ -29,6 +29,7 @@ import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
 import { isReplayable } from "./worker.ts";
+import { taskLogName } from "./exactly_once.ts";
 
 export interface TaskInfo {
   stage: number;
@@ -314,6 +315,7 @@ export class Leader {
       if (job.status !== "running") return;
       job.status = "done";
       clearInterval(job.autoscaler?.timer);
+      this.scheduleLogRemoval(job);
       const durationMs = performance.now() - job.startedMs;
       this.emit(job, {
         event: "done",
@@ -335,6 +337,7 @@ export class Leader {
     if (job.status !== "running") return;
     job.status = "failed";
     clearInterval(job.autoscaler?.timer);
+    this.scheduleLogRemoval(job);
     this.log.warn(`job ${job.id} failed: ${error}`);
     for (const q of job.sinkQueue.splice(0)) q.reject(new Error("job failed"));
     this.emit(job, { event: "failed", job: job.id, error });
@@ -347,6 +350,28 @@ export class Leader {
     const addrs = new Set(job.tasks.flat().map((t) => t.addr));
     addrs.add(this.selfAddr);
     await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.post(a, "/worker/stop_job", { job: job.id, end_of_stream: endOfStream }))));
+  }
+
+  /** Exactly-once: the job's task logs go from HyDFS once rainstorm.log_retention_ms has passed. */
+  private scheduleLogRemoval(job: Job): void {
+    if (!job.spec.exactlyOnce) return;
+    const names = job.tasks.flat().filter((t) => !isReplayable(t.op)).map((t) => taskLogName(job.id, t.stage, t.index));
+    if (names.length === 0) return;
+    const timer = setTimeout(() => void this.removeLogs(job.id, names), this.cfg.rainstorm.log_retention_ms);
+    timer.unref();
+  }
+
+  private async removeLogs(jobId: string, names: string[]): Promise<void> {
+    const results = await Promise.allSettled(
+      names.map(async (name) => {
+        const res = await fetch(this.hydfsUrl(`/delete?name=${encodeURIComponent(name)}`), { method: "POST", headers: this.headers(false), signal: AbortSignal.timeout(this.cfg.hydfs.request_timeout_ms) });
+        // 404: the task never wrote a log (it took no input), or it is already gone.
+        if (!res.ok && res.status !== 404) throw new Error(`${name}: ${res.status} ${await res.text()}`);
+      }),
+    );
+    const failures = results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason?.message));
+    if (failures.length > 0) this.log.warn(`job ${jobId}: could not delete ${failures.length} task logs (they stay in HyDFS): ${failures.join("; ")}`);
+    else this.log.info(`job ${jobId}: deleted its ${names.length} task logs`);
   }
 
   // ---- sink ----------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ export interface RainstormSettings {
   /** autoscale=true: most tasks one stage grows to. Default 16 (bounds one job's processes). */
   autoscale_max_tasks: number;
   /**
+   * exactly_once=true: how long the task logs of an ended job stay in HyDFS before the leader
+   * deletes them. Default 60000 ms: time to inspect them; 0 deletes them as the job ends.
+   */
+  log_retention_ms: number;
+  /**
    * Tests only ("" = never, the default): crash one exactly-once task of this worker during a
    * log flush, once. `crash_before_log_append:N` kills the operator on this worker's Nth log
    * append before the record is written; `crash_after_log_append:N` after the record is
@@ -81,6 +86,7 @@ export const DEFAULT_RAINSTORM: RainstormSettings = {
   autoscale_sustain_samples: 3,
   autoscale_settle_ms: 5000,
   autoscale_max_tasks: 16,
+  log_retention_ms: 60_000,
   failpoint: "",
 };
 
@@ -235,7 +241,7 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
     const r = raw.rainstorm as Record<string, unknown>;
     if (typeof r !== "object" || r === null || Array.isArray(r)) errors.push(`rainstorm: expected an object, got ${JSON.stringify(raw.rainstorm)}`);
     else {
-      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000], autoscale_sustain_samples: [1, 60], autoscale_settle_ms: [0, 600_000], autoscale_max_tasks: [1, 64] };
+      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000], autoscale_sustain_samples: [1, 60], autoscale_settle_ms: [0, 600_000], autoscale_max_tasks: [1, 64], log_retention_ms: [0, 7 * 24 * 3600 * 1000] };
       for (const [key, v] of Object.entries(r)) {
         if (key === "leader" || key === "ops_dir") {
           if (typeof v !== "string") errors.push(`rainstorm.${key}: expected a string, got ${JSON.stringify(v)}`);
