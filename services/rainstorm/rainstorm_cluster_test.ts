@@ -170,8 +170,9 @@ describe("RainStorm on 5 nodes", () => {
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", "dataset1.csv", "false", "false", "0", "0", "0"], "already exists"],
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "fast", "0", "0"], "input_rate"],
       [["1", "1", "-stage-config-map", "stage0 grep-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "grep"],
-      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"], "autoscale=true is not supported yet"],
-      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "true", "true", "0", "0", "0"], "autoscale=true is not supported yet"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"], "autoscale=true: HW must be above 0 tuples/s per task, got 0"],
+      [["1", "1", "-stage-config-map", "stage0 aggregate-wrapper", "dataset1.csv", dest(), "true", "true", "0", "10", "100"], "autoscale=true: stage0 runs aggregate-wrapper, which is not a known stateless operator"],
+      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "5", "10", "100", "--rate-schedule", "5:1s"], "input_rate is 5 and --rate-schedule is given"],
     ];
     for (const [args, text] of cases) {
       const run = await rs.run(args);
