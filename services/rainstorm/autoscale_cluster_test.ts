@@ -62,6 +62,14 @@ describe("RainStorm autoscaling", () => {
     expect((await hydfs.getText(1, "app2-scaled.txt")).split("\n").filter(Boolean).length).toBe(expectedApp2.length);
   });
 
+  test("exactly_once=true with autoscaling of stateless stages: the stages grow, one output per input line", async () => {
+    const run = await rs.run([...APP2, "input.csv", "app2-scaled-eo.txt", "true", "true", "0", "300", "600", "--rate-schedule", "200:4s,1200:8s,200:60s"], 100_000);
+    expect(run.failed).toBeUndefined();
+    expect(run.events.some((e) => e.event === "scaled" && e.to > e.from)).toBe(true);
+    expect(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)).sort()).toEqual(expectedApp2);
+    expect((await hydfs.getText(1, "app2-scaled-eo.txt")).split("\n").filter(Boolean).length).toBe(expectedApp2.length);
+  });
+
   test("a keyed (stateful) stage under autoscaling is refused with a clear message", async () => {
     const run = await rs.run(["2", "2", "-stage-config-map", "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper", "input.csv", "app1-scaled.txt", "true", "true", "0", "100", "1000"]);
     expect(run.rejected?.status).toBe(400);
