@@ -157,7 +157,6 @@ export class Leader {
 
   /** Validate everything, then create dest, start every task and the source. */
   async submit(spec: JobSpec, listener: (ev: JobEvent) => void): Promise<string> {
-    const autoscaleCfg = spec.autoscale ? this.autoscaleConfig(spec) : undefined;
     spec.stages.forEach((s, i) => {
       try {
         validateOperatorName(s.op);
@@ -178,6 +177,7 @@ export class Leader {
         throw new LeaderError(`stage${i}: unknown operator ${JSON.stringify(s.op)} (no executable of that name in ${this.worker.opsDir()}${factory ? "; run npm run build" : ""})`);
       }
     });
+    const autoscaleCfg = spec.autoscale ? this.autoscaleConfig(spec) : undefined;
     if (!(await this.hydfsStat(spec.src))) throw new LeaderError(`src ${JSON.stringify(spec.src)}: no such HyDFS file (store it first: ctl create <local> ${spec.src})`);
     if (await this.hydfsStat(spec.dest)) throw new LeaderError(`dest ${JSON.stringify(spec.dest)}: already exists in HyDFS; choose a new name`);
     const workers = this.workers();
