@@ -195,6 +195,12 @@ function metricsText(node: HydfsNode): string {
     "# HELP hydfs_gc_deleted_total Local copies dropped after hand-over to their owners.",
     "# TYPE hydfs_gc_deleted_total counter",
     `hydfs_gc_deleted_total ${m.gcDeleted}`,
+    "# HELP hydfs_chunks_deleted_total Unreferenced chunk files removed by chunk GC.",
+    "# TYPE hydfs_chunks_deleted_total counter",
+    `hydfs_chunks_deleted_total ${m.chunksDeleted}`,
+    "# HELP hydfs_chunk_bytes_freed_total Bytes of the chunk files chunk GC removed.",
+    "# TYPE hydfs_chunk_bytes_freed_total counter",
+    `hydfs_chunk_bytes_freed_total ${m.chunkBytesFreed}`,
   ];
   return `${lines.join("\n")}\n`;
 }

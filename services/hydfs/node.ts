@@ -24,7 +24,7 @@ import { type AppendOp, type ChunkRef, liveMerge, manifestDigest, mergeManifests
 import { resolveInside, validateRemoteName } from "./names.ts";
 import { PeerClient, PeerError } from "./peers.ts";
 import { Ring, type RingNode } from "./ring.ts";
-import { chunkIdOf, chunkStream, FileStore, TooLarge } from "./store.ts";
+import { type ChunkGcResult, chunkIdOf, chunkStream, FileStore, TooLarge } from "./store.ts";
 
 export class HydfsError extends Error {
   constructor(
@@ -75,6 +75,9 @@ export interface HydfsMetrics {
   rereplicationMs: number;
   merges: number;
   gcDeleted: number;
+  /** Chunk files removed by chunk GC, and their bytes. */
+  chunksDeleted: number;
+  chunkBytesFreed: number;
 }
 
 type ReplicaAnswer = "ok" | "duplicate" | "exists" | "deleted_later" | "no_such_file" | "error";
@@ -86,6 +89,19 @@ const READ_AHEAD_CHUNKS = 3;
 
 /** Bodies up to this size go to the replicas inside the operation (one round trip, not two). */
 export const INLINE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Chunk GC runs in the maintenance pass at most this often, and at least once per grace period
+ * (hydfs.chunk_gc_grace_ms) when that is shorter: a chunk is then gone within about two grace
+ * periods of its last use. Each run reads every manifest's chunk list (loaded ones from memory)
+ * and lists the chunk folders, so it is not run every 2 s pass.
+ */
+export const CHUNK_GC_EVERY_MS = 60_000;
+/**
+ * Most chunk files one GC run unlinks (4 GiB at full 4 MiB chunks). Bounds how long a run keeps
+ * this single-threaded node from answering; a bigger backlog is worked off over later runs.
+ */
+export const CHUNK_GC_MAX_DELETES = 1000;
 
 /**
  * Read up to `max` bytes of a body. `complete` when the body ended within them (then `bytes` is
@@ -140,11 +156,13 @@ export function settleQuorum<T>(promises: Promise<T>[], need: number, ok: (v: T 
 export class HydfsNode {
   ring = new Ring([]);
   selfId: string | undefined;
-  readonly metrics: HydfsMetrics = { ops: {}, bytesWritten: 0, bytesRead: 0, rereplicatedBytes: 0, rereplicationMs: 0, merges: 0, gcDeleted: 0 };
+  readonly metrics: HydfsMetrics = { ops: {}, bytesWritten: 0, bytesRead: 0, rereplicatedBytes: 0, rereplicationMs: 0, merges: 0, gcDeleted: 0, chunksDeleted: 0, chunkBytesFreed: 0 };
   private readonly peers: PeerClient;
   private readonly localDir: string;
   private maintenanceTimer?: Timer;
   private maintaining = false;
+  /** When chunk GC last ran (0: not since start, so the first pass runs it). */
+  private lastChunkGcMs = 0;
   private stopped = false;
   /** Files whose replicas may differ: written here, adopted, or all of them after a ring change. */
   private readonly dirty = new Set<string>();
@@ -198,6 +216,17 @@ export class HydfsNode {
     if (!clientId || clientId.length > 200) throw new HydfsError(`client: expected a client id of 1..200 characters, got ${JSON.stringify(clientId)}`, 400);
     if (!Number.isSafeInteger(seq) || seq < 0) throw new HydfsError(`seq: expected a non-negative integer, got ${JSON.stringify(seq)}`, 400);
     this.count(kind);
+    // This node's copies of the upload's chunks stay pinned against chunk GC until the op is
+    // applied here, however long the upload takes.
+    const releases: (() => void)[] = [];
+    try {
+      return await this.writePinned(kind, name, body, clientId, seq, (id) => releases.push(this.store.pinChunks([id])));
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  private async writePinned(kind: WriteKind, name: string, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number, pin: (chunkId: string) => void): Promise<WriteResult> {
     const replicas = this.replicas(name);
     const need = HydfsNode.quorum(replicas.length);
     const reachable = new Set(replicas);
@@ -234,6 +263,7 @@ export class HydfsNode {
       const sink = async (bytes: Uint8Array) => {
         if (failure) throw failure;
         const id = chunkIdOf(bytes);
+        pin(id);
         while (inFlight.size >= WRITE_WINDOW_CHUNKS) await Promise.race(inFlight);
         const p: Promise<void> = push(bytes, id)
           .catch((err) => {
@@ -534,14 +564,21 @@ export class HydfsNode {
     const t0 = performance.now();
     if (deletedAtMs !== undefined) this.store.applyTombstone(name, deletedAtMs);
     const live = opsAfter(ops, this.store.deletedAt(name));
-    for (const id of this.store.missingChunks(live.flatMap((o) => o.chunks))) {
-      const bytes = await this.fetchChunk(id, sources);
-      this.store.putChunk(bytes, id);
-      this.metrics.rereplicatedBytes += bytes.length;
+    // Chunks already here (perhaps unreferenced leftovers) and the ones fetched below must
+    // survive chunk GC until the manifest that references them is written.
+    const release = this.store.pinChunks(live.flatMap((o) => o.chunks.map((c) => c.id)));
+    try {
+      for (const id of this.store.missingChunks(live.flatMap((o) => o.chunks))) {
+        const bytes = await this.fetchChunk(id, sources);
+        this.store.putChunk(bytes, id);
+        this.metrics.rereplicatedBytes += bytes.length;
+      }
+      const stored = this.store.replaceOps(name, mergeManifests(this.store.ops(name) ?? [], live));
+      this.metrics.rereplicationMs += performance.now() - t0;
+      return manifestDigest(stored);
+    } finally {
+      release();
     }
-    const stored = this.store.replaceOps(name, mergeManifests(this.store.ops(name) ?? [], live));
-    this.metrics.rereplicationMs += performance.now() - t0;
-    return manifestDigest(stored);
   }
 
   // ---- delete --------------------------------------------------------------------------------
@@ -635,9 +672,31 @@ export class HydfsNode {
           }
         }
       }
+      if (!this.stopped) this.maybeCollectChunks(Date.now());
     } finally {
       this.maintaining = false;
       this.scheduleMaintenance();
+    }
+  }
+
+  /**
+   * Chunk GC (FileStore.collectChunks), when CHUNK_GC_EVERY_MS (or the grace period, if shorter)
+   * has passed since the last run. Returns the run's result, or undefined when it was not due.
+   */
+  maybeCollectChunks(nowMs: number): ChunkGcResult | undefined {
+    const graceMs = this.cfg.hydfs.chunk_gc_grace_ms;
+    if (this.lastChunkGcMs !== 0 && nowMs - this.lastChunkGcMs < Math.min(CHUNK_GC_EVERY_MS, graceMs)) return undefined;
+    this.lastChunkGcMs = nowMs;
+    try {
+      const r = this.store.collectChunks({ nowMs, graceMs, maxDeletes: CHUNK_GC_MAX_DELETES });
+      this.metrics.chunksDeleted += r.deleted;
+      this.metrics.chunkBytesFreed += r.bytesFreed;
+      if (r.deleted > 0) this.log.info(`chunk GC removed ${r.deleted} unreferenced chunks (${r.bytesFreed} bytes)${r.truncated ? "; more next run" : ""}`);
+      return r;
+    } catch (err) {
+      // Nothing is unlinked unless the reference scan completed, so a failure here is only a delay.
+      this.log.warn(`chunk GC: ${(err as Error).message}`);
+      return undefined;
     }
   }
 

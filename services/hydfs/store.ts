@@ -18,11 +18,20 @@
  * is live again, but the floor stays so stale copies can never merge back into the new file.
  * Invariant: no copy in this store holds an op at or below its name's floor.
  *
+ * Chunk GC (collectChunks): a chunk file is unlinked only when no manifest on disk references it,
+ * no write in progress on this node has pinned it (pinChunks) and its mtime is older than a grace
+ * period. putChunk refreshes the mtime of a chunk it already has, so the age is "time since this
+ * node last received the chunk" and covers a replica that got a chunk by PUT and whose op is still
+ * on its way (no in-memory pin can span those two requests, nor a restart). The reference scan and
+ * the unlinks run synchronously, so no op can be applied between them; and create/append/
+ * replaceOps check that every chunk exists before an op is written, so a manifest never points
+ * to a chunk GC removed: the worst a too-short grace does is fail that write on this replica.
+ *
  * Retention: tombstones are kept forever. The cost is one file of about 100 bytes per deleted
  * name; an expiry would let a replica that was down longer than the retention bring a deleted
  * file (or its old ops into a re-created one) back, which is the failure tombstones exist for.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines } from "./manifest.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
@@ -34,6 +43,18 @@ const CHUNK_ID = /^[0-9a-f]{64}$/;
 
 export function chunkIdOf(bytes: Uint8Array): string {
   return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+}
+
+/** What one collectChunks pass did. */
+export interface ChunkGcResult {
+  /** Chunk files unlinked. */
+  deleted: number;
+  /** Their bytes. */
+  bytesFreed: number;
+  /** Unreferenced chunks kept: younger than the grace period, or pinned. */
+  kept: number;
+  /** True when the pass stopped at maxDeletes; the rest goes in a later pass. */
+  truncated: boolean;
 }
 
 export type AppendResult = "applied" | "duplicate" | "no_such_file" | { missingChunks: string[] };
@@ -54,6 +75,8 @@ export class FileStore {
   /** opKeys per loaded file, so the idempotence check of an append is O(1), not O(ops). */
   private readonly keys = new Map<string, Set<string>>();
   private tmpCounter = 0;
+  /** Chunk ids pinned by writes and adopts in progress on this node, with a count per id. */
+  private readonly pins = new Map<string, number>();
 
   constructor(root: string) {
     this.root = root;
@@ -90,8 +113,83 @@ export class FileStore {
     if (!existsSync(path)) {
       mkdirSync(join(this.chunkDir, id.slice(0, 2)), { recursive: true });
       this.writeDurably(path, bytes);
+    } else {
+      // Chunk GC judges age by mtime: a chunk stored again (an unreferenced leftover that a new
+      // write reuses) must look new, or GC could take it before that write's op arrives.
+      const now = new Date();
+      utimesSync(path, now, now);
     }
     return { id, size: bytes.length };
+  }
+
+  /**
+   * Keep these chunks from chunk GC until the returned release is called (once; more calls are
+   * no-ops). For a write or adopt between storing or finding its chunks and applying its op.
+   */
+  pinChunks(ids: Iterable<string>): () => void {
+    const list = [...ids];
+    for (const id of list) this.pins.set(id, (this.pins.get(id) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const id of list) {
+        const n = (this.pins.get(id) ?? 1) - 1;
+        if (n <= 0) this.pins.delete(id);
+        else this.pins.set(id, n);
+      }
+    };
+  }
+
+  /** Chunk ids referenced by any manifest of this store, on disk or loaded. */
+  private referencedChunks(): Set<string> {
+    const refs = new Set<string>();
+    for (const ops of this.cache.values()) for (const op of ops) for (const c of op.chunks) refs.add(c.id);
+    // Every manifest on disk counts, also one list() would skip (a folder whose name cannot be
+    // read): GC must never judge a chunk unreferenced because it failed to read a reference.
+    for (const entry of readdirSync(this.fileDir)) {
+      const path = join(this.fileDir, entry, "manifest.jsonl");
+      if (!existsSync(path)) continue;
+      const name = decodeNameFromDisk(entry);
+      if (name !== undefined && this.cache.has(name)) continue;
+      // Errors propagate: the pass stops and deletes nothing rather than guess.
+      for (const op of parseOpLines(readFileSync(path, "utf8")).ops) for (const c of op.chunks) refs.add(c.id);
+    }
+    return refs;
+  }
+
+  /**
+   * Unlink chunk files that no manifest references, no write in progress pinned and whose mtime
+   * is at least `graceMs` before `nowMs`; at most `maxDeletes` per call, so a pass over a huge
+   * store stays short (the rest goes in the next pass). Synchronous on purpose: no op can be
+   * applied between the reference scan and the unlinks. Each unlink is atomic, so a crash
+   * mid-pass leaves only unreferenced chunks behind, for the next pass.
+   */
+  collectChunks(opts: { nowMs: number; graceMs: number; maxDeletes: number }): ChunkGcResult {
+    const result: ChunkGcResult = { deleted: 0, bytesFreed: 0, kept: 0, truncated: false };
+    const refs = this.referencedChunks();
+    for (const sub of readdirSync(this.chunkDir)) {
+      const dir = join(this.chunkDir, sub);
+      if (!statSync(dir).isDirectory()) continue;
+      for (const id of readdirSync(dir)) {
+        // Only files this store names as chunks; anything else here is left alone.
+        if (!CHUNK_ID.test(id) || id.slice(0, 2) !== sub || refs.has(id)) continue;
+        const path = join(dir, id);
+        const st = statSync(path);
+        if (this.pins.has(id) || opts.nowMs - st.mtimeMs < opts.graceMs) {
+          result.kept++;
+          continue;
+        }
+        if (result.deleted >= opts.maxDeletes) {
+          result.truncated = true;
+          return result;
+        }
+        unlinkSync(path);
+        result.deleted++;
+        result.bytesFreed += st.size;
+      }
+    }
+    return result;
   }
 
   readChunk(id: string): Uint8Array {

@@ -99,6 +99,16 @@ export interface HydfsSettings {
   request_timeout_ms: number;
   /** Period of the background merge, re-replication and GC pass. Default 2000 ms. */
   rereplicate_every_ms: number;
+  /**
+   * Chunk GC removes an unreferenced chunk file only once it is this old (since this node last
+   * stored it). It must outlast the gap between a replica storing a write's first chunk and that
+   * write's op arriving: the whole upload plus one request_timeout_ms for the op. Nothing in
+   * memory covers that gap on a replica, nor any gap across a restart. Default 3600000 ms (1 h,
+   * 360 x the default request_timeout_ms: a 1 GiB upload at 0.3 MB/s). Too short never corrupts a
+   * file (an op whose chunk is gone is refused), it fails that write on this replica; longer keeps
+   * the disk space of deleted files that much longer. Small values are for tests.
+   */
+  chunk_gc_grace_ms: number;
   /** Directory `multiappend` reads a node's local files from ("" = <data_dir>/local). */
   local_files_dir: string;
 }
@@ -108,6 +118,7 @@ export const DEFAULT_HYDFS: HydfsSettings = {
   max_body_bytes: 1024 * 1024 * 1024,
   request_timeout_ms: 10_000,
   rereplicate_every_ms: 2000,
+  chunk_gc_grace_ms: 3_600_000,
   local_files_dir: "",
 };
 
@@ -223,6 +234,7 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
         max_body_bytes: [1, 64 * 1024 * 1024 * 1024],
         request_timeout_ms: [10, 600_000],
         rereplicate_every_ms: [100, 3_600_000],
+        chunk_gc_grace_ms: [1000, 30 * 24 * 3_600_000],
       };
       for (const [key, v] of Object.entries(h)) {
         if (key === "local_files_dir") {
