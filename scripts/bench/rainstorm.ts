@@ -66,7 +66,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, sta
 import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { csvField, formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
-import { taskLogName } from "../../services/rainstorm/exactly_once.ts";
+import { decodeRecord, taskLogName } from "../../services/rainstorm/exactly_once.ts";
 import { inputLine, OperatorProcess } from "../../services/rainstorm/operator_proc.ts";
 import { partitionOf } from "../../services/rainstorm/plan.ts";
 import { parseRateSchedule, timeDueMs } from "../../services/rainstorm/rate_schedule.ts";
@@ -862,15 +862,16 @@ async function readTaskLogs(hydfs: HydfsTestClient, job: string, stages: number)
       const t = { index, bytes: bytes.length, records: 0, inputs: 0 };
       for (const line of new TextDecoder().decode(bytes).split("\n")) {
         if (!line) continue;
-        const r = JSON.parse(line) as { answers: { id: string; outputs: unknown[] }[]; state?: unknown };
+        const r = decodeRecord(line);
         t.records++;
         t.inputs += r.answers.length;
         for (const a of r.answers) {
           if (a.outputs.length === 0) st.empty++;
           st.outputs += a.outputs.length;
         }
-        st.answerBytes += Buffer.byteLength(JSON.stringify(r.answers));
-        st.stateBytes += Buffer.byteLength(JSON.stringify(r.state ?? null));
+        const stateBytes = Buffer.byteLength(JSON.stringify(r.state ?? null));
+        st.stateBytes += stateBytes;
+        st.answerBytes += Buffer.byteLength(line) - stateBytes;
       }
       st.tasks.push(t);
       st.bytes += t.bytes;
@@ -1407,7 +1408,7 @@ function eoReport(): string[] {
   out.push("");
   const logRows = eoRows.filter((r) => r.logs);
   if (logRows.length > 0) {
-    out.push("What the logs hold (every task log read back from HyDFS after the job; a record = one processed batch = `{answers, state}` JSON):");
+    out.push("What the logs hold (every task log read back from HyDFS after the job; a record = one processed group of batches = `{a: answers, s: state}` JSON):");
     out.push("");
     out.push(
       mdTable(

@@ -382,14 +382,15 @@ export class Leader {
     if (!job || job.status !== "running") return; // a late batch of a finished job: nothing to do
     let lines = batch.lines.split("\n").slice(0, -1);
     if (job.spec.exactlyOnce) {
-      // Lines carry their output ids: a result already in dest is not appended again.
+      // Lines come with their output ids: a result already in dest is not appended again.
+      const ids = batch.ids;
+      if (!ids || ids.length !== lines.length) throw new LeaderError(`sink batch of job ${job.id}: exactly-once needs one id per line (${lines.length} lines, ${ids?.length ?? "no"} ids)`);
       const fresh: string[] = [];
-      for (const line of lines) {
-        const { id, key, value } = JSON.parse(line) as { id: string; key: string; value: string };
-        if (job.sinkSeen.has(id)) continue;
-        job.sinkSeen.add(id);
-        fresh.push(`${key}\t${value}`);
-      }
+      lines.forEach((line, i) => {
+        if (job.sinkSeen.has(ids[i]!)) return;
+        job.sinkSeen.add(ids[i]!);
+        fresh.push(line);
+      });
       lines = fresh;
       if (lines.length === 0) return;
     }

@@ -49,6 +49,8 @@ export interface Batch {
   index: number;
   count: number;
   lines: string;
+  /** Exactly-once sink batches: the output id of each line, in order (the sink drops known ids). */
+  ids?: string[];
 }
 
 export class TaskGone extends Error {}
@@ -98,7 +100,10 @@ interface TaskRunner {
   waiters: (() => void)[];
   eo?: {
     log: TaskLog;
-    seen: Map<string, Output[]>;
+    /** Ids of every input processed (logged). */
+    seen: Set<string>;
+    /** Outputs of logged inputs not yet acknowledged downstream, by input id. */
+    unacked: Map<string, Output[]>;
     /** Settles once the log is read and the operator's state restored. */
     ready: Promise<void>;
     /** Batches waiting for the exactly-once steps; a group goes through them at a time. */
@@ -121,7 +126,7 @@ export class Worker {
   private readonly stoppedJobs = new Set<string>();
   private readonly outboxes = new Map<
     string,
-    { job: string; kind: "task" | "sink"; stage: number; index: number; lines: string; count: number; waiters: { resolve: () => void; reject: (e: Error) => void }[]; timer: Timer | undefined }
+    { job: string; kind: "task" | "sink"; stage: number; index: number; lines: string; count: number; ids: string[] | undefined; waiters: { resolve: () => void; reject: (e: Error) => void }[]; timer: Timer | undefined }
   >();
   private readonly rateTimer: Timer;
   readonly logDir: string;
@@ -193,15 +198,17 @@ export class Worker {
     const { start, op, logPath } = runner;
     const cfg = this.opts.cfg;
     const log = new TaskLog(() => this.hydfsBases(), cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
-    const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, snapshots: 0 };
+    const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Set<string>(), unacked: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, snapshots: 0 };
     eo.ready = (async () => {
       const { seen, state, records, last } = replayLog(await log.load());
       eo.seen = seen;
+      eo.unacked = new Map(last.map((a) => [a.id, a.outputs]));
       if (state !== undefined && state !== null) op.restore(state);
       appendFileSync(logPath, `${new Date().toISOString()} task ${k}: recovered ${seen.size} processed inputs from ${records} log records${state ? " and restored the operator state" : ""}\n`);
       // The last record's outputs may not have been acknowledged: send them again first, so
       // they reach downstream before anything newer.
       if (last.length > 0) await this.forward({ job: start.job, stage: start.stage, index: start.index, count: 0, lines: "" }, last, true);
+      eo.unacked.clear();
     })();
     eo.ready.catch((err: Error) => {
       // Without its log the task cannot promise exactly-once: let the leader restart it.
@@ -424,14 +431,18 @@ export class Worker {
         t.op.kill();
         throw new TaskGone(`task log append failed: ${(err as Error).message}`);
       }
-      for (const a of answers) eo.seen.set(a.id, a.outputs);
+      for (const a of answers) {
+        eo.seen.add(a.id);
+        eo.unacked.set(a.id, a.outputs);
+      }
       t.inputs += freshCount;
       t.batches += batches.length;
       for (const a of answers) t.outputs += a.outputs.length;
     }
-    // Repeated inputs: forward what the log says they produced (downstream drops known ids).
-    for (const id of repeated) answers.push({ id, outputs: eo.seen.get(id) ?? [] });
+    // Repeated inputs: forward again what may not have arrived (downstream drops known ids).
+    for (const id of repeated) answers.push({ id, outputs: eo.unacked.get(id) ?? [] });
     await this.forward(first, answers, true);
+    for (const a of answers) eo.unacked.delete(a.id);
   }
 
   /**
@@ -444,19 +455,20 @@ export class Worker {
     const next = batch.stage + 1;
     const isLast = next >= routes.stages.length;
     const nextCount = isLast ? 1 : routes.stages[next]!.length;
-    const groups = new Map<number, { lines: string; count: number }>();
+    const groups = new Map<number, { lines: string; count: number; ids: string[] | undefined }>();
     for (const { id, outputs } of answers) {
       outputs.forEach((o, j) => {
         // Deterministic ids: the same input always yields the same output ids (exactly-once later).
         const outId = outputs.length === 1 ? `${id}>` : `${id}>${j}`;
         const dest = isLast ? 0 : partitionOf(o.key, nextCount);
         let g = groups.get(dest);
-        if (!g) groups.set(dest, (g = { lines: "", count: 0 }));
-        g.lines += isLast && !sinkIds ? `${o.key}\t${o.value}\n` : inputLine(outId, o.key, o.value);
+        if (!g) groups.set(dest, (g = { lines: "", count: 0, ids: isLast && sinkIds ? [] : undefined }));
+        g.lines += isLast ? destLine(o.key, o.value) : inputLine(outId, o.key, o.value);
+        g.ids?.push(outId);
         g.count++;
       });
     }
-    await Promise.all([...groups].map(([dest, g]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, g.lines, g.count)));
+    await Promise.all([...groups].map(([dest, g]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, g.lines, g.count, g.ids)));
   }
 
   /**
@@ -464,12 +476,13 @@ export class Worker {
    * batch) and sent when they reach batch_size or after OUTBOX_LINGER_MS. Each caller's promise
    * settles with the send that carried its tuples, so acknowledgement stays end to end.
    */
-  private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, lines: string, count: number): Promise<void> {
-    const key = `${job}/${kind}/${stage}/${index}`;
+  private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, lines: string, count: number, ids?: string[]): Promise<void> {
+    const key = `${job}/${kind}/${stage}/${index}${ids ? "/ids" : ""}`;
     let box = this.outboxes.get(key);
-    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, lines: "", count: 0, waiters: [], timer: undefined }));
+    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, lines: "", count: 0, ids: ids ? [] : undefined, waiters: [], timer: undefined }));
     box.lines += lines;
     box.count += count;
+    if (ids) box.ids!.push(...ids);
     const done = new Promise<void>((resolve, reject) => box.waiters.push({ resolve, reject }));
     if (box.count >= this.opts.cfg.rainstorm.batch_size) this.flush(key);
     else box.timer ??= setTimeout(() => this.flush(key), OUTBOX_LINGER_MS);
@@ -481,7 +494,7 @@ export class Worker {
     if (!box) return;
     this.outboxes.delete(key);
     clearTimeout(box.timer);
-    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines }).then(
+    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) }).then(
       () => {
         for (const w of box.waiters) w.resolve();
       },
@@ -516,6 +529,16 @@ export class Worker {
   }
 }
 
+/**
+ * A result as a line of dest: `key\tvalue`. dest holds one result per line, so a line break
+ * inside a key or value (only an operator of your own can make one) is written as the two
+ * characters \n (or \r).
+ */
+export function destLine(key: string, value: string): string {
+  const flat = (s: string) => (s.includes("\n") || s.includes("\r") ? s.replaceAll("\n", "\\n").replaceAll("\r", "\\r") : s);
+  return `${flat(key)}\t${flat(value)}\n`;
+}
+
 /** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
 export async function postBatch(target: string, path: string, batch: Batch, secret: string, timeoutMs: number): Promise<void> {
   const headers: Record<string, string> = { "content-type": "application/msgpack" };
@@ -529,6 +552,9 @@ export function decodeBatch(bytes: Uint8Array): Batch {
   const b = decode(bytes) as Batch;
   if (!b || typeof b.job !== "string" || !Number.isInteger(b.stage) || !Number.isInteger(b.index) || !Number.isInteger(b.count) || b.count < 0 || typeof b.lines !== "string") {
     throw new Error("batch: expected {job, stage, index, count, lines}");
+  }
+  if (b.ids !== undefined && (!Array.isArray(b.ids) || b.ids.length !== b.count || b.ids.some((id) => typeof id !== "string"))) {
+    throw new Error(`batch: ids must be a list of ${b.count} strings (one per line)`);
   }
   return b;
 }

@@ -1,0 +1,82 @@
+import { describe, expect, test } from "bun:test";
+import { encode } from "@msgpack/msgpack";
+import { decodeRecord, encodeRecord, inputIdOf, type LogRecord, replayLog, splitSeen } from "./exactly_once.ts";
+import { inputLine } from "./operator_proc.ts";
+import { decodeBatch, destLine } from "./worker.ts";
+
+describe("log records", () => {
+  const records: LogRecord[] = [
+    { answers: [], state: null },
+    { answers: [{ id: "f:1", outputs: [] }], state: { counts: { a: 1 } } },
+    { answers: [{ id: "f:2>", outputs: [{ key: "SIGN_POLE", value: "11" }] }, { id: "f:3>", outputs: [{ key: "k", value: 'quoted "x", comma' }, { key: "", value: "" }] }], state: undefined },
+  ];
+  for (const r of records) {
+    test(`round trip of ${r.answers.length} answers`, () => {
+      const line = encodeRecord(r);
+      expect(line.endsWith("\n")).toBe(true);
+      expect(line.slice(0, -1)).not.toContain("\n");
+      expect(decodeRecord(line)).toEqual({ answers: r.answers, state: r.state });
+    });
+  }
+
+  test("the compact form is about half the object form", () => {
+    const answers = Array.from({ length: 1000 }, (_, i) => ({ id: `eo-input.csv:${i}>`, outputs: [{ key: "SIGN_REGULATORY", value: String(i) }] }));
+    const compact = encodeRecord({ answers, state: null }).length;
+    const objects = JSON.stringify({ answers, state: null }).length;
+    expect(compact / objects).toBeLessThan(0.7);
+  });
+
+  const bad: [string, string][] = [
+    ["{}", 'expected {"a": [answers...], "s": state}'],
+    ['{"a":[["id"]]}', "expected [inputId, [[key, value], ...]]"],
+    ['{"a":[[1,[]]]}', "expected [inputId, [[key, value], ...]]"],
+    ["not json", "JSON"],
+  ];
+  for (const [line, message] of bad) test(`refuses ${line}`, () => expect(() => decodeRecord(line)).toThrow(message));
+
+  test("replayLog: every processed input, the last state, the last record's answers", () => {
+    const log = [
+      encodeRecord({ answers: [{ id: "a", outputs: [{ key: "k", value: "1" }] }], state: 1 }),
+      encodeRecord({ answers: [{ id: "b", outputs: [{ key: "k", value: "2" }] }, { id: "c", outputs: [] }], state: 2 }),
+    ].join("");
+    const r = replayLog(log);
+    expect([...r.seen]).toEqual(["a", "b", "c"]);
+    expect(r.state).toBe(2);
+    expect(r.records).toBe(2);
+    expect(r.last.map((a) => a.id)).toEqual(["b", "c"]);
+    expect(replayLog("")).toEqual({ seen: new Set(), state: undefined, records: 0, last: [] });
+  });
+
+  test("replayLog names the bad line", () => {
+    expect(() => replayLog(`${encodeRecord({ answers: [], state: 0 })}{oops\n`)).toThrow("task log line 2");
+  });
+});
+
+describe("input ids", () => {
+  test("inputIdOf reads the id of lines inputLine writes, escaped or not", () => {
+    for (const id of ["f:1", "f:1>0", 'we"ird\\id', "ünï"]) expect(inputIdOf(inputLine(id, "k", "v").trimEnd())).toBe(id);
+  });
+
+  test("splitSeen: already processed and repeated-in-batch ids are not processed again", () => {
+    const lines = ["a", "b", "a", "c"].map((id) => inputLine(id, "k", "v")).join("");
+    const r = splitSeen(lines, new Set(["c"]));
+    expect(r.freshCount).toBe(2);
+    expect(r.fresh).toBe(inputLine("a", "k", "v") + inputLine("b", "k", "v"));
+    expect(r.repeated).toEqual(["a", "c"]);
+  });
+});
+
+describe("sink batches", () => {
+  test("destLine keeps one result per line", () => {
+    expect(destLine("k", "v")).toBe("k\tv\n");
+    expect(destLine("a\nb", "c\r\nd")).toBe("a\\nb\tc\\r\\nd\n");
+  });
+
+  test("decodeBatch checks ids: one string per line", () => {
+    const base = { job: "j", stage: 1, index: 0, count: 2, lines: "a\t1\nb\t2\n" };
+    expect(decodeBatch(encode({ ...base, ids: ["x", "y"] })).ids).toEqual(["x", "y"]);
+    expect(decodeBatch(encode(base)).ids).toBeUndefined();
+    expect(() => decodeBatch(encode({ ...base, ids: ["x"] }))).toThrow("ids must be a list of 2 strings");
+    expect(() => decodeBatch(encode({ ...base, ids: ["x", 3] }))).toThrow("ids must be a list of 2 strings");
+  });
+});
