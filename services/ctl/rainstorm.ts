@@ -71,7 +71,7 @@ export async function runRainstorm(raw: string[]): Promise<number> {
       } else if (ev.event === "task_restarted") {
         console.error(`task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})`);
       } else if (ev.event === "scaled") {
-        console.error(`autoscale: stage${ev.stage} ${ev.from} -> ${ev.to} tasks (${ev.reason})`);
+        console.error(`autoscale: stage${ev.stage}: ${ev.reason}`);
       } else if (ev.event === "done") {
         console.error(`job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`);
       } else if (ev.event === "failed") {
