@@ -63,7 +63,8 @@ interface Job {
   listeners: Set<(ev: JobEvent) => void>;
   history: JobEvent[];
   sinkQueue: { text: string; resolve: () => void; reject: (e: Error) => void }[];
-  sinkFlushing: boolean;
+  /** The running group-commit loop of the sink, if any; it ends when the queue is empty. */
+  sinkFlush: Promise<void> | undefined;
   /** exactly_once: output ids already appended to dest. */
   sinkSeen: Set<string>;
   /** Writes dest through this node's hydfsd as client `rainstorm-<job>`. */
@@ -196,7 +197,7 @@ export class Leader {
       listeners: new Set([listener]),
       history: [],
       sinkQueue: [],
-      sinkFlushing: false,
+      sinkFlush: undefined,
       sinkSeen: new Set(),
       dest: new HydfsWriter(() => [this.hydfsUrl("")], this.cfg.cluster_secret, spec.dest, `rainstorm-${id}`),
     };
@@ -311,7 +312,8 @@ export class Leader {
       await sendAll();
       while (all.size > 0) await Promise.race(all);
       if (failed) throw failed;
-      await this.flushSinkIdle(job);
+      // Every result is acknowledged by now; a flush still running is only a repeat's.
+      await job.sinkFlush;
       if (job.status !== "running") return;
       job.status = "done";
       clearInterval(job.autoscaler?.timer);
@@ -398,32 +400,30 @@ export class Leader {
     this.emit(job, { event: "output", lines });
     await new Promise<void>((resolve, reject) => {
       job.sinkQueue.push({ text: `${lines.join("\n")}\n`, resolve, reject });
-      void this.flushSink(job);
+      this.flushSink(job);
     });
   }
 
   /** Group commit: everything queued goes to dest in one idempotent HyDFS append. */
-  private async flushSink(job: Job): Promise<void> {
-    if (job.sinkFlushing) return;
-    job.sinkFlushing = true;
-    try {
-      while (job.sinkQueue.length > 0) {
-        const group = job.sinkQueue.splice(0);
-        try {
-          await this.appendDest(job, "append", group.map((g) => g.text).join(""));
-          for (const g of group) g.resolve();
-        } catch (err) {
-          for (const g of group) g.reject(err as Error);
+  private flushSink(job: Job): void {
+    // With a non-empty queue the loop awaits before its finally, so the finally's reset always
+    // comes after this assignment, in the same turn as the check that the queue is empty.
+    if (job.sinkFlush || job.sinkQueue.length === 0) return;
+    job.sinkFlush = (async () => {
+      try {
+        while (job.sinkQueue.length > 0) {
+          const group = job.sinkQueue.splice(0);
+          try {
+            await this.appendDest(job, "append", group.map((g) => g.text).join(""));
+            for (const g of group) g.resolve();
+          } catch (err) {
+            for (const g of group) g.reject(err as Error);
+          }
         }
+      } finally {
+        job.sinkFlush = undefined;
       }
-    } finally {
-      job.sinkFlushing = false;
-    }
-  }
-
-  private async flushSinkIdle(job: Job): Promise<void> {
-    const deadline = performance.now() + 60_000;
-    while ((job.sinkFlushing || job.sinkQueue.length > 0) && performance.now() < deadline) await Bun.sleep(10);
+    })();
   }
 
   /** create/append to dest, retried with the same sequence number (HyDFS applies it once). */
