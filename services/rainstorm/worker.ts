@@ -109,6 +109,8 @@ interface TaskRunner {
     /** Batches waiting for the exactly-once steps; a group goes through them at a time. */
     queue: { batch: Batch; resolve: () => void; reject: (e: Error) => void }[];
     pumping: boolean;
+    /** When the last group started (performance.now()), for rainstorm.log_flush_ms. */
+    lastCommitMs: number;
     snapshots: number;
   };
 }
@@ -198,7 +200,7 @@ export class Worker {
     const { start, op, logPath } = runner;
     const cfg = this.opts.cfg;
     const log = new TaskLog(() => this.hydfsBases(), cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
-    const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Set<string>(), unacked: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, snapshots: 0 };
+    const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Set<string>(), unacked: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, lastCommitMs: 0, snapshots: 0 };
     eo.ready = (async () => {
       const { seen, state, records, last } = replayLog(await log.load());
       eo.seen = seen;
@@ -389,6 +391,10 @@ export class Worker {
     try {
       await eo.ready.catch(() => {});
       while (eo.queue.length > 0) {
+        // At most one log append per log_flush_ms: what arrives meanwhile joins this group.
+        const waitMs = eo.lastCommitMs + this.opts.cfg.rainstorm.log_flush_ms - performance.now();
+        if (waitMs > 0) await Bun.sleep(waitMs);
+        eo.lastCommitMs = performance.now();
         const group = eo.queue.splice(0);
         try {
           await this.commitGroup(t, eo, group.map((g) => g.batch));
