@@ -57,6 +57,8 @@ describe("RainStorm autoscaling", () => {
     expect(await stage1TasksListed).toBe(grow!.to);
     const shrink = scaled.find((s) => s.stage === 1 && s.to < s.from && s.atMs > stepDownMs);
     expect(shrink, context).toBeDefined();
+    // The leader logs each decision with the rates behind it.
+    expect(readFileSync(c.logPath(1, "rainstormd"), "utf8")).toMatch(/autoscale stage1 1 -> 2 tasks: avg [\d.]+ tuples\/s per task > HW 600 .*\(task rates \d+ tuples\/s\)/);
     // Nothing lost, nothing repeated: exactly the expected lines, streamed and in dest.
     expect(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)).sort()).toEqual(expectedApp2);
     expect((await hydfs.getText(1, "app2-scaled.txt")).split("\n").filter(Boolean).length).toBe(expectedApp2.length);

@@ -530,8 +530,9 @@ export class Leader {
       const stages = job.tasks.map((ts, stage) => ({ stage, taskRates: ts.map((t) => rates.get(rateKey(job.id, t.stage, t.index, t.pid)) ?? null) }));
       for (const d of a.policy.observe(performance.now(), stages)) {
         if (job.status !== "running") break;
-        if (d.to > d.from) await this.addTask(job, d);
-        else await this.removeTask(job, d);
+        const rates = `task rates ${stages[d.stage]!.taskRates.map((r) => r ?? "?").join(", ")} tuples/s`;
+        if (d.to > d.from) await this.addTask(job, d, rates);
+        else await this.removeTask(job, d, rates);
       }
     } catch (err) {
       this.log.warn(`job ${job.id}: autoscaling: ${(err as Error).message}`);
@@ -541,7 +542,7 @@ export class Leader {
   }
 
   /** Grow a stage: the new task runs before any route names it, then everyone learns the routes. */
-  private async addTask(job: Job, d: ScalingDecision): Promise<void> {
+  private async addTask(job: Job, d: ScalingDecision, rates: string): Promise<void> {
     const stageTasks = job.tasks[d.stage]!;
     const workers = this.workers();
     if (workers.length === 0) return;
@@ -558,11 +559,11 @@ export class Leader {
       return;
     }
     await this.broadcastRoutes(job);
-    this.scaled(job, d, `stage${d.stage}[${t.index}] started on ${t.addr.split(":")[0]} as pid ${t.pid}`);
+    this.scaled(job, d, rates, `stage${d.stage}[${t.index}] started on ${t.addr.split(":")[0]} as pid ${t.pid}`);
   }
 
   /** Shrink a stage: its last task leaves the routes, then its worker retires it once idle. */
-  private async removeTask(job: Job, d: ScalingDecision): Promise<void> {
+  private async removeTask(job: Job, d: ScalingDecision, rates: string): Promise<void> {
     const stageTasks = job.tasks[d.stage]!;
     if (stageTasks.length <= 1) return;
     const t = stageTasks.pop()!;
@@ -577,11 +578,11 @@ export class Leader {
       // not acknowledge is re-sent to the remaining tasks.
       this.log.warn(`job ${job.id}: retiring stage${t.stage}[${t.index}] on ${t.addr}: ${(err as Error).message}`);
     }
-    this.scaled(job, d, `stage${d.stage}[${t.index}] on ${t.addr.split(":")[0]} retired`);
+    this.scaled(job, d, rates, `stage${d.stage}[${t.index}] on ${t.addr.split(":")[0]} retired`);
   }
 
-  private scaled(job: Job, d: ScalingDecision, what: string): void {
-    this.log.info(`job ${job.id}: autoscale stage${d.stage} ${d.from} -> ${d.to} tasks: ${d.reason}; ${what}`);
+  private scaled(job: Job, d: ScalingDecision, rates: string, what: string): void {
+    this.log.info(`job ${job.id}: autoscale stage${d.stage} ${d.from} -> ${d.to} tasks: ${d.reason} (${rates}); ${what}`);
     this.emit(job, { event: "scaled", stage: d.stage, from: d.from, to: d.to, avg_rate_per_task: Math.round(d.avgRatePerTask), reason: d.reason });
   }
 
