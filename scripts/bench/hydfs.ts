@@ -22,6 +22,7 @@
  * Progress goes to stderr, the Markdown report to stdout. `--quick`: 1 MB and 20 MB files, 100
  * appends, 20 files, appenders 1 and 2 (about a minute).
  */
+import { Ring } from "../../services/hydfs/ring.ts";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, hostname, loadavg } from "node:os";
 import { join, resolve } from "node:path";
@@ -172,8 +173,12 @@ async function sizeOf(client: HydfsTestClient, k: number, name: string): Promise
   return Number(res.headers.get("x-hydfs-size"));
 }
 
+/** Where `name` goes, from the ring of node `via` and the daemons' own placement (it need not exist yet: ls answers 404 then). */
 async function owners(client: HydfsTestClient, c: LocalCluster, via: number, name: string): Promise<number[]> {
-  return (await client.ls(via, name)).replicas.map((r) => Number(r.host.slice(c.subnet.length + 1)));
+  const { members } = await client.listMemIds(via);
+  // Placement depends on the ids' tokens only; the port is not used.
+  const ring = new Ring(members.map((m) => ({ id: m.id, hydfsPort: 1 })));
+  return ring.replicasFor(name).map((r) => Number(r.host.slice(c.subnet.length + 1)));
 }
 
 /** Use dist/bin executables only when they are newer than every source file memberd and hydfsd are built from. */
@@ -251,35 +256,29 @@ async function throughput(c: LocalCluster, scratch: string, rssRows: RssRow[]): 
       coordSet.add(`create via ${createVia}, get via ${getVia}, replicas ${reps3.join(",")}`);
       const isLargest = bytes === largest && rep === reps - 1;
       const hydfsPid = (k: number) => c.pid(k, "hydfsd")!;
-      const createWatch = [createVia, ...reps3];
-      const before = new Map(createWatch.map((k) => [k, vmKb(hydfsPid(k), "VmRSS")]));
-      const resetOk = new Map(createWatch.map((k) => [k, isLargest ? resetPeak(hydfsPid(k)) : false]));
+      /** RSS before and peak RSS during one transfer, on the largest size's last repetition only. */
+      const watchRss = (nodes: number[]) => {
+        const before = new Map(nodes.map((k) => [k, vmKb(hydfsPid(k), "VmRSS")]));
+        const resetOk = new Map(nodes.map((k) => [k, isLargest ? resetPeak(hydfsPid(k)) : false]));
+        return (what: string, roleOf: (k: number) => string) => {
+          if (!isLargest) return;
+          for (const k of nodes) rssRows.push({ what, node: k, role: roleOf(k), beforeMb: before.get(k)! / 1024, peakMb: (vmKb(hydfsPid(k), "VmHWM") ?? NaN) / 1024, reset: resetOk.get(k)! });
+        };
+      };
+      const recordCreateRss = watchRss([createVia, ...reps3]);
       await syncAll();
       const t3 = performance.now();
       const res = await big.write(createVia, "create", name, Bun.file(src));
       const t4 = performance.now();
       if (res.size !== bytes) throw new Error(`create ${name}: acknowledged ${res.size} bytes, sent ${bytes}`);
       row.createMs.push(t4 - t3);
-      if (isLargest) {
-        for (const k of createWatch) {
-          rssRows.push({
-            what: `create ${sizeLabel(bytes)}`,
-            node: k,
-            role: k === createVia ? "coordinator (not a replica)" : `replica #${reps3.indexOf(k) + 1}`,
-            beforeMb: before.get(k)! / 1024,
-            peakMb: (vmKb(hydfsPid(k), "VmHWM") ?? NaN) / 1024,
-            reset: resetOk.get(k)!,
-          });
-        }
-      }
+      recordCreateRss(`create ${sizeLabel(bytes)}`, (k) => (k === createVia ? "coordinator (not a replica)" : `replica #${reps3.indexOf(k) + 1}`));
       log(`throughput ${label}: cp ${fmtMBs(bytes, t1 - t0)} MB/s, create ${fmtMBs(bytes, t4 - t3)} MB/s`);
 
       const getDst = join(scratch, `get-${bytes}-${rep}.bin`);
       // Chunks are read from the coordinator's own store, else from the replicas in ring order:
       // with a non-replica coordinator the first replica serves every chunk.
-      const getWatch = [getVia, reps3[0]!];
-      const before2 = new Map(getWatch.map((k) => [k, vmKb(hydfsPid(k), "VmRSS")]));
-      const resetOk2 = new Map(getWatch.map((k) => [k, isLargest ? resetPeak(hydfsPid(k)) : false]));
+      const recordGetRss = watchRss([getVia, reps3[0]!]);
       await syncAll();
       const t5 = performance.now();
       const resp = await big.request(getVia, "GET", `/get?name=${encodeURIComponent(name)}`);
@@ -293,18 +292,7 @@ async function throughput(c: LocalCluster, scratch: string, rssRows: RssRow[]): 
       await writer.end();
       const t6 = performance.now();
       row.getMs.push(t6 - t5);
-      if (isLargest) {
-        for (const k of getWatch) {
-          rssRows.push({
-            what: `get ${sizeLabel(bytes)}`,
-            node: k,
-            role: k === getVia ? "coordinator (not a replica)" : "replica #1 (serves the chunks)",
-            beforeMb: before2.get(k)! / 1024,
-            peakMb: (vmKb(hydfsPid(k), "VmHWM") ?? NaN) / 1024,
-            reset: resetOk2.get(k)!,
-          });
-        }
-      }
+      recordGetRss(`get ${sizeLabel(bytes)}`, (k) => (k === getVia ? "coordinator (not a replica)" : "replica #1 (serves the chunks)"));
       if (got !== bytes) throw new Error(`get ${name}: ${got} bytes, expected ${bytes}`);
       const have = await sha256File(getDst);
       if (have !== want) throw new Error(`get ${name}: content differs from what was created`);

@@ -482,32 +482,10 @@ async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, a
   return result;
 }
 
-const app1Args = (src: string, dest: string, rate = 0, exactlyOnce = false) => [
-  "2",
-  String(TASKS),
-  "-stage-config-map",
-  `stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`,
-  src,
-  dest,
-  String(exactlyOnce),
-  "false",
-  String(rate),
-  "0",
-  "0",
-];
-const app2Args = (src: string, dest: string, rate = 0, exactlyOnce = false) => [
-  "2",
-  String(TASKS),
-  "-stage-config-map",
-  `stage0 grep-wrapper '${APP2.pattern}' ${APP2.col} stage1 transform-wrapper ${APP2.fields}`,
-  src,
-  dest,
-  String(exactlyOnce),
-  "false",
-  String(rate),
-  "0",
-  "0",
-];
+/** The job's words for a 2-stage pipeline (TASKS tasks per stage, no autoscaling, no LW/HW). */
+const jobArgs = (stageMap: string) => (src: string, dest: string, rate = 0, exactlyOnce = false) => ["2", String(TASKS), "-stage-config-map", stageMap, src, dest, String(exactlyOnce), "false", String(rate), "0", "0"];
+const app1Args = jobArgs(`stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`);
+const app2Args = jobArgs(`stage0 grep-wrapper '${APP2.pattern}' ${APP2.col} stage1 transform-wrapper ${APP2.fields}`);
 
 // ---- checks --------------------------------------------------------------------------------------
 

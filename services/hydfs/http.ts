@@ -5,6 +5,7 @@
  */
 import { Elysia, t } from "elysia";
 import { bearerHook, jsonErrorHook } from "../shared/http.ts";
+import { MetricsText } from "../shared/metrics.ts";
 import { decode } from "@msgpack/msgpack";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import { NameError, validateRemoteName } from "./names.ts";
@@ -167,40 +168,17 @@ function replicaWrite(node: HydfsNode, kind: "create" | "append", nameIn: string
 
 function metricsText(node: HydfsNode): string {
   const m = node.metrics;
-  const lines = [
-    "# HELP hydfs_ops_total Client operations coordinated by this node, by type.",
-    "# TYPE hydfs_ops_total counter",
-    ...Object.entries(m.ops).map(([k, v]) => `hydfs_ops_total{op="${k}"} ${v}`),
-    "# HELP hydfs_bytes_stored Bytes of chunks stored on this node.",
-    "# TYPE hydfs_bytes_stored gauge",
-    `hydfs_bytes_stored ${node.store.chunkBytes()}`,
-    "# HELP hydfs_files_stored Files with a replica on this node.",
-    "# TYPE hydfs_files_stored gauge",
-    `hydfs_files_stored ${node.store.list().length}`,
-    "# HELP hydfs_bytes_written_total Bytes acknowledged to clients by this coordinator.",
-    "# TYPE hydfs_bytes_written_total counter",
-    `hydfs_bytes_written_total ${m.bytesWritten}`,
-    "# HELP hydfs_bytes_read_total Bytes served to clients by this coordinator.",
-    "# TYPE hydfs_bytes_read_total counter",
-    `hydfs_bytes_read_total ${m.bytesRead}`,
-    "# HELP hydfs_rereplicated_bytes_total Chunk bytes fetched from other replicas by merges and hand-overs.",
-    "# TYPE hydfs_rereplicated_bytes_total counter",
-    `hydfs_rereplicated_bytes_total ${m.rereplicatedBytes}`,
-    "# HELP hydfs_rereplication_seconds_total Time spent adopting merged manifests.",
-    "# TYPE hydfs_rereplication_seconds_total counter",
-    `hydfs_rereplication_seconds_total ${(m.rereplicationMs / 1000).toFixed(3)}`,
-    "# HELP hydfs_merges_total Merges run (client, read repair, background).",
-    "# TYPE hydfs_merges_total counter",
-    `hydfs_merges_total ${m.merges}`,
-    "# HELP hydfs_gc_deleted_total Local copies dropped after hand-over to their owners.",
-    "# TYPE hydfs_gc_deleted_total counter",
-    `hydfs_gc_deleted_total ${m.gcDeleted}`,
-    "# HELP hydfs_chunks_deleted_total Unreferenced chunk files removed by chunk GC.",
-    "# TYPE hydfs_chunks_deleted_total counter",
-    `hydfs_chunks_deleted_total ${m.chunksDeleted}`,
-    "# HELP hydfs_chunk_bytes_freed_total Bytes of the chunk files chunk GC removed.",
-    "# TYPE hydfs_chunk_bytes_freed_total counter",
-    `hydfs_chunk_bytes_freed_total ${m.chunkBytesFreed}`,
-  ];
-  return `${lines.join("\n")}\n`;
+  return new MetricsText()
+    .series("hydfs_ops_total", "counter", "Client operations coordinated by this node, by type.", Object.entries(m.ops).map(([k, v]) => [`{op="${k}"}`, v]))
+    .single("hydfs_bytes_stored", "gauge", "Bytes of chunks stored on this node.", node.store.chunkBytes())
+    .single("hydfs_files_stored", "gauge", "Files with a replica on this node.", node.store.list().length)
+    .single("hydfs_bytes_written_total", "counter", "Bytes acknowledged to clients by this coordinator.", m.bytesWritten)
+    .single("hydfs_bytes_read_total", "counter", "Bytes served to clients by this coordinator.", m.bytesRead)
+    .single("hydfs_rereplicated_bytes_total", "counter", "Chunk bytes fetched from other replicas by merges and hand-overs.", m.rereplicatedBytes)
+    .single("hydfs_rereplication_seconds_total", "counter", "Time spent adopting merged manifests.", (m.rereplicationMs / 1000).toFixed(3))
+    .single("hydfs_merges_total", "counter", "Merges run (client, read repair, background).", m.merges)
+    .single("hydfs_gc_deleted_total", "counter", "Local copies dropped after hand-over to their owners.", m.gcDeleted)
+    .single("hydfs_chunks_deleted_total", "counter", "Unreferenced chunk files removed by chunk GC.", m.chunksDeleted)
+    .single("hydfs_chunk_bytes_freed_total", "counter", "Bytes of the chunk files chunk GC removed.", m.chunkBytesFreed)
+    .text();
 }

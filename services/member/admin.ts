@@ -2,6 +2,7 @@
  * memberd's HTTP admin API (one Elysia instance). Handlers are thin: they call the plain
  * functions below, which tests call directly too.
  */
+import { MetricsText } from "../shared/metrics.ts";
 import { Elysia, t } from "elysia";
 import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
@@ -96,11 +97,8 @@ export function switchProtocol(d: MemberDaemon, body: { protocol?: string; suspi
 }
 
 export function metricsText(d: MemberDaemon): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
-  };
+  const m = new MetricsText();
+  const metric = m.series.bind(m);
   const perType = (rec: Record<string, number>) => Object.entries(rec).map(([k, v]) => [`{type="${k}"}`, v] as [string, number]);
   const tr = d.traffic;
   metric("memberd_datagrams_in_total", "counter", "Datagrams received and decoded, by message type.", perType(tr.datagramsIn));
@@ -121,10 +119,10 @@ export function metricsText(d: MemberDaemon): string {
   metric("memberd_probes_missed_total", "counter", "Probes with no ack at all.", [["", c.probes_missed]]);
   metric("memberd_members", "gauge", "Listed members by state.", (["alive", "suspect", "failed", "left"] as const).map((s) => [`{state="${s}"}`, d.node.core.list().filter((m) => m.state === s).length]));
   const rtt = d.node.core.rtt;
-  lines.push("# HELP memberd_probe_rtt_ms Probe round-trip time.", "# TYPE memberd_probe_rtt_ms histogram");
-  RTT_BUCKETS_MS.forEach((b, i) => lines.push(`memberd_probe_rtt_ms_bucket{le="${b}"} ${rtt.buckets[i]}`));
-  lines.push(`memberd_probe_rtt_ms_bucket{le="+Inf"} ${rtt.count}`, `memberd_probe_rtt_ms_sum ${rtt.sumMs.toFixed(3)}`, `memberd_probe_rtt_ms_count ${rtt.count}`);
-  return `${lines.join("\n")}\n`;
+  // A histogram's samples carry suffixes (_bucket, _sum, _count) after the base name.
+  const bucket = (le: string, v: number): [string, number] => [`_bucket{le="${le}"}`, v];
+  m.series("memberd_probe_rtt_ms", "histogram", "Probe round-trip time.", [...RTT_BUCKETS_MS.map((b, i) => bucket(String(b), rtt.buckets[i] ?? 0)), bucket("+Inf", rtt.count), ["_sum", rtt.sumMs.toFixed(3)], ["_count", rtt.count]]);
+  return m.text();
 }
 
 /** NDJSON stream: a snapshot line, then one line per membership change. */

@@ -7,6 +7,7 @@ import { Elysia, t } from "elysia";
 import { bearerHook, jsonErrorHook } from "../shared/http.ts";
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
+import { MetricsText } from "../shared/metrics.ts";
 import { decodeBatch, TaskGone, type Worker } from "./worker.ts";
 
 export interface RainstormAppOptions {
@@ -154,10 +155,8 @@ export function rainstormApp(opts: RainstormAppOptions) {
 }
 
 function metricsText(worker: Worker, leader: Leader | undefined): string {
-  const lines: string[] = [];
-  const series = (name: string, type: string, help: string, rows: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...rows.map(([labels, v]) => `${name}${labels} ${v}`));
-  };
+  const m = new MetricsText();
+  const series = m.series.bind(m);
   const tasks = worker.list();
   const label = (t: (typeof tasks)[number]) => `{job="${t.job}",stage="${t.stage}",task="${t.index}",op="${t.op}"}`;
   series("rainstorm_task_tuples_in_total", "counter", "Tuples given to the task's operator.", tasks.map((t) => [label(t), t.inputs]));
@@ -171,5 +170,5 @@ function metricsText(worker: Worker, leader: Leader | undefined): string {
     series("rainstorm_job_tuples_read_total", "counter", "Source tuples read, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]));
     series("rainstorm_job_tuples_out_total", "counter", "Result tuples written to dest, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]));
   }
-  return `${lines.join("\n")}\n`;
+  return m.text();
 }

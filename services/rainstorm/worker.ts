@@ -137,6 +137,8 @@ export class Worker {
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     mkdirSync(this.logDir, { recursive: true });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
+    const [name, at] = opts.cfg.rainstorm.failpoint.split(":");
+    this.failpoint = name ? { name, at: Number(at) } : undefined;
   }
 
   stop(): void {
@@ -411,10 +413,11 @@ export class Worker {
   /** Log appends of this worker's exactly-once tasks so far (for rainstorm.failpoint). */
   private logAppends = 0;
 
-  /** The failpoint that fires on this worker's `n`th log append, if any (tests only). */
+  /** rainstorm.failpoint parsed: which crash, at which of this worker's log appends (tests only). */
+  private readonly failpoint: { name: string; at: number } | undefined;
+
   private failpointAt(n: number): string | undefined {
-    const [name, at] = this.opts.cfg.rainstorm.failpoint.split(":");
-    return name && Number(at) === n ? name : undefined;
+    return this.failpoint?.at === n ? this.failpoint.name : undefined;
   }
 
   private async commitGroup(t: TaskRunner, eo: NonNullable<TaskRunner["eo"]>, batches: Batch[]): Promise<void> {
@@ -483,7 +486,8 @@ export class Worker {
    * settles with the send that carried its tuples, so acknowledgement stays end to end.
    */
   private enqueue(job: string, kind: "task" | "sink", stage: number, index: number, lines: string, count: number, ids?: string[]): Promise<void> {
-    const key = `${job}/${kind}/${stage}/${index}${ids ? "/ids" : ""}`;
+    // A job's sink batches either all carry ids (exactly-once) or none do.
+    const key = `${job}/${kind}/${stage}/${index}`;
     let box = this.outboxes.get(key);
     if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, lines: "", count: 0, ids: ids ? [] : undefined, waiters: [], timer: undefined }));
     box.lines += lines;

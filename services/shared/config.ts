@@ -234,49 +234,37 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
     }
   }
   if (raw.hydfs !== undefined) {
-    const h = raw.hydfs as Record<string, unknown>;
-    if (typeof h !== "object" || h === null || Array.isArray(h)) errors.push(`hydfs: expected an object, got ${JSON.stringify(raw.hydfs)}`);
-    else {
-      const ranges: Record<string, [number, number]> = {
+    applySection("hydfs", raw.hydfs, cfg.hydfs, {
+      ints: {
         replica_count: [1, 9],
         max_body_bytes: [1, 64 * 1024 * 1024 * 1024],
         request_timeout_ms: [10, 600_000],
         rereplicate_every_ms: [100, 3_600_000],
         chunk_gc_grace_ms: [1000, 30 * 24 * 3_600_000],
-      };
-      for (const [key, v] of Object.entries(h)) {
-        if (key === "local_files_dir") {
-          if (typeof v !== "string") errors.push(`hydfs.local_files_dir: expected a string path, got ${JSON.stringify(v)}`);
-          else cfg.hydfs.local_files_dir = v;
-        } else if (!(key in ranges)) errors.push(`hydfs.${key}: unknown setting; known settings are ${Object.keys(DEFAULT_HYDFS).join(", ")}`);
-        else {
-          const [lo, hi] = ranges[key]!;
-          if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) errors.push(`hydfs.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-          else (cfg.hydfs as unknown as Record<string, number>)[key] = v;
-        }
-      }
-    }
+      },
+      strings: { local_files_dir: (v) => (typeof v === "string" ? undefined : "expected a string path") },
+    }, errors);
   }
   if (raw.rainstorm !== undefined) {
-    const r = raw.rainstorm as Record<string, unknown>;
-    if (typeof r !== "object" || r === null || Array.isArray(r)) errors.push(`rainstorm: expected an object, got ${JSON.stringify(raw.rainstorm)}`);
-    else {
-      const ranges: Record<string, [number, number]> = { batch_size: [1, 65_536], window: [1, 1024], batch_timeout_ms: [100, 600_000], max_task_restarts: [0, 1000], autoscale_sustain_samples: [1, 60], autoscale_settle_ms: [0, 600_000], autoscale_max_tasks: [1, 64], log_flush_ms: [0, 5000], log_retention_ms: [0, 7 * 24 * 3600 * 1000] };
-      for (const [key, v] of Object.entries(r)) {
-        if (key === "leader" || key === "ops_dir") {
-          if (typeof v !== "string") errors.push(`rainstorm.${key}: expected a string, got ${JSON.stringify(v)}`);
-          else cfg.rainstorm[key] = v;
-        } else if (key === "failpoint") {
-          if (typeof v !== "string" || !FAILPOINT_PATTERN.test(v)) errors.push(`rainstorm.failpoint: expected "", crash_before_log_append:<N> or crash_after_log_append:<N>, got ${JSON.stringify(v)}`);
-          else cfg.rainstorm.failpoint = v;
-        } else if (!(key in ranges)) errors.push(`rainstorm.${key}: unknown setting; known settings are ${Object.keys(DEFAULT_RAINSTORM).join(", ")}`);
-        else {
-          const [lo, hi] = ranges[key]!;
-          if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) errors.push(`rainstorm.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-          else (cfg.rainstorm as unknown as Record<string, number>)[key] = v;
-        }
-      }
-    }
+    const anyString = (v: unknown) => (typeof v === "string" ? undefined : "expected a string");
+    applySection("rainstorm", raw.rainstorm, cfg.rainstorm, {
+      ints: {
+        batch_size: [1, 65_536],
+        window: [1, 1024],
+        batch_timeout_ms: [100, 600_000],
+        max_task_restarts: [0, 1000],
+        autoscale_sustain_samples: [1, 60],
+        autoscale_settle_ms: [0, 600_000],
+        autoscale_max_tasks: [1, 64],
+        log_flush_ms: [0, 5000],
+        log_retention_ms: [0, 7 * 24 * 3600 * 1000],
+      },
+      strings: {
+        leader: anyString,
+        ops_dir: anyString,
+        failpoint: (v) => (typeof v === "string" && FAILPOINT_PATTERN.test(v) ? undefined : 'expected "", crash_before_log_append:<N> or crash_after_log_append:<N>'),
+      },
+    }, errors);
   }
   if (env.RAINSTORM_SECRET) cfg.cluster_secret = env.RAINSTORM_SECRET;
   if (errors.length > 0) throw new Error(`invalid configuration: ${errors.join("; ")}`);
@@ -291,4 +279,36 @@ export function leaderHost(cfg: NodeConfig): string {
 /** Resolve an alias ("01") or pass an address through. */
 export function resolveNode(aliases: Record<string, string>, nameOrHost: string): string {
   return aliases[nameOrHost] ?? aliases[nameOrHost.padStart(2, "0")] ?? nameOrHost;
+}
+
+/**
+ * Validate one settings section (`hydfs`, `rainstorm`) into `target` (a copy of its defaults):
+ * integers must lie in their range, strings pass their check (which names what it expected),
+ * and an unknown key is an error listing the known ones. Every problem goes to `errors`.
+ */
+function applySection(
+  section: string,
+  raw: unknown,
+  target: object,
+  rules: { ints: Record<string, [number, number]>; strings: Record<string, (v: unknown) => string | undefined> },
+  errors: string[],
+): void {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    errors.push(`${section}: expected an object, got ${JSON.stringify(raw)}`);
+    return;
+  }
+  const settings = target as Record<string, unknown>;
+  for (const [key, v] of Object.entries(raw)) {
+    const check = rules.strings[key];
+    const range = rules.ints[key];
+    if (check) {
+      const problem = check(v);
+      if (problem) errors.push(`${section}.${key}: ${problem}, got ${JSON.stringify(v)}`);
+      else settings[key] = v;
+    } else if (range) {
+      const [lo, hi] = range;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) errors.push(`${section}.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+      else settings[key] = v;
+    } else errors.push(`${section}.${key}: unknown setting; known settings are ${Object.keys(settings).join(", ")}`);
+  }
 }
