@@ -275,7 +275,10 @@ export class Leader {
     let lineNo = 0;
     let taskCount = job.tasks[0]!.length;
     try {
-      const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false) });
+      // The answer must start within the HyDFS timeout; the body then streams as long as the job reads it.
+      const headersDue = new AbortController();
+      const timer = setTimeout(() => headersDue.abort(new Error(`no answer from HyDFS within ${this.cfg.hydfs.request_timeout_ms} ms`)), this.cfg.hydfs.request_timeout_ms);
+      const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false), signal: headersDue.signal }).finally(() => clearTimeout(timer));
       if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
       // Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so
       // a paced source still sends full batches.
