@@ -22,7 +22,6 @@ import { join } from "node:path";
 import { memberlistSuspicionTimeoutMs } from "../../services/member/suspicion.ts";
 import type { Knobs } from "../../services/member/cluster_config.ts";
 import { randomInt, type Rng, seededRng } from "../../services/shared/rng.ts";
-import { fetchWithTimeout } from "../../services/shared/http.ts";
 import { LocalCluster } from "../../services/testing/cluster.ts";
 import { Sim, type SimNode } from "../../services/testing/sim.ts";
 import { fmtRate, fmtSec, mdTable, percentile } from "./stats.ts";
@@ -99,7 +98,7 @@ interface RealResult {
 
 /** Sum of memberd_bytes_in_total + memberd_bytes_out_total over all message types at node k. */
 async function bytesCounter(c: LocalCluster, k: number): Promise<number> {
-  const res = await fetchWithTimeout(c.httpUrl(k, "/metrics"), {}, 2000);
+  const res = await c.http.fetch(c.httpUrl(k, "/metrics"), { timeoutMs: 2000 });
   const text = await res.text();
   let sum = 0;
   for (const m of text.matchAll(/^memberd_bytes_(?:in|out)_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$/gm)) sum += Number(m[1]);

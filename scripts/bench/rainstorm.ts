@@ -412,7 +412,7 @@ async function runJob(c: LocalCluster, rs: RainstormTestClient, label: string, a
   const pollWorkers = () =>
     Promise.allSettled(
       c.nodeNumbers.map(async (k) => {
-        const res = await fetch(rs.url(k, "/worker/tasks"), { signal: AbortSignal.timeout(2000) });
+        const res = await c.http.fetch(rs.url(k, "/worker/tasks"), { timeoutMs: 2000 });
         for (const t of (await res.json()) as { job: string; stage: number; index: number; pid: number; inputs: number; batches: number }[]) {
           const op = result.ops.get(`${t.stage}/${t.index}/${t.pid}`);
           if (t.job === jobId && op) {
@@ -795,7 +795,7 @@ async function hydfsCounters(c: LocalCluster): Promise<HydfsCounters> {
   const out: HydfsCounters = { written: 0, ops: new Map() };
   await Promise.all(
     c.nodeNumbers.map(async (k) => {
-      const text = await (await fetch(c.hydfsUrl(k, "/metrics"), { signal: AbortSignal.timeout(5000) })).text();
+      const text = await (await c.http.fetch(c.hydfsUrl(k, "/metrics"), { timeoutMs: 5000 })).text();
       const w = /^hydfs_bytes_written_total (\d+)$/m.exec(text);
       if (!w) throw new Error(`node ${k}: no hydfs_bytes_written_total in hydfsd's /metrics`);
       out.written += Number(w[1]);
@@ -1026,7 +1026,7 @@ async function pollFirstBatch(rs: RainstormTestClient, c: LocalCluster, job: str
   const deadline = performance.now() + 20_000;
   while (performance.now() < deadline && !isOver()) {
     try {
-      const res = await fetch(rs.url(k, "/worker/tasks"), { signal: AbortSignal.timeout(2000) });
+      const res = await c.http.fetch(rs.url(k, "/worker/tasks"), { timeoutMs: 2000 });
       const list = (await res.json()) as { job: string; stage: number; index: number; pid: number; batches: number }[];
       const me = list.find((x) => x.job === job && x.stage === t.stage && x.index === t.index && x.pid === t.newPid);
       if (me && me.batches > 0) {

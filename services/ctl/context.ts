@@ -1,10 +1,10 @@
 /**
  * What every ctl command shares: the argument group (--node, --json, --config, --timeout), how a
- * node name becomes a URL, the bearer token, and printing.
+ * node name becomes a URL, the signing HTTP client, and printing.
  */
 import type { ArgsDef } from "citty";
 import { buildNodeConfig, type NodeConfig, readConfigFile, resolveNode } from "../shared/config.ts";
-import { fetchWithTimeout } from "../shared/http.ts";
+import { ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export const commonArgs = {
   node: { type: "string", description: "node to talk to: an alias from config.json (01, 02, ...) or an address", default: "01" },
@@ -27,6 +27,8 @@ export interface Ctx {
   host: string;
   json: boolean;
   timeoutMs: number;
+  /** Signs every request with the cluster secret (which is never sent). */
+  http: ClusterHttp;
 }
 
 export function makeCtx(args: CommonValues): Ctx {
@@ -35,22 +37,21 @@ export function makeCtx(args: CommonValues): Ctx {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CtlError(`--timeout ${args.timeout}: expected a positive integer (ms)`);
   const host = resolveNode(cfg.aliases, args.node);
   if (!/^[A-Za-z0-9.\-]+$/.test(host) || /^\d+$/.test(host)) throw new CtlError(`--node ${args.node}: expected an alias (${Object.keys(cfg.aliases).join(", ")}) or a host address`);
-  return { cfg, host, json: args.json, timeoutMs };
+  return { cfg, host, json: args.json, timeoutMs, http: new ClusterHttp(cfg.cluster_secret) };
 }
 
 /**
- * One JSON call to a daemon of the chosen node (`port`), with the bearer token and the timeout;
+ * One JSON call to a daemon of the chosen node (`port`), signed, with the timeout;
  * an unreachable daemon or a non-2xx answer becomes a CtlError carrying the daemon's message.
  */
 export async function daemonCall(ctx: Ctx, daemon: string, port: number, path: string, init: { method?: string; body?: unknown } = {}): Promise<any> {
   const headers: Record<string, string> = {};
-  if (ctx.cfg.cluster_secret) headers.authorization = `Bearer ${ctx.cfg.cluster_secret}`;
   if (init.body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
-    res = await fetchWithTimeout(`http://${ctx.host}:${port}${path}`, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }, ctx.timeoutMs);
+    res = await ctx.http.fetch(`http://${ctx.host}:${port}${path}`, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), timeoutMs: ctx.timeoutMs });
   } catch (err) {
-    throw new CtlError(`${daemon} at ${ctx.host}:${port} unreachable: ${(err as Error).message}`);
+    throw new CtlError(`${daemon} at ${ctx.host}:${port} unreachable: ${whyFailed(err)}`);
   }
   const text = await res.text();
   let data: any = text;

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, w
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { resolveNode } from "../shared/config.ts";
+import { whyFailed } from "../shared/http.ts";
 import { commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
 
 // ---- client identity -----------------------------------------------------------------------------
@@ -51,10 +52,6 @@ export async function nextClientSeq(path = clientStatePath()): Promise<{ clientI
 
 function hydfsUrl(ctx: Ctx, path: string, host = ctx.host): string {
   return `http://${host}:${ctx.cfg.ports.hydfs}${path}`;
-}
-
-function authHeaders(ctx: Ctx): Record<string, string> {
-  return ctx.cfg.cluster_secret ? { authorization: `Bearer ${ctx.cfg.cluster_secret}` } : {};
 }
 
 /** A progress line on stderr for transfers over PROGRESS_MIN_BYTES. */
@@ -115,12 +112,12 @@ async function failure(res: Response, what: string): Promise<CtlError> {
 async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host): Promise<any> {
   const guard = idleGuard(ctx.timeoutMs);
   try {
-    const res = await fetch(hydfsUrl(ctx, path, host), { method, headers: authHeaders(ctx), signal: guard.signal });
+    const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { method, signal: guard.signal });
     if (!res.ok) throw await failure(res, `${path.split("?")[0]!.slice(1)} at ${host}`);
     return await res.json();
   } catch (err) {
     if (err instanceof CtlError) throw err;
-    throw new CtlError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : (err as Error).message}`);
+    throw new CtlError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
   } finally {
     guard.done();
   }
@@ -150,12 +147,12 @@ export async function upload(ctx: Ctx, kind: "create" | "append", local: string,
     for (let attempt = 1; ; attempt++) {
       try {
         const body = attempt === 1 ? counted : Bun.file(local).stream();
-        const res = await fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { ...authHeaders(ctx), "content-length": String(size) }, body, signal: guard.signal });
+        const res = await ctx.http.fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { "content-length": String(size) }, body, signal: guard.signal });
         if (!res.ok) throw await failure(res, `${kind} ${remote}`);
         bar.end();
         return await res.json();
       } catch (err) {
-        if (err instanceof CtlError || attempt >= 2) throw err instanceof CtlError ? err : new CtlError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : (err as Error).message}`);
+        if (err instanceof CtlError || attempt >= 2) throw err instanceof CtlError ? err : new CtlError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
         guard.touch();
       }
     }
@@ -169,7 +166,7 @@ export async function download(ctx: Ctx, path: string, local: string, label: str
   const guard = idleGuard(ctx.timeoutMs);
   const tmp = `${local}.part-${process.pid}`;
   try {
-    const res = await fetch(hydfsUrl(ctx, path, host), { headers: authHeaders(ctx), signal: guard.signal });
+    const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { signal: guard.signal });
     if (!res.ok) throw await failure(res, label);
     const total = Number(res.headers.get("x-hydfs-size") ?? NaN);
     const bar = progress(label, Number.isFinite(total) ? total : undefined);
@@ -191,7 +188,7 @@ export async function download(ctx: Ctx, path: string, local: string, label: str
       if (existsSync(tmp)) Bun.spawnSync(["rm", "-f", tmp]);
     } catch {}
     if (err instanceof CtlError) throw err;
-    throw new CtlError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : (err as Error).message}`);
+    throw new CtlError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
   } finally {
     guard.done();
   }

@@ -7,6 +7,7 @@
  */
 import { defineCommand } from "citty";
 import { leaderHost, resolveNode } from "../shared/config.ts";
+import { whyFailed } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 import { commonArgs, CtlError, type Ctx, daemonCall, makeCtx, print, table } from "./context.ts";
 
@@ -40,14 +41,17 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
 export async function runRainstorm(raw: string[]): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = leaderCtx({ node: own.node ?? "01", json: own.json, config: own.config, timeout: own.timeout }, own.node !== undefined);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (ctx.cfg.cluster_secret) headers.authorization = `Bearer ${ctx.cfg.cluster_secret}`;
   let res: Response;
+  // The leader must accept or refuse within the timeout; after that the job runs as long as its
+  // input and the leader's stream ends it, so the deadline is lifted once the answer has begun.
+  const accepted = new AbortController();
+  const timer = setTimeout(() => accepted.abort(), ctx.timeoutMs);
   try {
-    // No overall timeout: a job runs as long as its input; the leader's stream ends it.
-    res = await fetch(`http://${ctx.host}:${ctx.cfg.ports.rainstorm}/jobs`, { method: "POST", headers, body: JSON.stringify({ args: rest }) });
+    res = await ctx.http.fetch(`http://${ctx.host}:${ctx.cfg.ports.rainstorm}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ args: rest }), signal: accepted.signal });
   } catch (err) {
-    throw new CtlError(`RainStorm leader at ${ctx.host}:${ctx.cfg.ports.rainstorm} unreachable: ${(err as Error).message}`);
+    throw new CtlError(`RainStorm leader at ${ctx.host}:${ctx.cfg.ports.rainstorm} unreachable: ${accepted.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+  } finally {
+    clearTimeout(timer);
   }
   if (!res.ok) {
     const text = await res.text();

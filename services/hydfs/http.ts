@@ -4,7 +4,7 @@
  * holds a whole file in memory.
  */
 import { Elysia, t } from "elysia";
-import { bearerHook, jsonErrorHook } from "../shared/http.ts";
+import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { decode } from "@msgpack/msgpack";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
@@ -33,11 +33,10 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 }
 
 export function hydfsApp(node: HydfsNode) {
-  const secret = node.cfg.cluster_secret;
-  // Reads are open; writes, merges and every replica-to-replica call need the token.
-  const protectedPaths = new Set(["/create", "/append", "/delete", "/merge", "/multiappend_local"]);
   return new Elysia()
-    .onRequest(bearerHook(secret, (path) => protectedPaths.has(path) || path.startsWith("/internal/")))
+    // Deny by default: with a secret, reads, writes and replica calls all need the credential;
+    // only the routes in PUBLIC_ROUTES (declared right after) do not.
+    .onRequest(authHook(requestVerifier(node.cfg.cluster_secret), PUBLIC_ROUTES))
     .onError((ctx) => {
       if (ctx.error instanceof NameError) {
         ctx.set.status = 400;
@@ -45,6 +44,7 @@ export function hydfsApp(node: HydfsNode) {
       }
       return jsonErrorHook(ctx);
     })
+    .get("/health", () => ({ ok: true, service: "hydfsd" }))
     .get("/help", () => ({
       client: ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
     }))

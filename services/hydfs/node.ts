@@ -22,6 +22,7 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type AppendOp, type ChunkRef, liveMerge, manifestDigest, mergeManifests, newestFloor, opsAfter, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
+import { ClusterHttp } from "../shared/http.ts";
 import { PeerClient, PeerError } from "./peers.ts";
 import { Ring, type RingNode } from "./ring.ts";
 import { type ChunkGcResult, chunkIdOf, chunkStream, FileStore, TooLarge } from "./store.ts";
@@ -158,6 +159,8 @@ export class HydfsNode {
   selfId: string | undefined;
   readonly metrics: HydfsMetrics = { ops: {}, bytesWritten: 0, bytesRead: 0, rereplicatedBytes: 0, rereplicationMs: 0, merges: 0, gcDeleted: 0, chunksDeleted: 0, chunkBytesFreed: 0 };
   private readonly peers: PeerClient;
+  /** Signs every call this node makes (peers, and the member watch in start.ts). */
+  readonly http: ClusterHttp;
   private readonly localDir: string;
   private maintenanceTimer?: Timer;
   private maintaining = false;
@@ -172,7 +175,8 @@ export class HydfsNode {
     readonly store: FileStore,
     private readonly log: Logger,
   ) {
-    this.peers = new PeerClient({ secret: cfg.cluster_secret, timeoutMs: cfg.hydfs.request_timeout_ms });
+    this.http = new ClusterHttp(cfg.cluster_secret);
+    this.peers = new PeerClient({ http: this.http, timeoutMs: cfg.hydfs.request_timeout_ms });
     this.localDir = cfg.hydfs.local_files_dir || join(cfg.data_dir, "local");
   }
 

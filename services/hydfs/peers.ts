@@ -1,10 +1,11 @@
 /**
- * Node-to-node calls of hydfsd. Every call has a timeout and carries the bearer token when the
- * cluster has a secret; errors name the peer and the call.
+ * Node-to-node calls of hydfsd. Every call has a timeout and is signed when the cluster has a
+ * secret; errors name the peer and the call.
  */
 import { encode } from "@msgpack/msgpack";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import type { RingNode } from "./ring.ts";
+import { type ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export class PeerError extends Error {
   constructor(
@@ -17,7 +18,7 @@ export class PeerError extends Error {
 }
 
 export interface PeerClientOptions {
-  secret: string;
+  http: ClusterHttp;
   timeoutMs: number;
 }
 
@@ -28,28 +29,21 @@ export function baseUrl(node: Pick<RingNode, "host" | "hydfsPort">): string {
 export class PeerClient {
   constructor(private readonly opts: PeerClientOptions) {}
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return this.opts.secret ? { authorization: `Bearer ${this.opts.secret}`, ...extra } : extra;
-  }
-
   async call(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array; msgpack?: unknown } = {}): Promise<Response> {
     const url = `${baseUrl(node)}${path}`;
     if (init.msgpack !== undefined) init = { ...init, bytes: encode(init.msgpack) };
-    const headers = this.headers(
-      init.json !== undefined ? { "content-type": "application/json" } : init.msgpack !== undefined ? { "content-type": "application/msgpack" } : init.bytes ? { "content-type": "application/octet-stream" } : {},
-    );
+    const headers: Record<string, string> =
+      init.json !== undefined ? { "content-type": "application/json" } : init.msgpack !== undefined ? { "content-type": "application/msgpack" } : init.bytes ? { "content-type": "application/octet-stream" } : {};
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await this.opts.http.fetch(url, {
         method: init.method ?? "GET",
         headers,
         body: init.json !== undefined ? JSON.stringify(init.json) : init.bytes,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        timeoutMs: this.opts.timeoutMs,
       });
     } catch (err) {
-      const e = err as Error;
-      const why = e.name === "TimeoutError" ? `no answer within ${this.opts.timeoutMs} ms` : e.message;
-      throw new PeerError(`${node.host}:${node.hydfsPort} ${path.split("?")[0]}: ${why}`);
+      throw new PeerError(`${node.host}:${node.hydfsPort} ${path.split("?")[0]}: ${whyFailed(err)}`);
     }
     return res;
   }

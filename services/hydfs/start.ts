@@ -43,6 +43,7 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger): Promise<Running
   const watch = new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
+    http: node.http,
     onChange: (live) => {
       node.setMembers(live);
       firstView();

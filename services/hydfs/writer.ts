@@ -4,6 +4,11 @@
  * timeout reuses its number and HyDFS applies it once, and a list of coordinators to try in
  * order (the node's own hydfsd first; any other node can coordinate the same call).
  */
+import type { ClusterHttp } from "../shared/http.ts";
+
+/** One read or write call; a task log append or a sink batch is small, so this bounds a stuck coordinator. */
+const WRITER_TIMEOUT_MS = 30_000;
+
 export class HydfsWriteError extends Error {
   constructor(
     message: string,
@@ -19,14 +24,10 @@ export class HydfsWriter {
   constructor(
     /** Coordinator base URLs, tried in order when one is unreachable. */
     private readonly bases: () => string[],
-    private readonly secret: string,
+    private readonly http: ClusterHttp,
     readonly name: string,
     private readonly clientId: string,
   ) {}
-
-  private headers(): Record<string, string> {
-    return this.secret ? { authorization: `Bearer ${this.secret}` } : {};
-  }
 
   /** The first answer from the coordinators in order; only unreachable ones are skipped. */
   private async anyBase(call: (base: string) => Promise<Response>): Promise<Response> {
@@ -43,7 +44,7 @@ export class HydfsWriter {
 
   /** The file's bytes as text, or undefined when it does not exist. */
   async read(): Promise<string | undefined> {
-    const res = await this.anyBase((base) => fetch(`${base}/get?name=${encodeURIComponent(this.name)}`, { headers: this.headers(), signal: AbortSignal.timeout(30_000) }));
+    const res = await this.anyBase((base) => this.http.fetch(`${base}/get?name=${encodeURIComponent(this.name)}`, { timeoutMs: WRITER_TIMEOUT_MS }));
     if (res.ok) return res.text();
     if (res.status === 404) return undefined;
     throw new HydfsWriteError(`reading ${this.name}: ${res.status} ${await res.text()}`, res.status);
@@ -57,7 +58,7 @@ export class HydfsWriter {
     let status: number | undefined;
     for (let attempt = 1; attempt <= 5; attempt++) {
       try {
-        const res = await this.anyBase((base) => fetch(`${base}${path}`, { method: "POST", headers: this.headers(), body, signal: AbortSignal.timeout(30_000) }));
+        const res = await this.anyBase((base) => this.http.fetch(`${base}${path}`, { method: "POST", body, timeoutMs: WRITER_TIMEOUT_MS }));
         if (res.ok) return;
         status = res.status;
         last = `${res.status} ${await res.text()}`;

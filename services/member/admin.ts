@@ -6,7 +6,7 @@ import { MetricsText } from "../shared/metrics.ts";
 import { Elysia, t } from "elysia";
 import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
-import { bearerHook, jsonErrorHook } from "../shared/http.ts";
+import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
 import type { MemberDaemon } from "./driver.ts";
 import { RTT_BUCKETS_MS } from "./membership.ts";
@@ -155,7 +155,6 @@ export interface AdminOptions {
 }
 
 export function adminApp(d: MemberDaemon, opts: AdminOptions) {
-  const secret = d.cfg.cluster_secret;
   const leave = () => {
     d.leave();
     setTimeout(opts.onLeave, 100);
@@ -169,11 +168,12 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
       return { error: (err as Error).message };
     }
   };
-  // Reads are open; changing the cluster or leaving needs the token.
-  const protectedPaths = new Set(["/set", "/switch", "/leave"]);
   return new Elysia()
-    .onRequest(bearerHook(secret, (path) => protectedPaths.has(path)))
+    // Deny by default: with a secret, listings, the watch stream and changes all need the
+    // credential; only the routes in PUBLIC_ROUTES (declared right after) do not.
+    .onRequest(authHook(requestVerifier(d.cfg.cluster_secret), PUBLIC_ROUTES))
     .onError(jsonErrorHook)
+    .get("/health", () => ({ ok: true, service: "memberd" }))
     .get("/help", () => ({
       endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
     }))

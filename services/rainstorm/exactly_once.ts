@@ -20,6 +20,7 @@
  * new input. Hence a task remembers only the ids of older inputs, not their outputs: those
  * outputs were acknowledged downstream, where they are durable.
  */
+import type { ClusterHttp } from "../shared/http.ts";
 import { HydfsWriteError, HydfsWriter } from "../hydfs/writer.ts";
 import type { Answer } from "./operator_proc.ts";
 
@@ -121,8 +122,8 @@ export class TaskLog {
    * node can coordinate the same call. A fresh client id per task incarnation starts its
    * sequence numbers at 1 again.
    */
-  constructor(bases: () => string[], secret: string, readonly name: string, incarnation: string) {
-    this.writer = new HydfsWriter(bases, secret, name, `task-${incarnation}`);
+  constructor(bases: () => string[], http: ClusterHttp, readonly name: string, incarnation: string) {
+    this.writer = new HydfsWriter(bases, http, name, `task-${incarnation}`);
   }
 
   /** The log's text, creating the (empty) log on a task's first start. */

@@ -1,10 +1,10 @@
 /**
  * rainstormd's HTTP API (one Elysia instance): job submission and task control on the leader,
- * task hosting and the batched data plane on every worker. Every endpoint needs the bearer token
- * when the cluster has a secret: it starts processes and moves data.
+ * task hosting and the batched data plane on every worker. With a cluster secret every endpoint
+ * but the liveness probe needs a signed request: they start processes and move data.
  */
 import { Elysia, t } from "elysia";
-import { bearerHook, jsonErrorHook } from "../shared/http.ts";
+import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
@@ -64,8 +64,9 @@ export function rainstormApp(opts: RainstormAppOptions) {
       }
       return jsonErrorHook(ctx);
     })
-    // Every endpoint starts processes or moves data: all need the token.
-    .onRequest(bearerHook(opts.secret, () => true))
+    // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
+    .onRequest(authHook(requestVerifier(opts.secret), PUBLIC_ROUTES))
+    .get("/health", () => ({ ok: true, service: "rainstormd" }))
     .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
     // ---- leader ----
     .post(

@@ -20,6 +20,7 @@
 import { operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import { HydfsWriter } from "../hydfs/writer.ts";
+import { ClusterHttp, whyFailed } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
@@ -100,9 +101,12 @@ export class Leader {
   private readonly cfg: NodeConfig;
   private readonly log: Logger;
   private readonly worker: Worker;
+  /** Signs every call to workers and HyDFS. */
+  private readonly http: ClusterHttp;
 
   constructor(opts: LeaderOptions) {
     this.cfg = opts.cfg;
+    this.http = new ClusterHttp(opts.cfg.cluster_secret);
     this.log = opts.log;
     this.worker = opts.worker;
   }
@@ -121,14 +125,8 @@ export class Leader {
 
   // ---- HTTP helpers ----------------------------------------------------------------------------
 
-  private headers(json = true): Record<string, string> {
-    const h: Record<string, string> = json ? { "content-type": "application/json" } : {};
-    if (this.cfg.cluster_secret) h.authorization = `Bearer ${this.cfg.cluster_secret}`;
-    return h;
-  }
-
   private async post(addr: string, path: string, body: unknown, timeoutMs = 5000): Promise<any> {
-    const res = await fetch(`http://${addr}${path}`, { method: "POST", headers: this.headers(), body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
     const text = await res.text();
     let data: any = text;
     try {
@@ -145,9 +143,9 @@ export class Leader {
   private async hydfsStat(name: string): Promise<boolean> {
     let res: Response;
     try {
-      res = await fetch(this.hydfsUrl(`/stat?name=${encodeURIComponent(name)}`), { headers: this.headers(false), signal: AbortSignal.timeout(10_000) });
+      res = await this.http.fetch(this.hydfsUrl(`/stat?name=${encodeURIComponent(name)}`), { timeoutMs: this.cfg.hydfs.request_timeout_ms });
     } catch (err) {
-      throw new LeaderError(`HyDFS unreachable on this node: ${(err as Error).message}`, 503);
+      throw new LeaderError(`HyDFS unreachable on this node: ${whyFailed(err)}`, 503);
     }
     if (res.status === 404) return false;
     if (!res.ok) throw new LeaderError(`HyDFS stat of ${name}: ${res.status} ${await res.text()}`, 503);
@@ -199,7 +197,7 @@ export class Leader {
       sinkQueue: [],
       sinkFlush: undefined,
       sinkSeen: new Set(),
-      dest: new HydfsWriter(() => [this.hydfsUrl("")], this.cfg.cluster_secret, spec.dest, `rainstorm-${id}`),
+      dest: new HydfsWriter(() => [this.hydfsUrl("")], this.http, spec.dest, `rainstorm-${id}`),
     };
     await this.appendDest(job, "create", "");
     spec.stages.forEach((s, stage) => {
@@ -278,7 +276,7 @@ export class Leader {
       // The answer must start within the HyDFS timeout; the body then streams as long as the job reads it.
       const headersDue = new AbortController();
       const timer = setTimeout(() => headersDue.abort(new Error(`no answer from HyDFS within ${this.cfg.hydfs.request_timeout_ms} ms`)), this.cfg.hydfs.request_timeout_ms);
-      const res = await fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { headers: this.headers(false), signal: headersDue.signal }).finally(() => clearTimeout(timer));
+      const res = await this.http.fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { signal: headersDue.signal }).finally(() => clearTimeout(timer));
       if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
       // Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so
       // a paced source still sends full batches.
@@ -369,7 +367,7 @@ export class Leader {
   private async removeLogs(jobId: string, names: string[]): Promise<void> {
     const results = await Promise.allSettled(
       names.map(async (name) => {
-        const res = await fetch(this.hydfsUrl(`/delete?name=${encodeURIComponent(name)}`), { method: "POST", headers: this.headers(false), signal: AbortSignal.timeout(this.cfg.hydfs.request_timeout_ms) });
+        const res = await this.http.fetch(this.hydfsUrl(`/delete?name=${encodeURIComponent(name)}`), { method: "POST", timeoutMs: this.cfg.hydfs.request_timeout_ms });
         // 404: the task never wrote a log (it took no input), or it is already gone.
         if (!res.ok && res.status !== 404) throw new Error(`${name}: ${res.status} ${await res.text()}`);
       }),
@@ -597,7 +595,7 @@ export class Leader {
     const rates = new Map<string, number>();
     await Promise.allSettled(
       [...addrs].map(async (a) => {
-        const list = a === this.selfAddr ? this.worker.list() : ((await (await fetch(`http://${a}/worker/tasks`, { headers: this.headers(false), signal: AbortSignal.timeout(2000) })).json()) as ReturnType<Worker["list"]>);
+        const list = a === this.selfAddr ? this.worker.list() : ((await (await this.http.fetch(`http://${a}/worker/tasks`, { timeoutMs: 2000 })).json()) as ReturnType<Worker["list"]>);
         for (const r of list) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
       }),
     );

@@ -4,6 +4,7 @@
  */
 import { leaderHost, type NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
+import { ClusterHttp } from "../shared/http.ts";
 import { MemberWatch } from "../shared/member_watch.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
@@ -19,13 +20,12 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
   const leaderAt = leaderHost(cfg);
   const isLeader = leaderAt === cfg.host;
   let leader: Leader | undefined;
+  const http = new ClusterHttp(cfg.cluster_secret);
   const reportDeath = async (report: { job: string; stage: number; index: number; pid: number; reason: string }) => {
     if (leader) return leader.onTaskDied(report);
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (cfg.cluster_secret) headers.authorization = `Bearer ${cfg.cluster_secret}`;
     for (let attempt = 1; attempt <= 10; attempt++) {
       try {
-        const res = await fetch(`http://${leaderAt}:${cfg.ports.rainstorm}/leader/task_died`, { method: "POST", headers, body: JSON.stringify(report), signal: AbortSignal.timeout(2000) });
+        const res = await http.fetch(`http://${leaderAt}:${cfg.ports.rainstorm}/leader/task_died`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(report), timeoutMs: 2000 });
         if (res.ok) return;
       } catch {}
       await Bun.sleep(200 * attempt);
@@ -42,7 +42,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
     worker.stop();
     throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.rainstorm}: ${(err as Error).message}`);
   }
-  const watch = new MemberWatch({ baseUrl: `http://${cfg.host}:${cfg.ports.http}`, log, onChange: (live) => {
+  const watch = new MemberWatch({ baseUrl: `http://${cfg.host}:${cfg.ports.http}`, log, http, onChange: (live) => {
       worker.setMembers(live);
       leader?.onMembers(live);
     },

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, appendFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { canonicalOperatorName, operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
+import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
 import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
@@ -132,8 +133,11 @@ export class Worker {
   >();
   private readonly rateTimer: Timer;
   readonly logDir: string;
+  /** Signs every batch and HyDFS call. */
+  private readonly http: ClusterHttp;
 
   constructor(private readonly opts: WorkerOptions) {
+    this.http = new ClusterHttp(opts.cfg.cluster_secret);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     mkdirSync(this.logDir, { recursive: true });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
@@ -200,8 +204,7 @@ export class Worker {
   /** Exactly-once: read the task's log, restore the operator's state, remember processed inputs. */
   private recover(runner: TaskRunner, k: string): NonNullable<TaskRunner["eo"]> {
     const { start, op, logPath } = runner;
-    const cfg = this.opts.cfg;
-    const log = new TaskLog(() => this.hydfsBases(), cfg.cluster_secret, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
+    const log = new TaskLog(() => this.hydfsBases(), this.http, taskLogName(start.job, start.stage, start.index), `${k}-${op.pid}-${Date.now()}`);
     const eo: NonNullable<TaskRunner["eo"]> = { log, seen: new Set<string>(), unacked: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, lastCommitMs: 0, snapshots: 0 };
     eo.ready = (async () => {
       const { seen, state, records, last } = replayLog(await log.load());
@@ -527,7 +530,7 @@ export class Worker {
       const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
       if (target) {
         try {
-          await postBatch(target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.cluster_secret, this.opts.cfg.rainstorm.batch_timeout_ms);
+          await postBatch(this.http, target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.rainstorm.batch_timeout_ms);
           return;
         } catch (err) {
           if (attempt % 20 === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
@@ -550,10 +553,8 @@ export function destLine(key: string, value: string): string {
 }
 
 /** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
-export async function postBatch(target: string, path: string, batch: Batch, secret: string, timeoutMs: number): Promise<void> {
-  const headers: Record<string, string> = { "content-type": "application/msgpack" };
-  if (secret) headers.authorization = `Bearer ${secret}`;
-  const res = await fetch(`http://${target}${path}`, { method: "POST", headers, body: encode(batch), signal: AbortSignal.timeout(timeoutMs) });
+export async function postBatch(http: ClusterHttp, target: string, path: string, batch: Batch, timeoutMs: number): Promise<void> {
+  const res = await http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": "application/msgpack" }, body: encode(batch), timeoutMs });
   if (!res.ok) throw new Error(`${target}${path}: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
 }

@@ -1,17 +1,67 @@
 /**
  * HTTP helpers shared by daemons and ctl: fetch with a deadline, Elysia's validation errors
- * turned into a 400 that names the field and what was expected, and the bearer-token hook.
+ * turned into a 400 that names the field and what was expected, the one signing client and the
+ * deny-by-default authentication hook.
  */
-import { bearerOk } from "./auth.ts";
+import { bodyDigest, RequestSigner, RequestVerifier, requestTarget, SIGNED_BODY_MAX_BYTES, targetPath, UNSIGNED_BODY } from "./auth.ts";
 
-/** fetch that gives up after `timeoutMs` with an error naming the URL. */
-export async function fetchWithTimeout(url: string, init: RequestInit = {}, timeoutMs = 3000): Promise<Response> {
-  try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    const e = err as Error;
-    if (e.name === "TimeoutError" || e.name === "AbortError") throw new Error(`${url}: no answer within ${timeoutMs} ms`);
-    throw new Error(`${url}: ${e.message}`);
+/** A failed call: `why` is the short reason (timeout, refused, ...), the message names the URL too. */
+export class HttpCallError extends Error {
+  constructor(
+    readonly url: string,
+    readonly why: string,
+  ) {
+    super(`${url}: ${why}`);
+  }
+}
+
+/** The short reason of a failed call (without the URL the caller names in its own words). */
+export function whyFailed(err: unknown): string {
+  return err instanceof HttpCallError ? err.why : (err as Error).message;
+}
+
+/** A deadline for the call: a timeout, or the caller's own signal (which must carry one). */
+export type Deadline = { timeoutMs: number; signal?: undefined } | { signal: AbortSignal; timeoutMs?: undefined };
+
+/**
+ * The one HTTP client of the cluster: ctl, the daemons, the tests and the benchmarks make every
+ * call through it. With a cluster secret it signs each request (see auth.ts; the secret is never
+ * sent); every call has a deadline; a network error names the URL.
+ */
+export class ClusterHttp {
+  private readonly signer?: RequestSigner;
+
+  constructor(
+    secret: string,
+    nowMs: () => number = Date.now,
+  ) {
+    if (secret) this.signer = new RequestSigner(secret, nowMs);
+  }
+
+  get secured(): boolean {
+    return this.signer !== undefined;
+  }
+
+  /** The credential headers of one request (none for an open cluster). A stream body is sent unsigned. */
+  authHeaders(method: string, url: string, body?: RequestInit["body"]): Record<string, string> {
+    if (!this.signer) return {};
+    const signable = typeof body === "string" || (body instanceof Uint8Array && body.length <= SIGNED_BODY_MAX_BYTES);
+    const digestOf = body === undefined || body === null ? "" : signable ? (body as string | Uint8Array) : UNSIGNED_BODY;
+    return { authorization: this.signer.authorization(method, url, digestOf) };
+  }
+
+  async fetch(url: string, init: Omit<RequestInit, "signal"> & Deadline): Promise<Response> {
+    const { timeoutMs, signal, ...rest } = init;
+    const method = (rest.method ?? "GET").toUpperCase();
+    const headers = new Headers(rest.headers);
+    for (const [k, v] of Object.entries(this.authHeaders(method, url, rest.body))) headers.set(k, v);
+    try {
+      return await fetch(url, { ...rest, method, headers, signal: signal ?? AbortSignal.timeout(timeoutMs!) });
+    } catch (err) {
+      const e = err as Error;
+      const why = e.name === "TimeoutError" ? `no answer within ${timeoutMs ?? "the caller's deadline"} ms` : e.name === "AbortError" ? "aborted (deadline passed)" : e.message;
+      throw new HttpCallError(url, why);
+    }
   }
 }
 
@@ -60,17 +110,45 @@ export function jsonErrorHook({ code, error, set }: { code: unknown; error: unkn
 }
 
 /**
- * An Elysia onRequest hook that demands the cluster's bearer token on the requests `protects`
- * selects. It runs before body parsing and validation, so an unauthenticated caller learns
- * nothing about the request's shape (401, never 400).
+ * The Elysia onRequest hook of every daemon: with a cluster secret, **every** request needs a valid
+ * credential, except the routes listed in `publicRoutes` ("GET /health"). Deny by default: the
+ * hook never guesses which handler a URL reaches. A request is public only when its method and raw
+ * path (undecoded, unnormalized: what the router itself is given) equal a listed route exactly, so
+ * a variant (`/health/`, `//health`, `/%68ealth`) is simply not public and needs the credential.
+ * It runs before routing, body parsing and validation, so an unauthenticated caller learns nothing
+ * about a request's shape (401, never 400) and no body is read for it. A signed body digest is
+ * checked here too, on a copy of the body (signed bodies are at most SIGNED_BODY_MAX_BYTES).
  */
-export function bearerHook(secret: string, protects: (path: string, method: string) => boolean) {
-  return ({ request, set }: { request: Request; set: { status?: number | string } }): ErrorBody | undefined => {
-    if (!secret) return undefined;
-    const path = new URL(request.url).pathname;
-    if (!protects(path, request.method)) return undefined;
-    if (bearerOk(secret, request.headers.get("authorization"))) return undefined;
-    set.status = 401;
-    return { error: "missing or wrong bearer token (Authorization: Bearer <cluster_secret>)" };
+export function authHook(verifier: RequestVerifier | undefined, publicRoutes: readonly string[]) {
+  const open = new Set(publicRoutes);
+  return async ({ request, set }: { request: Request; set: { status?: number | string } }): Promise<ErrorBody | undefined> => {
+    if (!verifier) return undefined;
+    const target = requestTarget(request.url);
+    if (open.has(`${request.method} ${targetPath(target)}`)) return undefined;
+    const result = verifier.verify(request.method, target, request.headers.get("authorization"));
+    if (!result.ok) {
+      set.status = result.status;
+      return { error: result.reason };
+    }
+    if (result.body === UNSIGNED_BODY) return undefined;
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > SIGNED_BODY_MAX_BYTES) {
+      set.status = 413;
+      return { error: `signed body of ${declared} bytes: expected at most ${SIGNED_BODY_MAX_BYTES}` };
+    }
+    const bytes = request.body ? new Uint8Array(await request.clone().arrayBuffer()) : new Uint8Array(0);
+    if (bytes.length > SIGNED_BODY_MAX_BYTES || bodyDigest(bytes) !== result.body) {
+      set.status = 401;
+      return { error: "body does not match the credential's digest" };
+    }
+    return undefined;
   };
+}
+
+/** The one public route of every daemon: a liveness probe that says nothing about the cluster. */
+export const PUBLIC_ROUTES = ["GET /health"] as const;
+
+/** The verifier of a daemon (undefined for an open cluster). */
+export function requestVerifier(secret: string): RequestVerifier | undefined {
+  return secret ? new RequestVerifier(secret) : undefined;
 }

@@ -5,6 +5,7 @@
  */
 import type { MemberPorts, MemberState } from "../member/state.ts";
 import type { Logger } from "./log.ts";
+import { type ClusterHttp, whyFailed } from "./http.ts";
 import { readLines } from "./lines.ts";
 
 export interface WatchedMember {
@@ -17,11 +18,16 @@ export interface MemberWatchOptions {
   /** memberd's HTTP base, e.g. http://127.0.0.1:8080 */
   baseUrl: string;
   log: Logger;
+  /** The node's signing client (memberd's /watch needs the credential on a secured cluster). */
+  http: ClusterHttp;
   /** Called with the live members whenever the set of live members (or their ports) changes. */
   onChange: (live: WatchedMember[]) => void;
   /** Longest pause between reconnect attempts. Default 2000 ms. */
   maxBackoffMs?: number;
 }
+
+/** memberd must start answering /watch within this long; after that the stream may stay quiet. */
+const WATCH_CONNECT_TIMEOUT_MS = 3000;
 
 export class MemberWatch {
   private readonly members = new Map<string, WatchedMember>();
@@ -50,8 +56,9 @@ export class MemberWatch {
     let warned = false;
     while (!this.stopped) {
       try {
-        this.abort = new AbortController();
-        const res = await fetch(`${this.opts.baseUrl}/watch`, { signal: this.abort.signal });
+        const abort = (this.abort = new AbortController());
+        const timer = setTimeout(() => abort.abort(), WATCH_CONNECT_TIMEOUT_MS);
+        const res = await this.opts.http.fetch(`${this.opts.baseUrl}/watch`, { signal: abort.signal }).finally(() => clearTimeout(timer));
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         this.connected = true;
         backoffMs = 100;
@@ -60,7 +67,7 @@ export class MemberWatch {
         await this.consume(res.body);
       } catch (err) {
         if (this.stopped) return;
-        if (!warned) this.opts.log.warn(`memberd at ${this.opts.baseUrl} unreachable (${(err as Error).message}); keeping the last member list and retrying`);
+        if (!warned) this.opts.log.warn(`memberd at ${this.opts.baseUrl} unreachable (${whyFailed(err)}); keeping the last member list and retrying`);
         warned = true;
       }
       this.connected = false;

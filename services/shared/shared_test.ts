@@ -2,7 +2,7 @@
  * Durations as typed by people, and shared-secret authentication.
  */
 import { describe, expect, test } from "bun:test";
-import { bearerOk, constantTimeEqual, makeTagger, TAG_BYTES } from "./auth.ts";
+import { constantTimeEqual, makeTagger, TAG_BYTES } from "./auth.ts";
 import { parseDurationMs } from "./duration.ts";
 
 const enc = new TextEncoder();
@@ -60,35 +60,35 @@ describe("constantTimeEqual", () => {
 
 describe("makeTagger", () => {
   test("HMAC-SHA256 known answer (RFC 4231 test case 2)", () => {
-    const t = makeTagger("Jefe");
+    const t = makeTagger(enc.encode("Jefe"));
     expect(hex(t.tag(enc.encode("what do ya want for nothing?")))).toBe("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   });
 
   test("HMAC-SHA256 known answer with an empty message", () => {
     // HMAC-SHA256(key="key", msg="") from the Wikipedia HMAC examples.
-    expect(hex(makeTagger("key").tag(new Uint8Array(0)))).toBe("5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
+    expect(hex(makeTagger(enc.encode("key")).tag(new Uint8Array(0)))).toBe("5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
   });
 
   test("tags are TAG_BYTES long and repeatable (the cached key schedule is not consumed)", () => {
-    const t = makeTagger("s3cret");
+    const t = makeTagger(enc.encode("s3cret"));
     const a = t.tag(enc.encode("hello"));
     t.tag(enc.encode("something else in between"));
     const b = t.tag(enc.encode("hello"));
     expect(TAG_BYTES).toBe(32);
     expect(a.length).toBe(TAG_BYTES);
     expect(hex(b)).toBe(hex(a));
-    expect(hex(makeTagger("s3cret").tag(enc.encode("hello")))).toBe(hex(a));
+    expect(hex(makeTagger(enc.encode("s3cret")).tag(enc.encode("hello")))).toBe(hex(a));
   });
 
   test("different data or a different secret give a different tag", () => {
-    const t = makeTagger("s3cret");
+    const t = makeTagger(enc.encode("s3cret"));
     const a = hex(t.tag(enc.encode("hello")));
     expect(hex(t.tag(enc.encode("hellp")))).not.toBe(a);
-    expect(hex(makeTagger("s3cret!").tag(enc.encode("hello")))).not.toBe(a);
+    expect(hex(makeTagger(enc.encode("s3cret!")).tag(enc.encode("hello")))).not.toBe(a);
   });
 
   test("verify", () => {
-    const t = makeTagger("s3cret");
+    const t = makeTagger(enc.encode("s3cret"));
     const data = enc.encode("payload");
     const good = t.tag(data);
     const flipped = good.slice();
@@ -100,33 +100,8 @@ describe("makeTagger", () => {
       ["a truncated tag", data, good.subarray(0, TAG_BYTES - 1), false],
       ["an empty tag", data, new Uint8Array(0), false],
       ["a longer tag", data, new Uint8Array([...good, 0]), false],
-      ["another secret's tag", data, makeTagger("other").tag(data), false],
+      ["another secret's tag", data, makeTagger(enc.encode("other")).tag(data), false],
     ];
     expect(rows.map(([name, d, tag]) => [name, t.verify(d, tag)])).toEqual(rows.map(([name, , , want]) => [name, want]));
-  });
-});
-
-describe("bearerOk", () => {
-  const ROWS: [string, string, string | null | undefined, boolean][] = [
-    ["no secret configured, no header", "", undefined, true],
-    ["no secret configured, any header", "", "Bearer whatever", true],
-    ["right token", "s3cret", "Bearer s3cret", true],
-    ["no header", "s3cret", undefined, false],
-    ["null header", "s3cret", null, false],
-    ["empty header", "s3cret", "", false],
-    ["wrong token", "s3cret", "Bearer s3cres", false],
-    ["token prefix", "s3cret", "Bearer s3cre", false],
-    ["token with a suffix", "s3cret", "Bearer s3cret2", false],
-    ["empty token", "s3cret", "Bearer ", false],
-    ["lower-case scheme", "s3cret", "bearer s3cret", false],
-    ["other scheme", "s3cret", "Basic s3cret", false],
-    ["bare secret", "s3cret", "s3cret", false],
-    ["two spaces", "s3cret", "Bearer  s3cret", false],
-    ["trailing space", "s3cret", "Bearer s3cret ", false],
-    ["unicode secret", "clé-ü", "Bearer clé-ü", true],
-    ["unicode secret, wrong", "clé-ü", "Bearer cle-u", false],
-  ];
-  test.each(ROWS)("%s", (_name, secret, header, want) => {
-    expect(bearerOk(secret, header)).toBe(want);
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
 import { DEFAULT_PORTS } from "../shared/config.ts";
-import { fetchWithTimeout } from "../shared/http.ts";
+import { ClusterHttp } from "../shared/http.ts";
 
 /** Daemons of a node, in start order (hydfsd follows the memberd of its node). */
 export const SERVICES = ["memberd", "hydfsd", "rainstormd"] as const;
@@ -93,6 +93,8 @@ export class LocalCluster {
   private state: ClusterState;
   private readonly preferCompiled: boolean;
   private readonly detached: boolean;
+  /** Signs calls with the cluster's secret, as ctl does (a plain fetch is an unauthenticated caller). */
+  readonly http: ClusterHttp;
 
   constructor(opts: ClusterOptions) {
     this.dir = resolve(opts.dir);
@@ -109,6 +111,7 @@ export class LocalCluster {
     this.state = existsSync(saved)
       ? (JSON.parse(readFileSync(saved, "utf8")) as ClusterState)
       : { subnet: opts.subnet ?? "127.0.0", secret: opts.secret ?? "", knobs: opts.knobs ?? {}, extra: opts.extra ?? {}, nodes: {} };
+    this.http = new ClusterHttp(this.state.secret);
   }
 
   get subnet(): string {
@@ -143,7 +146,7 @@ export class LocalCluster {
 
   private save(): void {
     mkdirSync(this.dir, { recursive: true });
-    writeFileSync(join(this.dir, "state.json"), JSON.stringify(this.state, null, 2));
+    writeFileSync(join(this.dir, "state.json"), JSON.stringify(this.state, null, 2), { mode: 0o600 });
   }
 
   private writeNodeConfig(k: number): void {
@@ -161,7 +164,7 @@ export class LocalCluster {
       membership: this.state.knobs,
       ...(this.state.extra ?? {}),
     };
-    writeFileSync(this.configPath(k), JSON.stringify(cfg, null, 2));
+    writeFileSync(this.configPath(k), JSON.stringify(cfg, null, 2), { mode: 0o600 });
   }
 
   /** The command that runs a service: the compiled executable if built, else bun + entry. */
@@ -212,7 +215,7 @@ export class LocalCluster {
     await waitFor(
       async () => {
         for (const k of nodes) {
-          const res = await fetchWithTimeout(this.hydfsUrl(k, "/list_mem_ids"), {}, 1000);
+          const res = await this.http.fetch(this.hydfsUrl(k, "/list_mem_ids"), { timeoutMs: 1000 });
           const hosts = ((await res.json()) as { members: { host: string }[] }).members.map((m) => m.host).sort().join(",");
           if (hosts !== want) return false;
         }
@@ -224,7 +227,7 @@ export class LocalCluster {
   }
 
   async waitServing(k: number, timeoutMs = 15_000): Promise<void> {
-    await waitFor(async () => (await fetchWithTimeout(this.httpUrl(k, "/list_self"), {}, 500)).ok, timeoutMs, `node ${k} to serve HTTP`);
+    await waitFor(async () => (await this.http.fetch(this.httpUrl(k, "/list_self"), { timeoutMs: 500 })).ok, timeoutMs, `node ${k} to serve HTTP`);
   }
 
   /** Wait until each of `nodes` lists exactly those nodes' hosts as alive. */
@@ -244,19 +247,18 @@ export class LocalCluster {
   }
 
   async members(k: number): Promise<{ id: string; state: string; incarnation: number }[]> {
-    const res = await fetchWithTimeout(this.httpUrl(k, "/list_mem"), {}, 1000);
+    const res = await this.http.fetch(this.httpUrl(k, "/list_mem"), { timeoutMs: 1000 });
     return ((await res.json()) as { members: { id: string; state: string; incarnation: number }[] }).members;
   }
 
   async get(k: number, path: string): Promise<unknown> {
-    const res = await fetchWithTimeout(this.httpUrl(k, path), {}, 1000);
+    const res = await this.http.fetch(this.httpUrl(k, path), { timeoutMs: 1000 });
     return res.json();
   }
 
   async post(k: number, path: string, body: unknown, auth = true): Promise<Response> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (auth && this.state.secret) headers.authorization = `Bearer ${this.state.secret}`;
-    return fetchWithTimeout(this.httpUrl(k, path), { method: "POST", headers, body: JSON.stringify(body) }, 2000);
+    const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    return auth ? this.http.fetch(this.httpUrl(k, path), { ...init, timeoutMs: 2000 }) : fetch(this.httpUrl(k, path), { ...init, signal: AbortSignal.timeout(2000) });
   }
 
   signal(k: number, sig: NodeJS.Signals, service?: Service): void {

@@ -17,12 +17,8 @@ export class HydfsTestClient {
     return ++this.seq;
   }
 
-  private headers(): Record<string, string> {
-    return this.c.secret ? { authorization: `Bearer ${this.c.secret}` } : {};
-  }
-
   async request(k: number, method: string, path: string, body?: Bun.BodyInit): Promise<Response> {
-    return fetch(this.c.hydfsUrl(k, path), { method, headers: this.headers(), body, signal: AbortSignal.timeout(this.timeoutMs) });
+    return this.c.http.fetch(this.c.hydfsUrl(k, path), { method, body, timeoutMs: this.timeoutMs });
   }
 
   async json(k: number, method: string, path: string, body?: Bun.BodyInit): Promise<any> {

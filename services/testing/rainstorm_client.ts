@@ -16,15 +16,10 @@ export interface JobRun {
 }
 
 const RAINSTORM_PORT = 15000;
+const JSON_HEADERS = { "content-type": "application/json" };
 
 export class RainstormTestClient {
   constructor(private readonly c: LocalCluster) {}
-
-  private headers(): Record<string, string> {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    if (this.c.secret) h.authorization = `Bearer ${this.c.secret}`;
-    return h;
-  }
 
   url(k: number, path: string): string {
     return `http://${this.c.host(k)}:${RAINSTORM_PORT}${path}`;
@@ -35,7 +30,7 @@ export class RainstormTestClient {
    * job ends or `timeoutMs` passes. `onEvent` sees each event as it arrives (to act mid-job).
    */
   async run(args: string[], timeoutMs = 60_000, onEvent?: (ev: Record<string, any>) => void): Promise<JobRun> {
-    const res = await fetch(this.url(1, "/jobs"), { method: "POST", headers: this.headers(), body: JSON.stringify({ args }), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await this.c.http.fetch(this.url(1, "/jobs"), { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ args }), timeoutMs });
     const run: JobRun = { events: [], outputs: [] };
     if (!res.ok) {
       const text = await res.text();
@@ -59,12 +54,12 @@ export class RainstormTestClient {
   }
 
   async tasks(): Promise<{ job: string; stage: number; task: number; node: string; pid: number; op: string; rate: number | null; restarts: number; log: string }[]> {
-    const res = await fetch(this.url(1, "/tasks"), { headers: this.headers(), signal: AbortSignal.timeout(5000) });
+    const res = await this.c.http.fetch(this.url(1, "/tasks"), { timeoutMs: 5000 });
     return ((await res.json()) as { tasks: any[] }).tasks;
   }
 
   async killTask(node: string, pid: number): Promise<Response> {
-    return fetch(this.url(1, "/kill_task"), { method: "POST", headers: this.headers(), body: JSON.stringify({ node, pid }), signal: AbortSignal.timeout(5000) });
+    return this.c.http.fetch(this.url(1, "/kill_task"), { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ node, pid }), timeoutMs: 5000 });
   }
 }
 
