@@ -109,7 +109,11 @@ export function metricsText(d: MemberDaemon): string {
     ['{reason="auth"}', tr.droppedAuth],
     ['{reason="malformed"}', tr.droppedMalformed],
     ['{reason="drop_rate_recv"}', d.node.core.counters.dropped_injected],
+    ['{reason="stale"}', tr.droppedStale],
+    ['{reason="sender"}', tr.droppedSender],
+    ['{reason="replay"}', tr.droppedReplay],
   ]);
+  metric("memberd_join_frames_refused_total", "counter", "Join frames refused before decoding.", [['{reason="too_big"}', tr.joinFramesTooBig]]);
   metric("memberd_send_errors_total", "counter", "Send failures (ECONNREFUSED from dead peers included).", [["", tr.sendErrors]]);
   const c = d.node.core.counters;
   metric("memberd_suspicions_total", "counter", "Members this node suspected.", [["", c.suspicions]]);
@@ -164,7 +168,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     try {
       return { status: "ok", cluster: setKnobs(d, parseJsonBody(body)), version: d.node.core.config.version };
     } catch (err) {
-      set.status = 400;
+      set.status = statusOf(err);
       return { error: (err as Error).message };
     }
   };
@@ -201,7 +205,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
         try {
           return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
         } catch (err) {
-          set.status = 400;
+          set.status = statusOf(err);
           return { error: (err as Error).message };
         }
       },
@@ -209,6 +213,12 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     )
     .get("/leave", leave)
     .post("/leave", leave);
+}
+
+/** A refusal's own status (409 for a config change that cannot be spread), else 400. */
+function statusOf(err: unknown): number {
+  const status = (err as { status?: unknown }).status;
+  return typeof status === "number" && status >= 400 && status < 600 ? status : 400;
 }
 
 /** An empty body is "no body" (re-read the file); anything else must be a JSON object. */

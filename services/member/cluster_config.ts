@@ -6,6 +6,7 @@
  * broken by the origin node id (the larger id wins), so every node converges on the same winner
  * whatever order it hears them in.
  */
+import { isUintUpTo, MAX_CONFIG_VERSION, MAX_ID_LENGTH } from "./limits.ts";
 
 export type Protocol = "gossip" | "pingack";
 
@@ -47,7 +48,7 @@ export interface Knobs {
 }
 
 export interface ClusterConfig {
-  /** Monotonic version; a change sets it to the highest version seen + 1. */
+  /** Monotonic version; a change sets it to the highest version seen + 1, at most MAX_CONFIG_VERSION. */
   version: number;
   /** Id of the node that made this version (tie-break between concurrent changes). */
   origin: string;
@@ -167,12 +168,16 @@ export function configToTuple(c: ClusterConfig): ConfigTuple {
   return [c.version, c.origin, ...KNOB_ORDER.map((k) => c.knobs[k])];
 }
 
-/** Decode a config tuple from the wire; throws on a malformed one (the datagram is dropped). */
+/**
+ * Decode a config tuple from the wire; throws on a malformed one (the datagram is dropped). The
+ * version must be an integer in [0, MAX_CONFIG_VERSION], the origin a string of at most
+ * MAX_ID_LENGTH characters, and the knobs pass the same validation as config.json's.
+ */
 export function configFromTuple(tuple: unknown): ClusterConfig {
   if (!Array.isArray(tuple) || tuple.length < 2 + KNOB_ORDER.length) throw new Error("config: malformed tuple");
   const [version, origin] = tuple;
-  if (!Number.isSafeInteger(version) || (version as number) < 0 || typeof origin !== "string") throw new Error("config: malformed version");
+  if (!isUintUpTo(version, MAX_CONFIG_VERSION) || typeof origin !== "string" || origin.length > MAX_ID_LENGTH) throw new Error("config: malformed version");
   const patch: Record<string, unknown> = {};
   KNOB_ORDER.forEach((k, i) => (patch[k] = tuple[2 + i]));
-  return { version: version as number, origin, knobs: applyKnobs(DEFAULT_KNOBS, patch, "wire config") };
+  return { version, origin, knobs: applyKnobs(DEFAULT_KNOBS, patch, "wire config") };
 }

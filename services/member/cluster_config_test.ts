@@ -13,6 +13,7 @@ import {
   type Knobs,
   parseSuspicion,
 } from "./cluster_config.ts";
+import { MAX_CONFIG_VERSION, MAX_ID_LENGTH } from "./limits.ts";
 
 /** The error message applyKnobs throws, or "" when it does not throw. */
 function errorOf(patch: unknown, base: Knobs = DEFAULT_KNOBS, where?: string): string {
@@ -241,6 +242,8 @@ describe("configToTuple / configFromTuple", () => {
     ["defaults", { version: 3, origin: ORIGIN, knobs: DEFAULT_KNOBS }],
     ["every knob changed", custom],
     ["version 0, empty origin", { version: 0, origin: "", knobs: DEFAULT_KNOBS }],
+    ["version at MAX_CONFIG_VERSION", { version: MAX_CONFIG_VERSION, origin: ORIGIN, knobs: DEFAULT_KNOBS }],
+    ["origin of MAX_ID_LENGTH characters", { version: 1, origin: "o".repeat(MAX_ID_LENGTH), knobs: DEFAULT_KNOBS }],
   ] as [string, ClusterConfig][])("round trip: %s", (_name, config) => {
     expect(configFromTuple(configToTuple(config))).toEqual(config);
   });
@@ -254,6 +257,11 @@ describe("configToTuple / configFromTuple", () => {
     ["too short", configToTuple(custom).slice(0, -1), /^config: malformed tuple$/],
     ["version as a string", ["12", ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
     ["origin as a number", [12, 7, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
+    ["version above MAX_CONFIG_VERSION", [MAX_CONFIG_VERSION + 1, ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
+    ["version 2^53 - 1 (the forged version of the issue)", [2 ** 53 - 1, ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
+    ["negative version", [-1, ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
+    ["origin longer than MAX_ID_LENGTH", [12, "o".repeat(MAX_ID_LENGTH + 1), ...configToTuple(custom).slice(2)], /^config: malformed version$/],
+    ["drop_rate_recv of 1 (knobs from the wire pass the config.json rules)", [...configToTuple(custom).slice(0, 13), 1], /^wire config\.drop_rate_recv: expected a number in \[0, 1\), got 1$/],
     ["a knob out of range", [12, ORIGIN, "gossip", false, 1000, 2, 300, 0, 100, 99, 800, 2000, 10_000, 0.25], /^wire config\.gossip_fanout: expected an integer in \[1, 64\], got 99$/],
     ["an unknown protocol", [12, ORIGIN, "tcp", ...configToTuple(custom).slice(3)], /^wire config\.protocol: /],
     ["knobs breaking a cross-field rule", [12, ORIGIN, "gossip", false, 1000, 2, 1000, 0, 100, 5, 800, 2000, 10_000, 0.25], /^wire config\.probe_timeout_ms: expected less than ping_every_ms/],

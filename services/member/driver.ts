@@ -4,19 +4,34 @@
  * decisions are made here.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { makeTagger, type Tagger } from "../shared/auth.ts";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { osRng } from "../shared/rng.ts";
 import type { Knobs } from "./cluster_config.ts";
-import type { Outgoing } from "./membership.ts";
+import { ConfigCeilingError, type Outgoing } from "./membership.ts";
 import { MemberNode, type NodeEvent } from "./node.ts";
-import { decodeMessage, encodeMessage, type Message, type MessageType, WireError } from "./wire.ts";
+import { type Decoded, decodeDatagram, encodeMessage, type Message, type MessageType, senderMatches, WireError, type WireAuth, wireAuth } from "./wire.ts";
 
 /** How often the core is ticked. Finer costs CPU; coarser delays probes and timers. */
 export const TICK_MS = 20;
-/** Largest join request or reply accepted on the introducer's TCP port. */
-const MAX_JOIN_FRAME_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest join request the introducer reads. A request is one entry (an id of at most
+ * MAX_ID_LENGTH characters, a few numbers) plus the send time and tag: under 400 bytes. The
+ * length prefix is checked first, so an unauthenticated connection holds at most this much.
+ */
+export const MAX_JOIN_REQUEST_BYTES = 4096;
+/**
+ * Largest join reply a joiner reads: it carries the whole table (about 70 bytes per member) and
+ * the recently removed ids. 4 MiB covers tens of thousands of members; the joiner only reads
+ * replies from the introducers it chose to ask.
+ */
+export const MAX_JOIN_REPLY_BYTES = 4 * 1024 * 1024;
+/** How long a looked-up host name's addresses are trusted for sender binding. Longer = fewer lookups, slower to follow a DNS change. */
+export const HOST_CACHE_MS = 60_000;
+/** Most host names kept for sender binding; names beyond it are not looked up (their datagrams are dropped). */
+export const MAX_HOSTS_CACHED = 4096;
 
 export interface TrafficCounters {
   datagramsIn: Record<string, number>;
@@ -25,9 +40,27 @@ export interface TrafficCounters {
   bytesOut: Record<string, number>;
   droppedAuth: number;
   droppedMalformed: number;
+  /** Secured datagrams and join frames sent more than DATAGRAM_MAX_AGE_MS from this node's clock (replays, or clocks apart). */
+  droppedStale: number;
+  /** Datagrams whose `from` id does not name the address and port they came from. */
+  droppedSender: number;
+  /** Join requests not sent after the last one admitted for the same id (replays). */
+  droppedReplay: number;
+  /** Join connections closed because the announced frame was larger than MAX_JOIN_REQUEST_BYTES. */
+  joinFramesTooBig: number;
   sendErrors: number;
   joinsServed: number;
   joinAttemptsFailed: number;
+}
+
+/** An admin request the daemon refuses; the admin API answers with `status` and `{error: message}`. */
+export class RefusedError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 export type WatchEvent = Record<string, unknown>;
@@ -43,14 +76,19 @@ export class MemberDaemon {
     bytesOut: {},
     droppedAuth: 0,
     droppedMalformed: 0,
+    droppedStale: 0,
+    droppedSender: 0,
+    droppedReplay: 0,
+    joinFramesTooBig: 0,
     sendErrors: 0,
     joinsServed: 0,
     joinAttemptsFailed: 0,
   };
   private readonly log: Logger;
-  private readonly tagger?: Tagger;
+  private readonly auth?: WireAuth;
+  private readonly hosts = new HostAddresses();
   private udp?: Bun.udp.Socket<"uint8array">;
-  private introducer?: TCPSocketListener<{ chunks: Uint8Array[] }>;
+  private introducer?: TCPSocketListener<{ frame: FrameReader }>;
   private timer?: Timer;
   private joinInFlight = false;
   private joinFailures = 0;
@@ -63,7 +101,7 @@ export class MemberDaemon {
     this.cfg = cfg;
     this.configPath = configPath;
     this.log = log;
-    this.tagger = cfg.cluster_secret ? makeTagger(cfg.cluster_secret) : undefined;
+    this.auth = wireAuth(cfg.cluster_secret);
     this.node = new MemberNode({
       host: cfg.host,
       ports: cfg.ports,
@@ -82,13 +120,13 @@ export class MemberDaemon {
   }
 
   async start(): Promise<void> {
-    if (!this.tagger) this.log.warn("no cluster_secret set: this cluster is open to anyone who can reach its ports");
+    if (!this.auth) this.log.warn("no cluster_secret set: this cluster is open to anyone who can reach its ports");
     this.udp = await Bun.udpSocket({
       hostname: this.cfg.host,
       port: this.cfg.ports.udp,
       binaryType: "uint8array",
       socket: {
-        data: (_sock, data) => this.onDatagram(data),
+        data: (_sock, data, port, address) => this.onDatagram(data, address, port),
         // ICMP port-unreachable from a dead peer surfaces here on loopback: count, never crash.
         error: () => {
           this.traffic.sendErrors++;
@@ -112,22 +150,30 @@ export class MemberDaemon {
 
   // ---- UDP -----------------------------------------------------------------------------------
 
-  private onDatagram(bytes: Uint8Array): void {
+  private onDatagram(bytes: Uint8Array, address: string, port: number): void {
     if (this.stopped) return;
-    const msg = this.decodeCounted(bytes);
-    if (!msg) return;
+    const decoded = this.decodeCounted(bytes);
+    if (!decoded) return;
+    const { msg } = decoded;
+    if (!senderMatches(msg, address, port, (host) => this.hosts.get(host))) {
+      // A datagram must come from the address its sender id names (a replay from elsewhere, a forgery).
+      this.traffic.droppedSender++;
+      return;
+    }
     count(this.traffic.datagramsIn, this.traffic.bytesIn, msg.type, bytes.length);
     const now = performance.now();
     this.send(this.node.receive(msg, now, Date.now()));
     this.afterStep();
   }
 
-  /** Decode, or count why not (bad tag vs malformed) and return undefined. */
-  private decodeCounted(bytes: Uint8Array): Message | undefined {
+  /** Decode, or count why not (bad tag, stale, malformed) and return undefined. */
+  private decodeCounted(bytes: Uint8Array): Decoded | undefined {
     try {
-      return decodeMessage(bytes, this.tagger);
+      return decodeDatagram(bytes, this.auth);
     } catch (err) {
-      if (err instanceof WireError && err.kind === "auth") this.traffic.droppedAuth++;
+      const kind = err instanceof WireError ? err.kind : "format";
+      if (kind === "auth") this.traffic.droppedAuth++;
+      else if (kind === "stale") this.traffic.droppedStale++;
       else this.traffic.droppedMalformed++;
       return undefined;
     }
@@ -136,7 +182,7 @@ export class MemberDaemon {
   private send(out: Outgoing[]): void {
     if (!this.udp || this.stopped) return;
     for (const o of out) {
-      const bytes = encodeMessage(o.msg, this.tagger);
+      const bytes = encodeMessage(o.msg, this.auth);
       const colon = o.to.lastIndexOf(":");
       try {
         this.udp.send(bytes, Number(o.to.slice(colon + 1)), o.to.slice(0, colon));
@@ -167,7 +213,7 @@ export class MemberDaemon {
         this.publish({ event: "config", version: ev.config.version, knobs: ev.config.knobs });
         return;
       case "renewed":
-        this.log.warn(`this node was declared failed as ${ev.from}; rejoining as ${ev.to}`);
+        this.log.warn(`this node ${ev.reason} as ${ev.from}; rejoining as ${ev.to}`);
         this.publish({ event: "renewed", from: ev.from, to: ev.to });
         return;
       case "self_failed":
@@ -188,20 +234,21 @@ export class MemberDaemon {
   // ---- join (TCP) ----------------------------------------------------------------------------
 
   private startIntroducer(): void {
-    this.introducer = Bun.listen<{ chunks: Uint8Array[] }>({
+    this.introducer = Bun.listen<{ frame: FrameReader }>({
       hostname: this.cfg.host,
       port: this.cfg.ports.introducer,
       socket: {
         open: (s) => {
-          s.data = { chunks: [] };
+          s.data = { frame: new FrameReader(MAX_JOIN_REQUEST_BYTES) };
           s.timeout(Math.ceil(this.cfg.join_timeout_ms / 1000) + 1);
         },
         data: (s, chunk) => {
-          s.data.chunks.push(new Uint8Array(chunk));
-          const frame = readFrame(s.data.chunks);
-          if (frame === "too_big") return void s.end();
-          if (!frame) return;
-          this.serveJoin(s, frame);
+          const frame = s.data.frame.push(chunk);
+          if (frame === "too_big") {
+            this.traffic.joinFramesTooBig++;
+            return void s.end();
+          }
+          if (frame) this.serveJoin(s, frame);
         },
         timeout: (s) => void s.end(),
         error: () => {},
@@ -210,22 +257,26 @@ export class MemberDaemon {
     this.log.info(`introducer listening on ${this.cfg.host}:${this.cfg.ports.introducer}`);
   }
 
-  private serveJoin(s: Socket<{ chunks: Uint8Array[] }>, frame: Uint8Array): void {
+  private serveJoin(s: Socket<{ frame: FrameReader }>, frame: Uint8Array): void {
     const req = this.decodeCounted(frame);
     if (!req) return void s.end();
-    const handled = this.node.handleJoin(req, performance.now());
-    if (!handled) return void s.end();
+    const handled = this.node.handleJoin(req.msg, performance.now(), req.sentMs);
+    if ("refused" in handled) {
+      if (handled.refused === "replay") this.traffic.droppedReplay++;
+      else this.traffic.droppedMalformed++;
+      return void s.end();
+    }
     this.traffic.joinsServed++;
     this.send(handled.out);
     this.afterStep();
-    s.end(frameOf(encodeMessage(handled.reply, this.tagger)));
+    s.end(frameOf(encodeMessage(handled.reply, this.auth)));
   }
 
   private async join(to: string, msg: Message): Promise<void> {
     this.joinInFlight = true;
     try {
-      const replyBytes = await requestFrame(to, encodeMessage(msg, this.tagger), this.cfg.join_timeout_ms);
-      const reply = decodeMessage(replyBytes, this.tagger);
+      const replyBytes = await requestFrame(to, encodeMessage(msg, this.auth), this.cfg.join_timeout_ms);
+      const reply = decodeDatagram(replyBytes, this.auth).msg;
       if (reply.type === "join_reply" && !reply.accepted) this.log.warn(`introducer ${to} refused ${this.node.id}: ${reply.reason}`);
       this.send(this.node.onJoinReply(reply, performance.now(), Date.now()));
       if (reply.type === "join_reply" && reply.accepted) {
@@ -247,8 +298,20 @@ export class MemberDaemon {
   }
   // ---- admin ---------------------------------------------------------------------------------
 
+  /**
+   * `/set` and `/switch`: a new cluster config version that spreads. Throws a RefusedError with
+   * status 409, changing nothing, when the version is at its ceiling (MAX_CONFIG_VERSION): no
+   * peer would accept the next one, so the change could never be spread.
+   */
   changeConfig(knobs: Knobs): void {
-    this.send(this.node.core.changeConfig(knobs, performance.now()));
+    let out: Outgoing[];
+    try {
+      out = this.node.core.changeConfig(knobs, performance.now());
+    } catch (err) {
+      if (err instanceof ConfigCeilingError) throw new RefusedError(err.message, 409);
+      throw err;
+    }
+    this.send(out);
     this.afterStep();
   }
 
@@ -281,15 +344,93 @@ function frameOf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A complete frame from the received chunks, undefined while incomplete. */
-function readFrame(chunks: Uint8Array[]): Uint8Array | undefined | "too_big" {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  if (total < 4) return undefined;
-  const all = Buffer.concat(chunks);
-  const size = all.readUInt32BE(0);
-  if (size > MAX_JOIN_FRAME_BYTES) return "too_big";
-  if (total < 4 + size) return undefined;
-  return new Uint8Array(all.subarray(4, 4 + size));
+/**
+ * Reads one length-prefixed frame (4-byte big-endian length, then the bytes) from TCP chunks.
+ * The length is checked as soon as its 4 bytes are in, so a peer that announces more than
+ * `maxBytes` is refused before anything more is kept; chunks are kept as they come (with a
+ * running total) and joined once, when the frame is complete. Bytes after the frame are ignored.
+ */
+export class FrameReader {
+  private chunks: Uint8Array[] = [];
+  private received = 0;
+  private size = -1;
+  private state: "reading" | "done" | "too_big" = "reading";
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Bytes held now (for tests: never more than maxBytes + 4 plus one chunk). */
+  get buffered(): number {
+    return this.received;
+  }
+
+  /** Add a chunk: the frame once complete, "too_big" once the announced length exceeds maxBytes, else undefined. */
+  push(chunk: Uint8Array): Uint8Array | "too_big" | undefined {
+    if (this.state === "too_big") return "too_big";
+    if (this.state === "done") return undefined;
+    this.chunks.push(new Uint8Array(chunk));
+    this.received += chunk.length;
+    if (this.size < 0) {
+      if (this.received < 4) return undefined;
+      this.size = this.lengthPrefix();
+      if (this.size > this.maxBytes) {
+        this.state = "too_big";
+        this.chunks = [];
+        this.received = 0;
+        return "too_big";
+      }
+    }
+    if (this.received < 4 + this.size) return undefined;
+    const all = Buffer.concat(this.chunks, this.received);
+    this.state = "done";
+    this.chunks = [];
+    this.received = 0;
+    return new Uint8Array(all.subarray(4, 4 + this.size));
+  }
+
+  /** The 4-byte length at the start, which may span chunks. */
+  private lengthPrefix(): number {
+    let value = 0;
+    let have = 0;
+    for (const c of this.chunks) {
+      for (let i = 0; i < c.length && have < 4; i++, have++) value = value * 256 + c[i]!;
+      if (have === 4) break;
+    }
+    return value;
+  }
+}
+
+/**
+ * The addresses host names in member ids stand for, for sender binding. An IP address is itself;
+ * a name is looked up in the background on first sight (its datagrams count as "sender" drops
+ * until the answer is in, a few ms) and again after HOST_CACHE_MS, keeping the old answer
+ * meanwhile. At most MAX_HOSTS_CACHED names are kept.
+ */
+export class HostAddresses {
+  private readonly cache = new Map<string, { addresses: string[]; expiresMs: number; pending: boolean }>();
+
+  constructor(
+    private readonly resolve: (host: string) => Promise<string[]> = async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+    private readonly nowMs: () => number = () => performance.now(),
+  ) {}
+
+  get(host: string): readonly string[] | undefined {
+    if (isIP(host)) return [host];
+    let entry = this.cache.get(host);
+    if (!entry) {
+      if (this.cache.size >= MAX_HOSTS_CACHED) return undefined;
+      entry = { addresses: [], expiresMs: 0, pending: false };
+      this.cache.set(host, entry);
+    }
+    if (!entry.pending && this.nowMs() >= entry.expiresMs) {
+      const e = entry;
+      e.pending = true;
+      this.resolve(host).then(
+        (addresses) => Object.assign(e, { addresses, expiresMs: this.nowMs() + HOST_CACHE_MS, pending: false }),
+        () => Object.assign(e, { expiresMs: this.nowMs() + 1000, pending: false }),
+      );
+    }
+    return entry.addresses;
+  }
 }
 
 /** Connect, send one frame, read one frame back; rejects after `timeoutMs`. */
@@ -298,7 +439,7 @@ function requestFrame(address: string, payload: Uint8Array, timeoutMs: number): 
   const hostname = address.slice(0, colon);
   const port = Number(address.slice(colon + 1));
   return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
+    const reader = new FrameReader(MAX_JOIN_REPLY_BYTES);
     let settled = false;
     let sock: Socket<undefined> | undefined;
     const finish = (err?: Error, value?: Uint8Array) => {
@@ -319,8 +460,7 @@ function requestFrame(address: string, payload: Uint8Array, timeoutMs: number): 
           s.write(frameOf(payload));
         },
         data: (_s, chunk) => {
-          chunks.push(new Uint8Array(chunk));
-          const frame = readFrame(chunks);
+          const frame = reader.push(chunk);
           if (frame === "too_big") finish(new Error("reply too large"));
           else if (frame) finish(undefined, frame);
         },

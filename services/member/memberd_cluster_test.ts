@@ -4,10 +4,9 @@
  * removed in afterAll (and SIGKILLed at exit if the runner dies).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { makeTagger } from "../shared/auth.ts";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
-import { encodeMessage } from "./wire.ts";
+import { encodeMessage, wireAuth } from "./wire.ts";
 
 setDefaultTimeout(60_000);
 
@@ -173,13 +172,14 @@ describe("memberd with a cluster secret", () => {
         cfg: { version: 99, origin: "zzz", knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } },
         entries: [{ ...before, state: "failed", heartbeat: 1e6, ports: { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 } }],
       },
-      makeTagger("wrong-secret"),
+      // Stamped now and tagged with the datagram key of another secret.
+      wireAuth("wrong-secret"),
     );
     const sock = await Bun.udpSocket({ hostname: "127.0.22.9", socket: { error: () => {} } });
     for (let i = 0; i < 5; i++) sock.send(forged, 5000, c.host(1));
     sock.close();
-    await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await fetch(c.httpUrl(1, "/metrics"))).text()), 2000, "the forged datagrams to be counted");
-    const metrics = await (await fetch(c.httpUrl(1, "/metrics"))).text();
+    await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text()), 2000, "the forged datagrams to be counted");
+    const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text();
     expect(Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(5);
     const after = (await c.members(1)).find((m) => m.id === before.id)!;
     expect(after.state).toBe("alive");
@@ -187,7 +187,7 @@ describe("memberd with a cluster secret", () => {
   });
 
   test("a node with the wrong secret prints its ready line but is never admitted", async () => {
-    const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await fetch(c.httpUrl(1, "/metrics"))).text())![1]);
+    const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text())![1]);
     const before = await dropped();
     const intruder = Bun.spawn([...c.command("memberd"), "--host", "127.0.22.4", "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir], {
       stdout: "pipe",
@@ -209,7 +209,7 @@ describe("memberd with a cluster secret", () => {
     }
   });
 
-  test("mutating endpoints need the bearer token", async () => {
+  test("mutating endpoints need the credential", async () => {
     expect((await c.post(1, "/switch", { protocol: "gossip", suspicion: "enabled" }, false)).status).toBe(401);
     expect((await c.post(1, "/leave", {}, false)).status).toBe(401);
     expect((await c.post(1, "/set", { t_fail_ms: 2000 }, false)).status).toBe(401);

@@ -16,11 +16,18 @@
  * pingack: each round, probe `ping_fanout` members (shuffled round-robin); no ack within
  * `probe_timeout_ms` asks `indirect_probes` others to probe it (ping-req); no ack by the end of
  * the round is a missed probe: suspect (or failed).
+ *
+ * Limits (limits.ts): nothing the core sends is past a bound its peers enforce. A config change
+ * at MAX_CONFIG_VERSION throws; a node whose incarnation or heartbeat would pass its ceiling
+ * starts over under a new id. Removed ids stay tombstoned for `tombstoneMs` (longer than twice
+ * the datagram freshness window), and an introducer hands its tombstones to each joiner, so no
+ * entry, replayed datagram or replayed join can bring a dead id back.
  */
 import type { Rng } from "../shared/rng.ts";
 import { sample, shuffle } from "../shared/rng.ts";
 import { BroadcastQueue } from "./broadcast.ts";
 import { type ClusterConfig, configBeats, type Knobs } from "./cluster_config.ts";
+import { MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_INCARNATION, TOMBSTONE_MS } from "./limits.ts";
 import { ProbeTracker } from "./probe.ts";
 import {
   isTerminal,
@@ -44,8 +51,11 @@ export type MemberEvent =
   | { kind: "joined" | "suspect" | "alive" | "failed" | "left" | "removed"; id: string; incarnation: number; atMs: number }
   | { kind: "refuted"; id: string; incarnation: number; atMs: number }
   | { kind: "config"; config: ClusterConfig; atMs: number }
-  /** Someone declared this node failed: the driver must rejoin under a new id. */
-  | { kind: "self_failed"; id: string; atMs: number };
+  /**
+   * This node must rejoin under a new id: someone declared it failed, or one of its own counters
+   * reached its ceiling (limits.ts). `reason` says which, for the log.
+   */
+  | { kind: "self_failed"; id: string; atMs: number; reason: string };
 
 export interface MembershipOptions {
   selfId: string;
@@ -63,7 +73,11 @@ export interface MembershipOptions {
    * timers are shifted by the gap so it does not suspect everyone on waking. Default 500 ms.
    */
   stallGuardMs?: number;
-  /** How long ids of removed members are remembered so stale gossip cannot revive them. Default 60 s. */
+  /**
+   * How long ids of removed members are remembered so that stale gossip, a replayed datagram or
+   * a replayed join cannot revive them; also how long the introducer remembers the send time of
+   * each admitted join. Must exceed twice the datagram freshness window. Default TOMBSTONE_MS (90 s).
+   */
   tombstoneMs?: number;
 }
 
@@ -78,7 +92,22 @@ export interface Counters {
   probes_sent: number;
   probes_missed: number;
   indirect_probes_sent: number;
+  /** Entries about removed members (tombstoned ids) ignored. */
+  ignored_removed: number;
 }
+
+/** A local config change refused because the version is at its ceiling: no peer would accept the next one. */
+export class ConfigCeilingError extends Error {
+  constructor(readonly version: number) {
+    super(
+      `cluster config version ${version} is at its ceiling; this change cannot be spread ` +
+        `(peers drop versions above ${MAX_CONFIG_VERSION}; only restarting every node starts the cluster over at version 0)`,
+    );
+  }
+}
+
+/** Why the introducer did not answer a join request. */
+export type JoinRefusal = "replay";
 
 /** Probe round-trip times in ms, cumulative histogram bucket bounds (Prometheus style). */
 export const RTT_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] as const;
@@ -89,7 +118,10 @@ export class Membership {
   readonly selfUdpPort: number;
   private readonly rng: Rng;
   private readonly members = new Map<string, MemberEntry>();
+  /** Removed ids -> local time they may be forgotten (pruned every tick). */
   private readonly tombstones = new Map<string, number>();
+  /** Introducer: id -> send time of the last join admitted (sender's clock) and when to forget it. */
+  private readonly joinsAdmitted = new Map<string, { sentMs: number; forgetMs: number }>();
   private readonly broadcasts = new BroadcastQueue();
   private readonly probes = new ProbeTracker();
   private readonly events: MemberEvent[] = [];
@@ -117,6 +149,7 @@ export class Membership {
     probes_sent: 0,
     probes_missed: 0,
     indirect_probes_sent: 0,
+    ignored_removed: 0,
   };
   /** Cumulative counts per RTT_BUCKETS_MS bound, plus sum and count. */
   readonly rtt = { buckets: RTT_BUCKETS_MS.map(() => 0), sumMs: 0, count: 0 };
@@ -131,7 +164,7 @@ export class Membership {
     this.maxPiggyback = opts.maxPiggyback ?? 8;
     this.retransmitMult = opts.retransmitMult ?? 3;
     this.stallGuardMs = opts.stallGuardMs ?? 500;
-    this.tombstoneMs = opts.tombstoneMs ?? 60_000;
+    this.tombstoneMs = opts.tombstoneMs ?? TOMBSTONE_MS;
     this.nextRoundMs = opts.nowMs;
     this.lastTickMs = opts.nowMs;
     this.members.set(this.selfId, {
@@ -197,7 +230,7 @@ export class Membership {
     if (nowMs >= this.nextRoundMs) {
       const period = roundPeriodMs(this.knobs);
       this.nextRoundMs = Math.max(this.nextRoundMs + period, nowMs + 1);
-      this.bumpHeartbeat(nowMs);
+      if (!this.bumpHeartbeat(nowMs)) return out;
       if (this.knobs.protocol === "gossip") this.gossipRound(out);
       else this.probeRound(nowMs, out);
     }
@@ -207,10 +240,16 @@ export class Membership {
     return out;
   }
 
-  private bumpHeartbeat(nowMs: number): void {
+  /** Raise the own heartbeat. At MAX_HEARTBEAT the node must start over under a new id instead: false. */
+  private bumpHeartbeat(nowMs: number): boolean {
     const self = this.self;
+    if (self.heartbeat >= MAX_HEARTBEAT) {
+      this.events.push({ kind: "self_failed", id: this.selfId, atMs: nowMs, reason: `its heartbeat reached the ceiling ${MAX_HEARTBEAT}` });
+      return false;
+    }
     self.heartbeat++;
     self.heartbeatMs = nowMs;
+    return true;
   }
 
   /** After a stall, move every local deadline forward by the stall so nothing expires for it. */
@@ -293,6 +332,7 @@ export class Membership {
       }
     }
     for (const [id, untilMs] of this.tombstones) if (nowMs > untilMs) this.tombstones.delete(id);
+    for (const [id, seen] of this.joinsAdmitted) if (nowMs > seen.forgetMs) this.joinsAdmitted.delete(id);
   }
 
   private markSuspect(m: MemberEntry, nowMs: number, out: Outgoing[]): void {
@@ -396,7 +436,10 @@ export class Membership {
 
   private mergeEntry(info: MemberInfo, nowMs: number): void {
     if (info.id === this.selfId) return this.mergeSelf(info, nowMs);
-    if (this.tombstones.has(info.id)) return;
+    if (this.tombstones.has(info.id)) {
+      this.counters.ignored_removed++;
+      return;
+    }
     const local = this.members.get(info.id);
     if (!local) {
       this.members.set(info.id, { ...info, ports: { ...info.ports }, updatedMs: nowMs, heartbeatMs: nowMs, stateSinceMs: nowMs });
@@ -422,10 +465,15 @@ export class Membership {
   private mergeSelf(info: MemberInfo, nowMs: number): void {
     const self = this.self;
     if (info.state === "failed") {
-      if (!this.leaving) this.events.push({ kind: "self_failed", id: this.selfId, atMs: nowMs });
+      if (!this.leaving) this.events.push({ kind: "self_failed", id: this.selfId, atMs: nowMs, reason: "was declared failed" });
       return;
     }
     if (info.state === "suspect" && info.incarnation >= self.incarnation && !this.leaving) {
+      if (info.incarnation >= MAX_INCARNATION) {
+        // A refutation would be past the ceiling, which no peer accepts: start over instead.
+        this.events.push({ kind: "self_failed", id: this.selfId, atMs: nowMs, reason: `was suspected at incarnation ${info.incarnation}, the ceiling, and cannot refute` });
+        return;
+      }
       self.incarnation = info.incarnation + 1;
       self.updatedMs = nowMs;
       this.news(this.selfId);
@@ -473,8 +521,12 @@ export class Membership {
 
   // ---- admin ---------------------------------------------------------------------------------
 
-  /** A local change of the cluster config (`/set`, `/switch`): a new version that spreads. */
+  /**
+   * A local change of the cluster config (`/set`, `/switch`): a new version that spreads. Throws
+   * ConfigCeilingError, changing nothing, when the version is at MAX_CONFIG_VERSION.
+   */
   changeConfig(knobs: Knobs, nowMs: number): Outgoing[] {
+    if (this.cfg.version >= MAX_CONFIG_VERSION) throw new ConfigCeilingError(this.cfg.version);
     this.adoptConfig({ version: this.cfg.version + 1, origin: this.selfId, knobs }, nowMs);
     const out: Outgoing[] = [];
     this.flushFresh(out, undefined);
@@ -495,19 +547,30 @@ export class Membership {
 
   // ---- join ----------------------------------------------------------------------------------
 
-  /** Introducer side: admit a joiner and answer with the table and config. */
-  handleJoin(entry: MemberInfo, nowMs: number): { reply: Message; out: Outgoing[] } {
+  /**
+   * Introducer side: admit a joiner and answer with the table, the config and the ids it must not
+   * take back. `sentMs` is the request's send time (secured clusters): a request not sent after
+   * the last one admitted for the same id is a replay and gets no answer ("replay"). A node
+   * retrying its join sends a new request with a later send time, so retries are answered.
+   */
+  handleJoin(entry: MemberInfo, nowMs: number, sentMs?: number): { reply: Message; out: Outgoing[] } | JoinRefusal {
+    if (sentMs !== undefined) {
+      const last = this.joinsAdmitted.get(entry.id);
+      if (last && sentMs <= last.sentMs) return "replay";
+    }
     const known = this.members.get(entry.id);
     if (this.tombstones.has(entry.id) || (known && isTerminal(known.state))) {
       return {
-        reply: { type: "join_reply", accepted: false, reason: `id ${entry.id} was declared ${known?.state ?? "failed"}: rejoin under a new id`, cfg: this.cfg, entries: [] },
+        reply: { type: "join_reply", accepted: false, reason: `id ${entry.id} was declared ${known?.state ?? "failed"}: rejoin under a new id`, cfg: this.cfg, entries: [], removed: [] },
         out: [],
       };
     }
+    if (sentMs !== undefined) this.joinsAdmitted.set(entry.id, { sentMs, forgetMs: nowMs + this.tombstoneMs });
     this.mergeEntry({ ...entry, state: "alive" }, nowMs);
     const out: Outgoing[] = [];
     this.flushFresh(out, entry.id);
-    return { reply: { type: "join_reply", accepted: true, reason: "", cfg: this.cfg, entries: [...this.members.values()].map(toInfo) }, out };
+    const reply: Message = { type: "join_reply", accepted: true, reason: "", cfg: this.cfg, entries: [...this.members.values()].map(toInfo), removed: [...this.tombstones.keys()] };
+    return { reply, out };
   }
 
   /** Joiner side. Returns false when the introducer refused this id (rejoin under a new one). */
@@ -517,6 +580,8 @@ export class Membership {
     // Every node starts at version 0 with its own file's knobs: a joiner takes the group's
     // config unless its own is strictly newer.
     if (!configBeats(this.cfg, reply.cfg) && JSON.stringify(reply.cfg) !== JSON.stringify(this.cfg)) this.adoptConfig(reply.cfg, nowMs);
+    // The introducer's tombstones first: no entry (nor any later datagram) brings those ids back.
+    for (const id of reply.removed) if (id !== this.selfId && !this.members.has(id)) this.tombstones.set(id, nowMs + this.tombstoneMs);
     for (const info of reply.entries) this.mergeEntry(info, nowMs);
     this.news(this.selfId);
     this.flushFresh(out, undefined);

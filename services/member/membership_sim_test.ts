@@ -4,13 +4,16 @@
  * names the seed; replay with SIM_SEED=<seed> bun test services/member/membership_sim_test.ts.
  */
 import { describe, expect, test } from "bun:test";
-import { Sim } from "../testing/sim.ts";
+import { INTRODUCER_PORT, type Sent, Sim, UDP_PORT } from "../testing/sim.ts";
 import type { Knobs } from "./cluster_config.ts";
+import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION } from "./limits.ts";
+import { ConfigCeilingError } from "./membership.ts";
+import { encodeMessage } from "./wire.ts";
 
 const BASE_SEED = Number(process.env.SIM_SEED ?? 20261124);
 
 function check(ok: boolean, sim: Sim, what: string): void {
-  if (!ok) throw new Error(`${what} (${sim.describe()}; replay with SIM_SEED=${sim.seed})`);
+  if (!ok) throw new Error(`${what} (${sim.describe()}; replay with SIM_SEED=${BASE_SEED})`);
 }
 
 function cluster(n: number, knobs: Partial<Knobs> = {}, extra: { lossRate?: number; secret?: string } = {}, seedOffset = 0): Sim {
@@ -155,5 +158,137 @@ describe("membership simulation", () => {
     sim.heal();
     const took = sim.runUntil(() => sim.converged() && sim.live().every((sn) => sn.node.core.livePeers().length === 11), 20_000);
     check(took >= 0, sim, "views did not re-merge within 20 s of the heal");
+  });
+});
+
+describe("replays, freshness, sender binding and ceilings (simulated, with a secret)", () => {
+  const SECRET = "sim-secret";
+  const KNOBS = { t_cleanup_ms: 2000 };
+
+  /** Every node that lists `id`, in any state. */
+  const listing = (sim: Sim, id: string) => sim.live().filter((sn) => sn.node.core.get(id)).map((sn) => sn.index);
+
+  test("a dead node's captured datagram, replayed after its removal, never brings it back", () => {
+    const sim = cluster(8, KNOBS, { secret: SECRET }, 80);
+    const victim = sim.node(5);
+    const victimId = victim.node.id;
+    const captured: Sent[] = [];
+    sim.tap = (sent) => {
+      if (sent.from === victim && !sent.tcp) captured.push(sent);
+    };
+    sim.run(600);
+    sim.tap = undefined;
+    check(captured.length > 0, sim, "captured no datagram of the victim");
+    const capturedAt = sim.nowMs;
+    const recent = captured.slice(-3);
+    const replay = () => {
+      for (const k of [1, 2, 3, 4, 6, 7, 8]) for (const c of recent) sim.inject(k, c.bytes, `${victim.host}:${UDP_PORT}`);
+    };
+    sim.crash(5);
+    const removed = sim.runUntil(() => listing(sim, victimId).length === 0, 10_000);
+    check(removed >= 0, sim, `${victimId} was not removed`);
+
+    // Within the freshness window: the tombstones keep it out.
+    replay();
+    sim.run(500);
+    check(listing(sim, victimId).length === 0, sim, `replay ${sim.nowMs - capturedAt} ms after capture revived ${victimId} at ${listing(sim, victimId)}`);
+
+    // A node that joined after the removal learns the tombstone from the introducer's reply.
+    const late = sim.addNode();
+    check(sim.runUntil(() => late.node.isAdmitted && late.node.core.livePeers().length === 7, 5000) >= 0, sim, "the late node did not join");
+    check(sim.nowMs - capturedAt < DATAGRAM_MAX_AGE_MS, sim, "test too slow: the next replay must be within the window");
+    for (const c of recent) sim.inject(late.index, c.bytes, `${victim.host}:${UDP_PORT}`);
+    sim.run(500);
+    check(!late.node.core.get(victimId), sim, `replay to a node that joined after the removal revived ${victimId}`);
+
+    // 80 s after the capture (the issue's replay): stale, dropped and counted everywhere.
+    sim.run(capturedAt + 80_000 - sim.nowMs);
+    const staleBefore = sim.droppedTotal("stale");
+    replay();
+    sim.run(500);
+    check(listing(sim, victimId).length === 0, sim, `replay 80 s after capture revived ${victimId} at ${listing(sim, victimId)}`);
+    check(sim.droppedTotal("stale") - staleBefore === 7 * recent.length, sim, `stale drops: ${sim.droppedTotal("stale") - staleBefore}, expected ${7 * recent.length}`);
+    check(sim.nodes.every((sn) => sn.events.filter((e) => "id" in e && e.id === victimId && e.kind === "joined").length <= 1), sim, `${victimId} joined twice somewhere`);
+    check(sim.converged(), sim, "survivors disagree after the replays");
+  });
+
+  test("a captured join request replayed at the introducer is refused and counted, before and after the node's death", () => {
+    const sim = new Sim({ seed: BASE_SEED + 81, secret: SECRET, knobs: KNOBS });
+    sim.addNodes(3);
+    const joins: Sent[] = [];
+    sim.tap = (sent) => {
+      if (sent.tcp?.kind === "join" && sent.from.index === 3) joins.push(sent);
+    };
+    check(sim.runUntil(() => sim.converged(), 10_000) >= 0, sim, "3 nodes did not converge");
+    sim.tap = undefined;
+    check(joins.length >= 1, sim, "captured no join request");
+    const joinerId = sim.node(3).node.id;
+    for (const j of joins) sim.inject(1, j.bytes, `${sim.node(3).host}:${INTRODUCER_PORT}`, { kind: "join" });
+    sim.run(100);
+    check(sim.node(1).dropped.replay === joins.length, sim, `replayed joins refused: ${sim.node(1).dropped.replay} of ${joins.length}`);
+    check(sim.converged(), sim, "the replay disturbed the group");
+
+    // Once the node is dead and removed, a replay within the window does not bring it back either.
+    sim.crash(3);
+    check(sim.runUntil(() => listing(sim, joinerId).length === 0, 10_000) >= 0, sim, "the joiner was not removed");
+    for (const j of joins) sim.inject(1, j.bytes, `${sim.node(3).host}:${INTRODUCER_PORT}`, { kind: "join" });
+    sim.run(1000);
+    check(listing(sim, joinerId).length === 0, sim, `a replayed join revived ${joinerId}`);
+  });
+
+  test("a datagram whose from does not name its source is dropped as sender", () => {
+    const sim = cluster(4, KNOBS, { secret: SECRET }, 82);
+    let captured: Sent | undefined;
+    sim.tap = (sent) => {
+      if (sent.from.index === 2 && !sent.tcp) captured = sent;
+    };
+    sim.run(600);
+    sim.tap = undefined;
+    check(captured !== undefined, sim, "captured nothing");
+    const before = sim.node(3).dropped.sender;
+    sim.inject(3, captured!.bytes, `${sim.node(4).host}:${UDP_PORT}`);
+    sim.inject(3, captured!.bytes, `${sim.node(2).host}:${UDP_PORT + 1}`);
+    sim.run(50);
+    check(sim.node(3).dropped.sender - before === 2, sim, `sender drops: ${sim.node(3).dropped.sender - before}`);
+  });
+
+  test("clocks: 10 s apart the group works; a node 40 s ahead is never admitted and its datagrams count as stale", () => {
+    const sim = new Sim({ seed: BASE_SEED + 83, secret: SECRET, knobs: KNOBS });
+    sim.addNodes(4);
+    sim.setClockOffset(2, 10_000);
+    sim.setClockOffset(3, -10_000);
+    check(sim.runUntil(() => sim.converged(), 10_000) >= 0, sim, "nodes 10 s apart did not converge");
+    const fast = sim.addNode();
+    sim.setClockOffset(fast.index, 40_000);
+    sim.run(5000);
+    check(!fast.node.isAdmitted, sim, "a node 40 s ahead was admitted");
+    check(sim.live().every((sn) => sn === fast || !sn.node.core.get(fast.node.id)), sim, "a node 40 s ahead is listed");
+    check(sim.node(1).dropped.stale > 0, sim, "the introducer counted no stale join");
+    check(sim.droppedTotal("auth") === 0 && sim.droppedTotal("format") === 0, sim, "unexpected auth or format drops");
+    sim.setClockOffset(fast.index, 0);
+    check(sim.runUntil(() => sim.converged(), 10_000) >= 0, sim, "the node did not join once its clock was set right");
+  });
+
+  test("config version ceiling: the last version spreads, the next change fails loudly and nothing flaps", () => {
+    const sim = cluster(6, KNOBS, { secret: SECRET }, 84);
+    // A key holder's datagram (say, a buggy node) pushes the version to just below the ceiling.
+    const one = sim.node(1);
+    const high = { ...one.node.core.config, version: MAX_CONFIG_VERSION - 1, origin: one.node.id };
+    sim.inject(2, encodeMessage({ type: "gossip", from: one.node.id, cfg: high, entries: [] }, one.auth), `${one.host}:${UDP_PORT}`);
+    check(sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION - 1), 2000) >= 0, sim, "the high version did not spread");
+    const at3 = sim.node(3).node.core;
+    at3.changeConfig({ ...at3.knobs, t_fail_ms: 1500 }, sim.nowMs);
+    check(sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500), 2000) >= 0, sim, "the last version did not spread");
+    let refused: unknown;
+    try {
+      sim.node(4).node.core.changeConfig({ ...at3.knobs, t_fail_ms: 3000 }, sim.nowMs);
+    } catch (err) {
+      refused = err;
+    }
+    check(refused instanceof ConfigCeilingError, sim, `a change past the ceiling did not throw (${String(refused)})`);
+    sim.run(10_000);
+    check(sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500), sim, "configs diverged after the refused change");
+    check(sim.droppedTotal("format") === 0, sim, `peers dropped ${sim.droppedTotal("format")} malformed datagrams`);
+    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")), sim, "a node failed or flapped");
   });
 });

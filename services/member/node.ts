@@ -9,15 +9,23 @@
  *   this is how a restarted introducer (a new member with an empty table) and the two sides of
  *   a healed partition find each other again;
  * - a node refused by the introducer, or told by anyone that it was declared failed, starts over
- *   as a new member (`host:port@<now>`), keeping the cluster config it knew.
+ *   as a new member (`host:port@<now>`), keeping the cluster config it knew; so does a node whose
+ *   own incarnation or heartbeat reached its ceiling (limits.ts);
+ * - in a secured cluster every join request carries its send time: the introducer answers a
+ *   request for an id only when it was sent after the last one it admitted for that id, so a
+ *   captured request replayed within the freshness window gets no answer, while a node that
+ *   retries (a lost reply, a restarted introducer) sends a new, later request and is answered.
  */
 import type { Rng } from "../shared/rng.ts";
 import type { ClusterConfig } from "./cluster_config.ts";
-import { type MemberEvent, Membership, type Outgoing } from "./membership.ts";
+import { type JoinRefusal, type MemberEvent, Membership, type Outgoing } from "./membership.ts";
 import { makeNodeId, type MemberPorts } from "./state.ts";
 import type { Message } from "./wire.ts";
 
-export type NodeEvent = MemberEvent | { kind: "renewed"; from: string; to: string; atMs: number };
+export type NodeEvent = MemberEvent | { kind: "renewed"; from: string; to: string; atMs: number; reason: string };
+
+/** The introducer's answer to a join frame, or why it gives none. */
+export type JoinHandling = { reply: Message; out: Outgoing[] } | { refused: "not_join" | JoinRefusal };
 
 export interface MemberNodeOptions {
   host: string;
@@ -101,7 +109,7 @@ export class MemberNode {
     if (reply.type !== "join_reply") return [];
     const { accepted, out } = this.core.applyJoinReply(reply, nowMs);
     if (!accepted) {
-      this.renew(nowMs, wallMs);
+      this.renew(nowMs, wallMs, `was refused by the introducer (${reply.reason})`);
       return [];
     }
     this.admitted = true;
@@ -109,10 +117,11 @@ export class MemberNode {
     return out;
   }
 
-  /** Introducer side of a join. */
-  handleJoin(req: Message, nowMs: number): { reply: Message; out: Outgoing[] } | undefined {
-    if (req.type !== "join") return undefined;
-    return this.core.handleJoin(req.entry, nowMs);
+  /** Introducer side of a join; `sentMs` is the request's send time (secured clusters only). */
+  handleJoin(req: Message, nowMs: number, sentMs?: number): JoinHandling {
+    if (req.type !== "join") return { refused: "not_join" };
+    const handled = this.core.handleJoin(req.entry, nowMs, sentMs);
+    return typeof handled === "string" ? { refused: handled } : handled;
   }
 
   drainEvents(): NodeEvent[] {
@@ -122,17 +131,18 @@ export class MemberNode {
   private collect(nowMs: number, wallMs: number): void {
     const evs = this.core.drainEvents();
     this.events.push(...evs);
-    if (evs.some((e) => e.kind === "self_failed")) this.renew(nowMs, wallMs);
+    const failed = evs.find((e): e is Extract<MemberEvent, { kind: "self_failed" }> => e.kind === "self_failed");
+    if (failed) this.renew(nowMs, wallMs, failed.reason);
   }
 
   /** Start over as a new member under a fresh id, then rejoin. */
-  private renew(nowMs: number, wallMs: number): void {
+  private renew(nowMs: number, wallMs: number, reason: string): void {
     const from = this.core.selfId;
     const bootMs = Math.max(wallMs, this.opts.bootMs + 1);
     this.opts.bootMs = bootMs;
     this.core = this.newCore(bootMs, this.core.config, nowMs);
     this.admitted = this.introducers.length === 0;
     this.nextJoinMs = nowMs;
-    this.events.push({ kind: "renewed", from, to: this.core.selfId, atMs: nowMs });
+    this.events.push({ kind: "renewed", from, to: this.core.selfId, atMs: nowMs, reason });
   }
 }

@@ -1,8 +1,11 @@
 /**
  * The inflight tracker of pingack: probes this node sent and is waiting on, and pings it sends
  * on behalf of others (ping-req relays). Sequence numbers come from one counter, so an ack's
- * sequence identifies exactly one of the two.
+ * sequence identifies exactly one of the two. The counter wraps from MAX_SEQ back to 1, so no
+ * sequence number sent is ever one a peer's decoder refuses.
  */
+import { MAX_SEQ } from "./limits.ts";
+
 export interface Probe {
   seq: number;
   target: string;
@@ -21,13 +24,19 @@ export interface Relay {
   expiresMs: number;
 }
 
+/** The sequence number after `seq`: +1, wrapping from MAX_SEQ back to 1. */
+export function nextSeq(seq: number): number {
+  return seq >= MAX_SEQ ? 1 : seq + 1;
+}
+
 export class ProbeTracker {
-  private seq = 0;
+  /** Last sequence number handed out; a test may start it anywhere. */
+  constructor(private seq = 0) {}
   private readonly probes = new Map<number, Probe>();
   private readonly relays = new Map<number, Relay>();
 
   start(target: string, nowMs: number, directDeadlineMs: number, finalDeadlineMs: number): number {
-    const seq = ++this.seq;
+    const seq = (this.seq = nextSeq(this.seq));
     this.probes.set(seq, { seq, target, sentMs: nowMs, directDeadlineMs, finalDeadlineMs, indirectSent: false });
     return seq;
   }
@@ -46,7 +55,7 @@ export class ProbeTracker {
   }
 
   relay(origin: string, originSeq: number, target: string, expiresMs: number): number {
-    const seq = ++this.seq;
+    const seq = (this.seq = nextSeq(this.seq));
     this.relays.set(seq, { origin, originSeq, target, expiresMs });
     return seq;
   }

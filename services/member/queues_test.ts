@@ -3,7 +3,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { BroadcastQueue } from "./broadcast.ts";
-import { ProbeTracker } from "./probe.ts";
+import { MAX_SEQ } from "./limits.ts";
+import { nextSeq, ProbeTracker } from "./probe.ts";
 
 describe("BroadcastQueue", () => {
   function queue(...ids: string[]): BroadcastQueue {
@@ -96,6 +97,23 @@ describe("BroadcastQueue", () => {
 });
 
 describe("ProbeTracker", () => {
+  test.each([
+    [0, 1],
+    [1, 2],
+    [MAX_SEQ - 1, MAX_SEQ],
+    [MAX_SEQ, 1],
+  ])("nextSeq(%p) = %p: never past MAX_SEQ, which every decoder accepts", (seq, want) => {
+    expect(nextSeq(seq)).toBe(want);
+  });
+
+  test("sequence numbers wrap from MAX_SEQ back to 1, for probes and relays alike", () => {
+    const t = new ProbeTracker(MAX_SEQ - 1);
+    expect(t.start("n1", 0, 1, 2)).toBe(MAX_SEQ);
+    expect(t.relay("o", 9, "n2", 5)).toBe(1);
+    expect(t.start("n3", 0, 1, 2)).toBe(2);
+    expect(t.resolve(MAX_SEQ, "n1")?.target).toBe("n1");
+  });
+
   test("start gives increasing sequence numbers and tracks the target", () => {
     const t = new ProbeTracker();
     const s1 = t.start("n1", 100, 300, 600);

@@ -1,16 +1,18 @@
 /**
  * Wire codec: golden vectors (testdata/wire_golden.json, written by scripts/gen-wire-golden.ts),
- * authentication, malformed input and a seeded fuzz loop.
+ * authentication with the derived datagram key, the freshness window, bounds on every field,
+ * sender binding, malformed input and a seeded fuzz loop.
  */
 import { describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { GOLDEN_MESSAGES, GOLDEN_SECRET } from "../../scripts/gen-wire-golden.ts";
-import { makeTagger, TAG_BYTES } from "../shared/auth.ts";
+import { GOLDEN_MESSAGES, GOLDEN_SECRET, GOLDEN_SENT_MS, goldenAuth } from "../../scripts/gen-wire-golden.ts";
+import { deriveKeys, makeTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { seededRng } from "../shared/rng.ts";
 import { configToTuple, DEFAULT_KNOBS } from "./cluster_config.ts";
-import { decodeMessage, encodeMessage, type Message, MSG_TYPES, WireError } from "./wire.ts";
+import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
+import { decodeDatagram, decodeMessage, encodeMessage, type Message, MSG_TYPES, SENT_MS_BYTES, senderMatches, type WireAuth, WireError, wireAuth } from "./wire.ts";
 
 interface Golden {
   message: Message;
@@ -19,13 +21,16 @@ interface Golden {
 }
 const GOLDEN: Record<string, Golden> = JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "testdata", "wire_golden.json"), "utf8"));
 const NAMES = Object.keys(GOLDEN);
-const tagger = makeTagger(GOLDEN_SECRET);
+/** Stamps with, and judges by, a clock that reads the golden send time. */
+const auth = goldenAuth();
+/** The datagram key's tagger, built by hand from the documented derivation. */
+const datagramKeyTagger = makeTagger(deriveKeys(GOLDEN_SECRET).datagram);
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const bytesOf = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
 
 /** The WireError thrown by decoding, or a description of what happened instead. */
-function decodeError(bytes: Uint8Array, t?: ReturnType<typeof makeTagger>): { kind: string; message: string } {
+function decodeError(bytes: Uint8Array, t?: WireAuth): { kind: string; message: string } {
   try {
     decodeMessage(bytes, t);
   } catch (err) {
@@ -41,6 +46,24 @@ function datagram(type: number, body: unknown): Uint8Array {
   const out = new Uint8Array(1 + b.length);
   out[0] = type;
   out.set(b, 1);
+  return out;
+}
+
+/** 8 bytes big-endian of a send time (any value up to 2^64 - 1). */
+function sentBytes(sentMs: bigint): Uint8Array {
+  const out = new Uint8Array(SENT_MS_BYTES);
+  new DataView(out.buffer).setBigUint64(0, sentMs);
+  return out;
+}
+
+/** Untagged bytes, then a send time and a valid tag over both (what a key holder can make). */
+function signed(untagged: Uint8Array, sentMs: bigint = BigInt(GOLDEN_SENT_MS), t: Tagger = datagramKeyTagger): Uint8Array {
+  const body = new Uint8Array(untagged.length + SENT_MS_BYTES);
+  body.set(untagged);
+  body.set(sentBytes(sentMs), untagged.length);
+  const out = new Uint8Array(body.length + TAG_BYTES);
+  out.set(body);
+  out.set(t.tag(body), body.length);
   return out;
 }
 
@@ -78,15 +101,17 @@ describe("golden vectors", () => {
 
   test.each(NAMES)("%s encodes to the stored tagged bytes", (name) => {
     const g = GOLDEN[name]!;
-    expect(hex(encodeMessage(g.message, tagger))).toBe(g.hex_tagged);
+    expect(hex(encodeMessage(g.message, auth))).toBe(g.hex_tagged);
   });
 
-  test.each(NAMES)("%s: type byte first, tag = HMAC-SHA256 appended to the untagged bytes", (name) => {
+  test.each(NAMES)("%s: type byte first, then the untagged bytes, the send time and HMAC-SHA256 with the derived datagram key", (name) => {
     const g = GOLDEN[name]!;
     expect(g.hex.slice(0, 2)).toBe(MSG_TYPES[g.message.type].toString(16).padStart(2, "0"));
-    expect(g.hex_tagged.length).toBe(g.hex.length + 2 * TAG_BYTES);
+    expect(g.hex_tagged.length).toBe(g.hex.length + 2 * (SENT_MS_BYTES + TAG_BYTES));
     expect(g.hex_tagged.slice(0, g.hex.length)).toBe(g.hex);
-    expect(g.hex_tagged.slice(g.hex.length)).toBe(hex(tagger.tag(bytesOf(g.hex))));
+    const stamp = g.hex_tagged.slice(g.hex.length, g.hex.length + 2 * SENT_MS_BYTES);
+    expect(stamp).toBe(GOLDEN_SENT_MS.toString(16).padStart(16, "0"));
+    expect(g.hex_tagged.slice(g.hex.length + 2 * SENT_MS_BYTES)).toBe(hex(datagramKeyTagger.tag(bytesOf(g.hex + stamp))));
   });
 
   test.each(NAMES)("%s decodes from the stored bytes", (name) => {
@@ -94,9 +119,10 @@ describe("golden vectors", () => {
     expect(decodeMessage(bytesOf(g.hex))).toEqual(g.message);
   });
 
-  test.each(NAMES)("%s decodes from the stored tagged bytes with the secret", (name) => {
+  test.each(NAMES)("%s decodes from the stored tagged bytes with the secret, with its send time", (name) => {
     const g = GOLDEN[name]!;
-    expect(decodeMessage(bytesOf(g.hex_tagged), tagger)).toEqual(g.message);
+    expect(decodeDatagram(bytesOf(g.hex_tagged), auth)).toEqual({ msg: g.message, sentMs: GOLDEN_SENT_MS });
+    expect(decodeDatagram(bytesOf(g.hex))).toEqual({ msg: g.message, sentMs: undefined });
   });
 
   test("a hand-checked vector: join with one alive entry", () => {
@@ -112,41 +138,52 @@ describe("golden vectors", () => {
       if (m.type !== "join") {
         for (const e of m.entries) e.heartbeat = Math.floor(rng.next() * 2 ** 40);
       }
-      expect(decodeMessage(encodeMessage(m, tagger), tagger)).toEqual(m);
+      expect(decodeMessage(encodeMessage(m, auth), auth)).toEqual(m);
     }
   });
 });
 
 describe("authentication", () => {
-  test.each(NAMES)("%s: every flipped bit is rejected as auth", (name) => {
+  test.each(NAMES)("%s: every flipped bit is rejected as auth (send time included)", (name) => {
     const good = bytesOf(GOLDEN[name]!.hex_tagged);
     const bad: number[] = [];
     for (let i = 0; i < good.length; i++) {
       const copy = good.slice();
       copy[i] = copy[i]! ^ (1 << i % 8);
-      if (decodeError(copy, tagger).kind !== "auth") bad.push(i);
+      if (decodeError(copy, auth).kind !== "auth") bad.push(i);
     }
     expect(bad).toEqual([]);
   });
 
-  test.each(NAMES)("%s: the wrong secret is rejected as auth", (name) => {
+  test.each(NAMES)("%s: the wrong secret, the raw secret as a key and the HTTP key are rejected as auth", (name) => {
     const good = bytesOf(GOLDEN[name]!.hex_tagged);
-    expect(decodeError(good, makeTagger("golden-secret2")).kind).toBe("auth");
-    expect(decodeError(good, makeTagger("")).kind).toBe("auth");
+    const withTagger = (t: Tagger): WireAuth => ({ tagger: t, wallMs: () => GOLDEN_SENT_MS });
+    expect(decodeError(good, wireAuth("golden-secret2", () => GOLDEN_SENT_MS)).kind).toBe("auth");
+    expect(decodeError(good, withTagger(makeTagger(new Uint8Array(32)))).kind).toBe("auth");
+    // The secret itself is never the key (before HKDF it was: these two would have passed).
+    expect(decodeError(good, withTagger(makeTagger(new TextEncoder().encode(GOLDEN_SECRET)))).kind).toBe("auth");
+    expect(decodeError(good, withTagger(makeTagger(deriveKeys(GOLDEN_SECRET).http))).kind).toBe("auth");
+  });
+
+  test("an open cluster has no WireAuth; a secured one tags with the derived datagram key", () => {
+    expect(wireAuth("")).toBeUndefined();
+    const t = wireAuth(GOLDEN_SECRET)!.tagger;
+    const data = new Uint8Array([1, 2, 3]);
+    expect(hex(t.tag(data))).toBe(hex(datagramKeyTagger.tag(data)));
   });
 
   test.each(NAMES)("%s: a missing tag is rejected as auth", (name) => {
-    expect(decodeError(bytesOf(GOLDEN[name]!.hex), tagger)).toEqual({ kind: "auth", message: "bad HMAC tag" });
+    expect(decodeError(bytesOf(GOLDEN[name]!.hex), auth)).toEqual({ kind: "auth", message: "bad HMAC tag" });
   });
 
   test.each(NAMES)("%s: a truncated tag is rejected as auth", (name) => {
     const good = bytesOf(GOLDEN[name]!.hex_tagged);
-    expect(decodeError(good.subarray(0, good.length - 1), tagger).kind).toBe("auth");
+    expect(decodeError(good.subarray(0, good.length - 1), auth).kind).toBe("auth");
   });
 
-  test("a datagram shorter than a tag is rejected as auth", () => {
-    for (const len of [0, 1, TAG_BYTES]) {
-      expect(decodeError(new Uint8Array(len).fill(1), tagger)).toEqual({ kind: "auth", message: "datagram too short for its tag" });
+  test("a datagram shorter than a send time and a tag is rejected as auth", () => {
+    for (const len of [0, 1, TAG_BYTES, TAG_BYTES + SENT_MS_BYTES]) {
+      expect(decodeError(new Uint8Array(len).fill(1), auth)).toEqual({ kind: "auth", message: "datagram too short for its tag" });
     }
   });
 
@@ -171,10 +208,7 @@ describe("malformed datagrams are WireError format", () => {
   test("unknown type byte behind a valid tag", () => {
     const untagged = bytesOf(GOLDEN.ping!.hex);
     untagged[0] = 9;
-    const tagged = new Uint8Array(untagged.length + TAG_BYTES);
-    tagged.set(untagged);
-    tagged.set(tagger.tag(untagged), untagged.length);
-    expect(decodeError(tagged, tagger)).toEqual({ kind: "format", message: "unknown message type 9" });
+    expect(decodeError(signed(untagged), auth)).toEqual({ kind: "format", message: "unknown message type 9" });
   });
 
   test.each([
@@ -208,7 +242,7 @@ describe("malformed datagrams are WireError format", () => {
     ["body is a map", 1, { from: ID }, /^body is not an array$/],
     ["body is a number", 4, 5, /^body is not an array$/],
     ["ping: from is a number", 1, [5, CFG, [], 1], /^ping: from: expected a string$/],
-    ["ping: seq missing", 1, [ID, CFG, []], /^ping: seq: expected an unsigned integer$/],
+    ["ping: seq missing", 1, [ID, CFG, []], /^ping: seq: expected an unsigned integer up to 4294967295$/],
     ["ping: seq is a string", 1, [ID, CFG, [], "7"], /^ping: seq: /],
     ["ping: seq is negative", 1, [ID, CFG, [], -1], /^ping: seq: /],
     ["ping: seq is fractional", 1, [ID, CFG, [], 1.5], /^ping: seq: /],
@@ -255,10 +289,8 @@ describe("malformed datagrams are WireError format", () => {
     });
   });
 
-  // BUG (reported, not fixed): entryFromTuple looks the state code up with STATE_CODES[code]
-  // without checking it is an integer, so a string code is accepted: "1" decodes as suspect,
-  // "length" as the number 4 and "at"/"map" as functions. Such an entry is not a MemberState,
-  // re-encodes with code -1 and makes every receiver drop the whole datagram.
+  // Regression: a string code used to be looked up as a property ("1" decoded as suspect,
+  // "length" as the number 4), re-encoded as code -1 and made every receiver drop the datagram.
   test("a state code that is not an integer is rejected as format", () => {
     for (const code of ["0", "1", "length", "at", "map", 1.5]) {
       const got = decodeError(datagram(5, [[ID, 0, code, 1, [1, 2, 3, 4, 5]]]));
@@ -266,27 +298,151 @@ describe("malformed datagrams are WireError format", () => {
     }
   });
 
-  // BUG (reported, not fixed): configFromTuple only checks that the version is a number, so NaN,
-  // Infinity, negative, fractional and unsafe (> 2^53) versions are accepted. An Infinity or
-  // >= 2^53 version wins every later comparison (version + 1 no longer increases it).
-  test("a config version that is not a safe unsigned integer is rejected as format", () => {
-    for (const v of [Number.NaN, Number.POSITIVE_INFINITY, -1, 1.5, 2 ** 60]) {
+  // Regression: an Infinity or >= 2^53 version won every later comparison (version + 1 no longer
+  // increased it); a version past MAX_CONFIG_VERSION is one a legitimate change cannot follow.
+  test("a config version that is not an integer in [0, MAX_CONFIG_VERSION] is rejected as format", () => {
+    for (const v of [Number.NaN, Number.POSITIVE_INFINITY, -1, 1.5, 2 ** 60, 2 ** 53 - 1, MAX_CONFIG_VERSION + 1]) {
       const got = decodeError(datagram(4, [ID, [v, ...CFG.slice(1)], []]));
       expect(`${v}: ${got.kind}`).toBe(`${v}: format`);
     }
   });
 });
 
+describe("every number and string from the wire is bounded (limits.ts)", () => {
+  const PORTS = [5000, 5101, 8080, 6001, 7001];
+  const entry = (incarnation: unknown, heartbeat: unknown, ports: unknown = PORTS, id: unknown = ID) => [id, incarnation, 0, heartbeat, ports];
+  const gossip = (...entries: unknown[][]) => datagram(4, [ID, CFG, entries]);
+  const LONG_ID = `${"h".repeat(MAX_ID_LENGTH)}:5000@1`;
+  /** [name, datagram, accepted] */
+  const ROWS: [string, Uint8Array, boolean][] = [
+    ["incarnation at MAX_INCARNATION", gossip(entry(MAX_INCARNATION, 1)), true],
+    ["incarnation above MAX_INCARNATION", gossip(entry(MAX_INCARNATION + 1, 1)), false],
+    ["heartbeat at MAX_HEARTBEAT", gossip(entry(0, MAX_HEARTBEAT)), true],
+    ["heartbeat above MAX_HEARTBEAT", gossip(entry(0, MAX_HEARTBEAT + 1)), false],
+    ["heartbeat 2^53 - 1", gossip(entry(0, 2 ** 53 - 1)), false],
+    ["seq at MAX_SEQ", datagram(1, [ID, CFG, [], MAX_SEQ]), true],
+    ["seq above MAX_SEQ", datagram(1, [ID, CFG, [], MAX_SEQ + 1]), false],
+    ["config version at MAX_CONFIG_VERSION", datagram(4, [ID, [MAX_CONFIG_VERSION, ...CFG.slice(1)], []]), true],
+    ["config version above MAX_CONFIG_VERSION", datagram(4, [ID, [MAX_CONFIG_VERSION + 1, ...CFG.slice(1)], []]), false],
+    ["config origin of MAX_ID_LENGTH + 1 characters", datagram(4, [ID, [3, "o".repeat(MAX_ID_LENGTH + 1), ...CFG.slice(2)], []]), false],
+    ["port 1 and 65535", gossip(entry(0, 1, [1, 65535, 1, 1, 1])), true],
+    ["port 0", gossip(entry(0, 1, [5000, 0, 8080, 6001, 7001])), false],
+    ["port 65536", gossip(entry(0, 1, [5000, 6000, 65536, 6001, 7001])), false],
+    ["entry id that is not a node id", gossip(entry(0, 1, PORTS, "abc")), false],
+    ["entry id with port 0", gossip(entry(0, 1, PORTS, "127.0.0.1:0@1")), false],
+    ["entry id with an unsafe boot time", gossip(entry(0, 1, PORTS, "127.0.0.1:5000@99999999999999999999")), false],
+    ["entry id longer than MAX_ID_LENGTH", gossip(entry(0, 1, PORTS, LONG_ID)), false],
+    ["from that is not a node id", datagram(4, ["127.0.0.1:5000", CFG, []]), false],
+    ["ack about that is not a node id", datagram(2, [ID, CFG, [], 1, "x"]), false],
+    ["ping_req target that is not a node id", datagram(3, [ID, CFG, [], 1, ""]), false],
+    ["join reason of MAX_REASON_LENGTH characters", datagram(6, [false, "r".repeat(MAX_REASON_LENGTH), CFG, [], []]), true],
+    ["join reason longer than MAX_REASON_LENGTH", datagram(6, [false, "r".repeat(MAX_REASON_LENGTH + 1), CFG, [], []]), false],
+    ["join_reply removed ids", datagram(6, [true, "", CFG, [], [ID]]), true],
+    ["join_reply removed that is not a list", datagram(6, [true, "", CFG, [], ID]), false],
+    ["join_reply removed with a non-id", datagram(6, [true, "", CFG, [], ["x"]]), false],
+    ["wire knob drop_rate_recv of 1", datagram(4, [ID, [...CFG.slice(0, 13), 1], []]), false],
+    ["wire knob t_cleanup_ms above its config maximum", datagram(4, [ID, [...CFG.slice(0, 12), 3_600_001, 0], []]), false],
+  ];
+  test.each(ROWS)("%s", (_name, bytes, accepted) => {
+    expect(decodeError(bytes).kind).toBe(accepted ? "decoded" : "format");
+  });
+
+  test("a join_reply without the appended removed list (an older introducer) decodes with removed = []", () => {
+    const msg = decodeMessage(datagram(6, [true, "", CFG, []]));
+    expect(msg.type === "join_reply" && msg.removed).toEqual([]);
+  });
+
+  test("a send time beyond 2^53 ms behind a valid tag is rejected as format", () => {
+    const untagged = bytesOf(GOLDEN.gossip!.hex);
+    expect(decodeError(signed(untagged, 2n ** 53n), auth).kind).toBe("format");
+    expect(decodeError(signed(untagged, 2n ** 64n - 1n), auth).kind).toBe("format");
+  });
+});
+
+describe("freshness: the send time is inside the tag and judged by the receiver's clock", () => {
+  const gossip = bytesOf(GOLDEN.gossip!.hex_tagged);
+  const W = DATAGRAM_MAX_AGE_MS;
+  /** [name, receiver clock minus send time, kind] */
+  const ROWS: [string, number, string][] = [
+    ["received at once", 0, "decoded"],
+    ["received W ms later (the edge)", W, "decoded"],
+    ["received W + 1 ms later (a replay)", W + 1, "stale"],
+    ["received 80 s later (the replay in the issue)", 80_000, "stale"],
+    ["sender's clock W ms ahead (the edge)", -W, "decoded"],
+    ["sender's clock W + 1 ms ahead", -(W + 1), "stale"],
+    ["sender's clock an hour ahead", -3_600_000, "stale"],
+  ];
+  test.each(ROWS)("%s", (_name, ageMs, kind) => {
+    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS + ageMs)).kind).toBe(kind);
+  });
+
+  test("the stale message says how old or how far ahead", () => {
+    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS + 80_000)).message).toBe(`sent at ${GOLDEN_SENT_MS}, 80000 ms old; accepted: within ${W} ms (replayed, or clocks apart)`);
+    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS - 40_000)).message).toBe(`sent at ${GOLDEN_SENT_MS}, 40000 ms ahead of this node's clock; accepted: within ${W} ms (replayed, or clocks apart)`);
+  });
+
+  test("maxAgeMs narrows or widens the window", () => {
+    const narrow: WireAuth = { ...goldenAuth(GOLDEN_SENT_MS + 1001), maxAgeMs: 1000 };
+    expect(decodeError(gossip, narrow).kind).toBe("stale");
+    expect(decodeError(gossip, { ...narrow, maxAgeMs: 1001 }).kind).toBe("decoded");
+  });
+
+  test("a re-stamped send time breaks the tag (the time cannot be refreshed without the key)", () => {
+    const copy = gossip.slice();
+    const at = copy.length - TAG_BYTES - SENT_MS_BYTES;
+    copy.set(sentBytes(BigInt(GOLDEN_SENT_MS + 80_000)), at);
+    expect(decodeError(copy, goldenAuth(GOLDEN_SENT_MS + 80_000)).kind).toBe("auth");
+  });
+
+  test("encodeMessage stamps the sender's clock at each send", () => {
+    let now = GOLDEN_SENT_MS;
+    const clock: WireAuth = { ...auth, wallMs: () => now };
+    const first = encodeMessage(GOLDEN_MESSAGES.ping!, clock);
+    now += 5;
+    const second = encodeMessage(GOLDEN_MESSAGES.ping!, clock);
+    expect(decodeDatagram(first, clock).sentMs).toBe(GOLDEN_SENT_MS);
+    expect(decodeDatagram(second, clock).sentMs).toBe(GOLDEN_SENT_MS + 5);
+  });
+
+  test("an open cluster has no send time and no window", () => {
+    expect(decodeDatagram(bytesOf(GOLDEN.gossip!.hex)).sentMs).toBeUndefined();
+  });
+});
+
+describe("sender binding: from must name the source address and port", () => {
+  const gossipFrom = (from: string): Message => ({ ...GOLDEN_MESSAGES.gossip!, from } as Message);
+  const noNames = (): undefined => undefined;
+  const names = (host: string) => (host === "node7.example" ? ["10.0.0.7"] : host === "pending.example" ? [] : undefined);
+  /** [name, from id, source address, source port, matches] */
+  const ROWS: [string, string, string, number, boolean][] = [
+    ["same address and port", "10.0.0.1:5000@1", "10.0.0.1", 5000, true],
+    ["IPv4-mapped IPv6 source", "10.0.0.1:5000@1", "::ffff:10.0.0.1", 5000, true],
+    ["other port", "10.0.0.1:5000@1", "10.0.0.1", 5001, false],
+    ["other address", "10.0.0.1:5000@1", "10.0.0.2", 5000, false],
+    ["a host name that resolves to the source", "node7.example:5000@1", "10.0.0.7", 5000, true],
+    ["a host name that resolves elsewhere", "node7.example:5000@1", "10.0.0.8", 5000, false],
+    ["a host name not resolved yet", "pending.example:5000@1", "10.0.0.7", 5000, false],
+    ["an unknown host name", "other.example:5000@1", "10.0.0.7", 5000, false],
+  ];
+  test.each(ROWS)("%s", (_name, from, address, port, want) => {
+    expect(senderMatches(gossipFrom(from), address, port, names)).toBe(want);
+  });
+
+  test("join frames carry no sender to bind", () => {
+    expect(senderMatches(GOLDEN_MESSAGES.join!, "10.9.9.9", 1, noNames)).toBe(true);
+  });
+});
+
 describe("fuzz: nothing but WireError on arbitrary bytes", () => {
   const goldens = NAMES.map((n) => ({ plain: bytesOf(GOLDEN[n]!.hex), tagged: bytesOf(GOLDEN[n]!.hex_tagged) }));
 
-  function check(bytes: Uint8Array, t: ReturnType<typeof makeTagger> | undefined, failures: string[]): "ok" | "auth" | "format" {
+  function check(bytes: Uint8Array, t: WireAuth | undefined, failures: string[]): "ok" | "auth" | "stale" | "format" {
     try {
       const msg = decodeMessage(bytes, t);
       if (typeof msg !== "object" || !(msg.type in MSG_TYPES)) failures.push(`bad result for ${hex(bytes)}`);
       return "ok";
     } catch (err) {
-      if (!(err instanceof WireError) || (err.kind !== "auth" && err.kind !== "format")) {
+      if (!(err instanceof WireError) || (err.kind !== "auth" && err.kind !== "stale" && err.kind !== "format")) {
         failures.push(`${hex(bytes)}: ${err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err)}`);
         return "format";
       }
@@ -297,7 +453,7 @@ describe("fuzz: nothing but WireError on arbitrary bytes", () => {
   test("2000 random byte strings, with and without a secret (seeded)", () => {
     const rng = seededRng(20261124);
     const failures: string[] = [];
-    const kinds = { ok: 0, auth: 0, format: 0 };
+    const kinds = { ok: 0, auth: 0, stale: 0, format: 0 };
     for (let i = 0; i < 2000; i++) {
       const len = Math.floor(rng.next() * 96);
       const bytes = new Uint8Array(len);
@@ -308,7 +464,7 @@ describe("fuzz: nothing but WireError on arbitrary bytes", () => {
         bytes[1] = 0x90 + Math.floor(rng.next() * 6);
       }
       kinds[check(bytes, undefined, failures)]++;
-      kinds[check(bytes, tagger, failures)]++;
+      kinds[check(bytes, auth, failures)]++;
     }
     expect(failures.slice(0, 5)).toEqual([]);
     expect(kinds.auth).toBe(2000); // random bytes never carry a valid tag
@@ -318,7 +474,7 @@ describe("fuzz: nothing but WireError on arbitrary bytes", () => {
   test("2000 mutated golden datagrams (seeded)", () => {
     const rng = seededRng(424242);
     const failures: string[] = [];
-    const kinds = { ok: 0, auth: 0, format: 0 };
+    const kinds = { ok: 0, auth: 0, stale: 0, format: 0 };
     for (let i = 0; i < 2000; i++) {
       const g = goldens[i % goldens.length]!;
       const bytes = g.plain.slice();
@@ -334,7 +490,7 @@ describe("fuzz: nothing but WireError on arbitrary bytes", () => {
       const tagged = g.tagged.slice();
       tagged.set(mutated.subarray(0, Math.min(mutated.length, g.plain.length)));
       const changed = hex(tagged) !== hex(g.tagged);
-      const kind = check(tagged, tagger, failures);
+      const kind = check(tagged, auth, failures);
       if (changed && kind !== "auth") failures.push(`tagged mutation accepted: ${hex(tagged)}`);
     }
     expect(failures.slice(0, 5)).toEqual([]);

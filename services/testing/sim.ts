@@ -1,15 +1,20 @@
 /**
  * In-process simulator for the membership protocol: many MemberNodes, a virtual clock, and a
- * seeded lossy network that carries every message through the real wire codec (and HMAC when a
- * secret is set). Minutes of protocol time run in milliseconds and replay exactly from the seed.
+ * seeded lossy network that carries every message through the real wire codec. With a secret,
+ * each node stamps what it sends with its own (virtual, optionally skewed) wall clock and tags it
+ * with the derived datagram key, and receivers apply the same checks as memberd: tag, freshness
+ * window, sender binding (the `from` id must name the source address) and join replays. Tests
+ * can tap what is sent and inject captured bytes later (replays). Minutes of protocol time run in
+ * milliseconds and replay exactly from the seed.
  */
-import { makeTagger, type Tagger } from "../shared/auth.ts";
+import { datagramTagger, type Tagger } from "../shared/auth.ts";
 import { type Rng, seededRng } from "../shared/rng.ts";
 import { applyKnobs, DEFAULT_KNOBS, type Knobs } from "../member/cluster_config.ts";
+import { DATAGRAM_MAX_AGE_MS } from "../member/limits.ts";
 import { MemberNode, type NodeEvent } from "../member/node.ts";
 import type { Outgoing } from "../member/membership.ts";
 import type { MemberEntry } from "../member/state.ts";
-import { decodeMessage, encodeMessage, type Message } from "../member/wire.ts";
+import { type Decoded, decodeDatagram, encodeMessage, type Message, senderMatches, type WireAuth, WireError } from "../member/wire.ts";
 
 export interface SimOptions {
   seed: number;
@@ -25,16 +30,25 @@ export interface SimOptions {
   countBytes?: boolean;
   /** Node numbers that run an introducer, asked in this order. Default [1]. */
   introducers?: number[];
+  /** Freshness window of secured messages (with a secret). Default DATAGRAM_MAX_AGE_MS. */
+  maxAgeMs?: number;
 }
+
+/** Join requests and replies travel as "tcp" (no random loss, but partitions cut them). A join without `replyTo` has its reply discarded (an injected replay). */
+export type TcpKind = { kind: "join"; replyTo?: number } | { kind: "join_reply" };
 
 interface Flight {
   atMs: number;
   order: number;
   to: string;
+  /** Source address `host:port` (a datagram's, for sender binding). */
+  from: string;
   bytes: Uint8Array;
-  /** Join requests and replies travel as "tcp" (no random loss, but partitions cut them). */
-  tcp?: { kind: "join"; replyTo: number } | { kind: "join_reply" };
+  tcp?: TcpKind;
 }
+
+/** Why a node dropped a message before its protocol core saw it. */
+export type DropReason = "auth" | "stale" | "format" | "sender" | "replay";
 
 export interface SimNode {
   index: number;
@@ -47,11 +61,25 @@ export interface SimNode {
   events: NodeEvent[];
   bytesIn: number;
   bytesOut: number;
+  /** This node's wall clock minus the simulation's (clock skew); set with Sim.setClockOffset. */
+  clockOffsetMs: number;
+  /** Its stamping and checking of secured messages (undefined without a secret). */
+  auth?: WireAuth;
+  dropped: Record<DropReason, number>;
 }
 
-const UDP_PORT = 5000;
-const INTRODUCER_PORT = 6000;
-const WALL_EPOCH_MS = 1_700_000_000_000;
+/** What a tap sees: every message a node sends, encoded, before the network decides its fate. */
+export interface Sent {
+  from: SimNode;
+  to: string;
+  bytes: Uint8Array;
+  tcp?: TcpKind;
+}
+
+export const UDP_PORT = 5000;
+export const INTRODUCER_PORT = 6000;
+/** Wall-clock time at simulated time 0. */
+export const WALL_EPOCH_MS = 1_700_000_000_000;
 
 export class Sim {
   nowMs = 0;
@@ -63,12 +91,15 @@ export class Sim {
   private readonly delayMs: [number, number];
   private readonly tickMs: number;
   private readonly tagger?: Tagger;
+  private readonly maxAgeMs: number;
   private readonly countBytes: boolean;
   private readonly introducers: string[];
   private flights: Flight[] = [];
   private order = 0;
   private groups: Map<number, number> | undefined;
   private readonly byAddress = new Map<string, SimNode>();
+  /** Called with every message a node sends (tests capture datagrams to replay them). */
+  tap?: (sent: Sent) => void;
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -77,7 +108,8 @@ export class Sim {
     this.lossRate = opts.lossRate ?? 0;
     this.delayMs = opts.delayMs ?? [1, 3];
     this.tickMs = opts.tickMs ?? 10;
-    this.tagger = opts.secret ? makeTagger(opts.secret) : undefined;
+    this.tagger = opts.secret ? datagramTagger(opts.secret) : undefined;
+    this.maxAgeMs = opts.maxAgeMs ?? DATAGRAM_MAX_AGE_MS;
     this.countBytes = opts.countBytes ?? false;
     this.introducers = (opts.introducers ?? [1]).map((k) => `10.0.${k >> 8}.${k & 255}:${INTRODUCER_PORT}`);
   }
@@ -95,7 +127,20 @@ export class Sim {
       nowMs: this.nowMs,
       introducers: this.introducers,
     });
-    const sn: SimNode = { index, host, node, crashed: false, paused: false, backlog: [], events: [], bytesIn: 0, bytesOut: 0 };
+    const sn: SimNode = {
+      index,
+      host,
+      node,
+      crashed: false,
+      paused: false,
+      backlog: [],
+      events: [],
+      bytesIn: 0,
+      bytesOut: 0,
+      clockOffsetMs: 0,
+      dropped: { auth: 0, stale: 0, format: 0, sender: 0, replay: 0 },
+    };
+    if (this.tagger) sn.auth = { tagger: this.tagger, wallMs: () => this.wallOf(sn), maxAgeMs: this.maxAgeMs };
     this.nodes.push(sn);
     this.byAddress.set(`${host}:${UDP_PORT}`, sn);
     this.byAddress.set(`${host}:${INTRODUCER_PORT}`, sn);
@@ -110,6 +155,31 @@ export class Sim {
     const sn = this.nodes[k - 1];
     if (!sn) throw new Error(`no sim node ${k}`);
     return sn;
+  }
+
+  /** A node's wall clock: the simulation's plus its offset. */
+  wallOf(sn: SimNode): number {
+    return WALL_EPOCH_MS + this.nowMs + sn.clockOffsetMs;
+  }
+
+  /** Skew node k's wall clock by `ms` (positive = ahead). Its monotonic clock is unaffected. */
+  setClockOffset(k: number, ms: number): void {
+    this.node(k).clockOffsetMs = ms;
+  }
+
+  /** Total drops for `reason` over every node. */
+  droppedTotal(reason: DropReason): number {
+    return this.nodes.reduce((n, sn) => n + sn.dropped[reason], 0);
+  }
+
+  /**
+   * Put bytes on the wire as if sent from `from` (`host:port`, possibly spoofed) to node k: a
+   * replay of captured bytes, or a forgery. A join (`tcp`) gets its reply discarded.
+   */
+  inject(k: number, bytes: Uint8Array, from: string, tcp?: TcpKind): void {
+    const dest = this.node(k);
+    const port = tcp ? INTRODUCER_PORT : UDP_PORT;
+    this.flights.push({ atMs: this.nowMs, order: this.order++, to: `${dest.host}:${port}`, from, bytes, tcp });
   }
 
   crash(k: number): void {
@@ -151,8 +221,7 @@ export class Sim {
       this.deliverDue();
       for (const sn of this.nodes) {
         if (sn.crashed || sn.paused) continue;
-        const wall = WALL_EPOCH_MS + this.nowMs;
-        this.send(sn, sn.node.tick(this.nowMs, wall));
+        this.send(sn, sn.node.tick(this.nowMs, this.wallOf(sn)));
         const join = sn.node.joinDue(this.nowMs);
         if (join) this.transmit(sn, join.to, join.msg, { kind: "join", replyTo: sn.index });
         sn.events.push(...sn.node.drainEvents());
@@ -174,16 +243,18 @@ export class Sim {
     for (const o of out) this.transmit(from, o.to, o.msg);
   }
 
-  private transmit(from: SimNode, to: string, msg: Message, tcp?: Flight["tcp"]): void {
-    const bytes = encodeMessage(msg, this.tagger);
+  private transmit(from: SimNode, to: string, msg: Message, tcp?: TcpKind): void {
+    const bytes = encodeMessage(msg, from.auth);
     if (this.countBytes) from.bytesOut += bytes.length;
+    this.tap?.({ from, to, bytes, tcp });
     const dest = this.byAddress.get(to);
     if (!dest) return;
     if (this.groups && this.groups.get(from.index) !== this.groups.get(dest.index)) return;
     if (!tcp && this.rng.next() < this.lossRate) return;
     const [lo, hi] = this.delayMs;
     const delay = lo + this.rng.next() * (hi - lo);
-    this.flights.push({ atMs: this.nowMs + delay, order: this.order++, to, bytes, tcp });
+    const source = `${from.host}:${tcp ? INTRODUCER_PORT : UDP_PORT}`;
+    this.flights.push({ atMs: this.nowMs + delay, order: this.order++, to, from: source, bytes, tcp });
   }
 
   private deliverDue(): void {
@@ -206,19 +277,34 @@ export class Sim {
 
   private deliver(dest: SimNode, f: Flight): void {
     if (this.countBytes) dest.bytesIn += f.bytes.length;
-    let msg: Message;
+    let decoded: Decoded;
     try {
-      msg = decodeMessage(f.bytes, this.tagger);
-    } catch {
+      decoded = decodeDatagram(f.bytes, dest.auth);
+    } catch (err) {
+      dest.dropped[err instanceof WireError ? err.kind : "format"]++;
       return;
     }
-    const wall = WALL_EPOCH_MS + this.nowMs;
+    const { msg } = decoded;
+    const wall = this.wallOf(dest);
+    if (!f.tcp) {
+      // Same check as memberd: a datagram's `from` names its source address and port.
+      const colon = f.from.lastIndexOf(":");
+      if (!senderMatches(msg, f.from.slice(0, colon), Number(f.from.slice(colon + 1)), (h) => [h])) {
+        dest.dropped.sender++;
+        return;
+      }
+    }
     if (f.tcp?.kind === "join") {
-      const handled = dest.node.handleJoin(msg, this.nowMs);
-      if (!handled) return;
+      const handled = dest.node.handleJoin(msg, this.nowMs, decoded.sentMs);
+      if ("refused" in handled) {
+        dest.dropped[handled.refused === "replay" ? "replay" : "format"]++;
+        return;
+      }
       this.send(dest, handled.out);
-      const requester = this.node(f.tcp.replyTo);
-      this.transmit(dest, `${requester.host}:${INTRODUCER_PORT}`, handled.reply, { kind: "join_reply" });
+      if (f.tcp.replyTo !== undefined) {
+        const requester = this.node(f.tcp.replyTo);
+        this.transmit(dest, `${requester.host}:${INTRODUCER_PORT}`, handled.reply, { kind: "join_reply" });
+      }
     } else if (f.tcp?.kind === "join_reply") {
       this.send(dest, dest.node.onJoinReply(msg, this.nowMs, wall));
     } else {

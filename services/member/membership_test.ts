@@ -1,0 +1,175 @@
+/**
+ * The protocol core at its limits, driven by hand (time passed in, seeded random): the config
+ * version, incarnation and heartbeat ceilings, join replays, and the tombstones of removed ids.
+ */
+import { describe, expect, test } from "bun:test";
+import { seededRng } from "../shared/rng.ts";
+import { type ClusterConfig, DEFAULT_KNOBS } from "./cluster_config.ts";
+import { MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_INCARNATION, TOMBSTONE_MS } from "./limits.ts";
+import { ConfigCeilingError, Membership, type Outgoing } from "./membership.ts";
+import { MemberNode } from "./node.ts";
+import type { MemberInfo, MemberState } from "./state.ts";
+import { decodeMessage, encodeMessage, type Message } from "./wire.ts";
+
+const PORTS = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
+const SELF = "10.0.0.1:5000@1000";
+const PEER = "10.0.0.2:5000@1000";
+const OTHER = "10.0.0.3:5000@1000";
+
+function core(config: Partial<ClusterConfig> = {}, selfId = SELF): Membership {
+  return new Membership({ selfId, ports: PORTS, config: { version: 0, origin: "", knobs: DEFAULT_KNOBS, ...config }, rng: seededRng(7), nowMs: 0 });
+}
+
+const info = (id: string, state: MemberState = "alive", incarnation = 0, heartbeat = 1): MemberInfo => ({ id, incarnation, state, heartbeat, ports: PORTS });
+
+function gossip(from: string, entries: MemberInfo[], cfg: ClusterConfig = { version: 0, origin: "", knobs: DEFAULT_KNOBS }): Message {
+  return { type: "gossip", from, cfg, entries };
+}
+
+/** Every outgoing message must survive the real decoder: the core never sends what peers drop. */
+function decodable(out: Outgoing[]): boolean {
+  for (const o of out) decodeMessage(encodeMessage(o.msg));
+  return true;
+}
+
+describe("config version ceiling", () => {
+  test("a change at MAX_CONFIG_VERSION - 1 gives MAX_CONFIG_VERSION and spreads", () => {
+    const c = core({ version: MAX_CONFIG_VERSION - 1, origin: PEER });
+    c.receive(gossip(PEER, [info(PEER)], c.config), 0);
+    const out = c.changeConfig({ ...DEFAULT_KNOBS, t_fail_ms: 2000 }, 10);
+    expect(c.config.version).toBe(MAX_CONFIG_VERSION);
+    expect(out.length).toBeGreaterThan(0);
+    expect(decodable(out)).toBe(true);
+  });
+
+  test("a change at MAX_CONFIG_VERSION throws ConfigCeilingError and changes nothing", () => {
+    const c = core({ version: MAX_CONFIG_VERSION, origin: PEER });
+    c.drainEvents();
+    let caught: unknown;
+    try {
+      c.changeConfig({ ...DEFAULT_KNOBS, t_fail_ms: 2000 }, 10);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigCeilingError);
+    expect((caught as Error).message).toStartWith(`cluster config version ${MAX_CONFIG_VERSION} is at its ceiling; this change cannot be spread`);
+    expect(c.config).toEqual({ version: MAX_CONFIG_VERSION, origin: PEER, knobs: DEFAULT_KNOBS });
+    expect(c.drainEvents()).toEqual([]);
+  });
+});
+
+describe("incarnation ceiling", () => {
+  test("a suspicion below the ceiling is refuted with incarnation + 1", () => {
+    const c = core();
+    c.receive(gossip(PEER, [info(PEER), info(SELF, "suspect", MAX_INCARNATION - 1)]), 0);
+    expect(c.self.incarnation).toBe(MAX_INCARNATION);
+    expect(c.drainEvents().map((e) => e.kind)).toEqual(["joined", "refuted"]);
+  });
+
+  test("a suspicion at the ceiling cannot be refuted: the node starts over under a new id", () => {
+    const c = core();
+    c.receive(gossip(PEER, [info(PEER), info(SELF, "suspect", MAX_INCARNATION)]), 0);
+    expect(c.self.incarnation).toBe(0);
+    const failed = c.drainEvents().find((e) => e.kind === "self_failed");
+    expect(failed && "reason" in failed && failed.reason).toBe(`was suspected at incarnation ${MAX_INCARNATION}, the ceiling, and cannot refute`);
+
+    const node = new MemberNode({ host: "10.0.0.1", ports: PORTS, bootMs: 1000, config: c.config, rng: seededRng(1), nowMs: 0, introducers: [] });
+    const old = node.id;
+    node.receive(gossip(PEER, [info(PEER), info(old, "suspect", MAX_INCARNATION)]), 5, 2000);
+    expect(node.id).toBe("10.0.0.1:5000@2000");
+    expect(node.core.self.incarnation).toBe(0);
+    expect(node.drainEvents().find((e) => e.kind === "renewed")).toMatchObject({ from: old, to: node.id });
+  });
+});
+
+describe("heartbeat ceiling", () => {
+  test("a node whose heartbeat reached MAX_HEARTBEAT starts over instead of passing it", () => {
+    const node = new MemberNode({ host: "10.0.0.1", ports: PORTS, bootMs: 1000, config: { version: 0, origin: "", knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } }, rng: seededRng(1), nowMs: 0, introducers: [] });
+    node.receive(gossip(PEER, [info(PEER)]), 0, 1000);
+    node.core.self.heartbeat = MAX_HEARTBEAT - 1;
+    const first = node.tick(1, 1001);
+    expect(node.core.self.heartbeat).toBe(MAX_HEARTBEAT);
+    expect(decodable(first)).toBe(true);
+    const old = node.id;
+    const second = node.tick(1000, 2000);
+    expect(decodable(second)).toBe(true);
+    expect(node.id).not.toBe(old);
+    expect(node.core.self.heartbeat).toBe(0);
+    expect(node.drainEvents().find((e) => e.kind === "renewed")).toMatchObject({ from: old, reason: `its heartbeat reached the ceiling ${MAX_HEARTBEAT}` });
+  });
+});
+
+describe("join replays (introducer side)", () => {
+  /** [name, send times of the requests in order, answered?] */
+  const ROWS: [string, (number | undefined)[], boolean[]][] = [
+    ["a first request is answered", [1000], [true]],
+    ["the same request again (a replay) is not", [1000, 1000], [true, false]],
+    ["an older request of the same id (a replay of an earlier capture) is not", [1000, 999], [true, false]],
+    ["a retry, sent later, is answered", [1000, 2000], [true, true]],
+    ["a retry after a refused replay is answered", [1000, 1000, 3000], [true, false, true]],
+    ["an open cluster (no send time) answers every request", [undefined, undefined], [true, true]],
+  ];
+  test.each(ROWS)("%s", (_name, sentTimes, want) => {
+    const c = core();
+    const answered = sentTimes.map((sentMs, i) => typeof c.handleJoin(info(PEER), 10 * i, sentMs) !== "string");
+    expect(answered).toEqual(want);
+  });
+
+  test("the replay record is per id", () => {
+    const c = core();
+    expect(typeof c.handleJoin(info(PEER), 0, 1000)).toBe("object");
+    expect(typeof c.handleJoin(info(OTHER), 0, 1000)).toBe("object");
+  });
+
+  test("a removed id is refused even with a fresh request, and the reply lists it as removed", () => {
+    const c = core({ knobs: { ...DEFAULT_KNOBS, t_cleanup_ms: 100 } });
+    c.handleJoin(info(PEER), 0, 1000);
+    c.receive(gossip(OTHER, [info(OTHER), info(PEER, "failed")]), 10);
+    c.tick(200);
+    expect(c.get(PEER)).toBeUndefined();
+    const again = c.handleJoin(info(PEER), 300, 5000);
+    expect(typeof again === "object" && again.reply).toMatchObject({ type: "join_reply", accepted: false });
+    const joiner = c.handleJoin(info("10.0.0.4:5000@1000"), 300, 5000);
+    expect(typeof joiner === "object" && joiner.reply).toMatchObject({ type: "join_reply", accepted: true, removed: [PEER] });
+  });
+
+  test("admitted joins are forgotten after TOMBSTONE_MS (memory stays bounded)", () => {
+    const c = core();
+    c.handleJoin(info(PEER), 0, 1000);
+    c.tick(TOMBSTONE_MS + 1);
+    // Long forgotten: the request is judged by the freshness window only, which it would fail.
+    expect(typeof c.handleJoin(info(PEER), TOMBSTONE_MS + 2, 1000)).toBe("object");
+  });
+});
+
+describe("tombstones of removed ids", () => {
+  function removedAt(): { c: Membership; removedMs: number } {
+    const c = core({ knobs: { ...DEFAULT_KNOBS, t_cleanup_ms: 100 } });
+    c.receive(gossip(PEER, [info(PEER)]), 0);
+    c.receive(gossip(OTHER, [info(OTHER), info(PEER, "failed")]), 10);
+    c.tick(200);
+    expect(c.get(PEER)).toBeUndefined();
+    return { c, removedMs: 200 };
+  }
+
+  test("neither a datagram from the removed id nor an entry about it brings it back within TOMBSTONE_MS", () => {
+    const { c, removedMs } = removedAt();
+    for (const at of [removedMs + 1, removedMs + 30_000, removedMs + TOMBSTONE_MS - 1]) {
+      c.tick(at);
+      c.receive(gossip(PEER, [info(PEER, "alive", 5, 999)]), at);
+      c.receive(gossip(OTHER, [info(OTHER), info(PEER, "alive", 9, 1000)]), at);
+      expect(`${at}: ${c.get(PEER)?.state}`).toBe(`${at}: undefined`);
+    }
+    expect(c.counters.ignored_removed).toBeGreaterThanOrEqual(3);
+  });
+
+  test("a joiner takes the introducer's removed ids as tombstones", () => {
+    const joiner = core({}, "10.0.0.4:5000@1000");
+    const reply: Extract<Message, { type: "join_reply" }> = { type: "join_reply", accepted: true, reason: "", cfg: joiner.config, entries: [info(OTHER)], removed: [PEER] };
+    joiner.applyJoinReply(reply, 0);
+    joiner.receive(gossip(PEER, [info(PEER)]), 10);
+    joiner.receive(gossip(OTHER, [info(OTHER), info(PEER)]), 10);
+    expect(joiner.get(PEER)).toBeUndefined();
+    expect(joiner.get(OTHER)?.state).toBe("alive");
+  });
+});
