@@ -16,7 +16,7 @@ export interface NodeConfig {
   /** Introducers to join through, `host:port`; any that answers will do. Default ["127.0.0.1:6000"]. */
   introducers: string[];
   /**
-   * Shared secret: HMAC tags on datagrams, bearer token on mutating HTTP calls and joins.
+   * Shared secret: keys derived from it tag datagrams and joins and sign every HTTP request (it is never sent).
    * Empty = open cluster (a warning is logged). The env RAINSTORM_SECRET overrides it.
    */
   cluster_secret: string;

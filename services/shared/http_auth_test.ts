@@ -112,7 +112,7 @@ describe("deny by default: every route × path variant × method needs the crede
     let sent = 0;
     for (const path of [...paths, "/no_such_route", "/internal/../create"]) {
       for (const target of pathVariants(path)) {
-        for (const method of ["GET", "POST", "PUT", "DELETE"]) {
+        for (const method of ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]) {
           const { status, text } = await raw(s.port, method, target, method === "GET" ? "" : "{}");
           sent++;
           // Bun resolves dot segments before the app sees the URL (`/x/../health` is `/health` to

@@ -3,7 +3,7 @@
  * so it looks exactly like k VMs. Used by scripts/cluster.ts (state kept in DIR/state.json so
  * separate invocations can manage one cluster) and by the multi-process tests.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
@@ -25,7 +25,7 @@ export interface ClusterOptions {
   knobs?: Partial<Knobs>;
   /** Further settings merged into every node's config (e.g. `{ hydfs: { max_body_bytes: 1000 } }`). */
   extra?: Record<string, unknown>;
-  /** Use dist/bin executables when present (default), or force the .ts entries. */
+  /** Use dist/bin executables when present (default, unless SKIP_BUILD is set), or force the .ts entries. */
   preferCompiled?: boolean;
   /**
    * Tests: SIGKILL every daemon this process started when it exits, even on a crash, so no
@@ -68,6 +68,12 @@ export function isAlive(pid: number | undefined): boolean {
  * A fresh path under the temp dir, not yet created: test clusters create it when they start, so a
  * test file whose tests are all filtered out leaves nothing behind.
  */
+/** Write a file only its owner can read: node configs and the cluster state hold the secret. */
+export function writePrivate(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600); // mode applies only when the file is created
+}
+
 export function tempPath(prefix: string): string {
   return join(tmpdir(), `${prefix}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
 }
@@ -98,7 +104,8 @@ export class LocalCluster {
 
   constructor(opts: ClusterOptions) {
     this.dir = resolve(opts.dir);
-    this.preferCompiled = opts.preferCompiled ?? true;
+    // SKIP_BUILD=1 (scripts/test.ts) means "test the .ts entries": dist/bin may be stale then.
+    this.preferCompiled = opts.preferCompiled ?? !process.env.SKIP_BUILD;
     this.detached = !opts.killOnExit;
     if (opts.killOnExit) {
       process.on("exit", () => {
@@ -146,7 +153,7 @@ export class LocalCluster {
 
   private save(): void {
     mkdirSync(this.dir, { recursive: true });
-    writeFileSync(join(this.dir, "state.json"), JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    writePrivate(join(this.dir, "state.json"), JSON.stringify(this.state, null, 2));
   }
 
   private writeNodeConfig(k: number): void {
@@ -164,7 +171,7 @@ export class LocalCluster {
       membership: this.state.knobs,
       ...(this.state.extra ?? {}),
     };
-    writeFileSync(this.configPath(k), JSON.stringify(cfg, null, 2), { mode: 0o600 });
+    writePrivate(this.configPath(k), JSON.stringify(cfg, null, 2));
   }
 
   /** The command that runs a service: the compiled executable if built, else bun + entry. */
