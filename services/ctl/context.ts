@@ -3,7 +3,7 @@
  * node name becomes a URL, the signing HTTP client, and printing.
  */
 import type { ArgsDef } from "citty";
-import { buildNodeConfig, type NodeConfig, readConfigFile, resolveNode } from "../shared/config.ts";
+import { buildNodeConfig, type NodeConfig, readConfigFile } from "../shared/config.ts";
 import { ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export const commonArgs = {
@@ -35,9 +35,46 @@ export function makeCtx(args: CommonValues): Ctx {
   const cfg = buildNodeConfig(readConfigFile(args.config, args.config !== "./config.json"), process.env);
   const timeoutMs = Number(args.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CtlError(`--timeout ${args.timeout}: expected a positive integer (ms)`);
-  const host = resolveNode(cfg.aliases, args.node);
-  if (!/^[A-Za-z0-9.\-]+$/.test(host) || /^\d+$/.test(host)) throw new CtlError(`--node ${args.node}: expected an alias (${Object.keys(cfg.aliases).join(", ")}) or a host address`);
+  const host = resolveNodeName(cfg.aliases, args.node, "--node");
   return { cfg, host, json: args.json, timeoutMs, http: new ClusterHttp(cfg.cluster_secret) };
+}
+
+/** An IPv4 address as 4 decimal numbers 0-255 without leading zeros (URL parsers read "010" as octal). */
+const IPV4_DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/** One host name label: letters, digits and hyphens, 1-63 characters, no hyphen at either end. */
+const HOSTNAME_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** Longest host name (RFC 1035). */
+const MAX_HOSTNAME_CHARS = 253;
+
+/**
+ * Whether `name` is a host name ctl may connect to: dot-separated labels (none empty) with at
+ * least one letter, whose last label is not a number. URL parsers read a numeric last label as
+ * an IPv4 address ("99" is 0.0.0.99, "0x7f.1" is 127.0.0.1), so a name like that is no host name.
+ */
+export function isHostname(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_HOSTNAME_CHARS || !/[A-Za-z]/.test(name)) return false;
+  const labels = name.split(".");
+  if (!labels.every((l) => HOSTNAME_LABEL.test(l))) return false;
+  const last = labels[labels.length - 1]!;
+  return !/^\d+$/.test(last) && !/^0x[0-9a-f]*$/i.test(last);
+}
+
+/**
+ * The one way ctl turns a node name from the command line into a host: an alias from the config
+ * ("01", or "1" for "01"), an IPv4 dotted quad, or a host name (isHostname). Anything else - "99"
+ * when there is no alias 99, "1.2.3", "a/b" - is a CtlError that names the value, where it came
+ * from (`what`, e.g. "--node") and the aliases there are.
+ */
+export function resolveNodeName(aliases: Record<string, string>, name: string, what: string): string {
+  // Own keys only: "constructor" or "__proto__" are not aliases.
+  if (Object.hasOwn(aliases, name)) return aliases[name]!;
+  const padded = name.padStart(2, "0");
+  if (/^\d+$/.test(name) && Object.hasOwn(aliases, padded)) return aliases[padded]!;
+  if (IPV4_DOTTED_QUAD.test(name) || isHostname(name)) return name;
+  const known = Object.keys(aliases);
+  throw new CtlError(
+    `${what} ${JSON.stringify(name)}: expected an alias (${known.length > 0 ? known.join(", ") : "none in the config"}), an IPv4 address such as 10.0.0.5, or a host name such as node1.example.com`,
+  );
 }
 
 /**

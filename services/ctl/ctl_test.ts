@@ -9,6 +9,7 @@ import { type RunningMemberd, startMemberd } from "../member/start.ts";
 import { buildNodeConfig } from "../shared/config.ts";
 import { tempPath } from "../testing/cluster.ts";
 import { makeLogger } from "../shared/log.ts";
+import { CtlError, isHostname, resolveNodeName } from "./context.ts";
 import { parseAssignments } from "./member.ts";
 import { tokenize } from "./shell.ts";
 
@@ -79,6 +80,20 @@ describe("ctl against a live memberd", () => {
     expect(performance.now() - t0).toBeLessThan(10_000);
   });
 
+  test("a node name that is neither an alias nor an address is refused before any connection, listing the aliases", async () => {
+    for (const args of [
+      ["list_mem", "--node", "99"],
+      ["list_mem", "--node", "0x7f.1"],
+      ["kill_task", "99", "123"],
+    ]) {
+      const r = await ctl(args);
+      expect(r.code).toBe(1);
+      const line = r.err.trim().split("\n").at(-1)!;
+      expect(line).toContain(`"${args[0] === "kill_task" ? "99" : args[2]}": expected an alias (01), an IPv4 address`);
+      expect(line).not.toContain("unreachable");
+    }
+  });
+
   test("shell runs the same commands from stdin, reports errors and goes on", async () => {
     const r = await ctl(["shell"], "display_protocol\nbogus\nswitch pingack suspect\ndisplay_protocol --json\nexit\nlist_mem\n");
     expect(r.code).toBe(0);
@@ -109,4 +124,70 @@ describe("set key=value parsing", () => {
     expect(parseAssignments(["t_fail_ms=1500", "suspicion=false", "protocol=gossip"])).toEqual({ t_fail_ms: 1500, suspicion: false, protocol: "gossip" });
   });
   test("a pair without = names itself", () => expect(() => parseAssignments(["t_fail_ms"])).toThrow('"t_fail_ms": expected key=value'));
+});
+
+describe("node names: an alias, an IPv4 dotted quad or a host name, nothing else", () => {
+  const aliases = { "01": "127.0.0.1", "02": "127.0.0.2", vm3: "fa25-vm3.example.edu" };
+  const ok: [string, string][] = [
+    ["01", "127.0.0.1"],
+    ["1", "127.0.0.1"], // "1" is alias 01
+    ["02", "127.0.0.2"],
+    ["vm3", "fa25-vm3.example.edu"],
+    ["10.0.0.5", "10.0.0.5"],
+    ["0.0.0.0", "0.0.0.0"],
+    ["255.255.255.255", "255.255.255.255"],
+    ["localhost", "localhost"],
+    ["node-1", "node-1"],
+    ["fa25-cs425-a701.cs.illinois.edu", "fa25-cs425-a701.cs.illinois.edu"],
+    ["1.2.3.example", "1.2.3.example"],
+    ["a", "a"],
+    ["constructor", "constructor"], // a host name, not the alias object's inherited property
+  ];
+  for (const [name, host] of ok) test(`${JSON.stringify(name)} -> ${host}`, () => expect(resolveNodeName(aliases, name, "--node")).toBe(host));
+
+  const bad = [
+    "99", // no alias 99: a URL would make it 0.0.0.99
+    "3", // "03" is no alias either
+    "",
+    "256.1.1.1",
+    "1.2.3",
+    "1.2.3.4.5",
+    "010.0.0.1", // octal to a URL parser
+    "127.1",
+    "0x7f000001", // hex IPv4 to a URL parser
+    "0x7f.1",
+    "host.123", // numeric last label
+    "a..b",
+    ".a",
+    "a.",
+    "-a",
+    "a-",
+    "a_b",
+    "a b",
+    "a/b",
+    "a:15000",
+    "user@host",
+    "::1",
+    "__proto__",
+    "a\u0000b",
+    `${"a".repeat(64)}.com`,
+    `${"a.".repeat(127)}ab`,
+  ];
+  for (const name of bad) {
+    test(`refuses ${JSON.stringify(name.slice(0, 40))} with a message listing the aliases`, () => {
+      expect(() => resolveNodeName(aliases, name, "--node")).toThrow(CtlError);
+      expect(() => resolveNodeName(aliases, name, "--node")).toThrow(`--node ${JSON.stringify(name)}: expected an alias (01, 02, vm3), an IPv4 address such as 10.0.0.5, or a host name`);
+    });
+  }
+
+  test("the message names where the value came from", () => {
+    expect(() => resolveNodeName({}, "99", "kill_task node")).toThrow('kill_task node "99": expected an alias (none in the config)');
+  });
+
+  test("isHostname: labels, letters, numeric last label", () => {
+    expect(isHostname("example.com")).toBe(true);
+    expect(isHostname("1.2.3.4")).toBe(false); // an address, not a name
+    expect(isHostname("x".repeat(63))).toBe(true);
+    expect(isHostname("x".repeat(64))).toBe(false);
+  });
 });

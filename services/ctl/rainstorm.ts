@@ -6,10 +6,10 @@
  * are therefore passed through untouched (only --node, --config, --json and --timeout are ours).
  */
 import { defineCommand } from "citty";
-import { leaderHost, resolveNode } from "../shared/config.ts";
+import { leaderHost } from "../shared/config.ts";
 import { whyFailed } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
-import { commonArgs, CtlError, type Ctx, daemonCall, makeCtx, print, table } from "./context.ts";
+import { commonArgs, CtlError, type Ctx, daemonCall, makeCtx, print, resolveNodeName, table } from "./context.ts";
 
 function leaderCtx(args: { node: string; json: boolean; config: string; timeout: string }, nodeGiven: boolean): Ctx {
   const ctx = makeCtx(args);
@@ -125,7 +125,7 @@ export const killTaskCmd = defineCommand({
     const ctx = leaderCtx(args, false);
     const pid = Number(args.pid);
     if (!Number.isInteger(pid) || pid < 1) throw new CtlError(`pid ${JSON.stringify(args.pid)}: expected a positive integer`);
-    const node = resolveNode(ctx.cfg.aliases, args.target);
+    const node = resolveNodeName(ctx.cfg.aliases, args.target, "kill_task node");
     const r = await leaderCall(ctx, "POST", "/kill_task", { node, pid });
     print(ctx, r, () => `killed pid ${r.pid} on ${r.node} (job ${r.job} stage${r.stage}[${r.task}]); the leader restarts it`);
   },

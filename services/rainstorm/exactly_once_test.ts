@@ -73,10 +73,10 @@ describe("sink batches", () => {
   });
 
   test("decodeBatch checks ids: one string per line", () => {
-    const base = { job: "j", stage: 1, index: 0, count: 2, lines: "a\t1\nb\t2\n" };
-    expect(decodeBatch(encode({ ...base, ids: ["x", "y"] })).ids).toEqual(["x", "y"]);
-    expect(decodeBatch(encode(base)).ids).toBeUndefined();
-    expect(() => decodeBatch(encode({ ...base, ids: ["x"] }))).toThrow("ids must be a list of 2 strings");
-    expect(() => decodeBatch(encode({ ...base, ids: ["x", 3] }))).toThrow("ids must be a list of 2 strings");
+    const base = { job: "job-abc-1", stage: 1, index: 0, count: 2, lines: "a\t1\nb\t2\n" };
+    expect(decodeBatch(encode({ ...base, ids: ["x", "y"] }), "sink").ids).toEqual(["x", "y"]);
+    expect(decodeBatch(encode(base), "sink").ids).toBeUndefined();
+    expect(() => decodeBatch(encode({ ...base, ids: ["x"] }), "sink")).toThrow("ids: expected a list of 2 strings");
+    expect(() => decodeBatch(encode({ ...base, ids: ["x", 3] }), "sink")).toThrow("ids: expected a list of 2 strings");
   });
 });

@@ -8,7 +8,7 @@ import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shar
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
-import { decodeBatch, TaskGone, type Worker } from "./worker.ts";
+import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 
 export interface RainstormAppOptions {
   secret: string;
@@ -58,11 +58,19 @@ export function rainstormApp(opts: RainstormAppOptions) {
         ctx.set.status = ctx.error instanceof LeaderError ? ctx.error.status : 400;
         return { error: ctx.error.message };
       }
+      if (ctx.error instanceof RequestError) {
+        ctx.set.status = ctx.error.status;
+        return { error: ctx.error.message };
+      }
       if (ctx.error instanceof TaskGone) {
         ctx.set.status = 503;
         return { error: ctx.error.message };
       }
-      return jsonErrorHook(ctx);
+      const known = jsonErrorHook(ctx);
+      if (known) return known;
+      // Anything else is this daemon's fault: still one JSON error, never a bare text page.
+      ctx.set.status = 500;
+      return { error: `internal error: ${(ctx.error as Error)?.message ?? String(ctx.error)}` };
     })
     // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
     .onRequest(authHook(requestVerifier(opts.secret), PUBLIC_ROUTES))
@@ -94,12 +102,13 @@ export function rainstormApp(opts: RainstormAppOptions) {
     .post(
       "/sink",
       async ({ request }) => {
-        await needLeader().sink(decodeBatch(new Uint8Array(await request.arrayBuffer())));
+        await needLeader().sink(decodeBatch(new Uint8Array(await request.arrayBuffer()), "sink"));
         return { ok: true };
       },
       { parse: "none" },
     )
     // ---- worker ----
+    // The worker checks the request itself (checkTaskStart, operatorFile) before it makes a path or starts a process.
     .post("/worker/start", ({ body }) => worker.startTask(body as never), {
       body: t.Object({
         job: t.String(),
@@ -148,7 +157,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
     .post(
       "/data",
       async ({ request }) => {
-        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer())));
+        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer()), "task"));
         return { ok: true };
       },
       { parse: "none" },

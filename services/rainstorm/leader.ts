@@ -29,7 +29,7 @@ import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
 import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
-import { isReplayable } from "./worker.ts";
+import { isReplayable, RequestError } from "./worker.ts";
 import { taskLogName } from "./exactly_once.ts";
 
 export interface TaskInfo {
@@ -172,7 +172,9 @@ export class Leader {
       }
       try {
         this.worker.operatorCommand(s.op, s.args);
-      } catch {
+      } catch (err) {
+        // A file that leads outside ops_dir (or is not executable) says so; a missing one is unknown.
+        if (err instanceof RequestError) throw new LeaderError(`stage${i}: ${err.message}`);
         throw new LeaderError(`stage${i}: unknown operator ${JSON.stringify(s.op)} (no executable of that name in ${this.worker.opsDir()}${factory ? "; run npm run build" : ""})`);
       }
     });
@@ -381,8 +383,15 @@ export class Leader {
 
   /** Results of the last stage: streamed to the submitter, appended to dest, then acknowledged. */
   async sink(batch: Batch): Promise<void> {
+    // decodeBatch(bytes, "sink") has checked the batch's form; here it must fit the job.
     const job = this.jobs.get(batch.job);
-    if (!job || job.status !== "running") return; // a late batch of a finished job: nothing to do
+    if (!job) throw new LeaderError(`sink batch: job ${batch.job} is not known on this leader`, 404);
+    const nStages = job.spec.stages.length;
+    if (batch.stage !== nStages || batch.index !== 0) {
+      throw new LeaderError(`sink batch: job ${job.id} has ${nStages} stages, so its results come as stage ${nStages} index 0, got stage ${batch.stage} index ${batch.index}`);
+    }
+    if (batch.ids && !job.spec.exactlyOnce) throw new LeaderError(`sink batch: job ${job.id} is not exactly-once; its results carry no ids`);
+    if (job.status !== "running") return; // a late batch of a finished job: nothing to do
     let lines = batch.lines.split("\n").slice(0, -1);
     if (job.spec.exactlyOnce) {
       // Lines come with their output ids: a result already in dest is not appended again.

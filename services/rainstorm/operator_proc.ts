@@ -34,6 +34,13 @@ interface Pending {
 
 export class OperatorExited extends Error {}
 
+/** Newlines in `text` (indexOf runs natively, well below the cost of the pipe write). */
+export function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
 export class OperatorProcess {
   readonly proc: Subprocess<"pipe", "pipe", number>;
   readonly exited: Promise<number>;
@@ -42,20 +49,27 @@ export class OperatorProcess {
   private exitCode: number | undefined;
   private readonly startedMs = performance.now();
 
+  /**
+   * Run `cmd` (its first word is the file that runs) with its stderr appended to `logPath`.
+   * `argv0` is the name the program sees itself invoked as (default: cmd[0]); the built-in
+   * multi-call operator binary reads the operator's name from it.
+   */
   constructor(
     readonly cmd: string[],
     readonly logPath: string,
     cwd: string,
+    argv0?: string,
   ) {
     const logFd = openSync(logPath, "a");
     try {
-      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd }) as Subprocess<"pipe", "pipe", number>;
+      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd, ...(argv0 === undefined ? {} : { argv0 }) }) as Subprocess<"pipe", "pipe", number>;
     } finally {
       closeSync(logFd);
     }
+    const shown = [argv0 ?? cmd[0]!, ...cmd.slice(1)];
     this.exited = this.proc.exited.then((code) => {
       this.exitCode = code;
-      const err = new OperatorExited(`operator ${cmd.map((c) => c.split("/").pop()).join(" ")} exited with code ${code}${this.stderrTail()}`);
+      const err = new OperatorExited(`operator ${shown.map((c) => c.split("/").pop()).join(" ")} exited with code ${code}${this.stderrTail()}`);
       this.rejectAll(err);
       return code;
     });
@@ -90,6 +104,12 @@ export class OperatorProcess {
    */
   processLines(lines: string, count: number): Promise<Answer[]> {
     if (!this.alive) return Promise.reject(new OperatorExited(`operator already exited with code ${this.exitCode}`));
+    // The answers are counted against `count`: a batch whose lines say otherwise would leave
+    // this batch waiting or give its answers to the next one. Refused before anything is sent.
+    const lineCount = countLines(lines);
+    if (lineCount !== count || (lines.length > 0 && !lines.endsWith("\n"))) {
+      return Promise.reject(new Error(`batch of ${count} inputs holds ${lineCount} complete lines${lines.endsWith("\n") || lines.length === 0 ? "" : " and an unterminated one"}; not sent to the operator`));
+    }
     if (count === 0) return Promise.resolve([]);
     // One promise per batch, not per tuple: this is the hot path of every task.
     const done = new Promise<Answer[]>((resolve, reject) => {

@@ -50,6 +50,26 @@ describe("OperatorProcess", () => {
     expect(await op.exited).not.toBe(0);
   });
 
+  test("a batch whose lines do not match its count never reaches the operator, which goes on", async () => {
+    const op = start([process.execPath, join(ROOT, "ops", "main.ts"), "echo-wrapper"], "count");
+    const three = inputLine("a", "k", "1") + inputLine("b", "k", "2") + inputLine("c", "k", "3");
+    await expect(op.processLines(three, 1)).rejects.toThrow("batch of 1 inputs holds 3 complete lines; not sent to the operator");
+    await expect(op.processLines(inputLine("a", "k", "1"), 2)).rejects.toThrow("batch of 2 inputs holds 1 complete lines");
+    await expect(op.processLines(inputLine("a", "k", "1").trimEnd(), 1)).rejects.toThrow("holds 0 complete lines and an unterminated one");
+    // Nothing was written: the next batch gets exactly its own answers.
+    expect(await op.processLines(inputLine("d", "k", "4"), 1)).toEqual([{ id: "d", outputs: [{ key: "k", value: "4" }] }]);
+    expect(op.alive).toBe(true);
+    expect(await op.endInput(5000)).toBe(0);
+  });
+
+  test("argv0: the program sees the name it is invoked as, while cmd[0] is what runs", async () => {
+    // The shell answers the first input with its own $0 as the id.
+    const op = new OperatorProcess(["/bin/sh", "-c", `read line; printf '{"done":"%s"}\\n' "$0"; cat >/dev/null`], join(dir, "argv0.log"), ROOT, "/ops/echo-wrapper");
+    const answers = await op.processLines(inputLine("x", "k", "v"), 1);
+    expect(answers[0]!.id).toBe("/ops/echo-wrapper");
+    op.kill();
+  });
+
   test("writing to an operator that already exited is an error, never a crash", async () => {
     const op = start(["sh", "-c", "exit 0"], "gone");
     await op.exited;

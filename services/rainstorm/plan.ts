@@ -2,7 +2,7 @@
  * Job plans, pure: parsing the job command, validating it, placing tasks, partitioning keys.
  */
 import { splitWords as splitShellWords } from "../shared/lines.ts";
-import { parseRateSchedule, type RateStep } from "./rate_schedule.ts";
+import { MAX_RATE_PER_SEC, MIN_RATE_PER_SEC, parseRateSchedule, type RateStep } from "./rate_schedule.ts";
 
 export interface StageSpec {
   op: string;
@@ -16,7 +16,7 @@ export interface JobSpec {
   dest: string;
   exactlyOnce: boolean;
   autoscale: boolean;
-  /** Source tuples per second; 0 = as fast as the pipeline takes them. */
+  /** Source tuples per second: 0 = as fast as the pipeline takes them, else in [MIN_RATE_PER_SEC, MAX_RATE_PER_SEC]. */
   inputRate: number;
   lowWatermark: number;
   highWatermark: number;
@@ -59,15 +59,38 @@ export function parseStageMap(map: string): StageSpec[] {
   return stages;
 }
 
+/** Most stages in a job. */
+export const MAX_STAGES = 16;
+/** Most tasks in a stage, at the start and after autoscaling (rainstorm.autoscale_max_tasks is at most this too). */
+export const MAX_TASKS_PER_STAGE = 64;
+
 function parseCount(value: string | undefined, what: string, min: number, max: number): number {
   const n = Number(value);
   if (value === undefined || !/^\d+$/.test(value) || n < min || n > max) throw new PlanError(`${what}: expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
   return n;
 }
 
-function parseRate(value: string | undefined, what: string): number {
+/** A rate as typed: plain decimal digits, optionally with a fraction (no sign, exponent, hex or spaces). */
+const RATE_TEXT = /^\d+(?:\.\d+)?$/;
+
+/**
+ * input_rate: 0 (as fast as the pipeline takes them) or a pace in [MIN_RATE_PER_SEC,
+ * MAX_RATE_PER_SEC] tuples/s. A pace just above 0 (1e-300) would be a job that never ends.
+ */
+export function parseInputRate(value: string | undefined, what = "input_rate"): number {
   const n = Number(value);
-  if (value === undefined || value === "" || !Number.isFinite(n) || n < 0) throw new PlanError(`${what}: expected a non-negative number of tuples/s, got ${JSON.stringify(value)}`);
+  if (value === undefined || !RATE_TEXT.test(value) || !(n === 0 || (n >= MIN_RATE_PER_SEC && n <= MAX_RATE_PER_SEC))) {
+    throw new PlanError(`${what}: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** LW and HW: tuples/s per task in [0, MAX_RATE_PER_SEC] (a finite, non-negative decimal). */
+export function parseWatermark(value: string | undefined, what: string): number {
+  const n = Number(value);
+  if (value === undefined || !RATE_TEXT.test(value) || !(n >= 0 && n <= MAX_RATE_PER_SEC)) {
+    throw new PlanError(`${what}: expected a number of tuples/s per task from 0 to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(value)}`);
+  }
   return n;
 }
 
@@ -94,8 +117,8 @@ export function parseJobArgs(argvIn: string[]): JobSpec {
     argv.splice(schedAt, word.includes("=") ? 1 : 2);
     rateSchedule = parseRateSchedule(text);
   }
-  const nStages = parseCount(argv[0], "Nstages", 1, 16);
-  const tasksPerStage = parseCount(argv[1], "Ntasks_per_stage", 1, 64);
+  const nStages = parseCount(argv[0], "Nstages", 1, MAX_STAGES);
+  const tasksPerStage = parseCount(argv[1], "Ntasks_per_stage", 1, MAX_TASKS_PER_STAGE);
   let stages: StageSpec[];
   let rest: string[];
   const mapAt = argv.findIndex((a) => a === "-stage-config-map" || a === "--stage-config-map");
@@ -123,9 +146,9 @@ export function parseJobArgs(argvIn: string[]): JobSpec {
     dest,
     exactlyOnce: parseBool(eo, "exactly_once"),
     autoscale: parseBool(autoscale, "autoscale"),
-    inputRate: parseRate(rate, "input_rate"),
-    lowWatermark: parseRate(lw, "LW"),
-    highWatermark: parseRate(hw, "HW"),
+    inputRate: parseInputRate(rate),
+    lowWatermark: parseWatermark(lw, "LW"),
+    highWatermark: parseWatermark(hw, "HW"),
   };
   if (rateSchedule) {
     if (spec.inputRate > 0) throw new PlanError(`input_rate is ${spec.inputRate} and --rate-schedule is given: set input_rate to 0 with a schedule`);
@@ -135,9 +158,13 @@ export function parseJobArgs(argvIn: string[]): JobSpec {
   return spec;
 }
 
-/** Operator names resolve inside the operators directory only. */
+/**
+ * Operator names resolve inside the operators directory only: a plain file name, never a path.
+ * The leader checks it before a job starts, and every worker checks it again before it turns the
+ * name into a path (worker.ts operatorFile), since /worker/start comes from the wire.
+ */
 export function validateOperatorName(op: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(op) || op.includes("..")) {
+  if (typeof op !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(op) || op.includes("..")) {
     throw new PlanError(`operator ${JSON.stringify(op)}: expected a plain name from the operators directory (letters, digits, '-', '_', '.'; no '/' or '..')`);
   }
   return op;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { hashKey, parseJobArgs, parseStageMap, partitionOf, placeRoundRobin, PlanError, validateOperatorName } from "./plan.ts";
+import { hashKey, parseInputRate, parseJobArgs, parseStageMap, parseWatermark, partitionOf, placeRoundRobin, PlanError, validateOperatorName } from "./plan.ts";
+import { MAX_RATE_PER_SEC, MIN_RATE_PER_SEC } from "./rate_schedule.ts";
 
 const TAIL = ["src.csv", "out.txt", "false", "false", "100", "20", "80"];
 
@@ -58,7 +59,10 @@ describe("parseJobArgs", () => {
     [["2", "1", "-stage-config-map", "stage0 echo", ...TAIL], "Nstages is 2 but the stage map has 1 stages"],
     [["1", "1", "-stage-config-map", "stage0 echo", "src", "dst"], "expected 7 arguments after the stages"],
     [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "maybe", "false", "0", "0", "0"], "exactly_once: expected true or false, got \"maybe\""],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "-5", "0", "0"], "input_rate: expected a non-negative number of tuples/s, got \"-5\""],
+    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "-5", "0", "0"], 'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "-5"'],
+    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "1e-300", "0", "0"], 'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "1e-300"'],
+    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "-1", "10"], 'LW: expected a number of tuples/s per task from 0 to 10000000, got "-1"'],
+    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "0", "Infinity"], 'HW: expected a number of tuples/s per task from 0 to 10000000, got "Infinity"'],
     [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "90", "10"], "LW (90) must not exceed HW (10)"],
     [["2", "1", "echo"], "expected 2 pairs of <op> '<args>'"],
     [["1", "1", "x", "-stage-config-map", "stage0 echo", ...TAIL], "-stage-config-map: expected right after"],
@@ -69,6 +73,42 @@ describe("parseJobArgs", () => {
       expect(() => parseJobArgs(args)).toThrow(message);
     });
   }
+});
+
+describe("rates: input_rate is 0 or a real pace; LW and HW are bounded", () => {
+  const inputRates: [string, number][] = [
+    ["0", 0],
+    ["0.0", 0],
+    ["1", 1],
+    [String(MIN_RATE_PER_SEC), MIN_RATE_PER_SEC],
+    ["1.5", 1.5],
+    ["100", 100],
+    [String(MAX_RATE_PER_SEC), MAX_RATE_PER_SEC],
+  ];
+  for (const [text, want] of inputRates) test(`input_rate ${text} -> ${want}`, () => expect(parseInputRate(text)).toBe(want));
+  // Never-ending (tiny), unbounded, and non-decimal spellings that Number() would accept.
+  for (const bad of ["1e-300", "0.5", "0.999", "0.0000001", "10000001", "1e400", "Infinity", "NaN", "-1", "-0", "", " 5", "5 ", "0x10", "1e3", "+5", "1,000", "5.", ".5"]) {
+    test(`input_rate ${JSON.stringify(bad)} is refused, naming the value and the range`, () => {
+      expect(() => parseInputRate(bad)).toThrow(PlanError);
+      expect(() => parseInputRate(bad)).toThrow(`input_rate: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`);
+    });
+  }
+  test("a missing input_rate is refused", () => expect(() => parseInputRate(undefined)).toThrow("got undefined"));
+
+  const watermarks: [string, number][] = [
+    ["0", 0],
+    ["0.5", 0.5],
+    ["20", 20],
+    [String(MAX_RATE_PER_SEC), MAX_RATE_PER_SEC],
+  ];
+  for (const [text, want] of watermarks) test(`watermark ${text} -> ${want}`, () => expect(parseWatermark(text, "LW")).toBe(want));
+  for (const bad of ["-1", "1e-300", "1e400", "Infinity", "NaN", "", "0x10", "10000001", " 1"]) {
+    test(`watermark ${JSON.stringify(bad)} is refused`, () => expect(() => parseWatermark(bad, "HW")).toThrow(`HW: expected a number of tuples/s per task from 0 to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`));
+  }
+
+  test("a schedule step below the minimum rate is refused at job parsing too", () => {
+    expect(() => parseJobArgs(["1", "1", "echo-wrapper", "", "s", "d", "false", "false", "0", "0", "0", "--rate-schedule", "100:1s,0.001:1s"])).toThrow(`step 2 "0.001:1s": rate must be at least ${MIN_RATE_PER_SEC}`);
+  });
 });
 
 describe("validateOperatorName", () => {

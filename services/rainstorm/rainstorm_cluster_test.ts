@@ -3,9 +3,11 @@
  * the inputs stored in HyDFS first and every result compared with a plain in-test reference.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
+import { MULTI_CALL_NAME } from "../../ops/main.ts";
+import { OPERATOR_NAMES } from "../../ops/registry.ts";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
@@ -17,16 +19,21 @@ const ROOT = resolve(import.meta.dir, "../..");
 const DATASET = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8");
 const LINES = DATASET.split("\n").filter((l, i, all) => i < all.length - 1 || l !== "");
 
-/** An operators directory with the built-in operators plus one that exits at once. */
+/**
+ * An operators directory with the built-in operators plus one that exits at once. The built-in
+ * binary is hard-linked (or copied) in and its names link to it there, as in dist/ops: a link
+ * to a file outside the operators directory would be refused.
+ */
 function opsDirWithBrokenOperator(dir: string): string {
   const ops = join(dir, "ops");
   mkdirSync(ops, { recursive: true });
   const built = join(ROOT, "dist", "ops");
-  let names: string[] = [];
   try {
-    names = readdirSync(built);
-  } catch {}
-  for (const n of names) symlinkSync(join(built, n), join(ops, n));
+    linkSync(join(built, MULTI_CALL_NAME), join(ops, MULTI_CALL_NAME));
+  } catch {
+    copyFileSync(join(built, MULTI_CALL_NAME), join(ops, MULTI_CALL_NAME));
+  }
+  for (const n of OPERATOR_NAMES) symlinkSync(MULTI_CALL_NAME, join(ops, n));
   const broken = join(ops, "exit-now");
   writeFileSync(broken, "#!/bin/sh\necho 'exit-now: refusing to start (test operator)' >&2\nexit 3\n");
   chmodSync(broken, 0o755);
@@ -220,7 +227,7 @@ describe("RainStorm on 5 nodes", () => {
 });
 
 describe("RainStorm with a cluster secret", () => {
-  test("job submission, task control and the data plane need the bearer token", async () => {
+  test("job submission, task control and the data plane need the credential", async () => {
     const c = new LocalCluster({ dir: tempPath("rainstorm-secret-"), subnet: "127.0.38", secret: "rs-secret", killOnExit: true });
     try {
       await c.up(2);

@@ -11,7 +11,7 @@ import { parseDurationMs } from "../shared/duration.ts";
 import { PlanError } from "./plan.ts";
 
 export interface RateStep {
-  /** Tuples per second while the step lasts; > 0 (a pause is not a step). */
+  /** Tuples per second while the step lasts, in [MIN_RATE_PER_SEC, MAX_RATE_PER_SEC] (a pause is not a step). */
   ratePerSec: number;
   /** How long the step lasts, > 0 ms. */
   durationMs: number;
@@ -32,6 +32,14 @@ export const MAX_SCHEDULE_MS = 24 * 60 * 60 * 1000;
  * while keeping tuple counts over 24 h (< 1e12) exact in a double.
  */
 export const MAX_RATE_PER_SEC = 10_000_000;
+/**
+ * Lowest paced rate, 1 tuple/s (for a step here and for a constant input_rate; input_rate 0 means
+ * "as fast as the pipeline takes them", not a pace). A job cannot be cancelled yet, so a tiny rate
+ * is a job that never ends: 1e-300 tuples/s would hold its tasks for ever. At 1 tuple/s a job ends
+ * after one second per line, still slow enough to watch a demo tuple by tuple; anything slower
+ * would need cancel first.
+ */
+export const MIN_RATE_PER_SEC = 1;
 
 const FORM = "expected <tuples/s>:<duration> such as 5000:20s";
 
@@ -51,8 +59,8 @@ export function parseRateSchedule(text: string): RateStep[] {
     const durationText = m[2]!.trim();
     if (!/^\d+(?:\.\d+)?$/.test(rateText)) throw new PlanError(`${where}: rate ${JSON.stringify(rateText)} is not a number; ${FORM}`);
     const ratePerSec = Number(rateText);
-    if (ratePerSec <= 0 || ratePerSec > MAX_RATE_PER_SEC) {
-      throw new PlanError(`${where}: rate must be > 0 and at most ${MAX_RATE_PER_SEC} tuples/s, got ${rateText}; ${FORM}`);
+    if (!(ratePerSec >= MIN_RATE_PER_SEC && ratePerSec <= MAX_RATE_PER_SEC)) {
+      throw new PlanError(`${where}: rate must be at least ${MIN_RATE_PER_SEC} and at most ${MAX_RATE_PER_SEC} tuples/s, got ${rateText}; ${FORM}`);
     }
     let durationMs: number;
     try {

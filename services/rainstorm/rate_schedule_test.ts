@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomInt, seededRng } from "../shared/rng.ts";
 import { PlanError } from "./plan.ts";
-import { parseRateSchedule, rateAt, type RateStep, timeDueMs, tuplesDueBy } from "./rate_schedule.ts";
+import { MIN_RATE_PER_SEC, parseRateSchedule, rateAt, type RateStep, timeDueMs, tuplesDueBy } from "./rate_schedule.ts";
 
 const S = (...pairs: [number, number][]): RateStep[] => pairs.map(([ratePerSec, durationMs]) => ({ ratePerSec, durationMs }));
 /** 500/s for 10 s, 5000/s for 20 s, 500/s for 10 s: 5000 + 100000 + 5000 tuples over 40 s. */
@@ -16,7 +16,8 @@ describe("parseRateSchedule", () => {
     ["100:1500ms", S([100, 1500])],
     ["100:2m", S([100, 120_000])],
     ["100:250", S([100, 250])], // a bare duration is ms, as everywhere else
-    [" 0.5 : 1.5s , 7:1s ", S([0.5, 1500], [7, 1000])],
+    [" 1.5 : 1.5s , 7:1s ", S([1.5, 1500], [7, 1000])],
+    ["1:1s", S([MIN_RATE_PER_SEC, 1000])],
     ["10000000:1s", S([10_000_000, 1000])],
     ["1:1440m", S([1, 86_400_000])],
     [Array(100).fill("1:1s").join(","), Array.from({ length: 100 }, () => ({ ratePerSec: 1, durationMs: 1000 }))],
@@ -31,11 +32,19 @@ describe("parseRateSchedule", () => {
     ["500", `step 1 "500": expected <tuples/s>:<duration> such as 5000:20s`],
     ["500:10s:3", `step 1 "500:10s:3": expected <tuples/s>:<duration>`],
     ["500:10s,", `step 2 "": expected <tuples/s>:<duration>`],
-    ["0:10s", `step 1 "0:10s": rate must be > 0 and at most 10000000 tuples/s, got 0`],
+    ["0:10s", `step 1 "0:10s": rate must be at least 1 and at most 10000000 tuples/s, got 0`],
+    // A rate just above 0 is a step (and, as the last step, a job) that never ends.
+    ["0.5:10s", `step 1 "0.5:10s": rate must be at least 1 and at most 10000000 tuples/s, got 0.5`],
+    ["100:1s,0.0000001:1s", `step 2 "0.0000001:1s": rate must be at least 1`],
+    ["0.999:1s", "rate must be at least 1"],
+    ["1e-300:1s", `rate "1e-300" is not a number`],
+    ["Infinity:1s", `rate "Infinity" is not a number`],
+    ["NaN:1s", `rate "NaN" is not a number`],
     ["-5:10s", `step 1 "-5:10s": rate "-5" is not a number`],
     ["abc:10s", `rate "abc" is not a number`],
     ["1e3:10s", `rate "1e3" is not a number`],
-    ["10000001:1s", "rate must be > 0 and at most 10000000 tuples/s, got 10000001"],
+    ["10000001:1s", "rate must be at least 1 and at most 10000000 tuples/s, got 10000001"],
+    [`1${"0".repeat(400)}:1s`, "rate must be at least 1 and at most 10000000 tuples/s"],
     ["5:0s", `step 1 "5:0s": duration must be > 0`],
     ["5:10h", `duration "10h" is not a duration (ms, s or m`],
     ["5:1440m,5:1ms", `step 2 "5:1ms": the schedule lasts more than 24 h`],

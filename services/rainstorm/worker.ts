@@ -8,16 +8,16 @@
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  */
-import { decode, encode } from "@msgpack/msgpack";
-import { existsSync, mkdirSync, appendFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { Decoder, encode } from "@msgpack/msgpack";
+import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { canonicalOperatorName, operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
 import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
-import { partitionOf } from "./plan.ts";
+import { MAX_STAGES, MAX_TASKS_PER_STAGE, partitionOf, validateOperatorName } from "./plan.ts";
 
 export interface Routes {
   /** Increases with every change; older tables are ignored. */
@@ -54,7 +54,169 @@ export interface Batch {
   ids?: string[];
 }
 
+/**
+ * The task a batch is for is not (or no longer) running here: it moved, was retired or is
+ * restarting. Answered 503; the sender re-routes the batch with the routes it gets next.
+ */
 export class TaskGone extends Error {}
+
+/**
+ * A request this worker refuses as it is: answered with `status` (400 unless said otherwise) and
+ * `{"error": message}`. Nothing of it reaches an operator or the file system.
+ */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+// ---- what a worker accepts from the wire -------------------------------------------------------
+// /worker/start, /data and /sink come from other processes: a worker checks every name and number
+// in them itself before it turns one into a path, a process or operator input.
+
+/**
+ * Job ids as the leader makes them, `job-<Date.now() in base 36>-<counter>`. A job id names the
+ * task log directory and the HyDFS task logs, so one from the wire must match this exactly.
+ */
+export const JOB_ID_PATTERN = /^job-[0-9a-z]{1,16}-[1-9][0-9]{0,15}$/;
+/**
+ * Most tuples in one batch, 1,000,000: far above batch_size (at most 65,536) times what one input
+ * makes downstream, so only a broken or hostile sender reaches it. An outbox that holds more (an
+ * operator that multiplies its input) is sent in several batches of at most this many.
+ */
+export const MAX_BATCH_TUPLES = 1_000_000;
+/** Most arguments of one operator: as many words as a whole job may have (POST /jobs). */
+export const MAX_OPERATOR_ARGS = 200;
+/** Longest operator argument: 64 KiB, half of Linux's 128 KiB limit per argument of a program. */
+export const MAX_OPERATOR_ARG_CHARS = 64 * 1024;
+/** A worker or sink address in routes, "host:port" (an IPv4 address or a host name). */
+const ADDRESS_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}):([0-9]{1,5})$/;
+
+/** `job` if it is a job id as the leader makes them, else a RequestError naming it. */
+export function checkJobId(job: unknown, what = "job"): string {
+  if (typeof job !== "string" || !JOB_ID_PATTERN.test(job)) {
+    throw new RequestError(`${what}: expected a job id such as job-m1abc2de-1 (job-<base36>-<number>), got ${describe(job)}`);
+  }
+  return job;
+}
+
+/** `n` if it is an integer in [0, limit), else a RequestError naming `what`. */
+export function checkIndex(n: unknown, what: string, limit: number): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0 || n >= limit) {
+    throw new RequestError(`${what}: expected an integer from 0 to ${limit - 1}, got ${describe(n)}`);
+  }
+  return n;
+}
+
+function checkAddress(a: unknown, what: string): string {
+  const m = typeof a === "string" ? ADDRESS_PATTERN.exec(a) : null;
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65_535) throw new RequestError(`${what}: expected host:port, got ${describe(a)}`);
+  return a as string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Routes from the wire, checked: a version, 1..MAX_STAGES stages of 1..MAX_TASKS_PER_STAGE host:port each, a sink. */
+export function checkRoutes(raw: unknown): Routes {
+  if (!isRecord(raw)) throw new RequestError(`routes: expected {version, stages, sink}, got ${describe(raw)}`);
+  const version = checkIndex(raw.version, "routes.version", Number.MAX_SAFE_INTEGER);
+  const stages = raw.stages;
+  if (!Array.isArray(stages) || stages.length < 1 || stages.length > MAX_STAGES) throw new RequestError(`routes.stages: expected 1 to ${MAX_STAGES} stages, got ${describe(stages)}`);
+  stages.forEach((tasks: unknown, s) => {
+    if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_TASKS_PER_STAGE) throw new RequestError(`routes.stages[${s}]: expected 1 to ${MAX_TASKS_PER_STAGE} addresses, got ${describe(tasks)}`);
+    tasks.forEach((a: unknown, i) => checkAddress(a, `routes.stages[${s}][${i}]`));
+  });
+  return { version, stages: stages as string[][], sink: checkAddress(raw.sink, "routes.sink") };
+}
+
+/** A /worker/start request, checked field by field (the leader's own checks are not relied on). */
+export function checkTaskStart(raw: unknown): TaskStart {
+  if (!isRecord(raw)) throw new RequestError(`task: expected {job, stage, index, op, args, routes}, got ${describe(raw)}`);
+  const job = checkJobId(raw.job);
+  const stage = checkIndex(raw.stage, "stage", MAX_STAGES);
+  const index = checkIndex(raw.index, "index", MAX_TASKS_PER_STAGE);
+  const op = checkOperatorName(raw.op);
+  const args = raw.args;
+  if (!Array.isArray(args) || args.length > MAX_OPERATOR_ARGS) throw new RequestError(`args: expected a list of at most ${MAX_OPERATOR_ARGS} strings, got ${describe(args)}`);
+  args.forEach((a: unknown, i) => {
+    // A NUL would end the argument early in the operator's argv.
+    if (typeof a !== "string" || a.length > MAX_OPERATOR_ARG_CHARS || a.includes("\0")) {
+      throw new RequestError(`args[${i}]: expected a string of at most ${MAX_OPERATOR_ARG_CHARS} characters without NUL, got ${describe(a)}`);
+    }
+  });
+  const routes = checkRoutes(raw.routes);
+  if (stage >= routes.stages.length) throw new RequestError(`stage: ${stage} is not a stage of the routes (${routes.stages.length} stages)`);
+  if (raw.exactlyOnce !== undefined && typeof raw.exactlyOnce !== "boolean") throw new RequestError(`exactlyOnce: expected true or false, got ${describe(raw.exactlyOnce)}`);
+  return { job, stage, index, op, args: args as string[], routes, ...(raw.exactlyOnce === undefined ? {} : { exactlyOnce: raw.exactlyOnce }) };
+}
+
+/** The operator name if it is a plain name (validateOperatorName), else a RequestError. */
+function checkOperatorName(op: unknown): string {
+  try {
+    return validateOperatorName(op as string);
+  } catch (err) {
+    throw new RequestError((err as Error).message);
+  }
+}
+
+/**
+ * The executable of operator `op` in `opsDir`: `path` (opsDir/op, what the operator is invoked
+ * as) and `real` (that file with every link followed, what is run). undefined when there is no
+ * such file. The name must be plain (no '/', no '..', no control characters) and the real file
+ * must lie inside the real opsDir: a link that leads out of it (ops/sh -> /bin/sh) is refused, so
+ * the operators directory alone decides what can run. The built-in operators' links point to
+ * rainstorm-op beside them, inside opsDir, so they are fine. The real file must be a regular,
+ * executable file.
+ */
+export function operatorFile(opsDir: string, op: string): { path: string; real: string } | undefined {
+  const name = checkOperatorName(op);
+  const path = join(opsDir, name);
+  let realDir: string;
+  let real: string;
+  try {
+    realDir = realpathSync(opsDir);
+    real = realpathSync(path);
+  } catch {
+    return undefined; // no such directory or file (or a dangling link): nothing runs
+  }
+  if (!isInside(realDir, real)) {
+    throw new RequestError(`operator ${JSON.stringify(name)}: ${path} leads to ${real}, outside the operators directory ${realDir}; only files inside it can run`);
+  }
+  const st = statSync(real);
+  if (!st.isFile()) throw new RequestError(`operator ${JSON.stringify(name)}: ${real} is not a regular file`);
+  if ((st.mode & 0o111) === 0) throw new RequestError(`operator ${JSON.stringify(name)}: ${real} is not executable`);
+  return { path, real };
+}
+
+/** Whether `path` lies strictly inside directory `dir` (both absolute and already resolved). */
+export function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/** The local log file of a task, `<logDir>/<job>/stage<s>-task<i>.log`, from checked parts only. */
+export function taskLogPath(logDir: string, job: string, stage: number, index: number): string {
+  const path = join(logDir, checkJobId(job), `stage${checkIndex(stage, "stage", MAX_STAGES)}-task${checkIndex(index, "index", MAX_TASKS_PER_STAGE)}.log`);
+  if (!isInside(logDir, path)) throw new RequestError(`task log ${path}: outside ${logDir}`);
+  return path;
+}
+
+/** A value in an error message: JSON, shortened. */
+function describe(v: unknown): string {
+  if (v === undefined) return "nothing";
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 80 ? `${s.slice(0, 80)}...` : s;
+}
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Under `bun services/rainstormd.ts` (a checkout) rather than a compiled executable. */
@@ -156,13 +318,16 @@ export class Worker {
   }
 
   /**
-   * The command that runs operator `op`: an executable of that name in the operators directory;
-   * in a source checkout run by bun (not compiled), a built-in operator's .ts entry works too.
+   * The command that runs operator `op`: an executable of that name in the operators directory
+   * (see operatorFile: the checked real file runs, invoked as opsDir/op so the built-in
+   * multi-call binary knows which operator it is); in a source checkout run by bun (not
+   * compiled), a built-in operator's .ts entry works too. A name that is not plain, or a file
+   * that leads outside the directory, is a RequestError.
    */
-  operatorCommand(op: string, args: string[]): string[] {
-    const exe = join(this.opsDir(), op);
-    if (existsSync(exe)) return [exe, ...args];
-    if (RUNNING_FROM_SOURCE && operatorFactory(op)) return [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args];
+  operatorCommand(op: string, args: string[]): { cmd: string[]; argv0?: string } {
+    const file = operatorFile(this.opsDir(), op);
+    if (file) return { cmd: [file.real, ...args], argv0: file.path };
+    if (RUNNING_FROM_SOURCE && operatorFactory(op)) return { cmd: [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args] };
     throw new TaskGone(`operator ${JSON.stringify(op)} not found in ${this.opsDir()} (run npm run build, or set rainstorm.ops_dir)`);
   }
 
@@ -174,16 +339,22 @@ export class Worker {
     return join(REPO_ROOT, "dist", "ops");
   }
 
-  startTask(start: TaskStart): { pid: number; logPath: string } {
+  /**
+   * Start (or restart) a task. Everything in `raw` is checked here (checkTaskStart,
+   * operatorFile) before any path is made or any process runs; a refusal is a RequestError.
+   */
+  startTask(raw: TaskStart): { pid: number; logPath: string } {
+    const start = checkTaskStart(raw);
+    const command = this.operatorCommand(start.op, start.args);
+    const logPath = taskLogPath(this.logDir, start.job, start.stage, start.index);
     const k = this.key(start.job, start.stage, start.index);
     const old = this.tasks.get(k);
     if (old) this.stopTask(old);
     this.stoppedJobs.delete(start.job);
     this.setRoutes(start.job, start.routes);
-    const jobDir = join(this.logDir, start.job.replace(/[^A-Za-z0-9_-]/g, "_"));
+    const jobDir = dirname(logPath);
     mkdirSync(jobDir, { recursive: true });
-    const logPath = join(jobDir, `stage${start.stage}-task${start.index}.log`);
-    const op = new OperatorProcess(this.operatorCommand(start.op, start.args), logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir);
+    const op = new OperatorProcess(command.cmd, logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir, command.argv0);
     const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, inputsAtSample: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
     this.tasks.set(k, runner);
     appendFileSync(logPath, `${new Date().toISOString()} task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})\n`);
@@ -237,7 +408,9 @@ export class Worker {
     this.otherHydfs = live.filter((m) => m.state === "alive" && m.ports?.hydfs).map((m) => `http://${m.id.split(":")[0]}:${m.ports.hydfs}`);
   }
 
-  setRoutes(job: string, routes: Routes): void {
+  setRoutes(job: string, raw: Routes): void {
+    checkJobId(job);
+    const routes = checkRoutes(raw);
     const cur = this.routes.get(job);
     if (!cur || routes.version > cur.version) this.routes.set(job, routes);
   }
@@ -254,6 +427,7 @@ export class Worker {
    * it is killed.
    */
   async stopJob(job: string, endOfStream = false): Promise<number> {
+    checkJobId(job);
     this.stoppedJobs.add(job);
     const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
     for (const [k] of mine) this.tasks.delete(k);
@@ -280,7 +454,7 @@ export class Worker {
    * not here.
    */
   async retireTask(job: string, stage: number, index: number, quietMs = RETIRE_QUIET_MS, timeoutMs = RETIRE_TIMEOUT_MS): Promise<number | false> {
-    const k = this.key(job, stage, index);
+    const k = this.key(checkJobId(job), checkIndex(stage, "stage", MAX_STAGES), checkIndex(index, "index", MAX_TASKS_PER_STAGE));
     const t = this.tasks.get(k);
     if (!t) return false;
     const deadline = performance.now() + timeoutMs;
@@ -358,11 +532,33 @@ export class Worker {
 
   // ---- data plane ----------------------------------------------------------------------------
 
-  /** One input batch for a task here: resolves once its outputs are acknowledged downstream. */
-  async handleBatch(batch: Batch): Promise<void> {
+  /**
+   * Whether a (decoded, well-formed) batch is for a task of a job this worker knows: an unknown
+   * job is a RequestError 404, a stage the job does not have a 400, and a task of a known job
+   * that does not run here (moved, retired, restarting, or the job stopped) is TaskGone, so its
+   * sender re-routes it.
+   */
+  private taskFor(batch: Batch): TaskRunner {
     const k = this.key(batch.job, batch.stage, batch.index);
+    const routes = this.routes.get(batch.job);
+    if (!routes) {
+      if (this.stoppedJobs.has(batch.job)) throw new TaskGone(`job ${batch.job} stopped`);
+      throw new RequestError(`batch: job ${batch.job} is not known on this worker`, 404);
+    }
+    if (batch.stage >= routes.stages.length) throw new RequestError(`batch: job ${batch.job} has ${routes.stages.length} stages; there is no stage ${batch.stage}`);
     const t = this.tasks.get(k);
     if (!t || t.stopping || !t.op.alive) throw new TaskGone(`task ${k} is not running here`);
+    return t;
+  }
+
+  /**
+   * One input batch for a task here: resolves once its outputs are acknowledged downstream. The
+   * batch must come from decodeBatch(bytes, "task") (or be made here): its lines are then
+   * exactly `count` operator input lines.
+   */
+  async handleBatch(batch: Batch): Promise<void> {
+    const t = this.taskFor(batch);
+    const k = this.key(batch.job, batch.stage, batch.index);
     while (t.active >= TASK_CONCURRENCY) await new Promise<void>((r) => t.waiters.push(r));
     if (t.stopping) throw new TaskGone(`task ${k} stopped`);
     t.active++;
@@ -507,7 +703,9 @@ export class Worker {
     if (!box) return;
     this.outboxes.delete(key);
     clearTimeout(box.timer);
-    this.sendWithRetry(box.job, box.kind, { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) }).then(
+    // Over MAX_BATCH_TUPLES (receivers refuse more): several batches, one after the other, in order.
+    const parts = splitBatch({ job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) }, MAX_BATCH_TUPLES);
+    parts.reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, box.kind, part)), Promise.resolve()).then(
       () => {
         for (const w of box.waiters) w.resolve();
       },
@@ -559,13 +757,147 @@ export async function postBatch(http: ClusterHttp, target: string, path: string,
   await res.arrayBuffer();
 }
 
-export function decodeBatch(bytes: Uint8Array): Batch {
-  const b = decode(bytes) as Batch;
-  if (!b || typeof b.job !== "string" || !Number.isInteger(b.stage) || !Number.isInteger(b.index) || !Number.isInteger(b.count) || b.count < 0 || typeof b.lines !== "string") {
-    throw new Error("batch: expected {job, stage, index, count, lines}");
+/** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max` (lines and ids alike). */
+export function splitBatch(batch: Batch, max: number): Batch[] {
+  if (batch.count <= max) return [batch];
+  const parts: Batch[] = [];
+  let from = 0;
+  for (let done = 0; done < batch.count; done += max) {
+    let to = from;
+    const n = Math.min(max, batch.count - done);
+    for (let i = 0; i < n; i++) to = batch.lines.indexOf("\n", to) + 1;
+    parts.push({ job: batch.job, stage: batch.stage, index: batch.index, count: n, lines: batch.lines.slice(from, to), ...(batch.ids ? { ids: batch.ids.slice(done, done + n) } : {}) });
+    from = to;
   }
-  if (b.ids !== undefined && (!Array.isArray(b.ids) || b.ids.length !== b.count || b.ids.some((id) => typeof id !== "string"))) {
-    throw new Error(`batch: ids must be a list of ${b.count} strings (one per line)`);
+  return parts;
+}
+
+/** A batch the receiver refuses: malformed, or not what the route takes. Answered 400 with {"error"}. */
+export class BatchError extends RequestError {}
+
+/** The fields a batch may have; any other is refused. */
+const BATCH_FIELDS = new Set(["job", "stage", "index", "count", "lines", "ids"]);
+/**
+ * One decoder for every batch, with limits: a batch is a map of at most BATCH_FIELDS.size
+ * entries whose ids list has at most MAX_BATCH_TUPLES entries, with no binary or extension data.
+ */
+const BATCH_DECODER = new Decoder({ maxMapLength: BATCH_FIELDS.size, maxArrayLength: MAX_BATCH_TUPLES, maxBinLength: 0, maxExtLength: 0 });
+
+/**
+ * A batch from the wire, checked before anything is done with it; a BatchError (400) says what is
+ * wrong. `kind` is the route: "task" (/data, lines are operator input lines, never ids) or
+ * "sink" (/sink, lines are `key\tvalue` results, ids one per line or none). Checked:
+ * the msgpack itself; the fields and their types; job against JOB_ID_PATTERN; stage and index
+ * (integers, stage < MAX_STAGES for a task and <= MAX_STAGES for the sink, which is the stage
+ * after the last; index < MAX_TASKS_PER_STAGE, 0 for the sink); count in [0, MAX_BATCH_TUPLES];
+ * and that lines holds exactly `count` complete lines of the route's form. So a batch that
+ * reaches an operator gets exactly one answer per line, and one line cannot carry a control
+ * message ({"restore"}, {"snapshot"}) or a blank line the operator would not answer.
+ */
+export function decodeBatch(bytes: Uint8Array, kind: "task" | "sink"): Batch {
+  let raw: unknown;
+  try {
+    raw = BATCH_DECODER.decode(bytes);
+  } catch (err) {
+    throw new BatchError(`batch: not valid msgpack (${(err as Error).message})`);
   }
-  return b;
+  if (!isRecord(raw)) throw new BatchError(`batch: expected a msgpack map {job, stage, index, count, lines}, got ${describe(raw)}`);
+  for (const field of Object.keys(raw)) if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines${kind === "sink" ? ", ids" : ""}`);
+  const wrap = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new BatchError(`batch: ${(err as Error).message}`);
+    }
+  };
+  const job = wrap(() => checkJobId(raw.job));
+  const stage = wrap(() => checkIndex(raw.stage, "stage", kind === "sink" ? MAX_STAGES + 1 : MAX_STAGES));
+  const index = wrap(() => checkIndex(raw.index, "index", kind === "sink" ? 1 : MAX_TASKS_PER_STAGE));
+  if (kind === "sink" && stage === 0) throw new BatchError("batch: stage: a sink batch comes from the last stage, so its stage is at least 1, got 0");
+  const count = wrap(() => checkIndex(raw.count, "count", MAX_BATCH_TUPLES + 1));
+  const lines = raw.lines;
+  if (typeof lines !== "string") throw new BatchError(`batch: lines: expected a string, got ${describe(lines)}`);
+  const problem = kind === "task" ? inputLinesProblem(lines, count) : resultLinesProblem(lines, count);
+  if (problem) throw new BatchError(`batch: ${problem}`);
+  const batch: Batch = { job, stage, index, count, lines };
+  if (raw.ids !== undefined) {
+    if (kind === "task") throw new BatchError("batch: ids: only sink batches carry ids");
+    const ids = raw.ids;
+    if (!Array.isArray(ids) || ids.length !== count || !ids.every((id) => typeof id === "string")) {
+      throw new BatchError(`batch: ids: expected a list of ${count} strings (one per line), got ${Array.isArray(ids) ? `${ids.length} items` : describe(ids)}`);
+    }
+    batch.ids = ids as string[];
+  }
+  return batch;
+}
+
+/**
+ * Why `lines` is not exactly `count` operator input lines as inputLine writes them, each
+ * `{"id":<string>,"key":<string>,"value":<string>}` and a newline; undefined when it is. One pass
+ * over the characters, without building objects: every batch of every task goes through here.
+ */
+export function inputLinesProblem(lines: string, count: number): string | undefined {
+  let pos = 0;
+  let n = 0;
+  while (pos < lines.length) {
+    if (n === count) return `count is ${count} but lines holds more than ${count} lines`;
+    const start = pos;
+    const bad = () => `line ${n + 1}: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ${describe(lineAt(lines, start))}`;
+    if (!lines.startsWith('{"id":', pos)) return bad();
+    pos = jsonStringEnd(lines, pos + 6);
+    if (pos < 0 || !lines.startsWith(',"key":', pos)) return bad();
+    pos = jsonStringEnd(lines, pos + 7);
+    if (pos < 0 || !lines.startsWith(',"value":', pos)) return bad();
+    pos = jsonStringEnd(lines, pos + 9);
+    if (pos < 0 || !lines.startsWith("}\n", pos)) return bad();
+    pos += 2;
+    n++;
+  }
+  if (n !== count) return `count is ${count} but lines holds ${n} lines`;
+  return undefined;
+}
+
+/** Why `lines` is not exactly `count` result lines `key\tvalue` and a newline (no \r); undefined when it is. */
+export function resultLinesProblem(lines: string, count: number): string | undefined {
+  let pos = 0;
+  let n = 0;
+  while (pos < lines.length) {
+    if (n === count) return `count is ${count} but lines holds more than ${count} lines`;
+    const end = lines.indexOf("\n", pos);
+    if (end < 0) return `line ${n + 1}: expected a newline at its end, got ${describe(lines.slice(pos, pos + 80))}`;
+    const tab = lines.indexOf("\t", pos);
+    if (tab < 0 || tab > end) return `line ${n + 1}: expected a result line key<TAB>value, got ${describe(lines.slice(pos, Math.min(end, pos + 80)))}`;
+    const cr = lines.indexOf("\r", pos);
+    if (cr >= 0 && cr < end) return `line ${n + 1}: a result line holds no carriage return`;
+    pos = end + 1;
+    n++;
+  }
+  if (n !== count) return `count is ${count} but lines holds ${n} lines`;
+  return undefined;
+}
+
+/**
+ * The index just after the JSON string starting at `pos` (at its opening quote), or -1 when
+ * there is none: a raw control character, a bad escape or the end comes first.
+ */
+function jsonStringEnd(s: string, pos: number): number {
+  if (s.charCodeAt(pos) !== 34 /* " */) return -1;
+  for (let i = pos + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === 92 /* \ */) {
+      const e = s.charCodeAt(++i);
+      if (e === 117 /* u */) {
+        if (!/^[0-9A-Fa-f]{4}$/.test(s.slice(i + 1, i + 5))) return -1;
+        i += 4;
+      } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)) return -1; // " \ / b f n r t
+    }
+  }
+  return -1;
+}
+
+function lineAt(s: string, pos: number): string {
+  const end = s.indexOf("\n", pos);
+  return s.slice(pos, end < 0 ? s.length : end);
 }
