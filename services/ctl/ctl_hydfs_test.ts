@@ -82,6 +82,48 @@ describe("ctl HyDFS commands", () => {
     expect(JSON.parse(mc.out).created).toEqual(["more.txt_1", "more.txt_2", "more.txt_3"]);
   });
 
+  test("a reused (client, seq): the same bytes are 'already applied', other bytes are refused and change nothing", async () => {
+    /** Step the client's sequence back by one, so the next ctl call reuses the last number (as a retry does). */
+    const rewind = (): { clientId: string; seq: number } => {
+      const st = JSON.parse(readFileSync(state, "utf8")) as { clientId: string; seq: number };
+      writeFileSync(state, JSON.stringify({ ...st, seq: st.seq - 1 }));
+      return st;
+    };
+    const head = join(work, "dup-head.txt");
+    const once = join(work, "dup-once.txt");
+    const other = join(work, "dup-other.txt");
+    writeFileSync(head, "first line\n");
+    writeFileSync(once, "appended once\n");
+    writeFileSync(other, "other bytes!!\n");
+    expect((await ctl("create", head, "dup.log")).code).toBe(0);
+    const created = rewind();
+    const createAgain = await ctl("create", head, "dup.log", "--node", "02");
+    expect([createAgain.code, createAgain.out.trim()]).toEqual([0, `already applied: create seq ${created.seq} of dup.log was a duplicate (nothing new written)`]);
+
+    const first = await ctl("append", once, "dup.log");
+    expect(first.out).toContain("appended 14 bytes to dup.log");
+    const appended = rewind();
+    const again = await ctl("append", once, "dup.log", "--node", "03");
+    expect([again.code, again.out.trim()]).toEqual([0, `already applied: append seq ${appended.seq} of dup.log was a duplicate (nothing new written)`]);
+    rewind();
+    const raw = JSON.parse((await ctl("append", once, "dup.log", "--json")).out);
+    expect([raw.name, raw.size, raw.duplicate]).toEqual(["dup.log", 14, true]);
+
+    for (const node of ["01", "02"]) {
+      rewind();
+      const refused = await ctl("append", other, "dup.log", "--node", node);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain(`client ${appended.clientId} seq ${appended.seq} of dup.log was already used for different bytes (this append of 14 bytes`);
+      expect(refused.err).toContain("(HTTP 409)");
+    }
+    rewind();
+    const createOther = await ctl("create", other, "dup.log");
+    expect(createOther.code).toBe(1);
+    const back = join(work, "dup.out");
+    expect((await ctl("get", "dup.log", back)).code).toBe(0);
+    expect(readFileSync(back, "utf8")).toBe("first line\nappended once\n");
+  });
+
   test("clear errors: a missing local file, a missing remote file, a bad name", async () => {
     const missingLocal = await ctl("create", join(work, "nope.txt"), "x");
     expect(missingLocal.code).toBe(1);

@@ -3,15 +3,17 @@
  * this machine: a stable client id and a sequence counter live in the user's state directory
  * (RAINSTORM_CTL_STATE, default ~/.rainstorm/ctl-client.json), so `ctl append` twice in a row is
  * one client appending twice, and a retried append reuses its sequence number (applied once).
+ * An answer with `duplicate: true` means the servers already had that (client, seq) with these
+ * very bytes and wrote nothing new; ctl says so instead of reporting a write. The same (client,
+ * seq) with other bytes is refused by the servers (409) and ctl prints their message.
  */
 import { defineCommand } from "citty";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { resolveNode } from "../shared/config.ts";
 import { whyFailed } from "../shared/http.ts";
-import { commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+import { resolveNodeName, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
 
 // ---- client identity -----------------------------------------------------------------------------
 
@@ -123,8 +125,23 @@ async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host)
   }
 }
 
+/** What a create or append answered, with the (client, seq) it was sent under. */
+export interface Uploaded {
+  /** The server's JSON answer, as --json prints it. */
+  answer: any;
+  clientId: string;
+  seq: number;
+}
+
+/** The human line for a create or append: a duplicate is named as such, never as a write. */
+export function describeUpload(kind: "create" | "append", up: Uploaded): string {
+  const r = up.answer;
+  if (r.duplicate === true) return `already applied: ${kind} seq ${up.seq} of ${r.name} was a duplicate (nothing new written)`;
+  return kind === "create" ? `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}` : `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`;
+}
+
 /** Upload a local file as create or append. */
-export async function upload(ctx: Ctx, kind: "create" | "append", local: string, remote: string): Promise<any> {
+export async function upload(ctx: Ctx, kind: "create" | "append", local: string, remote: string): Promise<Uploaded> {
   if (!existsSync(local) || !statSync(local).isFile()) throw new CtlError(`local file ${JSON.stringify(local)} not found`);
   const size = statSync(local).size;
   const { clientId, seq } = await nextClientSeq();
@@ -150,7 +167,7 @@ export async function upload(ctx: Ctx, kind: "create" | "append", local: string,
         const res = await ctx.http.fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { "content-length": String(size) }, body, signal: guard.signal });
         if (!res.ok) throw await failure(res, `${kind} ${remote}`);
         bar.end();
-        return await res.json();
+        return { answer: await res.json(), clientId, seq };
       } catch (err) {
         if (err instanceof CtlError || attempt >= 2) throw err instanceof CtlError ? err : new CtlError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
         guard.touch();
@@ -203,8 +220,8 @@ export const createCmd = defineCommand({
   args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = makeCtx(args);
-    const r = await upload(ctx, "create", args.local, args.remote);
-    print(ctx, r, () => `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}`);
+    const up = await upload(ctx, "create", args.local, args.remote);
+    print(ctx, up.answer, () => describeUpload("create", up));
   },
 });
 
@@ -213,8 +230,8 @@ export const appendCmd = defineCommand({
   args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = makeCtx(args);
-    const r = await upload(ctx, "append", args.local, args.remote);
-    print(ctx, r, () => `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`);
+    const up = await upload(ctx, "append", args.local, args.remote);
+    print(ctx, up.answer, () => describeUpload("append", up));
   },
 });
 
@@ -243,7 +260,7 @@ export const getFromReplicaCmd = defineCommand({
   args: { ...commonArgs, replica: pos("node alias or address"), remote: pos("HyDFS file name"), local: pos("local file to write") },
   async run({ args }) {
     const ctx = makeCtx(args);
-    const host = resolveNode(ctx.cfg.aliases, args.replica);
+    const host = resolveNodeName(ctx.cfg.aliases, args.replica, "getfromreplica node");
     const r = await download(ctx, `/getfromreplica?name=${encodeURIComponent(args.remote)}`, args.local, `getfromreplica ${args.remote}`, host);
     print(ctx, r, () => `wrote ${r.size} bytes (${r.ops} operations) from ${host} to ${args.local}`);
   },
@@ -297,7 +314,7 @@ export const multiAppendCmd = defineCommand({
     const rest = (args._ as string[]).slice(1);
     if (rest.length === 0 || rest.length % 2 !== 0) throw new CtlError(`multiappend: expected <remote> then N nodes and N local names, got ${rest.length} arguments after the file name`);
     const half = rest.length / 2;
-    const jobs = rest.slice(0, half).map((n, i) => ({ host: resolveNode(ctx.cfg.aliases, n), local: rest[half + i]! }));
+    const jobs = rest.slice(0, half).map((n, i) => ({ host: resolveNodeName(ctx.cfg.aliases, n, "multiappend node"), local: rest[half + i]! }));
     const results = await Promise.allSettled(
       jobs.map((j) => callJson(ctx, "POST", `/multiappend_local?name=${encodeURIComponent(args.remote)}&local=${encodeURIComponent(j.local)}`, j.host)),
     );
@@ -317,9 +334,9 @@ export const multiCreateCmd = defineCommand({
     const base = args.local.split("/").pop()!;
     const created: string[] = [];
     for (let i = 1; i <= n; i++) {
-      const r = await upload(ctx, "create", args.local, `${base}_${i}`);
-      created.push(r.name);
-      if (!ctx.json) console.log(`created ${r.name} on ${r.replicas.join(", ")}`);
+      const up = await upload(ctx, "create", args.local, `${base}_${i}`);
+      created.push(up.answer.name);
+      if (!ctx.json) console.log(up.answer.duplicate === true ? describeUpload("create", up) : `created ${up.answer.name} on ${up.answer.replicas.join(", ")}`);
     }
     if (ctx.json) console.log(JSON.stringify({ created }, null, 2));
   },

@@ -2,27 +2,25 @@
  * hydfsd's HTTP API (one Elysia instance): client endpoints that any node coordinates, and the
  * /internal/* endpoints replicas call on each other. Uploads and downloads stream; nothing here
  * holds a whole file in memory.
+ *
+ * Every body is bounded while it streams, never after it was read whole: uploads by
+ * hydfs.max_body_bytes (chunkStream), a chunk by CHUNK_BYTES, a replica write by
+ * OP_BODY_MAX_BYTES, an adopt by ADOPT_BODY_MAX_BYTES (readLimited, limits.ts). Routes that take
+ * no body are declared `parse: "none"`, so Elysia never reads one for them.
  */
 import { Elysia, t } from "elysia";
-import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
+import type { RequestVerifier } from "../shared/auth.ts";
+import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { decode } from "@msgpack/msgpack";
+import { declaredLength, readLimited } from "../shared/body.ts";
+import { ADOPT_BODY_MAX_BYTES, CHUNK_BYTES, OP_BODY_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
-import { NameError, validateRemoteName } from "./names.ts";
+import { describeValue, NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
 import { formatToken, tokenOf } from "./ring.ts";
-import { CHUNK_BYTES } from "./store.ts";
 
-const chunkRef = t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }), size: t.Integer({ minimum: 0 }) });
-const appendOp = t.Object({
-  opId: t.String({ minLength: 1, maxLength: 100 }),
-  clientId: t.String({ minLength: 1, maxLength: 200 }),
-  seq: t.Integer({ minimum: 0 }),
-  tsMs: t.Integer({ minimum: 0 }),
-  chunks: t.Array(chunkRef),
-  size: t.Integer({ minimum: 0 }),
-  kind: t.Union([t.Literal("create"), t.Literal("append")]),
-});
+const NO_BODY = { parse: "none" } as const;
 const nameQuery = t.Object({ name: t.String() });
 const writeQuery = t.Object({ name: t.String(), client: t.String(), seq: t.Numeric() });
 
@@ -33,10 +31,11 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 }
 
 export function hydfsApp(node: HydfsNode) {
+  const verifier = requestVerifier(node.cfg.cluster_secret);
   return new Elysia()
     // Deny by default: with a secret, reads, writes and replica calls all need the credential;
     // only the routes in PUBLIC_ROUTES (declared right after) do not.
-    .onRequest(authHook(requestVerifier(node.cfg.cluster_secret), PUBLIC_ROUTES))
+    .onRequest(authHook(verifier, PUBLIC_ROUTES))
     .onError((ctx) => {
       if (ctx.error instanceof NameError) {
         ctx.set.status = 400;
@@ -75,19 +74,19 @@ export function hydfsApp(node: HydfsNode) {
     .get("/list_mem_ids", () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) }))
     .get("/metrics", ({ set }) => {
       set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(node);
+      return metricsText(node, verifier);
     })
     .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
     .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
-    .post("/merge", ({ query }) => node.merge(query.name), { query: nameQuery })
-    .post("/delete", ({ query }) => node.delete(query.name), { query: nameQuery })
-    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { query: t.Object({ name: t.String(), local: t.String() }) })
+    .post("/merge", ({ query }) => node.merge(query.name), { ...NO_BODY, query: nameQuery })
+    .post("/delete", ({ query }) => node.delete(query.name), { ...NO_BODY, query: nameQuery })
+    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: t.Object({ name: t.String(), local: t.String() }) })
     // ---- replica-to-replica ----
     .put(
       "/internal/chunk/:id",
       async ({ params, request }) => {
-        const bytes = new Uint8Array(await request.arrayBuffer());
-        if (bytes.length > CHUNK_BYTES) throw new HydfsError(`chunk over ${CHUNK_BYTES} bytes`, 413);
+        // Counted while it streams: a longer body is cut off after CHUNK_BYTES, never buffered.
+        const bytes = await readLimited(request.body, CHUNK_BYTES, `chunk ${params.id.slice(0, 12)}`, declaredLength(request.headers));
         try {
           return node.store.putChunk(bytes, params.id);
         } catch (err) {
@@ -123,17 +122,65 @@ export function hydfsApp(node: HydfsNode) {
       { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
     )
     .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), {
+      ...NO_BODY,
       query: t.Object({ name: t.String(), at: t.Numeric({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, multipleOf: 1 }) }),
     })
-    .post("/internal/abort_create", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { query: t.Object({ name: t.String(), op: t.String() }) })
+    .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { ...NO_BODY, query: t.Object({ name: t.String(), op: t.String() }) })
     .post(
       "/internal/adopt",
-      async ({ query, body }) => ({ digest: await node.adopt(validateRemoteName(query.name), body.ops as AppendOp[], body.sources, body.deletedAtMs) }),
-      {
-        query: nameQuery,
-        body: t.Object({ ops: t.Array(appendOp), sources: t.Array(t.Object({ host: t.String(), hydfsPort: t.Integer() })), deletedAtMs: t.Optional(t.Integer({ minimum: 0 })) }),
+      async ({ query, request }) => {
+        const name = validateRemoteName(query.name);
+        const raw = await readLimited(request.body, ADOPT_BODY_MAX_BYTES, `adopt ${name}`, declaredLength(request.headers));
+        const body = parseAdoptBody(raw);
+        return { digest: await node.adopt(name, body.ops, body.sources, body.deletedAtMs) };
       },
+      { ...NO_BODY, query: nameQuery },
     );
+}
+
+export interface AdoptBody {
+  ops: AppendOp[];
+  sources: { host: string; hydfsPort: number }[];
+  deletedAtMs: number | undefined;
+}
+
+/** Most chunk sources an adopt may name: the participants of one merge (replicas and a departing copy). */
+export const MAX_ADOPT_SOURCES = 16;
+
+/**
+ * The body of `/internal/adopt`, checked field by field (HydfsError 400 naming the field):
+ * `{ops: AppendOp[], sources: [{host, hydfsPort}], deletedAtMs?}`. Timestamps are bounded by
+ * the node's clock in HydfsNode.adopt, and sources are checked against the ring there.
+ */
+export function parseAdoptBody(raw: Uint8Array): AdoptBody {
+  const bad = (what: string) => new HydfsError(`adopt: ${what}`, 400);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw bad("body: expected a JSON object");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(`body ${describeValue(value)}: expected a JSON object`);
+  const { ops, sources, deletedAtMs } = value as Record<string, unknown>;
+  if (!Array.isArray(ops)) throw bad(`ops ${describeValue(ops)}: expected an array of ops`);
+  if (!Array.isArray(sources) || sources.length > MAX_ADOPT_SOURCES) throw bad(`sources ${describeValue(sources)}: expected an array of at most ${MAX_ADOPT_SOURCES} {host, hydfsPort}`);
+  const checkedSources = sources.map((s, i) => {
+    const { host, hydfsPort } = (s ?? {}) as Record<string, unknown>;
+    if (typeof host !== "string" || host.length === 0 || host.length > 253) throw bad(`sources[${i}].host ${describeValue(host)}: expected a host name of 1..253 characters`);
+    if (typeof hydfsPort !== "number" || !Number.isInteger(hydfsPort) || hydfsPort < 1 || hydfsPort > 65535) throw bad(`sources[${i}].hydfsPort ${describeValue(hydfsPort)}: expected an integer in 1..65535`);
+    return { host, hydfsPort };
+  });
+  if (deletedAtMs !== undefined && (typeof deletedAtMs !== "number" || !Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0)) {
+    throw bad(`deletedAtMs ${describeValue(deletedAtMs)}: expected a non-negative integer of milliseconds`);
+  }
+  const checkedOps = ops.map((op, i) => {
+    try {
+      return validateAppendOp(op, `ops[${i}]`);
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  });
+  return { ops: checkedOps, sources: checkedSources, deletedAtMs: deletedAtMs as number | undefined };
 }
 
 /**
@@ -141,13 +188,14 @@ export function hydfsApp(node: HydfsNode) {
  * inline; inline data is stored as the op's chunk first. Both are validated like any input.
  */
 async function readOpBody(node: HydfsNode, request: Request, inline: boolean): Promise<AppendOp> {
-  const raw = new Uint8Array(await request.arrayBuffer());
+  const raw = await readLimited(request.body, OP_BODY_MAX_BYTES, "replica write", declaredLength(request.headers));
   let op: AppendOp;
   try {
     if (!inline) return validateAppendOp(JSON.parse(new TextDecoder().decode(raw)), "op");
     const body = decode(raw) as { op: unknown; data: unknown };
     op = validateAppendOp(body?.op, "op");
     if (!(body.data instanceof Uint8Array)) throw new Error("data: expected bytes");
+    if (body.data.length !== op.size) throw new Error(`data: ${body.data.length} bytes: expected the op's size, ${op.size}`);
     if (body.data.length > 0) {
       if (op.chunks.length !== 1) throw new Error("inline data needs exactly one chunk in the op");
       node.store.putChunk(body.data, op.chunks[0]!.id);
@@ -159,16 +207,27 @@ async function readOpBody(node: HydfsNode, request: Request, inline: boolean): P
 }
 
 function replicaWrite(node: HydfsNode, kind: "create" | "append", nameIn: string, op: AppendOp, storeIfMissing: boolean, set: { status?: number | string }) {
-  const result = node.applyLocal(kind, validateRemoteName(nameIn), op, storeIfMissing);
+  const name = validateRemoteName(nameIn);
+  const result = node.applyLocal(kind, name, op, storeIfMissing);
+  if (result === "conflict") {
+    set.status = 409;
+    return { result, error: `client ${op.clientId} seq ${op.seq} of ${name} was already used for different bytes (stored here with other content)` };
+  }
+  if (result === "full") {
+    set.status = 413;
+    return { result, error: `${kind} ${name}: the file's manifest is at its limit` };
+  }
   if (result === "exists" || result === "deleted_later") set.status = 409;
   else if (result === "no_such_file") set.status = 404;
   else if (result === "error") set.status = 409;
   return { result };
 }
 
-function metricsText(node: HydfsNode): string {
+function metricsText(node: HydfsNode, verifier: RequestVerifier | undefined): string {
   const m = node.metrics;
-  return new MetricsText()
+  const text = new MetricsText();
+  authMetrics(text, "hydfsd", verifier);
+  return text
     .series("hydfs_ops_total", "counter", "Client operations coordinated by this node, by type.", Object.entries(m.ops).map(([k, v]) => [`{op="${k}"}`, v]))
     .single("hydfs_bytes_stored", "gauge", "Bytes of chunks stored on this node.", node.store.chunkBytes())
     .single("hydfs_files_stored", "gauge", "Files with a replica on this node.", node.store.list().length)

@@ -326,7 +326,7 @@ describe("HyDFS: small clusters", () => {
 });
 
 describe("HyDFS with a cluster secret", () => {
-  test("mutating and node-to-node calls need the bearer token", async () => {
+  test("mutating and node-to-node calls need the credential", async () => {
     const c = newCluster("127.0.32", {}, "hydfs-secret");
     try {
       await c.up(3);

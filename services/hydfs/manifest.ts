@@ -9,6 +9,7 @@
  * so a crash can only tear the last line; parseOpLines drops that line and reports where the
  * valid prefix ends.
  */
+import { CHUNK_BYTES, MAX_CLIENT_ID_CHARS, MAX_OP_BYTES, MAX_OP_ID_CHARS } from "./limits.ts";
 import { describeValue } from "./names.ts";
 
 export interface ChunkRef {
@@ -38,6 +39,30 @@ export function opKey(op: Pick<AppendOp, "clientId" | "seq">): string {
   return `${op.clientId}#${op.seq}`;
 }
 
+/**
+ * Digest of what an op writes: its kind and its chunk list (ids are SHA-256 of the bytes, and
+ * one body is always cut into the same chunks), so two ops have equal digests exactly when
+ * they write the same bytes the same way. A retry of a (clientId, seq) must have the digest of
+ * the op already stored under it; other content is a reuse of the pair, refused (409).
+ */
+export function opContentDigest(op: Pick<AppendOp, "kind" | "size" | "chunks">): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  hasher.update(`${op.kind} ${op.size}\n`);
+  for (const c of op.chunks) hasher.update(`${c.id} ${c.size}\n`);
+  return hasher.digest("hex");
+}
+
+/** Whether two ops write the same content (kind, size and chunks), whatever their ids and times. */
+export function sameContent(a: Pick<AppendOp, "kind" | "size" | "chunks">, b: Pick<AppendOp, "kind" | "size" | "chunks">): boolean {
+  if (a.kind !== b.kind || a.size !== b.size || a.chunks.length !== b.chunks.length) return false;
+  return a.chunks.every((c, i) => c.id === b.chunks[i]!.id && c.size === b.chunks[i]!.size);
+}
+
+/** "append of 12 bytes, content 0123abcd4567" for messages about an op's content. */
+export function describeContent(op: Pick<AppendOp, "kind" | "size" | "chunks">): string {
+  return `${op.kind} of ${op.size} bytes, content ${opContentDigest(op).slice(0, 16)}`;
+}
+
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 
 function isCount(v: unknown): v is number {
@@ -47,7 +72,11 @@ function isCount(v: unknown): v is number {
 /**
  * Check that `value` is a well-formed AppendOp and return a copy holding only its known fields
  * (unknown fields are dropped, so a newer writer's extra fields do not break an older reader).
- * `where` starts the error message, e.g. "manifest line 3".
+ * `where` starts the error message, e.g. "manifest line 3". Every number is bounded (limits.ts):
+ * ids by length, the size by MAX_OP_BYTES, each chunk by CHUNK_BYTES, and the chunk count is the
+ * one an upload of `size` bytes is cut into, ceil(size / CHUNK_BYTES). Timestamps are bounded
+ * separately, against the receiving node's clock (checkWireTime), since a manifest read from
+ * disk is checked here too.
  */
 export function validateAppendOp(value: unknown, where = "append op"): AppendOp {
   const bad = (field: string, got: unknown, expected: string): Error =>
@@ -56,11 +85,20 @@ export function validateAppendOp(value: unknown, where = "append op"): AppendOp 
   const v = value as Record<string, unknown>;
   const { opId, clientId, seq, tsMs, chunks, size, kind } = v;
   if (typeof opId !== "string" || opId.length === 0) throw bad("opId", opId, "a non-empty string");
+  if (opId.length > MAX_OP_ID_CHARS) throw bad("opId", opId, `at most ${MAX_OP_ID_CHARS} characters, got ${opId.length}`);
   if (typeof clientId !== "string" || clientId.length === 0) throw bad("clientId", clientId, "a non-empty string");
+  if (clientId.length > MAX_CLIENT_ID_CHARS) throw bad("clientId", clientId, `at most ${MAX_CLIENT_ID_CHARS} characters, got ${clientId.length}`);
   if (!isCount(seq)) throw bad("seq", seq, "a non-negative integer");
   if (!isCount(tsMs)) throw bad("tsMs", tsMs, "a non-negative integer of milliseconds");
   if (kind !== "create" && kind !== "append") throw bad("kind", kind, '"create" or "append"');
   if (!Array.isArray(chunks)) throw bad("chunks", chunks, "an array of {id, size}");
+  if (!isCount(size)) throw bad("size", size, "a non-negative integer of bytes");
+  if (size > MAX_OP_BYTES) throw bad("size", size, `at most ${MAX_OP_BYTES} bytes (MAX_OP_BYTES)`);
+  // Checked before the chunks are looked at, so a huge list costs nothing.
+  const wantChunks = Math.ceil(size / CHUNK_BYTES);
+  if (chunks.length !== wantChunks) {
+    throw new Error(`${where}: chunks: ${chunks.length} chunks for size ${size}: expected ${wantChunks} (an upload is cut every ${CHUNK_BYTES} bytes)`);
+  }
   const refs: ChunkRef[] = [];
   let sum = 0;
   for (const [i, c] of chunks.entries()) {
@@ -68,10 +106,10 @@ export function validateAppendOp(value: unknown, where = "append op"): AppendOp 
     const { id, size: chunkSize } = c as Record<string, unknown>;
     if (typeof id !== "string" || !CHUNK_ID.test(id)) throw bad(`chunks[${i}].id`, id, "64 lowercase hex digits");
     if (!isCount(chunkSize)) throw bad(`chunks[${i}].size`, chunkSize, "a non-negative integer of bytes");
+    if (chunkSize < 1 || chunkSize > CHUNK_BYTES) throw bad(`chunks[${i}].size`, chunkSize, `1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`);
     refs.push({ id, size: chunkSize });
     sum += chunkSize;
   }
-  if (!isCount(size)) throw bad("size", size, "a non-negative integer of bytes");
   // A size that disagrees with the chunks would make offsets and `ls` sizes lie.
   if (size !== sum) throw bad("size", size, `the sum of the chunk sizes, ${sum}`);
   return { opId, clientId, seq, tsMs, chunks: refs, size, kind };

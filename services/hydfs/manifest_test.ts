@@ -13,11 +13,14 @@ import {
   manifestDigest,
   mergeManifests,
   missingOps,
+  opContentDigest,
   opKey,
   parseOpLines,
+  sameContent,
   totalSize,
   validateAppendOp,
 } from "./manifest.ts";
+import { CHUNK_BYTES, MAX_CLIENT_ID_CHARS, MAX_OP_BYTES, MAX_OP_ID_CHARS } from "./limits.ts";
 
 const chunkId = (content: string): string => new Bun.CryptoHasher("sha256").update(content).digest("hex");
 
@@ -27,13 +30,16 @@ interface OpSpec {
   tsMs: number;
   opId?: string;
   kind?: "create" | "append";
-  /** Chunk contents; ids and sizes are derived. */
+  /**
+   * Chunk contents; ids are derived. As an upload is cut, every chunk but the last counts as a
+   * full CHUNK_BYTES (the ids stand for bytes never materialized), the last as its own length.
+   */
   data?: string[];
 }
 
 function op(s: OpSpec): AppendOp {
   const data = s.data ?? [`${s.clientId}:${s.seq}`];
-  const chunks = data.map((d) => ({ id: chunkId(d), size: d.length }));
+  const chunks = data.map((d, i) => ({ id: chunkId(d), size: i < data.length - 1 ? CHUNK_BYTES : d.length }));
   return {
     opId: s.opId ?? `op-${s.clientId}-${s.seq}-${s.tsMs}`,
     clientId: s.clientId,
@@ -94,14 +100,46 @@ describe("validateAppendOp", () => {
     ["unsafe tsMs", { ...good, tsMs: 2 ** 53 }, "tsMs 9007199254740992: expected a non-negative integer of milliseconds"],
     ["bad kind", { ...good, kind: "delete" }, 'kind "delete": expected "create" or "append"'],
     ["chunks not an array", { ...good, chunks: {} }, "chunks {}: expected an array of {id, size}"],
-    ["chunk not an object", { ...good, chunks: [5] }, "chunks[0] 5: expected an object {id, size}"],
+    ["chunk not an object", { ...good, chunks: [5], size: 5 }, "chunks[0] 5: expected an object {id, size}"],
     ["uppercase chunk id", { ...good, chunks: [{ id: "A".repeat(64), size: 2 }], size: 2 }, "chunks[0].id"],
     ["short chunk id", { ...good, chunks: [{ id: "ab", size: 2 }], size: 2 }, 'chunks[0].id "ab": expected 64 lowercase hex digits'],
-    ["negative chunk size", { ...good, chunks: [{ id: chunkId("x"), size: -1 }], size: -1 }, "chunks[0].size -1: expected a non-negative integer of bytes"],
+    ["negative chunk size", { ...good, chunks: [{ id: chunkId("x"), size: -1 }], size: 5 }, "chunks[0].size -1: expected a non-negative integer of bytes"],
     ["size missing", { ...good, size: undefined }, "size undefined: expected a non-negative integer of bytes"],
-    ["size not the sum", { ...good, size: 4 }, "size 4: expected the sum of the chunk sizes, 5"],
+    ["size not the sum", { ...good, size: CHUNK_BYTES + 2 }, `size ${CHUNK_BYTES + 2}: expected the sum of the chunk sizes, ${CHUNK_BYTES + 3}`],
+    ["opId too long", { ...good, opId: "o".repeat(MAX_OP_ID_CHARS + 1) }, `expected at most ${MAX_OP_ID_CHARS} characters, got ${MAX_OP_ID_CHARS + 1}`],
+    ["clientId too long", { ...good, clientId: "c".repeat(MAX_CLIENT_ID_CHARS + 1) }, `expected at most ${MAX_CLIENT_ID_CHARS} characters, got ${MAX_CLIENT_ID_CHARS + 1}`],
+    ["size over MAX_OP_BYTES", { ...good, size: MAX_OP_BYTES + 1 }, `size ${MAX_OP_BYTES + 1}: expected at most ${MAX_OP_BYTES} bytes (MAX_OP_BYTES)`],
+    ["unsafe size", { ...good, size: 2 ** 53 }, "size 9007199254740992: expected a non-negative integer of bytes"],
+    ["more chunks than the size needs", { ...good, chunks: [...good.chunks, { id: chunkId("z"), size: 1 }] }, `chunks: 3 chunks for size ${CHUNK_BYTES + 3}: expected 2 (an upload is cut every ${CHUNK_BYTES} bytes)`],
+    ["a million chunks for a small size", { ...good, chunks: Array(1_000_000).fill({ id: chunkId("z"), size: 1 }), size: 1_000_000 }, "chunks: 1000000 chunks for size 1000000: expected 1"],
+    ["chunks but no size", { ...good, chunks: [{ id: chunkId("z"), size: 0 }], size: 0 }, "chunks: 1 chunks for size 0: expected 0"],
+    ["an empty chunk", { ...good, chunks: [{ id: chunkId("z"), size: 0 }, { id: chunkId("y"), size: CHUNK_BYTES + 3 }] }, `chunks[0].size 0: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`],
+    ["a chunk over CHUNK_BYTES", { ...good, chunks: [{ id: chunkId("z"), size: CHUNK_BYTES + 2 }, { id: chunkId("y"), size: 1 }] }, `chunks[0].size ${CHUNK_BYTES + 2}: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`],
   ])("rejects %s", (_label, value, message) => {
-    expect(() => validateAppendOp(value, "op under test")).toThrow(`op under test: ${message}`);
+    expect(() => validateAppendOp(value, "op under test")).toThrow(message.startsWith("expected") ? message : `op under test: ${message}`);
+  });
+});
+
+describe("opContentDigest, sameContent", () => {
+  const base = op({ clientId: "c", seq: 1, tsMs: 5, data: ["ab", "cde"] });
+  test("ignore ids, times and the (client, seq) itself: only what the op writes counts", () => {
+    const retry = { ...base, opId: "retry", tsMs: 99, clientId: "other", seq: 7 };
+    expect(sameContent(base, retry)).toBe(true);
+    expect(opContentDigest(retry)).toBe(opContentDigest(base));
+    expect(opContentDigest(base)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test.each([
+    ["other bytes, same size", op({ clientId: "c", seq: 1, tsMs: 5, data: ["ab", "cdf"] })],
+    ["other size", op({ clientId: "c", seq: 1, tsMs: 5, data: ["ab", "cdef"] })],
+    ["one chunk fewer", op({ clientId: "c", seq: 1, tsMs: 5, data: ["cde"] })],
+    ["chunks swapped", { ...base, chunks: [base.chunks[1]!, base.chunks[0]!] }],
+    ["a create instead of an append", { ...base, kind: "create" as const }],
+    ["empty", op({ clientId: "c", seq: 1, tsMs: 5, data: [] })],
+  ])("differ for %s", (_label, other) => {
+    expect(sameContent(base, other)).toBe(false);
+    expect(sameContent(other, base)).toBe(false);
+    expect(opContentDigest(other)).not.toBe(opContentDigest(base));
   });
 });
 
@@ -320,7 +358,7 @@ describe("mergeManifests, missingOps, totalSize", () => {
   test.each([
     { name: "empty file", ops: [] as AppendOp[], size: 0 },
     { name: "create only", ops: [cr], size: 6 },
-    { name: "three ops", ops: [cr, b1, a2], size: 6 + 10 + 5 },
+    { name: "three ops", ops: [cr, b1, a2], size: 6 + CHUNK_BYTES + 6 + 5 },
     { name: "empty create", ops: [op({ clientId: "a", seq: 1, tsMs: 1, kind: "create", data: [] })], size: 0 },
   ])("totalSize: $name", ({ ops, size }) => {
     expect(totalSize(ops)).toBe(size);

@@ -13,6 +13,11 @@
  * at a majority. Reads and merges take the newest tombstone any participant reports and ignore
  * every op stamped at or before it, so a replica that missed the delete cannot bring the file
  * back; merge then deletes that stale copy too.
+ *
+ * Input from the wire is bounded here, for calls from peers and from this node alike: op
+ * timestamps and tombstones may be at most MAX_CLOCK_SKEW_MS after this node's clock
+ * (limits.ts), an op's content is checked against what its (clientId, seq) already stored, and
+ * chunks are fetched only from hydfsd of the current ring, never from an address a caller names.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -20,7 +25,8 @@ import { join } from "node:path";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
-import { type AppendOp, type ChunkRef, liveMerge, manifestDigest, mergeManifests, newestFloor, opsAfter, totalSize } from "./manifest.ts";
+import { checkWireTime, FILE_MANIFEST_MAX_BYTES, MAX_CLIENT_ID_CHARS, WireValueError } from "./limits.ts";
+import { type AppendOp, type ChunkRef, describeContent, liveMerge, manifestDigest, mergeManifests, newestFloor, opsAfter, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { PeerClient, PeerError } from "./peers.ts";
@@ -81,7 +87,16 @@ export interface HydfsMetrics {
   chunkBytesFreed: number;
 }
 
-type ReplicaAnswer = "ok" | "duplicate" | "exists" | "deleted_later" | "no_such_file" | "error";
+/**
+ * A replica's answer to a create or append. `conflict`: its (clientId, seq) is stored there with
+ * other content; `full`: the file's manifest is at FILE_MANIFEST_MAX_BYTES.
+ */
+export type ReplicaAnswer = "ok" | "duplicate" | "exists" | "deleted_later" | "no_such_file" | "conflict" | "full" | "error";
+
+/** A caller-named chunk source that is not a hydfsd of the current ring. */
+export function foreignSources(sources: readonly { host: string; hydfsPort: number }[], ring: readonly Pick<RingNode, "host" | "hydfsPort">[]): { host: string; hydfsPort: number }[] {
+  return sources.filter((s) => !ring.some((n) => n.host === s.host && n.hydfsPort === s.hydfsPort));
+}
 
 /** Chunks of one upload being stored by replicas at once (memory: this many x 4 MiB). */
 const WRITE_WINDOW_CHUNKS = 3;
@@ -217,7 +232,7 @@ export class HydfsNode {
   /** create or append: stream the body to every replica, acknowledge at a majority. */
   async write(kind: WriteKind, nameIn: unknown, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number): Promise<WriteResult> {
     const name = validateRemoteName(nameIn);
-    if (!clientId || clientId.length > 200) throw new HydfsError(`client: expected a client id of 1..200 characters, got ${JSON.stringify(clientId)}`, 400);
+    if (!clientId || clientId.length > MAX_CLIENT_ID_CHARS) throw new HydfsError(`client: expected a client id of 1..${MAX_CLIENT_ID_CHARS} characters, got ${JSON.stringify(clientId)}`, 400);
     if (!Number.isSafeInteger(seq) || seq < 0) throw new HydfsError(`seq: expected a non-negative integer, got ${JSON.stringify(seq)}`, 400);
     this.count(kind);
     // This node's copies of the upload's chunks stay pinned against chunk GC until the op is
@@ -291,11 +306,8 @@ export class HydfsNode {
     const targets = [...reachable];
     const isAck = (a: ReplicaAnswer | undefined) => a === "ok" || a === "duplicate";
     // Acknowledge at a majority; a slower replica finishes in the background (or merge repairs it).
-    let answers = await settleQuorum(
-      targets.map((r) => this.applyAt(r, kind, name, op, false, inline)),
-      need,
-      isAck,
-    );
+    const pending = targets.map((r) => this.applyAt(r, kind, name, op, false, inline));
+    let answers = await settleQuorum(pending, need, isAck);
     if (kind === "append" && answers.filter(isAck).length < need) {
       // A replica that has not received the file yet (re-replication in progress) stores the
       // append anyway once another replica proved the file exists; merge unifies them later.
@@ -305,13 +317,35 @@ export class HydfsNode {
       }
     }
     const acked = targets.filter((_, i) => isAck(answers[i]));
+    if (answers.includes("conflict")) {
+      // The (client, seq) names other bytes on some replica: nothing is written. Replicas that
+      // applied this op take it back, so the file stays what the first use made it.
+      await Promise.all(targets.filter((_, i) => answers[i] === "ok").map((r) => this.abortOp(r, name, op.opId)));
+      const holders = targets.filter((_, i) => answers[i] === "conflict").map((r) => r.host);
+      throw new HydfsError(
+        `client ${clientId} seq ${seq} of ${name} was already used for different bytes (this ${describeContent(op)}; ${holders.join(", ")} hold other content under that client and seq); nothing was written: send new bytes with a new seq`,
+        409,
+      );
+    }
     if (acked.length >= need) {
       this.metrics.bytesWritten += size;
       this.dirty.add(name);
+      // A replica answering after the majority may still report a reuse of (client, seq): it
+      // cannot undo this acknowledgement (README: the first use reached only that replica and was
+      // never acknowledged), but it is logged and the replicas are merged at once.
+      void Promise.all(pending).then((all) => {
+        if (!all.includes("conflict")) return;
+        this.log.warn(`${kind} ${name}: client ${clientId} seq ${seq} was acknowledged, then a slower replica reported other content under it; merging`);
+        void this.reconcile(name).catch((err) => this.log.warn(`merge of ${name}: ${(err as Error).message}`));
+      });
       return { name, size, replicas: replicas.map((r) => r.host), acked: acked.map((r) => r.host), duplicate: answers.includes("duplicate") };
     }
+    if (answers.includes("full")) {
+      await Promise.all(targets.filter((_, i) => answers[i] === "ok").map((r) => this.abortOp(r, name, op.opId)));
+      throw new HydfsError(`append ${name}: the file's manifest reached its limit of ${FILE_MANIFEST_MAX_BYTES} bytes (FILE_MANIFEST_MAX_BYTES); nothing was written: append to a new file`, 413);
+    }
     if (kind === "create") {
-      await Promise.all(acked.map((r) => this.abortCreate(r, name, op.opId)));
+      await Promise.all(acked.map((r) => this.abortOp(r, name, op.opId)));
       if (answers.includes("exists")) throw new HydfsError(`create ${name}: a file with that name already exists`, 409);
       if (answers.includes("deleted_later")) throw new HydfsError(`create ${name}: the name was deleted at a time not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`, 409);
     } else if (answers.includes("no_such_file") && !answers.some((a) => a === "ok" || a === "duplicate")) {
@@ -332,21 +366,28 @@ export class HydfsNode {
         : await this.peers.json<{ result: ReplicaAnswer }>(r, path, { method: "POST", json: op });
       return res.result;
     } catch (err) {
-      if (err instanceof PeerError && (err.status === 409 || err.status === 404)) return err.body?.result ?? "error";
+      if (err instanceof PeerError && (err.status === 409 || err.status === 404 || err.status === 413)) return err.body?.result ?? "error";
       this.log.warn(`${kind} ${name} at ${r.host}: ${(err as Error).message}`);
       return "error";
     }
   }
 
-  /** Replica side of create/append. */
+  /**
+   * Replica side of create/append. The op's timestamp comes from the wire: one more than
+   * MAX_CLOCK_SKEW_MS after this node's clock is refused (HydfsError 400), as it would sort after
+   * every later write and outlive a delete.
+   */
   applyLocal(kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean): ReplicaAnswer {
+    this.checkTime(op.tsMs, `${kind} ${name}: op tsMs`);
+    if (kind !== op.kind) throw new HydfsError(`${kind} ${name}: op kind ${JSON.stringify(op.kind)}: expected ${JSON.stringify(kind)}`, 400);
     if (kind === "create") {
       const r = this.store.create(name, op);
       if (r === "created") {
         this.dirty.add(name);
         return "ok";
       }
-      if (r === "exists" || r === "deleted_later") return r;
+      if (r === "exists" || r === "deleted_later" || r === "duplicate") return r;
+      if ("conflict" in r) return "conflict";
       return "error";
     }
     let r = this.store.append(name, op);
@@ -357,26 +398,49 @@ export class HydfsNode {
       r = "applied";
     }
     if (r === "applied") this.dirty.add(name);
-    return r === "applied" ? "ok" : r === "duplicate" ? "duplicate" : r === "no_such_file" ? "no_such_file" : "error";
+    if (typeof r === "object") return "conflict" in r ? "conflict" : "error";
+    return r === "applied" ? "ok" : r === "manifest_full" ? "full" : r;
   }
 
-  private async abortCreate(r: RingNode, name: string, opId: string): Promise<void> {
+  /** A timestamp from the wire, bounded by this node's clock (limits.ts); 400 otherwise. */
+  private checkTime(value: unknown, what: string): number {
     try {
-      if (this.isSelf(r)) this.abortLocal(name, opId);
-      else await this.peers.json(r, `/internal/abort_create?name=${encodeURIComponent(name)}&op=${encodeURIComponent(opId)}`, { method: "POST", json: {} });
+      return checkWireTime(value, Date.now(), what);
     } catch (err) {
-      this.log.warn(`abort of create ${name} at ${r.host}: ${(err as Error).message}`);
+      if (err instanceof WireValueError) throw new HydfsError(err.message, 400);
+      throw err;
     }
   }
 
-  /** Undo a create that did not reach a majority, if nothing was appended since. */
+  private async abortOp(r: RingNode, name: string, opId: string): Promise<void> {
+    try {
+      if (this.isSelf(r)) this.abortLocal(name, opId);
+      else await this.peers.json(r, `/internal/abort?name=${encodeURIComponent(name)}&op=${encodeURIComponent(opId)}`, { method: "POST" });
+    } catch (err) {
+      this.log.warn(`abort of ${opId} of ${name} at ${r.host}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Undo an op this node coordinated and then refused (a create short of a majority, an append
+   * refused for a conflict or a full manifest): a create goes with its file if nothing was
+   * appended since; an append is taken out of the manifest. Op ids are unique per attempt, so
+   * only that attempt's op is touched; false when it is not here.
+   */
   abortLocal(name: string, opId: string): boolean {
     const ops = this.store.ops(name);
-    if (ops && ops.length === 1 && ops[0]!.opId === opId) {
+    const op = ops?.find((o) => o.opId === opId);
+    if (!ops || !op) return false;
+    if (ops.length === 1) {
       this.store.delete(name);
       return true;
     }
-    return false;
+    if (op.kind === "create") return false;
+    this.store.replaceOps(
+      name,
+      ops.filter((o) => o !== op),
+    );
+    return true;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -566,6 +630,19 @@ export class HydfsNode {
    */
   async adopt(name: string, ops: AppendOp[], sources: { host: string; hydfsPort: number }[], deletedAtMs?: number): Promise<string> {
     const t0 = performance.now();
+    // Everything is checked before anything is stored or fetched.
+    if (deletedAtMs !== undefined) this.checkTime(deletedAtMs, `adopt ${name}: deletedAtMs`);
+    ops.forEach((op, i) => this.checkTime(op.tsMs, `adopt ${name}: ops[${i}].tsMs`));
+    // This node itself is never fetched from (fetchChunk skips it), so naming it is harmless.
+    const foreign = foreignSources(
+      sources.filter((s) => !this.isSelf(s)),
+      this.ring.nodes,
+    );
+    if (foreign.length > 0) {
+      throw new HydfsError(`adopt ${name}: source ${foreign.map((s) => `${s.host}:${s.hydfsPort}`).join(", ")}: expected hydfsd of current ring members only (chunks are fetched from nowhere else)`, 400);
+    }
+    // The named sources (all ring members) first, then the file's replicas on this node's ring.
+    const from = [...sources, ...this.ring.replicasFor(name, this.cfg.hydfs.replica_count).filter((r) => !sources.some((s) => s.host === r.host && s.hydfsPort === r.hydfsPort))];
     if (deletedAtMs !== undefined) this.store.applyTombstone(name, deletedAtMs);
     const live = opsAfter(ops, this.store.deletedAt(name));
     // Chunks already here (perhaps unreferenced leftovers) and the ones fetched below must
@@ -573,7 +650,7 @@ export class HydfsNode {
     const release = this.store.pinChunks(live.flatMap((o) => o.chunks.map((c) => c.id)));
     try {
       for (const id of this.store.missingChunks(live.flatMap((o) => o.chunks))) {
-        const bytes = await this.fetchChunk(id, sources);
+        const bytes = await this.fetchChunk(id, from);
         this.store.putChunk(bytes, id);
         this.metrics.rereplicatedBytes += bytes.length;
       }
@@ -622,8 +699,13 @@ export class HydfsNode {
     return { hadCopy: res.hadCopy, deletedAtMs: res.deletedAtMs };
   }
 
-  /** Replica side of delete: a durable tombstone, then the copy goes. */
+  /**
+   * Replica side of delete: a durable tombstone, then the copy goes. `atMs` comes from the wire:
+   * more than MAX_CLOCK_SKEW_MS after this node's clock is refused (400), or one forged delete
+   * would block every create of the name until that time.
+   */
   deleteLocal(name: string, atMs: number): { hadCopy: boolean; deletedAtMs: number } {
+    this.checkTime(atMs, `delete ${name}: at`);
     const r = this.store.deleteFile(name, atMs);
     this.dirty.delete(name);
     return r;

@@ -1,8 +1,12 @@
 /**
  * Node-to-node calls of hydfsd. Every call has a timeout and is signed when the cluster has a
- * secret; errors name the peer and the call.
+ * secret; errors name the peer and the call. Every answer is read with a running bound
+ * (limits.ts) and checked like any input: a chunk must hash to its id, a manifest's ops and
+ * tombstone must be well-formed and not stamped after this node's clock plus MAX_CLOCK_SKEW_MS.
  */
 import { encode } from "@msgpack/msgpack";
+import { BodyTooLarge, declaredLength, readLimited } from "../shared/body.ts";
+import { CHUNK_BYTES, checkWireTime, MANIFEST_MAX_BYTES, SMALL_JSON_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import type { RingNode } from "./ring.ts";
 import { type ClusterHttp, whyFailed } from "../shared/http.ts";
@@ -48,9 +52,10 @@ export class PeerClient {
     return res;
   }
 
-  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}): Promise<T> {
+  /** A JSON answer of at most `maxBytes` (SMALL_JSON_MAX_BYTES by default); errors carry the status and body. */
+  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}, maxBytes = SMALL_JSON_MAX_BYTES): Promise<T> {
     const res = await this.call(node, path, init);
-    const text = await res.text();
+    const text = new TextDecoder().decode(await this.readBody(node, path, res, maxBytes));
     let body: any;
     try {
       body = JSON.parse(text);
@@ -66,19 +71,50 @@ export class PeerClient {
     if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} put chunk ${id.slice(0, 12)}: ${res.status} ${await res.text()}`, res.status);
   }
 
+  /**
+   * A chunk from a peer: at most CHUNK_BYTES are read (a longer answer is cut off there), and
+   * the bytes must hash to `id`, so a broken or hostile peer can neither exhaust memory nor
+   * hand over other content.
+   */
   async getChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string): Promise<Uint8Array> {
     const res = await this.call(node, `/internal/chunk/${id}`);
-    if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: ${res.status}`, res.status);
-    return new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: ${res.status}`, res.status);
+    }
+    const bytes = await this.readBody(node, `chunk ${id.slice(0, 12)}`, res, CHUNK_BYTES);
+    const got = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+    if (got !== id) throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: content hashes to ${got.slice(0, 12)}, expected the chunk's id`);
+    return bytes;
+  }
+
+  /** The body of an answer, read with a running bound (BodyTooLarge becomes a PeerError naming the peer). */
+  private async readBody(node: Pick<RingNode, "host" | "hydfsPort">, what: string, res: Response, maxBytes: number): Promise<Uint8Array> {
+    try {
+      return await readLimited(res.body, maxBytes, `${node.host}:${node.hydfsPort} ${what.split("?")[0]} answer`, declaredLength(res.headers));
+    } catch (err) {
+      if (err instanceof BodyTooLarge) throw new PeerError(err.message);
+      throw new PeerError(`${node.host}:${node.hydfsPort} ${what.split("?")[0]}: reading the answer: ${(err as Error).message}`);
+    }
   }
 
   /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */
   async manifest(node: RingNode, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
     try {
-      const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`);
+      const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`, {}, MANIFEST_MAX_BYTES);
       if (!Array.isArray(body.ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
       // A peer's answer is checked like any input before it reaches a digest or a disk.
-      return { ops: body.ops.map((op, i) => validateAppendOp(op, `${node.host} manifest op ${i}`)), deletedAtMs: this.floorOf(node, name, body.deletedAtMs) };
+      const now = Date.now();
+      const ops = body.ops.map((op, i) => {
+        try {
+          const valid = validateAppendOp(op, `${node.host}:${node.hydfsPort} manifest of ${name}: op ${i}`);
+          checkWireTime(valid.tsMs, now, `${node.host}:${node.hydfsPort} manifest of ${name}: op ${i} tsMs`);
+          return valid;
+        } catch (err) {
+          throw new PeerError((err as Error).message);
+        }
+      });
+      return { ops, deletedAtMs: this.floorOf(node, name, body.deletedAtMs) };
     } catch (err) {
       if (err instanceof PeerError && err.status === 404) return { ops: undefined, deletedAtMs: this.floorOf(node, name, err.body?.deletedAtMs) };
       throw err;
@@ -87,7 +123,10 @@ export class PeerClient {
 
   private floorOf(node: RingNode, name: string, value: unknown): number | undefined {
     if (value === undefined || value === null) return undefined;
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs ${JSON.stringify(value)}: expected a non-negative integer`);
-    return value;
+    try {
+      return checkWireTime(value, Date.now(), `${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs`);
+    } catch (err) {
+      throw new PeerError((err as Error).message);
+    }
   }
 }

@@ -31,7 +31,9 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger): Promise<Running
       hostname: cfg.host,
       port: cfg.ports.hydfs,
       fetch: (req) => app.handle(req),
-      // Uploads stream through chunkStream, which enforces hydfs.max_body_bytes itself.
+      // Only a ceiling: uploads stream through chunkStream, which enforces hydfs.max_body_bytes
+      // itself, and every other route reads its body with its own much smaller running bound
+      // (limits.ts) or not at all (http.ts).
       maxRequestBodySize: cfg.hydfs.max_body_bytes + 1024 * 1024,
       idleTimeout: 120,
     });

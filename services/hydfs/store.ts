@@ -27,17 +27,26 @@
  * replaceOps check that every chunk exists before an op is written, so a manifest never points
  * to a chunk GC removed: the worst a too-short grace does is fail that write on this replica.
  *
- * Retention: tombstones are kept forever. The cost is one file of about 100 bytes per deleted
- * name; an expiry would let a replica that was down longer than the retention bring a deleted
- * file (or its old ops into a re-created one) back, which is the failure tombstones exist for.
+ * Retention: tombstones are kept forever. The cost, per deleted name, on every node that learned
+ * the delete (its replicas, and best effort every other ring node): one file of about 100 bytes
+ * plus the encoded name in tombstones/, and one map entry (the name and a number) in memory,
+ * all loaded at start; a million deleted names cost about 200 MB of disk and memory per node.
+ * An expiry would let a replica that was down longer than the retention bring a deleted file (or
+ * its old ops into a re-created one) back, which is the failure tombstones exist for. A
+ * tombstone's time comes from the wire and is bounded by the receiver's clock plus
+ * MAX_CLOCK_SKEW_MS (node.ts), so one can block a create of its name for at most that long.
+ *
+ * Duplicates: a (clientId, seq) names one operation's content for good. A retry with the same
+ * content is a no-op ("duplicate"); one with other content is a conflict, reported with the op
+ * already stored, and nothing is written (sameContent, manifest.ts).
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines } from "./manifest.ts";
+import { CHUNK_BYTES, FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
-/** Size at which an upload is cut into chunks. Bigger means fewer files, more memory per transfer. */
-export const CHUNK_BYTES = 4 * 1024 * 1024;
+export { CHUNK_BYTES };
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
 
@@ -57,10 +66,18 @@ export interface ChunkGcResult {
   truncated: boolean;
 }
 
-export type AppendResult = "applied" | "duplicate" | "no_such_file" | { missingChunks: string[] };
+/**
+ * `duplicate`: this (clientId, seq) is stored with the same content (a retry; nothing written).
+ * `conflict`: it is stored with other content, `stored` (nothing written). `manifest_full`: the
+ * file's manifest would pass FILE_MANIFEST_MAX_BYTES.
+ */
+export type AppendResult = "applied" | "duplicate" | "no_such_file" | "manifest_full" | { conflict: AppendOp } | { missingChunks: string[] };
 
-/** A create whose timestamp is not after the name's tombstone (coordinator clocks disagree). */
-export type CreateResult = "created" | "exists" | "deleted_later" | { missingChunks: string[] };
+/**
+ * `deleted_later`: a create whose timestamp is not after the name's tombstone (coordinator clocks
+ * disagree). `duplicate` and `conflict` as for append, about the file's create.
+ */
+export type CreateResult = "created" | "duplicate" | "exists" | "deleted_later" | { conflict: AppendOp } | { missingChunks: string[] };
 
 export class FileStore {
   readonly root: string;
@@ -72,8 +89,8 @@ export class FileStore {
   private readonly tombstones = new Map<string, number>();
   /** Loaded manifests (arrival order on this replica), by file name. */
   private readonly cache = new Map<string, AppendOp[]>();
-  /** opKeys per loaded file, so the idempotence check of an append is O(1), not O(ops). */
-  private readonly keys = new Map<string, Set<string>>();
+  /** The op under each opKey per loaded file, so the idempotence check of an append is O(1), not O(ops). */
+  private readonly keys = new Map<string, Map<string, AppendOp>>();
   private tmpCounter = 0;
   /** Chunk ids pinned by writes and adopts in progress on this node, with a count per id. */
   private readonly pins = new Map<string, number>();
@@ -239,7 +256,7 @@ export class FileStore {
 
   private remember(name: string, ops: AppendOp[]): void {
     this.cache.set(name, ops);
-    this.keys.set(name, new Set(ops.map(opKey)));
+    this.keys.set(name, new Map(ops.map((o) => [opKey(o), o])));
   }
 
   /** The file as this replica would serve it: canonical order of its ops. */
@@ -255,8 +272,10 @@ export class FileStore {
     if (floor !== undefined && op.tsMs <= floor) return "deleted_later";
     if (this.exists(name)) {
       const existing = this.ops(name)!.find((o) => o.kind === "create");
-      // The same create retried (same client and sequence) is not a conflict.
-      return existing && opKey(existing) === opKey(op) ? "created" : "exists";
+      // The same create retried (same client, sequence and content) is not a conflict; the
+      // same client and sequence with other content is.
+      if (!existing || opKey(existing) !== opKey(op)) return "exists";
+      return sameContent(existing, op) ? "duplicate" : { conflict: existing };
     }
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
@@ -275,11 +294,22 @@ export class FileStore {
     // An op of a deleted generation (stamped before the tombstone) has no file to go to.
     const floor = this.tombstones.get(name);
     if (floor !== undefined && op.tsMs <= floor) return "no_such_file";
-    if (this.keys.get(name)!.has(opKey(op))) return "duplicate";
+    const stored = this.keys.get(name)!.get(opKey(op));
+    if (stored) return sameContent(stored, op) ? "duplicate" : { conflict: stored };
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
+    if (this.manifestBytes(name) + Buffer.byteLength(encodeOpLine(op)) > FILE_MANIFEST_MAX_BYTES) return "manifest_full";
     this.appendLine(name, op, ops);
     return "applied";
+  }
+
+  /** Bytes of the file's manifest on disk (0 when it has none). */
+  manifestBytes(name: string): number {
+    try {
+      return statSync(join(this.dirOf(name), "manifest.jsonl")).size;
+    } catch {
+      return 0;
+    }
   }
 
   /**
@@ -301,7 +331,7 @@ export class FileStore {
       closeSync(fd);
     }
     ops.push(op);
-    this.keys.get(name)?.add(opKey(op));
+    this.keys.get(name)?.set(opKey(op), op);
   }
 
   /**

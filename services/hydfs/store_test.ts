@@ -17,6 +17,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
   appendFileSync,
 } from "node:fs";
@@ -24,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { seededRng, shuffle } from "../shared/rng.ts";
 import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, parseOpLines } from "./manifest.ts";
+import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
 import { encodeNameForDisk } from "./names.ts";
 import { CHUNK_BYTES, FileStore, TooLarge, chunkIdOf, chunkStream } from "./store.ts";
 
@@ -85,6 +87,13 @@ function op(s: OpSpec): AppendOp {
 /** Store `content` as a chunk and return an op over it. */
 function opWith(store: FileStore, s: Omit<OpSpec, "chunks">, content: string): AppendOp {
   return op({ ...s, chunks: [store.putChunk(enc(content))] });
+}
+
+/** CHUNK_BYTES bytes: `label` followed by zeros (a full chunk, as an upload cuts them). */
+function full(label: string): Uint8Array {
+  const bytes = new Uint8Array(CHUNK_BYTES);
+  bytes.set(enc(label));
+  return bytes;
 }
 
 /** A chunk ref the store does not have. */
@@ -248,26 +257,27 @@ describe("FileStore.create", () => {
     expect(new FileStore(root).create("f", second)).toBe("exists");
   });
 
-  test("a retry of the same create (same clientId and seq) is 'created' again, applied once", () => {
+  test("a retry of the same create (same clientId, seq and content) is 'duplicate', applied once", () => {
     const { root, store } = freshStore();
     const first = opWith(store, { clientId: "c1", seq: 7, kind: "create", opId: "attempt-1", tsMs: 100 }, "x");
     expect(store.create("f", first)).toBe("created");
     const before = readFileSync(manifestOf(root, "f"), "utf8");
     // Retried through another coordinator: new opId and timestamp, same (clientId, seq).
     const retry = { ...first, opId: "attempt-2", tsMs: 200 };
-    expect(store.create("f", retry)).toBe("created");
-    expect(store.create("f", first)).toBe("created");
-    expect(new FileStore(root).create("f", retry)).toBe("created");
+    expect(store.create("f", retry)).toBe("duplicate");
+    expect(store.create("f", first)).toBe("duplicate");
+    expect(new FileStore(root).create("f", retry)).toBe("duplicate");
     expect(readFileSync(manifestOf(root, "f"), "utf8")).toBe(before);
     expect(store.ops("f")).toEqual([first]);
   });
 
   test("returns {missingChunks} when chunks are absent and creates nothing", () => {
     const { root, store } = freshStore();
-    const have = store.putChunk(enc("have"));
-    const gone1 = absentRef("gone 1");
+    // An upload cut into full chunks and a short last one; a chunk may repeat.
+    const have = store.putChunk(full("have"));
+    const gone1 = { id: sha(full("gone 1")), size: CHUNK_BYTES };
     const gone2 = absentRef("gone 2");
-    const first = op({ clientId: "c1", seq: 1, kind: "create", chunks: [have, gone1, gone2, gone1] });
+    const first = op({ clientId: "c1", seq: 1, kind: "create", chunks: [have, gone1, gone1, gone2] });
     const result = store.create("f", first);
     expect(result).toEqual({ missingChunks: [gone1.id, gone2.id] });
     expect(store.exists("f")).toBe(false);
@@ -277,7 +287,7 @@ describe("FileStore.create", () => {
     expect(readdirSync(join(root, "files"))).toEqual([]);
     expect(new FileStore(root).exists("f")).toBe(false);
     // Once the chunks arrive, the same create succeeds.
-    store.putChunk(enc("gone 1"));
+    store.putChunk(full("gone 1"));
     store.putChunk(enc("gone 2"));
     expect(store.create("f", first)).toBe("created");
     expect(store.ops("f")).toEqual([first]);
@@ -338,12 +348,63 @@ describe("FileStore.append", () => {
     expect(store.append("f", a)).toBe("duplicate");
     expect(store.append("f", { ...a, opId: "second-try", tsMs: 9_000 })).toBe("duplicate");
     expect(store.append("f", { ...a, opId: "third-try", tsMs: 1 })).toBe("duplicate");
-    // A duplicate is recognised before its chunks are looked at.
-    expect(store.append("f", { ...a, opId: "4", chunks: [absentRef("other")], size: 5 })).toBe("duplicate");
     // And after a restart, from the manifest on disk.
     expect(new FileStore(root).append("f", { ...a, opId: "after-restart" })).toBe("duplicate");
     expect(readFileSync(manifestOf(root, "f"), "utf8")).toBe(before);
     expect(ids(store.ops("f"))).toEqual(["op-c1-1-1001", "first-try"]);
+  });
+
+  // A (clientId, seq) names one content for good: other bytes under it are a conflict, reported
+  // with the op already stored, and nothing is written, whatever the other bytes are.
+  test.each([
+    ["other bytes of the same size", (s: FileStore) => [s.putChunk(enc("PAYLOAD"))]],
+    ["more bytes", (s: FileStore) => [s.putChunk(enc("payload and more"))]],
+    ["no bytes", () => []],
+    ["bytes this store does not have (recognised before the chunks are looked at)", () => [absentRef("elsewhere")]],
+  ])("append: 'conflict' for the same (clientId, seq) with %s; nothing written", (_label, chunksOf) => {
+    const { root, store } = freshStore();
+    expect(store.create("f", op({ clientId: "c1", seq: 1, kind: "create" }))).toBe("created");
+    const a = opWith(store, { clientId: "c2", seq: 5, opId: "first-try", tsMs: 5_000 }, "payload");
+    expect(store.append("f", a)).toBe("applied");
+    const before = readFileSync(manifestOf(root, "f"), "utf8");
+    const other = op({ clientId: "c2", seq: 5, opId: "second-try", tsMs: 6_000, chunks: chunksOf(store) });
+    expect(store.append("f", other)).toEqual({ conflict: a });
+    expect(new FileStore(root).append("f", other)).toEqual({ conflict: a });
+    // A create's (clientId, seq) reused by an append is a conflict too (another kind of op).
+    const createOp = store.ops("f")![0]!;
+    expect(store.append("f", { ...createOp, opId: "as-append", kind: "append" })).toEqual({ conflict: createOp });
+    expect(readFileSync(manifestOf(root, "f"), "utf8")).toBe(before);
+    expect(ids(store.ops("f"))).toEqual(["op-c1-1-1001", "first-try"]);
+  });
+
+  test("create: 'conflict' for the create's (clientId, seq) with other bytes; 'exists' for any other pair", () => {
+    const { root, store } = freshStore();
+    const first = opWith(store, { clientId: "c1", seq: 7, kind: "create", opId: "attempt-1", tsMs: 100 }, "x");
+    expect(store.create("f", first)).toBe("created");
+    const before = readFileSync(manifestOf(root, "f"), "utf8");
+    const other = opWith(store, { clientId: "c1", seq: 7, kind: "create", opId: "attempt-2", tsMs: 200 }, "y");
+    expect(store.create("f", other)).toEqual({ conflict: first });
+    expect(new FileStore(root).create("f", other)).toEqual({ conflict: first });
+    expect(store.create("f", { ...other, clientId: "c2" })).toBe("exists");
+    expect(readFileSync(manifestOf(root, "f"), "utf8")).toBe(before);
+  });
+
+  test("'manifest_full' once the manifest would pass FILE_MANIFEST_MAX_BYTES; nothing written", () => {
+    const { root, store } = freshStore();
+    expect(store.create("f", op({ clientId: "c1", seq: 1, kind: "create" }))).toBe("created");
+    expect(store.append("f", op({ clientId: "c1", seq: 2 }))).toBe("applied");
+    const path = manifestOf(root, "f");
+    const size = statSync(path).size;
+    expect(store.manifestBytes("f")).toBe(size);
+    // Grow the file (sparse) to just under the limit; the loaded copy stays as it was.
+    truncateSync(path, FILE_MANIFEST_MAX_BYTES - 10);
+    expect(store.append("f", op({ clientId: "c1", seq: 3 }))).toBe("manifest_full");
+    expect(statSync(path).size).toBe(FILE_MANIFEST_MAX_BYTES - 10);
+    expect(store.ops("f")).toHaveLength(2);
+    // A duplicate is still recognised as one.
+    expect(store.append("f", op({ clientId: "c1", seq: 2 }))).toBe("duplicate");
+    truncateSync(path, size);
+    expect(store.append("f", op({ clientId: "c1", seq: 3 }))).toBe("applied");
   });
 
   test("the same seq from another client is not a duplicate", () => {
@@ -359,13 +420,13 @@ describe("FileStore.append", () => {
     const { root, store } = freshStore();
     expect(store.create("f", op({ clientId: "c1", seq: 1, kind: "create" }))).toBe("created");
     const have = store.putChunk(enc("have"));
-    const gone = absentRef("gone");
-    const a = op({ clientId: "c1", seq: 2, chunks: [gone, have, gone] });
+    const gone = { id: sha(full("gone")), size: CHUNK_BYTES };
+    const a = op({ clientId: "c1", seq: 2, chunks: [gone, gone, have] });
     const before = readFileSync(manifestOf(root, "f"), "utf8");
     expect(store.append("f", a)).toEqual({ missingChunks: [gone.id] });
     expect(readFileSync(manifestOf(root, "f"), "utf8")).toBe(before);
     expect(store.ops("f")).toHaveLength(1);
-    store.putChunk(enc("gone"));
+    store.putChunk(full("gone"));
     expect(store.append("f", a)).toBe("applied");
     expect(store.ops("f")).toHaveLength(2);
   });
@@ -578,7 +639,7 @@ describe("crash safety", () => {
       `import { FileStore } from ${JSON.stringify(join(import.meta.dir, "store.ts"))};
 const store = new FileStore(${JSON.stringify(join(root, "store"))});
 const mk = (seq: number, kind: "create" | "append") =>
-  ({ opId: \`op-\${seq}-\${"x".repeat(300)}\`, clientId: "c", seq, tsMs: 1, chunks: [], size: 0, kind });
+  ({ opId: \`op-\${seq}-\${"x".repeat(100)}\`, clientId: "c".repeat(200), seq, tsMs: 1, chunks: [], size: 0, kind });
 const acked: number[] = [];
 if (store.create("f", mk(1, "create")) === "created") acked.push(1);
 for (let seq = 2; seq <= 12; seq++) {

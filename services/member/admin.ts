@@ -6,7 +6,8 @@ import { MetricsText } from "../shared/metrics.ts";
 import { Elysia, t } from "elysia";
 import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
-import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
+import type { RequestVerifier } from "../shared/auth.ts";
+import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
 import type { MemberDaemon } from "./driver.ts";
 import { RTT_BUCKETS_MS } from "./membership.ts";
@@ -96,8 +97,9 @@ export function switchProtocol(d: MemberDaemon, body: { protocol?: string; suspi
   return knobs;
 }
 
-export function metricsText(d: MemberDaemon): string {
+export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string {
   const m = new MetricsText();
+  authMetrics(m, "memberd", verifier);
   const metric = m.series.bind(m);
   const perType = (rec: Record<string, number>) => Object.entries(rec).map(([k, v]) => [`{type="${k}"}`, v] as [string, number]);
   const tr = d.traffic;
@@ -172,10 +174,11 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
       return { error: (err as Error).message };
     }
   };
+  const verifier = requestVerifier(d.cfg.cluster_secret);
   return new Elysia()
     // Deny by default: with a secret, listings, the watch stream and changes all need the
     // credential; only the routes in PUBLIC_ROUTES (declared right after) do not.
-    .onRequest(authHook(requestVerifier(d.cfg.cluster_secret), PUBLIC_ROUTES))
+    .onRequest(authHook(verifier, PUBLIC_ROUTES))
     .onError(jsonErrorHook)
     .get("/health", () => ({ ok: true, service: "memberd" }))
     .get("/help", () => ({
@@ -191,7 +194,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     .get("/display_protocol", () => displayProtocol(d))
     .get("/metrics", ({ set }) => {
       set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(d);
+      return metricsText(d, verifier);
     })
     .get(
       "/watch",

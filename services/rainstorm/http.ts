@@ -4,7 +4,8 @@
  * but the liveness probe needs a signed request: they start processes and move data.
  */
 import { Elysia, t } from "elysia";
-import { authHook, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
+import type { RequestVerifier } from "../shared/auth.ts";
+import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
@@ -52,6 +53,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
     if (!leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
     return leader;
   };
+  const verifier = requestVerifier(opts.secret);
   return new Elysia()
     .onError((ctx) => {
       if (ctx.error instanceof PlanError || ctx.error instanceof LeaderError) {
@@ -73,7 +75,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
       return { error: `internal error: ${(ctx.error as Error)?.message ?? String(ctx.error)}` };
     })
     // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
-    .onRequest(authHook(requestVerifier(opts.secret), PUBLIC_ROUTES))
+    .onRequest(authHook(verifier, PUBLIC_ROUTES))
     .get("/health", () => ({ ok: true, service: "rainstormd" }))
     .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
     // ---- leader ----
@@ -152,7 +154,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
     .get("/worker/tasks", () => worker.list())
     .get("/metrics", ({ set }) => {
       set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(worker, leader);
+      return metricsText(worker, leader, verifier);
     })
     .post(
       "/data",
@@ -164,8 +166,9 @@ export function rainstormApp(opts: RainstormAppOptions) {
     );
 }
 
-function metricsText(worker: Worker, leader: Leader | undefined): string {
+function metricsText(worker: Worker, leader: Leader | undefined, verifier: RequestVerifier | undefined): string {
   const m = new MetricsText();
+  authMetrics(m, "rainstormd", verifier);
   const series = m.series.bind(m);
   const tasks = worker.list();
   const label = (t: (typeof tasks)[number]) => `{job="${t.job}",stage="${t.stage}",task="${t.index}",op="${t.op}"}`;

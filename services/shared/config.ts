@@ -276,11 +276,6 @@ export function leaderHost(cfg: NodeConfig): string {
   return cfg.rainstorm.leader || cfg.introducers[0]?.split(":")[0] || cfg.host;
 }
 
-/** Resolve an alias ("01") or pass an address through. */
-export function resolveNode(aliases: Record<string, string>, nameOrHost: string): string {
-  return aliases[nameOrHost] ?? aliases[nameOrHost.padStart(2, "0")] ?? nameOrHost;
-}
-
 /**
  * Validate one settings section (`hydfs`, `rainstorm`) into `target` (a copy of its defaults):
  * integers must lie in their range, strings pass their check (which names what it expected),

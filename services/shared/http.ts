@@ -3,6 +3,8 @@
  * turned into a 400 that names the field and what was expected, the one signing client and the
  * deny-by-default authentication hook.
  */
+import { BodyTooLarge, declaredLength, readLimited } from "./body.ts";
+import type { MetricsText } from "./metrics.ts";
 import { bodyDigest, RequestSigner, RequestVerifier, requestTarget, SIGNED_BODY_MAX_BYTES, targetPath, UNSIGNED_BODY } from "./auth.ts";
 
 /** A failed call: `why` is the short reason (timeout, refused, ...), the message names the URL too. */
@@ -117,7 +119,7 @@ export function jsonErrorHook({ code, error, set }: { code: unknown; error: unkn
  * a variant (`/health/`, `//health`, `/%68ealth`) is simply not public and needs the credential.
  * It runs before routing, body parsing and validation, so an unauthenticated caller learns nothing
  * about a request's shape (401, never 400) and no body is read for it. A signed body digest is
- * checked here too, on a copy of the body (signed bodies are at most SIGNED_BODY_MAX_BYTES).
+ * checked here too, on a copy of the body read within SIGNED_BODY_MAX_BYTES while it streams.
  */
 export function authHook(verifier: RequestVerifier | undefined, publicRoutes: readonly string[]) {
   const open = new Set(publicRoutes);
@@ -131,13 +133,16 @@ export function authHook(verifier: RequestVerifier | undefined, publicRoutes: re
       return { error: result.reason };
     }
     if (result.body === UNSIGNED_BODY) return undefined;
-    const declared = Number(request.headers.get("content-length") ?? "0");
-    if (declared > SIGNED_BODY_MAX_BYTES) {
+    let bytes: Uint8Array;
+    try {
+      // A copy of the body (the handler reads the original), never more than the signed limit.
+      bytes = await readLimited(request.body ? request.clone().body : null, SIGNED_BODY_MAX_BYTES, "signed body", declaredLength(request.headers));
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
       set.status = 413;
-      return { error: `signed body of ${declared} bytes: expected at most ${SIGNED_BODY_MAX_BYTES}` };
+      return { error: err.message };
     }
-    const bytes = request.body ? new Uint8Array(await request.clone().arrayBuffer()) : new Uint8Array(0);
-    if (bytes.length > SIGNED_BODY_MAX_BYTES || bodyDigest(bytes) !== result.body) {
+    if (bodyDigest(bytes) !== result.body) {
       set.status = 401;
       return { error: "body does not match the credential's digest" };
     }
@@ -147,6 +152,18 @@ export function authHook(verifier: RequestVerifier | undefined, publicRoutes: re
 
 /** The one public route of every daemon: a liveness probe that says nothing about the cluster. */
 export const PUBLIC_ROUTES = ["GET /health"] as const;
+
+/** `<prefix>_http_refused_total{reason}`: requests the auth hook refused, so an operator sees probing or clock trouble. */
+export function authMetrics(m: MetricsText, prefix: string, verifier: RequestVerifier | undefined): void {
+  const r = verifier?.refused;
+  m.series(`${prefix}_http_refused_total`, "counter", "HTTP requests refused by authentication, by reason (missing, bad MAC, stale timestamp, replayed nonce, replay cache full).", [
+    ['{reason="missing"}', r?.missing ?? 0],
+    ['{reason="mac"}', r?.mac ?? 0],
+    ['{reason="stale"}', r?.stale ?? 0],
+    ['{reason="replay"}', r?.replay ?? 0],
+    ['{reason="full"}', r?.full ?? 0],
+  ]);
+}
 
 /** The verifier of a daemon (undefined for an open cluster). */
 export function requestVerifier(secret: string): RequestVerifier | undefined {

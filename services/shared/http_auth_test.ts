@@ -11,6 +11,7 @@ import { connect } from "node:net";
 import { adminApp } from "../member/admin.ts";
 import { hydfsApp } from "../hydfs/http.ts";
 import { rainstormApp } from "../rainstorm/http.ts";
+import { SIGNED_BODY_MAX_BYTES } from "./auth.ts";
 import { ClusterHttp, PUBLIC_ROUTES } from "./http.ts";
 
 const SECRET = "route-test-secret";
@@ -142,5 +143,35 @@ describe("deny by default: every route × path variant × method needs the crede
     expect(res.status).toBe(200);
     const wrong = await new ClusterHttp("not-the-secret").fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: 2000 });
     expect(wrong.status).toBe(401);
+  });
+});
+
+describe("a signed body is checked within its limit", () => {
+  test("a chunked body past SIGNED_BODY_MAX_BYTES under a signed digest is refused (413) without being buffered whole", async () => {
+    const s = servers.find((x) => x.name === "memberd")!;
+    const url = `http://${HOST}:${s.port}/set`;
+    // Sign a small body, then send a much larger chunked one: the hook must stop reading at the limit.
+    const headers = new ClusterHttp(SECRET).authHeaders("POST", url, "{}");
+    let pulled = 0;
+    const piece = new Uint8Array(1024 * 1024).fill(32);
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled >= 64 * piece.length) return c.close();
+        pulled += piece.length;
+        c.enqueue(piece);
+      },
+    });
+    const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
+    expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([413, `signed body: more than ${SIGNED_BODY_MAX_BYTES} bytes sent; expected at most ${SIGNED_BODY_MAX_BYTES} bytes`]);
+    expect(reached).toEqual([]);
+  });
+
+  test("a body other than the one signed is refused (401)", async () => {
+    const s = servers.find((x) => x.name === "memberd")!;
+    const url = `http://${HOST}:${s.port}/set`;
+    const headers = new ClusterHttp(SECRET).authHeaders("POST", url, '{"t_fail_ms":1000}');
+    const res = await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: '{"t_fail_ms":9999}', signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(401);
+    expect(reached).toEqual([]);
   });
 });
