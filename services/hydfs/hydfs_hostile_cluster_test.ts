@@ -1,6 +1,6 @@
 /**
  * HyDFS against a hostile or buggy caller that holds the cluster secret, on real processes
- * (4 nodes on 127.0.48.k, so one node of each file is a non-replica coordinator). Each attack
+ * (4 nodes on 127.0.49.k, so one node of each file is a non-replica coordinator). Each attack
  * is repeated with variations and must be refused with its message, leave every stored file
  * unchanged on every replica and leave the cluster healthy:
  * - a reused (client, seq) with other bytes (create and append, any coordinator, any size, a
@@ -20,7 +20,7 @@ import { chunkIdOf } from "./store.ts";
 setDefaultTimeout(120_000);
 
 const MiB = 1024 * 1024;
-const SUBNET = "127.0.48";
+const SUBNET = "127.0.49";
 
 function vmHwmKb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
