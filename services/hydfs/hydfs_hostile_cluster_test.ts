@@ -10,6 +10,7 @@
  * - adopt naming a chunk source outside the ring (a decoy server that must never be contacted).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { countedStream } from "../testing/streams.ts";
 import { encode } from "@msgpack/msgpack";
 import { readFileSync } from "node:fs";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
@@ -24,20 +25,6 @@ const SUBNET = "127.0.49";
 
 function vmHwmKb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
-}
-
-/** A body of `pieces` x 1 MiB that counts what was pulled. */
-function counted(pieces: number) {
-  const state = { pulled: 0 };
-  let left = pieces;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (left-- <= 0) return controller.close();
-      state.pulled += MiB;
-      controller.enqueue(new Uint8Array(MiB).fill(0x41));
-    },
-  });
-  return { stream, state };
 }
 
 describe("HyDFS against a hostile caller", () => {
@@ -160,7 +147,7 @@ describe("HyDFS against a hostile caller", () => {
     const pid = c.pid(k, "hydfsd")!;
     const before = vmHwmKb(pid);
     for (const path of [`/internal/chunk/${"a".repeat(64)}`, "/internal/append?name=reuse.log", "/internal/create?name=huge&inline=1"]) {
-      const { stream, state } = counted(300);
+      const { stream, state } = countedStream(300, MiB, 0x41);
       const status = await c.http
         .fetch(c.hydfsUrl(k, path), { method: path.includes("chunk") ? "PUT" : "POST", body: stream, timeoutMs: 60_000 })
         .then((res) => res.status)

@@ -7,6 +7,7 @@
  * are read with a bound and checked.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { countedStream } from "../testing/streams.ts";
 import { encode } from "@msgpack/msgpack";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,23 +42,6 @@ function oneNode(): { node: HydfsNode; app: ReturnType<typeof hydfsApp>; store: 
   return { node, app: hydfsApp(node), store };
 }
 
-/** A body of `pieces` x `size` bytes that counts what was pulled and notes a cancel. */
-function counted(pieces: number, size: number, fill = 1) {
-  const state = { pulled: 0, cancelled: false };
-  let left = pieces;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (left-- <= 0) return controller.close();
-      state.pulled += size;
-      controller.enqueue(new Uint8Array(size).fill(fill));
-    },
-    cancel() {
-      state.cancelled = true;
-    },
-  });
-  return { stream, state };
-}
-
 async function call(app: ReturnType<typeof hydfsApp>, method: string, path: string, body?: Bun.BodyInit, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   const res = await app.handle(new Request(`http://${HOST}:10010${path}`, { method, body, headers, duplex: "half" } as RequestInit));
   const text = await res.text();
@@ -79,7 +63,7 @@ const text = (s: string) => new TextEncoder().encode(s);
 describe("bodies are bounded while they stream", () => {
   test("PUT /internal/chunk: a 300 MB body is refused with 413 and cancelled after about CHUNK_BYTES", async () => {
     const { app, store } = oneNode();
-    const { stream, state } = counted(300, MiB);
+    const { stream, state } = countedStream(300, MiB);
     const r = await call(app, "PUT", `/internal/chunk/${"a".repeat(64)}`, stream);
     expect(r.status).toBe(413);
     expect(r.body.error).toBe(`chunk aaaaaaaaaaaa: more than ${CHUNK_BYTES} bytes sent; expected at most ${CHUNK_BYTES} bytes`);
@@ -90,7 +74,7 @@ describe("bodies are bounded while they stream", () => {
 
   test("PUT /internal/chunk: a declared content-length over CHUNK_BYTES is refused before reading", async () => {
     const { app } = oneNode();
-    const { stream, state } = counted(300, MiB);
+    const { stream, state } = countedStream(300, MiB);
     const r = await call(app, "PUT", `/internal/chunk/${"a".repeat(64)}`, stream, { "content-length": String(CHUNK_BYTES + 1) });
     expect(r.status).toBe(413);
     expect(r.body.error).toBe(`chunk aaaaaaaaaaaa: content-length ${CHUNK_BYTES + 1}; expected at most ${CHUNK_BYTES} bytes`);
@@ -111,7 +95,7 @@ describe("bodies are bounded while they stream", () => {
   test("POST /internal/append and /internal/create: a 300 MB body is refused with 413 after about OP_BODY_MAX_BYTES", async () => {
     const { app } = oneNode();
     for (const path of ["/internal/append?name=f", "/internal/create?name=f&inline=1"]) {
-      const { stream, state } = counted(300, MiB, 0x7b);
+      const { stream, state } = countedStream(300, MiB, 0x7b);
       const r = await call(app, "POST", path, stream);
       expect(r.status).toBe(413);
       expect(r.body.error).toContain(`expected at most ${OP_BODY_MAX_BYTES} bytes`);
@@ -121,7 +105,7 @@ describe("bodies are bounded while they stream", () => {
 
   test("POST /internal/adopt: a declared body over ADOPT_BODY_MAX_BYTES is refused before reading", async () => {
     const { app } = oneNode();
-    const { stream, state } = counted(300, MiB, 0x7b);
+    const { stream, state } = countedStream(300, MiB, 0x7b);
     const res = await app.handle(
       new Request(`http://${HOST}:10010/internal/adopt?name=f`, { method: "POST", body: stream, headers: { "content-length": String(MANIFEST_MAX_BYTES * 2) }, duplex: "half" } as RequestInit),
     );
@@ -137,7 +121,7 @@ describe("bodies are bounded while they stream", () => {
       [`/internal/delete?name=g&at=${Date.now()}`, 200],
       ["/merge?name=f", 200],
     ] as const) {
-      const { stream, state } = counted(300, MiB, 0x7b);
+      const { stream, state } = countedStream(300, MiB, 0x7b);
       const r = await call(app, "POST", path, stream, { "content-type": "application/json" });
       expect([path, r.status]).toEqual([path, want]);
       expect(state.pulled).toBeLessThanOrEqual(2 * MiB);
@@ -299,7 +283,7 @@ describe("PeerClient reads peers' answers with a bound and checks them", () => {
   const peers = new PeerClient({ http: new ClusterHttp(""), timeoutMs: 10_000 });
 
   test("getChunk: a peer streaming 300 MB is cut off after about CHUNK_BYTES", async () => {
-    const { stream, state } = counted(300, MiB);
+    const { stream, state } = countedStream(300, MiB);
     body = () => new Response(stream);
     const err = await peers.getChunk(peer, "c".repeat(64)).catch((e) => e);
     expect(err.message).toContain(`more than ${CHUNK_BYTES} bytes sent; expected at most ${CHUNK_BYTES} bytes`);

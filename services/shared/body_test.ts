@@ -2,6 +2,7 @@
  * Bodies read with a running count, and cancelled as soon as they pass their limit.
  */
 import { describe, expect, test } from "bun:test";
+import { countedStream } from "../testing/streams.ts";
 import { BodyTooLarge, declaredLength, readLimited } from "./body.ts";
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -21,32 +22,15 @@ describe("declaredLength", () => {
   });
 });
 
-/** A stream of `pieces` pieces of `size` bytes, counting what was pulled and whether it was cancelled. */
-function counted(pieces: number, size: number) {
-  const state = { pulled: 0, cancelled: false };
-  let left = pieces;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (left-- <= 0) return controller.close();
-      state.pulled += size;
-      controller.enqueue(new Uint8Array(size).fill(1));
-    },
-    cancel() {
-      state.cancelled = true;
-    },
-  });
-  return { stream, state };
-}
-
 describe("readLimited", () => {
   test("reads a body up to the limit whole", async () => {
-    const { stream } = counted(4, 256);
+    const { stream } = countedStream(4, 256);
     expect((await readLimited(stream, 1024, "x")).length).toBe(1024);
     expect((await readLimited(null, 10, "x")).length).toBe(0);
   });
 
   test("cancels a body at the first piece past the limit: a 300 MB stream is read only up to it", async () => {
-    const { stream, state } = counted(300, 1024 * 1024);
+    const { stream, state } = countedStream(300, 1024 * 1024);
     const err = await readLimited(stream, CHUNK_BYTES, "chunk abc").catch((e) => e);
     expect(err).toBeInstanceOf(BodyTooLarge);
     expect(err.status).toBe(413);
@@ -56,14 +40,14 @@ describe("readLimited", () => {
   });
 
   test("refuses a declared length over the limit before reading anything", async () => {
-    const { stream, state } = counted(300, 1024 * 1024);
+    const { stream, state } = countedStream(300, 1024 * 1024);
     await expect(readLimited(stream, CHUNK_BYTES, "chunk abc", 300 * 1024 * 1024)).rejects.toThrow(`chunk abc: content-length ${300 * 1024 * 1024}; expected at most ${CHUNK_BYTES} bytes`);
     expect(state.cancelled).toBe(true);
     expect(state.pulled).toBeLessThanOrEqual(1024 * 1024);
   });
 
   test("a declared length is no licence: the count still applies", async () => {
-    const { stream } = counted(3, 100);
+    const { stream } = countedStream(3, 100);
     await expect(readLimited(stream, 200, "x", 150)).rejects.toThrow("more than 200 bytes");
   });
 });
