@@ -6,6 +6,10 @@
  * An answer with `duplicate: true` means the servers already had that (client, seq) with these
  * very bytes and wrote nothing new; ctl says so instead of reporting a write. The same (client,
  * seq) with other bytes is refused by the servers (409) and ctl prints their message.
+ *
+ * A 503 (the node cannot serve right now: its membership view is not current yet, or too few
+ * replicas answered) is retried a few times with backoff within --timeout, saying
+ * `retrying: <error>` on stderr each time (see withRetries).
  */
 import { defineCommand } from "citty";
 import { randomUUID } from "node:crypto";
@@ -101,28 +105,102 @@ function idleGuard(idleMs: number) {
   };
 }
 
-async function failure(res: Response, what: string): Promise<CtlError> {
+/** A node's non-2xx answer, with its status (503 is retried, see withRetries). */
+export class CtlHttpError extends CtlError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The node could not be reached or stalled: no answer at all. */
+class CtlTransportError extends CtlError {}
+
+async function failure(res: Response, what: string): Promise<CtlHttpError> {
   const text = await res.text();
   let msg = text;
   try {
     msg = JSON.parse(text).error ?? text;
   } catch {}
   // The daemons' messages already name the operation and the file.
-  return new CtlError(msg ? `${msg} (HTTP ${res.status})` : `${what}: HTTP ${res.status}`);
+  return new CtlHttpError(msg ? `${msg} (HTTP ${res.status})` : `${what}: HTTP ${res.status}`, res.status);
 }
 
-async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host): Promise<any> {
-  const guard = idleGuard(ctx.timeoutMs);
-  try {
-    const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { method, signal: guard.signal });
-    if (!res.ok) throw await failure(res, `${path.split("?")[0]!.slice(1)} at ${host}`);
-    return await res.json();
-  } catch (err) {
-    if (err instanceof CtlError) throw err;
-    throw new CtlError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-  } finally {
-    guard.done();
+// ---- retries -----------------------------------------------------------------------------------
+
+/**
+ * Attempts of one call whose node answers 503: it cannot serve right now (its membership view
+ * is not current yet after a restart, or too few replicas answered). All retries of a call also
+ * end once --timeout ms have passed since its first attempt, so with the default 3000 ms ctl
+ * retries for about 2 s; 8 attempts (pauses 0.25 + 0.5 + 1 + 4 x 2 s) let a --timeout of 10000
+ * ride out an introducer's rejoin_wait_ms (5 s by default). More attempts report real trouble
+ * later.
+ */
+export const CTL_RETRY_ATTEMPTS = 8;
+/** Pause before the first retry; doubles before each further one, up to CTL_RETRY_MAX_PAUSE_MS. */
+export const CTL_RETRY_FIRST_PAUSE_MS = 250;
+export const CTL_RETRY_MAX_PAUSE_MS = 2000;
+
+/**
+ * The pause before the next attempt after `failed` failed ones (1 = only the first), or
+ * undefined to give up: out of attempts, or the retry would start after `budgetMs` (--timeout)
+ * since the first attempt.
+ */
+export function retryPauseMs(failed: number, elapsedMs: number, budgetMs: number): number | undefined {
+  if (failed >= CTL_RETRY_ATTEMPTS) return undefined;
+  const pause = Math.min(CTL_RETRY_FIRST_PAUSE_MS * 2 ** (failed - 1), CTL_RETRY_MAX_PAUSE_MS);
+  return elapsedMs + pause < budgetMs ? pause : undefined;
+}
+
+/**
+ * Run `once` until it succeeds or fails for good. A 503 is retried as retryPauseMs says (when
+ * `retry503`); a transport error is retried once, at once (when `retryTransport`: only calls
+ * that are safe to repeat, such as an upload under its fixed (client, seq)). Each retry says
+ * `retrying: <error>` on stderr.
+ */
+async function withRetries<T>(ctx: Ctx, opts: { retry503: boolean; retryTransport: boolean }, once: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  let transportRetried = false;
+  for (let failed = 1; ; failed++) {
+    try {
+      return await once();
+    } catch (err) {
+      let pause: number | undefined;
+      if (opts.retry503 && err instanceof CtlHttpError && err.status === 503) pause = retryPauseMs(failed, performance.now() - t0, ctx.timeoutMs);
+      else if (opts.retryTransport && err instanceof CtlTransportError && !transportRetried) {
+        transportRetried = true;
+        pause = 0;
+      }
+      if (pause === undefined) throw err;
+      process.stderr.write(`retrying: ${(err as Error).message}\n`);
+      await Bun.sleep(pause);
+    }
   }
+}
+
+// ---- calls -------------------------------------------------------------------------------------
+
+/**
+ * One JSON call to hydfsd at `host`. A 503 is retried (see withRetries) unless `retry503` is
+ * false: a call the node does under a fresh sequence number each time (multiappend_local) could
+ * apply twice if a 503 came after some replicas stored it.
+ */
+export async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host, retry503 = true): Promise<any> {
+  return withRetries(ctx, { retry503, retryTransport: false }, async () => {
+    const guard = idleGuard(ctx.timeoutMs);
+    try {
+      const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { method, signal: guard.signal });
+      if (!res.ok) throw await failure(res, `${path.split("?")[0]!.slice(1)} at ${host}`);
+      return await res.json();
+    } catch (err) {
+      if (err instanceof CtlError) throw err;
+      throw new CtlTransportError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+    } finally {
+      guard.done();
+    }
+  });
 }
 
 /** What a create or append answered, with the (client, seq) it was sent under. */
@@ -140,46 +218,54 @@ export function describeUpload(kind: "create" | "append", up: Uploaded): string 
   return kind === "create" ? `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}` : `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`;
 }
 
-/** Upload a local file as create or append. */
+/**
+ * Upload a local file as create or append. Every attempt sends the same (client, seq) with the
+ * file read again from its start, so the servers apply it at most once however often it is
+ * retried: after a 503 (withRetries) and once after a transport error.
+ */
 export async function upload(ctx: Ctx, kind: "create" | "append", local: string, remote: string): Promise<Uploaded> {
   if (!existsSync(local) || !statSync(local).isFile()) throw new CtlError(`local file ${JSON.stringify(local)} not found`);
   const size = statSync(local).size;
   const { clientId, seq } = await nextClientSeq();
-  const bar = progress(`${kind} ${remote}`, size);
-  const guard = idleGuard(ctx.timeoutMs);
-  const counted = Bun.file(local)
-    .stream()
-    .pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, out) {
-          bar.add(chunk.length);
-          guard.touch();
-          out.enqueue(chunk);
-        },
-      }),
-    );
   const query = `?name=${encodeURIComponent(remote)}&client=${encodeURIComponent(clientId)}&seq=${seq}`;
-  try {
-    // Retry the same (client, seq) once on a transport error: the servers apply it at most once.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const body = attempt === 1 ? counted : Bun.file(local).stream();
-        const res = await ctx.http.fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { "content-length": String(size) }, body, signal: guard.signal });
-        if (!res.ok) throw await failure(res, `${kind} ${remote}`);
-        bar.end();
-        return { answer: await res.json(), clientId, seq };
-      } catch (err) {
-        if (err instanceof CtlError || attempt >= 2) throw err instanceof CtlError ? err : new CtlError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-        guard.touch();
-      }
+  const answer = await withRetries(ctx, { retry503: true, retryTransport: true }, async () => {
+    const bar = progress(`${kind} ${remote}`, size);
+    const guard = idleGuard(ctx.timeoutMs);
+    const body = Bun.file(local)
+      .stream()
+      .pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            bar.add(chunk.length);
+            guard.touch();
+            out.enqueue(chunk);
+          },
+        }),
+      );
+    try {
+      const res = await ctx.http.fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { "content-length": String(size) }, body, signal: guard.signal });
+      if (!res.ok) throw await failure(res, `${kind} ${remote}`);
+      bar.end();
+      return await res.json();
+    } catch (err) {
+      if (err instanceof CtlError) throw err;
+      throw new CtlTransportError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+    } finally {
+      guard.done();
     }
-  } finally {
-    guard.done();
-  }
+  });
+  return { answer, clientId, seq };
 }
 
-/** Download to `local` through a temp file and a rename, so a failed get leaves nothing half-written. */
-export async function download(ctx: Ctx, path: string, local: string, label: string, host = ctx.host): Promise<{ size: number; ops: number }> {
+/**
+ * Download to `local` through a temp file and a rename, so a failed get leaves nothing
+ * half-written. A 503 before any byte is retried (withRetries); a transfer cut short is not.
+ */
+export function download(ctx: Ctx, path: string, local: string, label: string, host = ctx.host): Promise<{ size: number; ops: number }> {
+  return withRetries(ctx, { retry503: true, retryTransport: false }, () => downloadOnce(ctx, path, local, label, host));
+}
+
+async function downloadOnce(ctx: Ctx, path: string, local: string, label: string, host: string): Promise<{ size: number; ops: number }> {
   const guard = idleGuard(ctx.timeoutMs);
   const tmp = `${local}.part-${process.pid}`;
   try {
@@ -205,7 +291,7 @@ export async function download(ctx: Ctx, path: string, local: string, label: str
       if (existsSync(tmp)) Bun.spawnSync(["rm", "-f", tmp]);
     } catch {}
     if (err instanceof CtlError) throw err;
-    throw new CtlError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+    throw new CtlTransportError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
   } finally {
     guard.done();
   }
@@ -316,7 +402,9 @@ export const multiAppendCmd = defineCommand({
     const half = rest.length / 2;
     const jobs = rest.slice(0, half).map((n, i) => ({ host: resolveNodeName(ctx.cfg.aliases, n, "multiappend node"), local: rest[half + i]! }));
     const results = await Promise.allSettled(
-      jobs.map((j) => callJson(ctx, "POST", `/multiappend_local?name=${encodeURIComponent(args.remote)}&local=${encodeURIComponent(j.local)}`, j.host)),
+      // Not retried on 503: the node appends under a fresh sequence number each time, so a retry
+      // after a 503 that some replicas had stored could append twice.
+      jobs.map((j) => callJson(ctx, "POST", `/multiappend_local?name=${encodeURIComponent(args.remote)}&local=${encodeURIComponent(j.local)}`, j.host, false)),
     );
     const rows = results.map((r, i) => ({ host: jobs[i]!.host, local: jobs[i]!.local, ok: r.status === "fulfilled", detail: r.status === "fulfilled" ? `${r.value.size} bytes` : (r.reason as Error).message }));
     print(ctx, rows, () => table([["NODE", "LOCAL", "RESULT"], ...rows.map((r) => [r.host, r.local, r.ok ? `ok, ${r.detail}` : `FAILED: ${r.detail}`])]));

@@ -27,7 +27,9 @@ function getter(name: string, description: string, path: string, human: (data: a
 }
 
 export const listMem = getter("list_mem", "list the membership as the node sees it", "/list_mem", (d) => `${d.count} members\n${memberTable(d.members)}`);
-export const listSelf = getter("list_self", "this node's own entry", "/list_self", (d) => memberTable([d]));
+export const listSelf = getter("list_self", "this node's own entry, and whether its membership view is current", "/list_self", (d) =>
+  d.ready === undefined ? memberTable([d]) : `${memberTable([d])}\nview ${d.ready ? "current" : "not current yet (joining): its hydfsd and rainstormd answer 503 meanwhile"}`,
+);
 export const displaySuspects = getter("display_suspects", "members currently suspected", "/display_suspects", (d) =>
   d.count === 0 ? "no suspects" : memberTable(d.suspects),
 );

@@ -131,7 +131,10 @@ export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string
   return m.text();
 }
 
-/** NDJSON stream: a snapshot line, then one line per membership change. */
+/**
+ * NDJSON stream: a snapshot line (with `ready`: this node's view is current, readiness.ts), then
+ * one line per membership change, and `{"event":"ready","ready":...}` whenever readiness changes.
+ */
 export function watchStream(d: MemberDaemon, signal: AbortSignal): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
   let unsubscribe = () => {};
@@ -145,7 +148,7 @@ export function watchStream(d: MemberDaemon, signal: AbortSignal): ReadableStrea
           unsubscribe();
         }
       };
-      push({ event: "snapshot", self: d.node.id, ...listMembers(d) });
+      push({ event: "snapshot", self: d.node.id, ready: d.node.isViewReady, ...listMembers(d) });
       unsubscribe = d.watch(push);
       signal.addEventListener("abort", () => unsubscribe());
     },
@@ -186,7 +189,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     }))
     .get("/get", () => getConfig(d))
     .get("/list_mem", () => listMembers(d))
-    .get("/list_self", () => memberView(d, d.node.core.self))
+    .get("/list_self", () => ({ ...memberView(d, d.node.core.self), ready: d.node.isViewReady }))
     .get("/display_suspects", () => {
       const suspects = d.node.core.list().filter((m) => m.state === "suspect").map((m) => memberView(d, m));
       return { count: suspects.length, suspects };

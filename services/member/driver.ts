@@ -1,17 +1,21 @@
 /**
  * memberd's I/O shell around the pure MemberNode: the UDP socket, the tick timer, the
- * introducer's TCP server and the join client, metrics and the change stream. No protocol
+ * introducer's TCP server and the join client, metrics, the change stream and an introducer's
+ * peers file (readiness.ts decides with it; this file only reads and writes it). No protocol
  * decisions are made here.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { dirname, join as joinPath } from "node:path";
 import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { osRng } from "../shared/rng.ts";
 import type { Knobs } from "./cluster_config.ts";
-import { ConfigCeilingError, type Outgoing } from "./membership.ts";
+import { addressOf, ConfigCeilingError, type Outgoing } from "./membership.ts";
 import { MemberNode, type NodeEvent } from "./node.ts";
+import { decodePeersFile, encodePeersFile, type KnownPeers } from "./readiness.ts";
 import { type Decoded, decodeDatagram, encodeMessage, type Message, type MessageType, senderMatches, WireError, type WireAuth, wireAuth } from "./wire.ts";
 
 /** How often the core is ticked. Finer costs CPU; coarser delays probes and timers. */
@@ -32,6 +36,53 @@ export const MAX_JOIN_REPLY_BYTES = 4 * 1024 * 1024;
 export const HOST_CACHE_MS = 60_000;
 /** Most host names kept for sender binding; names beyond it are not looked up (their datagrams are dropped). */
 export const MAX_HOSTS_CACHED = 4096;
+/**
+ * An introducer rewrites its peers file at most this often, and only when its set of live peers
+ * changed. Shorter keeps the file closer to the table (a restart right after a failure waits less
+ * often for a peer that is already dead, at most rejoin_wait_ms); longer writes the disk less.
+ */
+export const PEERS_WRITE_MIN_INTERVAL_MS = 1000;
+
+/** Where an introducer's memberd keeps the live peers it knows (readiness.ts), under its data_dir. */
+export function peersFilePath(dataDir: string): string {
+  return joinPath(dataDir, "memberd", "peers.json");
+}
+
+/**
+ * The peers an introducer's peers file lists: [] when there is none (a new group), "unknown"
+ * (and a warning) when it cannot be read or parsed, so readiness waits rejoin_wait_ms.
+ */
+export function loadKnownPeers(path: string, log: Logger): KnownPeers {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    log.warn(`peers file ${path}: cannot read (${(err as Error).message}); waiting rejoin_wait_ms for peers before this node's view counts as current`);
+    return "unknown";
+  }
+  try {
+    return decodePeersFile(text);
+  } catch (err) {
+    log.warn(`peers file ${path}: ${(err as Error).message}; waiting rejoin_wait_ms for peers before this node's view counts as current`);
+    return "unknown";
+  }
+}
+
+/** Write the peers file atomically (temp file, fsync, rename), readable by its owner only. */
+export function writePeersFile(path: string, peers: Iterable<string>): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    fchmodSync(fd, 0o600); // the mode of openSync applies only when it creates the file
+    writeSync(fd, encodePeersFile(peers));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
 
 export interface TrafficCounters {
   datagramsIn: Record<string, number>;
@@ -96,12 +147,23 @@ export class MemberDaemon {
   private readonly watchers = new Set<(ev: WatchEvent) => void>();
   private readonly clockOffsetMs = Date.now() - performance.now();
   private stopped = false;
+  /** An introducer's peers file (undefined on other nodes), and what it holds now. */
+  private readonly peersPath?: string;
+  private peersKey = "";
+  private peersCheckedMs = -Infinity;
+  private peersWriteFailing = false;
 
   constructor(cfg: NodeConfig, configPath: string, log: Logger) {
     this.cfg = cfg;
     this.configPath = configPath;
     this.log = log;
     this.auth = wireAuth(cfg.cluster_secret);
+    let knownPeers: KnownPeers = [];
+    if (cfg.is_introducer) {
+      this.peersPath = peersFilePath(cfg.data_dir);
+      knownPeers = loadKnownPeers(this.peersPath, log);
+      if (knownPeers !== "unknown") this.peersKey = knownPeers.join(",");
+    }
     this.node = new MemberNode({
       host: cfg.host,
       ports: cfg.ports,
@@ -111,6 +173,9 @@ export class MemberDaemon {
       nowMs: performance.now(),
       introducers: cfg.introducers,
       joinRetryMs: cfg.join_retry_ms,
+      isIntroducer: cfg.is_introducer,
+      knownPeers,
+      rejoinWaitMs: cfg.rejoin_wait_ms,
     });
   }
 
@@ -136,6 +201,7 @@ export class MemberDaemon {
     if (this.cfg.is_introducer) this.startIntroducer();
     this.timer = setInterval(() => this.onTick(), TICK_MS);
     this.log.info(`member ${this.node.id} up (protocol ${this.node.core.knobs.protocol}, suspicion ${this.node.core.knobs.suspicion ? "on" : "off"})`);
+    if (!this.node.isViewReady) this.log.info(`membership view not current yet: waiting for ${this.node.viewWaitingFor}`);
   }
 
   async stop(): Promise<void> {
@@ -200,6 +266,31 @@ export class MemberDaemon {
     const join = this.node.joinDue(now);
     if (join && !this.joinInFlight) void this.join(join.to, join.msg);
     this.afterStep();
+    this.persistPeers(now);
+  }
+
+  /**
+   * An introducer keeps its live peers in its peers file, so that after a restart its readiness
+   * waits for them (readiness.ts). Written only while the view is current (a restart before that
+   * keeps the expectations of the last good view), only when the set changed; the set is
+   * compared at most once per PEERS_WRITE_MIN_INTERVAL_MS. A failed write is logged once and
+   * tried again at the next comparison.
+   */
+  private persistPeers(nowMs: number): void {
+    if (!this.peersPath || !this.node.isViewReady || nowMs - this.peersCheckedMs < PEERS_WRITE_MIN_INTERVAL_MS) return;
+    this.peersCheckedMs = nowMs;
+    const peers = [...new Set(this.node.core.livePeers().map(addressOf))].sort();
+    const key = peers.join(",");
+    if (key === this.peersKey) return;
+    try {
+      writePeersFile(this.peersPath, peers);
+      this.peersKey = key;
+      if (this.peersWriteFailing) this.log.info(`peers file ${this.peersPath} written again`);
+      this.peersWriteFailing = false;
+    } catch (err) {
+      if (!this.peersWriteFailing) this.log.warn(`peers file ${this.peersPath}: cannot write (${(err as Error).message}); retrying every ${PEERS_WRITE_MIN_INTERVAL_MS} ms`);
+      this.peersWriteFailing = true;
+    }
   }
 
   private afterStep(): void {
@@ -217,6 +308,11 @@ export class MemberDaemon {
         this.publish({ event: "renewed", from: ev.from, to: ev.to });
         return;
       case "self_failed":
+        return;
+      case "view_ready":
+        if (ev.ready) this.log.info(`membership view current: ${ev.members} members (${ev.reason})`);
+        else this.log.warn(`membership view not current: ${ev.reason}`);
+        this.publish({ event: "ready", ready: ev.ready });
         return;
       case "refuted":
         this.log.info(`refuted a suspicion of this node (incarnation ${ev.incarnation})`);

@@ -434,11 +434,21 @@ export class Membership {
     }
   }
 
-  private mergeEntry(info: MemberInfo, nowMs: number): void {
-    if (info.id === this.selfId) return this.mergeSelf(info, nowMs);
-    if (this.tombstones.has(info.id)) {
+  private mergeEntry(infoIn: MemberInfo, nowMs: number): void {
+    if (infoIn.id === this.selfId) return this.mergeSelf(infoIn, nowMs);
+    if (this.tombstones.has(infoIn.id)) {
       this.counters.ignored_removed++;
       return;
+    }
+    let info = infoIn;
+    if (!isTerminal(info.state) && addressOf(info.id) === addressOf(this.selfId)) {
+      // Another id at this node's own address is a former incarnation of this node (a process
+      // that restarted, or started over under a new id): this process holds the address, so
+      // that one is gone. Declare it failed at once, so no view (and no HyDFS ring) counts this
+      // node twice while the others' failure detectors catch up.
+      info = { ...info, state: "failed" };
+      const known = this.members.get(info.id);
+      if (!known || !isTerminal(known.state)) this.counters.failures_declared++;
     }
     const local = this.members.get(info.id);
     if (!local) {

@@ -173,3 +173,30 @@ describe("tombstones of removed ids", () => {
     expect(joiner.get(OTHER)?.state).toBe("alive");
   });
 });
+
+describe("former incarnations of this node", () => {
+  test("another id at this node's own address is declared failed at once, and the news spreads", () => {
+    const c = core();
+    const former = "10.0.0.1:5000@500";
+    c.receive(gossip(OTHER, [info(OTHER)]), 5);
+    c.drainEvents();
+    const out = c.receive(gossip(PEER, [info(PEER), info(former)]), 10);
+    expect(c.get(former)?.state).toBe("failed");
+    expect(c.livePeers().sort()).toEqual([PEER, OTHER]);
+    expect(c.counters.failures_declared).toBe(1);
+    expect(c.drainEvents().filter((e) => "id" in e && e.id === former).map((e) => e.kind)).toEqual(["failed"]);
+    // The failure goes out with the news pushed to the other peers.
+    const sent = out.filter((o) => o.to === "10.0.0.3:5000").flatMap((o) => ("entries" in o.msg ? o.msg.entries : [])).filter((e) => e.id === former);
+    expect(sent.map((e) => e.state)).toContain("failed");
+    // Hearing of it alive again changes nothing and counts nothing.
+    c.receive(gossip(PEER, [info(PEER), info(former, "alive", 3)]), 20);
+    expect(c.get(former)?.state).toBe("failed");
+    expect(c.counters.failures_declared).toBe(1);
+  });
+
+  test("the same host with another port is another node", () => {
+    const c = core();
+    c.receive(gossip(PEER, [info(PEER), info("10.0.0.1:5001@500")]), 10);
+    expect(c.get("10.0.0.1:5001@500")?.state).toBe("alive");
+  });
+});

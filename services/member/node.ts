@@ -15,14 +15,24 @@
  *   request for an id only when it was sent after the last one it admitted for that id, so a
  *   captured request replayed within the freshness window gets no answer, while a node that
  *   retries (a lost reply, a restarted introducer) sends a new, later request and is answered.
+ *
+ * Readiness (readiness.ts): whether this node's view is current, the condition hydfsd and
+ * rainstormd wait for before they coordinate anything. A joiner is ready once an introducer
+ * accepted its current id; a founder (an introducer) once the peers it knew are back or
+ * `rejoinWaitMs` has passed. It is latched per id: starting over under a new id ends it.
  */
 import type { Rng } from "../shared/rng.ts";
 import type { ClusterConfig } from "./cluster_config.ts";
-import { type JoinRefusal, type MemberEvent, Membership, type Outgoing } from "./membership.ts";
+import { addressOf, type JoinRefusal, type MemberEvent, Membership, type Outgoing } from "./membership.ts";
+import { DEFAULT_REJOIN_WAIT_MS, type KnownPeers, viewReadiness } from "./readiness.ts";
 import { makeNodeId, type MemberPorts } from "./state.ts";
 import type { Message } from "./wire.ts";
 
-export type NodeEvent = MemberEvent | { kind: "renewed"; from: string; to: string; atMs: number; reason: string };
+export type NodeEvent =
+  | MemberEvent
+  | { kind: "renewed"; from: string; to: string; atMs: number; reason: string }
+  /** This node's view became current (`ready`), or stopped being so (it starts over under a new id). */
+  | { kind: "view_ready"; ready: boolean; reason: string; members: number; atMs: number };
 
 /** The introducer's answer to a join frame, or why it gives none. */
 export type JoinHandling = { reply: Message; out: Outgoing[] } | { refused: "not_join" | JoinRefusal };
@@ -38,6 +48,15 @@ export interface MemberNodeOptions {
   introducers: string[];
   /** Pause between join attempts while no introducer answers. Default 1000 ms. */
   joinRetryMs?: number;
+  /**
+   * This node runs an introducer, so it may found the group and judges its readiness by the
+   * peers it knew. A node with no other introducer to ask is a founder anyway. Default false.
+   */
+  isIntroducer?: boolean;
+  /** Founder: the live peers (`host:udpPort`) it knew before this start; [] = a new group. Default []. */
+  knownPeers?: KnownPeers;
+  /** Founder: how long it waits for `knownPeers` to come back before its view counts as current. Default 5000 ms. */
+  rejoinWaitMs?: number;
 }
 
 export class MemberNode {
@@ -49,6 +68,16 @@ export class MemberNode {
   private nextJoinMs: number;
   private joinCursor = 0;
   private readonly events: NodeEvent[] = [];
+  private readonly founder: boolean;
+  private readonly rejoinWaitMs: number;
+  /** An introducer accepted the join of the current id. */
+  private joinAccepted = false;
+  /** Founder: the peers known when the current id started. */
+  private knownPeers: KnownPeers;
+  /** When the current id started (this node's monotonic clock). */
+  private idSinceMs: number;
+  private ready = false;
+  private waitingFor = "";
 
   constructor(opts: MemberNodeOptions) {
     this.opts = opts;
@@ -59,6 +88,11 @@ export class MemberNode {
     // An introducer with no other introducer to ask is the group's first member.
     this.admitted = this.introducers.length === 0;
     this.nextJoinMs = opts.nowMs;
+    this.founder = opts.isIntroducer === true || this.introducers.length === 0;
+    this.rejoinWaitMs = opts.rejoinWaitMs ?? DEFAULT_REJOIN_WAIT_MS;
+    this.knownPeers = opts.knownPeers ?? [];
+    this.idSinceMs = opts.nowMs;
+    this.checkReadiness(opts.nowMs);
   }
 
   private newCore(bootMs: number, config: ClusterConfig, nowMs: number): Membership {
@@ -76,6 +110,14 @@ export class MemberNode {
   }
   get isAdmitted(): boolean {
     return this.admitted;
+  }
+  /** This node's membership view is current (readiness.ts): the other daemons may coordinate. */
+  get isViewReady(): boolean {
+    return this.ready;
+  }
+  /** While not ready: what readiness still waits for (for logs); "" once ready. */
+  get viewWaitingFor(): string {
+    return this.ready ? "" : this.waitingFor;
   }
 
   tick(nowMs: number, wallMs: number): Outgoing[] {
@@ -113,6 +155,7 @@ export class MemberNode {
       return [];
     }
     this.admitted = true;
+    this.joinAccepted = true;
     this.collect(nowMs, wallMs);
     return out;
   }
@@ -133,16 +176,46 @@ export class MemberNode {
     this.events.push(...evs);
     const failed = evs.find((e): e is Extract<MemberEvent, { kind: "self_failed" }> => e.kind === "self_failed");
     if (failed) this.renew(nowMs, wallMs, failed.reason);
+    this.checkReadiness(nowMs);
+  }
+
+  /** Latch readiness once the rules of readiness.ts hold for the current id. */
+  private checkReadiness(nowMs: number): void {
+    if (this.ready) return;
+    const live = this.core.livePeers();
+    const r = viewReadiness({
+      joinAccepted: this.joinAccepted,
+      founder: this.founder,
+      knownPeers: this.knownPeers,
+      livePeers: new Set(live.map(addressOf)),
+      elapsedMs: nowMs - this.idSinceMs,
+      rejoinWaitMs: this.rejoinWaitMs,
+    });
+    if (!r.ready) {
+      this.waitingFor = r.waitingFor;
+      return;
+    }
+    this.ready = true;
+    this.waitingFor = "";
+    this.events.push({ kind: "view_ready", ready: true, reason: r.reason, members: live.length + 1, atMs: nowMs });
   }
 
   /** Start over as a new member under a fresh id, then rejoin. */
   private renew(nowMs: number, wallMs: number, reason: string): void {
     const from = this.core.selfId;
+    // A founder's new id waits for the peers its old one knew (they rejoin through it).
+    if (this.founder) this.knownPeers = [...new Set(this.core.livePeers().map(addressOf))].sort();
     const bootMs = Math.max(wallMs, this.opts.bootMs + 1);
     this.opts.bootMs = bootMs;
     this.core = this.newCore(bootMs, this.core.config, nowMs);
     this.admitted = this.introducers.length === 0;
     this.nextJoinMs = nowMs;
+    this.joinAccepted = false;
+    this.idSinceMs = nowMs;
+    if (this.ready) {
+      this.ready = false;
+      this.events.push({ kind: "view_ready", ready: false, reason: `starting over as a new member (${reason})`, members: 1, atMs: nowMs });
+    }
     this.events.push({ kind: "renewed", from, to: this.core.selfId, atMs: nowMs, reason });
   }
 }

@@ -79,6 +79,9 @@ const AUTOSCALE_SAMPLE_MS = 1000;
 /** How long the leader waits for a worker to retire a removed task (it stops once idle). */
 const RETIRE_CALL_TIMEOUT_MS = 35_000;
 
+/** The answer (503) to a job submitted before this node's membership view is current. */
+export const VIEW_NOT_READY_ERROR = "this node's membership view is not current yet (joining); retry in a moment";
+
 export class LeaderError extends Error {
   constructor(
     message: string,
@@ -97,6 +100,11 @@ export interface LeaderOptions {
 export class Leader {
   private readonly jobs = new Map<string, Job>();
   private live: WatchedMember[] = [];
+  /**
+   * The local memberd's view is current (services/member/readiness.ts). Until it is, the
+   * worker list may be partial and HyDFS on this node coordinates nothing, so no job starts.
+   */
+  private viewReady = false;
   private jobCounter = 0;
   private readonly cfg: NodeConfig;
   private readonly log: Logger;
@@ -154,8 +162,17 @@ export class Leader {
 
   // ---- jobs ----------------------------------------------------------------------------------
 
+  /** The local memberd says whether this node's view is current (MemberWatch onReady). */
+  setViewReady(ready: boolean): void {
+    if (ready === this.viewReady) return;
+    this.viewReady = ready;
+    if (ready) this.log.info("membership view current: accepting jobs");
+    else this.log.warn(`membership view not current: refusing jobs with 503 until it is`);
+  }
+
   /** Validate everything, then create dest, start every task and the source. */
   async submit(spec: JobSpec, listener: (ev: JobEvent) => void): Promise<string> {
+    if (!this.viewReady) throw new LeaderError(VIEW_NOT_READY_ERROR, 503);
     spec.stages.forEach((s, i) => {
       try {
         validateOperatorName(s.op);

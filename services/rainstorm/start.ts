@@ -42,10 +42,16 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
     worker.stop();
     throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.rainstorm}: ${(err as Error).message}`);
   }
-  const watch = new MemberWatch({ baseUrl: `http://${cfg.host}:${cfg.ports.http}`, log, http, onChange: (live) => {
+  const watch = new MemberWatch({
+    baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
+    log,
+    http,
+    onChange: (live) => {
       worker.setMembers(live);
       leader?.onMembers(live);
     },
+    // The leader refuses jobs (503) until this node's membership view is current.
+    onReady: (ready) => leader?.setViewReady(ready),
   });
   watch.start();
   log.info(`rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`);

@@ -1,7 +1,11 @@
 /**
  * Follow the local memberd's `/watch` stream: the live member list (alive and suspect members
- * with their advertised ports) for hydfsd and rainstormd. Reconnects with a bounded backoff when
- * memberd is away; the last known list stays in force meanwhile.
+ * with their advertised ports) for hydfsd and rainstormd, and whether memberd's view is current
+ * (`ready`, services/member/readiness.ts). Reconnects with a bounded backoff when memberd is
+ * away; the last known list and readiness stay in force meanwhile (memberd's own view does not
+ * change by our losing the stream). Readiness is false until the first snapshot, and from the
+ * moment memberd says this node starts over under a new id (`renewed`) until memberd says ready
+ * again.
  */
 import type { MemberPorts, MemberState } from "../member/state.ts";
 import type { Logger } from "./log.ts";
@@ -22,6 +26,12 @@ export interface MemberWatchOptions {
   http: ClusterHttp;
   /** Called with the live members whenever the set of live members (or their ports) changes. */
   onChange: (live: WatchedMember[]) => void;
+  /**
+   * Called with memberd's readiness from the first snapshot on, then whenever it changes: true
+   * once its view is current, false when it is not (yet). Always after the onChange of the
+   * same update, so the list is current by then.
+   */
+  onReady?: (ready: boolean) => void;
   /** Longest pause between reconnect attempts. Default 2000 ms. */
   maxBackoffMs?: number;
 }
@@ -34,6 +44,9 @@ export class MemberWatch {
   private abort = new AbortController();
   private stopped = false;
   private lastKey = "";
+  private viewReady = false;
+  /** The readiness last given to onReady (undefined: none yet, so the first snapshot's is). */
+  private reported: boolean | undefined;
   connected = false;
 
   constructor(private readonly opts: MemberWatchOptions) {}
@@ -45,6 +58,11 @@ export class MemberWatch {
   stop(): void {
     this.stopped = true;
     this.abort.abort();
+  }
+
+  /** memberd's view is current (false until the first snapshot). */
+  get ready(): boolean {
+    return this.viewReady;
   }
 
   live(): WatchedMember[] {
@@ -82,9 +100,14 @@ export class MemberWatch {
   }
 
   private apply(ev: Record<string, any>): void {
+    let ready = this.viewReady;
     if (ev.event === "snapshot") {
       this.members.clear();
       for (const m of ev.members as WatchedMember[]) this.members.set(m.id, { id: m.id, state: m.state, ports: m.ports });
+      // A memberd from before readiness existed sends no flag: its view counted as current.
+      ready = typeof ev.ready === "boolean" ? ev.ready : true;
+    } else if (ev.event === "ready" && typeof ev.ready === "boolean") {
+      return this.setReady(ev.ready);
     } else if (ev.event === "change" && typeof ev.id === "string") {
       const known = this.members.get(ev.id);
       if (ev.kind === "removed") this.members.delete(ev.id);
@@ -93,7 +116,9 @@ export class MemberWatch {
       else if (known) known.state = ev.kind as MemberState;
       else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports });
     } else if (ev.event === "renewed") {
-      // This node rejoined under a new id; the snapshot of the next connection is authoritative.
+      // This node rejoined under a new id: not current until memberd says so again; the
+      // snapshot of the next connection is authoritative.
+      this.setReady(false);
       this.abort.abort();
       return;
     } else return;
@@ -103,5 +128,13 @@ export class MemberWatch {
       this.lastKey = key;
       this.opts.onChange(live);
     }
+    this.setReady(ready);
+  }
+
+  private setReady(ready: boolean): void {
+    this.viewReady = ready;
+    if (ready === this.reported) return;
+    this.reported = ready;
+    this.opts.onReady?.(ready);
   }
 }

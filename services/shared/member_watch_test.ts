@@ -1,0 +1,123 @@
+/**
+ * MemberWatch's readiness, against a fake memberd `/watch` (127.0.0.1, port 0) whose lines the
+ * test writes: reported from the first snapshot on, changes only, after the member list of the
+ * same line, false on `renewed`, and kept while memberd is away.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { ClusterHttp } from "./http.ts";
+import { makeLogger } from "./log.ts";
+import { MemberWatch } from "./member_watch.ts";
+
+const PORTS = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
+const member = (id: string) => ({ id, state: "alive", ports: PORTS });
+
+/** A fake memberd: each /watch connection gets a stream the test writes lines to. */
+function fakeMemberd() {
+  const connections: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            connections.push(controller);
+          },
+        }),
+        { headers: { "content-type": "application/x-ndjson" } },
+      ),
+  });
+  return {
+    base: `http://127.0.0.1:${server.port}`,
+    connections,
+    send(line: Record<string, unknown>, conn = connections.length - 1) {
+      connections[conn]!.enqueue(new TextEncoder().encode(`${JSON.stringify(line)}\n`));
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + 3000;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+describe("MemberWatch readiness", () => {
+  const cleanup: (() => void)[] = [];
+  afterEach(() => {
+    for (const f of cleanup.splice(0)) f();
+  });
+
+  function follow(base: string) {
+    const calls: string[] = [];
+    const w = new MemberWatch({
+      baseUrl: base,
+      log: makeLogger("watch-test", "silent"),
+      http: new ClusterHttp(""),
+      onChange: (live) => calls.push(`members ${live.map((m) => m.id).join(",")}`),
+      onReady: (ready) => calls.push(`ready ${ready}`),
+      maxBackoffMs: 50,
+    });
+    cleanup.push(() => w.stop());
+    w.start();
+    return { w, calls };
+  }
+
+  test("false until the first snapshot; then its value, changes only, after the member list", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    const { w, calls } = follow(m.base);
+    expect(w.ready).toBe(false);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: false, count: 1, members: [member("a")] });
+    await until(() => calls.length === 2, "the snapshot");
+    expect(calls).toEqual(["members a", "ready false"]);
+    m.send({ event: "change", kind: "joined", id: "b", incarnation: 0, ports: PORTS });
+    m.send({ event: "ready", ready: true });
+    m.send({ event: "ready", ready: true });
+    await until(() => calls.length === 4, "the ready event");
+    expect(calls.slice(2)).toEqual(["members a,b", "ready true"]);
+    expect(w.ready).toBe(true);
+  });
+
+  test("renewed: not ready at once, and the next snapshot is authoritative", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    const { w, calls } = follow(m.base);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: true, count: 1, members: [member("a")] });
+    await until(() => w.ready, "ready");
+    m.send({ event: "renewed", from: "a", to: "a2" });
+    await until(() => !w.ready, "not ready after renewed");
+    await until(() => m.connections.length === 2, "the watch to reconnect");
+    m.send({ event: "snapshot", self: "a2", ready: true, count: 1, members: [member("a2")] }, 1);
+    await until(() => w.ready, "ready again");
+    expect(calls).toEqual(["members a", "ready true", "ready false", "members a2", "ready true"]);
+  });
+
+  test("a snapshot without the flag (a memberd from before readiness) counts as ready", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    const { w } = follow(m.base);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", count: 1, members: [member("a")] });
+    await until(() => w.ready, "ready");
+  });
+
+  test("memberd going away keeps the last readiness", async () => {
+    const m = fakeMemberd();
+    const { w, calls } = follow(m.base);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: true, count: 1, members: [member("a")] });
+    await until(() => w.ready, "ready");
+    m.connections[0]!.close();
+    m.stop();
+    await until(() => !w.connected, "the watch to notice");
+    await Bun.sleep(100);
+    expect(w.ready).toBe(true);
+    expect(calls).toEqual(["members a", "ready true"]);
+  });
+});
