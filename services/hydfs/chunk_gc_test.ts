@@ -209,9 +209,10 @@ describe("HydfsNode chunk GC", () => {
 
   function node(graceMs = GRACE_MS): { node: HydfsNode; store: FileStore; root: string } {
     const root = freshRoot();
-    const cfg = buildNodeConfig({ host: HOST, data_dir: root, hydfs: { chunk_gc_grace_ms: graceMs } });
+    const cfg = buildNodeConfig({ host: HOST, data_dir: root, hydfs: { chunk_gc_grace_ms: graceMs, replica_count: 1 } });
     const store = new FileStore(join(root, "hydfs"));
     const n = new HydfsNode(cfg, store, makeLogger("chunk-gc-test", "error"));
+    n.setViewReady(true);
     return { node: n, store, root: join(root, "hydfs") };
   }
 

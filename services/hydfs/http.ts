@@ -14,7 +14,8 @@ import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } 
 import { MetricsText } from "../shared/metrics.ts";
 import { decode } from "@msgpack/msgpack";
 import { declaredLength, readLimited } from "../shared/body.ts";
-import { ADOPT_BODY_MAX_BYTES, CHUNK_BYTES, OP_BODY_MAX_BYTES } from "./limits.ts";
+import { ADOPT_BODY_MAX_BYTES, CHUNK_BYTES, OP_BODY_MAX_BYTES, SMALL_JSON_MAX_BYTES } from "./limits.ts";
+import { type Ballot, parseBallot } from "./create_decree.ts";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import { describeValue, NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
@@ -120,6 +121,41 @@ export function hydfsApp(node: HydfsNode) {
       "/internal/append",
       async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
       { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
+    )
+    // The create decree (create_decree.ts): phase 1 and phase 2 at this replica.
+    .post(
+      "/internal/prepare",
+      async ({ query, request }) => {
+        const raw = await readLimited(request.body, SMALL_JSON_MAX_BYTES, "prepare", declaredLength(request.headers));
+        let ballot: Ballot;
+        try {
+          ballot = parseBallot((JSON.parse(new TextDecoder().decode(raw)) as { ballot?: unknown })?.ballot);
+        } catch (err) {
+          throw new HydfsError(`prepare: ${(err as Error).message}`, 400);
+        }
+        return node.prepareLocal(validateRemoteName(query.name), ballot);
+      },
+      { parse: "none", query: nameQuery },
+    )
+    .post(
+      "/internal/accept",
+      async ({ query, request }) => {
+        const raw = await readLimited(request.body, OP_BODY_MAX_BYTES, "accept", declaredLength(request.headers));
+        let ballot: Ballot;
+        let op: AppendOp;
+        let data: Uint8Array;
+        try {
+          const body = decode(raw) as { ballot?: unknown; op?: unknown; data?: unknown };
+          ballot = parseBallot(body?.ballot);
+          op = validateAppendOp(body?.op, "op");
+          if (!(body.data instanceof Uint8Array)) throw new Error("data: expected bytes");
+          data = body.data;
+        } catch (err) {
+          throw new HydfsError(`accept: ${(err as Error).message}`, 400);
+        }
+        return node.acceptLocal(validateRemoteName(query.name), ballot, op, data.length > 0 ? data : undefined);
+      },
+      { parse: "none", query: nameQuery },
     )
     .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), {
       ...NO_BODY,

@@ -224,7 +224,11 @@ describe("HyDFS on 5 nodes", () => {
     for (const k of next) c.kill(k);
     await c.waitHydfsRing(last, 15_000);
     await waitFor(() => converged(last), 10_000, "every file on the last node", 250);
-    for (const [f, text] of contents) expect(await client.getText(last[0]!, f)).toBe(text);
+    // Nothing is lost (converged compared the last node's copies), but one node is no quorum of
+    // 3 replicas: a read through it is refused, never answered from a minority.
+    const alone = await client.request(last[0]!, "GET", `/get?name=${encodeURIComponent(files[0]!)}`);
+    expect(alone.status).toBe(503);
+    expect(((await alone.json()) as { error: string }).error).toContain("need 2 of the 3 replicas");
   });
 });
 
@@ -309,7 +313,8 @@ describe("HyDFS: small clusters", () => {
     [2, "127.0.29"],
   ] as const) {
     test(`${n} node(s): create, append, get, merge`, async () => {
-      const c = newCluster(subnet);
+      // A quorum is a majority of replica_count, so a one-node cluster keeps one replica per file.
+      const c = newCluster(subnet, n === 1 ? { hydfs: { replica_count: 1 } } : {});
       const client = new HydfsTestClient(c);
       try {
         await c.up(n);

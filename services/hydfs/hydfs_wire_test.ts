@@ -34,10 +34,11 @@ afterEach(() => {
 function oneNode(): { node: HydfsNode; app: ReturnType<typeof hydfsApp>; store: FileStore } {
   const root = mkdtempSync(join(tmpdir(), "hydfs-wire-test-"));
   dirs.push(root);
-  const cfg = buildNodeConfig({ host: HOST, data_dir: root });
+  const cfg = buildNodeConfig({ host: HOST, data_dir: root, hydfs: { replica_count: 1 } });
   const store = new FileStore(join(root, "hydfs"));
   const node = new HydfsNode(cfg, store, makeLogger("wire-test", "error"));
   node.setMembers([{ id: `${HOST}:5000@1`, state: "alive", ports: { ...cfg.ports } } as never]);
+  node.setViewReady(true);
   node.stop();
   return { node, app: hydfsApp(node), store };
 }

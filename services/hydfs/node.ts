@@ -26,7 +26,8 @@ import type { NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { checkWireTime, FILE_MANIFEST_MAX_BYTES, MAX_CLIENT_ID_CHARS, WireValueError } from "./limits.ts";
-import { type AppendOp, type ChunkRef, describeContent, liveMerge, manifestDigest, mergeManifests, newestFloor, opsAfter, totalSize } from "./manifest.ts";
+import { type AcceptReply, type Ballot, CreateProposer, onAccept, onPrepare, type PrepareReply, type ProposerSend, roundBackoffMs } from "./create_decree.ts";
+import { type AppendOp, type ChunkRef, describeContent, liveMerge, manifestDigest, mergeManifests, newestFloor, opKey, opsAfter, sameContent, totalSize } from "./manifest.ts";
 import { resolveInside, validateRemoteName } from "./names.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { PeerClient, PeerError } from "./peers.ts";
@@ -97,6 +98,13 @@ export type ReplicaAnswer = "ok" | "duplicate" | "exists" | "deleted_later" | "n
 export function foreignSources(sources: readonly { host: string; hydfsPort: number }[], ring: readonly Pick<RingNode, "host" | "hydfsPort">[]): { host: string; hydfsPort: number }[] {
   return sources.filter((s) => !ring.some((n) => n.host === s.host && n.hydfsPort === s.hydfsPort));
 }
+
+/**
+ * Rounds one create's proposer tries before it answers 503 (create_decree.ts). Rounds fail only
+ * while other creates of the same name compete or replicas are unreachable; with the random
+ * backoff between rounds (roundBackoffMs, 10 ms doubling to 500 ms) this is a few seconds.
+ */
+const CREATE_MAX_ROUNDS = 12;
 
 /** Chunks of one upload being stored by replicas at once (memory: this many x 4 MiB). */
 const WRITE_WINDOW_CHUNKS = 3;
@@ -182,6 +190,8 @@ export class HydfsNode {
   /** When chunk GC last ran (0: not since start, so the first pass runs it). */
   private lastChunkGcMs = 0;
   private stopped = false;
+  /** Writes this node coordinated that reached their quorum (for hydfs.failpoint). */
+  private quorumWrites = 0;
   /** Files whose replicas may differ: written here, adopted, or all of them after a ring change. */
   private readonly dirty = new Set<string>();
 
@@ -211,6 +221,34 @@ export class HydfsNode {
 
   isSelf(node: Pick<RingNode, "host" | "hydfsPort">): boolean {
     return node.host === this.cfg.host && node.hydfsPort === this.cfg.ports.hydfs;
+  }
+
+  /**
+   * Whether this node may coordinate: its memberd has joined and says its member list is current
+   * (see README "Readiness"). Until then a ring it computes may be partial, and a write
+   * acknowledged on it or a "no such file" read from it could be false; client calls get 503.
+   * Replica-side calls (/internal/*) are served regardless: they touch only this node's copies.
+   */
+  viewReady = false;
+
+  setViewReady(ready: boolean): void {
+    if (ready !== this.viewReady) this.log.info(ready ? "membership view current: coordinating client requests" : "membership view not current: refusing client requests (503) until it is");
+    this.viewReady = ready;
+  }
+
+  /**
+   * The replicas of a file, as the coordinator of a client call sees them, and the quorum: a
+   * majority of replica_count (2 of 3), never of however many nodes happen to be known. Too few
+   * known nodes, or a view that is not current, is a 503 with a message, never a weak answer.
+   */
+  coordinate(name: string, what: string): { replicas: RingNode[]; need: number } {
+    if (!this.viewReady) throw new HydfsError(`${what} ${name}: this node (${this.cfg.host}) has not joined the cluster yet or its member list is not current; retry, or use another node`, 503);
+    const replicas = this.replicas(name);
+    const need = HydfsNode.quorum(this.cfg.hydfs.replica_count);
+    if (replicas.length < need) {
+      throw new HydfsError(`${what} ${name}: only ${replicas.length} live HyDFS node(s) known, need ${need} of the ${this.cfg.hydfs.replica_count} replicas (hydfs.replica_count) to answer`, 503);
+    }
+    return { replicas, need };
   }
 
   replicas(name: string): RingNode[] {
@@ -246,8 +284,7 @@ export class HydfsNode {
   }
 
   private async writePinned(kind: WriteKind, name: string, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number, pin: (chunkId: string) => void): Promise<WriteResult> {
-    const replicas = this.replicas(name);
-    const need = HydfsNode.quorum(replicas.length);
+    const { replicas, need } = this.coordinate(name, kind);
     const reachable = new Set(replicas);
     const maxBytes = this.cfg.hydfs.max_body_bytes;
     const head = await readHead(body, INLINE_MAX_BYTES);
@@ -304,6 +341,7 @@ export class HydfsNode {
     }
     const op: AppendOp = { opId: randomUUID(), clientId, seq, tsMs: Date.now(), chunks, size, kind };
     const targets = [...reachable];
+    if (kind === "create") return this.decideCreate(name, op, inline, replicas, targets, need);
     const isAck = (a: ReplicaAnswer | undefined) => a === "ok" || a === "duplicate";
     // Acknowledge at a majority; a slower replica finishes in the background (or merge repairs it).
     const pending = targets.map((r) => this.applyAt(r, kind, name, op, false, inline));
@@ -328,6 +366,7 @@ export class HydfsNode {
       );
     }
     if (acked.length >= need) {
+      this.failpointBeforeAck();
       this.metrics.bytesWritten += size;
       this.dirty.add(name);
       // A replica answering after the majority may still report a reuse of (client, seq): it
@@ -344,14 +383,140 @@ export class HydfsNode {
       await Promise.all(targets.filter((_, i) => answers[i] === "ok").map((r) => this.abortOp(r, name, op.opId)));
       throw new HydfsError(`append ${name}: the file's manifest reached its limit of ${FILE_MANIFEST_MAX_BYTES} bytes (FILE_MANIFEST_MAX_BYTES); nothing was written: append to a new file`, 413);
     }
-    if (kind === "create") {
-      await Promise.all(acked.map((r) => this.abortOp(r, name, op.opId)));
-      if (answers.includes("exists")) throw new HydfsError(`create ${name}: a file with that name already exists`, 409);
-      if (answers.includes("deleted_later")) throw new HydfsError(`create ${name}: the name was deleted at a time not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`, 409);
-    } else if (answers.includes("no_such_file") && !answers.some((a) => a === "ok" || a === "duplicate")) {
+    // "No such file" only when a quorum of the replicas says so; fewer is a 503 (retryable).
+    if (answers.filter((a) => a === "no_such_file").length >= need && !answers.some(isAck)) {
       throw new HydfsError(`append ${name}: no such file (create it first)`, 404);
     }
     throw new HydfsError(`${kind} ${name}: only ${acked.length} of ${replicas.length} replicas acknowledged, need ${need}`, 503);
+  }
+
+  // ---- create: one decision per name (create_decree.ts) ----------------------------------------
+
+  /**
+   * Decide who creates `name` with the replicas (single-decree Paxos), then store the chosen
+   * create on them ("learn") and answer: this client's create won (or is its own retry), or the
+   * name exists and holds another client's bytes (409, truthfully: the winner is stored at a
+   * majority before the loser is told). Chunks of a large body are already on the replicas.
+   */
+  private async decideCreate(name: string, op: AppendOp, inline: Uint8Array | undefined, replicas: RingNode[], targets: RingNode[], need: number): Promise<WriteResult> {
+    const byKey = new Map(targets.map((r) => [`${r.host}:${r.hydfsPort}`, r]));
+    const proposer = new CreateProposer(op, [...byKey.keys()], need, `${this.cfg.host}:${this.cfg.ports.hydfs}/${randomUUID().slice(0, 8)}`);
+    let last = "";
+    for (let round = 1; round <= CREATE_MAX_ROUNDS; round++) {
+      await this.runDecreeRound(name, proposer, proposer.nextRound(), byKey, op, inline);
+      const outcome = proposer.outcome;
+      if (outcome?.kind === "deleted_later") {
+        throw new HydfsError(`create ${name}: the name was deleted at ${outcome.floor}, not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`, 409);
+      }
+      if (outcome?.kind === "chosen") return this.learnCreate(name, op, outcome.op, inline, replicas, targets, need);
+      last = outcome?.reason ?? "no answer";
+      await Bun.sleep(roundBackoffMs(round, Math.random()));
+    }
+    throw new HydfsError(`create ${name}: no decision after ${CREATE_MAX_ROUNDS} rounds (${last}); other creates of the name compete or replicas are unreachable: retry`, 503);
+  }
+
+  /** Send one round's messages to the replicas and feed every answer to the proposer until the round ends. */
+  private runDecreeRound(name: string, proposer: CreateProposer, first: ProposerSend[], byKey: Map<string, RingNode>, own: AppendOp, inline: Uint8Array | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let pending = 0;
+      const dispatch = (sends: ProposerSend[]) => {
+        for (const s of sends) {
+          pending++;
+          const r = byKey.get(s.to)!;
+          // An accept of this coordinator's own small create carries its bytes, so acceptors hold them.
+          const data = s.msg.type === "accept" && s.msg.op.opId === own.opId ? inline : undefined;
+          this.decreeCall(r, name, s.msg, data)
+            .then(
+              (reply) => dispatch(s.msg.type === "accept" ? proposer.onAcceptReply(s.to, reply as AcceptReply) : proposer.onPrepareReply(s.to, reply as PrepareReply)),
+              (err) => {
+                this.log.warn(`create ${name}: ${s.msg.type} at ${r.host}: ${(err as Error).message}`);
+                dispatch(proposer.unreachable(s.to, s.msg.ballot));
+              },
+            )
+            .finally(() => {
+              pending--;
+              if (proposer.outcome || pending === 0) resolve();
+            });
+        }
+      };
+      dispatch(first);
+    });
+  }
+
+  private decreeCall(r: RingNode, name: string, msg: ProposerSend["msg"], data: Uint8Array | undefined): Promise<PrepareReply | AcceptReply> {
+    if (this.isSelf(r)) {
+      return Promise.resolve(msg.type === "prepare" ? this.prepareLocal(name, msg.ballot) : this.acceptLocal(name, msg.ballot, msg.op, data));
+    }
+    return msg.type === "prepare" ? this.peers.prepare(r, name, msg.ballot) : this.peers.accept(r, name, msg.ballot, msg.op, data);
+  }
+
+  /** Store the chosen create on the replicas (a majority before anyone is answered), then answer. */
+  private async learnCreate(name: string, own: AppendOp, chosen: AppendOp, inline: Uint8Array | undefined, replicas: RingNode[], targets: RingNode[], need: number): Promise<WriteResult> {
+    let data = chosen.opId === own.opId ? inline : undefined;
+    if (!data && chosen.chunks.length === 1 && chosen.size <= INLINE_MAX_BYTES) {
+      // Another coordinator's small create: its bytes went to the acceptors with its accept.
+      data = await this.fetchChunk(chosen.chunks[0]!.id, targets).catch(() => undefined);
+    }
+    const isLearned = (a: ReplicaAnswer | undefined) => a === "ok" || a === "duplicate";
+    const pending = targets.map((r) => this.applyAt(r, "create", name, chosen, false, data));
+    const answers = await settleQuorum(pending, need, isLearned);
+    const learned = targets.filter((_, i) => isLearned(answers[i]));
+    if (learned.length < need) {
+      throw new HydfsError(`create ${name}: decided, but stored on only ${learned.length} of ${replicas.length} replicas, need ${need}; retry with the same client and seq`, 503);
+    }
+    this.failpointBeforeAck();
+    this.dirty.add(name);
+    const result = { name, size: chosen.size, replicas: replicas.map((r) => r.host), acked: learned.map((r) => r.host) };
+    if (chosen.opId === own.opId) {
+      this.metrics.bytesWritten += chosen.size;
+      return { ...result, duplicate: false };
+    }
+    if (opKey(chosen) === opKey(own)) {
+      // This client's own create, decided in an earlier attempt (a retry through any coordinator).
+      if (sameContent(chosen, own)) return { ...result, duplicate: true };
+      throw new HydfsError(`client ${own.clientId} seq ${own.seq} of ${name} was already used for different bytes (this ${describeContent(own)}; the stored create is a ${describeContent(chosen)}); nothing was written: send new bytes with a new seq`, 409);
+    }
+    throw new HydfsError(`create ${name}: a file with that name already exists (created by client ${chosen.clientId})`, 409);
+  }
+
+  /** hydfs.failpoint `crash_before_ack:N` (tests only): die like a SIGKILL after the Nth quorum, before answering. */
+  private failpointBeforeAck(): void {
+    const m = /^crash_before_ack:(\d+)$/.exec(this.cfg.hydfs.failpoint);
+    if (m && ++this.quorumWrites === Number(m[1])) {
+      this.log.error(`failpoint ${this.cfg.hydfs.failpoint}: exiting before the answer`);
+      process.exit(137);
+    }
+  }
+
+  /** The create of this replica's live copy of `name`, if it has one. */
+  private storedCreate(name: string): AppendOp | undefined {
+    return this.store.ops(name)?.find((o) => o.kind === "create");
+  }
+
+  /** Acceptor, phase 1 (from a peer's coordinator or this node's own). */
+  prepareLocal(name: string, ballot: Ballot): PrepareReply {
+    const before = this.store.decree(name);
+    const { state, reply } = onPrepare(before, ballot, this.storedCreate(name), this.store.deletedAt(name));
+    if (state !== before) this.store.setDecree(name, state);
+    return reply;
+  }
+
+  /** Acceptor, phase 2. A small create's bytes come along and are stored before it is accepted. */
+  acceptLocal(name: string, ballot: Ballot, op: AppendOp, data: Uint8Array | undefined): AcceptReply {
+    this.checkTime(op.tsMs, `accept of create ${name}: op tsMs`);
+    if (op.kind !== "create") throw new HydfsError(`accept of create ${name}: op kind ${JSON.stringify(op.kind)}: expected "create"`, 400);
+    if (data && data.length > 0) {
+      if (op.chunks.length !== 1 || op.chunks[0]!.size !== data.length) throw new HydfsError(`accept of create ${name}: inline data of ${data.length} bytes does not match the op's chunks`, 400);
+      try {
+        this.store.putChunk(data, op.chunks[0]!.id);
+      } catch (err) {
+        throw new HydfsError(`accept of create ${name}: ${(err as Error).message}`, 400);
+      }
+    }
+    const before = this.store.decree(name);
+    const { state, reply } = onAccept(before, ballot, op, this.storedCreate(name));
+    if (state !== before) this.store.setDecree(name, state);
+    return reply;
   }
 
   private async applyAt(r: RingNode, kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean, inline?: Uint8Array): Promise<ReplicaAnswer> {
@@ -463,9 +628,8 @@ export class HydfsNode {
    * to differ (ops or tombstone) are repaired by a merge off the request path.
    */
   private async quorumView(name: string, what: string): Promise<{ ops: AppendOp[]; holders: RingNode[] }> {
-    const replicas = this.replicas(name);
+    const { replicas, need } = this.coordinate(name, what);
     const answers = await this.gather(name, replicas);
-    const need = HydfsNode.quorum(replicas.length);
     if (answers.length < need) throw new HydfsError(`${what} ${name}: only ${answers.length} of ${replicas.length} replicas answered, need ${need}`, 503);
     const floor = newestFloor(answers);
     const ops = liveMerge(
@@ -559,6 +723,7 @@ export class HydfsNode {
    */
   async merge(nameIn: unknown): Promise<MergeResult> {
     const name = validateRemoteName(nameIn);
+    this.coordinate(name, "merge");
     const r = await this.reconcile(name);
     if (r.deleted) throw new HydfsError(`merge ${name}: no such file (deleted)`, 404);
     return r.result;
@@ -672,8 +837,7 @@ export class HydfsNode {
   async delete(nameIn: unknown): Promise<DeleteResult> {
     const name = validateRemoteName(nameIn);
     this.count("delete");
-    const replicas = this.replicas(name);
-    const need = HydfsNode.quorum(replicas.length);
+    const { replicas, need } = this.coordinate(name, "delete");
     const atMs = Date.now();
     const tell = (r: RingNode) =>
       this.deleteAt(r, name, atMs).catch((err) => {
@@ -728,7 +892,8 @@ export class HydfsNode {
    * and deleted only once every owner confirmed the merged state.
    */
   async maintain(): Promise<void> {
-    if (this.maintaining || this.stopped || this.ring.size === 0 || !this.selfId) return this.scheduleMaintenance();
+    // Not on a view that may be partial: hand-over and GC of copies judge owners by the ring.
+    if (this.maintaining || this.stopped || this.ring.size === 0 || !this.selfId || !this.viewReady) return this.scheduleMaintenance();
     this.maintaining = true;
     try {
       for (const name of this.store.list()) {

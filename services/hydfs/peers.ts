@@ -9,6 +9,7 @@ import { BodyTooLarge, declaredLength, readLimited } from "../shared/body.ts";
 import { CHUNK_BYTES, checkWireTime, MANIFEST_MAX_BYTES, SMALL_JSON_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import type { RingNode } from "./ring.ts";
+import { type AcceptReply, type Ballot, parseAcceptReply, parsePrepareReply, type PrepareReply } from "./create_decree.ts";
 import { type ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export class PeerError extends Error {
@@ -64,6 +65,26 @@ export class PeerClient {
     }
     if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} ${path.split("?")[0]}: ${res.status} ${body?.error ?? text}`, res.status, body);
     return body as T;
+  }
+
+  /** Create decree, phase 1 at a replica (create_decree.ts); the answer is checked like any input. */
+  async prepare(node: RingNode, name: string, ballot: Ballot): Promise<PrepareReply> {
+    const body = await this.json<unknown>(node, `/internal/prepare?name=${encodeURIComponent(name)}`, { method: "POST", json: { ballot } });
+    return this.checked(node, name, () => parsePrepareReply(body, validateAppendOp));
+  }
+
+  /** Create decree, phase 2; a small create's bytes travel along (msgpack). */
+  async accept(node: RingNode, name: string, ballot: Ballot, op: AppendOp, data: Uint8Array | undefined): Promise<AcceptReply> {
+    const body = await this.json<unknown>(node, `/internal/accept?name=${encodeURIComponent(name)}`, { method: "POST", msgpack: { ballot, op, data: data ?? new Uint8Array(0) } });
+    return this.checked(node, name, () => parseAcceptReply(body, validateAppendOp));
+  }
+
+  private checked<T>(node: RingNode, name: string, parse: () => T): T {
+    try {
+      return parse();
+    } catch (err) {
+      throw new PeerError(`${node.host}:${node.hydfsPort} decree of ${name}: ${(err as Error).message}`);
+    }
   }
 
   async putChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string, bytes: Uint8Array): Promise<void> {

@@ -44,6 +44,7 @@ import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSy
 import { join } from "node:path";
 import { CHUNK_BYTES, FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
+import type { AcceptorState } from "./create_decree.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
 export { CHUNK_BYTES };
@@ -85,6 +86,8 @@ export class FileStore {
   private readonly fileDir: string;
   private readonly tmpDir: string;
   private readonly tombDir: string;
+  /** Acceptor state of the create decree (create_decree.ts), one small file per name being created. */
+  private readonly decreeDir: string;
   /** Tombstones by name: the deletedAtMs floor (all loaded at start; one small file each). */
   private readonly tombstones = new Map<string, number>();
   /** Loaded manifests (arrival order on this replica), by file name. */
@@ -101,7 +104,8 @@ export class FileStore {
     this.fileDir = join(root, "files");
     this.tmpDir = join(root, "tmp");
     this.tombDir = join(root, "tombstones");
-    for (const d of [this.chunkDir, this.fileDir, this.tmpDir, this.tombDir]) mkdirSync(d, { recursive: true });
+    this.decreeDir = join(root, "decrees");
+    for (const d of [this.chunkDir, this.fileDir, this.tmpDir, this.tombDir, this.decreeDir]) mkdirSync(d, { recursive: true });
     // Temp files are only ever half-written leftovers of a crash.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
     this.loadTombstones();
@@ -284,6 +288,7 @@ export class FileStore {
     this.writeDurably(join(dir, "name"), name);
     this.remember(name, []);
     this.appendLine(name, op, this.cache.get(name)!);
+    this.clearDecree(name);
     return "created";
   }
 
@@ -355,7 +360,39 @@ export class FileStore {
     const ordered = canonicalOrder(merged);
     this.writeDurably(join(dir, "manifest.jsonl"), ordered.map(encodeOpLine).join(""));
     this.remember(name, ordered);
+    if (ordered[0]?.kind === "create") this.clearDecree(name);
     return ordered;
+  }
+
+  // ---- the create decree ---------------------------------------------------------------------
+
+  /**
+   * This replica's acceptor state for the create of `name` ({} when it took part in none). It is
+   * written durably before the replica answers (setDecree): Paxos is safe across crashes only if
+   * a promise or an acceptance, once sent, is never forgotten while it matters.
+   */
+  decree(name: string): AcceptorState {
+    const path = join(this.decreeDir, encodeNameForDisk(name));
+    if (!existsSync(path)) return {};
+    try {
+      const saved = JSON.parse(readFileSync(path, "utf8")) as { name: string; state: AcceptorState };
+      return saved.name === name ? saved.state : {};
+    } catch {
+      // Written by temp file and rename, so never torn; unreadable means tampered: start over.
+      return {};
+    }
+  }
+
+  setDecree(name: string, state: AcceptorState): void {
+    this.writeDurably(join(this.decreeDir, encodeNameForDisk(name)), JSON.stringify({ name, state }));
+  }
+
+  /**
+   * Forget the decree once the chosen create is stored here: from then on this replica answers
+   * every prepare and accept with its copy's create ("decided"), which no ballot can change.
+   */
+  private clearDecree(name: string): void {
+    rmSync(join(this.decreeDir, encodeNameForDisk(name)), { force: true });
   }
 
   // ---- tombstones ----------------------------------------------------------------------------

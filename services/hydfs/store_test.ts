@@ -306,7 +306,7 @@ describe("FileStore.create", () => {
       expect(() => store.create(name, op({ clientId: "c", seq: 1, kind: "create" }))).toThrow();
     }
     expect(readdirSync(join(root, "files"))).toEqual([]);
-    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp", "tombstones"]);
+    expect(readdirSync(root).sort()).toEqual(["chunks", "decrees", "files", "tmp", "tombstones"]);
   });
 
   test("'/' inside a name is a character, not a directory", () => {
@@ -684,7 +684,7 @@ console.log(JSON.stringify(acked));
     const root = join(freshDir(), "not", "yet");
     expect(existsSync(root)).toBe(false);
     const store = new FileStore(root);
-    expect(readdirSync(root).sort()).toEqual(["chunks", "files", "tmp", "tombstones"]);
+    expect(readdirSync(root).sort()).toEqual(["chunks", "decrees", "files", "tmp", "tombstones"]);
     expect(store.list()).toEqual([]);
     expect(store.chunkBytes()).toBe(0);
   });

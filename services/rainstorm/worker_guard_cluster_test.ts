@@ -52,7 +52,7 @@ function makeOpsDir(): void {
 }
 
 describe("rainstormd checks what it is sent, even when signed", () => {
-  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.67", secret: "guard-secret", extra: { rainstorm: { ops_dir: ops } }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.67", secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
   const rs = new RainstormTestClient(c);
   const hydfs = new HydfsTestClient(c);
 

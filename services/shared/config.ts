@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { applyKnobs, DEFAULT_KNOBS, type Knobs } from "../member/cluster_config.ts";
+import { DEFAULT_REJOIN_WAIT_MS } from "../member/readiness.ts";
 import type { MemberPorts } from "../member/state.ts";
 
 export interface NodeConfig {
@@ -25,6 +26,16 @@ export interface NodeConfig {
   join_retry_ms: number;
   /** Timeout of one join request (TCP connect + reply). Default 1000 ms. */
   join_timeout_ms: number;
+  /**
+   * Introducer: after a restart into an existing group (its peers file lists peers), how long
+   * its view may wait for those peers to rejoin before it counts as current anyway and the
+   * peers still missing are presumed dead (services/member/readiness.ts). Until then this
+   * node's hydfsd and rainstormd coordinate nothing (503). Default 5000 ms: longer than peers
+   * take to notice the restart and rejoin (failure detection of the old id plus
+   * join_retry_ms); longer delays service after a restart with a peer that died meanwhile,
+   * shorter risks coordinating from a partial ring. 0 = never wait.
+   */
+  rejoin_wait_ms: number;
   /** Node aliases for ctl ("01" -> "127.0.0.1"). */
   aliases: Record<string, string>;
   /** Cluster-wide membership knobs this node starts with (see cluster_config.ts). */
@@ -81,6 +92,7 @@ export interface RainstormSettings {
   failpoint: string;
 }
 
+const HYDFS_FAILPOINT_PATTERN = /^(|crash_before_ack:[1-9]\d{0,6})$/;
 const FAILPOINT_PATTERN = /^(|crash_(before|after)_log_append:[1-9]\d{0,6})$/;
 
 export const DEFAULT_RAINSTORM: RainstormSettings = {
@@ -119,6 +131,12 @@ export interface HydfsSettings {
   chunk_gc_grace_ms: number;
   /** Directory `multiappend` reads a node's local files from ("" = <data_dir>/local). */
   local_files_dir: string;
+  /**
+   * Tests only: `crash_before_ack:<N>` kills this hydfsd (exit 137, as SIGKILL) when the Nth
+   * write it coordinates has reached its quorum and before it answers, so a test can retry that
+   * write through another coordinator. Default "" (off).
+   */
+  failpoint: string;
 }
 
 export const DEFAULT_HYDFS: HydfsSettings = {
@@ -128,6 +146,7 @@ export const DEFAULT_HYDFS: HydfsSettings = {
   rereplicate_every_ms: 2000,
   chunk_gc_grace_ms: 3_600_000,
   local_files_dir: "",
+  failpoint: "",
 };
 
 export const DEFAULT_PORTS: MemberPorts = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
@@ -147,6 +166,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   ports: DEFAULT_PORTS,
   join_retry_ms: 1000,
   join_timeout_ms: 1000,
+  rejoin_wait_ms: DEFAULT_REJOIN_WAIT_MS,
   aliases: defaultAliases(),
   membership: DEFAULT_KNOBS,
   hydfs: DEFAULT_HYDFS,
@@ -209,6 +229,11 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
     if (typeof v !== "number" || !Number.isInteger(v) || v < 10 || v > 600_000) errors.push(`${key}: expected an integer in [10, 600000] ms, got ${JSON.stringify(v)}`);
     else cfg[key] = v;
   }
+  if (raw.rejoin_wait_ms !== undefined) {
+    const v = raw.rejoin_wait_ms;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 600_000) errors.push(`rejoin_wait_ms: expected an integer in [0, 600000] ms, got ${JSON.stringify(v)}`);
+    else cfg.rejoin_wait_ms = v;
+  }
   if (raw.ports !== undefined) {
     const ports = raw.ports as Record<string, unknown>;
     if (typeof ports !== "object" || ports === null) errors.push(`ports: expected an object, got ${JSON.stringify(raw.ports)}`);
@@ -242,7 +267,10 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
         rereplicate_every_ms: [100, 3_600_000],
         chunk_gc_grace_ms: [1000, 30 * 24 * 3_600_000],
       },
-      strings: { local_files_dir: (v) => (typeof v === "string" ? undefined : "expected a string path") },
+      strings: {
+        local_files_dir: (v) => (typeof v === "string" ? undefined : "expected a string path"),
+        failpoint: (v) => (typeof v === "string" && HYDFS_FAILPOINT_PATTERN.test(v) ? undefined : 'expected "" or crash_before_ack:<N>'),
+      },
     }, errors);
   }
   if (raw.rainstorm !== undefined) {
