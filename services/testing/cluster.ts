@@ -45,7 +45,20 @@ interface ClusterState {
   secret: string;
   knobs: Partial<Knobs>;
   extra: Record<string, unknown>;
+  /** Settings of one node only, merged over `extra` (see setNodeExtra). */
+  nodeExtra?: Record<string, Record<string, unknown>>;
   nodes: Record<string, NodeState>;
+}
+
+/** `over` merged into `base`, objects one level deep (so `{ hydfs: { failpoint } }` keeps the other hydfs settings). */
+function mergeSettings(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const out = { ...base };
+  for (const [key, v] of Object.entries(over)) {
+    const b = out[key];
+    out[key] = isObject(b) && isObject(v) ? { ...b, ...v } : v;
+  }
+  return out;
 }
 
 export function isAlive(pid: number | undefined): boolean {
@@ -169,9 +182,20 @@ export class LocalCluster {
       cluster_secret: this.state.secret,
       aliases,
       membership: this.state.knobs,
-      ...(this.state.extra ?? {}),
+      ...mergeSettings(this.state.extra ?? {}, this.state.nodeExtra?.[k] ?? {}),
     };
     writePrivate(this.configPath(k), JSON.stringify(cfg, null, 2));
+  }
+
+  /**
+   * Tests: settings for node k only (e.g. a failpoint), merged over the cluster's `extra`; they
+   * take effect the next time one of its services starts. `undefined` drops them.
+   */
+  setNodeExtra(k: number, extra: Record<string, unknown> | undefined): void {
+    const all = (this.state.nodeExtra ??= {});
+    if (extra) all[k] = extra;
+    else delete all[k];
+    this.save();
   }
 
   /** The command that runs a service: the compiled executable if built, else bun + entry. */
