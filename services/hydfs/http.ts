@@ -32,7 +32,7 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 }
 
 export function hydfsApp(node: HydfsNode) {
-  const verifier = requestVerifier(node.cfg.cluster_secret);
+  const verifier = requestVerifier(node.cfg.cluster_secret, node.cfg.host);
   return new Elysia()
     // Deny by default: with a secret, reads, writes and replica calls all need the credential;
     // only the routes in PUBLIC_ROUTES (declared right after) do not.

@@ -177,7 +177,7 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
       return { error: (err as Error).message };
     }
   };
-  const verifier = requestVerifier(d.cfg.cluster_secret);
+  const verifier = requestVerifier(d.cfg.cluster_secret, d.cfg.host);
   return new Elysia()
     // Deny by default: with a secret, listings, the watch stream and changes all need the
     // credential; only the routes in PUBLIC_ROUTES (declared right after) do not.

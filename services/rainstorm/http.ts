@@ -13,6 +13,8 @@ import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 
 export interface RainstormAppOptions {
   secret: string;
+  /** This node's address: requests must be signed for it. */
+  host: string;
   worker: Worker;
   /** Present on the leader node only. */
   leader?: Leader;
@@ -53,7 +55,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
     if (!leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
     return leader;
   };
-  const verifier = requestVerifier(opts.secret);
+  const verifier = requestVerifier(opts.secret, opts.host);
   return new Elysia()
     .onError((ctx) => {
       if (ctx.error instanceof PlanError || ctx.error instanceof LeaderError) {

@@ -34,7 +34,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
   };
   const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeath(r) });
   if (isLeader) leader = new Leader({ cfg, log, worker });
-  const app = rainstormApp({ secret: cfg.cluster_secret, worker, leader, leaderHost: leaderAt });
+  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: cfg.host, port: cfg.ports.rainstorm, fetch: (req) => app.handle(req), idleTimeout: 0, maxRequestBodySize: 256 * 1024 * 1024 });

@@ -2,8 +2,9 @@
  * Shared-secret authentication. The cluster secret itself never travels: one key per purpose is
  * derived from it with HKDF-SHA256, and
  * - datagrams (and join frames) carry an HMAC-SHA256 tag made with the datagram key;
- * - every HTTP request carries a MAC, made with the HTTP key, over its method, path and query, a
- *   timestamp, a nonce and (when the body is small enough to hash first) a digest of the body.
+ * - every HTTP request carries a MAC, made with the HTTP key, over the node it is for (its host),
+ *   its method, path and query, a timestamp, a nonce and (when the body is small enough to hash
+ *   first) a digest of the body.
  *   The receiver checks the MAC, refuses timestamps outside `AUTH_MAX_SKEW_MS` of its own clock
  *   and refuses any nonce it has already accepted within that window (replay).
  * Why a MAC and not TLS with a cluster CA: a MAC needs nothing but the secret the operator
@@ -93,9 +94,13 @@ export function bodyDigest(body: Uint8Array | string): string {
   return new Bun.CryptoHasher("sha256").update(body).digest("hex");
 }
 
-/** The exact string a request MAC covers. `target` is the path and query as the request line carries them. */
-export function signedString(method: string, target: string, tsMs: number, nonce: string, body: string): string {
-  return `${AUTH_SCHEME}\n${method.toUpperCase()}\n${target}\n${tsMs}\n${nonce}\n${body}`;
+/**
+ * The exact string a request MAC covers. `host` is the node the request is for (the URL's host,
+ * without the port), so a request captured on its way to one node is refused by every other;
+ * `target` is the path and query as the request line carries them.
+ */
+export function signedString(host: string, method: string, target: string, tsMs: number, nonce: string, body: string): string {
+  return `${AUTH_SCHEME}\n${host.toLowerCase()}\n${method.toUpperCase()}\n${target}\n${tsMs}\n${nonce}\n${body}`;
 }
 
 /** The request target (path and query, undecoded) of a URL, as a router sees it. */
@@ -134,8 +139,8 @@ export class RequestSigner {
     const nonce = hexOf(this.random(16));
     const digest = body === UNSIGNED_BODY ? UNSIGNED_BODY : bodyDigest(body ?? "");
     // Sign what fetch will send: the URL as WHATWG serializes it (percent-encoded, dot segments resolved).
-    const target = requestTarget(new URL(url).href);
-    const mac = hexOf(this.mac.tag(encoder.encode(signedString(method, target, tsMs, nonce, digest))));
+    const parsed = new URL(url);
+    const mac = hexOf(this.mac.tag(encoder.encode(signedString(parsed.hostname, method, requestTarget(parsed.href), tsMs, nonce, digest))));
     return `${AUTH_SCHEME} ts=${tsMs},nonce=${nonce},body=${digest},mac=${mac}`;
   }
 }
@@ -173,6 +178,8 @@ export class RequestVerifier {
 
   constructor(
     secret: string,
+    /** This node's address (config `host`): only requests signed for it are accepted. */
+    private readonly host: string,
     private readonly nowMs: () => number = Date.now,
     private readonly maxSkewMs = AUTH_MAX_SKEW_MS,
     private readonly maxNonces = NONCE_CACHE_MAX,
@@ -190,10 +197,10 @@ export class RequestVerifier {
       this.refused.missing++;
       return { ok: false, status: 401, reason: `missing or malformed credential (expected authorization: ${AUTH_SCHEME} ...; ctl and the daemons sign every request with the cluster secret)` };
     }
-    const expected = this.mac.tag(encoder.encode(signedString(method, target, h.tsMs, h.nonce, h.body)));
+    const expected = this.mac.tag(encoder.encode(signedString(this.host, method, target, h.tsMs, h.nonce, h.body)));
     if (!constantTimeEqual(expected, Buffer.from(h.mac, "hex"))) {
       this.refused.mac++;
-      return { ok: false, status: 401, reason: "wrong credential (check cluster_secret)" };
+      return { ok: false, status: 401, reason: `wrong credential (check cluster_secret, and that the request was sent to this node's own address ${this.host})` };
     }
     const now = this.nowMs();
     if (Math.abs(now - h.tsMs) > this.maxSkewMs) {

@@ -7,9 +7,10 @@ import { AUTH_MAX_SKEW_MS, AUTH_SCHEME, bodyDigest, deriveKeys, parseAuthHeader,
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const URL_ = "http://127.0.0.1:10010/get?name=a%20b";
+const NODE = "127.0.0.1";
 
-/** A signer and a verifier sharing one settable clock; nonces from a counter, so runs repeat. */
-function pair(secret = "s3cret", verifierSecret = secret) {
+/** A signer and a verifier (on NODE) sharing one settable clock; nonces from a counter, so runs repeat. */
+function pair(secret = "s3cret", verifierSecret = secret, verifierHost = NODE) {
   const clock = { ms: 1_800_000_000_000 };
   let n = 0;
   const signer = new RequestSigner(secret, () => clock.ms, (len) => {
@@ -17,7 +18,7 @@ function pair(secret = "s3cret", verifierSecret = secret) {
     new DataView(b.buffer).setUint32(0, ++n);
     return b;
   });
-  const verifier = new RequestVerifier(verifierSecret, () => clock.ms, AUTH_MAX_SKEW_MS, 100);
+  const verifier = new RequestVerifier(verifierSecret, verifierHost, () => clock.ms, AUTH_MAX_SKEW_MS, 100);
   return { clock, signer, verifier };
 }
 
@@ -62,14 +63,14 @@ describe("RequestSigner + RequestVerifier", () => {
 
   test("signs the URL as fetch sends it (percent-encoded)", () => {
     const { signer, verifier } = pair();
-    const h = signer.authorization("GET", "http://h:1/get?name=é x", undefined);
+    const h = signer.authorization("GET", "http://127.0.0.1:1/get?name=é x", undefined);
     expect(verifier.verify("GET", "/get?name=%C3%A9%20x", h).ok).toBe(true);
   });
 
   test("every signed component matters", () => {
     const { signer, verifier } = pair();
     const body = '{"pid":1}';
-    const h = signer.authorization("POST", "http://h:1/kill_task", body);
+    const h = signer.authorization("POST", "http://127.0.0.1:15000/kill_task", body);
     const parsed = parseAuthHeader(h)!;
     const rebuilt = (p: Partial<typeof parsed>) => {
       const q = { ...parsed, ...p };
@@ -98,7 +99,17 @@ describe("RequestSigner + RequestVerifier", () => {
 
   test("another secret's signature is refused", () => {
     const { signer, verifier } = pair("s3cret", "other");
-    expect(verifier.verify("GET", requestTarget(URL_), signer.authorization("GET", URL_, undefined))).toMatchObject({ ok: false, reason: "wrong credential (check cluster_secret)" });
+    expect(verifier.verify("GET", requestTarget(URL_), signer.authorization("GET", URL_, undefined))).toMatchObject({ ok: false, status: 401 });
+    expect(verifier.refused.mac).toBe(1);
+  });
+
+  test("a request signed for one node is refused by every other (no replay across nodes)", () => {
+    const { signer, verifier } = pair("s3cret", "s3cret", "127.0.0.2");
+    const h = signer.authorization("POST", "http://127.0.0.1:8080/leave", undefined);
+    expect(verifier.verify("POST", "/leave", h)).toMatchObject({ ok: false, status: 401 });
+    // The port is not signed: a port-forwarding proxy on the node itself still works.
+    const own = pair();
+    expect(own.verifier.verify("POST", "/leave", own.signer.authorization("POST", "http://127.0.0.1:18080/leave", undefined)).ok).toBe(true);
   });
 
   test("time window: accepted within ±AUTH_MAX_SKEW_MS, refused outside", () => {

@@ -165,7 +165,7 @@ export function authMetrics(m: MetricsText, prefix: string, verifier: RequestVer
   ]);
 }
 
-/** The verifier of a daemon (undefined for an open cluster). */
-export function requestVerifier(secret: string): RequestVerifier | undefined {
-  return secret ? new RequestVerifier(secret) : undefined;
+/** The verifier of a daemon on `host` (undefined for an open cluster). */
+export function requestVerifier(secret: string, host: string): RequestVerifier | undefined {
+  return secret ? new RequestVerifier(secret, host) : undefined;
 }

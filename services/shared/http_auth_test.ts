@@ -32,7 +32,7 @@ type App = { routes: { method: string; path: string }[]; handle: (r: Request) =>
 const APPS: [string, () => App][] = [
   ["memberd", () => adminApp(trap("memberd"), { onLeave: () => reached.push("leave") }) as unknown as App],
   ["hydfsd", () => hydfsApp(trap("hydfsd")) as unknown as App],
-  ["rainstormd", () => rainstormApp({ secret: SECRET, worker: trap("worker"), leader: trap("leader"), leaderHost: HOST }) as unknown as App],
+  ["rainstormd", () => rainstormApp({ secret: SECRET, host: HOST, worker: trap("worker"), leader: trap("leader"), leaderHost: HOST }) as unknown as App],
 ];
 
 /** Variants of a path that a lenient router might send to the same handler. */

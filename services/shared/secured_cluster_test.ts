@@ -15,7 +15,8 @@ setDefaultTimeout(90_000);
 
 const SECRET = "captured-secret-91c2e7";
 const CTL = resolve(import.meta.dir, "../ctl.ts");
-const PROXY_HOST = "127.0.60.9";
+/** The recording proxy sits on node 1's own address, on another port (a capture point on the node's path). */
+const PROXY_PORT = 10099;
 
 interface Captured {
   method: string;
@@ -33,10 +34,10 @@ describe("a secured cluster under capture and replay", () => {
   beforeAll(async () => {
     mkdirSync(work, { recursive: true });
     await c.up(3);
-    // A recording man-in-the-middle on hydfsd's port: forwards to node 1 and keeps every request.
+    // A recording man-in-the-middle in front of node 1's hydfsd: forwards and keeps every request.
     proxy = Bun.serve({
-      hostname: PROXY_HOST,
-      port: DEFAULT_PORTS.hydfs,
+      hostname: c.host(1),
+      port: PROXY_PORT,
       async fetch(req) {
         const url = new URL(req.url);
         const body = new Uint8Array(await req.arrayBuffer());
@@ -91,7 +92,7 @@ describe("a secured cluster under capture and replay", () => {
 
   test("ctl's captured requests hold no trace of the secret, and replaying or editing them is refused", async () => {
     const config = join(work, "config.json");
-    writeFileSync(config, JSON.stringify({ cluster_secret: SECRET, aliases: { mitm: PROXY_HOST } }), { mode: 0o600 });
+    writeFileSync(config, JSON.stringify({ cluster_secret: SECRET, aliases: { mitm: c.host(1) }, ports: { ...DEFAULT_PORTS, hydfs: PROXY_PORT } }), { mode: 0o600 });
     const local = join(work, "upload.txt");
     writeFileSync(local, "line one\nline two\n");
     const proc = Bun.spawn([process.execPath, CTL, "create", local, "captured.txt", "--node", "mitm", "--config", config], {
@@ -125,6 +126,13 @@ describe("a secured cluster under capture and replay", () => {
     expect(asAppend.status).toBe(401);
     const deleteIt = await replay({ ...create!, method: "POST" }, `/delete?name=captured.txt`, new Uint8Array(0));
     expect(deleteIt.status).toBe(401);
+    // Replayed as captured to another node (whose replay cache has never seen the nonce).
+    for (const k of [2, 3]) {
+      const elsewhere = await fetch(c.hydfsUrl(k, create!.path.replace("captured.txt", "captured-elsewhere.txt")), { method: "POST", headers: create!.headers, body: create!.body, signal: AbortSignal.timeout(5000) });
+      expect([k, elsewhere.status]).toEqual([k, 401]);
+      const same = await fetch(c.hydfsUrl(k, create!.path), { method: "POST", headers: create!.headers, body: create!.body, signal: AbortSignal.timeout(5000) });
+      expect([k, same.status]).toEqual([k, 401]);
+    }
     expect(await hydfs.getText(2, "captured.txt")).toBe(before);
     expect(before).toBe("line one\nline two\n");
   });
