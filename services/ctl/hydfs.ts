@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, w
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { whyFailed } from "../shared/http.ts";
-import { resolveNodeName, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+import { commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 
 // ---- client identity -----------------------------------------------------------------------------
 
@@ -103,16 +103,6 @@ function idleGuard(idleMs: number) {
       clearTimeout(timer);
     },
   };
-}
-
-/** A node's non-2xx answer, with its status (503 is retried, see withRetries). */
-export class CtlHttpError extends CtlError {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
 }
 
 /** The node could not be reached or stalled: no answer at all. */
@@ -305,7 +295,7 @@ export const createCmd = defineCommand({
   meta: { name: "create", description: "create <local> <remote>: store a local file as a new HyDFS file (fails if the name exists)" },
   args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const up = await upload(ctx, "create", args.local, args.remote);
     print(ctx, up.answer, () => describeUpload("create", up));
   },
@@ -315,7 +305,7 @@ export const appendCmd = defineCommand({
   meta: { name: "append", description: "append <local> <remote>: append a local file to an existing HyDFS file" },
   args: { ...commonArgs, local: pos("local file"), remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const up = await upload(ctx, "append", args.local, args.remote);
     print(ctx, up.answer, () => describeUpload("append", up));
   },
@@ -325,7 +315,7 @@ export const deleteCmd = defineCommand({
   meta: { name: "delete", description: "delete <remote>: remove a HyDFS file from all its replicas (it cannot come back; a later create starts a new file)" },
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await callJson(ctx, "POST", `/delete?name=${encodeURIComponent(args.remote)}`);
     print(ctx, r, () => `deleted ${r.name} on ${r.replicas.join(", ")}`);
   },
@@ -335,7 +325,7 @@ export const getCmd = defineCommand({
   meta: { name: "get", description: "get <remote> <local>: fetch a HyDFS file (every append acknowledged before the get is in it)" },
   args: { ...commonArgs, remote: pos("HyDFS file name"), local: pos("local file to write") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await download(ctx, `/get?name=${encodeURIComponent(args.remote)}`, args.local, `get ${args.remote}`);
     print(ctx, r, () => `wrote ${r.size} bytes (${r.ops} operations) to ${args.local}`);
   },
@@ -343,10 +333,10 @@ export const getCmd = defineCommand({
 
 export const getFromReplicaCmd = defineCommand({
   meta: { name: "getfromreplica", description: "getfromreplica <node> <remote> <local>: the raw copy one replica holds" },
-  args: { ...commonArgs, replica: pos("node alias or address"), remote: pos("HyDFS file name"), local: pos("local file to write") },
+  args: { ...commonArgs, replica: pos("the replica node: alias, name or address"), remote: pos("HyDFS file name"), local: pos("local file to write") },
   async run({ args }) {
-    const ctx = makeCtx(args);
-    const host = resolveNodeName(ctx.cfg.aliases, args.replica, "getfromreplica node");
+    const ctx = await makeCtx(args);
+    const host = await nodeHost(ctx, args.replica, "getfromreplica node");
     const r = await download(ctx, `/getfromreplica?name=${encodeURIComponent(args.remote)}`, args.local, `getfromreplica ${args.remote}`, host);
     print(ctx, r, () => `wrote ${r.size} bytes (${r.ops} operations) from ${host} to ${args.local}`);
   },
@@ -356,7 +346,7 @@ export const mergeCmd = defineCommand({
   meta: { name: "merge", description: "merge <remote>: make all replicas identical (same operations, same order)" },
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await callJson(ctx, "POST", `/merge?name=${encodeURIComponent(args.remote)}`);
     print(ctx, r, () => (r.updated.length ? `merged ${r.name}: updated ${r.updated.join(", ")}` : `merged ${r.name}: replicas already identical`));
   },
@@ -366,7 +356,7 @@ export const lsCmd = defineCommand({
   meta: { name: "ls", description: "ls <remote>: the file's token and its replicas" },
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await callJson(ctx, "GET", `/ls?name=${encodeURIComponent(args.remote)}`);
     print(ctx, r, () => `${r.name} token ${r.token}\n${table([["REPLICA", "TOKEN"], ...r.replicas.map((x: any) => [x.id, x.token])])}`);
   },
@@ -376,7 +366,7 @@ export const listStoreCmd = defineCommand({
   meta: { name: "liststore", description: "files stored on a node (--node), with the node's token" },
   args: commonArgs,
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await callJson(ctx, "GET", "/liststore");
     print(ctx, r, () => `${r.node ?? r.host} token ${r.token}\n${r.files.length ? table([["FILE", "TOKEN", "BYTES"], ...r.files.map((f: any) => [f.name, f.token, String(f.size)])]) : "(no files)"}`);
   },
@@ -386,7 +376,7 @@ export const listMemIdsCmd = defineCommand({
   meta: { name: "list_mem_ids", description: "ring members with their tokens, sorted by token" },
   args: commonArgs,
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const r = await callJson(ctx, "GET", "/list_mem_ids");
     print(ctx, r, () => table([["TOKEN", "ID"], ...r.members.map((m: any) => [m.token, m.id])]));
   },
@@ -396,11 +386,12 @@ export const multiAppendCmd = defineCommand({
   meta: { name: "multiappend", description: "multiappend <remote> <node...> <local...>: each node appends its own local file (from its local-files directory), all at once" },
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const rest = (args._ as string[]).slice(1);
     if (rest.length === 0 || rest.length % 2 !== 0) throw new CtlError(`multiappend: expected <remote> then N nodes and N local names, got ${rest.length} arguments after the file name`);
     const half = rest.length / 2;
-    const jobs = rest.slice(0, half).map((n, i) => ({ host: resolveNodeName(ctx.cfg.aliases, n, "multiappend node"), local: rest[half + i]! }));
+    const jobs: { host: string; local: string }[] = [];
+    for (const [i, n] of rest.slice(0, half).entries()) jobs.push({ host: await nodeHost(ctx, n, "multiappend node"), local: rest[half + i]! });
     const results = await Promise.allSettled(
       // Not retried on 503: the node appends under a fresh sequence number each time, so a retry
       // after a 503 that some replicas had stored could append twice.
@@ -416,7 +407,7 @@ export const multiCreateCmd = defineCommand({
   meta: { name: "multicreate", description: "multicreate <n> <local>: create n files <local>_1 .. <local>_n from one local file" },
   args: { ...commonArgs, n: pos("how many files"), local: pos("local file") },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const n = Number(args.n);
     if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new CtlError(`multicreate: n ${JSON.stringify(args.n)}: expected an integer 1..10000`);
     const base = args.local.split("/").pop()!;

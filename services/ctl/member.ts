@@ -1,6 +1,6 @@
 /** ctl membership commands: one citty command each, all on memberd's admin API. */
 import { defineCommand } from "citty";
-import { commonArgs, CtlError, type Ctx, makeCtx, memberCall, print, table } from "./context.ts";
+import { atLeader, commonArgs, compareHosts, CtlError, type Ctx, daemonCall, learnedNames, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
 
 interface MemberRow {
   id: string;
@@ -19,7 +19,7 @@ function getter(name: string, description: string, path: string, human: (data: a
     meta: { name, description },
     args: commonArgs,
     async run({ args }) {
-      const ctx = makeCtx(args);
+      const ctx = await makeCtx(args);
       const data = await memberCall(ctx, path);
       print(ctx, data, () => human(data, ctx));
     },
@@ -50,7 +50,7 @@ export const switchCmd = defineCommand({
     suspicion_time: { type: "positional", description: "how long a member stays suspect, e.g. 1s", required: false },
   },
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     if (args.protocol !== "gossip" && args.protocol !== "pingack") throw new CtlError(`protocol ${JSON.stringify(args.protocol)}: expected gossip or pingack`);
     const map: Record<string, string> = { suspect: "enabled", nosuspect: "disabled", enabled: "enabled", disabled: "disabled" };
     const suspicion = map[args.suspicion];
@@ -82,7 +82,7 @@ export const setCmd = defineCommand({
   meta: { name: "set", description: "change cluster knobs: set key=value... (no pairs: the node re-reads its config file)" },
   args: commonArgs,
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const body = parseAssignments(args._ as string[]);
     const data: any = await memberCall(ctx, "/set", { method: "POST", body });
     print(ctx, data, () => `cluster config v${data.version}: ${Object.entries(data.cluster).map(([k, v]) => `${k}=${v}`).join(" ")}`);
@@ -93,13 +93,60 @@ export const leaveCmd = defineCommand({
   meta: { name: "leave", description: "the node announces it leaves the group, then its memberd exits" },
   args: commonArgs,
   async run({ args }) {
-    const ctx = makeCtx(args);
+    const ctx = await makeCtx(args);
     const data: any = await memberCall(ctx, "/leave", { method: "POST" });
     print(ctx, data, () => `${data.id} left the group`);
   },
 });
 
+/**
+ * `nodes`: the names --node (and kill_task, getfromreplica, multiappend) accept, each node's
+ * state in the reached node's view, and the RainStorm leader as the cluster says it is.
+ */
+export const nodesCmd = defineCommand({
+  meta: { name: "nodes", description: "the node names ctl accepts (config aliases, else learned from the cluster: 01, 02, ... by host order), each node's state, and the RainStorm leader" },
+  args: commonArgs,
+  async run({ args }) {
+    const ctx = await makeCtx(args);
+    const list = await memberCall(ctx, "/list_mem");
+    const members = (list.members ?? []) as MemberRow[];
+    const fromConfig = ctx.client?.aliases;
+    const names = fromConfig ?? (await learnedNames(ctx));
+    const state = new Map<string, string>();
+    for (const m of members) {
+      const host = memberHost(m.id);
+      // A host listed twice (an old id not yet removed) shows its live entry.
+      if (!state.has(host) || m.state === "alive" || m.state === "suspect") state.set(host, m.state);
+    }
+    const hosts = [...new Set([...Object.values(names), ...state.keys()])].sort(compareHosts);
+    let leader: string | undefined;
+    let leaderError: string | undefined;
+    try {
+      leader = (await atLeader(ctx, (host) => daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, "/tasks", { host }))).host;
+    } catch (err) {
+      leaderError = (err as Error).message;
+    }
+    const rows = hosts.map((host) => ({
+      names: Object.entries(names)
+        .filter(([, h]) => h === host)
+        .map(([n]) => n),
+      host,
+      state: state.get(host) ?? "not a member",
+      leader: host === leader,
+    }));
+    const data = { names_from: fromConfig ? "config" : "cluster", asked: ctx.host, leader: leader ?? null, ...(leaderError ? { leader_error: leaderError } : {}), nodes: rows };
+    print(ctx, data, () =>
+      [
+        table([["NAME", "HOST", "STATE", ""], ...rows.map((r) => [r.names.join(",") || "-", r.host, r.state, r.leader ? "leader" : ""])]),
+        `names from ${fromConfig ? `the config's aliases (${ctx.client?.path})` : "the cluster (members by host order; they change as members come and go: set aliases in the config for fixed names)"}; states as ${ctx.host} sees them`,
+        leader ? `RainStorm leader: ${leader}` : `RainStorm leader not found: ${leaderError}`,
+      ].join("\n"),
+    );
+  },
+});
+
 export const memberCommands = {
+  nodes: nodesCmd,
   list_mem: listMem,
   list_self: listSelf,
   display_suspects: displaySuspects,

@@ -1,28 +1,26 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
- * `kill_task`. They talk to the leader (config rainstorm.leader, or the first introducer's host).
+ * `kill_task`. They talk to the leader, which ctl finds out (context.ts leaderTarget): the node
+ * given with --node, else the config's rainstorm.leader, else the leader rule applied to what the
+ * reached node's memberd says (its introducers). A rainstormd that is not the leader answers 421
+ * naming it, and ctl follows that once.
  *
  * `rainstorm` takes the seed's syntax, whose `-stage-config-map` looks like a flag: its arguments
- * are therefore passed through untouched (only --node, --config, --json and --timeout are ours).
+ * are therefore passed through untouched (only --node, --config, --json and --timeout are ours,
+ * and --rate-schedule is the job's; any other `--flag` is refused as unknown).
  */
 import { defineCommand } from "citty";
-import { leaderHost } from "../shared/config.ts";
+import { UsageError } from "../shared/cli.ts";
 import { whyFailed } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
-import { commonArgs, CtlError, type Ctx, daemonCall, makeCtx, print, resolveNodeName, table } from "./context.ts";
+import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, leaderCall, makeCtx, nodeHost, print, table } from "./context.ts";
 
-function leaderCtx(args: { node: string; json: boolean; config: string; timeout: string }, nodeGiven: boolean): Ctx {
-  const ctx = makeCtx(args);
-  return nodeGiven ? ctx : { ...ctx, host: leaderHost(ctx.cfg) };
-}
-
-function leaderCall(ctx: Ctx, method: string, path: string, body?: unknown): Promise<any> {
-  return daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, path, { method, body });
-}
+/** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
+const JOB_FLAGS = ["--rate-schedule"];
 
 /** Pull our own flags out of a raw argument list; everything else belongs to the job. */
-export function splitOwnFlags(raw: string[]): { own: { node?: string; json: boolean; config: string; timeout: string }; rest: string[] } {
-  const own = { node: undefined as string | undefined, json: false, config: "./config.json", timeout: "10000" };
+export function splitOwnFlags(raw: string[]): { own: { node?: string; json: boolean; config?: string; timeout: string }; rest: string[] } {
+  const own = { node: undefined as string | undefined, json: false, config: undefined as string | undefined, timeout: "10000" };
   const rest: string[] = [];
   for (let i = 0; i < raw.length; i++) {
     const a = raw[i]!;
@@ -32,35 +30,43 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
       if (value === undefined) throw new CtlError(`--${m[1]}: expected a value`);
       own[m[1] as "node" | "config" | "timeout"] = value;
     } else if (a === "--json") own.json = true;
-    else rest.push(a);
+    else if (/^--[A-Za-z]/.test(a) && !JOB_FLAGS.includes(a.split("=")[0]!)) {
+      throw new UsageError(`unknown flag ${a.split("=")[0]} for ctl rainstorm; it takes --node, --json, --config, --timeout and the job's ${JOB_FLAGS.join(", ")} (see ctl rainstorm --help)`);
+    } else rest.push(a);
   }
   return { own, rest };
+}
+
+/** POST the job to `host`'s rainstormd; the answer must begin within the timeout. */
+async function submit(ctx: Ctx, host: string, args: string[]): Promise<Response> {
+  const url = `http://${host}:${ctx.cfg.ports.rainstorm}/jobs`;
+  // The leader must accept or refuse within the timeout; after that the job runs as long as its
+  // input and the leader's stream ends it, so the deadline is lifted once the answer has begun.
+  const accepted = new AbortController();
+  const timer = setTimeout(() => accepted.abort(), ctx.timeoutMs);
+  let res: Response;
+  try {
+    res = await ctx.http.fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ args }), signal: accepted.signal });
+  } catch (err) {
+    throw new CtlError(`RainStorm leader at ${host}:${ctx.cfg.ports.rainstorm} unreachable: ${accepted.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (res.ok) return res;
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  const msg = typeof (body as { error?: unknown })?.error === "string" ? (body as { error: string }).error : text;
+  throw new CtlHttpError(`${msg} (HTTP ${res.status})`, res.status, body);
 }
 
 /** Submit a job and stream its events; resolves with the exit code. */
 export async function runRainstorm(raw: string[]): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
-  const ctx = leaderCtx({ node: own.node ?? "01", json: own.json, config: own.config, timeout: own.timeout }, own.node !== undefined);
-  let res: Response;
-  // The leader must accept or refuse within the timeout; after that the job runs as long as its
-  // input and the leader's stream ends it, so the deadline is lifted once the answer has begun.
-  const accepted = new AbortController();
-  const timer = setTimeout(() => accepted.abort(), ctx.timeoutMs);
-  try {
-    res = await ctx.http.fetch(`http://${ctx.host}:${ctx.cfg.ports.rainstorm}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ args: rest }), signal: accepted.signal });
-  } catch (err) {
-    throw new CtlError(`RainStorm leader at ${ctx.host}:${ctx.cfg.ports.rainstorm} unreachable: ${accepted.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (!res.ok) {
-    const text = await res.text();
-    let msg = text;
-    try {
-      msg = JSON.parse(text).error ?? text;
-    } catch {}
-    throw new CtlError(`${msg} (HTTP ${res.status})`);
-  }
+  const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
+  const res = (await atLeader(ctx, (host) => submit(ctx, host, rest))).value;
   let code = 1;
   for await (const line of readLines(res.body!)) {
     {
@@ -105,7 +111,7 @@ export const listTasksCmd = defineCommand({
   meta: { name: "list_tasks", description: "every task of the running jobs: stage, task, node, pid, operator, args, input tuples/s, log file" },
   args: commonArgs,
   async run({ args }) {
-    const ctx = leaderCtx(args, process.argv.some((a) => a.startsWith("--node")));
+    const ctx = await makeCtx(args);
     const r = await leaderCall(ctx, "GET", "/tasks");
     print(ctx, r, () =>
       r.tasks.length === 0
@@ -119,13 +125,13 @@ export const listTasksCmd = defineCommand({
 });
 
 export const killTaskCmd = defineCommand({
-  meta: { name: "kill_task", description: "kill_task <node> <pid>: kill one task's operator process; the leader restarts the task" },
-  args: { ...commonArgs, target: { type: "positional", description: "node alias or address", required: true }, pid: { type: "positional", description: "operator pid (see list_tasks)", required: true } },
+  meta: { name: "kill_task", description: "kill_task <node> <pid>: kill one task's operator process (on <node>); the leader restarts the task. --node: the node asked, as for every command" },
+  args: { ...commonArgs, target: { type: "positional", description: "the node the task runs on: alias, name or address", required: true }, pid: { type: "positional", description: "operator pid (see list_tasks)", required: true } },
   async run({ args }) {
-    const ctx = leaderCtx(args, false);
     const pid = Number(args.pid);
     if (!Number.isInteger(pid) || pid < 1) throw new CtlError(`pid ${JSON.stringify(args.pid)}: expected a positive integer`);
-    const node = resolveNodeName(ctx.cfg.aliases, args.target, "kill_task node");
+    const ctx = await makeCtx(args);
+    const node = await nodeHost(ctx, args.target, "kill_task node");
     const r = await leaderCall(ctx, "POST", "/kill_task", { node, pid });
     print(ctx, r, () => `killed pid ${r.pid} on ${r.node} (job ${r.job} stage${r.stage}[${r.task}]); the leader restarts it`);
   },
