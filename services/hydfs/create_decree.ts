@@ -178,8 +178,9 @@ export class CreateProposer {
       this.proposed = op;
       return this.acceptors.map((to) => ({ to, msg: { type: "accept", ballot: this.ballot, op } }));
     }
-    if (this.no.size + this.decided.size > this.acceptors.length - this.quorum) {
-      // Not enough promises can come (a copy is not judged without a majority: see above).
+    // Only refusals end the round: a copy not judged yet may still be the chosen create, once
+    // enough other replicas have answered to judge it.
+    if (this.no.size > this.acceptors.length - this.quorum) {
       return this.finish({ kind: "round_failed", reason: `only ${this.yes.size} of ${this.acceptors.length} replicas promised ballot ${this.ballot.round}` });
     }
     return [];

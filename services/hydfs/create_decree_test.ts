@@ -82,6 +82,20 @@ describe("proposer", () => {
     expect(p.outcome).toEqual({ kind: "chosen", op: op("w") });
   });
 
+  test("with one replica down, a copy and a promise still decide it, in any arrival order", () => {
+    const orders: [string, (p: CreateProposer) => void][] = [
+      ["down", (p) => p.unreachable("r3", p.currentBallot)],
+      ["copy", (p) => p.onPrepareReply("r1", { kind: "decided", ballot: p.currentBallot, op: op("w") })],
+      ["promise", (p) => p.onPrepareReply("r2", { kind: "promise", ballot: p.currentBallot })],
+    ];
+    for (const perm of [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]) {
+      const p = new CreateProposer(op("me"), acceptors, 2, "p");
+      p.nextRound();
+      for (const i of perm) orders[i]![1](p);
+      expect([perm.map((i) => orders[i]![0]).join(","), p.outcome]).toEqual([perm.map((i) => orders[i]![0]).join(","), { kind: "chosen", op: op("w") }]);
+    }
+  });
+
   test("values and copies of a deleted generation are ignored", () => {
     const p = new CreateProposer(op("me", 5000), acceptors, 2, "p");
     p.nextRound();

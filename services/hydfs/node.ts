@@ -186,6 +186,8 @@ export class HydfsNode {
   readonly http: ClusterHttp;
   private readonly localDir: string;
   private maintenanceTimer?: Timer;
+  /** When the pending background pass is due (performance.now() ms). */
+  private maintenanceDueMs = 0;
   private maintaining = false;
   /** When chunk GC last ran (0: not since start, so the first pass runs it). */
   private lastChunkGcMs = 0;
@@ -233,6 +235,8 @@ export class HydfsNode {
 
   setViewReady(ready: boolean): void {
     if (ready !== this.viewReady) this.log.info(ready ? "membership view current: coordinating client requests" : "membership view not current: refusing client requests (503) until it is");
+    // The background pass was skipped while the view was partial: run it soon, as after a ring change.
+    if (ready && !this.viewReady) this.scheduleMaintenance(200);
     this.viewReady = ready;
   }
 
@@ -875,9 +879,16 @@ export class HydfsNode {
     return r;
   }
 
+  /** Run the background pass in `delayMs`, unless one is already due sooner (a ring change's 200 ms one stays). */
   scheduleMaintenance(delayMs = this.cfg.hydfs.rereplicate_every_ms): void {
+    const dueMs = performance.now() + delayMs;
+    if (this.maintenanceTimer !== undefined && this.maintenanceDueMs <= dueMs) return;
     clearTimeout(this.maintenanceTimer);
-    this.maintenanceTimer = setTimeout(() => void this.maintain(), delayMs);
+    this.maintenanceDueMs = dueMs;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintenanceTimer = undefined;
+      void this.maintain();
+    }, delayMs);
   }
 
   stop(): void {

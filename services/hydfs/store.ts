@@ -300,7 +300,8 @@ export class FileStore {
     const floor = this.tombstones.get(name);
     if (floor !== undefined && op.tsMs <= floor) return "no_such_file";
     const stored = this.keys.get(name)!.get(opKey(op));
-    if (stored) return sameContent(stored, op) ? "duplicate" : { conflict: stored };
+    // The very same attempt (a merge brought it here first) is this write, not a retry of it.
+    if (stored) return stored.opId === op.opId ? "applied" : sameContent(stored, op) ? "duplicate" : { conflict: stored };
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
     if (this.manifestBytes(name) + Buffer.byteLength(encodeOpLine(op)) > FILE_MANIFEST_MAX_BYTES) return "manifest_full";
