@@ -6,6 +6,6 @@ import { runDaemon } from "./shared/daemon_main.ts";
 runDaemon({
   name: "rainstormd",
   description: "RainStorm stream processing: worker agent on every node, leader on the leader node (config rainstorm.leader)",
-  start: (cfg, _configPath, log) => startRainstormd(cfg, log),
+  start: (cfg, _configPath, log, exit) => startRainstormd(cfg, log, exit),
   ready: (r, cfg) => ({ host: cfg.host, port: cfg.ports.rainstorm, leader: !!r.leader }),
 });

@@ -90,7 +90,7 @@ export const setCmd = defineCommand({
 });
 
 export const leaveCmd = defineCommand({
-  meta: { name: "leave", description: "the node announces it leaves the group, then its memberd exits" },
+  meta: { name: "leave", description: "the node leaves the group (peers list it left) and its three daemons stop" },
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);

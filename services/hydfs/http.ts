@@ -12,6 +12,7 @@ import { Elysia, t } from "elysia";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { MetricsText } from "../shared/metrics.ts";
+import { buildInfoMetric } from "../shared/version.ts";
 import { decode } from "@msgpack/msgpack";
 import { declaredLength, readLimited } from "../shared/body.ts";
 import { ADOPT_BODY_MAX_BYTES, CHUNK_BYTES, OP_BODY_MAX_BYTES, SMALL_JSON_MAX_BYTES } from "./limits.ts";
@@ -275,5 +276,5 @@ function metricsText(node: HydfsNode, verifier: RequestVerifier | undefined): st
     .single("hydfs_gc_deleted_total", "counter", "Local copies dropped after hand-over to their owners.", m.gcDeleted)
     .single("hydfs_chunks_deleted_total", "counter", "Unreferenced chunk files removed by chunk GC.", m.chunksDeleted)
     .single("hydfs_chunk_bytes_freed_total", "counter", "Bytes of the chunk files chunk GC removed.", m.chunkBytesFreed)
-    .text();
+    .text() + buildInfoMetric("hydfsd");
 }

@@ -4,9 +4,10 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { NodeConfig } from "../shared/config.ts";
+import { bindError, type NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { MemberWatch } from "../shared/member_watch.ts";
+import { waitForNodeAgreement } from "../shared/node_check.ts";
 import { hydfsApp } from "./http.ts";
 import { HydfsNode } from "./node.ts";
 import { FileStore } from "./store.ts";
@@ -15,20 +16,29 @@ export interface RunningHydfsd {
   node: HydfsNode;
   /** memberd's view is current, so this hydfsd coordinates client requests (until then: 503). */
   viewReady(): boolean;
+  /** Resolves once memberd says this node's view is current: the ready line follows. */
+  ready: Promise<void>;
+  /** Stop: no new connections; requests in flight get up to DRAIN_MS to finish. */
   stop(): Promise<void>;
+  /** Graceful stop: ask this node's memberd to leave (peers list the node left, the ring drops it), then stop. */
+  leave(): Promise<void>;
 }
 
 /**
- * Wait this long for memberd to say this node's view is current before printing the ready line
- * anyway (an introducer waits rejoin_wait_ms more). Meanwhile, and until memberd says so, the
- * node coordinates no client request (503, which clients retry); a memberd that never answers
- * or never joins leaves it up but not serving. Longer holds back the ready line on a node whose
- * introducer is down; shorter prints it before the view is current more often (harmless: the
- * 503s say so).
+ * If memberd has not said this node's view is current this long after start (an introducer:
+ * plus rejoin_wait_ms), say what hydfsd waits for. It keeps waiting: no ready line and 503 to
+ * client requests until memberd says so.
  */
 const FIRST_VIEW_WAIT_MS = 5000;
 
-export async function startHydfsd(cfg: NodeConfig, log: Logger): Promise<RunningHydfsd> {
+/**
+ * A stopping hydfsd lets requests in flight finish for at most this long, then closes what is
+ * left. Longer lets a big upload through; shorter stops sooner. A write cut short was not
+ * acknowledged, so its client retries it elsewhere under the same (client, seq).
+ */
+export const DRAIN_MS = 5000;
+
+export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void = () => {}): Promise<RunningHydfsd> {
   const root = join(cfg.data_dir, "hydfs");
   mkdirSync(root, { recursive: true });
   mkdirSync(cfg.hydfs.local_files_dir || join(cfg.data_dir, "local"), { recursive: true });
@@ -47,11 +57,19 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger): Promise<Running
       idleTimeout: 120,
     });
   } catch (err) {
-    throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.hydfs}: ${(err as Error).message}`);
+    throw bindError("hydfs", cfg.host, cfg.ports.hydfs, err);
+  }
+  let stopping = false;
+  // This node's memberd must run as the same node (host, ports, data_dir): refuse otherwise.
+  try {
+    await waitForNodeAgreement({ service: "hydfsd", cfg, http: node.http, log, stopped: () => stopping });
+  } catch (err) {
+    server.stop(true);
+    throw err;
   }
   // The node coordinates nothing (viewReady starts false) until memberd says its view is current.
   let viewCurrent: () => void = () => {};
-  const gotReady = new Promise<void>((resolve) => (viewCurrent = resolve));
+  const ready = new Promise<void>((resolve) => (viewCurrent = resolve));
   const watch = new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
@@ -59,23 +77,47 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger): Promise<Running
     onChange: (live) => node.setMembers(live),
     // The HydfsNode refuses to coordinate reads and writes (503) while its view is not current
     // (and logs each change).
-    onReady: (ready) => {
-      node.setViewReady(ready);
-      if (ready) viewCurrent();
+    onReady: (isReady) => {
+      node.setViewReady(isReady);
+      if (isReady) viewCurrent();
+    },
+    onLeft: () => {
+      log.info("this node left the group (memberd announced it): hydfsd stops; the other replicas re-replicate its files");
+      exit();
     },
   });
   watch.start();
-  await Promise.race([gotReady, Bun.sleep(FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0))]);
-  if (!watch.connected) log.warn(`no member list from memberd at ${cfg.host}:${cfg.ports.http} yet; up, but client requests get 503 until it answers and says this node's view is current`);
-  else if (!watch.ready) log.warn(`memberd at ${cfg.host}:${cfg.ports.http} has not said this node's view is current yet (still joining); up, but client requests get 503 until it does`);
   node.scheduleMaintenance();
+  const notYet = setTimeout(() => {
+    if (watch.ready) return;
+    if (!watch.connected) log.warn(`no member list from memberd at ${cfg.host}:${cfg.ports.http} yet; not ready: client requests get 503 until it answers and says this node's view is current`);
+    else log.warn(`memberd at ${cfg.host}:${cfg.ports.http} has not said this node's view is current yet (still joining); not ready: client requests get 503 until it does`);
+  }, FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0));
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearTimeout(notYet);
+    watch.stop();
+    node.stop();
+    // No new connections; requests in flight finish (bounded), then whatever is left is closed.
+    await Promise.race([server.stop(false), Bun.sleep(DRAIN_MS)]);
+    await server.stop(true);
+  };
   return {
     node,
     viewReady: () => watch.ready,
-    async stop() {
-      watch.stop();
-      node.stop();
-      server.stop(true);
+    ready,
+    stop,
+    async leave() {
+      if (!watch.left) {
+        try {
+          const res = await node.http.fetch(`http://${cfg.host}:${cfg.ports.http}/leave`, { method: "POST", timeoutMs: 2000 });
+          if (!res.ok) log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping hydfsd anyway`);
+        } catch (err) {
+          log.warn(`could not ask this node's memberd to leave (${(err as Error).message}); stopping hydfsd anyway (peers will detect the node's failure instead)`);
+        }
+      }
+      await stop();
     },
   };
 }

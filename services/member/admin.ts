@@ -4,12 +4,13 @@
  */
 import { MetricsText } from "../shared/metrics.ts";
 import { Elysia, t } from "elysia";
-import { buildNodeConfig, readConfigFile } from "../shared/config.ts";
+import { buildNodeConfig, leaderHost, readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
+import { buildInfoMetric, VERSION } from "../shared/version.ts";
 import { applyKnobs, type Knobs, parseSuspicion } from "./cluster_config.ts";
-import type { MemberDaemon } from "./driver.ts";
+import { LEAVE_FLUSH_MS, type MemberDaemon } from "./driver.ts";
 import { RTT_BUCKETS_MS } from "./membership.ts";
 import type { MemberEntry } from "./state.ts";
 
@@ -47,6 +48,9 @@ export function getConfig(d: MemberDaemon) {
       introducers: d.cfg.introducers,
       data_dir: d.cfg.data_dir,
       cluster_secret_set: d.cfg.cluster_secret !== "",
+      // The RainStorm leader this node's config implies: the node's rainstormd must agree.
+      leader: leaderHost(d.cfg),
+      version: VERSION,
     },
     cluster: { version: c.version, origin: c.origin, ...c.knobs },
   };
@@ -115,7 +119,10 @@ export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string
     ['{reason="sender"}', tr.droppedSender],
     ['{reason="replay"}', tr.droppedReplay],
   ]);
-  metric("memberd_join_frames_refused_total", "counter", "Join frames refused before decoding.", [['{reason="too_big"}', tr.joinFramesTooBig]]);
+  metric("memberd_join_frames_refused_total", "counter", "Join frames refused: too big (before decoding), or a tag this introducer cannot verify (another cluster_secret).", [
+    ['{reason="too_big"}', tr.joinFramesTooBig],
+    ['{reason="auth"}', tr.joinsRefusedAuth],
+  ]);
   metric("memberd_send_errors_total", "counter", "Send failures (ECONNREFUSED from dead peers included).", [["", tr.sendErrors]]);
   const c = d.node.core.counters;
   metric("memberd_suspicions_total", "counter", "Members this node suspected.", [["", c.suspicions]]);
@@ -128,7 +135,7 @@ export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string
   // A histogram's samples carry suffixes (_bucket, _sum, _count) after the base name.
   const bucket = (le: string, v: number): [string, number] => [`_bucket{le="${le}"}`, v];
   m.series("memberd_probe_rtt_ms", "histogram", "Probe round-trip time.", [...RTT_BUCKETS_MS.map((b, i) => bucket(String(b), rtt.buckets[i] ?? 0)), bucket("+Inf", rtt.count), ["_sum", rtt.sumMs.toFixed(3)], ["_count", rtt.count]]);
-  return m.text();
+  return m.text() + buildInfoMetric("memberd");
 }
 
 /**
@@ -159,14 +166,14 @@ export function watchStream(d: MemberDaemon, signal: AbortSignal): ReadableStrea
 }
 
 export interface AdminOptions {
-  /** Called after `/leave` has been answered: the process should exit. */
+  /** Called LEAVE_FLUSH_MS after `/leave` has been answered: the process should exit. */
   onLeave: () => void;
 }
 
 export function adminApp(d: MemberDaemon, opts: AdminOptions) {
   const leave = () => {
     d.leave();
-    setTimeout(opts.onLeave, 100);
+    setTimeout(opts.onLeave, LEAVE_FLUSH_MS);
     return { status: "left", id: d.node.id };
   };
   const set = ({ body, set }: { body: string | null | undefined; set: { status?: number | string } }) => {

@@ -9,14 +9,28 @@ import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { dirname, join as joinPath } from "node:path";
-import type { NodeConfig } from "../shared/config.ts";
+import { TAG_BYTES } from "../shared/auth.ts";
+import { bindError, type NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { osRng } from "../shared/rng.ts";
 import type { Knobs } from "./cluster_config.ts";
 import { addressOf, ConfigCeilingError, type Outgoing } from "./membership.ts";
 import { MemberNode, type NodeEvent } from "./node.ts";
 import { decodePeersFile, encodePeersFile, type KnownPeers } from "./readiness.ts";
-import { type Decoded, decodeDatagram, encodeMessage, type Message, type MessageType, senderMatches, WireError, type WireAuth, wireAuth } from "./wire.ts";
+import {
+  type Decoded,
+  decodeDatagram,
+  encodeMessage,
+  isJoinAuthRefusal,
+  JOIN_REFUSED_AUTH_FRAME,
+  type Message,
+  type MessageType,
+  SENT_MS_BYTES,
+  senderMatches,
+  WireError,
+  type WireAuth,
+  wireAuth,
+} from "./wire.ts";
 
 /** How often the core is ticked. Finer costs CPU; coarser delays probes and timers. */
 export const TICK_MS = 20;
@@ -42,6 +56,23 @@ export const MAX_HOSTS_CACHED = 4096;
  * often for a peer that is already dead, at most rejoin_wait_ms); longer writes the disk less.
  */
 export const PEERS_WRITE_MIN_INTERVAL_MS = 1000;
+/**
+ * A leaving node sends its `left` news to every live member at once and once more this long
+ * after (a lost datagram would otherwise leave one peer to detect a failure instead). Shorter
+ * than the exit delay after a leave (LEAVE_FLUSH_MS), so the repeat goes out before the socket
+ * closes.
+ */
+export const LEAVE_RESEND_MS = 50;
+/** After announcing left, how long memberd keeps its socket open before it stops (the repeat, the peers' pushes). */
+export const LEAVE_FLUSH_MS = 100;
+/**
+ * The introducer logs refused joins (bad tag: another cluster_secret) at most this often per
+ * joiner address; the line counts the ones in between. At most JOIN_REFUSAL_LOG_ADDRESSES
+ * addresses are remembered (then the memory starts over), so a flood costs bounded memory and
+ * at most that many lines per period.
+ */
+export const JOIN_REFUSAL_LOG_EVERY_MS = 10_000;
+export const JOIN_REFUSAL_LOG_ADDRESSES = 256;
 
 /** Where an introducer's memberd keeps the live peers it knows (readiness.ts), under its data_dir. */
 export function peersFilePath(dataDir: string): string {
@@ -99,6 +130,8 @@ export interface TrafficCounters {
   droppedReplay: number;
   /** Join connections closed because the announced frame was larger than MAX_JOIN_REQUEST_BYTES. */
   joinFramesTooBig: number;
+  /** Join frames refused because their tag did not verify (another cluster_secret): answered with the fixed refusal frame. */
+  joinsRefusedAuth: number;
   sendErrors: number;
   joinsServed: number;
   joinAttemptsFailed: number;
@@ -131,6 +164,7 @@ export class MemberDaemon {
     droppedSender: 0,
     droppedReplay: 0,
     joinFramesTooBig: 0,
+    joinsRefusedAuth: 0,
     sendErrors: 0,
     joinsServed: 0,
     joinAttemptsFailed: 0,
@@ -143,7 +177,12 @@ export class MemberDaemon {
   private timer?: Timer;
   private joinInFlight = false;
   private joinFailures = 0;
+  /** Consecutive join attempts answered with the authentication refusal. */
+  private joinAuthRefusals = 0;
   private announcedJoin = false;
+  /** Introducer: per joiner address, when its last refusal was logged and how many came since. */
+  private readonly refusals = new Map<string, { loggedMs: number; unlogged: number }>();
+  private leaveResend?: Timer;
   private readonly watchers = new Set<(ev: WatchEvent) => void>();
   private readonly clockOffsetMs = Date.now() - performance.now();
   private stopped = false;
@@ -186,32 +225,61 @@ export class MemberDaemon {
 
   async start(): Promise<void> {
     if (!this.auth) this.log.warn("no cluster_secret set: this cluster is open to anyone who can reach its ports");
-    this.udp = await Bun.udpSocket({
-      hostname: this.cfg.host,
-      port: this.cfg.ports.udp,
-      binaryType: "uint8array",
-      socket: {
-        data: (_sock, data, port, address) => this.onDatagram(data, address, port),
-        // ICMP port-unreachable from a dead peer surfaces here on loopback: count, never crash.
-        error: () => {
-          this.traffic.sendErrors++;
+    try {
+      this.udp = await Bun.udpSocket({
+        hostname: this.cfg.host,
+        port: this.cfg.ports.udp,
+        binaryType: "uint8array",
+        socket: {
+          data: (_sock, data, port, address) => this.onDatagram(data, address, port),
+          // ICMP port-unreachable from a dead peer surfaces here on loopback: count, never crash.
+          error: () => {
+            this.traffic.sendErrors++;
+          },
         },
-      },
-    });
-    if (this.cfg.is_introducer) this.startIntroducer();
+      });
+    } catch (err) {
+      throw bindError("udp", this.cfg.host, this.cfg.ports.udp, err);
+    }
+    if (this.cfg.is_introducer) {
+      try {
+        this.startIntroducer();
+      } catch (err) {
+        this.udp.close();
+        throw bindError("introducer", this.cfg.host, this.cfg.ports.introducer, err);
+      }
+    }
     this.timer = setInterval(() => this.onTick(), TICK_MS);
     this.log.info(`member ${this.node.id} up (protocol ${this.node.core.knobs.protocol}, suspicion ${this.node.core.knobs.suspicion ? "on" : "off"})`);
     if (!this.node.isViewReady) this.log.info(`membership view not current yet: waiting for ${this.node.viewWaitingFor}`);
+    // Events from construction (a founder's view may be current at once): logged and published now.
+    this.afterStep();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.leaveResend);
     this.introducer?.stop(true);
     this.udp?.close();
-    for (const w of this.watchers) w({ event: "closed" });
+    // Followers (hydfsd, rainstormd) stop with the node when it left; otherwise they keep the
+    // last list and wait for a memberd to come back.
+    for (const w of this.watchers) w({ event: "closed", reason: this.node.core.isLeaving ? "left" : "stopped" });
     this.watchers.clear();
+  }
+
+  /** Resolves once this node's membership view is current (readiness.ts): memberd's ready line follows. */
+  whenViewReady(): Promise<void> {
+    if (this.node.isViewReady) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.watch((ev) => {
+        if (ev.event === "ready" && ev.ready === true) {
+          off();
+          resolve();
+        }
+      });
+    });
   }
 
   // ---- UDP -----------------------------------------------------------------------------------
@@ -344,7 +412,7 @@ export class MemberDaemon {
             this.traffic.joinFramesTooBig++;
             return void s.end();
           }
-          if (frame) this.serveJoin(s, frame);
+          if (frame) this.serveJoin(s, frame, s.remoteAddress);
         },
         timeout: (s) => void s.end(),
         error: () => {},
@@ -353,9 +421,23 @@ export class MemberDaemon {
     this.log.info(`introducer listening on ${this.cfg.host}:${this.cfg.ports.introducer}`);
   }
 
-  private serveJoin(s: Socket<{ frame: FrameReader }>, frame: Uint8Array): void {
-    const req = this.decodeCounted(frame);
-    if (!req) return void s.end();
+  private serveJoin(s: Socket<{ frame: FrameReader }>, frame: Uint8Array, from: string): void {
+    let req: Decoded;
+    try {
+      req = decodeDatagram(frame, this.auth);
+    } catch (err) {
+      const kind = err instanceof WireError ? err.kind : "format";
+      // A tag this introducer cannot verify, or a tagged frame at an introducer without a
+      // secret: the two sides have different secrets. Say so on both sides.
+      if (kind === "auth" || (!this.auth && looksTagged(frame))) {
+        this.traffic.droppedAuth++;
+        this.refuseJoinAuth(from, frame);
+        return void s.end(frameOf(JOIN_REFUSED_AUTH_FRAME));
+      }
+      if (kind === "stale") this.traffic.droppedStale++;
+      else this.traffic.droppedMalformed++;
+      return void s.end();
+    }
     const handled = this.node.handleJoin(req.msg, performance.now(), req.sentMs);
     if ("refused" in handled) {
       if (handled.refused === "replay") this.traffic.droppedReplay++;
@@ -368,10 +450,40 @@ export class MemberDaemon {
     s.end(frameOf(encodeMessage(handled.reply, this.auth)));
   }
 
+  /** Introducer: log a join refused for its tag, at most once per JOIN_REFUSAL_LOG_EVERY_MS (counting the rest). */
+  private refuseJoinAuth(from: string, frame: Uint8Array): void {
+    this.traffic.joinsRefusedAuth++;
+    const now = performance.now();
+    // The id the frame names, unverified: on one machine every joiner connects from 127.0.0.1.
+    const claimed = claimedJoinId(frame);
+    const key = `${from} ${claimed ? addressOf(claimed) : ""}`;
+    const seen = this.refusals.get(key);
+    if (seen && now - seen.loggedMs < JOIN_REFUSAL_LOG_EVERY_MS) {
+      seen.unlogged++;
+      return;
+    }
+    const more = seen && seen.unlogged > 0 ? ` (${seen.unlogged} more from it since the last report)` : "";
+    if (!seen && this.refusals.size >= JOIN_REFUSAL_LOG_ADDRESSES) this.refusals.clear();
+    this.refusals.set(key, { loggedMs: now, unlogged: 0 });
+    this.log.warn(`join refused from ${from}: authentication failed (check cluster_secret); the join was for ${claimed?.replace(/[\x00-\x1f\x7f]/g, "?") ?? "an unreadable id"} (unverified)${more}`);
+  }
+
   private async join(to: string, msg: Message): Promise<void> {
     this.joinInFlight = true;
     try {
       const replyBytes = await requestFrame(to, encodeMessage(msg, this.auth), this.cfg.join_timeout_ms);
+      if (isJoinAuthRefusal(replyBytes)) {
+        // Unauthenticated (anyone could send it): it only makes this node say so and ask again later.
+        this.traffic.joinAttemptsFailed++;
+        this.joinAuthRefusals++;
+        if (this.joinAuthRefusals === 1 || this.joinAuthRefusals % 10 === 0) {
+          this.log.error(
+            `join refused: authentication failed (check cluster_secret): introducer ${to} cannot verify this node's join, so their secrets differ (config cluster_secret, env RAINSTORM_SECRET); retrying every ${this.cfg.join_retry_ms} ms, not ready (attempt ${this.joinAuthRefusals})`,
+          );
+        }
+        return;
+      }
+      this.joinAuthRefusals = 0;
       const reply = decodeDatagram(replyBytes, this.auth).msg;
       if (reply.type === "join_reply" && !reply.accepted) this.log.warn(`introducer ${to} refused ${this.node.id}: ${reply.reason}`);
       this.send(this.node.onJoinReply(reply, performance.now(), Date.now()));
@@ -386,7 +498,7 @@ export class MemberDaemon {
       this.joinFailures++;
       // One line when it starts failing, then one every 10 attempts: clear but not a flood.
       if (this.joinFailures === 1 || this.joinFailures % 10 === 0) {
-        this.log.warn(`introducer ${to} unreachable (${(err as Error).message}); retrying every ${this.cfg.join_retry_ms} ms (attempt ${this.joinFailures})`);
+        this.log.warn(`introducer ${to} unreachable (${(err as Error).message}); retrying every ${this.cfg.join_retry_ms} ms; this node is not ready until an introducer answers (attempt ${this.joinFailures})`);
       }
     } finally {
       this.joinInFlight = false;
@@ -411,10 +523,17 @@ export class MemberDaemon {
     this.afterStep();
   }
 
-  /** Announce left to every live member; the caller exits afterwards. */
+  /**
+   * Announce left to every live member (again LEAVE_RESEND_MS later); the caller stops
+   * afterwards (after LEAVE_FLUSH_MS). A second call does nothing.
+   */
   leave(): void {
-    this.send(this.node.core.leave(performance.now()));
+    if (this.stopped || this.node.core.isLeaving) return;
+    const out = this.node.leave(performance.now(), Date.now());
+    this.log.info(`leaving the group: announced left to ${out.length} live members`);
+    this.send(out);
     this.afterStep();
+    this.leaveResend = setTimeout(() => this.send(out), LEAVE_RESEND_MS);
   }
 
   watch(listener: (ev: WatchEvent) => void): () => void {
@@ -430,6 +549,30 @@ export class MemberDaemon {
 function count(datagrams: Record<string, number>, bytes: Record<string, number>, type: MessageType, size: number): void {
   datagrams[type] = (datagrams[type] ?? 0) + 1;
   bytes[type] = (bytes[type] ?? 0) + size;
+}
+
+/**
+ * A frame that decodes once its trailer (send time and tag) is cut off: a joiner with a secret
+ * talking to an introducer without one.
+ */
+function looksTagged(frame: Uint8Array): boolean {
+  return untrustedDecode(frame.subarray(0, Math.max(0, frame.length - SENT_MS_BYTES - TAG_BYTES))) !== undefined;
+}
+
+/** A frame's message without any tag check (for log lines only), or undefined. */
+function untrustedDecode(frame: Uint8Array): Message | undefined {
+  if (frame.length < 2) return undefined;
+  try {
+    return decodeDatagram(frame).msg;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The member id a join frame that failed its tag check names (with or without a trailer), unverified. */
+function claimedJoinId(frame: Uint8Array): string | undefined {
+  const msg = untrustedDecode(frame) ?? untrustedDecode(frame.subarray(0, Math.max(0, frame.length - SENT_MS_BYTES - TAG_BYTES)));
+  return msg?.type === "join" ? msg.entry.id : undefined;
 }
 
 /** 4-byte big-endian length, then the datagram bytes. */

@@ -132,6 +132,13 @@ export class MemberNode {
     return out;
   }
 
+  /** Leave the group: announce left to every live member (the core's leave), with its event. */
+  leave(nowMs: number, wallMs: number): Outgoing[] {
+    const out = this.core.leave(nowMs);
+    this.collect(nowMs, wallMs);
+    return out;
+  }
+
   /** The introducer to ask now (and the request), or undefined when no join is due. */
   joinDue(nowMs: number): { to: string; msg: Message } | undefined {
     if (this.introducers.length === 0 || this.core.isLeaving || nowMs < this.nextJoinMs) return undefined;

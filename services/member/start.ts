@@ -2,17 +2,24 @@
  * Start a complete memberd (protocol driver + HTTP admin) in-process; the entry file and the
  * in-process tests both use this.
  */
-import type { NodeConfig } from "../shared/config.ts";
+import { bindError, type NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
+import { factsOf, removeNodeRecord, writeNodeRecord } from "../shared/node_check.ts";
+import { VERSION } from "../shared/version.ts";
 import { adminApp } from "./admin.ts";
-import { MemberDaemon } from "./driver.ts";
+import { LEAVE_FLUSH_MS, MemberDaemon } from "./driver.ts";
 
 /** Largest admin request body accepted. */
 export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
 
 export interface RunningMemberd {
   daemon: MemberDaemon;
+  /** Resolves once this node's view is current (joined; an introducer: its peers back): the ready line follows. */
+  ready: Promise<void>;
+  /** Stop at once (no leave: peers detect a failure). */
   stop(): Promise<void>;
+  /** A graceful stop: announce left to every live member, flush, stop. The node's hydfsd and rainstormd follow. */
+  leave(): Promise<void>;
 }
 
 export async function startMemberd(cfg: NodeConfig, configPath: string, log: Logger, onLeave: () => void): Promise<RunningMemberd> {
@@ -32,13 +39,32 @@ export async function startMemberd(cfg: NodeConfig, configPath: string, log: Log
     });
   } catch (err) {
     await daemon.stop();
-    throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.http}: ${(err as Error).message}`);
+    throw bindError("http", cfg.host, cfg.ports.http, err);
   }
+  // What this node runs as, for its hydfsd and rainstormd to check theirs against (node_check.ts).
+  try {
+    writeNodeRecord({ ...factsOf(cfg), pid: process.pid, id: daemon.node.id, config: configPath, version: VERSION });
+  } catch (err) {
+    log.warn(`cannot write this node's record under ${cfg.data_dir} (${(err as Error).message}); hydfsd and rainstormd check against /get only`);
+  }
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await daemon.stop();
+    server?.stop(true);
+    try {
+      removeNodeRecord(cfg.data_dir);
+    } catch {}
+  };
   return {
     daemon,
-    async stop() {
-      await daemon.stop();
-      server?.stop(true);
+    ready: daemon.whenViewReady(),
+    stop,
+    async leave() {
+      daemon.leave();
+      await Bun.sleep(LEAVE_FLUSH_MS);
+      await stop();
     },
   };
 }

@@ -147,6 +147,23 @@ export function encodeMessage(msg: Message, auth?: WireAuth): Uint8Array {
   return out;
 }
 
+/**
+ * The introducer's answer to a join frame whose tag it cannot verify (another cluster_secret, or
+ * none where it has one, or one where it has none). It is fixed and untagged (the introducer
+ * shares no key with that joiner), with a type byte no message uses, so it never decodes as a
+ * message. The joiner recognises these exact bytes and logs "join refused: authentication failed
+ * (check cluster_secret)". Anyone can forge it, so it changes nothing else: the joiner keeps its
+ * id, stays unready and asks again after join_retry_ms, as after any failed attempt.
+ */
+export const JOIN_REFUSED_AUTH_FRAME: Uint8Array = new Uint8Array([0x7f, ...new TextEncoder().encode("join refused: authentication failed")]);
+
+/** The fixed refusal frame (exact bytes). */
+export function isJoinAuthRefusal(bytes: Uint8Array): boolean {
+  if (bytes.length !== JOIN_REFUSED_AUTH_FRAME.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== JOIN_REFUSED_AUTH_FRAME[i]) return false;
+  return true;
+}
+
 export class WireError extends Error {
   constructor(
     message: string,

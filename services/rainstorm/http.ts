@@ -9,6 +9,7 @@ import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } 
 import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
+import { buildInfoMetric } from "../shared/version.ts";
 import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 
 export interface RainstormAppOptions {
@@ -185,5 +186,5 @@ function metricsText(worker: Worker, leader: Leader | undefined, verifier: Reque
     series("rainstorm_job_tuples_read_total", "counter", "Source tuples read, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]));
     series("rainstorm_job_tuples_out_total", "counter", "Result tuples written to dest, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]));
   }
-  return m.text();
+  return m.text() + buildInfoMetric("rainstormd");
 }

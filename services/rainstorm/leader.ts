@@ -29,7 +29,7 @@ import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
 import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
-import { isReplayable, RequestError } from "./worker.ts";
+import { isReplayable, RequestError, RUNNING_FROM_SOURCE } from "./worker.ts";
 import { taskLogName } from "./exactly_once.ts";
 
 export interface TaskInfo {
@@ -192,7 +192,7 @@ export class Leader {
       } catch (err) {
         // A file that leads outside ops_dir (or is not executable) says so; a missing one is unknown.
         if (err instanceof RequestError) throw new LeaderError(`stage${i}: ${err.message}`);
-        throw new LeaderError(`stage${i}: unknown operator ${JSON.stringify(s.op)} (no executable of that name in ${this.worker.opsDir()}${factory ? "; run npm run build" : ""})`);
+        throw new LeaderError(`stage${i}: unknown operator ${JSON.stringify(s.op)} (no executable of that name in ${this.worker.opsDir()}${factory && RUNNING_FROM_SOURCE ? "; run npm run build" : ""})`);
       }
     });
     const autoscaleCfg = spec.autoscale ? this.autoscaleConfig(spec) : undefined;

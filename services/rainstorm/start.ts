@@ -2,21 +2,29 @@
  * Start a complete rainstormd in-process: the worker (every node), the leader (on the leader
  * node), the HTTP API, and the membership follower.
  */
-import { leaderHost, type NodeConfig } from "../shared/config.ts";
+import { bindError, leaderHost, type NodeConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { MemberWatch } from "../shared/member_watch.ts";
+import { waitForNodeAgreement } from "../shared/node_check.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
-import { Worker } from "./worker.ts";
+import { checkOpsDir, Worker } from "./worker.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
   leader?: Leader;
+  /** Resolves once memberd says this node's view is current: the ready line follows. */
+  ready: Promise<void>;
+  /** Stop: the operators of this worker's tasks are killed (the leader restarts them elsewhere once it sees this node gone). */
   stop(): Promise<void>;
+  /** Graceful stop: ask this node's memberd to leave (peers list the node left, the leader moves its tasks), then stop. */
+  leave(): Promise<void>;
 }
 
-export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<RunningRainstormd> {
+export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => void = () => {}): Promise<RunningRainstormd> {
+  // A node without its operators refuses to start, rather than fail every job later.
+  checkOpsDir(cfg);
   const leaderAt = leaderHost(cfg);
   const isLeader = leaderAt === cfg.host;
   let leader: Leader | undefined;
@@ -40,8 +48,19 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
     server = Bun.serve({ hostname: cfg.host, port: cfg.ports.rainstorm, fetch: (req) => app.handle(req), idleTimeout: 0, maxRequestBodySize: 256 * 1024 * 1024 });
   } catch (err) {
     worker.stop();
-    throw new Error(`cannot serve HTTP on ${cfg.host}:${cfg.ports.rainstorm}: ${(err as Error).message}`);
+    throw bindError("rainstorm", cfg.host, cfg.ports.rainstorm, err);
   }
+  let stopping = false;
+  // This node's memberd must run as the same node and imply the same leader: refuse otherwise.
+  try {
+    await waitForNodeAgreement({ service: "rainstormd", cfg, http, log, checkLeader: true, stopped: () => stopping });
+  } catch (err) {
+    worker.stop();
+    server.stop(true);
+    throw err;
+  }
+  let viewCurrent: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (viewCurrent = resolve));
   const watch = new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
@@ -51,17 +70,39 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger): Promise<Run
       leader?.onMembers(live);
     },
     // The leader refuses jobs (503) until this node's membership view is current.
-    onReady: (ready) => leader?.setViewReady(ready),
+    onReady: (isReady) => {
+      leader?.setViewReady(isReady);
+      if (isReady) viewCurrent();
+    },
+    onLeft: () => {
+      log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${isLeader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers"}`);
+      exit();
+    },
   });
   watch.start();
   log.info(`rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`);
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    watch.stop();
+    worker.stop();
+    server.stop(true);
+  };
   return {
     worker,
     leader,
-    async stop() {
-      watch.stop();
-      worker.stop();
-      server.stop(true);
+    ready,
+    stop,
+    async leave() {
+      if (!watch.left) {
+        try {
+          const res = await http.fetch(`http://${cfg.host}:${cfg.ports.http}/leave`, { method: "POST", timeoutMs: 2000 });
+          if (!res.ok) log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping rainstormd anyway`);
+        } catch (err) {
+          log.warn(`could not ask this node's memberd to leave (${(err as Error).message}); stopping rainstormd anyway (peers will detect the node's failure instead)`);
+        }
+      }
+      await stop();
     },
   };
 }

@@ -220,7 +220,33 @@ function describe(v: unknown): string {
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Under `bun services/rainstormd.ts` (a checkout) rather than a compiled executable. */
-const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
+export const RUNNING_FROM_SOURCE = !import.meta.dir.startsWith("/$bunfs");
+
+/** The operators directory: rainstorm.ops_dir, else `ops` beside the executable's `bin` (dist/ops), in a checkout dist/ops. */
+export function opsDirOf(cfg: NodeConfig): string {
+  const configured = cfg.rainstorm.ops_dir;
+  if (configured) return resolve(configured);
+  // Compiled daemons live in dist/bin, operators in dist/ops beside it.
+  if (!RUNNING_FROM_SOURCE) return resolve(dirname(process.execPath), "..", "ops");
+  return join(REPO_ROOT, "dist", "ops");
+}
+
+/**
+ * rainstormd's start-up check of its operators directory: it must exist and be a directory, so a
+ * node without its operators refuses to start instead of failing every job. In a checkout run by
+ * bun with no ops_dir set, a missing dist/ops is fine (the built-in operators run from ops/*.ts).
+ * Returns the directory; throws naming rainstorm.ops_dir otherwise.
+ */
+export function checkOpsDir(cfg: NodeConfig, fromSource = RUNNING_FROM_SOURCE): string {
+  const dir = opsDirOf(cfg);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {}
+  if (isDir || (fromSource && !cfg.rainstorm.ops_dir)) return dir;
+  const where = cfg.rainstorm.ops_dir ? `rainstorm.ops_dir ${dir}` : `rainstorm.ops_dir (unset: ${dir}, the ops folder beside this executable's folder)`;
+  throw new Error(`${where} is not a directory; no job could run here. Copy the operator executables (the ops folder shipped beside bin/) to it, or set rainstorm.ops_dir to the folder that holds them`);
+}
 /** How long outputs wait for more outputs to the same destination before they are sent. */
 const OUTBOX_LINGER_MS = 2;
 /**
@@ -328,15 +354,13 @@ export class Worker {
     const file = operatorFile(this.opsDir(), op);
     if (file) return { cmd: [file.real, ...args], argv0: file.path };
     if (RUNNING_FROM_SOURCE && operatorFactory(op)) return { cmd: [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args] };
-    throw new TaskGone(`operator ${JSON.stringify(op)} not found in ${this.opsDir()} (run npm run build, or set rainstorm.ops_dir)`);
+    // A checkout can build the operators; a VM runs what was shipped, so only ops_dir helps there.
+    const hint = RUNNING_FROM_SOURCE ? "run npm run build, or set rainstorm.ops_dir" : "put the operator executable there, or set rainstorm.ops_dir";
+    throw new TaskGone(`operator ${JSON.stringify(op)} not found in ${this.opsDir()} (${hint})`);
   }
 
   opsDir(): string {
-    const configured = this.opts.cfg.rainstorm.ops_dir;
-    if (configured) return resolve(configured);
-    // Compiled daemons live in dist/bin, operators in dist/ops beside it.
-    if (!RUNNING_FROM_SOURCE) return resolve(dirname(process.execPath), "..", "ops");
-    return join(REPO_ROOT, "dist", "ops");
+    return opsDirOf(this.opts.cfg);
   }
 
   /**

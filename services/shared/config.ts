@@ -299,6 +299,28 @@ export function buildNodeConfig(raw: Record<string, unknown>, env: Record<string
   return cfg;
 }
 
+/** A port setting: what bind errors name (`ports.udp`, `ports.http`, ...). */
+export type PortSetting = keyof MemberPorts;
+
+/**
+ * The error of a port that cannot be bound, naming the setting, the address and the port:
+ * `ports.udp 5000 on 127.1.0.4 is in use`, never a bare `bind EADDRINUSE`.
+ */
+export function bindError(setting: PortSetting, host: string, port: number, err: unknown): Error {
+  const code = (err as { code?: unknown })?.code;
+  const where = `ports.${setting} ${port} on ${host}`;
+  switch (code) {
+    case "EADDRINUSE":
+      return new Error(`${where} is in use (another process holds it: a daemon of this node already running, or another program; stop it or choose another port)`);
+    case "EADDRNOTAVAIL":
+      return new Error(`${where}: address not available (${host} is not an address of this machine; check host)`);
+    case "EACCES":
+      return new Error(`${where}: permission denied (ports below 1024 need privileges; choose a port of 1024 or more)`);
+    default:
+      return new Error(`${where}: cannot bind (${(err as Error)?.message ?? String(err)})`);
+  }
+}
+
 /** The leader's host: configured, else the first introducer's. */
 export function leaderHost(cfg: NodeConfig): string {
   return cfg.rainstorm.leader || cfg.introducers[0]?.split(":")[0] || cfg.host;

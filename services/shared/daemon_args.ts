@@ -1,12 +1,19 @@
 /**
- * The flags every daemon takes (DESIGN.md §3.1), as one citty argument group, and the
- * config they produce: config.json first, flags override it.
+ * The flags every daemon takes (DESIGN.md §3.1), as one citty argument group (for --help), their
+ * strict parsing (an unknown flag or a missing value is a usage error, never ignored), and the
+ * config they produce: config.json first, flags override it. Relative paths in the file
+ * (data_dir, hydfs.local_files_dir, rainstorm.ops_dir) resolve against the file's folder; a
+ * relative --data-dir or --config against the working directory.
  */
 import type { ArgsDef } from "citty";
-import { buildNodeConfig, type NodeConfig, readConfigFile } from "./config.ts";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { buildNodeConfig, DEFAULT_NODE_CONFIG, type NodeConfig, readConfigFile } from "./config.ts";
+
+export const DEFAULT_CONFIG_PATH = "./config.json";
 
 export const daemonArgs = {
-  config: { type: "string", description: "config file", default: "./config.json" },
+  config: { type: "string", description: "config file (relative paths in it resolve against its folder)", default: DEFAULT_CONFIG_PATH },
   host: { type: "string", description: "address to bind and advertise (overrides config host)" },
   "data-dir": { type: "string", description: "data directory (overrides config data_dir)" },
   introducer: { type: "string", description: "introducer host:port to join through; comma-separated for several" },
@@ -21,14 +28,95 @@ export interface DaemonArgValues {
   introducer?: string;
   "is-introducer"?: boolean;
   secret?: string;
+  version?: boolean;
+  help?: boolean;
 }
 
-export function loadDaemonConfig(args: DaemonArgValues, env: Record<string, string | undefined> = process.env): NodeConfig {
-  const raw = readConfigFile(args.config, args.config !== "./config.json");
+/** A command-line mistake: the daemon prints it and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const STRING_FLAGS = new Set(["config", "host", "data-dir", "introducer", "secret"]);
+const BOOLEAN_FLAGS = new Set(["is-introducer", "version", "help"]);
+
+/**
+ * Parse a daemon's command line strictly: `--flag value`, `--flag=value`, boolean flags alone
+ * (or `=true|false`), `-h`. Anything else (an unknown flag, a positional argument, a flag given
+ * twice, a string flag without its value) is a UsageError that names it.
+ */
+export function parseDaemonArgs(raw: string[]): DaemonArgValues {
+  const out: DaemonArgValues = { config: DEFAULT_CONFIG_PATH };
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i++) {
+    const arg = raw[i]!;
+    if (arg === "-h") {
+      out.help = true;
+      continue;
+    }
+    if (!arg.startsWith("--") || arg === "--") {
+      if (arg.startsWith("-") && arg !== "-" && arg !== "--") throw new UsageError(`unknown flag ${arg}; see --help`);
+      throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: this daemon takes flags only; see --help`);
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (name === "no-is-introducer" && eq < 0) {
+      if (seen.has("is-introducer")) throw new UsageError("flag --is-introducer given twice");
+      seen.add("is-introducer");
+      out["is-introducer"] = false;
+      continue;
+    }
+    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (!STRING_FLAGS.has(name) && !BOOLEAN_FLAGS.has(name)) throw new UsageError(`unknown flag --${name}; see --help`);
+    if (seen.has(name)) throw new UsageError(`flag --${name} given twice`);
+    seen.add(name);
+    const values = out as unknown as Record<string, unknown>;
+    if (BOOLEAN_FLAGS.has(name)) {
+      if (inline === undefined || inline === "true") values[name] = true;
+      else if (inline === "false") values[name] = false;
+      else throw new UsageError(`flag --${name} takes no value (or =true / =false), got ${JSON.stringify(inline)}`);
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      value = raw[i + 1];
+      if (value === undefined || (value.startsWith("--") && value.length > 2)) throw new UsageError(`flag --${name} needs a value; see --help`);
+      i++;
+    }
+    if (value === "") throw new UsageError(`flag --${name}: expected a non-empty value`);
+    values[name] = value;
+  }
+  return out;
+}
+
+export interface LoadedConfig {
+  cfg: NodeConfig;
+  /** The config file, absolute. */
+  path: string;
+  /** false when the file is the default ./config.json and it does not exist (built-in defaults apply). */
+  found: boolean;
+}
+
+/** Keys of the file whose relative values name paths, resolved against the file's folder. */
+function resolvePaths(raw: Record<string, unknown>, baseDir: string): void {
+  const fix = (v: unknown) => (typeof v === "string" && v !== "" && !isAbsolute(v) ? resolve(baseDir, v) : v);
+  raw.data_dir = fix(raw.data_dir ?? DEFAULT_NODE_CONFIG.data_dir);
+  for (const [section, key] of [["hydfs", "local_files_dir"], ["rainstorm", "ops_dir"]] as const) {
+    const s = raw[section];
+    if (typeof s === "object" && s !== null && !Array.isArray(s) && key in s) (s as Record<string, unknown>)[key] = fix((s as Record<string, unknown>)[key]);
+  }
+}
+
+export function loadDaemonConfig(args: DaemonArgValues, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): LoadedConfig {
+  const path = resolve(cwd, args.config);
+  const isDefault = args.config === DEFAULT_CONFIG_PATH;
+  const found = !isDefault || existsSync(path);
+  const raw = readConfigFile(path, !isDefault);
+  resolvePaths(raw, dirname(path));
   if (args.host !== undefined) raw.host = args.host;
-  if (args["data-dir"] !== undefined) raw.data_dir = args["data-dir"];
+  if (args["data-dir"] !== undefined) raw.data_dir = resolve(cwd, args["data-dir"]);
   if (args.introducer !== undefined) raw.introducers = args.introducer.split(",").filter(Boolean);
   if (args["is-introducer"] !== undefined) raw.is_introducer = args["is-introducer"];
   if (args.secret !== undefined) raw.cluster_secret = args.secret;
-  return buildNodeConfig(raw, env);
+  return { cfg: buildNodeConfig(raw, env), path, found };
 }

@@ -1,59 +1,138 @@
 /**
- * The shape every daemon's entry file shares: flags and config (fatal config errors exit 2),
- * start, a ready line on stdout, a clean stop on SIGINT/SIGTERM, and unhandled rejections logged
- * instead of taking the node down.
+ * The shape every daemon's entry file shares:
+ * - the command line, parsed strictly: `--help` (usage, exit 0), `--version` (`<name> <version>`,
+ *   exit 0), an unknown flag or a stray argument exits 2 naming it; no argument at all runs with
+ *   ./config.json (relative paths in it resolve against its folder);
+ * - the config (a bad value exits 2 naming the field), then start (a failure, a port that cannot
+ *   be bound, a node mismatch exits 1 with one line saying why);
+ * - one ready line on stdout, `{"event":"ready","service",...,"version"}`, once the daemon serves
+ *   (memberd: its view is current; hydfsd and rainstormd: memberd says so). Nothing else goes to
+ *   stdout: what it waits for meanwhile is logged on stderr;
+ * - SIGINT/SIGTERM: a graceful stop (the node leaves the group, work in flight finishes or is
+ *   handed off, the node's daemons stop); a second signal exits at once. Unhandled rejections
+ *   are logged instead of taking the node down.
  */
 import { defineCommand } from "citty";
-import { runCli } from "./cli.ts";
+import { lookup } from "node:dns/promises";
+import { writeSync } from "node:fs";
+import { isIP } from "node:net";
+import { renderHelp } from "./cli.ts";
 import type { NodeConfig } from "./config.ts";
-import { daemonArgs, loadDaemonConfig } from "./daemon_args.ts";
+import { DEFAULT_CONFIG_PATH, daemonArgs, loadDaemonConfig, parseDaemonArgs, UsageError } from "./daemon_args.ts";
 import { type Logger, makeLogger } from "./log.ts";
+import { VERSION, versionLine } from "./version.ts";
 
 export interface Running {
+  /** Stop this daemon: in-flight work finished (bounded) or handed off. */
   stop(): Promise<void>;
+  /**
+   * A graceful stop from SIGINT/SIGTERM: the node leaves the group (memberd announces left; the
+   * node's other daemons follow it) and this daemon stops. Default: stop().
+   */
+  leave?(): Promise<void>;
+  /** Resolves once the daemon serves; the ready line is printed then. Default: at once. */
+  ready?: Promise<void>;
 }
 
 export interface DaemonSpec<R extends Running> {
   name: string;
   description: string;
-  /** Start the service; `exit` lets it end the process cleanly (memberd's /leave). */
+  /** Start the service; `exit` lets it end the process cleanly (memberd's /leave, the node left). */
   start(cfg: NodeConfig, configPath: string, log: Logger, exit: () => void): Promise<R>;
-  /** Fields of the ready line besides event and service. */
+  /** Fields of the ready line besides event, service and version. */
   ready(running: R, cfg: NodeConfig): Record<string, unknown>;
 }
 
-export function runDaemon<R extends Running>(spec: DaemonSpec<R>): void {
-  const main = defineCommand({
-    meta: { name: spec.name, description: spec.description },
-    args: daemonArgs,
-    async run({ args }) {
-      const log = makeLogger(spec.name);
-      let cfg: NodeConfig;
-      try {
-        cfg = loadDaemonConfig(args);
-      } catch (err) {
-        log.error((err as Error).message);
-        process.exit(2);
-      }
-      let running: R | undefined;
-      let stopping = false;
-      const shutdown = async () => {
-        if (stopping) return;
-        stopping = true;
-        await running?.stop();
-        process.exit(0);
-      };
-      try {
-        running = await spec.start(cfg, args.config, log, () => void shutdown());
-      } catch (err) {
-        log.error((err as Error).message);
-        process.exit(1);
-      }
-      process.on("unhandledRejection", (err) => log.error(`unhandled: ${(err as Error)?.stack ?? err}`));
-      process.on("SIGINT", () => void shutdown());
-      process.on("SIGTERM", () => void shutdown());
-      console.log(JSON.stringify({ event: "ready", service: spec.name, ...spec.ready(running, cfg) }));
-    },
-  });
-  void runCli(main);
+/** A graceful stop that takes longer than this is cut short (exit 1). */
+export const STOP_DEADLINE_MS = 15_000;
+
+function usageExit(name: string, message: string): never {
+  writeSync(2, `${name}: ${message}\n`);
+  process.exit(2);
+}
+
+export function runDaemon<R extends Running>(spec: DaemonSpec<R>, rawArgs = process.argv.slice(2)): void {
+  void main(spec, rawArgs);
+}
+
+async function main<R extends Running>(spec: DaemonSpec<R>, rawArgs: string[]): Promise<void> {
+  let args;
+  try {
+    args = parseDaemonArgs(rawArgs);
+  } catch (err) {
+    if (err instanceof UsageError) usageExit(spec.name, err.message);
+    throw err;
+  }
+  if (args.help) {
+    const cmd = defineCommand({ meta: { name: spec.name, description: spec.description }, args: daemonArgs });
+    console.log(`${await renderHelp(cmd, { stream: process.stdout, version: VERSION })}\n\nWith no flag it runs with ${DEFAULT_CONFIG_PATH} (paths in it resolve against its folder).`);
+    process.exit(0);
+  }
+  if (args.version) {
+    console.log(versionLine(spec.name));
+    process.exit(0);
+  }
+  const log = makeLogger(spec.name);
+  let cfg: NodeConfig;
+  let configPath: string;
+  try {
+    const loaded = loadDaemonConfig(args);
+    cfg = loaded.cfg;
+    configPath = loaded.path;
+    if (!loaded.found) log.warn(`no config file ${configPath}: running with the built-in defaults (host ${cfg.host}, data_dir ${cfg.data_dir}); see --help`);
+  } catch (err) {
+    log.error((err as Error).message);
+    process.exit(2);
+  }
+  if (!isIP(cfg.host)) {
+    try {
+      await lookup(cfg.host);
+    } catch (err) {
+      log.error(`host: cannot resolve ${JSON.stringify(cfg.host)} (${(err as Error).message}); expected an address of this machine`);
+      process.exit(2);
+    }
+  }
+
+  let running: R | undefined;
+  let stopping = false;
+  const shutdown = async (how: "signal" | "exit") => {
+    if (stopping) return;
+    stopping = true;
+    const deadline = setTimeout(() => {
+      log.error(`graceful stop took more than ${STOP_DEADLINE_MS} ms; exiting anyway`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
+    deadline.unref?.();
+    try {
+      if (running) await (how === "signal" && running.leave ? running.leave() : running.stop());
+    } catch (err) {
+      log.error(`stop: ${(err as Error).message}`);
+    }
+    process.exit(0);
+  };
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn(`${sig} again: exiting at once`);
+      process.exit(1);
+    }
+    log.info(`${sig}: stopping gracefully (this node leaves the group; send it again to exit at once)`);
+    void shutdown("signal");
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("unhandledRejection", (err) => log.error(`unhandled: ${(err as Error)?.stack ?? err}`));
+
+  try {
+    running = await spec.start(cfg, configPath, log, () => void shutdown("exit"));
+  } catch (err) {
+    if (stopping) return; // a signal during start: shutdown exits
+    log.error((err as Error).message);
+    process.exit(1);
+  }
+  await running.ready;
+  if (stopping) return;
+  log.info(`${spec.name} ${VERSION} ready`);
+  console.log(JSON.stringify({ event: "ready", service: spec.name, version: VERSION, ...spec.ready(running, cfg) }));
 }

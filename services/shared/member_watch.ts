@@ -6,6 +6,10 @@
  * change by our losing the stream). Readiness is false until the first snapshot, and from the
  * moment memberd says this node starts over under a new id (`renewed`) until memberd says ready
  * again.
+ *
+ * When memberd announces that this node left the group (a `left` change for its own id, or the
+ * stream's `closed` event with reason `left`), `onLeft` is called once: the node's other daemons
+ * stop with it.
  */
 import type { MemberPorts, MemberState } from "../member/state.ts";
 import type { Logger } from "./log.ts";
@@ -32,6 +36,11 @@ export interface MemberWatchOptions {
    * same update, so the list is current by then.
    */
   onReady?: (ready: boolean) => void;
+  /**
+   * Called once when memberd says this node left the group (`/leave`, or a graceful stop of any
+   * of the node's daemons): the caller finishes or hands off its work and stops.
+   */
+  onLeft?: () => void;
   /** Longest pause between reconnect attempts. Default 2000 ms. */
   maxBackoffMs?: number;
 }
@@ -47,6 +56,9 @@ export class MemberWatch {
   private viewReady = false;
   /** The readiness last given to onReady (undefined: none yet, so the first snapshot's is). */
   private reported: boolean | undefined;
+  /** This node's current member id, from the snapshot (and `renewed`). */
+  private self = "";
+  private leftCalled = false;
   connected = false;
 
   constructor(private readonly opts: MemberWatchOptions) {}
@@ -63,6 +75,11 @@ export class MemberWatch {
   /** memberd's view is current (false until the first snapshot). */
   get ready(): boolean {
     return this.viewReady;
+  }
+
+  /** memberd said this node left the group. */
+  get left(): boolean {
+    return this.leftCalled;
   }
 
   live(): WatchedMember[] {
@@ -102,13 +119,19 @@ export class MemberWatch {
   private apply(ev: Record<string, any>): void {
     let ready = this.viewReady;
     if (ev.event === "snapshot") {
+      if (typeof ev.self === "string") this.self = ev.self;
       this.members.clear();
       for (const m of ev.members as WatchedMember[]) this.members.set(m.id, { id: m.id, state: m.state, ports: m.ports });
+      if (this.members.get(this.self)?.state === "left") this.nodeLeft();
       // A memberd from before readiness existed sends no flag: its view counted as current.
       ready = typeof ev.ready === "boolean" ? ev.ready : true;
     } else if (ev.event === "ready" && typeof ev.ready === "boolean") {
       return this.setReady(ev.ready);
+    } else if (ev.event === "closed") {
+      if (ev.reason === "left") this.nodeLeft();
+      return;
     } else if (ev.event === "change" && typeof ev.id === "string") {
+      if (ev.kind === "left" && ev.id === this.self) this.nodeLeft();
       const known = this.members.get(ev.id);
       if (ev.kind === "removed") this.members.delete(ev.id);
       else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports });
@@ -118,6 +141,7 @@ export class MemberWatch {
     } else if (ev.event === "renewed") {
       // This node rejoined under a new id: not current until memberd says so again; the
       // snapshot of the next connection is authoritative.
+      if (typeof ev.to === "string") this.self = ev.to;
       this.setReady(false);
       this.abort.abort();
       return;
@@ -129,6 +153,12 @@ export class MemberWatch {
       this.opts.onChange(live);
     }
     this.setReady(ready);
+  }
+
+  private nodeLeft(): void {
+    if (this.leftCalled) return;
+    this.leftCalled = true;
+    this.opts.onLeft?.();
   }
 
   private setReady(ready: boolean): void {

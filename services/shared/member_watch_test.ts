@@ -59,6 +59,7 @@ describe("MemberWatch readiness", () => {
       http: new ClusterHttp(""),
       onChange: (live) => calls.push(`members ${live.map((m) => m.id).join(",")}`),
       onReady: (ready) => calls.push(`ready ${ready}`),
+      onLeft: () => calls.push("left"),
       maxBackoffMs: 50,
     });
     cleanup.push(() => w.stop());
@@ -119,5 +120,39 @@ describe("MemberWatch readiness", () => {
     await Bun.sleep(100);
     expect(w.ready).toBe(true);
     expect(calls).toEqual(["members a", "ready true"]);
+  });
+
+  test("this node's own left (or a closed stream after a leave) calls onLeft once; another member's left does not", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    const { w, calls } = follow(m.base);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: true, count: 2, members: [member("a"), member("b")] });
+    m.send({ event: "change", kind: "left", id: "b", incarnation: 0 });
+    await until(() => calls.includes("members a"), "b to leave the live list");
+    expect(w.left).toBe(false);
+    m.send({ event: "change", kind: "left", id: "a", incarnation: 0 });
+    m.send({ event: "closed", reason: "left" });
+    await until(() => w.left, "onLeft");
+    await Bun.sleep(20);
+    expect(calls.filter((c) => c === "left")).toEqual(["left"]);
+  });
+
+  test("closed with reason left (the change missed), or a snapshot listing this node left, calls onLeft; closed by a plain stop does not", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    const first = follow(m.base);
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: true, count: 1, members: [member("a")] });
+    m.send({ event: "closed", reason: "stopped" });
+    await Bun.sleep(50);
+    expect(first.w.left).toBe(false);
+    m.send({ event: "closed", reason: "left" });
+    await until(() => first.w.left, "onLeft after closed/left");
+
+    const second = follow(m.base);
+    await until(() => m.connections.length === 2, "the second watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: false, count: 1, members: [{ ...member("a"), state: "left" }] });
+    await until(() => second.w.left, "onLeft from the snapshot");
   });
 });
