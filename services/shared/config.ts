@@ -185,11 +185,12 @@ export function readConfigFile(path: string, required: boolean): Record<string, 
     throw new Error(`config ${path}: cannot read: ${(err as Error).message}`);
   }
   try {
-    const parsed = JSON.parse(text);
+    // JSON with comments and trailing commas (JSONC), so a sample config can explain itself.
+    const parsed: unknown = Bun.JSONC.parse(text);
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("expected a JSON object");
     return parsed as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`config ${path}: invalid JSON: ${(err as Error).message}`);
+    throw new Error(`config ${path}: invalid JSON (comments allowed): ${(err as Error).message}`);
   }
 }
 

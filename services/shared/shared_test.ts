@@ -3,6 +3,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { constantTimeEqual, makeTagger, TAG_BYTES } from "./auth.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readConfigFile } from "./config.ts";
 import { parseDurationMs } from "./duration.ts";
 
 const enc = new TextEncoder();
@@ -103,5 +107,23 @@ describe("makeTagger", () => {
       ["another secret's tag", data, makeTagger(enc.encode("other")).tag(data), false],
     ];
     expect(rows.map(([name, d, tag]) => [name, t.verify(d, tag)])).toEqual(rows.map(([name, , , want]) => [name, want]));
+  });
+});
+
+describe("readConfigFile", () => {
+  test("reads JSON with comments and trailing commas; refuses what is not an object, naming the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "config-read-"));
+    try {
+      const path = join(dir, "config.json");
+      writeFileSync(path, '{\n  // the node\'s address\n  "host": "10.0.0.5", /* block */\n  "ports": { "udp": 5001, },\n}\n');
+      expect(readConfigFile(path, true)).toEqual({ host: "10.0.0.5", ports: { udp: 5001 } });
+      writeFileSync(path, "[1, 2]");
+      expect(() => readConfigFile(path, true)).toThrow(`config ${path}: invalid JSON (comments allowed): expected a JSON object`);
+      writeFileSync(path, "{ host: }");
+      expect(() => readConfigFile(path, true)).toThrow(`config ${path}: invalid JSON (comments allowed)`);
+      expect(readConfigFile(join(dir, "missing.json"), false)).toEqual({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,175 @@
+/**
+ * The pure parts of the bundle and deploy tooling: the hosts file, the configs deploy writes,
+ * the join and re-replication verdicts, the multi-call dispatch, the sample config's
+ * completeness, the supervisor script and the systemd units. (fleet_test.ts runs it all for real.)
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Ring } from "../../services/hydfs/ring.ts";
+import { buildNodeConfig } from "../../services/shared/config.ts";
+import { missingKeys, sampleConfig } from "../bundle.ts";
+import { dispatch } from "../bundle/multicall.ts";
+import { joinedVerdict, parseProbe, replicatedVerdict } from "./checks.ts";
+import { clientConfig, formatConfig, hostConfig, HostsError, parseHosts, words } from "./hosts.ts";
+import * as remote from "./remote.ts";
+import { shq } from "./ssh.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+describe("hosts file", () => {
+  test("words: whitespace separates, quotes group", () => {
+    expect(words(`a  b="c d" 'e f'g`)).toEqual(["a", "b=c d", "e fg"]);
+    expect(() => words(`a "b`)).toThrow(/unterminated/);
+  });
+
+  test("settings apply to every host, a host's own key=value wins, flags win over both", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rs-hosts-"));
+    try {
+      writeFileSync(join(dir, "key"), "k");
+      writeFileSync(join(dir, "secret"), "s3cret\n");
+      const text = [
+        "# comment",
+        "user=root ssh_key=key",
+        'ssh_option="StrictHostKeyChecking=accept-new"',
+        "secret_file=secret",
+        "",
+        "10.0.0.1 introducer   # the first",
+        "10.0.0.2 ssh=vm2.example.com user=admin ssh_port=2222 ssh_option=ConnectTimeout=5",
+        "node3.example.com dir=/srv/rs supervisor=plain",
+      ].join("\n");
+      const inv = parseHosts(text, join(dir, "hosts"), {}, {});
+      expect(inv.secret).toBe("s3cret");
+      expect(inv.hosts.map((h) => [h.address, h.introducer, h.sshHost, h.user, h.sshPort, h.dir, h.supervisor])).toEqual([
+        ["10.0.0.1", true, "10.0.0.1", "root", undefined, "/opt/rainstorm", "auto"],
+        ["10.0.0.2", false, "vm2.example.com", "admin", 2222, "/opt/rainstorm", "auto"],
+        ["node3.example.com", false, "node3.example.com", "root", undefined, "/srv/rs", "plain"],
+      ]);
+      expect(inv.hosts[0]!.sshKey).toBe(join(dir, "key"));
+      expect(inv.hosts[1]!.sshOptions).toEqual(["StrictHostKeyChecking=accept-new", "ConnectTimeout=5"]);
+      const over = parseHosts(text, join(dir, "hosts"), { user: "ops", sshOptions: ["Port=22"], dir: "/x" }, {});
+      expect(over.hosts.map((h) => [h.user, h.dir, h.sshOptions.at(-1)])).toEqual([
+        ["ops", "/x", "Port=22"],
+        ["ops", "/x", "Port=22"],
+        ["ops", "/x", "Port=22"],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the first host is the introducer when none is marked; the secret may come from RAINSTORM_SECRET", () => {
+    const inv = parseHosts("10.0.0.1\n10.0.0.2\n", "hosts", {}, { RAINSTORM_SECRET: "env-secret" });
+    expect(inv.hosts.map((h) => h.introducer)).toEqual([true, false]);
+    expect(inv.secret).toBe("env-secret");
+  });
+
+  test("mistakes are refused with the line and what was expected", () => {
+    const bad = (text: string, re: RegExp) => expect(() => parseHosts(text, "hosts", {}, {})).toThrow(re);
+    bad("", /no hosts/);
+    bad("colour=blue\n10.0.0.1\n", /hosts:1: unknown setting "colour"/);
+    bad("10.0.0.1 intro\n", /hosts:1: "intro": expected "introducer"/);
+    bad("10.0.0.1\n10.0.0.1\n", /listed twice/);
+    bad("dir=relative/path\n10.0.0.1\n", /dir: expected an absolute folder/);
+    bad("dir=/opt/../etc\n10.0.0.1\n", /dir: expected an absolute folder/);
+    bad("10.0.0.1 ssh_port=70000\n", /ssh_port: expected a port/);
+    bad("10.0.0.1 supervisor=runit\n", /supervisor: expected one of auto, systemd, plain/);
+    bad("no_such_host!\n", /expected a host's cluster address/);
+    expect(() => parseHosts("10.0.0.1\n", "hosts", {}, {})).not.toThrow(HostsError);
+  });
+
+  test("a host's config is the 5-line config (one more line for the secret) and a valid node config", () => {
+    const inv = parseHosts("10.0.0.1 introducer\n10.0.0.2\n", "hosts", {}, {});
+    const text = formatConfig(hostConfig(inv, inv.hosts[1]!));
+    expect(text).toBe('{\n  "host": "10.0.0.2",\n  "introducers": ["10.0.0.1:6000"],\n  "is_introducer": false\n}\n');
+    const cfg = buildNodeConfig(JSON.parse(text));
+    expect([cfg.host, cfg.introducers, cfg.is_introducer]).toEqual(["10.0.0.2", ["10.0.0.1:6000"], false]);
+    const withSecret = parseHosts("10.0.0.1\n", "hosts", {}, { RAINSTORM_SECRET: "x" });
+    expect(formatConfig(hostConfig(withSecret, withSecret.hosts[0]!)).trimEnd().split("\n")).toHaveLength(6);
+  });
+
+  test("the client config names the introducers, 01.. for the hosts, and the secret", () => {
+    const inv = parseHosts("10.0.0.1\n10.0.0.2 introducer\n", "hosts", {}, { RAINSTORM_SECRET: "x" });
+    expect(clientConfig(inv)).toEqual({ introducers: ["10.0.0.2:6000"], aliases: { "01": "10.0.0.1", "02": "10.0.0.2" }, cluster_secret: "x" });
+    expect(() => buildNodeConfig(clientConfig(inv))).not.toThrow();
+  });
+
+  test("shell quoting", () => {
+    expect(shq("plain/path-1.2")).toBe("plain/path-1.2");
+    expect(shq("it's $HOME")).toBe(`'it'\\''s $HOME'`);
+    expect(shq("")).toBe("''");
+  });
+});
+
+describe("join and re-replication verdicts", () => {
+  const hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
+  const ids = hosts.map((h, i) => `${h}:5000@${1000 + i}`);
+  const block = (node: string, cmd: string, body: unknown, code = 0) => `@@ ${node} ${cmd} ${code}\n${typeof body === "string" ? body : JSON.stringify(body, null, 2)}\n`;
+  const memberList = (states: string[]) => ({ count: ids.length, members: ids.map((id, i) => ({ id, state: states[i] })) });
+
+  test("joined: every node alive, ready and seeing all others alive", () => {
+    const all = hosts.map((h, i) => block(h, "list_self", { id: ids[i], state: "alive", ready: true }) + block(h, "list_mem", memberList(["alive", "alive", "alive", "alive"]))).join("");
+    expect(joinedVerdict(parseProbe(all), hosts)).toEqual({ ok: true, why: [] });
+    const suspect = all.replace(block(hosts[3]!, "list_mem", memberList(["alive", "alive", "alive", "alive"])), block(hosts[3]!, "list_mem", memberList(["alive", "suspect", "alive", "alive"])));
+    expect(joinedVerdict(parseProbe(suspect), hosts).why).toEqual(["10.0.0.4 lists 10.0.0.2 alive 0 times"]);
+    const down = all.replace(block(hosts[0]!, "list_self", { id: ids[0], state: "alive", ready: true }), block(hosts[0]!, "list_self", "error: memberd at 10.0.0.1:8080 unreachable: connection refused", 1));
+    expect(joinedVerdict(parseProbe(down), hosts).why[0]).toBe("10.0.0.1: memberd does not answer (error: memberd at 10.0.0.1:8080 unreachable: connection refused)");
+  });
+
+  test("replicated: every file on exactly its ring successors, copies alike", () => {
+    const ring = new Ring(ids.map((id) => ({ id, hydfsPort: 10010 })));
+    const names = ["a.csv", "b.txt", "rainstorm/job-1/stage1-task0.log"];
+    const listing = (h: string, drop?: string) => ({
+      files: names.filter((n) => n !== drop && ring.replicasFor(n, 3).some((r) => r.host === h)).map((name) => ({ name, size: 10, ops: 2 })),
+    });
+    const ringAnswer = { count: 4, members: ids.map((id) => ({ id, host: id.split(":")[0], token: "0" })) };
+    const probe = (drop?: { host: string; name: string }) =>
+      parseProbe(hosts.map((h) => block(h, "liststore", listing(h, drop?.host === h ? drop.name : undefined)) + block(h, "list_mem_ids", ringAnswer)).join(""));
+    expect(replicatedVerdict(probe(), hosts, 3, 10010)).toEqual({ ok: true, why: [], files: 3 });
+    const holder = ring.replicasFor("b.txt", 3)[0]!.host;
+    const missing = replicatedVerdict(probe({ host: holder, name: "b.txt" }), hosts, 3, 10010);
+    expect(missing.ok).toBe(false);
+    expect(missing.why[0]).toStartWith("b.txt: on ");
+    const partialRing = parseProbe(hosts.map((h) => block(h, "liststore", listing(h)) + block(h, "list_mem_ids", { ...ringAnswer, members: ringAnswer.members.slice(1) })).join(""));
+    expect(replicatedVerdict(partialRing, hosts, 3, 10010).why[0]).toContain("ring holds 10.0.0.2, 10.0.0.3, 10.0.0.4; expected 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4");
+  });
+});
+
+describe("bundle", () => {
+  test("the multi-call binary runs the program it is invoked as, or its first argument", () => {
+    expect(dispatch("/opt/rainstorm/bin/memberd", ["--config", "c.json"])).toEqual({ kind: "program", program: "memberd", args: ["--config", "c.json"] });
+    expect(dispatch("bin/rainstorm", ["ctl", "list_mem"])).toEqual({ kind: "program", program: "ctl", args: ["list_mem"] });
+    expect(dispatch("/x/ops/grep-wrapper", ["SIGN_", "6"])).toEqual({ kind: "operator", invokedAs: "grep-wrapper", args: ["SIGN_", "6"] });
+    expect(dispatch("/x/ops/rainstorm-op", ["grep", "a", "1"])).toEqual({ kind: "operator", invokedAs: "rainstorm-op", args: ["grep", "a", "1"] });
+    expect(dispatch("rainstorm", ["aggregate-wrapper", "6"])).toEqual({ kind: "operator", invokedAs: "aggregate-wrapper", args: ["6"] });
+    expect(dispatch("rainstorm", ["--version"])).toEqual({ kind: "version" });
+    expect(dispatch("rainstorm", [])).toEqual({ kind: "usage", code: 2 });
+    expect(dispatch("rainstorm", ["--help"])).toEqual({ kind: "usage", code: 0 });
+    expect(dispatch("rainstorm", ["rm", "-rf"])).toEqual({ kind: "usage", code: 2 });
+  });
+
+  test("the sample config is complete (every setting) and valid", () => {
+    expect(() => sampleConfig()).not.toThrow();
+    expect(missingKeys({ a: 1, b: { c: 1, d: 2 }, aliases: { x: "y" } }, { a: 1, b: { c: 1 }, aliases: {} })).toEqual(["b.d"]);
+  });
+
+  test("every remote script parses", () => {
+    for (const [name, script] of Object.entries(remote)) {
+      const r = Bun.spawnSync(["bash", "-n", "-c", script as string]);
+      expect(`${name}: ${r.exitCode} ${r.stderr.toString()}`).toBe(`${name}: 0 `);
+    }
+  });
+
+  test("the supervisor script parses, and the units start memberd first, restart on failure and log to the journal", async () => {
+    const n = Bun.spawnSync(["bash", "-n", join(ROOT, "deploy", "supervise")]);
+    expect(n.exitCode).toBe(0);
+    for (const d of ["memberd", "hydfsd", "rainstormd"]) {
+      const unit = readFileSync(join(ROOT, "deploy", "systemd", `rainstorm-${d}.service`), "utf8");
+      expect(unit).toContain(`ExecStart=/opt/rainstorm/bin/${d} --config /opt/rainstorm/config.json`);
+      expect(unit).toContain("Restart=on-failure");
+      expect(unit).toContain("StandardError=journal");
+      if (d !== "memberd") expect(unit).toMatch(/^After=.*rainstorm-memberd\.service/m);
+    }
+  });
+});
