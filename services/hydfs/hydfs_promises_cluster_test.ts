@@ -330,14 +330,7 @@ describe("HyDFS promises on 4 nodes", () => {
     for (const file of FILES) {
       const attemptsOf = new Map(attempts.filter((a) => a.file === file).map((a) => [a.line, a]));
       for (const k of NODES) {
-        const text = (await waitFor(async () => {
-          try {
-            return await client.getText(k, file);
-          } catch (err) {
-            if ((err as { status?: number }).status === 503) return undefined;
-            throw err;
-          }
-        }, 20_000, `a quorum read of ${file} through node ${k}`))!;
+        const text = await client.getTextWhenServed(k, file);
         const lines = text.split("\n").slice(0, -1).map((l) => `${l}\n`);
         expect(lines[0]).toBe(`${file} begins\n`);
         const body = lines.slice(1);

@@ -201,14 +201,7 @@ describe("a restarted introducer (4 nodes)", () => {
         const want = acked.filter((o) => o.file === file).map((o) => o.line);
         for (const k of [2, 3, 4]) {
           // Only a success counts: a read that answers must hold every acknowledged append.
-          const text = (await waitFor(async () => {
-            try {
-              return await client.getText(k, file);
-            } catch (err) {
-              if ((err as { status?: number }).status === 503) return undefined;
-              throw err;
-            }
-          }, 20_000, `a quorum read of ${file} through node ${k}`))!;
+          const text = await client.getTextWhenServed(k, file);
           const missing = want.filter((line) => !text.includes(line));
           expect({ file, node: k, missing }).toEqual({ file, node: k, missing: [] });
         }

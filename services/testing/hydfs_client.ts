@@ -2,7 +2,7 @@
  * A minimal HyDFS client for tests and benchmarks: the same HTTP calls ctl makes, against node k
  * of a LocalCluster, returning bytes and JSON instead of printing.
  */
-import type { LocalCluster } from "./cluster.ts";
+import { type LocalCluster, waitFor } from "./cluster.ts";
 
 export class HydfsTestClient {
   private seq = 0;
@@ -41,6 +41,26 @@ export class HydfsTestClient {
 
   async getText(k: number, name: string): Promise<string> {
     return new TextDecoder().decode(await this.get(k, name));
+  }
+
+  /**
+   * A quorum read through node k once it serves one: 503s (a view not current yet, too few
+   * replicas answering) are waited out until `timeoutMs`; any other error fails at once.
+   */
+  async getTextWhenServed(k: number, name: string, timeoutMs = 20_000): Promise<string> {
+    const text = await waitFor(
+      async () => {
+        try {
+          return await this.getText(k, name);
+        } catch (err) {
+          if ((err as { status?: number }).status === 503) return undefined;
+          throw err;
+        }
+      },
+      timeoutMs,
+      `a quorum read of ${name} through node ${k}`,
+    );
+    return text!;
   }
 
   async fromReplica(k: number, name: string): Promise<Uint8Array | undefined> {
