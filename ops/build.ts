@@ -3,7 +3,7 @@
  * Compile the operators: ops/main.ts ONCE into <outDir>/rainstorm-op, then a symlink per operator
  * name (short and "-wrapper" forms) to it, then smoke-run the links so a broken binary fails the
  * build. One binary instead of one per operator because each compiled Bun executable is about
- * 100 MiB (DESIGN §7); main.ts dispatches on the name it was invoked as.
+ * 100 MiB (docs/ARCHITECTURE.md §7); main.ts dispatches on the name it was invoked as.
  *
  *   bun ops/build.ts dist/ops
  */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * The one executable behind every built-in operator (DESIGN.md §7: a compiled Bun binary is about
+ * The one executable behind every built-in operator (docs/ARCHITECTURE.md §7: a compiled Bun binary is about
  * 100 MiB, so one multi-call binary is linked under each operator name instead of five copies).
  *
  *   grep-wrapper 'Sign Post' 4          (a link named after the operator)
@@ -54,7 +54,7 @@ function unknown(name: string): Invocation {
 /** The --help text for the given canonical names. */
 export function helpText(names: readonly string[]): string {
   return [
-    `${MULTI_CALL_NAME}: RainStorm's built-in operators, speaking DESIGN.md §5 (NDJSON on stdin/stdout, logs on stderr).`,
+    `${MULTI_CALL_NAME}: RainStorm's built-in operators, speaking docs/ARCHITECTURE.md §5 (NDJSON on stdin/stdout, logs on stderr).`,
     `Run as <name> [args...] through a link named after the operator, or as ${MULTI_CALL_NAME} <name> [args...].`,
     "",
     ...names.map((n) => OPERATOR_USAGES[n] ?? `${n}: not a built-in operator`),

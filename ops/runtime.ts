@@ -1,12 +1,12 @@
 /**
- * The shared operator runtime: DESIGN.md §5's newline-delimited JSON over stdin/stdout around a
+ * The shared operator runtime: docs/ARCHITECTURE.md §5's newline-delimited JSON over stdin/stdout around a
  * pure `process(key, value)`.
  *
  * in:  {"id": "...", "key": "...", "value": "..."}   -> zero or more {"key","value"}, then {"done": id}
  *      {"snapshot": n}                                -> {"state": <json>, "snapshot": n}
  *      {"restore": <json>}                            -> nothing (first line only)
  *
- * Speed comes from batching (DESIGN §7: 11M lines/s chunked against 2.4M line by line): stdin is
+ * Speed comes from batching (docs/ARCHITECTURE.md §7: 11M lines/s chunked against 2.4M line by line): stdin is
  * read a chunk at a time, every complete line of the chunk is answered, and all the answers go out
  * in ONE write that is awaited, so a slow reader of stdout stops us reading stdin (backpressure
  * reaches the upstream worker through the pipe instead of piling up in our memory).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Compile every service entry into a standalone executable in dist/bin/, one `bun build
- * --compile` per executable (several entrypoints in one command are silently dropped, DESIGN §7),
+ * --compile` per executable (several entrypoints in one command are silently dropped, docs/ARCHITECTURE.md §7),
  * then smoke-run each with --help so a broken binary fails the build.
  */
 import { mkdirSync } from "node:fs";

@@ -13,6 +13,7 @@
  *     systemd/                         rainstorm-{memberd,hydfsd,rainstormd}.service, rainstorm.target
  *     supervise                        plain supervisor where there is no systemd
  *     DEPLOY.md  hosts.example  VERSION  MANIFEST (every file with its size and SHA-256)
+ *     docs/ARCHITECTURE.md             the architecture the operators' --help cites
  *
  * One binary instead of five: each compiled Bun executable embeds the ~100 MiB runtime, so dist/
  * (4 daemons + the operators' binary, 534 MB) becomes one ~110 MiB file; xz takes it to ~40 MB.
@@ -195,6 +196,9 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
   chmodSync(join(stage, "supervise"), 0o755);
   copyFileSync(join(DEPLOY, "DEPLOY.md"), join(stage, "DEPLOY.md"));
   copyFileSync(join(DEPLOY, "hosts.example"), join(stage, "hosts.example"));
+  // The operators' --help and the code cite it (docs/ARCHITECTURE.md §5: the operator protocol).
+  mkdirSync(join(stage, "docs"), { recursive: true });
+  copyFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), join(stage, "docs", "ARCHITECTURE.md"));
   const commit = (await run(["git", "rev-parse", "--short", "HEAD"])).out.trim();
   const dirty = (await run(["git", "status", "--porcelain", "--untracked-files=no"])).out.trim() !== "";
   writeFileSync(

@@ -15,7 +15,7 @@
  * `down` (and every new fleet) removes those of processes that are gone, with everything running
  * in them.
  *
- * The two traps of loopback addresses between namespaces (DESIGN.md §7): route_localnet=1 on
+ * The two traps of loopback addresses between namespaces (docs/ARCHITECTURE.md §7): route_localnet=1 on
  * every interface, and lo's 127.0.0.1/8 narrowed to /32, else the 127/8 route on lo takes every
  * 127.1.x packet. The bridge sits in a namespace of its own: nothing changes in the root namespace
  * but the namespace list.

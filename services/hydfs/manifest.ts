@@ -1,6 +1,6 @@
 /**
  * A HyDFS file is a manifest: the log of its append operations, each naming content-addressed
- * chunks (DESIGN.md 3.3). Replicas may receive ops in different orders, miss some, or receive a
+ * chunks (docs/ARCHITECTURE.md §3). Replicas may receive ops in different orders, miss some, or receive a
  * retry twice; every replica nevertheless computes the same file from the same SET of ops with
  * canonicalOrder, which is what makes merged replicas byte-identical (guarantee ii), retries
  * idempotent (iv) and each client's appends ordered (i).
@@ -21,7 +21,7 @@ export interface ChunkRef {
 export interface AppendOp {
   /** Unique per attempt (a retry through another coordinator gets a new one). */
   opId: string;
-  /** Stable id of the appending user (DESIGN.md 3.3), not of one process. */
+  /** Stable id of the appending user (docs/ARCHITECTURE.md §3), not of one process. */
   clientId: string;
   /** The client's own counter; (clientId, seq) identifies an append across retries. */
   seq: number;

@@ -1,5 +1,5 @@
 /**
- * HyDFS placement (DESIGN.md 3.3): nodes and files hash onto one 64-bit ring, and a file lives on
+ * HyDFS placement (docs/ARCHITECTURE.md §3): nodes and files hash onto one 64-bit ring, and a file lives on
  * the first `replicaCount` distinct nodes clockwise from its token. Every node computes the same
  * placement from the same member list, so any node can coordinate any request without asking.
  *

@@ -1,5 +1,5 @@
 /**
- * Tests of one node's HyDFS storage (DESIGN.md 3.3): content-addressed chunks, exclusive create,
+ * Tests of one node's HyDFS storage (docs/ARCHITECTURE.md §3): content-addressed chunks, exclusive create,
  * idempotent O(size) appends to a JSON-lines manifest, crash recovery of a torn manifest line and
  * of leftover temp files, canonical rewrite on merge, listing (including hashed long names and
  * stray folders), and cutting an upload stream into chunks.

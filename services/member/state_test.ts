@@ -1,5 +1,5 @@
 /**
- * Table tests of the one merge rule (DESIGN.md 3.2) and of node ids.
+ * Table tests of the one merge rule (docs/ARCHITECTURE.md §2) and of node ids.
  */
 import { describe, expect, test } from "bun:test";
 import { isTerminal, makeNodeId, type MemberState, mergeRule, parseNodeId, STATE_CODES } from "./state.ts";

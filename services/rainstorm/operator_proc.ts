@@ -1,5 +1,5 @@
 /**
- * One long-running operator process (DESIGN.md §5): started once per task, fed batches of
+ * One long-running operator process (docs/ARCHITECTURE.md §5): started once per task, fed batches of
  * `{"id","key","value"}` lines on stdin (one write per batch), answered in order with zero or
  * more `{"key","value"}` lines then `{"done": id}` per input. stderr goes to the task log.
  */

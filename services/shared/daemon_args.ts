@@ -1,5 +1,5 @@
 /**
- * The flags every daemon takes (DESIGN.md §3.1), as one citty argument group (for --help), their
+ * The flags every daemon takes (docs/ARCHITECTURE.md §1), as one citty argument group (for --help), their
  * strict parsing (an unknown flag or a missing value is a usage error, never ignored), and the
  * config they produce: config.json first, flags override it. Relative paths in the file
  * (data_dir, hydfs.local_files_dir, rainstorm.ops_dir) resolve against the file's folder; a
