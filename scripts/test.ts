@@ -29,10 +29,16 @@ async function main(): Promise<number> {
   let failed = 0;
   const decoder = new TextDecoder();
   let tail = "";
+  // Skipped tests are named again at the end, so a skip is never invisible in the summary.
+  const skipped: string[] = [];
+  let partial = "";
   for await (const chunk of proc.stderr) {
     const text = decoder.decode(chunk, { stream: true });
     process.stderr.write(text);
     tail = (tail + text).slice(-4000);
+    const lines = (partial + text).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) if (line.startsWith("(skip)")) skipped.push(line);
   }
   const code = await proc.exited;
   const pass = /^\s*(\d+) pass$/m.exec(tail);
@@ -40,6 +46,7 @@ async function main(): Promise<number> {
   passed = pass ? Number(pass[1]) : 0;
   failed = fail ? Number(fail[1]) : 0;
   if (code !== 0 && failed === 0) failed = 1; // a crash or "no tests found" is a failure too
+  if (skipped.length > 0) console.log(`${skipped.length} skipped:\n${skipped.map((l) => `  ${l}`).join("\n")}`);
   console.log(`${passed} passed, ${failed} failed`);
   return code;
 }

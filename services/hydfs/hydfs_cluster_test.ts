@@ -171,6 +171,7 @@ describe("HyDFS on 5 nodes", () => {
     const name = "guarded.txt";
     await client.write(1, "create", name, "original\n");
     const expectError = async (p: Promise<unknown>, status: number, text: string) => {
+      expect(text.length).toBeGreaterThan(0); // an empty expected text would match any message
       const err = (await p.then(() => undefined, (e) => e)) as { status: number; message: string } | undefined;
       expect(err?.status).toBe(status);
       expect(err?.message).toContain(text);
@@ -178,11 +179,11 @@ describe("HyDFS on 5 nodes", () => {
     await expectError(client.write(2, "create", name, "again\n"), 409, "already exists");
     await expectError(client.write(2, "append", "no-such-file", "x"), 404, "no such file");
     await expectError(client.get(3, "no-such-file"), 404, "no such file");
-    await expectError(client.write(2, "create", "", "x"), 400, "");
+    await expectError(client.write(2, "create", "", "x"), 400, 'invalid HyDFS file name "": expected at least 1 byte');
     await expectError(client.write(2, "create", "x".repeat(1025), "x"), 400, "1024");
-    await expectError(client.write(2, "create", "nul\u0000name", "x"), 400, "");
+    await expectError(client.write(2, "create", "nul\u0000name", "x"), 400, "expected no NUL character");
     await expectError(client.write(2, "create", "../escape", "x"), 400, "..");
-    await expectError(client.json(2, "POST", `/multiappend_local?name=${name}&local=../../config.json`), 400, "");
+    await expectError(client.json(2, "POST", `/multiappend_local?name=${name}&local=../../config.json`), 400, 'local path "../../config.json": expected a file inside');
     await expectError(client.json(2, "POST", `/multiappend_local?name=${name}&local=missing.txt`), 404, "not found");
     const tooBig = new Uint8Array(300 * 1024 * 1024 + 1);
     await expectError(client.write(2, "append", name, tooBig), 413, "limit");
