@@ -12,6 +12,19 @@ import { TRANSFORM_USAGE, transform } from "./transform.ts";
 /** Factories by canonical (short) name. */
 export const OPERATORS: Record<string, OperatorFactory> = { grep, grep2, transform, aggregate, echo };
 
+/**
+ * Built-in operators whose outputs depend on the input alone (no state, no clock, no randomness),
+ * by canonical name. The engine relies on it twice: under exactly-once they skip the task log
+ * (a replay gives the same outputs with the same ids), and only stages of them may autoscale.
+ */
+export const STATELESS_OPERATORS: ReadonlySet<string> = new Set(["grep", "grep2", "transform", "echo"]);
+
+/** Whether `name` (any accepted form) is a stateless built-in operator. */
+export function isStatelessOperator(name: string): boolean {
+  const canonical = canonicalOperatorName(name);
+  return canonical !== undefined && STATELESS_OPERATORS.has(canonical);
+}
+
 /** Usage by canonical name, for --help and for the engine's error messages. */
 export const OPERATOR_USAGES: Record<string, string> = {
   grep: GREP_USAGE,

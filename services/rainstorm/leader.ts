@@ -17,7 +17,7 @@
  * is not built, so a job with a stateful stage (aggregate, or any operator not known to be
  * stateless) and autoscale=true is refused with a message that says so.
  */
-import { operatorFactory } from "../../ops/registry.ts";
+import { operatorFactory, STATELESS_OPERATORS } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import { HydfsWriter } from "../hydfs/writer.ts";
 import { ClusterHttp, whyFailed } from "../shared/http.ts";
@@ -532,7 +532,7 @@ export class Leader {
     spec.stages.forEach((s, i) => {
       if (!isReplayable(s.op)) {
         throw new LeaderError(
-          `autoscale=true: stage${i} runs ${s.op}, which is not a known stateless operator (grep, grep2, transform, echo); its task count cannot change because moving per-key state between tasks is not supported. Run with autoscale=false, or autoscale a pipeline of stateless operators`,
+          `autoscale=true: stage${i} runs ${s.op}, which is not a known stateless operator (${[...STATELESS_OPERATORS].join(", ")}); its task count cannot change because moving per-key state between tasks is not supported. Run with autoscale=false, or autoscale a pipeline of stateless operators`,
         );
       }
     });

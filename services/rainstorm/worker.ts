@@ -11,7 +11,7 @@
 import { Decoder, encode } from "@msgpack/msgpack";
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { canonicalOperatorName, operatorFactory } from "../../ops/registry.ts";
+import { isStatelessOperator, operatorFactory } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
@@ -249,15 +249,9 @@ export function checkOpsDir(cfg: NodeConfig, fromSource = RUNNING_FROM_SOURCE): 
 }
 /** How long outputs wait for more outputs to the same destination before they are sent. */
 const OUTBOX_LINGER_MS = 2;
-/**
- * Built-in operators whose outputs depend on the input alone (no state, no clock, no
- * randomness). Under exactly-once they skip the task log; any other operator keeps it.
- */
-const REPLAYABLE_OPERATORS = new Set(["grep", "grep2", "transform", "echo"]);
-
+/** Under exactly-once, a stateless built-in operator (ops/registry.ts) skips the task log; any other keeps it. */
 export function isReplayable(op: string): boolean {
-  const canonical = canonicalOperatorName(op);
-  return canonical !== undefined && REPLAYABLE_OPERATORS.has(canonical);
+  return isStatelessOperator(op);
 }
 
 /** After end of stream, how long an operator may take to exit on its own before it is killed. */
