@@ -21,11 +21,10 @@
  * printed is the tarball's path. Each executable name is smoke-run before anything is packed.
  */
 import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAMES } from "../ops/registry.ts";
-import { buildNodeConfig, DEFAULT_NODE_CONFIG, readConfigFile } from "../services/shared/config.ts";
+import { buildNodeConfig, DEFAULT_NODE_CONFIG } from "../services/shared/config.ts";
 import { MULTI_CALL_BINARY, OPS_BINARY, PROGRAMS, VERSION } from "./bundle/multicall.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -69,27 +68,15 @@ export function missingKeys(model: Record<string, unknown>, obj: Record<string, 
 
 /**
  * The bundle's config.json: deploy/config.jsonc, checked to be complete (every setting of
- * DEFAULT_NODE_CONFIG) and valid. Its comments are kept when the daemons' config reader accepts
- * them (so the sample works as it is); otherwise the same settings go out as plain JSON and
- * `commented` is false.
+ * DEFAULT_NODE_CONFIG) and valid, comments kept (the daemons read config files as JSONC).
  */
-export function sampleConfig(): { text: string; commented: boolean } {
+export function sampleConfig(): string {
   const source = readFileSync(join(DEPLOY, "config.jsonc"), "utf8");
   const parsed = Bun.JSONC.parse(source) as Record<string, unknown>;
   const missing = missingKeys(DEFAULT_NODE_CONFIG as unknown as Record<string, unknown>, parsed);
   if (missing.length > 0) throw new Error(`deploy/config.jsonc is not complete: add ${missing.join(", ")} (with their defaults and a comment)`);
   buildNodeConfig(structuredClone(parsed)); // throws with the field's message if a value is invalid
-  const probe = join(tmpdir(), `rainstorm-sample-${process.pid}.json`);
-  writeFileSync(probe, source);
-  let commented = true;
-  try {
-    readConfigFile(probe, true);
-  } catch {
-    commented = false;
-  } finally {
-    rmSync(probe, { force: true });
-  }
-  return { text: commented ? source : `${JSON.stringify(parsed, null, 2)}\n`, commented };
+  return source;
 }
 
 /** Relative symlink `path` -> `target`, replacing whatever is there. */
@@ -167,7 +154,6 @@ export interface BundleResult {
   binaryBytes: number;
   unpackedBytes: number;
   tarballBytes: number;
-  commentedConfig: boolean;
   ms: { compile: number; pack: number; total: number };
 }
 
@@ -189,8 +175,7 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
   linkSync(binary, join(stage, "ops", OPS_BINARY));
   for (const n of OPERATOR_NAMES) symlink(OPS_BINARY, join(stage, "ops", n));
 
-  writeFileSync(join(stage, "config.json"), config.text);
-  if (!config.commented) log("note: the daemons' config reader does not accept comments yet, so config.json is the complete sample without them (deploy/config.jsonc has them)");
+  writeFileSync(join(stage, "config.json"), config);
   for (const f of readdirSync(join(DEPLOY, "systemd"))) copyFileSync(join(DEPLOY, "systemd", f), join(stage, "systemd", f));
   copyFileSync(join(DEPLOY, "supervise"), join(stage, "supervise"));
   chmodSync(join(stage, "supervise"), 0o755);
@@ -235,7 +220,6 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
     binaryBytes: statSync(binary).size,
     unpackedBytes: m.bytes + readFileSync(join(stage, "MANIFEST")).length,
     tarballBytes: statSync(tarball).size,
-    commentedConfig: config.commented,
     ms: { compile: Math.round(compileMs), pack: Math.round(packMs), total: Math.round(performance.now() - t0) },
   };
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

@@ -6,7 +6,7 @@ import { hydfsCommands } from "./ctl/hydfs.ts";
 import { memberCommands } from "./ctl/member.ts";
 import { rainstormCommands, runRainstorm } from "./ctl/rainstorm.ts";
 import { makeShell } from "./ctl/shell.ts";
-import { CTL_VERSION } from "./ctl/version.ts";
+import { VERSION } from "./shared/version.ts";
 
 const commands = { ...memberCommands, ...hydfsCommands, ...rainstormCommands };
 
@@ -27,5 +27,5 @@ if (argv[0] === "rainstorm" && !flags.some((a) => a === "--help" || a === "-h" |
     },
   );
 } else {
-  void runCli(main, argv, { version: CTL_VERSION });
+  void runCli(main, argv, { version: VERSION });
 }

@@ -7,5 +7,5 @@ runDaemon({
   name: "hydfsd",
   description: "HyDFS storage node: replicated append-friendly files on a consistent-hash ring (follows the local memberd)",
   start: (cfg, _configPath, log, exit) => startHydfsd(cfg, log, exit),
-  ready: (r, cfg) => ({ host: cfg.host, port: cfg.ports.hydfs, ring: r.node.ring.size, view_current: r.viewReady() }),
+  ready: (r, cfg) => ({ host: cfg.host, port: cfg.ports.hydfs, ring: r.node.ring.size, view_current: r.node.viewReady }),
 });

@@ -14,7 +14,7 @@
  */
 import { basename } from "node:path";
 import { canonicalOperatorName } from "../../ops/registry.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { VERSION } from "../../services/shared/version.ts";
 
 export const PROGRAMS = ["memberd", "hydfsd", "rainstormd", "ctl"] as const;
 export type Program = (typeof PROGRAMS)[number];
@@ -22,7 +22,7 @@ export type Program = (typeof PROGRAMS)[number];
 export const MULTI_CALL_BINARY = "rainstorm";
 /** Its name in ops/ (as in dist/ops: ops/main.ts's multi-call name). */
 export const OPS_BINARY = "rainstorm-op";
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 export type Dispatch =
   | { kind: "program"; program: Program; args: string[] }

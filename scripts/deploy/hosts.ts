@@ -17,6 +17,7 @@
  * Values may be quoted ("..." or '...'). Relative paths are taken from the hosts file's folder,
  * `~/` from $HOME. With no host marked `introducer`, the first host is the introducer.
  */
+import { QuoteError, splitWords } from "../../services/shared/lines.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -76,31 +77,14 @@ const DIR = /^\/[A-Za-z0-9._/-]*$/;
 
 export class HostsError extends Error {}
 
-/** Split a line into words: whitespace separates, "..." and '...' quote (no escapes). */
+/** Split a line into words (services/shared/lines.ts splitWords: quotes group, backslash escapes). */
 export function words(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quote: string | undefined;
-  let inWord = false;
-  for (const ch of line) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) out.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
+  try {
+    return splitWords(line);
+  } catch (err) {
+    if (err instanceof QuoteError) throw new HostsError(err.message);
+    throw err;
   }
-  if (quote) throw new HostsError(`unterminated ${quote} quote`);
-  if (inWord) out.push(cur);
-  return out;
 }
 
 function expandPath(p: string, base: string, home = homedir()): string {

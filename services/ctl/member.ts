@@ -1,6 +1,6 @@
 /** ctl membership commands: one citty command each, all on memberd's admin API. */
 import { defineCommand } from "citty";
-import { atLeader, commonArgs, compareHosts, CtlError, type Ctx, daemonCall, learnedNames, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
+import { atLeader, commonArgs, compareHosts, CtlError, type Ctx, daemonCall, namesFromMembers, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
 
 interface MemberRow {
   id: string;
@@ -111,7 +111,8 @@ export const nodesCmd = defineCommand({
     const list = await memberCall(ctx, "/list_mem");
     const members = (list.members ?? []) as MemberRow[];
     const fromConfig = ctx.client?.aliases;
-    const names = fromConfig ?? (await learnedNames(ctx));
+    // The member list just fetched gives the learned names too (no second /list_mem).
+    const names = fromConfig ?? (ctx.learned ??= namesFromMembers(members));
     const state = new Map<string, string>();
     for (const m of members) {
       const host = memberHost(m.id);

@@ -350,7 +350,7 @@ export class HydfsNode {
     // Acknowledge at a majority; a slower replica finishes in the background (or merge repairs it).
     const pending = targets.map((r) => this.applyAt(r, kind, name, op, false, inline));
     let answers = await settleQuorum(pending, need, isAck);
-    if (kind === "append" && answers.filter(isAck).length < need) {
+    if (answers.filter(isAck).length < need) {
       // A replica that has not received the file yet (re-replication in progress) stores the
       // append anyway once another replica proved the file exists; merge unifies them later.
       const exists = answers.some(isAck);
@@ -591,10 +591,10 @@ export class HydfsNode {
   }
 
   /**
-   * Undo an op this node coordinated and then refused (a create short of a majority, an append
-   * refused for a conflict or a full manifest): a create goes with its file if nothing was
-   * appended since; an append is taken out of the manifest. Op ids are unique per attempt, so
-   * only that attempt's op is touched; false when it is not here.
+   * Undo an append this node coordinated and then refused (a conflict or a full manifest): it is
+   * taken out of the manifest, or the copy goes if it was the copy's only op. A create is never
+   * undone (creates are decided once, create_decree.ts). Op ids are unique per attempt, so only
+   * that attempt's op is touched; false when it is not here.
    */
   abortLocal(name: string, opId: string): boolean {
     const ops = this.store.ops(name);

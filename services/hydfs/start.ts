@@ -15,7 +15,6 @@ import { FileStore } from "./store.ts";
 export interface RunningHydfsd {
   node: HydfsNode;
   /** memberd's view is current, so this hydfsd coordinates client requests (until then: 503). */
-  viewReady(): boolean;
   /** Resolves once memberd says this node's view is current: the ready line follows. */
   ready: Promise<void>;
   /** Stop: no new connections; requests in flight get up to DRAIN_MS to finish. */
@@ -68,8 +67,6 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
     throw err;
   }
   // The node coordinates nothing (viewReady starts false) until memberd says its view is current.
-  let viewCurrent: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (viewCurrent = resolve));
   const watch = new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
@@ -77,10 +74,7 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
     onChange: (live) => node.setMembers(live),
     // The HydfsNode refuses to coordinate reads and writes (503) while its view is not current
     // (and logs each change).
-    onReady: (isReady) => {
-      node.setViewReady(isReady);
-      if (isReady) viewCurrent();
-    },
+    onReady: (isReady) => node.setViewReady(isReady),
     onLeft: () => {
       log.info("this node left the group (memberd announced it): hydfsd stops; the other replicas re-replicate its files");
       exit();
@@ -105,18 +99,10 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
   };
   return {
     node,
-    viewReady: () => watch.ready,
-    ready,
+    ready: watch.firstReady,
     stop,
     async leave() {
-      if (!watch.left) {
-        try {
-          const res = await node.http.fetch(`http://${cfg.host}:${cfg.ports.http}/leave`, { method: "POST", timeoutMs: 2000 });
-          if (!res.ok) log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping hydfsd anyway`);
-        } catch (err) {
-          log.warn(`could not ask this node's memberd to leave (${(err as Error).message}); stopping hydfsd anyway (peers will detect the node's failure instead)`);
-        }
-      }
+      await watch.leaveNode("hydfsd");
       await stop();
     },
   };

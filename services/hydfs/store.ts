@@ -88,6 +88,11 @@ export class FileStore {
   private readonly tombDir: string;
   /** Acceptor state of the create decree (create_decree.ts), one small file per name being created. */
   private readonly decreeDir: string;
+  /**
+   * Every decree state on disk, by name (loaded at start, kept in step by setDecree and
+   * clearDecree), so prepares, accepts, creates and merges touch the disk only when they change it.
+   */
+  private readonly decrees = new Map<string, AcceptorState>();
   /** Tombstones by name: the deletedAtMs floor (all loaded at start; one small file each). */
   private readonly tombstones = new Map<string, number>();
   /** Loaded manifests (arrival order on this replica), by file name. */
@@ -109,6 +114,7 @@ export class FileStore {
     // Temp files are only ever half-written leftovers of a crash.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
     this.loadTombstones();
+    this.loadDecrees();
   }
 
   // ---- chunks --------------------------------------------------------------------------------
@@ -373,19 +379,23 @@ export class FileStore {
    * a promise or an acceptance, once sent, is never forgotten while it matters.
    */
   decree(name: string): AcceptorState {
-    const path = join(this.decreeDir, encodeNameForDisk(name));
-    if (!existsSync(path)) return {};
-    try {
-      const saved = JSON.parse(readFileSync(path, "utf8")) as { name: string; state: AcceptorState };
-      return saved.name === name ? saved.state : {};
-    } catch {
-      // Written by temp file and rename, so never torn; unreadable means tampered: start over.
-      return {};
-    }
+    return this.decrees.get(name) ?? {};
   }
 
   setDecree(name: string, state: AcceptorState): void {
     this.writeDurably(join(this.decreeDir, encodeNameForDisk(name)), JSON.stringify({ name, state }));
+    this.decrees.set(name, state);
+  }
+
+  private loadDecrees(): void {
+    for (const entry of readdirSync(this.decreeDir)) {
+      try {
+        const saved = JSON.parse(readFileSync(join(this.decreeDir, entry), "utf8")) as { name: string; state: AcceptorState };
+        if (encodeNameForDisk(validateRemoteName(saved.name)) === entry) this.decrees.set(saved.name, saved.state);
+      } catch {
+        // Written by temp file and rename, so never torn; unreadable means tampered: start over.
+      }
+    }
   }
 
   /**
@@ -393,7 +403,7 @@ export class FileStore {
    * every prepare and accept with its copy's create ("decided"), which no ballot can change.
    */
   private clearDecree(name: string): void {
-    rmSync(join(this.decreeDir, encodeNameForDisk(name)), { force: true });
+    if (this.decrees.delete(name)) rmSync(join(this.decreeDir, encodeNameForDisk(name)), { force: true });
   }
 
   // ---- tombstones ----------------------------------------------------------------------------

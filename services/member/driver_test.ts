@@ -5,7 +5,10 @@
  * messages from sockets of the test.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { buildNodeConfig } from "../shared/config.ts";
+import { tempPath, waitFor } from "../testing/cluster.ts";
 import { makeLogger } from "../shared/log.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { FrameReader, HOST_CACHE_MS, HostAddresses, MAX_HOSTS_CACHED, MAX_JOIN_REQUEST_BYTES, MemberDaemon, RefusedError } from "./driver.ts";
@@ -30,13 +33,9 @@ function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   return edges.slice(1).map((end, i) => bytes.subarray(edges[i]!, end));
 }
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
+/** Every daemon here keeps its state (peers file) in a temp dir of its own, removed at the end. */
+const DATA_DIR = tempPath("driver-test-");
+afterAll(() => rmSync(DATA_DIR, { recursive: true, force: true }));
 
 describe("FrameReader", () => {
   const body = new Uint8Array([1, 2, 3, 4, 5, 6, 7]);
@@ -130,7 +129,7 @@ describe("HostAddresses (sender binding of host names)", () => {
 
 describe("MemberDaemon.changeConfig at the version ceiling", () => {
   function daemonAtVersion(version: number): MemberDaemon {
-    const cfg = buildNodeConfig({ host: "127.0.48.5", is_introducer: true, introducers: [] });
+    const cfg = buildNodeConfig({ host: "127.0.48.5", is_introducer: true, introducers: [], data_dir: join(DATA_DIR, "ceiling") });
     const d = new MemberDaemon(cfg, "/nonexistent/config.json", log);
     const origin = "127.0.48.6:5000@1";
     d.node.receive({ type: "gossip", from: origin, cfg: { version, origin, knobs: DEFAULT_KNOBS }, entries: [] }, performance.now(), Date.now());
@@ -165,7 +164,7 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
   const sockets: { close(): void }[] = [];
 
   beforeAll(async () => {
-    const cfg = buildNodeConfig({ host: HOST, is_introducer: true, introducers: [], cluster_secret: SECRET, membership: { t_cleanup_ms: 60_000 } });
+    const cfg = buildNodeConfig({ host: HOST, is_introducer: true, introducers: [], cluster_secret: SECRET, membership: { t_cleanup_ms: 60_000 }, data_dir: join(DATA_DIR, "real") });
     d = new MemberDaemon(cfg, "/nonexistent/config.json", log);
     await d.start();
   });
@@ -186,7 +185,7 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
     const peer = "127.0.48.2:5000@1";
     const s = await udpFrom("127.0.48.2", 5000);
     s.send(encodeMessage(gossipFrom(peer), wireAuth(SECRET)), 5000, HOST);
-    await until(() => d.node.core.get(peer) !== undefined, 2000, "the peer to be listed");
+    await waitFor(() => d.node.core.get(peer) !== undefined, 2000, "the peer to be listed", 5);
     expect(d.traffic.datagramsIn.gossip).toBeGreaterThanOrEqual(1);
   });
 
@@ -203,7 +202,7 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
     s.send(encodeMessage(gossipFrom(future), wireAuth(SECRET, () => Date.now() + W + 1000)), 5000, HOST);
     s.send(encodeMessage(gossipFrom(forged), wireAuth("not-the-secret")), 5000, HOST);
     s.send(encodeMessage(gossipFrom(misattributed), wireAuth(SECRET)), 5000, HOST);
-    await until(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, 2000, "the drops to be counted");
+    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, 2000, "the drops to be counted", 5);
     expect({ stale: t.droppedStale - before.stale, sender: t.droppedSender - before.sender, auth: t.droppedAuth - before.auth }).toEqual({ stale: 2, sender: 1, auth: 1 });
     for (const id of [stale, future, forged, misattributed]) expect(d.node.core.get(id)).toBeUndefined();
   });

@@ -59,8 +59,6 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     server.stop(true);
     throw err;
   }
-  let viewCurrent: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (viewCurrent = resolve));
   const watch = new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
@@ -70,10 +68,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
       leader?.onMembers(live);
     },
     // The leader refuses jobs (503) until this node's membership view is current.
-    onReady: (isReady) => {
-      leader?.setViewReady(isReady);
-      if (isReady) viewCurrent();
-    },
+    onReady: (isReady) => leader?.setViewReady(isReady),
     onLeft: () => {
       log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${isLeader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers"}`);
       exit();
@@ -91,17 +86,10 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   return {
     worker,
     leader,
-    ready,
+    ready: watch.firstReady,
     stop,
     async leave() {
-      if (!watch.left) {
-        try {
-          const res = await http.fetch(`http://${cfg.host}:${cfg.ports.http}/leave`, { method: "POST", timeoutMs: 2000 });
-          if (!res.ok) log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping rainstormd anyway`);
-        } catch (err) {
-          log.warn(`could not ask this node's memberd to leave (${(err as Error).message}); stopping rainstormd anyway (peers will detect the node's failure instead)`);
-        }
-      }
+      await watch.leaveNode("rainstormd");
       await stop();
     },
   };

@@ -879,14 +879,16 @@ export function inputLinesProblem(lines: string, count: number): string | undefi
 export function resultLinesProblem(lines: string, count: number): string | undefined {
   let pos = 0;
   let n = 0;
+  // One search for a carriage return per batch (a per-line search would rescan the rest of the
+  // batch for every line): lines before the first one hold none.
+  const firstCr = lines.indexOf("\r");
   while (pos < lines.length) {
     if (n === count) return `count is ${count} but lines holds more than ${count} lines`;
     const end = lines.indexOf("\n", pos);
     if (end < 0) return `line ${n + 1}: expected a newline at its end, got ${describe(lines.slice(pos, pos + 80))}`;
     const tab = lines.indexOf("\t", pos);
     if (tab < 0 || tab > end) return `line ${n + 1}: expected a result line key<TAB>value, got ${describe(lines.slice(pos, Math.min(end, pos + 80)))}`;
-    const cr = lines.indexOf("\r", pos);
-    if (cr >= 0 && cr < end) return `line ${n + 1}: a result line holds no carriage return`;
+    if (firstCr >= pos && firstCr < end) return `line ${n + 1}: a result line holds no carriage return`;
     pos = end + 1;
     n++;
   }

@@ -222,7 +222,8 @@ export class RequestVerifier {
 
   /** Forget nonces whose timestamps have left the window (a replay of them is refused as stale). */
   private prune(now: number): void {
-    if (now < this.nextPruneMs && this.seen.size < this.maxNonces) return;
+    // At most once a second, full or not: a full cache must not cost a scan per request.
+    if (now < this.nextPruneMs) return;
     this.nextPruneMs = now + 1000;
     for (const [nonce, expiresMs] of this.seen) if (expiresMs < now) this.seen.delete(nonce);
   }

@@ -186,7 +186,8 @@ describe("join authentication refusal between two memberds (in-process, 127.0.85
         await joiner.start();
         await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), 5000, "the joiner to log the refusal");
         await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for 127.0.85.${21 + 2 * i}:5000@`)), 5000, "the introducer to log the refusal");
-        await Bun.sleep(300);
+        // A second refused attempt: the rate limit below is then tested, not just one attempt.
+        await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, 5000, "a second refused join");
         expect(joiner.node.isViewReady).toBe(false);
         expect(intro.node.core.list().length).toBe(1);
         expect(intro.traffic.joinsRefusedAuth).toBeGreaterThanOrEqual(2);

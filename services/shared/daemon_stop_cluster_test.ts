@@ -56,7 +56,9 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
         await waitFor(() => j.seen.err.includes(REFUSED), 10_000, `the joiner at node ${k} to log the refusal (stderr: ${j.seen.err})`);
         await waitFor(() => readFileSync(c.logPath(1, "memberd"), "utf8").match(new RegExp(`join refused from [0-9.]+: authentication failed \\(check cluster_secret\\); the join was for ${c.host(k).replaceAll(".", "\\.")}:5000@`)), 5000, `the introducer to log the refusal of ${c.host(k)}`);
       }
-      await Bun.sleep(1500); // more attempts, still refused
+      // More attempts, all refused: wait until the introducer has counted at least 4.
+      const refusedJoins = async () => Number(/memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text())?.[1] ?? 0);
+      await waitFor(async () => (await refusedJoins()) >= 4, 10_000, "4 refused joins at the introducer");
       for (const j of [wrong, open]) {
         expect(j.seen.out).toBe("");
         expect(j.proc.exitCode).toBeNull();

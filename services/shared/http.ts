@@ -40,10 +40,6 @@ export class ClusterHttp {
     if (secret) this.signer = new RequestSigner(secret, nowMs);
   }
 
-  get secured(): boolean {
-    return this.signer !== undefined;
-  }
-
   /** The credential headers of one request (none for an open cluster). A stream body is sent unsigned. */
   authHeaders(method: string, url: string, body?: RequestInit["body"]): Record<string, string> {
     if (!this.signer) return {};

@@ -60,6 +60,9 @@ export class MemberWatch {
   private self = "";
   private leftCalled = false;
   connected = false;
+  private firstReadyResolve: () => void = () => {};
+  /** Resolves the first time memberd says this node's view is current (a daemon's ready line follows it). */
+  readonly firstReady = new Promise<void>((resolve) => (this.firstReadyResolve = resolve));
 
   constructor(private readonly opts: MemberWatchOptions) {}
 
@@ -166,5 +169,21 @@ export class MemberWatch {
     if (ready === this.reported) return;
     this.reported = ready;
     this.opts.onReady?.(ready);
+    if (ready) this.firstReadyResolve();
+  }
+
+  /**
+   * A graceful stop of one of the node's daemons: unless memberd already announced that the node
+   * left, ask it to (`POST /leave`, which stops the node's three daemons). Failing that, the caller
+   * stops anyway and peers detect a failure instead.
+   */
+  async leaveNode(service: string): Promise<void> {
+    if (this.left) return;
+    try {
+      const res = await this.opts.http.fetch(`${this.opts.baseUrl}/leave`, { method: "POST", timeoutMs: 2000 });
+      if (!res.ok) this.opts.log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping ${service} anyway`);
+    } catch (err) {
+      this.opts.log.warn(`could not ask this node's memberd to leave (${whyFailed(err)}); stopping ${service} anyway (peers will detect the node's failure instead)`);
+    }
   }
 }

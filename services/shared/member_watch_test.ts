@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { ClusterHttp } from "./http.ts";
 import { makeLogger } from "./log.ts";
 import { MemberWatch } from "./member_watch.ts";
+import { waitFor } from "../testing/cluster.ts";
 
 const PORTS = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
 const member = (id: string) => ({ id, state: "alive", ports: PORTS });
@@ -37,13 +38,7 @@ function fakeMemberd() {
   };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = performance.now() + 3000;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
+const until = (cond: () => boolean, what: string) => waitFor(cond, 3000, what, 5);
 
 describe("MemberWatch readiness", () => {
   const cleanup: (() => void)[] = [];

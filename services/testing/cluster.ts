@@ -77,16 +77,16 @@ export function isAlive(pid: number | undefined): boolean {
   }
 }
 
-/**
- * A fresh path under the temp dir, not yet created: test clusters create it when they start, so a
- * test file whose tests are all filtered out leaves nothing behind.
- */
 /** Write a file only its owner can read: node configs and the cluster state hold the secret. */
 export function writePrivate(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o600 });
   chmodSync(path, 0o600); // mode applies only when the file is created
 }
 
+/**
+ * A fresh path under the temp dir, not yet created: test clusters create it when they start, so a
+ * test file whose tests are all filtered out leaves nothing behind.
+ */
 export function tempPath(prefix: string): string {
   return join(tmpdir(), `${prefix}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
 }
