@@ -24,6 +24,7 @@ const PURE_CORES = [
   "services/rainstorm/autoscale.ts",
   "services/rainstorm/rate_schedule.ts",
   "services/rainstorm/plan.ts",
+  "services/rainstorm/plan_error.ts",
 ];
 
 /** What a core must not call, with why it would break determinism or purity. */
