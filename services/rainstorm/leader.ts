@@ -26,6 +26,7 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
+import type { RainstormTransport, TaskDeath } from "./transport.ts";
 import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
@@ -76,8 +77,6 @@ interface Job {
 
 /** How often the leader samples task rates for autoscaling (the policy counts samples). */
 const AUTOSCALE_SAMPLE_MS = 1000;
-/** How long the leader waits for a worker to retire a removed task (it stops once idle). */
-const RETIRE_CALL_TIMEOUT_MS = 35_000;
 
 /** The answer (503) to a job submitted before this node's membership view is current. */
 export const VIEW_NOT_READY_ERROR = "this node's membership view is not current yet (joining); retry in a moment";
@@ -95,6 +94,8 @@ export interface LeaderOptions {
   cfg: NodeConfig;
   log: Logger;
   worker: Worker;
+  /** How the leader reaches workers, its own node's included (localFirst in start.ts). */
+  transport: RainstormTransport;
 }
 
 export class Leader {
@@ -109,7 +110,8 @@ export class Leader {
   private readonly cfg: NodeConfig;
   private readonly log: Logger;
   private readonly worker: Worker;
-  /** Signs every call to workers and HyDFS. */
+  private readonly transport: RainstormTransport;
+  /** Signs every call to HyDFS. */
   private readonly http: ClusterHttp;
 
   constructor(opts: LeaderOptions) {
@@ -117,6 +119,7 @@ export class Leader {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
     this.log = opts.log;
     this.worker = opts.worker;
+    this.transport = opts.transport;
   }
 
   get selfAddr(): string {
@@ -131,18 +134,7 @@ export class Leader {
       .sort();
   }
 
-  // ---- HTTP helpers ----------------------------------------------------------------------------
-
-  private async post(addr: string, path: string, body: unknown, timeoutMs = 5000): Promise<any> {
-    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
-    const text = await res.text();
-    let data: any = text;
-    try {
-      data = JSON.parse(text);
-    } catch {}
-    if (!res.ok) throw new Error(`${addr}${path}: ${res.status} ${data?.error ?? text}`);
-    return data;
-  }
+  // ---- HyDFS ---------------------------------------------------------------------------------
 
   private hydfsUrl(path: string): string {
     return `http://${this.cfg.host}:${this.cfg.ports.hydfs}${path}`;
@@ -242,7 +234,7 @@ export class Leader {
 
   private async startTask(job: Job, t: TaskInfo): Promise<void> {
     const start: TaskStart = { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce };
-    const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.post(t.addr, "/worker/start", start);
+    const r = await this.transport.startTask(t.addr, start);
     t.pid = r.pid;
     t.logPath = r.logPath;
   }
@@ -371,7 +363,7 @@ export class Leader {
     const endOfStream = job.status === "done";
     const addrs = new Set(job.tasks.flat().map((t) => t.addr));
     addrs.add(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.post(a, "/worker/stop_job", { job: job.id, end_of_stream: endOfStream }))));
+    await Promise.allSettled([...addrs].map((a) => this.transport.stopJob(a, job.id, endOfStream)));
   }
 
   /** Exactly-once: the job's task logs go from HyDFS once rainstorm.log_retention_ms has passed. */
@@ -466,7 +458,7 @@ export class Leader {
   // ---- failures ------------------------------------------------------------------------------
 
   /** A worker reports that a task's operator died unasked: restart it. */
-  async onTaskDied(report: { job: string; stage: number; index: number; pid: number; reason: string }): Promise<void> {
+  async onTaskDied(report: TaskDeath): Promise<void> {
     const job = this.jobs.get(report.job);
     const t = job?.tasks[report.stage]?.[report.index];
     if (!job || !t || job.status !== "running" || t.pid !== report.pid) return;
@@ -519,10 +511,9 @@ export class Leader {
 
   /** Send the job's routes to every worker of its tasks (and to `also`). */
   private async broadcastRoutes(job: Job, also: string[] = []): Promise<void> {
-    this.worker.setRoutes(job.id, job.routes);
-    const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ...also]);
-    addrs.delete(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => this.post(a, "/worker/routes", { job: job.id, routes: job.routes })));
+    // This node's worker too: the source sends through it.
+    const addrs = new Set([this.selfAddr, ...job.tasks.flat().map((t) => t.addr), ...also]);
+    await Promise.allSettled([...addrs].map((a) => this.transport.setRoutes(a, job.id, job.routes)));
   }
 
   // ---- autoscaling --------------------------------------------------------------------------
@@ -596,10 +587,8 @@ export class Leader {
     const t = stageTasks.pop()!;
     job.routes = nextRoutes(job);
     await this.broadcastRoutes(job, [t.addr]);
-    const body = { job: job.id, stage: t.stage, index: t.index };
     try {
-      if (t.addr === this.selfAddr) await this.worker.retireTask(body.job, body.stage, body.index);
-      else await this.post(t.addr, "/worker/retire", body, RETIRE_CALL_TIMEOUT_MS);
+      await this.transport.retireTask(t.addr, job.id, t.stage, t.index);
     } catch (err) {
       // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did
       // not acknowledge is re-sent to the remaining tasks.
@@ -621,7 +610,7 @@ export class Leader {
     const rates = new Map<string, number>();
     await Promise.allSettled(
       [...addrs].map(async (a) => {
-        const list = a === this.selfAddr ? this.worker.list() : ((await (await this.http.fetch(`http://${a}/worker/tasks`, { timeoutMs: 2000 })).json()) as ReturnType<Worker["list"]>);
+        const list = await this.transport.listTasks(a);
         for (const r of list) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
       }),
     );
@@ -652,8 +641,7 @@ export class Leader {
       if (j.status !== "running") continue;
       for (const t of j.tasks.flat()) {
         if (t.pid === pid && t.addr.split(":")[0] === node) {
-          if (t.addr === this.selfAddr) this.worker.killPid(pid);
-          else await this.post(t.addr, "/worker/kill", { pid });
+          await this.transport.killTask(t.addr, pid);
           return { job: j.id, stage: t.stage, task: t.index, node, pid };
         }
       }

@@ -10,6 +10,12 @@ import { waitForNodeAgreement } from "../shared/node_check.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
+import { HttpTransport, InProcessTransport, localFirst, type TaskDeath } from "./transport.ts";
+
+/** A worker tells the leader of a dead task up to this many times... */
+const DEATH_REPORT_ATTEMPTS = 10;
+/** ...waiting this long times the attempt number between tries. */
+const DEATH_REPORT_BACKOFF_MS = 200;
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -29,19 +35,22 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const isLeader = leaderAt === cfg.host;
   let leader: Leader | undefined;
   const http = new ClusterHttp(cfg.cluster_secret);
-  const reportDeath = async (report: { job: string; stage: number; index: number; pid: number; reason: string }) => {
-    if (leader) return leader.onTaskDied(report);
-    for (let attempt = 1; attempt <= 10; attempt++) {
+  // This node's own worker (and leader) are called directly, every other node over HTTP.
+  const here = new InProcessTransport();
+  const transport = localFirst(here, new HttpTransport(http));
+  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
+  const reportDeath = async (report: TaskDeath) => {
+    for (let attempt = 1; attempt <= DEATH_REPORT_ATTEMPTS; attempt++) {
       try {
-        const res = await http.fetch(`http://${leaderAt}:${cfg.ports.rainstorm}/leader/task_died`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(report), timeoutMs: 2000 });
-        if (res.ok) return;
+        return await transport.reportTaskDied(leaderAddr, report);
       } catch {}
-      await Bun.sleep(200 * attempt);
+      await Bun.sleep(DEATH_REPORT_BACKOFF_MS * attempt);
     }
     log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
   };
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeath(r) });
-  if (isLeader) leader = new Leader({ cfg, log, worker });
+  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeath(r), transport });
+  if (isLeader) leader = new Leader({ cfg, log, worker, transport });
+  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
   const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
   let server: ReturnType<typeof Bun.serve>;
   try {

@@ -8,7 +8,7 @@
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  */
-import { Decoder, encode } from "@msgpack/msgpack";
+import { Decoder } from "@msgpack/msgpack";
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isStatelessOperator, operatorFactory } from "../../ops/registry.ts";
@@ -18,6 +18,7 @@ import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
 import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE, partitionOf, validateOperatorName } from "./plan.ts";
+import { HttpTransport, type RainstormTransport, type TaskDeath, type TaskListing } from "./transport.ts";
 
 export interface Routes {
   /** Increases with every change; older tables are ignored. */
@@ -302,7 +303,9 @@ export interface WorkerOptions {
   cfg: NodeConfig;
   log: Logger;
   /** Told when a task's operator dies without being asked to (the leader restarts it). */
-  onTaskDied: (t: { job: string; stage: number; index: number; pid: number; reason: string }) => void;
+  onTaskDied: (t: TaskDeath) => void;
+  /** How batches reach the next hop. Default: HTTP, signed with cfg.cluster_secret. */
+  transport?: RainstormTransport;
 }
 
 export class Worker {
@@ -315,11 +318,13 @@ export class Worker {
   >();
   private readonly rateTimer: Timer;
   readonly logDir: string;
-  /** Signs every batch and HyDFS call. */
+  /** Signs every HyDFS call. */
   private readonly http: ClusterHttp;
+  private readonly transport: RainstormTransport;
 
   constructor(private readonly opts: WorkerOptions) {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
+    this.transport = opts.transport ?? new HttpTransport(this.http);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     mkdirSync(this.logDir, { recursive: true });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
@@ -502,22 +507,7 @@ export class Worker {
     return undefined;
   }
 
-  list(): {
-    job: string;
-    stage: number;
-    index: number;
-    op: string;
-    args: string[];
-    pid: number;
-    ratePerSec: number;
-    inputs: number;
-    outputs: number;
-    batches: number;
-    active: number;
-    waiting: number;
-    logPath: string;
-    alive: boolean;
-  }[] {
+  list(): TaskListing[] {
     return [...this.tasks.values()].map((t) => ({
       job: t.start.job,
       stage: t.start.stage,
@@ -746,7 +736,7 @@ export class Worker {
       const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
       if (target) {
         try {
-          await postBatch(this.http, target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.rainstorm.batch_timeout_ms);
+          await this.transport.sendBatch(target, kind, batch, this.opts.cfg.rainstorm.batch_timeout_ms);
           return;
         } catch (err) {
           if (attempt % 20 === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
@@ -766,13 +756,6 @@ export class Worker {
 export function destLine(key: string, value: string): string {
   const flat = (s: string) => (s.includes("\n") || s.includes("\r") ? s.replaceAll("\n", "\\n").replaceAll("\r", "\\r") : s);
   return `${flat(key)}\t${flat(value)}\n`;
-}
-
-/** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
-export async function postBatch(http: ClusterHttp, target: string, path: string, batch: Batch, timeoutMs: number): Promise<void> {
-  const res = await http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": "application/msgpack" }, body: encode(batch), timeoutMs });
-  if (!res.ok) throw new Error(`${target}${path}: ${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
 }
 
 /** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max` (lines and ids alike). */
