@@ -29,6 +29,7 @@ import { taskLogName } from "./exactly_once.ts";
 import { type JobCommand, type JobInput, JobMachine, type MachineJob, rateKey } from "./job_machine.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { runSource } from "./source.ts";
+import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
 
 export interface TaskInfo {
@@ -77,10 +78,8 @@ export interface LeaderOptions {
   transport: RainstormTransport;
   /** src, dest and task logs. Default: this node's hydfsd. */
   files?: JobFiles;
-  /** The clock (ms, monotonic) and sleep; the simulator passes virtual ones. */
-  nowMs?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  setTimer?: (fn: () => void, ms: number) => { cancel(): void };
+  /** Default: the process's clock; the simulator passes a virtual one. */
+  clock?: Clock;
 }
 
 /**
@@ -102,9 +101,7 @@ export class Leader {
   private readonly worker: Worker;
   private readonly transport: RainstormTransport;
   private readonly files: JobFiles;
-  private readonly nowMs: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly setTimer: (fn: () => void, ms: number) => { cancel(): void };
+  private readonly clock: Clock;
   /** The one armed timer: when it is due, and how to cancel it. */
   private armed: { dueMs: number; cancel(): void } | undefined;
 
@@ -114,15 +111,7 @@ export class Leader {
     this.worker = opts.worker;
     this.transport = opts.transport;
     this.files = opts.files ?? new HydfsJobFiles(`http://${opts.cfg.host}:${opts.cfg.ports.hydfs}`, new ClusterHttp(opts.cfg.cluster_secret), opts.cfg.hydfs.request_timeout_ms);
-    this.nowMs = opts.nowMs ?? (() => performance.now());
-    this.sleep = opts.sleep ?? ((ms) => Bun.sleep(ms));
-    this.setTimer =
-      opts.setTimer ??
-      ((fn, ms) => {
-        const t = setTimeout(fn, ms);
-        t.unref();
-        return { cancel: () => clearTimeout(t) };
-      });
+    this.clock = opts.clock ?? realClock;
     this.machine = new JobMachine({ selfAddr: this.selfAddr, maxTaskRestarts: opts.cfg.rainstorm.max_task_restarts, logRetentionMs: opts.cfg.rainstorm.log_retention_ms });
   }
 
@@ -139,7 +128,7 @@ export class Leader {
 
   /** One event into the machine; its commands are carried out in order (see job_machine.ts). */
   private feed(input: JobInput): Promise<Promise<void>[]> {
-    const commands = this.machine.step(this.nowMs(), input);
+    const commands = this.machine.step(this.clock.nowMs(), input);
     this.arm();
     return this.run(commands);
   }
@@ -214,13 +203,10 @@ export class Leader {
     const due = this.machine.nextDueMs();
     if (due === undefined || (this.armed && this.armed.dueMs <= due)) return;
     this.armed?.cancel();
-    const timer = this.setTimer(
-      () => {
-        this.armed = undefined;
-        void this.feed({ type: "tick" });
-      },
-      Math.max(0, due - this.nowMs()),
-    );
+    const timer = this.clock.after(Math.max(0, due - this.clock.nowMs()), () => {
+      this.armed = undefined;
+      void this.feed({ type: "tick" });
+    });
     this.armed = { dueMs: due, cancel: () => timer.cancel() };
   }
 
@@ -243,7 +229,7 @@ export class Leader {
     if (await this.exists(spec.dest)) throw new LeaderError(`dest ${JSON.stringify(spec.dest)}: already exists in HyDFS; choose a new name`);
     if (this.workers().length === 0) throw new LeaderError("no alive worker to run tasks on", 503);
 
-    const id = `job-${Date.now().toString(36)}-${++this.jobCounter}`;
+    const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
     const rt: JobRuntime = { listeners: new Set([listener]), history: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}`) };
     await this.writeDest(rt, "create", "");
     this.runtimes.set(id, rt);
@@ -275,8 +261,8 @@ export class Leader {
           lines: await this.files.lines(job.spec.src),
           send: (batch: Batch) => this.worker.sendWithRetry(jobId, "task", batch),
           progress: (tuplesRead) => void this.feed({ type: "source_progress", job: jobId, tuplesRead }),
-          nowMs: this.nowMs,
-          sleep: this.sleep,
+          nowMs: () => this.clock.nowMs(),
+          sleep: (ms) => this.clock.sleep(ms),
         },
         job,
       );
@@ -302,7 +288,7 @@ export class Leader {
   async sink(batch: Batch): Promise<void> {
     // decodeBatch(bytes, "sink") has checked the batch's form; the machine checks it fits the job.
     const lines = batch.lines.split("\n").slice(0, -1);
-    const commands = this.machine.step(this.nowMs(), { type: "sink_batch", job: batch.job, stage: batch.stage, index: batch.index, lines, ...(batch.ids ? { ids: batch.ids } : {}) });
+    const commands = this.machine.step(this.clock.nowMs(), { type: "sink_batch", job: batch.job, stage: batch.stage, index: batch.index, lines, ...(batch.ids ? { ids: batch.ids } : {}) });
     const refused = commands.find((c) => c.cmd === "refuse");
     if (refused?.cmd === "refuse") throw new LeaderError(refused.error, refused.status);
     await Promise.all(await this.run(commands));
