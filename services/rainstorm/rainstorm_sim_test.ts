@@ -7,18 +7,18 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
-import { APP1_COL, APP1_PATTERN, app1Args, app1GoldenDest, app1Problems, chaosRun, RainstormSim } from "../testing/rainstorm_sim.ts";
+import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim } from "../testing/rainstorm_sim.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 /** The first 600 lines of the App 1 dataset: enough matches per key for kills to land mid-count. */
 const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8").split("\n").filter(Boolean).slice(0, 600);
 const INPUT = `${LINES.join("\n")}\n`;
-const GOLDEN = app1GoldenDest(LINES);
+const GOLDEN = app1Golden(LINES);
 
 test("the golden dest is not trivial (several keys, several counts each)", () => {
-  const keys = new Set(GOLDEN.map((l) => l.split("\t")[0]));
+  const keys = new Set(GOLDEN.dest.map((l) => l.split("\t")[0]));
   expect(keys.size).toBeGreaterThan(1);
-  expect(GOLDEN.length).toBeGreaterThan(keys.size * 5);
+  expect(GOLDEN.dest.length).toBeGreaterThan(keys.size * 5);
 });
 
 describe("RainStorm simulated", () => {
@@ -27,14 +27,14 @@ describe("RainStorm simulated", () => {
     const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT);
     sim.stop();
     expect(app1Problems(run, GOLDEN)).toEqual([]);
-    expect(run.events.at(-1)).toMatchObject({ event: "done", tuples_read: LINES.length, tuples_out: GOLDEN.length });
+    expect(run.events.at(-1)).toMatchObject({ event: "done", tuples_read: LINES.length, tuples_out: GOLDEN.dest.length });
   });
 
   test("a worker crash mid-job: its tasks are rescheduled on the others and dest is exactly golden", async () => {
     const sim = new RainstormSim({ seed: 2, nodes: 4 });
     let crashed = false;
     const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT, (ev, r) => {
-      if (ev.event === "output" && !crashed && r.outputs.length >= GOLDEN.length / 3) {
+      if (ev.event === "output" && !crashed && r.outputs.length >= GOLDEN.dest.length / 3) {
         crashed = true;
         sim.crash(3);
       }
@@ -50,7 +50,7 @@ describe("RainStorm simulated", () => {
 
   test("exactly-once App 1 with task kills at seeded points (25%, 50%, 75% of the outputs): exactly the golden dest", async () => {
     const sim = new RainstormSim({ seed: 3, lossRate: 0.05 });
-    const points = [0.25, 0.5, 0.75].map((f) => Math.floor(GOLDEN.length * f));
+    const points = [0.25, 0.5, 0.75].map((f) => Math.floor(GOLDEN.dest.length * f));
     const kills: string[] = [];
     const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT, (ev, r) => {
       if (ev.event !== "output") return;

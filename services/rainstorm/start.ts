@@ -10,12 +10,7 @@ import { waitForNodeAgreement } from "../shared/node_check.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
-import { HttpTransport, InProcessTransport, localFirst, type TaskDeath } from "./transport.ts";
-
-/** A worker tells the leader of a dead task up to this many times... */
-const DEATH_REPORT_ATTEMPTS = 10;
-/** ...waiting this long times the attempt number between tries. */
-const DEATH_REPORT_BACKOFF_MS = 200;
+import { HttpTransport, InProcessTransport, localFirst, reportDeath, type TaskDeath } from "./transport.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -39,16 +34,10 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const here = new InProcessTransport();
   const transport = localFirst(here, new HttpTransport(http));
   const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
-  const reportDeath = async (report: TaskDeath) => {
-    for (let attempt = 1; attempt <= DEATH_REPORT_ATTEMPTS; attempt++) {
-      try {
-        return await transport.reportTaskDied(leaderAddr, report);
-      } catch {}
-      await Bun.sleep(DEATH_REPORT_BACKOFF_MS * attempt);
-    }
-    log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
+  const reportDeathOf = async (report: TaskDeath) => {
+    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms)))) log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
   };
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeath(r), transport });
+  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
   if (isLeader) leader = new Leader({ cfg, log, worker, transport });
   here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
   const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });

@@ -232,3 +232,20 @@ export function localFirst(here: InProcessTransport, remote: RainstormTransport)
     reportTaskDied: (leaderAddr, death) => pick(leaderAddr).reportTaskDied(leaderAddr, death),
   };
 }
+
+/** A worker tells the leader of a dead task up to this many times... */
+export const DEATH_REPORT_ATTEMPTS = 10;
+/** ...waiting this long times the attempt number between tries. */
+export const DEATH_REPORT_BACKOFF_MS = 200;
+
+/** Tell the leader that a task died, retrying with growing pauses; false if it never took the report. */
+export async function reportDeath(transport: RainstormTransport, leaderAddr: string, death: TaskDeath, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+  for (let attempt = 1; attempt <= DEATH_REPORT_ATTEMPTS; attempt++) {
+    try {
+      await transport.reportTaskDied(leaderAddr, death);
+      return true;
+    } catch {}
+    await sleep(DEATH_REPORT_BACKOFF_MS * attempt);
+  }
+  return false;
+}

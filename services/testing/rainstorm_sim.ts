@@ -19,6 +19,7 @@ import type { FileWriter, JobFiles } from "../rainstorm/job_files.ts";
 import { type JobEvent, Leader } from "../rainstorm/leader.ts";
 import { type Answer, OperatorExited } from "../rainstorm/operator_proc.ts";
 import { parseJobArgs } from "../rainstorm/plan.ts";
+import { countViolations } from "./rainstorm_client.ts";
 import type { TaskLogStore, TaskOperator } from "../rainstorm/task.ts";
 import {
   CONTROL_CALL_TIMEOUT_MS,
@@ -26,6 +27,7 @@ import {
   LIST_CALL_TIMEOUT_MS,
   type RainstormTransport,
   REPORT_CALL_TIMEOUT_MS,
+  reportDeath,
   RETIRE_CALL_TIMEOUT_MS,
   Unreachable,
 } from "../rainstorm/transport.ts";
@@ -39,9 +41,6 @@ const DETECT_MS = 300;
 /** Virtual time one operator batch and one store write take. */
 const OPERATOR_MS = 1;
 const STORE_MS = 2;
-/** A dead task is reported to the leader up to this many times, this far apart (start.ts does the same). */
-const DEATH_REPORT_ATTEMPTS = 10;
-const DEATH_REPORT_BACKOFF_MS = 200;
 
 /** Timers on a virtual clock: `fireNext` advances time to the earliest and runs it. */
 export class VirtualClock implements Clock {
@@ -253,7 +252,7 @@ export class RainstormSim {
         spawnOperator: (start) => new SimOperator(this.nextPid++, start.op, start.args, this.clock),
         taskLog: (name, incarnation) => this.store.taskLog(name, incarnation),
         localLogs: { mkdir: () => {}, append: () => {} },
-        onTaskDied: (death) => void this.report(transport, leaderAddr, death),
+        onTaskDied: (death) => void reportDeath(transport, leaderAddr, death, (ms) => this.clock.sleep(ms)),
       });
       this.nodes.push({ index, addr, worker, crashed: false });
       this.inProc.register(addr, { worker });
@@ -307,15 +306,6 @@ export class RainstormSim {
       sendBatch: (to, kind, batch, timeoutMs) => call(to, () => p.sendBatch(to, kind, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),
     };
-  }
-
-  private async report(transport: RainstormTransport, leaderAddr: string, death: Parameters<RainstormTransport["reportTaskDied"]>[1]): Promise<void> {
-    for (let attempt = 1; attempt <= DEATH_REPORT_ATTEMPTS; attempt++) {
-      try {
-        return await transport.reportTaskDied(leaderAddr, death);
-      } catch {}
-      await this.clock.sleep(DEATH_REPORT_BACKOFF_MS * attempt);
-    }
   }
 
   /** Tell the leader who is alive (as its memberd would). */
@@ -399,38 +389,31 @@ export function app1Args(src: string, dest: string, exactlyOnce: boolean, tasksP
 }
 
 /**
- * dest of App 1 as exactly-once must leave it, as a sorted list of lines: for each key with N
- * matching input lines, exactly `key\t1` .. `key\tN`.
+ * What exactly-once must give for App 1 over `lines`: each key's count, and dest as a sorted list
+ * of lines (for each key with N matching input lines, exactly `key\t1` .. `key\tN`).
  */
-export function app1GoldenDest(lines: string[]): string[] {
+export function app1Golden(lines: string[]): { counts: Map<string, number>; dest: string[] } {
   const counts = new Map<string, number>();
   const grep = operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]);
   for (const line of lines) for (const o of grep.process("", line)) counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
-  const golden: string[] = [];
-  for (const [key, n] of counts) for (let i = 1; i <= n; i++) golden.push(`${key}\t${i}`);
-  return golden.sort();
+  const dest: string[] = [];
+  for (const [key, n] of counts) for (let i = 1; i <= n; i++) dest.push(`${key}\t${i}`);
+  return { counts, dest: dest.sort() };
 }
 
-/** What is wrong with an App 1 exactly-once run: dest must equal the golden lines, each key's counts in increasing order. */
-export function app1Problems(run: SimRun, golden: string[]): string[] {
+/**
+ * What is wrong with an App 1 exactly-once run: the streamed counts must rise per key to the
+ * golden ones (countViolations), and dest must hold exactly the golden lines.
+ */
+export function app1Problems(run: SimRun, golden: { counts: Map<string, number>; dest: string[] }): string[] {
   if (run.failed !== undefined) return [`job failed: ${run.failed}`];
   const stored = run.dest.split("\n").filter(Boolean);
-  const problems: string[] = [];
-  const last = new Map<string, number>();
-  for (const line of stored) {
-    const tab = line.lastIndexOf("\t");
-    const key = line.slice(0, tab);
-    const n = Number(line.slice(tab + 1));
-    if (!(n > (last.get(key) ?? 0))) problems.push(`dest: key ${JSON.stringify(key)} count ${n} after ${last.get(key)}`);
-    last.set(key, n);
-  }
+  const problems = countViolations(run.outputs, stored, golden.counts);
   const sorted = [...stored].sort();
-  if (sorted.join("\n") !== golden.join("\n")) {
-    const want = new Set(golden);
+  if (sorted.join("\n") !== golden.dest.join("\n")) {
     const have = new Set(sorted);
-    const missing = golden.filter((l) => !have.has(l));
-    const extra = sorted.filter((l) => !want.has(l));
-    problems.push(`dest has ${stored.length} lines, expected ${golden.length}; missing ${JSON.stringify(missing.slice(0, 5))}; extra or repeated ${JSON.stringify(extra.slice(0, 5))}${extra.length === 0 ? ` (${stored.length - new Set(stored).size} repeated)` : ""}`);
+    const want = new Set(golden.dest);
+    problems.push(`dest differs from the golden lines: missing ${JSON.stringify(golden.dest.filter((l) => !have.has(l)).slice(0, 5))}; extra ${JSON.stringify(sorted.filter((l) => !want.has(l)).slice(0, 5))}`);
   }
   return problems.slice(0, 10);
 }
@@ -461,8 +444,8 @@ export async function chaosRun(seed: number, lines: string[]): Promise<ChaosResu
     delayMs: [1, 1 + plan.next() * 9],
     rainstorm: { batch_size: pick(4, 64), window: pick(1, 8) },
   });
-  const golden = app1GoldenDest(lines);
-  const thresholds = Array.from({ length: pick(1, 3) }, () => Math.floor(golden.length * (0.1 + plan.next() * 0.7))).sort((a, b) => a - b);
+  const golden = app1Golden(lines);
+  const thresholds = Array.from({ length: pick(1, 3) }, () => Math.floor(golden.dest.length * (0.1 + plan.next() * 0.7))).sort((a, b) => a - b);
   const faults: string[] = [];
   let crashes = 0;
   try {
