@@ -5,7 +5,7 @@
 import { parseRateSchedule, timeDueMs } from "../../../services/rainstorm/rate_schedule.ts";
 import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
 import { fmtMs, fmtSec as fmtS, int, mdTable, median, percentile } from "../stats.ts";
-import { AS_APP, AS_CLUSTER, AS_HW, AS_LW, AS_POLL_MS, AS_RATE, type AsRun, type AutoscaleResult, type RateSample } from "./autoscale.ts";
+import { AS_APP, AS_CLUSTER, AS_HW, AS_LW, AS_POLL_MS, AS_RATE, type AsRun, type AutoscaleResult, type RateSample, type ScaledEvent } from "./autoscale.ts";
 import { lineOfOutput } from "./input.ts";
 
 /** Latency bins (by scheduled send time) after the step. */
@@ -100,20 +100,48 @@ export function rateBackOf(step: AsRun, stepMs: number): number | undefined {
   return first ? first.atMs - stepMs : undefined;
 }
 
-/** The Markdown of section 6. */
-export function report(r: AutoscaleResult): string {
-  const out: string[] = [];
+/** What the analysis of a result needs: the runs, and the step's times (ms after accepted). */
+interface View {
+  step?: AsRun;
+  steady?: AsRun;
+  stepInputStored: boolean;
+  stepMs: number;
+  stepDownMs: number;
+  settleMs: number;
+  s1: number;
+  s2: number;
+  steadyS: number;
+  cpus: number;
+  /** Each stage's first scale-up after the step. */
+  ups: (ScaledEvent | undefined)[];
+}
+
+function viewOf(r: AutoscaleResult): View {
   const [s1, s2] = r.stepsS;
   const stepMs = s1 * 1000;
-  const stepDownMs = (s1 + s2) * 1000;
-  const settleMs = DEFAULT_RAINSTORM.autoscale_settle_ms;
   const step = r.runs.find((x) => x.label === "autoscale step run");
-  const steady = r.runs.find((x) => x.label === "autoscale steady run");
-  const verdict = (ok: boolean | undefined) => (ok === undefined ? "**not measured**" : ok ? "pass" : "**miss**");
-  const rows: string[][] = [];
+  return {
+    step,
+    steady: r.runs.find((x) => x.label === "autoscale steady run"),
+    stepInputStored: r.stepInputStored,
+    stepMs,
+    stepDownMs: (s1 + s2) * 1000,
+    settleMs: DEFAULT_RAINSTORM.autoscale_settle_ms,
+    s1,
+    s2,
+    steadyS: r.steadyS,
+    cpus: r.cpus,
+    ups: [0, 1].map((stage) => step?.scaled.find((e) => e.stage === stage && e.atMs >= stepMs && e.to > e.from)),
+  };
+}
 
+const verdict = (ok: boolean | undefined) => (ok === undefined ? "**not measured**" : ok ? "pass" : "**miss**");
+
+/** The step run's rows: time to scale up, backlog drained, rate back, scale-down, flapping. */
+function stepRows(v: View): string[][] {
+  const { step, stepMs, stepDownMs, ups } = v;
+  const rows: string[][] = [];
   // 1. Time to the new parallelism, per stage.
-  const ups = [0, 1].map((stage) => step?.scaled.find((e) => e.stage === stage && e.atMs >= stepMs && e.to > e.from));
   for (const stage of [0, 1]) {
     const e = ups[stage];
     const ms = e ? e.atMs - stepMs : undefined;
@@ -126,8 +154,8 @@ export function report(r: AutoscaleResult): string {
   }
 
   // 1b. Backlog drained: output latency back within its threshold.
-  const drain = step && r.stepInputStored ? drainOf(step, stepMs, stepDownMs) : undefined;
-  const rateBackMs = step && r.stepInputStored ? rateBackOf(step, stepMs) : undefined;
+  const drain = step && v.stepInputStored ? drainOf(step, stepMs, stepDownMs) : undefined;
+  const rateBackMs = step && v.stepInputStored ? rateBackOf(step, stepMs) : undefined;
   rows.push([
     "backlog drained after the step: output latency (per 0.5 s of send time, median) back within max(1.5 x pre-step median, pre-step median + 5 ms) for good",
     drain
@@ -163,18 +191,27 @@ export function report(r: AutoscaleResult): string {
       verdict(expected),
     ]);
   }
+  return rows;
+}
 
+/** The steady run's row: scaling actions per minute. */
+function steadyRow(v: View): string[] {
+  const { steady } = v;
   // 2. Steady load.
   const steadyActions = steady ? steady.scaled.length / (steady.durationMs / 60_000) : undefined;
   const steadyPerTask = steady ? medianOver(steady.samples, 3000, Infinity, (s) => stageTotal(s, 1, 1)) : undefined;
-  rows.push([
-    `scaling actions per minute, steady ${int(AS_RATE)} tuples/s for ${r.steadyS} s (LW ${AS_LW} < per-task rate < HW ${AS_HW})`,
+  return [
+    `scaling actions per minute, steady ${int(AS_RATE)} tuples/s for ${v.steadyS} s (LW ${AS_LW} < per-task rate < HW ${AS_HW})`,
     steady ? `**${steadyActions!.toFixed(2)}** (${steady.scaled.length} in ${fmtS(steady.durationMs)}; stage-1 task rate median ${int(steadyPerTask)} tuples/s)` : "n/a",
     "0",
     verdict(steady === undefined ? undefined : steady.scaled.length === 0),
-  ]);
+  ]
+}
 
-  // 3. Throughput before and after the new parallelism, per stage.
+/** Throughput before the step and after the new parallelism settles: the verdict rows, and the detail table's rows. */
+function throughputRows(v: View): { rows: string[][]; tput: string[][] } {
+  const { step, stepMs, stepDownMs, settleMs, ups } = v;
+  const rows: string[][] = [];
   const tput: string[][] = [];
   if (step) {
     for (const stage of [0, 1]) {
@@ -207,20 +244,14 @@ export function report(r: AutoscaleResult): string {
     tput.push(["job outputs/s (arrivals at the submitter)", `${int(oBefore)}`, oAfter === undefined ? "n/a" : `${int(oAfter)}`, `${int(AS_RATE)} -> ${int(2 * AS_RATE)}`]);
     rows.push(["job outputs/s, before the step -> after the new parallelism settles", `${int(oBefore)} -> ${oAfter === undefined ? "n/a" : int(oAfter)}`, `= source rate (+-5%)`, verdict(oAfter !== undefined && Math.abs(oBefore - AS_RATE) <= 0.05 * AS_RATE && Math.abs(oAfter - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE)]);
   }
+  return { rows, tput };
+}
 
-  // 4. Output checks.
-  for (const run of r.runs) rows.push([`output of the ${run.label.replace("autoscale ", "")} (${int(run.lines)} lines)`, run.check, "exactly one output per input line; dest = outputs", verdict(!run.check.includes("MISMATCH"))]);
-  if (r.runs.length < 2) rows.push(["runs completed", `${r.runs.length} of 2 (see Problems)`, "2", "**miss**"]);
-
-  out.push("## 6. Autoscaling");
-  out.push("");
-  out.push("### Benchmark: autoscaling");
-  out.push("");
-  out.push(mdTable(["measure", "result", "target", "pass/miss"], rows));
-  out.push("");
-  out.push(
-    `Own ${AS_CLUSTER.nodes}-node cluster (${AS_CLUSTER.subnet}.1-${AS_CLUSTER.nodes}, default config: autoscale_sustain_samples ${DEFAULT_RAINSTORM.autoscale_sustain_samples}, autoscale_settle_ms ${settleMs}, batch_size ${DEFAULT_RAINSTORM.batch_size}), ` +
-      `on the same ${r.cpus}-CPU machine. Job: \`grep-wrapper '${AS_APP.pattern}' ${AS_APP.col} | transform-wrapper ${AS_APP.fields}\` (App 2's shape; every line has a comma, so both stages see the whole source rate), ` +
+/** How the section measures, for the reader of the report. */
+function method(v: View): string {
+  const { step, s1, s2, settleMs } = v;
+  return `Own ${AS_CLUSTER.nodes}-node cluster (${AS_CLUSTER.subnet}.1-${AS_CLUSTER.nodes}, default config: autoscale_sustain_samples ${DEFAULT_RAINSTORM.autoscale_sustain_samples}, autoscale_settle_ms ${settleMs}, batch_size ${DEFAULT_RAINSTORM.batch_size}), ` +
+      `on the same ${v.cpus}-CPU machine. Job: \`grep-wrapper '${AS_APP.pattern}' ${AS_APP.col} | transform-wrapper ${AS_APP.fields}\` (App 2's shape; every line has a comma, so both stages see the whole source rate), ` +
       `1 task per stage at the start, exactly_once=false, autoscale=true, LW ${AS_LW}, HW ${AS_HW} tuples/s per task. ` +
       `Step run: \`--rate-schedule ${step?.schedule ?? `${AS_RATE}:${s1}s,${2 * AS_RATE}:${s2}s,...`}\`: R = ${AS_RATE} keeps one task inside the band, 2R = ${2 * AS_RATE} puts it 50% over HW, ` +
       `and two tasks at ${AS_RATE} each are inside the band again (so exactly one step up is right); back at R, two tasks get ${AS_RATE / 2} < LW, so each stage should return to 1 task. ` +
@@ -230,11 +261,19 @@ export function report(r: AutoscaleResult): string {
       `lines sent after the step are binned by send time (${AS_BIN_MS} ms) and the drain time is the end of the last bin before the step down whose median exceeds max(1.5 x the median of the 10 s before the step, that median + ${AS_LATENCY_FLOOR_MS} ms) ` +
       `(0 = no bin ever exceeded it: there was no backlog to drain). At these rates one task is far from saturated (App 2 runs at tens of thousands of tuples/s per stage), so the scaling is driven by the watermarks, not by a backlog. ` +
       `Throughput: list_tasks rates polled every ${AS_POLL_MS} ms (tuples/s over the last second), median over ${Math.min(8, s1 - 2)} s before the step and over the rest of the 2R step from the scale-up + settle (${fmtS(settleMs)}). ` +
-      `Steady run: input_rate ${AS_RATE} for ${r.steadyS} s; actions/min = scaled events / job duration. Every run's output is checked line by line and dest against the streamed outputs.`,
-  );
-  out.push("");
-  if (tput.length > 0) {
-    out.push(mdTable(["stage", "before the step", "after the new parallelism settles", "expected"], tput));
+      `Steady run: input_rate ${AS_RATE} for ${v.steadyS} s; actions/min = scaled events / job duration. Every run's output is checked line by line and dest against the streamed outputs.`;
+}
+
+/** The Markdown of section 6. */
+export function report(r: AutoscaleResult): string {
+  const v = viewOf(r);
+  const tp = throughputRows(v);
+  const rows = [...stepRows(v), steadyRow(v), ...tp.rows];
+  for (const run of r.runs) rows.push([`output of the ${run.label.replace("autoscale ", "")} (${int(run.lines)} lines)`, run.check, "exactly one output per input line; dest = outputs", verdict(!run.check.includes("MISMATCH"))]);
+  if (r.runs.length < 2) rows.push(["runs completed", `${r.runs.length} of 2 (see Problems)`, "2", "**miss**"]);
+  const out: string[] = ["## 6. Autoscaling", "", "### Benchmark: autoscaling", "", mdTable(["measure", "result", "target", "pass/miss"], rows), "", method(v), ""];
+  if (tp.tput.length > 0) {
+    out.push(mdTable(["stage", "before the step", "after the new parallelism settles", "expected"], tp.tput));
     out.push("");
   }
   const events = r.runs.flatMap((run) => run.scaled.map((e) => [run.label.replace("autoscale ", ""), `+${fmtS(e.atMs)}`, `stage ${e.stage}`, `${e.from} -> ${e.to}`, int(e.avg), e.reason]));
