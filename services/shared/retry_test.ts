@@ -50,7 +50,7 @@ describe("retrying", () => {
 
   test("gives up after maxAttempts with the last reason and status", async () => {
     const v = virtual();
-    const err = await retrying("read x", P, async (n) => ({ retry: `503 attempt ${n}`, status: 503 }), v.deps).catch((e: any) => e);
+    const err: any = await retrying("read x", P, async (n) => ({ retry: `503 attempt ${n}`, status: 503 }), v.deps).catch((e: any) => e as any);
     expect(err).toBeInstanceOf(RetriesExhausted);
     expect(err.attempts).toBe(5);
     expect(err.status).toBe(503);
@@ -60,7 +60,7 @@ describe("retrying", () => {
   test("gives up at the deadline", async () => {
     const v = virtual();
     const policy = { ...P, maxAttempts: Infinity, deadlineMs: 1000 };
-    const err = await retrying("w", policy, async () => ({ retry: "refused" }), v.deps).catch((e: any) => e);
+    const err: any = await retrying("w", policy, async () => ({ retry: "refused" }), v.deps).catch((e: any) => e as any);
     // pauses 100 + 200 + 400 = 700; the next (800) would start at 1500 > 1000
     expect(v.pauses).toEqual([100, 200, 400]);
     expect(err.attempts).toBe(4);
@@ -69,10 +69,10 @@ describe("retrying", () => {
   test("a thrown error is final: no retry", async () => {
     const v = virtual();
     let calls = 0;
-    const err = await retrying("w", P, async () => {
+    const err: any = await retrying("w", P, async () => {
       calls++;
       throw new Error("409 exists");
-    }, v.deps).catch((e: any) => e);
+    }, v.deps).catch((e: any) => e as any);
     expect(err.message).toBe("409 exists");
     expect(calls).toBe(1);
   });
