@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { buildNodeConfig, DEFAULT_NODE_CONFIG, SECTIONS, TOP_SETTINGS } from "./node_config.ts";
-import { readConfigFile, type Setting, type Settings, showDefault } from "./shared/config.ts";
+import { readConfigFile, type Setting, type Settings, showDefault, showValue } from "./shared/config.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -50,14 +50,14 @@ function shownIn(cell: string): string | undefined {
 /** Sections that the README shows as one row of the node table (the others have a table of their own). */
 const ROW_SECTIONS = new Set(["ports"]);
 
-function expectedTables(): Map<string, Settings> {
-  const node: Settings = { ...TOP_SETTINGS };
-  const out = new Map<string, Settings>([["", node]]);
+/** What the README's tables must say: per table ("" = node settings), each key's default as shown. */
+function expectedTables(): Map<string, Map<string, string>> {
+  const shown = (decls: Settings) => new Map(Object.entries(decls).map(([k, s]) => [k, showDefault(s)]));
+  const node = shown(TOP_SETTINGS);
+  const out = new Map([["", node]]);
   for (const [name, decls] of Object.entries(SECTIONS)) {
-    if (ROW_SECTIONS.has(name)) {
-      const section: Setting<unknown> = { default: (DEFAULT_NODE_CONFIG as unknown as Record<string, unknown>)[name], unit: "", doc: "", parse: () => ({ ok: false, expected: "" }) };
-      node[name] = section;
-    } else out.set(name, decls);
+    if (ROW_SECTIONS.has(name)) node.set(name, showValue((DEFAULT_NODE_CONFIG as unknown as Record<string, unknown>)[name]));
+    else out.set(name, shown(decls));
   }
   return out;
 }
@@ -67,13 +67,13 @@ describe("README settings tables", () => {
   test("every table is a declared section, every declared section has a table", () => {
     expect([...tables.keys()].sort()).toEqual([...expectedTables().keys()].sort());
   });
-  for (const [section, decls] of expectedTables()) {
+  for (const [section, want] of expectedTables()) {
     test(`${section || "node settings"}: exactly the declared keys, each with its declared default`, () => {
       const rows = tables.get(section) ?? new Map<string, string>();
-      expect([...rows.keys()].sort()).toEqual(Object.keys(decls).sort());
-      const wrong = Object.entries(decls)
-        .filter(([key, s]) => rows.has(key) && shownIn(rows.get(key)!) !== showDefault(s))
-        .map(([key, s]) => `${key}: README shows ${JSON.stringify(shownIn(rows.get(key)!))}, declared ${JSON.stringify(showDefault(s))}`);
+      expect([...rows.keys()].sort()).toEqual([...want.keys()].sort());
+      const wrong = [...want]
+        .filter(([key, shown]) => rows.has(key) && shownIn(rows.get(key)!) !== shown)
+        .map(([key, shown]) => `${key}: README shows ${JSON.stringify(shownIn(rows.get(key)!))}, declared ${JSON.stringify(shown)}`);
       expect(wrong).toEqual([]);
     });
   }

@@ -17,7 +17,7 @@ export interface Setting<T> {
   /** What it does, its default and its trade-off, in one or two sentences. */
   doc: string;
   parse(v: unknown): Parsed<T>;
-  /** How the docs show the default, when not the value itself (see showDefault). */
+  /** How the docs show the default, when showValue would not do (a long map). */
   shown?: string;
 }
 
@@ -33,14 +33,17 @@ export function defaultsOf<D extends Settings>(decls: D): ValuesOf<D> {
   return out as ValuesOf<D>;
 }
 
-/** The default as the README's tables show it: strings bare ("" for empty), lists as JSON, objects as `key value, ...`. */
-export function showDefault(s: Setting<unknown>): string {
-  if (s.shown !== undefined) return s.shown;
-  const v = s.default;
+/** A value as the README's tables show it: strings bare ("" for empty), lists as JSON, objects as `key value, ...`. */
+export function showValue(v: unknown): string {
   if (typeof v === "string") return v === "" ? '""' : v;
   if (Array.isArray(v)) return JSON.stringify(v);
   if (typeof v === "object" && v !== null) return Object.entries(v).map(([k, x]) => `${k} ${x}`).join(", ");
   return String(v);
+}
+
+/** A setting's default as the README's tables show it. */
+export function showDefault(s: Setting<unknown>): string {
+  return s.shown ?? showValue(s.default);
 }
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
