@@ -6,7 +6,7 @@
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import { type LocalCluster, SERVICES } from "../../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../../services/testing/hydfs_client.ts";
 import { RainstormTestClient } from "../../../services/testing/rainstorm_client.ts";

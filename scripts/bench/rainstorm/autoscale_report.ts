@@ -3,7 +3,7 @@
  * flapping, steady-load actions and throughput before and after, from the runs autoscale.ts made.
  */
 import { parseRateSchedule, timeDueMs } from "../../../services/rainstorm/rate_schedule.ts";
-import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import { fmtMs, fmtSec as fmtS, int, mdTable, median, percentile } from "../stats.ts";
 import { AS_APP, AS_CLUSTER, AS_HW, AS_LW, AS_POLL_MS, AS_RATE, type AsRun, type AutoscaleResult, type RateSample, type ScaledEvent } from "./autoscale.ts";
 import { lineOfOutput } from "./input.ts";

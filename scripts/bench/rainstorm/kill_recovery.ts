@@ -3,7 +3,7 @@
  * task several times and once a stage-0 task; per kill the time to the task_restarted event, to the
  * restarted task's first logged batch and to the first output after the restart.
  */
-import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import { partitionOf } from "../../../services/rainstorm/plan.ts";
 import type { LocalCluster } from "../../../services/testing/cluster.ts";
 import type { HydfsTestClient } from "../../../services/testing/hydfs_client.ts";

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { csvField } from "../../../ops/csv.ts";
 import { inputLine, OperatorProcess } from "../../../services/rainstorm/operator_proc.ts";
-import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import type { LocalCluster } from "../../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../../services/testing/hydfs_client.ts";
 import { fmtMs, int, mdTable, percentile } from "../stats.ts";

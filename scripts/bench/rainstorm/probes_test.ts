@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { DEFAULT_RAINSTORM } from "../../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import { eoRow, row } from "./fixtures_test_util.ts";
 import { batchLines, recordSize, report } from "./probes.ts";
 
