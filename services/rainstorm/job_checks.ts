@@ -4,7 +4,7 @@
  * change size and the policy settings are valid. A refusal is a LeaderError naming the stage.
  */
 import { operatorFactory, STATELESS_OPERATORS } from "../../ops/registry.ts";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { type AutoscaleConfig, DEFAULT_AUTOSCALE, validateAutoscaleConfig } from "./autoscale.ts";
 import { type JobSpec, validateOperatorName } from "./plan.ts";
 import { isReplayable, RequestError, RUNNING_FROM_SOURCE, type Worker } from "./worker.ts";

@@ -17,10 +17,10 @@
  * is not built, so a job with a stateful stage (aggregate, or any operator not known to be
  * stateless) and autoscale=true is refused with a message that says so.
  */
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Batch, Worker } from "./worker.ts";
 import { isReplayable } from "./worker.ts";

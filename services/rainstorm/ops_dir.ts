@@ -5,7 +5,7 @@
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { operatorFactory } from "../../ops/registry.ts";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { RequestError, TaskGone } from "./errors.ts";
 import { OperatorProcess } from "./operator_proc.ts";
 import type { TaskOperator } from "./task.ts";

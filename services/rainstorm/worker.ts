@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { isStatelessOperator } from "../../ops/registry.ts";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { type Clock, realClock } from "./clock.ts";

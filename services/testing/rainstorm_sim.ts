@@ -9,9 +9,9 @@
  */
 import { operatorFactory } from "../../ops/registry.ts";
 import type { Operator } from "../../ops/runtime.ts";
-import { buildNodeConfig, type NodeConfig } from "../shared/config.ts";
+import { buildNodeConfig, type NodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import { type Rng, seededRng } from "../shared/rng.ts";
 import type { Clock } from "../rainstorm/clock.ts";
 import { encodeRecord } from "../rainstorm/exactly_once.ts";
