@@ -270,8 +270,9 @@ export class JobMachine {
     this.emit({ cmd: "log", level: "warn", text: `job ${job.id} failed: ${error}` });
     this.end(job, "failed");
     this.emit({ cmd: "emit", job: job.id, event: { event: "failed", job: job.id, error } });
-    if (!job.accepted) this.emit({ cmd: "submit_result", job: job.id, error: startError ?? error });
     this.stopTasks(job, false);
+    // The submitter hears why only once the tasks that did start are stopped.
+    if (!job.accepted) this.emit({ cmd: "submit_result", job: job.id, error: startError ?? error });
   }
 
   private done(job: MachineJob): void {

@@ -16,6 +16,10 @@
  * change size: the partitioning is hash mod task count, and moving per-key state between tasks
  * is not built, so a job with a stateful stage (aggregate, or any operator not known to be
  * stateless) and autoscale=true is refused with a message that says so.
+ *
+ * Here: the driver. What to do is decided by the job state machine (job_machine.ts, pure); this
+ * class checks a job (job_checks.ts), feeds the machine events and carries out its commands
+ * through the transport (transport.ts), the job files (job_files.ts) and the source (source.ts).
  */
 import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
