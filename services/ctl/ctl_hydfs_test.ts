@@ -1,10 +1,11 @@
 /**
- * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on 127.0.34.k.
+ * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on testNet(34).k.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(60_000);
 
@@ -12,7 +13,7 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CSV = resolve(import.meta.dir, "../../testdata/trial_data.csv");
 
 describe("ctl HyDFS commands", () => {
-  const c = new LocalCluster({ dir: tempPath("ctl-hydfs-"), subnet: "127.0.34", killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("ctl-hydfs-"), subnet: testNet(34), killOnExit: true });
   const work = tempPath("ctl-hydfs-work-");
   const config = join(work, "config.json");
   const state = join(work, "client.json");

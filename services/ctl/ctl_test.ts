@@ -1,5 +1,5 @@
 /**
- * ctl as users run it: a subprocess against a real memberd (in-process, 127.0.24.1), one-shot and
+ * ctl as users run it: a subprocess against a real memberd (in-process, testNet(24).1), one-shot and
  * through `shell` on stdin. Plus the shell tokenizer and key=value parsing as tables.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -12,6 +12,7 @@ import { makeLogger } from "../shared/log.ts";
 import { CtlError, isHostname, resolveNodeName } from "./context.ts";
 import { parseAssignments } from "./member.ts";
 import { tokenize } from "./shell.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(30_000);
 
@@ -37,7 +38,7 @@ describe("ctl against a live memberd", () => {
 
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
-    const raw = { host: "127.0.24.1", is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": "127.0.24.1" } };
+    const raw = { host: `${testNet(24)}.1`, is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": `${testNet(24)}.1` } };
     writeFileSync(configPath, JSON.stringify(raw));
     daemon = await startMemberd(buildNodeConfig(raw), configPath, makeLogger("memberd-test", "silent"), () => {});
   });
@@ -74,7 +75,7 @@ describe("ctl against a live memberd", () => {
 
   test("an unreachable node is a clear error within the timeout, not a hang", async () => {
     const t0 = performance.now();
-    const r = await ctl(["list_mem", "--node", "127.0.24.99", "--timeout", "500"]);
+    const r = await ctl(["list_mem", "--node", `${testNet(24)}.99`, "--timeout", "500"]);
     expect(r.code).toBe(1);
     expect(r.err).toContain("unreachable");
     expect(performance.now() - t0).toBeLessThan(10_000);

@@ -1,5 +1,5 @@
 /**
- * Chunk GC on real processes (memberd + hydfsd per node, from the .ts sources) on 127.0.47.k,
+ * Chunk GC on real processes (memberd + hydfsd per node, from the .ts sources) on testNet(47).k,
  * with a 2 s hydfs.chunk_gc_grace_ms: after a delete, no node keeps a chunk only the deleted file
  * used, a chunk it shared with a kept file stays exactly on the kept file's replicas, and the kept
  * file still reads back byte-identical. The cluster is removed in afterAll and killed at exit.
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { CHUNK_BYTES, chunkIdOf } from "./store.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -21,7 +22,7 @@ const HYDFS = { rereplicate_every_ms: 500, chunk_gc_grace_ms: 2000 };
 const GC_DEADLINE_MS = 30_000;
 
 describe("HyDFS chunk GC on 4 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-chunk-gc-"), subnet: "127.0.47", extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: tempPath("hydfs-chunk-gc-"), subnet: testNet(47), extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
   const client = new HydfsTestClient(c);
 
   beforeAll(async () => {

@@ -18,6 +18,7 @@ import { waitFor } from "../testing/cluster.ts";
 import type { AppendOp, ChunkRef } from "./manifest.ts";
 import { CHUNK_GC_EVERY_MS, CHUNK_GC_MAX_DELETES, HydfsNode, INLINE_MAX_BYTES } from "./node.ts";
 import { CHUNK_BYTES, FileStore } from "./store.ts";
+import { testNet } from "../testing/net.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -205,7 +206,7 @@ describe("FileStore.collectChunks", () => {
 });
 
 describe("HydfsNode chunk GC", () => {
-  const HOST = "127.0.47.250";
+  const HOST = `${testNet(47)}.250`;
 
   function node(graceMs = GRACE_MS): { node: HydfsNode; store: FileStore; root: string } {
     const root = freshRoot();

@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
 import { tokenOf } from "./ring.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -38,7 +39,7 @@ function vmHwmKb(pid: number): number {
 }
 
 describe("HyDFS on 5 nodes", () => {
-  const c = newCluster("127.0.25", { hydfs: { max_body_bytes: 300 * 1024 * 1024 } });
+  const c = newCluster(testNet(25), { hydfs: { max_body_bytes: 300 * 1024 * 1024 } });
   const client = new HydfsTestClient(c);
   const scratch = tempPath("hydfs-scratch-");
 
@@ -234,7 +235,7 @@ describe("HyDFS on 5 nodes", () => {
 });
 
 describe("HyDFS: a node killed mid-append", () => {
-  const c = newCluster("127.0.26");
+  const c = newCluster(testNet(26));
   const client = new HydfsTestClient(c, undefined, 20_000);
   beforeAll(async () => {
     await c.up(5);
@@ -274,7 +275,7 @@ describe("HyDFS: a node killed mid-append", () => {
 });
 
 describe("HyDFS: a joining node", () => {
-  const c = newCluster("127.0.27");
+  const c = newCluster(testNet(27));
   const client = new HydfsTestClient(c);
   beforeAll(async () => {
     await c.up(4);
@@ -310,8 +311,8 @@ describe("HyDFS: a joining node", () => {
 
 describe("HyDFS: small clusters", () => {
   for (const [n, subnet] of [
-    [1, "127.0.28"],
-    [2, "127.0.29"],
+    [1, testNet(28)],
+    [2, testNet(29)],
   ] as const) {
     test(`${n} node(s): create, append, get, merge`, async () => {
       // A quorum is a majority of replica_count, so a one-node cluster keeps one replica per file.
@@ -333,7 +334,7 @@ describe("HyDFS: small clusters", () => {
 
 describe("HyDFS with a cluster secret", () => {
   test("mutating and node-to-node calls need the credential", async () => {
-    const c = newCluster("127.0.32", {}, "hydfs-secret");
+    const c = newCluster(testNet(32), {}, "hydfs-secret");
     try {
       await c.up(3);
       const anon = await fetch(c.hydfsUrl(1, "/create?name=x&client=c&seq=1"), { method: "POST", body: "x" });

@@ -1,5 +1,5 @@
 /**
- * HyDFS delete on real processes (memberd + hydfsd per node, from the .ts sources) on 127.0.42.k,
+ * HyDFS delete on real processes (memberd + hydfsd per node, from the .ts sources) on testNet(42).k,
  * with a cluster secret: the endpoint's answers, a deleted file gone from every node, a replica
  * that missed the delete not bringing it back, a create of the name afterwards, and `ctl delete`
  * (one-shot and in the shell). The cluster is removed in afterAll and killed at exit.
@@ -11,6 +11,7 @@ import { DEFAULT_PORTS } from "../shared/config.ts";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { encodeNameForDisk } from "./names.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -27,7 +28,7 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CTL_TIMEOUT_MS = 30_000;
 
 describe("HyDFS delete on 5 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-delete-"), subnet: "127.0.42", secret: SECRET, knobs: KNOBS, extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: tempPath("hydfs-delete-"), subnet: testNet(42), secret: SECRET, knobs: KNOBS, extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
   const client = new HydfsTestClient(c);
   const work = tempPath("hydfs-delete-work-");
 
@@ -191,7 +192,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const r = await ctl(["delete", "ctl-del.txt", "--node", "02"]);
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    expect(r.out).toContain("deleted ctl-del.txt on 127.0.42.");
+    expect(r.out).toContain(`deleted ctl-del.txt on ${testNet(42)}.`);
     expect(await goneEverywhere("ctl-del.txt")).toBe(true);
 
     const missing = await ctl(["delete", "ctl-del.txt"]);

@@ -1,6 +1,6 @@
 /**
  * HyDFS against a hostile or buggy caller that holds the cluster secret, on real processes
- * (4 nodes on 127.0.49.k, so one node of each file is a non-replica coordinator). Each attack
+ * (4 nodes on testNet(49).k, so one node of each file is a non-replica coordinator). Each attack
  * is repeated with variations and must be refused with its message, leave every stored file
  * unchanged on every replica and leave the cluster healthy:
  * - a reused (client, seq) with other bytes (create and append, any coordinator, any size, a
@@ -17,11 +17,12 @@ import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { CHUNK_BYTES, MAX_CLOCK_SKEW_MS } from "./limits.ts";
 import { chunkIdOf } from "./store.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
 const MiB = 1024 * 1024;
-const SUBNET = "127.0.49";
+const SUBNET = testNet(49);
 
 function vmHwmKb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);

@@ -1,13 +1,13 @@
 /**
  * HyDFS promises in the hard order, on real processes:
- * - 4 nodes (127.0.83.k): a write whose coordinator dies after its quorum and before its answer
+ * - 4 nodes (testNet(83).k): a write whose coordinator dies after its quorum and before its answer
  *   (hydfs.failpoint crash_before_ack:1, set on node 4's hydfsd only; its memberd stays up), retried
  *   under the same (client, seq) through each other coordinator, is answered `duplicate: true`
  *   and is in the file once (append, and separately create); a non-introducer SIGKILLed and
  *   restarted (a new member) while 3 clients append through it and through the others loses no
  *   acknowledged append, keeps per-client order and never acknowledges with fewer than 3
  *   replicas named or fewer than 2 acks.
- * - 3 nodes (127.0.84.k): a read with one replica down (its hydfsd killed) and one lagging (its
+ * - 3 nodes (testNet(84).k): a read with one replica down (its hydfsd killed) and one lagging (its
  *   hydfsd stopped while large appends were acknowledged by the other two; the background pass
  *   is 10 minutes away) still holds every acknowledged append; a replica that was down during
  *   appends and rejoined as a new member ends byte-identical to the others, at once after an
@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
 import { tokenOf } from "./ring.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(60_000);
 
@@ -75,7 +76,7 @@ function countOf(haystack: string, needle: string): number {
 }
 
 describe("HyDFS promises on 4 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-promises-a-"), subnet: "127.0.83", knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("hydfs-promises-a-"), subnet: testNet(83), knobs: KNOBS, killOnExit: true });
   const client = new HydfsTestClient(c, `promises-${crypto.randomUUID().slice(0, 8)}`, 20_000);
   const NODES = [1, 2, 3, 4];
   /** The node whose hydfsd carries the failpoint. */
@@ -354,7 +355,7 @@ describe("HyDFS promises on 3 nodes", () => {
   // and nothing repairs it behind the test's back. The second test restores the defaults.
   const c = new LocalCluster({
     dir: tempPath("hydfs-promises-b-"),
-    subnet: "127.0.84",
+    subnet: testNet(84),
     knobs: KNOBS,
     extra: { hydfs: { rereplicate_every_ms: 600_000, request_timeout_ms: 2000 } },
     killOnExit: true,

@@ -1,5 +1,5 @@
 /**
- * A restarted introducer keeps HyDFS's promises, on 4 real nodes (127.0.71.k; all three daemons
+ * A restarted introducer keeps HyDFS's promises, on 4 real nodes (testNet(71).k; all three daemons
  * each). Node 1 (the introducer, and the RainStorm leader) is killed and restarted while files
  * exist and clients hammer it with appends:
  * - until its memberd's view is current (`/list_self` ready false -> true), its hydfsd answers
@@ -22,10 +22,11 @@ import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/c
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { tokenOf } from "./ring.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(180_000);
 
-const SUBNET = "127.0.71";
+const SUBNET = testNet(71);
 const NODES = [1, 2, 3, 4];
 const FILES = ["r0.log", "r1.log", "r2.log", "r3.log", "r4.log", "r5.log"];
 /** The default rejoin_wait_ms (the cluster runs with it). */

@@ -1,5 +1,5 @@
 /**
- * memberd as real processes: 5 nodes on 127.0.21.k (127.0.22.k for the secret cluster) via the
+ * memberd as real processes: 5 nodes on testNet(21).k (testNet(22).k for the secret cluster) via the
  * same harness as scripts/cluster.ts. Every wait has a deadline; processes and temp dirs are
  * removed in afterAll (and SIGKILLed at exit if the runner dies).
  */
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { encodeMessage, wireAuth } from "./wire.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(60_000);
 
@@ -17,7 +18,7 @@ type Member = { id: string; state: string; incarnation: number };
 const hostOf = (id: string) => id.split(":")[0]!;
 
 describe("memberd cluster (5 processes)", () => {
-  const c = new LocalCluster({ dir: tempPath("memberd-test-"), subnet: "127.0.21", knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("memberd-test-"), subnet: testNet(21), knobs: KNOBS, killOnExit: true });
 
   beforeAll(async () => {
     await c.up(5);
@@ -153,7 +154,7 @@ describe("memberd cluster (5 processes)", () => {
 
 describe("memberd with a cluster secret", () => {
   const secret = "test-secret-7f3a";
-  const c = new LocalCluster({ dir: tempPath("memberd-secret-"), subnet: "127.0.22", secret, knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("memberd-secret-"), subnet: testNet(22), secret, knobs: KNOBS, killOnExit: true });
 
   beforeAll(async () => {
     await c.up(3);
@@ -168,14 +169,14 @@ describe("memberd with a cluster secret", () => {
     const forged = encodeMessage(
       {
         type: "gossip",
-        from: "127.0.22.3:5000@1",
+        from: `${testNet(22)}.3:5000@1`,
         cfg: { version: 99, origin: "zzz", knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } },
         entries: [{ ...before, state: "failed", heartbeat: 1e6, ports: { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 } }],
       },
       // Stamped now and tagged with the datagram key of another secret.
       wireAuth("wrong-secret"),
     );
-    const sock = await Bun.udpSocket({ hostname: "127.0.22.9", socket: { error: () => {} } });
+    const sock = await Bun.udpSocket({ hostname: `${testNet(22)}.9`, socket: { error: () => {} } });
     for (let i = 0; i < 5; i++) sock.send(forged, 5000, c.host(1));
     sock.close();
     await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text()), 2000, "the forged datagrams to be counted");
@@ -189,7 +190,7 @@ describe("memberd with a cluster secret", () => {
   test("a node with the wrong secret is refused, says why, prints no ready line and is never admitted", async () => {
     const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text())![1]);
     const before = await dropped();
-    const intruder = Bun.spawn([...c.command("memberd"), "--host", "127.0.22.4", "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir], {
+    const intruder = Bun.spawn([...c.command("memberd"), "--host", `${testNet(22)}.4`, "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, RAINSTORM_SECRET: "" },
@@ -203,7 +204,7 @@ describe("memberd with a cluster secret", () => {
       // Its join requests (one a second) are rejected by the introducer's tag check, and it is told so.
       await waitFor(async () => (await dropped()) >= before + 2, 5000, "two rejected join attempts");
       await waitFor(() => err.includes("join refused: authentication failed (check cluster_secret)"), 5000, "the intruder to say why it is refused");
-      expect((await c.members(1)).some((m) => hostOf(m.id) === "127.0.22.4")).toBe(false);
+      expect((await c.members(1)).some((m) => hostOf(m.id) === `${testNet(22)}.4`)).toBe(false);
       intruder.kill("SIGKILL");
       expect(await stdout).toBe(""); // never ready
     } finally {

@@ -1,5 +1,5 @@
 /**
- * Autoscaling on real processes (memberd + hydfsd + rainstormd per node) on 127.0.45.k: a rate
+ * Autoscaling on real processes (memberd + hydfsd + rainstormd per node) on testNet(45).k: a rate
  * schedule low -> high -> low grows and then shrinks the stateless stages without losing or
  * repeating a tuple; a keyed stage is refused; a steady load inside the band never rescales.
  */
@@ -10,6 +10,7 @@ import { formatCsvRecord, parseCsvLine } from "../../ops/csv.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -22,7 +23,7 @@ const APP2 = ["2", "1", "grep-wrapper", "',' 0", "transform-wrapper", "3"];
 const expectedApp2 = LINES.map((l) => formatCsvRecord(parseCsvLine(l).slice(0, 3))).sort();
 
 describe("RainStorm autoscaling", () => {
-  const c = new LocalCluster({ dir: tempPath("rainstorm-autoscale-"), subnet: "127.0.45", killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("rainstorm-autoscale-"), subnet: testNet(45), killOnExit: true });
   const hydfs = new HydfsTestClient(c);
   const rs = new RainstormTestClient(c);
 

@@ -1,7 +1,7 @@
 /**
  * Exactly-once under a crash during a task-log flush: the rainstorm.failpoint setting makes each
  * worker kill one exactly-once task on its 3rd log append, either before the record is written
- * or after it is durable but before its outputs leave. Real processes on 127.0.43.k / 127.0.44.k.
+ * or after it is durable but before its outputs leave. Real processes on testNet(43).k / testNet(44).k.
  * Afterwards the job's task logs are deleted (log_retention_ms 2000).
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -12,6 +12,7 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { taskLogName } from "./exactly_once.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -28,8 +29,8 @@ for (const line of DATASET.split("\n")) {
 
 describe("RainStorm exactly-once: a task crash during a log flush", () => {
   for (const [failpoint, subnet] of [
-    ["crash_before_log_append:3", "127.0.43"],
-    ["crash_after_log_append:3", "127.0.44"],
+    ["crash_before_log_append:3", testNet(43)],
+    ["crash_after_log_append:3", testNet(44)],
   ] as const) {
     test(`${failpoint}: App 1 counts equal the reference, dest has no duplicate`, async () => {
       const c = new LocalCluster({ dir: tempPath("rainstorm-failpoint-"), subnet, extra: { rainstorm: { failpoint, log_retention_ms: 2000 } }, killOnExit: true });

@@ -1,5 +1,5 @@
 /**
- * What rainstormd accepts over the wire, on a real secured one-node cluster (127.0.67.1, the .ts
+ * What rainstormd accepts over the wire, on a real secured one-node cluster (testNet(67).1, the .ts
  * entries), with correctly signed requests: the holes are between processes, and the signature
  * only says who sent a request, not that it is sane.
  *   - POST /worker/start with a path, a link out of ops_dir or a bad job id: 400 with a JSON
@@ -18,6 +18,7 @@ import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { inputLine } from "./operator_proc.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(120_000);
 
@@ -52,7 +53,7 @@ function makeOpsDir(): void {
 }
 
 describe("rainstormd checks what it is sent, even when signed", () => {
-  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.67", secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: testNet(67), secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
   const rs = new RainstormTestClient(c);
   const hydfs = new HydfsTestClient(c);
 
@@ -78,7 +79,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     return { status: res.status, json, text };
   }
 
-  const routes = { version: 1, stages: [["127.0.67.1:15000"]], sink: "127.0.67.1:15000" };
+  const routes = { version: 1, stages: [[`${testNet(67)}.1:15000`]], sink: `${testNet(67)}.1:15000` };
   const start = { job: "job-guard-1", stage: 0, index: 0, op: "echo-wrapper", args: [] as string[], routes };
 
   test("/worker/start refuses paths, links out of ops_dir and bad ids with 400 JSON, and nothing runs", async () => {

@@ -1,5 +1,5 @@
 /**
- * Starting the daemons as real processes on 127.0.85.k (the compiled executables when built,
+ * Starting the daemons as real processes on testNet(85).k (the compiled executables when built,
  * else the .ts entries; SKIP_BUILD=1 forces the latter): --version, unknown flags, a run with no
  * argument (./config.json), paths relative to the config file, JSON logs, the ready line, bind
  * conflicts, a hydfsd or rainstormd that disagrees with its node's memberd, a missing ops_dir,
@@ -10,10 +10,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalCluster, type Service, tempPath, waitFor } from "../testing/cluster.ts";
 import { VERSION } from "./version.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(60_000);
 
-const SUBNET = "127.0.85";
+const SUBNET = testNet(85);
 const host = (k: number) => `${SUBNET}.${k}`;
 const root = tempPath("daemon-start-");
 // Only for the command that runs a service (compiled or .ts); this cluster starts nothing itself.

@@ -1,5 +1,5 @@
 /**
- * Joining and leaving on real processes: a 4-node secured cluster on 127.0.86.k (LocalCluster).
+ * Joining and leaving on real processes: a 4-node secured cluster on testNet(86).k (LocalCluster).
  * - a joiner with a wrong or missing secret: both sides say "join refused: authentication
  *   failed (check cluster_secret)", and the joiner prints no ready line;
  * - SIGTERM to one daemon (node 3's hydfsd) stops the node gracefully: peers list it `left`
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync } from "node:fs";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(90_000);
 
@@ -17,7 +18,7 @@ const SECRET = "stop-test-secret";
 const REFUSED = "join refused: authentication failed (check cluster_secret)";
 
 describe("joining with the wrong secret, and leaving (4 processes per node kind)", () => {
-  const c = new LocalCluster({ dir: tempPath("daemon-stop-"), subnet: "127.0.86", secret: SECRET, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("daemon-stop-"), subnet: testNet(86), secret: SECRET, killOnExit: true });
   const client = new HydfsTestClient(c);
   const intruders: ReturnType<typeof Bun.spawn>[] = [];
 

@@ -1,5 +1,5 @@
 /**
- * A secured 3-node cluster (127.0.60.k) as an attacker on its network sees it: every listing, read
+ * A secured 3-node cluster (testNet(60).k) as an attacker on its network sees it: every listing, read
  * and stream of all three daemons refuses an unauthenticated caller; what ctl sends can be captured
  * whole (a recording proxy stands between ctl and hydfsd) without revealing the secret, and a
  * captured request replayed, or edited, is refused and changes nothing.
@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { DEFAULT_PORTS } from "./config.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { testNet } from "../testing/net.ts";
 
 setDefaultTimeout(90_000);
 
@@ -26,7 +27,7 @@ interface Captured {
 }
 
 describe("a secured cluster under capture and replay", () => {
-  const c = new LocalCluster({ dir: tempPath("secured-"), subnet: "127.0.60", secret: SECRET, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("secured-"), subnet: testNet(60), secret: SECRET, killOnExit: true });
   const work = tempPath("secured-work-");
   const captured: Captured[] = [];
   let proxy: ReturnType<typeof Bun.serve> | undefined;
