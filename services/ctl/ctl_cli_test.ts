@@ -17,6 +17,7 @@ import { rainstormCommands } from "./rainstorm.ts";
 import { completer, HISTORY_MAX, loadHistory, saveHistory } from "./shell.ts";
 import { spawnPty } from "./testing_pty.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const PKG_VERSION = (JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")) as { version: string }).version;
@@ -26,7 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function ctl(args: string[], env: Record<string, string | undefined> = {}, cwd = dir): Promise<{ code: number; out: string; err: string }> {
   const proc = Bun.spawn([process.execPath, CTL, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", ...env } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);

@@ -12,8 +12,9 @@ import { join, resolve } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { spawnPty } from "./testing_pty.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const SECRET = "ctl-cluster-test-secret-87";
@@ -34,7 +35,7 @@ describe("ctl learns the cluster from one node", () => {
 
   async function ctl(args: string[], extra: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
     const proc = Bun.spawn([process.execPath, CTL, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: env(extra) });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(30_000));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -53,7 +54,7 @@ describe("ctl learns the cluster from one node", () => {
     mkdirSync(home, { recursive: true });
     writeFileSync(client, JSON.stringify({ nodes: [c.host(3)] }));
     await c.up(3);
-    await waitFor(async () => (await c.http.fetch(`http://${c.host(2)}:15000/tasks`, { timeoutMs: 1000 })).ok, 30_000, "node 2's rainstormd to lead");
+    await waitFor(async () => (await c.http.fetch(`http://${c.host(2)}:15000/tasks`, { timeoutMs: 1000 })).ok, scaled(30_000), "node 2's rainstormd to lead");
   });
   afterAll(async () => {
     await c.down(true);

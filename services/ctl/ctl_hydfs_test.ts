@@ -6,8 +6,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CSV = resolve(import.meta.dir, "../../testdata/trial_data.csv");
@@ -20,7 +21,7 @@ describe("ctl HyDFS commands", () => {
 
   async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
     const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", config], { stdout: "pipe", stderr: "pipe", env: { ...process.env, RAINSTORM_CTL_STATE: state } });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(30_000));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);

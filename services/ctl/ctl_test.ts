@@ -13,8 +13,9 @@ import { CtlError, isHostname, resolveNodeName } from "./context.ts";
 import { parseAssignments } from "./member.ts";
 import { tokenize } from "./shell.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(30_000);
+setDefaultTimeout(scaled(30_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const dir = tempPath("ctl-test-");
@@ -26,7 +27,7 @@ async function ctl(args: string[], stdin?: string): Promise<{ code: number; out:
     stdout: "pipe",
     stderr: "pipe",
   });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);
@@ -78,7 +79,7 @@ describe("ctl against a live memberd", () => {
     const r = await ctl(["list_mem", "--node", `${testNet(24)}.99`, "--timeout", "500"]);
     expect(r.code).toBe(1);
     expect(r.err).toContain("unreachable");
-    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(performance.now() - t0).toBeLessThan(scaled(10_000));
   });
 
   test("a node name that is neither an alias nor an address is refused before any connection, listing the aliases", async () => {

@@ -12,8 +12,9 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { CHUNK_BYTES, chunkIdOf } from "./store.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4];
 /** Short grace and passes so a deleted file's chunks go within seconds, not an hour. */
@@ -58,8 +59,8 @@ describe("HyDFS chunk GC on 4 nodes", () => {
     const doomedOwners = (await client.ls(1, "doomed.bin")).replicas.map((r) => nodeOfHost(r.host));
     const keptOwners = (await client.ls(1, "kept.bin")).replicas.map((r) => nodeOfHost(r.host));
     // Quorum writes: wait for the third replica too (it may answer after the acknowledgement).
-    await waitFor(() => doomedOwners.every((k) => hasChunk(k, a) && hasChunk(k, b)), GC_DEADLINE_MS, "doomed.bin's chunks on all its replicas");
-    await waitFor(() => keptOwners.every((k) => hasChunk(k, a) && hasChunk(k, k3)), GC_DEADLINE_MS, "kept.bin's chunks on all its replicas");
+    await waitFor(() => doomedOwners.every((k) => hasChunk(k, a) && hasChunk(k, b)), scaled(GC_DEADLINE_MS), "doomed.bin's chunks on all its replicas");
+    await waitFor(() => keptOwners.every((k) => hasChunk(k, a) && hasChunk(k, k3)), scaled(GC_DEADLINE_MS), "kept.bin's chunks on all its replicas");
 
     const freedBefore = await Promise.all(NODES.map((k) => metric(k, "hydfs_chunk_bytes_freed_total")));
     const del = await client.request(3, "POST", "/delete?name=doomed.bin");
@@ -69,7 +70,7 @@ describe("HyDFS chunk GC on 4 nodes", () => {
     const where = () => NODES.map((k) => `node ${k}: A=${hasChunk(k, a)} B=${hasChunk(k, b)}`).join(", ");
     await waitFor(
       () => NODES.every((k) => !hasChunk(k, b) && hasChunk(k, a) === keptOwners.includes(k)),
-      GC_DEADLINE_MS,
+      scaled(GC_DEADLINE_MS),
       `doomed.bin's own chunk to leave every node and the shared one to stay only on kept.bin's replicas ${JSON.stringify(keptOwners)}`,
       250,
     ).catch((err) => {

@@ -9,8 +9,9 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
 import { tokenOf } from "./ring.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const CSV = readFileSync(resolve(import.meta.dir, "../../testdata/trial_data.csv"));
 const KNOBS = { t_cleanup_ms: 3000 };
@@ -219,13 +220,13 @@ describe("HyDFS on 5 nodes", () => {
       }
       return true;
     };
-    await waitFor(() => converged(survivors), 10_000, "every file back on its 3 owners with identical bytes", 250);
-    expect(performance.now() - detectedAt).toBeLessThan(10_000);
+    await waitFor(() => converged(survivors), scaled(10_000), "every file back on its 3 owners with identical bytes", 250);
+    expect(performance.now() - detectedAt).toBeLessThan(scaled(10_000));
     const next = survivors.filter((k) => k !== 1).slice(0, 2);
     const last = survivors.filter((k) => !next.includes(k));
     for (const k of next) c.kill(k);
     await c.waitHydfsRing(last, 15_000);
-    await waitFor(() => converged(last), 10_000, "every file on the last node", 250);
+    await waitFor(() => converged(last), scaled(10_000), "every file on the last node", 250);
     // Nothing is lost (converged compared the last node's copies), but one node is no quorum of
     // 3 replicas: a read through it is refused, never answered from a minority.
     const alone = await client.request(last[0]!, "GET", `/get?name=${encodeURIComponent(files[0]!)}`);
@@ -265,7 +266,7 @@ describe("HyDFS: a node killed mid-append", () => {
       () => "acked",
       (e: Error) => e.message,
     );
-    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(performance.now() - t0).toBeLessThan(scaled(20_000));
     const reader = [1, 3, 4, 5].find((k) => k !== victim)!;
     const text = await client.get(reader, name);
     // Either the whole 64 MB block is there (acknowledged at a majority) or none of it.
@@ -303,7 +304,7 @@ describe("HyDFS: a joining node", () => {
         if (have.sort().join() !== want.join()) done = false;
       }
       return done;
-    }, 20_000, "every file on exactly its 3 new owners", 100);
+    }, scaled(20_000), "every file on exactly its 3 new owners", 100);
     expect(minCopies).toBeGreaterThanOrEqual(3);
     expect((await client.liststore(5)).length).toBeGreaterThan(0);
   });

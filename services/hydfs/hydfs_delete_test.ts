@@ -12,8 +12,9 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { encodeNameForDisk } from "./names.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4, 5];
 const SECRET = "delete-test-secret";
@@ -157,13 +158,13 @@ describe("HyDFS delete on 5 nodes", () => {
     // Maintenance propagates the tombstone: the returning node deletes its copy itself.
     await waitFor(
       () => existsSync(tombstoneFile(victim, name)) && !existsSync(copyDir(victim, name)),
-      CONVERGE_MS,
+      scaled(CONVERGE_MS),
       `node ${victim} to receive the tombstone of ${name} and drop its copy`,
       250,
     );
     expect(await goneEverywhere(name)).toBe(true);
     // Every node has run further passes over the new ring since; the file still does not exist.
-    await waitFor(() => goneEverywhere(name), CONVERGE_MS, `${name} to stay missing on every node`, 250);
+    await waitFor(() => goneEverywhere(name), scaled(CONVERGE_MS), `${name} to stay missing on every node`, 250);
 
     // And the name can be used again, without the stale copy's bytes.
     await client.write(victim, "create", name, "after\n");
@@ -180,7 +181,7 @@ describe("HyDFS delete on 5 nodes", () => {
       stderr: "pipe",
       env: { ...process.env, RAINSTORM_SECRET: "", RAINSTORM_CTL_STATE: join(work, "client.json") },
     });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), CTL_TIMEOUT_MS);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(CTL_TIMEOUT_MS));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);

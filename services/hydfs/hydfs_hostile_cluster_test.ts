@@ -18,8 +18,9 @@ import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { CHUNK_BYTES, MAX_CLOCK_SKEW_MS } from "./limits.ts";
 import { chunkIdOf } from "./store.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const MiB = 1024 * 1024;
 const SUBNET = testNet(49);

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4, 5];
 
@@ -37,7 +38,7 @@ describe("HyDFS under racing clients", () => {
         }
         return true;
       },
-      10_000,
+      scaled(10_000),
       `every replica of ${name} to hold the winner's bytes`,
     );
   }

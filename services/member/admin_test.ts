@@ -10,8 +10,9 @@ import { makeLogger } from "../shared/log.ts";
 import { tempPath, waitFor } from "../testing/cluster.ts";
 import { type RunningMemberd, startMemberd } from "./start.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(30_000);
+setDefaultTimeout(scaled(30_000));
 
 const dir = tempPath("memberd-admin-");
 const log = makeLogger("memberd-test", "silent");
@@ -94,7 +95,7 @@ describe("memberd admin API (in-process)", () => {
     expect(notJson.status).toBe(400);
     const ok = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ t_cleanup_ms: 4321 }) });
     expect(ok.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.2`, "/get"))).json()) as any).cluster.t_cleanup_ms === 4321, 2000, "the knob to reach node 2");
+    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.2`, "/get"))).json()) as any).cluster.t_cleanup_ms === 4321, scaled(2000), "the knob to reach node 2");
   });
 
   test("/set with no body re-reads the node's config file", async () => {
@@ -126,7 +127,7 @@ describe("memberd admin API (in-process)", () => {
   test("/leave answers, announces left, and asks the process to exit", async () => {
     const res = await fetch(url(`${testNet(23)}.2`, "/leave"), { method: "POST" });
     expect(res.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"), 2000, "node 1 to see the leave");
-    await waitFor(() => left, 2000, "the exit callback");
+    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"), scaled(2000), "node 1 to see the leave");
+    await waitFor(() => left, scaled(2000), "the exit callback");
   });
 });

@@ -15,6 +15,7 @@ import { FrameReader, HOST_CACHE_MS, HostAddresses, MAX_HOSTS_CACHED, MAX_JOIN_R
 import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION } from "./limits.ts";
 import { decodeMessage, encodeMessage, type Message, wireAuth } from "./wire.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const log = makeLogger("driver-test", "silent");
 const SECRET = "driver-test-secret";
@@ -186,7 +187,7 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
     const peer = `${testNet(48)}.2:5000@1`;
     const s = await udpFrom(`${testNet(48)}.2`, 5000);
     s.send(encodeMessage(gossipFrom(peer), wireAuth(SECRET)), 5000, HOST);
-    await waitFor(() => d.node.core.get(peer) !== undefined, 2000, "the peer to be listed", 5);
+    await waitFor(() => d.node.core.get(peer) !== undefined, scaled(2000), "the peer to be listed", 5);
     expect(d.traffic.datagramsIn.gossip).toBeGreaterThanOrEqual(1);
   });
 
@@ -203,7 +204,7 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
     s.send(encodeMessage(gossipFrom(future), wireAuth(SECRET, () => Date.now() + W + 1000)), 5000, HOST);
     s.send(encodeMessage(gossipFrom(forged), wireAuth("not-the-secret")), 5000, HOST);
     s.send(encodeMessage(gossipFrom(misattributed), wireAuth(SECRET)), 5000, HOST);
-    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, 2000, "the drops to be counted", 5);
+    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, scaled(2000), "the drops to be counted", 5);
     expect({ stale: t.droppedStale - before.stale, sender: t.droppedSender - before.sender, auth: t.droppedAuth - before.auth }).toEqual({ stale: 2, sender: 1, auth: 1 });
     for (const id of [stale, future, forged, misattributed]) expect(d.node.core.get(id)).toBeUndefined();
   });

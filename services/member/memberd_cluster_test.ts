@@ -8,8 +8,9 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { encodeMessage, wireAuth } from "./wire.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const KNOBS = { t_cleanup_ms: 3000 };
 const k = { ...DEFAULT_KNOBS, ...KNOBS };
@@ -41,13 +42,13 @@ describe("memberd cluster (5 processes)", () => {
     await waitFor(async () => {
       for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "gossip") return false;
       return true;
-    }, 2000, "every node to display gossip");
-    expect(performance.now() - t0).toBeLessThan(2000);
+    }, scaled(2000), "every node to display gossip");
+    expect(performance.now() - t0).toBeLessThan(scaled(2000));
     await c.post(3, "/switch", { protocol: "pingack", suspicion: "enabled", suspicion_time: "1s" });
     await waitFor(async () => {
       for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "pingack") return false;
       return true;
-    }, 2000, "every node to display pingack");
+    }, scaled(2000), "every node to display pingack");
   });
 
   test("a bad /switch body gets 400 naming the field", async () => {
@@ -63,7 +64,7 @@ describe("memberd cluster (5 processes)", () => {
       await waitFor(async () => {
         for (const n of [1, 2, 3, 5]) if ((await c.members(n)).some((m) => m.id === victim.id && m.state === "suspect")) return true;
         return false;
-      }, 5000, "someone to suspect the stopped node", 20);
+      }, scaled(5000), "someone to suspect the stopped node", 20);
       await Bun.sleep(k.t_fail_ms / 2);
     } finally {
       c.resume(4);
@@ -74,7 +75,7 @@ describe("memberd cluster (5 processes)", () => {
         if (!m || m.state !== "alive") return false;
       }
       return true;
-    }, 5000, "every node to see the refutation");
+    }, scaled(5000), "every node to see the refutation");
     for (const n of [1, 2, 3, 5]) {
       const m = (await c.members(n)).find((x) => x.id === victim.id)!;
       expect(m.incarnation).toBeGreaterThan(victim.incarnation);
@@ -86,7 +87,7 @@ describe("memberd cluster (5 processes)", () => {
     const victim = ((await c.get(5, "/list_self")) as Member).id;
     const killedAt = performance.now();
     c.kill(5);
-    const budget = k.t_suspect_ms + k.t_fail_ms + 1000;
+    const budget = scaled(k.t_suspect_ms + k.t_fail_ms + 1000);
     await waitFor(async () => {
       for (const n of [1, 2, 3, 4]) if ((await c.members(n)).find((m) => m.id === victim)?.state !== "failed") return false;
       return true;
@@ -96,7 +97,7 @@ describe("memberd cluster (5 processes)", () => {
     await waitFor(async () => {
       for (const n of [1, 2, 3, 4]) if ((await c.members(n)).some((m) => m.id === victim)) return false;
       return true;
-    }, k.t_cleanup_ms + 3000, "the failed member to be removed");
+    }, scaled(k.t_cleanup_ms + 3000), "the failed member to be removed");
     expect(performance.now() - killedAt).toBeGreaterThan(k.t_cleanup_ms);
   });
 
@@ -117,7 +118,7 @@ describe("memberd cluster (5 processes)", () => {
     await waitFor(async () => {
       for (const n of [2, 3, 4]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
       return true;
-    }, 5000, "the survivors to mark the introducer failed");
+    }, scaled(5000), "the survivors to mark the introducer failed");
     for (const n of [2, 3, 4]) {
       const alive = (await c.members(n)).filter((m) => m.state === "alive").map((m) => hostOf(m.id)).sort();
       expect(alive).toEqual([2, 3, 4].map((i) => c.host(i)));
@@ -143,12 +144,12 @@ describe("memberd cluster (5 processes)", () => {
         }
       }
       return allGone;
-    }, k.t_cleanup_ms + 4000, "the leaver to be removed", 50);
+    }, scaled(k.t_cleanup_ms + 4000), "the leaver to be removed", 50);
     for (const n of [1, 2, 3]) {
       const states = new Set(seen.get(n) ?? []);
       expect([...states]).toEqual(["left"]);
     }
-    await waitFor(() => c.status().then((rows) => !rows.find((r) => r.k === 4)!.services.memberd!.alive), 3000, "node 4's memberd to exit");
+    await waitFor(() => c.status().then((rows) => !rows.find((r) => r.k === 4)!.services.memberd!.alive), scaled(3000), "node 4's memberd to exit");
   });
 });
 
@@ -202,8 +203,8 @@ describe("memberd with a cluster secret", () => {
       })();
       const stdout = new Response(intruder.stdout).text();
       // Its join requests (one a second) are rejected by the introducer's tag check, and it is told so.
-      await waitFor(async () => (await dropped()) >= before + 2, 5000, "two rejected join attempts");
-      await waitFor(() => err.includes("join refused: authentication failed (check cluster_secret)"), 5000, "the intruder to say why it is refused");
+      await waitFor(async () => (await dropped()) >= before + 2, scaled(5000), "two rejected join attempts");
+      await waitFor(() => err.includes("join refused: authentication failed (check cluster_secret)"), scaled(5000), "the intruder to say why it is refused");
       expect((await c.members(1)).some((m) => hostOf(m.id) === `${testNet(22)}.4`)).toBe(false);
       intruder.kill("SIGKILL");
       expect(await stdout).toBe(""); // never ready

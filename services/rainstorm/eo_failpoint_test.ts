@@ -12,9 +12,11 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { taskLogName } from "./exactly_once.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
+import { recoveredInputs } from "../testing/faults.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const DATASET = readFileSync(join(resolve(import.meta.dir, "../.."), "testdata", "dataset1.csv"), "utf8");
 const PATTERN = "SIGN_";
@@ -38,18 +40,20 @@ describe("RainStorm exactly-once: a task crash during a log flush", () => {
         await c.up(3);
         const hydfs = new HydfsTestClient(c);
         await hydfs.write(1, "create", "dataset1.csv", DATASET);
-        const run = await new RainstormTestClient(c).run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", "out.txt", "true", "false", "1500", "0", "0"], 90_000);
+        const run = await new RainstormTestClient(c).run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", "out.txt", "true", "false", "1500", "0", "0"], scaled(90_000));
         expect(run.failed).toBeUndefined();
         // The failpoint fired: aggregate tasks (the only ones with a log) were restarted.
         expect(run.events.filter((e) => e.event === "task_restarted" && e.stage === 1).length).toBeGreaterThanOrEqual(1);
         const stored = (await hydfs.getText(2, "out.txt")).split("\n").filter(Boolean);
         expect(countViolations(run.outputs, stored, reference)).toEqual([]);
-        // The task logs (one per aggregate task) are deleted once the retention has passed.
         const job = run.events.find((e) => e.event === "accepted")!.job as string;
+        // A restarted aggregate read its log back (two records were durable before the crash).
+        expect(Math.max(0, ...[0, 1, 2].flatMap((i) => recoveredInputs(c, job, 1, i)))).toBeGreaterThan(0);
+        // The task logs (one per aggregate task) are deleted once the retention has passed.
         const logs = [0, 1, 2].map((i) => taskLogName(job, 1, i));
         const statusOf = async (name: string) => (await hydfs.request(1, "GET", `/stat?name=${encodeURIComponent(name)}`)).status;
         expect(await Promise.all(logs.map(statusOf))).toContain(200);
-        await waitFor(async () => (await Promise.all(logs.map(statusOf))).every((s) => s === 404), 15_000, "task logs to be deleted");
+        await waitFor(async () => (await Promise.all(logs.map(statusOf))).every((s) => s === 404), scaled(15_000), "task logs to be deleted");
       } finally {
         await c.down(true);
       }

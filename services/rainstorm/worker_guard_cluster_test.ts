@@ -19,8 +19,9 @@ import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { inputLine } from "./operator_proc.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const ROOT = resolve(import.meta.dir, "../..");
 const dir = tempPath("rainstorm-guard-");

@@ -15,6 +15,7 @@ import { formatLine, makeLogger } from "./log.ts";
 import { disagreement, factsOf } from "./node_check.ts";
 import { buildInfoMetric, VERSION, versionLine } from "./version.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const usage = (args: string[]) => {
   try {
@@ -185,10 +186,10 @@ describe(`join authentication refusal between two memberds (in-process, ${testNe
       try {
         await intro.start();
         await joiner.start();
-        await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), 5000, "the joiner to log the refusal");
-        await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for ${testNet(85)}.${21 + 2 * i}:5000@`)), 5000, "the introducer to log the refusal");
+        await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), scaled(5000), "the joiner to log the refusal");
+        await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for ${testNet(85)}.${21 + 2 * i}:5000@`)), scaled(5000), "the introducer to log the refusal");
         // A second refused attempt: the rate limit below is then tested, not just one attempt.
-        await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, 5000, "a second refused join");
+        await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, scaled(5000), "a second refused join");
         expect(joiner.node.isViewReady).toBe(false);
         expect(intro.node.core.list().length).toBe(1);
         expect(intro.traffic.joinsRefusedAuth).toBeGreaterThanOrEqual(2);

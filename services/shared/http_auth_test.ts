@@ -13,6 +13,7 @@ import { hydfsApp } from "../hydfs/http.ts";
 import { rainstormApp } from "../rainstorm/http.ts";
 import { SIGNED_BODY_MAX_BYTES } from "./auth.ts";
 import { ClusterHttp, PUBLIC_ROUTES } from "./http.ts";
+import { scaled } from "../testing/time.ts";
 
 const SECRET = "route-test-secret";
 const HOST = "127.0.0.1";
@@ -72,8 +73,8 @@ function raw(port: number, method: string, target: string, body = ""): Promise<{
     let data = "";
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`${method} ${target}: no answer within 5 s`));
-    }, 5000);
+      reject(new Error(`${method} ${target}: no answer within ${scaled(5000)} ms`));
+    }, scaled(5000));
     sock.on("data", (d) => {
       data += d.toString("latin1");
     });

@@ -11,8 +11,9 @@ import { DEFAULT_PORTS } from "./config.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(90_000);
+setDefaultTimeout(scaled(90_000));
 
 const SECRET = "captured-secret-91c2e7";
 const CTL = resolve(import.meta.dir, "../ctl.ts");
