@@ -143,7 +143,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const survivors = NODES.filter((k) => k !== victim);
     expect(existsSync(join(copyDir(victim, name), "manifest.jsonl"))).toBe(true);
     c.kill(victim);
-    await c.waitHydfsRing(survivors, CONVERGE_MS);
+    await c.waitHydfsRing(survivors, scaled(CONVERGE_MS));
 
     const coordinator = survivors.find((k) => k !== 1)!;
     expect((await del(coordinator, name)).status).toBe(200);
@@ -153,8 +153,8 @@ describe("HyDFS delete on 5 nodes", () => {
     expect(existsSync(tombstoneFile(victim, name))).toBe(false);
 
     await c.restart(victim);
-    await c.waitAllAlive(NODES, CONVERGE_MS);
-    await c.waitHydfsRing(NODES, CONVERGE_MS);
+    await c.waitAllAlive(NODES, scaled(CONVERGE_MS));
+    await c.waitHydfsRing(NODES, scaled(CONVERGE_MS));
     // Maintenance propagates the tombstone: the returning node deletes its copy itself.
     await waitFor(
       () => existsSync(tombstoneFile(victim, name)) && !existsSync(copyDir(victim, name)),

@@ -65,8 +65,13 @@ describe("HyDFS against a hostile caller", () => {
     }
   }
 
+  /** Set by the first test once reuse.log holds its final bytes: the last test checks it survived. */
+  let reuseLogWritten = false;
+
   beforeAll(async () => {
     await c.up(4);
+    // A file that exists before any attack, whichever tests run: the last test checks it survived.
+    await client.write(1, "create", "witness.txt", "written before the attacks\n");
   });
   afterAll(async () => {
     await c.down(true);
@@ -100,6 +105,7 @@ describe("HyDFS against a hostile caller", () => {
     await expectEverywhere(name, "head\none\n");
     // The replicas agree op for op: a merge has nothing to repair.
     expect((await client.merge(3, name)).updated).toEqual([]);
+    reuseLogWritten = true;
   });
 
   test("a first use that reached one replica only: a reuse with other bytes is refused and taken back where it landed", async () => {
@@ -201,6 +207,7 @@ describe("HyDFS against a hostile caller", () => {
     for (const k of ALL) expect((await client.listMemIds(k)).members.length).toBe(4);
     await client.write(3, "create", "after.txt", "still fine\n");
     await expectEverywhere("after.txt", "still fine\n");
-    await expectEverywhere("reuse.log", "head\none\n");
+    await expectEverywhere("witness.txt", "written before the attacks\n");
+    if (reuseLogWritten) await expectEverywhere("reuse.log", "head\none\n");
   });
 });

@@ -282,12 +282,12 @@ describe("HyDFS promises on 4 nodes", () => {
       await waitFor(() => SERVICES.every((s) => !isAlive(c.pid(3, s))), scaled(5000), "node 3 to exit");
       // Until node 3 is declared failed, appends name it and are acknowledged by the other two
       // replicas; then the ring has 3 nodes and every file 3 live replicas.
-      await c.waitHydfsRing([1, 2, 4], 15_000);
+      await c.waitHydfsRing([1, 2, 4], scaled(15_000));
       const shrunkMs = performance.now();
       await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.status === 200 && a.startedMs > shrunkMs)), scaled(10_000), "every client to have an append acknowledged on the 3-node ring");
       // Node 3 comes back as a new member; files move to it while the appends go on.
       await c.restart(3);
-      await c.waitHydfsRing(NODES, 30_000);
+      await c.waitHydfsRing(NODES, scaled(30_000));
       const newId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(3)}:`) && m.state === "alive")!.id;
       expect(newId).not.toBe(oldId);
       await waitFor(
@@ -458,11 +458,11 @@ describe("HyDFS promises on 3 nodes", () => {
     };
     // Some appends before the failure is detected (3 replicas named, one unreachable), some after.
     for (let i = 0; i < 3; i++) await append(i);
-    await c.waitHydfsRing([1, 2], 15_000);
+    await c.waitHydfsRing([1, 2], scaled(15_000));
     for (let i = 3; i < 6; i++) await append(i);
 
     await c.restart(VICTIM);
-    await c.waitHydfsRing(NODES, 30_000);
+    await c.waitHydfsRing(NODES, scaled(30_000));
     const backAt = performance.now();
     const newId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(VICTIM)}:`) && m.state === "alive")!.id;
     expect(newId).not.toBe(oldId);

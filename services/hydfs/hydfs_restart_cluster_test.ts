@@ -189,7 +189,7 @@ describe("a restarted introducer (4 nodes)", () => {
 
       // Every acknowledgement names the file's 3 owners on the whole ring (never a partial
       // ring's choice), at least 2 of which acknowledged.
-      await c.waitHydfsRing(NODES, 30_000);
+      await c.waitHydfsRing(NODES, scaled(30_000));
       const client = new HydfsTestClient(c);
       const { members } = await client.listMemIds(2);
       for (const o of acked) {
@@ -238,7 +238,7 @@ describe("a restarted introducer (4 nodes)", () => {
     writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1) } }));
     writeFileSync(join(work, "more.txt"), "through the wait\n");
     await waitFor(async () => (await ready(1)) === false, scaled(10_000), "node 1's memberd to answer");
-    const proc = Bun.spawn([process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", "15000", "--config", config], {
+    const proc = Bun.spawn([process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", String(scaled(15_000)), "--config", config], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, RAINSTORM_CTL_STATE: join(work, "client.json") },
@@ -256,7 +256,7 @@ describe("a restarted introducer (4 nodes)", () => {
     expect(readFileSync(c.logPath(1, "memberd"), "utf8")).toContain(`did not come back and are presumed dead (${udpOf(4)})`);
 
     // The view is current now: an append through node 1 names 3 replicas, node 4 not among them.
-    await c.waitHydfsRing([1, 2, 3], 20_000);
+    await c.waitHydfsRing([1, 2, 3], scaled(20_000));
     const client = new HydfsTestClient(c);
     const r = await client.write(1, "append", FILES[2]!, "after the wait\n");
     expect(r.replicas.length).toBe(3);

@@ -3,7 +3,7 @@
  * same harness as scripts/cluster.ts. Every wait has a deadline; processes and temp dirs are
  * removed in afterAll (and SIGKILLed at exit if the runner dies).
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { encodeMessage, wireAuth } from "./wire.ts";
@@ -22,6 +22,10 @@ describe("memberd cluster (5 processes)", () => {
   const c = new LocalCluster({ dir: tempPath("memberd-test-"), subnet: testNet(21), knobs: KNOBS, killOnExit: true });
 
   beforeAll(async () => {
+    await c.up(5);
+  });
+  // Tests kill, restart and stop nodes: whatever ran before, each test starts with all 5 alive.
+  beforeEach(async () => {
     await c.up(5);
   });
   afterAll(async () => {
@@ -104,8 +108,8 @@ describe("memberd cluster (5 processes)", () => {
   test("a restarted node appears once, with a new id", async () => {
     const old = ((await c.get(2, "/list_self")) as Member).id;
     await c.restart(2);
-    await c.waitAllAlive([1, 2, 3, 4], 10_000);
-    for (const n of [1, 2, 3, 4]) {
+    await c.waitAllAlive([1, 2, 3, 4, 5], scaled(10_000));
+    for (const n of [1, 2, 3, 4, 5]) {
       const forHost = (await c.members(n)).filter((m) => hostOf(m.id) === c.host(2) && m.state === "alive");
       expect(forHost.length).toBe(1);
       expect(forHost[0]!.id).not.toBe(old);
@@ -116,16 +120,16 @@ describe("memberd cluster (5 processes)", () => {
     const oldIntroducer = ((await c.get(1, "/list_self")) as Member).id;
     c.kill(1);
     await waitFor(async () => {
-      for (const n of [2, 3, 4]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
+      for (const n of [2, 3, 4, 5]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
       return true;
     }, scaled(5000), "the survivors to mark the introducer failed");
-    for (const n of [2, 3, 4]) {
+    for (const n of [2, 3, 4, 5]) {
       const alive = (await c.members(n)).filter((m) => m.state === "alive").map((m) => hostOf(m.id)).sort();
-      expect(alive).toEqual([2, 3, 4].map((i) => c.host(i)));
+      expect(alive).toEqual([2, 3, 4, 5].map((i) => c.host(i)));
     }
     await c.restart(1);
     // The new introducer starts alone; members that see no live introducer ask it to admit them.
-    await c.waitAllAlive([1, 2, 3, 4], 10_000);
+    await c.waitAllAlive([1, 2, 3, 4, 5], scaled(10_000));
   });
 
   test("/leave gives left at every other node, never failed, and the process exits", async () => {
@@ -136,7 +140,7 @@ describe("memberd cluster (5 processes)", () => {
     // Watch every survivor until it has removed the leaver: the states it shows must be left only.
     await waitFor(async () => {
       let allGone = true;
-      for (const n of [1, 2, 3]) {
+      for (const n of [1, 2, 3, 5]) {
         const m = (await c.members(n)).find((x) => x.id === leaver);
         if (m) {
           allGone = false;
@@ -145,7 +149,7 @@ describe("memberd cluster (5 processes)", () => {
       }
       return allGone;
     }, scaled(k.t_cleanup_ms + 4000), "the leaver to be removed", 50);
-    for (const n of [1, 2, 3]) {
+    for (const n of [1, 2, 3, 5]) {
       const states = new Set(seen.get(n) ?? []);
       expect([...states]).toEqual(["left"]);
     }

@@ -6,7 +6,7 @@
  *   within a second, its three daemons exit, and its files are back on 3 replicas among the rest;
  * - `/leave` at a memberd (what `ctl leave` sends) stops that node's three daemons too.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
@@ -24,6 +24,10 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
   const intruders: ReturnType<typeof Bun.spawn>[] = [];
 
   beforeAll(async () => {
+    await c.up(4);
+  });
+  // Nodes 3 and 4 leave in the tests below: whatever ran before, each test starts with all 4.
+  beforeEach(async () => {
     await c.up(4);
   });
   afterAll(async () => {
