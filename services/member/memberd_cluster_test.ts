@@ -184,8 +184,8 @@ describe("memberd with a cluster secret", () => {
     const sock = await Bun.udpSocket({ hostname: `${testNet(22)}.9`, socket: { error: () => {} } });
     for (let i = 0; i < 5; i++) sock.send(forged, 5000, c.host(1));
     sock.close();
-    await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text()), 2000, "the forged datagrams to be counted");
-    const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text();
+    await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text()), scaled(2000), "the forged datagrams to be counted");
+    const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text();
     expect(Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(5);
     const after = (await c.members(1)).find((m) => m.id === before.id)!;
     expect(after.state).toBe("alive");
@@ -193,7 +193,7 @@ describe("memberd with a cluster secret", () => {
   });
 
   test("a node with the wrong secret is refused, says why, prints no ready line and is never admitted", async () => {
-    const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text())![1]);
+    const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text())![1]);
     const before = await dropped();
     const intruder = Bun.spawn([...c.command("memberd"), "--host", `${testNet(22)}.4`, "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir], {
       stdout: "pipe",

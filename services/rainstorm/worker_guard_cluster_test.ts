@@ -130,7 +130,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     const results: { what: string; status: number; json: any; text: string }[] = [];
     let sends: Promise<void> | undefined;
     let doneBeforeSendsEnded = false;
-    const run = await rs.run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"], 60_000, (ev) => {
+    const run = await rs.run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"], scaled(60_000), (ev) => {
       if (ev.event === "done") doneBeforeSendsEnded = sends !== undefined && results.length < BAD.length;
       if (ev.event !== "accepted") return;
       const job = ev.job as string;

@@ -63,7 +63,7 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
         await waitFor(() => readFileSync(c.logPath(1, "memberd"), "utf8").match(new RegExp(`join refused from [0-9.]+: authentication failed \\(check cluster_secret\\); the join was for ${c.host(k).replaceAll(".", "\\.")}:5000@`)), scaled(5000), `the introducer to log the refusal of ${c.host(k)}`);
       }
       // More attempts, all refused: wait until the introducer has counted at least 4.
-      const refusedJoins = async () => Number(/memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text())?.[1] ?? 0);
+      const refusedJoins = async () => Number(/memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text())?.[1] ?? 0);
       await waitFor(async () => (await refusedJoins()) >= 4, scaled(10_000), "4 refused joins at the introducer");
       for (const j of [wrong, open]) {
         expect(j.seen.out).toBe("");
@@ -71,7 +71,7 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
         expect(j.seen.err).not.toContain("unreachable");
       }
       expect((await c.members(1)).some((m) => m.id.startsWith(`${c.host(9)}:`) || m.id.startsWith(`${c.host(10)}:`))).toBe(false);
-      const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: 1000 })).text();
+      const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text();
       expect(Number(/memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(4);
     } finally {
       for (const j of [wrong, open]) j.proc.kill("SIGKILL");

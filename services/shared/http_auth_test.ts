@@ -140,9 +140,9 @@ describe("deny by default: every route × path variant × method needs the crede
   test("a signed request passes the hook (and reaches the handler)", async () => {
     const http = new ClusterHttp(SECRET);
     const s = servers.find((x) => x.name === "memberd")!;
-    const res = await http.fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: 2000 });
+    const res = await http.fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: scaled(2000) });
     expect(res.status).toBe(200);
-    const wrong = await new ClusterHttp("not-the-secret").fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: 2000 });
+    const wrong = await new ClusterHttp("not-the-secret").fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: scaled(2000) });
     expect(wrong.status).toBe(401);
   });
 });

@@ -85,7 +85,7 @@ describe("a secured cluster under capture and replay", () => {
       expect([url, res.status]).toEqual([url, 401]);
       expect(text).not.toContain("secret contents");
       // The same call, signed, is served.
-      const signed = await c.http.fetch(url, { timeoutMs: 5000 });
+      const signed = await c.http.fetch(url, { timeoutMs: scaled(5000) });
       if (!url.includes("/watch")) expect([url, signed.status]).toEqual([url, 200]);
       else await signed.body?.cancel();
     }
