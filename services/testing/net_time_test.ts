@@ -3,6 +3,16 @@ import { describe, expect, test } from "bun:test";
 import { parseTestNetBase, testNet } from "./net.ts";
 import { parseTimeScale, scaled } from "./time.ts";
 
+/** One test per row: the parsed value, or (a string) a substring of the error. */
+function parseTable(parse: (raw: string | undefined) => number, rows: [string | undefined, number | string][]): void {
+  for (const [raw, want] of rows) {
+    test(`${JSON.stringify(raw)} -> ${want}`, () => {
+      if (typeof want === "number") expect(parse(raw)).toBe(want);
+      else expect(() => parse(raw)).toThrow(want);
+    });
+  }
+}
+
 describe("RAINSTORM_TEST_NET", () => {
   const ROWS: [string | undefined, number | string][] = [
     [undefined, 0],
@@ -17,12 +27,7 @@ describe("RAINSTORM_TEST_NET", () => {
     ["abc", "from 0 to 254"],
     ["0x2", "from 0 to 254"],
   ];
-  for (const [raw, want] of ROWS) {
-    test(`${JSON.stringify(raw)} -> ${want}`, () => {
-      if (typeof want === "number") expect(parseTestNetBase(raw)).toBe(want);
-      else expect(() => parseTestNetBase(raw)).toThrow(want);
-    });
-  }
+  parseTable(parseTestNetBase, ROWS);
   test("testNet(n) is 127.<base>.<n>; n out of range is refused", () => {
     expect(testNet(35, 0)).toBe("127.0.35");
     expect(testNet(35, 2)).toBe("127.2.35");
@@ -43,12 +48,7 @@ describe("RAINSTORM_TEST_TIME_SCALE", () => {
     ["1000", "from 0.1 to 100"],
     ["slow", "from 0.1 to 100"],
   ];
-  for (const [raw, want] of ROWS) {
-    test(`${JSON.stringify(raw)} -> ${want}`, () => {
-      if (typeof want === "number") expect(parseTimeScale(raw)).toBe(want);
-      else expect(() => parseTimeScale(raw)).toThrow(want);
-    });
-  }
+  parseTable(parseTimeScale, ROWS);
   test("scaled multiplies and rounds up to a whole millisecond", () => {
     expect(scaled(2000, 1)).toBe(2000);
     expect(scaled(2000, 2.5)).toBe(5000);
