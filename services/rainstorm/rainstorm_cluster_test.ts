@@ -59,7 +59,11 @@ async function killTask(rs: RainstormTestClient, t: Task | undefined): Promise<K
 /** Each killed task came back: a task_restarted event for it under another pid. */
 function expectRestarted(events: Record<string, any>[], killed: KilledTask[]): void {
   expect(killed.length).toBeGreaterThan(0);
-  for (const k of killed) expect(typeof restartOf(events, k) === "string" ? restartOf(events, k) : "restarted").toBe("restarted");
+  for (const k of killed) {
+    const found = restartOf(events, k);
+    // On failure the message names the task and pid that did not come back.
+    expect(typeof found === "string" ? found : "restarted").toBe("restarted");
+  }
 }
 
 /** The job's tasks as the leader lists them now. */
