@@ -66,7 +66,7 @@ describe("a restarted introducer (4 nodes)", () => {
 
   async function ready(k: number): Promise<boolean | undefined> {
     try {
-      const res = await c.http.fetch(c.httpUrl(k, "/list_self"), { timeoutMs: 500 });
+      const res = await c.http.fetch(c.httpUrl(k, "/list_self"), { timeoutMs: scaled(500) });
       return ((await res.json()) as { ready?: boolean }).ready;
     } catch {
       return undefined;
