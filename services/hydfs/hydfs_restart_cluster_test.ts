@@ -161,6 +161,8 @@ describe("a restarted introducer (4 nodes)", () => {
       // Alone, node 1 is not current: its hydfsd answers 503 and its leader refuses jobs.
       await waitFor(() => outcomes.some((o) => o.status === 503), scaled(30_000), "node 1's hydfsd to answer an append (with 503)");
       expect(await ready(1)).toBe(false);
+      // rainstormd may start serving after hydfsd (a loaded box): any answer means it listens.
+      await waitFor(async () => !!(await c.http.fetch(`http://${c.host(1)}:15000/tasks`, { timeoutMs: scaled(1000) })), scaled(30_000), "node 1's rainstormd to serve");
       const job = await new RainstormTestClient(c).run(["1", "1", "echo-wrapper", "", FILES[0]!, "restart-out.txt", "false", "false", "0", "0", "0"], scaled(10_000));
       expect(job.rejected).toEqual({ status: 503, error: VIEW_NOT_READY_ERROR });
       await Bun.sleep(500);
