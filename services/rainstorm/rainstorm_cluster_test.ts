@@ -393,7 +393,7 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     expect(killed.length).toBe(2);
     expect([killed[1]!.stage, killed[1]!.task]).toEqual([killed[0]!.stage, killed[0]!.task]);
     expectRestarted(run.events, killed);
-    // Both restarts read the log back; the second one more than the first.
+    // Both restarts read the log back (each start writes how many inputs it recovered).
     const recovered = recoveredInputs(c, run.job, killed[0]!.stage, killed[0]!.task).filter((x) => x > 0);
     expect(recovered.length).toBeGreaterThanOrEqual(2);
   });
