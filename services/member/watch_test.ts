@@ -4,9 +4,9 @@
  * same line, false on `renewed`, and kept while memberd is away.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { ClusterHttp } from "./http.ts";
-import { makeLogger } from "./log.ts";
-import { MemberWatch } from "./member_watch.ts";
+import { ClusterHttp } from "../shared/http.ts";
+import { makeLogger } from "../shared/log.ts";
+import { MemberWatch } from "./watch.ts";
 import { waitFor } from "../testing/cluster.ts";
 import { scaled } from "../testing/time.ts";
 
