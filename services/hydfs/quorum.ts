@@ -1,7 +1,7 @@
 /**
  * What the replicas' answers to a client call mean: pure functions from answers (and the quorum
- * `need`, a majority of replica_count) to a verdict. The drivers (write.ts, read.ts, node.ts)
- * send the calls and act on the verdicts; nothing here does I/O or reads a clock.
+ * `need`, a majority of replica_count) to a verdict. The drivers (write_path.ts, create_path.ts,
+ * read_path.ts) send the calls and act on the verdicts; nothing here does I/O or reads a clock.
  */
 import { type AppendOp, liveMerge, manifestDigest, newestFloor, opKey, sameContent } from "./manifest.ts";
 import type { ManifestAnswer } from "./reconcile.ts";

@@ -9,8 +9,7 @@
  * As testing/sim.ts does for memberd; the chaos run that checks the HyDFS guarantees is
  * testing/hydfs_chaos.ts.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HydfsNode } from "../hydfs/node.ts";
@@ -85,16 +84,10 @@ export class HydfsSim {
     for (let i = 0; i < opts.nodes; i++) {
       const dir = join(this.root, `n${i}`);
       mkdirSync(dir, { recursive: true });
-      const s = { index: i, host: `10.9.0.${i + 1}`, dir, boot: 0, up: false, clientCalls: new Set() } as unknown as SimHydfsNode;
-      this.nodes.push(s);
-      this.boot(s);
+      const s: Omit<SimHydfsNode, "node"> = { index: i, host: `10.9.0.${i + 1}`, dir, boot: 0, up: false, clientCalls: new Set() };
+      this.nodes.push(this.boot(s));
     }
     this.updateMembers();
-  }
-
-  /** Every node up, ready, knowing every other. */
-  static create(opts: HydfsSimOptions): HydfsSim {
-    return new HydfsSim(opts);
   }
 
   address(i: number): NodeAddress {
@@ -167,7 +160,7 @@ export class HydfsSim {
 
   // ---- nodes and membership -------------------------------------------------------------------
 
-  private env(s: SimHydfsNode): NodeEnv {
+  private env(s: Omit<SimHydfsNode, "node">): NodeEnv {
     const boot = s.boot;
     const alive = () => s.up && s.boot === boot;
     return {
@@ -186,7 +179,8 @@ export class HydfsSim {
     };
   }
 
-  private boot(s: SimHydfsNode): void {
+  /** Start a HydfsNode on the node's disk (a first start, or a restart) and mark it up. */
+  private boot(s: Omit<SimHydfsNode, "node"> & { node?: HydfsNode }): SimHydfsNode {
     const cfg = buildNodeConfig({
       host: s.host,
       data_dir: s.dir,
@@ -200,6 +194,7 @@ export class HydfsSim {
     s.node = new HydfsNode(cfg, new FileStore(join(s.dir, "hydfs")), makeLogger(`sim-${s.host}`, process.env.HYDFS_SIM_LOG ?? "silent"), this.env(s));
     s.up = true;
     s.node.setViewReady(true);
+    return s as SimHydfsNode;
   }
 
   memberId(i: number): string {
@@ -261,7 +256,7 @@ export class HydfsSim {
   }
 
   /** A replica at `to` as node `from` (of boot `boot`) reaches it: every method is a message. */
-  private remote(from: SimHydfsNode, boot: number, to: NodeAddress): Replica {
+  private remote(from: Omit<SimHydfsNode, "node">, boot: number, to: NodeAddress): Replica {
     return new Proxy({ address: to } as Replica, {
       get: (target, key) => {
         if (key === "address") return target.address;
@@ -275,7 +270,7 @@ export class HydfsSim {
    * is lost). Like an HTTP call with hydfs.request_timeout_ms, it fails once that much time
    * passed without an answer, whatever happened to it (lost, cut, or the target died mid-call).
    */
-  private send<T>(from: SimHydfsNode, boot: number, to: NodeAddress, what: string, run: (r: Replica) => Promise<T>): Promise<T> {
+  private send<T>(from: Omit<SimHydfsNode, "node">, boot: number, to: NodeAddress, what: string, run: (r: Replica) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (ok: boolean, value: unknown) => {
