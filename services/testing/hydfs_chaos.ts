@@ -79,6 +79,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     for (const s of sim.nodes) if (!s.up) sim.restart(s.index);
     sim.updateMembers();
     const names = [...ledger.acked.keys()];
+    // A replica that missed a delete keeps its copy until the file is read (read repair) or the
+    // ring changes: the background pass merges only files written or moved since. One read of
+    // each file, as a client would make, starts that repair.
+    for (const name of names) await sim.until(sim.read(0, name), 60_000).catch(() => undefined);
     try {
       await sim.waitFor(() => names.every((n) => converged(sim, n, ledger)), CONVERGE_LIMIT_MS, "replicas converge", 1000);
     } catch (err) {
@@ -200,23 +204,23 @@ async function runFaults(sim: HydfsSim, rng: Rng, maxDown: number, done: () => b
 }
 
 /**
- * Every owner holds the same copy; deleted (acknowledged), no node holds one. A file whose
- * delete looked failed may be gone: then no owner holds it.
+ * Every owner holds the same copy; deleted (acknowledged), no node holds one. A file may be
+ * absent everywhere when its delete looked failed, or when nothing of it was acknowledged.
  */
 function converged(sim: HydfsSim, name: string, ledger: Ledger): boolean {
   if (ledger.deleted.has(name)) return sim.nodes.every((s) => sim.copyOf(s.index, name) === undefined);
   const copies = sim.owners(name).map((i) => sim.copyOf(i, name));
-  return copies.every((c) => c === copies[0]) && (copies[0] !== undefined || ledger.deleteSent.has(name));
+  return copies.every((c) => c === copies[0]) && (copies[0] !== undefined || ledger.deleteSent.has(name) || ledger.acked.get(name)!.size === 0);
 }
 
 /**
  * Who holds what of `name`, per node: * for an owner, its copy's line count (- for none), then
- * d when the file is dirty there and m while a background pass is running.
+ * t when it holds a tombstone, d when the file is dirty there, m while a background pass runs.
  */
 function describeCopies(sim: HydfsSim, name: string): string {
   const owners = sim.owners(name);
   return sim.nodes
-    .map((s) => `n${s.index}${owners.includes(s.index) ? "*" : ""}:${sim.copyOf(s.index, name)?.split("\n").length ?? "-"}${s.node.dirty.has(name) ? "d" : ""}${s.node.maintaining ? "m" : ""}`)
+    .map((s) => `n${s.index}${owners.includes(s.index) ? "*" : ""}:${sim.copyOf(s.index, name)?.split("\n").length ?? "-"}${s.node.store.deletedAt(name) !== undefined ? "t" : ""}${s.node.dirty.has(name) ? "d" : ""}${s.node.maintaining ? "m" : ""}`)
     .join(" ");
 }
 
