@@ -27,10 +27,10 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import type { AcceptReply, Ballot, PrepareReply } from "./create_decree.ts";
 import type { AppendOp } from "./manifest.ts";
 import { collectChunksIfDue, maintainPass, mergeFile, type ReconcileOutcome, reconcileFile } from "./maintain.ts";

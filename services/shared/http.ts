@@ -69,6 +69,27 @@ export interface ErrorBody {
 }
 
 /**
+ * A daemon's error answer: its status, the message (the JSON body's `error`, else the text, else
+ * `HTTP <status>`) and the parsed body (JSON when it parses, else the text). Every client reads
+ * error answers through this, so a daemon's words reach the user unchanged.
+ */
+export async function readError(res: Response): Promise<{ status: number; message: string; body: unknown }> {
+  const text = await res.text().catch(() => "");
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  const error = (body as { error?: unknown } | null)?.error;
+  const message = typeof error === "string" ? error : text.trim() || `HTTP ${res.status}`;
+  return { status: res.status, message, body };
+}
+
+/** Whether an HTTP status is worth another attempt (at this or another node): any 5xx. 4xx are the caller's. */
+export function retryableStatus(status: number): boolean {
+  return status >= 500 && status <= 599;
+}
+
+/**
  * Elysia validation error -> one readable line: `field: expected X, got Y`.
  * Works on the error object Elysia passes to onError for code "VALIDATION".
  */

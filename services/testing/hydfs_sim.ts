@@ -17,9 +17,9 @@ import type { NodeEnv } from "../hydfs/node_types.ts";
 import { type NodeAddress, sameAddress } from "../hydfs/ring.ts";
 import { FileStore } from "../hydfs/store.ts";
 import { type Replica, routedTransport, type WriteKind } from "../hydfs/transport.ts";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import { type Rng, seededRng } from "../shared/rng.ts";
 
 export interface HydfsSimOptions {
