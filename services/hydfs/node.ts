@@ -50,7 +50,7 @@ export type { ReplicaAnswer } from "./quorum.ts";
 export type { WriteKind } from "./transport.ts";
 export { CHUNK_GC_EVERY_MS, CHUNK_GC_MAX_DELETES } from "./maintain.ts";
 export { foreignSources } from "./replica.ts";
-export { INLINE_MAX_BYTES, readHead, settleQuorum } from "./write_path.ts";
+export { INLINE_MAX_BYTES } from "./write_path.ts";
 
 export class HydfsNode {
   ring = new Ring([]);
