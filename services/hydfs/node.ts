@@ -85,7 +85,7 @@ export class HydfsNode {
     this.http = new ClusterHttp(cfg.cluster_secret);
     this.self = { host: cfg.host, hydfsPort: cfg.ports.hydfs };
     const local = new LocalReplica(this.self, this);
-    const peers = new PeerClient({ http: this.http, timeoutMs: cfg.hydfs.request_timeout_ms });
+    const peers = new PeerClient({ http: this.http, timeoutMs: cfg.hydfs.request_timeout_ms, nowMs: () => env.nowMs() });
     this.transport = env.transport ? env.transport(this.self, local) : routedTransport(this.self, local, (n) => new HttpReplica(n, peers));
     this.localDir = cfg.hydfs.local_files_dir || join(cfg.data_dir, "local");
   }

@@ -25,6 +25,8 @@ export class PeerError extends Error {
 export interface PeerClientOptions {
   http: ClusterHttp;
   timeoutMs: number;
+  /** The wall clock that bounds peers' timestamps (the node's; Date.now by default). */
+  nowMs?: () => number;
 }
 
 export function baseUrl(node: NodeAddress): string {
@@ -33,6 +35,10 @@ export function baseUrl(node: NodeAddress): string {
 
 export class PeerClient {
   constructor(private readonly opts: PeerClientOptions) {}
+
+  private now(): number {
+    return this.opts.nowMs ? this.opts.nowMs() : Date.now();
+  }
 
   async call(node: NodeAddress, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array; msgpack?: unknown } = {}): Promise<Response> {
     const url = `${baseUrl(node)}${path}`;
@@ -125,7 +131,7 @@ export class PeerClient {
       const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`, {}, MANIFEST_MAX_BYTES);
       if (!Array.isArray(body.ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
       // A peer's answer is checked like any input before it reaches a digest or a disk.
-      const now = Date.now();
+      const now = this.now();
       const ops = body.ops.map((op, i) => {
         try {
           const valid = validateAppendOp(op, `${node.host}:${node.hydfsPort} manifest of ${name}: op ${i}`);
@@ -145,7 +151,7 @@ export class PeerClient {
   private floorOf(node: NodeAddress, name: string, value: unknown): number | undefined {
     if (value === undefined || value === null) return undefined;
     try {
-      return checkWireTime(value, Date.now(), `${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs`);
+      return checkWireTime(value, this.now(), `${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs`);
     } catch (err) {
       throw new PeerError((err as Error).message);
     }
