@@ -260,7 +260,10 @@ export class HydfsSim {
     return new Proxy({ address: to } as Replica, {
       get: (target, key) => {
         if (key === "address") return target.address;
-        return (...args: unknown[]) => this.send(from, boot, to, String(key), (r) => (r as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[String(key)]!(...structuredClone(args)));
+        // Only the Replica's calls (not `then` and the like, which would make it look like a promise).
+        if (typeof key !== "string" || !REPLICA_CALLS.has(key)) return undefined;
+        // Arguments are copied, as a wire would: the target never shares the caller's objects.
+        return (...args: unknown[]) => this.send(from, boot, to, key, (r) => (r as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[key]!(...structuredClone(args)));
       },
     });
   }
@@ -363,6 +366,9 @@ export class HydfsSim {
     rmSync(this.root, { recursive: true, force: true });
   }
 }
+
+/** The calls of transport.ts's Replica, which the simulated network carries. */
+const REPLICA_CALLS: ReadonlySet<string> = new Set<keyof Replica>(["apply", "abort", "manifest", "putChunk", "getChunk", "prepare", "accept", "delete", "adopt"]);
 
 function linkKey(a: number, b: number): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`;
