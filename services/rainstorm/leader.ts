@@ -19,8 +19,8 @@
  */
 import { operatorFactory, STATELESS_OPERATORS } from "../../ops/registry.ts";
 import type { NodeConfig } from "../shared/config.ts";
-import { HydfsWriter } from "../hydfs/writer.ts";
-import { ClusterHttp, whyFailed } from "../shared/http.ts";
+import { HydfsCallError, HydfsClient, type HydfsFile, ONE_ATTEMPT } from "../hydfs/client.ts";
+import { ClusterHttp } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
@@ -69,7 +69,7 @@ interface Job {
   /** exactly_once: output ids already appended to dest. */
   sinkSeen: Set<string>;
   /** Writes dest through this node's hydfsd as client `rainstorm-<job>`. */
-  dest: HydfsWriter;
+  dest: HydfsFile;
   /** autoscale=true: the policy, its one-second timer, and whether a tick is still running. */
   autoscaler?: { policy: AutoscalePolicy; timer: Timer; busy: boolean };
 }
@@ -148,16 +148,18 @@ export class Leader {
     return `http://${this.cfg.host}:${this.cfg.ports.hydfs}${path}`;
   }
 
+  /** This node's hydfsd, asked once per call (the leader's own callers retry). */
+  private hydfs(): HydfsClient {
+    return new HydfsClient({ http: this.http, bases: () => [this.hydfsUrl("")], rules: ONE_ATTEMPT, callTimeoutMs: this.cfg.hydfs.request_timeout_ms });
+  }
+
   private async hydfsStat(name: string): Promise<boolean> {
-    let res: Response;
     try {
-      res = await this.http.fetch(this.hydfsUrl(`/stat?name=${encodeURIComponent(name)}`), { timeoutMs: this.cfg.hydfs.request_timeout_ms });
+      return (await this.hydfs().stat(name)) !== undefined;
     } catch (err) {
-      throw new LeaderError(`HyDFS unreachable on this node: ${whyFailed(err)}`, 503);
+      const e = err as HydfsCallError;
+      throw new LeaderError(e.status === undefined ? `HyDFS unreachable on this node: ${e.reason}` : `HyDFS ${e.message}`, 503);
     }
-    if (res.status === 404) return false;
-    if (!res.ok) throw new LeaderError(`HyDFS stat of ${name}: ${res.status} ${await res.text()}`, 503);
-    return true;
   }
 
   // ---- jobs ----------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ export class Leader {
       sinkQueue: [],
       sinkFlush: undefined,
       sinkSeen: new Set(),
-      dest: new HydfsWriter(() => [this.hydfsUrl("")], this.http, spec.dest, `rainstorm-${id}`),
+      dest: new HydfsClient({ http: this.http, bases: () => [this.hydfsUrl("")], clientId: `rainstorm-${id}` }).file(spec.dest),
     };
     await this.appendDest(job, "create", "");
     spec.stages.forEach((s, stage) => {
@@ -295,8 +297,10 @@ export class Leader {
       // The answer must start within the HyDFS timeout; the body then streams as long as the job reads it.
       const headersDue = new AbortController();
       const timer = setTimeout(() => headersDue.abort(new Error(`no answer from HyDFS within ${this.cfg.hydfs.request_timeout_ms} ms`)), this.cfg.hydfs.request_timeout_ms);
-      const res = await this.http.fetch(this.hydfsUrl(`/get?name=${encodeURIComponent(spec.src)}`), { signal: headersDue.signal }).finally(() => clearTimeout(timer));
-      if (!res.ok) throw new Error(`reading ${spec.src}: ${res.status} ${await res.text()}`);
+      const res = await this.hydfs()
+        .open(spec.src, { deadline: () => ({ signal: headersDue.signal }) })
+        .finally(() => clearTimeout(timer));
+      if (!res) throw new Error(`reading ${spec.src}: 404 no such file`);
       // Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so
       // a paced source still sends full batches.
       const pace = async () => {
@@ -386,9 +390,12 @@ export class Leader {
   private async removeLogs(jobId: string, names: string[]): Promise<void> {
     const results = await Promise.allSettled(
       names.map(async (name) => {
-        const res = await this.http.fetch(this.hydfsUrl(`/delete?name=${encodeURIComponent(name)}`), { method: "POST", timeoutMs: this.cfg.hydfs.request_timeout_ms });
         // 404: the task never wrote a log (it took no input), or it is already gone.
-        if (!res.ok && res.status !== 404) throw new Error(`${name}: ${res.status} ${await res.text()}`);
+        await this.hydfs()
+          .delete(name)
+          .catch((err: HydfsCallError) => {
+            if (err.status !== 404) throw err;
+          });
       }),
     );
     const failures = results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason?.message));
