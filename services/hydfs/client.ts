@@ -46,7 +46,8 @@ export const ONE_ATTEMPT: RetryRules = { policy: { deadlineMs: 0, maxAttempts: 1
 /**
  * A call that failed. `status`: hydfsd's answer (undefined: no answer: refused, timed out, cut
  * short); `reason`: its message (readError) or why no answer came; `last`: when the rules gave
- * up retrying, the last attempt's failure.
+ * up retrying, the last attempt's failure; `cause`: what an attempt threw, when not a
+ * HydfsCallError.
  */
 export class HydfsCallError extends Error {
   readonly status?: number;
@@ -54,8 +55,8 @@ export class HydfsCallError extends Error {
   readonly body?: unknown;
   readonly last?: HydfsCallError;
 
-  constructor(message: string, fields: { status?: number; reason: string; body?: unknown; last?: HydfsCallError }) {
-    super(message);
+  constructor(message: string, fields: { status?: number; reason: string; body?: unknown; last?: HydfsCallError; cause?: unknown }) {
+    super(message, { cause: fields.cause });
     this.status = fields.status;
     this.reason = fields.reason;
     this.body = fields.body;
@@ -161,7 +162,7 @@ export class HydfsClient {
           try {
             return { value: await once(base) };
           } catch (err) {
-            const failure = err instanceof HydfsCallError ? err : new HydfsCallError(`${what} via ${base}: ${whyFailed(err)}`, { reason: whyFailed(err) });
+            const failure = err instanceof HydfsCallError ? err : new HydfsCallError(`${what} via ${base}: ${whyFailed(err)}`, { reason: whyFailed(err), cause: err });
             const transport = failure.status === undefined;
             if (!transport && !rules.retryStatus(failure.status!)) throw failure;
             if (transport && (rules.transport === "never" || (rules.transport === "once" && transportRetried))) throw failure;
