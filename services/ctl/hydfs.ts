@@ -9,7 +9,7 @@
  *
  * A 503 (the node cannot serve right now: its membership view is not current yet, or too few
  * replicas answered) is retried a few times with backoff within --timeout, saying
- * `retrying: <error>` on stderr each time (see withRetries).
+ * `retrying: <error>` on stderr each time (see ctlRules). Every call goes through hydfs/client.ts.
  */
 import { defineCommand } from "citty";
 import { randomUUID } from "node:crypto";
