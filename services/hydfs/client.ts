@@ -176,7 +176,10 @@ export class HydfsClient {
       return { retry: lastWhy(last), status: last?.failure.status };
     };
     try {
-      return await retrying(what, rules.policy, round, { ...this.deps, onRetry: (_why, pauseMs) => opts.onRetry?.(last!.failure, pauseMs) });
+      const onRetry = (_why: string, pauseMs: number) => {
+        if (last) opts.onRetry?.(last.failure, pauseMs);
+      };
+      return await retrying(what, rules.policy, round, { ...this.deps, onRetry });
     } catch (err) {
       if (!(err instanceof RetriesExhausted)) throw err;
       const why = lastWhy(last);

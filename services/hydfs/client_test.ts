@@ -135,8 +135,10 @@ describe("writes retry what is retryable, under one (client, seq)", () => {
   });
 
   test("no coordinator known at all: fails after the deadline and says so", async () => {
-    const err = await caught(client([], { ...FAST, policy: { ...FAST_POLICY, deadlineMs: 50 } }).write("append", "logs/task.log", "x"));
+    const told: string[] = [];
+    const err = await caught(client([], { ...FAST, policy: { ...FAST_POLICY, deadlineMs: 50 } }).write("append", "logs/task.log", "x", { onRetry: (f) => told.push(f.message) }));
     expect(err.message).toBe("append of logs/task.log: no coordinator could serve it within 50 ms (0 attempts); last: no HyDFS coordinator known");
+    expect(told).toEqual([]);
   });
 
   test("409 is final: one attempt, the status and hydfsd's words kept for the caller", async () => {
