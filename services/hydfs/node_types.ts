@@ -16,28 +16,8 @@ export class HydfsError extends Error {
   }
 }
 
-export interface WriteResult {
-  name: string;
-  size: number;
-  replicas: string[];
-  acked: string[];
-  duplicate: boolean;
-}
-
-/** What `POST /delete` answers: the replicas (host:port) that recorded the tombstone. */
-export interface DeleteResult {
-  name: string;
-  deleted: true;
-  replicas: string[];
-}
-
-export interface MergeResult {
-  name: string;
-  digest: string;
-  updated: string[];
-  replicas: string[];
-  confirmed: boolean;
-}
+/** The node's answers are the API's answers: one declaration, in model.ts. */
+export type { DeleteAnswer as DeleteResult, MergeAnswer as MergeResult, WriteAnswer as WriteResult } from "./model.ts";
 
 export interface HydfsMetrics {
   ops: Record<string, number>;

@@ -14,7 +14,8 @@ import type { DeleteAnswer, ReplicaAnswer } from "./quorum.ts";
 import { type NodeAddress, sameAddress } from "./ring.ts";
 import type { FileStore } from "./store.ts";
 
-export type WriteKind = "create" | "append";
+export type { WriteKind } from "./model.ts";
+import type { WriteKind } from "./model.ts";
 
 /** A replica's copy of a file as a manifest request sees it: ops (undefined = no copy) and tombstone. */
 export interface ManifestReply {
