@@ -18,12 +18,7 @@ import { shq } from "./ssh.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-describe("hosts file", () => {
-  test("words: whitespace separates, quotes group", () => {
-    expect(words(`a  b="c d" 'e f'g`)).toEqual(["a", "b=c d", "e fg"]);
-    expect(() => words(`a "b`)).toThrow(/unterminated/);
-  });
-
+describe("hosts file lines", () => {
   test("parseLine: a settings line or a host line, each word checked", () => {
     const host = (address: string, introducer: boolean, kv: Record<string, string> = {}, options: string[] = []) => ({ host: { line: 7, address, introducer, kv, options } });
     const cases: [string, ReturnType<typeof parseLine>][] = [
@@ -59,6 +54,13 @@ describe("hosts file", () => {
     expect(parseHostsText("10.0.0.1\n10.0.0.2 introducer\n", "f").hosts.map((h) => h.introducer)).toEqual([false, true]);
     expect(() => parseHostsText("user=a\n", "f")).toThrow(/^f: no hosts/);
     expect(() => parseHostsText("10.0.0.1\n\n10.0.0.1\n", "f")).toThrow(/^f:3: host 10.0.0.1 is listed twice$/);
+  });
+});
+
+describe("hosts file", () => {
+  test("words: whitespace separates, quotes group", () => {
+    expect(words(`a  b="c d" 'e f'g`)).toEqual(["a", "b=c d", "e fg"]);
+    expect(() => words(`a "b`)).toThrow(/unterminated/);
   });
 
   test("settings apply to every host, a host's own key=value wins, flags win over both", () => {
