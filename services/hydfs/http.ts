@@ -24,6 +24,8 @@ import { formatToken, tokenOf } from "./ring.ts";
 import * as M from "./model.ts";
 
 const NO_BODY = { parse: "none" } as const;
+/** A streamed upload: the body is the file's bytes, never parsed. */
+const WRITE_ROUTE = { parse: "none", query: M.WriteQuery, response: { 200: M.WriteAnswer } } as const;
 
 function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: ReadableStream<Uint8Array> }): Response {
   return new Response(r.body, {
@@ -31,88 +33,66 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
   });
 }
 
+/** Every client route, for GET /help. */
+const CLIENT_ROUTES = ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"];
+
 export function hydfsApp(node: HydfsNode) {
   const verifier = requestVerifier(node.cfg.cluster_secret, node.cfg.host);
-  return new Elysia()
-    // Deny by default: with a secret, reads, writes and replica calls all need the credential;
-    // only the routes in PUBLIC_ROUTES (declared right after) do not.
-    .onRequest(authHook(verifier, PUBLIC_ROUTES))
-    .onError((ctx) => {
-      if (ctx.error instanceof NameError) {
-        ctx.set.status = 400;
-        return { error: ctx.error.message };
-      }
-      return jsonErrorHook(ctx);
-    })
-    .get("/health", () => ({ ok: true, service: "hydfsd" }), { response: { 200: M.HealthAnswer } })
-    .get("/help", () => ({
-      client: ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
-    }), { response: { 200: M.HelpAnswer } })
+  const app = baseApp(node, verifier);
+  // Routes are added to this one instance after its hooks, so the hooks cover every route.
+  clientRoutes(app, node);
+  replicaRoutes(app, node);
+  return app;
+}
+
+/** The hooks (authentication first, then errors) and the routes about the daemon itself. */
+function baseApp(node: HydfsNode, verifier: RequestVerifier | undefined) {
+  return (
+    new Elysia()
+      // Deny by default: with a secret, reads, writes and replica calls all need the credential;
+      // only the routes in PUBLIC_ROUTES (declared right after) do not.
+      .onRequest(authHook(verifier, PUBLIC_ROUTES))
+      .onError((ctx) => {
+        if (ctx.error instanceof NameError) {
+          ctx.set.status = 400;
+          return { error: ctx.error.message };
+        }
+        return jsonErrorHook(ctx);
+      })
+      .get("/health", () => ({ ok: true, service: "hydfsd" }), { response: { 200: M.HealthAnswer } })
+      .get("/help", () => ({ client: CLIENT_ROUTES }), { response: { 200: M.HelpAnswer } })
+      .get("/metrics", ({ set }) => {
+        set.headers["content-type"] = "text/plain; version=0.0.4";
+        return metricsText(node, verifier);
+      })
+  );
+}
+
+type HydfsApp = ReturnType<typeof baseApp>;
+
+/** What clients call; any node coordinates. */
+function clientRoutes(app: HydfsApp, node: HydfsNode): void {
+  const ring = () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) });
+  app
     .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: M.NameQuery })
     .get("/stat", ({ query }) => node.stat(query.name), { query: M.NameQuery, response: { 200: M.StatAnswer } })
     .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: M.NameQuery })
-    .get("/ls", async ({ query }) => {
-      // A missing or deleted file is a 404 here too, as for get and stat.
-      const { name } = await node.stat(query.name, "ls");
-      return {
-        name,
-        token: formatToken(tokenOf(name)),
-        replicas: node.replicas(name).map((r) => ({ id: r.id, host: r.host, token: formatToken(r.token) })),
-      };
-    }, { query: M.NameQuery, response: { 200: M.LsAnswer } })
-    .get("/liststore", () => {
-      const self = node.ring.nodes.find((n) => node.isSelf(n));
-      return {
-        node: node.selfId ?? null,
-        host: node.cfg.host,
-        token: self ? formatToken(self.token) : null,
-        files: node.store.list().map((name) => {
-          const ops = node.store.view(name) ?? [];
-          return { name, token: formatToken(tokenOf(name)), size: ops.reduce((n, o) => n + o.size, 0), ops: ops.length };
-        }),
-      };
-    }, { response: { 200: M.ListStoreAnswer } })
-    .get("/list_mem_ids", () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) }), { response: { 200: M.ListMemIdsAnswer } })
-    .get("/metrics", ({ set }) => {
-      set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(node, verifier);
-    })
-    .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: M.WriteQuery, response: { 200: M.WriteAnswer } })
-    .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: M.WriteQuery, response: { 200: M.WriteAnswer } })
+    .get("/ls", ({ query }) => lsAnswer(node, query.name), { query: M.NameQuery, response: { 200: M.LsAnswer } })
+    .get("/liststore", () => listStoreAnswer(node), { response: { 200: M.ListStoreAnswer } })
+    .get("/list_mem_ids", ring, { response: { 200: M.ListMemIdsAnswer } })
+    .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), WRITE_ROUTE)
+    .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), WRITE_ROUTE)
     .post("/merge", ({ query }) => node.merge(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.MergeAnswer } })
     .post("/delete", ({ query }) => node.delete(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.DeleteAnswer } })
-    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: M.MultiappendLocalQuery, response: { 200: M.WriteAnswer } })
-    // ---- replica-to-replica ----
-    .put(
-      "/internal/chunk/:id",
-      async ({ params, request }) => {
-        // Counted while it streams: a longer body is cut off after CHUNK_BYTES, never buffered.
-        const bytes = await readLimited(request.body, CHUNK_BYTES, `chunk ${params.id.slice(0, 12)}`, declaredLength(request.headers));
-        try {
-          return node.store.putChunk(bytes, params.id);
-        } catch (err) {
-          throw new HydfsError((err as Error).message, 400);
-        }
-      },
-      { parse: "none", params: M.ChunkParams },
-    )
-    .get(
-      "/internal/chunk/:id",
-      ({ params }) => {
-        if (!node.store.hasChunk(params.id)) throw new HydfsError(`no chunk ${params.id}`, 404);
-        return new Response(node.store.chunkFile(params.id));
-      },
-      { params: M.ChunkParams },
-    )
-    .get("/internal/manifest", ({ query, set }) => {
-      const name = validateRemoteName(query.name);
-      const ops = node.store.ops(name);
-      // The tombstone travels with the answer (also with a 404), so readers and merges see deletes.
-      const deletedAtMs = node.store.deletedAt(name);
-      if (ops) return { ops, deletedAtMs };
-      set.status = 404;
-      return { error: `no replica of ${name} here`, deletedAtMs };
-    }, { query: M.NameQuery })
+    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: M.MultiappendLocalQuery, response: { 200: M.WriteAnswer } });
+}
+
+/** What replicas call on each other (/internal/*). */
+function replicaRoutes(app: HydfsApp, node: HydfsNode): void {
+  app
+    .put("/internal/chunk/:id", ({ params, request }) => putChunk(node, params.id, request), { parse: "none", params: M.ChunkParams })
+    .get("/internal/chunk/:id", ({ params }) => getChunk(node, params.id), { params: M.ChunkParams })
+    .get("/internal/manifest", ({ query, set }) => manifestAnswer(node, query.name, set), { query: M.NameQuery })
     .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
       parse: "none",
       query: M.ReplicaCreateQuery,
@@ -123,55 +103,98 @@ export function hydfsApp(node: HydfsNode) {
       { parse: "none", query: M.ReplicaAppendQuery },
     )
     // The create decree (create_decree.ts): phase 1 and phase 2 at this replica.
-    .post(
-      "/internal/prepare",
-      async ({ query, request }) => {
-        const raw = await readLimited(request.body, SMALL_JSON_MAX_BYTES, "prepare", declaredLength(request.headers));
-        let ballot: Ballot;
-        try {
-          ballot = parseBallot((JSON.parse(new TextDecoder().decode(raw)) as { ballot?: unknown })?.ballot);
-        } catch (err) {
-          throw new HydfsError(`prepare: ${(err as Error).message}`, 400);
-        }
-        return node.prepareLocal(validateRemoteName(query.name), ballot);
-      },
-      { parse: "none", query: M.NameQuery },
-    )
-    .post(
-      "/internal/accept",
-      async ({ query, request }) => {
-        const raw = await readLimited(request.body, OP_BODY_MAX_BYTES, "accept", declaredLength(request.headers));
-        let ballot: Ballot;
-        let op: AppendOp;
-        let data: Uint8Array;
-        try {
-          const body = decode(raw) as { ballot?: unknown; op?: unknown; data?: unknown };
-          ballot = parseBallot(body?.ballot);
-          op = validateAppendOp(body?.op, "op");
-          if (!(body.data instanceof Uint8Array)) throw new Error("data: expected bytes");
-          data = body.data;
-        } catch (err) {
-          throw new HydfsError(`accept: ${(err as Error).message}`, 400);
-        }
-        return node.acceptLocal(validateRemoteName(query.name), ballot, op, data.length > 0 ? data : undefined);
-      },
-      { parse: "none", query: M.NameQuery },
-    )
-    .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), {
-      ...NO_BODY,
-      query: M.ReplicaDeleteQuery,
-    })
+    .post("/internal/prepare", ({ query, request }) => prepare(node, query.name, request), { parse: "none", query: M.NameQuery })
+    .post("/internal/accept", ({ query, request }) => accept(node, query.name, request), { parse: "none", query: M.NameQuery })
+    .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), { ...NO_BODY, query: M.ReplicaDeleteQuery })
     .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { ...NO_BODY, query: M.ReplicaAbortQuery })
-    .post(
-      "/internal/adopt",
-      async ({ query, request }) => {
-        const name = validateRemoteName(query.name);
-        const raw = await readLimited(request.body, ADOPT_BODY_MAX_BYTES, `adopt ${name}`, declaredLength(request.headers));
-        const body = parseAdoptBody(raw);
-        return { digest: await node.adopt(name, body.ops, body.sources, body.deletedAtMs) };
-      },
-      { ...NO_BODY, query: M.NameQuery },
-    );
+    .post("/internal/adopt", ({ query, request }) => adopt(node, query.name, request), { ...NO_BODY, query: M.NameQuery });
+}
+
+// ---- handlers ----------------------------------------------------------------------------------
+
+async function lsAnswer(node: HydfsNode, nameIn: string) {
+  // A missing or deleted file is a 404 here too, as for get and stat.
+  const { name } = await node.stat(nameIn, "ls");
+  return {
+    name,
+    token: formatToken(tokenOf(name)),
+    replicas: node.replicas(name).map((r) => ({ id: r.id, host: r.host, token: formatToken(r.token) })),
+  };
+}
+
+function listStoreAnswer(node: HydfsNode) {
+  const self = node.ring.nodes.find((n) => node.isSelf(n));
+  return {
+    node: node.selfId ?? null,
+    host: node.cfg.host,
+    token: self ? formatToken(self.token) : null,
+    files: node.store.list().map((name) => {
+      const ops = node.store.view(name) ?? [];
+      return { name, token: formatToken(tokenOf(name)), size: ops.reduce((n, o) => n + o.size, 0), ops: ops.length };
+    }),
+  };
+}
+
+async function putChunk(node: HydfsNode, id: string, request: Request) {
+  // Counted while it streams: a longer body is cut off after CHUNK_BYTES, never buffered.
+  const bytes = await readLimited(request.body, CHUNK_BYTES, `chunk ${id.slice(0, 12)}`, declaredLength(request.headers));
+  try {
+    return node.store.putChunk(bytes, id);
+  } catch (err) {
+    throw new HydfsError((err as Error).message, 400);
+  }
+}
+
+function getChunk(node: HydfsNode, id: string): Response {
+  if (!node.store.hasChunk(id)) throw new HydfsError(`no chunk ${id}`, 404);
+  return new Response(node.store.chunkFile(id));
+}
+
+function manifestAnswer(node: HydfsNode, nameIn: string, set: { status?: number | string }) {
+  const name = validateRemoteName(nameIn);
+  const ops = node.store.ops(name);
+  // The tombstone travels with the answer (also with a 404), so readers and merges see deletes.
+  const deletedAtMs = node.store.deletedAt(name);
+  if (ops) return { ops, deletedAtMs };
+  set.status = 404;
+  return { error: `no replica of ${name} here`, deletedAtMs };
+}
+
+/** Phase 1 of the create decree (create_decree.ts) at this replica. */
+async function prepare(node: HydfsNode, nameIn: string, request: Request) {
+  const raw = await readLimited(request.body, SMALL_JSON_MAX_BYTES, "prepare", declaredLength(request.headers));
+  let ballot: Ballot;
+  try {
+    ballot = parseBallot((JSON.parse(new TextDecoder().decode(raw)) as { ballot?: unknown })?.ballot);
+  } catch (err) {
+    throw new HydfsError(`prepare: ${(err as Error).message}`, 400);
+  }
+  return node.prepareLocal(validateRemoteName(nameIn), ballot);
+}
+
+/** Phase 2 of the create decree at this replica: msgpack `{ballot, op, data}`. */
+async function accept(node: HydfsNode, nameIn: string, request: Request) {
+  const raw = await readLimited(request.body, OP_BODY_MAX_BYTES, "accept", declaredLength(request.headers));
+  let ballot: Ballot;
+  let op: AppendOp;
+  let data: Uint8Array;
+  try {
+    const body = decode(raw) as { ballot?: unknown; op?: unknown; data?: unknown };
+    ballot = parseBallot(body?.ballot);
+    op = validateAppendOp(body?.op, "op");
+    if (!(body.data instanceof Uint8Array)) throw new Error("data: expected bytes");
+    data = body.data;
+  } catch (err) {
+    throw new HydfsError(`accept: ${(err as Error).message}`, 400);
+  }
+  return node.acceptLocal(validateRemoteName(nameIn), ballot, op, data.length > 0 ? data : undefined);
+}
+
+async function adopt(node: HydfsNode, nameIn: string, request: Request) {
+  const name = validateRemoteName(nameIn);
+  const raw = await readLimited(request.body, ADOPT_BODY_MAX_BYTES, `adopt ${name}`, declaredLength(request.headers));
+  const body = parseAdoptBody(raw);
+  return { digest: await node.adopt(name, body.ops, body.sources, body.deletedAtMs) };
 }
 
 export interface AdoptBody {
