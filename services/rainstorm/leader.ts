@@ -25,7 +25,9 @@ import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
-import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
+import type { Worker } from "./worker.ts";
+import type { Batch, JobEvent, JobSummary, KillTaskAnswer, Routes, TaskDeath, TaskListing, TaskStart } from "./model.ts";
+import { RainstormClient } from "./client.ts";
 import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
@@ -43,14 +45,6 @@ export interface TaskInfo {
   logPath: string;
   restarts: number;
 }
-
-export type JobEvent =
-  | { event: "accepted"; job: string; tasks: { stage: number; index: number; node: string; pid: number }[] }
-  | { event: "output"; lines: string[] }
-  | { event: "task_restarted"; stage: number; index: number; node: string; pid: number; reason: string }
-  | { event: "scaled"; stage: number; from: number; to: number; avg_rate_per_task: number; reason: string }
-  | { event: "done"; job: string; tuples_read: number; tuples_out: number; duration_ms: number; tuples_per_s: number; dest: string }
-  | { event: "failed"; job: string; error: string };
 
 interface Job {
   id: string;
@@ -111,10 +105,13 @@ export class Leader {
   private readonly worker: Worker;
   /** Signs every call to workers and HyDFS. */
   private readonly http: ClusterHttp;
+  /** Calls the other workers. */
+  private readonly rs: RainstormClient;
 
   constructor(opts: LeaderOptions) {
     this.cfg = opts.cfg;
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
+    this.rs = new RainstormClient(this.http);
     this.log = opts.log;
     this.worker = opts.worker;
   }
@@ -132,17 +129,6 @@ export class Leader {
   }
 
   // ---- HTTP helpers ----------------------------------------------------------------------------
-
-  private async post(addr: string, path: string, body: unknown, timeoutMs = 5000): Promise<any> {
-    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
-    const text = await res.text();
-    let data: any = text;
-    try {
-      data = JSON.parse(text);
-    } catch {}
-    if (!res.ok) throw new Error(`${addr}${path}: ${res.status} ${data?.error ?? text}`);
-    return data;
-  }
 
   private hydfsUrl(path: string): string {
     return `http://${this.cfg.host}:${this.cfg.ports.hydfs}${path}`;
@@ -242,7 +228,7 @@ export class Leader {
 
   private async startTask(job: Job, t: TaskInfo): Promise<void> {
     const start: TaskStart = { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce };
-    const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.post(t.addr, "/worker/start", start);
+    const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.rs.startTask(t.addr, start);
     t.pid = r.pid;
     t.logPath = r.logPath;
   }
@@ -371,7 +357,7 @@ export class Leader {
     const endOfStream = job.status === "done";
     const addrs = new Set(job.tasks.flat().map((t) => t.addr));
     addrs.add(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.post(a, "/worker/stop_job", { job: job.id, end_of_stream: endOfStream }))));
+    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.rs.stopJob(a, job.id, endOfStream))));
   }
 
   /** Exactly-once: the job's task logs go from HyDFS once rainstorm.log_retention_ms has passed. */
@@ -466,7 +452,7 @@ export class Leader {
   // ---- failures ------------------------------------------------------------------------------
 
   /** A worker reports that a task's operator died unasked: restart it. */
-  async onTaskDied(report: { job: string; stage: number; index: number; pid: number; reason: string }): Promise<void> {
+  async onTaskDied(report: TaskDeath): Promise<void> {
     const job = this.jobs.get(report.job);
     const t = job?.tasks[report.stage]?.[report.index];
     if (!job || !t || job.status !== "running" || t.pid !== report.pid) return;
@@ -522,7 +508,7 @@ export class Leader {
     this.worker.setRoutes(job.id, job.routes);
     const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ...also]);
     addrs.delete(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => this.post(a, "/worker/routes", { job: job.id, routes: job.routes })));
+    await Promise.allSettled([...addrs].map((a) => this.rs.setRoutes(a, job.id, job.routes)));
   }
 
   // ---- autoscaling --------------------------------------------------------------------------
@@ -599,7 +585,7 @@ export class Leader {
     const body = { job: job.id, stage: t.stage, index: t.index };
     try {
       if (t.addr === this.selfAddr) await this.worker.retireTask(body.job, body.stage, body.index);
-      else await this.post(t.addr, "/worker/retire", body, RETIRE_CALL_TIMEOUT_MS);
+      else await this.rs.retireTask(t.addr, body, { timeoutMs: RETIRE_CALL_TIMEOUT_MS });
     } catch (err) {
       // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did
       // not acknowledge is re-sent to the remaining tasks.
@@ -621,14 +607,14 @@ export class Leader {
     const rates = new Map<string, number>();
     await Promise.allSettled(
       [...addrs].map(async (a) => {
-        const list = a === this.selfAddr ? this.worker.list() : ((await (await this.http.fetch(`http://${a}/worker/tasks`, { timeoutMs: 2000 })).json()) as ReturnType<Worker["list"]>);
+        const list = a === this.selfAddr ? this.worker.list() : await this.rs.workerTasks(a, { timeoutMs: 2000 });
         for (const r of list) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
       }),
     );
     return rates;
   }
 
-  async listTasks(): Promise<Record<string, unknown>[]> {
+  async listTasks(): Promise<TaskListing[]> {
     const running = [...this.jobs.values()].filter((j) => j.status === "running");
     const rates = await this.taskRates(running);
     return running.flatMap((j) =>
@@ -636,7 +622,7 @@ export class Leader {
         job: j.id,
         stage: t.stage,
         task: t.index,
-        node: t.addr.split(":")[0],
+        node: t.addr.split(":")[0]!,
         pid: t.pid,
         op: t.op,
         args: t.args,
@@ -647,13 +633,13 @@ export class Leader {
     );
   }
 
-  async killTask(node: string, pid: number): Promise<{ job: string; stage: number; task: number; node: string; pid: number }> {
+  async killTask(node: string, pid: number): Promise<KillTaskAnswer> {
     for (const j of this.jobs.values()) {
       if (j.status !== "running") continue;
       for (const t of j.tasks.flat()) {
         if (t.pid === pid && t.addr.split(":")[0] === node) {
           if (t.addr === this.selfAddr) this.worker.killPid(pid);
-          else await this.post(t.addr, "/worker/kill", { pid });
+          else await this.rs.killPid(t.addr, pid);
           return { job: j.id, stage: t.stage, task: t.index, node, pid };
         }
       }
@@ -661,7 +647,7 @@ export class Leader {
     throw new LeaderError(`no running task with pid ${pid} on node ${node} (see list_tasks)`, 404);
   }
 
-  jobList(): Record<string, unknown>[] {
+  jobList(): JobSummary[] {
     return [...this.jobs.values()].map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
   }
 }

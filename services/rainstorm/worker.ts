@@ -8,7 +8,7 @@
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  */
-import { Decoder, encode } from "@msgpack/msgpack";
+import { Decoder } from "@msgpack/msgpack";
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isStatelessOperator, operatorFactory } from "../../ops/registry.ts";
@@ -18,41 +18,9 @@ import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
 import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE, partitionOf, validateOperatorName } from "./plan.ts";
-
-export interface Routes {
-  /** Increases with every change; older tables are ignored. */
-  version: number;
-  /** stages[s][i] = "host:port" of the worker running task i of stage s. */
-  stages: string[][];
-  /** "host:port" of the leader, which takes the last stage's output. */
-  sink: string;
-}
-
-export interface TaskStart {
-  job: string;
-  stage: number;
-  index: number;
-  op: string;
-  args: string[];
-  routes: Routes;
-  /** Log every batch to HyDFS before forwarding and drop repeated inputs (exactly_once=true). */
-  exactlyOnce?: boolean;
-}
-
-/**
- * A batch on the wire (msgpack): `count` tuples as text. For a task, the lines are the
- * operator's own input lines (`{"id","key","value"}`), written to its stdin as they come; for
- * the sink, they are the result lines `key\tvalue` that go to dest.
- */
-export interface Batch {
-  job: string;
-  stage: number;
-  index: number;
-  count: number;
-  lines: string;
-  /** Exactly-once sink batches: the output id of each line, in order (the sink drops known ids). */
-  ids?: string[];
-}
+import type { Batch, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
+import { BATCH_RETRY, RainstormClient } from "./client.ts";
+import { backoffMs } from "../shared/retry.ts";
 
 /**
  * The task a batch is for is not (or no longer) running here: it moved, was retired or is
@@ -302,7 +270,7 @@ export interface WorkerOptions {
   cfg: NodeConfig;
   log: Logger;
   /** Told when a task's operator dies without being asked to (the leader restarts it). */
-  onTaskDied: (t: { job: string; stage: number; index: number; pid: number; reason: string }) => void;
+  onTaskDied: (t: TaskDeath) => void;
 }
 
 export class Worker {
@@ -317,9 +285,12 @@ export class Worker {
   readonly logDir: string;
   /** Signs every batch and HyDFS call. */
   private readonly http: ClusterHttp;
+  /** Sends batches to the next stage and the sink. */
+  private readonly rs: RainstormClient;
 
   constructor(private readonly opts: WorkerOptions) {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
+    this.rs = new RainstormClient(this.http);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     mkdirSync(this.logDir, { recursive: true });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
@@ -502,22 +473,7 @@ export class Worker {
     return undefined;
   }
 
-  list(): {
-    job: string;
-    stage: number;
-    index: number;
-    op: string;
-    args: string[];
-    pid: number;
-    ratePerSec: number;
-    inputs: number;
-    outputs: number;
-    batches: number;
-    active: number;
-    waiting: number;
-    logPath: string;
-    alive: boolean;
-  }[] {
+  list(): WorkerTask[] {
     return [...this.tasks.values()].map((t) => ({
       job: t.start.job,
       stage: t.start.stage,
@@ -735,7 +691,6 @@ export class Worker {
 
   /** Send until acknowledged, following route changes; gives up only when the job stops. */
   async sendWithRetry(job: string, kind: "task" | "sink", batch: Batch): Promise<void> {
-    let delayMs = 50;
     for (let attempt = 0; ; attempt++) {
       if (this.stoppedJobs.has(job)) throw new TaskGone(`job ${job} stopped`);
       const routes = this.routes.get(job);
@@ -746,14 +701,13 @@ export class Worker {
       const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
       if (target) {
         try {
-          await postBatch(this.http, target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.rainstorm.batch_timeout_ms);
+          await this.rs.sendBatch(target, kind, batch, this.opts.cfg.rainstorm.batch_timeout_ms);
           return;
         } catch (err) {
           if (attempt % 20 === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
         }
       }
-      await Bun.sleep(delayMs);
-      delayMs = Math.min(delayMs * 2, 500);
+      await Bun.sleep(backoffMs(BATCH_RETRY, attempt + 1));
     }
   }
 }
@@ -766,13 +720,6 @@ export class Worker {
 export function destLine(key: string, value: string): string {
   const flat = (s: string) => (s.includes("\n") || s.includes("\r") ? s.replaceAll("\n", "\\n").replaceAll("\r", "\\r") : s);
   return `${flat(key)}\t${flat(value)}\n`;
-}
-
-/** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
-export async function postBatch(http: ClusterHttp, target: string, path: string, batch: Batch, timeoutMs: number): Promise<void> {
-  const res = await http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": "application/msgpack" }, body: encode(batch), timeoutMs });
-  if (!res.ok) throw new Error(`${target}${path}: ${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
 }
 
 /** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max` (lines and ids alike). */
