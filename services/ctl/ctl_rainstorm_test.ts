@@ -11,7 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { rainstormApp } from "../rainstorm/http.ts";
 import { type Leader, LeaderError } from "../rainstorm/leader.ts";
-import type { JobEvent, TaskListing } from "../rainstorm/model.ts";
+import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import type { JobSpec } from "../rainstorm/plan.ts";
 import type { Worker } from "../rainstorm/worker.ts";
 import { tempPath } from "../testing/cluster.ts";
@@ -37,7 +37,7 @@ function eventsFor(spec: JobSpec): JobEvent[] {
   ];
 }
 
-const TASKS: TaskListing[] = [
+const TASKS: ListedTask[] = [
   { job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7, op: "grep-wrapper", args: ["Sign Post", "4"], rate: 120, restarts: 0, log: "/var/log/a.log" },
   { job: JOB, stage: 1, task: 0, node: LEADER, pid: 11, op: "aggregate-wrapper", args: [], rate: null, restarts: 2, log: "/var/log/b.log" },
 ];

@@ -13,7 +13,7 @@ import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
 import { HttpCallError, whyFailed } from "../shared/http.ts";
 import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { TaskListing } from "../rainstorm/model.ts";
+import type { ListedTask } from "../rainstorm/model.ts";
 import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
@@ -68,7 +68,7 @@ async function leaderQuery<T>(ctx: Ctx, host: string, call: (addr: string) => Pr
 }
 
 /** The running tasks, from the leader (found by atLeader); `host` is the leader that answered. */
-export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: TaskListing[] }> {
+export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: ListedTask[] }> {
   return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).listTasks(addr, { timeoutMs: ctx.timeoutMs })));
 }
 

@@ -37,7 +37,7 @@ import {
   type StopJob,
   type TaskDeath,
   type TaskList,
-  type TaskListing,
+  type ListedTask,
   type TaskRetired,
   type TaskStart,
   type TaskStarted,
@@ -46,14 +46,6 @@ import {
 
 /** A call the caller gives no deadline: the leader's calls to workers have always had 5 s; a live worker answers in milliseconds. */
 export const CALL_TIMEOUT_MS = 5000;
-
-/**
- * Resending a batch until it is acknowledged (worker.ts sendWithRetry): the sender keeps trying
- * as long as its job runs (no deadline, no attempt limit: a batch is never dropped), following
- * route changes between attempts. Pauses from 50 ms, about a restarted task's start, up to
- * 500 ms, so a moved task gets its batches within half a second of the new routes.
- */
-export const BATCH_RETRY: RetryPolicy = { deadlineMs: Infinity, maxAttempts: Infinity, firstBackoffMs: 50, maxBackoffMs: 500 };
 
 /** A rainstormd's non-2xx answer: its status, its own words (`error`) and its body. */
 export class RainstormHttpError extends Error {
@@ -128,7 +120,7 @@ export class RainstormClient {
   }
 
   /** GET /tasks: every task of the running jobs. */
-  async listTasks(leader: string, opts: CallOptions = {}): Promise<TaskListing[]> {
+  async listTasks(leader: string, opts: CallOptions = {}): Promise<ListedTask[]> {
     return (await this.call<TaskList>(leader, "GET", "/tasks", undefined, opts)).tasks;
   }
 
@@ -143,7 +135,7 @@ export class RainstormClient {
   }
 
   /** POST /leader/task_died: safe to repeat (the leader ignores a report about a pid it already replaced). */
-  async reportTaskDeath(leader: string, death: TaskDeath, opts: CallOptions = {}): Promise<void> {
+  async reportTaskDied(leader: string, death: TaskDeath, opts: CallOptions = {}): Promise<void> {
     await this.call<Ok>(leader, "POST", "/leader/task_died", death, opts);
   }
 
@@ -164,9 +156,12 @@ export class RainstormClient {
     return (await this.call<JobStopped>(worker, "POST", "/worker/stop_job", { job, end_of_stream: endOfStream } satisfies StopJob, opts)).stopped;
   }
 
-  /** POST /worker/retire: stop a task autoscaling removed, once it is idle (a 404 when it is not there). */
-  retireTask(worker: string, task: RetireTask, opts: Omit<CallOptions, "retry"> = {}): Promise<TaskRetired> {
-    return this.call(worker, "POST", "/worker/retire", task, opts);
+  /**
+   * POST /worker/retire: stop a task autoscaling removed, once it is idle (a 404 when it is not
+   * there). The worker waits up to 30 s for that: give a timeoutMs above it.
+   */
+  retireTask(worker: string, job: string, stage: number, index: number, opts: Omit<CallOptions, "retry"> = {}): Promise<TaskRetired> {
+    return this.call(worker, "POST", "/worker/retire", { job, stage, index } satisfies RetireTask, opts);
   }
 
   /** POST /worker/kill: kill one operator process there, by pid. */
@@ -181,7 +176,7 @@ export class RainstormClient {
 
   /**
    * POST one msgpack batch to a task's worker (/data) or the leader's sink (/sink); resolves once
-   * it is acknowledged. One attempt: the sender retries (BATCH_RETRY), re-reading the routes.
+   * it is acknowledged. One attempt: the sender retries, re-reading the routes between attempts.
    */
   async sendBatch(target: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
     const path = batchPath(kind);

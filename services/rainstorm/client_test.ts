@@ -113,10 +113,10 @@ describe("leader API", () => {
     expect([err.status, err.error]).toEqual([404, "no running task with pid 99 on node 127.0.0.1 (see list_tasks)"]);
   });
 
-  test("reportTaskDeath", async () => {
+  test("reportTaskDied", async () => {
     calls.length = 0;
     const death = { job: JOB, stage: 0, index: 1, pid: 7, reason: "operator exited with code 1" };
-    await rs.reportTaskDeath(leaderAddr, death);
+    await rs.reportTaskDied(leaderAddr, death);
     expect(calls).toEqual([["taskDied", death]]);
   });
 
@@ -133,7 +133,7 @@ describe("worker API", () => {
     expect(await rs.startTask(workerAddr, START)).toEqual({ pid: 7, logPath: "/x.log" });
     await rs.setRoutes(workerAddr, JOB, ROUTES);
     expect(await rs.stopJob(workerAddr, JOB, true)).toBe(2);
-    expect(await rs.retireTask(workerAddr, { job: JOB, stage: 1, index: 0 })).toEqual({ retired: true, inputs: 40 });
+    expect(await rs.retireTask(workerAddr, JOB, 1, 0)).toEqual({ retired: true, inputs: 40 });
     expect(await rs.killPid(workerAddr, 7)).toEqual({ killed: 7, job: JOB, stage: 1, index: 0 });
     expect(await rs.workerTasks(workerAddr)).toEqual([WORKER_TASK]);
     expect(calls).toEqual([
@@ -146,7 +146,7 @@ describe("worker API", () => {
   });
 
   test("refusals carry the worker's words", async () => {
-    const retire = await rs.retireTask(workerAddr, { job: JOB, stage: 9, index: 0 }).catch((e) => e);
+    const retire = await rs.retireTask(workerAddr, JOB, 9, 0).catch((e) => e);
     expect([retire.status, retire.error]).toEqual([404, `task ${JOB}/9/0 is not running on this worker`]);
     const kill = await rs.killPid(workerAddr, 8).catch((e) => e);
     expect([kill.status, kill.error]).toEqual([404, "pid 8 is not an operator process of this worker"]);

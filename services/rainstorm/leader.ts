@@ -25,9 +25,8 @@ import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../shared/member_watch.ts";
 import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
-import type { Worker } from "./worker.ts";
-import type { Batch, JobEvent, JobSummary, KillTaskAnswer, Routes, TaskDeath, TaskListing, TaskStart } from "./model.ts";
-import { RainstormClient } from "./client.ts";
+import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
+import type { JobEvent, JobSummary, KillTaskAnswer, ListedTask, TaskDeath } from "./model.ts";
 import { inputLine } from "./operator_proc.ts";
 import { AutoscalePolicy, DEFAULT_AUTOSCALE, type ScalingDecision, validateAutoscaleConfig } from "./autoscale.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
@@ -45,6 +44,8 @@ export interface TaskInfo {
   logPath: string;
   restarts: number;
 }
+
+export type { JobEvent } from "./model.ts";
 
 interface Job {
   id: string;
@@ -105,13 +106,10 @@ export class Leader {
   private readonly worker: Worker;
   /** Signs every call to workers and HyDFS. */
   private readonly http: ClusterHttp;
-  /** Calls the other workers. */
-  private readonly rs: RainstormClient;
 
   constructor(opts: LeaderOptions) {
     this.cfg = opts.cfg;
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
-    this.rs = new RainstormClient(this.http);
     this.log = opts.log;
     this.worker = opts.worker;
   }
@@ -129,6 +127,17 @@ export class Leader {
   }
 
   // ---- HTTP helpers ----------------------------------------------------------------------------
+
+  private async post(addr: string, path: string, body: unknown, timeoutMs = 5000): Promise<any> {
+    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
+    const text = await res.text();
+    let data: any = text;
+    try {
+      data = JSON.parse(text);
+    } catch {}
+    if (!res.ok) throw new Error(`${addr}${path}: ${res.status} ${data?.error ?? text}`);
+    return data;
+  }
 
   private hydfsUrl(path: string): string {
     return `http://${this.cfg.host}:${this.cfg.ports.hydfs}${path}`;
@@ -228,7 +237,7 @@ export class Leader {
 
   private async startTask(job: Job, t: TaskInfo): Promise<void> {
     const start: TaskStart = { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce };
-    const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.rs.startTask(t.addr, start);
+    const r = t.addr === this.selfAddr ? this.worker.startTask(start) : await this.post(t.addr, "/worker/start", start);
     t.pid = r.pid;
     t.logPath = r.logPath;
   }
@@ -357,7 +366,7 @@ export class Leader {
     const endOfStream = job.status === "done";
     const addrs = new Set(job.tasks.flat().map((t) => t.addr));
     addrs.add(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.rs.stopJob(a, job.id, endOfStream))));
+    await Promise.allSettled([...addrs].map((a) => (a === this.selfAddr ? this.worker.stopJob(job.id, endOfStream) : this.post(a, "/worker/stop_job", { job: job.id, end_of_stream: endOfStream }))));
   }
 
   /** Exactly-once: the job's task logs go from HyDFS once rainstorm.log_retention_ms has passed. */
@@ -508,7 +517,7 @@ export class Leader {
     this.worker.setRoutes(job.id, job.routes);
     const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ...also]);
     addrs.delete(this.selfAddr);
-    await Promise.allSettled([...addrs].map((a) => this.rs.setRoutes(a, job.id, job.routes)));
+    await Promise.allSettled([...addrs].map((a) => this.post(a, "/worker/routes", { job: job.id, routes: job.routes })));
   }
 
   // ---- autoscaling --------------------------------------------------------------------------
@@ -585,7 +594,7 @@ export class Leader {
     const body = { job: job.id, stage: t.stage, index: t.index };
     try {
       if (t.addr === this.selfAddr) await this.worker.retireTask(body.job, body.stage, body.index);
-      else await this.rs.retireTask(t.addr, body, { timeoutMs: RETIRE_CALL_TIMEOUT_MS });
+      else await this.post(t.addr, "/worker/retire", body, RETIRE_CALL_TIMEOUT_MS);
     } catch (err) {
       // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did
       // not acknowledge is re-sent to the remaining tasks.
@@ -607,14 +616,14 @@ export class Leader {
     const rates = new Map<string, number>();
     await Promise.allSettled(
       [...addrs].map(async (a) => {
-        const list = a === this.selfAddr ? this.worker.list() : await this.rs.workerTasks(a, { timeoutMs: 2000 });
+        const list = a === this.selfAddr ? this.worker.list() : ((await (await this.http.fetch(`http://${a}/worker/tasks`, { timeoutMs: 2000 })).json()) as ReturnType<Worker["list"]>);
         for (const r of list) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
       }),
     );
     return rates;
   }
 
-  async listTasks(): Promise<TaskListing[]> {
+  async listTasks(): Promise<ListedTask[]> {
     const running = [...this.jobs.values()].filter((j) => j.status === "running");
     const rates = await this.taskRates(running);
     return running.flatMap((j) =>
@@ -639,7 +648,7 @@ export class Leader {
       for (const t of j.tasks.flat()) {
         if (t.pid === pid && t.addr.split(":")[0] === node) {
           if (t.addr === this.selfAddr) this.worker.killPid(pid);
-          else await this.rs.killPid(t.addr, pid);
+          else await this.post(t.addr, "/worker/kill", { pid });
           return { job: j.id, stage: t.stage, task: t.index, node, pid };
         }
       }

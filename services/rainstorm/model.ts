@@ -78,7 +78,7 @@ export type JobSummary = typeof JobSummarySchema.static;
 // ---- leader: list_tasks, kill_task, task deaths ---------------------------------------------------
 
 /** One task of a running job in GET /tasks; `rate` is its input tuples/s, null when its worker did not say. */
-export const TaskListingSchema = t.Object({
+export const ListedTaskSchema = t.Object({
   job: t.String(),
   stage: t.Integer(),
   task: t.Integer(),
@@ -91,10 +91,10 @@ export const TaskListingSchema = t.Object({
   /** The task's stderr log on its worker. */
   log: t.String(),
 });
-export type TaskListing = typeof TaskListingSchema.static;
+export type ListedTask = typeof ListedTaskSchema.static;
 
 /** GET /tasks. */
-export const TaskListSchema = t.Object({ tasks: t.Array(TaskListingSchema) });
+export const TaskListSchema = t.Object({ tasks: t.Array(ListedTaskSchema) });
 export type TaskList = typeof TaskListSchema.static;
 
 /** POST /kill_task: the node (host) a task runs on and its operator's pid. */

@@ -8,7 +8,7 @@
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  */
-import { Decoder } from "@msgpack/msgpack";
+import { Decoder, encode } from "@msgpack/msgpack";
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isStatelessOperator, operatorFactory } from "../../ops/registry.ts";
@@ -19,8 +19,9 @@ import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";
 import { type Answer, inputLine, OperatorProcess, type Output } from "./operator_proc.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE, partitionOf, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
-import { BATCH_RETRY, RainstormClient } from "./client.ts";
-import { backoffMs } from "../shared/retry.ts";
+
+// The wire shapes live in model.ts; their old home keeps the names for its importers.
+export type { Batch, Routes, TaskStart } from "./model.ts";
 
 /**
  * The task a batch is for is not (or no longer) running here: it moved, was retired or is
@@ -285,12 +286,9 @@ export class Worker {
   readonly logDir: string;
   /** Signs every batch and HyDFS call. */
   private readonly http: ClusterHttp;
-  /** Sends batches to the next stage and the sink. */
-  private readonly rs: RainstormClient;
 
   constructor(private readonly opts: WorkerOptions) {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
-    this.rs = new RainstormClient(this.http);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     mkdirSync(this.logDir, { recursive: true });
     this.rateTimer = setInterval(() => this.sampleRates(), 1000);
@@ -691,6 +689,7 @@ export class Worker {
 
   /** Send until acknowledged, following route changes; gives up only when the job stops. */
   async sendWithRetry(job: string, kind: "task" | "sink", batch: Batch): Promise<void> {
+    let delayMs = 50;
     for (let attempt = 0; ; attempt++) {
       if (this.stoppedJobs.has(job)) throw new TaskGone(`job ${job} stopped`);
       const routes = this.routes.get(job);
@@ -701,13 +700,14 @@ export class Worker {
       const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
       if (target) {
         try {
-          await this.rs.sendBatch(target, kind, batch, this.opts.cfg.rainstorm.batch_timeout_ms);
+          await postBatch(this.http, target, kind === "sink" ? "/sink" : "/data", batch, this.opts.cfg.rainstorm.batch_timeout_ms);
           return;
         } catch (err) {
           if (attempt % 20 === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
         }
       }
-      await Bun.sleep(backoffMs(BATCH_RETRY, attempt + 1));
+      await Bun.sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 500);
     }
   }
 }
@@ -720,6 +720,13 @@ export class Worker {
 export function destLine(key: string, value: string): string {
   const flat = (s: string) => (s.includes("\n") || s.includes("\r") ? s.replaceAll("\n", "\\n").replaceAll("\r", "\\r") : s);
   return `${flat(key)}\t${flat(value)}\n`;
+}
+
+/** POST one msgpack batch; resolves on 2xx, rejects otherwise (the caller retries). */
+export async function postBatch(http: ClusterHttp, target: string, path: string, batch: Batch, timeoutMs: number): Promise<void> {
+  const res = await http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": "application/msgpack" }, body: encode(batch), timeoutMs });
+  if (!res.ok) throw new Error(`${target}${path}: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
 }
 
 /** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max` (lines and ids alike). */

@@ -12,8 +12,8 @@ import { buildNodeConfig } from "../shared/config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { tempPath } from "../testing/cluster.ts";
 import { inputLine } from "./operator_proc.ts";
-import type { Batch, TaskStart } from "./model.ts";
 import {
+  type Batch,
   BatchError,
   checkJobId,
   checkRoutes,
@@ -27,6 +27,7 @@ import {
   resultLinesProblem,
   splitBatch,
   TaskGone,
+  type TaskStart,
   taskLogPath,
   Worker,
 } from "./worker.ts";

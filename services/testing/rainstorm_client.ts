@@ -4,7 +4,7 @@
  * lists and kills tasks; and the check of an exactly-once App 1 run.
  */
 import { RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { JobEvent, TaskListing } from "../rainstorm/model.ts";
+import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import type { LocalCluster } from "./cluster.ts";
 
 export interface JobRun {
@@ -61,7 +61,7 @@ export class RainstormTestClient {
     return run;
   }
 
-  tasks(): Promise<TaskListing[]> {
+  tasks(): Promise<ListedTask[]> {
     return this.client.listTasks(this.addr(1), { timeoutMs: CALL_TIMEOUT_MS });
   }
 
