@@ -24,7 +24,7 @@ import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, r
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAMES } from "../ops/registry.ts";
-import { buildNodeConfig, DEFAULT_NODE_CONFIG } from "../services/shared/config.ts";
+import { buildNodeConfig, DEFAULT_NODE_CONFIG } from "../services/node_config.ts";
 import { MULTI_CALL_BINARY, OPS_BINARY, PROGRAMS, VERSION } from "./bundle/multicall.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

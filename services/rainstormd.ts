@@ -1,11 +1,13 @@
 #!/usr/bin/env bun
 /** rainstormd: the RainStorm worker agent on every node, and the leader on the leader node. */
 import { startRainstormd } from "./rainstorm/start.ts";
+import { loadDaemonConfig } from "./node_config.ts";
 import { runDaemon } from "./shared/daemon_main.ts";
 
 runDaemon({
   name: "rainstormd",
   description: "RainStorm stream processing: worker agent on every node, leader on the leader node (config rainstorm.leader)",
+  loadConfig: loadDaemonConfig,
   start: (cfg, _configPath, log, exit) => startRainstormd(cfg, log, exit),
   ready: (r, cfg) => ({ host: cfg.host, port: cfg.ports.rainstorm, leader: !!r.leader }),
 });

@@ -70,7 +70,7 @@ import { decodeRecord, taskLogName } from "../../services/rainstorm/exactly_once
 import { inputLine, OperatorProcess } from "../../services/rainstorm/operator_proc.ts";
 import { partitionOf } from "../../services/rainstorm/plan.ts";
 import { parseRateSchedule, timeDueMs } from "../../services/rainstorm/rate_schedule.ts";
-import { DEFAULT_RAINSTORM } from "../../services/shared/config.ts";
+import { DEFAULT_RAINSTORM } from "../../services/rainstorm/config.ts";
 import { seededRng } from "../../services/shared/rng.ts";
 import { LocalCluster, SERVICES, type Service } from "../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";

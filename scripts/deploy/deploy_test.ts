@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Ring } from "../../services/hydfs/ring.ts";
-import { buildNodeConfig } from "../../services/shared/config.ts";
+import { buildNodeConfig } from "../../services/node_config.ts";
 import { missingKeys, sampleConfig } from "../bundle.ts";
 import { dispatch } from "../bundle/multicall.ts";
 import { joinedVerdict, parseProbe, replicatedVerdict } from "./checks.ts";

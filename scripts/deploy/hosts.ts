@@ -21,7 +21,8 @@ import { QuoteError, splitWords } from "../../services/shared/lines.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { buildNodeConfig, DEFAULT_PORTS } from "../../services/shared/config.ts";
+import { DEFAULT_PORTS } from "../../services/member/config.ts";
+import { buildNodeConfig } from "../../services/node_config.ts";
 
 export const SUPERVISORS = ["auto", "systemd", "plain"] as const;
 export type Supervisor = (typeof SUPERVISORS)[number];

@@ -12,7 +12,9 @@ import type { ArgsDef } from "citty";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { buildNodeConfig, DEFAULT_NODE_CONFIG, leaderHost, type NodeConfig, readConfigFile } from "../shared/config.ts";
+import { buildNodeConfig, DEFAULT_NODE_CONFIG, type NodeConfig } from "../node_config.ts";
+import { leaderHost } from "../rainstorm/config.ts";
+import { readConfigFile } from "../shared/config.ts";
 import { ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export const commonArgs = {
@@ -335,7 +337,7 @@ export async function nodeHost(ctx: Ctx, name: string, what: string): Promise<st
 
 /**
  * Where leader commands go first: the node given with --node; else the config's
- * `rainstorm.leader`; else what the cluster says: the leader rule (services/shared/config.ts
+ * `rainstorm.leader`; else what the cluster says: the leader rule (services/rainstorm/config.ts
  * leaderHost) applied to the introducers of the node ctl reaches (memberd /get).
  */
 export async function leaderTarget(ctx: Ctx): Promise<string> {

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { tempPath } from "../testing/cluster.ts";
 import type { Ctx } from "./context.ts";

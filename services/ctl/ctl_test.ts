@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type RunningMemberd, startMemberd } from "../member/start.ts";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { tempPath } from "../testing/cluster.ts";
 import { makeLogger } from "../shared/log.ts";
 import { CtlError, isHostname, resolveNodeName } from "./context.ts";

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { waitFor } from "../testing/cluster.ts";
 import type { AppendOp, ChunkRef } from "./manifest.ts";

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DEFAULT_PORTS } from "../shared/config.ts";
+import { DEFAULT_PORTS } from "../member/config.ts";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { encodeNameForDisk } from "./names.ts";

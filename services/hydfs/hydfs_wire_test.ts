@@ -12,7 +12,7 @@ import { encode } from "@msgpack/msgpack";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { makeLogger } from "../shared/log.ts";
 import { hydfsApp } from "./http.ts";

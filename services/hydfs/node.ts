@@ -22,9 +22,9 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import type { Logger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import { checkWireTime, FILE_MANIFEST_MAX_BYTES, MAX_CLIENT_ID_CHARS, WireValueError } from "./limits.ts";
 import { type AcceptReply, type Ballot, CreateProposer, onAccept, onPrepare, type PrepareReply, type ProposerSend, roundBackoffMs } from "./create_decree.ts";
 import { type AppendOp, type ChunkRef, describeContent, liveMerge, manifestDigest, mergeManifests, newestFloor, opKey, opsAfter, sameContent, totalSize } from "./manifest.ts";

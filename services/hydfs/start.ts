@@ -4,10 +4,11 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { bindError, type NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
+import { bindError } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
-import { MemberWatch } from "../shared/member_watch.ts";
-import { waitForNodeAgreement } from "../shared/node_check.ts";
+import { MemberWatch } from "../member/watch.ts";
+import { waitForNodeAgreement } from "../node_check.ts";
 import { hydfsApp } from "./http.ts";
 import { HydfsNode } from "./node.ts";
 import { FileStore } from "./store.ts";

@@ -4,7 +4,9 @@
  */
 import { MetricsText } from "../shared/metrics.ts";
 import { Elysia, t } from "elysia";
-import { buildNodeConfig, leaderHost, readConfigFile } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
+import { leaderHost } from "../rainstorm/config.ts";
+import { readConfigFile } from "../shared/config.ts";
 import { parseDurationMs } from "../shared/duration.ts";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";

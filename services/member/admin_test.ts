@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { tempPath, waitFor } from "../testing/cluster.ts";
 import { type RunningMemberd, startMemberd } from "./start.ts";

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { tempPath, waitFor } from "../testing/cluster.ts";
 import { makeLogger } from "../shared/log.ts";
 import { DEFAULT_KNOBS } from "./cluster_config.ts";

@@ -23,8 +23,9 @@
  */
 import type { Rng } from "../shared/rng.ts";
 import type { ClusterConfig } from "./cluster_config.ts";
+import { MEMBER_SETTINGS } from "./config.ts";
 import { addressOf, type JoinRefusal, type MemberEvent, Membership, type Outgoing } from "./membership.ts";
-import { DEFAULT_REJOIN_WAIT_MS, type KnownPeers, viewReadiness } from "./readiness.ts";
+import { type KnownPeers, viewReadiness } from "./readiness.ts";
 import { makeNodeId, type MemberPorts } from "./state.ts";
 import type { Message } from "./wire.ts";
 
@@ -89,7 +90,7 @@ export class MemberNode {
     this.admitted = this.introducers.length === 0;
     this.nextJoinMs = opts.nowMs;
     this.founder = opts.isIntroducer === true || this.introducers.length === 0;
-    this.rejoinWaitMs = opts.rejoinWaitMs ?? DEFAULT_REJOIN_WAIT_MS;
+    this.rejoinWaitMs = opts.rejoinWaitMs ?? MEMBER_SETTINGS.rejoin_wait_ms.default;
     this.knownPeers = opts.knownPeers ?? [];
     this.idSinceMs = opts.nowMs;
     this.checkReadiness(opts.nowMs);

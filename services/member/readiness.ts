@@ -22,8 +22,6 @@
  *   (declared failed, a counter at its ceiling) ends it, until the rules above hold again.
  */
 
-/** Default of the `rejoin_wait_ms` node setting. */
-export const DEFAULT_REJOIN_WAIT_MS = 5000;
 /** Most peer addresses a peers file may list (a group far larger than this is not a target). */
 export const MAX_PERSISTED_PEERS = 10_000;
 

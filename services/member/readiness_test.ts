@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { seededRng } from "../shared/rng.ts";
 import { tempPath } from "../testing/cluster.ts";

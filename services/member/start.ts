@@ -2,9 +2,10 @@
  * Start a complete memberd (protocol driver + HTTP admin) in-process; the entry file and the
  * in-process tests both use this.
  */
-import { bindError, type NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
+import { bindError } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
-import { factsOf, removeNodeRecord, writeNodeRecord } from "../shared/node_check.ts";
+import { factsOf, removeNodeRecord, writeNodeRecord } from "../node_check.ts";
 import { VERSION } from "../shared/version.ts";
 import { adminApp } from "./admin.ts";
 import { LEAVE_FLUSH_MS, MemberDaemon } from "./driver.ts";

@@ -18,12 +18,12 @@
  * stateless) and autoscale=true is refused with a message that says so.
  */
 import { operatorFactory, STATELESS_OPERATORS } from "../../ops/registry.ts";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { HydfsWriter } from "../hydfs/writer.ts";
 import { ClusterHttp, whyFailed } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 import type { Logger } from "../shared/log.ts";
-import type { WatchedMember } from "../shared/member_watch.ts";
+import type { WatchedMember } from "../member/watch.ts";
 import { type JobSpec, partitionOf, placeRoundRobin, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart, Worker } from "./worker.ts";
 import type { JobEvent, JobSummary, KillTaskAnswer, ListedTask, TaskDeath } from "./model.ts";

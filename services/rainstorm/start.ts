@@ -2,11 +2,13 @@
  * Start a complete rainstormd in-process: the worker (every node), the leader (on the leader
  * node), the HTTP API, and the membership follower.
  */
-import { bindError, leaderHost, type NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
+import { bindError } from "../shared/config.ts";
+import { leaderHost } from "./config.ts";
 import type { Logger } from "../shared/log.ts";
 import { ClusterHttp } from "../shared/http.ts";
-import { MemberWatch } from "../shared/member_watch.ts";
-import { waitForNodeAgreement } from "../shared/node_check.ts";
+import { MemberWatch } from "../member/watch.ts";
+import { waitForNodeAgreement } from "../node_check.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";

@@ -12,7 +12,7 @@ import { Decoder, encode } from "@msgpack/msgpack";
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isStatelessOperator, operatorFactory } from "../../ops/registry.ts";
-import type { NodeConfig } from "../shared/config.ts";
+import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { replayLog, splitSeen, TaskLog, taskLogName } from "./exactly_once.ts";

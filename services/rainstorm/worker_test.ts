@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
 import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { buildNodeConfig } from "../shared/config.ts";
+import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { tempPath } from "../testing/cluster.ts";
 import { inputLine } from "./operator_proc.ts";

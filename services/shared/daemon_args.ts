@@ -1,14 +1,15 @@
 /**
  * The flags every daemon takes (docs/ARCHITECTURE.md §1), as one citty argument group (for --help), their
  * strict parsing (an unknown flag or a missing value is a usage error, never ignored), and the
- * config they produce: config.json first, flags override it. Relative paths in the file
- * (data_dir, hydfs.local_files_dir, rainstorm.ops_dir) resolve against the file's folder; a
- * relative --data-dir or --config against the working directory.
+ * raw config they produce: config.json first, flags override it (services/node_config.ts
+ * validates it). Relative paths in the file (the settings declared with unit "path": data_dir,
+ * hydfs.local_files_dir, rainstorm.ops_dir) resolve against the file's folder; a relative
+ * --data-dir or --config against the working directory.
  */
 import type { ArgsDef } from "citty";
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { buildNodeConfig, DEFAULT_NODE_CONFIG, type NodeConfig, readConfigFile } from "./config.ts";
+import { isObject, readConfigFile } from "./config.ts";
 
 export const DEFAULT_CONFIG_PATH = "./config.json";
 
@@ -89,34 +90,47 @@ export function parseDaemonArgs(raw: string[]): DaemonArgValues {
   return out;
 }
 
-export interface LoadedConfig {
-  cfg: NodeConfig;
+export interface LoadedConfig<C> {
+  cfg: C;
   /** The config file, absolute. */
   path: string;
   /** false when the file is the default ./config.json and it does not exist (built-in defaults apply). */
   found: boolean;
 }
 
-/** Keys of the file whose relative values name paths, resolved against the file's folder. */
-function resolvePaths(raw: Record<string, unknown>, baseDir: string): void {
+/** A setting whose relative value is a path (top-level, or in `section`); left out, it takes `default`. */
+export interface PathSetting {
+  section?: string;
+  key: string;
+  default: string;
+}
+
+/** Resolve the relative paths of `raw` against the file's folder (a missing top-level one: its default, resolved). */
+function resolvePaths(raw: Record<string, unknown>, paths: readonly PathSetting[], baseDir: string): void {
   const fix = (v: unknown) => (typeof v === "string" && v !== "" && !isAbsolute(v) ? resolve(baseDir, v) : v);
-  raw.data_dir = fix(raw.data_dir ?? DEFAULT_NODE_CONFIG.data_dir);
-  for (const [section, key] of [["hydfs", "local_files_dir"], ["rainstorm", "ops_dir"]] as const) {
-    const s = raw[section];
-    if (typeof s === "object" && s !== null && !Array.isArray(s) && key in s) (s as Record<string, unknown>)[key] = fix((s as Record<string, unknown>)[key]);
+  for (const p of paths) {
+    if (p.section === undefined) raw[p.key] = fix(raw[p.key] ?? p.default);
+    else {
+      const s = raw[p.section];
+      if (isObject(s) && p.key in s) s[p.key] = fix(s[p.key]);
+    }
   }
 }
 
-export function loadDaemonConfig(args: DaemonArgValues, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): LoadedConfig {
+/**
+ * The raw settings a daemon starts from: its config file (relative paths resolved against the
+ * file's folder), then the flags over it. services/node_config.ts validates the result.
+ */
+export function readDaemonConfig(args: DaemonArgValues, paths: readonly PathSetting[], cwd = process.cwd()): { raw: Record<string, unknown>; path: string; found: boolean } {
   const path = resolve(cwd, args.config);
   const isDefault = args.config === DEFAULT_CONFIG_PATH;
   const found = !isDefault || existsSync(path);
   const raw = readConfigFile(path, !isDefault);
-  resolvePaths(raw, dirname(path));
+  resolvePaths(raw, paths, dirname(path));
   if (args.host !== undefined) raw.host = args.host;
   if (args["data-dir"] !== undefined) raw.data_dir = resolve(cwd, args["data-dir"]);
   if (args.introducer !== undefined) raw.introducers = args.introducer.split(",").filter(Boolean);
   if (args["is-introducer"] !== undefined) raw.is_introducer = args["is-introducer"];
   if (args.secret !== undefined) raw.cluster_secret = args.secret;
-  return { cfg: buildNodeConfig(raw, env), path, found };
+  return { raw, path, found };
 }

@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { MemberDaemon } from "../member/driver.ts";
 import { decodeDatagram, encodeMessage, isJoinAuthRefusal, JOIN_REFUSED_AUTH_FRAME, wireAuth } from "../member/wire.ts";
 import { tempPath, waitFor } from "../testing/cluster.ts";
-import { bindError, buildNodeConfig } from "./config.ts";
-import { loadDaemonConfig, parseDaemonArgs, UsageError } from "./daemon_args.ts";
+import { buildNodeConfig, loadDaemonConfig } from "../node_config.ts";
+import { bindError } from "./config.ts";
+import { parseDaemonArgs, UsageError } from "./daemon_args.ts";
 import { formatLine, makeLogger } from "./log.ts";
-import { disagreement, factsOf } from "./node_check.ts";
+import { disagreement, factsOf } from "../node_check.ts";
 import { buildInfoMetric, VERSION, versionLine } from "./version.ts";
 
 const usage = (args: string[]) => {

@@ -17,8 +17,7 @@ import { lookup } from "node:dns/promises";
 import { writeSync } from "node:fs";
 import { isIP } from "node:net";
 import { renderHelp } from "./cli.ts";
-import type { NodeConfig } from "./config.ts";
-import { DEFAULT_CONFIG_PATH, daemonArgs, loadDaemonConfig, parseDaemonArgs, UsageError } from "./daemon_args.ts";
+import { DEFAULT_CONFIG_PATH, type DaemonArgValues, daemonArgs, type LoadedConfig, parseDaemonArgs, UsageError } from "./daemon_args.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { VERSION, versionLine } from "./version.ts";
 
@@ -34,13 +33,21 @@ export interface Running {
   ready?: Promise<void>;
 }
 
-export interface DaemonSpec<R extends Running> {
+/** What daemon_main itself reads of a config. */
+export interface DaemonConfig {
+  host: string;
+  data_dir: string;
+}
+
+export interface DaemonSpec<R extends Running, C extends DaemonConfig> {
   name: string;
   description: string;
+  /** The config from the parsed flags (services/node_config.ts loadDaemonConfig); throws with the bad field's message. */
+  loadConfig(args: DaemonArgValues): LoadedConfig<C>;
   /** Start the service; `exit` lets it end the process cleanly (memberd's /leave, the node left). */
-  start(cfg: NodeConfig, configPath: string, log: Logger, exit: () => void): Promise<R>;
+  start(cfg: C, configPath: string, log: Logger, exit: () => void): Promise<R>;
   /** Fields of the ready line besides event, service and version. */
-  ready(running: R, cfg: NodeConfig): Record<string, unknown>;
+  ready(running: R, cfg: C): Record<string, unknown>;
 }
 
 /** A graceful stop that takes longer than this is cut short (exit 1). */
@@ -51,11 +58,11 @@ function usageExit(name: string, message: string): never {
   process.exit(2);
 }
 
-export function runDaemon<R extends Running>(spec: DaemonSpec<R>, rawArgs = process.argv.slice(2)): void {
+export function runDaemon<R extends Running, C extends DaemonConfig>(spec: DaemonSpec<R, C>, rawArgs = process.argv.slice(2)): void {
   void main(spec, rawArgs);
 }
 
-async function main<R extends Running>(spec: DaemonSpec<R>, rawArgs: string[]): Promise<void> {
+async function main<R extends Running, C extends DaemonConfig>(spec: DaemonSpec<R, C>, rawArgs: string[]): Promise<void> {
   let args;
   try {
     args = parseDaemonArgs(rawArgs);
@@ -73,10 +80,10 @@ async function main<R extends Running>(spec: DaemonSpec<R>, rawArgs: string[]): 
     process.exit(0);
   }
   const log = makeLogger(spec.name);
-  let cfg: NodeConfig;
+  let cfg: C;
   let configPath: string;
   try {
-    const loaded = loadDaemonConfig(args);
+    const loaded = spec.loadConfig(args);
     cfg = loaded.cfg;
     configPath = loaded.path;
     if (!loaded.found) log.warn(`no config file ${configPath}: running with the built-in defaults (host ${cfg.host}, data_dir ${cfg.data_dir}); see --help`);

@@ -5,7 +5,7 @@
  * rest. A new core joins the list when it is written.
  */
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -43,5 +43,24 @@ test.each(PURE_CORES)("%s is free of clocks, timers, randomness and I/O", (path)
     const code = line.replace(/\/\/.*$/, "").replace(/^\s*\*.*$/, ""); // comments may name what is forbidden
     for (const [re, why] of FORBIDDEN) if (re.test(code)) found.push(`${path}:${i + 1}: ${why}: ${line.trim()}`);
   });
+  expect(found).toEqual([]);
+});
+
+/**
+ * services/shared/ is the bottom layer: generic machinery that every service uses, so it imports
+ * no service (member, hydfs, rainstorm, ctl) and nothing composed above them (services/*.ts such
+ * as node_config.ts). Its *_test.ts files are exempt: some run the daemons end to end.
+ */
+test("services/shared/ imports no service", () => {
+  const sharedDir = join(ROOT, "services/shared");
+  const servicesDir = join(ROOT, "services");
+  const found: string[] = [];
+  for (const name of readdirSync(sharedDir).filter((n) => n.endsWith(".ts") && !n.endsWith("_test.ts"))) {
+    const text = readFileSync(join(sharedDir, name), "utf8");
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"(\.[^"]+)"/g)) {
+      const target = resolve(sharedDir, m[1]!);
+      if (target.startsWith(`${servicesDir}/`) && !target.startsWith(`${sharedDir}/`)) found.push(`services/shared/${name} imports ${m[1]}`);
+    }
+  }
   expect(found).toEqual([]);
 });

@@ -7,7 +7,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
-import { DEFAULT_PORTS } from "../shared/config.ts";
+import { DEFAULT_PORTS } from "../member/config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 
 /** Daemons of a node, in start order (hydfsd follows the memberd of its node). */

@@ -6,20 +6,24 @@
  * (rainstormd) the leader differ. That catches a daemon started without the flags its memberd
  * got (`--host`, `--introducer`), which would otherwise bind 127.0.0.1 or follow the wrong leader
  * without a word.
+ *
+ * It lives beside node_config.ts, above the services: it compares a whole node's config
+ * (including the RainStorm leader rule), which services/shared/ must not know.
  */
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { MemberPorts } from "../member/state.ts";
-import { leaderHost, type NodeConfig } from "./config.ts";
-import { type ClusterHttp, whyFailed } from "./http.ts";
-import type { Logger } from "./log.ts";
+import type { MemberPorts } from "./member/state.ts";
+import type { NodeConfig } from "./node_config.ts";
+import { leaderHost } from "./rainstorm/config.ts";
+import { type ClusterHttp, whyFailed } from "./shared/http.ts";
+import type { Logger } from "./shared/log.ts";
 
 /** What memberd runs as: the facts the node's other daemons must share. */
 export interface NodeFacts {
   host: string;
   ports: MemberPorts;
   data_dir: string;
-  /** Host of the RainStorm leader this node's config implies (config.ts leaderHost). */
+  /** Host of the RainStorm leader this node's config implies (rainstorm/config.ts leaderHost). */
   leader?: string;
 }
 

@@ -4,9 +4,9 @@
  * same line, false on `renewed`, and kept while memberd is away.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { ClusterHttp } from "./http.ts";
-import { makeLogger } from "./log.ts";
-import { MemberWatch } from "./member_watch.ts";
+import { ClusterHttp } from "../shared/http.ts";
+import { makeLogger } from "../shared/log.ts";
+import { MemberWatch } from "./watch.ts";
 import { waitFor } from "../testing/cluster.ts";
 
 const PORTS = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };

@@ -11,10 +11,10 @@
  * stream's `closed` event with reason `left`), `onLeft` is called once: the node's other daemons
  * stop with it.
  */
-import type { MemberPorts, MemberState } from "../member/state.ts";
-import type { Logger } from "./log.ts";
-import { type ClusterHttp, whyFailed } from "./http.ts";
-import { readLines } from "./lines.ts";
+import { type ClusterHttp, whyFailed } from "../shared/http.ts";
+import { readLines } from "../shared/lines.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MemberPorts, MemberState } from "./state.ts";
 
 export interface WatchedMember {
   id: string;

@@ -1,0 +1,70 @@
+/**
+ * RainStorm's settings (`rainstorm` in config.json), declared once: default, unit, bounds and
+ * doc. The README's table and the sample config.json are checked against these
+ * (services/node_config_test.ts).
+ */
+import { defaultsOf, intIn, matching, type Setting, text, type ValuesOf } from "../shared/config.ts";
+
+export const RAINSTORM_SETTINGS = {
+  leader: { default: "", unit: "host", parse: text(), doc: 'host whose rainstormd is the leader ("" = the host of the first introducer)' },
+  ops_dir: { default: "", unit: "path", parse: text(), doc: 'the only directory operator names resolve in ("" = dist/ops beside the daemon, or ops/*.ts in a checkout)' },
+  batch_size: { default: 512, unit: "tuples", parse: intIn(1, 65_536), doc: "tuples per batch between tasks. Bigger batches cost less per tuple and add latency" },
+  window: { default: 8, unit: "batches", parse: intIn(1, 1024), doc: "unacknowledged batches the source keeps in flight per stage-0 task (backpressure)" },
+  batch_timeout_ms: { default: 30_000, unit: "ms", parse: intIn(100, 600_000), doc: "give up on one batch transfer after this long and retry (possibly elsewhere)" },
+  max_task_restarts: { default: 5, unit: "restarts", parse: intIn(0, 1000), doc: "restarts of one task within a job before the job fails with the operator's error" },
+  autoscale_sustain_samples: {
+    default: 3,
+    unit: "samples",
+    parse: intIn(1, 60),
+    doc:
+      "autoscale=true: consecutive one-second rate samples beyond LW or HW before a stage is rescaled. " +
+      "Default 3: ignores a one-second spike, reacts to a real step in ~3 s",
+  },
+  autoscale_settle_ms: {
+    default: 5000,
+    unit: "ms",
+    parse: intIn(0, 600_000),
+    doc:
+      "autoscale=true: after a stage is rescaled, no further change to it for this long, so the new " +
+      "task takes its share before rates are judged again. Lower reacts faster to big steps but may act " +
+      "on rates measured before the change took effect",
+  },
+  autoscale_max_tasks: { default: 16, unit: "tasks", parse: intIn(1, 64), doc: "autoscale=true: most tasks one stage grows to (bounds one job's processes)" },
+  log_flush_ms: {
+    default: 100,
+    unit: "ms",
+    parse: intIn(0, 5000),
+    doc:
+      "exactly_once=true: a task appends to its log at most once per this interval; the batches that " +
+      "arrive meanwhile share the next record (group commit). Longer means fewer, larger HyDFS appends " +
+      "(less CPU and disk per tuple) and up to this much added latency per logged stage under load; 0 " +
+      "appends as soon as the previous append is done",
+  },
+  log_retention_ms: {
+    default: 60_000,
+    unit: "ms",
+    parse: intIn(0, 7 * 24 * 3600 * 1000),
+    doc:
+      "exactly_once=true: how long the task logs of an ended job stay in HyDFS before the leader " +
+      "deletes them: time to inspect them; 0 deletes them as the job ends",
+  },
+  failpoint: {
+    default: "",
+    unit: "",
+    parse: matching(/^(|crash_(before|after)_log_append:[1-9]\d{0,6})$/, 'expected "", crash_before_log_append:<N> or crash_after_log_append:<N>'),
+    doc:
+      "tests only (\"\" = never): crash one exactly-once task of this worker during a log flush, once. " +
+      "`crash_before_log_append:N` kills the operator on this worker's Nth log append before the record " +
+      "is written; `crash_after_log_append:N` after the record is durable but before its outputs are " +
+      "forwarded. Either way the replacement must give the same result as a run without the crash",
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export type RainstormSettings = ValuesOf<typeof RAINSTORM_SETTINGS>;
+
+export const DEFAULT_RAINSTORM: RainstormSettings = defaultsOf(RAINSTORM_SETTINGS);
+
+/** The leader's host: configured, else the first introducer's, else this node's. */
+export function leaderHost(cfg: { host: string; introducers: readonly string[]; rainstorm: { leader: string } }): string {
+  return cfg.rainstorm.leader || cfg.introducers[0]?.split(":")[0] || cfg.host;
+}
