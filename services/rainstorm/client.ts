@@ -16,33 +16,41 @@ import { encode } from "@msgpack/msgpack";
 import { type ClusterHttp, HttpCallError, readError, retryableStatus } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared/retry.ts";
-import {
-  BATCH_CONTENT_TYPE,
-  type Batch,
-  type BatchKind,
-  batchPath,
-  JOB_ID_HEADER,
-  type JobEvent,
-  type JobStopped,
-  type JobSubmission,
-  type JobSummary,
-  type KillPid,
-  type KillTaskAnswer,
-  type KillTaskRequest,
-  type Ok,
-  type PidKilled,
-  type RetireTask,
-  type Routes,
-  type RoutesUpdate,
-  type StopJob,
-  type TaskDeath,
-  type TaskList,
-  type ListedTask,
-  type TaskRetired,
-  type TaskStart,
-  type TaskStarted,
-  type WorkerTask,
+import type {
+  Batch,
+  BatchKind,
+  JobEvent,
+  JobStopped,
+  JobSubmission,
+  JobSummary,
+  KillPid,
+  KillTaskAnswer,
+  KillTaskRequest,
+  Ok,
+  PidKilled,
+  RetireTask,
+  Routes,
+  RoutesUpdate,
+  StopJob,
+  TaskDeath,
+  TaskList,
+  ListedTask,
+  TaskRetired,
+  TaskStart,
+  TaskStarted,
+  WorkerTask,
 } from "./model.ts";
+
+/** The header of POST /jobs' answer that names the job (http.ts sets it). */
+export const JOB_ID_HEADER = "x-job-id";
+
+/** The content type of a batch (msgpack, model.ts Batch). */
+const BATCH_CONTENT_TYPE = "application/msgpack";
+
+/** The path of the route that takes batches of `kind`. */
+function batchPath(kind: BatchKind): "/data" | "/sink" {
+  return kind === "sink" ? "/sink" : "/data";
+}
 
 /** A call the caller gives no deadline: the leader's calls to workers have always had 5 s; a live worker answers in milliseconds. */
 export const CALL_TIMEOUT_MS = 5000;

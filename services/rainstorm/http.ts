@@ -11,8 +11,8 @@ import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
 import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
+import { JOB_ID_HEADER } from "./client.ts";
 import {
-  JOB_ID_HEADER,
   type JobEvent,
   JobSubmissionSchema,
   KillPidSchema,

@@ -3,12 +3,14 @@
  * routes take (http.ts validates with them) and the static types of what goes over the wire both
  * ways (the leader, the workers and client.ts use them). A JSON answer that only a daemon makes
  * is declared as a schema too, so its type and its documentation stay in one place; nothing
- * validates answers at run time (client.ts imports the types only, so ctl carries no Elysia).
+ * validates answers at run time: client.ts imports the types only, so ctl never loads Elysia
+ * (the few wire facts that are values, such as the x-job-id header, are client.ts's).
  *
  * The data plane is msgpack, not JSON: `Batch` below is its shape, and decodeBatch (worker.ts)
  * checks every field of it, with limits, before anything uses a batch.
  *
- * Leader routes: POST /jobs (JobSubmission -> an NDJSON stream of JobEvent), GET /jobs
+ * Leader routes: POST /jobs (JobSubmission -> an NDJSON stream of JobEvent, the job id in header
+ * x-job-id), GET /jobs
  * (JobSummary[]), GET /tasks (TaskList), POST /kill_task (KillTaskRequest -> KillTaskAnswer),
  * POST /leader/task_died (TaskDeath), POST /sink (Batch). Worker routes: POST /worker/start
  * (TaskStart -> TaskStarted), /worker/routes (RoutesUpdate), /worker/stop_job (StopJob ->
@@ -47,7 +49,7 @@ export type JobSubmission = typeof JobSubmissionSchema.static;
 const PlacedTaskSchema = t.Object({ stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer() });
 
 /**
- * One line of POST /jobs' answer (application/x-ndjson, header x-job-id): the job's events in
+ * One line of POST /jobs' answer (application/x-ndjson): the job's events in
  * order. `accepted` comes first; `output` carries result lines `key\tvalue` as they reach dest;
  * the stream ends after `done` or `failed`.
  */
@@ -60,9 +62,6 @@ export const JobEventSchema = t.Union([
   t.Object({ event: t.Literal("failed"), job: t.String(), error: t.String() }),
 ]);
 export type JobEvent = typeof JobEventSchema.static;
-
-/** The header of POST /jobs' answer that names the job. */
-export const JOB_ID_HEADER = "x-job-id";
 
 /** GET /jobs: one entry per job this leader has run or runs. */
 export const JobSummarySchema = t.Object({
@@ -185,14 +184,6 @@ export type WorkerTask = typeof WorkerTaskSchema.static;
 
 /** The routes that take batches: /data (a task's input) and /sink (the leader's, the last stage's output). */
 export type BatchKind = "task" | "sink";
-
-/** The path of the route that takes batches of `kind`. */
-export function batchPath(kind: BatchKind): "/data" | "/sink" {
-  return kind === "sink" ? "/sink" : "/data";
-}
-
-/** The content type of a batch request. */
-export const BATCH_CONTENT_TYPE = "application/msgpack";
 
 /**
  * A batch on the wire (msgpack map, fields in this order): `count` tuples as text. For a task,
