@@ -31,3 +31,21 @@ export function mdTable(header: readonly string[], rows: readonly (readonly stri
   const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
+
+/** Median (nearest-rank p50); undefined for an empty list. */
+export const median = (values: readonly number[]): number | undefined => percentile(values, 50);
+
+/** A count rounded and grouped ("1,234,567"), or "n/a". */
+export function int(n: number | undefined): string {
+  return n === undefined || !Number.isFinite(n) ? "n/a" : Math.round(n).toLocaleString("en-US");
+}
+
+/** Milliseconds with `digits` decimals ("12.3 ms"), or "n/a". */
+export function fmtMs(ms: number | undefined, digits = 1): string {
+  return ms === undefined || !Number.isFinite(ms) ? "n/a" : `${ms.toFixed(digits)} ms`;
+}
+
+/** kB (as /proc reports memory) as MiB with 1 decimal, or "n/a". */
+export function fmtMiBFromKb(kb: number | undefined): string {
+  return kb === undefined || !Number.isFinite(kb) ? "n/a" : `${(kb / 1024).toFixed(1)}`;
+}

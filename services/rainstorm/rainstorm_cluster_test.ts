@@ -12,6 +12,7 @@ import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { countViolations, RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { seededRng } from "../shared/rng.ts";
+import { CHAOS_COL, CHAOS_LINES, CHAOS_PATTERN, chaosJobArgs, chaosTarget, DEFAULT_CHAOS_SEED, drawChaosPlan } from "../testing/chaos_plan.ts";
 
 setDefaultTimeout(120_000);
 
@@ -373,24 +374,23 @@ describe("RainStorm exactly-once (App 1 with kills at about 30% and 60% of the i
   });
 
   test("chaos: 20 seeded runs with random task kills at random moments match the golden counts", async () => {
-    const seed = Number(process.env.CHAOS_SEED ?? 4242);
+    const seed = Number(process.env.CHAOS_SEED ?? DEFAULT_CHAOS_SEED);
     const rng = seededRng(seed);
-    const sample = LINES.slice(0, 600);
+    const sample = LINES.slice(0, CHAOS_LINES);
     const golden = new Map<string, number>();
-    for (const line of sample) if (line.includes(PATTERN)) golden.set(parseCsvLine(line)[COL] ?? "", (golden.get(parseCsvLine(line)[COL] ?? "") ?? 0) + 1);
+    for (const line of sample) if (line.includes(CHAOS_PATTERN)) golden.set(parseCsvLine(line)[CHAOS_COL] ?? "", (golden.get(parseCsvLine(line)[CHAOS_COL] ?? "") ?? 0) + 1);
     await hydfs.write(1, "create", "chaos.csv", `${sample.join("\n")}\n`);
     let restarts = 0;
     for (let i = 0; i < 20; i++) {
-      const kills = 1 + Math.floor(rng.next() * 2);
-      const plan = Array.from({ length: kills }, () => ({ atMs: 150 + rng.next() * 700, stage: rng.next() < 0.5 ? 0 : 1, pick: rng.next() }));
+      // The same plans as the benchmark's chaos section for the same seed (services/testing/chaos_plan.ts).
+      const plan = drawChaosPlan(rng);
       const timers: Timer[] = [];
-      const run = await rs.run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "chaos.csv", `chaos-${seed}-${i}.txt`, "true", "false", "600", "0", "0"], 60_000, (ev) => {
+      const run = await rs.run(chaosJobArgs("chaos.csv", `chaos-${seed}-${i}.txt`), 60_000, (ev) => {
         if (ev.event !== "accepted") return;
         for (const k of plan) {
           timers.push(
             setTimeout(async () => {
-              const ts = (await rs.tasks()).filter((t) => t.job === ev.job && t.stage === k.stage);
-              const t = ts[Math.floor(k.pick * ts.length)];
+              const t = chaosTarget(await rs.tasks(), ev.job, k);
               if (t) await rs.killTask(t.node, t.pid);
             }, k.atMs),
           );
