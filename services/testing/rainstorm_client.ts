@@ -4,7 +4,7 @@
  * lists and kills tasks; and the check of an exactly-once App 1 run.
  */
 import { RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
+import type { JobEvent, ListedTask, WorkerTask } from "../rainstorm/model.ts";
 import type { LocalCluster } from "./cluster.ts";
 
 export interface JobRun {
@@ -63,6 +63,11 @@ export class RainstormTestClient {
 
   tasks(): Promise<ListedTask[]> {
     return this.client.listTasks(this.addr(1), { timeoutMs: CALL_TIMEOUT_MS });
+  }
+
+  /** Node k's worker's own task list (GET /worker/tasks): counters per task, pid included. */
+  workerTasks(k: number, timeoutMs = CALL_TIMEOUT_MS): Promise<WorkerTask[]> {
+    return this.client.workerTasks(this.addr(k), { timeoutMs });
   }
 
   /**
