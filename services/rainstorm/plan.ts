@@ -2,6 +2,7 @@
  * Job plans, pure: parsing the job command, validating it, placing tasks, partitioning keys.
  */
 import { splitWords as splitShellWords } from "../shared/lines.ts";
+import { PlanError } from "./plan_error.ts";
 import { MAX_RATE_PER_SEC, MIN_RATE_PER_SEC, parseRateSchedule, type RateStep } from "./rate_schedule.ts";
 
 export interface StageSpec {
@@ -24,7 +25,7 @@ export interface JobSpec {
   rateSchedule?: RateStep[];
 }
 
-export class PlanError extends Error {}
+export { PlanError };
 
 /** Words of a stage map or an argument string, as a shell would split them. */
 export function splitWords(line: string): string[] {

@@ -8,7 +8,7 @@
  * tuplesDueBy(elapsed) >= n, and timeDueMs(n) says how long to sleep until then.
  */
 import { parseDurationMs } from "../shared/duration.ts";
-import { PlanError } from "./plan.ts";
+import { PlanError } from "./plan_error.ts";
 
 export interface RateStep {
   /** Tuples per second while the step lasts, in [MIN_RATE_PER_SEC, MAX_RATE_PER_SEC] (a pause is not a step). */

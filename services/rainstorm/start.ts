@@ -12,6 +12,7 @@ import { waitForNodeAgreement } from "../node_check.ts";
 import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
+import { HttpTransport, InProcessTransport, localFirst, reportDeath, type TaskDeath } from "./transport.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -31,19 +32,16 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const isLeader = leaderAt === cfg.host;
   let leader: Leader | undefined;
   const http = new ClusterHttp(cfg.cluster_secret);
-  const reportDeath = async (report: { job: string; stage: number; index: number; pid: number; reason: string }) => {
-    if (leader) return leader.onTaskDied(report);
-    for (let attempt = 1; attempt <= 10; attempt++) {
-      try {
-        const res = await http.fetch(`http://${leaderAt}:${cfg.ports.rainstorm}/leader/task_died`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(report), timeoutMs: 2000 });
-        if (res.ok) return;
-      } catch {}
-      await Bun.sleep(200 * attempt);
-    }
-    log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
+  // This node's own worker (and leader) are called directly, every other node over HTTP.
+  const here = new InProcessTransport();
+  const transport = localFirst(here, new HttpTransport(http));
+  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
+  const reportDeathOf = async (report: TaskDeath) => {
+    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms)))) log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
   };
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeath(r) });
-  if (isLeader) leader = new Leader({ cfg, log, worker });
+  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
+  if (isLeader) leader = new Leader({ cfg, log, worker, transport });
+  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
   const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
   let server: ReturnType<typeof Bun.serve>;
   try {

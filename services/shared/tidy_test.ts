@@ -24,6 +24,9 @@ const PURE_CORES = [
   "services/rainstorm/autoscale.ts",
   "services/rainstorm/rate_schedule.ts",
   "services/rainstorm/plan.ts",
+  "services/rainstorm/plan_error.ts",
+  "services/rainstorm/job_machine.ts",
+  "services/rainstorm/job_events.ts",
 ];
 
 /** What a core must not call, with why it would break determinism or purity. */

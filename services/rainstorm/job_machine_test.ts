@@ -1,0 +1,254 @@
+/**
+ * The leader's job state machine driven by hand: events and nowMs in, commands out. Placement,
+ * acceptance, rescheduling after a task or worker failure, route updates, completion, failure,
+ * the sink's exactly-once filter and autoscaling carried out.
+ */
+import { describe, expect, test } from "bun:test";
+import type { AutoscaleConfig } from "./autoscale.ts";
+import { AUTOSCALE_SAMPLE_MS, type JobCommand, type JobInput, JobMachine, rateKey, RESTART_RETRY_MS } from "./job_machine.ts";
+import type { JobSpec } from "./plan.ts";
+
+const SELF = "10.0.0.1:15000";
+const W = ["10.0.0.1:15000", "10.0.0.2:15000", "10.0.0.3:15000"];
+const hosts = (addrs: string[]) => addrs.map((a) => a.split(":")[0]!);
+
+function spec(over: Partial<JobSpec> = {}): JobSpec {
+  return {
+    stages: [
+      { op: "grep", args: ["x"] },
+      { op: "aggregate", args: ["0"] },
+    ],
+    tasksPerStage: 3,
+    src: "in.csv",
+    dest: "out.txt",
+    exactlyOnce: false,
+    autoscale: false,
+    inputRate: 0,
+    lowWatermark: 0,
+    highWatermark: 0,
+    ...over,
+  };
+}
+
+const of = <K extends JobCommand["cmd"]>(cmds: JobCommand[], cmd: K) => cmds.filter((c): c is Extract<JobCommand, { cmd: K }> => c.cmd === cmd);
+const events = (cmds: JobCommand[]) => of(cmds, "emit").map((c) => c.event.event);
+
+/** A machine with workers W and job "j" submitted; with `startAll`, every first start answered (pids 100, 101, ...). */
+function setup(over: Partial<JobSpec> = {}, startAll = true, autoscale?: AutoscaleConfig) {
+  const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, logRetentionMs: 60_000 });
+  m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+  const submitted = m.step(0, { type: "submit", id: "j", spec: spec(over), ...(autoscale ? { autoscale } : {}) });
+  let pid = 100;
+  const answers: JobCommand[] = [];
+  if (startAll) for (const c of of(submitted, "start")) answers.push(...m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: pid++, logPath: "" }));
+  return { m, submitted, answers, job: m.job("j")! };
+}
+
+describe("placement", () => {
+  test.each([
+    // [tasks per stage, workers, expected addresses of stage 0 then stage 1]
+    [3, W, [W, [W[0], W[1], W[2]].map((_, i) => W[(3 + i) % 3])]],
+    [2, W, [[W[0], W[1]], [W[2], W[0]]]],
+    [1, [W[1]!], [[W[1]], [W[1]]]],
+  ] as [number, string[], string[][]][])("%i tasks per stage on %j", (n, workers, expected) => {
+    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, logRetentionMs: 0 });
+    m.step(0, { type: "members", workers, hostsUp: hosts(workers) });
+    const cmds = m.step(0, { type: "submit", id: "j", spec: spec({ tasksPerStage: n }) });
+    expect(m.job("j")!.routes).toEqual({ version: 1, stages: expected, sink: SELF });
+    // The leader's own worker learns the routes first (the source sends through it), then every task starts.
+    expect(cmds[0]).toEqual({ cmd: "routes", job: "j", addrs: [SELF], routes: m.job("j")!.routes });
+    expect(of(cmds, "start").map((c) => c.addr)).toEqual(expected.flat());
+    expect(of(cmds, "start").every((c) => c.start.routes.version === 1 && c.start.exactlyOnce === false)).toBe(true);
+  });
+
+  test("accepted, answered and the source started only once every first start is answered", () => {
+    const { m, submitted } = setup({}, false);
+    const starts = of(submitted, "start");
+    let out: JobCommand[] = [];
+    starts.forEach((c, i) => {
+      out = m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 10 + i, logPath: `/l${i}` });
+      if (i < starts.length - 1) expect(out).toEqual([]);
+    });
+    expect(out.map((c) => c.cmd)).toEqual(["emit", "log", "submit_result", "run_source"]);
+    expect(of(out, "submit_result")[0]).toEqual({ cmd: "submit_result", job: "j" });
+    expect(m.job("j")!.tasks.flat().map((t) => t.pid)).toEqual([10, 11, 12, 13, 14, 15]);
+  });
+
+  test("a first start that fails fails the job and answers the submitter with why", () => {
+    const { m, submitted } = setup({}, false);
+    const c = of(submitted, "start")[2]!;
+    const out = m.step(1, { type: "task_start_failed", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, error: "boom" });
+    expect(events(out)).toEqual(["failed"]);
+    expect(of(out, "submit_result")[0]).toEqual({ cmd: "submit_result", job: "j", error: "boom" });
+    expect(of(out, "stop_job")[0]!.endOfStream).toBe(false);
+    expect(m.job("j")!.status).toBe("failed");
+    // Later answers of the failed job change nothing.
+    const late = of(submitted, "start")[0]!;
+    expect(m.step(2, { type: "task_started", job: "j", stage: late.start.stage, index: late.start.index, addr: late.addr, pid: 5, logPath: "" })).toEqual([]);
+  });
+});
+
+describe("rescheduling", () => {
+  test("a task whose operator died restarts on its alive worker; routes stay", () => {
+    const { m, job } = setup();
+    const t = job.tasks[1]![0]!;
+    const out = m.step(5, { type: "task_exited", job: "j", stage: 1, index: 0, pid: t.pid, reason: "exit 1" });
+    expect(of(out, "start").map((c) => c.addr)).toEqual([t.addr]);
+    expect(of(out, "routes")).toEqual([]);
+    expect(job.routes.version).toBe(1);
+    const done = m.step(6, { type: "task_started", job: "j", stage: 1, index: 0, addr: t.addr, pid: 999, logPath: "" });
+    expect(of(done, "emit")[0]!.event).toEqual({ event: "task_restarted", stage: 1, index: 0, node: t.addr.split(":")[0]!, pid: 999, reason: "exit 1" });
+    expect(of(done, "routes")).toEqual([]);
+    expect(t.restarts).toBe(1);
+  });
+
+  test.each([
+    ["a stale pid (an older incarnation)", 1, 0],
+    ["an unknown task", 9, 0],
+  ])("a death report of %s is ignored", (_, stage, pidOffset) => {
+    const { m, job } = setup();
+    const pid = (job.tasks[stage]?.[0]?.pid ?? 100) + pidOffset - 1;
+    expect(m.step(5, { type: "task_exited", job: "j", stage, index: 0, pid, reason: "x" })).toEqual([]);
+  });
+
+  test("a task that dies more than maxTaskRestarts times fails its job", () => {
+    const { m, job } = setup();
+    const t = job.tasks[0]![1]!;
+    let out: JobCommand[] = [];
+    for (let i = 0; i < 3; i++) {
+      out = m.step(10 + i, { type: "task_exited", job: "j", stage: 0, index: 1, pid: t.pid, reason: `death ${i}` });
+      if (i < 2) m.step(10 + i, { type: "task_started", job: "j", stage: 0, index: 1, addr: t.addr, pid: 500 + i, logPath: "" });
+    }
+    expect(events(out)).toEqual(["failed"]);
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "failed", job: "j", error: "task stage0[1] (grep) died 3 times; last: death 2" });
+  });
+
+  test("a worker that leaves: its tasks move to the least loaded alive workers, with new routes to everyone", () => {
+    const { m, job } = setup();
+    const gone = W[2]!;
+    const moved = job.tasks.flat().filter((t) => t.addr === gone);
+    const out = m.step(20, { type: "members", workers: [W[0]!, W[1]!], hostsUp: hosts([W[0]!, W[1]!]) });
+    expect(of(out, "start").length).toBe(moved.length);
+    expect(job.tasks.flat().some((t) => t.addr === gone)).toBe(false);
+    expect(job.routes.version).toBe(1 + moved.length);
+    // Routes go out once each moved task runs: to this node and every task's worker.
+    let routes: JobCommand[] = [];
+    for (const c of of(out, "start")) routes = m.step(21, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 700 + c.start.index, logPath: "" });
+    expect(of(routes, "routes")[0]!.addrs.sort()).toEqual([W[0]!, W[1]!]);
+    expect(of(routes, "routes")[0]!.routes.stages.flat()).not.toContain(gone);
+  });
+
+  test("a suspect worker keeps its tasks", () => {
+    const { m } = setup();
+    expect(of(m.step(20, { type: "members", workers: [W[0]!, W[1]!], hostsUp: hosts(W) }), "start")).toEqual([]);
+  });
+
+  test("a restart whose start fails is tried again RESTART_RETRY_MS later, as a new death", () => {
+    const { m, job } = setup();
+    const t = job.tasks[0]![0]!;
+    m.step(30, { type: "task_exited", job: "j", stage: 0, index: 0, pid: t.pid, reason: "exit 1" });
+    const failed = m.step(31, { type: "task_start_failed", job: "j", stage: 0, index: 0, addr: t.addr, error: "refused" });
+    expect(of(failed, "log")[0]!.level).toBe("warn");
+    expect(m.nextDueMs()).toBe(31 + RESTART_RETRY_MS);
+    expect(m.step(31 + RESTART_RETRY_MS - 1, { type: "tick" })).toEqual([]);
+    const retry = m.step(31 + RESTART_RETRY_MS, { type: "tick" });
+    expect(of(retry, "start").length).toBe(1);
+    expect(t.restarts).toBe(2);
+  });
+});
+
+describe("completion and the sink", () => {
+  test("source done: done with the counts, end of stream to every task, then exactly-once logs go after the retention", () => {
+    const { m } = setup({ exactlyOnce: true });
+    m.step(100, { type: "source_progress", job: "j", tuplesRead: 3 });
+    m.step(150, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1", "b\t1"], ids: ["1>", "2>"] });
+    const out = m.step(1000, { type: "source_done", job: "j" });
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "done", job: "j", tuples_read: 3, tuples_out: 2, duration_ms: 1000, tuples_per_s: 3, dest: "out.txt" });
+    expect(of(out, "stop_job")[0]!).toEqual({ cmd: "stop_job", job: "j", addrs: W, endOfStream: true });
+    expect(of(out, "job_ended")[0]!.status).toBe("done");
+    expect(m.nextDueMs()).toBe(61_000);
+    expect(of(m.step(61_000, { type: "tick" }), "remove_task_logs")[0]!.tasks.length).toBe(6);
+    // A late batch of a finished job is taken and dropped.
+    expect(m.step(61_001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+  });
+
+  test("the source fails: the job fails, tasks are killed", () => {
+    const { m } = setup();
+    const out = m.step(5, { type: "source_failed", job: "j", error: "reading in.csv: 500" });
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "failed", job: "j", error: "source: reading in.csv: 500" });
+    expect(of(out, "stop_job")[0]!.endOfStream).toBe(false);
+    expect(of(out, "submit_result")).toEqual([]);
+  });
+
+  test.each([
+    ["unknown job", { job: "nope", stage: 2, index: 0, lines: ["a\t1"] }, 404, "not known"],
+    ["wrong stage", { job: "j", stage: 1, index: 0, lines: ["a\t1"] }, 400, "has 2 stages"],
+    ["ids on an at-least-once job", { job: "j", stage: 2, index: 0, lines: ["a\t1"], ids: ["1>"] }, 400, "not exactly-once"],
+  ] as [string, Omit<Extract<JobInput, { type: "sink_batch" }>, "type">, number, string][])("a sink batch for an %s is refused", (_, batch, status, text) => {
+    const { m } = setup();
+    const out = m.step(5, { type: "sink_batch", ...batch });
+    expect(out.length).toBe(1);
+    expect(of(out, "refuse")[0]!.status).toBe(status);
+    expect(of(out, "refuse")[0]!.error).toContain(text);
+  });
+
+  test("exactly-once: an output id already written is not written again", () => {
+    const { m, job } = setup({ exactlyOnce: true });
+    const first = m.step(5, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1", "b\t1"], ids: ["1>", "2>"] });
+    expect(of(first, "write_dest")[0]!.text).toBe("a\t1\nb\t1\n");
+    const again = m.step(6, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["b\t1", "c\t1"], ids: ["2>", "3>"] });
+    expect(of(again, "write_dest")[0]!.text).toBe("c\t1\n");
+    expect(m.step(7, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+    expect(job.tuplesOut).toBe(3);
+  });
+});
+
+describe("autoscaling", () => {
+  const cfg: AutoscaleConfig = { lowWatermark: 10, highWatermark: 100, sustainSamples: 1, settleMs: 0, minTasks: 1, maxTasks: 4 };
+  const stateless = { stages: [{ op: "grep", args: ["x"] }], tasksPerStage: 2, autoscale: true };
+
+  /** Sample once at `nowMs` with every stage-0 task at `rate` tuples/s. */
+  function sample(m: JobMachine, nowMs: number, rate: number): JobCommand[] {
+    const job = m.job("j")!;
+    const asked = m.step(nowMs, { type: "tick" });
+    expect(of(asked, "sample_rates").length).toBe(1);
+    const rates = new Map(job.tasks[0]!.map((t) => [rateKey("j", 0, t.index, t.pid), rate]));
+    return m.step(nowMs, { type: "rates", job: "j", rates });
+  }
+
+  test("a rate above HW adds a task: it starts first, the routes follow once it runs", () => {
+    const { m, job } = setup(stateless, true, cfg);
+    expect(m.nextDueMs()).toBe(1 + AUTOSCALE_SAMPLE_MS);
+    const out = sample(m, 1 + AUTOSCALE_SAMPLE_MS, 500);
+    const start = of(out, "start")[0]!;
+    expect(start.start.index).toBe(2);
+    expect(start.start.routes.stages[0]!.length).toBe(3);
+    expect(of(out, "routes")).toEqual([]);
+    // While the change is under way, a due sample is skipped.
+    expect(of(m.step(1 + 2 * AUTOSCALE_SAMPLE_MS, { type: "tick" }), "sample_rates")).toEqual([]);
+    const ran = m.step(2100, { type: "task_started", job: "j", stage: 0, index: 2, addr: start.addr, pid: 321, logPath: "" });
+    expect(of(ran, "routes")[0]!.routes.stages[0]!.length).toBe(3);
+    expect(of(ran, "emit")[0]!.event).toMatchObject({ event: "scaled", stage: 0, from: 2, to: 3, avg_rate_per_task: 500 });
+    expect(job.tasks[0]!.length).toBe(3);
+  });
+
+  test("a rate below LW removes the last task: routes without it go out first (to it too), then it is retired", () => {
+    const { m, job } = setup({ ...stateless, tasksPerStage: 3 }, true, cfg);
+    const last = job.tasks[0]![2]!;
+    const out = sample(m, 1 + AUTOSCALE_SAMPLE_MS, 1);
+    expect(out.map((c) => c.cmd)).toEqual(["routes", "retire"]);
+    expect(of(out, "routes")[0]!.addrs).toContain(last.addr);
+    expect(of(out, "routes")[0]!.routes.stages[0]!.length).toBe(2);
+    const retired = m.step(1500, { type: "retired", job: "j", stage: 0, index: 2, addr: last.addr });
+    expect(of(retired, "emit")[0]!.event).toMatchObject({ event: "scaled", from: 3, to: 2 });
+  });
+
+  test("a scale-up whose start fails takes the task out again (no route named it)", () => {
+    const { m, job } = setup(stateless, true, cfg);
+    const start = of(sample(m, 1 + AUTOSCALE_SAMPLE_MS, 500), "start")[0]!;
+    const out = m.step(1100, { type: "task_start_failed", job: "j", stage: 0, index: 2, addr: start.addr, error: "no" });
+    expect(of(out, "routes")).toEqual([]);
+    expect(job.tasks[0]!.length).toBe(2);
+    expect(job.routes.stages[0]!.length).toBe(2);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * RainStorm on the in-process simulated cluster (services/testing/rainstorm_sim.ts): the real
+ * leader and workers on a virtual clock over a seeded network, operators in-process, HyDFS in
+ * memory. Each test runs in milliseconds; a failing seed prints how to replay it.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { operatorFactory } from "../../ops/registry.ts";
+import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim } from "../testing/rainstorm_sim.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+/** The first 600 lines of the App 1 dataset: enough matches per key for kills to land mid-count. */
+const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8").split("\n").filter(Boolean).slice(0, 600);
+const INPUT = `${LINES.join("\n")}\n`;
+const GOLDEN = app1Golden(LINES);
+
+test("the golden dest is not trivial (several keys, several counts each)", () => {
+  const keys = new Set(GOLDEN.dest.map((l) => l.split("\t")[0]));
+  expect(keys.size).toBeGreaterThan(1);
+  expect(GOLDEN.dest.length).toBeGreaterThan(keys.size * 5);
+});
+
+describe("RainStorm simulated", () => {
+  test("App 1 exactly-once without faults: dest is exactly the golden counts", async () => {
+    const sim = new RainstormSim({ seed: 1 });
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT);
+    sim.stop();
+    expect(app1Problems(run, GOLDEN)).toEqual([]);
+    expect(run.events.at(-1)).toMatchObject({ event: "done", tuples_read: LINES.length, tuples_out: GOLDEN.dest.length });
+  });
+
+  test("a worker crash mid-job: its tasks are rescheduled on the others and dest is exactly golden", async () => {
+    const sim = new RainstormSim({ seed: 2, nodes: 4 });
+    let crashed = false;
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT, (ev, r) => {
+      if (ev.event === "output" && !crashed && r.outputs.length >= GOLDEN.dest.length / 3) {
+        crashed = true;
+        sim.crash(3);
+      }
+    });
+    sim.stop();
+    expect(crashed).toBe(true);
+    const moved = run.events.filter((e) => e.event === "task_restarted");
+    // Node 3 ran tasks (round-robin placement of 6 tasks on 4 nodes), and every one of them moved.
+    expect(moved.length).toBeGreaterThan(0);
+    expect(moved.every((e) => e.event === "task_restarted" && e.reason === "worker 10.0.0.3 failed" && e.node !== "10.0.0.3")).toBe(true);
+    expect(app1Problems(run, GOLDEN)).toEqual([]);
+  });
+
+  test("exactly-once App 1 with task kills at seeded points (25%, 50%, 75% of the outputs): exactly the golden dest", async () => {
+    const sim = new RainstormSim({ seed: 3, lossRate: 0.05 });
+    const points = [0.25, 0.5, 0.75].map((f) => Math.floor(GOLDEN.dest.length * f));
+    const kills: string[] = [];
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT, (ev, r) => {
+      if (ev.event !== "output") return;
+      while (points.length > 0 && r.outputs.length >= points[0]!) {
+        points.shift();
+        const k = sim.killRandomTask(r.job);
+        kills.push(k ? `stage${k.stage}[${k.index}]` : "none");
+      }
+    });
+    sim.stop();
+    // Every kill landed on a running task, and each was restarted.
+    expect(kills.length).toBe(3);
+    expect(kills).not.toContain("none");
+    expect(run.events.filter((e) => e.event === "task_restarted").length).toBeGreaterThanOrEqual(3);
+    expect(app1Problems(run, GOLDEN)).toEqual([]);
+  });
+
+  test("at-least-once (grep then echo) with batch loss and task kills loses no result", async () => {
+    const sim = new RainstormSim({ seed: 4, lossRate: 0.1 });
+    const grep = operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]);
+    const expected = new Set(LINES.flatMap((l) => grep.process("", l)).map((o) => `${o.key}\t${o.value}`));
+    const points = [0.3, 0.6].map((f) => Math.floor(expected.size * f));
+    let kills = 0;
+    const args = ["2", "3", "-stage-config-map", `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`, "in.csv", "out.txt", "false", "false", "0", "0", "0"];
+    const run = await sim.runJob(args, INPUT, (ev, r) => {
+      if (ev.event !== "output") return;
+      while (points.length > 0 && r.outputs.length >= points[0]!) {
+        points.shift();
+        if (sim.killRandomTask(r.job)) kills++;
+      }
+    });
+    sim.stop();
+    expect(kills).toBe(2);
+    expect(run.failed).toBeUndefined();
+    const stored = new Set(run.dest.split("\n").filter(Boolean));
+    expect([...expected].filter((l) => !stored.has(l))).toEqual([]);
+    expect([...stored].filter((l) => !expected.has(l))).toEqual([]);
+  });
+
+  test("the same seed replays the same run", async () => {
+    const a = await chaosRun(11, LINES);
+    const b = await chaosRun(11, LINES);
+    expect(b).toEqual(a);
+    expect(a.faults.length).toBeGreaterThan(0);
+  });
+});
+
+/** RAINSTORM_SIM_SEED=<n> replays one seed; RAINSTORM_SIM_SEEDS=<n> runs seeds 1..n (default 24). */
+const ONE_SEED = process.env.RAINSTORM_SIM_SEED;
+const SEEDS = ONE_SEED ? [Number(ONE_SEED)] : Array.from({ length: Number(process.env.RAINSTORM_SIM_SEEDS ?? 24) }, (_, i) => i + 1);
+
+test(`seeded chaos: ${SEEDS.length} runs of exactly-once App 1 with kills, crashes, delay and loss end with exactly the golden dest`, async () => {
+  const failures: string[] = [];
+  let faults = 0;
+  for (const seed of SEEDS) {
+    const r = await chaosRun(seed, LINES);
+    faults += r.faults.length;
+    if (r.problems.length > 0) failures.push(`seed ${seed} (${r.faults.join("; ")}): ${r.problems.join("; ")}\n  replay with RAINSTORM_SIM_SEED=${seed}`);
+  }
+  expect(failures).toEqual([]);
+  expect(faults).toBeGreaterThanOrEqual(SEEDS.length);
+}, 120_000);

@@ -1,0 +1,64 @@
+/**
+ * One task as a worker runs it: its operator (a process, or in the simulator an in-process
+ * operator), its counters, its input concurrency and, under exactly-once, its log state.
+ */
+import type { LogRecord } from "./exactly_once.ts";
+import type { Answer, Output } from "./operator_proc.ts";
+import type { Batch, TaskStart } from "./worker.ts";
+
+/** What a worker uses of an operator (operator_proc.ts OperatorProcess has exactly this). */
+export interface TaskOperator {
+  readonly pid: number;
+  readonly alive: boolean;
+  /** Resolves with the exit code when the operator is gone (killed, crashed or at end of input). */
+  readonly exited: Promise<number>;
+  processLines(lines: string, count: number): Promise<Answer[]>;
+  snapshot(n: number, timeoutMs: number): Promise<unknown>;
+  restore(state: unknown): void;
+  /** Close the input and wait up to graceMs for the exit code (undefined: killed after it). */
+  endInput(graceMs: number): Promise<number | undefined>;
+  kill(): void;
+  /** The last words of the operator's stderr, for a death report ("" when none). */
+  stderrTail(): string;
+}
+
+/** A task's exactly-once log (exactly_once.ts TaskLog over HyDFS; in memory in the simulator). */
+export interface TaskLogStore {
+  /** The log's text, creating the (empty) log on the task's first start. */
+  load(): Promise<string>;
+  append(record: LogRecord): Promise<void>;
+}
+
+/** Exactly-once state of one task incarnation (see exactly_once.ts). */
+export interface ExactlyOnceState {
+  log: TaskLogStore;
+  /** Ids of every input processed (logged). */
+  seen: Set<string>;
+  /** Outputs of logged inputs not yet acknowledged downstream, by input id. */
+  unacked: Map<string, Output[]>;
+  /** Settles once the log is read and the operator's state restored. */
+  ready: Promise<void>;
+  /** Batches waiting for the exactly-once steps; a group goes through them at a time. */
+  queue: { batch: Batch; resolve: () => void; reject: (e: Error) => void }[];
+  pumping: boolean;
+  /** When the last group started (clock ms), for rainstorm.log_flush_ms. */
+  lastCommitMs: number;
+  snapshots: number;
+}
+
+export interface TaskRunner {
+  start: TaskStart;
+  op: TaskOperator;
+  logPath: string;
+  inputs: number;
+  outputs: number;
+  batches: number;
+  /** `inputs` at the last rate sample. */
+  inputsAtSample: number;
+  /** Inputs in the last full second, for list_tasks and the task log. */
+  ratePerSec: number;
+  stopping: boolean;
+  active: number;
+  waiters: (() => void)[];
+  eo?: ExactlyOnceState;
+}
