@@ -18,8 +18,9 @@ import { join, resolve } from "node:path";
 import { parseCsvLine } from "../../ops/csv.ts";
 import { countViolations } from "../../services/testing/rainstorm_client.ts";
 import { Fleet, fleetUnsupported } from "./fleet.ts";
+import { scaled } from "../../services/testing/time.ts";
 
-setDefaultTimeout(150_000);
+setDefaultTimeout(scaled(150_000));
 
 const ROOT = resolve(import.meta.dir, "../..");
 const NODES = 4;
@@ -38,7 +39,7 @@ interface Ran {
 
 async function run(cmd: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Ran> {
   const proc = Bun.spawn(cmd, { cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...opts.env } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(opts.timeoutMs ?? 120_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);
@@ -84,13 +85,13 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
     ok(await run(["tar", "-xzf", tarball, "-C", fleet.clientDir, "--strip-components=1"]), "unpacking the bundle for the client");
     ok(await deploy(["client-config", "--out", join(fleet.clientDir, "config.json")]), "deploy.ts client-config");
     figures.setup = `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-  }, 150_000);
+  }, scaled(150_000));
 
   afterAll(async () => {
     if (Object.keys(figures).length) console.log(`fleet_test figures: ${JSON.stringify(figures, null, 1)}`);
     await fleet?.down(true);
     if (tmp && !process.env.RAINSTORM_KEEP_TEST_DIRS) rmSync(tmp, { recursive: true, force: true });
-  }, 60_000);
+  }, scaled(60_000));
 
   test("deploy.ts up: 4 nodes that hold only the unpacked bundle and their config join", async () => {
     const r = await deploy(["up", "--bundle", tarball, "--timeout", "90"]);

@@ -16,6 +16,8 @@ import { memberCommands } from "./member.ts";
 import { rainstormCommands } from "./rainstorm.ts";
 import { completer, HISTORY_MAX, loadHistory, saveHistory } from "./shell.ts";
 import { spawnPty } from "./testing_pty.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const PKG_VERSION = (JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")) as { version: string }).version;
@@ -25,7 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function ctl(args: string[], env: Record<string, string | undefined> = {}, cwd = dir): Promise<{ code: number; out: string; err: string }> {
   const proc = Bun.spawn([process.execPath, CTL, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", ...env } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);
@@ -101,28 +103,29 @@ describe("config lookup: --config, then RAINSTORM_CONFIG, then ./config.json, th
 
 describe("finding a node that answers", () => {
   const ctxFor = (file: Record<string, unknown> | undefined): Ctx => {
-    const client = file === undefined ? { ...loadClientConfig(undefined, { env: {}, home: join(dir, "nohome"), cwd: join(dir, "nocwd") }), seeds: ["127.0.87.251"] } : loadClientConfig(write(join(dir, "probe.json"), file), { env: {} });
+    const client = file === undefined ? { ...loadClientConfig(undefined, { env: {}, home: join(dir, "nohome"), cwd: join(dir, "nocwd") }), seeds: [`${testNet(87)}.251`] } : loadClientConfig(write(join(dir, "probe.json"), file), { env: {} });
     return { cfg: client.cfg, host: "", json: false, timeoutMs: 1000, http: new ClusterHttp(""), client };
   };
 
   test("one node in the config: used as it is, nothing asked", async () => {
-    expect(await reachableSeed(ctxFor({ nodes: ["127.0.87.251"] }))).toBe("127.0.87.251");
+    expect(await reachableSeed(ctxFor({ nodes: [`${testNet(87)}.251`] }))).toBe(`${testNet(87)}.251`);
   });
 
   test("the first of several that answers", async () => {
-    const server = Bun.serve({ hostname: "127.0.87.252", port: 0, fetch: () => Response.json({ ok: true }) });
+    const server = Bun.serve({ hostname: `${testNet(87)}.252`, port: 0, fetch: () => Response.json({ ok: true }) });
     try {
-      const ctx = ctxFor({ nodes: ["127.0.87.251", "127.0.87.252"], ports: { http: server.port } });
-      expect(await reachableSeed(ctx)).toBe("127.0.87.252");
+      const ctx = ctxFor({ nodes: [`${testNet(87)}.251`, `${testNet(87)}.252`], ports: { http: server.port } });
+      expect(await reachableSeed(ctx)).toBe(`${testNet(87)}.252`);
     } finally {
       server.stop(true);
     }
   });
 
   test("none answers: the error names each and why", async () => {
-    const err = await reachableSeed(ctxFor({ nodes: ["127.0.87.251", "127.0.87.253"] })).catch((e: Error) => e);
+    const err = await reachableSeed(ctxFor({ nodes: [`${testNet(87)}.251`, `${testNet(87)}.253`] })).catch((e: Error) => e);
     expect(err).toBeInstanceOf(CtlError);
-    expect((err as Error).message).toMatch(/^no node of .*probe\.json answers: memberd at 127\.0\.87\.251:8080 \(.+\), 127\.0\.87\.253:8080 \(.+\)$/);
+    const net = testNet(87).replaceAll(".", "\\.");
+    expect((err as Error).message).toMatch(new RegExp(`^no node of .*probe\\.json answers: memberd at ${net}\\.251:8080 \\(.+\\), ${net}\\.253:8080 \\(.+\\)$`));
   });
 
   test("no config file and the default node does not answer: the message lists the paths tried and a minimal config", async () => {
@@ -154,25 +157,25 @@ describe("node names learned from the cluster", () => {
   });
 
   test("with aliases in the config, only they are names: anything else is refused before any connection", async () => {
-    const client = loadClientConfig(write(join(dir, "aliases.json"), { aliases: { "01": "127.0.87.251" } }), { env: {} });
+    const client = loadClientConfig(write(join(dir, "aliases.json"), { aliases: { "01": `${testNet(87)}.251` } }), { env: {} });
     const ctx: Ctx = { cfg: client.cfg, host: "", json: false, timeoutMs: 300, http: new ClusterHttp(""), client };
-    expect(await nodeHost(ctx, "1", "--node")).toBe("127.0.87.251");
+    expect(await nodeHost(ctx, "1", "--node")).toBe(`${testNet(87)}.251`);
     expect(await nodeHost(ctx, "10.1.2.3", "--node")).toBe("10.1.2.3");
     await expect(nodeHost(ctx, "2", "--node")).rejects.toThrow('--node "2": expected an alias (01)');
   });
 
   test("without aliases a number asks the cluster, and a name it does not know is refused listing the names", async () => {
     const server = Bun.serve({
-      hostname: "127.0.87.252",
+      hostname: `${testNet(87)}.252`,
       port: 0,
-      fetch: () => Response.json({ count: 2, members: [{ id: "127.0.87.5:5000@1", state: "alive" }, { id: "127.0.87.4:5000@1", state: "alive" }] }),
+      fetch: () => Response.json({ count: 2, members: [{ id: `${testNet(87)}.5:5000@1`, state: "alive" }, { id: `${testNet(87)}.4:5000@1`, state: "alive" }] }),
     });
     try {
-      const client = loadClientConfig(write(join(dir, "learn.json"), { nodes: ["127.0.87.252"], ports: { http: server.port } }), { env: {} });
+      const client = loadClientConfig(write(join(dir, "learn.json"), { nodes: [`${testNet(87)}.252`], ports: { http: server.port } }), { env: {} });
       const ctx: Ctx = { cfg: client.cfg, host: "", json: false, timeoutMs: 1000, http: new ClusterHttp(""), client };
-      expect(await nodeHost(ctx, "2", "kill_task node")).toBe("127.0.87.5");
-      expect(await nodeHost(ctx, "01", "kill_task node")).toBe("127.0.87.4");
-      await expect(nodeHost(ctx, "3", "kill_task node")).rejects.toThrow('kill_task node "3": no such node; the cluster\'s members by host order are 01=127.0.87.4, 02=127.0.87.5');
+      expect(await nodeHost(ctx, "2", "kill_task node")).toBe(`${testNet(87)}.5`);
+      expect(await nodeHost(ctx, "01", "kill_task node")).toBe(`${testNet(87)}.4`);
+      await expect(nodeHost(ctx, "3", "kill_task node")).rejects.toThrow(`kill_task node "3": no such node; the cluster's members by host order are 01=${testNet(87)}.4, 02=${testNet(87)}.5`);
       await expect(nodeHost(ctx, "0x7f.1", "--node")).rejects.toThrow('--node "0x7f.1": expected an alias (none in the config)');
     } finally {
       server.stop(true);
@@ -213,7 +216,7 @@ describe("--version and unknown flags", () => {
   ];
   for (const [args, line] of REFUSED) {
     test(`ctl ${args.join(" ")}: exit 2, naming it`, async () => {
-      const r = await ctl(args, { RAINSTORM_CONFIG: write(join(dir, "unreachable.json"), { nodes: ["127.0.87.251"] }) });
+      const r = await ctl(args, { RAINSTORM_CONFIG: write(join(dir, "unreachable.json"), { nodes: [`${testNet(87)}.251`] }) });
       expect(r.code).toBe(2);
       expect(r.out).toBe("");
       expect(r.err.startsWith(line)).toBe(true);

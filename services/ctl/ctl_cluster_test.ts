@@ -1,5 +1,5 @@
 /**
- * ctl as a client of a real cluster it knows almost nothing about: 3 nodes on 127.0.87.k with a
+ * ctl as a client of a real cluster it knows almost nothing about: 3 nodes on testNet(87).k with a
  * secret, whose RainStorm leader is node 2 (config rainstorm.leader), not the first introducer.
  * The client config names one node (node 3); the secret comes from RAINSTORM_SECRET. ctl learns
  * the node names and the leader from the cluster (following the 421 of node 1's rainstormd),
@@ -11,14 +11,16 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join, resolve } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { spawnPty } from "./testing_pty.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const SECRET = "ctl-cluster-test-secret-87";
 
 describe("ctl learns the cluster from one node", () => {
-  const c = new LocalCluster({ dir: tempPath("ctl-cluster-"), subnet: "127.0.87", secret: SECRET, killOnExit: true, extra: { rainstorm: { leader: "127.0.87.2" } } });
+  const c = new LocalCluster({ dir: tempPath("ctl-cluster-"), subnet: testNet(87), secret: SECRET, killOnExit: true, extra: { rainstorm: { leader: `${testNet(87)}.2` } } });
   const work = tempPath("ctl-cluster-work-");
   const home = join(work, "home");
   const cwd = join(work, "cwd");
@@ -33,7 +35,7 @@ describe("ctl learns the cluster from one node", () => {
 
   async function ctl(args: string[], extra: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
     const proc = Bun.spawn([process.execPath, CTL, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: env(extra) });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(30_000));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -52,7 +54,7 @@ describe("ctl learns the cluster from one node", () => {
     mkdirSync(home, { recursive: true });
     writeFileSync(client, JSON.stringify({ nodes: [c.host(3)] }));
     await c.up(3);
-    await waitFor(async () => (await c.http.fetch(`http://${c.host(2)}:15000/tasks`, { timeoutMs: 1000 })).ok, 30_000, "node 2's rainstormd to lead");
+    await waitFor(async () => (await c.http.fetch(`http://${c.host(2)}:15000/tasks`, { timeoutMs: 1000 })).ok, scaled(30_000), "node 2's rainstormd to lead");
   });
   afterAll(async () => {
     await c.down(true);
@@ -80,7 +82,7 @@ describe("ctl learns the cluster from one node", () => {
     ]);
     const human = await ctl(["nodes"]);
     expect(human.out).toContain(`RainStorm leader: ${c.host(2)}`);
-    expect(human.out).toMatch(/^02 +127\.0\.87\.2 +alive +leader$/m);
+    expect(human.out).toMatch(new RegExp(`^02 +${c.host(2).replaceAll(".", "\\.")} +alive +leader$`, "m"));
   });
 
   test("--node takes a learned name (1, 01), an address, or is refused listing the names", async () => {
@@ -112,9 +114,9 @@ describe("ctl learns the cluster from one node", () => {
     // Asked through node 1: redirected to the leader, same answer.
     expect((await ctl(["kill_task", "02", "999999", "--node", "01"])).err).toContain(`no running task with pid 999999 on node ${c.host(2)}`);
     // Asked through a node that does not exist: ctl goes there (and fails there), not to the leader.
-    const elsewhere = await ctl(["kill_task", c.host(2), "999999", "--node", "127.0.87.250", "--timeout", "1000"]);
+    const elsewhere = await ctl(["kill_task", c.host(2), "999999", "--node", `${testNet(87)}.250`, "--timeout", "1000"]);
     expect(elsewhere.code).toBe(1);
-    expect(elsewhere.err).toContain("rainstormd at 127.0.87.250:15000 unreachable");
+    expect(elsewhere.err).toContain(`rainstormd at ${testNet(87)}.250:15000 unreachable`);
   });
 
   test("config lookup: --config, then RAINSTORM_CONFIG, then ./config.json, then ~/.config/rainstorm/config.json", async () => {

@@ -1,25 +1,27 @@
 /**
- * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on 127.0.34.k.
+ * ctl's HyDFS commands as a user runs them (subprocess), against a 3-node cluster on testNet(34).k.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CSV = resolve(import.meta.dir, "../../testdata/trial_data.csv");
 
 describe("ctl HyDFS commands", () => {
-  const c = new LocalCluster({ dir: tempPath("ctl-hydfs-"), subnet: "127.0.34", killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("ctl-hydfs-"), subnet: testNet(34), killOnExit: true });
   const work = tempPath("ctl-hydfs-work-");
   const config = join(work, "config.json");
   const state = join(work, "client.json");
 
   async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
     const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", config], { stdout: "pipe", stderr: "pipe", env: { ...process.env, RAINSTORM_CTL_STATE: state } });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(30_000));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -28,6 +30,8 @@ describe("ctl HyDFS commands", () => {
 
   beforeAll(async () => {
     mkdirSync(work, { recursive: true });
+    // A local file several tests upload (each test sets up what it needs; this one is shared).
+    writeFileSync(join(work, "more.txt"), "one more line\n");
     writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1), "02": c.host(2), "03": c.host(3) } }));
     await c.up(3);
   });
@@ -43,15 +47,18 @@ describe("ctl HyDFS commands", () => {
     const again = await ctl("create", CSV, "signs.csv", "--node", "02");
     expect(again.code).toBe(1);
     expect(again.err).toContain("already exists");
-    writeFileSync(join(work, "more.txt"), "one more line\n");
     expect((await ctl("append", join(work, "more.txt"), "signs.csv", "--node", "03")).code).toBe(0);
     const out = join(work, "back.csv");
     expect((await ctl("get", "signs.csv", out, "--node", "02")).code).toBe(0);
     expect(readFileSync(out, "utf8")).toBe(readFileSync(CSV, "utf8") + "one more line\n");
     const ls = JSON.parse((await ctl("ls", "signs.csv", "--json")).out);
     expect(ls.replicas.length).toBe(3);
-    const store = JSON.parse((await ctl("liststore", "--node", "03", "--json")).out);
-    expect(store.files.map((f: { name: string }) => f.name)).toEqual(["signs.csv"]);
+    // 3 nodes, 3 replicas: node 03 holds signs.csv and every other file (what other tests wrote, if
+    // they ran first), the same list as the other nodes.
+    const listed = async (node: string) => (JSON.parse((await ctl("liststore", "--node", node, "--json")).out).files as { name: string }[]).map((f) => f.name);
+    const onThree = await listed("03");
+    expect(onThree).toContain("signs.csv");
+    for (const node of ["01", "02"]) expect(await listed(node)).toEqual(onThree);
     const ids = JSON.parse((await ctl("list_mem_ids", "--json")).out);
     expect(ids.members.map((m: { token: string }) => m.token)).toEqual([...ids.members.map((m: { token: string }) => m.token)].sort());
     const replicaCopy = join(work, "replica.csv");

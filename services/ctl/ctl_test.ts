@@ -1,5 +1,5 @@
 /**
- * ctl as users run it: a subprocess against a real memberd (in-process, 127.0.24.1), one-shot and
+ * ctl as users run it: a subprocess against a real memberd (in-process, testNet(24).1), one-shot and
  * through `shell` on stdin. Plus the shell tokenizer and key=value parsing as tables.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -12,8 +12,10 @@ import { makeLogger } from "../shared/log.ts";
 import { CtlError, isHostname, resolveNodeName } from "./context.ts";
 import { parseAssignments } from "./member.ts";
 import { tokenize } from "./shell.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(30_000);
+setDefaultTimeout(scaled(30_000));
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const dir = tempPath("ctl-test-");
@@ -25,7 +27,7 @@ async function ctl(args: string[], stdin?: string): Promise<{ code: number; out:
     stdout: "pipe",
     stderr: "pipe",
   });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);
@@ -37,7 +39,7 @@ describe("ctl against a live memberd", () => {
 
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
-    const raw = { host: "127.0.24.1", is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": "127.0.24.1" } };
+    const raw = { host: `${testNet(24)}.1`, is_introducer: true, introducers: [], data_dir: dir, aliases: { "01": `${testNet(24)}.1` } };
     writeFileSync(configPath, JSON.stringify(raw));
     daemon = await startMemberd(buildNodeConfig(raw), configPath, makeLogger("memberd-test", "silent"), () => {});
   });
@@ -74,10 +76,10 @@ describe("ctl against a live memberd", () => {
 
   test("an unreachable node is a clear error within the timeout, not a hang", async () => {
     const t0 = performance.now();
-    const r = await ctl(["list_mem", "--node", "127.0.24.99", "--timeout", "500"]);
+    const r = await ctl(["list_mem", "--node", `${testNet(24)}.99`, "--timeout", "500"]);
     expect(r.code).toBe(1);
     expect(r.err).toContain("unreachable");
-    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(performance.now() - t0).toBeLessThan(scaled(10_000));
   });
 
   test("a node name that is neither an alias nor an address is refused before any connection, listing the aliases", async () => {

@@ -9,14 +9,17 @@
  *
  * A 503 (the node cannot serve right now: its membership view is not current yet, or too few
  * replicas answered) is retried a few times with backoff within --timeout, saying
- * `retrying: <error>` on stderr each time (see withRetries).
+ * `retrying: <error>` on stderr each time (see ctlRules). Every call goes through hydfs/client.ts.
  */
 import { defineCommand } from "citty";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { answerError, type CallOptions, HydfsCallError, HydfsClient, type RetryRules, writePath } from "../hydfs/client.ts";
+import { OPS_HEADER, SIZE_HEADER, type WriteAnswer } from "../hydfs/model.ts";
 import { whyFailed } from "../shared/http.ts";
+import { CTL_RETRY, nextPauseMs } from "../shared/retry.ts";
 import { commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 
 // ---- client identity -----------------------------------------------------------------------------
@@ -56,8 +59,14 @@ export async function nextClientSeq(path = clientStatePath()): Promise<{ clientI
 
 // ---- transport ---------------------------------------------------------------------------------
 
-function hydfsUrl(ctx: Ctx, path: string, host = ctx.host): string {
-  return `http://${host}:${ctx.cfg.ports.hydfs}${path}`;
+/** The hydfsd of `host` (ctl talks to one node: --node, or the node a command names). */
+function hydfsBase(ctx: Ctx, host: string): string {
+  return `http://${host}:${ctx.cfg.ports.hydfs}`;
+}
+
+/** ctl's HyDFS client: every call names its node (`at`), and its rules are ctlRules. */
+function hydfsClient(ctx: Ctx): HydfsClient {
+  return new HydfsClient({ http: ctx.http, bases: () => [hydfsBase(ctx, ctx.host)], rules: ctlRules(ctx, { retry503: true, retryTransport: false }) });
 }
 
 /** A progress line on stderr for transfers over PROGRESS_MIN_BYTES. */
@@ -108,30 +117,27 @@ function idleGuard(idleMs: number) {
 /** The node could not be reached or stalled: no answer at all. */
 class CtlTransportError extends CtlError {}
 
-async function failure(res: Response, what: string): Promise<CtlHttpError> {
-  const text = await res.text();
-  let msg = text;
-  try {
-    msg = JSON.parse(text).error ?? text;
-  } catch {}
-  // The daemons' messages already name the operation and the file.
-  return new CtlHttpError(msg ? `${msg} (HTTP ${res.status})` : `${what}: HTTP ${res.status}`, res.status);
+/**
+ * A failed call as ctl says it: hydfsd's message and status (`<message> (HTTP <status>)`, or
+ * `<what>: HTTP <status>` for an empty answer), or `<prefix>: <why>` when no answer came. When the
+ * retries gave up, the last attempt's failure is the one told. The daemons' messages already name
+ * the operation and the file.
+ */
+function ctlError(err: unknown, what: string, transportPrefix: string): Error {
+  if (!(err instanceof HydfsCallError)) return err as Error;
+  const e = err.last ?? err;
+  if (e.cause instanceof CtlError) return e.cause;
+  if (e.status === undefined) return new CtlTransportError(`${transportPrefix}: ${e.reason}`);
+  return new CtlHttpError(e.body === "" ? `${what}: HTTP ${e.status}` : `${e.reason} (HTTP ${e.status})`, e.status);
 }
 
 // ---- retries -----------------------------------------------------------------------------------
 
-/**
- * Attempts of one call whose node answers 503: it cannot serve right now (its membership view
- * is not current yet after a restart, or too few replicas answered). All retries of a call also
- * end once --timeout ms have passed since its first attempt, so with the default 3000 ms ctl
- * retries for about 2 s; 8 attempts (pauses 0.25 + 0.5 + 1 + 4 x 2 s) let a --timeout of 10000
- * ride out an introducer's rejoin_wait_ms (5 s by default). More attempts report real trouble
- * later.
- */
-export const CTL_RETRY_ATTEMPTS = 8;
+/** CTL_RETRY (shared/retry.ts) in the words ctl's tests use: attempts of one call whose node answers 503. */
+export const CTL_RETRY_ATTEMPTS = CTL_RETRY.maxAttempts;
 /** Pause before the first retry; doubles before each further one, up to CTL_RETRY_MAX_PAUSE_MS. */
-export const CTL_RETRY_FIRST_PAUSE_MS = 250;
-export const CTL_RETRY_MAX_PAUSE_MS = 2000;
+export const CTL_RETRY_FIRST_PAUSE_MS = CTL_RETRY.firstBackoffMs;
+export const CTL_RETRY_MAX_PAUSE_MS = CTL_RETRY.maxBackoffMs;
 
 /**
  * The pause before the next attempt after `failed` failed ones (1 = only the first), or
@@ -139,64 +145,70 @@ export const CTL_RETRY_MAX_PAUSE_MS = 2000;
  * since the first attempt.
  */
 export function retryPauseMs(failed: number, elapsedMs: number, budgetMs: number): number | undefined {
-  if (failed >= CTL_RETRY_ATTEMPTS) return undefined;
-  const pause = Math.min(CTL_RETRY_FIRST_PAUSE_MS * 2 ** (failed - 1), CTL_RETRY_MAX_PAUSE_MS);
-  return elapsedMs + pause < budgetMs ? pause : undefined;
+  return nextPauseMs({ ...CTL_RETRY, deadlineMs: budgetMs }, failed, elapsedMs);
 }
 
 /**
- * Run `once` until it succeeds or fails for good. A 503 is retried as retryPauseMs says (when
- * `retry503`); a transport error is retried once, at once (when `retryTransport`: only calls
- * that are safe to repeat, such as an upload under its fixed (client, seq)). Each retry says
- * `retrying: <error>` on stderr.
+ * How ctl insists: a 503 (the node cannot serve right now: its membership view is not current
+ * yet after a restart, or too few replicas answered) is retried under CTL_RETRY within --timeout
+ * (when `retry503`); a transport error is retried once, at once (when `retryTransport`: only
+ * calls that are safe to repeat, such as an upload under its fixed (client, seq)). Other answers
+ * are final: ctl is one person's one node, not a daemon that can wait for another coordinator.
  */
-async function withRetries<T>(ctx: Ctx, opts: { retry503: boolean; retryTransport: boolean }, once: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  let transportRetried = false;
-  for (let failed = 1; ; failed++) {
-    try {
-      return await once();
-    } catch (err) {
-      let pause: number | undefined;
-      if (opts.retry503 && err instanceof CtlHttpError && err.status === 503) pause = retryPauseMs(failed, performance.now() - t0, ctx.timeoutMs);
-      else if (opts.retryTransport && err instanceof CtlTransportError && !transportRetried) {
-        transportRetried = true;
-        pause = 0;
-      }
-      if (pause === undefined) throw err;
-      process.stderr.write(`retrying: ${(err as Error).message}\n`);
-      await Bun.sleep(pause);
-    }
+function ctlRules(ctx: Ctx, opts: { retry503: boolean; retryTransport: boolean }): RetryRules {
+  return { policy: { ...CTL_RETRY, deadlineMs: ctx.timeoutMs }, retryStatus: (status) => opts.retry503 && status === 503, transport: opts.retryTransport ? "once" : "never" };
+}
+
+/**
+ * Run one call of `client` at `host` under ctlRules, saying `retrying: <error>` on stderr before
+ * each retry, and turn its failure into ctl's error (ctlError).
+ */
+async function ctlCall<T>(
+  ctx: Ctx,
+  where: { what: string; host: string; transportPrefix: string },
+  opts: { retry503: boolean; retryTransport: boolean },
+  call: (client: HydfsClient, opts: CallOptions) => Promise<T>,
+): Promise<T> {
+  const toCtl = (err: unknown) => ctlError(err, where.what, where.transportPrefix);
+  const callOpts: CallOptions = {
+    at: hydfsBase(ctx, where.host),
+    rules: ctlRules(ctx, opts),
+    deadline: () => ({ timeoutMs: ctx.timeoutMs }),
+    onRetry: (failure) => process.stderr.write(`retrying: ${toCtl(failure).message}\n`),
+  };
+  try {
+    return await call(hydfsClient(ctx), callOpts);
+  } catch (err) {
+    throw toCtl(err);
   }
 }
 
 // ---- calls -------------------------------------------------------------------------------------
 
+/** Where a JSON call to hydfsd at `host` goes, in ctl's words. */
+function jsonCall(ctx: Ctx, path: string, host: string) {
+  return { what: `${path.split("?")[0]!.slice(1)} at ${host}`, host, transportPrefix: `hydfsd at ${host}:${ctx.cfg.ports.hydfs}` };
+}
+
 /**
- * One JSON call to hydfsd at `host`. A 503 is retried (see withRetries) unless `retry503` is
+ * One JSON call to hydfsd at `host`. A 503 is retried (see ctlRules) unless `retry503` is
  * false: a call the node does under a fresh sequence number each time (multiappend_local) could
  * apply twice if a 503 came after some replicas stored it.
  */
-export async function callJson(ctx: Ctx, method: string, path: string, host = ctx.host, retry503 = true): Promise<any> {
-  return withRetries(ctx, { retry503, retryTransport: false }, async () => {
-    const guard = idleGuard(ctx.timeoutMs);
-    try {
-      const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { method, signal: guard.signal });
-      if (!res.ok) throw await failure(res, `${path.split("?")[0]!.slice(1)} at ${host}`);
-      return await res.json();
-    } catch (err) {
-      if (err instanceof CtlError) throw err;
-      throw new CtlTransportError(`hydfsd at ${host}:${ctx.cfg.ports.hydfs}: ${guard.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-    } finally {
-      guard.done();
-    }
-  });
+export function callJson(ctx: Ctx, method: string, path: string, host = ctx.host, retry503 = true): Promise<any> {
+  const where = jsonCall(ctx, path, host);
+  return ctlCall(ctx, where, { retry503, retryTransport: false }, (client, opts) => client.json(where.what, method, path, opts));
+}
+
+/** One typed call of the client to hydfsd at `host` (`route` names it in errors), retried as callJson. */
+function hydfsCall<T>(ctx: Ctx, route: string, call: (client: HydfsClient, opts: CallOptions) => Promise<T>, host = ctx.host, retry503 = true): Promise<T> {
+  return ctlCall(ctx, jsonCall(ctx, route, host), { retry503, retryTransport: false }, call);
 }
 
 /** What a create or append answered, with the (client, seq) it was sent under. */
 export interface Uploaded {
   /** The server's JSON answer, as --json prints it. */
-  answer: any;
+  answer: WriteAnswer;
   clientId: string;
   seq: number;
 }
@@ -211,57 +223,71 @@ export function describeUpload(kind: "create" | "append", up: Uploaded): string 
 /**
  * Upload a local file as create or append. Every attempt sends the same (client, seq) with the
  * file read again from its start, so the servers apply it at most once however often it is
- * retried: after a 503 (withRetries) and once after a transport error.
+ * retried: after a 503 and once after a transport error (ctlRules).
  */
 export async function upload(ctx: Ctx, kind: "create" | "append", local: string, remote: string): Promise<Uploaded> {
   if (!existsSync(local) || !statSync(local).isFile()) throw new CtlError(`local file ${JSON.stringify(local)} not found`);
   const size = statSync(local).size;
   const { clientId, seq } = await nextClientSeq();
-  const query = `?name=${encodeURIComponent(remote)}&client=${encodeURIComponent(clientId)}&seq=${seq}`;
-  const answer = await withRetries(ctx, { retry503: true, retryTransport: true }, async () => {
-    const bar = progress(`${kind} ${remote}`, size);
-    const guard = idleGuard(ctx.timeoutMs);
-    const body = Bun.file(local)
-      .stream()
-      .pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, out) {
-            bar.add(chunk.length);
-            guard.touch();
-            out.enqueue(chunk);
-          },
-        }),
-      );
-    try {
-      const res = await ctx.http.fetch(hydfsUrl(ctx, `/${kind}${query}`), { method: "POST", headers: { "content-length": String(size) }, body, signal: guard.signal });
-      if (!res.ok) throw await failure(res, `${kind} ${remote}`);
-      bar.end();
-      return await res.json();
-    } catch (err) {
-      if (err instanceof CtlError) throw err;
-      throw new CtlTransportError(`${kind} ${remote} via ${ctx.host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-    } finally {
-      guard.done();
-    }
-  });
+  const what = `${kind} ${remote}`;
+  const where = { what, host: ctx.host, transportPrefix: `${what} via ${ctx.host}` };
+  const answer = await ctlCall(ctx, where, { retry503: true, retryTransport: true }, (client, opts) =>
+    client.insist(
+      what,
+      async (base) => {
+        const bar = progress(what, size);
+        const guard = idleGuard(ctx.timeoutMs);
+        const body = Bun.file(local)
+          .stream()
+          .pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, out) {
+                bar.add(chunk.length);
+                guard.touch();
+                out.enqueue(chunk);
+              },
+            }),
+          );
+        try {
+          const res = await client.request(base, "POST", writePath(kind, remote, clientId, seq), { headers: { "content-length": String(size) }, body, deadline: { signal: guard.signal } });
+          if (!res.ok) throw await answerError(what, res);
+          bar.end();
+          return (await res.json()) as WriteAnswer;
+        } catch (err) {
+          throw stalledOr(err, guard, ctx);
+        } finally {
+          guard.done();
+        }
+      },
+      opts,
+    ),
+  );
   return { answer, clientId, seq };
+}
+
+/** A transport failure of a streaming call: `stalled for <ms>` when its idle guard fired. */
+function stalledOr(err: unknown, guard: { signal: AbortSignal }, ctx: Ctx): unknown {
+  if (err instanceof HydfsCallError || err instanceof CtlError) return err;
+  const reason = guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err);
+  return new HydfsCallError(reason, { reason, cause: err });
 }
 
 /**
  * Download to `local` through a temp file and a rename, so a failed get leaves nothing
- * half-written. A 503 before any byte is retried (withRetries); a transfer cut short is not.
+ * half-written. A 503 before any byte is retried (ctlRules); a transfer cut short is not.
  */
 export function download(ctx: Ctx, path: string, local: string, label: string, host = ctx.host): Promise<{ size: number; ops: number }> {
-  return withRetries(ctx, { retry503: true, retryTransport: false }, () => downloadOnce(ctx, path, local, label, host));
+  const where = { what: label, host, transportPrefix: `${label} via ${host}` };
+  return ctlCall(ctx, where, { retry503: true, retryTransport: false }, (client, opts) => client.insist(label, (base) => downloadOnce(ctx, client, base, path, local, label), opts));
 }
 
-async function downloadOnce(ctx: Ctx, path: string, local: string, label: string, host: string): Promise<{ size: number; ops: number }> {
+async function downloadOnce(ctx: Ctx, client: HydfsClient, base: string, path: string, local: string, label: string): Promise<{ size: number; ops: number }> {
   const guard = idleGuard(ctx.timeoutMs);
   const tmp = `${local}.part-${process.pid}`;
   try {
-    const res = await ctx.http.fetch(hydfsUrl(ctx, path, host), { signal: guard.signal });
-    if (!res.ok) throw await failure(res, label);
-    const total = Number(res.headers.get("x-hydfs-size") ?? NaN);
+    const res = await client.request(base, "GET", path, { deadline: { signal: guard.signal } });
+    if (!res.ok) throw await answerError(label, res);
+    const total = Number(res.headers.get(SIZE_HEADER) ?? NaN);
     const bar = progress(label, Number.isFinite(total) ? total : undefined);
     const writer = Bun.file(tmp).writer();
     let size = 0;
@@ -275,13 +301,12 @@ async function downloadOnce(ctx: Ctx, path: string, local: string, label: string
     if (Number.isFinite(total) && size !== total) throw new CtlError(`${label}: got ${size} bytes, expected ${total}`);
     renameSync(tmp, local);
     bar.end();
-    return { size, ops: Number(res.headers.get("x-hydfs-ops") ?? 0) };
+    return { size, ops: Number(res.headers.get(OPS_HEADER) ?? 0) };
   } catch (err) {
     try {
       if (existsSync(tmp)) Bun.spawnSync(["rm", "-f", tmp]);
     } catch {}
-    if (err instanceof CtlError) throw err;
-    throw new CtlTransportError(`${label} via ${host}: ${guard.signal.aborted ? `stalled for ${ctx.timeoutMs} ms` : whyFailed(err)}`);
+    throw stalledOr(err, guard, ctx);
   } finally {
     guard.done();
   }
@@ -316,7 +341,7 @@ export const deleteCmd = defineCommand({
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await callJson(ctx, "POST", `/delete?name=${encodeURIComponent(args.remote)}`);
+    const r = await hydfsCall(ctx, "/delete", (c, o) => c.delete(args.remote, o));
     print(ctx, r, () => `deleted ${r.name} on ${r.replicas.join(", ")}`);
   },
 });
@@ -347,7 +372,7 @@ export const mergeCmd = defineCommand({
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await callJson(ctx, "POST", `/merge?name=${encodeURIComponent(args.remote)}`);
+    const r = await hydfsCall(ctx, "/merge", (c, o) => c.merge(args.remote, o));
     print(ctx, r, () => (r.updated.length ? `merged ${r.name}: updated ${r.updated.join(", ")}` : `merged ${r.name}: replicas already identical`));
   },
 });
@@ -357,7 +382,7 @@ export const lsCmd = defineCommand({
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await callJson(ctx, "GET", `/ls?name=${encodeURIComponent(args.remote)}`);
+    const r = await hydfsCall(ctx, "/ls", (c, o) => c.ls(args.remote, o));
     print(ctx, r, () => `${r.name} token ${r.token}\n${table([["REPLICA", "TOKEN"], ...r.replicas.map((x: any) => [x.id, x.token])])}`);
   },
 });
@@ -367,7 +392,7 @@ export const listStoreCmd = defineCommand({
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await callJson(ctx, "GET", "/liststore");
+    const r = await hydfsCall(ctx, "/liststore", (c, o) => c.liststore(o));
     print(ctx, r, () => `${r.node ?? r.host} token ${r.token}\n${r.files.length ? table([["FILE", "TOKEN", "BYTES"], ...r.files.map((f: any) => [f.name, f.token, String(f.size)])]) : "(no files)"}`);
   },
 });
@@ -377,7 +402,7 @@ export const listMemIdsCmd = defineCommand({
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await callJson(ctx, "GET", "/list_mem_ids");
+    const r = await hydfsCall(ctx, "/list_mem_ids", (c, o) => c.listMemIds(o));
     print(ctx, r, () => table([["TOKEN", "ID"], ...r.members.map((m: any) => [m.token, m.id])]));
   },
 });
@@ -395,7 +420,7 @@ export const multiAppendCmd = defineCommand({
     const results = await Promise.allSettled(
       // Not retried on 503: the node appends under a fresh sequence number each time, so a retry
       // after a 503 that some replicas had stored could append twice.
-      jobs.map((j) => callJson(ctx, "POST", `/multiappend_local?name=${encodeURIComponent(args.remote)}&local=${encodeURIComponent(j.local)}`, j.host, false)),
+      jobs.map((j) => hydfsCall(ctx, "/multiappend_local", (c, o) => c.multiappendLocal(args.remote, j.local, o), j.host, false)),
     );
     const rows = results.map((r, i) => ({ host: jobs[i]!.host, local: jobs[i]!.local, ok: r.status === "fulfilled", detail: r.status === "fulfilled" ? `${r.value.size} bytes` : (r.reason as Error).message }));
     print(ctx, rows, () => table([["NODE", "LOCAL", "RESULT"], ...rows.map((r) => [r.host, r.local, r.ok ? `ok, ${r.detail}` : `FAILED: ${r.detail}`])]));

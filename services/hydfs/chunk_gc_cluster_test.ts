@@ -1,5 +1,5 @@
 /**
- * Chunk GC on real processes (memberd + hydfsd per node, from the .ts sources) on 127.0.47.k,
+ * Chunk GC on real processes (memberd + hydfsd per node, from the .ts sources) on testNet(47).k,
  * with a 2 s hydfs.chunk_gc_grace_ms: after a delete, no node keeps a chunk only the deleted file
  * used, a chunk it shared with a kept file stays exactly on the kept file's replicas, and the kept
  * file still reads back byte-identical. The cluster is removed in afterAll and killed at exit.
@@ -11,8 +11,10 @@ import { join } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { CHUNK_BYTES, chunkIdOf } from "./store.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4];
 /** Short grace and passes so a deleted file's chunks go within seconds, not an hour. */
@@ -21,7 +23,7 @@ const HYDFS = { rereplicate_every_ms: 500, chunk_gc_grace_ms: 2000 };
 const GC_DEADLINE_MS = 30_000;
 
 describe("HyDFS chunk GC on 4 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-chunk-gc-"), subnet: "127.0.47", extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: tempPath("hydfs-chunk-gc-"), subnet: testNet(47), extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
   const client = new HydfsTestClient(c);
 
   beforeAll(async () => {
@@ -57,8 +59,8 @@ describe("HyDFS chunk GC on 4 nodes", () => {
     const doomedOwners = (await client.ls(1, "doomed.bin")).replicas.map((r) => nodeOfHost(r.host));
     const keptOwners = (await client.ls(1, "kept.bin")).replicas.map((r) => nodeOfHost(r.host));
     // Quorum writes: wait for the third replica too (it may answer after the acknowledgement).
-    await waitFor(() => doomedOwners.every((k) => hasChunk(k, a) && hasChunk(k, b)), GC_DEADLINE_MS, "doomed.bin's chunks on all its replicas");
-    await waitFor(() => keptOwners.every((k) => hasChunk(k, a) && hasChunk(k, k3)), GC_DEADLINE_MS, "kept.bin's chunks on all its replicas");
+    await waitFor(() => doomedOwners.every((k) => hasChunk(k, a) && hasChunk(k, b)), scaled(GC_DEADLINE_MS), "doomed.bin's chunks on all its replicas");
+    await waitFor(() => keptOwners.every((k) => hasChunk(k, a) && hasChunk(k, k3)), scaled(GC_DEADLINE_MS), "kept.bin's chunks on all its replicas");
 
     const freedBefore = await Promise.all(NODES.map((k) => metric(k, "hydfs_chunk_bytes_freed_total")));
     const del = await client.request(3, "POST", "/delete?name=doomed.bin");
@@ -68,7 +70,7 @@ describe("HyDFS chunk GC on 4 nodes", () => {
     const where = () => NODES.map((k) => `node ${k}: A=${hasChunk(k, a)} B=${hasChunk(k, b)}`).join(", ");
     await waitFor(
       () => NODES.every((k) => !hasChunk(k, b) && hasChunk(k, a) === keptOwners.includes(k)),
-      GC_DEADLINE_MS,
+      scaled(GC_DEADLINE_MS),
       `doomed.bin's own chunk to leave every node and the shared one to stay only on kept.bin's replicas ${JSON.stringify(keptOwners)}`,
       250,
     ).catch((err) => {

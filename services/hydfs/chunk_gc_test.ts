@@ -18,6 +18,8 @@ import { waitFor } from "../testing/cluster.ts";
 import type { AppendOp, ChunkRef } from "./manifest.ts";
 import { CHUNK_GC_EVERY_MS, CHUNK_GC_MAX_DELETES, HydfsNode, INLINE_MAX_BYTES } from "./node.ts";
 import { CHUNK_BYTES, FileStore } from "./store.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -205,7 +207,7 @@ describe("FileStore.collectChunks", () => {
 });
 
 describe("HydfsNode chunk GC", () => {
-  const HOST = "127.0.47.250";
+  const HOST = `${testNet(47)}.250`;
 
   function node(graceMs = GRACE_MS): { node: HydfsNode; store: FileStore; root: string } {
     const root = freshRoot();
@@ -250,7 +252,7 @@ describe("HydfsNode chunk GC", () => {
       },
     });
     const writing = n.write("create", "big", body, "client", 1);
-    await waitFor(() => chunkIds(root).length > 0, 10_000, "the upload's first chunk stored on the coordinator", 5);
+    await waitFor(() => chunkIds(root).length > 0, scaled(10_000), "the upload's first chunk stored on the coordinator", 5);
     const [id] = chunkIds(root);
     const far = now() + 100 * GRACE_MS;
     expect(store.collectChunks({ nowMs: far, graceMs: GRACE_MS, maxDeletes: 1000 })).toMatchObject({ deleted: 0, kept: 1 });

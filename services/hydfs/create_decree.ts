@@ -1,7 +1,8 @@
 /**
  * Who creates a name: one decision per (name, generation) that every replica agrees on, by
  * single-decree Paxos among the file's replicas. Pure: messages in, messages and an outcome out;
- * the driver (node.ts) owns HTTP, disks, timers and the random backoff between rounds.
+ * the driver (create_path.ts) owns the transport, disks, timers and the random backoff between
+ * rounds.
  *
  * Why: create is exclusive. Replicas that each accepted "the first create they saw" split when
  * clients race through different coordinators (5 creates over 3 replicas: no create on a

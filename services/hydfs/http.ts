@@ -8,7 +8,7 @@
  * OP_BODY_MAX_BYTES, an adopt by ADOPT_BODY_MAX_BYTES (readLimited, limits.ts). Routes that take
  * no body are declared `parse: "none"`, so Elysia never reads one for them.
  */
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
 import { MetricsText } from "../shared/metrics.ts";
@@ -21,14 +21,13 @@ import { type AppendOp, validateAppendOp } from "./manifest.ts";
 import { describeValue, NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
 import { formatToken, tokenOf } from "./ring.ts";
+import * as M from "./model.ts";
 
 const NO_BODY = { parse: "none" } as const;
-const nameQuery = t.Object({ name: t.String() });
-const writeQuery = t.Object({ name: t.String(), client: t.String(), seq: t.Numeric() });
 
 function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: ReadableStream<Uint8Array> }): Response {
   return new Response(r.body, {
-    headers: { "content-type": "application/octet-stream", "x-hydfs-size": String(r.size), "x-hydfs-ops": String(r.ops.length) },
+    headers: { "content-type": "application/octet-stream", [M.SIZE_HEADER]: String(r.size), [M.OPS_HEADER]: String(r.ops.length) },
   });
 }
 
@@ -45,13 +44,13 @@ export function hydfsApp(node: HydfsNode) {
       }
       return jsonErrorHook(ctx);
     })
-    .get("/health", () => ({ ok: true, service: "hydfsd" }))
+    .get("/health", () => ({ ok: true, service: "hydfsd" }), { response: { 200: M.HealthAnswer } })
     .get("/help", () => ({
       client: ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"],
-    }))
-    .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: nameQuery })
-    .get("/stat", ({ query }) => node.stat(query.name), { query: nameQuery })
-    .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: nameQuery })
+    }), { response: { 200: M.HelpAnswer } })
+    .get("/get", async ({ query }) => fileResponse(await node.read(query.name)), { query: M.NameQuery })
+    .get("/stat", ({ query }) => node.stat(query.name), { query: M.NameQuery, response: { 200: M.StatAnswer } })
+    .get("/getfromreplica", ({ query }) => fileResponse(node.readLocal(query.name)), { query: M.NameQuery })
     .get("/ls", async ({ query }) => {
       // A missing or deleted file is a 404 here too, as for get and stat.
       const { name } = await node.stat(query.name, "ls");
@@ -60,7 +59,7 @@ export function hydfsApp(node: HydfsNode) {
         token: formatToken(tokenOf(name)),
         replicas: node.replicas(name).map((r) => ({ id: r.id, host: r.host, token: formatToken(r.token) })),
       };
-    }, { query: nameQuery })
+    }, { query: M.NameQuery, response: { 200: M.LsAnswer } })
     .get("/liststore", () => {
       const self = node.ring.nodes.find((n) => node.isSelf(n));
       return {
@@ -72,17 +71,17 @@ export function hydfsApp(node: HydfsNode) {
           return { name, token: formatToken(tokenOf(name)), size: ops.reduce((n, o) => n + o.size, 0), ops: ops.length };
         }),
       };
-    })
-    .get("/list_mem_ids", () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) }))
+    }, { response: { 200: M.ListStoreAnswer } })
+    .get("/list_mem_ids", () => ({ count: node.ring.size, members: node.ring.nodes.map((n) => ({ id: n.id, host: n.host, token: formatToken(n.token) })) }), { response: { 200: M.ListMemIdsAnswer } })
     .get("/metrics", ({ set }) => {
       set.headers["content-type"] = "text/plain; version=0.0.4";
       return metricsText(node, verifier);
     })
-    .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
-    .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: writeQuery })
-    .post("/merge", ({ query }) => node.merge(query.name), { ...NO_BODY, query: nameQuery })
-    .post("/delete", ({ query }) => node.delete(query.name), { ...NO_BODY, query: nameQuery })
-    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: t.Object({ name: t.String(), local: t.String() }) })
+    .post("/create", ({ query, request }) => node.write("create", query.name, request.body, query.client, query.seq), { parse: "none", query: M.WriteQuery, response: { 200: M.WriteAnswer } })
+    .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), { parse: "none", query: M.WriteQuery, response: { 200: M.WriteAnswer } })
+    .post("/merge", ({ query }) => node.merge(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.MergeAnswer } })
+    .post("/delete", ({ query }) => node.delete(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.DeleteAnswer } })
+    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: M.MultiappendLocalQuery, response: { 200: M.WriteAnswer } })
     // ---- replica-to-replica ----
     .put(
       "/internal/chunk/:id",
@@ -95,7 +94,7 @@ export function hydfsApp(node: HydfsNode) {
           throw new HydfsError((err as Error).message, 400);
         }
       },
-      { parse: "none", params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+      { parse: "none", params: M.ChunkParams },
     )
     .get(
       "/internal/chunk/:id",
@@ -103,7 +102,7 @@ export function hydfsApp(node: HydfsNode) {
         if (!node.store.hasChunk(params.id)) throw new HydfsError(`no chunk ${params.id}`, 404);
         return new Response(node.store.chunkFile(params.id));
       },
-      { params: t.Object({ id: t.String({ pattern: "^[0-9a-f]{64}$" }) }) },
+      { params: M.ChunkParams },
     )
     .get("/internal/manifest", ({ query, set }) => {
       const name = validateRemoteName(query.name);
@@ -113,15 +112,15 @@ export function hydfsApp(node: HydfsNode) {
       if (ops) return { ops, deletedAtMs };
       set.status = 404;
       return { error: `no replica of ${name} here`, deletedAtMs };
-    }, { query: nameQuery })
+    }, { query: M.NameQuery })
     .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
       parse: "none",
-      query: t.Object({ name: t.String(), inline: t.Optional(t.String()) }),
+      query: M.ReplicaCreateQuery,
     })
     .post(
       "/internal/append",
       async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
-      { parse: "none", query: t.Object({ name: t.String(), store_if_missing: t.Optional(t.String()), inline: t.Optional(t.String()) }) },
+      { parse: "none", query: M.ReplicaAppendQuery },
     )
     // The create decree (create_decree.ts): phase 1 and phase 2 at this replica.
     .post(
@@ -136,7 +135,7 @@ export function hydfsApp(node: HydfsNode) {
         }
         return node.prepareLocal(validateRemoteName(query.name), ballot);
       },
-      { parse: "none", query: nameQuery },
+      { parse: "none", query: M.NameQuery },
     )
     .post(
       "/internal/accept",
@@ -156,13 +155,13 @@ export function hydfsApp(node: HydfsNode) {
         }
         return node.acceptLocal(validateRemoteName(query.name), ballot, op, data.length > 0 ? data : undefined);
       },
-      { parse: "none", query: nameQuery },
+      { parse: "none", query: M.NameQuery },
     )
     .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), {
       ...NO_BODY,
-      query: t.Object({ name: t.String(), at: t.Numeric({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, multipleOf: 1 }) }),
+      query: M.ReplicaDeleteQuery,
     })
-    .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { ...NO_BODY, query: t.Object({ name: t.String(), op: t.String() }) })
+    .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { ...NO_BODY, query: M.ReplicaAbortQuery })
     .post(
       "/internal/adopt",
       async ({ query, request }) => {
@@ -171,7 +170,7 @@ export function hydfsApp(node: HydfsNode) {
         const body = parseAdoptBody(raw);
         return { digest: await node.adopt(name, body.ops, body.sources, body.deletedAtMs) };
       },
-      { ...NO_BODY, query: nameQuery },
+      { ...NO_BODY, query: M.NameQuery },
     );
 }
 

@@ -1,5 +1,5 @@
 /**
- * HyDFS delete on real processes (memberd + hydfsd per node, from the .ts sources) on 127.0.42.k,
+ * HyDFS delete on real processes (memberd + hydfsd per node, from the .ts sources) on testNet(42).k,
  * with a cluster secret: the endpoint's answers, a deleted file gone from every node, a replica
  * that missed the delete not bringing it back, a create of the name afterwards, and `ctl delete`
  * (one-shot and in the shell). The cluster is removed in afterAll and killed at exit.
@@ -11,8 +11,10 @@ import { DEFAULT_PORTS } from "../member/config.ts";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { encodeNameForDisk } from "./names.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4, 5];
 const SECRET = "delete-test-secret";
@@ -27,7 +29,7 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CTL_TIMEOUT_MS = 30_000;
 
 describe("HyDFS delete on 5 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-delete-"), subnet: "127.0.42", secret: SECRET, knobs: KNOBS, extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: tempPath("hydfs-delete-"), subnet: testNet(42), secret: SECRET, knobs: KNOBS, extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
   const client = new HydfsTestClient(c);
   const work = tempPath("hydfs-delete-work-");
 
@@ -84,7 +86,7 @@ describe("HyDFS delete on 5 nodes", () => {
     expect(r.body.deleted).toBe(true);
     // At least a quorum confirmed, each named host:port, all of them the file's replicas.
     expect(r.body.replicas.length).toBeGreaterThanOrEqual(2);
-    for (const hp of r.body.replicas) expect(hp).toMatch(new RegExp(`^127\\.0\\.42\\.\\d+:${DEFAULT_PORTS.hydfs}$`));
+    for (const hp of r.body.replicas) expect(hp).toMatch(new RegExp(`^${testNet(42).replaceAll(".", "\\.")}\\.\\d+:${DEFAULT_PORTS.hydfs}$`));
     expect(r.body.replicas.every((hp: string) => owners.includes(hp.split(":")[0]!))).toBe(true);
 
     expect(await goneEverywhere(name)).toBe(true);
@@ -141,7 +143,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const survivors = NODES.filter((k) => k !== victim);
     expect(existsSync(join(copyDir(victim, name), "manifest.jsonl"))).toBe(true);
     c.kill(victim);
-    await c.waitHydfsRing(survivors, CONVERGE_MS);
+    await c.waitHydfsRing(survivors, scaled(CONVERGE_MS));
 
     const coordinator = survivors.find((k) => k !== 1)!;
     expect((await del(coordinator, name)).status).toBe(200);
@@ -151,18 +153,18 @@ describe("HyDFS delete on 5 nodes", () => {
     expect(existsSync(tombstoneFile(victim, name))).toBe(false);
 
     await c.restart(victim);
-    await c.waitAllAlive(NODES, CONVERGE_MS);
-    await c.waitHydfsRing(NODES, CONVERGE_MS);
+    await c.waitAllAlive(NODES, scaled(CONVERGE_MS));
+    await c.waitHydfsRing(NODES, scaled(CONVERGE_MS));
     // Maintenance propagates the tombstone: the returning node deletes its copy itself.
     await waitFor(
       () => existsSync(tombstoneFile(victim, name)) && !existsSync(copyDir(victim, name)),
-      CONVERGE_MS,
+      scaled(CONVERGE_MS),
       `node ${victim} to receive the tombstone of ${name} and drop its copy`,
       250,
     );
     expect(await goneEverywhere(name)).toBe(true);
     // Every node has run further passes over the new ring since; the file still does not exist.
-    await waitFor(() => goneEverywhere(name), CONVERGE_MS, `${name} to stay missing on every node`, 250);
+    await waitFor(() => goneEverywhere(name), scaled(CONVERGE_MS), `${name} to stay missing on every node`, 250);
 
     // And the name can be used again, without the stale copy's bytes.
     await client.write(victim, "create", name, "after\n");
@@ -179,7 +181,7 @@ describe("HyDFS delete on 5 nodes", () => {
       stderr: "pipe",
       env: { ...process.env, RAINSTORM_SECRET: "", RAINSTORM_CTL_STATE: join(work, "client.json") },
     });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), CTL_TIMEOUT_MS);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(CTL_TIMEOUT_MS));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -191,7 +193,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const r = await ctl(["delete", "ctl-del.txt", "--node", "02"]);
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    expect(r.out).toContain("deleted ctl-del.txt on 127.0.42.");
+    expect(r.out).toContain(`deleted ctl-del.txt on ${testNet(42)}.`);
     expect(await goneEverywhere("ctl-del.txt")).toBe(true);
 
     const missing = await ctl(["delete", "ctl-del.txt"]);

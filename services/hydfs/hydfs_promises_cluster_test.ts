@@ -1,13 +1,13 @@
 /**
  * HyDFS promises in the hard order, on real processes:
- * - 4 nodes (127.0.83.k): a write whose coordinator dies after its quorum and before its answer
+ * - 4 nodes (testNet(83).k): a write whose coordinator dies after its quorum and before its answer
  *   (hydfs.failpoint crash_before_ack:1, set on node 4's hydfsd only; its memberd stays up), retried
  *   under the same (client, seq) through each other coordinator, is answered `duplicate: true`
  *   and is in the file once (append, and separately create); a non-introducer SIGKILLed and
  *   restarted (a new member) while 3 clients append through it and through the others loses no
  *   acknowledged append, keeps per-client order and never acknowledges with fewer than 3
  *   replicas named or fewer than 2 acks.
- * - 3 nodes (127.0.84.k): a read with one replica down (its hydfsd killed) and one lagging (its
+ * - 3 nodes (testNet(84).k): a read with one replica down (its hydfsd killed) and one lagging (its
  *   hydfsd stopped while large appends were acknowledged by the other two; the background pass
  *   is 10 minutes away) still holds every acknowledged append; a replica that was down during
  *   appends and rejoined as a new member ends byte-identical to the others, at once after an
@@ -20,8 +20,10 @@ import { readFileSync } from "node:fs";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
 import { tokenOf } from "./ring.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
 const KNOBS = { t_cleanup_ms: 3000 };
 /** hydfsd runs a merge pass this long after a ring change (node.ts setMembers). */
@@ -42,13 +44,13 @@ function nodeOf(c: LocalCluster, host: string): number {
 
 /** hydfsd of node k coordinates client calls: a quorum stat of a name nobody wrote says 404 (503 before its view is current). */
 async function coordinating(c: LocalCluster, client: HydfsTestClient, k: number): Promise<void> {
-  await waitFor(async () => (await client.request(k, "GET", "/stat?name=never-written-probe")).status === 404, 20_000, `hydfsd of node ${k} to coordinate`);
+  await waitFor(async () => (await client.request(k, "GET", "/stat?name=never-written-probe")).status === 404, scaled(20_000), `hydfsd of node ${k} to coordinate`);
 }
 
 /** Kill node k's hydfsd only (its memberd stays, so the ring does not change) and start it again. */
 async function restartHydfsd(c: LocalCluster, client: HydfsTestClient, k: number): Promise<void> {
   c.kill(k, "hydfsd");
-  await waitFor(() => !isAlive(c.pid(k, "hydfsd")), 5000, `hydfsd of node ${k} to exit`);
+  await waitFor(() => !isAlive(c.pid(k, "hydfsd")), scaled(5000), `hydfsd of node ${k} to exit`);
   c.startAgain(k, "hydfsd");
   await coordinating(c, client, k);
 }
@@ -75,7 +77,7 @@ function countOf(haystack: string, needle: string): number {
 }
 
 describe("HyDFS promises on 4 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-promises-a-"), subnet: "127.0.83", knobs: KNOBS, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("hydfs-promises-a-"), subnet: testNet(83), knobs: KNOBS, killOnExit: true });
   const client = new HydfsTestClient(c, `promises-${crypto.randomUUID().slice(0, 8)}`, 20_000);
   const NODES = [1, 2, 3, 4];
   /** The node whose hydfsd carries the failpoint. */
@@ -120,9 +122,9 @@ describe("HyDFS promises on 4 nodes", () => {
     );
     // A connection-level failure (no HTTP status at all), caused by the failpoint and nothing else.
     expect({ failed: outcome.failed, status: outcome.status }).toEqual({ failed: true, status: undefined });
-    await waitFor(() => !isAlive(c.pid(FP, "hydfsd")), 5000, `hydfsd of node ${FP} to exit at its failpoint`);
+    await waitFor(() => !isAlive(c.pid(FP, "hydfsd")), scaled(5000), `hydfsd of node ${FP} to exit at its failpoint`);
     armed = false;
-    await waitFor(() => failpointFirings() === before + 1, 5000, `node ${FP}'s hydfsd log to record the failpoint`);
+    await waitFor(() => failpointFirings() === before + 1, scaled(5000), `node ${FP}'s hydfsd log to record the failpoint`);
   }
 
   /** Node FP's hydfsd runs again, without the failpoint (also after a failed test). */
@@ -273,24 +275,24 @@ describe("HyDFS promises on 4 nodes", () => {
 
     let restartStartedMs = 0;
     try {
-      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.via === 3 && a.status === 200)), 15_000, "every client to have an append acknowledged through node 3");
+      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.via === 3 && a.status === 200)), scaled(15_000), "every client to have an append acknowledged through node 3");
       const oldId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(3)}:`))!.id;
       restartStartedMs = performance.now();
       c.kill(3);
-      await waitFor(() => SERVICES.every((s) => !isAlive(c.pid(3, s))), 5000, "node 3 to exit");
+      await waitFor(() => SERVICES.every((s) => !isAlive(c.pid(3, s))), scaled(5000), "node 3 to exit");
       // Until node 3 is declared failed, appends name it and are acknowledged by the other two
       // replicas; then the ring has 3 nodes and every file 3 live replicas.
-      await c.waitHydfsRing([1, 2, 4], 15_000);
+      await c.waitHydfsRing([1, 2, 4], scaled(15_000));
       const shrunkMs = performance.now();
-      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.status === 200 && a.startedMs > shrunkMs)), 10_000, "every client to have an append acknowledged on the 3-node ring");
+      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.status === 200 && a.startedMs > shrunkMs)), scaled(10_000), "every client to have an append acknowledged on the 3-node ring");
       // Node 3 comes back as a new member; files move to it while the appends go on.
       await c.restart(3);
-      await c.waitHydfsRing(NODES, 30_000);
+      await c.waitHydfsRing(NODES, scaled(30_000));
       const newId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(3)}:`) && m.state === "alive")!.id;
       expect(newId).not.toBe(oldId);
       await waitFor(
         () => [0, 1, 2].every((w) => attempts.filter((a) => a.w === w && a.via === 3 && a.status === 200 && a.startedMs > restartStartedMs).length >= 3),
-        20_000,
+        scaled(20_000),
         "every client to have 3 appends acknowledged through the restarted node 3",
       );
     } finally {
@@ -354,7 +356,7 @@ describe("HyDFS promises on 3 nodes", () => {
   // and nothing repairs it behind the test's back. The second test restores the defaults.
   const c = new LocalCluster({
     dir: tempPath("hydfs-promises-b-"),
-    subnet: "127.0.84",
+    subnet: testNet(84),
     knobs: KNOBS,
     extra: { hydfs: { rereplicate_every_ms: 600_000, request_timeout_ms: 2000 } },
     killOnExit: true,
@@ -385,7 +387,7 @@ describe("HyDFS promises on 3 nodes", () => {
     await client.write(1, "create", name, "head\n");
     await client.write(2, "append", name, "a1\n");
     // The third replica finishes after the answer; wait until it has both, so it lags only by what follows.
-    await waitFor(async () => (await copies(client, [LAGGING], name))[LAGGING] === "head\na1\n", 10_000, "the lagging-to-be replica to hold the first append");
+    await waitFor(async () => (await copies(client, [LAGGING], name))[LAGGING] === "head\na1\n", scaled(10_000), "the lagging-to-be replica to hold the first append");
 
     let want = "head\na1\n";
     c.signal(LAGGING, "SIGSTOP", "hydfsd");
@@ -409,7 +411,7 @@ describe("HyDFS promises on 3 nodes", () => {
     // Another replica goes down (its hydfsd only: membership and the ring stay as they are).
     c.kill(DOWN, "hydfsd");
     try {
-      await waitFor(() => !isAlive(c.pid(DOWN, "hydfsd")), 5000, `hydfsd of node ${DOWN} to exit`);
+      await waitFor(() => !isAlive(c.pid(DOWN, "hydfsd")), scaled(5000), `hydfsd of node ${DOWN} to exit`);
       // Still lagging, right before the read.
       expect(digest((await copies(client, [LAGGING], name))[LAGGING])).toBe(digest("head\na1\n"));
       // Through the lagging replica itself first, then through the up-to-date one.
@@ -438,13 +440,13 @@ describe("HyDFS promises on 3 nodes", () => {
         for (const f of [MERGED, BACKGROUND]) if ((await copies(client, [VICTIM], f))[VICTIM] !== `${f} begins\n`) return false;
         return true;
       },
-      10_000,
+      scaled(10_000),
       `node ${VICTIM} to hold both files`,
     );
     const oldId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(VICTIM)}:`))!.id;
 
     c.kill(VICTIM);
-    await waitFor(() => !isAlive(c.pid(VICTIM, "memberd")) && !isAlive(c.pid(VICTIM, "hydfsd")), 5000, `node ${VICTIM} to exit`);
+    await waitFor(() => !isAlive(c.pid(VICTIM, "memberd")) && !isAlive(c.pid(VICTIM, "hydfsd")), scaled(5000), `node ${VICTIM} to exit`);
     const want: Record<string, string> = { [MERGED]: `${MERGED} begins\n`, [BACKGROUND]: `${BACKGROUND} begins\n` };
     const append = async (i: number) => {
       for (const f of [MERGED, BACKGROUND]) {
@@ -456,11 +458,11 @@ describe("HyDFS promises on 3 nodes", () => {
     };
     // Some appends before the failure is detected (3 replicas named, one unreachable), some after.
     for (let i = 0; i < 3; i++) await append(i);
-    await c.waitHydfsRing([1, 2], 15_000);
+    await c.waitHydfsRing([1, 2], scaled(15_000));
     for (let i = 3; i < 6; i++) await append(i);
 
     await c.restart(VICTIM);
-    await c.waitHydfsRing(NODES, 30_000);
+    await c.waitHydfsRing(NODES, scaled(30_000));
     const backAt = performance.now();
     const newId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(VICTIM)}:`) && m.state === "alive")!.id;
     expect(newId).not.toBe(oldId);
@@ -477,7 +479,7 @@ describe("HyDFS promises on 3 nodes", () => {
         const got = await copies(client, NODES, BACKGROUND);
         return NODES.every((k) => got[k] === want[BACKGROUND]);
       },
-      8000,
+      scaled(8000),
       `every replica of ${BACKGROUND}, node ${VICTIM}'s included, to be byte-identical by the background pass`,
       100,
     );

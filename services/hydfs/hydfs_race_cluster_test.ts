@@ -1,5 +1,5 @@
 /**
- * HyDFS when clients race, on 5 real nodes (127.0.81.k): creates of one name through 5
+ * HyDFS when clients race, on 5 real nodes (testNet(81).k): creates of one name through 5
  * coordinators at once (exactly one wins, every other client is told truthfully that the name
  * exists, all replicas hold the winner's bytes), and one (client, seq) retried through several
  * coordinators at once (applied exactly once), for creates and appends.
@@ -7,13 +7,15 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const NODES = [1, 2, 3, 4, 5];
 
 describe("HyDFS under racing clients", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-race-"), subnet: "127.0.81", killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("hydfs-race-"), subnet: testNet(81), killOnExit: true });
   const clients = NODES.map((k) => new HydfsTestClient(c, `racer-${k}-${crypto.randomUUID().slice(0, 6)}`));
   const reader = new HydfsTestClient(c);
 
@@ -36,7 +38,7 @@ describe("HyDFS under racing clients", () => {
         }
         return true;
       },
-      10_000,
+      scaled(10_000),
       `every replica of ${name} to hold the winner's bytes`,
     );
   }

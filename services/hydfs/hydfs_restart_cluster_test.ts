@@ -1,5 +1,5 @@
 /**
- * A restarted introducer keeps HyDFS's promises, on 4 real nodes (127.0.71.k; all three daemons
+ * A restarted introducer keeps HyDFS's promises, on 4 real nodes (testNet(71).k; all three daemons
  * each). Node 1 (the introducer, and the RainStorm leader) is killed and restarted while files
  * exist and clients hammer it with appends:
  * - until its memberd's view is current (`/list_self` ready false -> true), its hydfsd answers
@@ -22,10 +22,12 @@ import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/c
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { tokenOf } from "./ring.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(180_000);
+setDefaultTimeout(scaled(180_000));
 
-const SUBNET = "127.0.71";
+const SUBNET = testNet(71);
 const NODES = [1, 2, 3, 4];
 const FILES = ["r0.log", "r1.log", "r2.log", "r3.log", "r4.log", "r5.log"];
 /** The default rejoin_wait_ms (the cluster runs with it). */
@@ -64,7 +66,7 @@ describe("a restarted introducer (4 nodes)", () => {
 
   async function ready(k: number): Promise<boolean | undefined> {
     try {
-      const res = await c.http.fetch(c.httpUrl(k, "/list_self"), { timeoutMs: 500 });
+      const res = await c.http.fetch(c.httpUrl(k, "/list_self"), { timeoutMs: scaled(500) });
       return ((await res.json()) as { ready?: boolean }).ready;
     } catch {
       return undefined;
@@ -74,7 +76,7 @@ describe("a restarted introducer (4 nodes)", () => {
   /** Kill every daemon of node k and wait until they are gone. */
   async function killNode(k: number): Promise<void> {
     c.kill(k);
-    await waitFor(() => SERVICES.every((s) => !isAlive(c.pid(k, s))), 5000, `node ${k} to exit`);
+    await waitFor(() => SERVICES.every((s) => !isAlive(c.pid(k, s))), scaled(5000), `node ${k} to exit`);
   }
 
   /** Poll node 1's `/list_self` readiness every 25 ms until `stop()`; the distinct values in order. */
@@ -108,7 +110,7 @@ describe("a restarted introducer (4 nodes)", () => {
       } catch {
         return false;
       }
-    }, 10_000, `node 1's peers file to list nodes ${nodes.join(", ")}`);
+    }, scaled(10_000), `node 1's peers file to list nodes ${nodes.join(", ")}`);
   }
 
   test("stays out of the way until its view is current; every acknowledged append is in every later quorum read", async () => {
@@ -157,9 +159,11 @@ describe("a restarted introducer (4 nodes)", () => {
       });
 
       // Alone, node 1 is not current: its hydfsd answers 503 and its leader refuses jobs.
-      await waitFor(() => outcomes.some((o) => o.status === 503), 30_000, "node 1's hydfsd to answer an append (with 503)");
+      await waitFor(() => outcomes.some((o) => o.status === 503), scaled(30_000), "node 1's hydfsd to answer an append (with 503)");
       expect(await ready(1)).toBe(false);
-      const job = await new RainstormTestClient(c).run(["1", "1", "echo-wrapper", "", FILES[0]!, "restart-out.txt", "false", "false", "0", "0", "0"], 10_000);
+      // rainstormd may start serving after hydfsd (a loaded box): any answer means it listens.
+      await waitFor(async () => !!(await c.http.fetch(`http://${c.host(1)}:15000/tasks`, { timeoutMs: scaled(1000) })), scaled(30_000), "node 1's rainstormd to serve");
+      const job = await new RainstormTestClient(c).run(["1", "1", "echo-wrapper", "", FILES[0]!, "restart-out.txt", "false", "false", "0", "0", "0"], scaled(10_000));
       expect(job.rejected).toEqual({ status: 503, error: VIEW_NOT_READY_ERROR });
       await Bun.sleep(500);
       expect(outcomes.filter((o) => o.status === 200)).toEqual([]);
@@ -171,8 +175,8 @@ describe("a restarted introducer (4 nodes)", () => {
         await Bun.sleep(400);
       }
       resume();
-      await waitFor(async () => (await ready(1)) === true, 15_000, "node 1's view to be current again");
-      await waitFor(() => outcomes.some((o) => o.status === 200), 15_000, "an append through node 1 to be acknowledged");
+      await waitFor(async () => (await ready(1)) === true, scaled(15_000), "node 1's view to be current again");
+      await waitFor(() => outcomes.some((o) => o.status === 200), scaled(15_000), "an append through node 1 to be acknowledged");
       await Bun.sleep(1500);
       appending = false;
       await Promise.all(writers);
@@ -187,7 +191,7 @@ describe("a restarted introducer (4 nodes)", () => {
 
       // Every acknowledgement names the file's 3 owners on the whole ring (never a partial
       // ring's choice), at least 2 of which acknowledged.
-      await c.waitHydfsRing(NODES, 30_000);
+      await c.waitHydfsRing(NODES, scaled(30_000));
       const client = new HydfsTestClient(c);
       const { members } = await client.listMemIds(2);
       for (const o of acked) {
@@ -212,7 +216,7 @@ describe("a restarted introducer (4 nodes)", () => {
   });
 
   test("a peer that died meanwhile delays readiness by rejoin_wait_ms, no longer; ctl retries through the wait", async () => {
-    await waitFor(async () => (await ready(1)) === true, 10_000, "node 1 to be ready");
+    await waitFor(async () => (await ready(1)) === true, scaled(10_000), "node 1 to be ready");
     await peersFileLists([2, 3, 4]);
     // Node 1's memberd stops (so its peers file keeps node 4), node 4 dies, and the survivors
     // declare it failed: when node 1 restarts, nobody can bring node 4 back.
@@ -225,7 +229,7 @@ describe("a restarted introducer (4 nodes)", () => {
         if (state === "alive" || state === "suspect") return false;
       }
       return true;
-    }, 15_000, "nodes 2 and 3 to declare node 4 failed");
+    }, scaled(15_000), "nodes 2 and 3 to declare node 4 failed");
     await killNode(1);
     const started = performance.now();
     for (const s of SERVICES) c.startService(1, s);
@@ -235,8 +239,8 @@ describe("a restarted introducer (4 nodes)", () => {
     const config = join(work, "config.json");
     writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1) } }));
     writeFileSync(join(work, "more.txt"), "through the wait\n");
-    await waitFor(async () => (await ready(1)) === false, 10_000, "node 1's memberd to answer");
-    const proc = Bun.spawn([process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", "15000", "--config", config], {
+    await waitFor(async () => (await ready(1)) === false, scaled(10_000), "node 1's memberd to answer");
+    const proc = Bun.spawn([process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", String(scaled(15_000)), "--config", config], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, RAINSTORM_CTL_STATE: join(work, "client.json") },
@@ -246,7 +250,7 @@ describe("a restarted introducer (4 nodes)", () => {
     expect(err).toContain("retrying: ");
     expect(err).toContain("(HTTP 503)");
 
-    await waitFor(async () => (await ready(1)) === true, REJOIN_WAIT_MS + 15_000, "node 1's view to be current");
+    await waitFor(async () => (await ready(1)) === true, scaled(REJOIN_WAIT_MS + 15_000), "node 1's view to be current");
     await readiness.stop();
     expect(readiness.seen).toEqual([false, true]);
     // Readiness came from rejoin_wait_ms (counted from memberd's start, which is after the spawn).
@@ -254,13 +258,13 @@ describe("a restarted introducer (4 nodes)", () => {
     expect(readFileSync(c.logPath(1, "memberd"), "utf8")).toContain(`did not come back and are presumed dead (${udpOf(4)})`);
 
     // The view is current now: an append through node 1 names 3 replicas, node 4 not among them.
-    await c.waitHydfsRing([1, 2, 3], 20_000);
+    await c.waitHydfsRing([1, 2, 3], scaled(20_000));
     const client = new HydfsTestClient(c);
     const r = await client.write(1, "append", FILES[2]!, "after the wait\n");
     expect(r.replicas.length).toBe(3);
     expect(r.replicas).not.toContain(c.host(4));
     for (const k of [2, 3]) expect(await client.getText(k, FILES[1]!)).toContain("through the wait\n");
     // Its peers file no longer lists the dead peer.
-    await waitFor(() => decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === [2, 3].map(udpOf).join(","), 10_000, "node 1's peers file to drop node 4");
+    await waitFor(() => decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === [2, 3].map(udpOf).join(","), scaled(10_000), "node 1's peers file to drop node 4");
   });
 });

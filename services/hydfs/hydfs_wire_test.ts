@@ -21,8 +21,9 @@ import type { AppendOp } from "./manifest.ts";
 import { HydfsError, HydfsNode } from "./node.ts";
 import { PeerClient } from "./peers.ts";
 import { chunkIdOf, FileStore } from "./store.ts";
+import { testNet } from "../testing/net.ts";
 
-const HOST = "127.0.48.250";
+const HOST = `${testNet(48)}.250`;
 const MiB = 1024 * 1024;
 
 const dirs: string[] = [];

@@ -8,7 +8,7 @@ import { encode } from "@msgpack/msgpack";
 import { BodyTooLarge, declaredLength, readLimited } from "../shared/body.ts";
 import { CHUNK_BYTES, checkWireTime, MANIFEST_MAX_BYTES, SMALL_JSON_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, validateAppendOp } from "./manifest.ts";
-import type { RingNode } from "./ring.ts";
+import type { NodeAddress } from "./ring.ts";
 import { type AcceptReply, type Ballot, parseAcceptReply, parsePrepareReply, type PrepareReply } from "./create_decree.ts";
 import { type ClusterHttp, whyFailed } from "../shared/http.ts";
 
@@ -25,16 +25,22 @@ export class PeerError extends Error {
 export interface PeerClientOptions {
   http: ClusterHttp;
   timeoutMs: number;
+  /** The wall clock that bounds peers' timestamps (the node's; Date.now by default). */
+  nowMs?: () => number;
 }
 
-export function baseUrl(node: Pick<RingNode, "host" | "hydfsPort">): string {
+export function baseUrl(node: NodeAddress): string {
   return `http://${node.host}:${node.hydfsPort}`;
 }
 
 export class PeerClient {
   constructor(private readonly opts: PeerClientOptions) {}
 
-  async call(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array; msgpack?: unknown } = {}): Promise<Response> {
+  private now(): number {
+    return this.opts.nowMs ? this.opts.nowMs() : Date.now();
+  }
+
+  async call(node: NodeAddress, path: string, init: { method?: string; json?: unknown; bytes?: Uint8Array; msgpack?: unknown } = {}): Promise<Response> {
     const url = `${baseUrl(node)}${path}`;
     if (init.msgpack !== undefined) init = { ...init, bytes: encode(init.msgpack) };
     const headers: Record<string, string> =
@@ -54,7 +60,7 @@ export class PeerClient {
   }
 
   /** A JSON answer of at most `maxBytes` (SMALL_JSON_MAX_BYTES by default); errors carry the status and body. */
-  async json<T>(node: Pick<RingNode, "host" | "hydfsPort">, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}, maxBytes = SMALL_JSON_MAX_BYTES): Promise<T> {
+  async json<T>(node: NodeAddress, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}, maxBytes = SMALL_JSON_MAX_BYTES): Promise<T> {
     const res = await this.call(node, path, init);
     const text = new TextDecoder().decode(await this.readBody(node, path, res, maxBytes));
     let body: any;
@@ -68,18 +74,18 @@ export class PeerClient {
   }
 
   /** Create decree, phase 1 at a replica (create_decree.ts); the answer is checked like any input. */
-  async prepare(node: RingNode, name: string, ballot: Ballot): Promise<PrepareReply> {
+  async prepare(node: NodeAddress, name: string, ballot: Ballot): Promise<PrepareReply> {
     const body = await this.json<unknown>(node, `/internal/prepare?name=${encodeURIComponent(name)}`, { method: "POST", json: { ballot } });
     return this.checked(node, name, () => parsePrepareReply(body, validateAppendOp));
   }
 
   /** Create decree, phase 2; a small create's bytes travel along (msgpack). */
-  async accept(node: RingNode, name: string, ballot: Ballot, op: AppendOp, data: Uint8Array | undefined): Promise<AcceptReply> {
+  async accept(node: NodeAddress, name: string, ballot: Ballot, op: AppendOp, data: Uint8Array | undefined): Promise<AcceptReply> {
     const body = await this.json<unknown>(node, `/internal/accept?name=${encodeURIComponent(name)}`, { method: "POST", msgpack: { ballot, op, data: data ?? new Uint8Array(0) } });
     return this.checked(node, name, () => parseAcceptReply(body, validateAppendOp));
   }
 
-  private checked<T>(node: RingNode, name: string, parse: () => T): T {
+  private checked<T>(node: NodeAddress, name: string, parse: () => T): T {
     try {
       return parse();
     } catch (err) {
@@ -87,7 +93,7 @@ export class PeerClient {
     }
   }
 
-  async putChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string, bytes: Uint8Array): Promise<void> {
+  async putChunk(node: NodeAddress, id: string, bytes: Uint8Array): Promise<void> {
     const res = await this.call(node, `/internal/chunk/${id}`, { method: "PUT", bytes });
     if (!res.ok) throw new PeerError(`${node.host}:${node.hydfsPort} put chunk ${id.slice(0, 12)}: ${res.status} ${await res.text()}`, res.status);
   }
@@ -97,7 +103,7 @@ export class PeerClient {
    * the bytes must hash to `id`, so a broken or hostile peer can neither exhaust memory nor
    * hand over other content.
    */
-  async getChunk(node: Pick<RingNode, "host" | "hydfsPort">, id: string): Promise<Uint8Array> {
+  async getChunk(node: NodeAddress, id: string): Promise<Uint8Array> {
     const res = await this.call(node, `/internal/chunk/${id}`);
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
@@ -110,7 +116,7 @@ export class PeerClient {
   }
 
   /** The body of an answer, read with a running bound (BodyTooLarge becomes a PeerError naming the peer). */
-  private async readBody(node: Pick<RingNode, "host" | "hydfsPort">, what: string, res: Response, maxBytes: number): Promise<Uint8Array> {
+  private async readBody(node: NodeAddress, what: string, res: Response, maxBytes: number): Promise<Uint8Array> {
     try {
       return await readLimited(res.body, maxBytes, `${node.host}:${node.hydfsPort} ${what.split("?")[0]} answer`, declaredLength(res.headers));
     } catch (err) {
@@ -120,12 +126,12 @@ export class PeerClient {
   }
 
   /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */
-  async manifest(node: RingNode, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
+  async manifest(node: NodeAddress, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
     try {
       const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`, {}, MANIFEST_MAX_BYTES);
       if (!Array.isArray(body.ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
       // A peer's answer is checked like any input before it reaches a digest or a disk.
-      const now = Date.now();
+      const now = this.now();
       const ops = body.ops.map((op, i) => {
         try {
           const valid = validateAppendOp(op, `${node.host}:${node.hydfsPort} manifest of ${name}: op ${i}`);
@@ -142,10 +148,10 @@ export class PeerClient {
     }
   }
 
-  private floorOf(node: RingNode, name: string, value: unknown): number | undefined {
+  private floorOf(node: NodeAddress, name: string, value: unknown): number | undefined {
     if (value === undefined || value === null) return undefined;
     try {
-      return checkWireTime(value, Date.now(), `${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs`);
+      return checkWireTime(value, this.now(), `${node.host}:${node.hydfsPort} manifest of ${name}: deletedAtMs`);
     } catch (err) {
       throw new PeerError((err as Error).message);
     }

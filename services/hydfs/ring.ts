@@ -34,6 +34,14 @@ export interface RingNode {
   token: bigint;
 }
 
+/** Where a node's HyDFS server listens: what a call to a replica needs. */
+export type NodeAddress = Pick<RingNode, "host" | "hydfsPort">;
+
+/** Whether two addresses name the same hydfsd. */
+export function sameAddress(a: NodeAddress, b: NodeAddress): boolean {
+  return a.host === b.host && a.hydfsPort === b.hydfsPort;
+}
+
 /**
  * Total order of the ring: token, then id. Ids compare by UTF-16 code units (not localeCompare)
  * so that every node sorts identically whatever its locale. Exported for its tests: two node ids

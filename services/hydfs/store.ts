@@ -18,15 +18,6 @@
  * is live again, but the floor stays so stale copies can never merge back into the new file.
  * Invariant: no copy in this store holds an op at or below its name's floor.
  *
- * Chunk GC (collectChunks): a chunk file is unlinked only when no manifest on disk references it,
- * no write in progress on this node has pinned it (pinChunks) and its mtime is older than a grace
- * period. putChunk refreshes the mtime of a chunk it already has, so the age is "time since this
- * node last received the chunk" and covers a replica that got a chunk by PUT and whose op is still
- * on its way (no in-memory pin can span those two requests, nor a restart). The reference scan and
- * the unlinks run synchronously, so no op can be applied between them; and create/append/
- * replaceOps check that every chunk exists before an op is written, so a manifest never points
- * to a chunk GC removed: the worst a too-short grace does is fail that write on this replica.
- *
  * Retention: tombstones are kept forever. The cost, per deleted name, on every node that learned
  * the delete (its replicas, and best effort every other ring node): one file of about 100 bytes
  * plus the encoded name in tombstones/, and one map entry (the name and a number) in memory,
@@ -34,38 +25,21 @@
  * An expiry would let a replica that was down longer than the retention bring a deleted file (or
  * its old ops into a re-created one) back, which is the failure tombstones exist for. A
  * tombstone's time comes from the wire and is bounded by the receiver's clock plus
- * MAX_CLOCK_SKEW_MS (node.ts), so one can block a create of its name for at most that long.
+ * MAX_CLOCK_SKEW_MS (replica.ts), so one can block a create of its name for at most that long.
  *
  * Duplicates: a (clientId, seq) names one operation's content for good. A retry with the same
  * content is a no-op ("duplicate"); one with other content is a conflict, reported with the op
  * already stored, and nothing is written (sameContent, manifest.ts).
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { CHUNK_BYTES, FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
+import { type ChunkGcResult, ChunkStore, writeAll, writeDurably } from "./chunk_store.ts";
+import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
 import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
 import type { AcceptorState } from "./create_decree.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
-export { CHUNK_BYTES };
-
-const CHUNK_ID = /^[0-9a-f]{64}$/;
-
-export function chunkIdOf(bytes: Uint8Array): string {
-  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-}
-
-/** What one collectChunks pass did. */
-export interface ChunkGcResult {
-  /** Chunk files unlinked. */
-  deleted: number;
-  /** Their bytes. */
-  bytesFreed: number;
-  /** Unreferenced chunks kept: younger than the grace period, or pinned. */
-  kept: number;
-  /** True when the pass stopped at maxDeletes; the rest goes in a later pass. */
-  truncated: boolean;
-}
+export { CHUNK_BYTES, type ChunkGcResult, chunkIdOf, chunkStream, TooLarge } from "./chunk_store.ts";
 
 /**
  * `duplicate`: this (clientId, seq) is stored with the same content (a retry; nothing written).
@@ -82,7 +56,8 @@ export type CreateResult = "created" | "duplicate" | "exists" | "deleted_later" 
 
 export class FileStore {
   readonly root: string;
-  private readonly chunkDir: string;
+  /** The chunks (chunk_store.ts). */
+  readonly chunks: ChunkStore;
   private readonly fileDir: string;
   private readonly tmpDir: string;
   private readonly tombDir: string;
@@ -99,73 +74,51 @@ export class FileStore {
   private readonly cache = new Map<string, AppendOp[]>();
   /** The op under each opKey per loaded file, so the idempotence check of an append is O(1), not O(ops). */
   private readonly keys = new Map<string, Map<string, AppendOp>>();
-  private tmpCounter = 0;
-  /** Chunk ids pinned by writes and adopts in progress on this node, with a count per id. */
-  private readonly pins = new Map<string, number>();
 
   constructor(root: string) {
     this.root = root;
-    this.chunkDir = join(root, "chunks");
     this.fileDir = join(root, "files");
     this.tmpDir = join(root, "tmp");
     this.tombDir = join(root, "tombstones");
     this.decreeDir = join(root, "decrees");
-    for (const d of [this.chunkDir, this.fileDir, this.tmpDir, this.tombDir, this.decreeDir]) mkdirSync(d, { recursive: true });
+    for (const d of [this.fileDir, this.tmpDir, this.tombDir, this.decreeDir]) mkdirSync(d, { recursive: true });
     // Temp files are only ever half-written leftovers of a crash.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
+    this.chunks = new ChunkStore(join(root, "chunks"), this.tmpDir);
     this.loadTombstones();
     this.loadDecrees();
   }
 
-  // ---- chunks --------------------------------------------------------------------------------
+  // ---- chunks (ChunkStore) -------------------------------------------------------------------
 
   chunkPath(id: string): string {
-    if (!CHUNK_ID.test(id)) throw new Error(`chunk id ${JSON.stringify(id)}: expected 64 hex digits`);
-    return join(this.chunkDir, id.slice(0, 2), id);
+    return this.chunks.chunkPath(id);
   }
-
   hasChunk(id: string): boolean {
-    return existsSync(this.chunkPath(id));
+    return this.chunks.hasChunk(id);
   }
-
   missingChunks(chunks: ChunkRef[]): string[] {
-    return [...new Set(chunks.map((c) => c.id))].filter((id) => !this.hasChunk(id));
+    return this.chunks.missingChunks(chunks);
   }
-
-  /** Store bytes under their SHA-256; `expectedId` (from a peer) must match. */
   putChunk(bytes: Uint8Array, expectedId?: string): ChunkRef {
-    const id = chunkIdOf(bytes);
-    if (expectedId !== undefined && expectedId !== id) throw new Error(`chunk content does not match its id ${expectedId} (got ${id})`);
-    const path = this.chunkPath(id);
-    if (!existsSync(path)) {
-      mkdirSync(join(this.chunkDir, id.slice(0, 2)), { recursive: true });
-      this.writeDurably(path, bytes);
-    } else {
-      // Chunk GC judges age by mtime: a chunk stored again (an unreferenced leftover that a new
-      // write reuses) must look new, or GC could take it before that write's op arrives.
-      const now = new Date();
-      utimesSync(path, now, now);
-    }
-    return { id, size: bytes.length };
+    return this.chunks.putChunk(bytes, expectedId);
+  }
+  pinChunks(ids: Iterable<string>): () => void {
+    return this.chunks.pinChunks(ids);
+  }
+  readChunk(id: string): Uint8Array {
+    return this.chunks.readChunk(id);
+  }
+  chunkFile(id: string): ReturnType<typeof Bun.file> {
+    return this.chunks.chunkFile(id);
+  }
+  chunkBytes(): number {
+    return this.chunks.chunkBytes();
   }
 
-  /**
-   * Keep these chunks from chunk GC until the returned release is called (once; more calls are
-   * no-ops). For a write or adopt between storing or finding its chunks and applying its op.
-   */
-  pinChunks(ids: Iterable<string>): () => void {
-    const list = [...ids];
-    for (const id of list) this.pins.set(id, (this.pins.get(id) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      for (const id of list) {
-        const n = (this.pins.get(id) ?? 1) - 1;
-        if (n <= 0) this.pins.delete(id);
-        else this.pins.set(id, n);
-      }
-    };
+  /** Chunk GC: ChunkStore.collect, with every chunk any manifest of this store references kept. */
+  collectChunks(opts: { nowMs: number; graceMs: number; maxDeletes: number }): ChunkGcResult {
+    return this.chunks.collect(opts, this.referencedChunks());
   }
 
   /** Chunk ids referenced by any manifest of this store, on disk or loaded. */
@@ -183,62 +136,6 @@ export class FileStore {
       for (const op of parseOpLines(readFileSync(path, "utf8")).ops) for (const c of op.chunks) refs.add(c.id);
     }
     return refs;
-  }
-
-  /**
-   * Unlink chunk files that no manifest references, no write in progress pinned and whose mtime
-   * is at least `graceMs` before `nowMs`; at most `maxDeletes` per call, so a pass over a huge
-   * store stays short (the rest goes in the next pass). Synchronous on purpose: no op can be
-   * applied between the reference scan and the unlinks. Each unlink is atomic, so a crash
-   * mid-pass leaves only unreferenced chunks behind, for the next pass.
-   */
-  collectChunks(opts: { nowMs: number; graceMs: number; maxDeletes: number }): ChunkGcResult {
-    const result: ChunkGcResult = { deleted: 0, bytesFreed: 0, kept: 0, truncated: false };
-    const refs = this.referencedChunks();
-    for (const sub of readdirSync(this.chunkDir)) {
-      const dir = join(this.chunkDir, sub);
-      if (!statSync(dir).isDirectory()) continue;
-      for (const id of readdirSync(dir)) {
-        // Only files this store names as chunks; anything else here is left alone.
-        if (!CHUNK_ID.test(id) || id.slice(0, 2) !== sub || refs.has(id)) continue;
-        const path = join(dir, id);
-        const st = statSync(path);
-        if (this.pins.has(id) || opts.nowMs - st.mtimeMs < opts.graceMs) {
-          result.kept++;
-          continue;
-        }
-        if (result.deleted >= opts.maxDeletes) {
-          result.truncated = true;
-          return result;
-        }
-        unlinkSync(path);
-        result.deleted++;
-        result.bytesFreed += st.size;
-      }
-    }
-    return result;
-  }
-
-  readChunk(id: string): Uint8Array {
-    return readFileSync(this.chunkPath(id));
-  }
-
-  chunkFile(id: string): ReturnType<typeof Bun.file> {
-    return Bun.file(this.chunkPath(id));
-  }
-
-  /** temp file, fdatasync, rename, fsync of the directory: all or nothing under `path`. */
-  private writeDurably(path: string, bytes: Uint8Array | string): void {
-    const tmp = join(this.tmpDir, `${process.pid}-${++this.tmpCounter}`);
-    const fd = openSync(tmp, "w");
-    try {
-      writeAll(fd, bytes);
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    fsyncDir(join(path, ".."));
   }
 
   // ---- files ---------------------------------------------------------------------------------
@@ -291,7 +188,7 @@ export class FileStore {
     if (missing.length > 0) return { missingChunks: missing };
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
-    this.writeDurably(join(dir, "name"), name);
+    writeDurably(this.tmpDir, join(dir, "name"), name);
     this.remember(name, []);
     this.appendLine(name, op, this.cache.get(name)!);
     this.clearDecree(name);
@@ -363,9 +260,9 @@ export class FileStore {
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
     // Rewritten every time: a crash during a create may have left it empty.
-    this.writeDurably(join(dir, "name"), name);
+    writeDurably(this.tmpDir, join(dir, "name"), name);
     const ordered = canonicalOrder(merged);
-    this.writeDurably(join(dir, "manifest.jsonl"), ordered.map(encodeOpLine).join(""));
+    writeDurably(this.tmpDir, join(dir, "manifest.jsonl"), ordered.map(encodeOpLine).join(""));
     this.remember(name, ordered);
     if (ordered[0]?.kind === "create") this.clearDecree(name);
     return ordered;
@@ -383,7 +280,7 @@ export class FileStore {
   }
 
   setDecree(name: string, state: AcceptorState): void {
-    this.writeDurably(join(this.decreeDir, encodeNameForDisk(name)), JSON.stringify({ name, state }));
+    writeDurably(this.tmpDir, join(this.decreeDir, encodeNameForDisk(name)), JSON.stringify({ name, state }));
     this.decrees.set(name, state);
   }
 
@@ -447,7 +344,7 @@ export class FileStore {
 
   private writeTombstone(name: string, deletedAtMs: number): void {
     if (!Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0) throw new Error(`tombstone of ${name}: deletedAtMs ${deletedAtMs}: expected a non-negative integer of milliseconds`);
-    this.writeDurably(join(this.tombDir, encodeNameForDisk(name)), JSON.stringify({ name, deletedAtMs }));
+    writeDurably(this.tmpDir, join(this.tombDir, encodeNameForDisk(name)), JSON.stringify({ name, deletedAtMs }));
     this.tombstones.set(name, deletedAtMs);
   }
 
@@ -493,72 +390,4 @@ export class FileStore {
     }
     return names.sort();
   }
-
-  /** Bytes stored in chunks (shared chunks counted once). */
-  chunkBytes(): number {
-    let total = 0;
-    for (const sub of readdirSync(this.chunkDir)) {
-      const dir = join(this.chunkDir, sub);
-      if (!statSync(dir).isDirectory()) continue;
-      for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size;
-    }
-    return total;
-  }
 }
-
-/** writeSync may write less than asked (a full disk, a signal): loop until all is written. */
-function writeAll(fd: number, data: Uint8Array | string): void {
-  const bytes = typeof data === "string" ? Buffer.from(data) : data;
-  let off = 0;
-  while (off < bytes.length) {
-    const n = writeSync(fd, bytes, off, bytes.length - off);
-    if (n <= 0) throw new Error("write made no progress");
-    off += n;
-  }
-}
-
-/** fsync a directory so a rename into it survives a power loss. */
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Cut a byte stream into chunks of CHUNK_BYTES and hand each to `sink` as it fills, so a file of
- * any size passes with one chunk in memory. Returns the chunk list and total size.
- */
-export async function chunkStream(
-  stream: ReadableStream<Uint8Array> | null,
-  sink: (chunk: Uint8Array) => Promise<ChunkRef>,
-  maxBytes: number,
-): Promise<{ chunks: ChunkRef[]; size: number }> {
-  const chunks: ChunkRef[] = [];
-  let size = 0;
-  if (!stream) return { chunks, size };
-  let buf = new Uint8Array(CHUNK_BYTES);
-  let fill = 0;
-  for await (const piece of stream) {
-    size += piece.length;
-    if (size > maxBytes) throw new TooLarge(`body over the limit of ${maxBytes} bytes`);
-    let off = 0;
-    while (off < piece.length) {
-      const n = Math.min(piece.length - off, CHUNK_BYTES - fill);
-      buf.set(piece.subarray(off, off + n), fill);
-      fill += n;
-      off += n;
-      if (fill === CHUNK_BYTES) {
-        chunks.push(await sink(buf));
-        buf = new Uint8Array(CHUNK_BYTES);
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) chunks.push(await sink(buf.subarray(0, fill)));
-  return { chunks, size };
-}
-
-export class TooLarge extends Error {}

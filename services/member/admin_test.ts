@@ -1,5 +1,5 @@
 /**
- * memberd in-process: two real daemons (UDP, TCP introducer, HTTP) on 127.0.23.1-2, driven
+ * memberd in-process: two real daemons (UDP, TCP introducer, HTTP) on testNet(23).1-2, driven
  * through the admin API, including the /watch change stream the other daemons follow.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -9,15 +9,17 @@ import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { tempPath, waitFor } from "../testing/cluster.ts";
 import { type RunningMemberd, startMemberd } from "./start.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(30_000);
+setDefaultTimeout(scaled(30_000));
 
 const dir = tempPath("memberd-admin-");
 const log = makeLogger("memberd-test", "silent");
 const url = (host: string, path: string) => `http://${host}:8080${path}`;
 
 function nodeConfig(k: number, knobs: Record<string, unknown> = {}) {
-  const raw = { host: `127.0.23.${k}`, is_introducer: k === 1, introducers: ["127.0.23.1:6000"], data_dir: dir, membership: knobs };
+  const raw = { host: `${testNet(23)}.${k}`, is_introducer: k === 1, introducers: [`${testNet(23)}.1:6000`], data_dir: dir, membership: knobs };
   const path = join(dir, `config-${k}.json`);
   writeFileSync(path, JSON.stringify(raw));
   return { cfg: buildNodeConfig(raw), path };
@@ -40,7 +42,7 @@ describe("memberd admin API (in-process)", () => {
   });
 
   test("/watch streams a snapshot, then the join of a second node", async () => {
-    const res = await fetch(url("127.0.23.1", "/watch"));
+    const res = await fetch(url(`${testNet(23)}.1`, "/watch"));
     expect(res.headers.get("content-type")).toContain("ndjson");
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
@@ -76,7 +78,7 @@ describe("memberd admin API (in-process)", () => {
   });
 
   test("/list_mem has the documented shape with states as words", async () => {
-    const body = (await (await fetch(url("127.0.23.1", "/list_mem"))).json()) as any;
+    const body = (await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any;
     expect(body.count).toBe(2);
     for (const m of body.members) {
       expect(Object.keys(m)).toEqual(expect.arrayContaining(["id", "incarnation", "state", "last_update"]));
@@ -86,46 +88,46 @@ describe("memberd admin API (in-process)", () => {
   });
 
   test("/set with a bad knob gets 400 naming it; a good one spreads to the other node", async () => {
-    const bad = await fetch(url("127.0.23.1", "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ping_every_ms: -5 }) });
+    const bad = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ping_every_ms: -5 }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error).toContain("ping_every_ms");
-    const notJson = await fetch(url("127.0.23.1", "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
+    const notJson = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
     expect(notJson.status).toBe(400);
-    const ok = await fetch(url("127.0.23.1", "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ t_cleanup_ms: 4321 }) });
+    const ok = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ t_cleanup_ms: 4321 }) });
     expect(ok.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url("127.0.23.2", "/get"))).json()) as any).cluster.t_cleanup_ms === 4321, 2000, "the knob to reach node 2");
+    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.2`, "/get"))).json()) as any).cluster.t_cleanup_ms === 4321, scaled(2000), "the knob to reach node 2");
   });
 
   test("/set with no body re-reads the node's config file", async () => {
-    writeFileSync(join(dir, "config-1.json"), JSON.stringify({ host: "127.0.23.1", membership: { t_cleanup_ms: 7777 } }));
-    const res = await fetch(url("127.0.23.1", "/set"));
+    writeFileSync(join(dir, "config-1.json"), JSON.stringify({ host: `${testNet(23)}.1`, membership: { t_cleanup_ms: 7777 } }));
+    const res = await fetch(url(`${testNet(23)}.1`, "/set"));
     expect(res.status).toBe(200);
-    expect(((await (await fetch(url("127.0.23.1", "/get"))).json()) as any).cluster.t_cleanup_ms).toBe(7777);
+    expect(((await (await fetch(url(`${testNet(23)}.1`, "/get"))).json()) as any).cluster.t_cleanup_ms).toBe(7777);
   });
 
   test("/metrics is Prometheus text with traffic, suspicion and RTT series", async () => {
-    const text = await (await fetch(url("127.0.23.1", "/metrics"))).text();
+    const text = await (await fetch(url(`${testNet(23)}.1`, "/metrics"))).text();
     for (const series of ["memberd_datagrams_in_total{type=", "memberd_bytes_out_total{type=", "memberd_suspicions_total", "memberd_refutations_total", "memberd_failures_declared_total", "memberd_probe_rtt_ms_bucket{le="]) {
       expect(text).toContain(series);
     }
   });
 
   test("a huge body is refused with 413 and changes nothing", async () => {
-    const before = ((await (await fetch(url("127.0.23.1", "/get"))).json()) as any).cluster.version;
-    const res = await fetch(url("127.0.23.1", "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(1 << 20) }) });
+    const before = ((await (await fetch(url(`${testNet(23)}.1`, "/get"))).json()) as any).cluster.version;
+    const res = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(1 << 20) }) });
     expect(res.status).toBe(413);
-    expect(((await (await fetch(url("127.0.23.1", "/get"))).json()) as any).cluster.version).toBe(before);
+    expect(((await (await fetch(url(`${testNet(23)}.1`, "/get"))).json()) as any).cluster.version).toBe(before);
   });
 
   test("unknown endpoints get 404 JSON", async () => {
-    const res = await fetch(url("127.0.23.1", "/nope"));
+    const res = await fetch(url(`${testNet(23)}.1`, "/nope"));
     expect(res.status).toBe(404);
   });
 
   test("/leave answers, announces left, and asks the process to exit", async () => {
-    const res = await fetch(url("127.0.23.2", "/leave"), { method: "POST" });
+    const res = await fetch(url(`${testNet(23)}.2`, "/leave"), { method: "POST" });
     expect(res.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url("127.0.23.1", "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"), 2000, "node 1 to see the leave");
-    await waitFor(() => left, 2000, "the exit callback");
+    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"), scaled(2000), "node 1 to see the leave");
+    await waitFor(() => left, scaled(2000), "the exit callback");
   });
 });

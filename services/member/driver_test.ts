@@ -1,6 +1,6 @@
 /**
  * memberd's I/O shell: the join frame reader (bounded, one concatenation), host-name addresses
- * for sender binding, the config-ceiling refusal, and one real daemon on 127.0.48.1 (UDP and the
+ * for sender binding, the config-ceiling refusal, and one real daemon on testNet(48).1 (UDP and the
  * introducer's TCP port, with a secret) fed stale, future, forged, misattributed and replayed
  * messages from sockets of the test.
  */
@@ -14,6 +14,8 @@ import { DEFAULT_KNOBS } from "./cluster_config.ts";
 import { FrameReader, HOST_CACHE_MS, HostAddresses, MAX_HOSTS_CACHED, MAX_JOIN_REQUEST_BYTES, MemberDaemon, RefusedError } from "./driver.ts";
 import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION } from "./limits.ts";
 import { decodeMessage, encodeMessage, type Message, wireAuth } from "./wire.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const log = makeLogger("driver-test", "silent");
 const SECRET = "driver-test-secret";
@@ -129,9 +131,9 @@ describe("HostAddresses (sender binding of host names)", () => {
 
 describe("MemberDaemon.changeConfig at the version ceiling", () => {
   function daemonAtVersion(version: number): MemberDaemon {
-    const cfg = buildNodeConfig({ host: "127.0.48.5", is_introducer: true, introducers: [], data_dir: join(DATA_DIR, "ceiling") });
+    const cfg = buildNodeConfig({ host: `${testNet(48)}.5`, is_introducer: true, introducers: [], data_dir: join(DATA_DIR, "ceiling") });
     const d = new MemberDaemon(cfg, "/nonexistent/config.json", log);
-    const origin = "127.0.48.6:5000@1";
+    const origin = `${testNet(48)}.6:5000@1`;
     d.node.receive({ type: "gossip", from: origin, cfg: { version, origin, knobs: DEFAULT_KNOBS }, entries: [] }, performance.now(), Date.now());
     return d;
   }
@@ -158,8 +160,8 @@ describe("MemberDaemon.changeConfig at the version ceiling", () => {
   });
 });
 
-describe("a real daemon with a secret (127.0.48.1)", () => {
-  const HOST = "127.0.48.1";
+describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
+  const HOST = `${testNet(48)}.1`;
   let d: MemberDaemon;
   const sockets: { close(): void }[] = [];
 
@@ -182,27 +184,27 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
   const gossipFrom = (from: string): Message => ({ type: "gossip", from, cfg: d.node.core.config, entries: [{ id: from, incarnation: 0, state: "alive", heartbeat: 1, ports: PORTS }] });
 
   test("a fresh datagram from the address its id names is taken", async () => {
-    const peer = "127.0.48.2:5000@1";
-    const s = await udpFrom("127.0.48.2", 5000);
+    const peer = `${testNet(48)}.2:5000@1`;
+    const s = await udpFrom(`${testNet(48)}.2`, 5000);
     s.send(encodeMessage(gossipFrom(peer), wireAuth(SECRET)), 5000, HOST);
-    await waitFor(() => d.node.core.get(peer) !== undefined, 2000, "the peer to be listed", 5);
+    await waitFor(() => d.node.core.get(peer) !== undefined, scaled(2000), "the peer to be listed", 5);
     expect(d.traffic.datagramsIn.gossip).toBeGreaterThanOrEqual(1);
   });
 
   test("stale, future, forged and misattributed datagrams are dropped and counted by reason", async () => {
-    const s = await udpFrom("127.0.48.3", 5000);
+    const s = await udpFrom(`${testNet(48)}.3`, 5000);
     const t = d.traffic;
     const before = { stale: t.droppedStale, sender: t.droppedSender, auth: t.droppedAuth };
     const W = DATAGRAM_MAX_AGE_MS;
-    const stale = "127.0.48.3:5000@11";
-    const future = "127.0.48.3:5000@12";
-    const forged = "127.0.48.3:5000@13";
-    const misattributed = "127.0.48.4:5000@14";
+    const stale = `${testNet(48)}.3:5000@11`;
+    const future = `${testNet(48)}.3:5000@12`;
+    const forged = `${testNet(48)}.3:5000@13`;
+    const misattributed = `${testNet(48)}.4:5000@14`;
     s.send(encodeMessage(gossipFrom(stale), wireAuth(SECRET, () => Date.now() - W - 1000)), 5000, HOST);
     s.send(encodeMessage(gossipFrom(future), wireAuth(SECRET, () => Date.now() + W + 1000)), 5000, HOST);
     s.send(encodeMessage(gossipFrom(forged), wireAuth("not-the-secret")), 5000, HOST);
     s.send(encodeMessage(gossipFrom(misattributed), wireAuth(SECRET)), 5000, HOST);
-    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, 2000, "the drops to be counted", 5);
+    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, scaled(2000), "the drops to be counted", 5);
     expect({ stale: t.droppedStale - before.stale, sender: t.droppedSender - before.sender, auth: t.droppedAuth - before.auth }).toEqual({ stale: 2, sender: 1, auth: 1 });
     for (const id of [stale, future, forged, misattributed]) expect(d.node.core.get(id)).toBeUndefined();
   });
@@ -233,7 +235,7 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
   }
 
   test("a join request replayed is refused (no answer) and counted; the node's own retry is answered", async () => {
-    const joiner = { id: "127.0.48.7:5000@1", incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
+    const joiner = { id: `${testNet(48)}.7:5000@1`, incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
     let sentMs = Date.now();
     const request = framed(encodeMessage({ type: "join", entry: joiner }, wireAuth(SECRET, () => sentMs)));
     const first = replyOf(await exchange(request));
@@ -247,7 +249,7 @@ describe("a real daemon with a secret (127.0.48.1)", () => {
   });
 
   test("a stale join request is dropped and counted", async () => {
-    const joiner = { id: "127.0.48.8:5000@1", incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
+    const joiner = { id: `${testNet(48)}.8:5000@1`, incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
     const before = d.traffic.droppedStale;
     const old = framed(encodeMessage({ type: "join", entry: joiner }, wireAuth(SECRET, () => Date.now() - DATAGRAM_MAX_AGE_MS - 1000)));
     expect((await exchange(old)).length).toBe(0);

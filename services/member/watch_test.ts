@@ -8,6 +8,7 @@ import { ClusterHttp } from "../shared/http.ts";
 import { makeLogger } from "../shared/log.ts";
 import { MemberWatch } from "./watch.ts";
 import { waitFor } from "../testing/cluster.ts";
+import { scaled } from "../testing/time.ts";
 
 const PORTS = { udp: 5000, introducer: 6000, http: 8080, hydfs: 10010, rainstorm: 15000 };
 const member = (id: string) => ({ id, state: "alive", ports: PORTS });
@@ -38,7 +39,7 @@ function fakeMemberd() {
   };
 }
 
-const until = (cond: () => boolean, what: string) => waitFor(cond, 3000, what, 5);
+const until = (cond: () => boolean, what: string) => waitFor(cond, scaled(3000), what, 5);
 
 describe("MemberWatch readiness", () => {
   const cleanup: (() => void)[] = [];

@@ -21,7 +21,7 @@
  * outputs were acknowledged downstream, where they are durable.
  */
 import type { ClusterHttp } from "../shared/http.ts";
-import { HydfsWriteError, HydfsWriter } from "../hydfs/writer.ts";
+import { HydfsCallError, HydfsClient, type HydfsFile } from "../hydfs/client.ts";
 import type { Answer } from "./operator_proc.ts";
 
 /** One log record: the answers of one batch and the operator's state after it. */
@@ -115,7 +115,7 @@ export function taskLogName(job: string, stage: number, index: number): string {
 
 /** A task's log in HyDFS: read at start, one record appended per batch. */
 export class TaskLog {
-  private readonly writer: HydfsWriter;
+  private readonly writer: HydfsFile;
 
   /**
    * `bases` lists HyDFS coordinators, this node's own first: when its hydfsd died, any other
@@ -123,7 +123,7 @@ export class TaskLog {
    * sequence numbers at 1 again.
    */
   constructor(bases: () => string[], http: ClusterHttp, readonly name: string, incarnation: string) {
-    this.writer = new HydfsWriter(bases, http, name, `task-${incarnation}`);
+    this.writer = new HydfsClient({ http, bases, clientId: `task-${incarnation}` }).file(name);
   }
 
   /** The log's text, creating the (empty) log on a task's first start. */
@@ -134,7 +134,7 @@ export class TaskLog {
       await this.writer.write("create", "");
     } catch (err) {
       // A concurrent first start of the same task created it already: that is fine.
-      if (!(err instanceof HydfsWriteError && err.status === 409)) throw err;
+      if (!(err instanceof HydfsCallError && err.status === 409)) throw err;
     }
     return "";
   }

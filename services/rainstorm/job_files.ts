@@ -4,8 +4,8 @@
  * HydfsJobFiles reaches them through this node's hydfsd (the calls leader.ts always made); the
  * simulator supplies an in-memory store with the same semantics.
  */
-import { HydfsWriter } from "../hydfs/writer.ts";
-import { type ClusterHttp, whyFailed } from "../shared/http.ts";
+import { type HydfsCallError, HydfsClient, ONE_ATTEMPT } from "../hydfs/client.ts";
+import type { ClusterHttp } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
 
 /** Appends to one file: create (fails if it exists) or append, each applied once however often retried. */
@@ -28,41 +28,44 @@ export interface JobFiles {
 export class JobFilesError extends Error {}
 
 export class HydfsJobFiles implements JobFiles {
+  /** One attempt per call: the leader's own callers retry (the writers retry under DAEMON_RULES). */
+  private readonly client: HydfsClient;
+
   constructor(
     /** This node's hydfsd, "http://host:port". */
     private readonly base: string,
     private readonly http: ClusterHttp,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.client = new HydfsClient({ http, bases: () => [base], rules: ONE_ATTEMPT, callTimeoutMs: timeoutMs });
+  }
 
   async exists(name: string): Promise<boolean> {
-    let res: Response;
     try {
-      res = await this.http.fetch(`${this.base}/stat?name=${encodeURIComponent(name)}`, { timeoutMs: this.timeoutMs });
+      return (await this.client.stat(name)) !== undefined;
     } catch (err) {
-      throw new JobFilesError(`HyDFS unreachable on this node: ${whyFailed(err)}`);
+      const e = err as HydfsCallError;
+      throw new JobFilesError(e.status === undefined ? `HyDFS unreachable on this node: ${e.reason}` : `HyDFS ${e.message}`);
     }
-    if (res.status === 404) return false;
-    if (!res.ok) throw new JobFilesError(`HyDFS stat of ${name}: ${res.status} ${await res.text()}`);
-    return true;
   }
 
   async lines(name: string): Promise<AsyncIterable<string>> {
     // The answer must start within the HyDFS timeout; the body then streams as long as the job reads it.
     const headersDue = new AbortController();
     const timer = setTimeout(() => headersDue.abort(new Error(`no answer from HyDFS within ${this.timeoutMs} ms`)), this.timeoutMs);
-    const res = await this.http.fetch(`${this.base}/get?name=${encodeURIComponent(name)}`, { signal: headersDue.signal }).finally(() => clearTimeout(timer));
-    if (!res.ok) throw new Error(`reading ${name}: ${res.status} ${await res.text()}`);
+    const res = await this.client.open(name, { deadline: () => ({ signal: headersDue.signal }) }).finally(() => clearTimeout(timer));
+    if (!res) throw new Error(`reading ${name}: 404 no such file`);
     return readLines(res.body!);
   }
 
   writer(name: string, clientId: string): FileWriter {
-    return new HydfsWriter(() => [this.base], this.http, name, clientId);
+    return new HydfsClient({ http: this.http, bases: () => [this.base], clientId }).file(name);
   }
 
   async remove(name: string): Promise<void> {
-    const res = await this.http.fetch(`${this.base}/delete?name=${encodeURIComponent(name)}`, { method: "POST", timeoutMs: this.timeoutMs });
     // 404: the task never wrote a log (it took no input), or it is already gone.
-    if (!res.ok && res.status !== 404) throw new Error(`${name}: ${res.status} ${await res.text()}`);
+    await this.client.delete(name).catch((err: HydfsCallError) => {
+      if (err.status !== 404) throw err;
+    });
   }
 }

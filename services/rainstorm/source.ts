@@ -32,76 +32,106 @@ const PACED_BATCH_MS = 50;
 const PACE_AHEAD_MIN_MS = 5;
 const PACE_AHEAD_MAX_MS = 50;
 
-export async function runSource(ctx: SourceContext, job: MachineJob): Promise<void> {
-  const { spec } = job;
-  // A constant input_rate is a one-step schedule (the last step's rate goes on forever).
-  const steps: RateStep[] = spec.rateSchedule ?? (spec.inputRate > 0 ? [{ ratePerSec: spec.inputRate, durationMs: 1000 }] : []);
-  const paced = steps.length > 0;
-  const batchSizeAt = (ratePerSec: number) => (paced ? Math.max(1, Math.min(ctx.batchSize, Math.ceil(ratePerSec / (1000 / PACED_BATCH_MS)))) : ctx.batchSize);
-  let batchSize = batchSizeAt(steps[0]?.ratePerSec ?? 0);
-  // Indexed by stage-0 task; autoscaling may change how many there are while the source runs.
-  const pending = new Map<number, { lines: string; count: number }>();
-  const inFlight = new Map<number, Set<Promise<void>>>();
-  const all = new Set<Promise<void>>();
-  let failed: Error | undefined;
-  let lineNo = 0;
-  const send = async (index: number) => {
-    const batch = pending.get(index);
+export function runSource(ctx: SourceContext, job: MachineJob): Promise<void> {
+  return new SourceRun(ctx, job).run();
+}
+
+/** One run of a job's source: the batches it fills, the windows of those in flight, and its pace. */
+class SourceRun {
+  /** A constant input_rate is a one-step schedule (the last step's rate goes on forever). */
+  private readonly steps: RateStep[];
+  private readonly paced: boolean;
+  private batchSize: number;
+  /** Indexed by stage-0 task; autoscaling may change how many there are while the source runs. */
+  private readonly pending = new Map<number, { lines: string; count: number }>();
+  private readonly inFlight = new Map<number, Set<Promise<void>>>();
+  private readonly all = new Set<Promise<void>>();
+  private failed: Error | undefined;
+  private lineNo = 0;
+  private taskCount: number;
+  private readonly t0: number;
+
+  constructor(
+    private readonly ctx: SourceContext,
+    private readonly job: MachineJob,
+  ) {
+    const spec = job.spec;
+    this.steps = spec.rateSchedule ?? (spec.inputRate > 0 ? [{ ratePerSec: spec.inputRate, durationMs: 1000 }] : []);
+    this.paced = this.steps.length > 0;
+    this.batchSize = this.batchSizeAt(this.steps[0]?.ratePerSec ?? 0);
+    this.taskCount = job.tasks[0]!.length;
+    this.t0 = ctx.nowMs();
+  }
+
+  async run(): Promise<void> {
+    const { job } = this;
+    for await (const line of this.ctx.lines) {
+      if (job.status !== "running") return;
+      this.lineNo++;
+      if (job.tasks[0]!.length !== this.taskCount) {
+        // Stage 0 was rescaled: what waits for a removed task goes now (its sender re-routes it).
+        this.taskCount = job.tasks[0]!.length;
+        for (const index of [...this.pending.keys()]) if (index >= this.taskCount) await this.send(index);
+      }
+      const key = `${job.spec.src}:${this.lineNo}`;
+      const index = partitionOf(key, this.taskCount);
+      let batch = this.pending.get(index);
+      if (!batch) this.pending.set(index, (batch = { lines: "", count: 0 }));
+      batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
+      // Await only when there is something to wait for: most lines are added synchronously.
+      if (++batch.count >= this.batchSize) await this.send(index);
+      if (this.paced) await this.pace();
+    }
+    this.ctx.progress(this.lineNo);
+    await this.sendAll();
+    while (this.all.size > 0) await Promise.race(this.all);
+    if (this.failed) throw this.failed;
+  }
+
+  /** Paced, a batch holds about PACED_BATCH_MS of input; unpaced, batch_size. */
+  private batchSizeAt(ratePerSec: number): number {
+    return this.paced ? Math.max(1, Math.min(this.ctx.batchSize, Math.ceil(ratePerSec / (1000 / PACED_BATCH_MS)))) : this.ctx.batchSize;
+  }
+
+  /** Send task `index`'s pending batch once its window has room. */
+  private async send(index: number): Promise<void> {
+    const batch = this.pending.get(index);
     if (!batch || batch.count === 0) return;
-    pending.delete(index);
-    let window = inFlight.get(index);
-    if (!window) inFlight.set(index, (window = new Set()));
-    while (window.size >= ctx.window) await Promise.race(window);
-    const p = ctx
-      .send({ job: job.id, stage: 0, index, count: batch.count, lines: batch.lines })
+    this.pending.delete(index);
+    let window = this.inFlight.get(index);
+    if (!window) this.inFlight.set(index, (window = new Set()));
+    while (window.size >= this.ctx.window) await Promise.race(window);
+    const p: Promise<void> = this.ctx
+      .send({ job: this.job.id, stage: 0, index, count: batch.count, lines: batch.lines })
       .catch((err) => {
-        failed ??= err as Error;
+        this.failed ??= err as Error;
       })
       .finally(() => {
         window.delete(p);
-        all.delete(p);
+        this.all.delete(p);
       });
     window.add(p);
-    all.add(p);
-    ctx.progress(lineNo);
-  };
-  const sendAll = async () => {
-    for (const index of [...pending.keys()]) await send(index);
-  };
-  const t0 = ctx.nowMs();
-  let taskCount = job.tasks[0]!.length;
-  // Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so a
-  // paced source still sends full batches.
-  const pace = async () => {
-    const nowMs = ctx.nowMs();
-    const rate = rateAt(steps, nowMs - t0);
-    batchSize = batchSizeAt(rate);
-    const aheadMs = Math.max(PACE_AHEAD_MIN_MS, Math.min(PACE_AHEAD_MAX_MS, (batchSize * taskCount * 1000) / rate));
-    const waitMs = t0 + timeDueMs(steps, lineNo) - nowMs;
-    if (waitMs > aheadMs) {
-      await sendAll();
-      await ctx.sleep(waitMs);
-    }
-  };
-  for await (const line of ctx.lines) {
-    if (job.status !== "running") return;
-    lineNo++;
-    if (job.tasks[0]!.length !== taskCount) {
-      // Stage 0 was rescaled: what waits for a removed task goes now (its sender re-routes it).
-      taskCount = job.tasks[0]!.length;
-      for (const index of [...pending.keys()]) if (index >= taskCount) await send(index);
-    }
-    const key = `${spec.src}:${lineNo}`;
-    const index = partitionOf(key, taskCount);
-    let batch = pending.get(index);
-    if (!batch) pending.set(index, (batch = { lines: "", count: 0 }));
-    batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
-    // Await only when there is something to wait for: most lines are added synchronously.
-    if (++batch.count >= batchSize) await send(index);
-    if (paced) await pace();
+    this.all.add(p);
+    this.ctx.progress(this.lineNo);
   }
-  ctx.progress(lineNo);
-  await sendAll();
-  while (all.size > 0) await Promise.race(all);
-  if (failed) throw failed;
+
+  private async sendAll(): Promise<void> {
+    for (const index of [...this.pending.keys()]) await this.send(index);
+  }
+
+  /**
+   * Pacing: flush and sleep only when this far ahead of schedule (a few batches' worth), so a
+   * paced source still sends full batches.
+   */
+  private async pace(): Promise<void> {
+    const nowMs = this.ctx.nowMs();
+    const rate = rateAt(this.steps, nowMs - this.t0);
+    this.batchSize = this.batchSizeAt(rate);
+    const aheadMs = Math.max(PACE_AHEAD_MIN_MS, Math.min(PACE_AHEAD_MAX_MS, (this.batchSize * this.taskCount * 1000) / rate));
+    const waitMs = this.t0 + timeDueMs(this.steps, this.lineNo) - nowMs;
+    if (waitMs > aheadMs) {
+      await this.sendAll();
+      await this.ctx.sleep(waitMs);
+    }
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * What rainstormd accepts over the wire, on a real secured one-node cluster (127.0.67.1, the .ts
+ * What rainstormd accepts over the wire, on a real secured one-node cluster (testNet(67).1, the .ts
  * entries), with correctly signed requests: the holes are between processes, and the signature
  * only says who sent a request, not that it is sane.
  *   - POST /worker/start with a path, a link out of ops_dir or a bad job id: 400 with a JSON
@@ -18,8 +18,10 @@ import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
 import { inputLine } from "./operator_proc.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(120_000);
+setDefaultTimeout(scaled(120_000));
 
 const ROOT = resolve(import.meta.dir, "../..");
 const dir = tempPath("rainstorm-guard-");
@@ -52,7 +54,7 @@ function makeOpsDir(): void {
 }
 
 describe("rainstormd checks what it is sent, even when signed", () => {
-  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: "127.0.67", secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: testNet(67), secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
   const rs = new RainstormTestClient(c);
   const hydfs = new HydfsTestClient(c);
 
@@ -78,7 +80,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     return { status: res.status, json, text };
   }
 
-  const routes = { version: 1, stages: [["127.0.67.1:15000"]], sink: "127.0.67.1:15000" };
+  const routes = { version: 1, stages: [[`${testNet(67)}.1:15000`]], sink: `${testNet(67)}.1:15000` };
   const start = { job: "job-guard-1", stage: 0, index: 0, op: "echo-wrapper", args: [] as string[], routes };
 
   test("/worker/start refuses paths, links out of ops_dir and bad ids with 400 JSON, and nothing runs", async () => {
@@ -128,7 +130,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     const results: { what: string; status: number; json: any; text: string }[] = [];
     let sends: Promise<void> | undefined;
     let doneBeforeSendsEnded = false;
-    const run = await rs.run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"], 60_000, (ev) => {
+    const run = await rs.run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"], scaled(60_000), (ev) => {
       if (ev.event === "done") doneBeforeSendsEnded = sends !== undefined && results.length < BAD.length;
       if (ev.event !== "accepted") return;
       const job = ev.job as string;

@@ -15,6 +15,8 @@ import { parseDaemonArgs, UsageError } from "./daemon_args.ts";
 import { formatLine, makeLogger } from "./log.ts";
 import { disagreement, factsOf } from "../node_check.ts";
 import { buildInfoMetric, VERSION, versionLine } from "./version.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
 const usage = (args: string[]) => {
   try {
@@ -160,7 +162,7 @@ describe("join authentication refusal", () => {
   });
 });
 
-describe("join authentication refusal between two memberds (in-process, 127.0.85.20-25)", () => {
+describe(`join authentication refusal between two memberds (in-process, ${testNet(85)}.20-25)`, () => {
   const REFUSED = "join refused: authentication failed (check cluster_secret)";
   const cases: [string, string, string][] = [
     ["different secrets", "secret-one", "secret-two"],
@@ -173,22 +175,22 @@ describe("join authentication refusal between two memberds (in-process, 127.0.85
       const introLines: string[] = [];
       const joinLines: string[] = [];
       const intro = new MemberDaemon(
-        buildNodeConfig({ host: `127.0.85.${20 + 2 * i}`, is_introducer: true, introducers: [], data_dir: dir, cluster_secret: introSecret }),
+        buildNodeConfig({ host: `${testNet(85)}.${20 + 2 * i}`, is_introducer: true, introducers: [], data_dir: dir, cluster_secret: introSecret }),
         "/nonexistent/config.json",
         makeLogger("intro", "info", { write: (t) => introLines.push(t) }),
       );
       const joiner = new MemberDaemon(
-        buildNodeConfig({ host: `127.0.85.${21 + 2 * i}`, introducers: [`127.0.85.${20 + 2 * i}:6000`], data_dir: dir, cluster_secret: joinSecret, join_retry_ms: 100 }),
+        buildNodeConfig({ host: `${testNet(85)}.${21 + 2 * i}`, introducers: [`${testNet(85)}.${20 + 2 * i}:6000`], data_dir: dir, cluster_secret: joinSecret, join_retry_ms: 100 }),
         "/nonexistent/config.json",
         makeLogger("joiner", "info", { write: (t) => joinLines.push(t) }),
       );
       try {
         await intro.start();
         await joiner.start();
-        await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), 5000, "the joiner to log the refusal");
-        await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for 127.0.85.${21 + 2 * i}:5000@`)), 5000, "the introducer to log the refusal");
+        await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), scaled(5000), "the joiner to log the refusal");
+        await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for ${testNet(85)}.${21 + 2 * i}:5000@`)), scaled(5000), "the introducer to log the refusal");
         // A second refused attempt: the rate limit below is then tested, not just one attempt.
-        await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, 5000, "a second refused join");
+        await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, scaled(5000), "a second refused join");
         expect(joiner.node.isViewReady).toBe(false);
         expect(intro.node.core.list().length).toBe(1);
         expect(intro.traffic.joinsRefusedAuth).toBeGreaterThanOrEqual(2);

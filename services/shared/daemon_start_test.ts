@@ -1,5 +1,5 @@
 /**
- * Starting the daemons as real processes on 127.0.85.k (the compiled executables when built,
+ * Starting the daemons as real processes on testNet(85).k (the compiled executables when built,
  * else the .ts entries; SKIP_BUILD=1 forces the latter): --version, unknown flags, a run with no
  * argument (./config.json), paths relative to the config file, JSON logs, the ready line, bind
  * conflicts, a hydfsd or rainstormd that disagrees with its node's memberd, a missing ops_dir,
@@ -10,10 +10,12 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LocalCluster, type Service, tempPath, waitFor } from "../testing/cluster.ts";
 import { VERSION } from "./version.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(scaled(60_000));
 
-const SUBNET = "127.0.85";
+const SUBNET = testNet(85);
 const host = (k: number) => `${SUBNET}.${k}`;
 const root = tempPath("daemon-start-");
 // Only for the command that runs a service (compiled or .ts); this cluster starts nothing itself.
@@ -48,14 +50,14 @@ class Proc {
 
   /** The parsed ready line (the first stdout line). */
   async ready(timeoutMs = 20_000): Promise<Record<string, any>> {
-    await waitFor(() => this.out.includes("\n") || this.proc.exitCode !== null, timeoutMs, `the ready line (stderr so far: ${this.err.slice(-500)})`, 20);
+    await waitFor(() => this.out.includes("\n") || this.proc.exitCode !== null, scaled(timeoutMs), `the ready line (stderr so far: ${this.err.slice(-500)})`, 20);
     if (!this.out.includes("\n")) throw new Error(`exited ${this.proc.exitCode} without a ready line: ${this.err}`);
     return JSON.parse(this.out.split("\n")[0]!);
   }
 
   /** Exit code, within `timeoutMs`. */
   async exit(timeoutMs = 20_000): Promise<number> {
-    return Promise.race([this.exited, Bun.sleep(timeoutMs).then(() => Promise.reject(new Error(`still running after ${timeoutMs} ms; stderr: ${this.err}`)))]);
+    return Promise.race([this.exited, Bun.sleep(scaled(timeoutMs)).then(() => Promise.reject(new Error(`still running after ${scaled(timeoutMs)} ms; stderr: ${this.err}`)))]);
   }
 
   kill(): void {
@@ -189,7 +191,7 @@ describe("a node started from one config file", () => {
 describe("a memberd whose introducer does not answer", () => {
   test("says so, keeps retrying, prints no ready line; once the introducer is up it joins and prints it", async () => {
     const joiner = new Proc("memberd", ["--config", nodeConfig(join(root, "node7"), { host: host(7), introducers: [`${host(8)}:6000`], data_dir: "data", join_retry_ms: 200 })]);
-    await waitFor(() => joiner.err.includes("not ready until an introducer answers"), 10_000, `memberd to say it waits (stderr: ${joiner.err})`);
+    await waitFor(() => joiner.err.includes("not ready until an introducer answers"), scaled(10_000), `memberd to say it waits (stderr: ${joiner.err})`);
     await Bun.sleep(500);
     expect(joiner.out).toBe("");
     expect(joiner.proc.exitCode).toBeNull();

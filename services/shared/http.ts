@@ -105,10 +105,16 @@ export function describeValidationError(error: unknown): string {
 
 /**
  * The onError hook every daemon's Elysia instance uses: validation and parse failures become 400
- * with one readable line, unknown paths 404, and the caller's own errors keep their status.
+ * with one readable line (500 for an answer that fails its route's response schema), unknown
+ * paths 404, and the caller's own errors keep their status.
  */
 export function jsonErrorHook({ code, error, set }: { code: unknown; error: unknown; set: { status?: number | string } }): ErrorBody | undefined {
   if (code === "VALIDATION") {
+    // An answer that does not fit its route's declared shape is the daemon's bug, not the caller's.
+    if ((error as { type?: unknown })?.type === "response") {
+      set.status = 500;
+      return { error: `answer does not fit its declared shape: ${describeValidationError(error)}` };
+    }
     set.status = 400;
     return { error: describeValidationError(error) };
   }

@@ -13,6 +13,7 @@ import { hydfsApp } from "../hydfs/http.ts";
 import { rainstormApp } from "../rainstorm/http.ts";
 import { SIGNED_BODY_MAX_BYTES } from "./auth.ts";
 import { ClusterHttp, PUBLIC_ROUTES } from "./http.ts";
+import { scaled } from "../testing/time.ts";
 
 const SECRET = "route-test-secret";
 const HOST = "127.0.0.1";
@@ -72,8 +73,8 @@ function raw(port: number, method: string, target: string, body = ""): Promise<{
     let data = "";
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`${method} ${target}: no answer within 5 s`));
-    }, 5000);
+      reject(new Error(`${method} ${target}: no answer within ${scaled(5000)} ms`));
+    }, scaled(5000));
     sock.on("data", (d) => {
       data += d.toString("latin1");
     });
@@ -139,9 +140,9 @@ describe("deny by default: every route × path variant × method needs the crede
   test("a signed request passes the hook (and reaches the handler)", async () => {
     const http = new ClusterHttp(SECRET);
     const s = servers.find((x) => x.name === "memberd")!;
-    const res = await http.fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: 2000 });
+    const res = await http.fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: scaled(2000) });
     expect(res.status).toBe(200);
-    const wrong = await new ClusterHttp("not-the-secret").fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: 2000 });
+    const wrong = await new ClusterHttp("not-the-secret").fetch(`http://${HOST}:${s.port}/help`, { timeoutMs: scaled(2000) });
     expect(wrong.status).toBe(401);
   });
 });

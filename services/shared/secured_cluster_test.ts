@@ -1,5 +1,5 @@
 /**
- * A secured 3-node cluster (127.0.60.k) as an attacker on its network sees it: every listing, read
+ * A secured 3-node cluster (testNet(60).k) as an attacker on its network sees it: every listing, read
  * and stream of all three daemons refuses an unauthenticated caller; what ctl sends can be captured
  * whole (a recording proxy stands between ctl and hydfsd) without revealing the secret, and a
  * captured request replayed, or edited, is refused and changes nothing.
@@ -10,8 +10,10 @@ import { join, resolve } from "node:path";
 import { DEFAULT_PORTS } from "../member/config.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { testNet } from "../testing/net.ts";
+import { scaled } from "../testing/time.ts";
 
-setDefaultTimeout(90_000);
+setDefaultTimeout(scaled(90_000));
 
 const SECRET = "captured-secret-91c2e7";
 const CTL = resolve(import.meta.dir, "../ctl.ts");
@@ -26,7 +28,7 @@ interface Captured {
 }
 
 describe("a secured cluster under capture and replay", () => {
-  const c = new LocalCluster({ dir: tempPath("secured-"), subnet: "127.0.60", secret: SECRET, killOnExit: true });
+  const c = new LocalCluster({ dir: tempPath("secured-"), subnet: testNet(60), secret: SECRET, killOnExit: true });
   const work = tempPath("secured-work-");
   const captured: Captured[] = [];
   let proxy: ReturnType<typeof Bun.serve> | undefined;
@@ -83,7 +85,7 @@ describe("a secured cluster under capture and replay", () => {
       expect([url, res.status]).toEqual([url, 401]);
       expect(text).not.toContain("secret contents");
       // The same call, signed, is served.
-      const signed = await c.http.fetch(url, { timeoutMs: 5000 });
+      const signed = await c.http.fetch(url, { timeoutMs: scaled(5000) });
       if (!url.includes("/watch")) expect([url, signed.status]).toEqual([url, 200]);
       else await signed.body?.cancel();
     }

@@ -21,6 +21,8 @@ const PURE_CORES = [
   "services/member/cluster_config.ts",
   "services/hydfs/create_decree.ts",
   "services/hydfs/ring.ts",
+  "services/hydfs/reconcile.ts",
+  "services/hydfs/quorum.ts",
   "services/rainstorm/autoscale.ts",
   "services/rainstorm/rate_schedule.ts",
   "services/rainstorm/plan.ts",

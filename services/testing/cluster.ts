@@ -1,7 +1,8 @@
 /**
  * A local multi-process cluster: node k runs its daemons on 127.0.X.k with the default ports,
  * so it looks exactly like k VMs. Used by scripts/cluster.ts (state kept in DIR/state.json so
- * separate invocations can manage one cluster) and by the multi-process tests.
+ * separate invocations can manage one cluster) and by the multi-process tests (which pick their
+ * subnet with testNet, see net.ts; the waits here go through scaled, see time.ts).
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
 import { DEFAULT_PORTS } from "../member/config.ts";
 import { ClusterHttp } from "../shared/http.ts";
+import { scaled } from "./time.ts";
 
 /** Daemons of a node, in start order (hydfsd follows the memberd of its node). */
 export const SERVICES = ["memberd", "hydfsd", "rainstormd"] as const;
@@ -226,7 +228,7 @@ export class LocalCluster {
   }
 
   /** Start nodes 1..n (node 1 first: it is the introducer) and wait until all n see each other alive. */
-  async up(n: number, timeoutMs = 30_000): Promise<void> {
+  async up(n: number, timeoutMs = scaled(30_000)): Promise<void> {
     for (let k = 1; k <= n; k++) {
       for (const s of SERVICES) if (!isAlive(this.pid(k, s))) this.startService(k, s);
       if (k === 1) await this.waitServing(1, timeoutMs);
@@ -241,7 +243,7 @@ export class LocalCluster {
   }
 
   /** Wait until each of `nodes`' hydfsd has exactly those nodes on its ring. */
-  async waitHydfsRing(nodes: number[], timeoutMs = 30_000): Promise<void> {
+  async waitHydfsRing(nodes: number[], timeoutMs = scaled(30_000)): Promise<void> {
     const want = nodes.map((k) => this.host(k)).sort().join(",");
     await waitFor(
       async () => {
@@ -257,12 +259,12 @@ export class LocalCluster {
     );
   }
 
-  async waitServing(k: number, timeoutMs = 15_000): Promise<void> {
+  async waitServing(k: number, timeoutMs = scaled(15_000)): Promise<void> {
     await waitFor(async () => (await this.http.fetch(this.httpUrl(k, "/list_self"), { timeoutMs: 500 })).ok, timeoutMs, `node ${k} to serve HTTP`);
   }
 
   /** Wait until each of `nodes` lists exactly those nodes' hosts as alive. */
-  async waitAllAlive(nodes: number[], timeoutMs = 30_000): Promise<void> {
+  async waitAllAlive(nodes: number[], timeoutMs = scaled(30_000)): Promise<void> {
     const want = nodes.map((k) => this.host(k)).sort().join(",");
     await waitFor(
       async () => {
@@ -311,7 +313,7 @@ export class LocalCluster {
 
   async restart(k: number): Promise<void> {
     this.kill(k);
-    await waitFor(() => SERVICES.every((s) => !isAlive(this.pid(k, s))), 5000, `node ${k} to exit`);
+    await waitFor(() => SERVICES.every((s) => !isAlive(this.pid(k, s))), scaled(5000), `node ${k} to exit`);
     for (const s of SERVICES) this.startService(k, s);
     await this.waitServing(k);
   }
@@ -345,7 +347,7 @@ export class LocalCluster {
       this.signal(k, "SIGTERM");
     }
     try {
-      await waitFor(() => this.nodeNumbers.every((k) => SERVICES.every((s) => !isAlive(this.pid(k, s)))), 3000, "daemons to stop");
+      await waitFor(() => this.nodeNumbers.every((k) => SERVICES.every((s) => !isAlive(this.pid(k, s)))), scaled(3000), "daemons to stop");
     } catch {
       for (const k of this.nodeNumbers) this.kill(k);
     }

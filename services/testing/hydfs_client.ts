@@ -1,42 +1,59 @@
 /**
- * A minimal HyDFS client for tests and benchmarks: the same HTTP calls ctl makes, against node k
- * of a LocalCluster, returning bytes and JSON instead of printing.
+ * HyDFS for tests and benchmarks: hydfs/client.ts (the one client of hydfsd's API) against node k
+ * of a LocalCluster, one attempt per call (a test looks at every answer), returning bytes and
+ * JSON. An error answer throws an Error with `status` and the parsed `body`; no answer at all
+ * throws one without a status.
  */
+import { answerError, HydfsCallError, HydfsClient, ONE_ATTEMPT, writePath } from "../hydfs/client.ts";
+import type { ListMemIdsAnswer, LsAnswer, MergeAnswer, WriteAnswer } from "../hydfs/model.ts";
 import { type LocalCluster, waitFor } from "./cluster.ts";
 
 export class HydfsTestClient {
-  private seq = 0;
+  private readonly client: HydfsClient;
+
   constructor(
     private readonly c: LocalCluster,
     readonly clientId = `test-${crypto.randomUUID()}`,
-    private readonly timeoutMs = 30_000,
-  ) {}
+    timeoutMs = 30_000,
+  ) {
+    this.client = new HydfsClient({ http: c.http, bases: () => [], clientId, rules: ONE_ATTEMPT, callTimeoutMs: timeoutMs });
+  }
 
   /** Reserve this client's next sequence number (to send one append twice, as a retry would). */
   nextSeq(): number {
-    return ++this.seq;
+    return this.client.nextSeq();
   }
 
-  async request(k: number, method: string, path: string, body?: Bun.BodyInit): Promise<Response> {
-    return this.c.http.fetch(this.c.hydfsUrl(k, path), { method, body, timeoutMs: this.timeoutMs });
+  /** One request to node k, as is: no status check. */
+  request(k: number, method: string, path: string, body?: Bun.BodyInit): Promise<Response> {
+    return this.client.request(this.c.hydfsUrl(k), method, path, { body });
   }
 
+  /** One JSON call to node k (a body, if any, is sent as is). */
   async json(k: number, method: string, path: string, body?: Bun.BodyInit): Promise<any> {
-    const res = await this.request(k, method, path, body);
-    const data = (await res.json()) as any;
-    if (!res.ok) throw Object.assign(new Error(`${method} ${path} at node ${k}: ${res.status} ${data.error}`), { status: res.status, body: data });
-    return data;
+    const what = `${method} ${path} at node ${k}`;
+    try {
+      const res = await this.request(k, method, path, body);
+      if (!res.ok) throw await answerError(what, res);
+      return await res.json();
+    } catch (err) {
+      throw this.failed(err, what);
+    }
   }
 
   /** create or append through coordinator k; `seq` defaults to this client's next number. */
-  write(k: number, kind: "create" | "append", name: string, body: Bun.BodyInit, seq = ++this.seq, clientId = this.clientId): Promise<any> {
-    return this.json(k, "POST", `/${kind}?name=${encodeURIComponent(name)}&client=${encodeURIComponent(clientId)}&seq=${seq}`, body);
+  write(k: number, kind: "create" | "append", name: string, body: Bun.BodyInit, seq = this.nextSeq(), clientId = this.clientId): Promise<WriteAnswer> {
+    return this.json(k, "POST", writePath(kind, name, clientId, seq), body);
   }
 
   async get(k: number, name: string): Promise<Uint8Array> {
-    const res = await this.request(k, "GET", `/get?name=${encodeURIComponent(name)}`);
-    if (!res.ok) throw Object.assign(new Error(`get ${name} at node ${k}: ${res.status} ${await res.text()}`), { status: res.status });
-    return new Uint8Array(await res.arrayBuffer());
+    try {
+      const res = await this.client.open(name, { at: this.c.hydfsUrl(k) });
+      if (!res) throw new HydfsCallError(`get ${name} at node ${k}: 404 no such file`, { status: 404, reason: "no such file" });
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw this.failed(err, `get ${name} at node ${k}`);
+    }
   }
 
   async getText(k: number, name: string): Promise<string> {
@@ -64,13 +81,15 @@ export class HydfsTestClient {
   }
 
   async fromReplica(k: number, name: string): Promise<Uint8Array | undefined> {
-    const res = await this.request(k, "GET", `/getfromreplica?name=${encodeURIComponent(name)}`);
-    if (res.status === 404) return undefined;
-    if (!res.ok) throw new Error(`getfromreplica ${name} at node ${k}: ${res.status} ${await res.text()}`);
-    return new Uint8Array(await res.arrayBuffer());
+    try {
+      const res = await this.client.openFromReplica(name, { at: this.c.hydfsUrl(k) });
+      return res && new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw this.failed(err, `getfromreplica ${name} at node ${k}`);
+    }
   }
 
-  ls(k: number, name: string): Promise<{ name: string; token: string; replicas: { id: string; host: string; token: string }[] }> {
+  ls(k: number, name: string): Promise<LsAnswer> {
     return this.json(k, "GET", `/ls?name=${encodeURIComponent(name)}`);
   }
 
@@ -78,12 +97,18 @@ export class HydfsTestClient {
     return (await this.json(k, "GET", "/liststore")).files.map((f: { name: string }) => f.name);
   }
 
-  listMemIds(k: number): Promise<{ members: { id: string; host: string; token: string }[] }> {
+  listMemIds(k: number): Promise<ListMemIdsAnswer> {
     return this.json(k, "GET", "/list_mem_ids");
   }
 
-  merge(k: number, name: string): Promise<{ updated: string[]; replicas: string[]; digest: string }> {
+  merge(k: number, name: string): Promise<MergeAnswer> {
     return this.json(k, "POST", `/merge?name=${encodeURIComponent(name)}`);
+  }
+
+  /** A failed call as tests read it: `<what>: <status> <hydfsd's message>` with `status`. */
+  private failed(err: unknown, what: string): Error {
+    if (!(err instanceof HydfsCallError)) return err as Error;
+    return Object.assign(new Error(`${what}: ${err.status !== undefined ? `${err.status} ` : ""}${err.reason}`), { status: err.status, body: err.body });
   }
 }
 

@@ -5,7 +5,7 @@
  * equal the golden.
  */
 import { seededRng } from "../../../services/shared/rng.ts";
-import { CHAOS_LINES, CHAOS_RATE, type ChaosKill, chaosJobArgs, chaosTarget, drawChaosPlan } from "../../../services/testing/chaos_plan.ts";
+import { CHAOS_LINES, CHAOS_RATE, type ChaosKill, chaosJobArgs, chaosKillAfterOutputs, chaosTarget, drawChaosPlan } from "../../../services/testing/chaos_plan.ts";
 import type { JobRun, RainstormTestClient } from "../../../services/testing/rainstorm_client.ts";
 import { fmtSec, int, mdTable, percentile } from "../stats.ts";
 import type { BenchCtx } from "./context.ts";
@@ -60,23 +60,26 @@ export function judge(row: ChaosRow, run: JobRun, golden: Map<string, number>): 
 /** Chaos run `i` with `plan`, over chaos.csv (stored), judged against `ref`. */
 async function oneRun(rs: RainstormTestClient, seed: number, i: number, plan: ChaosKill[], ref: Reference): Promise<ChaosRow> {
   const row: ChaosRow = { run: i, plan, killsDone: 0, restarts: 0, outputs: 0, increasing: false, countsOk: false, pass: false };
-  const timers: Timer[] = [];
   const actions: Promise<void>[] = [];
   const fire = (job: string, k: ChaosKill) =>
     (async () => {
       const t = chaosTarget(await rs.tasks(), job, k);
       if (t && (await rs.killTask(t.node, t.pid)).ok) row.killsDone++;
     })().catch(() => {});
+  // Kills fire on progress: once the job has streamed the planned share of its outputs.
+  let job = "";
+  let streamed = 0;
+  let next = 0;
   try {
     const run = await rs.run(chaosJobArgs("chaos.csv", `chaos-${seed}-${i}.txt`), CHAOS_JOB_TIMEOUT_MS, (ev) => {
-      if (ev.event !== "accepted") return;
-      for (const k of plan) timers.push(setTimeout(() => actions.push(fire(ev.job, k)), k.atMs));
+      if (ev.event === "accepted") job = ev.job;
+      if (ev.event !== "output") return;
+      streamed += (ev.lines as string[]).length;
+      while (next < plan.length && streamed >= chaosKillAfterOutputs(plan[next]!, ref.app1)) actions.push(fire(job, plan[next++]!));
     });
-    for (const t of timers) clearTimeout(t);
     await Promise.all(actions);
     judge(row, run, ref.app1Counts);
   } catch (err) {
-    for (const t of timers) clearTimeout(t);
     row.error = (err as Error).message;
   }
   return row;
@@ -121,10 +124,10 @@ function summaryTable(r: ChaosResult): string {
 
 function runsTable(rows: readonly ChaosRow[]): string {
   return mdTable(
-    ["run", "kills (stage@ms)", "done", "restarts", "outputs", "job duration", "increasing", "final = golden", "result"],
+    ["run", "kills (stage@share of outputs)", "done", "restarts", "outputs", "job duration", "increasing", "final = golden", "result"],
     rows.map((r) => [
       String(r.run),
-      r.plan.map((k) => `s${k.stage}@${k.atMs.toFixed(0)}`).join(" "),
+      r.plan.map((k) => `s${k.stage}@${Math.round(k.afterFraction * 100)}%`).join(" "),
       `${r.killsDone}/${r.plan.length}`,
       String(r.restarts),
       int(r.outputs),

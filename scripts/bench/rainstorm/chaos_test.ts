@@ -7,7 +7,7 @@ const golden = new Map([
   ["a", 2],
   ["b", 1],
 ]);
-const blank = (): ChaosRow => ({ run: 0, plan: [{ atMs: 300, stage: 1, pick: 0.5 }], killsDone: 1, restarts: 0, outputs: 0, increasing: false, countsOk: false, pass: false });
+const blank = (): ChaosRow => ({ run: 0, plan: [{ afterFraction: 0.3, stage: 1, pick: 0.5 }], killsDone: 1, restarts: 0, outputs: 0, increasing: false, countsOk: false, pass: false });
 const done = (outputs: string[], extra: Partial<JobRun> = {}): JobRun => ({ events: [{ event: "task_restarted" }], outputs, done: { duration_ms: 1200 }, ...extra });
 
 test.each([
@@ -32,6 +32,6 @@ test("the report: pass count, kills, stalled runs (paced 1 s + the 3 s resume ta
   expect(md).toContain('golden counts {"a":2,"b":1}');
   expect(md).toContain("Replay: `--chaos-seed 7`.");
   expect(row(md, "3")).toEqual(["3", "**2 / 3**", "3", "3", "2", "2 / 3", "1.20 s / 4.50 s", "1 (run 1)"]);
-  expect(row(md, "1")).toEqual(["1", "s1@300", "1/1", "1", "3", "**4.50 s** (stalled)", "yes", "yes", "pass"]);
+  expect(row(md, "1")).toEqual(["1", "s1@30%", "1/1", "1", "3", "**4.50 s** (stalled)", "yes", "yes", "pass"]);
   expect(row(md, "2")?.at(-1)).toBe("**FAIL**: failed: boom");
 });
