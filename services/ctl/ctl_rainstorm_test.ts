@@ -15,6 +15,7 @@ import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import type { JobSpec } from "../rainstorm/plan.ts";
 import type { Worker } from "../rainstorm/worker.ts";
 import { tempPath } from "../testing/cluster.ts";
+import { scaled } from "../testing/time.ts";
 
 const CTL = resolve(import.meta.dir, "../ctl.ts");
 const SECRET = "ctl-rainstorm-test-secret";
@@ -78,7 +79,7 @@ afterAll(() => {
 /** ctl with `args`, asking node 127.0.0.1 (not the leader) with the test's config. */
 async function ctl(args: string[], node = "127.0.0.1"): Promise<{ code: number; out: string; err: string }> {
   const proc = Bun.spawn([process.execPath, CTL, ...args, "--node", node, "--config", config], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", RAINSTORM_SECRET: "" } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);

@@ -11,6 +11,7 @@ import { RainstormClient, RainstormHttpError } from "./client.ts";
 import { rainstormApp } from "./http.ts";
 import { type Leader, LeaderError } from "./leader.ts";
 import type { Batch, JobEvent, TaskStart, WorkerTask } from "./model.ts";
+import { scaled } from "../testing/time.ts";
 import { inputLine } from "./operator_proc.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Worker } from "./worker.ts";
@@ -79,7 +80,7 @@ afterAll(() => {
 
 describe("leader API", () => {
   test("submitJob: the args arrive, the job id comes back, the events stream in order to the end", async () => {
-    const job = await rs.submitJob(leaderAddr, APP_ARGS, { acceptWithinMs: 5000 });
+    const job = await rs.submitJob(leaderAddr, APP_ARGS, { acceptWithinMs: scaled(5000) });
     expect(job.jobId).toBe(JOB);
     const got: JobEvent[] = [];
     for await (const ev of job.events) got.push(ev);
@@ -89,7 +90,7 @@ describe("leader API", () => {
   });
 
   test("submitJob refused: the plan's own words, the status and the body", async () => {
-    const err = await rs.submitJob(leaderAddr, ["0", "1"], { totalMs: 5000 }).catch((e) => e);
+    const err = await rs.submitJob(leaderAddr, ["0", "1"], { totalMs: scaled(5000) }).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect(err.status).toBe(400);
     expect(err.error).toStartWith("Nstages");
@@ -98,7 +99,7 @@ describe("leader API", () => {
   });
 
   test("a node that is not the leader answers 421 naming the leader", async () => {
-    const err = await rs.submitJob(workerAddr, APP_ARGS, { totalMs: 5000 }).catch((e) => e);
+    const err = await rs.submitJob(workerAddr, APP_ARGS, { totalMs: scaled(5000) }).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect(err.status).toBe(421);
     expect(err.error).toBe("this node is not the RainStorm leader; send jobs to 127.0.0.9");
@@ -156,8 +157,8 @@ describe("worker API", () => {
     calls.length = 0;
     const data: Batch = { job: JOB, stage: 0, index: 0, count: 2, lines: inputLine("s:1", "k", "v") + inputLine("s:2", "k", "w") };
     const sink: Batch = { job: JOB, stage: 1, index: 0, count: 1, lines: "k\tv\n", ids: ["s:1>"] };
-    await rs.sendBatch(workerAddr, "task", data, 5000);
-    await rs.sendBatch(leaderAddr, "sink", sink, 5000);
+    await rs.sendBatch(workerAddr, "task", data, scaled(5000));
+    await rs.sendBatch(leaderAddr, "sink", sink, scaled(5000));
     expect(calls).toEqual([
       ["data", data],
       ["sink", sink],
@@ -165,7 +166,7 @@ describe("worker API", () => {
   });
 
   test("sendBatch refused: the receiver's check, in its words", async () => {
-    const err = await rs.sendBatch(workerAddr, "task", { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, 5000).catch((e) => e);
+    const err = await rs.sendBatch(workerAddr, "task", { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([400, "batch: count is 3 but lines holds 1 lines"]);
   });
@@ -270,7 +271,7 @@ describe("batches on the wire", () => {
   test("sendBatch writes the msgpack map job, stage, index, count, lines in that order (the wire of every release)", async () => {
     const s = scripted([200]);
     const batch = { job: JOB, stage: 1, index: 2, count: 1, lines: inputLine("s:1", "k", "v") };
-    await rs.sendBatch(s.addr, "task", batch, 5000);
+    await rs.sendBatch(s.addr, "task", batch, scaled(5000));
     expect(s.seen[0]!.path).toBe("/data");
     expect(s.seen[0]!.body).toEqual(handEncoded(batch));
   });
