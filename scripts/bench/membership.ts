@@ -353,8 +353,24 @@ function detCells(d: Detection): string[] {
 async function main(): Promise<void> {
   const rng = seededRng(SEED);
   log(`membership bench${QUICK ? " (--quick)" : ""}: ${TRIALS} trials, false-failure sims of ${FALSE_FAIL_SIM_MS / 60_000} simulated min`);
+  const real = await realRuns(rng);
+  const falseFail = falseFailureSims();
+  const big = sim200Runs(rng, MODES.length * DROP_RATES.length);
+  const totalS = (performance.now() - START) / 1000;
+  const out = [
+    ...headerLines(totalS),
+    ...realSection(real),
+    ...falseFailSection(falseFail),
+    ...sim200Section(big, falseFail),
+    ...memberlistSection(),
+    ...targetsSection(real, falseFail),
+  ];
+  process.stdout.write(out.join("\n"));
+  log(`done in ${totalS.toFixed(0)} s`);
+}
 
-  // 1. Real processes.
+/** 1. Real processes: every mode at 10 nodes, then at 20. */
+async function realRuns(rng: Rng): Promise<RealResult[]> {
   const real: RealResult[] = [];
   for (const [n, subnet] of [
     [10, "127.0.30"],
@@ -362,8 +378,11 @@ async function main(): Promise<void> {
   ] as const) {
     for (const mode of MODES) real.push(await realRun(mode, n, subnet, rng));
   }
+  return real;
+}
 
-  // 2a. False failures by drop rate.
+/** 2a. False failures by drop rate, per mode; seeds SEED+1, SEED+2, ... in mode, then drop-rate order. */
+function falseFailureSims(): Map<string, FalseFailResult[]> {
   const falseFail = new Map<string, FalseFailResult[]>();
   let seedOffset = 0;
   for (const mode of MODES) {
@@ -379,21 +398,32 @@ async function main(): Promise<void> {
     }
     falseFail.set(mode.name, rows);
   }
+  return falseFail;
+}
 
-  // 2b. 200-node crash detection and bandwidth.
+/** 2b. 200-node crash detection and bandwidth, per mode; seeds continue after the `seedsUsed` of falseFailureSims. */
+function sim200Runs(rng: Rng, seedsUsed: number): Map<string, Sim200Result> {
   const big = new Map<string, Sim200Result>();
+  let seedOffset = seedsUsed;
   for (const mode of MODES) big.set(mode.name, sim200(mode, SEED + 1000 + ++seedOffset, rng));
+  return big;
+}
 
-  // ---- print -----------------------------------------------------------------------------------
-  const totalS = (performance.now() - START) / 1000;
-  const out: string[] = [];
-  out.push(
+// ---- print -------------------------------------------------------------------------------------
+
+function headerLines(totalS: number): string[] {
+  return [
     `# Membership benchmark${QUICK ? " (--quick smoke run)" : ""}`,
     "",
     `${new Date().toISOString()} on ${hostname()}: nproc=${navigator.hardwareConcurrency} (${cpus()[0]?.model ?? "unknown CPU"}), Bun ${Bun.version}, ` +
       `seed ${SEED}. All times and ratios are from ONE run (${TRIALS} trials per cell; p99 is nearest-rank, so with ${TRIALS} samples it is the maximum). ` +
       `Total runtime ${totalS.toFixed(0)} s.`,
     "",
+  ];
+}
+
+function realSection(real: RealResult[]): string[] {
+  return [
     `## Real processes: crash detection (SIGKILL -> failed/removed) and quiet bandwidth`,
     "",
     `Local memberd processes (\`${memberdCommand.replace(REPO_PREFIX, "")}\`), default knobs except t_cleanup_ms=2000; every survivor's /list_mem polled every ${POLL_MS} ms (adds up to ~${POLL_MS} ms + one HTTP round trip). ` +
@@ -404,6 +434,11 @@ async function main(): Promise<void> {
       real.map((r) => [r.mode, String(r.n), String(r.trialsRun), ...detCells(r.det), fmtRate(r.bytesPerSecPerNode)]),
     ),
     "",
+  ];
+}
+
+function falseFailSection(falseFail: Map<string, FalseFailResult[]>): string[] {
+  return [
     `## Simulator: false failures per node-hour by drop_rate_recv (10 nodes, ${FALSE_FAIL_SIM_MS / 60_000} simulated min each, nothing crashed)`,
     "",
     "Cell: distinct members declared failed per node-hour (members falsely failed / 'failed' events summed over observers). Node-hours per cell: " +
@@ -418,6 +453,11 @@ async function main(): Promise<void> {
     ),
     "",
     ...(MODES.some((m) => (falseFail.get(m.name) ?? []).some((r) => !r.converged)) ? ["\\* the 10 nodes never all agreed before the measurement started.", ""] : []),
+  ];
+}
+
+function sim200Section(big: Map<string, Sim200Result>, falseFail: Map<string, FalseFailResult[]>): string[] {
+  return [
     `## Simulator: crash detection at 200 nodes, and simulated bandwidth`,
     "",
     `Default knobs except t_cleanup_ms=2000 (200 nodes); a fresh random non-introducer crashes each trial in one simulation (N shrinks by one per trial), after a random 0.5-1.5 s gap. ` +
@@ -432,6 +472,11 @@ async function main(): Promise<void> {
       }),
     ),
     "",
+  ];
+}
+
+function memberlistSection(): string[] {
+  return [
     "## hashicorp/memberlist LAN defaults — formula, not measured",
     "",
     "Formula, not measured. DefaultLANConfig: ProbeInterval 1 s, ProbeTimeout 500 ms, IndirectChecks 3, SuspicionMult 4, SuspicionMaxTimeoutMult 6, GossipInterval 200 ms, GossipNodes 3, PushPullInterval 30 s (scaled above 32 nodes). " +
@@ -444,9 +489,11 @@ async function main(): Promise<void> {
       [10, 20, 200].map(memberlistRow),
     ),
     "",
-  );
+  ];
+}
 
-  // Targets for the default mode.
+/** The targets for the default mode (pingack+suspicion), each PASS or FAIL. */
+function targetsSection(real: RealResult[], falseFail: Map<string, FalseFailResult[]>): string[] {
   const def = real.find((r) => r.mode === "pingack+suspicion" && r.n === 10);
   const ff10 = (falseFail.get("pingack+suspicion") ?? [])[DROP_RATES.indexOf(0.1)];
   const allP99 = def ? percentile(def.det.allMs, 99) : undefined;
@@ -455,9 +502,7 @@ async function main(): Promise<void> {
     [`zero false failures at 10% drop (got ${ff10 ? ff10.members : "n/a"})`, ff10 !== undefined && ff10.members === 0],
     [`<= 2 KB/s per node (real 10 nodes: ${fmtRate(def?.bytesPerSecPerNode)})`, def?.bytesPerSecPerNode !== undefined && def.bytesPerSecPerNode <= 2000],
   ];
-  out.push("## Targets (pingack+suspicion)", "", ...checks.map(([what, ok]) => `- ${ok ? "PASS" : "FAIL"}: ${what}`), "");
-  process.stdout.write(out.join("\n"));
-  log(`done in ${totalS.toFixed(0)} s`);
+  return ["## Targets (pingack+suspicion)", "", ...checks.map(([what, ok]) => `- ${ok ? "PASS" : "FAIL"}: ${what}`), ""];
 }
 
 await main();

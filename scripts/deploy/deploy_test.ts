@@ -12,11 +12,50 @@ import { buildNodeConfig } from "../../services/node_config.ts";
 import { missingKeys, sampleConfig } from "../bundle.ts";
 import { dispatch } from "../bundle/multicall.ts";
 import { joinedVerdict, parseProbe, replicatedVerdict } from "./checks.ts";
-import { clientConfig, formatConfig, hostConfig, HostsError, parseHosts, words } from "./hosts.ts";
+import { clientConfig, formatConfig, hostConfig, HostsError, parseHosts, parseHostsText, parseLine, words } from "./hosts.ts";
 import * as remote from "./remote.ts";
 import { shq } from "./ssh.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
+
+describe("hosts file lines", () => {
+  test("parseLine: a settings line or a host line, each word checked", () => {
+    const host = (address: string, introducer: boolean, kv: Record<string, string> = {}, options: string[] = []) => ({ host: { line: 7, address, introducer, kv, options } });
+    const cases: [string, ReturnType<typeof parseLine>][] = [
+      ["user=root ssh_key=k", { settings: [["user", "root"], ["ssh_key", "k"]] }],
+      ["ssh_option=A=1 ssh_option=B=2", { settings: [["ssh_option", "A=1"], ["ssh_option", "B=2"]] }],
+      ["10.0.0.1", host("10.0.0.1", false)],
+      ["node3.example.com introducer", host("node3.example.com", true)],
+      ["10.0.0.2 ssh=vm2 user=admin ssh_option=X=1 ssh_option=Y=2", host("10.0.0.2", false, { ssh: "vm2", user: "admin" }, ["X=1", "Y=2"])],
+      ['10.0.0.3 dir="/srv/a b"', host("10.0.0.3", false, { dir: "/srv/a b" })],
+    ];
+    for (const [line, want] of cases) expect([line, parseLine(line, 7, "hosts:7")]).toEqual([line, want]);
+    const refused: [string, RegExp][] = [
+      ["user=root stray", /^hosts:7: expected key=value settings on a settings line, got "stray"$/],
+      ["colour=blue", /^hosts:7: unknown setting "colour"; known: user, /],
+      ["10.0.0.1 secret_file=x", /^hosts:7: "secret_file=x": expected "introducer" or one of ssh=, /],
+      ["10.0.0.1 intro", /^hosts:7: "intro": expected "introducer"/],
+      ["256.0.0.1x!", /^hosts:7: "256.0.0.1x!": expected a host's cluster address/],
+      ['10.0.0.1 "open', /^hosts:7: .*unterminated/],
+    ];
+    for (const [line, re] of refused) expect(() => parseLine(line, 7, "hosts:7")).toThrow(re);
+  });
+
+  test("parseHostsText: settings gathered from anywhere, comments dropped, the first host the default introducer", () => {
+    const parsed = parseHostsText("user=a # who\n10.0.0.1\nssh_option=X=1\n  # only a comment\nuser=b ssh_option=Y=2\n10.0.0.2 # second\n", "f");
+    expect(parsed).toEqual({
+      global: { user: "b" },
+      globalOptions: ["X=1", "Y=2"],
+      hosts: [
+        { line: 2, address: "10.0.0.1", introducer: true, kv: {}, options: [] },
+        { line: 6, address: "10.0.0.2", introducer: false, kv: {}, options: [] },
+      ],
+    });
+    expect(parseHostsText("10.0.0.1\n10.0.0.2 introducer\n", "f").hosts.map((h) => h.introducer)).toEqual([false, true]);
+    expect(() => parseHostsText("user=a\n", "f")).toThrow(/^f: no hosts/);
+    expect(() => parseHostsText("10.0.0.1\n\n10.0.0.1\n", "f")).toThrow(/^f:3: host 10.0.0.1 is listed twice$/);
+  });
+});
 
 describe("hosts file", () => {
   test("words: whitespace separates, quotes group", () => {

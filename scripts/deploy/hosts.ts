@@ -110,104 +110,154 @@ function checkSupervisor(v: string, what: string): Supervisor {
   return v as Supervisor;
 }
 
-/** Parse a hosts file's text; `file` names it in messages and anchors relative paths. */
-export function parseHosts(text: string, file: string, over: Overrides = {}, env: Record<string, string | undefined> = process.env): Inventory {
-  const base = dirname(resolve(file));
-  const global: Record<string, string> = {};
-  const globalOptions: string[] = [];
-  const raw: { line: number; address: string; introducer: boolean; kv: Record<string, string>; options: string[] }[] = [];
+/** One host line before the settings are applied: its address and its own overrides. */
+export interface HostLine {
+  line: number;
+  address: string;
+  introducer: boolean;
+  kv: Record<string, string>;
+  options: string[];
+}
+
+/** The settings lines (for every host) and the host lines of a hosts file, in file order. */
+export interface HostsText {
+  global: Record<string, string>;
+  globalOptions: string[];
+  hosts: HostLine[];
+}
+
+/**
+ * One line of a hosts file (comments already stripped, not empty): either settings for every
+ * host (`key=value ...`) or a host (`address [introducer] [key=value ...]`). `where` prefixes the
+ * messages. Pure.
+ */
+export function parseLine(line: string, lineNo: number, where: string): { settings: [string, string][] } | { host: HostLine } {
+  let toks: string[];
+  try {
+    toks = words(line);
+  } catch (err) {
+    throw new HostsError(`${where}: ${(err as Error).message}`);
+  }
+  if (toks[0]!.includes("=")) return { settings: toks.map((t) => parseSetting(t, where)) };
+  return { host: parseHostLine(toks as [string, ...string[]], lineNo, where) };
+}
+
+/** One `key=value` of a settings line, the key checked against GLOBAL_KEYS. */
+function parseSetting(t: string, where: string): [string, string] {
+  const eq = t.indexOf("=");
+  if (eq < 0) throw new HostsError(`${where}: expected key=value settings on a settings line, got ${JSON.stringify(t)}`);
+  const [k, v] = [t.slice(0, eq), t.slice(eq + 1)];
+  if (!(GLOBAL_KEYS as readonly string[]).includes(k)) throw new HostsError(`${where}: unknown setting ${JSON.stringify(k)}; known: ${GLOBAL_KEYS.join(", ")}`);
+  return [k, v];
+}
+
+/** A host line's words: the address, then `introducer` and/or HOST_KEYS overrides. */
+function parseHostLine([address, ...rest]: [string, ...string[]], lineNo: number, where: string): HostLine {
+  if (!IPV4.test(address) && !HOSTNAME.test(address)) throw new HostsError(`${where}: ${JSON.stringify(address)}: expected a host's cluster address (IPv4 or host name) or key=value`);
+  const entry: HostLine = { line: lineNo, address, introducer: false, kv: {}, options: [] };
+  for (const t of rest) {
+    if (t === "introducer") {
+      entry.introducer = true;
+      continue;
+    }
+    const eq = t.indexOf("=");
+    const k = eq < 0 ? t : t.slice(0, eq);
+    if (eq < 0 || !(HOST_KEYS as readonly string[]).includes(k)) throw new HostsError(`${where}: ${JSON.stringify(t)}: expected "introducer" or one of ${HOST_KEYS.map((h) => `${h}=`).join(", ")}`);
+    if (k === "ssh_option") entry.options.push(t.slice(eq + 1));
+    else entry.kv[k] = t.slice(eq + 1);
+  }
+  return entry;
+}
+
+/**
+ * Every line of a hosts file's text: settings gathered (ssh_option accumulates, other keys: the
+ * last wins), hosts checked (at least one, none twice), the first host the introducer when none
+ * is marked. Pure.
+ */
+export function parseHostsText(text: string, file: string): HostsText {
+  const out: HostsText = { global: {}, globalOptions: [], hosts: [] };
   text.split("\n").forEach((rawLine, i) => {
-    const where = `${file}:${i + 1}`;
     const line = rawLine.replace(/(^|\s)#.*$/, "").trim();
     if (!line) return;
-    let toks: string[];
-    try {
-      toks = words(line);
-    } catch (err) {
-      throw new HostsError(`${where}: ${(err as Error).message}`);
+    const parsed = parseLine(line, i + 1, `${file}:${i + 1}`);
+    if ("host" in parsed) out.hosts.push(parsed.host);
+    for (const [k, v] of "settings" in parsed ? parsed.settings : []) {
+      if (k === "ssh_option") out.globalOptions.push(v);
+      else out.global[k] = v;
     }
-    const isSetting = (t: string) => t.includes("=");
-    if (isSetting(toks[0]!)) {
-      for (const t of toks) {
-        const eq = t.indexOf("=");
-        if (eq < 0) throw new HostsError(`${where}: expected key=value settings on a settings line, got ${JSON.stringify(t)}`);
-        const [k, v] = [t.slice(0, eq), t.slice(eq + 1)];
-        if (!(GLOBAL_KEYS as readonly string[]).includes(k)) throw new HostsError(`${where}: unknown setting ${JSON.stringify(k)}; known: ${GLOBAL_KEYS.join(", ")}`);
-        if (k === "ssh_option") globalOptions.push(v);
-        else global[k] = v;
-      }
-      return;
-    }
-    const [address, ...rest] = toks as [string, ...string[]];
-    if (!IPV4.test(address) && !HOSTNAME.test(address)) throw new HostsError(`${where}: ${JSON.stringify(address)}: expected a host's cluster address (IPv4 or host name) or key=value`);
-    const entry = { line: i + 1, address, introducer: false, kv: {} as Record<string, string>, options: [] as string[] };
-    for (const t of rest) {
-      if (t === "introducer") {
-        entry.introducer = true;
-        continue;
-      }
-      const eq = t.indexOf("=");
-      const k = eq < 0 ? t : t.slice(0, eq);
-      if (eq < 0 || !(HOST_KEYS as readonly string[]).includes(k)) throw new HostsError(`${where}: ${JSON.stringify(t)}: expected "introducer" or one of ${HOST_KEYS.map((h) => `${h}=`).join(", ")}`);
-      if (k === "ssh_option") entry.options.push(t.slice(eq + 1));
-      else entry.kv[k] = t.slice(eq + 1);
-    }
-    raw.push(entry);
   });
-  if (raw.length === 0) throw new HostsError(`${file}: no hosts (one per line: its cluster address, then "introducer" on the introducer's line)`);
+  if (out.hosts.length === 0) throw new HostsError(`${file}: no hosts (one per line: its cluster address, then "introducer" on the introducer's line)`);
   const seen = new Set<string>();
-  for (const r of raw) {
+  for (const r of out.hosts) {
     if (seen.has(r.address)) throw new HostsError(`${file}:${r.line}: host ${r.address} is listed twice`);
     seen.add(r.address);
   }
-  if (!raw.some((r) => r.introducer)) raw[0]!.introducer = true;
+  if (!out.hosts.some((r) => r.introducer)) out.hosts[0]!.introducer = true;
+  return out;
+}
 
-  const pick = (r: (typeof raw)[number], k: string, flag: string | undefined): string | undefined => flag ?? r.kv[k] ?? global[k];
-  const hosts: Host[] = raw.map((r) => {
-    const where = `${file}:${r.line} (${r.address})`;
-    const key = pick(r, "ssh_key", over.sshKey);
-    const port = pick(r, "ssh_port", over.sshPort);
-    const sshConfig = pick(r, "ssh_config", over.sshConfig);
-    return {
-      address: r.address,
-      introducer: r.introducer,
-      sshHost: r.kv.ssh ?? r.address,
-      user: pick(r, "user", over.user),
-      sshPort: port === undefined ? undefined : checkPort(port, `${where}: ssh_port`),
-      sshKey: key === undefined ? undefined : expandPath(key, base),
-      sshOptions: [...globalOptions, ...r.options, ...(over.sshOptions ?? [])],
-      sshConfig: sshConfig === undefined ? undefined : expandPath(sshConfig, base),
-      dir: checkDir(pick(r, "dir", over.dir) ?? "/opt/rainstorm", `${where}: dir`),
-      supervisor: checkSupervisor(pick(r, "supervisor", over.supervisor) ?? "auto", `${where}: supervisor`),
-    };
-  });
+/** A host with every setting resolved: the flag, else the host's own value, else the file's setting. */
+function resolveHost(r: HostLine, parsed: HostsText, over: Overrides, file: string, base: string): Host {
+  const where = `${file}:${r.line} (${r.address})`;
+  const pick = (k: string, flag: string | undefined): string | undefined => flag ?? r.kv[k] ?? parsed.global[k];
+  const key = pick("ssh_key", over.sshKey);
+  const port = pick("ssh_port", over.sshPort);
+  const sshConfig = pick("ssh_config", over.sshConfig);
+  return {
+    address: r.address,
+    introducer: r.introducer,
+    sshHost: r.kv.ssh ?? r.address,
+    user: pick("user", over.user),
+    sshPort: port === undefined ? undefined : checkPort(port, `${where}: ssh_port`),
+    sshKey: key === undefined ? undefined : expandPath(key, base),
+    sshOptions: [...parsed.globalOptions, ...r.options, ...(over.sshOptions ?? [])],
+    sshConfig: sshConfig === undefined ? undefined : expandPath(sshConfig, base),
+    dir: checkDir(pick("dir", over.dir) ?? "/opt/rainstorm", `${where}: dir`),
+    supervisor: checkSupervisor(pick("supervisor", over.supervisor) ?? "auto", `${where}: supervisor`),
+  };
+}
+
+/** The cluster secret: from the secret file (the flag's is relative to the cwd), else $RAINSTORM_SECRET, else "". */
+function readSecret(global: Record<string, string>, over: Overrides, env: Record<string, string | undefined>, file: string, base: string): string {
+  const secretFile = over.secretFile ?? global.secret_file;
+  if (secretFile === undefined) return env.RAINSTORM_SECRET ?? "";
+  const p = expandPath(secretFile, over.secretFile !== undefined ? process.cwd() : base);
+  let secret: string;
+  try {
+    secret = readFileSync(p, "utf8").trim();
+  } catch (err) {
+    throw new HostsError(`${file}: secret_file ${p}: ${(err as Error).message}`);
+  }
+  if (!secret) throw new HostsError(`${file}: secret_file ${p} is empty`);
+  return secret;
+}
+
+/** The `settings` JSON file's node settings ({} without one); what the hosts file sets is refused. */
+function readSettings(global: Record<string, string>, file: string, base: string): Record<string, unknown> {
+  if (global.settings === undefined) return {};
+  const p = expandPath(global.settings, base);
+  let settings: Record<string, unknown>;
+  try {
+    settings = JSON.parse(readFileSync(p, "utf8"));
+  } catch (err) {
+    throw new HostsError(`${file}: settings ${p}: ${(err as Error).message}`);
+  }
+  for (const k of ["host", "is_introducer", "introducers", "cluster_secret"]) {
+    if (k in settings) throw new HostsError(`${file}: settings ${p}: ${k} comes from the hosts file; remove it from the settings file`);
+  }
+  return settings;
+}
+
+/** Parse a hosts file's text; `file` names it in messages and anchors relative paths. */
+export function parseHosts(text: string, file: string, over: Overrides = {}, env: Record<string, string | undefined> = process.env): Inventory {
+  const base = dirname(resolve(file));
+  const parsed = parseHostsText(text, file);
+  const hosts = parsed.hosts.map((r) => resolveHost(r, parsed, over, file, base));
   for (const h of hosts) {
     if (h.sshKey && !existsSync(h.sshKey)) throw new HostsError(`${file}: ssh_key ${h.sshKey}: no such file`);
   }
-
-  let secret = env.RAINSTORM_SECRET ?? "";
-  const secretFile = over.secretFile ?? global.secret_file;
-  if (secretFile !== undefined) {
-    const p = expandPath(secretFile, over.secretFile !== undefined ? process.cwd() : base);
-    try {
-      secret = readFileSync(p, "utf8").trim();
-    } catch (err) {
-      throw new HostsError(`${file}: secret_file ${p}: ${(err as Error).message}`);
-    }
-    if (!secret) throw new HostsError(`${file}: secret_file ${p} is empty`);
-  }
-  let settings: Record<string, unknown> = {};
-  if (global.settings !== undefined) {
-    const p = expandPath(global.settings, base);
-    try {
-      settings = JSON.parse(readFileSync(p, "utf8"));
-    } catch (err) {
-      throw new HostsError(`${file}: settings ${p}: ${(err as Error).message}`);
-    }
-    for (const k of ["host", "is_introducer", "introducers", "cluster_secret"]) {
-      if (k in settings) throw new HostsError(`${file}: settings ${p}: ${k} comes from the hosts file; remove it from the settings file`);
-    }
-  }
+  const secret = readSecret(parsed.global, over, env, file, base);
+  const settings = readSettings(parsed.global, file, base);
   // Validate the settings once, as a node would (and learn the ports and replica count from them).
   let cfg;
   try {

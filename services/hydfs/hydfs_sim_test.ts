@@ -138,6 +138,26 @@ describe("HyDFS on a simulated cluster", () => {
     }
   });
 
+  test("readiness: a restarted node whose view is not current coordinates nothing (503) but still stores as a replica; once current it serves", async () => {
+    const s = cluster();
+    await s.until(s.write(0, "create", "f", "a\n", "c", 1));
+    const [x] = s.owners("f");
+    s.crash(x!);
+    s.restart(x!);
+    // As after a real restart, before memberd says the view is current (services/member/readiness.ts).
+    s.nodes[x!]!.node.setViewReady(false);
+    for (const call of [() => s.read(x!, "f"), () => s.write(x!, "append", "f", "b\n", "c", 2), () => s.delete(x!, "f")]) {
+      const err = await failure(s, call());
+      expect(err.status).toBe(503);
+      expect(err.message).toContain("not current");
+    }
+    // Others still coordinate, and x, a replica of f, takes the append.
+    await s.until(s.write(other(s, x!), "append", "f", "b\n", "c", 2));
+    await s.waitFor(() => s.copyOf(x!, "f") === "a\nb\n", 10_000, "the unready node stores as a replica");
+    s.nodes[x!]!.node.setViewReady(true);
+    expect(await s.until(s.read(x!, "f"))).toBe("a\nb\n");
+  });
+
   test("a retry of an append whose coordinator crashed before answering is applied once", async () => {
     const s = cluster();
     await s.until(s.write(0, "create", "f", "", "c", 0));

@@ -63,60 +63,99 @@ export function runDaemon<R extends Running, C extends DaemonConfig>(spec: Daemo
 }
 
 async function main<R extends Running, C extends DaemonConfig>(spec: DaemonSpec<R, C>, rawArgs: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseDaemonArgs(rawArgs);
-  } catch (err) {
-    if (err instanceof UsageError) usageExit(spec.name, err.message);
-    throw err;
-  }
-  if (args.help) {
-    const cmd = defineCommand({ meta: { name: spec.name, description: spec.description }, args: daemonArgs });
-    console.log(`${await renderHelp(cmd, { stream: process.stdout, version: VERSION })}\n\nWith no flag it runs with ${DEFAULT_CONFIG_PATH} (paths in it resolve against its folder).`);
-    process.exit(0);
-  }
+  const args = parseArgsOrExit(spec.name, rawArgs);
+  if (args.help) await helpExit(spec);
   if (args.version) {
     console.log(versionLine(spec.name));
     process.exit(0);
   }
   const log = makeLogger(spec.name);
-  let cfg: C;
-  let configPath: string;
+  const { cfg, configPath } = loadConfigOrExit(spec, args, log);
+  await checkHostOrExit(cfg.host, log);
+  const node: NodeState<R> = { stopping: false };
+  const shutdown = (how: "signal" | "exit") => stopGracefully(node, how, log);
+  handleSignals(log, shutdown);
+  try {
+    node.running = await spec.start(cfg, configPath, log, () => void shutdown("exit"));
+  } catch (err) {
+    if (node.stopping) return; // a signal during start: shutdown exits
+    log.error((err as Error).message);
+    process.exit(1);
+  }
+  await node.running.ready;
+  if (node.stopping) return;
+  log.info(`${spec.name} ${VERSION} ready`);
+  console.log(JSON.stringify({ event: "ready", service: spec.name, version: VERSION, ...spec.ready(node.running, cfg) }));
+}
+
+/** The parsed flags; a usage mistake exits 2 naming it. */
+function parseArgsOrExit(name: string, rawArgs: string[]): DaemonArgValues {
+  try {
+    return parseDaemonArgs(rawArgs);
+  } catch (err) {
+    if (err instanceof UsageError) usageExit(name, err.message);
+    throw err;
+  }
+}
+
+async function helpExit(spec: { name: string; description: string }): Promise<never> {
+  const cmd = defineCommand({ meta: { name: spec.name, description: spec.description }, args: daemonArgs });
+  console.log(`${await renderHelp(cmd, { stream: process.stdout, version: VERSION })}\n\nWith no flag it runs with ${DEFAULT_CONFIG_PATH} (paths in it resolve against its folder).`);
+  process.exit(0);
+}
+
+/** The config; a bad value exits 2 with its message. A missing config file is only warned about. */
+function loadConfigOrExit<C extends DaemonConfig>(spec: DaemonSpec<Running, C>, args: DaemonArgValues, log: Logger): { cfg: C; configPath: string } {
   try {
     const loaded = spec.loadConfig(args);
-    cfg = loaded.cfg;
-    configPath = loaded.path;
-    if (!loaded.found) log.warn(`no config file ${configPath}: running with the built-in defaults (host ${cfg.host}, data_dir ${cfg.data_dir}); see --help`);
+    if (!loaded.found) log.warn(`no config file ${loaded.path}: running with the built-in defaults (host ${loaded.cfg.host}, data_dir ${loaded.cfg.data_dir}); see --help`);
+    return { cfg: loaded.cfg, configPath: loaded.path };
   } catch (err) {
     log.error((err as Error).message);
     process.exit(2);
   }
-  if (!isIP(cfg.host)) {
-    try {
-      await lookup(cfg.host);
-    } catch (err) {
-      log.error(`host: cannot resolve ${JSON.stringify(cfg.host)} (${(err as Error).message}); expected an address of this machine`);
-      process.exit(2);
-    }
-  }
+}
 
-  let running: R | undefined;
-  let stopping = false;
-  const shutdown = async (how: "signal" | "exit") => {
-    if (stopping) return;
-    stopping = true;
-    const deadline = setTimeout(() => {
-      log.error(`graceful stop took more than ${STOP_DEADLINE_MS} ms; exiting anyway`);
-      process.exit(1);
-    }, STOP_DEADLINE_MS);
-    deadline.unref?.();
-    try {
-      if (running) await (how === "signal" && running.leave ? running.leave() : running.stop());
-    } catch (err) {
-      log.error(`stop: ${(err as Error).message}`);
-    }
-    process.exit(0);
-  };
+/** A host name must resolve (an address is taken as is); otherwise exit 2 before starting anything. */
+async function checkHostOrExit(host: string, log: Logger): Promise<void> {
+  if (isIP(host)) return;
+  try {
+    await lookup(host);
+  } catch (err) {
+    log.error(`host: cannot resolve ${JSON.stringify(host)} (${(err as Error).message}); expected an address of this machine`);
+    process.exit(2);
+  }
+}
+
+/** The running daemon once started, and whether a stop has begun (signals and exit() share it). */
+interface NodeState<R extends Running> {
+  running?: R;
+  stopping: boolean;
+}
+
+/**
+ * Stop once (later calls return): a signal leaves the group, exit() just stops; either way the
+ * process exits 0, or 1 if the stop outlasts STOP_DEADLINE_MS.
+ */
+async function stopGracefully(node: NodeState<Running>, how: "signal" | "exit", log: Logger): Promise<void> {
+  if (node.stopping) return;
+  node.stopping = true;
+  const deadline = setTimeout(() => {
+    log.error(`graceful stop took more than ${STOP_DEADLINE_MS} ms; exiting anyway`);
+    process.exit(1);
+  }, STOP_DEADLINE_MS);
+  deadline.unref?.();
+  const running = node.running;
+  try {
+    if (running) await (how === "signal" && running.leave ? running.leave() : running.stop());
+  } catch (err) {
+    log.error(`stop: ${(err as Error).message}`);
+  }
+  process.exit(0);
+}
+
+/** SIGINT/SIGTERM stop gracefully, a second one exits at once; unhandled rejections are only logged. */
+function handleSignals(log: Logger, shutdown: (how: "signal") => Promise<void>): void {
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;
@@ -130,16 +169,4 @@ async function main<R extends Running, C extends DaemonConfig>(spec: DaemonSpec<
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("unhandledRejection", (err) => log.error(`unhandled: ${(err as Error)?.stack ?? err}`));
-
-  try {
-    running = await spec.start(cfg, configPath, log, () => void shutdown("exit"));
-  } catch (err) {
-    if (stopping) return; // a signal during start: shutdown exits
-    log.error((err as Error).message);
-    process.exit(1);
-  }
-  await running.ready;
-  if (stopping) return;
-  log.info(`${spec.name} ${VERSION} ready`);
-  console.log(JSON.stringify({ event: "ready", service: spec.name, version: VERSION, ...spec.ready(running, cfg) }));
 }
