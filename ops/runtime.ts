@@ -1,10 +1,6 @@
 /**
- * The shared operator runtime: docs/ARCHITECTURE.md §5's newline-delimited JSON over stdin/stdout around a
- * pure `process(key, value)`.
- *
- * in:  {"id": "...", "key": "...", "value": "..."}   -> zero or more {"key","value"}, then {"done": id}
- *      {"snapshot": n}                                -> {"state": <json>, "snapshot": n}
- *      {"restore": <json>}                            -> nothing (first line only)
+ * The shared operator runtime: the operator side of the protocol (ops/protocol.ts: newline-
+ * delimited JSON over stdin/stdout, docs/ARCHITECTURE.md §5) around a pure `process(key, value)`.
  *
  * Speed comes from batching (docs/ARCHITECTURE.md §7: 11M lines/s chunked against 2.4M line by line): stdin is
  * read a chunk at a time, every complete line of the chunk is answered, and all the answers go out
@@ -15,11 +11,10 @@
  * never stops the operator: a line that cannot be understood is reported and, when it carries an
  * id, answered with {"done": id} and no outputs so the worker is never left waiting.
  */
+import { decodeEngineLine, describe, doneLine, MAX_LINE_CHARS, type Output, outputLine, snapshotAnswerLine } from "./protocol.ts";
 
-export interface Output {
-  key: string;
-  value: string;
-}
+export type { Output };
+export { MAX_LINE_CHARS };
 
 export interface Operator {
   /** Canonical name, used in log lines. */
@@ -56,8 +51,6 @@ export interface RunResult {
   writes: number;
 }
 
-/** Longest line kept while waiting for its newline; beyond it the line is dropped (bounded memory). */
-export const MAX_LINE_CHARS = 64 * 1024 * 1024;
 /** How much of a bad line a log message quotes. */
 const QUOTE_CHARS = 160;
 
@@ -218,43 +211,30 @@ export class Session {
 
   private answerLine(line: string, out: string[]): void {
     this.lineNo++;
-    let msg: unknown;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      if (line.trim().length === 0) return; // blank lines (and CRLF's lone CR) are not messages
-      this.started = true;
-      this.bad(`is not JSON`, line);
-      return;
-    }
+    const msg = decodeEngineLine(line);
+    if (msg.kind === "blank") return; // not a message, so a restore may still follow
     const first = !this.started;
     this.started = true;
-    if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-      this.bad(`is not a JSON object`, line);
-      return;
+    switch (msg.kind) {
+      case "input":
+        return this.input(msg.id, msg.key, msg.value, line, out);
+      case "input_without_tuple":
+        this.inputs++;
+        this.bad(msg.problem, line);
+        out.push(doneLine(msg.id));
+        return;
+      case "snapshot":
+        return this.snapshot(msg.n, line, out);
+      case "restore":
+        return this.restore(msg.state, first, line);
+      case "bad":
+        return this.bad(msg.problem, line);
     }
-    const m = msg as Record<string, unknown>;
-    if ("id" in m) this.input(m, line, out);
-    else if ("snapshot" in m) this.snapshot(m.snapshot, line, out);
-    else if ("restore" in m) this.restore(m.restore, first, line);
-    else this.bad(`is not an input ({"id","key","value"}), {"snapshot"} or {"restore"}`, line);
   }
 
-  private input(m: Record<string, unknown>, line: string, out: string[]): void {
-    const id = m.id;
-    if (typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) {
-      this.bad(`has an id that is not a string (${describe(id)}); cannot answer it`, line);
-      return;
-    }
-    const done = `{"done":${JSON.stringify(id)}}`;
+  private input(id: string | number, key: string, value: string, line: string, out: string[]): void {
+    const done = doneLine(id);
     this.inputs++;
-    const { key, value } = m;
-    if (typeof key !== "string" || typeof value !== "string") {
-      const which = typeof key !== "string" ? `key is ${describe(key)}` : `value is ${describe(value)}`;
-      this.bad(`expected string key and value, but ${which}; answering done without outputs`, line);
-      out.push(done);
-      return;
-    }
     let results: Output[];
     try {
       results = this.op.process(key, value);
@@ -269,17 +249,13 @@ export class Session {
         this.bad(`operator returned an output without string key and value (${describe(r)}); dropped`, line);
         continue;
       }
-      out.push(`{"key":${JSON.stringify(r.key)},"value":${JSON.stringify(r.value)}}`);
+      out.push(outputLine(r.key, r.value));
       this.outputs++;
     }
     out.push(done);
   }
 
-  private snapshot(n: unknown, line: string, out: string[]): void {
-    if (!(typeof n === "number" && Number.isFinite(n)) && typeof n !== "string") {
-      this.bad(`expected {"snapshot": <number>}, got snapshot ${describe(n)}`, line);
-      return;
-    }
+  private snapshot(n: number | string, line: string, out: string[]): void {
     let state: unknown = null; // stateless operators answer too, so a uniform worker never waits
     if (this.op.snapshot) {
       try {
@@ -290,7 +266,7 @@ export class Session {
         return;
       }
     }
-    out.push(`{"state":${JSON.stringify(state) ?? "null"},"snapshot":${JSON.stringify(n)}}`);
+    out.push(snapshotAnswerLine(state, n));
   }
 
   private restore(state: unknown, first: boolean, line: string): void {
@@ -317,10 +293,4 @@ export class Session {
 /** A log-sized excerpt of a line. */
 export function quote(line: string, max = QUOTE_CHARS): string {
   return line.length <= max ? line : `${line.slice(0, max)}... (${line.length} chars)`;
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return "missing";
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }

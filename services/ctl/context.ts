@@ -375,12 +375,6 @@ export async function atLeader<T>(ctx: Ctx, call: (host: string) => Promise<T>):
   }
 }
 
-/** One JSON call to the RainStorm leader (atLeader). */
-export async function leaderCall(ctx: Ctx, method: string, path: string, body?: unknown): Promise<any> {
-  const r = await atLeader(ctx, (host) => daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, path, { method, body, host }));
-  return r.value;
-}
-
 /** Print JSON with --json, else the human form. */
 export function print(ctx: Ctx, data: unknown, human: () => string): void {
   console.log(ctx.json ? JSON.stringify(data, null, 2) : human());

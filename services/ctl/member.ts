@@ -1,6 +1,7 @@
 /** ctl membership commands: one citty command each, all on memberd's admin API. */
 import { defineCommand } from "citty";
-import { atLeader, commonArgs, compareHosts, CtlError, type Ctx, daemonCall, namesFromMembers, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
+import { commonArgs, compareHosts, CtlError, type Ctx, namesFromMembers, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
+import { leaderTasks } from "./rainstorm.ts";
 
 interface MemberRow {
   id: string;
@@ -123,7 +124,7 @@ export const nodesCmd = defineCommand({
     let leader: string | undefined;
     let leaderError: string | undefined;
     try {
-      leader = (await atLeader(ctx, (host) => daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, "/tasks", { host }))).host;
+      leader = (await leaderTasks(ctx)).host;
     } catch (err) {
       leaderError = (err as Error).message;
     }

@@ -11,9 +11,10 @@
  */
 import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
-import { whyFailed } from "../shared/http.ts";
-import { readLines } from "../shared/lines.ts";
-import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, leaderCall, makeCtx, nodeHost, print, table } from "./context.ts";
+import { HttpCallError, whyFailed } from "../shared/http.ts";
+import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
+import type { ListedTask } from "../rainstorm/model.ts";
+import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
 const JOB_FLAGS = ["--rate-schedule"];
@@ -37,59 +38,76 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
   return { own, rest };
 }
 
-/** POST the job to `host`'s rainstormd; the answer must begin within the timeout. */
-async function submit(ctx: Ctx, host: string, args: string[]): Promise<Response> {
-  const url = `http://${host}:${ctx.cfg.ports.rainstorm}/jobs`;
-  // The leader must accept or refuse within the timeout; after that the job runs as long as its
-  // input and the leader's stream ends it, so the deadline is lifted once the answer has begun.
-  const accepted = new AbortController();
-  const timer = setTimeout(() => accepted.abort(), ctx.timeoutMs);
-  let res: Response;
+/** The client of rainstormd for this command (signed with the cluster secret). */
+function client(ctx: Ctx): RainstormClient {
+  return new RainstormClient(ctx.http);
+}
+
+/** `host`'s rainstormd, "host:port". */
+function rainstormd(ctx: Ctx, host: string): string {
+  return `${host}:${ctx.cfg.ports.rainstorm}`;
+}
+
+/** A refusal in ctl's words: the daemon's message and status, its body kept (atLeader follows a 421 with it). */
+function refused(err: RainstormHttpError, prefix: string): CtlHttpError {
+  return new CtlHttpError(`${prefix}${err.error} (HTTP ${err.status})`, err.status, err.body);
+}
+
+/**
+ * One call to `host`'s rainstormd in ctl's words: unreachable is a CtlError naming the daemon, a
+ * refusal a CtlHttpError naming the host (as every ctl command says them).
+ */
+async function leaderQuery<T>(ctx: Ctx, host: string, call: (addr: string) => Promise<T>): Promise<T> {
   try {
-    res = await ctx.http.fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ args }), signal: accepted.signal });
+    return await call(rainstormd(ctx, host));
   } catch (err) {
-    throw new CtlError(`RainStorm leader at ${host}:${ctx.cfg.ports.rainstorm} unreachable: ${accepted.signal.aborted ? `no answer within ${ctx.timeoutMs} ms` : whyFailed(err)}`);
-  } finally {
-    clearTimeout(timer);
+    if (err instanceof HttpCallError) throw new CtlError(`rainstormd at ${rainstormd(ctx, host)} unreachable: ${err.why}`);
+    if (err instanceof RainstormHttpError) throw refused(err, `${host}: `);
+    throw err;
   }
-  if (res.ok) return res;
-  const text = await res.text();
-  let body: unknown = text;
+}
+
+/** The running tasks, from the leader (found by atLeader); `host` is the leader that answered. */
+export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: ListedTask[] }> {
+  return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).listTasks(addr, { timeoutMs: ctx.timeoutMs })));
+}
+
+/** POST the job to `host`'s rainstormd; the answer must begin within the timeout. */
+async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
   try {
-    body = JSON.parse(text);
-  } catch {}
-  const msg = typeof (body as { error?: unknown })?.error === "string" ? (body as { error: string }).error : text;
-  throw new CtlHttpError(`${msg} (HTTP ${res.status})`, res.status, body);
+    // The leader must accept or refuse within the timeout; after that the job runs as long as its
+    // input and the leader's stream ends it.
+    return await client(ctx).submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
+  } catch (err) {
+    if (err instanceof RainstormHttpError) throw refused(err, "");
+    throw new CtlError(`RainStorm leader at ${rainstormd(ctx, host)} unreachable: ${whyFailed(err)}`);
+  }
 }
 
 /** Submit a job and stream its events; resolves with the exit code. */
 export async function runRainstorm(raw: string[]): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
-  const res = (await atLeader(ctx, (host) => submit(ctx, host, rest))).value;
+  const job = (await atLeader(ctx, (host) => submit(ctx, host, rest))).value;
   let code = 1;
-  for await (const line of readLines(res.body!)) {
-    {
-      if (!line) continue;
-      const ev = JSON.parse(line);
-      if (ctx.json) {
-        console.log(line);
-      } else if (ev.event === "output") {
-        process.stdout.write(`${ev.lines.join("\n")}\n`);
-      } else if (ev.event === "accepted") {
-        console.error(`job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t: { node: string }) => t.node))].join(", ")}`);
-      } else if (ev.event === "task_restarted") {
-        console.error(`task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})`);
-      } else if (ev.event === "scaled") {
-        console.error(`autoscale: stage${ev.stage}: ${ev.reason}`);
-      } else if (ev.event === "done") {
-        console.error(`job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`);
-      } else if (ev.event === "failed") {
-        console.error(`error: job ${ev.job} failed: ${ev.error}`);
-      }
-      if (ev.event === "done") code = 0;
-      if (ev.event === "failed") code = 1;
+  for await (const ev of job.events) {
+    if (ctx.json) {
+      console.log(JSON.stringify(ev));
+    } else if (ev.event === "output") {
+      process.stdout.write(`${ev.lines.join("\n")}\n`);
+    } else if (ev.event === "accepted") {
+      console.error(`job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t) => t.node))].join(", ")}`);
+    } else if (ev.event === "task_restarted") {
+      console.error(`task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})`);
+    } else if (ev.event === "scaled") {
+      console.error(`autoscale: stage${ev.stage}: ${ev.reason}`);
+    } else if (ev.event === "done") {
+      console.error(`job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`);
+    } else if (ev.event === "failed") {
+      console.error(`error: job ${ev.job} failed: ${ev.error}`);
     }
+    if (ev.event === "done") code = 0;
+    if (ev.event === "failed") code = 1;
   }
   return code;
 }
@@ -112,13 +130,13 @@ export const listTasksCmd = defineCommand({
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await leaderCall(ctx, "GET", "/tasks");
-    print(ctx, r, () =>
-      r.tasks.length === 0
+    const tasks = (await leaderTasks(ctx)).value;
+    print(ctx, { tasks }, () =>
+      tasks.length === 0
         ? "no running tasks"
         : table([
             ["JOB", "STAGE", "TASK", "NODE", "PID", "OP", "ARGS", "TUPLES/S", "RESTARTS", "LOG"],
-            ...r.tasks.map((t: any) => [t.job, String(t.stage), String(t.task), t.node, String(t.pid), t.op, t.args.join(" "), t.rate === null ? "?" : String(t.rate), String(t.restarts), t.log]),
+            ...tasks.map((t) => [t.job, String(t.stage), String(t.task), t.node, String(t.pid), t.op, t.args.join(" "), t.rate === null ? "?" : String(t.rate), String(t.restarts), t.log]),
           ]),
     );
   },
@@ -132,7 +150,7 @@ export const killTaskCmd = defineCommand({
     if (!Number.isInteger(pid) || pid < 1) throw new CtlError(`pid ${JSON.stringify(args.pid)}: expected a positive integer`);
     const ctx = await makeCtx(args);
     const node = await nodeHost(ctx, args.target, "kill_task node");
-    const r = await leaderCall(ctx, "POST", "/kill_task", { node, pid });
+    const r = (await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).killTask(addr, node, pid, { timeoutMs: ctx.timeoutMs })))).value;
     print(ctx, r, () => `killed pid ${r.pid} on ${r.node} (job ${r.job} stage${r.stage}[${r.task}]); the leader restarts it`);
   },
 });

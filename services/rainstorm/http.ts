@@ -3,14 +3,26 @@
  * task hosting and the batched data plane on every worker. With a cluster secret every endpoint
  * but the liveness probe needs a signed request: they start processes and move data.
  */
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
-import { type JobEvent, type Leader, LeaderError } from "./leader.ts";
+import { type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
 import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
+import { JOB_ID_HEADER } from "./client.ts";
+import {
+  type JobEvent,
+  JobSubmissionSchema,
+  KillPidSchema,
+  KillTaskRequestSchema,
+  RetireTaskSchema,
+  RoutesUpdateSchema,
+  StopJobSchema,
+  TaskDeathSchema,
+  TaskStartSchema,
+} from "./model.ts";
 
 export interface RainstormAppOptions {
   secret: string;
@@ -89,20 +101,20 @@ export function rainstormApp(opts: RainstormAppOptions) {
         const spec = parseJobArgs(body.args);
         const { stream, push } = jobStream();
         const jobId = await l.submit(spec, push);
-        return new Response(stream, { headers: { "content-type": "application/x-ndjson", "x-job-id": jobId } });
+        return new Response(stream, { headers: { "content-type": "application/x-ndjson", [JOB_ID_HEADER]: jobId } });
       },
-      { body: t.Object({ args: t.Array(t.String(), { maxItems: 200 }) }) },
+      { body: JobSubmissionSchema },
     )
     .get("/jobs", () => needLeader().jobList())
     .get("/tasks", async () => ({ tasks: await needLeader().listTasks() }))
-    .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: t.Object({ node: t.String(), pid: t.Integer({ minimum: 1 }) }) })
+    .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: KillTaskRequestSchema })
     .post(
       "/leader/task_died",
       ({ body }) => {
         void needLeader().onTaskDied(body);
         return { ok: true };
       },
-      { body: t.Object({ job: t.String(), stage: t.Integer(), index: t.Integer(), pid: t.Integer(), reason: t.String() }) },
+      { body: TaskDeathSchema },
     )
     .post(
       "/sink",
@@ -114,28 +126,16 @@ export function rainstormApp(opts: RainstormAppOptions) {
     )
     // ---- worker ----
     // The worker checks the request itself (checkTaskStart, operatorFile) before it makes a path or starts a process.
-    .post("/worker/start", ({ body }) => worker.startTask(body as never), {
-      body: t.Object({
-        job: t.String(),
-        stage: t.Integer({ minimum: 0 }),
-        index: t.Integer({ minimum: 0 }),
-        op: t.String(),
-        args: t.Array(t.String()),
-        routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }),
-        exactlyOnce: t.Optional(t.Boolean()),
-      }),
-    })
+    .post("/worker/start", ({ body }) => worker.startTask(body), { body: TaskStartSchema })
     .post(
       "/worker/routes",
       ({ body }) => {
         worker.setRoutes(body.job, body.routes);
         return { ok: true };
       },
-      { body: t.Object({ job: t.String(), routes: t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() }) }) },
+      { body: RoutesUpdateSchema },
     )
-    .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), {
-      body: t.Object({ job: t.String(), end_of_stream: t.Optional(t.Boolean()) }),
-    })
+    .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), { body: StopJobSchema })
     .post(
       "/worker/retire",
       async ({ body }) => {
@@ -143,7 +143,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
         if (inputs === false) throw new LeaderError(`task ${body.job}/${body.stage}/${body.index} is not running on this worker`, 404);
         return { retired: true, inputs };
       },
-      { body: t.Object({ job: t.String(), stage: t.Integer({ minimum: 0 }), index: t.Integer({ minimum: 0 }) }) },
+      { body: RetireTaskSchema },
     )
     .post(
       "/worker/kill",
@@ -152,7 +152,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
         if (!task) throw new LeaderError(`pid ${body.pid} is not an operator process of this worker`, 404);
         return { killed: body.pid, job: task.job, stage: task.stage, index: task.index };
       },
-      { body: t.Object({ pid: t.Integer({ minimum: 1 }) }) },
+      { body: KillPidSchema },
     )
     .get("/worker/tasks", () => worker.list())
     .get("/metrics", ({ set }) => {

@@ -35,6 +35,7 @@ import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./
 import { runSource } from "./source.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
+import type { JobEvent, JobSummary, KillTaskAnswer, ListedTask } from "./model.ts";
 
 export interface TaskInfo {
   stage: number;
@@ -48,13 +49,7 @@ export interface TaskInfo {
   restarts: number;
 }
 
-export type JobEvent =
-  | { event: "accepted"; job: string; tasks: { stage: number; index: number; node: string; pid: number }[] }
-  | { event: "output"; lines: string[] }
-  | { event: "task_restarted"; stage: number; index: number; node: string; pid: number; reason: string }
-  | { event: "scaled"; stage: number; from: number; to: number; avg_rate_per_task: number; reason: string }
-  | { event: "done"; job: string; tuples_read: number; tuples_out: number; duration_ms: number; tuples_per_s: number; dest: string }
-  | { event: "failed"; job: string; error: string };
+export type { JobEvent } from "./model.ts";
 
 /** What the driver keeps of a job beside the machine's state: its listeners, history and dest writes. */
 interface JobRuntime {
@@ -360,7 +355,7 @@ export class Leader {
     return this.machine.allJobs().filter((j) => j.status === "running");
   }
 
-  async listTasks(): Promise<Record<string, unknown>[]> {
+  async listTasks(): Promise<ListedTask[]> {
     const running = this.running();
     const rates = await this.taskRates(running.flatMap((j) => j.tasks.flat().map((t) => t.addr)));
     return running.flatMap((j) =>
@@ -368,7 +363,7 @@ export class Leader {
         job: j.id,
         stage: t.stage,
         task: t.index,
-        node: t.addr.split(":")[0],
+        node: t.addr.split(":")[0]!,
         pid: t.pid,
         op: t.op,
         args: t.args,
@@ -379,7 +374,7 @@ export class Leader {
     );
   }
 
-  async killTask(node: string, pid: number): Promise<{ job: string; stage: number; task: number; node: string; pid: number }> {
+  async killTask(node: string, pid: number): Promise<KillTaskAnswer> {
     for (const j of this.running()) {
       for (const t of j.tasks.flat()) {
         if (t.pid === pid && t.addr.split(":")[0] === node) {
@@ -391,7 +386,7 @@ export class Leader {
     throw new LeaderError(`no running task with pid ${pid} on node ${node} (see list_tasks)`, 404);
   }
 
-  jobList(): Record<string, unknown>[] {
+  jobList(): JobSummary[] {
     return this.machine.allJobs().map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
   }
 }

@@ -1,27 +1,16 @@
 /**
- * One long-running operator process (docs/ARCHITECTURE.md §5): started once per task, fed batches of
- * `{"id","key","value"}` lines on stdin (one write per batch), answered in order with zero or
- * more `{"key","value"}` lines then `{"done": id}` per input. stderr goes to the task log.
+ * One long-running operator process, the engine side of the operator protocol (ops/protocol.ts,
+ * docs/ARCHITECTURE.md §5): started once per task, fed batches of `{"id","key","value"}` lines on
+ * stdin (one write per batch), answered in order with zero or more `{"key","value"}` lines then
+ * `{"done": id}` per input. stderr goes to the task log.
  */
 import type { Subprocess } from "bun";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+import { type Answer, decodeOperatorLine, type Output, restoreLine, snapshotRequestLine } from "../../ops/protocol.ts";
 import { readLines } from "../shared/lines.ts";
 
-export interface Output {
-  key: string;
-  value: string;
-}
-
-/** One input's answer: its id (from the operator's done line) and its outputs. */
-export interface Answer {
-  id: string;
-  outputs: Output[];
-}
-
-/** One operator input line, exactly as the protocol has it. */
-export function inputLine(id: string, key: string, value: string): string {
-  return `{"id":${JSON.stringify(id)},"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}\n`;
-}
+// The engine's users (worker, leader, tests, bench) take the protocol's pieces from here too.
+export { type Answer, inputLine, type Output } from "../../ops/protocol.ts";
 
 /** One batch in flight: `count` inputs, answered in order. */
 interface Pending {
@@ -133,12 +122,12 @@ export class OperatorProcess {
           reject(err);
         },
       });
-      if (!this.send(`${JSON.stringify({ snapshot: n })}\n`)) reject(new OperatorExited("operator stdin closed"));
+      if (!this.send(snapshotRequestLine(n))) reject(new OperatorExited("operator stdin closed"));
     });
   }
 
   restore(state: unknown): void {
-    this.send(`${JSON.stringify({ restore: state })}\n`);
+    this.send(restoreLine(state));
   }
 
   /**
@@ -165,25 +154,22 @@ export class OperatorProcess {
   }
 
   private onLine(line: string): void {
-    // Most lines are `{"done":"<id>"}`: recognised without a JSON parse when the id has no escapes.
-    if (line.startsWith('{"done":"') && line.endsWith('"}') && !line.includes("\\")) return this.onDone(line.slice(9, -2));
-    let msg: Record<string, unknown>;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      return this.fail(`operator wrote a line that is not JSON: ${line.slice(0, 120)}`);
-    }
-    if (typeof msg.done === "string") {
-      this.onDone(msg.done);
-    } else if (typeof msg.key === "string" && typeof msg.value === "string") {
-      const head = this.pending[0];
-      if (!head) return this.fail("operator wrote an output with no input pending");
-      head.current.push({ key: msg.key, value: msg.value });
-    } else if (typeof msg.snapshot === "number" && "state" in msg) {
-      this.snapshotWaiters.get(msg.snapshot)?.resolve(msg.state);
-      this.snapshotWaiters.delete(msg.snapshot);
-    } else {
-      this.fail(`operator wrote an unexpected line: ${line.slice(0, 120)}`);
+    const msg = decodeOperatorLine(line);
+    switch (msg.kind) {
+      case "done":
+        return this.onDone(msg.id);
+      case "output": {
+        const head = this.pending[0];
+        if (!head) return this.fail("operator wrote an output with no input pending");
+        head.current.push({ key: msg.key, value: msg.value });
+        return;
+      }
+      case "snapshot":
+        this.snapshotWaiters.get(msg.n)?.resolve(msg.state);
+        this.snapshotWaiters.delete(msg.n);
+        return;
+      case "bad":
+        return this.fail(msg.problem);
     }
   }
 

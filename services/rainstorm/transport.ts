@@ -8,61 +8,28 @@
  * - localFirst: the leader's own node in-process, every other node over HTTP.
  * A call that the receiver refuses or cannot make rejects; callers decide whether to retry.
  */
-import { encode } from "@msgpack/msgpack";
 import type { ClusterHttp } from "../shared/http.ts";
-import type { Batch, Routes, TaskStart } from "./worker.ts";
+import { CALL_TIMEOUT_MS, RainstormClient } from "./client.ts";
+import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, TaskStarted, WorkerTask } from "./model.ts";
 
-/** What a worker answers to a start: the operator's pid and the task's local log file. */
-export interface StartedTask {
-  pid: number;
-  logPath: string;
-}
-
-/** A task as its worker lists it (GET /worker/tasks). */
-export interface TaskListing {
-  job: string;
-  stage: number;
-  index: number;
-  op: string;
-  args: string[];
-  pid: number;
-  ratePerSec: number;
-  inputs: number;
-  outputs: number;
-  batches: number;
-  active: number;
-  waiting: number;
-  logPath: string;
-  alive: boolean;
-}
-
-/** A worker's report that a task's operator died unasked (POST /leader/task_died). */
-export interface TaskDeath {
-  job: string;
-  stage: number;
-  index: number;
-  pid: number;
-  reason: string;
-}
-
-/** Where a batch goes: a task's input (/data) or the leader's sink (/sink). */
-export type BatchKind = "task" | "sink";
+// The wire shapes are model.ts's; these two names have always been imported from here too.
+export type { BatchKind, TaskDeath };
 
 export interface RainstormTransport {
-  startTask(addr: string, start: TaskStart): Promise<StartedTask>;
+  startTask(addr: string, start: TaskStart): Promise<TaskStarted>;
   setRoutes(addr: string, job: string, routes: Routes): Promise<void>;
   stopJob(addr: string, job: string, endOfStream: boolean): Promise<void>;
   /** Resolves once the worker has retired the task (it waits until the task is idle). */
   retireTask(addr: string, job: string, stage: number, index: number): Promise<void>;
   killTask(addr: string, pid: number): Promise<void>;
-  listTasks(addr: string): Promise<TaskListing[]>;
+  listTasks(addr: string): Promise<WorkerTask[]>;
   /** Resolves once the receiver acknowledged the batch (end to end, see worker.ts). */
   sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void>;
   reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void>;
 }
 
-/** Default deadline of a control call to a worker. */
-export const CONTROL_CALL_TIMEOUT_MS = 5000;
+/** Default deadline of a control call to a worker (the client's default). */
+export const CONTROL_CALL_TIMEOUT_MS = CALL_TIMEOUT_MS;
 /** How long the leader waits for a worker to retire a removed task (the worker gives up at 30 s). */
 export const RETIRE_CALL_TIMEOUT_MS = 35_000;
 /** Deadline of a worker's task list (list_tasks, autoscale samples). */
@@ -70,67 +37,55 @@ export const LIST_CALL_TIMEOUT_MS = 2000;
 /** Deadline of one task death report (the caller retries). */
 export const REPORT_CALL_TIMEOUT_MS = 2000;
 
-/** Today's wire: JSON control calls, msgpack batches, every request signed by ClusterHttp. */
+/** Today's wire, through the one client of rainstormd (client.ts): JSON control calls, msgpack batches, signed. */
 export class HttpTransport implements RainstormTransport {
-  constructor(private readonly http: ClusterHttp) {}
+  private readonly client: RainstormClient;
 
-  private async post(addr: string, path: string, body: unknown, timeoutMs = CONTROL_CALL_TIMEOUT_MS): Promise<any> {
-    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), timeoutMs });
-    const text = await res.text();
-    let data: any = text;
-    try {
-      data = JSON.parse(text);
-    } catch {}
-    if (!res.ok) throw new Error(`${addr}${path}: ${res.status} ${data?.error ?? text}`);
-    return data;
+  constructor(http: ClusterHttp) {
+    this.client = new RainstormClient(http);
   }
 
-  async startTask(addr: string, start: TaskStart): Promise<StartedTask> {
-    const r = await this.post(addr, "/worker/start", start);
-    return { pid: r.pid, logPath: r.logPath };
+  startTask(addr: string, start: TaskStart): Promise<TaskStarted> {
+    return this.client.startTask(addr, start, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
   }
 
-  async setRoutes(addr: string, job: string, routes: Routes): Promise<void> {
-    await this.post(addr, "/worker/routes", { job, routes });
+  setRoutes(addr: string, job: string, routes: Routes): Promise<void> {
+    return this.client.setRoutes(addr, job, routes, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
   }
 
   async stopJob(addr: string, job: string, endOfStream: boolean): Promise<void> {
-    await this.post(addr, "/worker/stop_job", { job, end_of_stream: endOfStream });
+    await this.client.stopJob(addr, job, endOfStream, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
   }
 
   async retireTask(addr: string, job: string, stage: number, index: number): Promise<void> {
-    await this.post(addr, "/worker/retire", { job, stage, index }, RETIRE_CALL_TIMEOUT_MS);
+    await this.client.retireTask(addr, job, stage, index, { timeoutMs: RETIRE_CALL_TIMEOUT_MS });
   }
 
   async killTask(addr: string, pid: number): Promise<void> {
-    await this.post(addr, "/worker/kill", { pid });
+    await this.client.killPid(addr, pid, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
   }
 
-  async listTasks(addr: string): Promise<TaskListing[]> {
-    return (await (await this.http.fetch(`http://${addr}/worker/tasks`, { timeoutMs: LIST_CALL_TIMEOUT_MS })).json()) as TaskListing[];
+  listTasks(addr: string): Promise<WorkerTask[]> {
+    return this.client.workerTasks(addr, { timeoutMs: LIST_CALL_TIMEOUT_MS });
   }
 
-  async sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
-    const path = kind === "sink" ? "/sink" : "/data";
-    const res = await this.http.fetch(`http://${addr}${path}`, { method: "POST", headers: { "content-type": "application/msgpack" }, body: encode(batch), timeoutMs });
-    if (!res.ok) throw new Error(`${addr}${path}: ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
+  sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
+    return this.client.sendBatch(addr, kind, batch, timeoutMs);
   }
 
-  async reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void> {
-    const res = await this.http.fetch(`http://${leaderAddr}/leader/task_died`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(death), timeoutMs: REPORT_CALL_TIMEOUT_MS });
-    if (!res.ok) throw new Error(`${leaderAddr}/leader/task_died: ${res.status} ${await res.text()}`);
+  reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void> {
+    return this.client.reportTaskDied(leaderAddr, death, { timeoutMs: REPORT_CALL_TIMEOUT_MS });
   }
 }
 
 /** What a worker does for the transport (worker.ts Worker has exactly these). */
 export interface WorkerEndpoint {
-  startTask(start: TaskStart): StartedTask;
+  startTask(start: TaskStart): TaskStarted;
   setRoutes(job: string, routes: Routes): void;
   stopJob(job: string, endOfStream?: boolean): Promise<number>;
   retireTask(job: string, stage: number, index: number): Promise<number | false>;
   killPid(pid: number): TaskStart | undefined;
-  list(): TaskListing[];
+  list(): WorkerTask[];
   handleBatch(batch: Batch): Promise<void>;
 }
 
@@ -179,7 +134,7 @@ export class InProcessTransport implements RainstormTransport {
     return l;
   }
 
-  async startTask(addr: string, start: TaskStart): Promise<StartedTask> {
+  async startTask(addr: string, start: TaskStart): Promise<TaskStarted> {
     return this.worker(addr).startTask(start);
   }
 
@@ -199,7 +154,7 @@ export class InProcessTransport implements RainstormTransport {
     if (!this.worker(addr).killPid(pid)) throw new Error(`${addr}: pid ${pid} is not an operator process of this worker`);
   }
 
-  async listTasks(addr: string): Promise<TaskListing[]> {
+  async listTasks(addr: string): Promise<WorkerTask[]> {
     return this.worker(addr).list();
   }
 

@@ -25,43 +25,12 @@ import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, t
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
 import { BatchRouter } from "./router.ts";
 import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
-import { type BatchKind, HttpTransport, type RainstormTransport, type TaskDeath, type TaskListing } from "./transport.ts";
+import { HttpTransport, type RainstormTransport } from "./transport.ts";
+import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
 import { checkIndex, checkJobId, checkTaskStart } from "./wire_checks.ts";
 
-export interface Routes {
-  /** Increases with every change; older tables are ignored. */
-  version: number;
-  /** stages[s][i] = "host:port" of the worker running task i of stage s. */
-  stages: string[][];
-  /** "host:port" of the leader, which takes the last stage's output. */
-  sink: string;
-}
-
-export interface TaskStart {
-  job: string;
-  stage: number;
-  index: number;
-  op: string;
-  args: string[];
-  routes: Routes;
-  /** Log every batch to HyDFS before forwarding and drop repeated inputs (exactly_once=true). */
-  exactlyOnce?: boolean;
-}
-
-/**
- * A batch on the wire (msgpack): `count` tuples as text. For a task, the lines are the
- * operator's own input lines (`{"id","key","value"}`), written to its stdin as they come; for
- * the sink, they are the result lines `key\tvalue` that go to dest.
- */
-export interface Batch {
-  job: string;
-  stage: number;
-  index: number;
-  count: number;
-  lines: string;
-  /** Exactly-once sink batches: the output id of each line, in order (the sink drops known ids). */
-  ids?: string[];
-}
+// The wire shapes live in model.ts; their old home keeps the names for its importers.
+export type { Batch, Routes, TaskStart } from "./model.ts";
 
 // What http.ts, leader.ts and the tests have always imported from here.
 export { RequestError, TaskGone } from "./errors.ts";
@@ -304,7 +273,7 @@ export class Worker {
     return undefined;
   }
 
-  list(): TaskListing[] {
+  list(): WorkerTask[] {
     return [...this.tasks.values()].map((t) => ({
       job: t.start.job,
       stage: t.start.stage,

@@ -1,8 +1,10 @@
 /**
- * A minimal RainStorm client for tests and benchmarks: submit a job to the leader of a
- * LocalCluster and collect its event stream; list and kill tasks.
+ * RainStorm in tests and benchmarks: a thin adapter over the one client (rainstorm/client.ts)
+ * that submits a job to the leader (node 1) of a LocalCluster and collects its event stream,
+ * lists and kills tasks; and the check of an exactly-once App 1 run.
  */
-import { readLines } from "../shared/lines.ts";
+import { RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
+import type { JobEvent, ListedTask, WorkerTask } from "../rainstorm/model.ts";
 import type { LocalCluster } from "./cluster.ts";
 import { multisetDiff, runningCountLines } from "./reference.ts";
 
@@ -17,13 +19,23 @@ export interface JobRun {
 }
 
 const RAINSTORM_PORT = 15000;
-const JSON_HEADERS = { "content-type": "application/json" };
+/** A test's call to list or kill tasks: a leader answers in milliseconds, a loaded 2-core box in well under this. */
+const CALL_TIMEOUT_MS = 5000;
 
 export class RainstormTestClient {
-  constructor(private readonly c: LocalCluster) {}
+  private readonly client: RainstormClient;
+
+  constructor(private readonly c: LocalCluster) {
+    this.client = new RainstormClient(c.http);
+  }
+
+  /** "host:port" of node k's rainstormd. */
+  addr(k: number): string {
+    return `${this.c.host(k)}:${RAINSTORM_PORT}`;
+  }
 
   url(k: number, path: string): string {
-    return `http://${this.c.host(k)}:${RAINSTORM_PORT}${path}`;
+    return `http://${this.addr(k)}${path}`;
   }
 
   /**
@@ -31,20 +43,16 @@ export class RainstormTestClient {
    * job ends or `timeoutMs` passes. `onEvent` sees each event as it arrives (to act mid-job).
    */
   async run(args: string[], timeoutMs = 60_000, onEvent?: (ev: Record<string, any>) => void): Promise<JobRun> {
-    const res = await this.c.http.fetch(this.url(1, "/jobs"), { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ args }), timeoutMs });
     const run: JobRun = { events: [], outputs: [] };
-    if (!res.ok) {
-      const text = await res.text();
-      let error = text;
-      try {
-        error = (JSON.parse(text) as { error: string }).error ?? text;
-      } catch {}
-      run.rejected = { status: res.status, error };
+    let events: AsyncGenerator<JobEvent>;
+    try {
+      events = (await this.client.submitJob(this.addr(1), args, { totalMs: timeoutMs })).events;
+    } catch (err) {
+      if (!(err instanceof RainstormHttpError)) throw err;
+      run.rejected = { status: err.status, error: err.error };
       return run;
     }
-    for await (const line of readLines(res.body!)) {
-      if (!line) continue;
-      const ev = JSON.parse(line);
+    for await (const ev of events) {
       run.events.push(ev);
       if (ev.event === "output") run.outputs.push(...ev.lines);
       if (ev.event === "done") run.done = ev;
@@ -54,13 +62,26 @@ export class RainstormTestClient {
     return run;
   }
 
-  async tasks(): Promise<{ job: string; stage: number; task: number; node: string; pid: number; op: string; rate: number | null; restarts: number; log: string }[]> {
-    const res = await this.c.http.fetch(this.url(1, "/tasks"), { timeoutMs: 5000 });
-    return ((await res.json()) as { tasks: any[] }).tasks;
+  tasks(): Promise<ListedTask[]> {
+    return this.client.listTasks(this.addr(1), { timeoutMs: CALL_TIMEOUT_MS });
   }
 
+  /** Node k's worker's own task list (GET /worker/tasks): counters per task, pid included. */
+  workerTasks(k: number, timeoutMs = CALL_TIMEOUT_MS): Promise<WorkerTask[]> {
+    return this.client.workerTasks(this.addr(k), { timeoutMs });
+  }
+
+  /**
+   * Kill a task's operator through the leader. The answer, refusals included, comes back as a
+   * Response (its status and JSON body), which is what the tests and the bench assert on.
+   */
   async killTask(node: string, pid: number): Promise<Response> {
-    return this.c.http.fetch(this.url(1, "/kill_task"), { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ node, pid }), timeoutMs: 5000 });
+    try {
+      return Response.json(await this.client.killTask(this.addr(1), node, pid, { timeoutMs: CALL_TIMEOUT_MS }));
+    } catch (err) {
+      if (err instanceof RainstormHttpError) return Response.json(err.body, { status: err.status });
+      throw err;
+    }
   }
 }
 

@@ -99,8 +99,7 @@ class JobSampler {
   private pollWorkers() {
     return Promise.allSettled(
       this.c.nodeNumbers.map(async (k) => {
-        const res = await this.c.http.fetch(this.rs.url(k, "/worker/tasks"), { timeoutMs: 2000 });
-        for (const t of (await res.json()) as { job: string; stage: number; index: number; pid: number; inputs: number; batches: number }[]) {
+        for (const t of await this.rs.workerTasks(k, 2000)) {
           const op = this.result.ops.get(`${t.stage}/${t.index}/${t.pid}`);
           if (t.job === this.jobId && op) {
             op.inputs = t.inputs;

@@ -85,8 +85,7 @@ async function pollFirstBatch(rs: RainstormTestClient, c: LocalCluster, job: str
   const deadline = performance.now() + FIRST_BATCH_DEADLINE_MS;
   while (performance.now() < deadline && !isOver()) {
     try {
-      const res = await c.http.fetch(rs.url(k, "/worker/tasks"), { timeoutMs: 2000 });
-      const list = (await res.json()) as { job: string; stage: number; index: number; pid: number; batches: number }[];
+      const list = await rs.workerTasks(k, 2000);
       const me = list.find((x) => x.job === job && x.stage === t.stage && x.index === t.index && x.pid === t.newPid);
       if (me && me.batches > 0) {
         t.firstBatchAt = performance.now();

@@ -1,0 +1,149 @@
+/**
+ * The operator protocol, both sides of it: how the engine (services/rainstorm/operator_proc.ts)
+ * and an operator (ops/runtime.ts, or any executable of your own) talk over the operator's stdin
+ * and stdout, one JSON object per line (docs/ARCHITECTURE.md §5, ops/README.md).
+ *
+ * engine -> operator (stdin)                    operator -> engine (stdout)
+ *   {"id":"..","key":"..","value":".."}   ->     zero or more {"key":"..","value":".."}, then {"done":".."}
+ *   {"snapshot":n}                        ->     {"state":<json>,"snapshot":n}  (stateless: state null)
+ *   {"restore":<json>}                    ->     nothing
+ *
+ * The handshake is the first line: after a restart, a stateful task's engine sends
+ * {"restore": state} first, before any input; an operator takes a restore on its first
+ * non-blank line only. Inputs are answered in order, each with its outputs and then its done, so
+ * the engine pairs answers with inputs by counting. The engine writes many inputs per write (a
+ * batch) and the operator answers a chunk of them per write. Everything else an operator says
+ * goes to stderr (the task's stderr log).
+ *
+ * Here: the encoders of every line, the decoders of each side (what a line means, or why it
+ * means nothing), and the limits. What a side does with a message (counting, state, errors) is
+ * its own business.
+ */
+
+/** A tuple: an operator's input is one (with an id), its outputs are zero or more. */
+export interface Output {
+  key: string;
+  value: string;
+}
+
+/** One input's answer, as the engine collects it: the id of its done line and the outputs before it. */
+export interface Answer {
+  id: string;
+  outputs: Output[];
+}
+
+/** Longest line an operator keeps while waiting for its newline; beyond it the line is dropped (bounded memory). */
+export const MAX_LINE_CHARS = 64 * 1024 * 1024;
+
+// ---- encoding -------------------------------------------------------------------------------------
+// Inputs are written by hand, not by JSON.stringify of an object: the engine builds one per
+// source line and the workers check batches against exactly this form (worker.ts inputLinesProblem).
+
+/** engine -> operator: one input line, newline included. */
+export function inputLine(id: string, key: string, value: string): string {
+  return `{"id":${JSON.stringify(id)},"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}\n`;
+}
+
+/** engine -> operator: ask for the operator's state, tagged `n` (the answer carries it back). */
+export function snapshotRequestLine(n: number): string {
+  return `${JSON.stringify({ snapshot: n })}\n`;
+}
+
+/** engine -> operator: the state to start from; valid as the first line only. */
+export function restoreLine(state: unknown): string {
+  return `${JSON.stringify({ restore: state })}\n`;
+}
+
+/** operator -> engine: one output of the current input (no newline: the runtime joins its lines). */
+export function outputLine(key: string, value: string): string {
+  return `{"key":${JSON.stringify(key)},"value":${JSON.stringify(value)}}`;
+}
+
+/** operator -> engine: the end of input `id`'s answer (no newline). */
+export function doneLine(id: string | number): string {
+  return `{"done":${JSON.stringify(id)}}`;
+}
+
+/** operator -> engine: the answer to snapshot request `n` (no newline); undefined state is sent as null. */
+export function snapshotAnswerLine(state: unknown, n: number | string): string {
+  return `{"state":${JSON.stringify(state) ?? "null"},"snapshot":${JSON.stringify(n)}}`;
+}
+
+// ---- decoding, operator side: what the engine said -----------------------------------------------
+
+/** One engine line as an operator reads it. `first` says whether it may be the handshake (restore). */
+export type EngineMessage =
+  /** A blank line (or CRLF's lone CR): not a message, not even the first one. */
+  | { kind: "blank" }
+  | { kind: "input"; id: string | number; key: string; value: string }
+  /** An input whose key or value is not a string: answered with done and no outputs. */
+  | { kind: "input_without_tuple"; id: string | number; problem: string }
+  | { kind: "snapshot"; n: number | string }
+  | { kind: "restore"; state: unknown }
+  /** Nothing to answer: `problem` says why (logged with the line). */
+  | { kind: "bad"; problem: string };
+
+/** What one line from the engine means (never throws). The problems are log text: `line N <problem>: <line>`. */
+export function decodeEngineLine(line: string): EngineMessage {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    if (line.trim().length === 0) return { kind: "blank" };
+    return { kind: "bad", problem: "is not JSON" };
+  }
+  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return { kind: "bad", problem: "is not a JSON object" };
+  const m = msg as Record<string, unknown>;
+  if ("id" in m) {
+    const { id, key, value } = m;
+    if (typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) return { kind: "bad", problem: `has an id that is not a string (${describe(id)}); cannot answer it` };
+    if (typeof key !== "string" || typeof value !== "string") {
+      const which = typeof key !== "string" ? `key is ${describe(key)}` : `value is ${describe(value)}`;
+      return { kind: "input_without_tuple", id, problem: `expected string key and value, but ${which}; answering done without outputs` };
+    }
+    return { kind: "input", id, key, value };
+  }
+  if ("snapshot" in m) {
+    const n = m.snapshot;
+    if (!(typeof n === "number" && Number.isFinite(n)) && typeof n !== "string") return { kind: "bad", problem: `expected {"snapshot": <number>}, got snapshot ${describe(n)}` };
+    return { kind: "snapshot", n };
+  }
+  if ("restore" in m) return { kind: "restore", state: m.restore };
+  return { kind: "bad", problem: `is not an input ({"id","key","value"}), {"snapshot"} or {"restore"}` };
+}
+
+// ---- decoding, engine side: what the operator said ------------------------------------------------
+
+/** One operator line as the engine reads it. */
+export type OperatorMessage =
+  | { kind: "done"; id: string }
+  | { kind: "output"; key: string; value: string }
+  | { kind: "snapshot"; n: number; state: unknown }
+  /** A protocol violation: the operator cannot be trusted any more. */
+  | { kind: "bad"; problem: string };
+
+/** How much of a bad operator line the engine's error quotes. */
+const BAD_LINE_QUOTE_CHARS = 120;
+
+/** What one line from an operator means (never throws). */
+export function decodeOperatorLine(line: string): OperatorMessage {
+  // Most lines are `{"done":"<id>"}`: recognised without a JSON parse when the id has no escapes.
+  if (line.startsWith('{"done":"') && line.endsWith('"}') && !line.includes("\\")) return { kind: "done", id: line.slice(9, -2) };
+  let msg: Record<string, unknown>;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return { kind: "bad", problem: `operator wrote a line that is not JSON: ${line.slice(0, BAD_LINE_QUOTE_CHARS)}` };
+  }
+  if (typeof msg?.done === "string") return { kind: "done", id: msg.done };
+  if (typeof msg?.key === "string" && typeof msg.value === "string") return { kind: "output", key: msg.key, value: msg.value };
+  if (typeof msg?.snapshot === "number" && "state" in msg) return { kind: "snapshot", n: msg.snapshot, state: msg.state };
+  return { kind: "bad", problem: `operator wrote an unexpected line: ${line.slice(0, BAD_LINE_QUOTE_CHARS)}` };
+}
+
+/** A value in a problem: JSON, shortened ("missing" for undefined). */
+export function describe(v: unknown): string {
+  if (v === undefined) return "missing";
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}

@@ -1,0 +1,235 @@
+/**
+ * THE client of rainstormd's HTTP API (model.ts has every shape): the leader's job API (submit a
+ * job and stream its events, list_tasks, kill_task, task deaths) and the worker API the leader
+ * and the workers call (start, routes, stop, retire, kill, task lists, batches). ctl, the
+ * daemons, the tests and the benchmarks all call through it, over ClusterHttp (signing, a
+ * deadline on every call).
+ *
+ * Addresses are "host:port" of a rainstormd. Errors: a network failure is ClusterHttp's
+ * HttpCallError (`why` says what happened), a non-2xx answer a RainstormHttpError carrying the
+ * daemon's own words (readError). A call is retried only when it is safe to repeat and the
+ * caller asks for it with a RetryPolicy (services/shared/retry.ts): then a 5xx or a network
+ * failure is tried again, a 4xx never (the caller's mistake). Submitting a job, starting,
+ * retiring or killing a task are never retried here: a repeat would do it twice.
+ */
+import { encode } from "@msgpack/msgpack";
+import { type ClusterHttp, HttpCallError, readError, retryableStatus } from "../shared/http.ts";
+import { readLines } from "../shared/lines.ts";
+import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared/retry.ts";
+import type {
+  Batch,
+  BatchKind,
+  JobEvent,
+  JobStopped,
+  JobSubmission,
+  JobSummary,
+  KillPid,
+  KillTaskAnswer,
+  KillTaskRequest,
+  Ok,
+  PidKilled,
+  RetireTask,
+  Routes,
+  RoutesUpdate,
+  StopJob,
+  TaskDeath,
+  TaskList,
+  ListedTask,
+  TaskRetired,
+  TaskStart,
+  TaskStarted,
+  WorkerTask,
+} from "./model.ts";
+
+/** The header of POST /jobs' answer that names the job (http.ts sets it). */
+export const JOB_ID_HEADER = "x-job-id";
+
+/** The content type of a batch (msgpack, model.ts Batch). */
+const BATCH_CONTENT_TYPE = "application/msgpack";
+
+/** The path of the route that takes batches of `kind`. */
+function batchPath(kind: BatchKind): "/data" | "/sink" {
+  return kind === "sink" ? "/sink" : "/data";
+}
+
+/** A call the caller gives no deadline: the leader's calls to workers have always had 5 s; a live worker answers in milliseconds. */
+export const CALL_TIMEOUT_MS = 5000;
+
+/** A rainstormd's non-2xx answer: its status, its own words (`error`) and its body. */
+export class RainstormHttpError extends Error {
+  constructor(
+    /** "host:port" of the daemon. */
+    readonly addr: string,
+    readonly path: string,
+    readonly status: number,
+    /** The daemon's message: the JSON body's `error`, else its text (readError). */
+    readonly error: string,
+    readonly body: unknown,
+  ) {
+    super(`${addr}${path}: ${status} ${error}`);
+  }
+}
+
+/** How long one call may take, and whether (and how) to repeat it. */
+export interface CallOptions {
+  /** Per attempt (default CALL_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Repeat a 5xx or a network failure under this policy (only where the call is safe to repeat). */
+  retry?: RetryPolicy;
+}
+
+/**
+ * How long POST /jobs may take. `acceptWithinMs`: the leader must accept or refuse within it,
+ * then the events stream as long as the job runs (ctl). `totalMs`: the whole call, stream
+ * included, ends after it (tests: a job that never ends fails them).
+ */
+export type SubmitDeadline = { acceptWithinMs: number; totalMs?: undefined } | { totalMs: number; acceptWithinMs?: undefined };
+
+/** An accepted job: its id (header x-job-id) and its events, in order, until done or failed. */
+export interface JobStream {
+  jobId: string | null;
+  events: AsyncGenerator<JobEvent>;
+}
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+export class RainstormClient {
+  constructor(
+    private readonly http: ClusterHttp,
+    /** The clock and sleep of retries (tests pass virtual ones). */
+    private readonly time: RetryDeps = REAL_TIME,
+  ) {}
+
+  // ---- leader --------------------------------------------------------------------------------------
+
+  /** POST /jobs: submit a job (never retried: a repeat would run it twice). */
+  async submitJob(leader: string, args: string[], deadline: SubmitDeadline): Promise<JobStream> {
+    const path = "/jobs";
+    const url = `http://${leader}${path}`;
+    const init = { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ args } satisfies JobSubmission) };
+    let res: Response;
+    if (deadline.totalMs !== undefined) {
+      res = await this.http.fetch(url, { ...init, timeoutMs: deadline.totalMs });
+    } else {
+      // Only the answer's start is due within the deadline: it is lifted once the stream begins.
+      const accepted = new AbortController();
+      const timer = setTimeout(() => accepted.abort(), deadline.acceptWithinMs);
+      try {
+        res = await this.http.fetch(url, { ...init, signal: accepted.signal });
+      } catch (err) {
+        if (accepted.signal.aborted) throw new HttpCallError(url, `no answer within ${deadline.acceptWithinMs} ms`);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    if (!res.ok) throw await httpError(leader, path, res);
+    return { jobId: res.headers.get(JOB_ID_HEADER), events: jobEvents(res.body!) };
+  }
+
+  /** GET /tasks: every task of the running jobs. */
+  async listTasks(leader: string, opts: CallOptions = {}): Promise<ListedTask[]> {
+    return (await this.call<TaskList>(leader, "GET", "/tasks", undefined, opts)).tasks;
+  }
+
+  /** GET /jobs: every job the leader knows. */
+  jobs(leader: string, opts: CallOptions = {}): Promise<JobSummary[]> {
+    return this.call(leader, "GET", "/jobs", undefined, opts);
+  }
+
+  /** POST /kill_task: kill the operator `pid` of a task on `node` (a host); the leader restarts the task. */
+  killTask(leader: string, node: string, pid: number, opts: Omit<CallOptions, "retry"> = {}): Promise<KillTaskAnswer> {
+    return this.call(leader, "POST", "/kill_task", { node, pid } satisfies KillTaskRequest, opts);
+  }
+
+  /** POST /leader/task_died: safe to repeat (the leader ignores a report about a pid it already replaced). */
+  async reportTaskDied(leader: string, death: TaskDeath, opts: CallOptions = {}): Promise<void> {
+    await this.call<Ok>(leader, "POST", "/leader/task_died", death, opts);
+  }
+
+  // ---- worker --------------------------------------------------------------------------------------
+
+  /** POST /worker/start: start (or restart) a task (never retried: a repeat restarts it). */
+  startTask(worker: string, start: TaskStart, opts: Omit<CallOptions, "retry"> = {}): Promise<TaskStarted> {
+    return this.call(worker, "POST", "/worker/start", start, opts);
+  }
+
+  /** POST /worker/routes: safe to repeat (a worker keeps the newest version). */
+  async setRoutes(worker: string, job: string, routes: Routes, opts: CallOptions = {}): Promise<void> {
+    await this.call<Ok>(worker, "POST", "/worker/routes", { job, routes } satisfies RoutesUpdate, opts);
+  }
+
+  /** POST /worker/stop_job: stop the job's tasks there; resolves with how many stopped. Safe to repeat. */
+  async stopJob(worker: string, job: string, endOfStream: boolean, opts: CallOptions = {}): Promise<number> {
+    return (await this.call<JobStopped>(worker, "POST", "/worker/stop_job", { job, end_of_stream: endOfStream } satisfies StopJob, opts)).stopped;
+  }
+
+  /**
+   * POST /worker/retire: stop a task autoscaling removed, once it is idle (a 404 when it is not
+   * there). The worker waits up to 30 s for that: give a timeoutMs above it.
+   */
+  retireTask(worker: string, job: string, stage: number, index: number, opts: Omit<CallOptions, "retry"> = {}): Promise<TaskRetired> {
+    return this.call(worker, "POST", "/worker/retire", { job, stage, index } satisfies RetireTask, opts);
+  }
+
+  /** POST /worker/kill: kill one operator process there, by pid. */
+  killPid(worker: string, pid: number, opts: Omit<CallOptions, "retry"> = {}): Promise<PidKilled> {
+    return this.call(worker, "POST", "/worker/kill", { pid } satisfies KillPid, opts);
+  }
+
+  /** GET /worker/tasks: the tasks running there, with their counters. */
+  workerTasks(worker: string, opts: CallOptions = {}): Promise<WorkerTask[]> {
+    return this.call(worker, "GET", "/worker/tasks", undefined, opts);
+  }
+
+  /**
+   * POST one msgpack batch to a task's worker (/data) or the leader's sink (/sink); resolves once
+   * it is acknowledged. One attempt: the sender retries, re-reading the routes between attempts.
+   */
+  async sendBatch(target: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
+    const path = batchPath(kind);
+    const res = await this.http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": BATCH_CONTENT_TYPE }, body: encode(batch), timeoutMs });
+    if (!res.ok) throw await httpError(target, path, res);
+    await res.arrayBuffer();
+  }
+
+  // ---- one JSON call -------------------------------------------------------------------------------
+
+  /** One JSON call; with `opts.retry`, repeated on 5xx and network failures (RetriesExhausted when they last). */
+  private async call<T>(addr: string, method: "GET" | "POST", path: string, body: unknown, opts: CallOptions): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
+    const once = async (): Promise<T> => {
+      const res = await this.http.fetch(`http://${addr}${path}`, body === undefined ? { method, timeoutMs } : { method, headers: JSON_HEADERS, body: JSON.stringify(body), timeoutMs });
+      if (!res.ok) throw await httpError(addr, path, res);
+      return (await res.json()) as T;
+    };
+    if (!opts.retry) return once();
+    return retrying<T>(
+      `${method} ${addr}${path}`,
+      opts.retry,
+      async () => {
+        try {
+          return { value: await once() };
+        } catch (err) {
+          if (err instanceof HttpCallError) return { retry: err.why };
+          if (err instanceof RainstormHttpError && retryableStatus(err.status)) return { retry: `${err.status} ${err.error}`, status: err.status };
+          throw err;
+        }
+      },
+      this.time,
+    );
+  }
+}
+
+/** A non-2xx answer as a RainstormHttpError, in the daemon's own words. */
+async function httpError(addr: string, path: string, res: Response): Promise<RainstormHttpError> {
+  const { status, message, body } = await readError(res);
+  return new RainstormHttpError(addr, path, status, message, body);
+}
+
+/** The events of POST /jobs' NDJSON answer, one per line, in order. */
+async function* jobEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<JobEvent> {
+  for await (const line of readLines(body)) {
+    if (line) yield JSON.parse(line) as JobEvent;
+  }
+}

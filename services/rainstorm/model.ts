@@ -1,0 +1,202 @@
+/**
+ * Every wire shape of rainstormd's HTTP API, once: an Elysia `t` schema for each JSON body the
+ * routes take (http.ts validates with them) and the static types of what goes over the wire both
+ * ways (the leader, the workers and client.ts use them). A JSON answer that only a daemon makes
+ * is declared as a schema too, so its type and its documentation stay in one place; nothing
+ * validates answers at run time: client.ts imports the types only, so ctl never loads Elysia
+ * (the few wire facts that are values, such as the x-job-id header, are client.ts's).
+ *
+ * The data plane is msgpack, not JSON: `Batch` below is its shape, and decodeBatch (worker.ts)
+ * checks every field of it, with limits, before anything uses a batch.
+ *
+ * Leader routes: POST /jobs (JobSubmission -> an NDJSON stream of JobEvent, the job id in header
+ * x-job-id), GET /jobs
+ * (JobSummary[]), GET /tasks (TaskList), POST /kill_task (KillTaskRequest -> KillTaskAnswer),
+ * POST /leader/task_died (TaskDeath), POST /sink (Batch). Worker routes: POST /worker/start
+ * (TaskStart -> TaskStarted), /worker/routes (RoutesUpdate), /worker/stop_job (StopJob ->
+ * JobStopped), /worker/retire (RetireTask -> TaskRetired), /worker/kill (KillPid -> PidKilled),
+ * GET /worker/tasks (WorkerTask[]), POST /data (Batch). Errors: `{"error": "..."}` (ErrorBody,
+ * services/shared/http.ts).
+ */
+import { t } from "elysia";
+
+/** Most words of one job (POST /jobs): far more than any pipeline of MAX_STAGES stages needs. */
+export const MAX_JOB_ARGS = 200;
+
+// ---- shared pieces ---------------------------------------------------------------------------------
+
+/**
+ * Where a job's tuples go: `stages[s][i]` is the "host:port" of the worker running task i of
+ * stage s, `sink` the leader's, which takes the last stage's output. `version` increases with
+ * every change; a worker ignores a table older than the one it has. The routes' form (host:port,
+ * stage and task counts) is checked by the worker itself (checkRoutes).
+ */
+export const RoutesSchema = t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() });
+export type Routes = typeof RoutesSchema.static;
+
+/** The `{"ok": true}` answer of a route that has nothing else to say. */
+export interface Ok {
+  ok: true;
+}
+
+// ---- leader: jobs ----------------------------------------------------------------------------------
+
+/** POST /jobs: the words after `rainstorm` on ctl's command line (plan.ts parseJobArgs reads them). */
+export const JobSubmissionSchema = t.Object({ args: t.Array(t.String(), { maxItems: MAX_JOB_ARGS }) });
+export type JobSubmission = typeof JobSubmissionSchema.static;
+
+/** Where a task was placed, in the `accepted` event. */
+const PlacedTaskSchema = t.Object({ stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer() });
+
+/**
+ * One line of POST /jobs' answer (application/x-ndjson): the job's events in
+ * order. `accepted` comes first; `output` carries result lines `key\tvalue` as they reach dest;
+ * the stream ends after `done` or `failed`.
+ */
+export const JobEventSchema = t.Union([
+  t.Object({ event: t.Literal("accepted"), job: t.String(), tasks: t.Array(PlacedTaskSchema) }),
+  t.Object({ event: t.Literal("output"), lines: t.Array(t.String()) }),
+  t.Object({ event: t.Literal("task_restarted"), stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer(), reason: t.String() }),
+  t.Object({ event: t.Literal("scaled"), stage: t.Integer(), from: t.Integer(), to: t.Integer(), avg_rate_per_task: t.Number(), reason: t.String() }),
+  t.Object({ event: t.Literal("done"), job: t.String(), tuples_read: t.Integer(), tuples_out: t.Integer(), duration_ms: t.Integer(), tuples_per_s: t.Number(), dest: t.String() }),
+  t.Object({ event: t.Literal("failed"), job: t.String(), error: t.String() }),
+]);
+export type JobEvent = typeof JobEventSchema.static;
+
+/** GET /jobs: one entry per job this leader has run or runs. */
+export const JobSummarySchema = t.Object({
+  job: t.String(),
+  status: t.Union([t.Literal("running"), t.Literal("done"), t.Literal("failed")]),
+  src: t.String(),
+  dest: t.String(),
+  tuples_read: t.Integer(),
+  tuples_out: t.Integer(),
+});
+export type JobSummary = typeof JobSummarySchema.static;
+
+// ---- leader: list_tasks, kill_task, task deaths ---------------------------------------------------
+
+/** One task of a running job in GET /tasks; `rate` is its input tuples/s, null when its worker did not say. */
+export const ListedTaskSchema = t.Object({
+  job: t.String(),
+  stage: t.Integer(),
+  task: t.Integer(),
+  node: t.String(),
+  pid: t.Integer(),
+  op: t.String(),
+  args: t.Array(t.String()),
+  rate: t.Union([t.Number(), t.Null()]),
+  restarts: t.Integer(),
+  /** The task's stderr log on its worker. */
+  log: t.String(),
+});
+export type ListedTask = typeof ListedTaskSchema.static;
+
+/** GET /tasks. */
+export const TaskListSchema = t.Object({ tasks: t.Array(ListedTaskSchema) });
+export type TaskList = typeof TaskListSchema.static;
+
+/** POST /kill_task: the node (host) a task runs on and its operator's pid. */
+export const KillTaskRequestSchema = t.Object({ node: t.String(), pid: t.Integer({ minimum: 1 }) });
+export type KillTaskRequest = typeof KillTaskRequestSchema.static;
+
+/** POST /kill_task's answer: the task whose operator was killed (the leader restarts it). */
+export const KillTaskAnswerSchema = t.Object({ job: t.String(), stage: t.Integer(), task: t.Integer(), node: t.String(), pid: t.Integer() });
+export type KillTaskAnswer = typeof KillTaskAnswerSchema.static;
+
+/** POST /leader/task_died: a worker's report that a task's operator died unasked (the leader restarts it). */
+export const TaskDeathSchema = t.Object({ job: t.String(), stage: t.Integer(), index: t.Integer(), pid: t.Integer(), reason: t.String() });
+export type TaskDeath = typeof TaskDeathSchema.static;
+
+// ---- worker ----------------------------------------------------------------------------------------
+
+/**
+ * POST /worker/start: start (or restart) task `index` of `stage` with operator `op args...`.
+ * `exactlyOnce`: log every batch to HyDFS before forwarding and drop repeated inputs. The worker
+ * checks every field again itself (checkTaskStart, operatorFile) before it makes a path or
+ * starts a process.
+ */
+export const TaskStartSchema = t.Object({
+  job: t.String(),
+  stage: t.Integer({ minimum: 0 }),
+  index: t.Integer({ minimum: 0 }),
+  op: t.String(),
+  args: t.Array(t.String()),
+  routes: RoutesSchema,
+  exactlyOnce: t.Optional(t.Boolean()),
+});
+export type TaskStart = typeof TaskStartSchema.static;
+
+/** POST /worker/start's answer: the operator's pid and the task's stderr log. */
+export const TaskStartedSchema = t.Object({ pid: t.Integer(), logPath: t.String() });
+export type TaskStarted = typeof TaskStartedSchema.static;
+
+/** POST /worker/routes: a job's new routes. */
+export const RoutesUpdateSchema = t.Object({ job: t.String(), routes: RoutesSchema });
+export type RoutesUpdate = typeof RoutesUpdateSchema.static;
+
+/** POST /worker/stop_job: stop the job's tasks here; `end_of_stream` lets each operator finish first. */
+export const StopJobSchema = t.Object({ job: t.String(), end_of_stream: t.Optional(t.Boolean()) });
+export type StopJob = typeof StopJobSchema.static;
+
+/** POST /worker/stop_job's answer: how many tasks stopped. */
+export const JobStoppedSchema = t.Object({ stopped: t.Integer() });
+export type JobStopped = typeof JobStoppedSchema.static;
+
+/** POST /worker/retire: autoscaling removed this task; stop it once idle. */
+export const RetireTaskSchema = t.Object({ job: t.String(), stage: t.Integer({ minimum: 0 }), index: t.Integer({ minimum: 0 }) });
+export type RetireTask = typeof RetireTaskSchema.static;
+
+/** POST /worker/retire's answer: the task's input count when it stopped. */
+export const TaskRetiredSchema = t.Object({ retired: t.Literal(true), inputs: t.Integer() });
+export type TaskRetired = typeof TaskRetiredSchema.static;
+
+/** POST /worker/kill: kill one operator process of this worker. */
+export const KillPidSchema = t.Object({ pid: t.Integer({ minimum: 1 }) });
+export type KillPid = typeof KillPidSchema.static;
+
+/** POST /worker/kill's answer: the pid and its task. */
+export const PidKilledSchema = t.Object({ killed: t.Integer(), job: t.String(), stage: t.Integer(), index: t.Integer() });
+export type PidKilled = typeof PidKilledSchema.static;
+
+/** One task of GET /worker/tasks: its operator, counters, and `ratePerSec` (inputs in the last full second). */
+export const WorkerTaskSchema = t.Object({
+  job: t.String(),
+  stage: t.Integer(),
+  index: t.Integer(),
+  op: t.String(),
+  args: t.Array(t.String()),
+  pid: t.Integer(),
+  ratePerSec: t.Number(),
+  inputs: t.Integer(),
+  outputs: t.Integer(),
+  batches: t.Integer(),
+  /** Input batches the task is working on. */
+  active: t.Integer(),
+  /** Input batches waiting for the task (backpressure). */
+  waiting: t.Integer(),
+  logPath: t.String(),
+  alive: t.Boolean(),
+});
+export type WorkerTask = typeof WorkerTaskSchema.static;
+
+// ---- data plane (msgpack) -------------------------------------------------------------------------
+
+/** The routes that take batches: /data (a task's input) and /sink (the leader's, the last stage's output). */
+export type BatchKind = "task" | "sink";
+
+/**
+ * A batch on the wire (msgpack map, fields in this order): `count` tuples as text. For a task,
+ * the lines are the operator's own input lines (`{"id","key","value"}`, ops/protocol.ts
+ * inputLine), written to its stdin as they come; for the sink, they are the result lines
+ * `key\tvalue` that go to dest. decodeBatch (worker.ts) checks all of it.
+ */
+export interface Batch {
+  job: string;
+  stage: number;
+  index: number;
+  count: number;
+  lines: string;
+  /** Exactly-once sink batches: the output id of each line, in order (the sink drops known ids). */
+  ids?: string[];
+}
