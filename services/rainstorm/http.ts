@@ -63,48 +63,61 @@ function jobStream(): { stream: ReadableStream<Uint8Array>; push: (ev: JobEvent)
 }
 
 export function rainstormApp(opts: RainstormAppOptions) {
-  const { worker, leader } = opts;
-  const needLeader = (): Leader => {
-    if (!leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
-    return leader;
-  };
   const verifier = requestVerifier(opts.secret, opts.host);
-  return new Elysia()
-    .onError((ctx) => {
-      if (ctx.error instanceof PlanError || ctx.error instanceof LeaderError) {
-        ctx.set.status = ctx.error instanceof LeaderError ? ctx.error.status : 400;
-        return { error: ctx.error.message };
-      }
-      if (ctx.error instanceof RequestError) {
-        ctx.set.status = ctx.error.status;
-        return { error: ctx.error.message };
-      }
-      if (ctx.error instanceof TaskGone) {
-        ctx.set.status = 503;
-        return { error: ctx.error.message };
-      }
-      const known = jsonErrorHook(ctx);
-      if (known) return known;
-      // Anything else is this daemon's fault: still one JSON error, never a bare text page.
-      ctx.set.status = 500;
-      return { error: `internal error: ${(ctx.error as Error)?.message ?? String(ctx.error)}` };
-    })
-    // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
-    .onRequest(authHook(verifier, PUBLIC_ROUTES))
-    .get("/health", () => ({ ok: true, service: "rainstormd" }))
-    .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
-    // ---- leader ----
-    .post(
-      "/jobs",
-      async ({ body }) => {
-        const l = needLeader();
-        const spec = parseJobArgs(body.args);
-        const { stream, push } = jobStream();
-        const jobId = await l.submit(spec, push);
-        return new Response(stream, { headers: { "content-type": "application/x-ndjson", [JOB_ID_HEADER]: jobId } });
-      },
-      { body: JobSubmissionSchema },
-    )
+  const app = baseApp(opts, verifier);
+  // Routes are added to this one instance after its hooks, so the hooks cover every route.
+  leaderRoutes(app, opts);
+  workerRoutes(app, opts.worker);
+  return app;
+}
+
+/** The hooks (errors, then authentication) and the routes about the daemon itself. */
+function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefined) {
+  return (
+    new Elysia()
+      .onError((ctx) => errorAnswer(ctx))
+      // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
+      .onRequest(authHook(verifier, PUBLIC_ROUTES))
+      .get("/health", () => ({ ok: true, service: "rainstormd" }))
+      .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
+      .get("/metrics", ({ set }) => {
+        set.headers["content-type"] = "text/plain; version=0.0.4";
+        return metricsText(opts.worker, opts.leader, verifier);
+      })
+  );
+}
+
+type RainstormApp = ReturnType<typeof baseApp>;
+
+/** The engine's own errors keep their status; anything else is still one JSON error, never a bare text page. */
+function errorAnswer(ctx: Parameters<typeof jsonErrorHook>[0] & { error: unknown }) {
+  if (ctx.error instanceof PlanError || ctx.error instanceof LeaderError) {
+    ctx.set.status = ctx.error instanceof LeaderError ? ctx.error.status : 400;
+    return { error: ctx.error.message };
+  }
+  if (ctx.error instanceof RequestError) {
+    ctx.set.status = ctx.error.status;
+    return { error: ctx.error.message };
+  }
+  if (ctx.error instanceof TaskGone) {
+    ctx.set.status = 503;
+    return { error: ctx.error.message };
+  }
+  const known = jsonErrorHook(ctx);
+  if (known) return known;
+  // Anything else is this daemon's fault.
+  ctx.set.status = 500;
+  return { error: `internal error: ${(ctx.error as Error)?.message ?? String(ctx.error)}` };
+}
+
+/** Job submission and task control, on the leader node (421 naming the leader elsewhere). */
+function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
+  const needLeader = (): Leader => {
+    if (!opts.leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
+    return opts.leader;
+  };
+  app
+    .post("/jobs", ({ body }) => submitJob(needLeader(), body.args), { body: JobSubmissionSchema })
     .get("/jobs", () => needLeader().jobList())
     .get("/tasks", async () => ({ tasks: await needLeader().listTasks() }))
     .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: KillTaskRequestSchema })
@@ -123,8 +136,20 @@ export function rainstormApp(opts: RainstormAppOptions) {
         return { ok: true };
       },
       { parse: "none" },
-    )
-    // ---- worker ----
+    );
+}
+
+/** Start a job; its events stream back as NDJSON, its id in a header. */
+async function submitJob(leader: Leader, args: string[]): Promise<Response> {
+  const spec = parseJobArgs(args);
+  const { stream, push } = jobStream();
+  const jobId = await leader.submit(spec, push);
+  return new Response(stream, { headers: { "content-type": "application/x-ndjson", [JOB_ID_HEADER]: jobId } });
+}
+
+/** Task hosting and the batched data plane, on every node. */
+function workerRoutes(app: RainstormApp, worker: Worker): void {
+  app
     // The worker checks the request itself (checkTaskStart, operatorFile) before it makes a path or starts a process.
     .post("/worker/start", ({ body }) => worker.startTask(body), { body: TaskStartSchema })
     .post(
@@ -136,29 +161,9 @@ export function rainstormApp(opts: RainstormAppOptions) {
       { body: RoutesUpdateSchema },
     )
     .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), { body: StopJobSchema })
-    .post(
-      "/worker/retire",
-      async ({ body }) => {
-        const inputs = await worker.retireTask(body.job, body.stage, body.index);
-        if (inputs === false) throw new LeaderError(`task ${body.job}/${body.stage}/${body.index} is not running on this worker`, 404);
-        return { retired: true, inputs };
-      },
-      { body: RetireTaskSchema },
-    )
-    .post(
-      "/worker/kill",
-      ({ body }) => {
-        const task = worker.killPid(body.pid);
-        if (!task) throw new LeaderError(`pid ${body.pid} is not an operator process of this worker`, 404);
-        return { killed: body.pid, job: task.job, stage: task.stage, index: task.index };
-      },
-      { body: KillPidSchema },
-    )
+    .post("/worker/retire", ({ body }) => retireTask(worker, body), { body: RetireTaskSchema })
+    .post("/worker/kill", ({ body }) => killPid(worker, body.pid), { body: KillPidSchema })
     .get("/worker/tasks", () => worker.list())
-    .get("/metrics", ({ set }) => {
-      set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(worker, leader, verifier);
-    })
     .post(
       "/data",
       async ({ request }) => {
@@ -167,6 +172,18 @@ export function rainstormApp(opts: RainstormAppOptions) {
       },
       { parse: "none" },
     );
+}
+
+async function retireTask(worker: Worker, body: { job: string; stage: number; index: number }) {
+  const inputs = await worker.retireTask(body.job, body.stage, body.index);
+  if (inputs === false) throw new LeaderError(`task ${body.job}/${body.stage}/${body.index} is not running on this worker`, 404);
+  return { retired: true, inputs };
+}
+
+function killPid(worker: Worker, pid: number) {
+  const task = worker.killPid(pid);
+  if (!task) throw new LeaderError(`pid ${pid} is not an operator process of this worker`, 404);
+  return { killed: pid, job: task.job, stage: task.stage, index: task.index };
 }
 
 function metricsText(worker: Worker, leader: Leader | undefined, verifier: RequestVerifier | undefined): string {
