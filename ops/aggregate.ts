@@ -8,7 +8,7 @@ import type { Operator, OperatorFactory, Output } from "./runtime.ts";
 
 export const AGGREGATE_USAGE =
   "aggregate-wrapper [col]  (alias aggregate): running count per group, where the group is CSV " +
-  "field <col> (0-based; \"\" when the line has fewer fields) of the value if <col> is given, " +
+  'field <col> (0-based; "" when the line has fewer fields) of the value if <col> is given, ' +
   "else the input key; every input emits {key: group, value: its new count}. Stateful: the " +
   "snapshot is the object {group: count}.";
 

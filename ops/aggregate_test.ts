@@ -41,7 +41,12 @@ describe("state", () => {
   });
 
   test("odd group names survive the JSON round trip", () => {
-    const counts = new Map([["__proto__", 2], ["constructor", 3], ["", 1], ['a"b', 4]]);
+    const counts = new Map([
+      ["__proto__", 2],
+      ["constructor", 3],
+      ["", 1],
+      ['a"b', 4],
+    ]);
     const back = countsFromState(JSON.parse(JSON.stringify(countsToState(counts))));
     expect([...back]).toEqual([...counts]);
   });
@@ -62,12 +67,15 @@ describe("state", () => {
     [{ a: 1.5 }, 'count of "a" is 1.5, expected a whole number >= 0'],
     [{ a: null }, 'count of "a" is null, expected a whole number >= 0'],
   ];
-  test.each(BAD.map(([state, message]) => [JSON.stringify(state), state, message] as const))("restore(%s) throws and keeps the old state", (_label, state, message) => {
-    const op = aggregate([]);
-    op.process("kept", "");
-    expect(() => op.restore!(state)).toThrow(`aggregate state: ${message}`);
-    expect(op.snapshot!()).toEqual({ kept: 1 });
-  });
+  test.each(BAD.map(([state, message]) => [JSON.stringify(state), state, message] as const))(
+    "restore(%s) throws and keeps the old state",
+    (_label, state, message) => {
+      const op = aggregate([]);
+      op.process("kept", "");
+      expect(() => op.restore!(state)).toThrow(`aggregate state: ${message}`);
+      expect(op.snapshot!()).toEqual({ kept: 1 });
+    },
+  );
 });
 
 describe("aggregate factory arguments", () => {

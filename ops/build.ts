@@ -66,7 +66,17 @@ export async function buildOperators(outDir: string): Promise<string[]> {
   const dir = resolve(outDir);
   mkdirSync(dir, { recursive: true });
   const binary = join(dir, MULTI_CALL_NAME);
-  const res = await run([process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", join(ROOT, "ops", "main.ts"), "--outfile", binary]);
+  const res = await run([
+    process.execPath,
+    "build",
+    "--compile",
+    "--bytecode",
+    "--format=esm",
+    "--minify-whitespace",
+    join(ROOT, "ops", "main.ts"),
+    "--outfile",
+    binary,
+  ]);
   if (res.code !== 0) throw new Error(`build of ${binary} failed (exit ${res.code}):\n${res.out}${res.err}`);
   const links = OPERATOR_NAMES.map((name) => {
     const path = join(dir, name);

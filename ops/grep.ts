@@ -8,7 +8,7 @@ import type { Operator, OperatorFactory, Output } from "./runtime.ts";
 
 export const GREP_USAGE =
   "grep-wrapper <pattern> <col>  (alias grep): pass inputs whose value contains <pattern> " +
-  "(plain substring, case-sensitive); key := CSV field <col> (0-based) of the value, or \"\" when " +
+  '(plain substring, case-sensitive); key := CSV field <col> (0-based) of the value, or "" when ' +
   "the line has fewer fields; value := the whole line.";
 
 /** The operator as a pure function of one input. */

@@ -9,7 +9,7 @@ import type { Operator, OperatorFactory, Output } from "./runtime.ts";
 export const GREP2_USAGE =
   "grep-wrapper2 <pattern> [col...]  (alias grep2): pass inputs whose value contains <pattern> " +
   "(plain substring, case-sensitive); value := the listed CSV fields (0-based, in the order given, " +
-  "\"\" for a field the line lacks) re-formatted as CSV, or the whole line re-formatted when no " +
+  '"" for a field the line lacks) re-formatted as CSV, or the whole line re-formatted when no ' +
   "column is given; key unchanged.";
 
 /** The operator as a pure function of one input; `cols` empty means all fields. */

@@ -17,10 +17,7 @@ import { type Operator, type OperatorIO, runOperator } from "./runtime.ts";
 
 export const MULTI_CALL_NAME = "rainstorm-op";
 
-export type Invocation =
-  | { kind: "run"; name: string; args: string[] }
-  | { kind: "help"; names: string[] }
-  | { kind: "error"; message: string };
+export type Invocation = { kind: "run"; name: string; args: string[] } | { kind: "help"; names: string[] } | { kind: "error"; message: string };
 
 const isHelp = (a: string | undefined) => a === "--help" || a === "-h";
 

@@ -17,7 +17,18 @@ describe("registry", () => {
   test("canonical names and both forms of every name", () => {
     expect(Object.keys(OPERATORS)).toEqual(["grep", "grep2", "transform", "aggregate", "echo"]);
     expect(Object.keys(OPERATOR_USAGES)).toEqual(Object.keys(OPERATORS));
-    expect(OPERATOR_NAMES).toEqual(["grep", "grep-wrapper", "grep2", "grep-wrapper2", "transform", "transform-wrapper", "aggregate", "aggregate-wrapper", "echo", "echo-wrapper"]);
+    expect(OPERATOR_NAMES).toEqual([
+      "grep",
+      "grep-wrapper",
+      "grep2",
+      "grep-wrapper2",
+      "transform",
+      "transform-wrapper",
+      "aggregate",
+      "aggregate-wrapper",
+      "echo",
+      "echo-wrapper",
+    ]);
   });
 
   const NAMES: [string, string | undefined][] = [

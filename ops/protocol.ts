@@ -96,7 +96,8 @@ export function decodeEngineLine(line: string): EngineMessage {
   const m = msg as Record<string, unknown>;
   if ("id" in m) {
     const { id, key, value } = m;
-    if (typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) return { kind: "bad", problem: `has an id that is not a string (${describe(id)}); cannot answer it` };
+    if (typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id)))
+      return { kind: "bad", problem: `has an id that is not a string (${describe(id)}); cannot answer it` };
     if (typeof key !== "string" || typeof value !== "string") {
       const which = typeof key !== "string" ? `key is ${describe(key)}` : `value is ${describe(value)}`;
       return { kind: "input_without_tuple", id, problem: `expected string key and value, but ${which}; answering done without outputs` };
@@ -105,7 +106,8 @@ export function decodeEngineLine(line: string): EngineMessage {
   }
   if ("snapshot" in m) {
     const n = m.snapshot;
-    if (!(typeof n === "number" && Number.isFinite(n)) && typeof n !== "string") return { kind: "bad", problem: `expected {"snapshot": <number>}, got snapshot ${describe(n)}` };
+    if (!(typeof n === "number" && Number.isFinite(n)) && typeof n !== "string")
+      return { kind: "bad", problem: `expected {"snapshot": <number>}, got snapshot ${describe(n)}` };
     return { kind: "snapshot", n };
   }
   if ("restore" in m) return { kind: "restore", state: m.restore };

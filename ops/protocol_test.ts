@@ -39,8 +39,14 @@ describe("decodeEngineLine: what an operator makes of each line", () => {
   const ROWS: [string, EngineMessage][] = [
     ['{"id":"a","key":"k","value":"v"}', { kind: "input", id: "a", key: "k", value: "v" }],
     ['{"id":7,"key":"k","value":"v"}', { kind: "input", id: 7, key: "k", value: "v" }],
-    ['{"id":"a","key":1,"value":"v"}', { kind: "input_without_tuple", id: "a", problem: "expected string key and value, but key is 1; answering done without outputs" }],
-    ['{"id":"a","key":"k"}', { kind: "input_without_tuple", id: "a", problem: "expected string key and value, but value is missing; answering done without outputs" }],
+    [
+      '{"id":"a","key":1,"value":"v"}',
+      { kind: "input_without_tuple", id: "a", problem: "expected string key and value, but key is 1; answering done without outputs" },
+    ],
+    [
+      '{"id":"a","key":"k"}',
+      { kind: "input_without_tuple", id: "a", problem: "expected string key and value, but value is missing; answering done without outputs" },
+    ],
     ['{"id":null,"key":"k","value":"v"}', { kind: "bad", problem: "has an id that is not a string (null); cannot answer it" }],
     ['{"id":{"x":1},"key":"k","value":"v"}', { kind: "bad", problem: 'has an id that is not a string ({"x":1}); cannot answer it' }],
     ['{"snapshot":2}', { kind: "snapshot", n: 2 }],

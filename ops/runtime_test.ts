@@ -44,7 +44,11 @@ async function run(op: Operator, chunks: (string | Uint8Array)[], write?: Operat
     log: (s) => void logs.push(s),
   };
   const result = await runOperator(op, io);
-  const out = writes.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  const out = writes
+    .join("")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
   return { writes, logs, result, out };
 }
 
@@ -78,7 +82,10 @@ describe("batching", () => {
       if (got !== whole) throw new Error(`split at byte ${cut} changed the output:\n${got}`);
     }
     // and one byte per chunk
-    const r = await run(echo([]), Array.from(bytes, (b) => new Uint8Array([b])));
+    const r = await run(
+      echo([]),
+      Array.from(bytes, (b) => new Uint8Array([b])),
+    );
     expect(r.writes.join("")).toBe(whole);
     expect(r.writes.length).toBe(3);
   });
@@ -210,7 +217,7 @@ describe("bad input never stops the operator", () => {
     ["missing value", '{"id":"x","key":"k"}', [{ done: "x" }], "expected string key and value, but value is missing"],
     ["numeric key", '{"id":"x","key":5,"value":"v"}', [{ done: "x" }], "key is 5"],
     ["object id", '{"id":{"a":1},"key":"k","value":"v"}', [], 'has an id that is not a string ({"a":1}); cannot answer it'],
-    ["snapshot with an object", '{"snapshot":{}}', [], "expected {\"snapshot\": <number>}, got snapshot {}"],
+    ["snapshot with an object", '{"snapshot":{}}', [], 'expected {"snapshot": <number>}, got snapshot {}'],
   ];
   test.each(ROWS)("%s", async (_what, line, stdout, message) => {
     const r = await run(echo([]), [`${line}\n${input("next", "still works")}`]);
@@ -241,7 +248,14 @@ describe("bad input never stops the operator", () => {
   });
 
   test("outputs that are not {key: string, value: string} are dropped, never written", async () => {
-    const sloppy: Operator = { name: "sloppy", usage: "", process: (key) => [{ key, value: 5 as unknown as string }, { key, value: "ok" }] };
+    const sloppy: Operator = {
+      name: "sloppy",
+      usage: "",
+      process: (key) => [
+        { key, value: 5 as unknown as string },
+        { key, value: "ok" },
+      ],
+    };
     const r = await run(sloppy, [input("a", "v")]);
     expect(r.out).toEqual([{ key: "a", value: "ok" }, { done: "a" }]);
     expect(r.logs[0]).toContain("operator returned an output without string key and value");

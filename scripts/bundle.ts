@@ -20,7 +20,21 @@
  * The tarball goes to DIR (default dist/), its staging folder to DIR/bundle/; the last line
  * printed is the tarball's path. Each executable name is smoke-run before anything is packed.
  */
-import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAMES } from "../ops/registry.ts";
@@ -29,7 +43,11 @@ import { MULTI_CALL_BINARY, OPS_BINARY, PROGRAMS, VERSION } from "./bundle/multi
 
 const ROOT = resolve(import.meta.dir, "..");
 const DEPLOY = join(ROOT, "deploy");
-export const COMPRESSIONS = { xz: { ext: ".tar.xz", program: "xz -T0 -6" }, gzip: { ext: ".tar.gz", program: "gzip -6" }, none: { ext: ".tar", program: "" } } as const;
+export const COMPRESSIONS = {
+  xz: { ext: ".tar.xz", program: "xz -T0 -6" },
+  gzip: { ext: ".tar.gz", program: "gzip -6" },
+  none: { ext: ".tar", program: "" },
+} as const;
 export type Compression = keyof typeof COMPRESSIONS;
 
 export function bundleName(arch: string = process.arch): string {
@@ -169,7 +187,17 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
   for (const d of ["bin", "ops", "systemd"]) mkdirSync(join(stage, d), { recursive: true });
 
   const binary = join(stage, "bin", MULTI_CALL_BINARY);
-  await must("bun build --compile", [process.execPath, "build", "--compile", "--bytecode", "--format=esm", "--minify-whitespace", join(ROOT, "scripts", "bundle", "multicall.ts"), "--outfile", binary]);
+  await must("bun build --compile", [
+    process.execPath,
+    "build",
+    "--compile",
+    "--bytecode",
+    "--format=esm",
+    "--minify-whitespace",
+    join(ROOT, "scripts", "bundle", "multicall.ts"),
+    "--outfile",
+    binary,
+  ]);
   const compileMs = performance.now() - t0;
   for (const p of PROGRAMS) symlink(MULTI_CALL_BINARY, join(stage, "bin", p));
   linkSync(binary, join(stage, "ops", OPS_BINARY));
@@ -223,8 +251,12 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
     ms: { compile: Math.round(compileMs), pack: Math.round(packMs), total: Math.round(performance.now() - t0) },
   };
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  log(`bundle ${name}: one executable of ${mb(result.binaryBytes)} behind ${PROGRAMS.length} programs and ${OPERATOR_NAMES.length} operator names (smoke runs ok)`);
-  log(`unpacked ${mb(result.unpackedBytes)}; ${compress} tarball ${mb(result.tarballBytes)}; compiled in ${(compileMs / 1000).toFixed(1)} s, packed in ${(packMs / 1000).toFixed(1)} s`);
+  log(
+    `bundle ${name}: one executable of ${mb(result.binaryBytes)} behind ${PROGRAMS.length} programs and ${OPERATOR_NAMES.length} operator names (smoke runs ok)`,
+  );
+  log(
+    `unpacked ${mb(result.unpackedBytes)}; ${compress} tarball ${mb(result.tarballBytes)}; compiled in ${(compileMs / 1000).toFixed(1)} s, packed in ${(packMs / 1000).toFixed(1)} s`,
+  );
   return result;
 }
 
@@ -237,7 +269,9 @@ if (import.meta.main) {
       allowPositionals: false,
     });
     if (values.help) {
-      console.log("usage: bun scripts/bundle.ts [--out DIR] [--compress xz|gzip|none]\n  writes DIR/rainstorm-<version>-linux-<arch>.tar.<ext> (default DIR: dist) and prints its path last");
+      console.log(
+        "usage: bun scripts/bundle.ts [--out DIR] [--compress xz|gzip|none]\n  writes DIR/rainstorm-<version>-linux-<arch>.tar.<ext> (default DIR: dist) and prints its path last",
+      );
       process.exit(0);
     }
     if (!(values.compress! in COMPRESSIONS)) throw new Error(`--compress ${values.compress}: expected one of ${Object.keys(COMPRESSIONS).join(", ")}`);

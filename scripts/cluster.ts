@@ -75,7 +75,9 @@ const main = defineCommand({
       args: common,
       async run({ args }) {
         for (const row of await open(args.dir).status()) {
-          const svc = Object.entries(row.services).map(([s, v]) => `${s}:${v.alive ? v.pid : "down"}`).join(" ");
+          const svc = Object.entries(row.services)
+            .map(([s, v]) => `${s}:${v.alive ? v.pid : "down"}`)
+            .join(" ");
           console.log(`node ${row.k} ${row.host} ${svc} ${row.members !== undefined ? `sees ${row.members} alive` : (row.error ?? "")}`);
         }
       },

@@ -86,7 +86,23 @@ async function hydfsRoundTrip(cluster: LocalCluster, ctl: Ctl): Promise<string> 
 async function countSigns(cluster: LocalCluster, ctl: Ctl, cfgPath: string, csv: string): Promise<void> {
   step("RainStorm: count signs per category (grep SIGN_ then aggregate by column 6), 3 tasks per stage, 500 lines/s, exactly once");
   const job = Bun.spawn(
-    [join(ROOT, "dist/bin/ctl"), "rainstorm", "2", "3", "-stage-config-map", "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper", "signs.csv", "counts.txt", "true", "false", "500", "0", "1000", "--config", cfgPath],
+    [
+      join(ROOT, "dist/bin/ctl"),
+      "rainstorm",
+      "2",
+      "3",
+      "-stage-config-map",
+      "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper",
+      "signs.csv",
+      "counts.txt",
+      "true",
+      "false",
+      "500",
+      "0",
+      "1000",
+      "--config",
+      cfgPath,
+    ],
     { cwd: ROOT, stdout: "pipe", stderr: "inherit" },
   );
   // Live results: every 200th count update, so the console stays readable.
@@ -115,7 +131,11 @@ async function countSigns(cluster: LocalCluster, ctl: Ctl, cfgPath: string, csv:
 async function killOneTask(ctl: Ctl, cfgPath: string): Promise<void> {
   step("list_tasks while the job runs");
   await ctl("list_tasks", "--config", cfgPath);
-  const tasks = JSON.parse(await capture([join(ROOT, "dist/bin/ctl"), "list_tasks", "--json", "--config", cfgPath])).tasks as { stage: number; node: string; pid: number }[];
+  const tasks = JSON.parse(await capture([join(ROOT, "dist/bin/ctl"), "list_tasks", "--json", "--config", cfgPath])).tasks as {
+    stage: number;
+    node: string;
+    pid: number;
+  }[];
   const target = tasks.find((t) => t.stage === 0);
   if (target) {
     step(`kill_task ${target.node} ${target.pid} mid-job: the leader restarts it; nothing is lost or counted twice`);
@@ -168,7 +188,27 @@ async function autoscaling(cluster: LocalCluster, ctl: Ctl, cfgPath: string, csv
   writeFileSync(three, lines.repeat(3));
   await ctl("create", three, "signs3.csv", "--node", cluster.host(1));
   const scaling = Bun.spawn(
-    [join(ROOT, "dist/bin/ctl"), "rainstorm", "2", "1", "grep-wrapper", "',' 0", "transform-wrapper", "3", "signs3.csv", "scaled.txt", "false", "true", "0", "100", "300", "--rate-schedule", "150:5s,600:11s,150:60s", "--config", cfgPath],
+    [
+      join(ROOT, "dist/bin/ctl"),
+      "rainstorm",
+      "2",
+      "1",
+      "grep-wrapper",
+      "',' 0",
+      "transform-wrapper",
+      "3",
+      "signs3.csv",
+      "scaled.txt",
+      "false",
+      "true",
+      "0",
+      "100",
+      "300",
+      "--rate-schedule",
+      "150:5s,600:11s,150:60s",
+      "--config",
+      cfgPath,
+    ],
     { cwd: ROOT, stdout: "pipe", stderr: "inherit" },
   );
   let outputs = 0;
@@ -187,14 +227,19 @@ async function crashDetection(cluster: LocalCluster, ctl: Ctl): Promise<number[]
   cluster.kill(victim);
   const survivors = cluster.nodeNumbers.filter((k) => k !== victim);
   const seen = new Map<number, number>();
-  await waitFor(async () => {
-    for (const k of survivors) {
-      if (seen.has(k)) continue;
-      const m = (await cluster.members(k)).find((x) => x.id === victimId);
-      if (!m || m.state === "failed") seen.set(k, performance.now() - killedAt);
-    }
-    return seen.size === survivors.length;
-  }, 10_000, "every survivor to detect the crash", 20);
+  await waitFor(
+    async () => {
+      for (const k of survivors) {
+        if (seen.has(k)) continue;
+        const m = (await cluster.members(k)).find((x) => x.id === victimId);
+        if (!m || m.state === "failed") seen.set(k, performance.now() - killedAt);
+      }
+      return seen.size === survivors.length;
+    },
+    10_000,
+    "every survivor to detect the crash",
+    20,
+  );
   for (const k of survivors) console.log(`node ${k} marked it failed after ${Math.round(seen.get(k)!)} ms`);
   console.log(`(budget t_suspect + t_fail + 1 s = ${DEFAULT_KNOBS.t_suspect_ms + DEFAULT_KNOBS.t_fail_ms + 1000} ms)`);
   await ctl("list_mem", "--node", cluster.host(1));
@@ -205,10 +250,15 @@ async function switchProtocol(cluster: LocalCluster, ctl: Ctl, survivors: number
   step("switch to gossip without suspicion at node 2");
   const switchedAt = performance.now();
   await ctl("switch", "gossip", "nosuspect", "--node", cluster.host(2));
-  await waitFor(async () => {
-    for (const k of survivors) if (((await cluster.get(k, "/display_protocol")) as { protocol: string }).protocol !== "gossip") return false;
-    return true;
-  }, 5000, "the switch to reach every node", 10);
+  await waitFor(
+    async () => {
+      for (const k of survivors) if (((await cluster.get(k, "/display_protocol")) as { protocol: string }).protocol !== "gossip") return false;
+      return true;
+    },
+    5000,
+    "the switch to reach every node",
+    10,
+  );
   console.log(`every survivor runs gossip ${Math.round(performance.now() - switchedAt)} ms later:`);
   for (const k of survivors) await ctl("display_protocol", "--node", cluster.host(k));
 }

@@ -9,7 +9,13 @@ describe("demo counts", () => {
   test("finalCountsOf: each key's largest count; the key is everything before the last tab", () => {
     const cases: [string, [string, number][]][] = [
       ["", []],
-      ["Warning\t1\nWarning\t2\nStop\t1\n", [["Warning", 2], ["Stop", 1]]],
+      [
+        "Warning\t1\nWarning\t2\nStop\t1\n",
+        [
+          ["Warning", 2],
+          ["Stop", 1],
+        ],
+      ],
       ["Stop\t3\nStop\t2\n", [["Stop", 3]]],
       ["a\tb\t4\n\n", [["a\tb", 4]]],
     ];
@@ -17,7 +23,15 @@ describe("demo counts", () => {
   });
 
   test("referenceCounts: lines with SIGN_ counted by CSV column 6 (quoted commas kept in one field)", () => {
-    const csv = ["X,Y,OBJECTID,Sign_Type,Size_,Supplement,Category", '1,2,3,SIGN_A,"30,x",no,Warning', "1,2,3,SIGN_B,30,no,Stop", "1,2,3,SIGN_C,30,no,Warning", "1,2,3,OTHER,30,no,Stop", "1,2,3,SIGN_D", ""].join("\n");
+    const csv = [
+      "X,Y,OBJECTID,Sign_Type,Size_,Supplement,Category",
+      '1,2,3,SIGN_A,"30,x",no,Warning',
+      "1,2,3,SIGN_B,30,no,Stop",
+      "1,2,3,SIGN_C,30,no,Warning",
+      "1,2,3,OTHER,30,no,Stop",
+      "1,2,3,SIGN_D",
+      "",
+    ].join("\n");
     expect([...referenceCounts(csv)]).toEqual([
       ["Warning", 2],
       ["Stop", 1],
@@ -38,7 +52,17 @@ describe("demo counts", () => {
   });
 
   test("countsTable: a header, then the categories most first, with the reference's count (0 if it has none)", () => {
-    const table = countsTable(new Map([["Stop", 1], ["Warning", 12], ["Odd", 3]]), new Map([["Warning", 12], ["Stop", 2]]));
+    const table = countsTable(
+      new Map([
+        ["Stop", 1],
+        ["Warning", 12],
+        ["Odd", 3],
+      ]),
+      new Map([
+        ["Warning", 12],
+        ["Stop", 2],
+      ]),
+    );
     expect(table).toEqual([
       "  CATEGORY             RAINSTORM REFERENCE",
       "  Warning                     12        12",

@@ -106,7 +106,10 @@ export class Deployer {
       const out = await this.must(h, R.CONFIGURE, [formatConfig(hostConfig(this.inv, h))]);
       this.say(h, `${out.trim()}${h.introducer ? " (introducer)" : ""}`);
     });
-    if (!this.inv.secret) this.log("warning: no cluster secret (secret_file= in the hosts file, --secret-file or RAINSTORM_SECRET): this is an open cluster; anyone who reaches its ports controls it");
+    if (!this.inv.secret)
+      this.log(
+        "warning: no cluster secret (secret_file= in the hosts file, --secret-file or RAINSTORM_SECRET): this is an open cluster; anyone who reaches its ports controls it",
+      );
   }
 
   async install(): Promise<void> {
@@ -128,7 +131,14 @@ export class Deployer {
       await startSome(first);
       // Their memberd answering first lets the others join at their first attempt.
       const addrs = first.map((h) => h.address);
-      await this.waitFor("introducers up", opts.timeoutMs ?? 60_000, first, ["list_self"], (a) => verdictOf(addrs.map((h) => (a.get(h)?.ok.list_self ? "" : `${h}: memberd not answering yet`))), addrs);
+      await this.waitFor(
+        "introducers up",
+        opts.timeoutMs ?? 60_000,
+        first,
+        ["list_self"],
+        (a) => verdictOf(addrs.map((h) => (a.get(h)?.ok.list_self ? "" : `${h}: memberd not answering yet`))),
+        addrs,
+      );
     }
     await startSome(first.length > 0 && rest.length > 0 ? rest : [...first, ...rest]);
     if (opts.wait === false || (daemons.length > 0 && !daemons.includes("memberd"))) return performance.now() - t0;
@@ -163,7 +173,14 @@ export class Deployer {
    * Poll until `judge` says ok, asking through the first of `observers` whose ssh and ctl work.
    * Throws with the last reasons after `timeoutMs`.
    */
-  async waitFor(what: string, timeoutMs: number, observers: Host[], cmds: ProbeCommand[], judge: (a: Map<string, NodeAnswers>) => Verdict, nodes?: string[]): Promise<number> {
+  async waitFor(
+    what: string,
+    timeoutMs: number,
+    observers: Host[],
+    cmds: ProbeCommand[],
+    judge: (a: Map<string, NodeAnswers>) => Verdict,
+    nodes?: string[],
+  ): Promise<number> {
     const t0 = performance.now();
     const targets = nodes ?? this.inv.hosts.map((h) => h.address);
     let last: string[] = ["no answer yet"];
@@ -195,11 +212,18 @@ export class Deployer {
   /** Wait until every node of `up` has one ring and every file sits on exactly its replicas. */
   async waitReplicated(up: string[], timeoutMs: number, observers?: Host[]): Promise<{ ms: number; files: number }> {
     let files = 0;
-    const ms = await this.waitFor("HyDFS re-replication", timeoutMs, observers ?? this.hostsOf(up), ["liststore", "list_mem_ids"], (a) => {
-      const v = replicatedVerdict(a, up, this.inv.replicaCount, this.inv.ports.hydfs);
-      files = v.files;
-      return v;
-    }, up);
+    const ms = await this.waitFor(
+      "HyDFS re-replication",
+      timeoutMs,
+      observers ?? this.hostsOf(up),
+      ["liststore", "list_mem_ids"],
+      (a) => {
+        const v = replicatedVerdict(a, up, this.inv.replicaCount, this.inv.ports.hydfs);
+        files = v.files;
+        return v;
+      },
+      up,
+    );
     return { ms, files };
   }
 
@@ -214,7 +238,9 @@ export class Deployer {
     const t0 = performance.now();
     await this.waitJoined(all, timeoutMs);
     const before = await this.waitReplicated(all, timeoutMs);
-    this.log(`cluster healthy: ${all.length} nodes joined, ${before.files} HyDFS files on their replicas; restarting ${order.map((h) => h.address).join(", ")} one at a time`);
+    this.log(
+      `cluster healthy: ${all.length} nodes joined, ${before.files} HyDFS files on their replicas; restarting ${order.map((h) => h.address).join(", ")} one at a time`,
+    );
     const report = [];
     for (const h of order) {
       const others = this.inv.hosts.filter((o) => o !== h);
@@ -224,7 +250,10 @@ export class Deployer {
       const rejoinMs = await this.waitJoined(all, timeoutMs, [...others, h]);
       const rejoinTotal = performance.now() - tStop;
       const rep = await this.waitReplicated(all, timeoutMs, [...others, h]);
-      this.say(h, `restarted: rejoined ${secs(rejoinTotal)} after its stop (${secs(rejoinMs)} after its start), HyDFS re-replicated ${secs(rep.ms)} later (${rep.files} files, each on its ${Math.min(this.inv.replicaCount, all.length)} replicas)`);
+      this.say(
+        h,
+        `restarted: rejoined ${secs(rejoinTotal)} after its stop (${secs(rejoinMs)} after its start), HyDFS re-replicated ${secs(rep.ms)} later (${rep.files} files, each on its ${Math.min(this.inv.replicaCount, all.length)} replicas)`,
+      );
       report.push({ node: h.address, rejoinMs: rejoinTotal, replicateMs: rep.ms, files: rep.files });
     }
     this.log(`rolling restart of ${order.length} node(s) done in ${secs(performance.now() - t0)}`);
@@ -251,7 +280,9 @@ export class Deployer {
             const members: { id: string; state: string }[] = a!.ok.list_mem?.members ?? [];
             const alive = members.filter((m) => m.state === "alive").length;
             const others = members.filter((m) => m.state !== "alive").map((m) => `${m.id} ${m.state}`);
-            lines.push(`view: ${self.id} ${self.state}${self.ready === false ? " (view not current yet)" : ""}; ${alive} of ${all.length} hosts alive${others.length ? `; also ${others.join(", ")}` : ""}`);
+            lines.push(
+              `view: ${self.id} ${self.state}${self.ready === false ? " (view not current yet)" : ""}; ${alive} of ${all.length} hosts alive${others.length ? `; also ${others.join(", ")}` : ""}`,
+            );
             healthy &&= self.state === "alive" && alive === all.length;
           }
         }
@@ -265,10 +296,19 @@ export class Deployer {
   async logs(daemons: string[], lines: number, follow: boolean): Promise<void> {
     if (follow) {
       const width = Math.max(...this.selected.map((h) => h.address.length));
-      await Promise.all(this.selected.map((h) => this.remote(h).run(R.LOGS, [...this.args(h), String(lines), "1", ...daemons], { timeoutMs: 0, onLine: (l) => this.log(`${h.address.padEnd(width)} | ${l}`) })));
+      await Promise.all(
+        this.selected.map((h) =>
+          this.remote(h).run(R.LOGS, [...this.args(h), String(lines), "1", ...daemons], {
+            timeoutMs: 0,
+            onLine: (l) => this.log(`${h.address.padEnd(width)} | ${l}`),
+          }),
+        ),
+      );
       return;
     }
-    const outs = await Promise.all(this.selected.map((h) => this.remote(h).run(R.LOGS, [...this.args(h), String(lines), "0", ...daemons], { timeoutMs: 60_000 })));
+    const outs = await Promise.all(
+      this.selected.map((h) => this.remote(h).run(R.LOGS, [...this.args(h), String(lines), "0", ...daemons], { timeoutMs: 60_000 })),
+    );
     outs.forEach((r, i) => {
       this.log(`==> ${this.selected[i]!.address} <==`);
       this.log(r.code === 0 ? r.out.trimEnd() : `error: ${describeFailure(r)}`);
@@ -315,7 +355,17 @@ const commonArgs = {
   "secret-file": { type: "string", description: "file holding the cluster secret (overrides secret_file=; else RAINSTORM_SECRET)" },
 } as const satisfies ArgsDef;
 
-type CommonValues = { hosts: string; only?: string; user?: string; "ssh-key"?: string; "ssh-port"?: string; "ssh-config"?: string; dir?: string; supervisor?: string; "secret-file"?: string };
+type CommonValues = {
+  hosts: string;
+  only?: string;
+  user?: string;
+  "ssh-key"?: string;
+  "ssh-port"?: string;
+  "ssh-config"?: string;
+  dir?: string;
+  supervisor?: string;
+  "secret-file"?: string;
+};
 
 /** Every value of a repeatable flag (citty keeps only the last). */
 function repeated(rawArgs: string[], flag: string): string[] {
@@ -343,7 +393,10 @@ function deployer(args: CommonValues, rawArgs: string[]): Deployer {
   });
   let selected = inv.hosts;
   if (args.only) {
-    const picks = args.only.split(",").map((s) => s.trim()).filter(Boolean);
+    const picks = args.only
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     selected = picks.map((p) => {
       const h = /^\d+$/.test(p) && !p.includes(".") ? inv.hosts[Number(p) - 1] : inv.hosts.find((x) => x.address === p || x.sshHost === p);
       if (!h) throw new DeployError(`--only ${p}: no such host in ${args.hosts} (hosts: ${inv.hosts.map((x) => x.address).join(", ")})`);
@@ -356,12 +409,18 @@ function deployer(args: CommonValues, rawArgs: string[]): Deployer {
 
 function daemonList(v: string | undefined): string[] {
   if (!v) return [];
-  const list = v.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const d of list) if (!(DAEMONS as readonly string[]).includes(d)) throw new DeployError(`--daemon ${d}: expected ${DAEMONS.join(", ")} (comma-separated)`);
+  const list = v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const d of list)
+    if (!(DAEMONS as readonly string[]).includes(d)) throw new DeployError(`--daemon ${d}: expected ${DAEMONS.join(", ")} (comma-separated)`);
   return list;
 }
 
-const timeoutArg = { timeout: { type: "string", description: "longest wait for the cluster to join or re-replicate, in seconds", default: "180" } } as const satisfies ArgsDef;
+const timeoutArg = {
+  timeout: { type: "string", description: "longest wait for the cluster to join or re-replicate, in seconds", default: "180" },
+} as const satisfies ArgsDef;
 function timeoutMs(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new DeployError(`--timeout ${v}: expected a positive number of seconds`);
@@ -373,7 +432,10 @@ const daemonArg = { daemon: { type: "string", description: "these daemons only: 
 
 const commands = {
   up: defineCommand({
-    meta: { name: "up", description: "push the bundle, write each host's config, install the units, start every node (introducers first) and wait until all have joined" },
+    meta: {
+      name: "up",
+      description: "push the bundle, write each host's config, install the units, start every node (introducers first) and wait until all have joined",
+    },
     args: { ...commonArgs, ...bundleArg, ...timeoutArg },
     async run({ args, rawArgs }) {
       const d = deployer(args, rawArgs);
@@ -415,14 +477,21 @@ const commands = {
     },
   }),
   stop: defineCommand({
-    meta: { name: "stop", description: "stop the daemons with SIGTERM, memberd first: the node leaves the group (a SIGTERM to any daemon stops the whole node)" },
+    meta: {
+      name: "stop",
+      description: "stop the daemons with SIGTERM, memberd first: the node leaves the group (a SIGTERM to any daemon stops the whole node)",
+    },
     args: { ...commonArgs, ...daemonArg },
     async run({ args, rawArgs }) {
       await deployer(args, rawArgs).stop(daemonList(args.daemon));
     },
   }),
   restart: defineCommand({
-    meta: { name: "restart", description: "stop, then start the selected hosts all at once (see rolling-restart for one at a time); stopping any daemon stops the node, so all three start again" },
+    meta: {
+      name: "restart",
+      description:
+        "stop, then start the selected hosts all at once (see rolling-restart for one at a time); stopping any daemon stops the node, so all three start again",
+    },
     args: { ...commonArgs, ...daemonArg, ...timeoutArg },
     async run({ args, rawArgs }) {
       const d = deployer(args, rawArgs);
@@ -432,7 +501,10 @@ const commands = {
     },
   }),
   "rolling-restart": defineCommand({
-    meta: { name: "rolling-restart", description: "restart one node at a time (introducers last); the next stops only once the last rejoined and HyDFS re-replication is done" },
+    meta: {
+      name: "rolling-restart",
+      description: "restart one node at a time (introducers last); the next stops only once the last rejoined and HyDFS re-replication is done",
+    },
     args: { ...commonArgs, ...timeoutArg },
     async run({ args, rawArgs }) {
       await deployer(args, rawArgs).rollingRestart(timeoutMs(args.timeout));
@@ -447,7 +519,12 @@ const commands = {
   }),
   logs: defineCommand({
     meta: { name: "logs", description: "the daemons' last log lines (journal, or var/log/ under the plain supervisor)" },
-    args: { ...commonArgs, ...daemonArg, lines: { type: "string", description: "lines per daemon", default: "50" }, follow: { type: "boolean", description: "keep printing new lines", default: false } },
+    args: {
+      ...commonArgs,
+      ...daemonArg,
+      lines: { type: "string", description: "lines per daemon", default: "50" },
+      follow: { type: "boolean", description: "keep printing new lines", default: false },
+    },
     async run({ args, rawArgs }) {
       const n = Number(args.lines);
       if (!Number.isInteger(n) || n < 0) throw new DeployError(`--lines ${args.lines}: expected a whole number`);
@@ -465,7 +542,10 @@ const commands = {
     },
   }),
   "client-config": defineCommand({
-    meta: { name: "client-config", description: "a config for ctl on a client machine (introducers, node names 01.., the secret): printed, or written with --out" },
+    meta: {
+      name: "client-config",
+      description: "a config for ctl on a client machine (introducers, node names 01.., the secret): printed, or written with --out",
+    },
     args: { ...commonArgs, out: { type: "string", description: "write it to this file (mode 0600) instead of printing it" } },
     async run({ args, rawArgs }) {
       const text = formatConfig(clientConfig(deployer(args, rawArgs).inv));

@@ -177,7 +177,9 @@ export async function waitForNodeAgreement(opts: AgreementOptions): Promise<void
     const now = performance.now();
     if (now - lastReport >= reportEveryMs) {
       lastReport = now;
-      log.warn(`waiting for this node's memberd at ${cfg.host}:${cfg.ports.http} (${why}); ${service} is not ready until it answers (start memberd with the same config)`);
+      log.warn(
+        `waiting for this node's memberd at ${cfg.host}:${cfg.ports.http} (${why}); ${service} is not ready until it answers (start memberd with the same config)`,
+      );
     }
     await Bun.sleep(pauseMs);
     pauseMs = Math.min(pauseMs * 2, 1000);

@@ -39,7 +39,13 @@ export const NODE_SETTINGS = {
       "shared secret: keys derived from it tag datagrams and joins and sign every HTTP request (it is " +
       "never sent). Empty = open cluster (a warning is logged). The env RAINSTORM_SECRET overrides it",
   },
-  aliases: { default: defaultAliases(), unit: "", parse: aliasMap, shown: '"01"→127.0.0.1 … "10"→127.0.0.10', doc: 'node names that ctl accepts in --node ("01" -> "127.0.0.1")' },
+  aliases: {
+    default: defaultAliases(),
+    unit: "",
+    parse: aliasMap,
+    shown: '"01"→127.0.0.1 … "10"→127.0.0.10',
+    doc: 'node names that ctl accepts in --node ("01" -> "127.0.0.1")',
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type NodeSettings = ValuesOf<typeof NODE_SETTINGS>;
@@ -92,9 +98,7 @@ function isSection(x: Setting<unknown> | Section): x is Section {
 export const TOP_SETTINGS: Settings = Object.fromEntries(Object.entries(TOP).filter(([, x]) => !isSection(x))) as Settings;
 
 /** The sections, by key, for docs checks. */
-export const SECTIONS: Record<string, Settings> = Object.fromEntries(
-  Object.entries(TOP).flatMap(([k, x]) => (isSection(x) ? [[k, x.decls]] : [])),
-);
+export const SECTIONS: Record<string, Settings> = Object.fromEntries(Object.entries(TOP).flatMap(([k, x]) => (isSection(x) ? [[k, x.decls]] : [])));
 
 function defaults(): NodeConfig {
   const values: Record<string, unknown> = {

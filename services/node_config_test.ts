@@ -30,7 +30,10 @@ function readmeTables(): Map<string, Map<string, string>> {
       }
       continue;
     }
-    const cells = line.split("|").slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split("|")
+      .slice(1, -1)
+      .map((c) => c.trim());
     const key = /^`([a-z_]+)`$/.exec(cells[0] ?? "")?.[1];
     if (!key) continue; // header and separator rows
     const section = /\(`([a-z_]+)`\)/.exec(caption)?.[1] ?? "";
@@ -107,20 +110,32 @@ describe("declarations", () => {
 
 describe("validation messages", () => {
   test.each([
-    [{ bogus: 1 }, "bogus: unknown setting; known settings are host, data_dir, is_introducer, introducers, cluster_secret, ports, join_retry_ms, join_timeout_ms, rejoin_wait_ms, aliases, membership, hydfs, rainstorm"],
+    [
+      { bogus: 1 },
+      "bogus: unknown setting; known settings are host, data_dir, is_introducer, introducers, cluster_secret, ports, join_retry_ms, join_timeout_ms, rejoin_wait_ms, aliases, membership, hydfs, rainstorm",
+    ],
     [{ host: "" }, 'host: expected a non-empty string, got ""'],
     [{ cluster_secret: 3 }, "cluster_secret: expected a string, got 3"],
     [{ is_introducer: "yes" }, 'is_introducer: expected true or false, got "yes"'],
     [{ introducers: ["a:0"] }, 'introducers: expected a list of "host:port" strings, got ["a:0"]'],
     [{ join_retry_ms: 5 }, "join_retry_ms: expected an integer in [10, 600000] ms, got 5"],
     [{ ports: 5 }, "ports: expected an object, got 5"],
-    [{ ports: { udp: 0, bogus: 1 } }, "ports.udp: expected an integer port in [1, 65535], got 0; ports.bogus: unknown port; known ports are udp, introducer, http, hydfs, rainstorm"],
+    [
+      { ports: { udp: 0, bogus: 1 } },
+      "ports.udp: expected an integer port in [1, 65535], got 0; ports.bogus: unknown port; known ports are udp, introducer, http, hydfs, rainstorm",
+    ],
     [{ aliases: { a: 1 } }, 'aliases: expected an object of alias -> host strings, got {"a":1}'],
     [{ membership: 5 }, "membership: expected a JSON object of knobs, got 5"],
     [{ membership: { probe_timeout_ms: 600 } }, "membership.probe_timeout_ms: expected less than ping_every_ms (500), got 600"],
     [{ hydfs: [] }, "hydfs: expected an object, got []"],
-    [{ hydfs: { failpoint: "x", local_files_dir: 4 } }, 'hydfs.failpoint: expected "" or crash_before_ack:<N>, got "x"; hydfs.local_files_dir: expected a string path, got 4'],
-    [{ hydfs: { zz: 1 } }, "hydfs.zz: unknown setting; known settings are replica_count, max_body_bytes, request_timeout_ms, rereplicate_every_ms, chunk_gc_grace_ms, local_files_dir, failpoint"],
+    [
+      { hydfs: { failpoint: "x", local_files_dir: 4 } },
+      'hydfs.failpoint: expected "" or crash_before_ack:<N>, got "x"; hydfs.local_files_dir: expected a string path, got 4',
+    ],
+    [
+      { hydfs: { zz: 1 } },
+      "hydfs.zz: unknown setting; known settings are replica_count, max_body_bytes, request_timeout_ms, rereplicate_every_ms, chunk_gc_grace_ms, local_files_dir, failpoint",
+    ],
     [{ rainstorm: { batch_size: 0, leader: 5 } }, "rainstorm.batch_size: expected an integer in [1, 65536], got 0; rainstorm.leader: expected a string, got 5"],
     [{ rainstorm: { failpoint: "nope" } }, 'rainstorm.failpoint: expected "", crash_before_log_append:<N> or crash_after_log_append:<N>, got "nope"'],
   ] as [Record<string, unknown>, string][])("%j", (raw, message) => {

@@ -171,7 +171,8 @@ async function realRun(mode: Mode, n: number, subnet: string, rng: Rng): Promise
       if (first !== undefined) result.det.firstMs.push(first);
       if (all !== undefined) result.det.allMs.push(all);
       else result.det.misses++;
-      log(`${tag} trial ${i}/${TRIALS}: killed node ${k}; first ${fmtSec(first)}, all ${all === undefined ? `MISSED (${seen.length}/${survivors.length} noticed)` : fmtSec(all)}` +
+      log(
+        `${tag} trial ${i}/${TRIALS}: killed node ${k}; first ${fmtSec(first)}, all ${all === undefined ? `MISSED (${seen.length}/${survivors.length} noticed)` : fmtSec(all)}` +
           (mode.knobs.suspicion ? ` (first seen suspect ${fmtSec(firstSuspect)})` : ""),
       );
       await c.restart(k);
@@ -452,7 +453,9 @@ function falseFailSection(falseFail: Map<string, FalseFailResult[]>): string[] {
       ]),
     ),
     "",
-    ...(MODES.some((m) => (falseFail.get(m.name) ?? []).some((r) => !r.converged)) ? ["\\* the 10 nodes never all agreed before the measurement started.", ""] : []),
+    ...(MODES.some((m) => (falseFail.get(m.name) ?? []).some((r) => !r.converged))
+      ? ["\\* the 10 nodes never all agreed before the measurement started.", ""]
+      : []),
   ];
 }
 
@@ -468,7 +471,13 @@ function sim200Section(big: Map<string, Sim200Result>, falseFail: Map<string, Fa
       MODES.map((m) => {
         const b = big.get(m.name)!;
         const ten = (falseFail.get(m.name) ?? [])[0];
-        return [m.name, b.convergeMs >= 0 ? fmtSec(b.convergeMs) : "did not converge", ...detCells(b.det), fmtRate(ten?.bytesPerSecPerNode), fmtRate(b.bytesPerSecPerNode)];
+        return [
+          m.name,
+          b.convergeMs >= 0 ? fmtSec(b.convergeMs) : "did not converge",
+          ...detCells(b.det),
+          fmtRate(ten?.bytesPerSecPerNode),
+          fmtRate(b.bytesPerSecPerNode),
+        ];
       }),
     ),
     "",
@@ -485,7 +494,15 @@ function memberlistSection(): string[] {
       "'All' adds ceil(log4 N) gossip rounds of 200 ms for the dead message. Bandwidth is a rough estimate (assumes ~70 B ping, ~15 B ack, ~60 B per member per push-pull direction), no headers.",
     "",
     mdTable(
-      ["N", "suspicion timeout (min)", "suspicion timeout (max, 6x)", "first, expected (min timeout)", "first, no confirmations (max timeout)", "all, expected", "bytes/s per node (rough)"],
+      [
+        "N",
+        "suspicion timeout (min)",
+        "suspicion timeout (max, 6x)",
+        "first, expected (min timeout)",
+        "first, no confirmations (max timeout)",
+        "all, expected",
+        "bytes/s per node (rough)",
+      ],
       [10, 20, 200].map(memberlistRow),
     ),
     "",
@@ -498,7 +515,10 @@ function targetsSection(real: RealResult[], falseFail: Map<string, FalseFailResu
   const ff10 = (falseFail.get("pingack+suspicion") ?? [])[DROP_RATES.indexOf(0.1)];
   const allP99 = def ? percentile(def.det.allMs, 99) : undefined;
   const checks: [string, boolean][] = [
-    [`failed-at-all p99 <= 3 s at 10 real nodes (got ${fmtSec(allP99)}${def && def.det.misses ? `, ${def.det.misses} missed` : ""})`, allP99 !== undefined && allP99 <= 3000 && def!.det.misses === 0],
+    [
+      `failed-at-all p99 <= 3 s at 10 real nodes (got ${fmtSec(allP99)}${def && def.det.misses ? `, ${def.det.misses} missed` : ""})`,
+      allP99 !== undefined && allP99 <= 3000 && def!.det.misses === 0,
+    ],
     [`zero false failures at 10% drop (got ${ff10 ? ff10.members : "n/a"})`, ff10 !== undefined && ff10.members === 0],
     [`<= 2 KB/s per node (real 10 nodes: ${fmtRate(def?.bytesPerSecPerNode)})`, def?.bytesPerSecPerNode !== undefined && def.bytesPerSecPerNode <= 2000],
   ];

@@ -67,7 +67,12 @@ export function resetPeak(pid: number | undefined): boolean {
  * and the sources under `root`/`tops` (that `isSource` says they are built from) newer than the
  * oldest of them. Both empty: dist/ is fresh.
  */
-export function staleness(root: string, exes: readonly string[], tops: readonly string[], isSource: (top: string, rel: string) => boolean): { missing: string[]; newer: string[] } {
+export function staleness(
+  root: string,
+  exes: readonly string[],
+  tops: readonly string[],
+  isSource: (top: string, rel: string) => boolean,
+): { missing: string[]; newer: string[] } {
   const missing = exes.filter((e) => !existsSync(e)).map((m) => m.slice(root.length + 1));
   if (missing.length > 0) return { missing, newer: [] };
   const oldest = Math.min(...exes.map((e) => statSync(e).mtimeMs));

@@ -27,7 +27,10 @@ function flag(name: string, fallback: number): number {
 
 const seeds = flag("--seeds", 300);
 const from = flag("--from", 1);
-const lines = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8").split("\n").filter(Boolean).slice(0, flag("--lines", 600));
+const lines = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8")
+  .split("\n")
+  .filter(Boolean)
+  .slice(0, flag("--lines", 600));
 
 const t0 = performance.now();
 let failed = 0;
@@ -41,7 +44,9 @@ for (let seed = from; seed < from + seeds; seed++) {
   virtualMs += r.virtualMs;
   if (r.problems.length > 0) {
     failed++;
-    console.log(`seed ${seed} FAILED (${r.faults.join("; ")}): ${r.problems.join("; ")}\n  replay with RAINSTORM_SIM_SEED=${seed} bun test services/rainstorm/rainstorm_sim_test.ts -t chaos`);
+    console.log(
+      `seed ${seed} FAILED (${r.faults.join("; ")}): ${r.problems.join("; ")}\n  replay with RAINSTORM_SIM_SEED=${seed} bun test services/rainstorm/rainstorm_sim_test.ts -t chaos`,
+    );
   }
 }
 const wallMs = performance.now() - t0;

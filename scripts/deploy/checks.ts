@@ -94,7 +94,12 @@ export interface FileCopy {
  * every file any node stores is stored on exactly its `replicaCount` ring successors, with the
  * same size and operation count on each copy.
  */
-export function replicatedVerdict(answers: Map<string, NodeAnswers>, hosts: readonly string[], replicaCount: number, hydfsPort: number): Verdict & { files: number } {
+export function replicatedVerdict(
+  answers: Map<string, NodeAnswers>,
+  hosts: readonly string[],
+  replicaCount: number,
+  hydfsPort: number,
+): Verdict & { files: number } {
   const why: string[] = [];
   let ringIds: string[] | undefined;
   for (const h of hosts) {
@@ -122,10 +127,14 @@ export function replicatedVerdict(answers: Map<string, NodeAnswers>, hosts: read
     }
   }
   for (const [name, list] of [...copies].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const want = ring.replicasFor(name, replicaCount).map((n) => n.host).sort();
+    const want = ring
+      .replicasFor(name, replicaCount)
+      .map((n) => n.host)
+      .sort();
     const have = list.map((c) => c.host).sort();
     if (want.join(",") !== have.join(",")) why.push(`${name}: on ${have.join(", ")}; its replicas are ${want.join(", ")}`);
-    else if (new Set(list.map((c) => `${c.size}/${c.ops}`)).size > 1) why.push(`${name}: copies differ (${list.map((c) => `${c.host} ${c.size} B/${c.ops} ops`).join(", ")})`);
+    else if (new Set(list.map((c) => `${c.size}/${c.ops}`)).size > 1)
+      why.push(`${name}: copies differ (${list.map((c) => `${c.host} ${c.size} B/${c.ops} ops`).join(", ")})`);
   }
   return { ...verdict(why), files: copies.size };
 }

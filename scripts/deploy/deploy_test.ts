@@ -20,10 +20,28 @@ const ROOT = resolve(import.meta.dir, "../..");
 
 describe("hosts file lines", () => {
   test("parseLine: a settings line or a host line, each word checked", () => {
-    const host = (address: string, introducer: boolean, kv: Record<string, string> = {}, options: string[] = []) => ({ host: { line: 7, address, introducer, kv, options } });
+    const host = (address: string, introducer: boolean, kv: Record<string, string> = {}, options: string[] = []) => ({
+      host: { line: 7, address, introducer, kv, options },
+    });
     const cases: [string, ReturnType<typeof parseLine>][] = [
-      ["user=root ssh_key=k", { settings: [["user", "root"], ["ssh_key", "k"]] }],
-      ["ssh_option=A=1 ssh_option=B=2", { settings: [["ssh_option", "A=1"], ["ssh_option", "B=2"]] }],
+      [
+        "user=root ssh_key=k",
+        {
+          settings: [
+            ["user", "root"],
+            ["ssh_key", "k"],
+          ],
+        },
+      ],
+      [
+        "ssh_option=A=1 ssh_option=B=2",
+        {
+          settings: [
+            ["ssh_option", "A=1"],
+            ["ssh_option", "B=2"],
+          ],
+        },
+      ],
       ["10.0.0.1", host("10.0.0.1", false)],
       ["node3.example.com introducer", host("node3.example.com", true)],
       ["10.0.0.2 ssh=vm2 user=admin ssh_option=X=1 ssh_option=Y=2", host("10.0.0.2", false, { ssh: "vm2", user: "admin" }, ["X=1", "Y=2"])],
@@ -144,16 +162,29 @@ describe("hosts file", () => {
 describe("join and re-replication verdicts", () => {
   const hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
   const ids = hosts.map((h, i) => `${h}:5000@${1000 + i}`);
-  const block = (node: string, cmd: string, body: unknown, code = 0) => `@@ ${node} ${cmd} ${code}\n${typeof body === "string" ? body : JSON.stringify(body, null, 2)}\n`;
+  const block = (node: string, cmd: string, body: unknown, code = 0) =>
+    `@@ ${node} ${cmd} ${code}\n${typeof body === "string" ? body : JSON.stringify(body, null, 2)}\n`;
   const memberList = (states: string[]) => ({ count: ids.length, members: ids.map((id, i) => ({ id, state: states[i] })) });
 
   test("joined: every node alive, ready and seeing all others alive", () => {
-    const all = hosts.map((h, i) => block(h, "list_self", { id: ids[i], state: "alive", ready: true }) + block(h, "list_mem", memberList(["alive", "alive", "alive", "alive"]))).join("");
+    const all = hosts
+      .map(
+        (h, i) => block(h, "list_self", { id: ids[i], state: "alive", ready: true }) + block(h, "list_mem", memberList(["alive", "alive", "alive", "alive"])),
+      )
+      .join("");
     expect(joinedVerdict(parseProbe(all), hosts)).toEqual({ ok: true, why: [] });
-    const suspect = all.replace(block(hosts[3]!, "list_mem", memberList(["alive", "alive", "alive", "alive"])), block(hosts[3]!, "list_mem", memberList(["alive", "suspect", "alive", "alive"])));
+    const suspect = all.replace(
+      block(hosts[3]!, "list_mem", memberList(["alive", "alive", "alive", "alive"])),
+      block(hosts[3]!, "list_mem", memberList(["alive", "suspect", "alive", "alive"])),
+    );
     expect(joinedVerdict(parseProbe(suspect), hosts).why).toEqual(["10.0.0.4 lists 10.0.0.2 alive 0 times"]);
-    const down = all.replace(block(hosts[0]!, "list_self", { id: ids[0], state: "alive", ready: true }), block(hosts[0]!, "list_self", "error: memberd at 10.0.0.1:8080 unreachable: connection refused", 1));
-    expect(joinedVerdict(parseProbe(down), hosts).why[0]).toBe("10.0.0.1: memberd does not answer (error: memberd at 10.0.0.1:8080 unreachable: connection refused)");
+    const down = all.replace(
+      block(hosts[0]!, "list_self", { id: ids[0], state: "alive", ready: true }),
+      block(hosts[0]!, "list_self", "error: memberd at 10.0.0.1:8080 unreachable: connection refused", 1),
+    );
+    expect(joinedVerdict(parseProbe(down), hosts).why[0]).toBe(
+      "10.0.0.1: memberd does not answer (error: memberd at 10.0.0.1:8080 unreachable: connection refused)",
+    );
   });
 
   test("replicated: every file on exactly its ring successors, copies alike", () => {
@@ -170,8 +201,12 @@ describe("join and re-replication verdicts", () => {
     const missing = replicatedVerdict(probe({ host: holder, name: "b.txt" }), hosts, 3, 10010);
     expect(missing.ok).toBe(false);
     expect(missing.why[0]).toStartWith("b.txt: on ");
-    const partialRing = parseProbe(hosts.map((h) => block(h, "liststore", listing(h)) + block(h, "list_mem_ids", { ...ringAnswer, members: ringAnswer.members.slice(1) })).join(""));
-    expect(replicatedVerdict(partialRing, hosts, 3, 10010).why[0]).toContain("ring holds 10.0.0.2, 10.0.0.3, 10.0.0.4; expected 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4");
+    const partialRing = parseProbe(
+      hosts.map((h) => block(h, "liststore", listing(h)) + block(h, "list_mem_ids", { ...ringAnswer, members: ringAnswer.members.slice(1) })).join(""),
+    );
+    expect(replicatedVerdict(partialRing, hosts, 3, 10010).why[0]).toContain(
+      "ring holds 10.0.0.2, 10.0.0.3, 10.0.0.4; expected 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4",
+    );
   });
 });
 

@@ -64,7 +64,13 @@ function pidAlive(pid: number): boolean {
 /** Why a fleet cannot run here, or undefined when it can (root, ip netns, sshd, ssh, unshare). */
 export async function fleetUnsupported(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return "needs root (network namespaces, a bridge, sshd per namespace)";
-  for (const [bin, pkg] of [["ip", "iproute2"], ["ssh", "openssh-client"], ["ssh-keygen", "openssh-client"], ["unshare", "util-linux"], ["tar", "tar"]] as const) {
+  for (const [bin, pkg] of [
+    ["ip", "iproute2"],
+    ["ssh", "openssh-client"],
+    ["ssh-keygen", "openssh-client"],
+    ["unshare", "util-linux"],
+    ["tar", "tar"],
+  ] as const) {
     if (!Bun.which(bin)) return `${bin} is not installed (apt-get install -y ${pkg})`;
   }
   if (!existsSync(SSHD)) return `${SSHD} is not installed (apt-get install -y openssh-server)`;
@@ -72,7 +78,9 @@ export async function fleetUnsupported(): Promise<string | undefined> {
   const add = await sh(["ip", "netns", "add", probe], { allowFail: true });
   if (add.code !== 0) return `ip netns add failed: ${add.err.trim()}`;
   // The nodes' sshd runs in a mount namespace of its own, with tmpfs mounts.
-  const mnt = await sh(["ip", "netns", "exec", probe, "unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /opt"], { allowFail: true });
+  const mnt = await sh(["ip", "netns", "exec", probe, "unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /opt"], {
+    allowFail: true,
+  });
   await sh(["ip", "netns", "del", probe], { allowFail: true });
   if (mnt.code !== 0) return `a mount namespace with a tmpfs failed: ${mnt.err.trim()}`;
   return undefined;
@@ -80,13 +88,19 @@ export async function fleetUnsupported(): Promise<string | undefined> {
 
 async function listNamespaces(): Promise<string[]> {
   const r = await sh(["ip", "netns", "list"], { allowFail: true });
-  return r.out.split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+  return r.out
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter(Boolean);
 }
 
 /** Kill every process in a namespace (they are the fleet's: sshd, sessions, daemons), then delete it. */
 async function removeNamespace(ns: string): Promise<void> {
   for (let round = 0; round < 3; round++) {
-    const pids = (await sh(["ip", "netns", "pids", ns], { allowFail: true })).out.split("\n").map(Number).filter((p) => p > 0);
+    const pids = (await sh(["ip", "netns", "pids", ns], { allowFail: true })).out
+      .split("\n")
+      .map(Number)
+      .filter((p) => p > 0);
     if (pids.length === 0) break;
     for (const p of pids) {
       try {
@@ -260,12 +274,37 @@ export class Fleet {
         `exec ${SSHD} -D -f '${join(sshDir, "sshd_config")}' -E '${join(sshDir, "sshd.log")}'`,
       ].join(" && ");
       // Not waited for here: `down` ends it with everything else in the namespace.
-      Bun.spawn(this.inNs(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts]), { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
+      Bun.spawn(this.inNs(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts]), {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "ignore",
+      }).unref();
     }
     const deadline = Date.now() + 20_000;
     for (let k = 1; k <= s.nodes; k++) {
       for (;;) {
-        const r = await sh(this.inNs(s.clientNs, ["ssh", "-F", "/dev/null", "-i", s.key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", `UserKnownHostsFile=${s.knownHosts}`, "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR", `root@${this.address(k)}`, "test -d /opt/rainstorm && ! test -e /run/systemd/system"]), { allowFail: true });
+        const r = await sh(
+          this.inNs(s.clientNs, [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            s.key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=2",
+            "-o",
+            `UserKnownHostsFile=${s.knownHosts}`,
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "LogLevel=ERROR",
+            `root@${this.address(k)}`,
+            "test -d /opt/rainstorm && ! test -e /run/systemd/system",
+          ]),
+          { allowFail: true },
+        );
         if (r.code === 0) break;
         if (Date.now() > deadline) {
           const log = (() => {
@@ -294,7 +333,11 @@ export class Fleet {
 if (import.meta.main) {
   const { positionals, values } = parseArgs({
     args: process.argv.slice(2),
-    options: { dir: { type: "string", default: join(tmpdir(), "rsfleet") }, nodes: { type: "string", default: "4" }, subnet: { type: "string", default: "127.1.0" } },
+    options: {
+      dir: { type: "string", default: join(tmpdir(), "rsfleet") },
+      nodes: { type: "string", default: "4" },
+      subnet: { type: "string", default: "127.1.0" },
+    },
     allowPositionals: true,
     strict: true,
   });

@@ -63,12 +63,17 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
    * config.json (and its HOME is the test's, for ctl's client state).
    */
   const ctl = (args: string[], timeoutMs = 60_000) =>
-    run(fleet.inNs(fleet.state.clientNs, [join(fleet.clientDir, "bin", "ctl"), ...args]), { cwd: fleet.clientDir, timeoutMs, env: { RAINSTORM_CONFIG: "", HOME: join(tmp, "home") } });
+    run(fleet.inNs(fleet.state.clientNs, [join(fleet.clientDir, "bin", "ctl"), ...args]), {
+      cwd: fleet.clientDir,
+      timeoutMs,
+      env: { RAINSTORM_CONFIG: "", HOME: join(tmp, "home") },
+    });
   const ok = (r: Ran, what: string) => {
     if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.out}\n${r.err}`);
     return r.out;
   };
-  const members = async (node: string) => JSON.parse(ok(await ctl(["list_mem", "--node", node, "--json"]), `ctl list_mem --node ${node}`)).members as { id: string; state: string }[];
+  const members = async (node: string) =>
+    JSON.parse(ok(await ctl(["list_mem", "--node", node, "--json"]), `ctl list_mem --node ${node}`)).members as { id: string; state: string }[];
 
   beforeAll(async () => {
     const t0 = performance.now();
@@ -109,7 +114,16 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
       expect(config.trimEnd().split("\n").length).toBe(6);
     }
     // The nodes run the copied binary, and this repository (with its bun) is out of their sight.
-    const where = ok(await deploy(["run", "--", "sh", "-c", `readlink /proc/$(cat var/run/memberd.pid)/exe; test -e ${ROOT}/package.json && echo repo-visible || echo repo-hidden`]), "deploy.ts run");
+    const where = ok(
+      await deploy([
+        "run",
+        "--",
+        "sh",
+        "-c",
+        `readlink /proc/$(cat var/run/memberd.pid)/exe; test -e ${ROOT}/package.json && echo repo-visible || echo repo-hidden`,
+      ]),
+      "deploy.ts run",
+    );
     expect(where.match(/\/opt\/rainstorm\/bin\/rainstorm/g)?.length).toBe(NODES);
     expect(where.match(/repo-hidden/g)?.length).toBe(NODES);
     expect(where).not.toContain("repo-visible");
@@ -118,7 +132,9 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
     expect(status.out.match(/4 of 4 hosts alive/g)?.length).toBe(NODES);
   });
 
-  const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8").split("\n").filter((l, i, all) => i < all.length - 1 || l !== "");
+  const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8")
+    .split("\n")
+    .filter((l, i, all) => i < all.length - 1 || l !== "");
   const reference = new Map<string, number>();
   for (const line of LINES) if (line.includes(PATTERN)) reference.set(parseCsvLine(line)[COL] ?? "", (reference.get(parseCsvLine(line)[COL] ?? "") ?? 0) + 1);
   const files = new Map<string, string>(); // HyDFS name -> sha256 of its content
@@ -126,7 +142,23 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
   test("ctl in the client namespace: App 1 exactly-once gives exactly the reference counts", async () => {
     ok(await ctl(["create", join(ROOT, "testdata", "dataset1.csv"), "dataset1.csv"]), "ctl create");
     files.set("dataset1.csv", sha256(readFileSync(join(ROOT, "testdata", "dataset1.csv"))));
-    const r = await ctl(["rainstorm", "2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper ${COL}`, "dataset1.csv", "app1.txt", "true", "false", "0", "0", "0"], 120_000);
+    const r = await ctl(
+      [
+        "rainstorm",
+        "2",
+        "3",
+        "-stage-config-map",
+        `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper ${COL}`,
+        "dataset1.csv",
+        "app1.txt",
+        "true",
+        "false",
+        "0",
+        "0",
+        "0",
+      ],
+      120_000,
+    );
     ok(r, "ctl rainstorm (App 1, exactly-once)");
     expect(r.err).toContain("done");
     const outputs = r.out.split("\n").filter(Boolean);
@@ -178,7 +210,10 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
 
   test("deploy.ts rolling-restart: one node at a time, and every HyDFS file intact afterwards", async () => {
     // A few more files: small, several 4 MiB chunks, and one with appends.
-    for (const [name, size] of [["small.bin", 1000], ["chunks.bin", 9 * 1024 * 1024 + 17]] as const) {
+    for (const [name, size] of [
+      ["small.bin", 1000],
+      ["chunks.bin", 9 * 1024 * 1024 + 17],
+    ] as const) {
       const bytes = crypto.getRandomValues(new Uint8Array(size));
       writeFileSync(join(tmp, name), bytes);
       ok(await ctl(["create", join(tmp, name), name]), `ctl create ${name}`);
@@ -194,7 +229,9 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
     ok(await deploy(["push", "--bundle", tarball]), "deploy.ts push (again)");
     const r = await deploy(["rolling-restart", "--timeout", "90"], 240_000);
     ok(r, "deploy.ts rolling-restart");
-    const restarted = [...r.out.matchAll(/(\S+): restarted: rejoined ([\d.]+) s after its stop \(([\d.]+) s after its start\), HyDFS re-replicated ([\d.]+) s later/g)];
+    const restarted = [
+      ...r.out.matchAll(/(\S+): restarted: rejoined ([\d.]+) s after its stop \(([\d.]+) s after its start\), HyDFS re-replicated ([\d.]+) s later/g),
+    ];
     expect(restarted.map((x) => x[1])).toEqual([2, 3, 4, 1].map((k) => fleet.address(k)));
     figures.rolling = restarted.map((x) => `${x[1]} rejoined ${x[3]} s after start (${x[2]} s after stop), re-replicated +${x[4]} s`).join("; ");
     figures.rollingTotal = /done in ([\d.]+ s)/.exec(r.out)?.[1] ?? "?";
@@ -205,7 +242,10 @@ describe.skipIf(unsupported !== undefined)("deploy to a fleet of network namespa
     const status = await deploy(["status"]);
     ok(status, "deploy.ts status after the rolling restart");
     // Every daemon runs the pushed files, not the ones they replaced.
-    const exes = ok(await deploy(["run", "--", "sh", "-c", "for d in memberd hydfsd rainstormd; do readlink /proc/$(cat var/run/$d.pid)/exe; done"]), "deploy.ts run readlink");
+    const exes = ok(
+      await deploy(["run", "--", "sh", "-c", "for d in memberd hydfsd rainstormd; do readlink /proc/$(cat var/run/$d.pid)/exe; done"]),
+      "deploy.ts run readlink",
+    );
     expect(exes.match(/^\/opt\/rainstorm\/bin\/rainstorm$/gm)?.length).toBe(3 * NODES);
   });
 

@@ -101,7 +101,8 @@ function checkPort(v: string, what: string): number {
 }
 
 function checkDir(v: string, what: string): string {
-  if (!DIR.test(v) || v.split("/").includes("..") || v === "/") throw new HostsError(`${what}: expected an absolute folder of letters, digits and ._-/ (such as /opt/rainstorm), got ${JSON.stringify(v)}`);
+  if (!DIR.test(v) || v.split("/").includes("..") || v === "/")
+    throw new HostsError(`${what}: expected an absolute folder of letters, digits and ._-/ (such as /opt/rainstorm), got ${JSON.stringify(v)}`);
   return v.replace(/\/+$/, "");
 }
 
@@ -153,7 +154,8 @@ function parseSetting(t: string, where: string): [string, string] {
 
 /** A host line's words: the address, then `introducer` and/or HOST_KEYS overrides. */
 function parseHostLine([address, ...rest]: [string, ...string[]], lineNo: number, where: string): HostLine {
-  if (!IPV4.test(address) && !HOSTNAME.test(address)) throw new HostsError(`${where}: ${JSON.stringify(address)}: expected a host's cluster address (IPv4 or host name) or key=value`);
+  if (!IPV4.test(address) && !HOSTNAME.test(address))
+    throw new HostsError(`${where}: ${JSON.stringify(address)}: expected a host's cluster address (IPv4 or host name) or key=value`);
   const entry: HostLine = { line: lineNo, address, introducer: false, kv: {}, options: [] };
   for (const t of rest) {
     if (t === "introducer") {
@@ -162,7 +164,8 @@ function parseHostLine([address, ...rest]: [string, ...string[]], lineNo: number
     }
     const eq = t.indexOf("=");
     const k = eq < 0 ? t : t.slice(0, eq);
-    if (eq < 0 || !(HOST_KEYS as readonly string[]).includes(k)) throw new HostsError(`${where}: ${JSON.stringify(t)}: expected "introducer" or one of ${HOST_KEYS.map((h) => `${h}=`).join(", ")}`);
+    if (eq < 0 || !(HOST_KEYS as readonly string[]).includes(k))
+      throw new HostsError(`${where}: ${JSON.stringify(t)}: expected "introducer" or one of ${HOST_KEYS.map((h) => `${h}=`).join(", ")}`);
     if (k === "ssh_option") entry.options.push(t.slice(eq + 1));
     else entry.kv[k] = t.slice(eq + 1);
   }
@@ -284,7 +287,9 @@ export function introducerList(inv: Inventory): string[] {
 
 /** One top-level key per line, values compact: the 5-line config of DEPLOY.md, plus what the inventory adds. */
 export function formatConfig(obj: Record<string, unknown>): string {
-  const lines = Object.entries(obj).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 1).replace(/\n\s*/g, " ").replace(/\[ /g, "[").replace(/ \]/g, "]")}`);
+  const lines = Object.entries(obj).map(
+    ([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 1).replace(/\n\s*/g, " ").replace(/\[ /g, "[").replace(/ \]/g, "]")}`,
+  );
   return `{\n${lines.join(",\n")}\n}\n`;
 }
 

@@ -26,7 +26,19 @@ export class Remote {
   /** Options shared by ssh and scp (the port flag differs: -p / -P). */
   private common(portFlag: "-p" | "-P"): string[] {
     const h = this.host;
-    const opts = [...(h.sshConfig ? ["-F", h.sshConfig] : []), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"];
+    const opts = [
+      ...(h.sshConfig ? ["-F", h.sshConfig] : []),
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "ServerAliveInterval=10",
+      "-o",
+      "ServerAliveCountMax=3",
+      "-o",
+      "LogLevel=ERROR",
+    ];
     if (h.sshKey) opts.push("-i", h.sshKey, "-o", "IdentitiesOnly=yes");
     if (h.sshPort !== undefined) opts.push(portFlag, String(h.sshPort));
     for (const o of h.sshOptions) opts.push("-o", o);

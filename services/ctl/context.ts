@@ -18,7 +18,10 @@ import { readConfigFile } from "../shared/config.ts";
 import { ClusterHttp, whyFailed } from "../shared/http.ts";
 
 export const commonArgs = {
-  node: { type: "string", description: "node to talk to: a config alias, a name `ctl nodes` lists, or an address (default: the first node of the config that answers)" },
+  node: {
+    type: "string",
+    description: "node to talk to: a config alias, a name `ctl nodes` lists, or an address (default: the first node of the config that answers)",
+  },
   json: { type: "boolean", description: "print raw JSON", default: false },
   config: { type: "string", description: "config file (default: $RAINSTORM_CONFIG, else ./config.json, else ~/.config/rainstorm/config.json)" },
   timeout: { type: "string", description: "per-request timeout in ms", default: "3000" },
@@ -120,8 +123,13 @@ export function loadClientConfig(flag: string | undefined, from: ConfigEnv = {})
   const nodes = raw.nodes;
   delete raw.nodes;
   const where = `config ${path}`;
-  if (nodes !== undefined && (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n === "string" && (IPV4_DOTTED_QUAD.test(n) || isHostname(n))))) {
-    throw new CtlError(`${where}: invalid configuration: nodes: expected a list of node addresses such as ["10.0.0.5", "node2.example.com"], got ${JSON.stringify(nodes)}`);
+  if (
+    nodes !== undefined &&
+    (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n === "string" && (IPV4_DOTTED_QUAD.test(n) || isHostname(n))))
+  ) {
+    throw new CtlError(
+      `${where}: invalid configuration: nodes: expected a list of node addresses such as ["10.0.0.5", "node2.example.com"], got ${JSON.stringify(nodes)}`,
+    );
   }
   let cfg: NodeConfig;
   try {
@@ -164,7 +172,15 @@ export async function makeCtx(args: CommonValues): Promise<Ctx> {
   const client = loadClientConfig(args.config);
   const timeoutMs = Number(args.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CtlError(`--timeout ${args.timeout}: expected a positive integer (ms)`);
-  const ctx: Ctx = { cfg: client.cfg, host: "", json: args.json, timeoutMs, http: new ClusterHttp(client.cfg.cluster_secret), client, nodeGiven: args.node !== undefined };
+  const ctx: Ctx = {
+    cfg: client.cfg,
+    host: "",
+    json: args.json,
+    timeoutMs,
+    http: new ClusterHttp(client.cfg.cluster_secret),
+    client,
+    nodeGiven: args.node !== undefined,
+  };
   ctx.host = args.node !== undefined ? await nodeHost(ctx, args.node, "--node") : await reachableSeed(ctx);
   return ctx;
 }
@@ -250,13 +266,24 @@ export function resolveNodeName(aliases: Record<string, string>, name: string, w
  * with the timeout; an unreachable daemon is a CtlError, a non-2xx answer a CtlHttpError
  * carrying the daemon's message.
  */
-export async function daemonCall(ctx: Ctx, daemon: string, port: number, path: string, init: { method?: string; body?: unknown; host?: string } = {}): Promise<any> {
+export async function daemonCall(
+  ctx: Ctx,
+  daemon: string,
+  port: number,
+  path: string,
+  init: { method?: string; body?: unknown; host?: string } = {},
+): Promise<any> {
   const host = init.host ?? ctx.host;
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
-    res = await ctx.http.fetch(`http://${host}:${port}${path}`, { method: init.method ?? "GET", headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), timeoutMs: ctx.timeoutMs });
+    res = await ctx.http.fetch(`http://${host}:${port}${path}`, {
+      method: init.method ?? "GET",
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      timeoutMs: ctx.timeoutMs,
+    });
   } catch (err) {
     throw new CtlError(`${daemon} at ${host}:${port} unreachable: ${whyFailed(err)}`);
   }
@@ -345,7 +372,12 @@ export async function leaderTarget(ctx: Ctx): Promise<string> {
   if (ctx.client.leader) return ctx.client.leader;
   const got = await memberCall(ctx, "/get");
   const node = got?.node ?? {};
-  return leaderHost({ ...ctx.cfg, host: typeof node.host === "string" ? node.host : ctx.host, introducers: Array.isArray(node.introducers) ? node.introducers : [], rainstorm: { ...ctx.cfg.rainstorm, leader: "" } });
+  return leaderHost({
+    ...ctx.cfg,
+    host: typeof node.host === "string" ? node.host : ctx.host,
+    introducers: Array.isArray(node.introducers) ? node.introducers : [],
+    rainstorm: { ...ctx.cfg.rainstorm, leader: "" },
+  });
 }
 
 /**
@@ -383,5 +415,12 @@ export function print(ctx: Ctx, data: unknown, human: () => string): void {
 /** Left-aligned columns. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

@@ -10,7 +10,19 @@ import { join, resolve } from "node:path";
 import { colorFor, renderHelp, stripAnsi, unknownFlag, widthFor, wrapWords } from "../shared/cli.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { tempPath } from "../testing/cluster.ts";
-import { compareHosts, type Ctx, CtlError, CtlHttpError, defaultConfigPaths, loadClientConfig, memberHost, namesFromMembers, nodeHost, reachableSeed, redirectedLeader } from "./context.ts";
+import {
+  compareHosts,
+  type Ctx,
+  CtlError,
+  CtlHttpError,
+  defaultConfigPaths,
+  loadClientConfig,
+  memberHost,
+  namesFromMembers,
+  nodeHost,
+  reachableSeed,
+  redirectedLeader,
+} from "./context.ts";
 import { hydfsCommands } from "./hydfs.ts";
 import { memberCommands } from "./member.ts";
 import { rainstormCommands } from "./rainstorm.ts";
@@ -26,7 +38,13 @@ mkdirSync(dir, { recursive: true });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function ctl(args: string[], env: Record<string, string | undefined> = {}, cwd = dir): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn([process.execPath, CTL, ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", ...env } });
+  const proc = Bun.spawn([process.execPath, CTL, ...args], {
+    cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", ...env },
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
@@ -89,21 +107,30 @@ describe("config lookup: --config, then RAINSTORM_CONFIG, then ./config.json, th
   test("aliases and rainstorm.leader count only when the file sets them; the secret comes from RAINSTORM_SECRET too", () => {
     const bare = loadClientConfig(write(join(dir, "bare.json"), { nodes: ["10.0.0.5"] }), { env: { RAINSTORM_SECRET: "from-env" } });
     expect([bare.aliases, bare.leader, bare.cfg.cluster_secret]).toEqual([undefined, undefined, "from-env"]);
-    const full = loadClientConfig(write(join(dir, "full.json"), { aliases: { a: "10.0.0.1" }, rainstorm: { leader: "10.0.0.3" }, cluster_secret: "file" }), { env: {} });
+    const full = loadClientConfig(write(join(dir, "full.json"), { aliases: { a: "10.0.0.1" }, rainstorm: { leader: "10.0.0.3" }, cluster_secret: "file" }), {
+      env: {},
+    });
     expect([full.aliases, full.leader, full.cfg.cluster_secret]).toEqual([{ a: "10.0.0.1" }, "10.0.0.3", "file"]);
   });
 
   test("bad nodes and bad settings name the file and the field", () => {
     for (const nodes of [[], ["10.0.0.300"], "10.0.0.1", [5], ["a b"]]) {
-      expect(() => loadClientConfig(write(join(dir, "bad.json"), { nodes }), { env: {} })).toThrow(`bad.json: invalid configuration: nodes: expected a list of node addresses`);
+      expect(() => loadClientConfig(write(join(dir, "bad.json"), { nodes }), { env: {} })).toThrow(
+        `bad.json: invalid configuration: nodes: expected a list of node addresses`,
+      );
     }
-    expect(() => loadClientConfig(write(join(dir, "bad.json"), { nodez: ["x"] }), { env: {} })).toThrow(/bad\.json: invalid configuration: nodez: unknown setting/);
+    expect(() => loadClientConfig(write(join(dir, "bad.json"), { nodez: ["x"] }), { env: {} })).toThrow(
+      /bad\.json: invalid configuration: nodez: unknown setting/,
+    );
   });
 });
 
 describe("finding a node that answers", () => {
   const ctxFor = (file: Record<string, unknown> | undefined): Ctx => {
-    const client = file === undefined ? { ...loadClientConfig(undefined, { env: {}, home: join(dir, "nohome"), cwd: join(dir, "nocwd") }), seeds: [`${testNet(87)}.251`] } : loadClientConfig(write(join(dir, "probe.json"), file), { env: {} });
+    const client =
+      file === undefined
+        ? { ...loadClientConfig(undefined, { env: {}, home: join(dir, "nohome"), cwd: join(dir, "nocwd") }), seeds: [`${testNet(87)}.251`] }
+        : loadClientConfig(write(join(dir, "probe.json"), file), { env: {} });
     return { cfg: client.cfg, host: "", json: false, timeoutMs: 1000, http: new ClusterHttp(""), client };
   };
 
@@ -125,12 +152,16 @@ describe("finding a node that answers", () => {
     const err = await reachableSeed(ctxFor({ nodes: [`${testNet(87)}.251`, `${testNet(87)}.253`] })).catch((e: Error) => e);
     expect(err).toBeInstanceOf(CtlError);
     const net = testNet(87).replaceAll(".", "\\.");
-    expect((err as Error).message).toMatch(new RegExp(`^no node of .*probe\\.json answers: memberd at ${net}\\.251:8080 \\(.+\\), ${net}\\.253:8080 \\(.+\\)$`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^no node of .*probe\\.json answers: memberd at ${net}\\.251:8080 \\(.+\\), ${net}\\.253:8080 \\(.+\\)$`),
+    );
   });
 
   test("no config file and the default node does not answer: the message lists the paths tried and a minimal config", async () => {
     const err = await reachableSeed(ctxFor(undefined)).catch((e: Error) => e);
-    expect((err as Error).message).toContain(`no config file found (tried ${join(dir, "nocwd", "config.json")}, ${join(dir, "nohome", ".config", "rainstorm", "config.json")}; --config and RAINSTORM_CONFIG not given)`);
+    expect((err as Error).message).toContain(
+      `no config file found (tried ${join(dir, "nocwd", "config.json")}, ${join(dir, "nohome", ".config", "rainstorm", "config.json")}; --config and RAINSTORM_CONFIG not given)`,
+    );
     expect((err as Error).message).toContain(`{"nodes":["10.0.0.5"]} or {"introducers":["10.0.0.1:6000"]}`);
   });
 });
@@ -152,7 +183,13 @@ describe("node names learned from the cluster", () => {
   });
 
   test("hosts compare as numbers; member ids give their host", () => {
-    expect(["10.0.0.10", "b.example", "10.0.0.9", "a.example", "9.0.0.0"].sort(compareHosts)).toEqual(["9.0.0.0", "10.0.0.9", "10.0.0.10", "a.example", "b.example"]);
+    expect(["10.0.0.10", "b.example", "10.0.0.9", "a.example", "9.0.0.0"].sort(compareHosts)).toEqual([
+      "9.0.0.0",
+      "10.0.0.9",
+      "10.0.0.10",
+      "a.example",
+      "b.example",
+    ]);
     expect(memberHost("127.0.0.1:5000@1795513617028")).toBe("127.0.0.1");
   });
 
@@ -168,14 +205,23 @@ describe("node names learned from the cluster", () => {
     const server = Bun.serve({
       hostname: `${testNet(87)}.252`,
       port: 0,
-      fetch: () => Response.json({ count: 2, members: [{ id: `${testNet(87)}.5:5000@1`, state: "alive" }, { id: `${testNet(87)}.4:5000@1`, state: "alive" }] }),
+      fetch: () =>
+        Response.json({
+          count: 2,
+          members: [
+            { id: `${testNet(87)}.5:5000@1`, state: "alive" },
+            { id: `${testNet(87)}.4:5000@1`, state: "alive" },
+          ],
+        }),
     });
     try {
       const client = loadClientConfig(write(join(dir, "learn.json"), { nodes: [`${testNet(87)}.252`], ports: { http: server.port } }), { env: {} });
       const ctx: Ctx = { cfg: client.cfg, host: "", json: false, timeoutMs: 1000, http: new ClusterHttp(""), client };
       expect(await nodeHost(ctx, "2", "kill_task node")).toBe(`${testNet(87)}.5`);
       expect(await nodeHost(ctx, "01", "kill_task node")).toBe(`${testNet(87)}.4`);
-      await expect(nodeHost(ctx, "3", "kill_task node")).rejects.toThrow(`kill_task node "3": no such node; the cluster's members by host order are 01=${testNet(87)}.4, 02=${testNet(87)}.5`);
+      await expect(nodeHost(ctx, "3", "kill_task node")).rejects.toThrow(
+        `kill_task node "3": no such node; the cluster's members by host order are 01=${testNet(87)}.4, 02=${testNet(87)}.5`,
+      );
       await expect(nodeHost(ctx, "0x7f.1", "--node")).rejects.toThrow('--node "0x7f.1": expected an alias (none in the config)');
     } finally {
       server.stop(true);
@@ -210,7 +256,10 @@ describe("--version and unknown flags", () => {
     [["list_mem", "--nod=1"], "error: unknown flag --nod for ctl list_mem; it takes --node, --json, --config, --timeout (see ctl list_mem --help)"],
     [["kill_task", "01", "5", "-x"], "error: unknown flag -x for ctl kill_task; it takes --node, --json, --config, --timeout (see ctl kill_task --help)"],
     [["--node", "02", "list_mem"], "error: unknown flag --node for ctl; flags go after the command (see ctl <command> --help)"],
-    [["rainstorm", "1", "1", "echo", "x", "a", "b", "false", "false", "0", "1", "2", "--rate=5"], "error: unknown flag --rate for ctl rainstorm; it takes --node, --json, --config, --timeout and the job's --rate-schedule (see ctl rainstorm --help)"],
+    [
+      ["rainstorm", "1", "1", "echo", "x", "a", "b", "false", "false", "0", "1", "2", "--rate=5"],
+      "error: unknown flag --rate for ctl rainstorm; it takes --node, --json, --config, --timeout and the job's --rate-schedule (see ctl rainstorm --help)",
+    ],
     [["shell", "--verbose"], "error: unknown flag --verbose for ctl shell; it takes --node, --json, --config, --timeout (see ctl shell --help)"],
     [["bogus"], 'error: unknown command "bogus"; commands are nodes, list_mem,'],
   ];
@@ -267,7 +316,10 @@ describe("help", () => {
   });
 
   test("on a terminal: colour, wrapped to the terminal's width; NO_COLOR turns colour off", async () => {
-    for (const [noColor, cols] of [[undefined, 72], ["1", 60]] as const) {
+    for (const [noColor, cols] of [
+      [undefined, 72],
+      ["1", 60],
+    ] as const) {
       const pty = spawnPty([process.execPath, CTL, "--help"], { env: { ...process.env, NO_COLOR: noColor, TERM: "xterm-256color" }, cols });
       expect(await pty.exited()).toBe(0);
       const out = pty.output().replace(/\r\n/g, "\n");

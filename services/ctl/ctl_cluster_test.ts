@@ -20,7 +20,13 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const SECRET = "ctl-cluster-test-secret-87";
 
 describe("ctl learns the cluster from one node", () => {
-  const c = new LocalCluster({ dir: tempPath("ctl-cluster-"), subnet: testNet(87), secret: SECRET, killOnExit: true, extra: { rainstorm: { leader: `${testNet(87)}.2` } } });
+  const c = new LocalCluster({
+    dir: tempPath("ctl-cluster-"),
+    subnet: testNet(87),
+    secret: SECRET,
+    killOnExit: true,
+    extra: { rainstorm: { leader: `${testNet(87)}.2` } },
+  });
   const work = tempPath("ctl-cluster-work-");
   const home = join(work, "home");
   const cwd = join(work, "cwd");
@@ -29,7 +35,15 @@ describe("ctl learns the cluster from one node", () => {
 
   /** The environment of a ctl run; an `undefined` in `extra` removes that variable. */
   function env(extra: Record<string, string | undefined> = {}): Record<string, string> {
-    const all = { ...process.env, HOME: home, RAINSTORM_SECRET: SECRET, RAINSTORM_CONFIG: client, RAINSTORM_CTL_STATE: join(work, "state.json"), NO_COLOR: "1", ...extra };
+    const all = {
+      ...process.env,
+      HOME: home,
+      RAINSTORM_SECRET: SECRET,
+      RAINSTORM_CONFIG: client,
+      RAINSTORM_CTL_STATE: join(work, "state.json"),
+      NO_COLOR: "1",
+      ...extra,
+    };
     return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
   }
 
@@ -92,7 +106,9 @@ describe("ctl learns the cluster from one node", () => {
     expect(await reached(["--node", c.host(1)])).toBe(c.host(1));
     const bad = await ctl(["list_self", "--node", "7"]);
     expect(bad.code).toBe(1);
-    expect(bad.err.trim()).toBe(`error: --node "7": no such node; the cluster's members by host order are 01=${c.host(1)}, 02=${c.host(2)}, 03=${c.host(3)} (see ctl nodes); or give an IPv4 address or a host name`);
+    expect(bad.err.trim()).toBe(
+      `error: --node "7": no such node; the cluster's members by host order are 01=${c.host(1)}, 02=${c.host(2)}, 03=${c.host(3)} (see ctl nodes); or give an IPv4 address or a host name`,
+    );
   });
 
   test("leader commands find the leader without being told: from the cluster, or by following a 421 once", async () => {
@@ -183,7 +199,13 @@ describe("ctl learns the cluster from one node", () => {
   });
 
   test("shell with piped commands reads plain lines (no prompt, no escape codes)", async () => {
-    const proc = Bun.spawn([process.execPath, CTL, "shell", "--node", "02"], { cwd, stdin: new Blob(["list_self --json\nexit\n"]), stdout: "pipe", stderr: "pipe", env: env() });
+    const proc = Bun.spawn([process.execPath, CTL, "shell", "--node", "02"], {
+      cwd,
+      stdin: new Blob(["list_self --json\nexit\n"]),
+      stdout: "pipe",
+      stderr: "pipe",
+      env: env(),
+    });
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     expect([await proc.exited, err]).toEqual([0, ""]);
     expect(out).not.toContain("ctl>");

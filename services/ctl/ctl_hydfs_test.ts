@@ -20,7 +20,11 @@ describe("ctl HyDFS commands", () => {
   const state = join(work, "client.json");
 
   async function ctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", config], { stdout: "pipe", stderr: "pipe", env: { ...process.env, RAINSTORM_CTL_STATE: state } });
+    const proc = Bun.spawn([process.execPath, CTL, ...args, "--config", config], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, RAINSTORM_CTL_STATE: state },
+    });
     const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(30_000));
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
@@ -75,11 +79,14 @@ describe("ctl HyDFS commands", () => {
     expect((await ctl("create", join(work, "more.txt"), "shared.log")).code).toBe(0);
     const r = await ctl("multiappend", "shared.log", "01", "02", "mine.txt", "mine.txt");
     expect(r.code).toBe(0);
-    const text = readFileSync(await (async () => {
-      const p = join(work, "shared.out");
-      await ctl("get", "shared.log", p);
-      return p;
-    })(), "utf8");
+    const text = readFileSync(
+      await (async () => {
+        const p = join(work, "shared.out");
+        await ctl("get", "shared.log", p);
+        return p;
+      })(),
+      "utf8",
+    );
     expect(text).toContain("from node 1\n");
     expect(text).toContain("from node 2\n");
     const bad = await ctl("multiappend", "shared.log", "01", "02", "mine.txt");
@@ -105,7 +112,10 @@ describe("ctl HyDFS commands", () => {
     expect((await ctl("create", head, "dup.log")).code).toBe(0);
     const created = rewind();
     const createAgain = await ctl("create", head, "dup.log", "--node", "02");
-    expect([createAgain.code, createAgain.out.trim()]).toEqual([0, `already applied: create seq ${created.seq} of dup.log was a duplicate (nothing new written)`]);
+    expect([createAgain.code, createAgain.out.trim()]).toEqual([
+      0,
+      `already applied: create seq ${created.seq} of dup.log was a duplicate (nothing new written)`,
+    ]);
 
     const first = await ctl("append", once, "dup.log");
     expect(first.out).toContain("appended 14 bytes to dup.log");

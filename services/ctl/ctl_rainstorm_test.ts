@@ -26,7 +26,15 @@ mkdirSync(dir, { recursive: true });
 
 /** The job's events, by dest: out.txt succeeds, fail.txt fails after its first event. */
 function eventsFor(spec: JobSpec): JobEvent[] {
-  const accepted: JobEvent = { event: "accepted", job: JOB, tasks: [{ stage: 0, index: 0, node: "127.0.0.1", pid: 7 }, { stage: 0, index: 1, node: LEADER, pid: 9 }, { stage: 1, index: 0, node: "127.0.0.1", pid: 11 }] };
+  const accepted: JobEvent = {
+    event: "accepted",
+    job: JOB,
+    tasks: [
+      { stage: 0, index: 0, node: "127.0.0.1", pid: 7 },
+      { stage: 0, index: 1, node: LEADER, pid: 9 },
+      { stage: 1, index: 0, node: "127.0.0.1", pid: 11 },
+    ],
+  };
   if (spec.dest === "fail.txt") return [accepted, { event: "failed", job: JOB, error: "source: reading in.txt: 404 no such file" }];
   return [
     accepted,
@@ -65,7 +73,13 @@ beforeAll(() => {
   port = probe.port!;
   probe.stop(true);
   for (const host of ["127.0.0.1", LEADER]) {
-    const app = rainstormApp({ secret: SECRET, host, worker: {} as Worker, leader: host === LEADER ? (leader as unknown as Leader) : undefined, leaderHost: LEADER });
+    const app = rainstormApp({
+      secret: SECRET,
+      host,
+      worker: {} as Worker,
+      leader: host === LEADER ? (leader as unknown as Leader) : undefined,
+      leaderHost: LEADER,
+    });
     servers.push(Bun.serve({ hostname: host, port, fetch: (req) => app.handle(req) }));
   }
   config = join(dir, "config.json");
@@ -78,7 +92,12 @@ afterAll(() => {
 
 /** ctl with `args`, asking node 127.0.0.1 (not the leader) with the test's config. */
 async function ctl(args: string[], node = "127.0.0.1"): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn([process.execPath, CTL, ...args, "--node", node, "--config", config], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", RAINSTORM_SECRET: "" } });
+  const proc = Bun.spawn([process.execPath, CTL, ...args, "--node", node, "--config", config], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, HOME: join(dir, "home"), RAINSTORM_CONFIG: "", RAINSTORM_SECRET: "" },
+  });
   const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(20_000));
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
@@ -86,7 +105,20 @@ async function ctl(args: string[], node = "127.0.0.1"): Promise<{ code: number; 
   return { code, out, err };
 }
 
-const APP = (dest: string) => ["rainstorm", "2", "2", "-stage-config-map", "stage0 grep-wrapper x 0 stage1 aggregate-wrapper", "in.txt", dest, "false", "false", "0", "0", "0"];
+const APP = (dest: string) => [
+  "rainstorm",
+  "2",
+  "2",
+  "-stage-config-map",
+  "stage0 grep-wrapper x 0 stage1 aggregate-wrapper",
+  "in.txt",
+  dest,
+  "false",
+  "false",
+  "0",
+  "0",
+  "0",
+];
 
 describe("ctl rainstorm", () => {
   test("results to stdout, events to stderr, exit 0 after done (the 421 of node 01 followed to the leader)", async () => {
@@ -108,12 +140,20 @@ describe("ctl rainstorm", () => {
     const r = await ctl([...APP("out.txt"), "--json"]);
     expect(r.code).toBe(0);
     expect(r.err).toBe("");
-    expect(r.out).toBe(eventsFor({ dest: "out.txt" } as JobSpec).map((ev) => `${JSON.stringify(ev)}\n`).join(""));
+    expect(r.out).toBe(
+      eventsFor({ dest: "out.txt" } as JobSpec)
+        .map((ev) => `${JSON.stringify(ev)}\n`)
+        .join(""),
+    );
   });
 
   test("a failed job: its error on stderr, exit 1", async () => {
     const r = await ctl(APP("fail.txt"));
-    expect(r).toEqual({ code: 1, out: "", err: `job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}\nerror: job ${JOB} failed: source: reading in.txt: 404 no such file\n` });
+    expect(r).toEqual({
+      code: 1,
+      out: "",
+      err: `job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}\nerror: job ${JOB} failed: source: reading in.txt: 404 no such file\n`,
+    });
   });
 
   test("a refused job: the leader's words and the status", async () => {
@@ -147,8 +187,16 @@ describe("ctl list_tasks and kill_task", () => {
   });
 
   test("kill_task: the task killed; an unknown pid in the leader's words; no daemon: unreachable", async () => {
-    expect(await ctl(["kill_task", "127.0.0.1", "7"])).toEqual({ code: 0, err: "", out: `killed pid 7 on 127.0.0.1 (job ${JOB} stage0[0]); the leader restarts it\n` });
-    expect(await ctl(["kill_task", "127.0.0.1", "99"])).toEqual({ code: 1, out: "", err: `error: ${LEADER}: no running task with pid 99 on node 127.0.0.1 (see list_tasks) (HTTP 404)\n` });
+    expect(await ctl(["kill_task", "127.0.0.1", "7"])).toEqual({
+      code: 0,
+      err: "",
+      out: `killed pid 7 on 127.0.0.1 (job ${JOB} stage0[0]); the leader restarts it\n`,
+    });
+    expect(await ctl(["kill_task", "127.0.0.1", "99"])).toEqual({
+      code: 1,
+      out: "",
+      err: `error: ${LEADER}: no running task with pid 99 on node 127.0.0.1 (see list_tasks) (HTTP 404)\n`,
+    });
     const gone = await ctl(["kill_task", "127.0.0.1", "7"], "127.0.0.3");
     expect(gone.code).toBe(1);
     expect(gone.err).toStartWith(`error: rainstormd at 127.0.0.3:${port} unreachable: `);

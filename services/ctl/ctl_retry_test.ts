@@ -76,7 +76,11 @@ describe("ctl HyDFS calls retry a 503", () => {
   test("upload: 503 twice, then the answer; the same (client, seq) and the whole file every time", async () => {
     const local = join(dir, "part.txt");
     writeFileSync(local, "x".repeat(100_000));
-    answers = [NOT_READY, NOT_READY, { status: 200, body: JSON.stringify({ name: "f", size: 100_000, replicas: ["a", "b", "c"], acked: ["a", "b"], duplicate: false }) }];
+    answers = [
+      NOT_READY,
+      NOT_READY,
+      { status: 200, body: JSON.stringify({ name: "f", size: 100_000, replicas: ["a", "b", "c"], acked: ["a", "b"], duplicate: false }) },
+    ];
     const up = await upload(ctx(), "append", local, "f");
     expect(up.answer.acked).toEqual(["a", "b"]);
     expect(seen.length).toBe(3);
@@ -112,9 +116,16 @@ describe("ctl HyDFS calls retry a 503", () => {
   });
 
   test("404, 409 and a 503 for a call that must not be repeated are final", async () => {
-    for (const [status, retry503] of [[404, true], [409, true], [503, false]] as const) {
+    for (const [status, retry503] of [
+      [404, true],
+      [409, true],
+      [503, false],
+    ] as const) {
       seen.length = 0;
-      answers = [{ status, body: JSON.stringify({ error: `status ${status}` }) }, { status: 200, body: "{}" }];
+      answers = [
+        { status, body: JSON.stringify({ error: `status ${status}` }) },
+        { status: 200, body: "{}" },
+      ];
       let err: Error | undefined;
       try {
         await callJson(ctx(), "POST", "/multiappend_local?name=f&local=x", "127.0.0.1", retry503);

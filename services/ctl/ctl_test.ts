@@ -178,7 +178,9 @@ describe("node names: an alias, an IPv4 dotted quad or a host name, nothing else
   for (const name of bad) {
     test(`refuses ${JSON.stringify(name.slice(0, 40))} with a message listing the aliases`, () => {
       expect(() => resolveNodeName(aliases, name, "--node")).toThrow(CtlError);
-      expect(() => resolveNodeName(aliases, name, "--node")).toThrow(`--node ${JSON.stringify(name)}: expected an alias (01, 02, vm3), an IPv4 address such as 10.0.0.5, or a host name`);
+      expect(() => resolveNodeName(aliases, name, "--node")).toThrow(
+        `--node ${JSON.stringify(name)}: expected an alias (01, 02, vm3), an IPv4 address such as 10.0.0.5, or a host name`,
+      );
     });
   }
 

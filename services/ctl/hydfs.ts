@@ -47,7 +47,9 @@ export async function nextClientSeq(path = clientStatePath()): Promise<{ clientI
     }
   }
   try {
-    const state = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { clientId: string; seq: number }) : { clientId: `ctl-${randomUUID()}`, seq: 0 };
+    const state = existsSync(path)
+      ? (JSON.parse(readFileSync(path, "utf8")) as { clientId: string; seq: number })
+      : { clientId: `ctl-${randomUUID()}`, seq: 0 };
     state.seq++;
     writeFileSync(`${path}.tmp`, JSON.stringify(state));
     renameSync(`${path}.tmp`, path);
@@ -82,7 +84,9 @@ function progress(label: string, total: number | undefined) {
     const mb = (n: number) => (n / 1048576).toFixed(1);
     const secs = (performance.now() - t0) / 1000;
     const pct = total ? ` ${Math.floor((100 * done) / Math.max(1, total))}%` : "";
-    process.stderr.write(`\r${label}${pct} ${mb(done)}${total ? `/${mb(total)}` : ""} MB ${(done / 1048576 / Math.max(secs, 0.001)).toFixed(0)} MB/s${final ? "\n" : ""}`);
+    process.stderr.write(
+      `\r${label}${pct} ${mb(done)}${total ? `/${mb(total)}` : ""} MB ${(done / 1048576 / Math.max(secs, 0.001)).toFixed(0)} MB/s${final ? "\n" : ""}`,
+    );
   };
   return {
     add(n: number) {
@@ -156,7 +160,11 @@ export function retryPauseMs(failed: number, elapsedMs: number, budgetMs: number
  * are final: ctl is one person's one node, not a daemon that can wait for another coordinator.
  */
 function ctlRules(ctx: Ctx, opts: { retry503: boolean; retryTransport: boolean }): RetryRules {
-  return { policy: { ...CTL_RETRY, deadlineMs: ctx.timeoutMs }, retryStatus: (status) => opts.retry503 && status === 503, transport: opts.retryTransport ? "once" : "never" };
+  return {
+    policy: { ...CTL_RETRY, deadlineMs: ctx.timeoutMs },
+    retryStatus: (status) => opts.retry503 && status === 503,
+    transport: opts.retryTransport ? "once" : "never",
+  };
 }
 
 /**
@@ -217,7 +225,9 @@ export interface Uploaded {
 export function describeUpload(kind: "create" | "append", up: Uploaded): string {
   const r = up.answer;
   if (r.duplicate === true) return `already applied: ${kind} seq ${up.seq} of ${r.name} was a duplicate (nothing new written)`;
-  return kind === "create" ? `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}` : `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`;
+  return kind === "create"
+    ? `created ${r.name} (${r.size} bytes) on ${r.replicas.join(", ")}`
+    : `appended ${r.size} bytes to ${r.name} (acknowledged by ${r.acked.join(", ")})`;
 }
 
 /**
@@ -249,7 +259,11 @@ export async function upload(ctx: Ctx, kind: "create" | "append", local: string,
             }),
           );
         try {
-          const res = await client.request(base, "POST", writePath(kind, remote, clientId, seq), { headers: { "content-length": String(size) }, body, deadline: { signal: guard.signal } });
+          const res = await client.request(base, "POST", writePath(kind, remote, clientId, seq), {
+            headers: { "content-length": String(size) },
+            body,
+            deadline: { signal: guard.signal },
+          });
           if (!res.ok) throw await answerError(what, res);
           bar.end();
           return (await res.json()) as WriteAnswer;
@@ -278,7 +292,9 @@ function stalledOr(err: unknown, guard: { signal: AbortSignal }, ctx: Ctx): unkn
  */
 export function download(ctx: Ctx, path: string, local: string, label: string, host = ctx.host): Promise<{ size: number; ops: number }> {
   const where = { what: label, host, transportPrefix: `${label} via ${host}` };
-  return ctlCall(ctx, where, { retry503: true, retryTransport: false }, (client, opts) => client.insist(label, (base) => downloadOnce(ctx, client, base, path, local, label), opts));
+  return ctlCall(ctx, where, { retry503: true, retryTransport: false }, (client, opts) =>
+    client.insist(label, (base) => downloadOnce(ctx, client, base, path, local, label), opts),
+  );
 }
 
 async function downloadOnce(ctx: Ctx, client: HydfsClient, base: string, path: string, local: string, label: string): Promise<{ size: number; ops: number }> {
@@ -393,7 +409,12 @@ export const listStoreCmd = defineCommand({
   async run({ args }) {
     const ctx = await makeCtx(args);
     const r = await hydfsCall(ctx, "/liststore", (c, o) => c.liststore(o));
-    print(ctx, r, () => `${r.node ?? r.host} token ${r.token}\n${r.files.length ? table([["FILE", "TOKEN", "BYTES"], ...r.files.map((f: any) => [f.name, f.token, String(f.size)])]) : "(no files)"}`);
+    print(
+      ctx,
+      r,
+      () =>
+        `${r.node ?? r.host} token ${r.token}\n${r.files.length ? table([["FILE", "TOKEN", "BYTES"], ...r.files.map((f: any) => [f.name, f.token, String(f.size)])]) : "(no files)"}`,
+    );
   },
 });
 
@@ -408,12 +429,16 @@ export const listMemIdsCmd = defineCommand({
 });
 
 export const multiAppendCmd = defineCommand({
-  meta: { name: "multiappend", description: "multiappend <remote> <node...> <local...>: each node appends its own local file (from its local-files directory), all at once" },
+  meta: {
+    name: "multiappend",
+    description: "multiappend <remote> <node...> <local...>: each node appends its own local file (from its local-files directory), all at once",
+  },
   args: { ...commonArgs, remote: pos("HyDFS file name") },
   async run({ args }) {
     const ctx = await makeCtx(args);
     const rest = (args._ as string[]).slice(1);
-    if (rest.length === 0 || rest.length % 2 !== 0) throw new CtlError(`multiappend: expected <remote> then N nodes and N local names, got ${rest.length} arguments after the file name`);
+    if (rest.length === 0 || rest.length % 2 !== 0)
+      throw new CtlError(`multiappend: expected <remote> then N nodes and N local names, got ${rest.length} arguments after the file name`);
     const half = rest.length / 2;
     const jobs: { host: string; local: string }[] = [];
     for (const [i, n] of rest.slice(0, half).entries()) jobs.push({ host: await nodeHost(ctx, n, "multiappend node"), local: rest[half + i]! });
@@ -422,7 +447,12 @@ export const multiAppendCmd = defineCommand({
       // after a 503 that some replicas had stored could append twice.
       jobs.map((j) => hydfsCall(ctx, "/multiappend_local", (c, o) => c.multiappendLocal(args.remote, j.local, o), j.host, false)),
     );
-    const rows = results.map((r, i) => ({ host: jobs[i]!.host, local: jobs[i]!.local, ok: r.status === "fulfilled", detail: r.status === "fulfilled" ? `${r.value.size} bytes` : (r.reason as Error).message }));
+    const rows = results.map((r, i) => ({
+      host: jobs[i]!.host,
+      local: jobs[i]!.local,
+      ok: r.status === "fulfilled",
+      detail: r.status === "fulfilled" ? `${r.value.size} bytes` : (r.reason as Error).message,
+    }));
     print(ctx, rows, () => table([["NODE", "LOCAL", "RESULT"], ...rows.map((r) => [r.host, r.local, r.ok ? `ok, ${r.detail}` : `FAILED: ${r.detail}`])]));
     if (rows.some((r) => !r.ok)) throw new CtlError(`multiappend: ${rows.filter((r) => !r.ok).length} of ${rows.length} appends failed`);
   },

@@ -29,7 +29,9 @@ function getter(name: string, description: string, path: string, human: (data: a
 
 export const listMem = getter("list_mem", "list the membership as the node sees it", "/list_mem", (d) => `${d.count} members\n${memberTable(d.members)}`);
 export const listSelf = getter("list_self", "this node's own entry, and whether its membership view is current", "/list_self", (d) =>
-  d.ready === undefined ? memberTable([d]) : `${memberTable([d])}\nview ${d.ready ? "current" : "not current yet (joining): its hydfsd and rainstormd answer 503 meanwhile"}`,
+  d.ready === undefined
+    ? memberTable([d])
+    : `${memberTable([d])}\nview ${d.ready ? "current" : "not current yet (joining): its hydfsd and rainstormd answer 503 meanwhile"}`,
 );
 export const displaySuspects = getter("display_suspects", "members currently suspected", "/display_suspects", (d) =>
   d.count === 0 ? "no suspects" : memberTable(d.suspects),
@@ -86,7 +88,14 @@ export const setCmd = defineCommand({
     const ctx = await makeCtx(args);
     const body = parseAssignments(args._ as string[]);
     const data: any = await memberCall(ctx, "/set", { method: "POST", body });
-    print(ctx, data, () => `cluster config v${data.version}: ${Object.entries(data.cluster).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    print(
+      ctx,
+      data,
+      () =>
+        `cluster config v${data.version}: ${Object.entries(data.cluster)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")}`,
+    );
   },
 });
 
@@ -105,7 +114,11 @@ export const leaveCmd = defineCommand({
  * state in the reached node's view, and the RainStorm leader as the cluster says it is.
  */
 export const nodesCmd = defineCommand({
-  meta: { name: "nodes", description: "the node names ctl accepts (config aliases, else learned from the cluster: 01, 02, ... by host order), each node's state, and the RainStorm leader" },
+  meta: {
+    name: "nodes",
+    description:
+      "the node names ctl accepts (config aliases, else learned from the cluster: 01, 02, ... by host order), each node's state, and the RainStorm leader",
+  },
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);
@@ -136,7 +149,13 @@ export const nodesCmd = defineCommand({
       state: state.get(host) ?? "not a member",
       leader: host === leader,
     }));
-    const data = { names_from: fromConfig ? "config" : "cluster", asked: ctx.host, leader: leader ?? null, ...(leaderError ? { leader_error: leaderError } : {}), nodes: rows };
+    const data = {
+      names_from: fromConfig ? "config" : "cluster",
+      asked: ctx.host,
+      leader: leader ?? null,
+      ...(leaderError ? { leader_error: leaderError } : {}),
+      nodes: rows,
+    };
     print(ctx, data, () =>
       [
         table([["NAME", "HOST", "STATE", ""], ...rows.map((r) => [r.names.join(",") || "-", r.host, r.state, r.leader ? "leader" : ""])]),

@@ -32,7 +32,9 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
       own[m[1] as "node" | "config" | "timeout"] = value;
     } else if (a === "--json") own.json = true;
     else if (/^--[A-Za-z]/.test(a) && !JOB_FLAGS.includes(a.split("=")[0]!)) {
-      throw new UsageError(`unknown flag ${a.split("=")[0]} for ctl rainstorm; it takes --node, --json, --config, --timeout and the job's ${JOB_FLAGS.join(", ")} (see ctl rainstorm --help)`);
+      throw new UsageError(
+        `unknown flag ${a.split("=")[0]} for ctl rainstorm; it takes --node, --json, --config, --timeout and the job's ${JOB_FLAGS.join(", ")} (see ctl rainstorm --help)`,
+      );
     } else rest.push(a);
   }
   return { own, rest };
@@ -102,7 +104,9 @@ export async function runRainstorm(raw: string[]): Promise<number> {
     } else if (ev.event === "scaled") {
       console.error(`autoscale: stage${ev.stage}: ${ev.reason}`);
     } else if (ev.event === "done") {
-      console.error(`job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`);
+      console.error(
+        `job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`,
+      );
     } else if (ev.event === "failed") {
       console.error(`error: job ${ev.job} failed: ${ev.error}`);
     }
@@ -136,15 +140,34 @@ export const listTasksCmd = defineCommand({
         ? "no running tasks"
         : table([
             ["JOB", "STAGE", "TASK", "NODE", "PID", "OP", "ARGS", "TUPLES/S", "RESTARTS", "LOG"],
-            ...tasks.map((t) => [t.job, String(t.stage), String(t.task), t.node, String(t.pid), t.op, t.args.join(" "), t.rate === null ? "?" : String(t.rate), String(t.restarts), t.log]),
+            ...tasks.map((t) => [
+              t.job,
+              String(t.stage),
+              String(t.task),
+              t.node,
+              String(t.pid),
+              t.op,
+              t.args.join(" "),
+              t.rate === null ? "?" : String(t.rate),
+              String(t.restarts),
+              t.log,
+            ]),
           ]),
     );
   },
 });
 
 export const killTaskCmd = defineCommand({
-  meta: { name: "kill_task", description: "kill_task <node> <pid>: kill one task's operator process (on <node>); the leader restarts the task. --node: the node asked, as for every command" },
-  args: { ...commonArgs, target: { type: "positional", description: "the node the task runs on: alias, name or address", required: true }, pid: { type: "positional", description: "operator pid (see list_tasks)", required: true } },
+  meta: {
+    name: "kill_task",
+    description:
+      "kill_task <node> <pid>: kill one task's operator process (on <node>); the leader restarts the task. --node: the node asked, as for every command",
+  },
+  args: {
+    ...commonArgs,
+    target: { type: "positional", description: "the node the task runs on: alias, name or address", required: true },
+    pid: { type: "positional", description: "operator pid (see list_tasks)", required: true },
+  },
   async run({ args }) {
     const pid = Number(args.pid);
     if (!Number.isInteger(pid) || pid < 1) throw new CtlError(`pid ${JSON.stringify(args.pid)}: expected a positive integer`);

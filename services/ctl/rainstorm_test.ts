@@ -8,7 +8,11 @@ describe("ctl rainstorm: its own flags are taken out, the job's words pass throu
   const cases: [string[], { node?: string; json: boolean; config?: string; timeout: string }, string[]][] = [
     [job, { json: false, timeout: "10000" }, job],
     [[...job, "--rate-schedule", "150:5s,600:11s"], { json: false, timeout: "10000" }, [...job, "--rate-schedule", "150:5s,600:11s"]],
-    [["--node", "02", ...job, "--json", "--config=c.json", "--rate-schedule=1:1s"], { node: "02", json: true, config: "c.json", timeout: "10000" }, [...job, "--rate-schedule=1:1s"]],
+    [
+      ["--node", "02", ...job, "--json", "--config=c.json", "--rate-schedule=1:1s"],
+      { node: "02", json: true, config: "c.json", timeout: "10000" },
+      [...job, "--rate-schedule=1:1s"],
+    ],
   ];
   for (const [raw, own, rest] of cases) {
     test(raw.join(" "), () => {
@@ -28,6 +32,8 @@ describe("ctl rainstorm: its own flags are taken out, the job's words pass throu
       expect(() => splitOwnFlags([...job, bad])).toThrow(UsageError);
       expect(() => splitOwnFlags([...job, bad])).toThrow(`unknown flag ${bad.split("=")[0]} for ctl rainstorm`);
     }
-    expect(splitOwnFlags(["2", "3", "-stage-config-map", "stage0 grep-wrapper x 0 stage1 aggregate-wrapper", "a", "b", "false", "false", "0", "1", "2"]).rest).toContain("-stage-config-map");
+    expect(
+      splitOwnFlags(["2", "3", "-stage-config-map", "stage0 grep-wrapper x 0 stage1 aggregate-wrapper", "a", "b", "false", "false", "0", "1", "2"]).rest,
+    ).toContain("-stage-config-map");
   });
 });

@@ -12,7 +12,21 @@
  * replaceOps check that every chunk exists before an op is written, so a manifest never points
  * to a chunk GC removed: the worst a too-short grace does is fail that write on this replica.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { CHUNK_BYTES } from "./limits.ts";
 import type { ChunkRef } from "./manifest.ts";

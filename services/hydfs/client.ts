@@ -41,7 +41,11 @@ export interface RetryRules {
 export const DAEMON_RULES: RetryRules = { policy: DAEMON_RETRY, retryStatus: retryableStatus, transport: "policy" };
 
 /** One attempt, whatever it answers: tests that look at each answer, and callers with their own fallback. */
-export const ONE_ATTEMPT: RetryRules = { policy: { deadlineMs: 0, maxAttempts: 1, firstBackoffMs: 0, maxBackoffMs: 0 }, retryStatus: () => false, transport: "never" };
+export const ONE_ATTEMPT: RetryRules = {
+  policy: { deadlineMs: 0, maxAttempts: 1, firstBackoffMs: 0, maxBackoffMs: 0 },
+  retryStatus: () => false,
+  transport: "never",
+};
 
 /**
  * A call that failed. `status`: hydfsd's answer (undefined: no answer: refused, timed out, cut
@@ -133,7 +137,12 @@ export class HydfsClient {
   // ---- one attempt ---------------------------------------------------------------------------
 
   /** One request to one hydfsd, as is: no retry, no status check. The building block of every call. */
-  request(base: string, method: string, path: string, init: { body?: RequestInit["body"]; headers?: RequestInit["headers"]; deadline?: Deadline } = {}): Promise<Response> {
+  request(
+    base: string,
+    method: string,
+    path: string,
+    init: { body?: RequestInit["body"]; headers?: RequestInit["headers"]; deadline?: Deadline } = {},
+  ): Promise<Response> {
     return this.http.fetch(`${base}${path}`, { method, body: init.body, headers: init.headers, ...(init.deadline ?? { timeoutMs: this.callTimeoutMs }) });
   }
 
@@ -155,14 +164,15 @@ export class HydfsClient {
     const round = async (): Promise<Attempt<T>> => {
       for (const base of opts.at !== undefined ? [opts.at] : this.bases()) {
         // The one "once" retry of a transport failure goes at once, whatever the deadline.
-        for (let atOnce = false; ; ) {
+        for (let atOnce = false; ;) {
           // No attempt starts after the deadline, but the first always does.
           if (!atOnce && attempts > 0 && this.deps.nowMs() - started >= rules.policy.deadlineMs) break;
           attempts++;
           try {
             return { value: await once(base) };
           } catch (err) {
-            const failure = err instanceof HydfsCallError ? err : new HydfsCallError(`${what} via ${base}: ${whyFailed(err)}`, { reason: whyFailed(err), cause: err });
+            const failure =
+              err instanceof HydfsCallError ? err : new HydfsCallError(`${what} via ${base}: ${whyFailed(err)}`, { reason: whyFailed(err), cause: err });
             const transport = failure.status === undefined;
             if (!transport && !rules.retryStatus(failure.status!)) throw failure;
             if (transport && (rules.transport === "never" || (rules.transport === "once" && transportRetried))) throw failure;
@@ -212,7 +222,12 @@ export class HydfsClient {
    * number (or the given `seq`), retried with that same number. `body` may be a function giving
    * a fresh body for each attempt (a stream can be sent only once).
    */
-  write(kind: WriteKind, name: string, body: RequestInit["body"] | (() => RequestInit["body"]), opts: CallOptions & { seq?: number; clientId?: string } = {}): Promise<WriteAnswer> {
+  write(
+    kind: WriteKind,
+    name: string,
+    body: RequestInit["body"] | (() => RequestInit["body"]),
+    opts: CallOptions & { seq?: number; clientId?: string } = {},
+  ): Promise<WriteAnswer> {
     const path = writePath(kind, name, opts.clientId ?? this.clientId, opts.seq ?? this.nextSeq());
     const what = `${kind} of ${name}`;
     return this.insist(

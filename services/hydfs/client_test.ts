@@ -125,7 +125,9 @@ describe("writes retry what is retryable, under one (client, seq)", () => {
     const clock = virtualClock();
     const err = await caught(client([c.base], FAST, clock).write("append", "logs/task.log", "x"));
     expect(err.status).toBe(503);
-    expect(err.message).toBe(`append of logs/task.log: no coordinator could serve it within 400 ms (${c.seen.length} attempts); last: ${c.base}: 503 not current yet`);
+    expect(err.message).toBe(
+      `append of logs/task.log: no coordinator could serve it within 400 ms (${c.seen.length} attempts); last: ${c.base}: 503 not current yet`,
+    );
     expect(err.last?.reason).toBe("not current yet");
     // The pauses are the policy's, and the last one stopped short of the deadline.
     expect(clock.pauses).toEqual(clock.pauses.map((_, i) => nextPauseMs(FAST_POLICY, i + 1, 0)!));
@@ -136,7 +138,9 @@ describe("writes retry what is retryable, under one (client, seq)", () => {
 
   test("no coordinator known at all: fails after the deadline and says so", async () => {
     const told: string[] = [];
-    const err = await caught(client([], { ...FAST, policy: { ...FAST_POLICY, deadlineMs: 50 } }).write("append", "logs/task.log", "x", { onRetry: (f) => told.push(f.message) }));
+    const err = await caught(
+      client([], { ...FAST, policy: { ...FAST_POLICY, deadlineMs: 50 } }).write("append", "logs/task.log", "x", { onRetry: (f) => told.push(f.message) }),
+    );
     expect(err.message).toBe("append of logs/task.log: no coordinator could serve it within 50 ms (0 attempts); last: no HyDFS coordinator known");
     expect(told).toEqual([]);
   });
@@ -214,7 +218,11 @@ describe("other rules", () => {
   });
 
   test("ctl's rules: 503 only, every retry told with the failure and its pause; other 5xx final", async () => {
-    const rules: RetryRules = { policy: { deadlineMs: 3000, maxAttempts: 8, firstBackoffMs: 250, maxBackoffMs: 2000 }, retryStatus: (s) => s === 503, transport: "never" };
+    const rules: RetryRules = {
+      policy: { deadlineMs: 3000, maxAttempts: 8, firstBackoffMs: 250, maxBackoffMs: 2000 },
+      retryStatus: (s) => s === 503,
+      transport: "never",
+    };
     const c = coordinator({ status: 503 }, { status: 503 }, { status: 500 });
     const told: string[] = [];
     const err = await caught(client([c.base], rules).merge("f", { onRetry: (f, pause) => told.push(`${f.status} ${f.reason} after ${pause}`) }));

@@ -9,11 +9,14 @@ export const HYDFS_SETTINGS = {
     default: 3,
     unit: "replicas",
     parse: intIn(1, 9),
-    doc:
-      "replicas per file; with fewer live nodes, as many as there are. Reads and writes need a majority " +
-      "of it (2 of 3); set 1 for a one-node cluster",
+    doc: "replicas per file; with fewer live nodes, as many as there are. Reads and writes need a majority " + "of it (2 of 3); set 1 for a one-node cluster",
   },
-  max_body_bytes: { default: 1024 * 1024 * 1024, unit: "bytes", parse: intIn(1, 64 * 1024 * 1024 * 1024), doc: "largest create or append body accepted (413 above); default 1 GiB" },
+  max_body_bytes: {
+    default: 1024 * 1024 * 1024,
+    unit: "bytes",
+    parse: intIn(1, 64 * 1024 * 1024 * 1024),
+    doc: "largest create or append body accepted (413 above); default 1 GiB",
+  },
   request_timeout_ms: { default: 10_000, unit: "ms", parse: intIn(10, 600_000), doc: "timeout of one node-to-node call (a chunk of 4 MiB, a manifest)" },
   rereplicate_every_ms: { default: 2000, unit: "ms", parse: intIn(100, 3_600_000), doc: "period of the background merge, re-replication and GC pass" },
   chunk_gc_grace_ms: {
@@ -29,7 +32,12 @@ export const HYDFS_SETTINGS = {
       "chunk is gone is refused), it fails that write on this replica; longer keeps the disk space of " +
       "deleted files that much longer. Small values are for tests",
   },
-  local_files_dir: { default: "", unit: "path", parse: text({ expected: "expected a string path" }), doc: 'the only directory `multiappend` reads a node\'s local files from ("" = <data_dir>/local)' },
+  local_files_dir: {
+    default: "",
+    unit: "path",
+    parse: text({ expected: "expected a string path" }),
+    doc: 'the only directory `multiappend` reads a node\'s local files from ("" = <data_dir>/local)',
+  },
   failpoint: {
     default: "",
     unit: "",
@@ -37,7 +45,7 @@ export const HYDFS_SETTINGS = {
     doc:
       "tests only: `crash_before_ack:<N>` kills this hydfsd (exit 137, as SIGKILL) when the Nth write " +
       "it coordinates has reached its quorum and before it answers, so a test can retry that write " +
-      "through another coordinator. \"\" = off",
+      'through another coordinator. "" = off',
   },
 } satisfies Record<string, Setting<unknown>>;
 

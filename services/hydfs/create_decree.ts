@@ -52,14 +52,18 @@ export type PrepareReply =
   /** The replica already holds the file: its create is the chosen one. */
   | { kind: "decided"; ballot: Ballot; op: AppendOp; deletedAtMs?: number };
 
-export type AcceptReply = { kind: "accepted"; ballot: Ballot } | { kind: "nack"; ballot: Ballot; promised: Ballot } | { kind: "decided"; ballot: Ballot; op: AppendOp };
+export type AcceptReply =
+  { kind: "accepted"; ballot: Ballot } | { kind: "nack"; ballot: Ballot; promised: Ballot } | { kind: "decided"; ballot: Ballot; op: AppendOp };
 
 /** Acceptor, phase 1. `decided` is the create of the replica's live copy, if it has one. */
 export function onPrepare(state: AcceptorState, ballot: Ballot, decided?: AppendOp, deletedAtMs?: number): { state: AcceptorState; reply: PrepareReply } {
   if (decided) return { state, reply: { kind: "decided", ballot, op: decided, ...(deletedAtMs === undefined ? {} : { deletedAtMs }) } };
   if (state.promised && compareBallots(ballot, state.promised) < 0) return { state, reply: { kind: "nack", ballot, promised: state.promised } };
   const next: AcceptorState = { ...state, promised: ballot };
-  return { state: next, reply: { kind: "promise", ballot, ...(state.accepted ? { accepted: state.accepted } : {}), ...(deletedAtMs === undefined ? {} : { deletedAtMs }) } };
+  return {
+    state: next,
+    reply: { kind: "promise", ballot, ...(state.accepted ? { accepted: state.accepted } : {}), ...(deletedAtMs === undefined ? {} : { deletedAtMs }) },
+  };
 }
 
 /** Acceptor, phase 2. */
@@ -202,7 +206,8 @@ export class CreateProposer {
       this.yes.add(from);
     }
     if (this.yes.size >= this.quorum) return this.finish({ kind: "chosen", op: this.proposed! });
-    if (this.no.size > this.acceptors.length - this.quorum) return this.finish({ kind: "round_failed", reason: `only ${this.yes.size} of ${this.acceptors.length} replicas accepted ballot ${this.ballot.round}` });
+    if (this.no.size > this.acceptors.length - this.quorum)
+      return this.finish({ kind: "round_failed", reason: `only ${this.yes.size} of ${this.acceptors.length} replicas accepted ballot ${this.ballot.round}` });
     return [];
   }
 
@@ -211,7 +216,8 @@ export class CreateProposer {
     if (!this.current(ballot) || this.yes.has(from) || this.no.has(from) || this.decided.has(from)) return [];
     this.no.add(from);
     if (this.phase === "prepare") return this.afterPrepare();
-    if (this.no.size > this.acceptors.length - this.quorum) return this.finish({ kind: "round_failed", reason: `only ${this.yes.size} of ${this.acceptors.length} replicas answered ballot ${this.ballot.round}` });
+    if (this.no.size > this.acceptors.length - this.quorum)
+      return this.finish({ kind: "round_failed", reason: `only ${this.yes.size} of ${this.acceptors.length} replicas answered ballot ${this.ballot.round}` });
     return [];
   }
 
@@ -240,7 +246,8 @@ export function parseBallot(v: unknown, where = "ballot"): Ballot {
   const b = v as Ballot;
   if (typeof b !== "object" || b === null) fail(where, "an object {round, by}", v);
   if (!Number.isSafeInteger(b.round) || b.round < 1) fail(`${where}.round`, "a positive safe integer", b.round);
-  if (typeof b.by !== "string" || b.by.length === 0 || b.by.length > MAX_BALLOT_BY_CHARS) fail(`${where}.by`, `a string of 1..${MAX_BALLOT_BY_CHARS} characters`, b.by);
+  if (typeof b.by !== "string" || b.by.length === 0 || b.by.length > MAX_BALLOT_BY_CHARS)
+    fail(`${where}.by`, `a string of 1..${MAX_BALLOT_BY_CHARS} characters`, b.by);
   return { round: b.round, by: b.by };
 }
 
@@ -256,10 +263,14 @@ export function parsePrepareReply(v: unknown, parseOp: (op: unknown, where: stri
   if (typeof r !== "object" || r === null) fail("prepare reply", "an object", v);
   const ballot = parseBallot(r.ballot, "prepare reply ballot");
   if (r.kind === "nack") return { kind: "nack", ballot, promised: parseBallot(r.promised, "prepare reply promised") };
-  if (r.kind === "decided") return { kind: "decided", ballot, op: parseOp(r.op, "prepare reply op"), ...optionalFloor(r.deletedAtMs, "prepare reply deletedAtMs") };
+  if (r.kind === "decided")
+    return { kind: "decided", ballot, op: parseOp(r.op, "prepare reply op"), ...optionalFloor(r.deletedAtMs, "prepare reply deletedAtMs") };
   if (r.kind !== "promise") fail("prepare reply kind", '"promise", "nack" or "decided"', r.kind);
   const acc = r.accepted as { ballot?: unknown; op?: unknown } | undefined;
-  const accepted = acc === undefined || acc === null ? {} : { accepted: { ballot: parseBallot(acc.ballot, "prepare reply accepted.ballot"), op: parseOp(acc.op, "prepare reply accepted.op") } };
+  const accepted =
+    acc === undefined || acc === null
+      ? {}
+      : { accepted: { ballot: parseBallot(acc.ballot, "prepare reply accepted.ballot"), op: parseOp(acc.op, "prepare reply accepted.op") } };
   return { kind: "promise", ballot, ...accepted, ...optionalFloor(r.deletedAtMs, "prepare reply deletedAtMs") };
 }
 

@@ -88,7 +88,14 @@ describe("proposer", () => {
       ["copy", (p) => p.onPrepareReply("r1", { kind: "decided", ballot: p.currentBallot, op: op("w") })],
       ["promise", (p) => p.onPrepareReply("r2", { kind: "promise", ballot: p.currentBallot })],
     ];
-    for (const perm of [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]) {
+    for (const perm of [
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 0, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [2, 1, 0],
+    ]) {
       const p = new CreateProposer(op("me"), acceptors, 2, "p");
       p.nextRound();
       for (const i of perm) orders[i]![1](p);
@@ -192,7 +199,12 @@ function race(seed: number, o: SimOptions): { chosen: (AppendOp | undefined)[]; 
           at(now + 1 + Math.floor(rng.next() * 20), () => {
             if (answered) return;
             answered = true;
-            send(pi, reply.reply.kind === "promise" || msg.type === "prepare" ? p.onPrepareReply(s.to, reply.reply as never) : p.onAcceptReply(s.to, reply.reply as never));
+            send(
+              pi,
+              reply.reply.kind === "promise" || msg.type === "prepare"
+                ? p.onPrepareReply(s.to, reply.reply as never)
+                : p.onAcceptReply(s.to, reply.reply as never),
+            );
             after();
           });
         });
@@ -219,7 +231,19 @@ describe("racing creates over a simulated network", () => {
     ["5 proposers, 3 replicas, 10% loss, duplicates", { acceptors: 3, proposers: 5, lossRate: 0.1, dupRate: 0.1, outages: [] }],
     ["5 proposers, 5 replicas, 20% loss", { acceptors: 5, proposers: 5, lossRate: 0.2, dupRate: 0.05, outages: [] }],
     ["3 proposers, a replica silent mid-race then back", { acceptors: 3, proposers: 3, lossRate: 0.05, dupRate: 0, outages: [[0, 5, 400]] }],
-    ["4 proposers, two replicas silent in turn", { acceptors: 3, proposers: 4, lossRate: 0.05, dupRate: 0.05, outages: [[1, 0, 200], [2, 150, 600]] }],
+    [
+      "4 proposers, two replicas silent in turn",
+      {
+        acceptors: 3,
+        proposers: 4,
+        lossRate: 0.05,
+        dupRate: 0.05,
+        outages: [
+          [1, 0, 200],
+          [2, 150, 600],
+        ],
+      },
+    ],
   ];
   test.each(SCENARIOS)("%s: one create chosen, every proposer learns that one (100 seeds)", (_name, o) => {
     for (let i = 0; i < 100; i++) {

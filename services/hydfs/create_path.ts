@@ -22,7 +22,15 @@ import { applyAt, INLINE_MAX_BYTES, settleQuorum } from "./write_path.ts";
  */
 const CREATE_MAX_ROUNDS = 12;
 
-export async function decideCreate(node: HydfsNode, name: string, op: AppendOp, inline: Uint8Array | undefined, replicas: RingNode[], targets: RingNode[], need: number): Promise<WriteResult> {
+export async function decideCreate(
+  node: HydfsNode,
+  name: string,
+  op: AppendOp,
+  inline: Uint8Array | undefined,
+  replicas: RingNode[],
+  targets: RingNode[],
+  need: number,
+): Promise<WriteResult> {
   const byKey = new Map(targets.map((r) => [`${r.host}:${r.hydfsPort}`, r]));
   const proposer = new CreateProposer(op, [...byKey.keys()], need, `${node.cfg.host}:${node.cfg.ports.hydfs}/${node.env.newId().slice(0, 8)}`);
   let last = "";
@@ -30,17 +38,31 @@ export async function decideCreate(node: HydfsNode, name: string, op: AppendOp, 
     await runDecreeRound(node, name, proposer, proposer.nextRound(), byKey, op, inline);
     const outcome = proposer.outcome;
     if (outcome?.kind === "deleted_later") {
-      throw new HydfsError(`create ${name}: the name was deleted at ${outcome.floor}, not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`, 409);
+      throw new HydfsError(
+        `create ${name}: the name was deleted at ${outcome.floor}, not before this create's timestamp ${op.tsMs} (coordinator clocks disagree); retry the create`,
+        409,
+      );
     }
     if (outcome?.kind === "chosen") return learnCreate(node, name, op, outcome.op, inline, replicas, targets, need);
     last = outcome?.reason ?? "no answer";
     await node.env.sleep(roundBackoffMs(round, node.env.random()));
   }
-  throw new HydfsError(`create ${name}: no decision after ${CREATE_MAX_ROUNDS} rounds (${last}); other creates of the name compete or replicas are unreachable: retry`, 503);
+  throw new HydfsError(
+    `create ${name}: no decision after ${CREATE_MAX_ROUNDS} rounds (${last}); other creates of the name compete or replicas are unreachable: retry`,
+    503,
+  );
 }
 
 /** Send one round's messages to the replicas and feed every answer to the proposer until the round ends. */
-function runDecreeRound(node: HydfsNode, name: string, proposer: CreateProposer, first: ProposerSend[], byKey: Map<string, RingNode>, own: AppendOp, inline: Uint8Array | undefined): Promise<void> {
+function runDecreeRound(
+  node: HydfsNode,
+  name: string,
+  proposer: CreateProposer,
+  first: ProposerSend[],
+  byKey: Map<string, RingNode>,
+  own: AppendOp,
+  inline: Uint8Array | undefined,
+): Promise<void> {
   return new Promise((resolve) => {
     let pending = 0;
     const dispatch = (sends: ProposerSend[]) => {
@@ -50,10 +72,12 @@ function runDecreeRound(node: HydfsNode, name: string, proposer: CreateProposer,
         // An accept of this coordinator's own small create carries its bytes, so acceptors hold them.
         const data = s.msg.type === "accept" && s.msg.op.opId === own.opId ? inline : undefined;
         const replica = node.at(r);
-        const call: Promise<PrepareReply | AcceptReply> = s.msg.type === "prepare" ? replica.prepare(name, s.msg.ballot) : replica.accept(name, s.msg.ballot, s.msg.op, data);
+        const call: Promise<PrepareReply | AcceptReply> =
+          s.msg.type === "prepare" ? replica.prepare(name, s.msg.ballot) : replica.accept(name, s.msg.ballot, s.msg.op, data);
         call
           .then(
-            (reply) => dispatch(s.msg.type === "accept" ? proposer.onAcceptReply(s.to, reply as AcceptReply) : proposer.onPrepareReply(s.to, reply as PrepareReply)),
+            (reply) =>
+              dispatch(s.msg.type === "accept" ? proposer.onAcceptReply(s.to, reply as AcceptReply) : proposer.onPrepareReply(s.to, reply as PrepareReply)),
             (err) => {
               node.log.warn(`create ${name}: ${s.msg.type} at ${r.host}: ${(err as Error).message}`);
               dispatch(proposer.unreachable(s.to, s.msg.ballot));
@@ -70,7 +94,16 @@ function runDecreeRound(node: HydfsNode, name: string, proposer: CreateProposer,
 }
 
 /** Store the chosen create on the replicas (a majority before anyone is answered), then answer. */
-async function learnCreate(node: HydfsNode, name: string, own: AppendOp, chosen: AppendOp, inline: Uint8Array | undefined, replicas: RingNode[], targets: RingNode[], need: number): Promise<WriteResult> {
+async function learnCreate(
+  node: HydfsNode,
+  name: string,
+  own: AppendOp,
+  chosen: AppendOp,
+  inline: Uint8Array | undefined,
+  replicas: RingNode[],
+  targets: RingNode[],
+  need: number,
+): Promise<WriteResult> {
   let data = chosen.opId === own.opId ? inline : undefined;
   if (!data && chosen.chunks.length === 1 && chosen.size <= INLINE_MAX_BYTES) {
     // Another coordinator's small create: its bytes went to the acceptors with its accept.
@@ -80,7 +113,10 @@ async function learnCreate(node: HydfsNode, name: string, own: AppendOp, chosen:
   const answers = await settleQuorum(pending, need, isAck);
   const learned = targets.filter((_, i) => isAck(answers[i]));
   if (learned.length < need) {
-    throw new HydfsError(`create ${name}: decided, but stored on only ${learned.length} of ${replicas.length} replicas, need ${need}; retry with the same client and seq`, 503);
+    throw new HydfsError(
+      `create ${name}: decided, but stored on only ${learned.length} of ${replicas.length} replicas, need ${need}; retry with the same client and seq`,
+      503,
+    );
   }
   node.failpointBeforeAck();
   node.dirty.add(name);
@@ -92,7 +128,10 @@ async function learnCreate(node: HydfsNode, name: string, own: AppendOp, chosen:
     case "retry_of_own":
       return { ...result, duplicate: true };
     case "reused_seq":
-      throw new HydfsError(`client ${own.clientId} seq ${own.seq} of ${name} was already used for different bytes (this ${describeContent(own)}; the stored create is a ${describeContent(chosen)}); nothing was written: send new bytes with a new seq`, 409);
+      throw new HydfsError(
+        `client ${own.clientId} seq ${own.seq} of ${name} was already used for different bytes (this ${describeContent(own)}; the stored create is a ${describeContent(chosen)}); nothing was written: send new bytes with a new seq`,
+        409,
+      );
     case "exists":
       throw new HydfsError(`create ${name}: a file with that name already exists (created by client ${chosen.clientId})`, 409);
   }

@@ -34,7 +34,20 @@ function fileResponse(r: { name: string; size: number; ops: AppendOp[]; body: Re
 }
 
 /** Every client route, for GET /help. */
-const CLIENT_ROUTES = ["/create", "/append", "/delete", "/get", "/stat", "/getfromreplica", "/merge", "/ls", "/liststore", "/list_mem_ids", "/multiappend_local", "/metrics"];
+const CLIENT_ROUTES = [
+  "/create",
+  "/append",
+  "/delete",
+  "/get",
+  "/stat",
+  "/getfromreplica",
+  "/merge",
+  "/ls",
+  "/liststore",
+  "/list_mem_ids",
+  "/multiappend_local",
+  "/metrics",
+];
 
 export function hydfsApp(node: HydfsNode) {
   const verifier = requestVerifier(node.cfg.cluster_secret, node.cfg.host);
@@ -84,7 +97,11 @@ function clientRoutes(app: HydfsApp, node: HydfsNode): void {
     .post("/append", ({ query, request }) => node.write("append", query.name, request.body, query.client, query.seq), WRITE_ROUTE)
     .post("/merge", ({ query }) => node.merge(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.MergeAnswer } })
     .post("/delete", ({ query }) => node.delete(query.name), { ...NO_BODY, query: M.NameQuery, response: { 200: M.DeleteAnswer } })
-    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), { ...NO_BODY, query: M.MultiappendLocalQuery, response: { 200: M.WriteAnswer } });
+    .post("/multiappend_local", ({ query }) => node.appendLocalFile(query.name, query.local), {
+      ...NO_BODY,
+      query: M.MultiappendLocalQuery,
+      response: { 200: M.WriteAnswer },
+    });
 }
 
 /** What replicas call on each other (/internal/*). */
@@ -93,20 +110,28 @@ function replicaRoutes(app: HydfsApp, node: HydfsNode): void {
     .put("/internal/chunk/:id", ({ params, request }) => putChunk(node, params.id, request), { parse: "none", params: M.ChunkParams })
     .get("/internal/chunk/:id", ({ params }) => getChunk(node, params.id), { params: M.ChunkParams })
     .get("/internal/manifest", ({ query, set }) => manifestAnswer(node, query.name, set), { query: M.NameQuery })
-    .post("/internal/create", async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set), {
-      parse: "none",
-      query: M.ReplicaCreateQuery,
-    })
+    .post(
+      "/internal/create",
+      async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set),
+      {
+        parse: "none",
+        query: M.ReplicaCreateQuery,
+      },
+    )
     .post(
       "/internal/append",
-      async ({ query, request, set }) => replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
+      async ({ query, request, set }) =>
+        replicaWrite(node, "append", query.name, await readOpBody(node, request, query.inline === "1"), query.store_if_missing === "true", set),
       { parse: "none", query: M.ReplicaAppendQuery },
     )
     // The create decree (create_decree.ts): phase 1 and phase 2 at this replica.
     .post("/internal/prepare", ({ query, request }) => prepare(node, query.name, request), { parse: "none", query: M.NameQuery })
     .post("/internal/accept", ({ query, request }) => accept(node, query.name, request), { parse: "none", query: M.NameQuery })
     .post("/internal/delete", ({ query }) => node.deleteLocal(validateRemoteName(query.name), query.at), { ...NO_BODY, query: M.ReplicaDeleteQuery })
-    .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), { ...NO_BODY, query: M.ReplicaAbortQuery })
+    .post("/internal/abort", ({ query }) => ({ aborted: node.abortLocal(validateRemoteName(query.name), query.op) }), {
+      ...NO_BODY,
+      query: M.ReplicaAbortQuery,
+    })
     .post("/internal/adopt", ({ query, request }) => adopt(node, query.name, request), { ...NO_BODY, query: M.NameQuery });
 }
 
@@ -222,11 +247,14 @@ export function parseAdoptBody(raw: Uint8Array): AdoptBody {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(`body ${describeValue(value)}: expected a JSON object`);
   const { ops, sources, deletedAtMs } = value as Record<string, unknown>;
   if (!Array.isArray(ops)) throw bad(`ops ${describeValue(ops)}: expected an array of ops`);
-  if (!Array.isArray(sources) || sources.length > MAX_ADOPT_SOURCES) throw bad(`sources ${describeValue(sources)}: expected an array of at most ${MAX_ADOPT_SOURCES} {host, hydfsPort}`);
+  if (!Array.isArray(sources) || sources.length > MAX_ADOPT_SOURCES)
+    throw bad(`sources ${describeValue(sources)}: expected an array of at most ${MAX_ADOPT_SOURCES} {host, hydfsPort}`);
   const checkedSources = sources.map((s, i) => {
     const { host, hydfsPort } = (s ?? {}) as Record<string, unknown>;
-    if (typeof host !== "string" || host.length === 0 || host.length > 253) throw bad(`sources[${i}].host ${describeValue(host)}: expected a host name of 1..253 characters`);
-    if (typeof hydfsPort !== "number" || !Number.isInteger(hydfsPort) || hydfsPort < 1 || hydfsPort > 65535) throw bad(`sources[${i}].hydfsPort ${describeValue(hydfsPort)}: expected an integer in 1..65535`);
+    if (typeof host !== "string" || host.length === 0 || host.length > 253)
+      throw bad(`sources[${i}].host ${describeValue(host)}: expected a host name of 1..253 characters`);
+    if (typeof hydfsPort !== "number" || !Number.isInteger(hydfsPort) || hydfsPort < 1 || hydfsPort > 65535)
+      throw bad(`sources[${i}].hydfsPort ${describeValue(hydfsPort)}: expected an integer in 1..65535`);
     return { host, hydfsPort };
   });
   if (deletedAtMs !== undefined && (typeof deletedAtMs !== "number" || !Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0)) {
@@ -286,17 +314,24 @@ function metricsText(node: HydfsNode, verifier: RequestVerifier | undefined): st
   const m = node.metrics;
   const text = new MetricsText();
   authMetrics(text, "hydfsd", verifier);
-  return text
-    .series("hydfs_ops_total", "counter", "Client operations coordinated by this node, by type.", Object.entries(m.ops).map(([k, v]) => [`{op="${k}"}`, v]))
-    .single("hydfs_bytes_stored", "gauge", "Bytes of chunks stored on this node.", node.store.chunkBytes())
-    .single("hydfs_files_stored", "gauge", "Files with a replica on this node.", node.store.list().length)
-    .single("hydfs_bytes_written_total", "counter", "Bytes acknowledged to clients by this coordinator.", m.bytesWritten)
-    .single("hydfs_bytes_read_total", "counter", "Bytes served to clients by this coordinator.", m.bytesRead)
-    .single("hydfs_rereplicated_bytes_total", "counter", "Chunk bytes fetched from other replicas by merges and hand-overs.", m.rereplicatedBytes)
-    .single("hydfs_rereplication_seconds_total", "counter", "Time spent adopting merged manifests.", (m.rereplicationMs / 1000).toFixed(3))
-    .single("hydfs_merges_total", "counter", "Merges run (client, read repair, background).", m.merges)
-    .single("hydfs_gc_deleted_total", "counter", "Local copies dropped after hand-over to their owners.", m.gcDeleted)
-    .single("hydfs_chunks_deleted_total", "counter", "Unreferenced chunk files removed by chunk GC.", m.chunksDeleted)
-    .single("hydfs_chunk_bytes_freed_total", "counter", "Bytes of the chunk files chunk GC removed.", m.chunkBytesFreed)
-    .text() + buildInfoMetric("hydfsd");
+  return (
+    text
+      .series(
+        "hydfs_ops_total",
+        "counter",
+        "Client operations coordinated by this node, by type.",
+        Object.entries(m.ops).map(([k, v]) => [`{op="${k}"}`, v]),
+      )
+      .single("hydfs_bytes_stored", "gauge", "Bytes of chunks stored on this node.", node.store.chunkBytes())
+      .single("hydfs_files_stored", "gauge", "Files with a replica on this node.", node.store.list().length)
+      .single("hydfs_bytes_written_total", "counter", "Bytes acknowledged to clients by this coordinator.", m.bytesWritten)
+      .single("hydfs_bytes_read_total", "counter", "Bytes served to clients by this coordinator.", m.bytesRead)
+      .single("hydfs_rereplicated_bytes_total", "counter", "Chunk bytes fetched from other replicas by merges and hand-overs.", m.rereplicatedBytes)
+      .single("hydfs_rereplication_seconds_total", "counter", "Time spent adopting merged manifests.", (m.rereplicationMs / 1000).toFixed(3))
+      .single("hydfs_merges_total", "counter", "Merges run (client, read repair, background).", m.merges)
+      .single("hydfs_gc_deleted_total", "counter", "Local copies dropped after hand-over to their owners.", m.gcDeleted)
+      .single("hydfs_chunks_deleted_total", "counter", "Unreferenced chunk files removed by chunk GC.", m.chunksDeleted)
+      .single("hydfs_chunk_bytes_freed_total", "counter", "Bytes of the chunk files chunk GC removed.", m.chunkBytesFreed)
+      .text() + buildInfoMetric("hydfsd")
+  );
 }

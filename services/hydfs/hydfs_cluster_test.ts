@@ -178,7 +178,10 @@ describe("HyDFS on 5 nodes", () => {
     await client.write(1, "create", name, "original\n");
     const expectError = async (p: Promise<unknown>, status: number, text: string) => {
       expect(text.length).toBeGreaterThan(0); // an empty expected text would match any message
-      const err = (await p.then(() => undefined, (e) => e)) as { status: number; message: string } | undefined;
+      const err = (await p.then(
+        () => undefined,
+        (e) => e,
+      )) as { status: number; message: string } | undefined;
       expect(err?.status).toBe(status);
       expect(err?.message).toContain(text);
     };
@@ -189,7 +192,11 @@ describe("HyDFS on 5 nodes", () => {
     await expectError(client.write(2, "create", "x".repeat(1025), "x"), 400, "1024");
     await expectError(client.write(2, "create", "nul\u0000name", "x"), 400, "expected no NUL character");
     await expectError(client.write(2, "create", "../escape", "x"), 400, "..");
-    await expectError(client.json(2, "POST", `/multiappend_local?name=${name}&local=../../config.json`), 400, 'local path "../../config.json": expected a file inside');
+    await expectError(
+      client.json(2, "POST", `/multiappend_local?name=${name}&local=../../config.json`),
+      400,
+      'local path "../../config.json": expected a file inside',
+    );
     await expectError(client.json(2, "POST", `/multiappend_local?name=${name}&local=missing.txt`), 404, "not found");
     const tooBig = new Uint8Array(300 * 1024 * 1024 + 1);
     await expectError(client.write(2, "append", name, tooBig), 413, "limit");
@@ -209,7 +216,10 @@ describe("HyDFS on 5 nodes", () => {
     const stored = new Set<string>();
     for (let k = 1; k <= 5; k++) for (const f of await client.liststore(k)) stored.add(f);
     for (const f of [...stored].filter((f) => !contents.has(f) && f !== "rt-200mb").sort()) contents.set(f, await client.getText(3, f));
-    const victims = (await expectedOwners(client, c, 1, "survive-0")).map((h) => nodeOf(c, h)).filter((k) => k !== 1).slice(0, 2);
+    const victims = (await expectedOwners(client, c, 1, "survive-0"))
+      .map((h) => nodeOf(c, h))
+      .filter((k) => k !== 1)
+      .slice(0, 2);
     const survivors = [1, 2, 3, 4, 5].filter((k) => !victims.includes(k));
     for (const k of victims) c.kill(k);
     await c.waitHydfsRing(survivors, scaled(15_000));
@@ -302,16 +312,21 @@ describe("HyDFS: a joining node", () => {
       return out;
     };
     let minCopies = 3;
-    await waitFor(async () => {
-      let done = true;
-      for (const f of files) {
-        const have = await holders(f);
-        minCopies = Math.min(minCopies, have.length);
-        const want = (await expectedOwners(client, c, 1, f)).map((h) => nodeOf(c, h)).sort();
-        if (have.sort().join() !== want.join()) done = false;
-      }
-      return done;
-    }, scaled(20_000), "every file on exactly its 3 new owners", 100);
+    await waitFor(
+      async () => {
+        let done = true;
+        for (const f of files) {
+          const have = await holders(f);
+          minCopies = Math.min(minCopies, have.length);
+          const want = (await expectedOwners(client, c, 1, f)).map((h) => nodeOf(c, h)).sort();
+          if (have.sort().join() !== want.join()) done = false;
+        }
+        return done;
+      },
+      scaled(20_000),
+      "every file on exactly its 3 new owners",
+      100,
+    );
     expect(minCopies).toBeGreaterThanOrEqual(3);
     expect((await client.liststore(5)).length).toBeGreaterThan(0);
   });

@@ -29,7 +29,15 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const CTL_TIMEOUT_MS = 30_000;
 
 describe("HyDFS delete on 5 nodes", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-delete-"), subnet: testNet(42), secret: SECRET, knobs: KNOBS, extra: { hydfs: HYDFS }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({
+    dir: tempPath("hydfs-delete-"),
+    subnet: testNet(42),
+    secret: SECRET,
+    knobs: KNOBS,
+    extra: { hydfs: HYDFS },
+    killOnExit: true,
+    preferCompiled: false,
+  });
   const client = new HydfsTestClient(c);
   const work = tempPath("hydfs-delete-work-");
 

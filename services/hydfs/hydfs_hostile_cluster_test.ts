@@ -30,7 +30,13 @@ function vmHwmKb(pid: number): number {
 }
 
 describe("HyDFS against a hostile caller", () => {
-  const c = new LocalCluster({ dir: tempPath("hydfs-hostile-"), subnet: SUBNET, secret: "hostile-test-secret", knobs: { t_cleanup_ms: 3000 }, killOnExit: true });
+  const c = new LocalCluster({
+    dir: tempPath("hydfs-hostile-"),
+    subnet: SUBNET,
+    secret: "hostile-test-secret",
+    knobs: { t_cleanup_ms: 3000 },
+    killOnExit: true,
+  });
   const client = new HydfsTestClient(c);
   const ALL = [1, 2, 3, 4];
 
@@ -55,7 +61,13 @@ describe("HyDFS against a hostile caller", () => {
   }
 
   /** A signed call straight to node k's hydfsd, as another node (or a caller with the secret) would make. */
-  async function raw(k: number, method: string, path: string, body?: Bun.BodyInit, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  async function raw(
+    k: number,
+    method: string,
+    path: string,
+    body?: Bun.BodyInit,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any }> {
     const res = await c.http.fetch(c.hydfsUrl(k, path), { method, body, headers, timeoutMs: 30_000 });
     const text = await res.text();
     try {
@@ -99,7 +111,9 @@ describe("HyDFS against a hostile caller", () => {
       for (const k of ALL) {
         const err = await failure(client.write(k, kind, name, body, seq, who));
         expect([label, k, err.status]).toEqual([label, k, 409]);
-        expect(err.message).toContain(`client ${who} seq ${seq} of ${name} was already used for different bytes (this ${kind} of ${typeof body === "string" ? body.length : body.length} bytes`);
+        expect(err.message).toContain(
+          `client ${who} seq ${seq} of ${name} was already used for different bytes (this ${kind} of ${typeof body === "string" ? body.length : body.length} bytes`,
+        );
       }
     }
     await expectEverywhere(name, "head\none\n");
@@ -115,7 +129,15 @@ describe("HyDFS against a hostile caller", () => {
     const [lone] = await replicasOf(name);
     // (who, 2) with "first\n" reaches one replica only, as when the others were down.
     const data = new TextEncoder().encode("first\n");
-    const op = { opId: crypto.randomUUID(), clientId: who, seq: 2, tsMs: Date.now(), chunks: [{ id: chunkIdOf(data), size: data.length }], size: data.length, kind: "append" };
+    const op = {
+      opId: crypto.randomUUID(),
+      clientId: who,
+      seq: 2,
+      tsMs: Date.now(),
+      chunks: [{ id: chunkIdOf(data), size: data.length }],
+      size: data.length,
+      kind: "append",
+    };
     const r = await raw(lone!, "POST", `/internal/append?name=${name}&inline=1`, encode({ op, data }), { "content-type": "application/msgpack" });
     expect([r.status, r.body.result]).toEqual([200, "ok"]);
     // The other replicas take the reuse, that one refuses it: 409, and the others take it back.
@@ -135,7 +157,9 @@ describe("HyDFS against a hostile caller", () => {
         expect([k, r.status]).toEqual([k, 400]);
         expect(r.body.error).toContain(`delete poison: at ${at}: is`);
       }
-      const adopt = await raw(k, "POST", "/internal/adopt?name=poison", JSON.stringify({ ops: [], sources: [], deletedAtMs: far }), { "content-type": "application/json" });
+      const adopt = await raw(k, "POST", "/internal/adopt?name=poison", JSON.stringify({ ops: [], sources: [], deletedAtMs: far }), {
+        "content-type": "application/json",
+      });
       expect([k, adopt.status]).toEqual([k, 400]);
       const op = { opId: crypto.randomUUID(), clientId: "x", seq: 1, tsMs: far, chunks: [], size: 0, kind: "create" };
       const create = await raw(k, "POST", "/internal/create?name=poison", JSON.stringify(op), { "content-type": "application/json" });
@@ -182,13 +206,26 @@ describe("HyDFS against a hostile caller", () => {
     });
     try {
       const data = new TextEncoder().encode("from nowhere\n");
-      const ops = [{ opId: crypto.randomUUID(), clientId: "x", seq: 1, tsMs: Date.now(), chunks: [{ id: chunkIdOf(data), size: data.length }], size: data.length, kind: "create" }];
+      const ops = [
+        {
+          opId: crypto.randomUUID(),
+          clientId: "x",
+          seq: 1,
+          tsMs: Date.now(),
+          chunks: [{ id: chunkIdOf(data), size: data.length }],
+          size: data.length,
+          kind: "create",
+        },
+      ];
       for (const k of ALL) {
         for (const sources of [
           [{ host: `${SUBNET}.200`, hydfsPort: decoy.port! }],
           // A member's host with another port is not its hydfsd.
           [{ host: c.host(1), hydfsPort: 8080 }],
-          [{ host: c.host(k === 1 ? 2 : 1), hydfsPort: decoy.port! }, { host: `${SUBNET}.200`, hydfsPort: decoy.port! }],
+          [
+            { host: c.host(k === 1 ? 2 : 1), hydfsPort: decoy.port! },
+            { host: `${SUBNET}.200`, hydfsPort: decoy.port! },
+          ],
         ]) {
           const r = await raw(k, "POST", "/internal/adopt?name=adopted", JSON.stringify({ ops, sources }), { "content-type": "application/json" });
           expect([k, r.status]).toEqual([k, 400]);

@@ -34,7 +34,10 @@ const FAILPOINT_LOG = "failpoint crash_before_ack:1: exiting before the answer";
 function ownersOf(members: { host: string; token: string }[], name: string): string[] {
   const ring = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
   const t = tokenOf(name);
-  const start = Math.max(0, ring.findIndex((m) => m.token >= t));
+  const start = Math.max(
+    0,
+    ring.findIndex((m) => m.token >= t),
+  );
   return Array.from({ length: Math.min(3, ring.length) }, (_, i) => ring[(start + i) % ring.length]!.host).sort();
 }
 
@@ -44,7 +47,11 @@ function nodeOf(c: LocalCluster, host: string): number {
 
 /** hydfsd of node k coordinates client calls: a quorum stat of a name nobody wrote says 404 (503 before its view is current). */
 async function coordinating(c: LocalCluster, client: HydfsTestClient, k: number): Promise<void> {
-  await waitFor(async () => (await client.request(k, "GET", "/stat?name=never-written-probe")).status === 404, scaled(20_000), `hydfsd of node ${k} to coordinate`);
+  await waitFor(
+    async () => (await client.request(k, "GET", "/stat?name=never-written-probe")).status === 404,
+    scaled(20_000),
+    `hydfsd of node ${k} to coordinate`,
+  );
 }
 
 /** Kill node k's hydfsd only (its memberd stays, so the ring does not change) and start it again. */
@@ -199,13 +206,22 @@ describe("HyDFS promises on 4 nodes", () => {
       const seq = client.nextSeq();
       await writeThroughDyingCoordinator("create", name, "created once\n", seq);
       const owners = ownersOf((await client.listMemIds(1)).members, name).map((h) => nodeOf(c, h));
-      const held = await copies(client, owners.filter((k) => k !== FP), name);
+      const held = await copies(
+        client,
+        owners.filter((k) => k !== FP),
+        name,
+      );
       console.log(`create ${name}: replicas ${owners.join(",")} (node ${FP}'s hydfsd down); copies held by the others: ${JSON.stringify(held)}`);
       const retries = await retryThroughOthers("create", name, "created once\n", seq);
       // Another client's create of the name, through each coordinator: the name is taken (409).
       const others = [];
       for (const via of [1, 2, 3]) {
-        others.push(await new HydfsTestClient(c).write(via, "create", name, "someone else\n").then(() => ({ via, status: 200 }), (e: Error & { status?: number }) => ({ via, status: e.status, error: e.message })));
+        others.push(
+          await new HydfsTestClient(c).write(via, "create", name, "someone else\n").then(
+            () => ({ via, status: 200 }),
+            (e: Error & { status?: number }) => ({ via, status: e.status, error: e.message }),
+          ),
+        );
       }
       console.log(`create ${name}: other clients' creates while the coordinator that stored it is down: ${JSON.stringify(others)}`);
       expect(await readThroughOthers(name)).toEqual([1, 2, 3].map((via) => ({ via, text: "created once\n" })));
@@ -275,7 +291,11 @@ describe("HyDFS promises on 4 nodes", () => {
 
     let restartStartedMs = 0;
     try {
-      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.via === 3 && a.status === 200)), scaled(15_000), "every client to have an append acknowledged through node 3");
+      await waitFor(
+        () => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.via === 3 && a.status === 200)),
+        scaled(15_000),
+        "every client to have an append acknowledged through node 3",
+      );
       const oldId = (await c.members(1)).find((m) => m.id.startsWith(`${c.host(3)}:`))!.id;
       restartStartedMs = performance.now();
       c.kill(3);
@@ -284,7 +304,11 @@ describe("HyDFS promises on 4 nodes", () => {
       // replicas; then the ring has 3 nodes and every file 3 live replicas.
       await c.waitHydfsRing([1, 2, 4], scaled(15_000));
       const shrunkMs = performance.now();
-      await waitFor(() => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.status === 200 && a.startedMs > shrunkMs)), scaled(10_000), "every client to have an append acknowledged on the 3-node ring");
+      await waitFor(
+        () => [0, 1, 2].every((w) => attempts.some((a) => a.w === w && a.status === 200 && a.startedMs > shrunkMs)),
+        scaled(10_000),
+        "every client to have an append acknowledged on the 3-node ring",
+      );
       // Node 3 comes back as a new member; files move to it while the appends go on.
       await c.restart(3);
       await c.waitHydfsRing(NODES, scaled(30_000));
@@ -313,7 +337,12 @@ describe("HyDFS promises on 4 nodes", () => {
     const unexpected = attempts.filter((a) => a.status !== 200 && a.status !== 503 && !(a.status === "down" && a.via === 3));
     expect(unexpected).toEqual([]);
     for (const a of acked) {
-      expect({ line: a.line, replicas: a.body.replicas.length, acks: a.body.acked.length >= 2, ackedAreReplicas: a.body.acked.every((h: string) => a.body.replicas.includes(h)) }).toEqual({
+      expect({
+        line: a.line,
+        replicas: a.body.replicas.length,
+        acks: a.body.acked.length >= 2,
+        ackedAreReplicas: a.body.acked.every((h: string) => a.body.replicas.includes(h)),
+      }).toEqual({
         line: a.line,
         replicas: 3,
         acks: true,
@@ -324,7 +353,10 @@ describe("HyDFS promises on 4 nodes", () => {
     // op through a merge (re-replication racing the append) answers "duplicate", and the client is
     // told duplicate: true. Not asserted (the bytes are written once, checked below); recorded.
     const firstUseDuplicates = acked.filter((a) => a.body.duplicate !== false);
-    if (firstUseDuplicates.length > 0) console.log(`first uses of a (client, seq) answered duplicate: true: ${JSON.stringify(firstUseDuplicates.map((a) => ({ line: a.line, via: a.via, body: a.body })))}`);
+    if (firstUseDuplicates.length > 0)
+      console.log(
+        `first uses of a (client, seq) answered duplicate: true: ${JSON.stringify(firstUseDuplicates.map((a) => ({ line: a.line, via: a.via, body: a.body })))}`,
+      );
     expect(readViolations).toEqual([]);
 
     // Every acknowledged append is in a later quorum read through every node, exactly once;
@@ -333,7 +365,10 @@ describe("HyDFS promises on 4 nodes", () => {
       const attemptsOf = new Map(attempts.filter((a) => a.file === file).map((a) => [a.line, a]));
       for (const k of NODES) {
         const text = await client.getTextWhenServed(k, file);
-        const lines = text.split("\n").slice(0, -1).map((l) => `${l}\n`);
+        const lines = text
+          .split("\n")
+          .slice(0, -1)
+          .map((l) => `${l}\n`);
         expect(lines[0]).toBe(`${file} begins\n`);
         const body = lines.slice(1);
         const missing = acked.filter((a) => a.file === file && body.filter((l) => l === a.line).length !== 1).map((a) => a.line);
@@ -341,7 +376,10 @@ describe("HyDFS promises on 4 nodes", () => {
         const repeated = body.filter((l, i) => body.indexOf(l) !== i);
         const outOfOrder: string[] = [];
         for (const w of [0, 1, 2]) {
-          const seqs = body.map((l) => attemptsOf.get(l)).filter((a): a is Attempt => a?.w === w).map((a) => a.seq);
+          const seqs = body
+            .map((l) => attemptsOf.get(l))
+            .filter((a): a is Attempt => a?.w === w)
+            .map((a) => a.seq);
           if (seqs.some((s, i) => i > 0 && s <= seqs[i - 1]!)) outOfOrder.push(`client ${w}: ${seqs.join(",")}`);
         }
         expect({ file, node: k, missing, foreign, repeated, outOfOrder }).toEqual({ file, node: k, missing: [], foreign: [], repeated: [], outOfOrder: [] });
@@ -387,7 +425,11 @@ describe("HyDFS promises on 3 nodes", () => {
     await client.write(1, "create", name, "head\n");
     await client.write(2, "append", name, "a1\n");
     // The third replica finishes after the answer; wait until it has both, so it lags only by what follows.
-    await waitFor(async () => (await copies(client, [LAGGING], name))[LAGGING] === "head\na1\n", scaled(10_000), "the lagging-to-be replica to hold the first append");
+    await waitFor(
+      async () => (await copies(client, [LAGGING], name))[LAGGING] === "head\na1\n",
+      scaled(10_000),
+      "the lagging-to-be replica to hold the first append",
+    );
 
     let want = "head\na1\n";
     c.signal(LAGGING, "SIGSTOP", "hydfsd");

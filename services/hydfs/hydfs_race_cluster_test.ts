@@ -51,7 +51,12 @@ describe("HyDFS under racing clients", () => {
         NODES.map((k, i) =>
           clients[i]!.write(k, "create", name, `written by racer ${k}\n`).then(
             (r) => ({ k, ok: true as const, r }),
-            (err: Error & { status?: number; body?: { error?: string } }) => ({ k, ok: false as const, status: err.status, error: err.body?.error ?? err.message }),
+            (err: Error & { status?: number; body?: { error?: string } }) => ({
+              k,
+              ok: false as const,
+              status: err.status,
+              error: err.body?.error ?? err.message,
+            }),
           ),
         ),
       );

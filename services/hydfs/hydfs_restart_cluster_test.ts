@@ -40,7 +40,10 @@ const QUIET_MS = 6000;
 function ownersOf(members: { host: string; token: string }[], name: string): string[] {
   const ring = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
   const t = tokenOf(name);
-  const start = Math.max(0, ring.findIndex((m) => m.token >= t));
+  const start = Math.max(
+    0,
+    ring.findIndex((m) => m.token >= t),
+  );
   return Array.from({ length: Math.min(3, ring.length) }, (_, i) => ring[(start + i) % ring.length]!.host).sort();
 }
 
@@ -104,13 +107,17 @@ describe("a restarted introducer (4 nodes)", () => {
 
   /** Wait until node 1's persisted peers file lists exactly these nodes. */
   async function peersFileLists(nodes: number[]): Promise<void> {
-    await waitFor(() => {
-      try {
-        return decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === nodes.map(udpOf).join(",");
-      } catch {
-        return false;
-      }
-    }, scaled(10_000), `node 1's peers file to list nodes ${nodes.join(", ")}`);
+    await waitFor(
+      () => {
+        try {
+          return decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === nodes.map(udpOf).join(",");
+        } catch {
+          return false;
+        }
+      },
+      scaled(10_000),
+      `node 1's peers file to list nodes ${nodes.join(", ")}`,
+    );
   }
 
   test("stays out of the way until its view is current; every acknowledged append is in every later quorum read", async () => {
@@ -162,8 +169,15 @@ describe("a restarted introducer (4 nodes)", () => {
       await waitFor(() => outcomes.some((o) => o.status === 503), scaled(30_000), "node 1's hydfsd to answer an append (with 503)");
       expect(await ready(1)).toBe(false);
       // rainstormd may start serving after hydfsd (a loaded box): any answer means it listens.
-      await waitFor(async () => !!(await c.http.fetch(`http://${c.host(1)}:15000/tasks`, { timeoutMs: scaled(1000) })), scaled(30_000), "node 1's rainstormd to serve");
-      const job = await new RainstormTestClient(c).run(["1", "1", "echo-wrapper", "", FILES[0]!, "restart-out.txt", "false", "false", "0", "0", "0"], scaled(10_000));
+      await waitFor(
+        async () => !!(await c.http.fetch(`http://${c.host(1)}:15000/tasks`, { timeoutMs: scaled(1000) })),
+        scaled(30_000),
+        "node 1's rainstormd to serve",
+      );
+      const job = await new RainstormTestClient(c).run(
+        ["1", "1", "echo-wrapper", "", FILES[0]!, "restart-out.txt", "false", "false", "0", "0", "0"],
+        scaled(10_000),
+      );
       expect(job.rejected).toEqual({ status: 503, error: VIEW_NOT_READY_ERROR });
       await Bun.sleep(500);
       expect(outcomes.filter((o) => o.status === 200)).toEqual([]);
@@ -223,13 +237,17 @@ describe("a restarted introducer (4 nodes)", () => {
     c.signal(1, "SIGSTOP", "memberd");
     const node4 = (await c.members(2)).find((m) => m.id.startsWith(`${c.host(4)}:`))!.id;
     await killNode(4);
-    await waitFor(async () => {
-      for (const k of [2, 3]) {
-        const state = (await c.members(k)).find((m) => m.id === node4)?.state;
-        if (state === "alive" || state === "suspect") return false;
-      }
-      return true;
-    }, scaled(15_000), "nodes 2 and 3 to declare node 4 failed");
+    await waitFor(
+      async () => {
+        for (const k of [2, 3]) {
+          const state = (await c.members(k)).find((m) => m.id === node4)?.state;
+          if (state === "alive" || state === "suspect") return false;
+        }
+        return true;
+      },
+      scaled(15_000),
+      "nodes 2 and 3 to declare node 4 failed",
+    );
     await killNode(1);
     const started = performance.now();
     for (const s of SERVICES) c.startService(1, s);
@@ -240,11 +258,14 @@ describe("a restarted introducer (4 nodes)", () => {
     writeFileSync(config, JSON.stringify({ aliases: { "01": c.host(1) } }));
     writeFileSync(join(work, "more.txt"), "through the wait\n");
     await waitFor(async () => (await ready(1)) === false, scaled(10_000), "node 1's memberd to answer");
-    const proc = Bun.spawn([process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", String(scaled(15_000)), "--config", config], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, RAINSTORM_CTL_STATE: join(work, "client.json") },
-    });
+    const proc = Bun.spawn(
+      [process.execPath, CTL, "append", join(work, "more.txt"), FILES[1]!, "--node", "01", "--timeout", String(scaled(15_000)), "--config", config],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, RAINSTORM_CTL_STATE: join(work, "client.json") },
+      },
+    );
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     expect({ code: await proc.exited, out, err }).toMatchObject({ code: 0, out: expect.stringContaining(`to ${FILES[1]} (acknowledged by`) });
     expect(err).toContain("retrying: ");
@@ -265,6 +286,10 @@ describe("a restarted introducer (4 nodes)", () => {
     expect(r.replicas).not.toContain(c.host(4));
     for (const k of [2, 3]) expect(await client.getText(k, FILES[1]!)).toContain("through the wait\n");
     // Its peers file no longer lists the dead peer.
-    await waitFor(() => decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === [2, 3].map(udpOf).join(","), scaled(10_000), "node 1's peers file to drop node 4");
+    await waitFor(
+      () => decodePeersFile(readFileSync(peersFile(), "utf8")).join(",") === [2, 3].map(udpOf).join(","),
+      scaled(10_000),
+      "node 1's peers file to drop node 4",
+    );
   });
 });

@@ -111,7 +111,11 @@ describe("HyDFS on a simulated cluster", () => {
     s.heal();
     // Through the stale replica itself: the majority's tombstone hides its copy.
     expect((await failure(s, s.read(missed, "f"))).status).toBe(404);
-    await s.waitFor(() => s.copyOf(missed, "f") === undefined && s.nodes[missed]!.node.store.deletedAt("f") !== undefined, 30_000, "the stale copy deleted, the tombstone learned");
+    await s.waitFor(
+      () => s.copyOf(missed, "f") === undefined && s.nodes[missed]!.node.store.deletedAt("f") !== undefined,
+      30_000,
+      "the stale copy deleted, the tombstone learned",
+    );
     await s.runFor(20_000);
     expect(s.nodes.map((n) => s.copyOf(n.index, "f"))).toEqual(s.nodes.map(() => undefined));
     // A new create after the delete is a new file.
@@ -122,10 +126,12 @@ describe("HyDFS on a simulated cluster", () => {
   test("create race: four coordinators create one name at once; exactly one wins, everywhere", async () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const s = cluster({ seed, delayMs: [1, 20] });
-      const attempts = [1, 2, 3, 4].map((c) => s.write(c, "create", "race", `from ${c}\n`, `client-${c}`, 1).then(
-        () => ({ c, ok: true as const }),
-        (err: HydfsError) => ({ c, ok: false as const, status: err.status }),
-      ));
+      const attempts = [1, 2, 3, 4].map((c) =>
+        s.write(c, "create", "race", `from ${c}\n`, `client-${c}`, 1).then(
+          () => ({ c, ok: true as const }),
+          (err: HydfsError) => ({ c, ok: false as const, status: err.status }),
+        ),
+      );
       const results = await s.until(Promise.all(attempts));
       const winners = results.filter((r) => r.ok);
       expect(winners).toHaveLength(1);
@@ -166,10 +172,12 @@ describe("HyDFS on a simulated cluster", () => {
     // Crash it as soon as the op reached a replica, before the quorum answered.
     await s.waitFor(() => s.owners("f").some((o) => s.copyOf(o, "f") === "once\n"), 5_000, "the op at a replica", 1);
     s.crash(coordinator);
-    expect(await s.until(first).then(
-      () => "acknowledged",
-      (err: Error) => err.message,
-    )).toContain("crashed");
+    expect(
+      await s.until(first).then(
+        () => "acknowledged",
+        (err: Error) => err.message,
+      ),
+    ).toContain("crashed");
     await s.until(s.write(other(s, coordinator), "append", "f", "once\n", "c", 1));
     await s.runFor(10_000);
     expect(await s.until(s.read(other(s, coordinator), "f"))).toBe("once\n");
@@ -203,7 +211,9 @@ describe("HyDFS chaos on a simulated cluster", () => {
         acked += r.acked;
         if (r.violations.length > 0) {
           failed.push(`seed ${seed}: ${r.violations.join("; ")}`);
-          console.error(`hydfs chaos seed ${seed} failed (${r.crashes} crashes, ${r.partitions} partitions): ${r.violations.join("; ")}\nreplay with HYDFS_SIM_SEED=${seed}`);
+          console.error(
+            `hydfs chaos seed ${seed} failed (${r.crashes} crashes, ${r.partitions} partitions): ${r.violations.join("; ")}\nreplay with HYDFS_SIM_SEED=${seed}`,
+          );
         }
       }
       expect(failed).toEqual([]);

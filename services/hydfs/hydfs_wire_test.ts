@@ -44,7 +44,13 @@ function oneNode(): { node: HydfsNode; app: ReturnType<typeof hydfsApp>; store: 
   return { node, app: hydfsApp(node), store };
 }
 
-async function call(app: ReturnType<typeof hydfsApp>, method: string, path: string, body?: Bun.BodyInit, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+async function call(
+  app: ReturnType<typeof hydfsApp>,
+  method: string,
+  path: string,
+  body?: Bun.BodyInit,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   const res = await app.handle(new Request(`http://${HOST}:10010${path}`, { method, body, headers, duplex: "half" } as RequestInit));
   const text = await res.text();
   let parsed: any = text;
@@ -57,7 +63,15 @@ async function call(app: ReturnType<typeof hydfsApp>, method: string, path: stri
 function op(p: Partial<AppendOp> & { data?: Uint8Array }): AppendOp {
   const data = p.data ?? new Uint8Array(0);
   const chunks = data.length > 0 ? [{ id: chunkIdOf(data), size: data.length }] : [];
-  return { opId: p.opId ?? crypto.randomUUID(), clientId: p.clientId ?? "c", seq: p.seq ?? 1, tsMs: p.tsMs ?? Date.now(), chunks: p.chunks ?? chunks, size: p.size ?? data.length, kind: p.kind ?? "append" };
+  return {
+    opId: p.opId ?? crypto.randomUUID(),
+    clientId: p.clientId ?? "c",
+    seq: p.seq ?? 1,
+    tsMs: p.tsMs ?? Date.now(),
+    chunks: p.chunks ?? chunks,
+    size: p.size ?? data.length,
+    kind: p.kind ?? "append",
+  };
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -109,7 +123,12 @@ describe("bodies are bounded while they stream", () => {
     const { app } = oneNode();
     const { stream, state } = countedStream(300, MiB, 0x7b);
     const res = await app.handle(
-      new Request(`http://${HOST}:10010/internal/adopt?name=f`, { method: "POST", body: stream, headers: { "content-length": String(MANIFEST_MAX_BYTES * 2) }, duplex: "half" } as RequestInit),
+      new Request(`http://${HOST}:10010/internal/adopt?name=f`, {
+        method: "POST",
+        body: stream,
+        headers: { "content-length": String(MANIFEST_MAX_BYTES * 2) },
+        duplex: "half",
+      } as RequestInit),
     );
     expect(res.status).toBe(413);
     expect(state.pulled).toBeLessThanOrEqual(MiB);
@@ -220,7 +239,9 @@ describe("adopt fetches chunks from ring members only", () => {
     ]) {
       const r = await call(app, "POST", "/internal/adopt?name=f", JSON.stringify({ ops, sources: [source] }));
       expect(r.status).toBe(400);
-      expect(r.body.error).toBe(`adopt f: source ${source.host}:${source.hydfsPort}: expected hydfsd of current ring members only (chunks are fetched from nowhere else)`);
+      expect(r.body.error).toBe(
+        `adopt f: source ${source.host}:${source.hydfsPort}: expected hydfsd of current ring members only (chunks are fetched from nowhere else)`,
+      );
     }
     await Bun.sleep(50);
     expect(hits).toEqual([]);

@@ -29,7 +29,11 @@ describe("checkWireTime", () => {
   });
 
   test.each([
-    ["1 ms past the allowance", NOW + MAX_CLOCK_SKEW_MS + 1, `at ${NOW + MAX_CLOCK_SKEW_MS + 1}: is ${MAX_CLOCK_SKEW_MS + 1} ms after this node's clock (${NOW}); expected at most ${MAX_CLOCK_SKEW_MS} ms ahead`],
+    [
+      "1 ms past the allowance",
+      NOW + MAX_CLOCK_SKEW_MS + 1,
+      `at ${NOW + MAX_CLOCK_SKEW_MS + 1}: is ${MAX_CLOCK_SKEW_MS + 1} ms after this node's clock (${NOW}); expected at most ${MAX_CLOCK_SKEW_MS} ms ahead`,
+    ],
     ["the largest safe integer", Number.MAX_SAFE_INTEGER, `at ${Number.MAX_SAFE_INTEGER}: is`],
     ["negative", -1, "at -1: expected a non-negative integer of milliseconds"],
     ["fractional", 1.5, "at 1.5: expected a non-negative integer of milliseconds"],
@@ -79,7 +83,11 @@ describe("parseAdoptBody", () => {
   const op = { opId: "o", clientId: "c", seq: 1, tsMs: 5, chunks: [{ id, size: 3 }], size: 3, kind: "append" };
 
   test("a good body", () => {
-    expect(parseAdoptBody(enc({ ops: [op], sources: [{ host: "h", hydfsPort: 10010 }], deletedAtMs: 4 }))).toEqual({ ops: [op as never], sources: [{ host: "h", hydfsPort: 10010 }], deletedAtMs: 4 });
+    expect(parseAdoptBody(enc({ ops: [op], sources: [{ host: "h", hydfsPort: 10010 }], deletedAtMs: 4 }))).toEqual({
+      ops: [op as never],
+      sources: [{ host: "h", hydfsPort: 10010 }],
+      deletedAtMs: 4,
+    });
     expect(parseAdoptBody(enc({ ops: [], sources: [] }))).toEqual({ ops: [], sources: [], deletedAtMs: undefined });
   });
 
@@ -88,10 +96,29 @@ describe("parseAdoptBody", () => {
     ["an array", enc([]), "adopt: body []: expected a JSON object"],
     ["ops missing", enc({ sources: [] }), "adopt: ops undefined: expected an array of ops"],
     ["a bad op", enc({ ops: [{ ...op, size: 4 }], sources: [] }), "adopt: ops[0]: size 4: expected the sum of the chunk sizes, 3"],
-    ["an op with too many chunks", enc({ ops: [{ ...op, chunks: [{ id, size: 1 }, { id, size: 2 }] }], sources: [] }), "adopt: ops[0]: chunks: 2 chunks for size 3: expected 1"],
+    [
+      "an op with too many chunks",
+      enc({
+        ops: [
+          {
+            ...op,
+            chunks: [
+              { id, size: 1 },
+              { id, size: 2 },
+            ],
+          },
+        ],
+        sources: [],
+      }),
+      "adopt: ops[0]: chunks: 2 chunks for size 3: expected 1",
+    ],
     ["sources not an array", enc({ ops: [], sources: "x" }), 'adopt: sources "x": expected an array'],
     ["too many sources", enc({ ops: [], sources: Array(17).fill({ host: "h", hydfsPort: 1 }) }), "expected an array of at most 16"],
-    ["a source port out of range", enc({ ops: [], sources: [{ host: "h", hydfsPort: 70000 }] }), "adopt: sources[0].hydfsPort 70000: expected an integer in 1..65535"],
+    [
+      "a source port out of range",
+      enc({ ops: [], sources: [{ host: "h", hydfsPort: 70000 }] }),
+      "adopt: sources[0].hydfsPort 70000: expected an integer in 1..65535",
+    ],
     ["a source without host", enc({ ops: [], sources: [{ hydfsPort: 1 }] }), "adopt: sources[0].host undefined"],
     ["a negative tombstone", enc({ ops: [], sources: [], deletedAtMs: -1 }), "adopt: deletedAtMs -1: expected a non-negative integer of milliseconds"],
   ])("refuses %s with 400", (_label, raw, message) => {

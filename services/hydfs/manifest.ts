@@ -79,8 +79,7 @@ function isCount(v: unknown): v is number {
  * disk is checked here too.
  */
 export function validateAppendOp(value: unknown, where = "append op"): AppendOp {
-  const bad = (field: string, got: unknown, expected: string): Error =>
-    new Error(`${where}: ${field} ${describeValue(got)}: expected ${expected}`);
+  const bad = (field: string, got: unknown, expected: string): Error => new Error(`${where}: ${field} ${describeValue(got)}: expected ${expected}`);
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("value", value, "an object");
   const v = value as Record<string, unknown>;
   const { opId, clientId, seq, tsMs, chunks, size, kind } = v;

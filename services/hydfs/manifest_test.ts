@@ -107,14 +107,46 @@ describe("validateAppendOp", () => {
     ["size missing", { ...good, size: undefined }, "size undefined: expected a non-negative integer of bytes"],
     ["size not the sum", { ...good, size: CHUNK_BYTES + 2 }, `size ${CHUNK_BYTES + 2}: expected the sum of the chunk sizes, ${CHUNK_BYTES + 3}`],
     ["opId too long", { ...good, opId: "o".repeat(MAX_OP_ID_CHARS + 1) }, `expected at most ${MAX_OP_ID_CHARS} characters, got ${MAX_OP_ID_CHARS + 1}`],
-    ["clientId too long", { ...good, clientId: "c".repeat(MAX_CLIENT_ID_CHARS + 1) }, `expected at most ${MAX_CLIENT_ID_CHARS} characters, got ${MAX_CLIENT_ID_CHARS + 1}`],
+    [
+      "clientId too long",
+      { ...good, clientId: "c".repeat(MAX_CLIENT_ID_CHARS + 1) },
+      `expected at most ${MAX_CLIENT_ID_CHARS} characters, got ${MAX_CLIENT_ID_CHARS + 1}`,
+    ],
     ["size over MAX_OP_BYTES", { ...good, size: MAX_OP_BYTES + 1 }, `size ${MAX_OP_BYTES + 1}: expected at most ${MAX_OP_BYTES} bytes (MAX_OP_BYTES)`],
     ["unsafe size", { ...good, size: 2 ** 53 }, "size 9007199254740992: expected a non-negative integer of bytes"],
-    ["more chunks than the size needs", { ...good, chunks: [...good.chunks, { id: chunkId("z"), size: 1 }] }, `chunks: 3 chunks for size ${CHUNK_BYTES + 3}: expected 2 (an upload is cut every ${CHUNK_BYTES} bytes)`],
-    ["a million chunks for a small size", { ...good, chunks: Array(1_000_000).fill({ id: chunkId("z"), size: 1 }), size: 1_000_000 }, "chunks: 1000000 chunks for size 1000000: expected 1"],
+    [
+      "more chunks than the size needs",
+      { ...good, chunks: [...good.chunks, { id: chunkId("z"), size: 1 }] },
+      `chunks: 3 chunks for size ${CHUNK_BYTES + 3}: expected 2 (an upload is cut every ${CHUNK_BYTES} bytes)`,
+    ],
+    [
+      "a million chunks for a small size",
+      { ...good, chunks: Array(1_000_000).fill({ id: chunkId("z"), size: 1 }), size: 1_000_000 },
+      "chunks: 1000000 chunks for size 1000000: expected 1",
+    ],
     ["chunks but no size", { ...good, chunks: [{ id: chunkId("z"), size: 0 }], size: 0 }, "chunks: 1 chunks for size 0: expected 0"],
-    ["an empty chunk", { ...good, chunks: [{ id: chunkId("z"), size: 0 }, { id: chunkId("y"), size: CHUNK_BYTES + 3 }] }, `chunks[0].size 0: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`],
-    ["a chunk over CHUNK_BYTES", { ...good, chunks: [{ id: chunkId("z"), size: CHUNK_BYTES + 2 }, { id: chunkId("y"), size: 1 }] }, `chunks[0].size ${CHUNK_BYTES + 2}: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`],
+    [
+      "an empty chunk",
+      {
+        ...good,
+        chunks: [
+          { id: chunkId("z"), size: 0 },
+          { id: chunkId("y"), size: CHUNK_BYTES + 3 },
+        ],
+      },
+      `chunks[0].size 0: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`,
+    ],
+    [
+      "a chunk over CHUNK_BYTES",
+      {
+        ...good,
+        chunks: [
+          { id: chunkId("z"), size: CHUNK_BYTES + 2 },
+          { id: chunkId("y"), size: 1 },
+        ],
+      },
+      `chunks[0].size ${CHUNK_BYTES + 2}: expected 1 to ${CHUNK_BYTES} bytes (CHUNK_BYTES)`,
+    ],
   ])("rejects %s", (_label, value, message) => {
     expect(() => validateAppendOp(value, "op under test")).toThrow(message.startsWith("expected") ? message : `op under test: ${message}`);
   });
@@ -406,7 +438,15 @@ describe("encodeOpLine / parseOpLines", () => {
     const want = `{"opId":"id-1","clientId":"cli","seq":3,"tsMs":1700000000000,"kind":"append","size":2,"chunks":[{"id":"${chunkId("ab")}","size":2}]}\n`;
     expect(encodeOpLine(sample)).toBe(want);
     // Key order of the input object does not leak into the file.
-    const scrambled = { chunks: [{ size: 2, id: chunkId("ab") }], kind: "append", size: 2, tsMs: 1700000000000, seq: 3, clientId: "cli", opId: "id-1" } as AppendOp;
+    const scrambled = {
+      chunks: [{ size: 2, id: chunkId("ab") }],
+      kind: "append",
+      size: 2,
+      tsMs: 1700000000000,
+      seq: 3,
+      clientId: "cli",
+      opId: "id-1",
+    } as AppendOp;
     expect(encodeOpLine(scrambled)).toBe(want);
   });
 
@@ -460,10 +500,10 @@ describe("encodeOpLine / parseOpLines", () => {
   });
 
   test.each([
-    ["garbage on line 2", `${encodeOpLine(many[0]!)}garbage\n${encodeOpLine(many[1]!)}`, "manifest line 2: \"garbage\": expected one JSON append op per line"],
+    ["garbage on line 2", `${encodeOpLine(many[0]!)}garbage\n${encodeOpLine(many[1]!)}`, 'manifest line 2: "garbage": expected one JSON append op per line'],
     ["empty line 1", `\n${text}`, 'manifest line 1: "": expected one JSON append op per line'],
     ["bad field on line 3", text.replace('"seq":3', '"seq":"3"'), 'manifest line 3: seq "3": expected a non-negative integer'],
-    ["corrupt line then a torn tail", `${firstTwo}garbage\n{"op`, "manifest line 3: \"garbage\""],
+    ["corrupt line then a torn tail", `${firstTwo}garbage\n{"op`, 'manifest line 3: "garbage"'],
   ])("throws on %s", (_label, damaged, message) => {
     expect(() => parseOpLines(damaged)).toThrow(message);
   });

@@ -81,7 +81,13 @@ export const ListMemIdsAnswer = t.Object({ count: t.Number(), members: t.Array(M
 export type ListMemIdsAnswer = typeof ListMemIdsAnswer.static;
 
 /** `POST /merge`: `updated` names the replicas that changed; `confirmed` that all now hold `digest`. */
-export const MergeAnswer = t.Object({ name: t.String(), digest: t.String(), updated: t.Array(t.String()), replicas: t.Array(t.String()), confirmed: t.Boolean() });
+export const MergeAnswer = t.Object({
+  name: t.String(),
+  digest: t.String(),
+  updated: t.Array(t.String()),
+  replicas: t.Array(t.String()),
+  confirmed: t.Boolean(),
+});
 export type MergeAnswer = typeof MergeAnswer.static;
 
 /** `POST /delete`: the replicas (host:port) that recorded the tombstone. */

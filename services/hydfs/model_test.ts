@@ -48,7 +48,13 @@ describe("HydfsClient against hydfsd's app", () => {
   test("writes: a create, an append, the same append again (a duplicate), a create of an existing name (409)", async () => {
     expect(await client.write("create", "f.txt", "one\n")).toEqual({ name: "f.txt", size: 4, replicas: [replica], acked: [replica], duplicate: false });
     const seq = client.nextSeq();
-    expect(await client.write("append", "f.txt", "two\n", { seq })).toEqual({ name: "f.txt", size: 4, replicas: [replica], acked: [replica], duplicate: false });
+    expect(await client.write("append", "f.txt", "two\n", { seq })).toEqual({
+      name: "f.txt",
+      size: 4,
+      replicas: [replica],
+      acked: [replica],
+      duplicate: false,
+    });
     expect((await client.write("append", "f.txt", "two\n", { seq })).duplicate).toBe(true);
     const err = (await client.write("create", "f.txt", "again\n").catch((e) => e)) as HydfsCallError;
     expect(err).toBeInstanceOf(HydfsCallError);

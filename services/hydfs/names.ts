@@ -82,8 +82,7 @@ export function encodeNameForDisk(name: string): string {
  */
 export function decodeNameFromDisk(component: string): string | undefined {
   if (HASHED_COMPONENT.test(component)) return undefined;
-  const bad = (expected: string): NameError =>
-    new NameError(`invalid HyDFS disk component ${describeValue(component)}: expected ${expected}`);
+  const bad = (expected: string): NameError => new NameError(`invalid HyDFS disk component ${describeValue(component)}: expected ${expected}`);
   if (!component.startsWith(ENCODED_PREFIX)) throw bad('"f_" + base64url or "h_" + 64 hex digits');
   const body = component.slice(ENCODED_PREFIX.length);
   if (!BASE64URL.test(body)) throw bad('"f_" + unpadded base64url');
@@ -115,8 +114,7 @@ export function resolveInside(baseDir: string, relative: string): string {
   if (typeof baseDir !== "string" || baseDir.length === 0 || baseDir.includes("\u0000")) {
     throw new NameError(`base directory ${describeValue(baseDir)}: expected a non-empty path without NUL`);
   }
-  const bad = (expected: string): NameError =>
-    new NameError(`local path ${describeValue(relative)}: expected ${expected} inside ${JSON.stringify(baseDir)}`);
+  const bad = (expected: string): NameError => new NameError(`local path ${describeValue(relative)}: expected ${expected} inside ${JSON.stringify(baseDir)}`);
   if (typeof relative !== "string" || relative.length === 0) throw bad("a non-empty path");
   if (relative.includes("\u0000")) throw bad("a path without NUL");
   const base = resolve(baseDir);

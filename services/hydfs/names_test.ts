@@ -212,7 +212,7 @@ describe("resolveInside", () => {
   });
 
   test.each([
-    ["", "base directory \"\": expected a non-empty path without NUL"],
+    ["", 'base directory "": expected a non-empty path without NUL'],
     ["/a\u0000", 'base directory "/a\\u0000": expected a non-empty path without NUL'],
   ])("base %p is rejected", (bad, message) => {
     expect(() => resolveInside(bad, "x")).toThrow(message);

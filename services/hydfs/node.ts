@@ -127,7 +127,10 @@ export class HydfsNode {
   viewReady = false;
 
   setViewReady(ready: boolean): void {
-    if (ready !== this.viewReady) this.log.info(ready ? "membership view current: coordinating client requests" : "membership view not current: refusing client requests (503) until it is");
+    if (ready !== this.viewReady)
+      this.log.info(
+        ready ? "membership view current: coordinating client requests" : "membership view not current: refusing client requests (503) until it is",
+      );
     // The background pass was skipped while the view was partial: run it soon, as after a ring change.
     if (ready && !this.viewReady) this.scheduleMaintenance(200);
     this.viewReady = ready;
@@ -139,11 +142,18 @@ export class HydfsNode {
    * known nodes, or a view that is not current, is a 503 with a message, never a weak answer.
    */
   coordinate(name: string, what: string): { replicas: RingNode[]; need: number } {
-    if (!this.viewReady) throw new HydfsError(`${what} ${name}: this node (${this.cfg.host}) has not joined the cluster yet or its member list is not current; retry, or use another node`, 503);
+    if (!this.viewReady)
+      throw new HydfsError(
+        `${what} ${name}: this node (${this.cfg.host}) has not joined the cluster yet or its member list is not current; retry, or use another node`,
+        503,
+      );
     const replicas = this.replicas(name);
     const need = HydfsNode.quorum(this.cfg.hydfs.replica_count);
     if (replicas.length < need) {
-      throw new HydfsError(`${what} ${name}: only ${replicas.length} live HyDFS node(s) known, need ${need} of the ${this.cfg.hydfs.replica_count} replicas (hydfs.replica_count) to answer`, 503);
+      throw new HydfsError(
+        `${what} ${name}: only ${replicas.length} live HyDFS node(s) known, need ${need} of the ${this.cfg.hydfs.replica_count} replicas (hydfs.replica_count) to answer`,
+        503,
+      );
     }
     return { replicas, need };
   }
@@ -279,7 +289,8 @@ export class HydfsNode {
     } catch (err) {
       throw new HydfsError((err as Error).message, 400);
     }
-    if (!existsSync(path) || !statSync(path).isFile()) throw new HydfsError(`local file ${JSON.stringify(localName)} not found in ${this.localDir} on ${this.cfg.host}`, 404);
+    if (!existsSync(path) || !statSync(path).isFile())
+      throw new HydfsError(`local file ${JSON.stringify(localName)} not found in ${this.localDir} on ${this.cfg.host}`, 404);
     return this.write("append", nameIn, Bun.file(path).stream(), `node:${this.cfg.host}:${this.cfg.ports.hydfs}`, this.nextLocalSeq());
   }
 

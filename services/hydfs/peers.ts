@@ -44,7 +44,13 @@ export class PeerClient {
     const url = `${baseUrl(node)}${path}`;
     if (init.msgpack !== undefined) init = { ...init, bytes: encode(init.msgpack) };
     const headers: Record<string, string> =
-      init.json !== undefined ? { "content-type": "application/json" } : init.msgpack !== undefined ? { "content-type": "application/msgpack" } : init.bytes ? { "content-type": "application/octet-stream" } : {};
+      init.json !== undefined
+        ? { "content-type": "application/json" }
+        : init.msgpack !== undefined
+          ? { "content-type": "application/msgpack" }
+          : init.bytes
+            ? { "content-type": "application/octet-stream" }
+            : {};
     let res: Response;
     try {
       res = await this.opts.http.fetch(url, {
@@ -60,7 +66,12 @@ export class PeerClient {
   }
 
   /** A JSON answer of at most `maxBytes` (SMALL_JSON_MAX_BYTES by default); errors carry the status and body. */
-  async json<T>(node: NodeAddress, path: string, init: { method?: string; json?: unknown; msgpack?: unknown } = {}, maxBytes = SMALL_JSON_MAX_BYTES): Promise<T> {
+  async json<T>(
+    node: NodeAddress,
+    path: string,
+    init: { method?: string; json?: unknown; msgpack?: unknown } = {},
+    maxBytes = SMALL_JSON_MAX_BYTES,
+  ): Promise<T> {
     const res = await this.call(node, path, init);
     const text = new TextDecoder().decode(await this.readBody(node, path, res, maxBytes));
     let body: any;
@@ -81,7 +92,10 @@ export class PeerClient {
 
   /** Create decree, phase 2; a small create's bytes travel along (msgpack). */
   async accept(node: NodeAddress, name: string, ballot: Ballot, op: AppendOp, data: Uint8Array | undefined): Promise<AcceptReply> {
-    const body = await this.json<unknown>(node, `/internal/accept?name=${encodeURIComponent(name)}`, { method: "POST", msgpack: { ballot, op, data: data ?? new Uint8Array(0) } });
+    const body = await this.json<unknown>(node, `/internal/accept?name=${encodeURIComponent(name)}`, {
+      method: "POST",
+      msgpack: { ballot, op, data: data ?? new Uint8Array(0) },
+    });
     return this.checked(node, name, () => parseAcceptReply(body, validateAppendOp));
   }
 
@@ -111,7 +125,8 @@ export class PeerClient {
     }
     const bytes = await this.readBody(node, `chunk ${id.slice(0, 12)}`, res, CHUNK_BYTES);
     const got = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-    if (got !== id) throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: content hashes to ${got.slice(0, 12)}, expected the chunk's id`);
+    if (got !== id)
+      throw new PeerError(`${node.host}:${node.hydfsPort} chunk ${id.slice(0, 12)}: content hashes to ${got.slice(0, 12)}, expected the chunk's id`);
     return bytes;
   }
 
@@ -128,7 +143,12 @@ export class PeerClient {
   /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */
   async manifest(node: NodeAddress, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
     try {
-      const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(node, `/internal/manifest?name=${encodeURIComponent(name)}`, {}, MANIFEST_MAX_BYTES);
+      const body = await this.json<{ ops: unknown; deletedAtMs?: unknown }>(
+        node,
+        `/internal/manifest?name=${encodeURIComponent(name)}`,
+        {},
+        MANIFEST_MAX_BYTES,
+      );
       if (!Array.isArray(body.ops)) throw new PeerError(`${node.host}:${node.hydfsPort} manifest of ${name}: expected a list of ops`);
       // A peer's answer is checked like any input before it reaches a digest or a disk.
       const now = this.now();

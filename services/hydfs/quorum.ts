@@ -87,7 +87,8 @@ export function judgeDelete(answers: readonly (DeleteAnswer | undefined)[], need
  * missing, or unavailable (fewer than `need` answered). `repair`: replicas were found to differ
  * (ops, tombstone, or one did not answer) and something is held, so a merge should run.
  */
-export type ReadView = { kind: "unavailable"; answered: number } | { kind: "missing"; repair: boolean } | { kind: "found"; ops: AppendOp[]; holders: RingNode[]; repair: boolean };
+export type ReadView =
+  { kind: "unavailable"; answered: number } | { kind: "missing"; repair: boolean } | { kind: "found"; ops: AppendOp[]; holders: RingNode[]; repair: boolean };
 
 export function readView(answers: readonly ManifestAnswer[], replicaCount: number, need: number): ReadView {
   if (answers.length < need) return { kind: "unavailable", answered: answers.length };
@@ -97,7 +98,8 @@ export function readView(answers: readonly ManifestAnswer[], replicaCount: numbe
     floor,
   );
   const digest = ops && manifestDigest(ops);
-  const differ = answers.length < replicaCount || answers.some((a) => a.deletedAtMs !== floor || (a.ops ? manifestDigest(a.ops) !== digest : ops !== undefined));
+  const differ =
+    answers.length < replicaCount || answers.some((a) => a.deletedAtMs !== floor || (a.ops ? manifestDigest(a.ops) !== digest : ops !== undefined));
   // For a deleted file the repair deletes the copies a replica that missed the delete still has.
   const repair = differ && (ops !== undefined || answers.some((a) => a.ops));
   if (!ops) return { kind: "missing", repair };

@@ -124,13 +124,49 @@ describe("participantsOf, fileTask, mayDropCopy", () => {
 
   const digest = manifestDigest([CREATE, APPEND1]);
   test.each([
-    ["every owner holds the merged state", true, [[CREATE, APPEND1], [APPEND1, CREATE], [CREATE, APPEND1]], 3, true],
-    ["the merge was not confirmed", false, [[CREATE, APPEND1], [CREATE, APPEND1], [CREATE, APPEND1]], 3, false],
-    ["an owner did not answer", true, [[CREATE, APPEND1], [CREATE, APPEND1]], 3, false],
+    [
+      "every owner holds the merged state",
+      true,
+      [
+        [CREATE, APPEND1],
+        [APPEND1, CREATE],
+        [CREATE, APPEND1],
+      ],
+      3,
+      true,
+    ],
+    [
+      "the merge was not confirmed",
+      false,
+      [
+        [CREATE, APPEND1],
+        [CREATE, APPEND1],
+        [CREATE, APPEND1],
+      ],
+      3,
+      false,
+    ],
+    [
+      "an owner did not answer",
+      true,
+      [
+        [CREATE, APPEND1],
+        [CREATE, APPEND1],
+      ],
+      3,
+      false,
+    ],
     ["an owner has no copy", true, [[CREATE, APPEND1], undefined, [CREATE, APPEND1]], 3, false],
     ["an owner holds something else", true, [[CREATE, APPEND1], [CREATE], [CREATE, APPEND1]], 3, false],
   ] as [string, boolean, (AppendOp[] | undefined)[], number, boolean][])("%s", (_, confirmed, owners, count, want) => {
-    expect(mayDropCopy(confirmed, digest, owners.map((ops) => ({ ops })), count)).toBe(want);
+    expect(
+      mayDropCopy(
+        confirmed,
+        digest,
+        owners.map((ops) => ({ ops })),
+        count,
+      ),
+    ).toBe(want);
   });
 });
 
@@ -193,8 +229,16 @@ describe("read view (readView)", () => {
     ["one lags: the union, repair", [answer(A, [CREATE]), answer(B, ops), answer(C, ops)], { kind: "found", ops, repair: true }],
     ["too few answers", [answer(A, ops)], { kind: "unavailable", answered: 1 }],
     ["nobody has it: missing, nothing to repair", [answer(A, undefined), answer(B, undefined), answer(C, undefined)], { kind: "missing", repair: false }],
-    ["deleted, one stale copy: missing, repair deletes it", [answer(A, ops), answer(B, undefined, 500), answer(C, undefined, 500)], { kind: "missing", repair: true }],
-    ["deleted everywhere: missing, no repair", [answer(A, undefined, 500), answer(B, undefined, 500), answer(C, undefined, 500)], { kind: "missing", repair: false }],
+    [
+      "deleted, one stale copy: missing, repair deletes it",
+      [answer(A, ops), answer(B, undefined, 500), answer(C, undefined, 500)],
+      { kind: "missing", repair: true },
+    ],
+    [
+      "deleted everywhere: missing, no repair",
+      [answer(A, undefined, 500), answer(B, undefined, 500), answer(C, undefined, 500)],
+      { kind: "missing", repair: false },
+    ],
   ] as [string, ManifestAnswer[], unknown][])("%s", (_, answers, want) => {
     expect(readView(answers, 3, 2)).toMatchObject(want as object);
   });

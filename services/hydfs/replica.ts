@@ -102,7 +102,8 @@ export function acceptLocal(node: HydfsNode, name: string, ballot: Ballot, op: A
   if (op.kind !== "create") throw new HydfsError(`accept of create ${name}: op kind ${JSON.stringify(op.kind)}: expected "create"`, 400);
   const store = node.store;
   if (data && data.length > 0) {
-    if (op.chunks.length !== 1 || op.chunks[0]!.size !== data.length) throw new HydfsError(`accept of create ${name}: inline data of ${data.length} bytes does not match the op's chunks`, 400);
+    if (op.chunks.length !== 1 || op.chunks[0]!.size !== data.length)
+      throw new HydfsError(`accept of create ${name}: inline data of ${data.length} bytes does not match the op's chunks`, 400);
     try {
       store.putChunk(data, op.chunks[0]!.id);
     } catch (err) {
@@ -143,7 +144,10 @@ export async function adoptLocal(node: HydfsNode, name: string, ops: AppendOp[],
     node.ring.nodes,
   );
   if (foreign.length > 0) {
-    throw new HydfsError(`adopt ${name}: source ${foreign.map((s) => `${s.host}:${s.hydfsPort}`).join(", ")}: expected hydfsd of current ring members only (chunks are fetched from nowhere else)`, 400);
+    throw new HydfsError(
+      `adopt ${name}: source ${foreign.map((s) => `${s.host}:${s.hydfsPort}`).join(", ")}: expected hydfsd of current ring members only (chunks are fetched from nowhere else)`,
+      400,
+    );
   }
   // The named sources (all ring members) first, then the file's replicas on this node's ring.
   const owners: RingNode[] = node.ring.replicasFor(name, node.cfg.hydfs.replica_count);

@@ -26,8 +26,7 @@ function referenceReplicas(nodes: readonly RingNode[], name: string, count: numb
 }
 
 const nodeId = (i: number): string => `127.0.0.${i}:5000@1795513617028`;
-const members = (n: number): { id: string; hydfsPort: number }[] =>
-  Array.from({ length: n }, (_, i) => ({ id: nodeId(i + 1), hydfsPort: 6000 + i }));
+const members = (n: number): { id: string; hydfsPort: number }[] => Array.from({ length: n }, (_, i) => ({ id: nodeId(i + 1), hydfsPort: 6000 + i }));
 
 /** Deterministic file names to search for ones that land where a test needs them. */
 const NAMES = Array.from({ length: 400 }, (_, i) => `file-${i}.txt`);

@@ -83,11 +83,20 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
   });
   watch.start();
   node.scheduleMaintenance();
-  const notYet = setTimeout(() => {
-    if (watch.ready) return;
-    if (!watch.connected) log.warn(`no member list from memberd at ${cfg.host}:${cfg.ports.http} yet; not ready: client requests get 503 until it answers and says this node's view is current`);
-    else log.warn(`memberd at ${cfg.host}:${cfg.ports.http} has not said this node's view is current yet (still joining); not ready: client requests get 503 until it does`);
-  }, FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0));
+  const notYet = setTimeout(
+    () => {
+      if (watch.ready) return;
+      if (!watch.connected)
+        log.warn(
+          `no member list from memberd at ${cfg.host}:${cfg.ports.http} yet; not ready: client requests get 503 until it answers and says this node's view is current`,
+        );
+      else
+        log.warn(
+          `memberd at ${cfg.host}:${cfg.ports.http} has not said this node's view is current yet (still joining); not ready: client requests get 503 until it does`,
+        );
+    },
+    FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0),
+  );
   const stop = async () => {
     if (stopping) return;
     stopping = true;

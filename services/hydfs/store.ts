@@ -31,7 +31,20 @@
  * content is a no-op ("duplicate"); one with other content is a conflict, reported with the op
  * already stored, and nothing is written (sameContent, manifest.ts).
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type ChunkGcResult, ChunkStore, writeAll, writeDurably } from "./chunk_store.ts";
 import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
@@ -343,7 +356,8 @@ export class FileStore {
   }
 
   private writeTombstone(name: string, deletedAtMs: number): void {
-    if (!Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0) throw new Error(`tombstone of ${name}: deletedAtMs ${deletedAtMs}: expected a non-negative integer of milliseconds`);
+    if (!Number.isSafeInteger(deletedAtMs) || deletedAtMs < 0)
+      throw new Error(`tombstone of ${name}: deletedAtMs ${deletedAtMs}: expected a non-negative integer of milliseconds`);
     writeDurably(this.tmpDir, join(this.tombDir, encodeNameForDisk(name)), JSON.stringify({ name, deletedAtMs }));
     this.tombstones.set(name, deletedAtMs);
   }

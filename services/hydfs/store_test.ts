@@ -9,18 +9,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-  appendFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { seededRng, shuffle } from "../shared/rng.ts";
@@ -562,7 +551,7 @@ describe("crash safety", () => {
 
   test("exists() on a new store does not need the torn file to be repaired first", () => {
     const { root } = storeWithFile();
-    appendFileSync(manifestOf(root, "f"), "{\"opId\":");
+    appendFileSync(manifestOf(root, "f"), '{"opId":');
     const store = new FileStore(root);
     expect(store.exists("f")).toBe(true);
     expect(store.list()).toEqual(["f"]);

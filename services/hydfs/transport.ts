@@ -144,8 +144,12 @@ export class HttpReplica implements Replica {
     return this.peers.accept(this.address, name, ballot, op, data);
   }
   async delete(name: string, atMs: number): Promise<DeleteAnswer> {
-    const res = await this.peers.json<{ hadCopy: unknown; deletedAtMs: unknown }>(this.address, `/internal/delete?${q(name)}&at=${atMs}`, { method: "POST", json: {} });
-    if (typeof res.hadCopy !== "boolean" || typeof res.deletedAtMs !== "number") throw new Error(`${this.address.host} delete of ${name}: expected {hadCopy, deletedAtMs}, got ${JSON.stringify(res)}`);
+    const res = await this.peers.json<{ hadCopy: unknown; deletedAtMs: unknown }>(this.address, `/internal/delete?${q(name)}&at=${atMs}`, {
+      method: "POST",
+      json: {},
+    });
+    if (typeof res.hadCopy !== "boolean" || typeof res.deletedAtMs !== "number")
+      throw new Error(`${this.address.host} delete of ${name}: expected {hadCopy, deletedAtMs}, got ${JSON.stringify(res)}`);
     return { hadCopy: res.hadCopy, deletedAtMs: res.deletedAtMs };
   }
   async adopt(name: string, ops: AppendOp[], sources: NodeAddress[], deletedAtMs: number | undefined): Promise<void> {

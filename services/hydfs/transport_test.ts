@@ -32,7 +32,15 @@ function localNode(): HydfsNode {
 }
 
 const bytes = new TextEncoder().encode("hello");
-const op = (kind: "create" | "append", seq: number, tsMs = Date.now()): AppendOp => ({ opId: `op-${seq}`, clientId: "c", seq, tsMs, chunks: [{ id: chunkIdOf(bytes), size: bytes.length }], size: bytes.length, kind });
+const op = (kind: "create" | "append", seq: number, tsMs = Date.now()): AppendOp => ({
+  opId: `op-${seq}`,
+  clientId: "c",
+  seq,
+  tsMs,
+  chunks: [{ id: chunkIdOf(bytes), size: bytes.length }],
+  size: bytes.length,
+  kind,
+});
 
 describe("routedTransport", () => {
   test("this node's address goes to the local replica, any other to the remote factory", () => {

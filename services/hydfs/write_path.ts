@@ -24,7 +24,10 @@ export const INLINE_MAX_BYTES = 256 * 1024;
  * Read up to `max` bytes of a body. `complete` when the body ended within them (then `bytes` is
  * all of it); otherwise `stream` yields the whole body, the part already read first.
  */
-export async function readHead(body: ReadableStream<Uint8Array> | null, max: number): Promise<{ complete: true; bytes: Uint8Array } | { complete: false; stream: ReadableStream<Uint8Array> }> {
+export async function readHead(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<{ complete: true; bytes: Uint8Array } | { complete: false; stream: ReadableStream<Uint8Array> }> {
   if (!body) return { complete: true, bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const parts: Uint8Array[] = [];
@@ -71,9 +74,17 @@ export function settleQuorum<T>(promises: Promise<T>[], need: number, ok: (v: T 
 }
 
 /** create or append: stream the body to every replica, acknowledge at a majority. */
-export async function coordinateWrite(node: HydfsNode, kind: WriteKind, nameIn: unknown, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number): Promise<WriteResult> {
+export async function coordinateWrite(
+  node: HydfsNode,
+  kind: WriteKind,
+  nameIn: unknown,
+  body: ReadableStream<Uint8Array> | null,
+  clientId: string,
+  seq: number,
+): Promise<WriteResult> {
   const name = validateRemoteName(nameIn);
-  if (!clientId || clientId.length > MAX_CLIENT_ID_CHARS) throw new HydfsError(`client: expected a client id of 1..${MAX_CLIENT_ID_CHARS} characters, got ${JSON.stringify(clientId)}`, 400);
+  if (!clientId || clientId.length > MAX_CLIENT_ID_CHARS)
+    throw new HydfsError(`client: expected a client id of 1..${MAX_CLIENT_ID_CHARS} characters, got ${JSON.stringify(clientId)}`, 400);
   if (!Number.isSafeInteger(seq) || seq < 0) throw new HydfsError(`seq: expected a non-negative integer, got ${JSON.stringify(seq)}`, 400);
   node.count(kind);
   // This node's copies of the upload's chunks stay pinned against chunk GC until the op is
@@ -97,7 +108,14 @@ interface Upload {
  * Read the body. A small one stays in memory and travels inside the operation; a large one
  * streams chunk by chunk to the `reachable` replicas (a replica that fails is dropped from it).
  */
-async function receiveBody(node: HydfsNode, what: string, body: ReadableStream<Uint8Array> | null, reachable: Set<RingNode>, need: number, pin: (chunkId: string) => void): Promise<Upload> {
+async function receiveBody(
+  node: HydfsNode,
+  what: string,
+  body: ReadableStream<Uint8Array> | null,
+  reachable: Set<RingNode>,
+  need: number,
+  pin: (chunkId: string) => void,
+): Promise<Upload> {
   const maxBytes = node.cfg.hydfs.max_body_bytes;
   const head = await readHead(body, INLINE_MAX_BYTES);
   if (head.complete) {
@@ -150,7 +168,15 @@ async function receiveBody(node: HydfsNode, what: string, body: ReadableStream<U
   return { ...received, inline: undefined };
 }
 
-async function writePinned(node: HydfsNode, kind: WriteKind, name: string, body: ReadableStream<Uint8Array> | null, clientId: string, seq: number, pin: (chunkId: string) => void): Promise<WriteResult> {
+async function writePinned(
+  node: HydfsNode,
+  kind: WriteKind,
+  name: string,
+  body: ReadableStream<Uint8Array> | null,
+  clientId: string,
+  seq: number,
+  pin: (chunkId: string) => void,
+): Promise<WriteResult> {
   const { replicas, need } = node.coordinate(name, kind);
   const reachable = new Set(replicas);
   const { chunks, size, inline } = await receiveBody(node, `${kind} ${name}`, body, reachable, need, pin);
@@ -161,7 +187,15 @@ async function writePinned(node: HydfsNode, kind: WriteKind, name: string, body:
 }
 
 /** Apply the op at `r`; a failure to reach it is the answer "error". */
-export async function applyAt(node: HydfsNode, r: RingNode, kind: WriteKind, name: string, op: AppendOp, storeIfMissing: boolean, inline?: Uint8Array): Promise<ReplicaAnswer> {
+export async function applyAt(
+  node: HydfsNode,
+  r: RingNode,
+  kind: WriteKind,
+  name: string,
+  op: AppendOp,
+  storeIfMissing: boolean,
+  inline?: Uint8Array,
+): Promise<ReplicaAnswer> {
   try {
     return await node.at(r).apply(kind, name, op, storeIfMissing, inline);
   } catch (err) {
@@ -179,13 +213,23 @@ async function abortAt(node: HydfsNode, r: RingNode, name: string, opId: string)
 }
 
 /** An append at every target, acknowledged at a majority (quorum.ts judgeWrite). */
-async function appendQuorum(node: HydfsNode, name: string, op: AppendOp, inline: Uint8Array | undefined, replicas: RingNode[], targets: RingNode[], need: number): Promise<WriteResult> {
+async function appendQuorum(
+  node: HydfsNode,
+  name: string,
+  op: AppendOp,
+  inline: Uint8Array | undefined,
+  replicas: RingNode[],
+  targets: RingNode[],
+  need: number,
+): Promise<WriteResult> {
   // Acknowledge at a majority; a slower replica finishes in the background (or merge repairs it).
   const pending = targets.map((r) => applyAt(node, r, "append", name, op, false, inline));
   let answers = await settleQuorum(pending, need, isAck);
   if (retryStoreIfMissing(answers, need)) {
     const first = answers;
-    answers = await Promise.all(targets.map((r, i) => (first[i] === "no_such_file" ? applyAt(node, r, "append", name, op, true, inline) : Promise.resolve(first[i]))));
+    answers = await Promise.all(
+      targets.map((r, i) => (first[i] === "no_such_file" ? applyAt(node, r, "append", name, op, true, inline) : Promise.resolve(first[i]))),
+    );
   }
   const verdict = judgeWrite(answers, need);
   const abort = (at: number[]) => Promise.all(at.map((i) => abortAt(node, targets[i]!, name, op.opId)));
@@ -215,7 +259,10 @@ async function appendQuorum(node: HydfsNode, name: string, op: AppendOp, inline:
       return { name, size: op.size, replicas: replicas.map((r) => r.host), acked: verdict.acked.map((i) => targets[i]!.host), duplicate: verdict.duplicate };
     case "full":
       await abort(verdict.abortAt);
-      throw new HydfsError(`append ${name}: the file's manifest reached its limit of ${FILE_MANIFEST_MAX_BYTES} bytes (FILE_MANIFEST_MAX_BYTES); nothing was written: append to a new file`, 413);
+      throw new HydfsError(
+        `append ${name}: the file's manifest reached its limit of ${FILE_MANIFEST_MAX_BYTES} bytes (FILE_MANIFEST_MAX_BYTES); nothing was written: append to a new file`,
+        413,
+      );
     case "no_such_file":
       // "No such file" only when a quorum of the replicas says so; fewer is a 503 (retryable).
       throw new HydfsError(`append ${name}: no such file (create it first)`, 404);
@@ -249,7 +296,8 @@ export async function coordinateDelete(node: HydfsNode, nameIn: unknown): Promis
   let answers = await settleQuorum(pending, need, (a) => a !== undefined);
   if (deleteWaitsForAll(answers)) answers = await Promise.all(pending);
   const verdict = judgeDelete(answers, need);
-  if (verdict.kind === "unavailable") throw new HydfsError(`delete ${name}: only ${verdict.confirmed} of ${replicas.length} replicas answered, need ${need}`, 503);
+  if (verdict.kind === "unavailable")
+    throw new HydfsError(`delete ${name}: only ${verdict.confirmed} of ${replicas.length} replicas answered, need ${need}`, 503);
   if (verdict.kind === "missing") throw new HydfsError(`delete ${name}: no such file`, 404);
   return { name, deleted: true, replicas: verdict.confirmed.map((i) => `${replicas[i]!.host}:${replicas[i]!.hydfsPort}`) };
 }

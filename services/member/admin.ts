@@ -121,10 +121,15 @@ export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string
     ['{reason="sender"}', tr.droppedSender],
     ['{reason="replay"}', tr.droppedReplay],
   ]);
-  metric("memberd_join_frames_refused_total", "counter", "Join frames refused: too big (before decoding), or a tag this introducer cannot verify (another cluster_secret).", [
-    ['{reason="too_big"}', tr.joinFramesTooBig],
-    ['{reason="auth"}', tr.joinsRefusedAuth],
-  ]);
+  metric(
+    "memberd_join_frames_refused_total",
+    "counter",
+    "Join frames refused: too big (before decoding), or a tag this introducer cannot verify (another cluster_secret).",
+    [
+      ['{reason="too_big"}', tr.joinFramesTooBig],
+      ['{reason="auth"}', tr.joinsRefusedAuth],
+    ],
+  );
   metric("memberd_send_errors_total", "counter", "Send failures (ECONNREFUSED from dead peers included).", [["", tr.sendErrors]]);
   const c = d.node.core.counters;
   metric("memberd_suspicions_total", "counter", "Members this node suspected.", [["", c.suspicions]]);
@@ -132,11 +137,21 @@ export function metricsText(d: MemberDaemon, verifier?: RequestVerifier): string
   metric("memberd_failures_declared_total", "counter", "Members this node declared failed.", [["", c.failures_declared]]);
   metric("memberd_probes_total", "counter", "Direct probes sent.", [["", c.probes_sent]]);
   metric("memberd_probes_missed_total", "counter", "Probes with no ack at all.", [["", c.probes_missed]]);
-  metric("memberd_members", "gauge", "Listed members by state.", (["alive", "suspect", "failed", "left"] as const).map((s) => [`{state="${s}"}`, d.node.core.list().filter((m) => m.state === s).length]));
+  metric(
+    "memberd_members",
+    "gauge",
+    "Listed members by state.",
+    (["alive", "suspect", "failed", "left"] as const).map((s) => [`{state="${s}"}`, d.node.core.list().filter((m) => m.state === s).length]),
+  );
   const rtt = d.node.core.rtt;
   // A histogram's samples carry suffixes (_bucket, _sum, _count) after the base name.
   const bucket = (le: string, v: number): [string, number] => [`_bucket{le="${le}"}`, v];
-  m.series("memberd_probe_rtt_ms", "histogram", "Probe round-trip time.", [...RTT_BUCKETS_MS.map((b, i) => bucket(String(b), rtt.buckets[i] ?? 0)), bucket("+Inf", rtt.count), ["_sum", rtt.sumMs.toFixed(3)], ["_count", rtt.count]]);
+  m.series("memberd_probe_rtt_ms", "histogram", "Probe round-trip time.", [
+    ...RTT_BUCKETS_MS.map((b, i) => bucket(String(b), rtt.buckets[i] ?? 0)),
+    bucket("+Inf", rtt.count),
+    ["_sum", rtt.sumMs.toFixed(3)],
+    ["_count", rtt.count],
+  ]);
   return m.text() + buildInfoMetric("memberd");
 }
 
@@ -187,47 +202,52 @@ export function adminApp(d: MemberDaemon, opts: AdminOptions) {
     }
   };
   const verifier = requestVerifier(d.cfg.cluster_secret, d.cfg.host);
-  return new Elysia()
-    // Deny by default: with a secret, listings, the watch stream and changes all need the
-    // credential; only the routes in PUBLIC_ROUTES (declared right after) do not.
-    .onRequest(authHook(verifier, PUBLIC_ROUTES))
-    .onError(jsonErrorHook)
-    .get("/health", () => ({ ok: true, service: "memberd" }))
-    .get("/help", () => ({
-      endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
-    }))
-    .get("/get", () => getConfig(d))
-    .get("/list_mem", () => listMembers(d))
-    .get("/list_self", () => ({ ...memberView(d, d.node.core.self), ready: d.node.isViewReady }))
-    .get("/display_suspects", () => {
-      const suspects = d.node.core.list().filter((m) => m.state === "suspect").map((m) => memberView(d, m));
-      return { count: suspects.length, suspects };
-    })
-    .get("/display_protocol", () => displayProtocol(d))
-    .get("/metrics", ({ set }) => {
-      set.headers["content-type"] = "text/plain; version=0.0.4";
-      return metricsText(d, verifier);
-    })
-    .get(
-      "/watch",
-      ({ request }) => new Response(watchStream(d, request.signal), { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } }),
-    )
-    .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
-    .post("/set", set, { parse: "text", body: t.Optional(t.String({ maxLength: 65_536 })) })
-    .post(
-      "/switch",
-      ({ body, set }) => {
-        try {
-          return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
-        } catch (err) {
-          set.status = statusOf(err);
-          return { error: (err as Error).message };
-        }
-      },
-      { body: t.Object({ protocol: t.Optional(t.String()), suspicion: t.Optional(t.String()), suspicion_time: t.Optional(t.String()) }) },
-    )
-    .get("/leave", leave)
-    .post("/leave", leave);
+  return (
+    new Elysia()
+      // Deny by default: with a secret, listings, the watch stream and changes all need the
+      // credential; only the routes in PUBLIC_ROUTES (declared right after) do not.
+      .onRequest(authHook(verifier, PUBLIC_ROUTES))
+      .onError(jsonErrorHook)
+      .get("/health", () => ({ ok: true, service: "memberd" }))
+      .get("/help", () => ({
+        endpoints: ["/get", "/set", "/list_mem", "/list_self", "/display_suspects", "/display_protocol", "/switch", "/leave", "/watch", "/metrics"],
+      }))
+      .get("/get", () => getConfig(d))
+      .get("/list_mem", () => listMembers(d))
+      .get("/list_self", () => ({ ...memberView(d, d.node.core.self), ready: d.node.isViewReady }))
+      .get("/display_suspects", () => {
+        const suspects = d.node.core
+          .list()
+          .filter((m) => m.state === "suspect")
+          .map((m) => memberView(d, m));
+        return { count: suspects.length, suspects };
+      })
+      .get("/display_protocol", () => displayProtocol(d))
+      .get("/metrics", ({ set }) => {
+        set.headers["content-type"] = "text/plain; version=0.0.4";
+        return metricsText(d, verifier);
+      })
+      .get(
+        "/watch",
+        ({ request }) => new Response(watchStream(d, request.signal), { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } }),
+      )
+      .get("/set", ({ set: s }) => set({ body: undefined, set: s }))
+      .post("/set", set, { parse: "text", body: t.Optional(t.String({ maxLength: 65_536 })) })
+      .post(
+        "/switch",
+        ({ body, set }) => {
+          try {
+            return { status: "ok", ...displayProtocolAfter(switchProtocol(d, body)) };
+          } catch (err) {
+            set.status = statusOf(err);
+            return { error: (err as Error).message };
+          }
+        },
+        { body: t.Object({ protocol: t.Optional(t.String()), suspicion: t.Optional(t.String()), suspicion_time: t.Optional(t.String()) }) },
+      )
+      .get("/leave", leave)
+      .post("/leave", leave)
+  );
 }
 
 /** A refusal's own status (409 for a config change that cannot be spread), else 400. */

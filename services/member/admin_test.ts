@@ -88,14 +88,26 @@ describe("memberd admin API (in-process)", () => {
   });
 
   test("/set with a bad knob gets 400 naming it; a good one spreads to the other node", async () => {
-    const bad = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ping_every_ms: -5 }) });
+    const bad = await fetch(url(`${testNet(23)}.1`, "/set"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ping_every_ms: -5 }),
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error).toContain("ping_every_ms");
     const notJson = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
     expect(notJson.status).toBe(400);
-    const ok = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ t_cleanup_ms: 4321 }) });
+    const ok = await fetch(url(`${testNet(23)}.1`, "/set"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ t_cleanup_ms: 4321 }),
+    });
     expect(ok.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.2`, "/get"))).json()) as any).cluster.t_cleanup_ms === 4321, scaled(2000), "the knob to reach node 2");
+    await waitFor(
+      async () => ((await (await fetch(url(`${testNet(23)}.2`, "/get"))).json()) as any).cluster.t_cleanup_ms === 4321,
+      scaled(2000),
+      "the knob to reach node 2",
+    );
   });
 
   test("/set with no body re-reads the node's config file", async () => {
@@ -107,14 +119,25 @@ describe("memberd admin API (in-process)", () => {
 
   test("/metrics is Prometheus text with traffic, suspicion and RTT series", async () => {
     const text = await (await fetch(url(`${testNet(23)}.1`, "/metrics"))).text();
-    for (const series of ["memberd_datagrams_in_total{type=", "memberd_bytes_out_total{type=", "memberd_suspicions_total", "memberd_refutations_total", "memberd_failures_declared_total", "memberd_probe_rtt_ms_bucket{le="]) {
+    for (const series of [
+      "memberd_datagrams_in_total{type=",
+      "memberd_bytes_out_total{type=",
+      "memberd_suspicions_total",
+      "memberd_refutations_total",
+      "memberd_failures_declared_total",
+      "memberd_probe_rtt_ms_bucket{le=",
+    ]) {
       expect(text).toContain(series);
     }
   });
 
   test("a huge body is refused with 413 and changes nothing", async () => {
     const before = ((await (await fetch(url(`${testNet(23)}.1`, "/get"))).json()) as any).cluster.version;
-    const res = await fetch(url(`${testNet(23)}.1`, "/set"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(1 << 20) }) });
+    const res = await fetch(url(`${testNet(23)}.1`, "/set"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ pad: "x".repeat(1 << 20) }),
+    });
     expect(res.status).toBe(413);
     expect(((await (await fetch(url(`${testNet(23)}.1`, "/get"))).json()) as any).cluster.version).toBe(before);
   });
@@ -127,7 +150,11 @@ describe("memberd admin API (in-process)", () => {
   test("/leave answers, announces left, and asks the process to exit", async () => {
     const res = await fetch(url(`${testNet(23)}.2`, "/leave"), { method: "POST" });
     expect(res.status).toBe(200);
-    await waitFor(async () => ((await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"), scaled(2000), "node 1 to see the leave");
+    await waitFor(
+      async () => ((await (await fetch(url(`${testNet(23)}.1`, "/list_mem"))).json()) as any).members.some((m: any) => m.state === "left"),
+      scaled(2000),
+      "node 1 to see the leave",
+    );
     await waitFor(() => left, scaled(2000), "the exit callback");
   });
 });

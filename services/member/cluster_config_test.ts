@@ -26,7 +26,8 @@ function errorOf(patch: unknown, base: Knobs = DEFAULT_KNOBS, where?: string): s
   return "";
 }
 
-const KNOWN = "protocol, suspicion, ping_every_ms, ping_fanout, probe_timeout_ms, indirect_probes, gossip_period_ms, gossip_fanout, t_suspect_ms, t_fail_ms, t_cleanup_ms, drop_rate_recv";
+const KNOWN =
+  "protocol, suspicion, ping_every_ms, ping_fanout, probe_timeout_ms, indirect_probes, gossip_period_ms, gossip_fanout, t_suspect_ms, t_fail_ms, t_cleanup_ms, drop_rate_recv";
 
 describe("DEFAULT_KNOBS and KNOB_ORDER", () => {
   test("defaults documented in the Knobs comments", () => {
@@ -61,9 +62,9 @@ describe("applyKnobs accepts", () => {
     ["protocol gossip", { protocol: "gossip" }, { protocol: "gossip" }],
     ["protocol pingack", { protocol: "pingack" }, { protocol: "pingack" }],
     ["suspicion false", { suspicion: false }, { suspicion: false }],
-    ["suspicion \"disabled\"", { suspicion: "disabled" }, { suspicion: false }],
-    ["suspicion \"enabled\"", { suspicion: "enabled" }, { suspicion: true }],
-    ["suspicion \"off\"", { suspicion: "off" }, { suspicion: false }],
+    ['suspicion "disabled"', { suspicion: "disabled" }, { suspicion: false }],
+    ['suspicion "enabled"', { suspicion: "enabled" }, { suspicion: true }],
+    ['suspicion "off"', { suspicion: "off" }, { suspicion: false }],
     ["integer at the minimum", { ping_every_ms: 10, probe_timeout_ms: 1 }, { ping_every_ms: 10, probe_timeout_ms: 1 }],
     ["integer at the maximum", { t_cleanup_ms: 3_600_000 }, { t_cleanup_ms: 3_600_000 }],
     ["indirect_probes 0 (off)", { indirect_probes: 0 }, { indirect_probes: 0 }],
@@ -101,7 +102,7 @@ describe("applyKnobs rejects", () => {
     ["an unknown protocol", { protocol: "swim" }, 'membership.protocol: expected "gossip" or "pingack", got "swim"'],
     ["a protocol of the wrong type", { protocol: 1 }, 'membership.protocol: expected "gossip" or "pingack", got 1'],
     ["suspicion as a number", { suspicion: 1 }, 'membership.suspicion: expected true/false or "enabled"/"disabled", got 1'],
-    ["suspicion as \"true\"", { suspicion: "true" }, 'membership.suspicion: expected true/false or "enabled"/"disabled", got "true"'],
+    ['suspicion as "true"', { suspicion: "true" }, 'membership.suspicion: expected true/false or "enabled"/"disabled", got "true"'],
     ["an integer knob as a string", { ping_every_ms: "500" }, 'membership.ping_every_ms: expected an integer in [10, 60000], got "500"'],
     ["an integer knob as a fraction", { ping_fanout: 1.5 }, "membership.ping_fanout: expected an integer in [1, 64], got 1.5"],
     ["an integer knob below the minimum", { ping_fanout: 0 }, "membership.ping_fanout: expected an integer in [1, 64], got 0"],
@@ -117,10 +118,22 @@ describe("applyKnobs rejects", () => {
     ["drop_rate_recv as a string", { drop_rate_recv: "0.1" }, 'membership.drop_rate_recv: expected a number in [0, 1), got "0.1"'],
     ["drop_rate_recv NaN", { drop_rate_recv: Number.NaN }, "membership.drop_rate_recv: expected a number in [0, 1), got null"],
     ["probe_timeout_ms equal to ping_every_ms", { probe_timeout_ms: 500 }, "membership.probe_timeout_ms: expected less than ping_every_ms (500), got 500"],
-    ["probe_timeout_ms above ping_every_ms", { ping_every_ms: 100, probe_timeout_ms: 150 }, "membership.probe_timeout_ms: expected less than ping_every_ms (100), got 150"],
-    ["ping_every_ms lowered to the default probe_timeout_ms", { ping_every_ms: 200 }, "membership.probe_timeout_ms: expected less than ping_every_ms (200), got 200"],
+    [
+      "probe_timeout_ms above ping_every_ms",
+      { ping_every_ms: 100, probe_timeout_ms: 150 },
+      "membership.probe_timeout_ms: expected less than ping_every_ms (100), got 150",
+    ],
+    [
+      "ping_every_ms lowered to the default probe_timeout_ms",
+      { ping_every_ms: 200 },
+      "membership.probe_timeout_ms: expected less than ping_every_ms (200), got 200",
+    ],
     ["t_suspect_ms below 2 x gossip_period_ms", { t_suspect_ms: 499 }, "membership.t_suspect_ms: expected at least 2 x gossip_period_ms (500), got 499"],
-    ["gossip_period_ms raised above t_suspect_ms / 2", { gossip_period_ms: 751 }, "membership.t_suspect_ms: expected at least 2 x gossip_period_ms (1502), got 1500"],
+    [
+      "gossip_period_ms raised above t_suspect_ms / 2",
+      { gossip_period_ms: 751 },
+      "membership.t_suspect_ms: expected at least 2 x gossip_period_ms (1502), got 1500",
+    ],
   ];
   test.each(BAD)("%s", (_name, patch, message) => {
     expect(errorOf(patch)).toBe(message);
@@ -261,10 +274,22 @@ describe("configToTuple / configFromTuple", () => {
     ["version 2^53 - 1 (the forged version of the issue)", [2 ** 53 - 1, ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
     ["negative version", [-1, ORIGIN, ...configToTuple(custom).slice(2)], /^config: malformed version$/],
     ["origin longer than MAX_ID_LENGTH", [12, "o".repeat(MAX_ID_LENGTH + 1), ...configToTuple(custom).slice(2)], /^config: malformed version$/],
-    ["drop_rate_recv of 1 (knobs from the wire pass the config.json rules)", [...configToTuple(custom).slice(0, 13), 1], /^wire config\.drop_rate_recv: expected a number in \[0, 1\), got 1$/],
-    ["a knob out of range", [12, ORIGIN, "gossip", false, 1000, 2, 300, 0, 100, 99, 800, 2000, 10_000, 0.25], /^wire config\.gossip_fanout: expected an integer in \[1, 64\], got 99$/],
+    [
+      "drop_rate_recv of 1 (knobs from the wire pass the config.json rules)",
+      [...configToTuple(custom).slice(0, 13), 1],
+      /^wire config\.drop_rate_recv: expected a number in \[0, 1\), got 1$/,
+    ],
+    [
+      "a knob out of range",
+      [12, ORIGIN, "gossip", false, 1000, 2, 300, 0, 100, 99, 800, 2000, 10_000, 0.25],
+      /^wire config\.gossip_fanout: expected an integer in \[1, 64\], got 99$/,
+    ],
     ["an unknown protocol", [12, ORIGIN, "tcp", ...configToTuple(custom).slice(3)], /^wire config\.protocol: /],
-    ["knobs breaking a cross-field rule", [12, ORIGIN, "gossip", false, 1000, 2, 1000, 0, 100, 5, 800, 2000, 10_000, 0.25], /^wire config\.probe_timeout_ms: expected less than ping_every_ms/],
+    [
+      "knobs breaking a cross-field rule",
+      [12, ORIGIN, "gossip", false, 1000, 2, 1000, 0, 100, 5, 800, 2000, 10_000, 0.25],
+      /^wire config\.probe_timeout_ms: expected less than ping_every_ms/,
+    ],
   ];
   test.each(BAD)("rejects %s", (_name, tuple, message) => {
     expect(() => configFromTuple(tuple)).toThrow(message);

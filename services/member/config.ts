@@ -29,14 +29,17 @@ function fraction(v: unknown): Parsed<number> {
  * (KNOB_ORDER, cluster_config.ts, lists the same keys and must never be reordered).
  */
 export const MEMBERSHIP_SETTINGS = {
-  protocol: { default: "pingack", unit: "", parse: oneOf<Protocol>(["gossip", "pingack"], 'expected "gossip" or "pingack"'), doc: "`pingack` (SWIM probes) or `gossip` (heartbeat tables)" },
+  protocol: {
+    default: "pingack",
+    unit: "",
+    parse: oneOf<Protocol>(["gossip", "pingack"], 'expected "gossip" or "pingack"'),
+    doc: "`pingack` (SWIM probes) or `gossip` (heartbeat tables)",
+  },
   suspicion: {
     default: true,
     unit: "",
     parse: suspicionSetting,
-    doc:
-      "with suspicion, a silent member is first `suspect` and can refute; without it, the member fails " +
-      "at once (faster, but false failures under loss)",
+    doc: "with suspicion, a silent member is first `suspect` and can refute; without it, the member fails " + "at once (faster, but false failures under loss)",
   },
   ping_every_ms: { default: 500, unit: "ms", parse: intIn(10, 60_000), doc: "pingack: probe period. Shorter detects sooner and costs more datagrams" },
   ping_fanout: { default: 1, unit: "members", parse: intIn(1, 64), doc: "pingack: members probed per period (1 = SWIM)" },
@@ -52,9 +55,7 @@ export const MEMBERSHIP_SETTINGS = {
     default: 3,
     unit: "peers",
     parse: intIn(1, 64),
-    doc:
-      "gossip: peers per round. Both protocols: peers that each fresh update is pushed to at once; " +
-      "higher spreads news faster at more datagrams",
+    doc: "gossip: peers per round. Both protocols: peers that each fresh update is pushed to at once; " + "higher spreads news faster at more datagrams",
   },
   t_suspect_ms: {
     default: 1500,
@@ -69,9 +70,7 @@ export const MEMBERSHIP_SETTINGS = {
     default: 1000,
     unit: "ms",
     parse: intIn(10, 600_000),
-    doc:
-      "time a member stays `suspect` before it is declared failed (its window to refute). `/switch`'s " +
-      "`suspicion_time` sets it",
+    doc: "time a member stays `suspect` before it is declared failed (its window to refute). `/switch`'s " + "`suspicion_time` sets it",
   },
   t_cleanup_ms: { default: 5000, unit: "ms", parse: intIn(10, 3_600_000), doc: "time `failed` and `left` members stay listed before removal" },
   drop_rate_recv: { default: 0, unit: "fraction", parse: fraction, doc: "fraction of received datagrams dropped on purpose, for experiments" },
@@ -107,7 +106,8 @@ function isHostPort(v: string): boolean {
 /** A list of `host:port`; a comma-separated string (the --introducer flag) is split. */
 function hostPortList(v: unknown): Parsed<string[]> {
   const list = typeof v === "string" ? v.split(",").filter(Boolean) : v;
-  if (!Array.isArray(list) || !list.every((x) => typeof x === "string" && isHostPort(x))) return { ok: false, expected: 'expected a list of "host:port" strings' };
+  if (!Array.isArray(list) || !list.every((x) => typeof x === "string" && isHostPort(x)))
+    return { ok: false, expected: 'expected a list of "host:port" strings' };
   return { ok: true, value: list as string[] };
 }
 
@@ -121,8 +121,7 @@ export const MEMBER_SETTINGS = {
     unit: "host:port",
     parse: hostPortList,
     doc:
-      "introducers to join through; any one that answers will do. The first one's host is the RainStorm " +
-      "leader unless `rainstorm.leader` says otherwise",
+      "introducers to join through; any one that answers will do. The first one's host is the RainStorm " + "leader unless `rainstorm.leader` says otherwise",
   },
   join_retry_ms: { default: 1000, unit: "ms", parse: joinMs, doc: "pause between join attempts while no introducer answers" },
   join_timeout_ms: { default: 1000, unit: "ms", parse: joinMs, doc: "timeout of one join request (connect and reply)" },
@@ -141,4 +140,3 @@ export const MEMBER_SETTINGS = {
 } satisfies Record<string, Setting<unknown>>;
 
 export type MemberSettings = ValuesOf<typeof MEMBER_SETTINGS>;
-

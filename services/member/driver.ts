@@ -357,7 +357,8 @@ export class MemberDaemon {
       if (this.peersWriteFailing) this.log.info(`peers file ${this.peersPath} written again`);
       this.peersWriteFailing = false;
     } catch (err) {
-      if (!this.peersWriteFailing) this.log.warn(`peers file ${this.peersPath}: cannot write (${(err as Error).message}); retrying every ${PEERS_WRITE_MIN_INTERVAL_MS} ms`);
+      if (!this.peersWriteFailing)
+        this.log.warn(`peers file ${this.peersPath}: cannot write (${(err as Error).message}); retrying every ${PEERS_WRITE_MIN_INTERVAL_MS} ms`);
       this.peersWriteFailing = true;
     }
   }
@@ -369,7 +370,9 @@ export class MemberDaemon {
   private onEvent(ev: NodeEvent): void {
     switch (ev.kind) {
       case "config":
-        this.log.info(`cluster config v${ev.config.version} from ${ev.config.origin || "file"}: protocol ${ev.config.knobs.protocol}, suspicion ${ev.config.knobs.suspicion ? "on" : "off"}`);
+        this.log.info(
+          `cluster config v${ev.config.version} from ${ev.config.origin || "file"}: protocol ${ev.config.knobs.protocol}, suspicion ${ev.config.knobs.suspicion ? "on" : "off"}`,
+        );
         this.publish({ event: "config", version: ev.config.version, knobs: ev.config.knobs });
         return;
       case "renewed":
@@ -466,7 +469,9 @@ export class MemberDaemon {
     const more = seen && seen.unlogged > 0 ? ` (${seen.unlogged} more from it since the last report)` : "";
     if (!seen && this.refusals.size >= JOIN_REFUSAL_LOG_ADDRESSES) this.refusals.clear();
     this.refusals.set(key, { loggedMs: now, unlogged: 0 });
-    this.log.warn(`join refused from ${from}: authentication failed (check cluster_secret); the join was for ${claimed?.replace(/[\x00-\x1f\x7f]/g, "?") ?? "an unreadable id"} (unverified)${more}`);
+    this.log.warn(
+      `join refused from ${from}: authentication failed (check cluster_secret); the join was for ${claimed?.replace(/[\x00-\x1f\x7f]/g, "?") ?? "an unreadable id"} (unverified)${more}`,
+    );
   }
 
   private async join(to: string, msg: Message): Promise<void> {
@@ -499,7 +504,9 @@ export class MemberDaemon {
       this.joinFailures++;
       // One line when it starts failing, then one every 10 attempts: clear but not a flood.
       if (this.joinFailures === 1 || this.joinFailures % 10 === 0) {
-        this.log.warn(`introducer ${to} unreachable (${(err as Error).message}); retrying every ${this.cfg.join_retry_ms} ms; this node is not ready until an introducer answers (attempt ${this.joinFailures})`);
+        this.log.warn(
+          `introducer ${to} unreachable (${(err as Error).message}); retrying every ${this.cfg.join_retry_ms} ms; this node is not ready until an introducer answers (attempt ${this.joinFailures})`,
+        );
       }
     } finally {
       this.joinInFlight = false;

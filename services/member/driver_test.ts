@@ -45,7 +45,14 @@ describe("FrameReader", () => {
   const ROWS: [string, Uint8Array[], Uint8Array | "too_big" | undefined][] = [
     ["one chunk", [framed(body)], body],
     ["length prefix split over three chunks", split(framed(body), [1, 3, 6]), body],
-    ["byte by byte", split(framed(body), Array.from({ length: 10 }, (_, i) => i + 1)), body],
+    [
+      "byte by byte",
+      split(
+        framed(body),
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      ),
+      body,
+    ],
     ["bytes after the frame are ignored", [framed(body), new Uint8Array([9, 9])], body],
     ["an empty frame", [framed(new Uint8Array(0))], new Uint8Array(0)],
     ["incomplete body", [framed(body).subarray(0, 8)], undefined],
@@ -86,7 +93,10 @@ describe("FrameReader", () => {
     try {
       const payload = new Uint8Array(4000).fill(3);
       const r = new FrameReader(MAX_JOIN_REQUEST_BYTES);
-      const chunks = split(framed(payload), Array.from({ length: 3999 }, (_, i) => i + 1));
+      const chunks = split(
+        framed(payload),
+        Array.from({ length: 3999 }, (_, i) => i + 1),
+      );
       let got: Uint8Array | "too_big" | undefined;
       for (const c of chunks) got = r.push(c) ?? got;
       expect(got).toEqual(payload);
@@ -101,10 +111,13 @@ describe("HostAddresses (sender binding of host names)", () => {
   test("an IP is itself; a name is looked up once in the background, then cached for HOST_CACHE_MS", async () => {
     let now = 0;
     const lookups: string[] = [];
-    const hosts = new HostAddresses(async (host) => {
-      lookups.push(host);
-      return host === "node7.example" ? ["10.0.0.7"] : [];
-    }, () => now);
+    const hosts = new HostAddresses(
+      async (host) => {
+        lookups.push(host);
+        return host === "node7.example" ? ["10.0.0.7"] : [];
+      },
+      () => now,
+    );
     expect(hosts.get("10.0.0.1")).toEqual(["10.0.0.1"]);
     expect(hosts.get("node7.example")).toEqual([]);
     await Bun.sleep(0);
@@ -166,7 +179,14 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
   const sockets: { close(): void }[] = [];
 
   beforeAll(async () => {
-    const cfg = buildNodeConfig({ host: HOST, is_introducer: true, introducers: [], cluster_secret: SECRET, membership: { t_cleanup_ms: 60_000 }, data_dir: join(DATA_DIR, "real") });
+    const cfg = buildNodeConfig({
+      host: HOST,
+      is_introducer: true,
+      introducers: [],
+      cluster_secret: SECRET,
+      membership: { t_cleanup_ms: 60_000 },
+      data_dir: join(DATA_DIR, "real"),
+    });
     d = new MemberDaemon(cfg, "/nonexistent/config.json", log);
     await d.start();
   });
@@ -181,7 +201,12 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
     return s;
   }
 
-  const gossipFrom = (from: string): Message => ({ type: "gossip", from, cfg: d.node.core.config, entries: [{ id: from, incarnation: 0, state: "alive", heartbeat: 1, ports: PORTS }] });
+  const gossipFrom = (from: string): Message => ({
+    type: "gossip",
+    from,
+    cfg: d.node.core.config,
+    entries: [{ id: from, incarnation: 0, state: "alive", heartbeat: 1, ports: PORTS }],
+  });
 
   test("a fresh datagram from the address its id names is taken", async () => {
     const peer = `${testNet(48)}.2:5000@1`;
@@ -200,12 +225,35 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
     const future = `${testNet(48)}.3:5000@12`;
     const forged = `${testNet(48)}.3:5000@13`;
     const misattributed = `${testNet(48)}.4:5000@14`;
-    s.send(encodeMessage(gossipFrom(stale), wireAuth(SECRET, () => Date.now() - W - 1000)), 5000, HOST);
-    s.send(encodeMessage(gossipFrom(future), wireAuth(SECRET, () => Date.now() + W + 1000)), 5000, HOST);
+    s.send(
+      encodeMessage(
+        gossipFrom(stale),
+        wireAuth(SECRET, () => Date.now() - W - 1000),
+      ),
+      5000,
+      HOST,
+    );
+    s.send(
+      encodeMessage(
+        gossipFrom(future),
+        wireAuth(SECRET, () => Date.now() + W + 1000),
+      ),
+      5000,
+      HOST,
+    );
     s.send(encodeMessage(gossipFrom(forged), wireAuth("not-the-secret")), 5000, HOST);
     s.send(encodeMessage(gossipFrom(misattributed), wireAuth(SECRET)), 5000, HOST);
-    await waitFor(() => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1, scaled(2000), "the drops to be counted", 5);
-    expect({ stale: t.droppedStale - before.stale, sender: t.droppedSender - before.sender, auth: t.droppedAuth - before.auth }).toEqual({ stale: 2, sender: 1, auth: 1 });
+    await waitFor(
+      () => t.droppedStale - before.stale >= 2 && t.droppedSender - before.sender >= 1 && t.droppedAuth - before.auth >= 1,
+      scaled(2000),
+      "the drops to be counted",
+      5,
+    );
+    expect({ stale: t.droppedStale - before.stale, sender: t.droppedSender - before.sender, auth: t.droppedAuth - before.auth }).toEqual({
+      stale: 2,
+      sender: 1,
+      auth: 1,
+    });
     for (const id of [stale, future, forged, misattributed]) expect(d.node.core.get(id)).toBeUndefined();
   });
 
@@ -237,21 +285,40 @@ describe(`a real daemon with a secret (${testNet(48)}.1)`, () => {
   test("a join request replayed is refused (no answer) and counted; the node's own retry is answered", async () => {
     const joiner = { id: `${testNet(48)}.7:5000@1`, incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
     let sentMs = Date.now();
-    const request = framed(encodeMessage({ type: "join", entry: joiner }, wireAuth(SECRET, () => sentMs)));
+    const request = framed(
+      encodeMessage(
+        { type: "join", entry: joiner },
+        wireAuth(SECRET, () => sentMs),
+      ),
+    );
     const first = replyOf(await exchange(request));
     expect(first.type === "join_reply" && first.accepted).toBe(true);
     const replays = d.traffic.droppedReplay;
     expect((await exchange(request)).length).toBe(0);
     expect(d.traffic.droppedReplay).toBe(replays + 1);
     sentMs += 1000;
-    const retry = replyOf(await exchange(framed(encodeMessage({ type: "join", entry: joiner }, wireAuth(SECRET, () => sentMs)))));
+    const retry = replyOf(
+      await exchange(
+        framed(
+          encodeMessage(
+            { type: "join", entry: joiner },
+            wireAuth(SECRET, () => sentMs),
+          ),
+        ),
+      ),
+    );
     expect(retry.type === "join_reply" && retry.accepted).toBe(true);
   });
 
   test("a stale join request is dropped and counted", async () => {
     const joiner = { id: `${testNet(48)}.8:5000@1`, incarnation: 0, state: "alive" as const, heartbeat: 0, ports: PORTS };
     const before = d.traffic.droppedStale;
-    const old = framed(encodeMessage({ type: "join", entry: joiner }, wireAuth(SECRET, () => Date.now() - DATAGRAM_MAX_AGE_MS - 1000)));
+    const old = framed(
+      encodeMessage(
+        { type: "join", entry: joiner },
+        wireAuth(SECRET, () => Date.now() - DATAGRAM_MAX_AGE_MS - 1000),
+      ),
+    );
     expect((await exchange(old)).length).toBe(0);
     expect(d.traffic.droppedStale).toBe(before + 1);
     expect(d.node.core.get(joiner.id)).toBeUndefined();

@@ -43,16 +43,24 @@ describe("memberd cluster (5 processes)", () => {
     const res = await c.post(3, "/switch", { protocol: "gossip", suspicion: "enabled", suspicion_time: "1s" });
     expect(res.status).toBe(200);
     const t0 = performance.now();
-    await waitFor(async () => {
-      for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "gossip") return false;
-      return true;
-    }, scaled(2000), "every node to display gossip");
+    await waitFor(
+      async () => {
+        for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "gossip") return false;
+        return true;
+      },
+      scaled(2000),
+      "every node to display gossip",
+    );
     expect(performance.now() - t0).toBeLessThan(scaled(2000));
     await c.post(3, "/switch", { protocol: "pingack", suspicion: "enabled", suspicion_time: "1s" });
-    await waitFor(async () => {
-      for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "pingack") return false;
-      return true;
-    }, scaled(2000), "every node to display pingack");
+    await waitFor(
+      async () => {
+        for (let n = 1; n <= 5; n++) if (((await c.get(n, "/display_protocol")) as { protocol: string }).protocol !== "pingack") return false;
+        return true;
+      },
+      scaled(2000),
+      "every node to display pingack",
+    );
   });
 
   test("a bad /switch body gets 400 naming the field", async () => {
@@ -65,21 +73,30 @@ describe("memberd cluster (5 processes)", () => {
     const victim = (await c.get(4, "/list_self")) as Member;
     c.pause(4);
     try {
-      await waitFor(async () => {
-        for (const n of [1, 2, 3, 5]) if ((await c.members(n)).some((m) => m.id === victim.id && m.state === "suspect")) return true;
-        return false;
-      }, scaled(5000), "someone to suspect the stopped node", 20);
+      await waitFor(
+        async () => {
+          for (const n of [1, 2, 3, 5]) if ((await c.members(n)).some((m) => m.id === victim.id && m.state === "suspect")) return true;
+          return false;
+        },
+        scaled(5000),
+        "someone to suspect the stopped node",
+        20,
+      );
       await Bun.sleep(k.t_fail_ms / 2);
     } finally {
       c.resume(4);
     }
-    await waitFor(async () => {
-      for (const n of [1, 2, 3, 5]) {
-        const m = (await c.members(n)).find((x) => x.id === victim.id);
-        if (!m || m.state !== "alive") return false;
-      }
-      return true;
-    }, scaled(5000), "every node to see the refutation");
+    await waitFor(
+      async () => {
+        for (const n of [1, 2, 3, 5]) {
+          const m = (await c.members(n)).find((x) => x.id === victim.id);
+          if (!m || m.state !== "alive") return false;
+        }
+        return true;
+      },
+      scaled(5000),
+      "every node to see the refutation",
+    );
     for (const n of [1, 2, 3, 5]) {
       const m = (await c.members(n)).find((x) => x.id === victim.id)!;
       expect(m.incarnation).toBeGreaterThan(victim.incarnation);
@@ -92,16 +109,25 @@ describe("memberd cluster (5 processes)", () => {
     const killedAt = performance.now();
     c.kill(5);
     const budget = scaled(k.t_suspect_ms + k.t_fail_ms + 1000);
-    await waitFor(async () => {
-      for (const n of [1, 2, 3, 4]) if ((await c.members(n)).find((m) => m.id === victim)?.state !== "failed") return false;
-      return true;
-    }, budget, `all survivors to mark ${victim} failed`, 20);
+    await waitFor(
+      async () => {
+        for (const n of [1, 2, 3, 4]) if ((await c.members(n)).find((m) => m.id === victim)?.state !== "failed") return false;
+        return true;
+      },
+      budget,
+      `all survivors to mark ${victim} failed`,
+      20,
+    );
     const detectedMs = performance.now() - killedAt;
     expect(detectedMs).toBeLessThan(budget);
-    await waitFor(async () => {
-      for (const n of [1, 2, 3, 4]) if ((await c.members(n)).some((m) => m.id === victim)) return false;
-      return true;
-    }, scaled(k.t_cleanup_ms + 3000), "the failed member to be removed");
+    await waitFor(
+      async () => {
+        for (const n of [1, 2, 3, 4]) if ((await c.members(n)).some((m) => m.id === victim)) return false;
+        return true;
+      },
+      scaled(k.t_cleanup_ms + 3000),
+      "the failed member to be removed",
+    );
     expect(performance.now() - killedAt).toBeGreaterThan(k.t_cleanup_ms);
   });
 
@@ -119,12 +145,19 @@ describe("memberd cluster (5 processes)", () => {
   test("members keep working while the introducer is down, and a restarted introducer rejoins", async () => {
     const oldIntroducer = ((await c.get(1, "/list_self")) as Member).id;
     c.kill(1);
-    await waitFor(async () => {
-      for (const n of [2, 3, 4, 5]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
-      return true;
-    }, scaled(5000), "the survivors to mark the introducer failed");
+    await waitFor(
+      async () => {
+        for (const n of [2, 3, 4, 5]) if ((await c.members(n)).find((m) => m.id === oldIntroducer)?.state !== "failed") return false;
+        return true;
+      },
+      scaled(5000),
+      "the survivors to mark the introducer failed",
+    );
     for (const n of [2, 3, 4, 5]) {
-      const alive = (await c.members(n)).filter((m) => m.state === "alive").map((m) => hostOf(m.id)).sort();
+      const alive = (await c.members(n))
+        .filter((m) => m.state === "alive")
+        .map((m) => hostOf(m.id))
+        .sort();
       expect(alive).toEqual([2, 3, 4, 5].map((i) => c.host(i)));
     }
     await c.restart(1);
@@ -138,17 +171,22 @@ describe("memberd cluster (5 processes)", () => {
     expect(res.status).toBe(200);
     const seen = new Map<number, string[]>();
     // Watch every survivor until it has removed the leaver: the states it shows must be left only.
-    await waitFor(async () => {
-      let allGone = true;
-      for (const n of [1, 2, 3, 5]) {
-        const m = (await c.members(n)).find((x) => x.id === leaver);
-        if (m) {
-          allGone = false;
-          seen.set(n, [...(seen.get(n) ?? []), m.state]);
+    await waitFor(
+      async () => {
+        let allGone = true;
+        for (const n of [1, 2, 3, 5]) {
+          const m = (await c.members(n)).find((x) => x.id === leaver);
+          if (m) {
+            allGone = false;
+            seen.set(n, [...(seen.get(n) ?? []), m.state]);
+          }
         }
-      }
-      return allGone;
-    }, scaled(k.t_cleanup_ms + 4000), "the leaver to be removed", 50);
+        return allGone;
+      },
+      scaled(k.t_cleanup_ms + 4000),
+      "the leaver to be removed",
+      50,
+    );
     for (const n of [1, 2, 3, 5]) {
       const states = new Set(seen.get(n) ?? []);
       expect([...states]).toEqual(["left"]);
@@ -184,7 +222,11 @@ describe("memberd with a cluster secret", () => {
     const sock = await Bun.udpSocket({ hostname: `${testNet(22)}.9`, socket: { error: () => {} } });
     for (let i = 0; i < 5; i++) sock.send(forged, 5000, c.host(1));
     sock.close();
-    await waitFor(async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text()), scaled(2000), "the forged datagrams to be counted");
+    await waitFor(
+      async () => /reason="auth"\} ([1-9]\d*)/.test(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text()),
+      scaled(2000),
+      "the forged datagrams to be counted",
+    );
     const metrics = await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text();
     expect(Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(5);
     const after = (await c.members(1)).find((m) => m.id === before.id)!;
@@ -193,13 +235,21 @@ describe("memberd with a cluster secret", () => {
   });
 
   test("a node with the wrong secret is refused, says why, prints no ready line and is never admitted", async () => {
-    const dropped = async () => Number(/memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text())![1]);
+    const dropped = async () =>
+      Number(
+        /memberd_datagrams_dropped_total\{reason="auth"\} (\d+)/.exec(
+          await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text(),
+        )![1],
+      );
     const before = await dropped();
-    const intruder = Bun.spawn([...c.command("memberd"), "--host", `${testNet(22)}.4`, "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, RAINSTORM_SECRET: "" },
-    });
+    const intruder = Bun.spawn(
+      [...c.command("memberd"), "--host", `${testNet(22)}.4`, "--introducer", `${c.host(1)}:6000`, "--secret", "not-the-secret", "--data-dir", c.dir],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, RAINSTORM_SECRET: "" },
+      },
+    );
     try {
       let err = "";
       void (async () => {

@@ -29,15 +29,7 @@ import { BroadcastQueue } from "./broadcast.ts";
 import { type ClusterConfig, configBeats, type Knobs } from "./cluster_config.ts";
 import { MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_INCARNATION, TOMBSTONE_MS } from "./limits.ts";
 import { ProbeTracker } from "./probe.ts";
-import {
-  isTerminal,
-  type MemberEntry,
-  type MemberInfo,
-  type MemberPorts,
-  type MemberState,
-  mergeRule,
-  parseNodeId,
-} from "./state.ts";
+import { isTerminal, type MemberEntry, type MemberInfo, type MemberPorts, type MemberState, mergeRule, parseNodeId } from "./state.ts";
 import { missedProbeVerdict, retransmitLimit, roundPeriodMs, timerVerdict } from "./suspicion.ts";
 import type { Message } from "./wire.ts";
 
@@ -384,14 +376,20 @@ export class Membership {
 
     switch (msg.type) {
       case "ping":
-        out.push({ to: addressOf(msg.from), msg: { type: "ack", from: this.selfId, cfg: this.cfg, entries: this.piggyback(), seq: msg.seq, about: this.selfId } });
+        out.push({
+          to: addressOf(msg.from),
+          msg: { type: "ack", from: this.selfId, cfg: this.cfg, entries: this.piggyback(), seq: msg.seq, about: this.selfId },
+        });
         break;
       case "ack": {
         const probe = this.probes.resolve(msg.seq, msg.about);
         if (probe) this.recordRtt(nowMs - probe.sentMs);
         const relay = this.probes.takeRelay(msg.seq, msg.about);
         if (relay) {
-          out.push({ to: addressOf(relay.origin), msg: { type: "ack", from: this.selfId, cfg: this.cfg, entries: this.piggyback(), seq: relay.originSeq, about: relay.target } });
+          out.push({
+            to: addressOf(relay.origin),
+            msg: { type: "ack", from: this.selfId, cfg: this.cfg, entries: this.piggyback(), seq: relay.originSeq, about: relay.target },
+          });
         }
         break;
       }
@@ -481,7 +479,12 @@ export class Membership {
     if (info.state === "suspect" && info.incarnation >= self.incarnation && !this.leaving) {
       if (info.incarnation >= MAX_INCARNATION) {
         // A refutation would be past the ceiling, which no peer accepts: start over instead.
-        this.events.push({ kind: "self_failed", id: this.selfId, atMs: nowMs, reason: `was suspected at incarnation ${info.incarnation}, the ceiling, and cannot refute` });
+        this.events.push({
+          kind: "self_failed",
+          id: this.selfId,
+          atMs: nowMs,
+          reason: `was suspected at incarnation ${info.incarnation}, the ceiling, and cannot refute`,
+        });
         return;
       }
       self.incarnation = info.incarnation + 1;
@@ -571,7 +574,14 @@ export class Membership {
     const known = this.members.get(entry.id);
     if (this.tombstones.has(entry.id) || (known && isTerminal(known.state))) {
       return {
-        reply: { type: "join_reply", accepted: false, reason: `id ${entry.id} was declared ${known?.state ?? "failed"}: rejoin under a new id`, cfg: this.cfg, entries: [], removed: [] },
+        reply: {
+          type: "join_reply",
+          accepted: false,
+          reason: `id ${entry.id} was declared ${known?.state ?? "failed"}: rejoin under a new id`,
+          cfg: this.cfg,
+          entries: [],
+          removed: [],
+        },
         out: [],
       };
     }
@@ -579,7 +589,14 @@ export class Membership {
     this.mergeEntry({ ...entry, state: "alive" }, nowMs);
     const out: Outgoing[] = [];
     this.flushFresh(out, entry.id);
-    const reply: Message = { type: "join_reply", accepted: true, reason: "", cfg: this.cfg, entries: [...this.members.values()].map(toInfo), removed: [...this.tombstones.keys()] };
+    const reply: Message = {
+      type: "join_reply",
+      accepted: true,
+      reason: "",
+      cfg: this.cfg,
+      entries: [...this.members.values()].map(toInfo),
+      removed: [...this.tombstones.keys()],
+    };
     return { reply, out };
   }
 

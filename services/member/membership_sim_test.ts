@@ -84,7 +84,11 @@ describe("membership simulation", () => {
       sim.run(5000);
       check(eventsAbout(sim, paused, "failed").length === 0, sim, `${name}: paused node ${paused} was declared failed`);
       check(sim.node(4).node.id === paused, sim, `${name}: paused node had to rejoin`);
-      check(sim.node(4).events.some((e) => e.kind === "refuted"), sim, `${name}: paused node did not refute`);
+      check(
+        sim.node(4).events.some((e) => e.kind === "refuted"),
+        sim,
+        `${name}: paused node did not refute`,
+      );
       check(sim.converged(), sim, `${name}: not converged after resume`);
     });
   }
@@ -97,7 +101,11 @@ describe("membership simulation", () => {
     check(took >= 0, sim, "switch did not reach every node within 2 s");
     sim.run(20_000);
     check(sim.converged(), sim, "a false failure after the switch");
-    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "a false failure after the switch");
+    check(
+      sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")),
+      sim,
+      "a false failure after the switch",
+    );
   });
 
   test("two concurrent switches converge on one deterministic winner", () => {
@@ -127,7 +135,11 @@ describe("membership simulation", () => {
     test(`10 minutes at 0% loss give no false failure (${name})`, () => {
       const sim = cluster(10, knobs, {}, 50);
       sim.run(600_000);
-      check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")), sim, `${name}: false failure`);
+      check(
+        sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")),
+        sim,
+        `${name}: false failure`,
+      );
       check(sim.converged(), sim, `${name}: not converged`);
     });
   }
@@ -135,7 +147,11 @@ describe("membership simulation", () => {
   test("10% loss for 3 minutes gives no false failure with the defaults", () => {
     const sim = cluster(10, {}, { lossRate: 0.1 }, 60);
     sim.run(180_000);
-    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "false failure at 10% loss");
+    check(
+      sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")),
+      sim,
+      "false failure at 10% loss",
+    );
   });
 
   test("drop_rate_recv drops that fraction of received datagrams, counted, without false failures", () => {
@@ -146,7 +162,11 @@ describe("membership simulation", () => {
     const dropped = received() - before;
     // About 10 nodes x (ping + ack + gossip) per 500 ms for 60 s, 10% of them: well over 100.
     check(dropped > 100, sim, `only ${dropped} datagrams dropped on purpose`);
-    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")), sim, "false failure at drop_rate_recv 0.1");
+    check(
+      sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed")),
+      sim,
+      "false failure at drop_rate_recv 0.1",
+    );
   });
 
   test("a partition heals and the views re-merge", () => {
@@ -166,7 +186,11 @@ describe("replays, freshness, sender binding and ceilings (simulated, with a sec
   const KNOBS = { t_cleanup_ms: 2000 };
 
   /** Every node that lists `id`, in any state. */
-  const listing = (sim: Sim, id: string) => sim.live().filter((sn) => sn.node.core.get(id)).map((sn) => sn.index);
+  const listing = (sim: Sim, id: string) =>
+    sim
+      .live()
+      .filter((sn) => sn.node.core.get(id))
+      .map((sn) => sn.index);
 
   test("a dead node's captured datagram, replayed after its removal, never brings it back", () => {
     const sim = cluster(8, KNOBS, { secret: SECRET }, 80);
@@ -207,8 +231,16 @@ describe("replays, freshness, sender binding and ceilings (simulated, with a sec
     replay();
     sim.run(500);
     check(listing(sim, victimId).length === 0, sim, `replay 80 s after capture revived ${victimId} at ${listing(sim, victimId)}`);
-    check(sim.droppedTotal("stale") - staleBefore === 7 * recent.length, sim, `stale drops: ${sim.droppedTotal("stale") - staleBefore}, expected ${7 * recent.length}`);
-    check(sim.nodes.every((sn) => sn.events.filter((e) => "id" in e && e.id === victimId && e.kind === "joined").length <= 1), sim, `${victimId} joined twice somewhere`);
+    check(
+      sim.droppedTotal("stale") - staleBefore === 7 * recent.length,
+      sim,
+      `stale drops: ${sim.droppedTotal("stale") - staleBefore}, expected ${7 * recent.length}`,
+    );
+    check(
+      sim.nodes.every((sn) => sn.events.filter((e) => "id" in e && e.id === victimId && e.kind === "joined").length <= 1),
+      sim,
+      `${victimId} joined twice somewhere`,
+    );
     check(sim.converged(), sim, "survivors disagree after the replays");
   });
 
@@ -262,7 +294,11 @@ describe("replays, freshness, sender binding and ceilings (simulated, with a sec
     sim.setClockOffset(fast.index, 40_000);
     sim.run(5000);
     check(!fast.node.isAdmitted, sim, "a node 40 s ahead was admitted");
-    check(sim.live().every((sn) => sn === fast || !sn.node.core.get(fast.node.id)), sim, "a node 40 s ahead is listed");
+    check(
+      sim.live().every((sn) => sn === fast || !sn.node.core.get(fast.node.id)),
+      sim,
+      "a node 40 s ahead is listed",
+    );
     check(sim.node(1).dropped.stale > 0, sim, "the introducer counted no stale join");
     check(sim.droppedTotal("auth") === 0 && sim.droppedTotal("format") === 0, sim, "unexpected auth or format drops");
     sim.setClockOffset(fast.index, 0);
@@ -275,10 +311,18 @@ describe("replays, freshness, sender binding and ceilings (simulated, with a sec
     const one = sim.node(1);
     const high = { ...one.node.core.config, version: MAX_CONFIG_VERSION - 1, origin: one.node.id };
     sim.inject(2, encodeMessage({ type: "gossip", from: one.node.id, cfg: high, entries: [] }, one.auth), `${one.host}:${UDP_PORT}`);
-    check(sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION - 1), 2000) >= 0, sim, "the high version did not spread");
+    check(
+      sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION - 1), 2000) >= 0,
+      sim,
+      "the high version did not spread",
+    );
     const at3 = sim.node(3).node.core;
     at3.changeConfig({ ...at3.knobs, t_fail_ms: 1500 }, sim.nowMs);
-    check(sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500), 2000) >= 0, sim, "the last version did not spread");
+    check(
+      sim.runUntil(() => sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500), 2000) >= 0,
+      sim,
+      "the last version did not spread",
+    );
     let refused: unknown;
     try {
       sim.node(4).node.core.changeConfig({ ...at3.knobs, t_fail_ms: 3000 }, sim.nowMs);
@@ -287,8 +331,16 @@ describe("replays, freshness, sender binding and ceilings (simulated, with a sec
     }
     check(refused instanceof ConfigCeilingError, sim, `a change past the ceiling did not throw (${String(refused)})`);
     sim.run(10_000);
-    check(sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500), sim, "configs diverged after the refused change");
+    check(
+      sim.nodes.every((sn) => sn.node.core.config.version === MAX_CONFIG_VERSION && sn.node.core.knobs.t_fail_ms === 1500),
+      sim,
+      "configs diverged after the refused change",
+    );
     check(sim.droppedTotal("format") === 0, sim, `peers dropped ${sim.droppedTotal("format")} malformed datagrams`);
-    check(sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")), sim, "a node failed or flapped");
+    check(
+      sim.nodes.every((sn) => sn.events.every((e) => e.kind !== "failed" && e.kind !== "renewed")),
+      sim,
+      "a node failed or flapped",
+    );
   });
 });

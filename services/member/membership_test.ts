@@ -84,7 +84,15 @@ describe("incarnation ceiling", () => {
 
 describe("heartbeat ceiling", () => {
   test("a node whose heartbeat reached MAX_HEARTBEAT starts over instead of passing it", () => {
-    const node = new MemberNode({ host: "10.0.0.1", ports: PORTS, bootMs: 1000, config: { version: 0, origin: "", knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } }, rng: seededRng(1), nowMs: 0, introducers: [] });
+    const node = new MemberNode({
+      host: "10.0.0.1",
+      ports: PORTS,
+      bootMs: 1000,
+      config: { version: 0, origin: "", knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } },
+      rng: seededRng(1),
+      nowMs: 0,
+      introducers: [],
+    });
     node.receive(gossip(PEER, [info(PEER)]), 0, 1000);
     node.core.self.heartbeat = MAX_HEARTBEAT - 1;
     const first = node.tick(1, 1001);
@@ -165,7 +173,14 @@ describe("tombstones of removed ids", () => {
 
   test("a joiner takes the introducer's removed ids as tombstones", () => {
     const joiner = core({}, "10.0.0.4:5000@1000");
-    const reply: Extract<Message, { type: "join_reply" }> = { type: "join_reply", accepted: true, reason: "", cfg: joiner.config, entries: [info(OTHER)], removed: [PEER] };
+    const reply: Extract<Message, { type: "join_reply" }> = {
+      type: "join_reply",
+      accepted: true,
+      reason: "",
+      cfg: joiner.config,
+      entries: [info(OTHER)],
+      removed: [PEER],
+    };
     joiner.applyJoinReply(reply, 0);
     joiner.receive(gossip(PEER, [info(PEER)]), 10);
     joiner.receive(gossip(OTHER, [info(OTHER), info(PEER)]), 10);
@@ -184,9 +199,17 @@ describe("former incarnations of this node", () => {
     expect(c.get(former)?.state).toBe("failed");
     expect(c.livePeers().sort()).toEqual([PEER, OTHER]);
     expect(c.counters.failures_declared).toBe(1);
-    expect(c.drainEvents().filter((e) => "id" in e && e.id === former).map((e) => e.kind)).toEqual(["failed"]);
+    expect(
+      c
+        .drainEvents()
+        .filter((e) => "id" in e && e.id === former)
+        .map((e) => e.kind),
+    ).toEqual(["failed"]);
     // The failure goes out with the news pushed to the other peers.
-    const sent = out.filter((o) => o.to === "10.0.0.3:5000").flatMap((o) => ("entries" in o.msg ? o.msg.entries : [])).filter((e) => e.id === former);
+    const sent = out
+      .filter((o) => o.to === "10.0.0.3:5000")
+      .flatMap((o) => ("entries" in o.msg ? o.msg.entries : []))
+      .filter((e) => e.id === former);
     expect(sent.map((e) => e.state)).toContain("failed");
     // Hearing of it alive again changes nothing and counts nothing.
     c.receive(gossip(PEER, [info(PEER), info(former, "alive", 3)]), 20);

@@ -60,9 +60,15 @@ export function viewReadiness(f: ReadinessFacts): Readiness {
   if (missing.length === 0) return { ready: true, reason: `all ${known.length} peers known from before are back` };
   const list = listSome(missing);
   if (waited) {
-    return { ready: true, reason: `rejoin_wait_ms (${f.rejoinWaitMs} ms) passed; ${missing.length} of ${known.length} peers known from before did not come back and are presumed dead (${list})` };
+    return {
+      ready: true,
+      reason: `rejoin_wait_ms (${f.rejoinWaitMs} ms) passed; ${missing.length} of ${known.length} peers known from before did not come back and are presumed dead (${list})`,
+    };
   }
-  return { ready: false, waitingFor: `${missing.length} of ${known.length} peers known from before to come back (${list}), for at most rejoin_wait_ms (${f.rejoinWaitMs} ms)` };
+  return {
+    ready: false,
+    waitingFor: `${missing.length} of ${known.length} peers known from before to come back (${list}), for at most rejoin_wait_ms (${f.rejoinWaitMs} ms)`,
+  };
 }
 
 function listSome(addresses: string[], most = 5): string {
@@ -85,8 +91,11 @@ export function decodePeersFile(text: string): string[] {
     throw new Error(`invalid JSON: ${(err as Error).message}`);
   }
   const obj = parsed as { version?: unknown; peers?: unknown };
-  if (typeof parsed !== "object" || parsed === null || obj.version !== 1) throw new Error(`expected {"version":1,"peers":[...]}, got ${JSON.stringify(text.slice(0, 80))}`);
-  if (!Array.isArray(obj.peers) || obj.peers.length > MAX_PERSISTED_PEERS) throw new Error(`peers: expected a list of at most ${MAX_PERSISTED_PEERS} "host:port" strings`);
-  for (const p of obj.peers) if (typeof p !== "string" || !/^[^:\s@]+:\d{1,5}$/.test(p)) throw new Error(`peers: expected "host:port" strings, got ${JSON.stringify(p)}`);
+  if (typeof parsed !== "object" || parsed === null || obj.version !== 1)
+    throw new Error(`expected {"version":1,"peers":[...]}, got ${JSON.stringify(text.slice(0, 80))}`);
+  if (!Array.isArray(obj.peers) || obj.peers.length > MAX_PERSISTED_PEERS)
+    throw new Error(`peers: expected a list of at most ${MAX_PERSISTED_PEERS} "host:port" strings`);
+  for (const p of obj.peers)
+    if (typeof p !== "string" || !/^[^:\s@]+:\d{1,5}$/.test(p)) throw new Error(`peers: expected "host:port" strings, got ${JSON.stringify(p)}`);
   return [...new Set(obj.peers as string[])].sort();
 }

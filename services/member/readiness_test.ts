@@ -29,15 +29,40 @@ describe("viewReadiness: the rule", () => {
   /** [name, facts, ready, reason or waitingFor (substring)] */
   const ROWS: [string, Partial<ReadinessFacts>, boolean, string][] = [
     ["joiner, not accepted yet", { founder: false }, false, "an introducer to accept this node's join"],
-    ["joiner, not accepted, long after start: time alone never makes a joiner ready", { founder: false, elapsedMs: 10 * WAIT }, false, "an introducer to accept"],
+    [
+      "joiner, not accepted, long after start: time alone never makes a joiner ready",
+      { founder: false, elapsedMs: 10 * WAIT },
+      false,
+      "an introducer to accept",
+    ],
     ["joiner, accepted", { founder: false, joinAccepted: true }, true, "an introducer accepted this node's join"],
     ["founder of a new group (no peers known)", {}, true, "a new group"],
     ["founder restarting, no peer back yet", { knownPeers: [P2, P3] }, false, `2 of 2 peers known from before to come back (${P2}, ${P3})`],
-    ["founder restarting, one of two back", { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: 1000 }, false, `1 of 2 peers known from before to come back (${P3})`],
-    ["founder restarting, all back (under any id)", { knownPeers: [P2, P3], livePeers: new Set([P2, P3]), elapsedMs: 1000 }, true, "all 2 peers known from before are back"],
+    [
+      "founder restarting, one of two back",
+      { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: 1000 },
+      false,
+      `1 of 2 peers known from before to come back (${P3})`,
+    ],
+    [
+      "founder restarting, all back (under any id)",
+      { knownPeers: [P2, P3], livePeers: new Set([P2, P3]), elapsedMs: 1000 },
+      true,
+      "all 2 peers known from before are back",
+    ],
     ["founder restarting, more back than known", { knownPeers: [P2], livePeers: new Set([P2, P3]) }, true, "all 1 peers"],
-    ["founder restarting, one dead, just before rejoin_wait_ms", { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: WAIT - 1 }, false, "for at most rejoin_wait_ms (5000 ms)"],
-    ["founder restarting, one dead, at rejoin_wait_ms", { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: WAIT }, true, `1 of 2 peers known from before did not come back and are presumed dead (${P3})`],
+    [
+      "founder restarting, one dead, just before rejoin_wait_ms",
+      { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: WAIT - 1 },
+      false,
+      "for at most rejoin_wait_ms (5000 ms)",
+    ],
+    [
+      "founder restarting, one dead, at rejoin_wait_ms",
+      { knownPeers: [P2, P3], livePeers: new Set([P2]), elapsedMs: WAIT },
+      true,
+      `1 of 2 peers known from before did not come back and are presumed dead (${P3})`,
+    ],
     ["whole cluster restarted, nobody back, at rejoin_wait_ms", { knownPeers: [P2, P3], elapsedMs: WAIT }, true, "2 of 2 peers"],
     ["rejoin_wait_ms 0: ready at once", { knownPeers: [P2], rejoinWaitMs: 0 }, true, "presumed dead"],
     ["unreadable peers file, before rejoin_wait_ms", { knownPeers: "unknown", livePeers: new Set([P2]), elapsedMs: WAIT - 1 }, false, "unreadable peers file"],
@@ -59,7 +84,10 @@ describe("viewReadiness: the rule", () => {
 
 // ---- MemberNode, driven by hand --------------------------------------------------------------
 
-function node(host: string, opts: { introducers?: string[]; isIntroducer?: boolean; knownPeers?: string[] | "unknown"; bootMs?: number; nowMs?: number } = {}): MemberNode {
+function node(
+  host: string,
+  opts: { introducers?: string[]; isIntroducer?: boolean; knownPeers?: string[] | "unknown"; bootMs?: number; nowMs?: number } = {},
+): MemberNode {
   return new MemberNode({
     host,
     ports: PORTS,
@@ -119,7 +147,12 @@ describe("MemberNode readiness", () => {
     // P3 restarted too and comes back under a new id.
     n.receive(ping(`${P3}@9999`), 200, 1200);
     expect(n.isViewReady).toBe(true);
-    expect(n.drainEvents().find((e) => e.kind === "view_ready")).toMatchObject({ ready: true, reason: "all 2 peers known from before are back", members: 3, atMs: 200 });
+    expect(n.drainEvents().find((e) => e.kind === "view_ready")).toMatchObject({
+      ready: true,
+      reason: "all 2 peers known from before are back",
+      members: 3,
+      atMs: 200,
+    });
   });
 
   test("a peer that is dead delays a restarted introducer by rejoin_wait_ms, no longer", () => {

@@ -16,47 +16,202 @@ interface Row {
 
 const ROWS: Row[] = [
   // --- left beats everything, failed included, whatever the incarnation
-  { name: "left beats alive at a lower incarnation", local: c("alive", 7, 10), remote: c("left", 2, 3), want: { outcome: "news", state: "left", incarnation: 2, heartbeat: 10 } },
-  { name: "left beats alive at a higher incarnation", local: c("alive", 1, 10), remote: c("left", 5, 12), want: { outcome: "news", state: "left", incarnation: 5, heartbeat: 12 } },
+  {
+    name: "left beats alive at a lower incarnation",
+    local: c("alive", 7, 10),
+    remote: c("left", 2, 3),
+    want: { outcome: "news", state: "left", incarnation: 2, heartbeat: 10 },
+  },
+  {
+    name: "left beats alive at a higher incarnation",
+    local: c("alive", 1, 10),
+    remote: c("left", 5, 12),
+    want: { outcome: "news", state: "left", incarnation: 5, heartbeat: 12 },
+  },
   { name: "left beats suspect", local: c("suspect", 4, 10), remote: c("left", 4, 10), want: { outcome: "news", state: "left", incarnation: 4, heartbeat: 10 } },
   { name: "left beats failed", local: c("failed", 9, 10), remote: c("left", 1, 1), want: { outcome: "news", state: "left", incarnation: 1, heartbeat: 10 } },
-  { name: "failed does not beat left", local: c("left", 1, 5), remote: c("failed", 9, 5), want: { outcome: "keep", state: "left", incarnation: 1, heartbeat: 5 } },
-  { name: "alive at a higher incarnation does not beat left", local: c("left", 1, 5), remote: c("alive", 99, 5), want: { outcome: "keep", state: "left", incarnation: 1, heartbeat: 5 } },
-  { name: "suspect does not beat left", local: c("left", 3, 5), remote: c("suspect", 3, 5), want: { outcome: "keep", state: "left", incarnation: 3, heartbeat: 5 } },
-  { name: "left vs left: nothing new", local: c("left", 3, 5), remote: c("left", 8, 5), want: { outcome: "keep", state: "left", incarnation: 3, heartbeat: 5 } },
-  { name: "left vs left: only the heartbeat advances", local: c("left", 3, 5), remote: c("left", 8, 9), want: { outcome: "heartbeat", state: "left", incarnation: 3, heartbeat: 9 } },
+  {
+    name: "failed does not beat left",
+    local: c("left", 1, 5),
+    remote: c("failed", 9, 5),
+    want: { outcome: "keep", state: "left", incarnation: 1, heartbeat: 5 },
+  },
+  {
+    name: "alive at a higher incarnation does not beat left",
+    local: c("left", 1, 5),
+    remote: c("alive", 99, 5),
+    want: { outcome: "keep", state: "left", incarnation: 1, heartbeat: 5 },
+  },
+  {
+    name: "suspect does not beat left",
+    local: c("left", 3, 5),
+    remote: c("suspect", 3, 5),
+    want: { outcome: "keep", state: "left", incarnation: 3, heartbeat: 5 },
+  },
+  {
+    name: "left vs left: nothing new",
+    local: c("left", 3, 5),
+    remote: c("left", 8, 5),
+    want: { outcome: "keep", state: "left", incarnation: 3, heartbeat: 5 },
+  },
+  {
+    name: "left vs left: only the heartbeat advances",
+    local: c("left", 3, 5),
+    remote: c("left", 8, 9),
+    want: { outcome: "heartbeat", state: "left", incarnation: 3, heartbeat: 9 },
+  },
 
   // --- failed beats alive/suspect at any incarnation
-  { name: "failed beats alive at a lower incarnation", local: c("alive", 6, 20), remote: c("failed", 2, 15), want: { outcome: "news", state: "failed", incarnation: 2, heartbeat: 20 } },
-  { name: "failed beats alive at a higher incarnation", local: c("alive", 2, 20), remote: c("failed", 6, 25), want: { outcome: "news", state: "failed", incarnation: 6, heartbeat: 25 } },
-  { name: "failed beats suspect at a lower incarnation", local: c("suspect", 6, 20), remote: c("failed", 0, 0), want: { outcome: "news", state: "failed", incarnation: 0, heartbeat: 20 } },
-  { name: "failed beats suspect at equal incarnation", local: c("suspect", 3, 20), remote: c("failed", 3, 20), want: { outcome: "news", state: "failed", incarnation: 3, heartbeat: 20 } },
-  { name: "alive at a higher incarnation does not beat failed", local: c("failed", 1, 4), remote: c("alive", 50, 4), want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 } },
-  { name: "suspect at a higher incarnation does not beat failed", local: c("failed", 1, 4), remote: c("suspect", 50, 3), want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 } },
-  { name: "alive does not beat failed but its fresher heartbeat is kept", local: c("failed", 1, 4), remote: c("alive", 50, 8), want: { outcome: "heartbeat", state: "failed", incarnation: 1, heartbeat: 8 } },
-  { name: "failed vs failed at a higher incarnation: nothing new", local: c("failed", 1, 4), remote: c("failed", 2, 4), want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 } },
+  {
+    name: "failed beats alive at a lower incarnation",
+    local: c("alive", 6, 20),
+    remote: c("failed", 2, 15),
+    want: { outcome: "news", state: "failed", incarnation: 2, heartbeat: 20 },
+  },
+  {
+    name: "failed beats alive at a higher incarnation",
+    local: c("alive", 2, 20),
+    remote: c("failed", 6, 25),
+    want: { outcome: "news", state: "failed", incarnation: 6, heartbeat: 25 },
+  },
+  {
+    name: "failed beats suspect at a lower incarnation",
+    local: c("suspect", 6, 20),
+    remote: c("failed", 0, 0),
+    want: { outcome: "news", state: "failed", incarnation: 0, heartbeat: 20 },
+  },
+  {
+    name: "failed beats suspect at equal incarnation",
+    local: c("suspect", 3, 20),
+    remote: c("failed", 3, 20),
+    want: { outcome: "news", state: "failed", incarnation: 3, heartbeat: 20 },
+  },
+  {
+    name: "alive at a higher incarnation does not beat failed",
+    local: c("failed", 1, 4),
+    remote: c("alive", 50, 4),
+    want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 },
+  },
+  {
+    name: "suspect at a higher incarnation does not beat failed",
+    local: c("failed", 1, 4),
+    remote: c("suspect", 50, 3),
+    want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 },
+  },
+  {
+    name: "alive does not beat failed but its fresher heartbeat is kept",
+    local: c("failed", 1, 4),
+    remote: c("alive", 50, 8),
+    want: { outcome: "heartbeat", state: "failed", incarnation: 1, heartbeat: 8 },
+  },
+  {
+    name: "failed vs failed at a higher incarnation: nothing new",
+    local: c("failed", 1, 4),
+    remote: c("failed", 2, 4),
+    want: { outcome: "keep", state: "failed", incarnation: 1, heartbeat: 4 },
+  },
 
   // --- then the higher incarnation
-  { name: "alive at a higher incarnation beats alive", local: c("alive", 1, 10), remote: c("alive", 2, 10), want: { outcome: "news", state: "alive", incarnation: 2, heartbeat: 10 } },
-  { name: "alive at a higher incarnation refutes suspect", local: c("suspect", 1, 10), remote: c("alive", 2, 11), want: { outcome: "news", state: "alive", incarnation: 2, heartbeat: 11 } },
-  { name: "suspect at a higher incarnation beats alive", local: c("alive", 1, 10), remote: c("suspect", 2, 9), want: { outcome: "news", state: "suspect", incarnation: 2, heartbeat: 10 } },
-  { name: "suspect at a higher incarnation beats suspect", local: c("suspect", 1, 10), remote: c("suspect", 4, 10), want: { outcome: "news", state: "suspect", incarnation: 4, heartbeat: 10 } },
-  { name: "suspect at a lower incarnation does not beat alive", local: c("alive", 3, 10), remote: c("suspect", 2, 10), want: { outcome: "keep", state: "alive", incarnation: 3, heartbeat: 10 } },
-  { name: "alive at a lower incarnation does not beat suspect", local: c("suspect", 3, 10), remote: c("alive", 2, 10), want: { outcome: "keep", state: "suspect", incarnation: 3, heartbeat: 10 } },
-  { name: "lower incarnation: only the heartbeat advances", local: c("alive", 3, 10), remote: c("alive", 2, 30), want: { outcome: "heartbeat", state: "alive", incarnation: 3, heartbeat: 30 } },
+  {
+    name: "alive at a higher incarnation beats alive",
+    local: c("alive", 1, 10),
+    remote: c("alive", 2, 10),
+    want: { outcome: "news", state: "alive", incarnation: 2, heartbeat: 10 },
+  },
+  {
+    name: "alive at a higher incarnation refutes suspect",
+    local: c("suspect", 1, 10),
+    remote: c("alive", 2, 11),
+    want: { outcome: "news", state: "alive", incarnation: 2, heartbeat: 11 },
+  },
+  {
+    name: "suspect at a higher incarnation beats alive",
+    local: c("alive", 1, 10),
+    remote: c("suspect", 2, 9),
+    want: { outcome: "news", state: "suspect", incarnation: 2, heartbeat: 10 },
+  },
+  {
+    name: "suspect at a higher incarnation beats suspect",
+    local: c("suspect", 1, 10),
+    remote: c("suspect", 4, 10),
+    want: { outcome: "news", state: "suspect", incarnation: 4, heartbeat: 10 },
+  },
+  {
+    name: "suspect at a lower incarnation does not beat alive",
+    local: c("alive", 3, 10),
+    remote: c("suspect", 2, 10),
+    want: { outcome: "keep", state: "alive", incarnation: 3, heartbeat: 10 },
+  },
+  {
+    name: "alive at a lower incarnation does not beat suspect",
+    local: c("suspect", 3, 10),
+    remote: c("alive", 2, 10),
+    want: { outcome: "keep", state: "suspect", incarnation: 3, heartbeat: 10 },
+  },
+  {
+    name: "lower incarnation: only the heartbeat advances",
+    local: c("alive", 3, 10),
+    remote: c("alive", 2, 30),
+    want: { outcome: "heartbeat", state: "alive", incarnation: 3, heartbeat: 30 },
+  },
 
   // --- then suspect over alive at equal incarnation
-  { name: "suspect beats alive at equal incarnation", local: c("alive", 5, 10), remote: c("suspect", 5, 10), want: { outcome: "news", state: "suspect", incarnation: 5, heartbeat: 10 } },
-  { name: "suspect beats alive at equal incarnation, older remote heartbeat", local: c("alive", 5, 10), remote: c("suspect", 5, 3), want: { outcome: "news", state: "suspect", incarnation: 5, heartbeat: 10 } },
-  { name: "alive does NOT beat suspect at equal incarnation", local: c("suspect", 5, 10), remote: c("alive", 5, 10), want: { outcome: "keep", state: "suspect", incarnation: 5, heartbeat: 10 } },
-  { name: "alive does NOT beat suspect at equal incarnation, even with a fresher heartbeat", local: c("suspect", 5, 10), remote: c("alive", 5, 14), want: { outcome: "heartbeat", state: "suspect", incarnation: 5, heartbeat: 14 } },
+  {
+    name: "suspect beats alive at equal incarnation",
+    local: c("alive", 5, 10),
+    remote: c("suspect", 5, 10),
+    want: { outcome: "news", state: "suspect", incarnation: 5, heartbeat: 10 },
+  },
+  {
+    name: "suspect beats alive at equal incarnation, older remote heartbeat",
+    local: c("alive", 5, 10),
+    remote: c("suspect", 5, 3),
+    want: { outcome: "news", state: "suspect", incarnation: 5, heartbeat: 10 },
+  },
+  {
+    name: "alive does NOT beat suspect at equal incarnation",
+    local: c("suspect", 5, 10),
+    remote: c("alive", 5, 10),
+    want: { outcome: "keep", state: "suspect", incarnation: 5, heartbeat: 10 },
+  },
+  {
+    name: "alive does NOT beat suspect at equal incarnation, even with a fresher heartbeat",
+    local: c("suspect", 5, 10),
+    remote: c("alive", 5, 14),
+    want: { outcome: "heartbeat", state: "suspect", incarnation: 5, heartbeat: 14 },
+  },
 
   // --- same state and incarnation: the fresher heartbeat
-  { name: "identical copies: keep", local: c("alive", 5, 10), remote: c("alive", 5, 10), want: { outcome: "keep", state: "alive", incarnation: 5, heartbeat: 10 } },
-  { name: "fresher heartbeat only", local: c("alive", 5, 10), remote: c("alive", 5, 11), want: { outcome: "heartbeat", state: "alive", incarnation: 5, heartbeat: 11 } },
-  { name: "older heartbeat: keep the local one", local: c("alive", 5, 10), remote: c("alive", 5, 2), want: { outcome: "keep", state: "alive", incarnation: 5, heartbeat: 10 } },
-  { name: "suspect vs suspect, fresher heartbeat", local: c("suspect", 5, 10), remote: c("suspect", 5, 12), want: { outcome: "heartbeat", state: "suspect", incarnation: 5, heartbeat: 12 } },
-  { name: "incarnation 0 and heartbeat 0", local: c("alive", 0, 0), remote: c("alive", 0, 0), want: { outcome: "keep", state: "alive", incarnation: 0, heartbeat: 0 } },
+  {
+    name: "identical copies: keep",
+    local: c("alive", 5, 10),
+    remote: c("alive", 5, 10),
+    want: { outcome: "keep", state: "alive", incarnation: 5, heartbeat: 10 },
+  },
+  {
+    name: "fresher heartbeat only",
+    local: c("alive", 5, 10),
+    remote: c("alive", 5, 11),
+    want: { outcome: "heartbeat", state: "alive", incarnation: 5, heartbeat: 11 },
+  },
+  {
+    name: "older heartbeat: keep the local one",
+    local: c("alive", 5, 10),
+    remote: c("alive", 5, 2),
+    want: { outcome: "keep", state: "alive", incarnation: 5, heartbeat: 10 },
+  },
+  {
+    name: "suspect vs suspect, fresher heartbeat",
+    local: c("suspect", 5, 10),
+    remote: c("suspect", 5, 12),
+    want: { outcome: "heartbeat", state: "suspect", incarnation: 5, heartbeat: 12 },
+  },
+  {
+    name: "incarnation 0 and heartbeat 0",
+    local: c("alive", 0, 0),
+    remote: c("alive", 0, 0),
+    want: { outcome: "keep", state: "alive", incarnation: 0, heartbeat: 0 },
+  },
 ];
 
 describe("mergeRule", () => {
@@ -67,8 +222,16 @@ describe("mergeRule", () => {
   test("the heartbeat is always the max of both copies, for every state pair", () => {
     for (const ls of STATE_CODES) {
       for (const rs of STATE_CODES) {
-        for (const [li, ri] of [[1, 1], [1, 2], [2, 1]] as const) {
-          for (const [lh, rh] of [[3, 3], [3, 9], [9, 3]] as const) {
+        for (const [li, ri] of [
+          [1, 1],
+          [1, 2],
+          [2, 1],
+        ] as const) {
+          for (const [lh, rh] of [
+            [3, 3],
+            [3, 9],
+            [9, 3],
+          ] as const) {
             const got = mergeRule(c(ls, li, lh), c(rs, ri, rh));
             expect({ ls, rs, li, ri, lh, rh, heartbeat: got.heartbeat }).toEqual({ ls, rs, li, ri, lh, rh, heartbeat: Math.max(lh, rh) });
           }
@@ -80,7 +243,11 @@ describe("mergeRule", () => {
   test("keep and heartbeat outcomes never change state or incarnation; news always does", () => {
     for (const ls of STATE_CODES) {
       for (const rs of STATE_CODES) {
-        for (const [li, ri] of [[1, 1], [1, 2], [2, 1]] as const) {
+        for (const [li, ri] of [
+          [1, 1],
+          [1, 2],
+          [2, 1],
+        ] as const) {
           const local = c(ls, li, 5);
           const got = mergeRule(local, c(rs, ri, 6));
           const changed = got.state !== local.state || got.incarnation !== local.incarnation;
@@ -95,7 +262,11 @@ describe("mergeRule", () => {
     // The winner of (a, b) must be the winner of (b, a) too, or two nodes would disagree forever.
     for (const as of STATE_CODES) {
       for (const bs of STATE_CODES) {
-        for (const [ai, bi] of [[1, 1], [1, 2], [2, 1]] as const) {
+        for (const [ai, bi] of [
+          [1, 1],
+          [1, 2],
+          [2, 1],
+        ] as const) {
           const a = c(as, ai, 1);
           const b = c(bs, bi, 1);
           const ab = mergeRule(a, b);

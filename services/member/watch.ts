@@ -150,7 +150,10 @@ export class MemberWatch {
       return;
     } else return;
     const live = this.live();
-    const key = live.map((m) => `${m.id}/${m.ports?.hydfs}`).sort().join(",");
+    const key = live
+      .map((m) => `${m.id}/${m.ports?.hydfs}`)
+      .sort()
+      .join(",");
     if (key !== this.lastKey) {
       this.lastKey = key;
       this.opts.onChange(live);
@@ -183,7 +186,9 @@ export class MemberWatch {
       const res = await this.opts.http.fetch(`${this.opts.baseUrl}/leave`, { method: "POST", timeoutMs: 2000 });
       if (!res.ok) this.opts.log.warn(`this node's memberd answered /leave with HTTP ${res.status}; stopping ${service} anyway`);
     } catch (err) {
-      this.opts.log.warn(`could not ask this node's memberd to leave (${whyFailed(err)}); stopping ${service} anyway (peers will detect the node's failure instead)`);
+      this.opts.log.warn(
+        `could not ask this node's memberd to leave (${whyFailed(err)}); stopping ${service} anyway (peers will detect the node's failure instead)`,
+      );
     }
   }
 }

@@ -13,17 +13,7 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { datagramTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { type ClusterConfig, configFromTuple, configToTuple } from "./cluster_config.ts";
-import {
-  DATAGRAM_MAX_AGE_MS,
-  freshness,
-  isPort,
-  isUintUpTo,
-  MAX_HEARTBEAT,
-  MAX_ID_LENGTH,
-  MAX_INCARNATION,
-  MAX_REASON_LENGTH,
-  MAX_SEQ,
-} from "./limits.ts";
+import { DATAGRAM_MAX_AGE_MS, freshness, isPort, isUintUpTo, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
 import { type MemberInfo, type MemberPorts, parseNodeId, STATE_CODES } from "./state.ts";
 
 /** Bytes of the send time in the trailer of a secured message. */
@@ -102,10 +92,17 @@ function entryFromTuple(t: unknown): MemberInfo {
   if (!Array.isArray(t) || t.length < 5) throw new Error("entry: malformed");
   const [id, incarnation, code, heartbeat, ports] = t;
   const state = isUintUpTo(code, STATE_CODES.length - 1) ? STATE_CODES[code] : undefined;
-  if (typeof id !== "string" || !isUintUpTo(incarnation, MAX_INCARNATION) || !state || !isUintUpTo(heartbeat, MAX_HEARTBEAT)) throw new Error("entry: bad field");
+  if (typeof id !== "string" || !isUintUpTo(incarnation, MAX_INCARNATION) || !state || !isUintUpTo(heartbeat, MAX_HEARTBEAT))
+    throw new Error("entry: bad field");
   if (!Array.isArray(ports) || ports.length < 5 || !ports.slice(0, 5).every(isPort)) throw new Error("entry: bad ports");
   const [udp, introducer, http, hydfs, rainstorm] = ports as number[];
-  return { id: nodeId(id, "entry: id"), incarnation, state, heartbeat, ports: { udp: udp!, introducer: introducer!, http: http!, hydfs: hydfs!, rainstorm: rainstorm! } };
+  return {
+    id: nodeId(id, "entry: id"),
+    incarnation,
+    state,
+    heartbeat,
+    ports: { udp: udp!, introducer: introducer!, http: http!, hydfs: hydfs!, rainstorm: rainstorm! },
+  };
 }
 
 function entriesFromTuple(t: unknown): MemberInfo[] {
@@ -254,7 +251,14 @@ function fromBody(type: MessageType, b: unknown[]): Message {
   if (type === "join") return { type, entry: entryFromTuple(b[0]) };
   if (type === "join_reply") {
     if (typeof b[0] !== "boolean") throw new Error("accepted: expected a boolean");
-    return { type, accepted: b[0], reason: str(b[1], "reason", MAX_REASON_LENGTH), cfg: configFromTuple(b[2]), entries: entriesFromTuple(b[3]), removed: removedFromTuple(b[4]) };
+    return {
+      type,
+      accepted: b[0],
+      reason: str(b[1], "reason", MAX_REASON_LENGTH),
+      cfg: configFromTuple(b[2]),
+      entries: entriesFromTuple(b[3]),
+      removed: removedFromTuple(b[4]),
+    };
   }
   const common = { from: nodeId(b[0], "from"), cfg: configFromTuple(b[1]), entries: entriesFromTuple(b[2]) };
   if (type === "gossip") return { type, ...common };

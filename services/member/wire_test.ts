@@ -12,7 +12,18 @@ import { deriveKeys, makeTagger, TAG_BYTES, type Tagger } from "../shared/auth.t
 import { seededRng } from "../shared/rng.ts";
 import { configToTuple, DEFAULT_KNOBS } from "./cluster_config.ts";
 import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
-import { decodeDatagram, decodeMessage, encodeMessage, type Message, MSG_TYPES, SENT_MS_BYTES, senderMatches, type WireAuth, WireError, wireAuth } from "./wire.ts";
+import {
+  decodeDatagram,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  MSG_TYPES,
+  SENT_MS_BYTES,
+  senderMatches,
+  type WireAuth,
+  WireError,
+  wireAuth,
+} from "./wire.ts";
 
 interface Golden {
   message: Message;
@@ -127,7 +138,10 @@ describe("golden vectors", () => {
 
   test("a hand-checked vector: join with one alive entry", () => {
     // 05 = join; 91 = array(1); 95 = array(5); a3 "abc"; 00 incarnation; 00 alive; 07 heartbeat; 95 01 02 03 04 05 ports
-    const msg: Message = { type: "join", entry: { id: "abc", incarnation: 0, state: "alive", heartbeat: 7, ports: { udp: 1, introducer: 2, http: 3, hydfs: 4, rainstorm: 5 } } };
+    const msg: Message = {
+      type: "join",
+      entry: { id: "abc", incarnation: 0, state: "alive", heartbeat: 7, ports: { udp: 1, introducer: 2, http: 3, hydfs: 4, rainstorm: 5 } },
+    };
     expect(hex(encodeMessage(msg))).toBe("059195a36162630000079501020304" + "05");
   });
 
@@ -149,7 +163,7 @@ describe("authentication", () => {
     const bad: number[] = [];
     for (let i = 0; i < good.length; i++) {
       const copy = good.slice();
-      copy[i] = copy[i]! ^ (1 << i % 8);
+      copy[i] = copy[i]! ^ (1 << (i % 8));
       if (decodeError(copy, auth).kind !== "auth") bad.push(i);
     }
     expect(bad).toEqual([]);
@@ -158,7 +172,12 @@ describe("authentication", () => {
   test.each(NAMES)("%s: the wrong secret, the raw secret as a key and the HTTP key are rejected as auth", (name) => {
     const good = bytesOf(GOLDEN[name]!.hex_tagged);
     const withTagger = (t: Tagger): WireAuth => ({ tagger: t, wallMs: () => GOLDEN_SENT_MS });
-    expect(decodeError(good, wireAuth("golden-secret2", () => GOLDEN_SENT_MS)).kind).toBe("auth");
+    expect(
+      decodeError(
+        good,
+        wireAuth("golden-secret2", () => GOLDEN_SENT_MS),
+      ).kind,
+    ).toBe("auth");
     expect(decodeError(good, withTagger(makeTagger(new Uint8Array(32)))).kind).toBe("auth");
     // The secret itself is never the key (before HKDF it was: these two would have passed).
     expect(decodeError(good, withTagger(makeTagger(new TextEncoder().encode(GOLDEN_SECRET)))).kind).toBe("auth");
@@ -252,7 +271,12 @@ describe("malformed datagrams are WireError format", () => {
     ["gossip: cfg is not a tuple", 4, [ID, { version: 3 }, []], /^gossip: config: malformed tuple$/],
     ["gossip: cfg too short", 4, [ID, CFG.slice(0, 5), []], /^gossip: config: malformed tuple$/],
     ["gossip: cfg version is a string", 4, [ID, ["3", ...CFG.slice(1)], []], /^gossip: config: malformed version$/],
-    ["gossip: cfg knob out of range", 4, [ID, [...CFG.slice(0, 5), 0, ...CFG.slice(6)], []], /^gossip: wire config\.ping_fanout: expected an integer in \[1, 64\], got 0$/],
+    [
+      "gossip: cfg knob out of range",
+      4,
+      [ID, [...CFG.slice(0, 5), 0, ...CFG.slice(6)], []],
+      /^gossip: wire config\.ping_fanout: expected an integer in \[1, 64\], got 0$/,
+    ],
     ["gossip: cfg knob of the wrong type", 4, [ID, [3, "o", "pingack", "yes", ...CFG.slice(4)], []], /^gossip: wire config\.suspicion: /],
     ["gossip: entries is not an array", 4, [ID, CFG, "none"], /^gossip: entries: malformed$/],
     ["gossip: entry is not a tuple", 4, [ID, CFG, [ID]], /^gossip: entry: malformed$/],
@@ -377,8 +401,12 @@ describe("freshness: the send time is inside the tag and judged by the receiver'
   });
 
   test("the stale message says how old or how far ahead", () => {
-    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS + 80_000)).message).toBe(`sent at ${GOLDEN_SENT_MS}, 80000 ms old; accepted: within ${W} ms (replayed, or clocks apart)`);
-    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS - 40_000)).message).toBe(`sent at ${GOLDEN_SENT_MS}, 40000 ms ahead of this node's clock; accepted: within ${W} ms (replayed, or clocks apart)`);
+    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS + 80_000)).message).toBe(
+      `sent at ${GOLDEN_SENT_MS}, 80000 ms old; accepted: within ${W} ms (replayed, or clocks apart)`,
+    );
+    expect(decodeError(gossip, goldenAuth(GOLDEN_SENT_MS - 40_000)).message).toBe(
+      `sent at ${GOLDEN_SENT_MS}, 40000 ms ahead of this node's clock; accepted: within ${W} ms (replayed, or clocks apart)`,
+    );
   });
 
   test("maxAgeMs narrows or widens the window", () => {
@@ -410,7 +438,7 @@ describe("freshness: the send time is inside the tag and judged by the receiver'
 });
 
 describe("sender binding: from must name the source address and port", () => {
-  const gossipFrom = (from: string): Message => ({ ...GOLDEN_MESSAGES.gossip!, from } as Message);
+  const gossipFrom = (from: string): Message => ({ ...GOLDEN_MESSAGES.gossip!, from }) as Message;
   const noNames = (): undefined => undefined;
   const names = (host: string) => (host === "node7.example" ? ["10.0.0.7"] : host === "pending.example" ? [] : undefined);
   /** [name, from id, source address, source port, matches] */

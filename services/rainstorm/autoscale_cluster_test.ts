@@ -50,13 +50,17 @@ describe("RainStorm autoscaling", () => {
     const scaleEvents: { atMs: number; stage: number; from: number; to: number }[] = [];
     let acceptedAt = 0;
     let stage1TasksListed: Promise<number> | undefined;
-    const run = await rs.run([...APP2, "input.csv", "app2-scaled.txt", "false", "true", "0", "300", "600", "--rate-schedule", "200:6s,1000:8s,200:60s"], scaled(100_000), (ev) => {
-      if (ev.event === "accepted") acceptedAt = performance.now();
-      if (ev.event !== "scaled") return;
-      scaleEvents.push({ atMs: performance.now() - acceptedAt, stage: ev.stage, from: ev.from, to: ev.to });
-      // list_tasks shows the change.
-      if (ev.stage === 1 && ev.to > ev.from) stage1TasksListed ??= rs.tasks().then((ts) => ts.filter((t) => t.stage === 1).length);
-    });
+    const run = await rs.run(
+      [...APP2, "input.csv", "app2-scaled.txt", "false", "true", "0", "300", "600", "--rate-schedule", "200:6s,1000:8s,200:60s"],
+      scaled(100_000),
+      (ev) => {
+        if (ev.event === "accepted") acceptedAt = performance.now();
+        if (ev.event !== "scaled") return;
+        scaleEvents.push({ atMs: performance.now() - acceptedAt, stage: ev.stage, from: ev.from, to: ev.to });
+        // list_tasks shows the change.
+        if (ev.stage === 1 && ev.to > ev.from) stage1TasksListed ??= rs.tasks().then((ts) => ts.filter((t) => t.stage === 1).length);
+      },
+    );
     expect(run.failed).toBeUndefined();
     const context = JSON.stringify(scaleEvents);
     const grow = scaleEvents.find((s) => s.stage === 1 && s.to > s.from);
@@ -67,14 +71,19 @@ describe("RainStorm autoscaling", () => {
     const shrink = scaleEvents.find((s) => s.stage === 1 && s.to < s.from && s.atMs > stepDownMs);
     expect(shrink, context).toBeDefined();
     // The leader logs each decision with the rates behind it.
-    expect(readFileSync(c.logPath(1, "rainstormd"), "utf8")).toMatch(/autoscale stage1 1 -> 2 tasks: avg [\d.]+ tuples\/s per task > HW 600 .*\(task rates \d+ tuples\/s\)/);
+    expect(readFileSync(c.logPath(1, "rainstormd"), "utf8")).toMatch(
+      /autoscale stage1 1 -> 2 tasks: avg [\d.]+ tuples\/s per task > HW 600 .*\(task rates \d+ tuples\/s\)/,
+    );
     // Nothing lost, nothing repeated: exactly the expected lines, streamed and in dest.
     expect(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)).sort()).toEqual(expectedApp2);
     await expectDest("app2-scaled.txt", run.outputs);
   });
 
   test("exactly_once=true with autoscaling of stateless stages: the stages grow, one output per input line", async () => {
-    const run = await rs.run([...APP2, "input.csv", "app2-scaled-eo.txt", "true", "true", "0", "300", "600", "--rate-schedule", "200:4s,1200:8s,200:60s"], scaled(100_000));
+    const run = await rs.run(
+      [...APP2, "input.csv", "app2-scaled-eo.txt", "true", "true", "0", "300", "600", "--rate-schedule", "200:4s,1200:8s,200:60s"],
+      scaled(100_000),
+    );
     expect(run.failed).toBeUndefined();
     expect(run.events.some((e) => e.event === "scaled" && e.to > e.from)).toBe(true);
     expect(run.outputs.map((l) => l.slice(l.indexOf("\t") + 1)).sort()).toEqual(expectedApp2);
@@ -82,7 +91,19 @@ describe("RainStorm autoscaling", () => {
   });
 
   test("a keyed (stateful) stage under autoscaling is refused with a clear message", async () => {
-    const run = await rs.run(["2", "2", "-stage-config-map", "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper", "input.csv", "app1-scaled.txt", "true", "true", "0", "100", "1000"]);
+    const run = await rs.run([
+      "2",
+      "2",
+      "-stage-config-map",
+      "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper",
+      "input.csv",
+      "app1-scaled.txt",
+      "true",
+      "true",
+      "0",
+      "100",
+      "1000",
+    ]);
     expect(run.rejected?.status).toBe(400);
     expect(run.rejected?.error).toContain("autoscale=true: stage1 runs aggregate-wrapper, which is not a known stateless operator");
     expect((await hydfs.request(1, "GET", "/stat?name=app1-scaled.txt")).status).toBe(404);

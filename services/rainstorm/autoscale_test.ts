@@ -85,8 +85,18 @@ describe("AutoscalePolicy rules", () => {
     { name: "a change of direction restarts the streak", samples: [[600, 600, 600], [600, 600, 600], COLD3, COLD3, COLD3], want: [[4, 3, 2]] },
     // Rule 3: anti-flapping.
     { name: "down blocked: 2 tasks at 90 would be 180 > HW 150", cfg: { lowWatermark: 100, highWatermark: 150 }, samples: rep(6, [90, 90]), want: [] },
-    { name: "down allowed: 3 tasks at 90 would be 135 <= HW 150", cfg: { lowWatermark: 100, highWatermark: 150 }, samples: rep(3, [90, 90, 90]), want: [[2, 3, 2]] },
-    { name: "up allowed: 2 tasks at 160 would be 106.7 >= LW 100", cfg: { lowWatermark: 100, highWatermark: 150 }, samples: rep(3, [160, 160]), want: [[2, 2, 3]] },
+    {
+      name: "down allowed: 3 tasks at 90 would be 135 <= HW 150",
+      cfg: { lowWatermark: 100, highWatermark: 150 },
+      samples: rep(3, [90, 90, 90]),
+      want: [[2, 3, 2]],
+    },
+    {
+      name: "up allowed: 2 tasks at 160 would be 106.7 >= LW 100",
+      cfg: { lowWatermark: 100, highWatermark: 150 },
+      samples: rep(3, [160, 160]),
+      want: [[2, 2, 3]],
+    },
     { name: "up blocked: 2 tasks at 160 would be 106.7 < LW 110", cfg: { lowWatermark: 110, highWatermark: 150 }, samples: rep(6, [160, 160]), want: [] },
     { name: "LW = HW: a single task just above never flaps", cfg: { lowWatermark: 200, highWatermark: 200 }, samples: rep(6, [201]), want: [] },
     // Rule 4: damping.
@@ -94,23 +104,44 @@ describe("AutoscalePolicy rules", () => {
       name: "after a change the stage settles 5 s, then needs a fresh streak",
       // Decision at 2 (T0+2s); samples 3..6 are within 5 s; 7, 8, 9 are a new streak.
       samples: [HOT, HOT, HOT, ...rep(10, [600, 600, 600])],
-      want: [[2, 2, 3], [9, 3, 4]],
+      want: [
+        [2, 2, 3],
+        [9, 3, 4],
+      ],
     },
     {
       name: "settling samples do not count even if the caller is slow to apply",
       samples: [HOT, HOT, HOT, HOT, HOT, [600, 600, 600], ...rep(6, [600, 600, 600])],
-      want: [[2, 2, 3], [9, 3, 4]],
+      want: [
+        [2, 2, 3],
+        [9, 3, 4],
+      ],
     },
-    { name: "settleMs 0: the next sample starts the new streak", cfg: { settleMs: 0 }, samples: [HOT, HOT, HOT, ...rep(3, [600, 600, 600])], want: [[2, 2, 3], [5, 3, 4]] },
+    {
+      name: "settleMs 0: the next sample starts the new streak",
+      cfg: { settleMs: 0 },
+      samples: [HOT, HOT, HOT, ...rep(3, [600, 600, 600])],
+      want: [
+        [2, 2, 3],
+        [5, 3, 4],
+      ],
+    },
     {
       name: "a caller applying the change after settleMs resets the streak once more",
       cfg: { settleMs: 1000 },
       samples: [HOT, HOT, HOT, HOT, HOT, HOT, [600, 600, 600], [600, 600, 600], [600, 600, 600], [600, 600, 600]],
-      want: [[2, 2, 3], [9, 3, 4]],
+      want: [
+        [2, 2, 3],
+        [9, 3, 4],
+      ],
     },
     // Rule 5: changes made by someone else.
     { name: "an external task count change resets the streak", samples: [HOT, HOT, [600, 600, 600], [600, 600, 600], [600, 600, 600]], want: [] },
-    { name: "after an external change, 3 fresh samples act", samples: [HOT, HOT, [600, 600, 600], [600, 600, 600], [600, 600, 600], [600, 600, 600]], want: [[5, 3, 4]] },
+    {
+      name: "after an external change, 3 fresh samples act",
+      samples: [HOT, HOT, [600, 600, 600], [600, 600, 600], [600, 600, 600], [600, 600, 600]],
+      want: [[5, 3, 4]],
+    },
   ];
   for (const row of ROWS) test(row.name, () => expect(run(cfg(row.cfg), row.samples)).toEqual(row.want));
 
@@ -132,7 +163,13 @@ describe("AutoscalePolicy rules", () => {
     ]);
     // Stage 0 settles; stage 1 is at minTasks; stage 2 is in the band: nothing for a while.
     for (let i = 3; i < 6; i++) {
-      expect(policy.observe(T0 + i * 1000, [{ stage: 0, taskRates: [812, 812, 812, 812] }, { stage: 1, taskRates: [60] }, { stage: 2, taskRates: [300, 300] }])).toEqual([]);
+      expect(
+        policy.observe(T0 + i * 1000, [
+          { stage: 0, taskRates: [812, 812, 812, 812] },
+          { stage: 1, taskRates: [60] },
+          { stage: 2, taskRates: [300, 300] },
+        ]),
+      ).toEqual([]);
     }
   });
 

@@ -188,7 +188,12 @@ export class RainstormClient {
    */
   async sendBatch(target: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
     const path = batchPath(kind);
-    const res = await this.http.fetch(`http://${target}${path}`, { method: "POST", headers: { "content-type": BATCH_CONTENT_TYPE }, body: encode(batch), timeoutMs });
+    const res = await this.http.fetch(`http://${target}${path}`, {
+      method: "POST",
+      headers: { "content-type": BATCH_CONTENT_TYPE },
+      body: encode(batch),
+      timeoutMs,
+    });
     if (!res.ok) throw await httpError(target, path, res);
     await res.arrayBuffer();
   }
@@ -199,7 +204,10 @@ export class RainstormClient {
   private async call<T>(addr: string, method: "GET" | "POST", path: string, body: unknown, opts: CallOptions): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
     const once = async (): Promise<T> => {
-      const res = await this.http.fetch(`http://${addr}${path}`, body === undefined ? { method, timeoutMs } : { method, headers: JSON_HEADERS, body: JSON.stringify(body), timeoutMs });
+      const res = await this.http.fetch(
+        `http://${addr}${path}`,
+        body === undefined ? { method, timeoutMs } : { method, headers: JSON_HEADERS, body: JSON.stringify(body), timeoutMs },
+      );
       if (!res.ok) throw await httpError(addr, path, res);
       return (await res.json()) as T;
     };

@@ -27,7 +27,22 @@ const EVENTS: JobEvent[] = [
   { event: "task_restarted", stage: 0, index: 0, node: "127.0.0.1", pid: 8, reason: "killed" },
   { event: "done", job: JOB, tuples_read: 2, tuples_out: 2, duration_ms: 12, tuples_per_s: 166, dest: "out.txt" },
 ];
-const WORKER_TASK: WorkerTask = { job: JOB, stage: 0, index: 0, op: "echo", args: [], pid: 7, ratePerSec: 5, inputs: 10, outputs: 10, batches: 2, active: 0, waiting: 0, logPath: "/l.log", alive: true };
+const WORKER_TASK: WorkerTask = {
+  job: JOB,
+  stage: 0,
+  index: 0,
+  op: "echo",
+  args: [],
+  pid: 7,
+  ratePerSec: 5,
+  inputs: 10,
+  outputs: 10,
+  batches: 2,
+  active: 0,
+  waiting: 0,
+  logPath: "/l.log",
+  alive: true,
+};
 
 /** What reached the recording leader and worker. */
 const calls: [string, unknown][] = [];
@@ -65,7 +80,13 @@ const rs = new RainstormClient(new ClusterHttp(SECRET));
 
 beforeAll(() => {
   const serve = (withLeader: boolean) => {
-    const app = rainstormApp({ secret: SECRET, host: "127.0.0.1", worker: worker as unknown as Worker, leader: withLeader ? (leader as unknown as Leader) : undefined, leaderHost: "127.0.0.9" });
+    const app = rainstormApp({
+      secret: SECRET,
+      host: "127.0.0.1",
+      worker: worker as unknown as Worker,
+      leader: withLeader ? (leader as unknown as Leader) : undefined,
+      leaderHost: "127.0.0.9",
+    });
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => app.handle(req) });
     servers.push(server);
     return `127.0.0.1:${server.port}`;
@@ -166,7 +187,9 @@ describe("worker API", () => {
   });
 
   test("sendBatch refused: the receiver's check, in its words", async () => {
-    const err = await rs.sendBatch(workerAddr, "task", { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
+    const err = await rs
+      .sendBatch(workerAddr, "task", { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([400, "batch: count is 3 but lines holds 1 lines"]);
   });
@@ -265,7 +288,19 @@ describe("batches on the wire", () => {
       const bytes = new TextEncoder().encode(s);
       return bytes.length < 32 ? [0xa0 | bytes.length, ...bytes] : [0xd9, bytes.length, ...bytes];
     };
-    return new Uint8Array([0x85, ...str("job"), ...str(b.job), ...str("stage"), b.stage, ...str("index"), b.index, ...str("count"), b.count, ...str("lines"), ...str(b.lines)]);
+    return new Uint8Array([
+      0x85,
+      ...str("job"),
+      ...str(b.job),
+      ...str("stage"),
+      b.stage,
+      ...str("index"),
+      b.index,
+      ...str("count"),
+      b.count,
+      ...str("lines"),
+      ...str(b.lines),
+    ]);
   }
 
   test("sendBatch writes the msgpack map job, stage, index, count, lines in that order (the wire of every release)", async () => {
@@ -275,5 +310,4 @@ describe("batches on the wire", () => {
     expect(s.seen[0]!.path).toBe("/data");
     expect(s.seen[0]!.body).toEqual(handEncoded(batch));
   });
-
 });

@@ -7,11 +7,31 @@ import { defaultsOf, intIn, matching, type Setting, text, type ValuesOf } from "
 
 export const RAINSTORM_SETTINGS = {
   leader: { default: "", unit: "host", parse: text(), doc: 'host whose rainstormd is the leader ("" = the host of the first introducer)' },
-  ops_dir: { default: "", unit: "path", parse: text(), doc: 'the only directory operator names resolve in ("" = dist/ops beside the daemon, or ops/*.ts in a checkout)' },
-  batch_size: { default: 512, unit: "tuples", parse: intIn(1, 65_536), doc: "tuples per batch between tasks. Bigger batches cost less per tuple and add latency" },
+  ops_dir: {
+    default: "",
+    unit: "path",
+    parse: text(),
+    doc: 'the only directory operator names resolve in ("" = dist/ops beside the daemon, or ops/*.ts in a checkout)',
+  },
+  batch_size: {
+    default: 512,
+    unit: "tuples",
+    parse: intIn(1, 65_536),
+    doc: "tuples per batch between tasks. Bigger batches cost less per tuple and add latency",
+  },
   window: { default: 8, unit: "batches", parse: intIn(1, 1024), doc: "unacknowledged batches the source keeps in flight per stage-0 task (backpressure)" },
-  batch_timeout_ms: { default: 30_000, unit: "ms", parse: intIn(100, 600_000), doc: "give up on one batch transfer after this long and retry (possibly elsewhere)" },
-  max_task_restarts: { default: 5, unit: "restarts", parse: intIn(0, 1000), doc: "restarts of one task within a job before the job fails with the operator's error" },
+  batch_timeout_ms: {
+    default: 30_000,
+    unit: "ms",
+    parse: intIn(100, 600_000),
+    doc: "give up on one batch transfer after this long and retry (possibly elsewhere)",
+  },
+  max_task_restarts: {
+    default: 5,
+    unit: "restarts",
+    parse: intIn(0, 1000),
+    doc: "restarts of one task within a job before the job fails with the operator's error",
+  },
   autoscale_sustain_samples: {
     default: 3,
     unit: "samples",
@@ -53,7 +73,7 @@ export const RAINSTORM_SETTINGS = {
     unit: "",
     parse: matching(/^(|crash_(before|after)_log_append:[1-9]\d{0,6})$/, 'expected "", crash_before_log_append:<N> or crash_after_log_append:<N>'),
     doc:
-      "tests only (\"\" = never): crash one exactly-once task of this worker during a log flush, once. " +
+      'tests only ("" = never): crash one exactly-once task of this worker during a log flush, once. ' +
       "`crash_before_log_append:N` kills the operator on this worker's Nth log append before the record " +
       "is written; `crash_after_log_append:N` after the record is durable but before its outputs are " +
       "forwarded. Either way the replacement must give the same result as a run without the crash",

@@ -35,12 +35,32 @@ describe("RainStorm exactly-once: a task crash during a log flush", () => {
     ["crash_after_log_append:3", testNet(44)],
   ] as const) {
     test(`${failpoint}: App 1 counts equal the reference, dest has no duplicate`, async () => {
-      const c = new LocalCluster({ dir: tempPath("rainstorm-failpoint-"), subnet, extra: { rainstorm: { failpoint, log_retention_ms: 2000 } }, killOnExit: true });
+      const c = new LocalCluster({
+        dir: tempPath("rainstorm-failpoint-"),
+        subnet,
+        extra: { rainstorm: { failpoint, log_retention_ms: 2000 } },
+        killOnExit: true,
+      });
       try {
         await c.up(3);
         const hydfs = new HydfsTestClient(c);
         await hydfs.write(1, "create", "dataset1.csv", DATASET);
-        const run = await new RainstormTestClient(c).run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", "out.txt", "true", "false", "1500", "0", "0"], scaled(90_000));
+        const run = await new RainstormTestClient(c).run(
+          [
+            "2",
+            "3",
+            "-stage-config-map",
+            `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`,
+            "dataset1.csv",
+            "out.txt",
+            "true",
+            "false",
+            "1500",
+            "0",
+            "0",
+          ],
+          scaled(90_000),
+        );
         expect(run.failed).toBeUndefined();
         // The failpoint fired: aggregate tasks (the only ones with a log) were restarted.
         expect(run.events.filter((e) => e.event === "task_restarted" && e.stage === 1).length).toBeGreaterThanOrEqual(1);

@@ -32,7 +32,16 @@ export interface PumpContext {
 /** Exactly-once: read the task's log, restore the operator's state, remember processed inputs. */
 export function recover(ctx: PumpContext, runner: TaskRunner, k: string, log: TaskLogStore): ExactlyOnceState {
   const { start, op } = runner;
-  const eo: ExactlyOnceState = { log, seen: new Set<string>(), unacked: new Map<string, Output[]>(), ready: Promise.resolve(), queue: [], pumping: false, lastCommitMs: 0, snapshots: 0 };
+  const eo: ExactlyOnceState = {
+    log,
+    seen: new Set<string>(),
+    unacked: new Map<string, Output[]>(),
+    ready: Promise.resolve(),
+    queue: [],
+    pumping: false,
+    lastCommitMs: 0,
+    snapshots: 0,
+  };
   eo.ready = (async () => {
     const { seen, state, records, last } = replayLog(await log.load());
     eo.seen = seen;
@@ -70,7 +79,12 @@ async function pump(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState): Prom
       eo.lastCommitMs = ctx.clock.nowMs();
       const group = eo.queue.splice(0);
       try {
-        await commitGroup(ctx, t, eo, group.map((g) => g.batch));
+        await commitGroup(
+          ctx,
+          t,
+          eo,
+          group.map((g) => g.batch),
+        );
         for (const g of group) g.resolve();
       } catch (err) {
         for (const g of group) g.reject(err as Error);

@@ -44,7 +44,8 @@ export function decodeRecord(line: string): LogRecord {
   const raw = JSON.parse(line) as { a?: unknown; s?: unknown };
   if (!Array.isArray(raw?.a)) throw new Error('expected {"a": [answers...], "s": state}');
   const answers = raw.a.map((x: unknown): Answer => {
-    if (!Array.isArray(x) || typeof x[0] !== "string" || !Array.isArray(x[1])) throw new Error(`answer ${JSON.stringify(x)?.slice(0, 80)}: expected [inputId, [[key, value], ...]]`);
+    if (!Array.isArray(x) || typeof x[0] !== "string" || !Array.isArray(x[1]))
+      throw new Error(`answer ${JSON.stringify(x)?.slice(0, 80)}: expected [inputId, [[key, value], ...]]`);
     return { id: x[0], outputs: (x[1] as [string, string][]).map(([key, value]) => ({ key, value })) };
   });
   return { answers, state: raw.s };
@@ -52,8 +53,9 @@ export function decodeRecord(line: string): LogRecord {
 
 /**
  * Rebuild a task's memory from its log: the id of every processed input, the last state, and
- * the last record's answers (the only outputs that may not have been acknowledged). A torn last line cannot occur (HyDFS appends are all or nothing), so any bad line is an
- * error naming its number.
+ * the last record's answers (the only outputs that may not have been acknowledged). A torn
+ * last line cannot occur (HyDFS appends are all or nothing), so any bad line is an error
+ * naming its number.
  */
 export function replayLog(text: string): { seen: Set<string>; state: unknown; records: number; last: Answer[] } {
   const seen = new Set<string>();
@@ -122,7 +124,12 @@ export class TaskLog {
    * node can coordinate the same call. A fresh client id per task incarnation starts its
    * sequence numbers at 1 again.
    */
-  constructor(bases: () => string[], http: ClusterHttp, readonly name: string, incarnation: string) {
+  constructor(
+    bases: () => string[],
+    http: ClusterHttp,
+    readonly name: string,
+    incarnation: string,
+  ) {
     this.writer = new HydfsClient({ http, bases, clientId: `task-${incarnation}` }).file(name);
   }
 

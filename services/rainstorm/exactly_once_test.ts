@@ -8,7 +8,19 @@ describe("log records", () => {
   const records: LogRecord[] = [
     { answers: [], state: null },
     { answers: [{ id: "f:1", outputs: [] }], state: { counts: { a: 1 } } },
-    { answers: [{ id: "f:2>", outputs: [{ key: "SIGN_POLE", value: "11" }] }, { id: "f:3>", outputs: [{ key: "k", value: 'quoted "x", comma' }, { key: "", value: "" }] }], state: undefined },
+    {
+      answers: [
+        { id: "f:2>", outputs: [{ key: "SIGN_POLE", value: "11" }] },
+        {
+          id: "f:3>",
+          outputs: [
+            { key: "k", value: 'quoted "x", comma' },
+            { key: "", value: "" },
+          ],
+        },
+      ],
+      state: undefined,
+    },
   ];
   for (const r of records) {
     test(`round trip of ${r.answers.length} answers`, () => {
@@ -37,7 +49,13 @@ describe("log records", () => {
   test("replayLog: every processed input, the last state, the last record's answers", () => {
     const log = [
       encodeRecord({ answers: [{ id: "a", outputs: [{ key: "k", value: "1" }] }], state: 1 }),
-      encodeRecord({ answers: [{ id: "b", outputs: [{ key: "k", value: "2" }] }, { id: "c", outputs: [] }], state: 2 }),
+      encodeRecord({
+        answers: [
+          { id: "b", outputs: [{ key: "k", value: "2" }] },
+          { id: "c", outputs: [] },
+        ],
+        state: 2,
+      }),
     ].join("");
     const r = replayLog(log);
     expect([...r.seen]).toEqual(["a", "b", "c"]);

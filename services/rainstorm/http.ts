@@ -79,7 +79,10 @@ function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefine
       // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
       .onRequest(authHook(verifier, PUBLIC_ROUTES))
       .get("/health", () => ({ ok: true, service: "rainstormd" }))
-      .get("/help", () => ({ leader: ["/jobs", "/tasks", "/kill_task"], worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"] }))
+      .get("/help", () => ({
+        leader: ["/jobs", "/tasks", "/kill_task"],
+        worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"],
+      }))
       .get("/metrics", ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4";
         return metricsText(opts.worker, opts.leader, verifier);
@@ -192,16 +195,56 @@ function metricsText(worker: Worker, leader: Leader | undefined, verifier: Reque
   const series = m.series.bind(m);
   const tasks = worker.list();
   const label = (t: (typeof tasks)[number]) => `{job="${t.job}",stage="${t.stage}",task="${t.index}",op="${t.op}"}`;
-  series("rainstorm_task_tuples_in_total", "counter", "Tuples given to the task's operator.", tasks.map((t) => [label(t), t.inputs]));
-  series("rainstorm_task_tuples_out_total", "counter", "Tuples the task's operator produced.", tasks.map((t) => [label(t), t.outputs]));
-  series("rainstorm_task_batches_in_total", "counter", "Input batches (mean batch size = tuples_in / batches_in).", tasks.map((t) => [label(t), t.batches]));
-  series("rainstorm_task_input_rate", "gauge", "Input tuples in the last second.", tasks.map((t) => [label(t), t.ratePerSec]));
-  series("rainstorm_task_batches_active", "gauge", "Input batches the task is working on.", tasks.map((t) => [label(t), t.active]));
-  series("rainstorm_task_batches_queued", "gauge", "Input batches waiting for the task (backpressure).", tasks.map((t) => [label(t), t.waiting]));
+  series(
+    "rainstorm_task_tuples_in_total",
+    "counter",
+    "Tuples given to the task's operator.",
+    tasks.map((t) => [label(t), t.inputs]),
+  );
+  series(
+    "rainstorm_task_tuples_out_total",
+    "counter",
+    "Tuples the task's operator produced.",
+    tasks.map((t) => [label(t), t.outputs]),
+  );
+  series(
+    "rainstorm_task_batches_in_total",
+    "counter",
+    "Input batches (mean batch size = tuples_in / batches_in).",
+    tasks.map((t) => [label(t), t.batches]),
+  );
+  series(
+    "rainstorm_task_input_rate",
+    "gauge",
+    "Input tuples in the last second.",
+    tasks.map((t) => [label(t), t.ratePerSec]),
+  );
+  series(
+    "rainstorm_task_batches_active",
+    "gauge",
+    "Input batches the task is working on.",
+    tasks.map((t) => [label(t), t.active]),
+  );
+  series(
+    "rainstorm_task_batches_queued",
+    "gauge",
+    "Input batches waiting for the task (backpressure).",
+    tasks.map((t) => [label(t), t.waiting]),
+  );
   if (leader) {
     const jobs = leader.jobList();
-    series("rainstorm_job_tuples_read_total", "counter", "Source tuples read, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]));
-    series("rainstorm_job_tuples_out_total", "counter", "Result tuples written to dest, per job.", jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]));
+    series(
+      "rainstorm_job_tuples_read_total",
+      "counter",
+      "Source tuples read, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]),
+    );
+    series(
+      "rainstorm_job_tuples_out_total",
+      "counter",
+      "Result tuples written to dest, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]),
+    );
   }
   return m.text() + buildInfoMetric("rainstormd");
 }

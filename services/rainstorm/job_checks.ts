@@ -39,7 +39,9 @@ export function checkOperator(worker: Worker, op: string, args: string[], i: num
   } catch (err) {
     // A file that leads outside ops_dir (or is not executable) says so; a missing one is unknown.
     if (err instanceof RequestError) throw new LeaderError(`stage${i}: ${err.message}`);
-    throw new LeaderError(`stage${i}: unknown operator ${JSON.stringify(op)} (no executable of that name in ${worker.opsDir()}${factory && RUNNING_FROM_SOURCE ? "; run npm run build" : ""})`);
+    throw new LeaderError(
+      `stage${i}: unknown operator ${JSON.stringify(op)} (no executable of that name in ${worker.opsDir()}${factory && RUNNING_FROM_SOURCE ? "; run npm run build" : ""})`,
+    );
   }
 }
 
@@ -53,7 +55,14 @@ export function autoscaleConfigOf(spec: JobSpec, nodeCfg: NodeConfig): Autoscale
     }
   });
   const r = nodeCfg.rainstorm;
-  const cfg = { ...DEFAULT_AUTOSCALE, lowWatermark: spec.lowWatermark, highWatermark: spec.highWatermark, sustainSamples: r.autoscale_sustain_samples, settleMs: r.autoscale_settle_ms, maxTasks: r.autoscale_max_tasks };
+  const cfg = {
+    ...DEFAULT_AUTOSCALE,
+    lowWatermark: spec.lowWatermark,
+    highWatermark: spec.highWatermark,
+    sustainSamples: r.autoscale_sustain_samples,
+    settleMs: r.autoscale_settle_ms,
+    maxTasks: r.autoscale_max_tasks,
+  };
   if (!(spec.highWatermark > 0)) throw new LeaderError(`autoscale=true: HW must be above 0 tuples/s per task, got ${spec.highWatermark}`);
   try {
     validateAutoscaleConfig(cfg);

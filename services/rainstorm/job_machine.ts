@@ -138,7 +138,16 @@ export class JobMachine {
       tuplesRead: 0,
       tuplesOut: 0,
       tasks: spec.stages.map((s, stage) =>
-        placeRoundRobin(this.workers, spec.tasksPerStage, stage * spec.tasksPerStage).map((addr, index) => ({ stage, index, op: s.op, args: s.args, addr, pid: 0, logPath: "", restarts: 0 })),
+        placeRoundRobin(this.workers, spec.tasksPerStage, stage * spec.tasksPerStage).map((addr, index) => ({
+          stage,
+          index,
+          op: s.op,
+          args: s.args,
+          addr,
+          pid: 0,
+          logPath: "",
+          restarts: 0,
+        })),
       ),
       routes: { version: 1, stages: [], sink: this.cfg.selfAddr },
       sinkSeen: new Set(),
@@ -154,13 +163,18 @@ export class JobMachine {
 
   private start(job: MachineJob, t: TaskInfo, why: PendingStart): void {
     job.starts.set(taskKey(t.stage, t.index), why);
-    this.emit({ cmd: "start", addr: t.addr, start: { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce } });
+    this.emit({
+      cmd: "start",
+      addr: t.addr,
+      start: { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce },
+    });
   }
 
   /** The alive worker with the fewest tasks of running jobs (ties: the lowest address). */
   private leastLoaded(): string {
     const load = new Map(this.workers.map((w) => [w, 0]));
-    for (const job of this.jobs.values()) if (job.status === "running") for (const t of job.tasks.flat()) if (load.has(t.addr)) load.set(t.addr, load.get(t.addr)! + 1);
+    for (const job of this.jobs.values())
+      if (job.status === "running") for (const t of job.tasks.flat()) if (load.has(t.addr)) load.set(t.addr, load.get(t.addr)! + 1);
     return [...load].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
   }
 
@@ -191,7 +205,11 @@ export class JobMachine {
     if (why.why === "restart") {
       if (why.moved) this.broadcastRoutes(job);
       this.emit({ cmd: "log", level: "info", text: `job ${job.id}: task stage${t.stage}[${t.index}] restarted on ${t.addr} as pid ${t.pid} (${why.reason})` });
-      this.emit({ cmd: "emit", job: job.id, event: { event: "task_restarted", stage: t.stage, index: t.index, node: hostOf(t.addr), pid: t.pid, reason: why.reason } });
+      this.emit({
+        cmd: "emit",
+        job: job.id,
+        event: { event: "task_restarted", stage: t.stage, index: t.index, node: hostOf(t.addr), pid: t.pid, reason: why.reason },
+      });
     } else if (why.why === "scale") {
       this.broadcastRoutes(job);
       this.changed(job);
@@ -204,9 +222,17 @@ export class JobMachine {
   private accept(job: MachineJob): void {
     job.accepted = true;
     const { spec } = job;
-    this.emit({ cmd: "emit", job: job.id, event: { event: "accepted", job: job.id, tasks: job.tasks.flat().map((t) => ({ stage: t.stage, index: t.index, node: hostOf(t.addr), pid: t.pid })) } });
+    this.emit({
+      cmd: "emit",
+      job: job.id,
+      event: { event: "accepted", job: job.id, tasks: job.tasks.flat().map((t) => ({ stage: t.stage, index: t.index, node: hostOf(t.addr), pid: t.pid })) },
+    });
     const scaling = spec.autoscale ? `, autoscale LW ${spec.lowWatermark} HW ${spec.highWatermark} tuples/s per task` : "";
-    this.emit({ cmd: "log", level: "info", text: `job ${job.id} started: ${spec.stages.map((s) => `${s.op} ${s.args.join(" ")}`).join(" | ")}, ${spec.tasksPerStage} tasks per stage, ${spec.src} -> ${spec.dest}${scaling}` });
+    this.emit({
+      cmd: "log",
+      level: "info",
+      text: `job ${job.id} started: ${spec.stages.map((s) => `${s.op} ${s.args.join(" ")}`).join(" | ")}, ${spec.tasksPerStage} tasks per stage, ${spec.src} -> ${spec.dest}${scaling}`,
+    });
     this.emit({ cmd: "submit_result", job: job.id });
     if (job.autoscaler) this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
     this.emit({ cmd: "run_source", job: job.id });
@@ -282,7 +308,19 @@ export class JobMachine {
     const durationMs = this.nowMs - job.startedMs;
     const { id, tuplesRead, tuplesOut } = job;
     const tuplesPerS = Math.round(tuplesRead / Math.max(durationMs / 1000, 0.001));
-    this.emit({ cmd: "emit", job: id, event: { event: "done", job: id, tuples_read: tuplesRead, tuples_out: tuplesOut, duration_ms: Math.round(durationMs), tuples_per_s: tuplesPerS, dest: job.spec.dest } });
+    this.emit({
+      cmd: "emit",
+      job: id,
+      event: {
+        event: "done",
+        job: id,
+        tuples_read: tuplesRead,
+        tuples_out: tuplesOut,
+        duration_ms: Math.round(durationMs),
+        tuples_per_s: tuplesPerS,
+        dest: job.spec.dest,
+      },
+    });
     this.emit({ cmd: "log", level: "info", text: `job ${id} done: ${tuplesRead} tuples in, ${tuplesOut} out, ${Math.round(durationMs)} ms` });
     this.stopTasks(job, true);
   }
@@ -308,13 +346,18 @@ export class JobMachine {
     const refuse = (status: number, error: string) => this.emit({ cmd: "refuse", status, error });
     if (!job) return refuse(404, `sink batch: job ${ev.job} is not known on this leader`);
     const nStages = job.spec.stages.length;
-    if (ev.stage !== nStages || ev.index !== 0) return refuse(400, `sink batch: job ${job.id} has ${nStages} stages, so its results come as stage ${nStages} index 0, got stage ${ev.stage} index ${ev.index}`);
+    if (ev.stage !== nStages || ev.index !== 0)
+      return refuse(
+        400,
+        `sink batch: job ${job.id} has ${nStages} stages, so its results come as stage ${nStages} index 0, got stage ${ev.stage} index ${ev.index}`,
+      );
     if (ev.ids && !job.spec.exactlyOnce) return refuse(400, `sink batch: job ${job.id} is not exactly-once; its results carry no ids`);
     if (job.status !== "running") return; // a late batch of a finished job: nothing to do
     let lines = ev.lines;
     if (job.spec.exactlyOnce) {
       const ids = ev.ids;
-      if (!ids || ids.length !== lines.length) return refuse(400, `sink batch of job ${job.id}: exactly-once needs one id per line (${lines.length} lines, ${ids?.length ?? "no"} ids)`);
+      if (!ids || ids.length !== lines.length)
+        return refuse(400, `sink batch of job ${job.id}: exactly-once needs one id per line (${lines.length} lines, ${ids?.length ?? "no"} ids)`);
       lines = lines.filter((_, i) => {
         if (job.sinkSeen.has(ids[i]!)) return false;
         job.sinkSeen.add(ids[i]!);
@@ -384,7 +427,8 @@ export class JobMachine {
     this.changed(job);
     // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did not
     // acknowledge is re-sent to the remaining tasks.
-    if (ev.error !== undefined) this.emit({ cmd: "log", level: "warn", text: `job ${job.id}: retiring stage${ev.stage}[${ev.index}] on ${ev.addr}: ${ev.error}` });
+    if (ev.error !== undefined)
+      this.emit({ cmd: "log", level: "warn", text: `job ${job.id}: retiring stage${ev.stage}[${ev.index}] on ${ev.addr}: ${ev.error}` });
     if (job.status === "running") this.scaled(job, pending.decision, pending.rates, `stage${ev.stage}[${ev.index}] on ${hostOf(ev.addr)} retired`);
   }
 
@@ -394,6 +438,10 @@ export class JobMachine {
 
   private scaled(job: MachineJob, d: ScalingDecision, rates: string, what: string): void {
     this.emit({ cmd: "log", level: "info", text: `job ${job.id}: autoscale stage${d.stage} ${d.from} -> ${d.to} tasks: ${d.reason} (${rates}); ${what}` });
-    this.emit({ cmd: "emit", job: job.id, event: { event: "scaled", stage: d.stage, from: d.from, to: d.to, avg_rate_per_task: Math.round(d.avgRatePerTask), reason: d.reason } });
+    this.emit({
+      cmd: "emit",
+      job: job.id,
+      event: { event: "scaled", stage: d.stage, from: d.from, to: d.to, avg_rate_per_task: Math.round(d.avgRatePerTask), reason: d.reason },
+    });
   }
 }

@@ -40,7 +40,9 @@ function setup(over: Partial<JobSpec> = {}, startAll = true, autoscale?: Autosca
   const submitted = m.step(0, { type: "submit", id: "j", spec: spec(over), ...(autoscale ? { autoscale } : {}) });
   let pid = 100;
   const answers: JobCommand[] = [];
-  if (startAll) for (const c of of(submitted, "start")) answers.push(...m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: pid++, logPath: "" }));
+  if (startAll)
+    for (const c of of(submitted, "start"))
+      answers.push(...m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: pid++, logPath: "" }));
   return { m, submitted, answers, job: m.job("j")! };
 }
 
@@ -48,7 +50,14 @@ describe("placement", () => {
   test.each([
     // [tasks per stage, workers, expected addresses of stage 0 then stage 1]
     [3, W, [W, [W[0], W[1], W[2]].map((_, i) => W[(3 + i) % 3])]],
-    [2, W, [[W[0], W[1]], [W[2], W[0]]]],
+    [
+      2,
+      W,
+      [
+        [W[0], W[1]],
+        [W[2], W[0]],
+      ],
+    ],
     [1, [W[1]!], [[W[1]], [W[1]]]],
   ] as [number, string[], string[][]][])("%i tasks per stage on %j", (n, workers, expected) => {
     const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, logRetentionMs: 0 });
@@ -71,7 +80,12 @@ describe("placement", () => {
     });
     expect(out.map((c) => c.cmd)).toEqual(["emit", "log", "submit_result", "run_source"]);
     expect(of(out, "submit_result")[0]).toEqual({ cmd: "submit_result", job: "j" });
-    expect(m.job("j")!.tasks.flat().map((t) => t.pid)).toEqual([10, 11, 12, 13, 14, 15]);
+    expect(
+      m
+        .job("j")!
+        .tasks.flat()
+        .map((t) => t.pid),
+    ).toEqual([10, 11, 12, 13, 14, 15]);
   });
 
   test("a first start that fails fails the job and answers the submitter with why", () => {
@@ -133,7 +147,8 @@ describe("rescheduling", () => {
     expect(job.routes.version).toBe(1 + moved.length);
     // Routes go out once each moved task runs: to this node and every task's worker.
     let routes: JobCommand[] = [];
-    for (const c of of(out, "start")) routes = m.step(21, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 700 + c.start.index, logPath: "" });
+    for (const c of of(out, "start"))
+      routes = m.step(21, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 700 + c.start.index, logPath: "" });
     expect(of(routes, "routes")[0]!.addrs.sort()).toEqual([W[0]!, W[1]!]);
     expect(of(routes, "routes")[0]!.routes.stages.flat()).not.toContain(gone);
   });

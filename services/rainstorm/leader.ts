@@ -109,9 +109,15 @@ export class Leader {
     this.log = opts.log;
     this.worker = opts.worker;
     this.transport = opts.transport;
-    this.files = opts.files ?? new HydfsJobFiles(`http://${opts.cfg.host}:${opts.cfg.ports.hydfs}`, new ClusterHttp(opts.cfg.cluster_secret), opts.cfg.hydfs.request_timeout_ms);
+    this.files =
+      opts.files ??
+      new HydfsJobFiles(`http://${opts.cfg.host}:${opts.cfg.ports.hydfs}`, new ClusterHttp(opts.cfg.cluster_secret), opts.cfg.hydfs.request_timeout_ms);
     this.clock = opts.clock ?? realClock;
-    this.machine = new JobMachine({ selfAddr: this.selfAddr, maxTaskRestarts: opts.cfg.rainstorm.max_task_restarts, logRetentionMs: opts.cfg.rainstorm.log_retention_ms });
+    this.machine = new JobMachine({
+      selfAddr: this.selfAddr,
+      maxTaskRestarts: opts.cfg.rainstorm.max_task_restarts,
+      logRetentionMs: opts.cfg.rainstorm.log_retention_ms,
+    });
   }
 
   get selfAddr(): string {
@@ -224,12 +230,19 @@ export class Leader {
     if (!this.viewReady) throw new LeaderError(VIEW_NOT_READY_ERROR, 503);
     spec.stages.forEach((s, i) => checkOperator(this.worker, s.op, s.args, i));
     const autoscale = spec.autoscale ? autoscaleConfigOf(spec, this.cfg) : undefined;
-    if (!(await this.exists(spec.src))) throw new LeaderError(`src ${JSON.stringify(spec.src)}: no such HyDFS file (store it first: ctl create <local> ${spec.src})`);
+    if (!(await this.exists(spec.src)))
+      throw new LeaderError(`src ${JSON.stringify(spec.src)}: no such HyDFS file (store it first: ctl create <local> ${spec.src})`);
     if (await this.exists(spec.dest)) throw new LeaderError(`dest ${JSON.stringify(spec.dest)}: already exists in HyDFS; choose a new name`);
     if (this.workers().length === 0) throw new LeaderError("no alive worker to run tasks on", 503);
 
     const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
-    const rt: JobRuntime = { listeners: new Set([listener]), history: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}`) };
+    const rt: JobRuntime = {
+      listeners: new Set([listener]),
+      history: [],
+      sinkQueue: [],
+      sinkFlush: undefined,
+      dest: this.files.writer(spec.dest, `rainstorm-${id}`),
+    };
     await this.writeDest(rt, "create", "");
     this.runtimes.set(id, rt);
     const started = new Promise<string | undefined>((resolve) => (rt.submitted = resolve));
@@ -287,7 +300,14 @@ export class Leader {
   async sink(batch: Batch): Promise<void> {
     // decodeBatch(bytes, "sink") has checked the batch's form; the machine checks it fits the job.
     const lines = batch.lines.split("\n").slice(0, -1);
-    const commands = this.machine.step(this.clock.nowMs(), { type: "sink_batch", job: batch.job, stage: batch.stage, index: batch.index, lines, ...(batch.ids ? { ids: batch.ids } : {}) });
+    const commands = this.machine.step(this.clock.nowMs(), {
+      type: "sink_batch",
+      job: batch.job,
+      stage: batch.stage,
+      index: batch.index,
+      lines,
+      ...(batch.ids ? { ids: batch.ids } : {}),
+    });
     const refused = commands.find((c) => c.cmd === "refuse");
     if (refused?.cmd === "refuse") throw new LeaderError(refused.error, refused.status);
     await Promise.all(await this.run(commands));
@@ -387,6 +407,8 @@ export class Leader {
   }
 
   jobList(): JobSummary[] {
-    return this.machine.allJobs().map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
+    return this.machine
+      .allJobs()
+      .map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
   }
 }

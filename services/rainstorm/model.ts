@@ -58,7 +58,15 @@ export const JobEventSchema = t.Union([
   t.Object({ event: t.Literal("output"), lines: t.Array(t.String()) }),
   t.Object({ event: t.Literal("task_restarted"), stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer(), reason: t.String() }),
   t.Object({ event: t.Literal("scaled"), stage: t.Integer(), from: t.Integer(), to: t.Integer(), avg_rate_per_task: t.Number(), reason: t.String() }),
-  t.Object({ event: t.Literal("done"), job: t.String(), tuples_read: t.Integer(), tuples_out: t.Integer(), duration_ms: t.Integer(), tuples_per_s: t.Number(), dest: t.String() }),
+  t.Object({
+    event: t.Literal("done"),
+    job: t.String(),
+    tuples_read: t.Integer(),
+    tuples_out: t.Integer(),
+    duration_ms: t.Integer(),
+    tuples_per_s: t.Number(),
+    dest: t.String(),
+  }),
   t.Object({ event: t.Literal("failed"), job: t.String(), error: t.String() }),
 ]);
 export type JobEvent = typeof JobEventSchema.static;

@@ -22,11 +22,35 @@ function recordingApp() {
       calls.push([name, args]);
       return answer;
     };
-  const worker = { startTask: record("startTask", { pid: 7, logPath: "/x.log" }), setRoutes: record("setRoutes"), stopJob: record("stopJob", 1), retireTask: record("retireTask", 3), killPid: record("killPid", START), list: record("list", []) };
-  const leader = { killTask: record("killTask", { job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7 }), onTaskDied: record("onTaskDied", Promise.resolve()), listTasks: record("listTasks", []), jobList: record("jobList", []) };
-  const app = rainstormApp({ secret: "", host: "127.0.0.1", worker: worker as unknown as Worker, leader: leader as unknown as Leader, leaderHost: "127.0.0.1" });
+  const worker = {
+    startTask: record("startTask", { pid: 7, logPath: "/x.log" }),
+    setRoutes: record("setRoutes"),
+    stopJob: record("stopJob", 1),
+    retireTask: record("retireTask", 3),
+    killPid: record("killPid", START),
+    list: record("list", []),
+  };
+  const leader = {
+    killTask: record("killTask", { job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7 }),
+    onTaskDied: record("onTaskDied", Promise.resolve()),
+    listTasks: record("listTasks", []),
+    jobList: record("jobList", []),
+  };
+  const app = rainstormApp({
+    secret: "",
+    host: "127.0.0.1",
+    worker: worker as unknown as Worker,
+    leader: leader as unknown as Leader,
+    leaderHost: "127.0.0.1",
+  });
   const post = async (path: string, body: unknown) => {
-    const res = await app.handle(new Request(`http://127.0.0.1${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }));
+    const res = await app.handle(
+      new Request(`http://127.0.0.1${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+    );
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   return { calls, post };
@@ -72,7 +96,13 @@ describe("a good body reaches the leader or the worker as it was sent", () => {
     ["/worker/retire", { job: JOB, stage: 1, index: 2 }, "retireTask", [JOB, 1, 2], { retired: true, inputs: 3 }],
     ["/worker/kill", { pid: 7 }, "killPid", [7], { killed: 7, job: JOB, stage: 0, index: 0 }],
     ["/kill_task", { node: "127.0.0.1", pid: 7 }, "killTask", ["127.0.0.1", 7], { job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7 }],
-    ["/leader/task_died", { job: JOB, stage: 0, index: 1, pid: 7, reason: "exit 1" }, "onTaskDied", [{ job: JOB, stage: 0, index: 1, pid: 7, reason: "exit 1" }], { ok: true }],
+    [
+      "/leader/task_died",
+      { job: JOB, stage: 0, index: 1, pid: 7, reason: "exit 1" },
+      "onTaskDied",
+      [{ job: JOB, stage: 0, index: 1, pid: 7, reason: "exit 1" }],
+      { ok: true },
+    ],
   ];
   test.each(GOOD)("%s %j", async (path, body, method, args, answer) => {
     const { calls, post } = recordingApp();

@@ -51,7 +51,11 @@ export class OperatorProcess {
   ) {
     const logFd = openSync(logPath, "a");
     try {
-      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd, ...(argv0 === undefined ? {} : { argv0 }) }) as Subprocess<"pipe", "pipe", number>;
+      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd, ...(argv0 === undefined ? {} : { argv0 }) }) as Subprocess<
+        "pipe",
+        "pipe",
+        number
+      >;
     } finally {
       closeSync(logFd);
     }
@@ -79,7 +83,9 @@ export class OperatorProcess {
   stderrTail(maxBytes = 400): string {
     try {
       const size = statSync(this.logPath).size;
-      const text = readFileSync(this.logPath, "utf8").slice(Math.max(0, size - maxBytes)).trim();
+      const text = readFileSync(this.logPath, "utf8")
+        .slice(Math.max(0, size - maxBytes))
+        .trim();
       return text ? `: ${text.split("\n").slice(-3).join(" | ")}` : "";
     } catch {
       return "";
@@ -97,7 +103,11 @@ export class OperatorProcess {
     // this batch waiting or give its answers to the next one. Refused before anything is sent.
     const lineCount = countLines(lines);
     if (lineCount !== count || (lines.length > 0 && !lines.endsWith("\n"))) {
-      return Promise.reject(new Error(`batch of ${count} inputs holds ${lineCount} complete lines${lines.endsWith("\n") || lines.length === 0 ? "" : " and an unterminated one"}; not sent to the operator`));
+      return Promise.reject(
+        new Error(
+          `batch of ${count} inputs holds ${lineCount} complete lines${lines.endsWith("\n") || lines.length === 0 ? "" : " and an unterminated one"}; not sent to the operator`,
+        ),
+      );
     }
     if (count === 0) return Promise.resolve([]);
     // One promise per batch, not per tuple: this is the hot path of every task.

@@ -65,7 +65,12 @@ describe("OperatorProcess", () => {
 
   test("argv0: the program sees the name it is invoked as, while cmd[0] is what runs", async () => {
     // The shell answers the first input with its own $0 as the id.
-    const op = new OperatorProcess(["/bin/sh", "-c", `read line; printf '{"done":"%s"}\\n' "$0"; cat >/dev/null`], join(dir, "argv0.log"), ROOT, "/ops/echo-wrapper");
+    const op = new OperatorProcess(
+      ["/bin/sh", "-c", `read line; printf '{"done":"%s"}\\n' "$0"; cat >/dev/null`],
+      join(dir, "argv0.log"),
+      ROOT,
+      "/ops/echo-wrapper",
+    );
     const answers = await op.processLines(inputLine("x", "k", "v"), 1);
     expect(answers[0]!.id).toBe("/ops/echo-wrapper");
     op.kill();

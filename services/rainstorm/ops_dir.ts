@@ -33,7 +33,9 @@ export function operatorFile(opsDir: string, op: string): { path: string; real: 
     return undefined; // no such directory or file (or a dangling link): nothing runs
   }
   if (!isInside(realDir, real)) {
-    throw new RequestError(`operator ${JSON.stringify(name)}: ${path} leads to ${real}, outside the operators directory ${realDir}; only files inside it can run`);
+    throw new RequestError(
+      `operator ${JSON.stringify(name)}: ${path} leads to ${real}, outside the operators directory ${realDir}; only files inside it can run`,
+    );
   }
   const st = statSync(real);
   if (!st.isFile()) throw new RequestError(`operator ${JSON.stringify(name)}: ${real} is not a regular file`);
@@ -81,7 +83,9 @@ export function checkOpsDir(cfg: NodeConfig, fromSource = RUNNING_FROM_SOURCE): 
   } catch {}
   if (isDir || (fromSource && !cfg.rainstorm.ops_dir)) return dir;
   const where = cfg.rainstorm.ops_dir ? `rainstorm.ops_dir ${dir}` : `rainstorm.ops_dir (unset: ${dir}, the ops folder beside this executable's folder)`;
-  throw new Error(`${where} is not a directory; no job could run here. Copy the operator executables (the ops folder shipped beside bin/) to it, or set rainstorm.ops_dir to the folder that holds them`);
+  throw new Error(
+    `${where} is not a directory; no job could run here. Copy the operator executables (the ops folder shipped beside bin/) to it, or set rainstorm.ops_dir to the folder that holds them`,
+  );
 }
 
 /**

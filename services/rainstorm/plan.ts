@@ -67,7 +67,8 @@ export const MAX_TASKS_PER_STAGE = 64;
 
 function parseCount(value: string | undefined, what: string, min: number, max: number): number {
   const n = Number(value);
-  if (value === undefined || !/^\d+$/.test(value) || n < min || n > max) throw new PlanError(`${what}: expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  if (value === undefined || !/^\d+$/.test(value) || n < min || n > max)
+    throw new PlanError(`${what}: expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -81,7 +82,9 @@ const RATE_TEXT = /^\d+(?:\.\d+)?$/;
 export function parseInputRate(value: string | undefined, what = "input_rate"): number {
   const n = Number(value);
   if (value === undefined || !RATE_TEXT.test(value) || !(n === 0 || (n >= MIN_RATE_PER_SEC && n <= MAX_RATE_PER_SEC))) {
-    throw new PlanError(`${what}: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(value)}`);
+    throw new PlanError(
+      `${what}: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
@@ -138,7 +141,10 @@ export function parseJobArgs(argvIn: string[]): JobSpec {
     rest = argv.slice(2 + 2 * nStages);
   }
   if (stages.length !== nStages) throw new PlanError(`Nstages is ${nStages} but the stage map has ${stages.length} stages`);
-  if (rest.length !== 7) throw new PlanError(`expected 7 arguments after the stages (src dest exactly_once autoscale input_rate LW HW), got ${rest.length}: ${JSON.stringify(rest)}`);
+  if (rest.length !== 7)
+    throw new PlanError(
+      `expected 7 arguments after the stages (src dest exactly_once autoscale input_rate LW HW), got ${rest.length}: ${JSON.stringify(rest)}`,
+    );
   const [src, dest, eo, autoscale, rate, lw, hw] = rest as [string, string, string, string, string, string, string];
   const spec: JobSpec = {
     stages,

@@ -7,8 +7,20 @@ const TAIL = ["src.csv", "out.txt", "false", "false", "100", "20", "80"];
 describe("parseStageMap", () => {
   const cases: [string, { op: string; args: string[] }[]][] = [
     ["stage0 echo-wrapper", [{ op: "echo-wrapper", args: [] }]],
-    ["stage0 grep-wrapper Parking 4 stage1 aggregate-wrapper", [{ op: "grep-wrapper", args: ["Parking", "4"] }, { op: "aggregate-wrapper", args: [] }]],
-    ["stage0 grep-wrapper 'Sign Post' 4 stage1 transform-wrapper 3", [{ op: "grep-wrapper", args: ["Sign Post", "4"] }, { op: "transform-wrapper", args: ["3"] }]],
+    [
+      "stage0 grep-wrapper Parking 4 stage1 aggregate-wrapper",
+      [
+        { op: "grep-wrapper", args: ["Parking", "4"] },
+        { op: "aggregate-wrapper", args: [] },
+      ],
+    ],
+    [
+      "stage0 grep-wrapper 'Sign Post' 4 stage1 transform-wrapper 3",
+      [
+        { op: "grep-wrapper", args: ["Sign Post", "4"] },
+        { op: "transform-wrapper", args: ["3"] },
+      ],
+    ],
     [`stage0 grep-wrapper "a \\"quoted\\" b" 1`, [{ op: "grep-wrapper", args: ['a "quoted" b', "1"] }]],
   ];
   for (const [map, stages] of cases) test(map, () => expect(parseStageMap(map)).toEqual(stages));
@@ -29,7 +41,16 @@ describe("parseJobArgs", () => {
     const spec = parseJobArgs(["2", "3", "-stage-config-map", "stage0 grep-wrapper 'Sign Post' 4 stage1 aggregate-wrapper", ...TAIL]);
     expect(spec.stages.map((s) => s.op)).toEqual(["grep-wrapper", "aggregate-wrapper"]);
     expect(spec.stages[0]!.args).toEqual(["Sign Post", "4"]);
-    expect(spec).toMatchObject({ tasksPerStage: 3, src: "src.csv", dest: "out.txt", exactlyOnce: false, autoscale: false, inputRate: 100, lowWatermark: 20, highWatermark: 80 });
+    expect(spec).toMatchObject({
+      tasksPerStage: 3,
+      src: "src.csv",
+      dest: "out.txt",
+      exactlyOnce: false,
+      autoscale: false,
+      inputRate: 100,
+      lowWatermark: 20,
+      highWatermark: 80,
+    });
   });
 
   test("the positional form gives the same plan", () => {
@@ -54,15 +75,27 @@ describe("parseJobArgs", () => {
     [["1", "1", "echo-wrapper", "", ...TAIL, "--rate-schedule", "500:10s"], "input_rate is 100 and --rate-schedule is given"],
     [["1", "1", "echo-wrapper", "", ...TAIL, "--rate-schedule"], "--rate-schedule: expected a schedule"],
     [["1", "1", "echo-wrapper", "", "src.csv", "out.txt", "false", "false", "0", "20", "80", "--rate-schedule", "500"], "--rate-schedule: step 1"],
-    [["x", "3", "-stage-config-map", "stage0 echo", ...TAIL], "Nstages: expected an integer in [1, 16], got \"x\""],
-    [["1", "0", "-stage-config-map", "stage0 echo", ...TAIL], "Ntasks_per_stage: expected an integer in [1, 64], got \"0\""],
+    [["x", "3", "-stage-config-map", "stage0 echo", ...TAIL], 'Nstages: expected an integer in [1, 16], got "x"'],
+    [["1", "0", "-stage-config-map", "stage0 echo", ...TAIL], 'Ntasks_per_stage: expected an integer in [1, 64], got "0"'],
     [["2", "1", "-stage-config-map", "stage0 echo", ...TAIL], "Nstages is 2 but the stage map has 1 stages"],
     [["1", "1", "-stage-config-map", "stage0 echo", "src", "dst"], "expected 7 arguments after the stages"],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "maybe", "false", "0", "0", "0"], "exactly_once: expected true or false, got \"maybe\""],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "-5", "0", "0"], 'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "-5"'],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "1e-300", "0", "0"], 'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "1e-300"'],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "-1", "10"], 'LW: expected a number of tuples/s per task from 0 to 10000000, got "-1"'],
-    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "0", "Infinity"], 'HW: expected a number of tuples/s per task from 0 to 10000000, got "Infinity"'],
+    [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "maybe", "false", "0", "0", "0"], 'exactly_once: expected true or false, got "maybe"'],
+    [
+      ["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "-5", "0", "0"],
+      'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "-5"',
+    ],
+    [
+      ["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "1e-300", "0", "0"],
+      'input_rate: expected 0 (as fast as possible) or a number of tuples/s from 1 to 10000000, got "1e-300"',
+    ],
+    [
+      ["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "-1", "10"],
+      'LW: expected a number of tuples/s per task from 0 to 10000000, got "-1"',
+    ],
+    [
+      ["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "0", "Infinity"],
+      'HW: expected a number of tuples/s per task from 0 to 10000000, got "Infinity"',
+    ],
     [["1", "1", "-stage-config-map", "stage0 echo", "s", "d", "false", "false", "0", "90", "10"], "LW (90) must not exceed HW (10)"],
     [["2", "1", "echo"], "expected 2 pairs of <op> '<args>'"],
     [["1", "1", "x", "-stage-config-map", "stage0 echo", ...TAIL], "-stage-config-map: expected right after"],
@@ -87,10 +120,32 @@ describe("rates: input_rate is 0 or a real pace; LW and HW are bounded", () => {
   ];
   for (const [text, want] of inputRates) test(`input_rate ${text} -> ${want}`, () => expect(parseInputRate(text)).toBe(want));
   // Never-ending (tiny), unbounded, and non-decimal spellings that Number() would accept.
-  for (const bad of ["1e-300", "0.5", "0.999", "0.0000001", "10000001", "1e400", "Infinity", "NaN", "-1", "-0", "", " 5", "5 ", "0x10", "1e3", "+5", "1,000", "5.", ".5"]) {
+  for (const bad of [
+    "1e-300",
+    "0.5",
+    "0.999",
+    "0.0000001",
+    "10000001",
+    "1e400",
+    "Infinity",
+    "NaN",
+    "-1",
+    "-0",
+    "",
+    " 5",
+    "5 ",
+    "0x10",
+    "1e3",
+    "+5",
+    "1,000",
+    "5.",
+    ".5",
+  ]) {
     test(`input_rate ${JSON.stringify(bad)} is refused, naming the value and the range`, () => {
       expect(() => parseInputRate(bad)).toThrow(PlanError);
-      expect(() => parseInputRate(bad)).toThrow(`input_rate: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`);
+      expect(() => parseInputRate(bad)).toThrow(
+        `input_rate: expected 0 (as fast as possible) or a number of tuples/s from ${MIN_RATE_PER_SEC} to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`,
+      );
     });
   }
   test("a missing input_rate is refused", () => expect(() => parseInputRate(undefined)).toThrow("got undefined"));
@@ -103,11 +158,14 @@ describe("rates: input_rate is 0 or a real pace; LW and HW are bounded", () => {
   ];
   for (const [text, want] of watermarks) test(`watermark ${text} -> ${want}`, () => expect(parseWatermark(text, "LW")).toBe(want));
   for (const bad of ["-1", "1e-300", "1e400", "Infinity", "NaN", "", "0x10", "10000001", " 1"]) {
-    test(`watermark ${JSON.stringify(bad)} is refused`, () => expect(() => parseWatermark(bad, "HW")).toThrow(`HW: expected a number of tuples/s per task from 0 to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`));
+    test(`watermark ${JSON.stringify(bad)} is refused`, () =>
+      expect(() => parseWatermark(bad, "HW")).toThrow(`HW: expected a number of tuples/s per task from 0 to ${MAX_RATE_PER_SEC}, got ${JSON.stringify(bad)}`));
   }
 
   test("a schedule step below the minimum rate is refused at job parsing too", () => {
-    expect(() => parseJobArgs(["1", "1", "echo-wrapper", "", "s", "d", "false", "false", "0", "0", "0", "--rate-schedule", "100:1s,0.001:1s"])).toThrow(`step 2 "0.001:1s": rate must be at least ${MIN_RATE_PER_SEC}`);
+    expect(() => parseJobArgs(["1", "1", "echo-wrapper", "", "s", "d", "false", "false", "0", "0", "0", "--rate-schedule", "100:1s,0.001:1s"])).toThrow(
+      `step 2 "0.001:1s": rate must be at least ${MIN_RATE_PER_SEC}`,
+    );
   });
 });
 

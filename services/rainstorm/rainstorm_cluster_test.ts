@@ -19,7 +19,16 @@ import { countViolations, RainstormTestClient } from "../testing/rainstorm_clien
 import { app1Counts, multisetDiff, runningCountLines } from "../testing/reference.ts";
 import { scaled } from "../testing/time.ts";
 import { seededRng } from "../shared/rng.ts";
-import { CHAOS_COL, CHAOS_LINES, CHAOS_PATTERN, chaosJobArgs, chaosKillAfterOutputs, chaosTarget, DEFAULT_CHAOS_SEED, drawChaosPlan } from "../testing/chaos_plan.ts";
+import {
+  CHAOS_COL,
+  CHAOS_LINES,
+  CHAOS_PATTERN,
+  chaosJobArgs,
+  chaosKillAfterOutputs,
+  chaosTarget,
+  DEFAULT_CHAOS_SEED,
+  drawChaosPlan,
+} from "../testing/chaos_plan.ts";
 
 setDefaultTimeout(scaled(120_000));
 
@@ -124,7 +133,11 @@ describe("RainStorm on 5 nodes", () => {
           return [];
         }
       });
-    await waitFor(() => logs().length === 3 && logs().every((l) => l.includes("end of stream") && l.includes("exited with code 0")), scaled(5000), "every task to get end of stream and exit 0");
+    await waitFor(
+      () => logs().length === 3 && logs().every((l) => l.includes("end of stream") && l.includes("exited with code 0")),
+      scaled(5000),
+      "every task to get end of stream and exit 0",
+    );
     const metrics = await (await fetch(rs.url(1, "/metrics"))).text();
     expect(metrics).toContain(`rainstorm_job_tuples_read_total{job="${run.done!.job}",status="done"} ${LINES.length}`);
   });
@@ -134,7 +147,10 @@ describe("RainStorm on 5 nodes", () => {
     const col = 6; // Asset Category, e.g. SIGN_GUIDE, SIGN_POLE
     const reference = app1Counts(LINES, pattern, col);
     const out = dest();
-    const run = await rs.run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${pattern} ${col} stage1 aggregate-wrapper`, "dataset1.csv", out, "false", "false", "0", "0", "0"], scaled(60_000));
+    const run = await rs.run(
+      ["2", "3", "-stage-config-map", `stage0 grep-wrapper ${pattern} ${col} stage1 aggregate-wrapper`, "dataset1.csv", out, "false", "false", "0", "0", "0"],
+      scaled(60_000),
+    );
     expect(run.failed).toBeUndefined();
     const finalCounts = new Map<string, number>();
     for (const line of run.outputs) {
@@ -152,7 +168,10 @@ describe("RainStorm on 5 nodes", () => {
     const pattern = "Street Name";
     const expected = LINES.filter((l) => l.includes(pattern)).map((l) => formatCsvRecord(parseCsvLine(l).slice(0, 3)));
     const out = dest();
-    const run = await rs.run(["2", "3", "grep-wrapper", `'${pattern}' 4`, "transform-wrapper", "3", "dataset1.csv", out, "false", "false", "0", "0", "0"], scaled(60_000));
+    const run = await rs.run(
+      ["2", "3", "grep-wrapper", `'${pattern}' 4`, "transform-wrapper", "3", "dataset1.csv", out, "false", "false", "0", "0", "0"],
+      scaled(60_000),
+    );
     expect(run.failed).toBeUndefined();
     const values = run.outputs.map((l) => l.slice(l.indexOf("\t") + 1));
     expect(values.sort()).toEqual(expected.sort());
@@ -163,14 +182,18 @@ describe("RainStorm on 5 nodes", () => {
   test("input rate: 100 tuples/s over 1,000 lines takes about 10 s; task rates add up to about 100", async () => {
     const sums: number[] = [];
     let sampler: Timer | undefined;
-    const run = await rs.run(["1", "3", "-stage-config-map", "stage0 echo-wrapper", "first1000.csv", dest(), "false", "false", "100", "0", "1000"], scaled(60_000), (ev) => {
-      if (ev.event !== "accepted") return;
-      sampler = setInterval(async () => {
-        const tasks = (await rs.tasks()).filter((t) => t.job === ev.job);
-        const total = tasks.reduce((n, t) => n + (t.rate ?? 0), 0);
-        if (tasks.length > 0) sums.push(total);
-      }, 1000);
-    });
+    const run = await rs.run(
+      ["1", "3", "-stage-config-map", "stage0 echo-wrapper", "first1000.csv", dest(), "false", "false", "100", "0", "1000"],
+      scaled(60_000),
+      (ev) => {
+        if (ev.event !== "accepted") return;
+        sampler = setInterval(async () => {
+          const tasks = (await rs.tasks()).filter((t) => t.job === ev.job);
+          const total = tasks.reduce((n, t) => n + (t.rate ?? 0), 0);
+          if (tasks.length > 0) sums.push(total);
+        }, 1000);
+      },
+    );
     clearInterval(sampler);
     expect(run.done?.tuples_read).toBe(1000);
     // The lower bound is the rate limit itself (a slow box cannot break it): not scaled.
@@ -187,11 +210,26 @@ describe("RainStorm on 5 nodes", () => {
   test("kill_task of a stateless task mid-job (after 300 of 1,000 outputs): the task restarts under a new pid and the job completes", async () => {
     const killed: KilledTask[] = [];
     let job = "";
-    const faults = new ProgressFaults([{ afterOutputs: 300, act: async () => void killed.push(await killTask(rs, (await jobTasks(rs, job)).find((x) => x.stage === 0))) }]);
-    const run = await rs.run(["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "300", "0", "1000"], scaled(60_000), (ev) => {
-      if (ev.event === "accepted") job = ev.job;
-      faults.onEvent(ev);
-    });
+    const faults = new ProgressFaults([
+      {
+        afterOutputs: 300,
+        act: async () =>
+          void killed.push(
+            await killTask(
+              rs,
+              (await jobTasks(rs, job)).find((x) => x.stage === 0),
+            ),
+          ),
+      },
+    ]);
+    const run = await rs.run(
+      ["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "300", "0", "1000"],
+      scaled(60_000),
+      (ev) => {
+        if (ev.event === "accepted") job = ev.job;
+        faults.onEvent(ev);
+      },
+    );
     await faults.settled();
     expect(run.failed).toBeUndefined();
     expectRestarted(run.events, killed);
@@ -209,9 +247,18 @@ describe("RainStorm on 5 nodes", () => {
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", "dataset1.csv", "false", "false", "0", "0", "0"], "already exists"],
       [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "false", "fast", "0", "0"], "input_rate"],
       [["1", "1", "-stage-config-map", "stage0 grep-wrapper", "dataset1.csv", dest(), "false", "false", "0", "0", "0"], "grep"],
-      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"], "autoscale=true: HW must be above 0 tuples/s per task, got 0"],
-      [["1", "1", "-stage-config-map", "stage0 aggregate-wrapper", "dataset1.csv", dest(), "true", "true", "0", "10", "100"], "autoscale=true: stage0 runs aggregate-wrapper, which is not a known stateless operator"],
-      [["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "5", "10", "100", "--rate-schedule", "5:1s"], "input_rate is 5 and --rate-schedule is given"],
+      [
+        ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "0", "0", "0"],
+        "autoscale=true: HW must be above 0 tuples/s per task, got 0",
+      ],
+      [
+        ["1", "1", "-stage-config-map", "stage0 aggregate-wrapper", "dataset1.csv", dest(), "true", "true", "0", "10", "100"],
+        "autoscale=true: stage0 runs aggregate-wrapper, which is not a known stateless operator",
+      ],
+      [
+        ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "dataset1.csv", dest(), "false", "true", "5", "10", "100", "--rate-schedule", "5:1s"],
+        "input_rate is 5 and --rate-schedule is given",
+      ],
     ];
     for (const [args, text] of cases) {
       const run = await rs.run(args);
@@ -245,16 +292,20 @@ describe("RainStorm on 5 nodes", () => {
         },
       },
     ]);
-    const run = await rs.run(["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "250", "0", "1000"], scaled(90_000), (ev) => {
-      if (ev.event === "task_restarted" && String(ev.reason).includes("failed") && !rescheduledAt) rescheduledAt = performance.now();
-      if (ev.event === "accepted") {
-        const tasks = ev.tasks as { stage: number; index: number; node: string }[];
-        const candidates = [...new Set(tasks.map((t) => t.node))].filter((h) => h !== c.host(1));
-        victim = Number(candidates[0]!.split(".").pop());
-        onVictim = tasks.filter((t) => t.node === c.host(victim));
-      }
-      faults.onEvent(ev);
-    });
+    const run = await rs.run(
+      ["2", "3", "echo-wrapper", "", "echo-wrapper", "", "first1000.csv", dest(), "false", "false", "250", "0", "1000"],
+      scaled(90_000),
+      (ev) => {
+        if (ev.event === "task_restarted" && String(ev.reason).includes("failed") && !rescheduledAt) rescheduledAt = performance.now();
+        if (ev.event === "accepted") {
+          const tasks = ev.tasks as { stage: number; index: number; node: string }[];
+          const candidates = [...new Set(tasks.map((t) => t.node))].filter((h) => h !== c.host(1));
+          victim = Number(candidates[0]!.split(".").pop());
+          onVictim = tasks.filter((t) => t.node === c.host(victim));
+        }
+        faults.onEvent(ev);
+      },
+    );
     await faults.settled();
     expect(victim).toBeGreaterThan(1);
     expect(onVictim.length).toBeGreaterThan(0);
@@ -286,7 +337,10 @@ describe("RainStorm with a cluster secret", () => {
       ];
       for (const res of anonymous) expect(res.status).toBe(401);
       await new HydfsTestClient(c).write(1, "create", "in.txt", "a\nb\n");
-      const run = await new RainstormTestClient(c).run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "in.txt", "out.txt", "false", "false", "0", "0", "0"], scaled(60_000));
+      const run = await new RainstormTestClient(c).run(
+        ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "in.txt", "out.txt", "false", "false", "0", "0", "0"],
+        scaled(60_000),
+      );
       expect(run.outputs.map((l) => l.split("\t")[1]).sort()).toEqual(["a", "b"]);
     } finally {
       await c.down(true);
@@ -327,11 +381,29 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     const dest = `eo-out-${++n}.txt`;
     let job = "";
     const steps = [at30 && { afterOutputs: Math.round(TOTAL * 0.3), act: at30 }, at60 && { afterOutputs: Math.round(TOTAL * 0.6), act: at60 }];
-    const faults = new ProgressFaults(steps.filter((s) => !!s).map((s) => ({ afterOutputs: s.afterOutputs, act: async () => s.act(await jobTasks(rs, job), job) })));
-    const run = await rs.run(["2", "3", "-stage-config-map", `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`, "dataset1.csv", dest, "true", "false", String(RATE), "0", "0"], scaled(90_000), (ev) => {
-      if (ev.event === "accepted") job = ev.job;
-      faults.onEvent(ev);
-    });
+    const faults = new ProgressFaults(
+      steps.filter((s) => !!s).map((s) => ({ afterOutputs: s.afterOutputs, act: async () => s.act(await jobTasks(rs, job), job) })),
+    );
+    const run = await rs.run(
+      [
+        "2",
+        "3",
+        "-stage-config-map",
+        `stage0 grep-wrapper ${PATTERN} ${COL} stage1 aggregate-wrapper`,
+        "dataset1.csv",
+        dest,
+        "true",
+        "false",
+        String(RATE),
+        "0",
+        "0",
+      ],
+      scaled(90_000),
+      (ev) => {
+        if (ev.event === "accepted") job = ev.job;
+        faults.onEvent(ev);
+      },
+    );
     await faults.settled();
     expect(run.failed).toBeUndefined();
     // Final counts equal the reference, each key's counts strictly increase as emitted, dest
@@ -349,7 +421,8 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
   });
   const busiestAggregate = (ts: Task[]) => ts.filter((t) => t.stage === 1).sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0))[0];
   /** The restarted aggregate read its exactly-once log back: a start that recovered some inputs. */
-  const expectReadBack = (job: string, t: { stage: number; task: number }) => expect(Math.max(0, ...recoveredInputs(c, job, t.stage, t.task))).toBeGreaterThan(0);
+  const expectReadBack = (job: string, t: { stage: number; task: number }) =>
+    expect(Math.max(0, ...recoveredInputs(c, job, t.stage, t.task))).toBeGreaterThan(0);
 
   test("golden run without failures", async () => {
     const run = await runApp1();
@@ -374,7 +447,10 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     });
     expectRestarted(run.events, killed);
     expect(killed.map((k) => k.stage).sort()).toEqual([0, 1]);
-    expectReadBack(run.job, killed.find((k) => k.stage === 1)!);
+    expectReadBack(
+      run.job,
+      killed.find((k) => k.stage === 1)!,
+    );
   });
 
   test("(e) the same aggregate task killed twice in a row", async () => {
@@ -404,15 +480,20 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     const expected = LINES.filter((l) => l.includes(pattern)).map((l) => formatCsvRecord(parseCsvLine(l).slice(0, 3)));
     const dest = `eo-app2-${++n}.txt`;
     let job = "";
-    const killBusiest = (stage: number) => async () => kill((await jobTasks(rs, job)).filter((x) => x.stage === stage).sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0))[0]);
+    const killBusiest = (stage: number) => async () =>
+      kill((await jobTasks(rs, job)).filter((x) => x.stage === stage).sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0))[0]);
     const faults = new ProgressFaults([
       { afterOutputs: Math.round(expected.length * 0.3), act: killBusiest(0) },
       { afterOutputs: Math.round(expected.length * 0.6), act: killBusiest(1) },
     ]);
-    const run = await rs.run(["2", "3", "grep-wrapper", `'${pattern}' 4`, "transform-wrapper", "3", "dataset1.csv", dest, "true", "false", String(RATE), "0", "0"], scaled(90_000), (ev) => {
-      if (ev.event === "accepted") job = ev.job;
-      faults.onEvent(ev);
-    });
+    const run = await rs.run(
+      ["2", "3", "grep-wrapper", `'${pattern}' 4`, "transform-wrapper", "3", "dataset1.csv", dest, "true", "false", String(RATE), "0", "0"],
+      scaled(90_000),
+      (ev) => {
+        if (ev.event === "accepted") job = ev.job;
+        faults.onEvent(ev);
+      },
+    );
     await faults.settled();
     expect(run.failed).toBeUndefined();
     expect(run.events.filter((e) => e.event === "task_restarted").length).toBeGreaterThanOrEqual(2);
@@ -451,7 +532,8 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     const rng = seededRng(seed);
     const sample = LINES.slice(0, CHAOS_LINES);
     const golden = new Map<string, number>();
-    for (const line of sample) if (line.includes(CHAOS_PATTERN)) golden.set(parseCsvLine(line)[CHAOS_COL] ?? "", (golden.get(parseCsvLine(line)[CHAOS_COL] ?? "") ?? 0) + 1);
+    for (const line of sample)
+      if (line.includes(CHAOS_PATTERN)) golden.set(parseCsvLine(line)[CHAOS_COL] ?? "", (golden.get(parseCsvLine(line)[CHAOS_COL] ?? "") ?? 0) + 1);
     const expectedOutputs = [...golden.values()].reduce((n, v) => n + v, 0);
     await hydfs.write(1, "create", "chaos.csv", `${sample.join("\n")}\n`);
     for (let i = 0; i < 20; i++) {
@@ -498,7 +580,11 @@ describe("RainStorm exactly-once (App 1 with kills after about 30% and 60% of th
     // Every task of the dead node moved to a live one; the aggregate read its log back there.
     expect(onHost.length).toBeGreaterThan(0);
     for (const t of onHost) {
-      expect(run.events.some((e) => e.event === "task_restarted" && e.stage === t.stage && e.index === t.task && e.node !== host && String(e.reason).includes("failed"))).toBe(true);
+      expect(
+        run.events.some(
+          (e) => e.event === "task_restarted" && e.stage === t.stage && e.index === t.task && e.node !== host && String(e.reason).includes("failed"),
+        ),
+      ).toBe(true);
     }
     if (agg) expectReadBack(run.job, agg);
   });

@@ -11,7 +11,10 @@ import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, R
 
 const ROOT = resolve(import.meta.dir, "../..");
 /** The first 600 lines of the App 1 dataset: enough matches per key for kills to land mid-count. */
-const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8").split("\n").filter(Boolean).slice(0, 600);
+const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8")
+  .split("\n")
+  .filter(Boolean)
+  .slice(0, 600);
 const INPUT = `${LINES.join("\n")}\n`;
 const GOLDEN = app1Golden(LINES);
 
@@ -74,7 +77,19 @@ describe("RainStorm simulated", () => {
     const expected = new Set(LINES.flatMap((l) => grep.process("", l)).map((o) => `${o.key}\t${o.value}`));
     const points = [0.3, 0.6].map((f) => Math.floor(expected.size * f));
     let kills = 0;
-    const args = ["2", "3", "-stage-config-map", `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`, "in.csv", "out.txt", "false", "false", "0", "0", "0"];
+    const args = [
+      "2",
+      "3",
+      "-stage-config-map",
+      `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`,
+      "in.csv",
+      "out.txt",
+      "false",
+      "false",
+      "0",
+      "0",
+      "0",
+    ];
     const run = await sim.runJob(args, INPUT, (ev, r) => {
       if (ev.event !== "output") return;
       while (points.length > 0 && r.outputs.length >= points[0]!) {

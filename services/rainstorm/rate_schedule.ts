@@ -45,7 +45,8 @@ const FORM = "expected <tuples/s>:<duration> such as 5000:20s";
 
 /** Parse "500:10s,5000:20s,500:10s"; durations take ms, s or m (a bare number is ms). Throws PlanError. */
 export function parseRateSchedule(text: string): RateStep[] {
-  if (text.trim() === "") throw new PlanError(`--rate-schedule: empty; expected one or more comma-separated steps <tuples/s>:<duration> such as 500:10s,5000:20s`);
+  if (text.trim() === "")
+    throw new PlanError(`--rate-schedule: empty; expected one or more comma-separated steps <tuples/s>:<duration> such as 500:10s,5000:20s`);
   const pieces = text.split(",");
   if (pieces.length > MAX_RATE_STEPS) throw new PlanError(`--rate-schedule: ${pieces.length} steps; at most ${MAX_RATE_STEPS} are allowed`);
   const steps: RateStep[] = [];

@@ -90,10 +90,11 @@ describe("tuplesDueBy and timeDueMs", () => {
     ["1:1s,2:1s", S([1, 1000], [2, 1000]), 500, 0.5],
     ["4:250ms", S([4, 250]), 10_000, 40],
   ];
-  for (const [name, steps, t, want] of ROWS) test(`${name} by ${t} ms -> ${want}`, () => {
-    expect(tuplesDueBy(steps, t)).toBeCloseTo(want, 9);
-    if (want > 0 && Number.isInteger(want)) expect(timeDueMs(steps, want)).toBeCloseTo(t, 9);
-  });
+  for (const [name, steps, t, want] of ROWS)
+    test(`${name} by ${t} ms -> ${want}`, () => {
+      expect(tuplesDueBy(steps, t)).toBeCloseTo(want, 9);
+      if (want > 0 && Number.isInteger(want)) expect(timeDueMs(steps, want)).toBeCloseTo(t, 9);
+    });
 
   test("edges", () => {
     expect(tuplesDueBy(BURST, -50)).toBe(0);

@@ -128,15 +128,20 @@ export class BatchRouter {
     this.outboxes.delete(key);
     box.timer?.cancel();
     // Over MAX_BATCH_TUPLES (receivers refuse more): several batches, one after the other, in order.
-    const parts = splitBatch({ job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) }, MAX_BATCH_TUPLES);
-    parts.reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, box.kind, part)), Promise.resolve()).then(
-      () => {
-        for (const w of box.waiters) w.resolve();
-      },
-      (err: Error) => {
-        for (const w of box.waiters) w.reject(err);
-      },
+    const parts = splitBatch(
+      { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) },
+      MAX_BATCH_TUPLES,
     );
+    parts
+      .reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, box.kind, part)), Promise.resolve())
+      .then(
+        () => {
+          for (const w of box.waiters) w.resolve();
+        },
+        (err: Error) => {
+          for (const w of box.waiters) w.reject(err);
+        },
+      );
   }
 
   /** Send until acknowledged, following route changes; gives up only when the job stops. */
@@ -155,7 +160,8 @@ export class BatchRouter {
           await this.opts.transport.sendBatch(target, kind, batch, this.opts.batchTimeoutMs);
           return;
         } catch (err) {
-          if (attempt % SEND_RETRY_LOG_EVERY === 0) this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
+          if (attempt % SEND_RETRY_LOG_EVERY === 0)
+            this.opts.log.debug?.(`batch for ${job} stage ${batch.stage} task ${batch.index} at ${target}: ${(err as Error).message}; retrying`);
         }
       }
       await this.opts.clock.sleep(delayMs);
@@ -183,7 +189,14 @@ export function splitBatch(batch: Batch, max: number): Batch[] {
     let to = from;
     const n = Math.min(max, batch.count - done);
     for (let i = 0; i < n; i++) to = batch.lines.indexOf("\n", to) + 1;
-    parts.push({ job: batch.job, stage: batch.stage, index: batch.index, count: n, lines: batch.lines.slice(from, to), ...(batch.ids ? { ids: batch.ids.slice(done, done + n) } : {}) });
+    parts.push({
+      job: batch.job,
+      stage: batch.stage,
+      index: batch.index,
+      count: n,
+      lines: batch.lines.slice(from, to),
+      ...(batch.ids ? { ids: batch.ids.slice(done, done + n) } : {}),
+    });
     from = to;
   }
   return parts;

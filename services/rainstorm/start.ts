@@ -37,7 +37,8 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const transport = localFirst(here, new HttpTransport(http));
   const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
   const reportDeathOf = async (report: TaskDeath) => {
-    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms)))) log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
+    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms))))
+      log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
   };
   const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
   if (isLeader) leader = new Leader({ cfg, log, worker, transport });
@@ -45,7 +46,13 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
   let server: ReturnType<typeof Bun.serve>;
   try {
-    server = Bun.serve({ hostname: cfg.host, port: cfg.ports.rainstorm, fetch: (req) => app.handle(req), idleTimeout: 0, maxRequestBodySize: 256 * 1024 * 1024 });
+    server = Bun.serve({
+      hostname: cfg.host,
+      port: cfg.ports.rainstorm,
+      fetch: (req) => app.handle(req),
+      idleTimeout: 0,
+      maxRequestBodySize: 256 * 1024 * 1024,
+    });
   } catch (err) {
     worker.stop();
     throw bindError("rainstorm", cfg.host, cfg.ports.rainstorm, err);
@@ -70,12 +77,16 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     // The leader refuses jobs (503) until this node's membership view is current.
     onReady: (isReady) => leader?.setViewReady(isReady),
     onLeft: () => {
-      log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${isLeader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers"}`);
+      log.info(
+        `this node left the group (memberd announced it): rainstormd stops its tasks${isLeader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers"}`,
+      );
       exit();
     },
   });
   watch.start();
-  log.info(`rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`);
+  log.info(
+    `rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`,
+  );
   const stop = async () => {
     if (stopping) return;
     stopping = true;

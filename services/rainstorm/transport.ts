@@ -147,7 +147,8 @@ export class InProcessTransport implements RainstormTransport {
   }
 
   async retireTask(addr: string, job: string, stage: number, index: number): Promise<void> {
-    if ((await this.worker(addr).retireTask(job, stage, index)) === false) throw new Error(`${addr}: task ${job}/${stage}/${index} is not running on this worker`);
+    if ((await this.worker(addr).retireTask(job, stage, index)) === false)
+      throw new Error(`${addr}: task ${job}/${stage}/${index} is not running on this worker`);
   }
 
   async killTask(addr: string, pid: number): Promise<void> {

@@ -58,9 +58,11 @@ export function checkRoutes(raw: unknown): Routes {
   if (!isRecord(raw)) throw new RequestError(`routes: expected {version, stages, sink}, got ${describe(raw)}`);
   const version = checkIndex(raw.version, "routes.version", Number.MAX_SAFE_INTEGER);
   const stages = raw.stages;
-  if (!Array.isArray(stages) || stages.length < 1 || stages.length > MAX_STAGES) throw new RequestError(`routes.stages: expected 1 to ${MAX_STAGES} stages, got ${describe(stages)}`);
+  if (!Array.isArray(stages) || stages.length < 1 || stages.length > MAX_STAGES)
+    throw new RequestError(`routes.stages: expected 1 to ${MAX_STAGES} stages, got ${describe(stages)}`);
   stages.forEach((tasks: unknown, s) => {
-    if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_TASKS_PER_STAGE) throw new RequestError(`routes.stages[${s}]: expected 1 to ${MAX_TASKS_PER_STAGE} addresses, got ${describe(tasks)}`);
+    if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_TASKS_PER_STAGE)
+      throw new RequestError(`routes.stages[${s}]: expected 1 to ${MAX_TASKS_PER_STAGE} addresses, got ${describe(tasks)}`);
     tasks.forEach((a: unknown, i) => checkAddress(a, `routes.stages[${s}][${i}]`));
   });
   return { version, stages: stages as string[][], sink: checkAddress(raw.sink, "routes.sink") };
@@ -74,7 +76,8 @@ export function checkTaskStart(raw: unknown): TaskStart {
   const index = checkIndex(raw.index, "index", MAX_TASKS_PER_STAGE);
   const op = checkOperatorName(raw.op);
   const args = raw.args;
-  if (!Array.isArray(args) || args.length > MAX_OPERATOR_ARGS) throw new RequestError(`args: expected a list of at most ${MAX_OPERATOR_ARGS} strings, got ${describe(args)}`);
+  if (!Array.isArray(args) || args.length > MAX_OPERATOR_ARGS)
+    throw new RequestError(`args: expected a list of at most ${MAX_OPERATOR_ARGS} strings, got ${describe(args)}`);
   args.forEach((a: unknown, i) => {
     // A NUL would end the argument early in the operator's argv.
     if (typeof a !== "string" || a.length > MAX_OPERATOR_ARG_CHARS || a.includes("\0")) {
@@ -83,7 +86,8 @@ export function checkTaskStart(raw: unknown): TaskStart {
   });
   const routes = checkRoutes(raw.routes);
   if (stage >= routes.stages.length) throw new RequestError(`stage: ${stage} is not a stage of the routes (${routes.stages.length} stages)`);
-  if (raw.exactlyOnce !== undefined && typeof raw.exactlyOnce !== "boolean") throw new RequestError(`exactlyOnce: expected true or false, got ${describe(raw.exactlyOnce)}`);
+  if (raw.exactlyOnce !== undefined && typeof raw.exactlyOnce !== "boolean")
+    throw new RequestError(`exactlyOnce: expected true or false, got ${describe(raw.exactlyOnce)}`);
   return { job, stage, index, op, args: args as string[], routes, ...(raw.exactlyOnce === undefined ? {} : { exactlyOnce: raw.exactlyOnce }) };
 }
 
@@ -138,7 +142,9 @@ export function decodeBatch(bytes: Uint8Array, kind: "task" | "sink"): Batch {
     throw new BatchError(`batch: not valid msgpack (${(err as Error).message})`);
   }
   if (!isRecord(raw)) throw new BatchError(`batch: expected a msgpack map {job, stage, index, count, lines}, got ${describe(raw)}`);
-  for (const field of Object.keys(raw)) if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines${kind === "sink" ? ", ids" : ""}`);
+  for (const field of Object.keys(raw))
+    if (!BATCH_FIELDS.has(field))
+      throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines${kind === "sink" ? ", ids" : ""}`);
   const wrap = <T>(f: () => T): T => {
     try {
       return f();
@@ -178,7 +184,8 @@ export function inputLinesProblem(lines: string, count: number): string | undefi
   while (pos < lines.length) {
     if (n === count) return `count is ${count} but lines holds more than ${count} lines`;
     const start = pos;
-    const bad = () => `line ${n + 1}: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ${describe(lineAt(lines, start))}`;
+    const bad = () =>
+      `line ${n + 1}: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ${describe(lineAt(lines, start))}`;
     if (!lines.startsWith('{"id":', pos)) return bad();
     pos = jsonStringEnd(lines, pos + 6);
     if (pos < 0 || !lines.startsWith(',"key":', pos)) return bad();

@@ -109,7 +109,13 @@ export class Worker {
     this.clock = opts.clock ?? realClock;
     this.files = opts.localLogs ?? DISK_LOGS;
     const r = opts.cfg.rainstorm;
-    this.router = new BatchRouter({ transport: opts.transport ?? new HttpTransport(this.http), clock: this.clock, log: opts.log, batchSize: r.batch_size, batchTimeoutMs: r.batch_timeout_ms });
+    this.router = new BatchRouter({
+      transport: opts.transport ?? new HttpTransport(this.http),
+      clock: this.clock,
+      log: opts.log,
+      batchSize: r.batch_size,
+      batchTimeoutMs: r.batch_timeout_ms,
+    });
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     this.files.mkdir(this.logDir);
     this.armRates();
@@ -165,7 +171,19 @@ export class Worker {
     this.router.jobStarted(start.job);
     this.router.setRoutes(start.job, start.routes);
     const op = spawn(logPath);
-    const runner: TaskRunner = { start, op, logPath, inputs: 0, outputs: 0, batches: 0, inputsAtSample: 0, ratePerSec: 0, stopping: false, active: 0, waiters: [] };
+    const runner: TaskRunner = {
+      start,
+      op,
+      logPath,
+      inputs: 0,
+      outputs: 0,
+      batches: 0,
+      inputsAtSample: 0,
+      ratePerSec: 0,
+      stopping: false,
+      active: 0,
+      waiters: [],
+    };
     this.tasks.set(k, runner);
     this.note(logPath, `task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})`);
     // A deterministic stateless operator needs no log: replaying an input yields the same
@@ -326,7 +344,8 @@ export class Worker {
       if (this.router.isStopped(batch.job)) throw new TaskGone(`job ${batch.job} stopped`);
       throw new RequestError(`batch: job ${batch.job} is not known on this worker`, 404);
     }
-    if (batch.stage >= routes.stages.length) throw new RequestError(`batch: job ${batch.job} has ${routes.stages.length} stages; there is no stage ${batch.stage}`);
+    if (batch.stage >= routes.stages.length)
+      throw new RequestError(`batch: job ${batch.job} has ${routes.stages.length} stages; there is no stage ${batch.stage}`);
     const t = this.tasks.get(k);
     if (!t || t.stopping || !t.op.alive) throw new TaskGone(`task ${k} is not running here`);
     return t;

@@ -54,7 +54,14 @@ function makeOpsDir(): void {
 }
 
 describe("rainstormd checks what it is sent, even when signed", () => {
-  const c = new LocalCluster({ dir: join(dir, "cluster"), subnet: testNet(67), secret: "guard-secret", extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } }, killOnExit: true, preferCompiled: false });
+  const c = new LocalCluster({
+    dir: join(dir, "cluster"),
+    subnet: testNet(67),
+    secret: "guard-secret",
+    extra: { rainstorm: { ops_dir: ops }, hydfs: { replica_count: 1 } },
+    killOnExit: true,
+    preferCompiled: false,
+  });
   const rs = new RainstormTestClient(c);
   const hydfs = new HydfsTestClient(c);
 
@@ -114,7 +121,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     // The leader's job check says the same for a link out of ops_dir.
     const job = await rs.run(["1", "1", "-stage-config-map", "stage0 sh-link -c id", "input.csv", "never.txt", "false", "false", "0", "0", "0"]);
     expect(job.rejected?.status).toBe(400);
-    expect(job.rejected?.error).toContain("stage0: operator \"sh-link\"");
+    expect(job.rejected?.error).toContain('stage0: operator "sh-link"');
     expect(job.rejected?.error).toContain("outside the operators directory");
     // The built-in names stay valid: a well-formed start runs the operator.
     const ok = await post("/worker/start", JSON.stringify(start), "application/json");
@@ -130,46 +137,80 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     const results: { what: string; status: number; json: any; text: string }[] = [];
     let sends: Promise<void> | undefined;
     let doneBeforeSendsEnded = false;
-    const run = await rs.run(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"], scaled(60_000), (ev) => {
-      if (ev.event === "done") doneBeforeSendsEnded = sends !== undefined && results.length < BAD.length;
-      if (ev.event !== "accepted") return;
-      const job = ev.job as string;
-      const line = (id: string, value = "INJECTED") => inputLine(id, id, value);
-      const data = { job, stage: 0, index: 0 };
-      const sink = { job, stage: 1, index: 0 };
-      BAD = [
-        // The batch: count 1, three lines.
-        ["count 1, 3 lines", "/data", encode({ ...data, count: 1, lines: line("x:1") + line("x:2") + line("x:3") }), 400, "count is 1 but lines holds more than 1 lines"],
-        ["count 3, 1 line", "/data", encode({ ...data, count: 3, lines: line("x:1") }), 400, "count is 3 but lines holds 1 lines"],
-        ["count -1", "/data", encode({ ...data, count: -1, lines: "" }), 400, "count: expected an integer"],
-        ["count 2^53", "/data", encode({ ...data, count: 2 ** 53, lines: "" }), 400, "count: expected an integer"],
-        ["no newline at the end", "/data", encode({ ...data, count: 1, lines: line("x:1").trimEnd() }), 400, "line 1: expected an operator input line"],
-        ["a restore control line", "/data", encode({ ...data, count: 1, lines: '{"restore":{"INJECTED":1}}\n' }), 400, "line 1: expected an operator input line"],
-        ["a snapshot control line", "/data", encode({ ...data, count: 1, lines: '{"snapshot":7}\n' }), 400, "line 1: expected an operator input line"],
-        ["a blank line", "/data", encode({ ...data, count: 1, lines: "\n" }), 400, "line 1: expected an operator input line"],
-        ["ids on a task batch", "/data", encode({ ...data, count: 1, lines: line("x:1"), ids: ["x"] }), 400, "only sink batches carry ids"],
-        ["an unknown field", "/data", encode({ ...data, count: 0, lines: "", op: "sh" }), 400, 'unknown field "op"'],
-        ["a job id with a path", "/data", encode({ ...data, job: "../../x", count: 0, lines: "" }), 400, "job: expected a job id"],
-        ["stage 5 of a 1-stage job", "/data", encode({ ...data, stage: 5, count: 1, lines: line("x:1") }), 400, "has 1 stages; there is no stage 5"],
-        ["index 99", "/data", encode({ ...data, index: 99, count: 1, lines: line("x:1") }), 400, "index: expected an integer from 0 to 63"],
-        ["not msgpack", "/data", new Uint8Array([0xc1, 0xff, 0x00]), 400, "not valid msgpack"],
-        ["JSON instead of msgpack", "/data", new TextEncoder().encode(JSON.stringify({ ...data, count: 0, lines: "" })), 400, "batch: "],
-        ["a msgpack array", "/data", encode([job, 0, 0, 1, line("x:1")]), 400, "expected a msgpack map"],
-        ["an unknown job", "/data", encode({ ...data, job: "job-nosuch-1", count: 1, lines: line("x:1") }), 404, "job job-nosuch-1 is not known on this worker"],
-        // A task of this job that does not run here: its sender re-routes (503, as before).
-        ["a task not here", "/data", encode({ ...data, index: 7, count: 1, lines: line("x:1") }), 503, "is not running here"],
-        ["sink: count 1, 2 lines", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\t1\nINJECTED\t2\n" }), 400, "count is 1 but lines holds more than 1 lines"],
-        ["sink: a line without a tab", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\n" }), 400, "expected a result line key<TAB>value"],
-        ["sink: stage 0", "/sink", encode({ ...sink, stage: 0, count: 1, lines: "INJECTED\t1\n" }), 400, "its stage is at least 1"],
-        ["sink: the wrong stage", "/sink", encode({ ...sink, stage: 4, count: 1, lines: "INJECTED\t1\n" }), 400, "results come as stage 1 index 0, got stage 4"],
-        ["sink: ids on an at-least-once job", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\t1\n", ids: ["x>"] }), 400, "is not exactly-once"],
-        ["sink: an unknown job", "/sink", encode({ ...sink, job: "job-nosuch-1", count: 1, lines: "INJECTED\t1\n" }), 404, "not known on this leader"],
-        ["sink: not msgpack", "/sink", new Uint8Array([0x92]), 400, "not valid msgpack"],
-      ];
-      sends = (async () => {
-        for (const [what, path, bytes] of BAD) results.push({ what, ...(await post(path, bytes, "application/msgpack")) });
-      })();
-    });
+    const run = await rs.run(
+      ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "echo-out.txt", "false", "false", "300", "0", "0"],
+      scaled(60_000),
+      (ev) => {
+        if (ev.event === "done") doneBeforeSendsEnded = sends !== undefined && results.length < BAD.length;
+        if (ev.event !== "accepted") return;
+        const job = ev.job as string;
+        const line = (id: string, value = "INJECTED") => inputLine(id, id, value);
+        const data = { job, stage: 0, index: 0 };
+        const sink = { job, stage: 1, index: 0 };
+        BAD = [
+          // The batch: count 1, three lines.
+          [
+            "count 1, 3 lines",
+            "/data",
+            encode({ ...data, count: 1, lines: line("x:1") + line("x:2") + line("x:3") }),
+            400,
+            "count is 1 but lines holds more than 1 lines",
+          ],
+          ["count 3, 1 line", "/data", encode({ ...data, count: 3, lines: line("x:1") }), 400, "count is 3 but lines holds 1 lines"],
+          ["count -1", "/data", encode({ ...data, count: -1, lines: "" }), 400, "count: expected an integer"],
+          ["count 2^53", "/data", encode({ ...data, count: 2 ** 53, lines: "" }), 400, "count: expected an integer"],
+          ["no newline at the end", "/data", encode({ ...data, count: 1, lines: line("x:1").trimEnd() }), 400, "line 1: expected an operator input line"],
+          [
+            "a restore control line",
+            "/data",
+            encode({ ...data, count: 1, lines: '{"restore":{"INJECTED":1}}\n' }),
+            400,
+            "line 1: expected an operator input line",
+          ],
+          ["a snapshot control line", "/data", encode({ ...data, count: 1, lines: '{"snapshot":7}\n' }), 400, "line 1: expected an operator input line"],
+          ["a blank line", "/data", encode({ ...data, count: 1, lines: "\n" }), 400, "line 1: expected an operator input line"],
+          ["ids on a task batch", "/data", encode({ ...data, count: 1, lines: line("x:1"), ids: ["x"] }), 400, "only sink batches carry ids"],
+          ["an unknown field", "/data", encode({ ...data, count: 0, lines: "", op: "sh" }), 400, 'unknown field "op"'],
+          ["a job id with a path", "/data", encode({ ...data, job: "../../x", count: 0, lines: "" }), 400, "job: expected a job id"],
+          ["stage 5 of a 1-stage job", "/data", encode({ ...data, stage: 5, count: 1, lines: line("x:1") }), 400, "has 1 stages; there is no stage 5"],
+          ["index 99", "/data", encode({ ...data, index: 99, count: 1, lines: line("x:1") }), 400, "index: expected an integer from 0 to 63"],
+          ["not msgpack", "/data", new Uint8Array([0xc1, 0xff, 0x00]), 400, "not valid msgpack"],
+          ["JSON instead of msgpack", "/data", new TextEncoder().encode(JSON.stringify({ ...data, count: 0, lines: "" })), 400, "batch: "],
+          ["a msgpack array", "/data", encode([job, 0, 0, 1, line("x:1")]), 400, "expected a msgpack map"],
+          [
+            "an unknown job",
+            "/data",
+            encode({ ...data, job: "job-nosuch-1", count: 1, lines: line("x:1") }),
+            404,
+            "job job-nosuch-1 is not known on this worker",
+          ],
+          // A task of this job that does not run here: its sender re-routes (503, as before).
+          ["a task not here", "/data", encode({ ...data, index: 7, count: 1, lines: line("x:1") }), 503, "is not running here"],
+          [
+            "sink: count 1, 2 lines",
+            "/sink",
+            encode({ ...sink, count: 1, lines: "INJECTED\t1\nINJECTED\t2\n" }),
+            400,
+            "count is 1 but lines holds more than 1 lines",
+          ],
+          ["sink: a line without a tab", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\n" }), 400, "expected a result line key<TAB>value"],
+          ["sink: stage 0", "/sink", encode({ ...sink, stage: 0, count: 1, lines: "INJECTED\t1\n" }), 400, "its stage is at least 1"],
+          [
+            "sink: the wrong stage",
+            "/sink",
+            encode({ ...sink, stage: 4, count: 1, lines: "INJECTED\t1\n" }),
+            400,
+            "results come as stage 1 index 0, got stage 4",
+          ],
+          ["sink: ids on an at-least-once job", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\t1\n", ids: ["x>"] }), 400, "is not exactly-once"],
+          ["sink: an unknown job", "/sink", encode({ ...sink, job: "job-nosuch-1", count: 1, lines: "INJECTED\t1\n" }), 404, "not known on this leader"],
+          ["sink: not msgpack", "/sink", new Uint8Array([0x92]), 400, "not valid msgpack"],
+        ];
+        sends = (async () => {
+          for (const [what, path, bytes] of BAD) results.push({ what, ...(await post(path, bytes, "application/msgpack")) });
+        })();
+      },
+    );
     await sends;
     expect(run.failed).toBeUndefined();
     expect(doneBeforeSendsEnded).toBe(false);

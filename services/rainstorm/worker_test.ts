@@ -91,7 +91,24 @@ describe("operatorFile: plain names, resolved inside ops_dir only", () => {
     expect(operatorFile(join(dir, "no-such-dir"), "echo-wrapper")).toBeUndefined();
   });
 
-  const names = ["../../bin/sh", "../../../../bin/sh", "/bin/sh", "a/../../x", "subdir/../my-op", "..", ".", "", "-rf", "sh\0", "my-op\0", "a\nb", "a\tb", "a\u001b[31m", "x".repeat(65), "my op"];
+  const names = [
+    "../../bin/sh",
+    "../../../../bin/sh",
+    "/bin/sh",
+    "a/../../x",
+    "subdir/../my-op",
+    "..",
+    ".",
+    "",
+    "-rf",
+    "sh\0",
+    "my-op\0",
+    "a\nb",
+    "a\tb",
+    "a\u001b[31m",
+    "x".repeat(65),
+    "my op",
+  ];
   for (const name of names) {
     test(`refuses the name ${JSON.stringify(name.slice(0, 30))} before making a path`, () => {
       expect(() => operatorFile(ops, name)).toThrow(RequestError);
@@ -127,7 +144,24 @@ describe("operatorFile: plain names, resolved inside ops_dir only", () => {
 
 describe("job ids, task starts and routes from the wire", () => {
   for (const ok of [JOB, "job-a-1", "job-lz3k9q0w-123456"]) test(`job id ${ok}`, () => expect(checkJobId(ok)).toBe(ok));
-  for (const bad of ["", "j", "job", "job-abc", "job-abc-0", "job-ABC-1", "job-abc-1/..", "../../etc", "job-abc-1\n", "job-abc-1\0", " job-abc-1", "job-abc--1", `job-${"a".repeat(17)}-1`, 7, null, ["job-a-1"]]) {
+  for (const bad of [
+    "",
+    "j",
+    "job",
+    "job-abc",
+    "job-abc-0",
+    "job-ABC-1",
+    "job-abc-1/..",
+    "../../etc",
+    "job-abc-1\n",
+    "job-abc-1\0",
+    " job-abc-1",
+    "job-abc--1",
+    `job-${"a".repeat(17)}-1`,
+    7,
+    null,
+    ["job-a-1"],
+  ]) {
     test(`refuses job id ${JSON.stringify(bad)}`, () => {
       expect(() => checkJobId(bad)).toThrow(RequestError);
       expect(() => checkJobId(bad)).toThrow("job: expected a job id such as job-m1abc2de-1");
@@ -222,7 +256,10 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
   });
 
   test("a plain name inside ops_dir starts, and so does a built-in name linked to the multi-call binary", async () => {
-    for (const [op, index] of [["my-op", 0], ["echo-wrapper", 1]] as const) {
+    for (const [op, index] of [
+      ["my-op", 0],
+      ["echo-wrapper", 1],
+    ] as const) {
       const r = worker.startTask({ ...base, op, index });
       expect(r.pid).toBeGreaterThan(0);
       expect(r.logPath).toBe(join(dir, "data", "rainstorm", "logs", JOB, `stage0-task${index}.log`));
@@ -238,7 +275,11 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
   test("batches: an unknown job is 404, a stage the job lacks is 400, a task not here is TaskGone", async () => {
     worker.startTask({ ...base, job: "job-live-1" });
     const batch = (b: Partial<Batch>): Batch => ({ job: "job-live-1", stage: 0, index: 0, count: 0, lines: "", ...b });
-    const err = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: Error) => e,
+      );
     const unknown = await err(worker.handleBatch(batch({ job: "job-other-1" })));
     expect(unknown).toBeInstanceOf(RequestError);
     expect((unknown as RequestError).status).toBe(404);
@@ -290,7 +331,10 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     [null, "batch: expected a msgpack map"],
     // Lines that are not exactly `count` operator input lines.
     [{ ...task, count: 1, lines: inputLine("a", "k", "v").slice(0, -1) }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: "\n" }, 'batch: line 1: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ""'],
+    [
+      { ...task, count: 1, lines: "\n" },
+      'batch: line 1: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ""',
+    ],
     [{ ...task, count: 1, lines: '{"restore":{"Sign Post":1000000}}\n' }, 'got "{\\"restore\\"'],
     [{ ...task, count: 1, lines: '{"snapshot":1}\n' }, "batch: line 1: expected an operator input line"],
     [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v","restore":{}}\n' }, "batch: line 1: expected an operator input line"],

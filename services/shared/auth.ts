@@ -195,17 +195,29 @@ export class RequestVerifier {
     const h = parseAuthHeader(header);
     if (!h) {
       this.refused.missing++;
-      return { ok: false, status: 401, reason: `missing or malformed credential (expected authorization: ${AUTH_SCHEME} ...; ctl and the daemons sign every request with the cluster secret)` };
+      return {
+        ok: false,
+        status: 401,
+        reason: `missing or malformed credential (expected authorization: ${AUTH_SCHEME} ...; ctl and the daemons sign every request with the cluster secret)`,
+      };
     }
     const expected = this.mac.tag(encoder.encode(signedString(this.host, method, target, h.tsMs, h.nonce, h.body)));
     if (!constantTimeEqual(expected, Buffer.from(h.mac, "hex"))) {
       this.refused.mac++;
-      return { ok: false, status: 401, reason: `wrong credential (check cluster_secret, and that the request was sent to this node's own address ${this.host})` };
+      return {
+        ok: false,
+        status: 401,
+        reason: `wrong credential (check cluster_secret, and that the request was sent to this node's own address ${this.host})`,
+      };
     }
     const now = this.nowMs();
     if (Math.abs(now - h.tsMs) > this.maxSkewMs) {
       this.refused.stale++;
-      return { ok: false, status: 401, reason: `request timestamp ${h.tsMs} is ${Math.round((now - h.tsMs) / 1000)} s from this node's clock (${now}); allowed: ±${this.maxSkewMs / 1000} s (check the clocks)` };
+      return {
+        ok: false,
+        status: 401,
+        reason: `request timestamp ${h.tsMs} is ${Math.round((now - h.tsMs) / 1000)} s from this node's clock (${now}); allowed: ±${this.maxSkewMs / 1000} s (check the clocks)`,
+      };
     }
     this.prune(now);
     if (this.seen.has(h.nonce)) {

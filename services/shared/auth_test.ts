@@ -3,7 +3,18 @@
  * deterministically with an injected clock and random source.
  */
 import { describe, expect, test } from "bun:test";
-import { AUTH_MAX_SKEW_MS, AUTH_SCHEME, bodyDigest, deriveKeys, parseAuthHeader, RequestSigner, RequestVerifier, requestTarget, targetPath, UNSIGNED_BODY } from "./auth.ts";
+import {
+  AUTH_MAX_SKEW_MS,
+  AUTH_SCHEME,
+  bodyDigest,
+  deriveKeys,
+  parseAuthHeader,
+  RequestSigner,
+  RequestVerifier,
+  requestTarget,
+  targetPath,
+  UNSIGNED_BODY,
+} from "./auth.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const URL_ = "http://127.0.0.1:10010/get?name=a%20b";
@@ -13,11 +24,15 @@ const NODE = "127.0.0.1";
 function pair(secret = "s3cret", verifierSecret = secret, verifierHost = NODE) {
   const clock = { ms: 1_800_000_000_000 };
   let n = 0;
-  const signer = new RequestSigner(secret, () => clock.ms, (len) => {
-    const b = new Uint8Array(len);
-    new DataView(b.buffer).setUint32(0, ++n);
-    return b;
-  });
+  const signer = new RequestSigner(
+    secret,
+    () => clock.ms,
+    (len) => {
+      const b = new Uint8Array(len);
+      new DataView(b.buffer).setUint32(0, ++n);
+      return b;
+    },
+  );
   const verifier = new RequestVerifier(verifierSecret, verifierHost, () => clock.ms, AUTH_MAX_SKEW_MS, 100);
   return { clock, signer, verifier };
 }

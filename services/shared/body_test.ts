@@ -41,7 +41,9 @@ describe("readLimited", () => {
 
   test("refuses a declared length over the limit before reading anything", async () => {
     const { stream, state } = countedStream(300, 1024 * 1024);
-    await expect(readLimited(stream, CHUNK_BYTES, "chunk abc", 300 * 1024 * 1024)).rejects.toThrow(`chunk abc: content-length ${300 * 1024 * 1024}; expected at most ${CHUNK_BYTES} bytes`);
+    await expect(readLimited(stream, CHUNK_BYTES, "chunk abc", 300 * 1024 * 1024)).rejects.toThrow(
+      `chunk abc: content-length ${300 * 1024 * 1024}; expected at most ${CHUNK_BYTES} bytes`,
+    );
     expect(state.cancelled).toBe(true);
     expect(state.pulled).toBeLessThanOrEqual(1024 * 1024);
   });
@@ -51,4 +53,3 @@ describe("readLimited", () => {
     await expect(readLimited(stream, 200, "x", 150)).rejects.toThrow("more than 200 bytes");
   });
 });
-

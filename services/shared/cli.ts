@@ -46,7 +46,8 @@ async function resolve<T>(v: T | (() => T) | (() => Promise<T>) | Promise<T> | u
 }
 const metaOf = async (cmd: AnyCommand): Promise<Meta> => ((await resolve(cmd.meta as unknown)) ?? {}) as Meta;
 const argsOf = async (cmd: AnyCommand): Promise<Record<string, ArgDef>> => ((await resolve(cmd.args as unknown)) ?? {}) as Record<string, ArgDef>;
-const subsOf = async (cmd: AnyCommand): Promise<Record<string, AnyCommand>> => ((await resolve(cmd.subCommands as unknown)) ?? {}) as Record<string, AnyCommand>;
+const subsOf = async (cmd: AnyCommand): Promise<Record<string, AnyCommand>> =>
+  ((await resolve(cmd.subCommands as unknown)) ?? {}) as Record<string, AnyCommand>;
 
 /** Where `--` ends the flags: the arguments before it. */
 function beforeDashDash(raw: string[]): string[] {
@@ -96,7 +97,11 @@ interface Chain {
 }
 
 const camel = (s: string) => s.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase());
-const kebab = (s: string) => s.replace(/_/g, "-").replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+const kebab = (s: string) =>
+  s
+    .replace(/_/g, "-")
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .toLowerCase();
 
 /** The flags a command accepts: long names (with their camel and kebab spellings, `no-` for booleans) and one-letter aliases. */
 async function knownFlags(cmd: AnyCommand, withVersion: boolean): Promise<{ long: Map<string, ArgDef | undefined>; short: Set<string> }> {
@@ -267,7 +272,9 @@ function columns(rows: [string, string][], width: number, paint: (s: string) => 
       for (const line of wrapped) out.push(`${pad}${line}`);
     } else {
       const first = wrapped.shift();
-      out.push(first === undefined ? `${" ".repeat(indent)}${paint(left)}` : `${" ".repeat(indent)}${paint(left)}${" ".repeat(leftWidth - left.length + 2)}${first}`);
+      out.push(
+        first === undefined ? `${" ".repeat(indent)}${paint(left)}` : `${" ".repeat(indent)}${paint(left)}${" ".repeat(leftWidth - left.length + 2)}${first}`,
+      );
       for (const line of wrapped) out.push(`${pad}${line}`);
     }
   }
@@ -300,7 +307,13 @@ export async function renderHelp(cmd: AnyCommand, opts: HelpOptions = {}): Promi
   const positional: [string, string][] = [];
   const options: [string, string][] = [];
   const hints = (d: ArgDef, required: boolean) =>
-    [d.description ?? "", required ? "(Required)" : "", d.default === undefined || d.default === "" || d.default === false ? "" : `(Default: ${String(d.default)})`].filter(Boolean).join(" ");
+    [
+      d.description ?? "",
+      required ? "(Required)" : "",
+      d.default === undefined || d.default === "" || d.default === false ? "" : `(Default: ${String(d.default)})`,
+    ]
+      .filter(Boolean)
+      .join(" ");
   if (subs.length > 0) usage.push("<command>");
   if (args.some(([, d]) => d.type !== "positional") || subs.length === 0) usage.push("[options]");
   for (const [name, d] of args) {
@@ -310,8 +323,12 @@ export async function renderHelp(cmd: AnyCommand, opts: HelpOptions = {}): Promi
       positional.push([name.toUpperCase(), hints(d, required)]);
     } else {
       const aliases = d.alias === undefined ? [] : Array.isArray(d.alias) ? d.alias : [d.alias];
-      const value = d.type === "boolean" ? "" : d.type === "enum" && d.options?.length ? ` <${d.options.join("|")}>` : ` <${d.valueHint ?? name.replace(/-/g, "_")}>`;
-      options.push([[...aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`)), `--${name}`].join(", ") + value, hints(d, d.required === true && d.default === undefined)]);
+      const value =
+        d.type === "boolean" ? "" : d.type === "enum" && d.options?.length ? ` <${d.options.join("|")}>` : ` <${d.valueHint ?? name.replace(/-/g, "_")}>`;
+      options.push([
+        [...aliases.map((a) => (a.length === 1 ? `-${a}` : `--${a}`)), `--${name}`].join(", ") + value,
+        hints(d, d.required === true && d.default === undefined),
+      ]);
     }
   }
   options.push(["-h, --help", "show this help"]);

@@ -37,7 +37,10 @@ export function defaultsOf<D extends Settings>(decls: D): ValuesOf<D> {
 export function showValue(v: unknown): string {
   if (typeof v === "string") return v === "" ? '""' : v;
   if (Array.isArray(v)) return JSON.stringify(v);
-  if (typeof v === "object" && v !== null) return Object.entries(v).map(([k, x]) => `${k} ${x}`).join(", ");
+  if (typeof v === "object" && v !== null)
+    return Object.entries(v)
+      .map(([k, x]) => `${k} ${x}`)
+      .join(", ");
   return String(v);
 }
 
@@ -139,7 +142,9 @@ export function bindError(setting: string, host: string, port: number, err: unkn
   const where = `ports.${setting} ${port} on ${host}`;
   switch (code) {
     case "EADDRINUSE":
-      return new Error(`${where} is in use (another process holds it: a daemon of this node already running, or another program; stop it or choose another port)`);
+      return new Error(
+        `${where} is in use (another process holds it: a daemon of this node already running, or another program; stop it or choose another port)`,
+      );
     case "EADDRNOTAVAIL":
       return new Error(`${where}: address not available (${host} is not an address of this machine; check host)`);
     case "EACCES":

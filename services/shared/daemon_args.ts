@@ -121,7 +121,11 @@ function resolvePaths(raw: Record<string, unknown>, paths: readonly PathSetting[
  * The raw settings a daemon starts from: its config file (relative paths resolved against the
  * file's folder), then the flags over it. services/node_config.ts validates the result.
  */
-export function readDaemonConfig(args: DaemonArgValues, paths: readonly PathSetting[], cwd = process.cwd()): { raw: Record<string, unknown>; path: string; found: boolean } {
+export function readDaemonConfig(
+  args: DaemonArgValues,
+  paths: readonly PathSetting[],
+  cwd = process.cwd(),
+): { raw: Record<string, unknown>; path: string; found: boolean } {
   const path = resolve(cwd, args.config);
   const isDefault = args.config === DEFAULT_CONFIG_PATH;
   const found = !isDefault || existsSync(path);

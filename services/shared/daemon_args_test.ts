@@ -34,7 +34,9 @@ describe("daemon flags", () => {
   });
 
   test("known flags, both spellings of a value, booleans", () => {
-    expect(parseDaemonArgs(["--config", "c.json", "--host=10.0.0.5", "--introducer", "10.0.0.1:6000", "--is-introducer", "--data-dir", "d", "--secret=s"])).toEqual({
+    expect(
+      parseDaemonArgs(["--config", "c.json", "--host=10.0.0.5", "--introducer", "10.0.0.1:6000", "--is-introducer", "--data-dir", "d", "--secret=s"]),
+    ).toEqual({
       config: "c.json",
       host: "10.0.0.5",
       introducer: "10.0.0.1:6000",
@@ -66,7 +68,10 @@ describe("daemon config paths", () => {
     const sub = join(root, "etc", "node");
     mkdirSync(sub, { recursive: true });
     try {
-      writeFileSync(join(sub, "config.json"), JSON.stringify({ host: "127.0.0.9", data_dir: "data", hydfs: { local_files_dir: "../local" }, rainstorm: { ops_dir: "/opt/ops" } }));
+      writeFileSync(
+        join(sub, "config.json"),
+        JSON.stringify({ host: "127.0.0.9", data_dir: "data", hydfs: { local_files_dir: "../local" }, rainstorm: { ops_dir: "/opt/ops" } }),
+      );
       const loaded = loadDaemonConfig({ config: "etc/node/config.json" }, {}, root);
       expect(loaded.path).toBe(join(sub, "config.json"));
       expect(loaded.found).toBe(true);
@@ -101,7 +106,12 @@ describe("logs", () => {
   test("text lines start with an ISO timestamp and the level; json lines are one object each", () => {
     const t = new Date("2026-05-01T12:00:00.123Z");
     expect(formatLine("text", t, "warn", "hydfsd", "disk slow")).toBe("2026-05-01T12:00:00.123Z WARN  [hydfsd] disk slow");
-    expect(JSON.parse(formatLine("json", t, "info", "memberd", 'a "quoted"\nline'))).toEqual({ time: "2026-05-01T12:00:00.123Z", level: "info", service: "memberd", msg: 'a "quoted"\nline' });
+    expect(JSON.parse(formatLine("json", t, "info", "memberd", 'a "quoted"\nline'))).toEqual({
+      time: "2026-05-01T12:00:00.123Z",
+      level: "info",
+      service: "memberd",
+      msg: 'a "quoted"\nline',
+    });
   });
 
   test("a logger writes every call, errors with their stack, and respects the level", () => {
@@ -112,7 +122,11 @@ describe("logs", () => {
     log.debug("hidden");
     log.error(new Error("boom"));
     const parsed = lines.map((l) => JSON.parse(l));
-    expect(parsed.map((p) => [p.level, p.service])).toEqual([["info", "memberd"], ["info", "memberd"], ["error", "memberd"]]);
+    expect(parsed.map((p) => [p.level, p.service])).toEqual([
+      ["info", "memberd"],
+      ["info", "memberd"],
+      ["error", "memberd"],
+    ]);
     expect(parsed[0].msg).toBe("joined 3");
     expect(parsed[2].msg).toContain("Error: boom");
     expect(Number.isNaN(Date.parse(parsed[0].time))).toBe(false);
@@ -121,7 +135,9 @@ describe("logs", () => {
 
 describe("bind errors and versions", () => {
   test("a bind error names the setting, the address and the port", () => {
-    expect(bindError("udp", "127.1.0.4", 5000, Object.assign(new Error("bind EADDRINUSE 127.1.0.4"), { code: "EADDRINUSE" })).message).toStartWith("ports.udp 5000 on 127.1.0.4 is in use");
+    expect(bindError("udp", "127.1.0.4", 5000, Object.assign(new Error("bind EADDRINUSE 127.1.0.4"), { code: "EADDRINUSE" })).message).toStartWith(
+      "ports.udp 5000 on 127.1.0.4 is in use",
+    );
     expect(bindError("http", "10.9.9.9", 8080, { code: "EADDRNOTAVAIL" }).message).toStartWith("ports.http 8080 on 10.9.9.9: address not available");
     expect(bindError("hydfs", "10.0.0.1", 80, { code: "EACCES" }).message).toStartWith("ports.hydfs 80 on 10.0.0.1: permission denied");
   });
@@ -140,14 +156,18 @@ describe("node agreement", () => {
   });
   test("another host, port, data_dir or leader is refused, saying which", () => {
     const other = buildNodeConfig({ data_dir: "/srv/rs", introducers: ["10.0.0.1:6000"] });
-    expect(disagreement("hydfsd", other, factsOf(cfg), "memberd pid 7", false)).toStartWith("hydfsd host 127.0.0.1 differs from this node's memberd (host 10.0.0.5, memberd pid 7)");
+    expect(disagreement("hydfsd", other, factsOf(cfg), "memberd pid 7", false)).toStartWith(
+      "hydfsd host 127.0.0.1 differs from this node's memberd (host 10.0.0.5, memberd pid 7)",
+    );
     const port = buildNodeConfig({ host: "10.0.0.5", data_dir: "/srv/rs", introducers: ["10.0.0.1:6000"], ports: { hydfs: 11000 } });
     expect(disagreement("hydfsd", port, factsOf(cfg), "m", false)).toContain("ports.hydfs 11000 here, 10010 at memberd");
     const dir = buildNodeConfig({ host: "10.0.0.5", data_dir: "/srv/other", introducers: ["10.0.0.1:6000"] });
     expect(disagreement("hydfsd", dir, factsOf(cfg), "m", false)).toContain("data_dir /srv/other differs");
     const leader = buildNodeConfig({ host: "10.0.0.5", data_dir: "/srv/rs", introducers: ["127.0.0.1:6000"] });
     expect(disagreement("hydfsd", leader, factsOf(cfg), "m", false)).toBeUndefined();
-    expect(disagreement("rainstormd", leader, factsOf(cfg), "m", true)).toContain("would follow leader 127.0.0.1, but this node's memberd's config implies leader 10.0.0.1");
+    expect(disagreement("rainstormd", leader, factsOf(cfg), "m", true)).toContain(
+      "would follow leader 127.0.0.1, but this node's memberd's config implies leader 10.0.0.1",
+    );
   });
 });
 
@@ -157,7 +177,14 @@ describe("join authentication refusal", () => {
     expect(isJoinAuthRefusal(JOIN_REFUSED_AUTH_FRAME.subarray(1))).toBe(false);
     expect(() => decodeDatagram(JOIN_REFUSED_AUTH_FRAME)).toThrow();
     expect(() => decodeDatagram(JOIN_REFUSED_AUTH_FRAME, wireAuth("s"))).toThrow();
-    const reply = encodeMessage({ type: "join_reply", accepted: false, reason: "x", cfg: { version: 0, origin: "", knobs: buildNodeConfig({}).membership }, entries: [], removed: [] });
+    const reply = encodeMessage({
+      type: "join_reply",
+      accepted: false,
+      reason: "x",
+      cfg: { version: 0, origin: "", knobs: buildNodeConfig({}).membership },
+      entries: [],
+      removed: [],
+    });
     expect(isJoinAuthRefusal(reply)).toBe(false);
   });
 });
@@ -180,7 +207,13 @@ describe(`join authentication refusal between two memberds (in-process, ${testNe
         makeLogger("intro", "info", { write: (t) => introLines.push(t) }),
       );
       const joiner = new MemberDaemon(
-        buildNodeConfig({ host: `${testNet(85)}.${21 + 2 * i}`, introducers: [`${testNet(85)}.${20 + 2 * i}:6000`], data_dir: dir, cluster_secret: joinSecret, join_retry_ms: 100 }),
+        buildNodeConfig({
+          host: `${testNet(85)}.${21 + 2 * i}`,
+          introducers: [`${testNet(85)}.${20 + 2 * i}:6000`],
+          data_dir: dir,
+          cluster_secret: joinSecret,
+          join_retry_ms: 100,
+        }),
         "/nonexistent/config.json",
         makeLogger("joiner", "info", { write: (t) => joinLines.push(t) }),
       );
@@ -188,7 +221,11 @@ describe(`join authentication refusal between two memberds (in-process, ${testNe
         await intro.start();
         await joiner.start();
         await waitFor(() => joinLines.some((l) => l.includes(REFUSED)), scaled(5000), "the joiner to log the refusal");
-        await waitFor(() => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for ${testNet(85)}.${21 + 2 * i}:5000@`)), scaled(5000), "the introducer to log the refusal");
+        await waitFor(
+          () => introLines.some((l) => l.includes(`authentication failed (check cluster_secret); the join was for ${testNet(85)}.${21 + 2 * i}:5000@`)),
+          scaled(5000),
+          "the introducer to log the refusal",
+        );
         // A second refused attempt: the rate limit below is then tested, not just one attempt.
         await waitFor(() => intro.traffic.joinsRefusedAuth >= 2, scaled(5000), "a second refused join");
         expect(joiner.node.isViewReady).toBe(false);

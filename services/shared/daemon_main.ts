@@ -100,7 +100,9 @@ function parseArgsOrExit(name: string, rawArgs: string[]): DaemonArgValues {
 
 async function helpExit(spec: { name: string; description: string }): Promise<never> {
   const cmd = defineCommand({ meta: { name: spec.name, description: spec.description }, args: daemonArgs });
-  console.log(`${await renderHelp(cmd, { stream: process.stdout, version: VERSION })}\n\nWith no flag it runs with ${DEFAULT_CONFIG_PATH} (paths in it resolve against its folder).`);
+  console.log(
+    `${await renderHelp(cmd, { stream: process.stdout, version: VERSION })}\n\nWith no flag it runs with ${DEFAULT_CONFIG_PATH} (paths in it resolve against its folder).`,
+  );
   process.exit(0);
 }
 
@@ -108,7 +110,8 @@ async function helpExit(spec: { name: string; description: string }): Promise<ne
 function loadConfigOrExit<C extends DaemonConfig>(spec: DaemonSpec<Running, C>, args: DaemonArgValues, log: Logger): { cfg: C; configPath: string } {
   try {
     const loaded = spec.loadConfig(args);
-    if (!loaded.found) log.warn(`no config file ${loaded.path}: running with the built-in defaults (host ${loaded.cfg.host}, data_dir ${loaded.cfg.data_dir}); see --help`);
+    if (!loaded.found)
+      log.warn(`no config file ${loaded.path}: running with the built-in defaults (host ${loaded.cfg.host}, data_dir ${loaded.cfg.data_dir}); see --help`);
     return { cfg: loaded.cfg, configPath: loaded.path };
   } catch (err) {
     log.error((err as Error).message);

@@ -50,14 +50,22 @@ class Proc {
 
   /** The parsed ready line (the first stdout line). */
   async ready(timeoutMs = 20_000): Promise<Record<string, any>> {
-    await waitFor(() => this.out.includes("\n") || this.proc.exitCode !== null, scaled(timeoutMs), `the ready line (stderr so far: ${this.err.slice(-500)})`, 20);
+    await waitFor(
+      () => this.out.includes("\n") || this.proc.exitCode !== null,
+      scaled(timeoutMs),
+      `the ready line (stderr so far: ${this.err.slice(-500)})`,
+      20,
+    );
     if (!this.out.includes("\n")) throw new Error(`exited ${this.proc.exitCode} without a ready line: ${this.err}`);
     return JSON.parse(this.out.split("\n")[0]!);
   }
 
   /** Exit code, within `timeoutMs`. */
   async exit(timeoutMs = 20_000): Promise<number> {
-    return Promise.race([this.exited, Bun.sleep(scaled(timeoutMs)).then(() => Promise.reject(new Error(`still running after ${scaled(timeoutMs)} ms; stderr: ${this.err}`)))]);
+    return Promise.race([
+      this.exited,
+      Bun.sleep(scaled(timeoutMs)).then(() => Promise.reject(new Error(`still running after ${scaled(timeoutMs)} ms; stderr: ${this.err}`))),
+    ]);
   }
 
   kill(): void {
@@ -139,7 +147,8 @@ describe("a node started from one config file", () => {
     expect(ready).toMatchObject({ event: "ready", service: "hydfsd", version: VERSION, host: host(1), view_current: true });
     expect(existsSync(join(nodeDir, "data", "hydfs"))).toBe(true);
     expect(existsSync(join(elsewhere, "data"))).toBe(false);
-    for (const line of hydfsd.err.split("\n").filter((l) => l && !l.startsWith(" "))) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR|DEBUG) +\[hydfsd\] /);
+    for (const line of hydfsd.err.split("\n").filter((l) => l && !l.startsWith(" ")))
+      expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR|DEBUG) +\[hydfsd\] /);
     const metrics = await (await fetch(`http://${host(1)}:10010/metrics`)).text();
     expect(metrics).toContain(`hydfsd_build_info{version="${VERSION}"} 1`);
     expect(metrics).toContain("hydfs_"); // its own series are still there
@@ -181,7 +190,10 @@ describe("a node started from one config file", () => {
 
   test("rainstormd without its operators directory refuses to start, and no word of npm", async () => {
     const dir = join(root, "node4");
-    const p = new Proc("rainstormd", ["--config", nodeConfig(dir, { host: host(4), introducers: [`${host(1)}:6000`], data_dir: "data", rainstorm: { ops_dir: "ops-missing" } })]);
+    const p = new Proc("rainstormd", [
+      "--config",
+      nodeConfig(dir, { host: host(4), introducers: [`${host(1)}:6000`], data_dir: "data", rainstorm: { ops_dir: "ops-missing" } }),
+    ]);
     expect(await p.exit()).toBe(1);
     expect(p.err).toContain(`rainstorm.ops_dir ${join(dir, "ops-missing")} is not a directory`);
     expect(p.err).not.toMatch(/npm/i);
@@ -190,12 +202,18 @@ describe("a node started from one config file", () => {
 
 describe("a memberd whose introducer does not answer", () => {
   test("says so, keeps retrying, prints no ready line; once the introducer is up it joins and prints it", async () => {
-    const joiner = new Proc("memberd", ["--config", nodeConfig(join(root, "node7"), { host: host(7), introducers: [`${host(8)}:6000`], data_dir: "data", join_retry_ms: 200 })]);
+    const joiner = new Proc("memberd", [
+      "--config",
+      nodeConfig(join(root, "node7"), { host: host(7), introducers: [`${host(8)}:6000`], data_dir: "data", join_retry_ms: 200 }),
+    ]);
     await waitFor(() => joiner.err.includes("not ready until an introducer answers"), scaled(10_000), `memberd to say it waits (stderr: ${joiner.err})`);
     await Bun.sleep(500);
     expect(joiner.out).toBe("");
     expect(joiner.proc.exitCode).toBeNull();
-    const introducer = new Proc("memberd", ["--config", nodeConfig(join(root, "node8"), { host: host(8), is_introducer: true, introducers: [], data_dir: "data" })]);
+    const introducer = new Proc("memberd", [
+      "--config",
+      nodeConfig(join(root, "node8"), { host: host(8), is_introducer: true, introducers: [], data_dir: "data" }),
+    ]);
     await introducer.ready();
     const ready = await joiner.ready();
     expect(ready.id).toStartWith(`${host(7)}:5000@`);

@@ -37,12 +37,15 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
 
   /** A memberd outside the cluster's secret, joining through node 1; its stdout and stderr as they come. */
   function intruder(k: number, secretArgs: string[]) {
-    const proc = Bun.spawn([...c.command("memberd"), "--host", c.host(k), "--introducer", `${c.host(1)}:6000`, "--data-dir", `${c.dir}/intruder-${k}`, ...secretArgs], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, RAINSTORM_SECRET: "" },
-    });
+    const proc = Bun.spawn(
+      [...c.command("memberd"), "--host", c.host(k), "--introducer", `${c.host(1)}:6000`, "--data-dir", `${c.dir}/intruder-${k}`, ...secretArgs],
+      {
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, RAINSTORM_SECRET: "" },
+      },
+    );
     intruders.push(proc);
     const seen = { out: "", err: "" };
     const drain = async (s: ReadableStream<Uint8Array>, to: "out" | "err") => {
@@ -58,12 +61,29 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
     const wrong = intruder(9, ["--secret", "not-the-secret"]);
     const open = intruder(10, []);
     try {
-      for (const [k, j] of [[9, wrong], [10, open]] as const) {
+      for (const [k, j] of [
+        [9, wrong],
+        [10, open],
+      ] as const) {
         await waitFor(() => j.seen.err.includes(REFUSED), scaled(10_000), `the joiner at node ${k} to log the refusal (stderr: ${j.seen.err})`);
-        await waitFor(() => readFileSync(c.logPath(1, "memberd"), "utf8").match(new RegExp(`join refused from [0-9.]+: authentication failed \\(check cluster_secret\\); the join was for ${c.host(k).replaceAll(".", "\\.")}:5000@`)), scaled(5000), `the introducer to log the refusal of ${c.host(k)}`);
+        await waitFor(
+          () =>
+            readFileSync(c.logPath(1, "memberd"), "utf8").match(
+              new RegExp(
+                `join refused from [0-9.]+: authentication failed \\(check cluster_secret\\); the join was for ${c.host(k).replaceAll(".", "\\.")}:5000@`,
+              ),
+            ),
+          scaled(5000),
+          `the introducer to log the refusal of ${c.host(k)}`,
+        );
       }
       // More attempts, all refused: wait until the introducer has counted at least 4.
-      const refusedJoins = async () => Number(/memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text())?.[1] ?? 0);
+      const refusedJoins = async () =>
+        Number(
+          /memberd_join_frames_refused_total\{reason="auth"\} (\d+)/.exec(
+            await (await c.http.fetch(c.httpUrl(1, "/metrics"), { timeoutMs: scaled(1000) })).text(),
+          )?.[1] ?? 0,
+        );
       await waitFor(async () => (await refusedJoins()) >= 4, scaled(10_000), "4 refused joins at the introducer");
       for (const j of [wrong, open]) {
         expect(j.seen.out).toBe("");
@@ -88,13 +108,18 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
     const t0 = performance.now();
     c.signal(3, "SIGTERM", "hydfsd");
     const leftAt = new Map<number, number>();
-    await waitFor(async () => {
-      for (const k of [1, 2, 4]) {
-        if (leftAt.has(k)) continue;
-        if ((await c.members(k)).find((m) => m.id === id3)?.state === "left") leftAt.set(k, performance.now() - t0);
-      }
-      return leftAt.size === 3;
-    }, scaled(5000), "nodes 1, 2 and 4 to list node 3 left", 20);
+    await waitFor(
+      async () => {
+        for (const k of [1, 2, 4]) {
+          if (leftAt.has(k)) continue;
+          if ((await c.members(k)).find((m) => m.id === id3)?.state === "left") leftAt.set(k, performance.now() - t0);
+        }
+        return leftAt.size === 3;
+      },
+      scaled(5000),
+      "nodes 1, 2 and 4 to list node 3 left",
+      20,
+    );
     for (const [k, ms] of leftAt) expect(ms, `node ${k} listed node 3 left after ${Math.round(ms)} ms`).toBeLessThan(scaled(1000));
     for (const k of [1, 2, 4]) expect((await c.members(k)).find((m) => m.id === id3)?.state).not.toBe("failed");
 
@@ -105,13 +130,17 @@ describe("joining with the wrong secret, and leaving (4 processes per node kind)
 
     // 3 nodes remain and every file needs 3 replicas: each survivor holds every file again.
     await c.waitHydfsRing([1, 2, 4]);
-    await waitFor(async () => {
-      for (const k of [1, 2, 4]) {
-        const held = new Set(await client.liststore(k));
-        if (!names.every((n) => held.has(n))) return false;
-      }
-      return true;
-    }, scaled(30_000), "every file on nodes 1, 2 and 4");
+    await waitFor(
+      async () => {
+        for (const k of [1, 2, 4]) {
+          const held = new Set(await client.liststore(k));
+          if (!names.every((n) => held.has(n))) return false;
+        }
+        return true;
+      },
+      scaled(30_000),
+      "every file on nodes 1, 2 and 4",
+    );
     for (const k of [1, 2, 4]) {
       for (const name of onThree) expect(new TextDecoder().decode(await client.fromReplica(k, name))).toBe(`contents of ${name}\n`.repeat(50));
     }

@@ -33,10 +33,7 @@ export type Deadline = { timeoutMs: number; signal?: undefined } | { signal: Abo
 export class ClusterHttp {
   private readonly signer?: RequestSigner;
 
-  constructor(
-    secret: string,
-    nowMs: () => number = Date.now,
-  ) {
+  constructor(secret: string, nowMs: () => number = Date.now) {
     if (secret) this.signer = new RequestSigner(secret, nowMs);
   }
 
@@ -57,7 +54,12 @@ export class ClusterHttp {
       return await fetch(url, { ...rest, method, headers, signal: signal ?? AbortSignal.timeout(timeoutMs!) });
     } catch (err) {
       const e = err as Error;
-      const why = e.name === "TimeoutError" ? `no answer within ${timeoutMs ?? "the caller's deadline"} ms` : e.name === "AbortError" ? "aborted (deadline passed)" : e.message;
+      const why =
+        e.name === "TimeoutError"
+          ? `no answer within ${timeoutMs ?? "the caller's deadline"} ms`
+          : e.name === "AbortError"
+            ? "aborted (deadline passed)"
+            : e.message;
       throw new HttpCallError(url, why);
     }
   }
@@ -179,13 +181,18 @@ export const PUBLIC_ROUTES = ["GET /health"] as const;
 /** `<prefix>_http_refused_total{reason}`: requests the auth hook refused, so an operator sees probing or clock trouble. */
 export function authMetrics(m: MetricsText, prefix: string, verifier: RequestVerifier | undefined): void {
   const r = verifier?.refused;
-  m.series(`${prefix}_http_refused_total`, "counter", "HTTP requests refused by authentication, by reason (missing, bad MAC, stale timestamp, replayed nonce, replay cache full).", [
-    ['{reason="missing"}', r?.missing ?? 0],
-    ['{reason="mac"}', r?.mac ?? 0],
-    ['{reason="stale"}', r?.stale ?? 0],
-    ['{reason="replay"}', r?.replay ?? 0],
-    ['{reason="full"}', r?.full ?? 0],
-  ]);
+  m.series(
+    `${prefix}_http_refused_total`,
+    "counter",
+    "HTTP requests refused by authentication, by reason (missing, bad MAC, stale timestamp, replayed nonce, replay cache full).",
+    [
+      ['{reason="missing"}', r?.missing ?? 0],
+      ['{reason="mac"}', r?.mac ?? 0],
+      ['{reason="stale"}', r?.stale ?? 0],
+      ['{reason="replay"}', r?.replay ?? 0],
+      ['{reason="full"}', r?.full ?? 0],
+    ],
+  );
 }
 
 /** The verifier of a daemon on `host` (undefined for an open cluster). */

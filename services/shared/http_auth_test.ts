@@ -88,7 +88,9 @@ function raw(port: number, method: string, target: string, body = ""): Promise<{
       clearTimeout(timer);
       reject(e);
     });
-    sock.write(`${method} ${target} HTTP/1.1\r\nhost: ${HOST}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    sock.write(
+      `${method} ${target} HTTP/1.1\r\nhost: ${HOST}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
 }
 
@@ -163,7 +165,10 @@ describe("a signed body is checked within its limit", () => {
       },
     });
     const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
-    expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([413, `signed body: more than ${SIGNED_BODY_MAX_BYTES} bytes sent; expected at most ${SIGNED_BODY_MAX_BYTES} bytes`]);
+    expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([
+      413,
+      `signed body: more than ${SIGNED_BODY_MAX_BYTES} bytes sent; expected at most ${SIGNED_BODY_MAX_BYTES} bytes`,
+    ]);
     expect(reached).toEqual([]);
   });
 
@@ -171,7 +176,12 @@ describe("a signed body is checked within its limit", () => {
     const s = servers.find((x) => x.name === "memberd")!;
     const url = `http://${HOST}:${s.port}/set`;
     const headers = new ClusterHttp(SECRET).authHeaders("POST", url, '{"t_fail_ms":1000}');
-    const res = await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: '{"t_fail_ms":9999}', signal: AbortSignal.timeout(5000) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: '{"t_fail_ms":9999}',
+      signal: AbortSignal.timeout(5000),
+    });
     expect(res.status).toBe(401);
     expect(reached).toEqual([]);
   });

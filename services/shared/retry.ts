@@ -84,9 +84,14 @@ export const REAL_TIME: RetryDeps = { nowMs: () => performance.now(), sleep: (ms
  * Run `attempt` (given the number of attempts before it) until it gives a value or throws, or
  * the policy gives up (RetriesExhausted, carrying the last retryable status).
  */
-export async function retrying<T>(what: string, policy: RetryPolicy, attempt: (previous: number) => Promise<Attempt<T>>, deps: RetryDeps = REAL_TIME): Promise<T> {
+export async function retrying<T>(
+  what: string,
+  policy: RetryPolicy,
+  attempt: (previous: number) => Promise<Attempt<T>>,
+  deps: RetryDeps = REAL_TIME,
+): Promise<T> {
   const started = deps.nowMs();
-  for (let failed = 0; ; ) {
+  for (let failed = 0; ;) {
     const r = await attempt(failed);
     if ("value" in r) return r.value;
     failed++;

@@ -69,10 +69,15 @@ describe("retrying", () => {
   test("a thrown error is final: no retry", async () => {
     const v = virtual();
     let calls = 0;
-    const err: any = await retrying("w", P, async () => {
-      calls++;
-      throw new Error("409 exists");
-    }, v.deps).catch((e: any) => e as any);
+    const err: any = await retrying(
+      "w",
+      P,
+      async () => {
+        calls++;
+        throw new Error("409 exists");
+      },
+      v.deps,
+    ).catch((e: any) => e as any);
     expect(err.message).toBe("409 exists");
     expect(calls).toBe(1);
   });

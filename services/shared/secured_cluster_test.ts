@@ -45,7 +45,12 @@ describe("a secured cluster under capture and replay", () => {
         const body = new Uint8Array(await req.arrayBuffer());
         const headers = Object.fromEntries(req.headers.entries());
         captured.push({ method: req.method, path: url.pathname + url.search, headers, body });
-        return fetch(c.hydfsUrl(1, url.pathname + url.search), { method: req.method, headers, body: body.length ? body : undefined, signal: AbortSignal.timeout(10_000) });
+        return fetch(c.hydfsUrl(1, url.pathname + url.search), {
+          method: req.method,
+          headers,
+          body: body.length ? body : undefined,
+          signal: AbortSignal.timeout(10_000),
+        });
       },
     });
   });
@@ -94,7 +99,9 @@ describe("a secured cluster under capture and replay", () => {
 
   test("ctl's captured requests hold no trace of the secret, and replaying or editing them is refused", async () => {
     const config = join(work, "config.json");
-    writeFileSync(config, JSON.stringify({ cluster_secret: SECRET, aliases: { mitm: c.host(1) }, ports: { ...DEFAULT_PORTS, hydfs: PROXY_PORT } }), { mode: 0o600 });
+    writeFileSync(config, JSON.stringify({ cluster_secret: SECRET, aliases: { mitm: c.host(1) }, ports: { ...DEFAULT_PORTS, hydfs: PROXY_PORT } }), {
+      mode: 0o600,
+    });
     const local = join(work, "upload.txt");
     writeFileSync(local, "line one\nline two\n");
     const proc = Bun.spawn([process.execPath, CTL, "create", local, "captured.txt", "--node", "mitm", "--config", config], {
@@ -130,9 +137,19 @@ describe("a secured cluster under capture and replay", () => {
     expect(deleteIt.status).toBe(401);
     // Replayed as captured to another node (whose replay cache has never seen the nonce).
     for (const k of [2, 3]) {
-      const elsewhere = await fetch(c.hydfsUrl(k, create!.path.replace("captured.txt", "captured-elsewhere.txt")), { method: "POST", headers: create!.headers, body: create!.body, signal: AbortSignal.timeout(5000) });
+      const elsewhere = await fetch(c.hydfsUrl(k, create!.path.replace("captured.txt", "captured-elsewhere.txt")), {
+        method: "POST",
+        headers: create!.headers,
+        body: create!.body,
+        signal: AbortSignal.timeout(5000),
+      });
       expect([k, elsewhere.status]).toEqual([k, 401]);
-      const same = await fetch(c.hydfsUrl(k, create!.path), { method: "POST", headers: create!.headers, body: create!.body, signal: AbortSignal.timeout(5000) });
+      const same = await fetch(c.hydfsUrl(k, create!.path), {
+        method: "POST",
+        headers: create!.headers,
+        body: create!.body,
+        signal: AbortSignal.timeout(5000),
+      });
       expect([k, same.status]).toEqual([k, 401]);
     }
     expect(await hydfs.getText(2, "captured.txt")).toBe(before);

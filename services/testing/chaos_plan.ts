@@ -38,7 +38,11 @@ export interface ChaosKill {
 /** The next run's kills. The draws and their order are the replay contract: changing them changes every seed's plans. */
 export function drawChaosPlan(rng: Rng): ChaosKill[] {
   const kills = 1 + Math.floor(rng.next() * CHAOS_MAX_KILLS);
-  const plan = Array.from({ length: kills }, () => ({ afterFraction: CHAOS_FIRST_KILL_FRACTION + rng.next() * CHAOS_KILL_WINDOW_FRACTION, stage: rng.next() < 0.5 ? (0 as const) : (1 as const), pick: rng.next() }));
+  const plan = Array.from({ length: kills }, () => ({
+    afterFraction: CHAOS_FIRST_KILL_FRACTION + rng.next() * CHAOS_KILL_WINDOW_FRACTION,
+    stage: rng.next() < 0.5 ? (0 as const) : (1 as const),
+    pick: rng.next(),
+  }));
   return plan.sort((a, b) => a.afterFraction - b.afterFraction);
 }
 
@@ -55,5 +59,17 @@ export function chaosTarget<T extends { job: string; stage: number }>(tasks: rea
 
 /** The words of the chaos job (App 1, exactly_once=true, paced at CHAOS_RATE) after `rainstorm`. */
 export function chaosJobArgs(src: string, dest: string): string[] {
-  return ["2", String(CHAOS_TASKS), "-stage-config-map", `stage0 grep-wrapper ${CHAOS_PATTERN} ${CHAOS_COL} stage1 aggregate-wrapper`, src, dest, "true", "false", String(CHAOS_RATE), "0", "0"];
+  return [
+    "2",
+    String(CHAOS_TASKS),
+    "-stage-config-map",
+    `stage0 grep-wrapper ${CHAOS_PATTERN} ${CHAOS_COL} stage1 aggregate-wrapper`,
+    src,
+    dest,
+    "true",
+    "false",
+    String(CHAOS_RATE),
+    "0",
+    "0",
+  ];
 }

@@ -1,13 +1,28 @@
 import { expect, test } from "bun:test";
 import { seededRng } from "../shared/rng.ts";
-import { CHAOS_FIRST_KILL_FRACTION, CHAOS_KILL_WINDOW_FRACTION, CHAOS_MAX_KILLS, chaosJobArgs, chaosKillAfterOutputs, chaosTarget, drawChaosPlan } from "./chaos_plan.ts";
+import {
+  CHAOS_FIRST_KILL_FRACTION,
+  CHAOS_KILL_WINDOW_FRACTION,
+  CHAOS_MAX_KILLS,
+  chaosJobArgs,
+  chaosKillAfterOutputs,
+  chaosTarget,
+  drawChaosPlan,
+} from "./chaos_plan.ts";
 
-/** The draws made before kills moved from timers to progress, mapped onto the output fraction: a seed keeps naming the same tasks in the same order of draws. */
+/**
+ * The draws made before kills moved from timers to progress, mapped onto the output fraction: a
+ * seed keeps naming the same tasks in the same order of draws.
+ */
 function earlierDraws(seed: number, runs: number) {
   const rng = seededRng(seed);
   return Array.from({ length: runs }, (): { afterFraction: number; stage: 0 | 1; pick: number }[] => {
     const kills = 1 + Math.floor(rng.next() * 2);
-    const plan = Array.from({ length: kills }, () => ({ afterFraction: 0.05 + rng.next() * 0.75, stage: rng.next() < 0.5 ? (0 as const) : (1 as const), pick: rng.next() }));
+    const plan = Array.from({ length: kills }, () => ({
+      afterFraction: 0.05 + rng.next() * 0.75,
+      stage: rng.next() < 0.5 ? (0 as const) : (1 as const),
+      pick: rng.next(),
+    }));
     return plan.sort((a, b) => a.afterFraction - b.afterFraction);
   });
 }
@@ -65,5 +80,17 @@ test("no task of the job in that stage (it has finished): no target", () => {
 });
 
 test("the job words: App 1 with exactly_once=true at 600 tuples/s, 3 tasks per stage", () => {
-  expect(chaosJobArgs("in.csv", "out.txt")).toEqual(["2", "3", "-stage-config-map", "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper", "in.csv", "out.txt", "true", "false", "600", "0", "0"]);
+  expect(chaosJobArgs("in.csv", "out.txt")).toEqual([
+    "2",
+    "3",
+    "-stage-config-map",
+    "stage0 grep-wrapper SIGN_ 6 stage1 aggregate-wrapper",
+    "in.csv",
+    "out.txt",
+    "true",
+    "false",
+    "600",
+    "0",
+    "0",
+  ]);
 });

@@ -143,7 +143,9 @@ export class LocalCluster {
     return this.state.secret;
   }
   get nodeNumbers(): number[] {
-    return Object.keys(this.state.nodes).map(Number).sort((a, b) => a - b);
+    return Object.keys(this.state.nodes)
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   host(k: number): string {
@@ -244,12 +246,18 @@ export class LocalCluster {
 
   /** Wait until each of `nodes`' hydfsd has exactly those nodes on its ring. */
   async waitHydfsRing(nodes: number[], timeoutMs = scaled(30_000)): Promise<void> {
-    const want = nodes.map((k) => this.host(k)).sort().join(",");
+    const want = nodes
+      .map((k) => this.host(k))
+      .sort()
+      .join(",");
     await waitFor(
       async () => {
         for (const k of nodes) {
           const res = await this.http.fetch(this.hydfsUrl(k, "/list_mem_ids"), { timeoutMs: 1000 });
-          const hosts = ((await res.json()) as { members: { host: string }[] }).members.map((m) => m.host).sort().join(",");
+          const hosts = ((await res.json()) as { members: { host: string }[] }).members
+            .map((m) => m.host)
+            .sort()
+            .join(",");
           if (hosts !== want) return false;
         }
         return true;
@@ -265,7 +273,10 @@ export class LocalCluster {
 
   /** Wait until each of `nodes` lists exactly those nodes' hosts as alive. */
   async waitAllAlive(nodes: number[], timeoutMs = scaled(30_000)): Promise<void> {
-    const want = nodes.map((k) => this.host(k)).sort().join(",");
+    const want = nodes
+      .map((k) => this.host(k))
+      .sort()
+      .join(",");
     await waitFor(
       async () => {
         for (const k of nodes) {
@@ -291,7 +302,9 @@ export class LocalCluster {
 
   async post(k: number, path: string, body: unknown, auth = true): Promise<Response> {
     const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
-    return auth ? this.http.fetch(this.httpUrl(k, path), { ...init, timeoutMs: 2000 }) : fetch(this.httpUrl(k, path), { ...init, signal: AbortSignal.timeout(2000) });
+    return auth
+      ? this.http.fetch(this.httpUrl(k, path), { ...init, timeoutMs: 2000 })
+      : fetch(this.httpUrl(k, path), { ...init, signal: AbortSignal.timeout(2000) });
   }
 
   signal(k: number, sig: NodeJS.Signals, service?: Service): void {

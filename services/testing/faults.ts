@@ -39,7 +39,9 @@ export class ProgressFaults {
     await this.chain;
     if (this.error) throw this.error;
     if (this.fired < this.steps.length) {
-      throw new Error(`fault step ${this.fired + 1} of ${this.steps.length} never fired: the job streamed ${this.outputs} outputs, the step waits for ${this.steps[this.fired]!.afterOutputs}`);
+      throw new Error(
+        `fault step ${this.fired + 1} of ${this.steps.length} never fired: the job streamed ${this.outputs} outputs, the step waits for ${this.steps[this.fired]!.afterOutputs}`,
+      );
     }
   }
 }

@@ -63,7 +63,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const sim = new HydfsSim({ seed: opts.seed, nodes, delayMs: [1, 8], requestTimeoutMs: 500 });
   const rng = seededRng(opts.seed ^ 0x5a5a5a5a);
   const files = Array.from({ length: opts.files ?? 2 }, (_, i) => `shared-${i}`);
-  const ledger: Ledger = { acked: new Map(files.map((f) => [f, new Set()])), ackedInRing: new Map(), deleted: new Set(), violations: [], deleteSent: new Set(), unacked: 0 };
+  const ledger: Ledger = {
+    acked: new Map(files.map((f) => [f, new Set()])),
+    ackedInRing: new Map(),
+    deleted: new Set(),
+    violations: [],
+    deleteSent: new Set(),
+    unacked: 0,
+  };
   const report: ChaosReport = { seed: opts.seed, acked: 0, unacked: 0, crashes: 0, partitions: 0, virtualMs: 0, messages: 0, violations: [] };
   const start = sim.nowMs;
   try {
@@ -150,8 +157,7 @@ async function runClient(sim: HydfsSim, rng: Rng, c: number, files: string[], op
     if (r.ok) {
       ledger.acked.get(name)!.add(lineOf(c, seq));
       ledger.ackedInRing.set(name + lineOf(c, seq), sim.ringChanges);
-    }
-    else ledger.unacked++;
+    } else ledger.unacked++;
     // A create answered 409 was decided in an earlier attempt that looked failed: the file exists.
     if (toOwn && (r.ok || kind === "append" || (r.err instanceof HydfsError && r.err.status === 409))) ownStage++;
   }
@@ -171,7 +177,10 @@ async function readMyWrites(sim: HydfsSim, rng: Rng, c: number, name: string, le
   const lines = r.value.split("\n");
   for (const want of mine) {
     const n = lines.filter((l) => l === want.trimEnd()).length;
-    if (n !== 1) ledger.violations.push(`${name}: client ${c}'s acknowledged block ${want.trimEnd()} appears ${n} times in its later read (t=${sim.nowMs - SIM_EPOCH_MS} ms)`);
+    if (n !== 1)
+      ledger.violations.push(
+        `${name}: client ${c}'s acknowledged block ${want.trimEnd()} appears ${n} times in its later read (t=${sim.nowMs - SIM_EPOCH_MS} ms)`,
+      );
   }
 }
 
@@ -220,7 +229,10 @@ function converged(sim: HydfsSim, name: string, ledger: Ledger): boolean {
 function describeCopies(sim: HydfsSim, name: string): string {
   const owners = sim.owners(name);
   return sim.nodes
-    .map((s) => `n${s.index}${owners.includes(s.index) ? "*" : ""}:${sim.copyOf(s.index, name)?.split("\n").length ?? "-"}${s.node.store.deletedAt(name) !== undefined ? "t" : ""}${s.node.dirty.has(name) ? "d" : ""}${s.node.maintaining ? "m" : ""}`)
+    .map(
+      (s) =>
+        `n${s.index}${owners.includes(s.index) ? "*" : ""}:${sim.copyOf(s.index, name)?.split("\n").length ?? "-"}${s.node.store.deletedAt(name) !== undefined ? "t" : ""}${s.node.dirty.has(name) ? "d" : ""}${s.node.maintaining ? "m" : ""}`,
+    )
     .join(" ");
 }
 
@@ -230,7 +242,8 @@ async function checkFile(sim: HydfsSim, name: string, ledger: Ledger, violations
     content = await sim.until(sim.read(0, name), 60_000);
   } catch (err) {
     if (ledger.deleteSent.has(name) && err instanceof HydfsError && err.status === 404) return;
-    if (ledger.acked.get(name)!.size > 0 || !(err instanceof HydfsError && err.status === 404)) violations.push(`${name}: read failed: ${(err as Error).message}`);
+    if (ledger.acked.get(name)!.size > 0 || !(err instanceof HydfsError && err.status === 404))
+      violations.push(`${name}: read failed: ${(err as Error).message}`);
     return;
   }
   if (ledger.deleted.has(name)) return void violations.push(`${name}: deleted (acknowledged), but a read returns ${JSON.stringify(content.slice(0, 80))}`);

@@ -168,7 +168,13 @@ export class HydfsSim {
       monoMs: () => this.nowMs,
       sleep: (ms) => new Promise((resolve) => this.at(ms, resolve)),
       random: () => this.rng.next(),
-      newId: () => Math.floor(this.rng.next() * 2 ** 48).toString(16).padStart(12, "0") + Math.floor(this.rng.next() * 2 ** 48).toString(16).padStart(12, "0"),
+      newId: () =>
+        Math.floor(this.rng.next() * 2 ** 48)
+          .toString(16)
+          .padStart(12, "0") +
+        Math.floor(this.rng.next() * 2 ** 48)
+          .toString(16)
+          .padStart(12, "0"),
       setTimer: (fn, delayMs) => {
         let live = true;
         this.at(delayMs, () => live && alive() && fn());
@@ -203,7 +209,9 @@ export class HydfsSim {
 
   /** Every node that is up learns the member list: the nodes that are up (failure detected). */
   updateMembers(): void {
-    const live: WatchedMember[] = this.nodes.filter((s) => s.up).map((s) => ({ id: this.memberId(s.index), state: "alive", ports: { hydfs: HYDFS_PORT } }) as unknown as WatchedMember);
+    const live: WatchedMember[] = this.nodes
+      .filter((s) => s.up)
+      .map((s) => ({ id: this.memberId(s.index), state: "alive", ports: { hydfs: HYDFS_PORT } }) as unknown as WatchedMember);
     for (const s of this.nodes) if (s.up) s.node.setMembers(live);
     this.ringChanges++;
   }
@@ -263,7 +271,8 @@ export class HydfsSim {
         // Only the Replica's calls (not `then` and the like, which would make it look like a promise).
         if (typeof key !== "string" || !REPLICA_CALLS.has(key)) return undefined;
         // Arguments are copied, as a wire would: the target never shares the caller's objects.
-        return (...args: unknown[]) => this.send(from, boot, to, key, (r) => (r as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[key]!(...structuredClone(args)));
+        return (...args: unknown[]) =>
+          this.send(from, boot, to, key, (r) => (r as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[key]!(...structuredClone(args)));
       },
     });
   }
@@ -368,7 +377,17 @@ export class HydfsSim {
 }
 
 /** The calls of transport.ts's Replica, which the simulated network carries. */
-const REPLICA_CALLS: ReadonlySet<string> = new Set<keyof Replica>(["apply", "abort", "manifest", "putChunk", "getChunk", "prepare", "accept", "delete", "adopt"]);
+const REPLICA_CALLS: ReadonlySet<string> = new Set<keyof Replica>([
+  "apply",
+  "abort",
+  "manifest",
+  "putChunk",
+  "getChunk",
+  "prepare",
+  "accept",
+  "delete",
+  "adopt",
+]);
 
 function linkKey(a: number, b: number): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`;
@@ -380,7 +399,8 @@ function guarded(r: Replica, alive: () => boolean): Replica {
     get: (target, key) => {
       const v = (target as unknown as Record<string | symbol, unknown>)[key];
       if (typeof v !== "function") return v;
-      return (...args: unknown[]) => (alive() ? (v as (...a: unknown[]) => unknown).apply(target, args) : Promise.reject(new Error(`${target.address.host} crashed`)));
+      return (...args: unknown[]) =>
+        alive() ? (v as (...a: unknown[]) => unknown).apply(target, args) : Promise.reject(new Error(`${target.address.host} crashed`));
     },
   });
 }

@@ -257,14 +257,25 @@ export class RainstormSim {
       this.nodes.push({ index, addr, worker, crashed: false });
       this.inProc.register(addr, { worker });
     }
-    this.leader = new Leader({ cfg: this.config(1), log, worker: this.nodes[0]!.worker, transport: this.transportFrom(leaderAddr), files: this.store, clock: this.clock });
+    this.leader = new Leader({
+      cfg: this.config(1),
+      log,
+      worker: this.nodes[0]!.worker,
+      transport: this.transportFrom(leaderAddr),
+      files: this.store,
+      clock: this.clock,
+    });
     this.inProc.register(leaderAddr, { leader: this.leader });
     this.leader.setViewReady(true);
     this.announceMembers();
   }
 
   private config(index: number): NodeConfig {
-    return buildNodeConfig({ host: `10.0.0.${index}`, data_dir: "/nonexistent/rainstorm-sim", rainstorm: { batch_size: 32, window: 4, log_flush_ms: 2, ...this.opts.rainstorm } });
+    return buildNodeConfig({
+      host: `10.0.0.${index}`,
+      data_dir: "/nonexistent/rainstorm-sim",
+      rainstorm: { batch_size: 32, window: 4, log_flush_ms: 2, ...this.opts.rainstorm },
+    });
   }
 
   private delay(): number {
@@ -287,7 +298,9 @@ export class RainstormSim {
       if (lossy && this.rng.next() < this.lossRate) throw new Error(`${from} -> ${to}: batch lost`);
       // As over HTTP, a call has a deadline: a receiver that crashed mid-call never answers.
       let timer: { cancel(): void } | undefined;
-      const deadline = new Promise<never>((_, reject) => (timer = this.clock.after(timeoutMs, () => reject(new Error(`${from} -> ${to}: no answer within ${timeoutMs} ms`)))));
+      const deadline = new Promise<never>(
+        (_, reject) => (timer = this.clock.after(timeoutMs, () => reject(new Error(`${from} -> ${to}: no answer within ${timeoutMs} ms`)))),
+      );
       const answer = await Promise.race([f(), deadline]).finally(() => timer!.cancel());
       await this.clock.sleep(this.delay());
       if (this.down(from) || this.down(to)) throw new Unreachable(`${to} -> ${from}: node down`);
@@ -327,7 +340,14 @@ export class RainstormSim {
 
   /** Kill one running task of `job`, picked by the seeded generator; returns what was killed, if any. */
   killRandomTask(job: string): { node: number; stage: number; index: number; pid: number } | undefined {
-    const running = this.nodes.filter((n) => !n.crashed).flatMap((n) => n.worker.list().filter((t) => t.job === job && t.alive).map((t) => ({ node: n, t })));
+    const running = this.nodes
+      .filter((n) => !n.crashed)
+      .flatMap((n) =>
+        n.worker
+          .list()
+          .filter((t) => t.job === job && t.alive)
+          .map((t) => ({ node: n, t })),
+      );
     if (running.length === 0) return undefined;
     const { node, t } = running[Math.floor(this.rng.next() * running.length)]!;
     return node.worker.killPid(t.pid) ? { node: node.index, stage: t.stage, index: t.index, pid: t.pid } : undefined;
@@ -340,7 +360,10 @@ export class RainstormSim {
       // A macrotask runs only once the microtask queue is empty: everything that can happen now has.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (done()) return;
-      if (!this.clock.fireNext(deadline)) throw new Error(`seed ${this.opts.seed}: nothing left to do at ${Math.round(this.clock.nowMs())} ms (or past the ${limitMs} ms limit) and the condition is not met`);
+      if (!this.clock.fireNext(deadline))
+        throw new Error(
+          `seed ${this.opts.seed}: nothing left to do at ${Math.round(this.clock.nowMs())} ms (or past the ${limitMs} ms limit) and the condition is not met`,
+        );
     }
   }
 
@@ -385,7 +408,19 @@ export const APP1_COL = 6;
 
 /** The job command of App 1 over `src` into `dest`. */
 export function app1Args(src: string, dest: string, exactlyOnce: boolean, tasksPerStage = 3): string[] {
-  return [String(2), String(tasksPerStage), "-stage-config-map", `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 aggregate-wrapper`, src, dest, String(exactlyOnce), "false", "0", "0", "0"];
+  return [
+    String(2),
+    String(tasksPerStage),
+    "-stage-config-map",
+    `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 aggregate-wrapper`,
+    src,
+    dest,
+    String(exactlyOnce),
+    "false",
+    "0",
+    "0",
+    "0",
+  ];
 }
 
 /**
@@ -413,7 +448,9 @@ export function app1Problems(run: SimRun, golden: { counts: Map<string, number>;
   if (sorted.join("\n") !== golden.dest.join("\n")) {
     const have = new Set(sorted);
     const want = new Set(golden.dest);
-    problems.push(`dest differs from the golden lines: missing ${JSON.stringify(golden.dest.filter((l) => !have.has(l)).slice(0, 5))}; extra ${JSON.stringify(sorted.filter((l) => !want.has(l)).slice(0, 5))}`);
+    problems.push(
+      `dest differs from the golden lines: missing ${JSON.stringify(golden.dest.filter((l) => !have.has(l)).slice(0, 5))}; extra ${JSON.stringify(sorted.filter((l) => !want.has(l)).slice(0, 5))}`,
+    );
   }
   return problems.slice(0, 10);
 }

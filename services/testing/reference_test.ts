@@ -9,7 +9,14 @@ describe("app1Counts and runningCountLines", () => {
     expect(Object.fromEntries(app1Counts(lines, "SIGN_", 1))).toEqual({ SIGN_A: 2, SIGN_B: 1, "SIGN_A, quoted": 1 });
   });
   test("dest is key\\t1..N per key", () => {
-    expect(runningCountLines(new Map([["b", 2], ["a", 1]]))).toEqual(["a\t1", "b\t1", "b\t2"]);
+    expect(
+      runningCountLines(
+        new Map([
+          ["b", 2],
+          ["a", 1],
+        ]),
+      ),
+    ).toEqual(["a\t1", "b\t1", "b\t2"]);
     expect(runningCountLines(new Map())).toEqual([]);
   });
 });

@@ -34,7 +34,10 @@ export interface SimOptions {
   maxAgeMs?: number;
 }
 
-/** Join requests and replies travel as "tcp" (no random loss, but partitions cut them). A join without `replyTo` has its reply discarded (an injected replay). */
+/**
+ * Join requests and replies travel as "tcp" (no random loss, but partitions cut them). A join
+ * without `replyTo` has its reply discarded (an injected replay).
+ */
 export type TcpKind = { kind: "join"; replyTo?: number } | { kind: "join_reply" };
 
 interface Flight {

@@ -40,11 +40,20 @@ export async function run(ctx: HydfsCtx, c: LocalCluster): Promise<LatencyResult
     if ((i - APPEND_WARMUP + 1) % 100 === 0) ctx.log(`append latency: ${i - APPEND_WARMUP + 1}/${appends}`);
   }
   const size = await sizeOf(client, 2, name);
-  if (size !== (APPEND_WARMUP + appends) * APPEND_BYTES) throw new Error(`${name}: ${size} bytes after the appends, expected ${(APPEND_WARMUP + appends) * APPEND_BYTES}`);
+  if (size !== (APPEND_WARMUP + appends) * APPEND_BYTES)
+    throw new Error(`${name}: ${size} bytes after the appends, expected ${(APPEND_WARMUP + appends) * APPEND_BYTES}`);
   return out;
 }
 
-const latRow = (label: string, v: number[]) => [label, String(v.length), fmtMs(percentile(v, 50), 2), fmtMs(percentile(v, 90), 2), fmtMs(percentile(v, 99), 2), fmtMs(v.length ? Math.max(...v) : undefined, 2), fmtMs(mean(v), 2)];
+const latRow = (label: string, v: number[]) => [
+  label,
+  String(v.length),
+  fmtMs(percentile(v, 50), 2),
+  fmtMs(percentile(v, 90), 2),
+  fmtMs(percentile(v, 99), 2),
+  fmtMs(v.length ? Math.max(...v) : undefined, 2),
+  fmtMs(mean(v), 2),
+];
 
 /** The Markdown of section 2 (`lat` undefined: not measured). */
 export function report(lat: LatencyResult | undefined, appends: number): string {
@@ -53,7 +62,10 @@ export function report(lat: LatencyResult | undefined, appends: number): string 
     "",
     `${appends} sequential appends to one file by one client (after ${APPEND_WARMUP} warm-up appends), coordinator rotating over nodes 1-${NODES}; time from request to acknowledgement at the client. p99 is nearest-rank. Target: p99 <= 15 ms.`,
     "",
-    mdTable(["coordinator", "appends", "p50", "p90", "p99", "max", "mean"], lat ? [latRow("all", lat.all), latRow("a replica of the file", lat.viaReplica), latRow("not a replica", lat.viaOther)] : []),
+    mdTable(
+      ["coordinator", "appends", "p50", "p90", "p99", "max", "mean"],
+      lat ? [latRow("all", lat.all), latRow("a replica of the file", lat.viaReplica), latRow("not a replica", lat.viaOther)] : [],
+    ),
     "",
     lat ? `Target p99 <= 15 ms: ${(percentile(lat.all, 99) ?? Infinity) <= APPEND_P99_TARGET_MS ? "PASS" : "FAIL"}.` : "Target p99 <= 15 ms: not measured.",
     "",

@@ -40,7 +40,8 @@ export const fmtMBs = (bytes: number, ms: number | undefined): string => (ms ===
 /** A ratio as "1.23x", or "n/a". */
 export const fmtRatio = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? "n/a" : `${x.toFixed(2)}x`);
 /** 1048576 -> "1 MB" (MB = 2^20 bytes). */
-export const sizeLabel = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / (1024 * MiB)} GB` : bytes >= MiB ? `${bytes / MiB} MB` : `${bytes / 1024} KB`);
+export const sizeLabel = (bytes: number): string =>
+  bytes >= 1024 * MiB ? `${bytes / (1024 * MiB)} GB` : bytes >= MiB ? `${bytes / MiB} MB` : `${bytes / 1024} KB`;
 
 /** Run a command with a deadline; throws on a non-zero exit or a timeout. */
 export async function run(cmd: string[], timeoutMs: number): Promise<void> {
@@ -48,7 +49,10 @@ export async function run(cmd: string[], timeoutMs: number): Promise<void> {
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   try {
     const code = await proc.exited;
-    if (code !== 0) throw new Error(`${cmd.join(" ")}: exit ${code}${proc.signalCode ? ` (${proc.signalCode}, deadline ${timeoutMs} ms)` : ""}: ${(await new Response(proc.stderr).text()).trim()}`);
+    if (code !== 0)
+      throw new Error(
+        `${cmd.join(" ")}: exit ${code}${proc.signalCode ? ` (${proc.signalCode}, deadline ${timeoutMs} ms)` : ""}: ${(await new Response(proc.stderr).text()).trim()}`,
+      );
   } finally {
     clearTimeout(timer);
   }
@@ -142,7 +146,9 @@ export function compiledIsFresh(): { fresh: boolean; why: string } {
   // Only what memberd and hydfsd are built from (rainstorm/ and ctl/ do not go into them).
   const { newer } = staleness(REPO_ROOT, [bin], ["services"], (_, rel) => rel === "hydfsd.ts" || rel === "memberd.ts" || /^(hydfs|member|shared)\//.test(rel));
   const rels = newer.map((n) => n.slice("services/".length));
-  return rels.length === 0 ? { fresh: true, why: "dist/bin is newer than every service source" } : { fresh: false, why: `sources newer than dist/bin: ${firstThree(rels)}` };
+  return rels.length === 0
+    ? { fresh: true, why: "dist/bin is newer than every service source" }
+    : { fresh: false, why: `sources newer than dist/bin: ${firstThree(rels)}` };
 }
 
 export function newCluster(dir: string, preferCompiled: boolean): LocalCluster {

@@ -66,7 +66,22 @@ async function bench(ctx: HydfsCtx, root: string, startMs: number): Promise<Hydf
   ctx.log(`daemons: ${compiled.fresh ? "dist/bin executables" : "bun + services/*.ts"} (${compiled.why})`);
   const scratch = join(root, "scratch");
   mkdirSync(scratch, { recursive: true });
-  const r: HydfsBenchResult = { quick: ctx.quick, at: new Date(), host: hostname(), nproc: navigator.hardwareConcurrency, cpuModel: cpus()[0]?.model ?? "unknown CPU", bunVersion: Bun.version, compiled: compiled.fresh, totalS: NaN, loadBefore, loadAfter: NaN, failures: [], throughput: [], rss: [], merges: [] };
+  const r: HydfsBenchResult = {
+    quick: ctx.quick,
+    at: new Date(),
+    host: hostname(),
+    nproc: navigator.hardwareConcurrency,
+    cpuModel: cpus()[0]?.model ?? "unknown CPU",
+    bunVersion: Bun.version,
+    compiled: compiled.fresh,
+    totalS: NaN,
+    loadBefore,
+    loadAfter: NaN,
+    failures: [],
+    throughput: [],
+    rss: [],
+    merges: [],
+  };
   const step = async (what: string, fn: () => Promise<void>) => {
     try {
       await fn();

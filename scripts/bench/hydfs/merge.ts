@@ -40,10 +40,20 @@ async function oneCase(ctx: HydfsCtx, c: LocalCluster, admin: HydfsTestClient, n
   const t2 = performance.now();
   const second = await admin.merge(1, name);
   const t3 = performance.now();
-  ctx.log(`merge ${n} appenders x ${bytes / 1024} KiB: appends ${fmtMs(t1 - t0, 0)}, merge ${fmtMs(t2 - t1)} (updated ${first.updated.length}), again ${fmtMs(t3 - t2)}`);
+  ctx.log(
+    `merge ${n} appenders x ${bytes / 1024} KiB: appends ${fmtMs(t1 - t0, 0)}, merge ${fmtMs(t2 - t1)} (updated ${first.updated.length}), again ${fmtMs(t3 - t2)}`,
+  );
   const size = await sizeOf(admin, 3, name);
   if (size !== n * MERGE_APPENDS_EACH * bytes) throw new Error(`${name}: ${size} bytes, expected ${n * MERGE_APPENDS_EACH * bytes}`);
-  return { appenders: n, bytes, appendPhaseMs: t1 - t0, firstMs: t2 - t1, firstUpdated: first.updated.length, secondMs: t3 - t2, secondUpdated: second.updated.length };
+  return {
+    appenders: n,
+    bytes,
+    appendPhaseMs: t1 - t0,
+    firstMs: t2 - t1,
+    firstUpdated: first.updated.length,
+    secondMs: t3 - t2,
+    secondUpdated: second.updated.length,
+  };
 }
 
 /** Section 4 on cluster A: every append size x appender count. */
@@ -57,7 +67,19 @@ export async function run(ctx: HydfsCtx, c: LocalCluster): Promise<MergeRow[]> {
 function mergeCells(m: MergeRow): string[] {
   const total = m.appenders * MERGE_APPENDS_EACH;
   const ratio = m.secondMs / m.firstMs;
-  return [String(m.appenders), `${m.bytes / 1024} KiB`, String(total), fmtMs(m.appendPhaseMs, 0), (total / (m.appendPhaseMs / 1000)).toFixed(0), fmtMs(m.firstMs, 2), String(m.firstUpdated), fmtMs(m.secondMs, 2), String(m.secondUpdated), fmtRatio(ratio), ratio <= SECOND_MERGE_TARGET ? "PASS" : "FAIL"];
+  return [
+    String(m.appenders),
+    `${m.bytes / 1024} KiB`,
+    String(total),
+    fmtMs(m.appendPhaseMs, 0),
+    (total / (m.appendPhaseMs / 1000)).toFixed(0),
+    fmtMs(m.firstMs, 2),
+    String(m.firstUpdated),
+    fmtMs(m.secondMs, 2),
+    String(m.secondUpdated),
+    fmtRatio(ratio),
+    ratio <= SECOND_MERGE_TARGET ? "PASS" : "FAIL",
+  ];
 }
 
 /** The Markdown of section 4. */
@@ -67,7 +89,10 @@ export function report(rows: readonly MergeRow[]): string {
     "",
     "First POST /merge (through node 1) right after the last append is acknowledged, then a second one at once. 'updated' = replicas the merge had to rewrite. Target: second <= 0.1 x first.",
     "",
-    mdTable(["appenders", "append size", "appends", "append phase", "appends/s", "first merge", "updated", "second merge", "updated", "second / first", "target"], rows.map(mergeCells)),
+    mdTable(
+      ["appenders", "append size", "appends", "append phase", "appends/s", "first merge", "updated", "second merge", "updated", "second / first", "target"],
+      rows.map(mergeCells),
+    ),
     "",
   ].join("\n");
 }

@@ -8,12 +8,31 @@ import * as rss from "./rss.ts";
 import * as throughput from "./throughput.ts";
 
 /** The cells of the first Markdown table row whose first cell is `first`. */
-const row = (md: string, first: string) => md.split("\n").find((l) => l.startsWith(`| ${first} |`))?.slice(2, -2).split(" | ");
+const row = (md: string, first: string) =>
+  md
+    .split("\n")
+    .find((l) => l.startsWith(`| ${first} |`))
+    ?.slice(2, -2)
+    .split(" | ");
 
 test("throughput: MB/s of the medians and the targets (create >= cp/6, get >= cp/2)", () => {
-  const r: throughput.ThroughputRow = { bytes: 10 * MiB, reps: 3, cpMs: [100, 90, 110], cpSyncMs: [200, 200, 200], createMs: [500, 700, 600], getMs: [150, 150, 150], coordinators: "c" };
+  const r: throughput.ThroughputRow = {
+    bytes: 10 * MiB,
+    reps: 3,
+    cpMs: [100, 90, 110],
+    cpSyncMs: [200, 200, 200],
+    createMs: [500, 700, 600],
+    getMs: [150, 150, 150],
+    coordinators: "c",
+  };
   expect(row(throughput.report([r]), "10 MB")).toEqual(["10 MB", "3", "100.0", "50.0", "16.7", "0.17x", "PASS", "66.7", "0.67x", "PASS"]);
-  expect(row(throughput.report([{ ...r, createMs: [700, 700, 700], getMs: [300, 300, 300] }]), "10 MB")?.slice(5)).toEqual(["0.14x", "FAIL", "33.3", "0.33x", "FAIL"]);
+  expect(row(throughput.report([{ ...r, createMs: [700, 700, 700], getMs: [300, 300, 300] }]), "10 MB")?.slice(5)).toEqual([
+    "0.14x",
+    "FAIL",
+    "33.3",
+    "0.33x",
+    "FAIL",
+  ]);
 });
 
 test("append latency: percentiles per coordinator kind and the p99 target", () => {
@@ -26,11 +45,28 @@ test("append latency: percentiles per coordinator kind and the p99 target", () =
 });
 
 test("re-replication: times from the kill, MB/s over detection -> back on 3, the 10 s target, the note", () => {
-  const rr: rereplication.RereplicationResult = { files: 20, victim: 3, victimFiles: 10, firstDetectMs: 1000, allDetectMs: 2000, convergedMs: 4000, gcMs: 6000, movedBytes: 20 * MiB, note: "late" };
+  const rr: rereplication.RereplicationResult = {
+    files: 20,
+    victim: 3,
+    victimFiles: 10,
+    firstDetectMs: 1000,
+    allDetectMs: 2000,
+    convergedMs: 4000,
+    gcMs: 6000,
+    movedBytes: 20 * MiB,
+    note: "late",
+  };
   const md = rereplication.report(rr, 20);
   expect(row(md, "node 3")).toEqual(["node 3", "10 (10 MB)", "1.00 s", "2.00 s", "4.00 s", "2.00 s", "6.00 s", "20.0 MB", "10.0", "PASS"]);
   expect(md).toContain("Note: late.");
-  expect(row(rereplication.report({ ...rr, convergedMs: undefined, note: "" }, 20), "node 3")?.slice(4)).toEqual(["n/a", "n/a", "6.00 s", "20.0 MB", "n/a", "FAIL"]);
+  expect(row(rereplication.report({ ...rr, convergedMs: undefined, note: "" }, 20), "node 3")?.slice(4)).toEqual([
+    "n/a",
+    "n/a",
+    "6.00 s",
+    "20.0 MB",
+    "n/a",
+    "FAIL",
+  ]);
 });
 
 test("merge: the second merge against 0.1 x the first", () => {
@@ -53,7 +89,22 @@ test("RSS: a get over 200 MB fails, a create is information; a refused reset is 
 });
 
 test("the whole report: title, failed steps first, then sections 1, 2, 3, 4, 5", () => {
-  const r: HydfsBenchResult = { quick: true, at: new Date("2026-11-26T03:00:00Z"), host: "h", nproc: 2, cpuModel: "cpu", bunVersion: "1.4.4", compiled: false, totalS: 61, loadBefore: 1, loadAfter: 2, failures: ["merge: boom"], throughput: [], rss: [], merges: [] };
+  const r: HydfsBenchResult = {
+    quick: true,
+    at: new Date("2026-11-26T03:00:00Z"),
+    host: "h",
+    nproc: 2,
+    cpuModel: "cpu",
+    bunVersion: "1.4.4",
+    compiled: false,
+    totalS: 61,
+    loadBefore: 1,
+    loadAfter: 2,
+    failures: ["merge: boom"],
+    throughput: [],
+    rss: [],
+    merges: [],
+  };
   const md = report(r);
   expect(md).toStartWith("# HyDFS benchmark (--quick smoke run)\n\n2026-11-26T03:00:00.000Z on h: nproc=2 (cpu), Bun 1.4.4;");
   expect(md).toContain("**Steps that failed:**\n\n- merge: boom\n");
@@ -62,7 +113,16 @@ test("the whole report: title, failed steps first, then sections 1, 2, 3, 4, 5",
 });
 
 test("the victim is the node holding the most files (the first of a tie)", () => {
-  expect(rereplication.busiest(new Map([[2, 5], [3, 9], [4, 9], [5, 1]]))).toEqual([3, 9]);
+  expect(
+    rereplication.busiest(
+      new Map([
+        [2, 5],
+        [3, 9],
+        [4, 9],
+        [5, 1],
+      ]),
+    ),
+  ).toEqual([3, 9]);
 });
 
 test.each([
@@ -70,6 +130,9 @@ test.each([
   { holders: { a: [1, 2, 4, 5], b: [2, 3, 5] }, want: { back: true, exact: false } },
   { holders: { a: [1, 2], b: [2, 3, 5] }, want: { back: false, exact: false } },
 ])("placement of $holders", ({ holders, want }) => {
-  const owners = new Map([["a", [1, 2, 4]], ["b", [2, 3, 5]]]);
+  const owners = new Map([
+    ["a", [1, 2, 4]],
+    ["b", [2, 3, 5]],
+  ]);
   expect(rereplication.placement(["a", "b"], owners, new Map(Object.entries(holders)))).toEqual(want);
 });

@@ -56,7 +56,11 @@ export function busiest(held: ReadonlyMap<number, number>): [number, number] {
 }
 
 /** Whether every file is on all of its owners (`back`), and also on no other node (`exact`). */
-export function placement(names: readonly string[], want: ReadonlyMap<string, number[]>, holders: ReadonlyMap<string, number[]>): { back: boolean; exact: boolean } {
+export function placement(
+  names: readonly string[],
+  want: ReadonlyMap<string, number[]>,
+  holders: ReadonlyMap<string, number[]>,
+): { back: boolean; exact: boolean } {
   const back = names.every((n) => want.get(n)!.every((k) => holders.get(n)!.includes(k)));
   return { back, exact: back && names.every((n) => holders.get(n)!.length === 3) };
 }
@@ -148,7 +152,21 @@ export function report(rr: RereplicationResult | undefined, files: number): stri
       "'Back on 3' = every file listed by all 3 of its owners on the new ring; 'GC done' = additionally no surplus copy left. " +
       "Bytes moved: increase of hydfs_rereplicated_bytes_total summed over the survivors between the kill and 'back on 3'; MB/s over detection (all rings) -> back on 3. Target: back on 3 <= 10 s after the crash.",
     "",
-    mdTable(["victim", "its files", "kill -> first ring drops it", "kill -> all rings", "kill -> back on 3", "detection -> back on 3", "kill -> GC done", "bytes moved", "MB/s moved", "target (<= 10 s)"], rr ? [rrCells(rr)] : []),
+    mdTable(
+      [
+        "victim",
+        "its files",
+        "kill -> first ring drops it",
+        "kill -> all rings",
+        "kill -> back on 3",
+        "detection -> back on 3",
+        "kill -> GC done",
+        "bytes moved",
+        "MB/s moved",
+        "target (<= 10 s)",
+      ],
+      rr ? [rrCells(rr)] : [],
+    ),
     "",
     ...(rr?.note ? [`Note: ${rr.note}.`, ""] : []),
   ].join("\n");

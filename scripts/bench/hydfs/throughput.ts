@@ -54,12 +54,29 @@ function watchRss(c: LocalCluster, nodes: number[], watch: boolean, into: RssRow
   const resetOk = new Map(nodes.map((k) => [k, watch ? resetPeak(hydfsPid(k)) : false]));
   return (what: string, roleOf: (k: number) => string) => {
     if (!watch) return;
-    for (const k of nodes) into.push({ what, node: k, role: roleOf(k), beforeMb: before.get(k)! / 1024, peakMb: (procStatus(hydfsPid(k)).hwm ?? NaN) / 1024, reset: resetOk.get(k)! });
+    for (const k of nodes)
+      into.push({
+        what,
+        node: k,
+        role: roleOf(k),
+        beforeMb: before.get(k)! / 1024,
+        peakMb: (procStatus(hydfsPid(k)).hwm ?? NaN) / 1024,
+        reset: resetOk.get(k)!,
+      });
   };
 }
 
 /** One repetition: generate, cp, create through a non-replica, get through the other, verify. */
-async function oneRep(ctx: HydfsCtx, c: LocalCluster, scratch: string, row: ThroughputRow, rep: number, salt: number, watch: boolean, rss: RssRow[]): Promise<string> {
+async function oneRep(
+  ctx: HydfsCtx,
+  c: LocalCluster,
+  scratch: string,
+  row: ThroughputRow,
+  rep: number,
+  salt: number,
+  watch: boolean,
+  rss: RssRow[],
+): Promise<string> {
   const small = new HydfsTestClient(c, "bench-tp");
   const big = new HydfsTestClient(c, "bench-tp", 900_000);
   const { bytes } = row;
@@ -129,7 +146,18 @@ function ratesCells(r: ThroughputRow): string[] {
   const gt = median(r.getMs)!;
   const crRatio = cp / cr;
   const gtRatio = cp / gt;
-  return [sizeLabel(r.bytes), String(r.reps), fmtMBs(r.bytes, cp), fmtMBs(r.bytes, median(r.cpSyncMs)), fmtMBs(r.bytes, cr), fmtRatio(crRatio), crRatio >= 0.5 / 3 ? "PASS" : "FAIL", fmtMBs(r.bytes, gt), fmtRatio(gtRatio), gtRatio >= 0.5 ? "PASS" : "FAIL"];
+  return [
+    sizeLabel(r.bytes),
+    String(r.reps),
+    fmtMBs(r.bytes, cp),
+    fmtMBs(r.bytes, median(r.cpSyncMs)),
+    fmtMBs(r.bytes, cr),
+    fmtRatio(crRatio),
+    crRatio >= 0.5 / 3 ? "PASS" : "FAIL",
+    fmtMBs(r.bytes, gt),
+    fmtRatio(gtRatio),
+    gtRatio >= 0.5 ? "PASS" : "FAIL",
+  ];
 }
 
 /** The Markdown of section 1. */
@@ -142,11 +170,20 @@ export function report(rows: readonly ThroughputRow[]): string {
       "get: GET /get through the other non-replica, chunks fetched from replica #1, written to a local file like `ctl get`; content verified by SHA-256 afterwards (untimed). " +
       "Global `sync` before each timed step. Targets: create >= 0.5 x cp / 3 (3 replicas share one disk), get >= 0.5 x cp.",
     "",
-    mdTable(["size", "reps", "cp", "cp+fsync", "create", "create / cp", "create target (>= cp/6)", "get", "get / cp", "get target (>= 0.5x)"], rows.map(ratesCells)),
+    mdTable(
+      ["size", "reps", "cp", "cp+fsync", "create", "create / cp", "create target (>= cp/6)", "get", "get / cp", "get target (>= 0.5x)"],
+      rows.map(ratesCells),
+    ),
     "",
     mdTable(
       ["size", "cp ms (each rep)", "create ms (each rep)", "get ms (each rep)", "nodes"],
-      rows.map((r) => [sizeLabel(r.bytes), r.cpMs.map((v) => v.toFixed(0)).join(", "), r.createMs.map((v) => v.toFixed(0)).join(", "), r.getMs.map((v) => v.toFixed(0)).join(", "), r.coordinators]),
+      rows.map((r) => [
+        sizeLabel(r.bytes),
+        r.cpMs.map((v) => v.toFixed(0)).join(", "),
+        r.createMs.map((v) => v.toFixed(0)).join(", "),
+        r.getMs.map((v) => v.toFixed(0)).join(", "),
+        r.coordinators,
+      ]),
     ),
     "",
   ].join("\n");

@@ -54,14 +54,33 @@ export interface AppsResult {
 const tuplesPerS = (r: JobResult) => r.run.done!.tuples_read / (r.run.done!.duration_ms / 1000);
 
 /** App 1 then App 2 over the stored input.csv (`ref`), each checked against the reference. */
-export async function run(ctx: BenchCtx, cl: ClusterRun, ref: Reference, pipelines: { app1: Pipeline; app2: Pipeline }, grepCount: number | undefined): Promise<AppsResult> {
+export async function run(
+  ctx: BenchCtx,
+  cl: ClusterRun,
+  ref: Reference,
+  pipelines: { app1: Pipeline; app2: Pipeline },
+  grepCount: number | undefined,
+): Promise<AppsResult> {
   const { cluster, c, rs, phase } = cl;
   const mismatch = (what: string) => ctx.problems.mismatch(what);
   const rows: ThroughputRow[] = [];
   const jobStats: JobStats[] = [];
   const row = (app: string, r: JobResult, expected: number, check: string, pipeline: string, p: Pipeline): ThroughputRow => {
     const done = r.run.done!;
-    return { cluster, app, lines: done.tuples_read, outputs: r.run.outputs.length, expected, check, durationMs: done.duration_ms, wallMs: r.wallMs, tuplesPerS: tuplesPerS(r), pipeline, pipelineMs: p.ms, pipelineCheck: p.check };
+    return {
+      cluster,
+      app,
+      lines: done.tuples_read,
+      outputs: r.run.outputs.length,
+      expected,
+      check,
+      durationMs: done.duration_ms,
+      wallMs: r.wallMs,
+      tuplesPerS: tuplesPerS(r),
+      pipeline,
+      pipelineMs: p.ms,
+      pipelineCheck: p.check,
+    };
   };
 
   const a1 = await phase("App 1", () => {
@@ -94,10 +113,36 @@ export function report(r: { rows: readonly ThroughputRow[]; uploads: readonly Up
   out.push("");
   out.push(
     mdTable(
-      ["cluster", "job", "lines in", "outputs", "check", "job duration", "wall (submit to done)", "tuples/s", "Unix pipeline (same file)", "pipeline time", "pipeline lines/s", "ours / pipeline"],
+      [
+        "cluster",
+        "job",
+        "lines in",
+        "outputs",
+        "check",
+        "job duration",
+        "wall (submit to done)",
+        "tuples/s",
+        "Unix pipeline (same file)",
+        "pipeline time",
+        "pipeline lines/s",
+        "ours / pipeline",
+      ],
       r.rows.map((t) => {
         const pipeRate = t.lines / (t.pipelineMs / 1000);
-        return [t.cluster, t.app, int(t.lines), int(t.outputs), t.check, fmtSec(t.durationMs), fmtSec(t.wallMs), `**${int(t.tuplesPerS)}**`, `\`${t.pipeline}\` (${t.pipelineCheck})`, fmtSec(t.pipelineMs), int(pipeRate), `${(t.tuplesPerS / pipeRate).toFixed(3)}x (pipeline ${(pipeRate / t.tuplesPerS).toFixed(0)}x faster)`];
+        return [
+          t.cluster,
+          t.app,
+          int(t.lines),
+          int(t.outputs),
+          t.check,
+          fmtSec(t.durationMs),
+          fmtSec(t.wallMs),
+          `**${int(t.tuplesPerS)}**`,
+          `\`${t.pipeline}\` (${t.pipelineCheck})`,
+          fmtSec(t.pipelineMs),
+          int(pipeRate),
+          `${(t.tuplesPerS / pipeRate).toFixed(3)}x (pipeline ${(pipeRate / t.tuplesPerS).toFixed(0)}x faster)`,
+        ];
       }),
     ),
   );
@@ -118,7 +163,12 @@ export function report(r: { rows: readonly ThroughputRow[]; uploads: readonly Up
   out.push("");
   out.push("HyDFS create of the inputs (through node 1, streamed from the local file):");
   out.push("");
-  out.push(mdTable(["cluster", "file", "size", "time", "MiB/s"], r.uploads.map((u) => [u.cluster, u.what, `${(u.bytes / 1024 / 1024).toFixed(1)} MiB`, fmtSec(u.ms), (u.bytes / 1024 / 1024 / (u.ms / 1000)).toFixed(1)])));
+  out.push(
+    mdTable(
+      ["cluster", "file", "size", "time", "MiB/s"],
+      r.uploads.map((u) => [u.cluster, u.what, `${(u.bytes / 1024 / 1024).toFixed(1)} MiB`, fmtSec(u.ms), (u.bytes / 1024 / 1024 / (u.ms / 1000)).toFixed(1)]),
+    ),
+  );
   out.push("");
   return out.join("\n");
 }

@@ -67,14 +67,19 @@ async function pipelines(ctx: BenchCtx, bigPath: string, ref: Reference): Promis
     pipe1.push(p1.ms);
     const groups = p1.out.trim().split("\n").filter(Boolean);
     const total = groups.reduce((s, g) => s + Number(g.trim().split(/\s+/)[0]), 0);
-    pipe1Check = total === ref.app1 ? `counts sum to ${int(total)} = reference; ${groups.length} groups (cut's field 7 is not CSV-aware)` : mismatch(`pipeline App 1: counts sum to ${total}, reference ${ref.app1}`);
+    pipe1Check =
+      total === ref.app1
+        ? `counts sum to ${int(total)} = reference; ${groups.length} groups (cut's field 7 is not CSV-aware)`
+        : mismatch(`pipeline App 1: counts sum to ${total}, reference ${ref.app1}`);
     const p2 = await timeShell(`grep -F ${shq(APP2.pattern)} ${file} | cut -d, -f1-3 | wc -l`, 300_000);
     pipe2.push(p2.ms);
     const n = Number(p2.out.trim());
     pipe2Check = n === ref.app2 ? `${int(n)} lines = reference` : mismatch(`pipeline App 2: ${n} lines, reference ${ref.app2}`);
   }
   const out = { app1: { ms: percentile(pipe1, 50)!, check: pipe1Check }, app2: { ms: percentile(pipe2, 50)!, check: pipe2Check }, grepCount };
-  ctx.log(`pipelines: App 1 ${fmtMs(out.app1.ms)} (${pipe1.map((m) => m.toFixed(0)).join(", ")}), App 2 ${fmtMs(out.app2.ms)} (${pipe2.map((m) => m.toFixed(0)).join(", ")}); grep -c ${grepCount}`);
+  ctx.log(
+    `pipelines: App 1 ${fmtMs(out.app1.ms)} (${pipe1.map((m) => m.toFixed(0)).join(", ")}), App 2 ${fmtMs(out.app2.ms)} (${pipe2.map((m) => m.toFixed(0)).join(", ")}); grep -c ${grepCount}`,
+  );
   return out;
 }
 
@@ -82,7 +87,8 @@ async function pipelines(ctx: BenchCtx, bigPath: string, ref: Reference): Promis
 function daemonPeaks(c: LocalCluster, cluster: string) {
   const rows = new Map<string, memory.DaemonRow>();
   let resetRefused = false;
-  for (const k of c.nodeNumbers) for (const s of SERVICES) rows.set(`${k}/${s}`, { cluster, node: k, service: s, idleKb: procStatus(c.pid(k, s) ?? 0).rss, peaks: [] });
+  for (const k of c.nodeNumbers)
+    for (const s of SERVICES) rows.set(`${k}/${s}`, { cluster, node: k, service: s, idleKb: procStatus(c.pid(k, s) ?? 0).rss, peaks: [] });
   const phase = async <T>(name: memory.Phase, f: () => Promise<T>): Promise<T> => {
     for (const k of c.nodeNumbers) for (const s of SERVICES) if (!resetPeak(c.pid(k, s))) resetRefused = true;
     const out = await f();
@@ -93,7 +99,14 @@ function daemonPeaks(c: LocalCluster, cluster: string) {
 }
 
 /** One cluster's part of sections 1-4; what it measured goes into `into`. */
-async function onOneCluster(ctx: BenchCtx, spec: ClusterSpec, bigPath: string, ref: Reference, pipes: Awaited<ReturnType<typeof pipelines>>, into: AtLeastOnceResult): Promise<void> {
+async function onOneCluster(
+  ctx: BenchCtx,
+  spec: ClusterSpec,
+  bigPath: string,
+  ref: Reference,
+  pipes: Awaited<ReturnType<typeof pipelines>>,
+  into: AtLeastOnceResult,
+): Promise<void> {
   const { nodes, subnet } = spec;
   const cluster = `${nodes} nodes`;
   const { dir, c } = benchCluster(ctx, `bench-rainstorm-${nodes}n-`, subnet, true);
@@ -126,10 +139,23 @@ export async function run(ctx: BenchCtx, scratch: string): Promise<AtLeastOnceRe
   ctx.log(`generating ${int(lines)} lines into ${bigPath}`);
   const t0 = performance.now();
   const ref = writeInput(bigPath, lines);
-  ctx.log(`generated ${(ref.bytes / 1024 / 1024).toFixed(1)} MiB in ${fmtSec(performance.now() - t0)}: ${int(ref.app1)} lines contain ${APP1.pattern} (${ref.app1Counts.size} groups), ${int(ref.app2)} contain '${APP2.pattern}'`);
+  ctx.log(
+    `generated ${(ref.bytes / 1024 / 1024).toFixed(1)} MiB in ${fmtSec(performance.now() - t0)}: ${int(ref.app1)} lines contain ${APP1.pattern} (${ref.app1Counts.size} groups), ${int(ref.app2)} contain '${APP2.pattern}'`,
+  );
   const pipes = await pipelines(ctx, bigPath, ref);
   const clusters = clustersFor(ctx.opts.quick);
-  const result: AtLeastOnceResult = { ref, clusters, quick: ctx.opts.quick, cpus: ctx.cpus, throughput: [], uploads: [], latency: [], daemons: [], jobStats: [], resetRefused: false };
+  const result: AtLeastOnceResult = {
+    ref,
+    clusters,
+    quick: ctx.opts.quick,
+    cpus: ctx.cpus,
+    throughput: [],
+    uploads: [],
+    latency: [],
+    daemons: [],
+    jobStats: [],
+    resetRefused: false,
+  };
   for (const spec of clusters) await onOneCluster(ctx, spec, bigPath, ref, pipes, result);
   rmSync(bigPath, { force: true });
   return result;

@@ -101,7 +101,18 @@ function asExpected(lines: number): number {
 }
 
 /** Run one autoscale=true job, polling list_tasks every AS_POLL_MS and recording its scaled events. */
-async function asRunJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, rs: RainstormTestClient, label: string, src: string, dest: string, ref: Reference, rate: number, schedule?: string): Promise<AsRun> {
+async function asRunJob(
+  ctx: BenchCtx,
+  c: LocalCluster,
+  hydfs: HydfsTestClient,
+  rs: RainstormTestClient,
+  label: string,
+  src: string,
+  dest: string,
+  ref: Reference,
+  rate: number,
+  schedule?: string,
+): Promise<AsRun> {
   const mismatch = (what: string) => ctx.problems.mismatch(what);
   const scaled: ScaledEvent[] = [];
   const samples: RateSample[] = [];
@@ -125,7 +136,9 @@ async function asRunJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, 
         polling = false;
       });
   };
-  ctx.log(`${label}: App 2 (grep '${AS_APP.pattern}' ${AS_APP.col} | transform ${AS_APP.fields}), 1 task per stage, autoscale=true LW ${AS_LW} HW ${AS_HW}, ${schedule ? `--rate-schedule ${schedule}` : `input_rate ${rate}`}, ${int(ref.lines)} lines`);
+  ctx.log(
+    `${label}: App 2 (grep '${AS_APP.pattern}' ${AS_APP.col} | transform ${AS_APP.fields}), 1 task per stage, autoscale=true LW ${AS_LW} HW ${AS_HW}, ${schedule ? `--rate-schedule ${schedule}` : `input_rate ${rate}`}, ${int(ref.lines)} lines`,
+  );
   try {
     const r = await runJob(ctx, c, rs, label, asArgs(src, dest, rate, schedule), true, (ev, now) => {
       if (ev.event === "accepted") {
@@ -139,7 +152,10 @@ async function asRunJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, 
         ctx.log(`${label}: scaled at +${fmtSec(e.atMs)}: stage${e.stage} ${e.from} -> ${e.to} (${e.reason})`);
       } else if (ev.event === "done" || ev.event === "failed") clearInterval(poller);
     });
-    const checks = [checkApp2(mismatch, label, r.run, ref, undefined, AS_APP, asExpected(ref.lines)), (await checkDest(mismatch, hydfs, label, dest, r.run.outputs)).check];
+    const checks = [
+      checkApp2(mismatch, label, r.run, ref, undefined, AS_APP, asExpected(ref.lines)),
+      (await checkDest(mismatch, hydfs, label, dest, r.run.outputs)).check,
+    ];
     const run: AsRun = {
       label,
       schedule: schedule ?? `${rate} tuples/s constant`,

@@ -35,7 +35,6 @@ export function stageTotal(s: RateSample, stage: number, tasks?: number): number
   return (rates as number[]).reduce((a, b) => a + b, 0);
 }
 
-
 /** How the step run's backlog drained: latencies relative to the fastest pre-step line, per AS_BIN_MS bin of send time. */
 export interface Drain {
   /** The fastest pre-step line's raw latency (the bias of the method). */
@@ -91,7 +90,16 @@ export function drainOf(step: AsRun, stepMs: number, stepDownMs: number): Drain 
     }
   }
   const p99 = percentile(post, 99);
-  return { offset, preMedian, threshold, drainMs: (lastBad + 1) * AS_BIN_MS, peakBin, peakBinAt: peakBinAt * AS_BIN_MS, postP99: p99 === undefined ? undefined : p99 - offset, bins: bins.size };
+  return {
+    offset,
+    preMedian,
+    threshold,
+    drainMs: (lastBad + 1) * AS_BIN_MS,
+    peakBin,
+    peakBinAt: peakBinAt * AS_BIN_MS,
+    postP99: p99 === undefined ? undefined : p99 - offset,
+    bins: bins.size,
+  };
 }
 
 /** ms from the step to the first sample where stage 1's summed rate reaches 95% of 2R. */
@@ -183,7 +191,12 @@ function stepRows(v: View): string[][] {
   }
   // Flapping in the step run: per stage, exactly one step up after the step and one step down after the step down.
   if (step) {
-    const expected = step.scaled.length === 4 && [0, 1].every((st) => step.scaled.filter((e) => e.stage === st && e.to > e.from).length === 1 && step.scaled.filter((e) => e.stage === st && e.to < e.from).length === 1);
+    const expected =
+      step.scaled.length === 4 &&
+      [0, 1].every(
+        (st) =>
+          step.scaled.filter((e) => e.stage === st && e.to > e.from).length === 1 && step.scaled.filter((e) => e.stage === st && e.to < e.from).length === 1,
+      );
     rows.push([
       "scaling actions in the step run",
       `${step.scaled.length}: ${step.scaled.map((e) => `s${e.stage} ${e.from}->${e.to} @+${(e.atMs / 1000).toFixed(1)} s`).join(", ") || "none"}; most tasks per stage ${step.maxTasks.join(" / ")}`,
@@ -202,10 +215,12 @@ function steadyRow(v: View): string[] {
   const steadyPerTask = steady ? medianOver(steady.samples, 3000, Infinity, (s) => stageTotal(s, 1, 1)) : undefined;
   return [
     `scaling actions per minute, steady ${int(AS_RATE)} tuples/s for ${v.steadyS} s (LW ${AS_LW} < per-task rate < HW ${AS_HW})`,
-    steady ? `**${steadyActions!.toFixed(2)}** (${steady.scaled.length} in ${fmtS(steady.durationMs)}; stage-1 task rate median ${int(steadyPerTask)} tuples/s)` : "n/a",
+    steady
+      ? `**${steadyActions!.toFixed(2)}** (${steady.scaled.length} in ${fmtS(steady.durationMs)}; stage-1 task rate median ${int(steadyPerTask)} tuples/s)`
+      : "n/a",
     "0",
     verdict(steady === undefined ? undefined : steady.scaled.length === 0),
-  ]
+  ];
 }
 
 /** Throughput before the step and after the new parallelism settles: the verdict rows, and the detail table's rows. */
@@ -220,29 +235,64 @@ function throughputRows(v: View): { rows: string[][]; tput: string[][] } {
       const afterFrom = up ? up.atMs + settleMs : undefined;
       const n = up?.to;
       const bTotal = medianOver(step.samples, beforeFrom, stepMs, (s) => stageTotal(s, stage, 1));
-      const aTotal = afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, (s) => stageTotal(s, stage, n)) : undefined;
-      const aPerTask = afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, (s) => ((s.stages[stage] ?? []).length === n ? Math.max(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined)) : undefined;
-      const aMinTask = afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, (s) => ((s.stages[stage] ?? []).length === n ? Math.min(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined)) : undefined;
+      const aTotal =
+        afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, (s) => stageTotal(s, stage, n)) : undefined;
+      const aPerTask =
+        afterFrom !== undefined && afterFrom < stepDownMs
+          ? medianOver(step.samples, afterFrom, stepDownMs, (s) =>
+              (s.stages[stage] ?? []).length === n ? Math.max(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined,
+            )
+          : undefined;
+      const aMinTask =
+        afterFrom !== undefined && afterFrom < stepDownMs
+          ? medianOver(step.samples, afterFrom, stepDownMs, (s) =>
+              (s.stages[stage] ?? []).length === n ? Math.min(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined,
+            )
+          : undefined;
       tput.push([
         `stage ${stage}`,
         `1 task: ${int(bTotal)} tuples/s (+${fmtS(beforeFrom)} to +${fmtS(stepMs)})`,
-        afterFrom === undefined ? "n/a (no scale-up)" : afterFrom >= stepDownMs ? "n/a (did not settle before the step down)" : `${n} tasks: total ${int(aTotal)} tuples/s, per task ${int(aMinTask)}-${int(aPerTask)} (+${fmtS(afterFrom)} to +${fmtS(stepDownMs)})`,
+        afterFrom === undefined
+          ? "n/a (no scale-up)"
+          : afterFrom >= stepDownMs
+            ? "n/a (did not settle before the step down)"
+            : `${n} tasks: total ${int(aTotal)} tuples/s, per task ${int(aMinTask)}-${int(aPerTask)} (+${fmtS(afterFrom)} to +${fmtS(stepDownMs)})`,
         `${int(AS_RATE)} -> ${int(2 * AS_RATE)} total; per task inside LW ${AS_LW} .. HW ${AS_HW} after`,
       ]);
-      const ok = bTotal !== undefined && aTotal !== undefined && aPerTask !== undefined && aMinTask !== undefined && Math.abs(aTotal - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE && aPerTask < AS_HW && aMinTask > AS_LW;
+      const ok =
+        bTotal !== undefined &&
+        aTotal !== undefined &&
+        aPerTask !== undefined &&
+        aMinTask !== undefined &&
+        Math.abs(aTotal - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE &&
+        aPerTask < AS_HW &&
+        aMinTask > AS_LW;
       rows.push([
         `stage ${stage} throughput, before the step -> after the new parallelism settles (list_tasks rates, median)`,
-        aTotal === undefined ? `${int(bTotal)} tuples/s on 1 task -> n/a` : `${int(bTotal)} tuples/s on 1 task -> ${int(aTotal)} tuples/s on ${n} tasks (${int(aMinTask)}-${int(aPerTask)} per task)`,
+        aTotal === undefined
+          ? `${int(bTotal)} tuples/s on 1 task -> n/a`
+          : `${int(bTotal)} tuples/s on 1 task -> ${int(aTotal)} tuples/s on ${n} tasks (${int(aMinTask)}-${int(aPerTask)} per task)`,
         `total = source rate (+-5%), each task inside LW..HW`,
         verdict(ok),
       ]);
     }
-    const outRate = (from: number, to: number) => step.arrivals.filter((a) => a.atMs >= from && a.atMs < to).reduce((n, a) => n + a.lines.length, 0) / ((to - from) / 1000);
+    const outRate = (from: number, to: number) =>
+      step.arrivals.filter((a) => a.atMs >= from && a.atMs < to).reduce((n, a) => n + a.lines.length, 0) / ((to - from) / 1000);
     const lastUp = Math.max(...ups.map((e) => e?.atMs ?? Infinity));
     const oBefore = outRate(Math.max(2000, stepMs - 8000), stepMs);
     const oAfter = Number.isFinite(lastUp) && lastUp + settleMs < stepDownMs ? outRate(lastUp + settleMs, stepDownMs) : undefined;
-    tput.push(["job outputs/s (arrivals at the submitter)", `${int(oBefore)}`, oAfter === undefined ? "n/a" : `${int(oAfter)}`, `${int(AS_RATE)} -> ${int(2 * AS_RATE)}`]);
-    rows.push(["job outputs/s, before the step -> after the new parallelism settles", `${int(oBefore)} -> ${oAfter === undefined ? "n/a" : int(oAfter)}`, `= source rate (+-5%)`, verdict(oAfter !== undefined && Math.abs(oBefore - AS_RATE) <= 0.05 * AS_RATE && Math.abs(oAfter - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE)]);
+    tput.push([
+      "job outputs/s (arrivals at the submitter)",
+      `${int(oBefore)}`,
+      oAfter === undefined ? "n/a" : `${int(oAfter)}`,
+      `${int(AS_RATE)} -> ${int(2 * AS_RATE)}`,
+    ]);
+    rows.push([
+      "job outputs/s, before the step -> after the new parallelism settles",
+      `${int(oBefore)} -> ${oAfter === undefined ? "n/a" : int(oAfter)}`,
+      `= source rate (+-5%)`,
+      verdict(oAfter !== undefined && Math.abs(oBefore - AS_RATE) <= 0.05 * AS_RATE && Math.abs(oAfter - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE),
+    ]);
   }
   return { rows, tput };
 }
@@ -250,18 +300,20 @@ function throughputRows(v: View): { rows: string[][]; tput: string[][] } {
 /** How the section measures, for the reader of the report. */
 function method(v: View): string {
   const { step, s1, s2, settleMs } = v;
-  return `Own ${AS_CLUSTER.nodes}-node cluster (${AS_CLUSTER.subnet}.1-${AS_CLUSTER.nodes}, default config: autoscale_sustain_samples ${DEFAULT_RAINSTORM.autoscale_sustain_samples}, autoscale_settle_ms ${settleMs}, batch_size ${DEFAULT_RAINSTORM.batch_size}), ` +
-      `on the same ${v.cpus}-CPU machine. Job: \`grep-wrapper '${AS_APP.pattern}' ${AS_APP.col} | transform-wrapper ${AS_APP.fields}\` (App 2's shape; every line has a comma, so both stages see the whole source rate), ` +
-      `1 task per stage at the start, exactly_once=false, autoscale=true, LW ${AS_LW}, HW ${AS_HW} tuples/s per task. ` +
-      `Step run: \`--rate-schedule ${step?.schedule ?? `${AS_RATE}:${s1}s,${2 * AS_RATE}:${s2}s,...`}\`: R = ${AS_RATE} keeps one task inside the band, 2R = ${2 * AS_RATE} puts it 50% over HW, ` +
-      `and two tasks at ${AS_RATE} each are inside the band again (so exactly one step up is right); back at R, two tasks get ${AS_RATE / 2} < LW, so each stage should return to 1 task. ` +
-      `Times are relative to the step at accepted + ${s1} s (the leader starts the source as it sends \`accepted\`). ` +
-      `Backlog drained: each output's latency = its arrival at the submitter - its line's scheduled send time (accepted + the schedule's due time of its line number, read from the Sign Asset ID), ` +
-      "minus the smallest such latency among the lines sent in the 10 s before the step (accepted reaches the submitter after the source starts, so raw figures are biased low by a constant; this assumes the fastest line took ~0 ms); " +
-      `lines sent after the step are binned by send time (${AS_BIN_MS} ms) and the drain time is the end of the last bin before the step down whose median exceeds max(1.5 x the median of the 10 s before the step, that median + ${AS_LATENCY_FLOOR_MS} ms) ` +
-      `(0 = no bin ever exceeded it: there was no backlog to drain). At these rates one task is far from saturated (App 2 runs at tens of thousands of tuples/s per stage), so the scaling is driven by the watermarks, not by a backlog. ` +
-      `Throughput: list_tasks rates polled every ${AS_POLL_MS} ms (tuples/s over the last second), median over ${Math.min(8, s1 - 2)} s before the step and over the rest of the 2R step from the scale-up + settle (${fmtS(settleMs)}). ` +
-      `Steady run: input_rate ${AS_RATE} for ${v.steadyS} s; actions/min = scaled events / job duration. Every run's output is checked line by line and dest against the streamed outputs.`;
+  return (
+    `Own ${AS_CLUSTER.nodes}-node cluster (${AS_CLUSTER.subnet}.1-${AS_CLUSTER.nodes}, default config: autoscale_sustain_samples ${DEFAULT_RAINSTORM.autoscale_sustain_samples}, autoscale_settle_ms ${settleMs}, batch_size ${DEFAULT_RAINSTORM.batch_size}), ` +
+    `on the same ${v.cpus}-CPU machine. Job: \`grep-wrapper '${AS_APP.pattern}' ${AS_APP.col} | transform-wrapper ${AS_APP.fields}\` (App 2's shape; every line has a comma, so both stages see the whole source rate), ` +
+    `1 task per stage at the start, exactly_once=false, autoscale=true, LW ${AS_LW}, HW ${AS_HW} tuples/s per task. ` +
+    `Step run: \`--rate-schedule ${step?.schedule ?? `${AS_RATE}:${s1}s,${2 * AS_RATE}:${s2}s,...`}\`: R = ${AS_RATE} keeps one task inside the band, 2R = ${2 * AS_RATE} puts it 50% over HW, ` +
+    `and two tasks at ${AS_RATE} each are inside the band again (so exactly one step up is right); back at R, two tasks get ${AS_RATE / 2} < LW, so each stage should return to 1 task. ` +
+    `Times are relative to the step at accepted + ${s1} s (the leader starts the source as it sends \`accepted\`). ` +
+    `Backlog drained: each output's latency = its arrival at the submitter - its line's scheduled send time (accepted + the schedule's due time of its line number, read from the Sign Asset ID), ` +
+    "minus the smallest such latency among the lines sent in the 10 s before the step (accepted reaches the submitter after the source starts, so raw figures are biased low by a constant; this assumes the fastest line took ~0 ms); " +
+    `lines sent after the step are binned by send time (${AS_BIN_MS} ms) and the drain time is the end of the last bin before the step down whose median exceeds max(1.5 x the median of the 10 s before the step, that median + ${AS_LATENCY_FLOOR_MS} ms) ` +
+    `(0 = no bin ever exceeded it: there was no backlog to drain). At these rates one task is far from saturated (App 2 runs at tens of thousands of tuples/s per stage), so the scaling is driven by the watermarks, not by a backlog. ` +
+    `Throughput: list_tasks rates polled every ${AS_POLL_MS} ms (tuples/s over the last second), median over ${Math.min(8, s1 - 2)} s before the step and over the rest of the 2R step from the scale-up + settle (${fmtS(settleMs)}). ` +
+    `Steady run: input_rate ${AS_RATE} for ${v.steadyS} s; actions/min = scaled events / job duration. Every run's output is checked line by line and dest against the streamed outputs.`
+  );
 }
 
 /** The Markdown of section 6. */
@@ -269,14 +321,31 @@ export function report(r: AutoscaleResult): string {
   const v = viewOf(r);
   const tp = throughputRows(v);
   const rows = [...stepRows(v), steadyRow(v), ...tp.rows];
-  for (const run of r.runs) rows.push([`output of the ${run.label.replace("autoscale ", "")} (${int(run.lines)} lines)`, run.check, "exactly one output per input line; dest = outputs", verdict(!run.check.includes("MISMATCH"))]);
+  for (const run of r.runs)
+    rows.push([
+      `output of the ${run.label.replace("autoscale ", "")} (${int(run.lines)} lines)`,
+      run.check,
+      "exactly one output per input line; dest = outputs",
+      verdict(!run.check.includes("MISMATCH")),
+    ]);
   if (r.runs.length < 2) rows.push(["runs completed", `${r.runs.length} of 2 (see Problems)`, "2", "**miss**"]);
-  const out: string[] = ["## 6. Autoscaling", "", "### Benchmark: autoscaling", "", mdTable(["measure", "result", "target", "pass/miss"], rows), "", method(v), ""];
+  const out: string[] = [
+    "## 6. Autoscaling",
+    "",
+    "### Benchmark: autoscaling",
+    "",
+    mdTable(["measure", "result", "target", "pass/miss"], rows),
+    "",
+    method(v),
+    "",
+  ];
   if (tp.tput.length > 0) {
     out.push(mdTable(["stage", "before the step", "after the new parallelism settles", "expected"], tp.tput));
     out.push("");
   }
-  const events = r.runs.flatMap((run) => run.scaled.map((e) => [run.label.replace("autoscale ", ""), `+${fmtS(e.atMs)}`, `stage ${e.stage}`, `${e.from} -> ${e.to}`, int(e.avg), e.reason]));
+  const events = r.runs.flatMap((run) =>
+    run.scaled.map((e) => [run.label.replace("autoscale ", ""), `+${fmtS(e.atMs)}`, `stage ${e.stage}`, `${e.from} -> ${e.to}`, int(e.avg), e.reason]),
+  );
   if (events.length > 0) {
     out.push(mdTable(["run", "at (after accepted)", "stage", "tasks", "avg tuples/s per task", "reason"], events));
     out.push("");

@@ -32,23 +32,50 @@ function stepRun(base: number, extra: (sendMs: number) => number, scaled: Scaled
     const sendMs = n <= 2000 ? n * 10 : 20_000 + (n - 2000) * 5;
     arrivals.push({ atMs: sendMs + base + extra(sendMs), lines: [`k\t${genLine(n)}`] });
   }
-  return { label: "autoscale step run", schedule: "100:20s,200:10s", lines: 4000, outputs: 4000, durationMs: 30_000, check: "ok", scaled, samples, arrivals, maxTasks: [2, 2] };
+  return {
+    label: "autoscale step run",
+    schedule: "100:20s,200:10s",
+    lines: 4000,
+    outputs: 4000,
+    durationMs: 30_000,
+    check: "ok",
+    scaled,
+    samples,
+    arrivals,
+    maxTasks: [2, 2],
+  };
 }
 
 test("drain: no backlog when the latency never leaves the band", () => {
-  expect(drainOf(stepRun(3, () => 0), 20_000, 30_000)).toMatchObject({ offset: 3, preMedian: 0, threshold: 5, drainMs: 0, bins: 20 });
+  expect(
+    drainOf(
+      stepRun(3, () => 0),
+      20_000,
+      30_000,
+    ),
+  ).toMatchObject({ offset: 3, preMedian: 0, threshold: 5, drainMs: 0, bins: 20 });
 });
 
 test("drain: the end of the last bin whose median is over the threshold", () => {
   // Lines sent in the first 2 s after the step wait 50 ms more: bins 0-3 (0.5 s each) are over.
-  const d = drainOf(stepRun(3, (ms) => (ms >= 20_000 && ms < 22_000 ? 50 : 0)), 20_000, 30_000)!;
+  const d = drainOf(
+    stepRun(3, (ms) => (ms >= 20_000 && ms < 22_000 ? 50 : 0)),
+    20_000,
+    30_000,
+  )!;
   expect(d.drainMs).toBe(2000);
   expect(d.peakBin).toBe(50);
   expect(d.postP99).toBe(50);
 });
 
 test("drain: undefined without lines before the step", () => {
-  expect(drainOf(stepRun(3, () => 0), 1000, 30_000)).toBeUndefined();
+  expect(
+    drainOf(
+      stepRun(3, () => 0),
+      1000,
+      30_000,
+    ),
+  ).toBeUndefined();
 });
 
 test("rate back: the first sample after the step where stage 1 sums to 95% of 2R", () => {
@@ -64,9 +91,15 @@ test("the report's verdicts: time to scale up, no flapping, steady actions; a mi
   const step: AsRun = { ...stepRun(0, () => 0, scaled), schedule: "1500:10s,3000:15s,1500:12s" };
   const steady: AsRun = { ...stepRun(0, () => 0), label: "autoscale steady run", scaled: [], durationMs: 30_000 };
   const md = report({ stepsS: [10, 15, 12], steadyS: 30, cpus: 2, stepInputStored: true, runs: [step, steady], uploads: [] });
-  expect(row(md, "stage 1: step 1,500 -> 3,000 tuples/s to its first `scaled` event")?.slice(1)).toEqual(["**2.00 s** (1 -> 2 tasks, avg 3,000 tuples/s per task)", "<= 10.00 s", "pass"]);
+  expect(row(md, "stage 1: step 1,500 -> 3,000 tuples/s to its first `scaled` event")?.slice(1)).toEqual([
+    "**2.00 s** (1 -> 2 tasks, avg 3,000 tuples/s per task)",
+    "<= 10.00 s",
+    "pass",
+  ]);
   expect(row(md, "scaling actions in the step run")?.at(-1)).toBe("pass");
-  expect(row(md, "scaling actions per minute, steady 1,500 tuples/s for 30 s (LW 1000 < per-task rate < HW 2000)")?.slice(1, 2)[0]).toStartWith("**0.00** (0 in 30.00 s");
+  expect(row(md, "scaling actions per minute, steady 1,500 tuples/s for 30 s (LW 1000 < per-task rate < HW 2000)")?.slice(1, 2)[0]).toStartWith(
+    "**0.00** (0 in 30.00 s",
+  );
   expect(md).toContain("| step run | +12.00 s | stage 1 | 1 -> 2 | 3,000 | over HW |");
   const none = report({ stepsS: [10, 15, 12], steadyS: 30, cpus: 2, stepInputStored: false, runs: [], uploads: [] });
   expect(row(none, "runs completed")).toEqual(["runs completed", "0 of 2 (see Problems)", "2", "**miss**"]);

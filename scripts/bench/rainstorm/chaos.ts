@@ -5,7 +5,15 @@
  * equal the golden.
  */
 import { seededRng } from "../../../services/shared/rng.ts";
-import { CHAOS_LINES, CHAOS_RATE, type ChaosKill, chaosJobArgs, chaosKillAfterOutputs, chaosTarget, drawChaosPlan } from "../../../services/testing/chaos_plan.ts";
+import {
+  CHAOS_LINES,
+  CHAOS_RATE,
+  type ChaosKill,
+  chaosJobArgs,
+  chaosKillAfterOutputs,
+  chaosTarget,
+  drawChaosPlan,
+} from "../../../services/testing/chaos_plan.ts";
 import type { JobRun, RainstormTestClient } from "../../../services/testing/rainstorm_client.ts";
 import { fmtSec, int, mdTable, percentile } from "../stats.ts";
 import type { BenchCtx } from "./context.ts";
@@ -92,7 +100,9 @@ export async function run(ctx: BenchCtx, rs: RainstormTestClient, into: ChaosRes
     const plan = drawChaosPlan(rng);
     const row = await oneRun(rs, into.seed, i, plan, into.ref!);
     into.rows.push(row);
-    ctx.log(`chaos ${i + 1}/${into.runs} (seed ${into.seed}): ${row.durationMs ?? "n/a"} ms, ${row.pass ? "pass" : `FAIL (${row.error ?? `increasing=${row.increasing} counts=${row.countsOk}`})`}; ${row.killsDone}/${plan.length} kills, ${row.restarts} restarts, ${row.outputs} outputs`);
+    ctx.log(
+      `chaos ${i + 1}/${into.runs} (seed ${into.seed}): ${row.durationMs ?? "n/a"} ms, ${row.pass ? "pass" : `FAIL (${row.error ?? `increasing=${row.increasing} counts=${row.countsOk}`})`}; ${row.killsDone}/${plan.length} kills, ${row.restarts} restarts, ${row.outputs} outputs`,
+    );
   }
 }
 
@@ -106,7 +116,16 @@ function summaryTable(r: ChaosResult): string {
   const exact = rows.filter((x) => r.ref && x.outputs === r.ref.app1).length;
   const durations = rows.flatMap((x) => (x.durationMs === undefined ? [] : [x.durationMs]));
   return mdTable(
-    ["runs", "passed", "kills planned", "kills done (kill_task 200)", "task_restarted events", "runs with exactly one output per matching line", "job duration p50 / max", `runs longer than paced + ${fmtSec(RESUME_TARGET_MS)} (${fmtSec(pacedMs + RESUME_TARGET_MS)})`],
+    [
+      "runs",
+      "passed",
+      "kills planned",
+      "kills done (kill_task 200)",
+      "task_restarted events",
+      "runs with exactly one output per matching line",
+      "job duration p50 / max",
+      `runs longer than paced + ${fmtSec(RESUME_TARGET_MS)} (${fmtSec(pacedMs + RESUME_TARGET_MS)})`,
+    ],
     [
       [
         String(rows.length),
@@ -116,7 +135,14 @@ function summaryTable(r: ChaosResult): string {
         String(rows.reduce((n, x) => n + x.restarts, 0)),
         `${exact} / ${rows.length}`,
         `${fmtSec(percentile(durations, 50))} / ${fmtSec(percentile(durations, 100))}`,
-        `${rows.filter(stalled).length}${rows.some(stalled) ? ` (run ${rows.filter(stalled).map((x) => x.run).join(", ")})` : ""}`,
+        `${rows.filter(stalled).length}${
+          rows.some(stalled)
+            ? ` (run ${rows
+                .filter(stalled)
+                .map((x) => x.run)
+                .join(", ")})`
+            : ""
+        }`,
       ],
     ],
   );

@@ -7,8 +7,22 @@ const golden = new Map([
   ["a", 2],
   ["b", 1],
 ]);
-const blank = (): ChaosRow => ({ run: 0, plan: [{ afterFraction: 0.3, stage: 1, pick: 0.5 }], killsDone: 1, restarts: 0, outputs: 0, increasing: false, countsOk: false, pass: false });
-const done = (outputs: string[], extra: Partial<JobRun> = {}): JobRun => ({ events: [{ event: "task_restarted" }], outputs, done: { duration_ms: 1200 }, ...extra });
+const blank = (): ChaosRow => ({
+  run: 0,
+  plan: [{ afterFraction: 0.3, stage: 1, pick: 0.5 }],
+  killsDone: 1,
+  restarts: 0,
+  outputs: 0,
+  increasing: false,
+  countsOk: false,
+  pass: false,
+});
+const done = (outputs: string[], extra: Partial<JobRun> = {}): JobRun => ({
+  events: [{ event: "task_restarted" }],
+  outputs,
+  done: { duration_ms: 1200 },
+  ...extra,
+});
 
 test.each([
   { what: "exact", run: done(["a\t1", "b\t1", "a\t2"]), want: { pass: true, increasing: true, countsOk: true, restarts: 1, outputs: 3, durationMs: 1200 } },

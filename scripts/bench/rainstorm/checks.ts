@@ -29,7 +29,10 @@ export function checkApp1(mismatch: Mismatch, label: string, run: JobRun, ref: R
   }
   const keys = new Set([...final.keys(), ...ref.app1Counts.keys()]);
   const bad = [...keys].filter((k) => final.get(k) !== ref.app1Counts.get(k));
-  if (bad.length > 0) problems.push(`${bad.length} of ${keys.size} groups differ (e.g. ${JSON.stringify(bad[0])}: got ${final.get(bad[0]!)}, want ${ref.app1Counts.get(bad[0]!)})`);
+  if (bad.length > 0)
+    problems.push(
+      `${bad.length} of ${keys.size} groups differ (e.g. ${JSON.stringify(bad[0])}: got ${final.get(bad[0]!)}, want ${ref.app1Counts.get(bad[0]!)})`,
+    );
   return problems.length === 0 ? `ok (${ref.app1Counts.size} groups, final counts = reference)` : mismatch(`${label}: ${problems.join("; ")}`);
 }
 
@@ -37,7 +40,15 @@ export function checkApp1(mismatch: Mismatch, label: string, run: JobRun, ref: R
  * App 2 (or `app`, another grep | transform): exactly one output per matching line, each the first
  * `fields` fields of its line, re-quoted, keyed by its field `col`. `expected` = matching lines.
  */
-export function checkApp2(mismatch: Mismatch, label: string, run: JobRun, ref: Reference, grepCount: number | undefined, app: GrepTransformApp = APP2, expected = ref.app2): string {
+export function checkApp2(
+  mismatch: Mismatch,
+  label: string,
+  run: JobRun,
+  ref: Reference,
+  grepCount: number | undefined,
+  app: GrepTransformApp = APP2,
+  expected = ref.app2,
+): string {
   const problems: string[] = [];
   if (run.done?.tuples_read !== ref.lines) problems.push(`tuples_read ${run.done?.tuples_read}, file has ${ref.lines} lines`);
   if (grepCount !== undefined && grepCount !== expected) problems.push(`grep -c says ${grepCount}, in-script reference ${expected}`);
@@ -51,7 +62,11 @@ export function checkApp2(mismatch: Mismatch, label: string, run: JobRun, ref: R
     const value = line.slice(tab + 1);
     const n = lineOfOutput(value);
     const input = Number.isInteger(n) && n >= 1 && n <= ref.lines ? genLine(n) : undefined;
-    const ok = input !== undefined && input.includes(app.pattern) && key === (csvField(input, app.col) ?? "") && value === formatCsvRecord(parseCsvLine(input).slice(0, app.fields));
+    const ok =
+      input !== undefined &&
+      input.includes(app.pattern) &&
+      key === (csvField(input, app.col) ?? "") &&
+      value === formatCsvRecord(parseCsvLine(input).slice(0, app.fields));
     if (!ok) {
       wrong++;
       firstWrong ||= line.slice(0, 120);
@@ -89,7 +104,13 @@ export async function hydfsSize(hydfs: HydfsTestClient, name: string): Promise<n
 export const destBytesOf = (outputs: readonly string[]): number => outputs.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
 /** dest holds exactly the streamed outputs: its size is theirs. */
-export async function checkDest(mismatch: Mismatch, hydfs: HydfsTestClient, label: string, dest: string, outputs: readonly string[]): Promise<{ bytes: number; check: string }> {
+export async function checkDest(
+  mismatch: Mismatch,
+  hydfs: HydfsTestClient,
+  label: string,
+  dest: string,
+  outputs: readonly string[],
+): Promise<{ bytes: number; check: string }> {
   const bytes = await hydfsSize(hydfs, dest);
   const want = destBytesOf(outputs);
   return { bytes, check: bytes === want ? "dest = outputs" : mismatch(`${label}: dest ${dest} has ${bytes} bytes, the streamed outputs ${want}`) };

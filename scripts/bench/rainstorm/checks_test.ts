@@ -56,7 +56,9 @@ test("App 2: the right outputs pass; a duplicate, a changed value or a grep -c d
   const m = collector();
   expect(checkApp2(m.mismatch, "a2", runOf(good), ref, ref.app2)).toBe(`ok (${ref.app2} lines, each value checked)`);
   expect(checkApp2(m.mismatch, "a2", runOf([...good.slice(1), good[2]!]), ref, undefined)).toContain("1 duplicate outputs");
-  expect(checkApp2(m.mismatch, "a2", runOf([`${good[0]!}x`, ...good.slice(1)]), ref, undefined)).toContain("1 outputs are not a matching input's first 3 fields");
+  expect(checkApp2(m.mismatch, "a2", runOf([`${good[0]!}x`, ...good.slice(1)]), ref, undefined)).toContain(
+    "1 outputs are not a matching input's first 3 fields",
+  );
   expect(checkApp2(m.mismatch, "a2", runOf(good), ref, ref.app2 + 1)).toContain("grep -c says");
   expect(m.seen).toHaveLength(3);
 });
@@ -69,7 +71,9 @@ test.each([
 ])("notIncreasing($outputs) = $bad", ({ outputs, bad }) => {
   expect(notIncreasing(outputs)).toBe(bad);
   const m = collector();
-  expect(checkIncreasing(m.mismatch, "x", outputs)).toBe(bad === 0 ? "counts strictly increase" : `**MISMATCH**: x: ${bad} outputs do not increase their key's count`);
+  expect(checkIncreasing(m.mismatch, "x", outputs)).toBe(
+    bad === 0 ? "counts strictly increase" : `**MISMATCH**: x: ${bad} outputs do not increase their key's count`,
+  );
 });
 
 test("dest bytes of outputs: one line each, in UTF-8", () => {

@@ -67,7 +67,15 @@ export interface UploadRow {
 }
 
 /** Store the local file `path` in HyDFS as `name` through node 1 and time it. */
-export async function uploadInput(ctx: BenchCtx, hydfs: HydfsTestClient, cluster: string, what: string, name: string, path: string, bytes: number): Promise<UploadRow> {
+export async function uploadInput(
+  ctx: BenchCtx,
+  hydfs: HydfsTestClient,
+  cluster: string,
+  what: string,
+  name: string,
+  path: string,
+  bytes: number,
+): Promise<UploadRow> {
   ctx.log(`${cluster}: storing ${what} (${(bytes / 1024 / 1024).toFixed(1)} MiB) in HyDFS as ${name}`);
   const t0 = performance.now();
   const res = await hydfs.write(1, "create", name, Bun.file(path));

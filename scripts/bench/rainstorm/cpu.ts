@@ -6,11 +6,21 @@ import { fmtSec, mdTable } from "../stats.ts";
 import type { JobStats } from "./job.ts";
 
 /** The groups of processes, in column order. */
-export const CPU_PARTS = ["rainstormd node 1 (leader)", "rainstormd others", "hydfsd node 1", "hydfsd others", "memberd (all)", "operators stage 0", "operators stage 1", "submitter (this script)"];
+export const CPU_PARTS = [
+  "rainstormd node 1 (leader)",
+  "rainstormd others",
+  "hydfsd node 1",
+  "hydfsd others",
+  "memberd (all)",
+  "operators stage 0",
+  "operators stage 1",
+  "submitter (this script)",
+];
 
 /** CPU seconds of a job per group of processes, in CPU_PARTS order. */
 export function cpuParts(j: JobStats): number[] {
-  const sumCpu = (pred: (node: number, svc: string) => boolean) => [...j.daemonCpu].filter(([k]) => pred(Number(k.split("/")[0]), k.split("/")[1]!)).reduce((a, [, v]) => a + v, 0);
+  const sumCpu = (pred: (node: number, svc: string) => boolean) =>
+    [...j.daemonCpu].filter(([k]) => pred(Number(k.split("/")[0]), k.split("/")[1]!)).reduce((a, [, v]) => a + v, 0);
   return [
     sumCpu((n, s) => n === 1 && s === "rainstormd"),
     sumCpu((n, s) => n !== 1 && s === "rainstormd"),
@@ -30,7 +40,14 @@ export function cpuTable(stats: readonly JobStats[], cpus: number): string {
     stats.map((j) => {
       const parts = cpuParts(j);
       const total = parts.reduce((a, b) => a + b, 0);
-      return [j.cluster, j.job, fmtSec(j.durationMs), ...parts.map((x) => x.toFixed(2)), total.toFixed(2), `${((100 * total) / ((j.durationMs / 1000) * cpus)).toFixed(0)}%`];
+      return [
+        j.cluster,
+        j.job,
+        fmtSec(j.durationMs),
+        ...parts.map((x) => x.toFixed(2)),
+        total.toFixed(2),
+        `${((100 * total) / ((j.durationMs / 1000) * cpus)).toFixed(0)}%`,
+      ];
     }),
   );
 }

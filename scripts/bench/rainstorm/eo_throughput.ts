@@ -141,7 +141,17 @@ export interface EoThroughputResult {
 }
 
 /** One job of 5a: `app` with exactly_once=`eo` over eo-input.csv, its checks and its HyDFS bytes. */
-async function oneJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, rs: RainstormTestClient, ref: Reference, app: App, eo: boolean, rep: number, reps: number): Promise<EoRow> {
+async function oneJob(
+  ctx: BenchCtx,
+  c: LocalCluster,
+  hydfs: HydfsTestClient,
+  rs: RainstormTestClient,
+  ref: Reference,
+  app: App,
+  eo: boolean,
+  rep: number,
+  reps: number,
+): Promise<EoRow> {
   const mismatch = (what: string) => ctx.problems.mismatch(what);
   const label = `EO section ${app} exactly_once=${eo}${reps > 1 ? ` rep ${rep + 1}` : ""}`;
   const dest = `eo-${app === "App 1" ? "app1" : "app2"}-${eo ? "eo" : "alo"}-${rep}.txt`;
@@ -153,7 +163,13 @@ async function oneJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, rs
   if (app === "App 1") {
     // At-least-once promises no order: a task forwards up to TASK_CONCURRENCY batches at once.
     const bad = notIncreasing(r.run.outputs);
-    checks.push(eo ? checkIncreasing(mismatch, label, r.run.outputs) : bad === 0 ? "counts strictly increase" : `${bad} count updates reached the sink after a larger one (no order is promised at-least-once)`);
+    checks.push(
+      eo
+        ? checkIncreasing(mismatch, label, r.run.outputs)
+        : bad === 0
+          ? "counts strictly increase"
+          : `${bad} count updates reached the sink after a larger one (no order is promised at-least-once)`,
+    );
   }
   const d = await checkDest(mismatch, hydfs, label, dest, r.run.outputs);
   checks.push(d.check);
@@ -174,7 +190,13 @@ async function oneJob(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, rs
     ops: opsDelta(before, after),
     logs: eo ? await readTaskLogs(hydfs, done.job, 2) : undefined,
   };
-  row.stats = jobStatsOf(`EO ${eo ? "on" : "off"}`, `${app}${reps > 1 ? ` rep ${rep + 1}` : ""}`, app === "App 1" ? APP1_OPS : APP2_OPS, r, shares("eo-input.csv", ref.lines, app === "App 1" ? ref.app1Counts : ref.app2Keys));
+  row.stats = jobStatsOf(
+    `EO ${eo ? "on" : "off"}`,
+    `${app}${reps > 1 ? ` rep ${rep + 1}` : ""}`,
+    app === "App 1" ? APP1_OPS : APP2_OPS,
+    r,
+    shares("eo-input.csv", ref.lines, app === "App 1" ? ref.app1Counts : ref.app2Keys),
+  );
   ctx.log(`${label}: ${done.duration_ms} ms, ${int(row.tuplesPerS)} tuples/s, HyDFS +${int(row.written)} B (dest ${int(row.destBytes)} B); ${row.check}`);
   forget(r);
   return row;
@@ -198,7 +220,8 @@ export async function run(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient
 }
 
 /** Median tuples/s of `app` with exactly_once=`eo`. */
-export const tput = (rows: readonly EoRow[], app: App, eo: boolean): number | undefined => median(rows.filter((r) => r.app === app && r.eo === eo).map((r) => r.tuplesPerS));
+export const tput = (rows: readonly EoRow[], app: App, eo: boolean): number | undefined =>
+  median(rows.filter((r) => r.app === app && r.eo === eo).map((r) => r.tuplesPerS));
 
 /** EO / non-EO of the median tuples/s. */
 export function ratio(rows: readonly EoRow[], app: App): number | undefined {
@@ -214,7 +237,21 @@ const repLabel = (r: EoRow, reps: number) => `${r.app}${reps > 1 ? ` (rep ${r.re
 
 function throughputTable(r: EoThroughputResult): string {
   return mdTable(
-    ["job", "exactly_once", "lines in", "outputs", "check", "job duration", "tuples/s", "EO / non-EO", "HyDFS bytes written (sum over coordinators)", "of which dest", "log bytes (written - dest)", "log bytes / input tuple", "HyDFS ops (sum over coordinators)"],
+    [
+      "job",
+      "exactly_once",
+      "lines in",
+      "outputs",
+      "check",
+      "job duration",
+      "tuples/s",
+      "EO / non-EO",
+      "HyDFS bytes written (sum over coordinators)",
+      "of which dest",
+      "log bytes (written - dest)",
+      "log bytes / input tuple",
+      "HyDFS ops (sum over coordinators)",
+    ],
     r.rows.map((row) => {
       const offMedian = tput(r.rows, row.app, false);
       return [
@@ -238,7 +275,21 @@ function throughputTable(r: EoThroughputResult): string {
 
 function logsTable(r: EoThroughputResult): string {
   return mdTable(
-    ["job", "stage: operator", "log bytes", "records (= HyDFS appends)", "inputs logged", "mean inputs / record", "inputs without output", "outputs logged", "answers JSON", "state JSON", "bytes / input", "records per task", "job duration / busiest task's records"],
+    [
+      "job",
+      "stage: operator",
+      "log bytes",
+      "records (= HyDFS appends)",
+      "inputs logged",
+      "mean inputs / record",
+      "inputs without output",
+      "outputs logged",
+      "answers JSON",
+      "state JSON",
+      "bytes / input",
+      "records per task",
+      "job duration / busiest task's records",
+    ],
     r.rows
       .filter((row) => row.logs)
       .flatMap((row) =>
@@ -278,7 +329,13 @@ export function cpuAdded(rows: readonly EoRow[]): string[][] {
     const d = on.map((x, i) => x - off[i]!);
     const total = d.reduce((a, b) => a + b, 0);
     const offTotal = off.reduce((a, b) => a + b, 0);
-    return [[app, ...d.map((x) => `${x >= 0 ? "+" : ""}${x.toFixed(2)} (${((100 * x) / total).toFixed(0)}%)`), `${total >= 0 ? "+" : ""}${total.toFixed(2)} (x${((offTotal + total) / offTotal).toFixed(2)} of off)`]];
+    return [
+      [
+        app,
+        ...d.map((x) => `${x >= 0 ? "+" : ""}${x.toFixed(2)} (${((100 * x) / total).toFixed(0)}%)`),
+        `${total >= 0 ? "+" : ""}${total.toFixed(2)} (x${((offTotal + total) / offTotal).toFixed(2)} of off)`,
+      ],
+    ];
   });
 }
 
@@ -305,7 +362,9 @@ export function report(r: EoThroughputResult, haveInput: boolean): string {
   );
   out.push("");
   if (r.rows.some((row) => row.logs)) {
-    out.push("What the logs hold (every task log read back from HyDFS after the job; a record = one processed group of batches = `{a: answers, s: state}` JSON):");
+    out.push(
+      "What the logs hold (every task log read back from HyDFS after the job; a record = one processed group of batches = `{a: answers, s: state}` JSON):",
+    );
     out.push("");
     out.push(logsTable(r));
     out.push("");

@@ -76,7 +76,11 @@ export async function run(ctx: BenchCtx, scratch: string): Promise<ExactlyOnceRe
       const path = join(dir, "eo-kill.csv");
       const killRef = (result.kills.ref = writeInput(path, lines));
       await upload(lines, "eo-kill.csv", path, killRef.bytes);
-      for (const stage of [1, 0] as const) await section(`kill run (stage ${stage})`, async () => void result.kills.runs.push(await kills.run(ctx, c, hydfs, rs, stage, killRef, result.kills.killAtS)));
+      for (const stage of [1, 0] as const)
+        await section(
+          `kill run (stage ${stage})`,
+          async () => void result.kills.runs.push(await kills.run(ctx, c, hydfs, rs, stage, killRef, result.kills.killAtS)),
+        );
     });
 
     await section("chaos", async () => {
@@ -118,8 +122,18 @@ function targetsTable(r: ExactlyOnceResult): string {
         resumeP99 === undefined ? "n/a" : `p50 ${fmtSec(percentile(resumeMs, 50))}, p99 ${fmtSec(resumeP99)}`,
         verdict(resumeP99 === undefined ? undefined : resumeP99 <= kills.RESUME_TARGET_MS),
       ],
-      ["HyDFS bytes written per input tuple, EO (logs only; dest excluded)", "(report)", `App 1 ${perTuple("App 1")} B, App 2 ${perTuple("App 2")} B (x3 on the replicas' disks)`, ""],
-      [`chaos runs (seed ${r.chaos.seed})`, `${r.chaos.runs} / ${r.chaos.runs}`, `${passed} / ${r.chaos.rows.length} passed`, verdict(r.chaos.rows.length === 0 ? undefined : passed === r.chaos.runs)],
+      [
+        "HyDFS bytes written per input tuple, EO (logs only; dest excluded)",
+        "(report)",
+        `App 1 ${perTuple("App 1")} B, App 2 ${perTuple("App 2")} B (x3 on the replicas' disks)`,
+        "",
+      ],
+      [
+        `chaos runs (seed ${r.chaos.seed})`,
+        `${r.chaos.runs} / ${r.chaos.runs}`,
+        `${passed} / ${r.chaos.rows.length} passed`,
+        verdict(r.chaos.rows.length === 0 ? undefined : passed === r.chaos.runs),
+      ],
     ],
   );
 }

@@ -10,8 +10,29 @@ function result(over: Partial<ExactlyOnceResult> = {}): ExactlyOnceResult {
   return {
     started: true,
     cpus: 2,
-    throughput: { ref: referenceOf(1000), reps: 1, rows: [eoRow("App 1", false, 0, 1000), eoRow("App 1", true, 0, 900), eoRow("App 2", false, 0, 1000), eoRow("App 2", true, 0, 500)], jobStats: [], cpus: 2 },
-    kills: { killAtS: [3], killSeconds: 20, runs: [{ stage: 1, job: "k", lines: 1, outputs: 1, restarts: 1, durationMs: 1, check: "ok", trials: [{ stage: 1, index: 0, atS: 3, node: "n", pid: 1, tKill: 0, status: 200, resumeAt: 3500 }] }] },
+    throughput: {
+      ref: referenceOf(1000),
+      reps: 1,
+      rows: [eoRow("App 1", false, 0, 1000), eoRow("App 1", true, 0, 900), eoRow("App 2", false, 0, 1000), eoRow("App 2", true, 0, 500)],
+      jobStats: [],
+      cpus: 2,
+    },
+    kills: {
+      killAtS: [3],
+      killSeconds: 20,
+      runs: [
+        {
+          stage: 1,
+          job: "k",
+          lines: 1,
+          outputs: 1,
+          restarts: 1,
+          durationMs: 1,
+          check: "ok",
+          trials: [{ stage: 1, index: 0, atS: 3, node: "n", pid: 1, tKill: 0, status: 200, resumeAt: 3500 }],
+        },
+      ],
+    },
     chaos: { seed: 4242, runs: 2, rows: [chaosRow(true), chaosRow(true)] },
     probes: [],
     uploads: [],
@@ -31,7 +52,14 @@ test("the targets: ratio >= 0.8, resume p99 <= 3 s, log bytes per tuple, every c
 });
 
 test("nothing measured: every verdict says so", () => {
-  const md = report(result({ started: false, throughput: { ref: referenceOf(10), reps: 3, rows: [], jobStats: [], cpus: 2 }, kills: { killAtS: [3], killSeconds: 20, runs: [] }, chaos: { seed: 1, runs: 5, rows: [] } }));
+  const md = report(
+    result({
+      started: false,
+      throughput: { ref: referenceOf(10), reps: 3, rows: [], jobStats: [], cpus: 2 },
+      kills: { killAtS: [3], killSeconds: 20, runs: [] },
+      chaos: { seed: 1, runs: 5, rows: [] },
+    }),
+  );
   expect(row(md, "App 1 throughput, EO / non-EO (n/a lines, input_rate 0, median of 3)")?.slice(2)).toEqual(["n/a", "**not measured**"]);
   expect(md.match(/\*\*not measured\*\*/g)).toHaveLength(4);
 });

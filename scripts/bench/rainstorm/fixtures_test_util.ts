@@ -10,7 +10,19 @@ export function op(stage: number, index: number, cpu: number, extra: Partial<OpP
 export function jobStats(cluster: string, job: string, durationMs: number, cpuEach = 1): JobStats {
   const daemonCpu = new Map<string, number>();
   for (const k of [1, 2]) for (const s of ["memberd", "hydfsd", "rainstormd"]) daemonCpu.set(`${k}/${s}`, cpuEach);
-  return { cluster, job, durationMs, stageOps: ["grep-wrapper SIGN_ 6", "aggregate-wrapper"], ops: [op(0, 0, 0.5, { inputs: 100, batches: 4 }), op(0, 1, 0.5), op(1, 0, 0.25), op(1, 1, 0.25)], shares: [[60, 40], [70, 30]], daemonCpu, clientCpu: 0.5 };
+  return {
+    cluster,
+    job,
+    durationMs,
+    stageOps: ["grep-wrapper SIGN_ 6", "aggregate-wrapper"],
+    ops: [op(0, 0, 0.5, { inputs: 100, batches: 4 }), op(0, 1, 0.5), op(1, 0, 0.25), op(1, 1, 0.25)],
+    shares: [
+      [60, 40],
+      [70, 30],
+    ],
+    daemonCpu,
+    clientCpu: 0.5,
+  };
 }
 
 /** The cells of the `nth` Markdown table row whose first cell is `first` (undefined when there is none). */

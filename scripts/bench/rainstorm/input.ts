@@ -135,7 +135,21 @@ export function writeInput(path: string, lines: number): Reference {
 }
 
 /** The job's words for a 2-stage pipeline (TASKS tasks per stage, no autoscaling, no LW/HW). */
-const jobArgs = (stageMap: string) => (src: string, dest: string, rate = 0, exactlyOnce = false) => ["2", String(TASKS), "-stage-config-map", stageMap, src, dest, String(exactlyOnce), "false", String(rate), "0", "0"];
+const jobArgs =
+  (stageMap: string) =>
+  (src: string, dest: string, rate = 0, exactlyOnce = false) => [
+    "2",
+    String(TASKS),
+    "-stage-config-map",
+    stageMap,
+    src,
+    dest,
+    String(exactlyOnce),
+    "false",
+    String(rate),
+    "0",
+    "0",
+  ];
 export const app1Args = jobArgs(`stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`);
 export const app2Args = jobArgs(`stage0 grep-wrapper '${APP2.pattern}' ${APP2.col} stage1 transform-wrapper ${APP2.fields}`);
 /** Each stage's operator command, as the tables name them. */

@@ -136,7 +136,15 @@ class JobSampler {
 }
 
 /** Submit `args`, follow the job to its done event (`onEvent` sees every event), and measure it. */
-export async function runJob(ctx: BenchCtx, c: LocalCluster, rs: RainstormTestClient, label: string, args: string[], trackArrivals: boolean, onEvent?: (ev: Record<string, any>, now: number) => void): Promise<JobResult> {
+export async function runJob(
+  ctx: BenchCtx,
+  c: LocalCluster,
+  rs: RainstormTestClient,
+  label: string,
+  args: string[],
+  trackArrivals: boolean,
+  onEvent?: (ev: Record<string, any>, now: number) => void,
+): Promise<JobResult> {
   const { log } = ctx;
   const timeoutMs = jobTimeoutMs(ctx.opts.quick);
   const result: JobResult = { label, run: { events: [], outputs: [] }, wallMs: NaN, arrivals: [], ops: new Map(), daemonCpu: new Map(), clientCpu: NaN };
@@ -157,7 +165,9 @@ export async function runJob(ctx: BenchCtx, c: LocalCluster, rs: RainstormTestCl
           const tasks = ev.tasks as TaskEntry[];
           for (const t of tasks) sampler.track(t.stage, t.index, t.node, t.pid);
           sampler.sample();
-          log(`${label}: accepted as ${ev.job} after ${fmtMs(now - t0)}; tasks ${tasks.map((t) => `s${t.stage}[${t.index}]@${t.node.split(".").pop()}`).join(" ")}`);
+          log(
+            `${label}: accepted as ${ev.job} after ${fmtMs(now - t0)}; tasks ${tasks.map((t) => `s${t.stage}[${t.index}]@${t.node.split(".").pop()}`).join(" ")}`,
+          );
         } else if (ev.event === "output") {
           if (trackArrivals) result.arrivals.push({ t: now, lines: ev.lines });
         } else if (ev.event === "done") {

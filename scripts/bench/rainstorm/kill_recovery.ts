@@ -105,14 +105,23 @@ async function pollFirstBatch(rs: RainstormTestClient, c: LocalCluster, job: str
 export function outputTimes(stage: number, trials: KillTrial[], arrivals: JobResult["arrivals"]): void {
   const owns = (line: string, index: number) => stage === 0 || partitionOf(line.slice(0, line.lastIndexOf("\t")), TASKS) === index;
   for (const t of trials) {
-    const first = (from: number | undefined) => (from === undefined ? undefined : arrivals.find((a) => a.t >= from && a.lines.some((l) => owns(l, t.index)))?.t);
+    const first = (from: number | undefined) =>
+      from === undefined ? undefined : arrivals.find((a) => a.t >= from && a.lines.some((l) => owns(l, t.index)))?.t;
     t.outAfterRestartAt = first(t.restartAt);
     t.resumeAt = first(t.firstBatchAt);
   }
 }
 
 /** One kill run: App 1 exactly-once over eo-kill.csv (`ref`), killing a stage-`stage` task at each of `atS`. */
-export async function run(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient, rs: RainstormTestClient, stage: 0 | 1, ref: Reference, atS: readonly number[]): Promise<KillRun> {
+export async function run(
+  ctx: BenchCtx,
+  c: LocalCluster,
+  hydfs: HydfsTestClient,
+  rs: RainstormTestClient,
+  stage: 0 | 1,
+  ref: Reference,
+  atS: readonly number[],
+): Promise<KillRun> {
   const { log } = ctx;
   const mismatch = (what: string) => ctx.problems.mismatch(what);
   // Stage 1 of App 1 is keyed by Asset Category: only the tasks that own a category get tuples.
@@ -142,7 +151,9 @@ export async function run(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient
       log(`${label}: kill at ${at} s: ${trial.error}`);
     }
   };
-  log(`${label}: App 1 exactly_once=true at input_rate ${KILL_RATE} over ${int(ref.lines)} lines; kills of stage-${stage} tasks ${candidates.join("/")} at ${atS.join(", ")} s`);
+  log(
+    `${label}: App 1 exactly_once=true at input_rate ${KILL_RATE} over ${int(ref.lines)} lines; kills of stage-${stage} tasks ${candidates.join("/")} at ${atS.join(", ")} s`,
+  );
   const r = await runJob(ctx, c, rs, label, app1Args("eo-kill.csv", dest, KILL_RATE, true), true, (ev, now) => {
     if (ev.event === "accepted") {
       job = ev.job;
@@ -161,12 +172,25 @@ export async function run(ctx: BenchCtx, c: LocalCluster, hydfs: HydfsTestClient
   for (const t of timers) clearTimeout(t);
   await Promise.all(pending);
   outputTimes(stage, trials, r.arrivals);
-  const checks = [checkApp1(mismatch, label, r.run, ref), checkIncreasing(mismatch, label, r.run.outputs), (await checkDest(mismatch, hydfs, label, dest, r.run.outputs)).check];
+  const checks = [
+    checkApp1(mismatch, label, r.run, ref),
+    checkIncreasing(mismatch, label, r.run.outputs),
+    (await checkDest(mismatch, hydfs, label, dest, r.run.outputs)).check,
+  ];
   const restarts = r.run.events.filter((e) => e.event === "task_restarted").length;
   const killed = trials.filter((t) => t.status === 200).length;
   if (restarts < killed) checks.push(mismatch(`${label}: ${killed} kills answered 200 but ${restarts} task_restarted events`));
   log(`${label}: done in ${r.run.done!.duration_ms} ms; ${restarts} restarts; ${checks.join("; ")}`);
-  return { stage, job: r.run.done!.job, lines: r.run.done!.tuples_read, outputs: r.run.outputs.length, restarts, durationMs: r.run.done!.duration_ms, check: checks.join("; "), trials };
+  return {
+    stage,
+    job: r.run.done!.job,
+    lines: r.run.done!.tuples_read,
+    outputs: r.run.outputs.length,
+    restarts,
+    durationMs: r.run.done!.duration_ms,
+    check: checks.join("; "),
+    trials,
+  };
 }
 
 /** Each answered kill's time from the kill to its output resuming (Infinity when it never did). */
@@ -189,7 +213,18 @@ const since = (at: (t: KillTrial) => number | undefined) => (t: KillTrial) => {
 
 function trialsTable(runs: readonly KillRun[]): string {
   return mdTable(
-    ["run", "kill at", "task", "node", "pid -> new pid", "kill_task", "kill -> task_restarted", "kill -> restarted task's first logged batch", "kill -> first output after restart", "**kill -> output resumed**"],
+    [
+      "run",
+      "kill at",
+      "task",
+      "node",
+      "pid -> new pid",
+      "kill_task",
+      "kill -> task_restarted",
+      "kill -> restarted task's first logged batch",
+      "kill -> first output after restart",
+      "**kill -> output resumed**",
+    ],
     runs.flatMap((k) =>
       k.trials.map((t) => [
         `stage ${k.stage}`,
@@ -212,14 +247,41 @@ function percentilesTable(runs: readonly KillRun[]): string {
   const row = (name: string, ts: KillTrial[]) => [
     name,
     String(ts.filter((t) => t.status === 200).length),
-    p50p99(since((t) => t.restartAt), ts),
-    p50p99(since((t) => t.firstBatchAt), ts),
-    p50p99(since((t) => t.outAfterRestartAt), ts),
-    `**${p50p99(since((t) => t.resumeAt), ts)}**`,
+    p50p99(
+      since((t) => t.restartAt),
+      ts,
+    ),
+    p50p99(
+      since((t) => t.firstBatchAt),
+      ts,
+    ),
+    p50p99(
+      since((t) => t.outAfterRestartAt),
+      ts,
+    ),
+    `**${p50p99(
+      since((t) => t.resumeAt),
+      ts,
+    )}**`,
   ];
   return mdTable(
-    ["kills", "n", "p50 / p99 kill -> task_restarted", "p50 / p99 kill -> first logged batch", "p50 / p99 kill -> first output after restart", "**p50 / p99 kill -> output resumed**"],
-    [...[1, 0].map((s) => row(`stage ${s}`, allTrials.filter((t) => t.stage === s))), row("all", allTrials)],
+    [
+      "kills",
+      "n",
+      "p50 / p99 kill -> task_restarted",
+      "p50 / p99 kill -> first logged batch",
+      "p50 / p99 kill -> first output after restart",
+      "**p50 / p99 kill -> output resumed**",
+    ],
+    [
+      ...[1, 0].map((s) =>
+        row(
+          `stage ${s}`,
+          allTrials.filter((t) => t.stage === s),
+        ),
+      ),
+      row("all", allTrials),
+    ],
   );
 }
 
@@ -243,7 +305,15 @@ export function report(r: KillResult): string {
   out.push(
     mdTable(
       ["run", "job", "lines in", "outputs", "task_restarted events", "job duration (paced: lines/rate)", "check"],
-      r.runs.map((k) => [`stage ${k.stage}`, k.job, int(k.lines), int(k.outputs), String(k.restarts), `${fmtSec(k.durationMs)} (${fmtSec((k.lines / KILL_RATE) * 1000)})`, k.check]),
+      r.runs.map((k) => [
+        `stage ${k.stage}`,
+        k.job,
+        int(k.lines),
+        int(k.outputs),
+        String(k.restarts),
+        `${fmtSec(k.durationMs)} (${fmtSec((k.lines / KILL_RATE) * 1000)})`,
+        k.check,
+      ]),
     ),
   );
   out.push("");

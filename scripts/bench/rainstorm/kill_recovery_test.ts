@@ -34,7 +34,16 @@ test("output times: stage 1 waits for a key the killed task owns; stage 0 takes 
   expect(never[0]!.resumeAt).toBeUndefined();
 });
 
-const run = (stage: number, trials: KillTrial[]): KillRun => ({ stage, job: `job-${stage}`, lines: 24_000, outputs: 5000, restarts: trials.length, durationMs: 12_500, check: "ok", trials });
+const run = (stage: number, trials: KillTrial[]): KillRun => ({
+  stage,
+  job: `job-${stage}`,
+  lines: 24_000,
+  outputs: 5000,
+  restarts: trials.length,
+  durationMs: 12_500,
+  check: "ok",
+  trials,
+});
 
 test("resume times count only answered kills, and a kill that never resumed as infinite", () => {
   expect(resumeTimes([run(1, [trial({ resumeAt: 1800 }), trial({}), trial({ status: 500, error: "no" })])])).toEqual([800, Infinity]);
@@ -45,7 +54,10 @@ test("the report: one row per kill, p50 / p99 per stage and over all kills", () 
     ref: { lines: 24_000, bytes: 0, app1: 0, app2: 0, app1Counts: new Map(), app2Keys: new Map() },
     killAtS: [2.5, 5.5],
     killSeconds: 12,
-    runs: [run(1, [trial({ newPid: 200, newNode: "127.0.41.3", restartAt: 1100, firstBatchAt: 1200, outAfterRestartAt: 1150, resumeAt: 1300 })]), run(0, [trial({ stage: 0, index: 1, atS: 5.5 })])],
+    runs: [
+      run(1, [trial({ newPid: 200, newNode: "127.0.41.3", restartAt: 1100, firstBatchAt: 1200, outAfterRestartAt: 1150, resumeAt: 1300 })]),
+      run(0, [trial({ stage: 0, index: 1, atS: 5.5 })]),
+    ],
   });
   expect(md).toContain("### 5b. Kill to resume: App 1, exactly_once=true, input_rate 2,000");
   expect(md).toContain("Input: the first 24,000 lines of the generated file (~12 s at 2,000 tuples/s; the source sends batches of 100)");

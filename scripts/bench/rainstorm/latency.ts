@@ -39,7 +39,14 @@ export function latencySamples(arrivals: JobResult["arrivals"], acceptedAt: numb
 }
 
 /** The latency run on `cl`: App 2 at half `app2Rate`, over at most `maxLines` lines. */
-export async function run(ctx: BenchCtx, cl: ClusterRun, hydfs: HydfsTestClient, dir: string, app2Rate: number, maxLines: number): Promise<{ row: LatencyRow; stats: JobStats; upload: UploadRow }> {
+export async function run(
+  ctx: BenchCtx,
+  cl: ClusterRun,
+  hydfs: HydfsTestClient,
+  dir: string,
+  app2Rate: number,
+  maxLines: number,
+): Promise<{ row: LatencyRow; stats: JobStats; upload: UploadRow }> {
   const { cluster, c, rs, phase } = cl;
   const rate = Math.max(1, Math.floor(app2Rate / 2));
   const latLines = Math.min(maxLines, Math.max(2000, Math.round(rate * latencySeconds(ctx.opts.quick))));
@@ -53,8 +60,19 @@ export async function run(ctx: BenchCtx, cl: ClusterRun, hydfs: HydfsTestClient,
   });
   const latCheck = checkApp2((w) => ctx.problems.mismatch(w), `${cluster} App 2 at input_rate ${rate}`, lat.run, latRef, undefined);
   const samples = latencySamples(lat.arrivals, lat.acceptedAt!, rate);
-  const row: LatencyRow = { cluster, rate, lines: latLines, outputs: lat.run.outputs.length, expected: latRef.app2, check: latCheck, durationMs: lat.run.done!.duration_ms, samples };
-  ctx.log(`${cluster}: latency run done in ${lat.run.done!.duration_ms} ms: p50 ${fmtMs(percentile(samples, 50))}, p99 ${fmtMs(percentile(samples, 99))}; ${latCheck}`);
+  const row: LatencyRow = {
+    cluster,
+    rate,
+    lines: latLines,
+    outputs: lat.run.outputs.length,
+    expected: latRef.app2,
+    check: latCheck,
+    durationMs: lat.run.done!.duration_ms,
+    samples,
+  };
+  ctx.log(
+    `${cluster}: latency run done in ${lat.run.done!.duration_ms} ms: p50 ${fmtMs(percentile(samples, 50))}, p99 ${fmtMs(percentile(samples, 99))}; ${latCheck}`,
+  );
   return { row, stats: jobStatsOf(cluster, "App 2 latency", APP2_OPS, lat, shares("latency.csv", latRef.lines, latRef.app2Keys)), upload };
 }
 
@@ -81,7 +99,20 @@ function latencyCells(l: LatencyRow): string[] {
 
 /** The Markdown of section 2. */
 export function report(r: { rows: readonly LatencyRow[]; latencySeconds: number }): string {
-  const header = ["cluster", "input_rate (tuples/s)", "lines", "outputs", "check", "job duration (paced: lines/rate)", "min", "p50", "p90", "p99", "max", "p50 / p99 upper bound (- min)"];
+  const header = [
+    "cluster",
+    "input_rate (tuples/s)",
+    "lines",
+    "outputs",
+    "check",
+    "job duration (paced: lines/rate)",
+    "min",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "p50 / p99 upper bound (- min)",
+  ];
   return [
     "## 2. Source-to-sink latency of App 2 at half its maximum rate",
     "",

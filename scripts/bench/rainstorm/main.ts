@@ -23,14 +23,17 @@ function compiledIsFresh(): { fresh: boolean; why: string } {
   const exes = [...SERVICES.map((s) => join(REPO_ROOT, "dist", "bin", s)), join(REPO_ROOT, "dist", "ops", "rainstorm-op")];
   const { missing, newer } = staleness(REPO_ROOT, exes, ["services", "ops"], (_, rel) => !rel.startsWith("testing/"));
   if (missing.length > 0) return { fresh: false, why: `missing ${missing.join(", ")}` };
-  return newer.length === 0 ? { fresh: true, why: "dist/ is newer than every source" } : { fresh: false, why: `sources newer than dist/: ${firstThree(newer)}` };
+  return newer.length === 0
+    ? { fresh: true, why: "dist/ is newer than every source" }
+    : { fresh: false, why: `sources newer than dist/: ${firstThree(newer)}` };
 }
 
 /** Build dist/ when it is stale (unless --no-build); returns what the daemons and operators run as. */
 async function ensureBuilt(ctx: BenchCtx): Promise<string> {
   const state = compiledIsFresh();
   if (state.fresh) return `dist/bin + dist/ops executables (${state.why})`;
-  if (ctx.opts.noBuild) return `${existsSync(join(REPO_ROOT, "dist", "bin", "rainstormd")) ? "dist/ executables" : "bun + .ts sources"}, --no-build (${state.why})`;
+  if (ctx.opts.noBuild)
+    return `${existsSync(join(REPO_ROOT, "dist", "bin", "rainstormd")) ? "dist/ executables" : "bun + .ts sources"}, --no-build (${state.why})`;
   ctx.log(`building dist/ (${state.why})`);
   const t0 = performance.now();
   await timeShell(`${shq(process.execPath)} ${shq(join(REPO_ROOT, "scripts", "build.ts"))}`, 600_000);
@@ -59,7 +62,9 @@ export interface BenchResult {
 export function report(r: BenchResult): string {
   const { opts } = r;
   const out: string[] = [];
-  out.push(`# RainStorm benchmark${opts.quick ? " (--quick)" : ""}${opts.eoOnly ? " (--eo-only: section 5 only)" : ""}${opts.autoscaleOnly ? " (--autoscale-only: section 6 only)" : ""}`);
+  out.push(
+    `# RainStorm benchmark${opts.quick ? " (--quick)" : ""}${opts.eoOnly ? " (--eo-only: section 5 only)" : ""}${opts.autoscaleOnly ? " (--autoscale-only: section 6 only)" : ""}`,
+  );
   out.push("");
   out.push(
     `${r.startedAt.toISOString()}, nproc ${r.cpus}, load average ${r.loadStart.map((l) => l.toFixed(2)).join(" ")} at start (${r.loadEnd.map((l) => l.toFixed(2)).join(" ")} at end), ` +

@@ -23,7 +23,9 @@ test.each([
 ])("title of $argv", ({ argv, title }) => {
   const md = report(frame([...argv]));
   expect(md).toStartWith(title);
-  expect(md).toContain("2026-11-26T01:02:03.000Z, nproc 2, load average 1.00 0.50 0.25 at start (2.00 1.00 0.50 at end), one run, same machine; Bun 1.4.4; daemons and operators: bun + .ts sources; total 61.00 s.");
+  expect(md).toContain(
+    "2026-11-26T01:02:03.000Z, nproc 2, load average 1.00 0.50 0.25 at start (2.00 1.00 0.50 at end), one run, same machine; Bun 1.4.4; daemons and operators: bun + .ts sources; total 61.00 s.",
+  );
   expect(md).not.toContain("## Problems");
 });
 

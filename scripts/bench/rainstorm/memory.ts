@@ -25,11 +25,19 @@ export function report(r: { daemons: readonly DaemonRow[]; jobStats: readonly Jo
   const out: string[] = [];
   out.push("## 3. Peak RSS");
   out.push("");
-  out.push(`Daemons: VmRSS when idle (after the cluster is up), then VmHWM per phase (MiB), reset through /proc/<pid>/clear_refs before each phase${r.resetRefused ? " (**the kernel refused some resets: those peaks include earlier phases**)" : ""}.`);
+  out.push(
+    `Daemons: VmRSS when idle (after the cluster is up), then VmHWM per phase (MiB), reset through /proc/<pid>/clear_refs before each phase${r.resetRefused ? " (**the kernel refused some resets: those peaks include earlier phases**)" : ""}.`,
+  );
   out.push("");
   out.push(
     mdTable(
-      ["cluster", "node", "daemon", "idle RSS", ...PHASES.map((p) => (p === "upload" ? "peak: input upload" : p === "latency" ? "peak: latency run" : `peak: ${p}`))],
+      [
+        "cluster",
+        "node",
+        "daemon",
+        "idle RSS",
+        ...PHASES.map((p) => (p === "upload" ? "peak: input upload" : p === "latency" ? "peak: latency run" : `peak: ${p}`)),
+      ],
       r.daemons.map((d) => [d.cluster, String(d.node), d.service, fmtMiBFromKb(d.idleKb), ...PHASES.map((_, i) => fmtMiBFromKb(d.peaks[i]))]),
     ),
   );

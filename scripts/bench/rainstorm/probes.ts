@@ -48,7 +48,14 @@ async function appendProbe(c: LocalCluster, size: number, writers: number, n: nu
 }
 
 /** An operator process as a worker runs it: time of a batch, and of the snapshot asked after it. */
-async function operatorProbe(dir: string, op: string, args: string[], lines: string, count: number, n: number): Promise<{ batch: number[]; snapshot: number[] }> {
+async function operatorProbe(
+  dir: string,
+  op: string,
+  args: string[],
+  lines: string,
+  count: number,
+  n: number,
+): Promise<{ batch: number[]; snapshot: number[] }> {
   const exe = join(REPO_ROOT, "dist", "ops", op);
   const cmd = existsSync(exe) ? [exe, ...args] : [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args];
   const proc = new OperatorProcess(cmd, join(dir, `probe-${op}.log`), dir);
@@ -100,7 +107,10 @@ export async function run(ctx: BenchCtx, c: LocalCluster, dir: string, eoRows: r
     for (const writers of [1, 6]) {
       const per = writers === 1 ? appends : Math.ceil(appends / 2);
       ctx.log(`probe: ${writers} writer(s) x ${per} sequential HyDFS appends of ${int(size)} B (App 1 stage-${stage} mean record)`);
-      into.push({ what: `HyDFS append of ${int(size)} B (App 1 stage-${stage} mean log record), ${writers === 1 ? "1 writer through node 2" : `${writers} writers at once through nodes 2,3,4,5,1,2`}, ${per} each`, samples: await appendProbe(c, size, writers, per) });
+      into.push({
+        what: `HyDFS append of ${int(size)} B (App 1 stage-${stage} mean log record), ${writers === 1 ? "1 writer through node 2" : `${writers} writers at once through nodes 2,3,4,5,1,2`}, ${per} each`,
+        samples: await appendProbe(c, size, writers, per),
+      });
     }
   }
   // Operator round trips on an otherwise idle machine (the daemons are up but no job runs).
@@ -125,7 +135,14 @@ export function report(rows: readonly ProbeRow[]): string {
     "",
     mdTable(
       ["what", "n", "p50", "p90", "p99", "max"],
-      rows.map((p) => [p.what, String(p.samples.length), fmtMs(percentile(p.samples, 50), 2), fmtMs(percentile(p.samples, 90), 2), fmtMs(percentile(p.samples, 99), 2), fmtMs(percentile(p.samples, 100), 2)]),
+      rows.map((p) => [
+        p.what,
+        String(p.samples.length),
+        fmtMs(percentile(p.samples, 50), 2),
+        fmtMs(percentile(p.samples, 90), 2),
+        fmtMs(percentile(p.samples, 99), 2),
+        fmtMs(percentile(p.samples, 100), 2),
+      ]),
     ),
     "",
     "Measured after the jobs, on the same cluster with no job running. HyDFS appends: sequential appends through a coordinator (a task's log goes through its own node's hydfsd), " +

@@ -4,7 +4,17 @@ import { eoRow, row } from "./fixtures_test_util.ts";
 import { batchLines, recordSize, report } from "./probes.ts";
 
 test("record size: the mean of the first exactly-once App 1 run's log, else the fallback", () => {
-  const logs = [0, 1].map((stage) => ({ stage, tasks: [], bytes: 1000 * (stage + 1), records: 3, inputs: 0, empty: 0, outputs: 0, answerBytes: 0, stateBytes: 0 }));
+  const logs = [0, 1].map((stage) => ({
+    stage,
+    tasks: [],
+    bytes: 1000 * (stage + 1),
+    records: 3,
+    inputs: 0,
+    empty: 0,
+    outputs: 0,
+    answerBytes: 0,
+    stateBytes: 0,
+  }));
   const rows = [eoRow("App 1", true, 0, 1, { logs })];
   expect([recordSize(rows, 0, 7), recordSize(rows, 1, 7)]).toEqual([333, 667]);
   expect(recordSize([], 0, 7)).toBe(7);
