@@ -67,36 +67,10 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
     server.stop(true);
     throw err;
   }
-  // The node coordinates nothing (viewReady starts false) until memberd says its view is current.
-  const watch = new MemberWatch({
-    baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
-    log,
-    http: node.http,
-    onChange: (live) => node.setMembers(live),
-    // The HydfsNode refuses to coordinate reads and writes (503) while its view is not current
-    // (and logs each change).
-    onReady: (isReady) => node.setViewReady(isReady),
-    onLeft: () => {
-      log.info("this node left the group (memberd announced it): hydfsd stops; the other replicas re-replicate its files");
-      exit();
-    },
-  });
+  const watch = watchMembers(cfg, log, node, exit);
   watch.start();
   node.scheduleMaintenance();
-  const notYet = setTimeout(
-    () => {
-      if (watch.ready) return;
-      if (!watch.connected)
-        log.warn(
-          `no member list from memberd at ${cfg.host}:${cfg.ports.http} yet; not ready: client requests get 503 until it answers and says this node's view is current`,
-        );
-      else
-        log.warn(
-          `memberd at ${cfg.host}:${cfg.ports.http} has not said this node's view is current yet (still joining); not ready: client requests get 503 until it does`,
-        );
-    },
-    FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0),
-  );
+  const notYet = setTimeout(() => warnIfNotReady(cfg, log, watch), FIRST_VIEW_WAIT_MS + (cfg.is_introducer ? cfg.rejoin_wait_ms : 0));
   const stop = async () => {
     if (stopping) return;
     stopping = true;
@@ -116,4 +90,32 @@ export async function startHydfsd(cfg: NodeConfig, log: Logger, exit: () => void
       await stop();
     },
   };
+}
+
+/**
+ * Follow this node's memberd. The node coordinates nothing (viewReady starts false) until memberd
+ * says its view is current: it refuses client reads and writes (503) while it is not (and logs
+ * each change).
+ */
+function watchMembers(cfg: NodeConfig, log: Logger, node: HydfsNode, exit: () => void): MemberWatch {
+  return new MemberWatch({
+    baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
+    log,
+    http: node.http,
+    onChange: (live) => node.setMembers(live),
+    onReady: (isReady) => node.setViewReady(isReady),
+    onLeft: () => {
+      log.info("this node left the group (memberd announced it): hydfsd stops; the other replicas re-replicate its files");
+      exit();
+    },
+  });
+}
+
+/** Say why the node is still not ready, once, after it had time to be. */
+function warnIfNotReady(cfg: NodeConfig, log: Logger, watch: MemberWatch): void {
+  const at = `${cfg.host}:${cfg.ports.http}`;
+  if (watch.ready) return;
+  if (!watch.connected)
+    log.warn(`no member list from memberd at ${at} yet; not ready: client requests get 503 until it answers and says this node's view is current`);
+  else log.warn(`memberd at ${at} has not said this node's view is current yet (still joining); not ready: client requests get 503 until it does`);
 }

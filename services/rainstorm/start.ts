@@ -30,19 +30,8 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   checkOpsDir(cfg);
   const leaderAt = leaderHost(cfg);
   const isLeader = leaderAt === cfg.host;
-  let leader: Leader | undefined;
   const http = new ClusterHttp(cfg.cluster_secret);
-  // This node's own worker (and leader) are called directly, every other node over HTTP.
-  const here = new InProcessTransport();
-  const transport = localFirst(here, new HttpTransport(http));
-  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
-  const reportDeathOf = async (report: TaskDeath) => {
-    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms))))
-      log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
-  };
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
-  if (isLeader) leader = new Leader({ cfg, log, worker, transport });
-  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
+  const { worker, leader } = buildEngine(cfg, log, http, leaderAt);
   const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
   let server: ReturnType<typeof Bun.serve>;
   try {
@@ -66,23 +55,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     server.stop(true);
     throw err;
   }
-  const watch = new MemberWatch({
-    baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
-    log,
-    http,
-    onChange: (live) => {
-      worker.setMembers(live);
-      leader?.onMembers(live);
-    },
-    // The leader refuses jobs (503) until this node's membership view is current.
-    onReady: (isReady) => leader?.setViewReady(isReady),
-    onLeft: () => {
-      log.info(
-        `this node left the group (memberd announced it): rainstormd stops its tasks${isLeader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers"}`,
-      );
-      exit();
-    },
-  });
+  const watch = watchMembers(cfg, log, http, { worker, leader }, exit);
   watch.start();
   log.info(
     `rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`,
@@ -104,4 +77,41 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
       await stop();
     },
   };
+}
+
+/** This node's worker, and its leader when it is the leader's node, wired by one transport. */
+function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp, leaderAt: string): { worker: Worker; leader?: Leader } {
+  // This node's own worker (and leader) are called directly, every other node over HTTP.
+  const here = new InProcessTransport();
+  const transport = localFirst(here, new HttpTransport(http));
+  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
+  const reportDeathOf = async (report: TaskDeath) => {
+    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms))))
+      log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
+  };
+  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
+  const leader = leaderAt === cfg.host ? new Leader({ cfg, log, worker, transport }) : undefined;
+  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
+  return { worker, leader };
+}
+
+/** Follow this node's memberd: members to the worker and leader, readiness to the leader, leaving to `exit`. */
+function watchMembers(cfg: NodeConfig, log: Logger, http: ClusterHttp, engine: { worker: Worker; leader?: Leader }, exit: () => void): MemberWatch {
+  const { worker, leader } = engine;
+  return new MemberWatch({
+    baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
+    log,
+    http,
+    onChange: (live) => {
+      worker.setMembers(live);
+      leader?.onMembers(live);
+    },
+    // The leader refuses jobs (503) until this node's membership view is current.
+    onReady: (isReady) => leader?.setViewReady(isReady),
+    onLeft: () => {
+      const what = leader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers";
+      log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${what}`);
+      exit();
+    },
+  });
 }
