@@ -49,8 +49,11 @@ export function isInside(dir: string, path: string): boolean {
   return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
-/** The local log file of a task, `<logDir>/<job>/stage<s>-task<i>.log`, from checked parts only. */
-export function taskLogPath(logDir: string, job: string, stage: number, index: number): string {
+/**
+ * A task's stderr log, `<logDir>/<job>/stage<s>-task<i>.log`, from checked parts only: the
+ * operator's stderr and the worker's notes on the task (not the exactly-once task log in HyDFS).
+ */
+export function taskStderrLogPath(logDir: string, job: string, stage: number, index: number): string {
   const path = join(logDir, checkJobId(job), `stage${checkIndex(stage, "stage", MAX_STAGES)}-task${checkIndex(index, "index", MAX_TASKS_PER_STAGE)}.log`);
   if (!isInside(logDir, path)) throw new RequestError(`task log ${path}: outside ${logDir}`);
   return path;

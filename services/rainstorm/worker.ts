@@ -21,7 +21,7 @@ import { type Clock, realClock } from "./clock.ts";
 import { handleExactlyOnce, type PumpContext, recover } from "./eo_pump.ts";
 import { RequestError, TaskGone } from "./errors.ts";
 import { TaskLog, taskLogName } from "./exactly_once.ts";
-import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, taskLogPath } from "./ops_dir.ts";
+import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, taskStderrLogPath } from "./ops_dir.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
 import { BatchRouter } from "./router.ts";
 import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
@@ -48,7 +48,7 @@ export {
   MAX_OPERATOR_ARGS,
   resultLinesProblem,
 } from "./wire_checks.ts";
-export { checkOpsDir, type LocalLogs, isInside, operatorFile, opsDirOf, RUNNING_FROM_SOURCE, taskLogPath } from "./ops_dir.ts";
+export { checkOpsDir, type LocalLogs, isInside, operatorFile, opsDirOf, RUNNING_FROM_SOURCE, taskStderrLogPath } from "./ops_dir.ts";
 export { destLine, splitBatch } from "./router.ts";
 
 /** Under exactly-once, a stateless built-in operator (ops/registry.ts) skips the task log; any other keeps it. */
@@ -164,7 +164,7 @@ export class Worker {
     const start = checkTaskStart(raw);
     const custom = this.opts.spawnOperator;
     const spawn = custom ? (logPath: string) => custom(start, logPath) : processSpawner(this.operatorCommand(start.op, start.args));
-    const logPath = taskLogPath(this.logDir, start.job, start.stage, start.index);
+    const logPath = taskStderrLogPath(this.logDir, start.job, start.stage, start.index);
     const k = this.key(start.job, start.stage, start.index);
     const old = this.tasks.get(k);
     if (old) this.stopTask(old);

@@ -28,7 +28,7 @@ import {
   splitBatch,
   TaskGone,
   type TaskStart,
-  taskLogPath,
+  taskStderrLogPath,
   Worker,
 } from "./worker.ts";
 
@@ -169,10 +169,10 @@ describe("job ids, task starts and routes from the wire", () => {
   }
 
   test("task log paths come from checked parts and stay in the log directory", () => {
-    expect(taskLogPath("/data/logs", JOB, 1, 2)).toBe(`/data/logs/${JOB}/stage1-task2.log`);
-    expect(() => taskLogPath("/data/logs", "../../x", 0, 0)).toThrow("job: expected a job id");
-    expect(() => taskLogPath("/data/logs", JOB, -1, 0)).toThrow("stage: expected an integer from 0 to 15");
-    expect(() => taskLogPath("/data/logs", JOB, 0, 1e300)).toThrow("index: expected an integer from 0 to 63, got 1e+300");
+    expect(taskStderrLogPath("/data/logs", JOB, 1, 2)).toBe(`/data/logs/${JOB}/stage1-task2.log`);
+    expect(() => taskStderrLogPath("/data/logs", "../../x", 0, 0)).toThrow("job: expected a job id");
+    expect(() => taskStderrLogPath("/data/logs", JOB, -1, 0)).toThrow("stage: expected an integer from 0 to 15");
+    expect(() => taskStderrLogPath("/data/logs", JOB, 0, 1e300)).toThrow("index: expected an integer from 0 to 63, got 1e+300");
   });
 
   const start: TaskStart = { job: JOB, stage: 0, index: 0, op: "echo-wrapper", args: ["a", "b c"], routes: ROUTES, exactlyOnce: false };

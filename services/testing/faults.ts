@@ -65,7 +65,7 @@ export function restartOf(events: Record<string, any>[], killed: KilledTask): Re
 
 /**
  * How many processed inputs each start of a task recovered from its exactly-once log, read from
- * the task's local log on every node of `c` (the worker writes "recovered N processed inputs" once
+ * the task's stderr log on every node of `c` (the worker writes "recovered N processed inputs" once
  * it has read the log back). A first start recovers 0; a restart after progress recovers more.
  */
 export function recoveredInputs(c: LocalCluster, job: string, stage: number, index: number): number[] {
