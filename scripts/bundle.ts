@@ -175,6 +175,79 @@ export interface BundleResult {
   ms: { compile: number; pack: number; total: number };
 }
 
+/** Compile scripts/bundle/multicall.ts into the one executable `binary`. */
+async function compile(binary: string): Promise<void> {
+  await must("bun build --compile", [
+    process.execPath,
+    "build",
+    "--compile",
+    "--bytecode",
+    "--format=esm",
+    "--minify-whitespace",
+    join(ROOT, "scripts", "bundle", "multicall.ts"),
+    "--outfile",
+    binary,
+  ]);
+}
+
+/** bin/<program> symlinks to the binary, ops/rainstorm-op a hard link to it, ops/<operator> symlinks to that. */
+function linkNames(stage: string, binary: string): void {
+  for (const p of PROGRAMS) symlink(MULTI_CALL_BINARY, join(stage, "bin", p));
+  linkSync(binary, join(stage, "ops", OPS_BINARY));
+  for (const n of OPERATOR_NAMES) symlink(OPS_BINARY, join(stage, "ops", n));
+}
+
+/** config.json, the systemd units, the supervisor, DEPLOY.md, hosts.example and docs/ARCHITECTURE.md. */
+function copyDeployFiles(stage: string, config: string): void {
+  writeFileSync(join(stage, "config.json"), config);
+  for (const f of readdirSync(join(DEPLOY, "systemd"))) copyFileSync(join(DEPLOY, "systemd", f), join(stage, "systemd", f));
+  copyFileSync(join(DEPLOY, "supervise"), join(stage, "supervise"));
+  chmodSync(join(stage, "supervise"), 0o755);
+  copyFileSync(join(DEPLOY, "DEPLOY.md"), join(stage, "DEPLOY.md"));
+  copyFileSync(join(DEPLOY, "hosts.example"), join(stage, "hosts.example"));
+  // The operators' --help and the code cite it (docs/ARCHITECTURE.md §5: the operator protocol).
+  mkdirSync(join(stage, "docs"), { recursive: true });
+  copyFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), join(stage, "docs", "ARCHITECTURE.md"));
+}
+
+/** The VERSION file: version, commit (and whether the tree had uncommitted changes), build time, bun, platform. */
+export function versionText(commit: string, dirty: boolean, builtIso: string, bunVersion: string, arch: string): string {
+  return `rainstorm ${VERSION}\ncommit ${commit || "unknown"}${dirty ? " (with uncommitted changes)" : ""}\nbuilt ${builtIso}\nbun ${bunVersion}\nplatform linux-${arch}\n`;
+}
+
+async function writeVersion(stage: string): Promise<void> {
+  const commit = (await run(["git", "rev-parse", "--short", "HEAD"])).out.trim();
+  const dirty = (await run(["git", "status", "--porcelain", "--untracked-files=no"])).out.trim() !== "";
+  writeFileSync(join(stage, "VERSION"), versionText(commit, dirty, new Date().toISOString(), Bun.version, process.arch));
+}
+
+/** The tar command that packs `outDir`/bundle/`name` into `tarball`: reproducible order and owners, compressed by `program` (none if empty). */
+export function tarCommand(tarball: string, outDir: string, name: string, program: string, mtimeS: number): string[] {
+  return [
+    "tar",
+    "--sort=name",
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    `--mtime=@${mtimeS}`,
+    ...(program ? ["-I", program] : []),
+    "-cf",
+    tarball,
+    "-C",
+    join(outDir, "bundle"),
+    name,
+  ];
+}
+
+/** The two lines buildBundle logs when done (the times unrounded, as measured). */
+export function summaryLines(r: BundleResult, compress: Compression, compileMs: number, packMs: number): string[] {
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  return [
+    `bundle ${r.name}: one executable of ${mb(r.binaryBytes)} behind ${PROGRAMS.length} programs and ${OPERATOR_NAMES.length} operator names (smoke runs ok)`,
+    `unpacked ${mb(r.unpackedBytes)}; ${compress} tarball ${mb(r.tarballBytes)}; compiled in ${(compileMs / 1000).toFixed(1)} s, packed in ${(packMs / 1000).toFixed(1)} s`,
+  ];
+}
+
 export async function buildBundle(opts: { outDir?: string; compress?: Compression; log?: (line: string) => void } = {}): Promise<BundleResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const compress = opts.compress ?? "xz";
@@ -187,37 +260,11 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
   for (const d of ["bin", "ops", "systemd"]) mkdirSync(join(stage, d), { recursive: true });
 
   const binary = join(stage, "bin", MULTI_CALL_BINARY);
-  await must("bun build --compile", [
-    process.execPath,
-    "build",
-    "--compile",
-    "--bytecode",
-    "--format=esm",
-    "--minify-whitespace",
-    join(ROOT, "scripts", "bundle", "multicall.ts"),
-    "--outfile",
-    binary,
-  ]);
+  await compile(binary);
   const compileMs = performance.now() - t0;
-  for (const p of PROGRAMS) symlink(MULTI_CALL_BINARY, join(stage, "bin", p));
-  linkSync(binary, join(stage, "ops", OPS_BINARY));
-  for (const n of OPERATOR_NAMES) symlink(OPS_BINARY, join(stage, "ops", n));
-
-  writeFileSync(join(stage, "config.json"), config);
-  for (const f of readdirSync(join(DEPLOY, "systemd"))) copyFileSync(join(DEPLOY, "systemd", f), join(stage, "systemd", f));
-  copyFileSync(join(DEPLOY, "supervise"), join(stage, "supervise"));
-  chmodSync(join(stage, "supervise"), 0o755);
-  copyFileSync(join(DEPLOY, "DEPLOY.md"), join(stage, "DEPLOY.md"));
-  copyFileSync(join(DEPLOY, "hosts.example"), join(stage, "hosts.example"));
-  // The operators' --help and the code cite it (docs/ARCHITECTURE.md §5: the operator protocol).
-  mkdirSync(join(stage, "docs"), { recursive: true });
-  copyFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), join(stage, "docs", "ARCHITECTURE.md"));
-  const commit = (await run(["git", "rev-parse", "--short", "HEAD"])).out.trim();
-  const dirty = (await run(["git", "status", "--porcelain", "--untracked-files=no"])).out.trim() !== "";
-  writeFileSync(
-    join(stage, "VERSION"),
-    `rainstorm ${VERSION}\ncommit ${commit || "unknown"}${dirty ? " (with uncommitted changes)" : ""}\nbuilt ${new Date().toISOString()}\nbun ${Bun.version}\nplatform linux-${process.arch}\n`,
-  );
+  linkNames(stage, binary);
+  copyDeployFiles(stage, config);
+  await writeVersion(stage);
   await smoke(stage);
   const m = manifest(stage);
   writeFileSync(join(stage, "MANIFEST"), m.text);
@@ -226,20 +273,7 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
   const { ext, program } = COMPRESSIONS[compress];
   const tarball = join(outDir, `${name}${ext}`);
   rmSync(tarball, { force: true });
-  await must("tar", [
-    "tar",
-    "--sort=name",
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    `--mtime=@${Math.floor(Date.now() / 1000)}`,
-    ...(program ? ["-I", program] : []),
-    "-cf",
-    tarball,
-    "-C",
-    join(outDir, "bundle"),
-    name,
-  ]);
+  await must("tar", tarCommand(tarball, outDir, name, program, Math.floor(Date.now() / 1000)));
   const packMs = performance.now() - t1;
   const result: BundleResult = {
     name,
@@ -250,13 +284,7 @@ export async function buildBundle(opts: { outDir?: string; compress?: Compressio
     tarballBytes: statSync(tarball).size,
     ms: { compile: Math.round(compileMs), pack: Math.round(packMs), total: Math.round(performance.now() - t0) },
   };
-  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  log(
-    `bundle ${name}: one executable of ${mb(result.binaryBytes)} behind ${PROGRAMS.length} programs and ${OPERATOR_NAMES.length} operator names (smoke runs ok)`,
-  );
-  log(
-    `unpacked ${mb(result.unpackedBytes)}; ${compress} tarball ${mb(result.tarballBytes)}; compiled in ${(compileMs / 1000).toFixed(1)} s, packed in ${(packMs / 1000).toFixed(1)} s`,
-  );
+  for (const line of summaryLines(result, compress, compileMs, packMs)) log(line);
   return result;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The pure parts of the bundle and deploy tooling: the hosts file, the configs deploy writes,
  * the join and re-replication verdicts, the multi-call dispatch, the sample config's
- * completeness, the supervisor script and the systemd units. (fleet_test.ts runs it all for real.)
+ * completeness, the supervisor script and the systemd units, the bundle's VERSION, tar command and
+ * summary, and the test fleet's sshd setup. (fleet_test.ts runs it all for real.)
  */
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -9,9 +10,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Ring } from "../../services/hydfs/ring.ts";
 import { buildNodeConfig } from "../../services/node_config.ts";
-import { missingKeys, sampleConfig } from "../bundle.ts";
-import { dispatch } from "../bundle/multicall.ts";
+import { type BundleResult, missingKeys, sampleConfig, summaryLines, tarCommand, versionText } from "../bundle.ts";
+import { dispatch, VERSION } from "../bundle/multicall.ts";
 import { joinedVerdict, parseProbe, replicatedVerdict } from "./checks.ts";
+import { hiddenPaths, sshdConfig, sshdScript, sshProbe } from "./fleet.ts";
 import { clientConfig, formatConfig, hostConfig, HostsError, parseHosts, parseHostsText, parseLine, words } from "./hosts.ts";
 import * as remote from "./remote.ts";
 import { shq } from "./ssh.ts";
@@ -245,5 +247,87 @@ describe("bundle", () => {
       expect(unit).toContain("StandardError=journal");
       if (d !== "memberd") expect(unit).toMatch(/^After=.*rainstorm-memberd\.service/m);
     }
+  });
+});
+
+describe("bundle pieces", () => {
+  test.each([
+    { commit: "abc1234", dirty: false, line: "commit abc1234" },
+    { commit: "abc1234", dirty: true, line: "commit abc1234 (with uncommitted changes)" },
+    { commit: "", dirty: false, line: "commit unknown" },
+  ])("VERSION names the commit: $line", ({ commit, dirty, line }) => {
+    expect(versionText(commit, dirty, "2026-01-02T03:04:05.000Z", "1.4.4", "x64")).toBe(
+      `rainstorm ${VERSION}\n${line}\nbuilt 2026-01-02T03:04:05.000Z\nbun 1.4.4\nplatform linux-x64\n`,
+    );
+  });
+
+  test.each([
+    { program: "xz -T0 -6", compress: ["-I", "xz -T0 -6"] },
+    { program: "", compress: [] },
+  ])("tar packs the staging folder reproducibly, compressed by '$program'", ({ program, compress }) => {
+    expect(tarCommand("/d/r.tar.xz", "/d", "r", program, 1700000000)).toEqual([
+      "tar",
+      "--sort=name",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "--mtime=@1700000000",
+      ...compress,
+      "-cf",
+      "/d/r.tar.xz",
+      "-C",
+      "/d/bundle",
+      "r",
+    ]);
+  });
+
+  test("the summary: sizes in MB, times in seconds as measured", () => {
+    const r: BundleResult = {
+      name: "rainstorm-x",
+      tarball: "/d/r.tar.xz",
+      stage: "/d/bundle/r",
+      binaryBytes: 110_400_000,
+      unpackedBytes: 110_460_000,
+      tarballBytes: 40_050_000,
+      ms: { compile: 1050, pack: 2000, total: 4000 },
+    };
+    const lines = summaryLines(r, "xz", 1049.6, 1999.4);
+    expect(lines[0]).toStartWith("bundle rainstorm-x: one executable of 110.4 MB behind ");
+    expect(lines[0]).toEndWith(" operator names (smoke runs ok)");
+    expect(lines[1]).toBe("unpacked 110.5 MB; xz tarball 40.0 MB; compiled in 1.0 s, packed in 2.0 s");
+  });
+});
+
+describe("fleet", () => {
+  test.each([
+    { dir: "/tmp/rsfleet-1", existing: ["/repo", "/run/systemd"], want: ["/repo", "/run/systemd"] },
+    { dir: "/repo/var/fleet", existing: ["/repo", "/run/systemd"], want: ["/run/systemd"] },
+    { dir: "/repository/fleet", existing: ["/repo"], want: ["/repo"] },
+  ])("a node hides $want when the fleet is in $dir", ({ dir, existing, want }) => {
+    expect(hiddenPaths(dir, existing)).toEqual([...want]);
+  });
+
+  test("a node's sshd: root by key only on its own address, in a mount namespace with /opt/rainstorm its own folder", () => {
+    const config = sshdConfig("127.1.0.2", "/f/sshd-2", "/f/authorized_keys").split("\n");
+    expect(config.slice(0, 5)).toEqual([
+      "ListenAddress 127.1.0.2",
+      "Port 22",
+      "HostKey /f/sshd-2/host_ed25519",
+      "PidFile /f/sshd-2/sshd.pid",
+      "AuthorizedKeysFile /f/authorized_keys",
+    ]);
+    expect(config).toContain("PasswordAuthentication no");
+    expect(config.at(-1)).toBe("");
+    expect(sshdScript(["/repo"], "/f/node-2", "/f/sshd-2").split(" && ")).toEqual([
+      "mount -t tmpfs -o size=1m,mode=0755 tmpfs '/repo'",
+      "mount -t tmpfs -o mode=0755 tmpfs /opt",
+      "mkdir -p /opt/rainstorm",
+      "mount --bind '/f/node-2' /opt/rainstorm",
+      "exec /usr/sbin/sshd -D -f '/f/sshd-2/sshd_config' -E '/f/sshd-2/sshd.log'",
+    ]);
+    const probe = sshProbe("/f/id_ed25519", "/f/known_hosts", "127.1.0.2");
+    expect(probe.slice(0, 5)).toEqual(["ssh", "-F", "/dev/null", "-i", "/f/id_ed25519"]);
+    expect(probe).toContain("UserKnownHostsFile=/f/known_hosts");
+    expect(probe.slice(-2)).toEqual(["root@127.1.0.2", "test -d /opt/rainstorm && ! test -e /run/systemd/system"]);
   });
 });

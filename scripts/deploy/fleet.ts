@@ -122,6 +122,66 @@ export async function removeStaleFleets(): Promise<string[]> {
   return stale;
 }
 
+/** Of `existing` (folders that exist), those a node hides: not one the fleet's own folder lies inside. */
+export function hiddenPaths(fleetDir: string, existing: readonly string[]): string[] {
+  return existing.filter((p) => !`${fleetDir}/`.startsWith(`${p}/`));
+}
+
+/** A node's sshd_config: root by key only, on its own address, everything in `sshDir`. */
+export function sshdConfig(address: string, sshDir: string, authorizedKeys: string): string {
+  return [
+    `ListenAddress ${address}`,
+    "Port 22",
+    `HostKey ${join(sshDir, "host_ed25519")}`,
+    `PidFile ${join(sshDir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${authorizedKeys}`,
+    "PermitRootLogin prohibit-password",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM no",
+    "StrictModes no",
+    "PrintMotd no",
+    "Subsystem sftp internal-sftp",
+    "MaxStartups 50:30:100",
+    "LogLevel ERROR",
+    "",
+  ].join("\n");
+}
+
+/** The shell line a node's mount namespace runs: tmpfs over `hide` and /opt, `home` as /opt/rainstorm, then sshd. */
+export function sshdScript(hide: readonly string[], home: string, sshDir: string): string {
+  return [
+    ...hide.map((p) => `mount -t tmpfs -o size=1m,mode=0755 tmpfs '${p}'`),
+    "mount -t tmpfs -o mode=0755 tmpfs /opt",
+    "mkdir -p /opt/rainstorm",
+    `mount --bind '${home}' /opt/rainstorm`,
+    `exec ${SSHD} -D -f '${join(sshDir, "sshd_config")}' -E '${join(sshDir, "sshd.log")}'`,
+  ].join(" && ");
+}
+
+/** The ssh command that checks a node answers as a fresh machine: /opt/rainstorm there, no systemd. */
+export function sshProbe(key: string, knownHosts: string, address: string): string[] {
+  return [
+    "ssh",
+    "-F",
+    "/dev/null",
+    "-i",
+    key,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=2",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "StrictHostKeyChecking=accept-new",
+    "-o",
+    "LogLevel=ERROR",
+    `root@${address}`,
+    "test -d /opt/rainstorm && ! test -e /run/systemd/system",
+  ];
+}
+
 export class Fleet {
   private constructor(readonly state: FleetState) {}
 
@@ -237,87 +297,48 @@ export class Fleet {
     await sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rainstorm-fleet", "-f", s.key]);
     writeFileSync(join(s.dir, "authorized_keys"), readFileSync(`${s.key}.pub`), { mode: 0o600 });
     mkdirSync(this.clientDir, { recursive: true });
-    // (Not the repository if the fleet's own folder lies inside it.)
-    const hide = [ROOT, "/run/systemd"].filter((p) => existsSync(p) && !`${s.dir}/`.startsWith(`${p}/`));
-    for (const [i, ns] of s.nodeNs.entries()) {
-      const k = i + 1;
-      const home = this.nodeDir(k);
-      const sshDir = join(s.dir, `sshd-${k}`);
-      mkdirSync(home, { recursive: true });
-      mkdirSync(sshDir, { recursive: true });
-      await sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(sshDir, "host_ed25519")]);
-      writeFileSync(
-        join(sshDir, "sshd_config"),
-        [
-          `ListenAddress ${this.address(k)}`,
-          "Port 22",
-          `HostKey ${join(sshDir, "host_ed25519")}`,
-          `PidFile ${join(sshDir, "sshd.pid")}`,
-          `AuthorizedKeysFile ${join(s.dir, "authorized_keys")}`,
-          "PermitRootLogin prohibit-password",
-          "PasswordAuthentication no",
-          "KbdInteractiveAuthentication no",
-          "UsePAM no",
-          "StrictModes no",
-          "PrintMotd no",
-          "Subsystem sftp internal-sftp",
-          "MaxStartups 50:30:100",
-          "LogLevel ERROR",
-          "",
-        ].join("\n"),
-      );
-      const mounts = [
-        ...hide.map((p) => `mount -t tmpfs -o size=1m,mode=0755 tmpfs '${p}'`),
-        "mount -t tmpfs -o mode=0755 tmpfs /opt",
-        "mkdir -p /opt/rainstorm",
-        `mount --bind '${home}' /opt/rainstorm`,
-        `exec ${SSHD} -D -f '${join(sshDir, "sshd_config")}' -E '${join(sshDir, "sshd.log")}'`,
-      ].join(" && ");
-      // Not waited for here: `down` ends it with everything else in the namespace.
-      Bun.spawn(this.inNs(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts]), {
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "ignore",
-      }).unref();
-    }
+    const hide = hiddenPaths(
+      s.dir,
+      [ROOT, "/run/systemd"].filter((p) => existsSync(p)),
+    );
+    for (const [i, ns] of s.nodeNs.entries()) await this.startSshd(i + 1, ns, hide);
     const deadline = Date.now() + 20_000;
-    for (let k = 1; k <= s.nodes; k++) {
-      for (;;) {
-        const r = await sh(
-          this.inNs(s.clientNs, [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-i",
-            s.key,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=2",
-            "-o",
-            `UserKnownHostsFile=${s.knownHosts}`,
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "-o",
-            "LogLevel=ERROR",
-            `root@${this.address(k)}`,
-            "test -d /opt/rainstorm && ! test -e /run/systemd/system",
-          ]),
-          { allowFail: true },
-        );
-        if (r.code === 0) break;
-        if (Date.now() > deadline) {
-          const log = (() => {
-            try {
-              return readFileSync(join(s.dir, `sshd-${k}`, "sshd.log"), "utf8");
-            } catch {
-              return "";
-            }
-          })();
-          throw new Error(`sshd on ${this.address(k)} did not answer: ${r.err.trim()} ${log.trim()}`);
-        }
-        await Bun.sleep(100);
+    for (let k = 1; k <= s.nodes; k++) await this.waitForSshd(k, deadline);
+  }
+
+  /** Node k's host key and sshd_config, and its sshd started in a mount namespace that hides `hide`. */
+  private async startSshd(k: number, ns: string, hide: string[]): Promise<void> {
+    const home = this.nodeDir(k);
+    const sshDir = join(this.state.dir, `sshd-${k}`);
+    mkdirSync(home, { recursive: true });
+    mkdirSync(sshDir, { recursive: true });
+    await sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(sshDir, "host_ed25519")]);
+    writeFileSync(join(sshDir, "sshd_config"), sshdConfig(this.address(k), sshDir, join(this.state.dir, "authorized_keys")));
+    // Not waited for here: `down` ends it with everything else in the namespace.
+    Bun.spawn(this.inNs(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", sshdScript(hide, home, sshDir)]), {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+    }).unref();
+  }
+
+  /** Until `deadline` (Date.now() ms), try ssh from the client namespace to node k until it answers as a fresh machine. */
+  private async waitForSshd(k: number, deadline: number): Promise<void> {
+    const s = this.state;
+    for (;;) {
+      const r = await sh(this.inNs(s.clientNs, sshProbe(s.key, s.knownHosts, this.address(k))), { allowFail: true });
+      if (r.code === 0) return;
+      if (Date.now() > deadline) {
+        const log = (() => {
+          try {
+            return readFileSync(join(s.dir, `sshd-${k}`, "sshd.log"), "utf8");
+          } catch {
+            return "";
+          }
+        })();
+        throw new Error(`sshd on ${this.address(k)} did not answer: ${r.err.trim()} ${log.trim()}`);
       }
+      await Bun.sleep(100);
     }
   }
 

@@ -5,13 +5,14 @@
  */
 import { join } from "node:path";
 import { HydfsTestClient } from "../../../services/testing/hydfs_client.ts";
+import type { ListedTask } from "../../../services/rainstorm/model.ts";
 import type { LocalCluster } from "../../../services/testing/cluster.ts";
 import { RainstormTestClient } from "../../../services/testing/rainstorm_client.ts";
 import { fmtSec, int } from "../stats.ts";
 import { checkApp2, checkDest } from "./checks.ts";
 import { type BenchCtx, benchCluster, onCluster, type UploadRow, uploadInput } from "./context.ts";
 import { type GrepTransformApp, genLine, type Reference, writeInput } from "./input.ts";
-import { forget, runJob } from "./job.ts";
+import { forget, type JobResult, runJob } from "./job.ts";
 import { UPLOAD_TIMEOUT_MS } from "./options.ts";
 
 export const AS_CLUSTER = { nodes: 5, subnet: "127.0.46" };
@@ -100,6 +101,84 @@ function asExpected(lines: number): number {
   return n;
 }
 
+/** One list_tasks answer as a sample: the job's tasks' rates per stage, in task order. */
+export function rateSampleOf(atMs: number, tasks: readonly Pick<ListedTask, "job" | "stage" | "task" | "rate">[], jobId: string): RateSample {
+  const stages: (number | null)[][] = [[], []];
+  for (const t of tasks.filter((x) => x.job === jobId).sort((a, b) => a.task - b.task)) (stages[t.stage] ??= []).push(t.rate);
+  return { atMs, stages };
+}
+
+/**
+ * Follows one autoscale=true run through its events: records each scaled event (and the most tasks
+ * each stage had), and polls list_tasks every AS_POLL_MS from accepted to done for the task rates.
+ */
+export class ScalingWatch {
+  readonly scaled: ScaledEvent[] = [];
+  readonly samples: RateSample[] = [];
+  readonly maxTasks = [1, 1];
+  private acceptedAt = 0;
+  private jobId: string | undefined;
+  private poller: Timer | undefined;
+  private polling = false;
+
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly rs: Pick<RainstormTestClient, "tasks">,
+    private readonly label: string,
+  ) {}
+
+  /** runJob's onEvent. */
+  onEvent(ev: Record<string, any>, now: number): void {
+    if (ev.event === "accepted") {
+      this.acceptedAt = now;
+      this.jobId = ev.job;
+      this.poller = setInterval(() => this.poll(), AS_POLL_MS);
+    } else if (ev.event === "scaled") {
+      const e: ScaledEvent = { atMs: now - this.acceptedAt, stage: ev.stage, from: ev.from, to: ev.to, avg: ev.avg_rate_per_task, reason: ev.reason };
+      this.scaled.push(e);
+      this.maxTasks[e.stage] = Math.max(this.maxTasks[e.stage] ?? 1, e.to);
+      this.log(`${this.label}: scaled at +${fmtSec(e.atMs)}: stage${e.stage} ${e.from} -> ${e.to} (${e.reason})`);
+    } else if (ev.event === "done" || ev.event === "failed") this.stop();
+  }
+
+  stop(): void {
+    clearInterval(this.poller);
+  }
+
+  /** One list_tasks call at a time: a slow answer skips the next tick rather than piling calls up. */
+  private poll(): void {
+    const jobId = this.jobId;
+    if (this.polling || !jobId) return;
+    this.polling = true;
+    const atMs = performance.now() - this.acceptedAt;
+    this.rs
+      .tasks()
+      .then((ts) => {
+        this.samples.push(rateSampleOf(atMs, ts, jobId));
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.polling = false;
+      });
+  }
+}
+
+/** The record of a finished run: its job's counts, its checks, and what the watch saw (times after accepted). */
+export function asRunOf(label: string, schedule: string, r: Pick<JobResult, "run" | "arrivals" | "acceptedAt">, check: string, watch: ScalingWatch): AsRun {
+  return {
+    label,
+    schedule,
+    lines: r.run.done!.tuples_read,
+    outputs: r.run.outputs.length,
+    durationMs: r.run.done!.duration_ms,
+    check,
+    scaled: watch.scaled,
+    samples: watch.samples,
+    arrivals: r.arrivals.map((a) => ({ atMs: a.t - r.acceptedAt!, lines: a.lines })),
+    maxTasks: watch.maxTasks,
+  };
+}
+
 /** Run one autoscale=true job, polling list_tasks every AS_POLL_MS and recording its scaled events. */
 async function asRunJob(
   ctx: BenchCtx,
@@ -114,65 +193,22 @@ async function asRunJob(
   schedule?: string,
 ): Promise<AsRun> {
   const mismatch = (what: string) => ctx.problems.mismatch(what);
-  const scaled: ScaledEvent[] = [];
-  const samples: RateSample[] = [];
-  let acceptedAt = 0;
-  let jobId: string | undefined;
-  let poller: Timer | undefined;
-  let polling = false;
-  const maxTasks = [1, 1];
-  const poll = () => {
-    if (polling || !jobId) return;
-    polling = true;
-    const atMs = performance.now() - acceptedAt;
-    rs.tasks()
-      .then((ts) => {
-        const stages: (number | null)[][] = [[], []];
-        for (const t of ts.filter((x) => x.job === jobId).sort((a, b) => a.task - b.task)) (stages[t.stage] ??= []).push(t.rate);
-        samples.push({ atMs, stages });
-      })
-      .catch(() => {})
-      .finally(() => {
-        polling = false;
-      });
-  };
+  const watch = new ScalingWatch(ctx.log, rs, label);
   ctx.log(
     `${label}: App 2 (grep '${AS_APP.pattern}' ${AS_APP.col} | transform ${AS_APP.fields}), 1 task per stage, autoscale=true LW ${AS_LW} HW ${AS_HW}, ${schedule ? `--rate-schedule ${schedule}` : `input_rate ${rate}`}, ${int(ref.lines)} lines`,
   );
   try {
-    const r = await runJob(ctx, c, rs, label, asArgs(src, dest, rate, schedule), true, (ev, now) => {
-      if (ev.event === "accepted") {
-        acceptedAt = now;
-        jobId = ev.job;
-        poller = setInterval(poll, AS_POLL_MS);
-      } else if (ev.event === "scaled") {
-        const e: ScaledEvent = { atMs: now - acceptedAt, stage: ev.stage, from: ev.from, to: ev.to, avg: ev.avg_rate_per_task, reason: ev.reason };
-        scaled.push(e);
-        maxTasks[e.stage] = Math.max(maxTasks[e.stage] ?? 1, e.to);
-        ctx.log(`${label}: scaled at +${fmtSec(e.atMs)}: stage${e.stage} ${e.from} -> ${e.to} (${e.reason})`);
-      } else if (ev.event === "done" || ev.event === "failed") clearInterval(poller);
-    });
+    const r = await runJob(ctx, c, rs, label, asArgs(src, dest, rate, schedule), true, (ev, now) => watch.onEvent(ev, now));
     const checks = [
       checkApp2(mismatch, label, r.run, ref, undefined, AS_APP, asExpected(ref.lines)),
       (await checkDest(mismatch, hydfs, label, dest, r.run.outputs)).check,
     ];
-    const run: AsRun = {
-      label,
-      schedule: schedule ?? `${rate} tuples/s constant`,
-      lines: r.run.done!.tuples_read,
-      outputs: r.run.outputs.length,
-      durationMs: r.run.done!.duration_ms,
-      check: checks.join("; "),
-      scaled,
-      samples,
-      arrivals: r.arrivals.map((a) => ({ atMs: a.t - r.acceptedAt!, lines: a.lines })),
-      maxTasks,
-    };
-    ctx.log(`${label}: done in ${fmtSec(run.durationMs)}, ${scaled.length} scaling actions, ${samples.length} list_tasks samples; ${run.check}`);
+    const run = asRunOf(label, schedule ?? `${rate} tuples/s constant`, r, checks.join("; "), watch);
+    ctx.log(`${label}: done in ${fmtSec(run.durationMs)}, ${run.scaled.length} scaling actions, ${run.samples.length} list_tasks samples; ${run.check}`);
     forget(r);
     return run;
   } finally {
-    clearInterval(poller);
+    watch.stop();
   }
 }
 

@@ -223,78 +223,91 @@ function steadyRow(v: View): string[] {
   ];
 }
 
+/** Start of the pre-step throughput window (ms after accepted): up to 8 s before the step, skipping the first 2 s. */
+const preStepFromMs = (stepMs: number) => Math.max(2000, stepMs - 8000);
+
+/**
+ * `pick` (Math.max or Math.min) of a stage's task rates in a sample where it has exactly `tasks`
+ * tasks; undefined with another task count, NaN when a rate is unknown (medianOver skips both).
+ */
+export function taskRateExtreme(s: RateSample, stage: number, tasks: number | undefined, pick: (...xs: number[]) => number): number | undefined {
+  const rates = s.stages[stage] ?? [];
+  return rates.length === tasks ? pick(...(rates as number[]).map((x) => x ?? NaN)) : undefined;
+}
+
+/** Outputs per second that arrived in [fromMs, toMs) (ms after accepted). */
+export function outputRate(arrivals: AsRun["arrivals"], fromMs: number, toMs: number): number {
+  return arrivals.filter((a) => a.atMs >= fromMs && a.atMs < toMs).reduce((n, a) => n + a.lines.length, 0) / ((toMs - fromMs) / 1000);
+}
+
+/** A stage's throughput on 1 task before the step and on its new tasks once settled: its detail row and its verdict row. */
+function stageThroughput(v: View, step: AsRun, stage: number): { row: string[]; tput: string[] } {
+  const { stepMs, stepDownMs, settleMs, ups } = v;
+  const up = ups[stage];
+  const beforeFrom = preStepFromMs(stepMs);
+  const afterFrom = up ? up.atMs + settleMs : undefined;
+  const n = up?.to;
+  const after = (f: (s: RateSample) => number | undefined) =>
+    afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, f) : undefined;
+  const bTotal = medianOver(step.samples, beforeFrom, stepMs, (s) => stageTotal(s, stage, 1));
+  const aTotal = after((s) => stageTotal(s, stage, n));
+  const aPerTask = after((s) => taskRateExtreme(s, stage, n, Math.max));
+  const aMinTask = after((s) => taskRateExtreme(s, stage, n, Math.min));
+  const tput = [
+    `stage ${stage}`,
+    `1 task: ${int(bTotal)} tuples/s (+${fmtS(beforeFrom)} to +${fmtS(stepMs)})`,
+    afterFrom === undefined
+      ? "n/a (no scale-up)"
+      : afterFrom >= stepDownMs
+        ? "n/a (did not settle before the step down)"
+        : `${n} tasks: total ${int(aTotal)} tuples/s, per task ${int(aMinTask)}-${int(aPerTask)} (+${fmtS(afterFrom)} to +${fmtS(stepDownMs)})`,
+    `${int(AS_RATE)} -> ${int(2 * AS_RATE)} total; per task inside LW ${AS_LW} .. HW ${AS_HW} after`,
+  ];
+  const ok =
+    bTotal !== undefined &&
+    aTotal !== undefined &&
+    aPerTask !== undefined &&
+    aMinTask !== undefined &&
+    Math.abs(aTotal - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE &&
+    aPerTask < AS_HW &&
+    aMinTask > AS_LW;
+  const row = [
+    `stage ${stage} throughput, before the step -> after the new parallelism settles (list_tasks rates, median)`,
+    aTotal === undefined
+      ? `${int(bTotal)} tuples/s on 1 task -> n/a`
+      : `${int(bTotal)} tuples/s on 1 task -> ${int(aTotal)} tuples/s on ${n} tasks (${int(aMinTask)}-${int(aPerTask)} per task)`,
+    `total = source rate (+-5%), each task inside LW..HW`,
+    verdict(ok),
+  ];
+  return { row, tput };
+}
+
+/** The job's outputs/s at the submitter before the step and once the last stage's scale-up settled: detail and verdict rows. */
+function outputThroughput(v: View, step: AsRun): { row: string[]; tput: string[] } {
+  const { stepMs, stepDownMs, settleMs, ups } = v;
+  const lastUp = Math.max(...ups.map((e) => e?.atMs ?? Infinity));
+  const oBefore = outputRate(step.arrivals, preStepFromMs(stepMs), stepMs);
+  const oAfter = Number.isFinite(lastUp) && lastUp + settleMs < stepDownMs ? outputRate(step.arrivals, lastUp + settleMs, stepDownMs) : undefined;
+  const tput = [
+    "job outputs/s (arrivals at the submitter)",
+    `${int(oBefore)}`,
+    oAfter === undefined ? "n/a" : `${int(oAfter)}`,
+    `${int(AS_RATE)} -> ${int(2 * AS_RATE)}`,
+  ];
+  const row = [
+    "job outputs/s, before the step -> after the new parallelism settles",
+    `${int(oBefore)} -> ${oAfter === undefined ? "n/a" : int(oAfter)}`,
+    `= source rate (+-5%)`,
+    verdict(oAfter !== undefined && Math.abs(oBefore - AS_RATE) <= 0.05 * AS_RATE && Math.abs(oAfter - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE),
+  ];
+  return { row, tput };
+}
+
 /** Throughput before the step and after the new parallelism settles: the verdict rows, and the detail table's rows. */
 function throughputRows(v: View): { rows: string[][]; tput: string[][] } {
-  const { step, stepMs, stepDownMs, settleMs, ups } = v;
-  const rows: string[][] = [];
-  const tput: string[][] = [];
-  if (step) {
-    for (const stage of [0, 1]) {
-      const up = ups[stage];
-      const beforeFrom = Math.max(2000, stepMs - 8000);
-      const afterFrom = up ? up.atMs + settleMs : undefined;
-      const n = up?.to;
-      const bTotal = medianOver(step.samples, beforeFrom, stepMs, (s) => stageTotal(s, stage, 1));
-      const aTotal =
-        afterFrom !== undefined && afterFrom < stepDownMs ? medianOver(step.samples, afterFrom, stepDownMs, (s) => stageTotal(s, stage, n)) : undefined;
-      const aPerTask =
-        afterFrom !== undefined && afterFrom < stepDownMs
-          ? medianOver(step.samples, afterFrom, stepDownMs, (s) =>
-              (s.stages[stage] ?? []).length === n ? Math.max(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined,
-            )
-          : undefined;
-      const aMinTask =
-        afterFrom !== undefined && afterFrom < stepDownMs
-          ? medianOver(step.samples, afterFrom, stepDownMs, (s) =>
-              (s.stages[stage] ?? []).length === n ? Math.min(...((s.stages[stage] ?? []) as number[]).map((x) => x ?? NaN)) : undefined,
-            )
-          : undefined;
-      tput.push([
-        `stage ${stage}`,
-        `1 task: ${int(bTotal)} tuples/s (+${fmtS(beforeFrom)} to +${fmtS(stepMs)})`,
-        afterFrom === undefined
-          ? "n/a (no scale-up)"
-          : afterFrom >= stepDownMs
-            ? "n/a (did not settle before the step down)"
-            : `${n} tasks: total ${int(aTotal)} tuples/s, per task ${int(aMinTask)}-${int(aPerTask)} (+${fmtS(afterFrom)} to +${fmtS(stepDownMs)})`,
-        `${int(AS_RATE)} -> ${int(2 * AS_RATE)} total; per task inside LW ${AS_LW} .. HW ${AS_HW} after`,
-      ]);
-      const ok =
-        bTotal !== undefined &&
-        aTotal !== undefined &&
-        aPerTask !== undefined &&
-        aMinTask !== undefined &&
-        Math.abs(aTotal - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE &&
-        aPerTask < AS_HW &&
-        aMinTask > AS_LW;
-      rows.push([
-        `stage ${stage} throughput, before the step -> after the new parallelism settles (list_tasks rates, median)`,
-        aTotal === undefined
-          ? `${int(bTotal)} tuples/s on 1 task -> n/a`
-          : `${int(bTotal)} tuples/s on 1 task -> ${int(aTotal)} tuples/s on ${n} tasks (${int(aMinTask)}-${int(aPerTask)} per task)`,
-        `total = source rate (+-5%), each task inside LW..HW`,
-        verdict(ok),
-      ]);
-    }
-    const outRate = (from: number, to: number) =>
-      step.arrivals.filter((a) => a.atMs >= from && a.atMs < to).reduce((n, a) => n + a.lines.length, 0) / ((to - from) / 1000);
-    const lastUp = Math.max(...ups.map((e) => e?.atMs ?? Infinity));
-    const oBefore = outRate(Math.max(2000, stepMs - 8000), stepMs);
-    const oAfter = Number.isFinite(lastUp) && lastUp + settleMs < stepDownMs ? outRate(lastUp + settleMs, stepDownMs) : undefined;
-    tput.push([
-      "job outputs/s (arrivals at the submitter)",
-      `${int(oBefore)}`,
-      oAfter === undefined ? "n/a" : `${int(oAfter)}`,
-      `${int(AS_RATE)} -> ${int(2 * AS_RATE)}`,
-    ]);
-    rows.push([
-      "job outputs/s, before the step -> after the new parallelism settles",
-      `${int(oBefore)} -> ${oAfter === undefined ? "n/a" : int(oAfter)}`,
-      `= source rate (+-5%)`,
-      verdict(oAfter !== undefined && Math.abs(oBefore - AS_RATE) <= 0.05 * AS_RATE && Math.abs(oAfter - 2 * AS_RATE) <= 0.05 * 2 * AS_RATE),
-    ]);
-  }
-  return { rows, tput };
+  if (!v.step) return { rows: [], tput: [] };
+  const parts = [stageThroughput(v, v.step, 0), stageThroughput(v, v.step, 1), outputThroughput(v, v.step)];
+  return { rows: parts.map((p) => p.row), tput: parts.map((p) => p.tput) };
 }
 
 /** How the section measures, for the reader of the report. */

@@ -112,6 +112,78 @@ export function outputTimes(stage: number, trials: KillTrial[], arrivals: JobRes
   }
 }
 
+/** The kill a task_restarted event answers: same task, killed, not yet restarted, and a new pid. */
+export function restartedTrial(trials: readonly KillTrial[], ev: { stage: number; index: number; pid: number }): KillTrial | undefined {
+  return trials.find((x) => x.stage === ev.stage && x.index === ev.index && Number.isFinite(x.tKill) && x.restartAt === undefined && x.pid !== ev.pid);
+}
+
+/**
+ * Kills a stage-`stage` task at each of `atS` after accepted (rotating over `candidates`) and
+ * follows each kill to its task_restarted event and the restarted task's first logged batch.
+ */
+class Killer {
+  readonly trials: KillTrial[] = [];
+  private readonly timers: Timer[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private job = "";
+  private over = false;
+
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly c: LocalCluster,
+    private readonly rs: RainstormTestClient,
+    private readonly label: string,
+    private readonly stage: 0 | 1,
+    private readonly candidates: readonly number[],
+    private readonly atS: readonly number[],
+  ) {}
+
+  /** runJob's onEvent. */
+  onEvent(ev: Record<string, any>, now: number): void {
+    if (ev.event === "accepted") {
+      this.job = ev.job;
+      this.atS.forEach((at, i) =>
+        this.timers.push(setTimeout(() => this.pending.push(this.kill(at, this.candidates[i % this.candidates.length]!)), at * 1000)),
+      );
+    } else if (ev.event === "task_restarted") {
+      const t = restartedTrial(this.trials, ev as { stage: number; index: number; pid: number });
+      if (t) {
+        t.restartAt = now;
+        t.newPid = ev.pid;
+        t.newNode = ev.node;
+        this.pending.push(pollFirstBatch(this.rs, this.c, this.job, t, () => this.over));
+      }
+    } else if (ev.event === "done" || ev.event === "failed") this.over = true;
+  }
+
+  /** After the job: no more kills, and every kill and first-batch poll has finished. */
+  async finish(): Promise<void> {
+    this.over = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all(this.pending);
+  }
+
+  private async kill(at: number, index: number): Promise<void> {
+    const { stage, label, rs, log } = this;
+    const trial: KillTrial = { stage, index, atS: at, node: "", pid: 0, tKill: NaN };
+    this.trials.push(trial);
+    try {
+      const t = (await rs.tasks()).find((x) => x.job === this.job && x.stage === stage && x.task === index);
+      if (!t?.pid) throw new Error(`no running task stage${stage}[${index}] in list_tasks`);
+      trial.node = t.node;
+      trial.pid = t.pid;
+      trial.tKill = performance.now();
+      const res = await rs.killTask(t.node, t.pid);
+      trial.status = res.status;
+      if (!res.ok) trial.error = `kill_task: ${res.status} ${await res.text()}`;
+      log(`${label}: killed stage${stage}[${index}] pid ${t.pid} on ${t.node} at ${at} s: ${res.status}`);
+    } catch (err) {
+      trial.error = (err as Error).message;
+      log(`${label}: kill at ${at} s: ${trial.error}`);
+    }
+  }
+}
+
 /** One kill run: App 1 exactly-once over eo-kill.csv (`ref`), killing a stage-`stage` task at each of `atS`. */
 export async function run(
   ctx: BenchCtx,
@@ -128,49 +200,13 @@ export async function run(
   const candidates = killCandidates(stage, shares("eo-kill.csv", ref.lines, ref.app1Counts)[1]);
   const label = `EO kill run (stage ${stage})`;
   const dest = `eo-kill-s${stage}.txt`;
-  const trials: KillTrial[] = [];
-  const timers: Timer[] = [];
-  const pending: Promise<void>[] = [];
-  let job = "";
-  let over = false;
-  const kill = async (at: number, index: number) => {
-    const trial: KillTrial = { stage, index, atS: at, node: "", pid: 0, tKill: NaN };
-    trials.push(trial);
-    try {
-      const t = (await rs.tasks()).find((x) => x.job === job && x.stage === stage && x.task === index);
-      if (!t?.pid) throw new Error(`no running task stage${stage}[${index}] in list_tasks`);
-      trial.node = t.node;
-      trial.pid = t.pid;
-      trial.tKill = performance.now();
-      const res = await rs.killTask(t.node, t.pid);
-      trial.status = res.status;
-      if (!res.ok) trial.error = `kill_task: ${res.status} ${await res.text()}`;
-      log(`${label}: killed stage${stage}[${index}] pid ${t.pid} on ${t.node} at ${at} s: ${res.status}`);
-    } catch (err) {
-      trial.error = (err as Error).message;
-      log(`${label}: kill at ${at} s: ${trial.error}`);
-    }
-  };
+  const killer = new Killer(log, c, rs, label, stage, candidates, atS);
   log(
     `${label}: App 1 exactly_once=true at input_rate ${KILL_RATE} over ${int(ref.lines)} lines; kills of stage-${stage} tasks ${candidates.join("/")} at ${atS.join(", ")} s`,
   );
-  const r = await runJob(ctx, c, rs, label, app1Args("eo-kill.csv", dest, KILL_RATE, true), true, (ev, now) => {
-    if (ev.event === "accepted") {
-      job = ev.job;
-      atS.forEach((at, i) => timers.push(setTimeout(() => pending.push(kill(at, candidates[i % candidates.length]!)), at * 1000)));
-    } else if (ev.event === "task_restarted") {
-      const t = trials.find((x) => x.stage === ev.stage && x.index === ev.index && Number.isFinite(x.tKill) && x.restartAt === undefined && x.pid !== ev.pid);
-      if (t) {
-        t.restartAt = now;
-        t.newPid = ev.pid;
-        t.newNode = ev.node;
-        pending.push(pollFirstBatch(rs, c, job, t, () => over));
-      }
-    } else if (ev.event === "done" || ev.event === "failed") over = true;
-  });
-  over = true;
-  for (const t of timers) clearTimeout(t);
-  await Promise.all(pending);
+  const r = await runJob(ctx, c, rs, label, app1Args("eo-kill.csv", dest, KILL_RATE, true), true, (ev, now) => killer.onEvent(ev, now));
+  await killer.finish();
+  const { trials } = killer;
   outputTimes(stage, trials, r.arrivals);
   const checks = [
     checkApp1(mismatch, label, r.run, ref),

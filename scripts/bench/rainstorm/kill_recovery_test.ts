@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { partitionOf } from "../../../services/rainstorm/plan.ts";
 import { row } from "./fixtures_test_util.ts";
-import { killCandidates, type KillRun, type KillTrial, outputTimes, report, resumeTimes } from "./kill_recovery.ts";
+import { killCandidates, type KillRun, type KillTrial, outputTimes, report, restartedTrial, resumeTimes } from "./kill_recovery.ts";
 
 test.each([
   { stage: 0 as const, shares: [0, 0, 0], want: [0, 1, 2] },
@@ -32,6 +32,25 @@ test("output times: stage 1 waits for a key the killed task owns; stage 0 takes 
   const never = [trial({ restartAt: 1050 })];
   outputTimes(1, never, arrivals);
   expect(never[0]!.resumeAt).toBeUndefined();
+});
+
+test.each([
+  { name: "the killed task with a new pid", ev: { stage: 1, index: 0, pid: 200 }, want: 1 },
+  { name: "the same pid is not a restart of that kill", ev: { stage: 1, index: 0, pid: 100 }, want: undefined },
+  { name: "another index", ev: { stage: 1, index: 2, pid: 200 }, want: undefined },
+  { name: "another stage", ev: { stage: 0, index: 0, pid: 200 }, want: undefined },
+])("restartedTrial: $name", ({ ev, want }) => {
+  const trials = [
+    trial({ restartAt: 900 }), // already restarted
+    trial({}),
+    trial({ tKill: NaN, pid: 0, error: "no running task" }), // never killed
+  ];
+  const found = restartedTrial(trials, ev);
+  expect(found === undefined ? undefined : trials.indexOf(found)).toBe(want);
+});
+
+test("restartedTrial: a kill that never reached list_tasks is not matched", () => {
+  expect(restartedTrial([trial({ tKill: NaN, pid: 0 })], { stage: 1, index: 0, pid: 200 })).toBeUndefined();
 });
 
 const run = (stage: number, trials: KillTrial[]): KillRun => ({
