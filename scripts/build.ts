@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { buildOperators } from "../ops/build.ts";
+import { buildOperators, compileCommand } from "../ops/build.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 /** Service entries compiled into dist/bin/. Operators: one multi-call binary in dist/ops/ (ops/build.ts). */
@@ -27,17 +27,7 @@ async function build(): Promise<void> {
   for (const name of SERVICE_ENTRIES) {
     const t0 = performance.now();
     const outfile = join(outDir, name);
-    const res = await run([
-      process.execPath,
-      "build",
-      "--compile",
-      "--bytecode",
-      "--format=esm",
-      "--minify-whitespace",
-      join(ROOT, "services", `${name}.ts`),
-      "--outfile",
-      outfile,
-    ]);
+    const res = await run(compileCommand(join(ROOT, "services", `${name}.ts`), outfile));
     if (res.code !== 0) throw new Error(`build of ${name} failed:\n${res.out}`);
     const smoke = await run([outfile, "--help"]);
     if (smoke.code !== 0 || !smoke.out.includes(name)) throw new Error(`${outfile} --help failed (exit ${smoke.code}):\n${smoke.out}`);

@@ -37,6 +37,7 @@ import {
 } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { compileCommand } from "../ops/build.ts";
 import { OPERATOR_NAMES } from "../ops/registry.ts";
 import { buildNodeConfig, DEFAULT_NODE_CONFIG } from "../services/node_config.ts";
 import { MULTI_CALL_BINARY, OPS_BINARY, PROGRAMS, VERSION } from "./bundle/multicall.ts";
@@ -177,17 +178,7 @@ export interface BundleResult {
 
 /** Compile scripts/bundle/multicall.ts into the one executable `binary`. */
 async function compile(binary: string): Promise<void> {
-  await must("bun build --compile", [
-    process.execPath,
-    "build",
-    "--compile",
-    "--bytecode",
-    "--format=esm",
-    "--minify-whitespace",
-    join(ROOT, "scripts", "bundle", "multicall.ts"),
-    "--outfile",
-    binary,
-  ]);
+  await must("bun build --compile", compileCommand(join(ROOT, "scripts", "bundle", "multicall.ts"), binary));
 }
 
 /** bin/<program> symlinks to the binary, ops/rainstorm-op a hard link to it, ops/<operator> symlinks to that. */
