@@ -10,8 +10,9 @@
  * It lives beside node_config.ts, above the services: it compares a whole node's config
  * (including the RainStorm leader rule), which services/shared/ must not know.
  */
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writePrivateFileAtomically } from "./shared/files.ts";
 import type { MemberPorts } from "./member/state.ts";
 import type { NodeConfig } from "./node_config.ts";
 import { leaderHost } from "./rainstorm/config.ts";
@@ -44,18 +45,7 @@ export function factsOf(cfg: NodeConfig): NodeFacts {
 
 /** memberd: write its record (temp file, fsync, rename; mode 0600). */
 export function writeNodeRecord(rec: NodeRecord): void {
-  const path = nodeRecordPath(rec.data_dir);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-    writeSync(fd, `${JSON.stringify(rec, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writePrivateFileAtomically(nodeRecordPath(rec.data_dir), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 /** memberd, on a clean stop: remove its record if it is still its own. */

@@ -5,10 +5,11 @@
  * decisions are made here.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { dirname, join as joinPath } from "node:path";
+import { join as joinPath } from "node:path";
+import { writePrivateFileAtomically } from "../shared/files.ts";
 import { TAG_BYTES } from "../shared/auth.ts";
 import type { NodeConfig } from "../node_config.ts";
 import { bindError } from "../shared/config.ts";
@@ -103,17 +104,7 @@ export function loadKnownPeers(path: string, log: Logger): KnownPeers {
 
 /** Write the peers file atomically (temp file, fsync, rename), readable by its owner only. */
 export function writePeersFile(path: string, peers: Iterable<string>): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    fchmodSync(fd, 0o600); // the mode of openSync applies only when it creates the file
-    writeSync(fd, encodePeersFile(peers));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writePrivateFileAtomically(path, encodePeersFile(peers));
 }
 
 export interface TrafficCounters {
