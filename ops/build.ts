@@ -9,6 +9,7 @@
  */
 import { lstatSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { type RunResult, runCommand } from "../services/shared/process.ts";
 import { MULTI_CALL_NAME } from "./main.ts";
 import { OPERATOR_NAMES, OPERATORS } from "./registry.ts";
 import { Session } from "./runtime.ts";
@@ -40,13 +41,8 @@ function input(id: string, value: string): string {
   return JSON.stringify({ id, key: id, value });
 }
 
-async function run(cmd: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: stdin === undefined ? "ignore" : new Blob([stdin]), stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill(), TIMEOUT_MS);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  const code = await proc.exited;
-  clearTimeout(timer);
-  return { code, out, err };
+function run(cmd: string[], stdin?: string): Promise<RunResult> {
+  return runCommand(cmd, { cwd: ROOT, stdin, timeoutMs: TIMEOUT_MS });
 }
 
 /** Replace whatever is at `path` (an old link, an old binary) by a relative symlink to `target`. */

@@ -7,18 +7,18 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { buildOperators, compileCommand } from "../ops/build.ts";
+import { runCommand } from "../services/shared/process.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 /** Service entries compiled into dist/bin/. Operators: one multi-call binary in dist/ops/ (ops/build.ts). */
 export const SERVICE_ENTRIES = ["memberd", "hydfsd", "rainstormd", "ctl"] as const;
 
+/** One compile or smoke run of the build. */
+const BUILD_STEP_TIMEOUT_MS = 120_000;
+
 async function run(cmd: string[]): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill(), 120_000);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  const code = await proc.exited;
-  clearTimeout(timer);
-  return { code, out: out + err };
+  const r = await runCommand(cmd, { cwd: ROOT, timeoutMs: BUILD_STEP_TIMEOUT_MS });
+  return { code: r.code, out: r.out + r.err };
 }
 
 async function build(): Promise<void> {

@@ -38,6 +38,7 @@ import {
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { compileCommand } from "../ops/build.ts";
+import { type RunResult, runCommand } from "../services/shared/process.ts";
 import { OPERATOR_NAMES } from "../ops/registry.ts";
 import { buildNodeConfig, DEFAULT_NODE_CONFIG } from "../services/node_config.ts";
 import { MULTI_CALL_BINARY, OPS_BINARY, PROGRAMS, VERSION } from "./bundle/multicall.ts";
@@ -55,13 +56,11 @@ export function bundleName(arch: string = process.arch): string {
   return `rainstorm-${VERSION}-linux-${arch}`;
 }
 
-async function run(cmd: string[], opts: { cwd?: string; stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn(cmd, { cwd: opts.cwd ?? ROOT, stdin: opts.stdin === undefined ? "ignore" : new Blob([opts.stdin]), stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 300_000);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  const code = await proc.exited;
-  clearTimeout(timer);
-  return { code, out, err };
+/** One step of the bundle (a compile, a smoke run, tar): generous, as xz of 100 MB takes a while. */
+const BUNDLE_STEP_TIMEOUT_MS = 300_000;
+
+function run(cmd: string[], opts: { cwd?: string; stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return runCommand(cmd, { cwd: opts.cwd ?? ROOT, stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? BUNDLE_STEP_TIMEOUT_MS });
 }
 
 async function must(what: string, cmd: string[], opts: Parameters<typeof run>[1] = {}): Promise<string> {

@@ -3,6 +3,7 @@
  * decide whether dist/ is fresh enough to measure.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { runCommand } from "../../services/shared/process.ts";
 import { join } from "node:path";
 
 /** Quote for sh: 'it'\''s'. */
@@ -11,17 +12,10 @@ export const shq = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 /** Run `sh -c cmd` (LC_ALL=C) with a deadline; returns its stdout and how long it took. */
 export async function timeShell(cmd: string, timeoutMs: number): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
-  const proc = Bun.spawn(["sh", "-c", cmd], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, LC_ALL: "C" } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  try {
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-    const code = await proc.exited;
-    const ms = performance.now() - t0;
-    if (code !== 0) throw new Error(`${cmd}: exit ${code}${proc.signalCode ? ` (${proc.signalCode}, deadline ${timeoutMs} ms)` : ""}: ${err.trim()}`);
-    return { ms, out };
-  } finally {
-    clearTimeout(timer);
-  }
+  const { code, out, err, timedOut } = await runCommand(["sh", "-c", cmd], { timeoutMs, env: { ...process.env, LC_ALL: "C" } });
+  const ms = performance.now() - t0;
+  if (code !== 0) throw new Error(`${cmd}: exit ${code}${timedOut ? ` (SIGKILL, deadline ${timeoutMs} ms)` : ""}: ${err.trim()}`);
+  return { ms, out };
 }
 
 /** A process's peak (VmHWM) and current (VmRSS) resident size in kB; empty when it is gone. */

@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { runCommand } from "../../services/shared/process.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 export const NS_PREFIX = "rsfleet-";
@@ -43,11 +44,7 @@ export interface FleetState {
 }
 
 async function sh(cmd: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  const code = await proc.exited;
-  clearTimeout(timer);
+  const { code, out, err } = await runCommand(cmd, { timeoutMs: opts.timeoutMs ?? 30_000 });
   if (code !== 0 && !opts.allowFail) throw new Error(`${cmd.join(" ")} failed (exit ${code}): ${err.trim() || out.trim()}`);
   return { code, out, err };
 }

@@ -3,6 +3,7 @@
  * a bash script passed as `bash -c '<script>' deploy <args...>` (every word single-quoted), so
  * nothing is read from the remote stdin and arguments never meet a second round of parsing.
  */
+import { type RunResult, runCommand } from "../../services/shared/process.ts";
 import type { Host } from "./hosts.ts";
 
 /** Quote one word for a POSIX shell. */
@@ -10,11 +11,7 @@ export function shq(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export interface RunResult {
-  code: number;
-  out: string;
-  err: string;
-}
+export type { RunResult } from "../../services/shared/process.ts";
 
 export class Remote {
   constructor(readonly host: Host) {}
@@ -52,40 +49,12 @@ export class Remote {
 
   /** Run a bash script on the host; never throws for a non-zero exit (see `code`). */
   async run(script: string, args: readonly string[] = [], opts: { timeoutMs?: number; onLine?: (line: string) => void } = {}): Promise<RunResult> {
-    const proc = Bun.spawn(this.sshCommand(script, args), { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     // timeoutMs 0: no limit (logs --follow).
-    const timeoutMs = opts.timeoutMs ?? 120_000;
-    const timer = timeoutMs > 0 ? setTimeout(() => proc.kill("SIGKILL"), timeoutMs) : undefined;
-    const outP = opts.onLine ? streamLines(proc.stdout, opts.onLine) : new Response(proc.stdout).text();
-    const [out, err] = await Promise.all([outP, new Response(proc.stderr).text()]);
-    const code = await proc.exited;
-    if (timer) clearTimeout(timer);
-    return { code, out, err };
+    return runCommand(this.sshCommand(script, args), { timeoutMs: opts.timeoutMs ?? 120_000, onLine: opts.onLine });
   }
 
   /** scp a local file to `remotePath` on the host. */
   async copy(local: string, remotePath: string, timeoutMs = 600_000): Promise<RunResult> {
-    const proc = Bun.spawn(["scp", "-q", ...this.common("-P"), local, `${this.target}:${remotePath}`], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-    const code = await proc.exited;
-    clearTimeout(timer);
-    return { code, out, err };
+    return runCommand(["scp", "-q", ...this.common("-P"), local, `${this.target}:${remotePath}`], { timeoutMs });
   }
-}
-
-async function streamLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<string> {
-  const decoder = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += decoder.decode(chunk, { stream: true });
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      onLine(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf("\n");
-    }
-  }
-  if (buf) onLine(buf);
-  return ""; // streamed, not kept
 }
