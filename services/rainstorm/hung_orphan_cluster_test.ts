@@ -10,10 +10,9 @@
  * After every job here, no operator process of it remains.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { MULTI_CALL_NAME } from "../../ops/main.ts";
-import { OPERATOR_NAMES } from "../../ops/registry.ts";
+import { linkBuiltOperators } from "../testing/built_ops.ts";
 import { isAlive, LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { testNet } from "../testing/net.ts";
@@ -42,15 +41,7 @@ const LINES = Array.from({ length: N }, (_, i) => `line-${i + 1},${i % 13}`);
  */
 function makeOpsDir(): void {
   mkdirSync(ops, { recursive: true });
-  const built = join(ROOT, "dist", "ops", MULTI_CALL_NAME);
-  if (existsSync(built)) {
-    try {
-      linkSync(built, join(ops, MULTI_CALL_NAME));
-    } catch {
-      copyFileSync(built, join(ops, MULTI_CALL_NAME));
-    }
-    for (const n of OPERATOR_NAMES) symlinkSync(MULTI_CALL_NAME, join(ops, n));
-  }
+  linkBuiltOperators(ops);
   const script = [
     "#!/bin/sh",
     `if mkdir '${hungOnce}' 2>/dev/null; then echo 'hang-once: hanging (test operator)' >&2; exec sleep 3600; fi`,
