@@ -419,6 +419,11 @@ export class Worker {
     }
   }
 
+  /**
+   * Stop a job's tasks here, and report each as dead: a leader that still runs the job after all
+   * (it was unreachable for a while) restarts them rather than wait for them forever; one that
+   * has ended or does not know the job ignores the report.
+   */
   private async stopOrphan(job: string, why: string): Promise<void> {
     this.claims.delete(job);
     const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
@@ -426,6 +431,10 @@ export class Worker {
     this.opts.log.warn(`job ${job}: stopping its ${mine.length} tasks on this worker: ${why}`);
     for (const [k, t] of mine) this.note(t.logPath, `task ${k}: stopped: ${why}`);
     await this.stopJob(job);
+    for (const [, t] of mine) {
+      const { stage, index } = t.start;
+      this.opts.onTaskDied({ job, stage, index, pid: t.op.pid, reason: `stopped by its worker: ${why}` });
+    }
   }
 
   // ---- data plane ----------------------------------------------------------------------------

@@ -283,8 +283,15 @@ describe("a Worker stops the tasks of a job no leader claims", () => {
     expect(said.length).toBe(2);
     expect(said[0]).toContain("job job-a-1: stopping its 2 tasks on this worker: no leader has claimed the job for 10000 ms");
     expect(said[0]).toContain("the leader at 127.0.0.1:15000 is unreachable (connection refused)");
-    // A stopped task is not a death: the leader is not told to restart it.
-    expect(w.deaths).toEqual([]);
+    // Each stopped task is reported dead (a leader that still runs the job would restart it).
+    expect(w.deaths.map((d) => [d.job, d.index, d.pid])).toEqual([
+      ["job-a-1", 0, 1000],
+      ["job-a-1", 1, 1001],
+      ["job-b-2", 0, 1002],
+    ]);
+    expect(w.deaths[0]!.reason).toBe(
+      "stopped by its worker: no leader has claimed the job for 10000 ms: the leader at 127.0.0.1:15000 is unreachable (connection refused)",
+    );
     // Nothing left to ask about.
     const asked = leader.asked;
     await w.until(80_000);
