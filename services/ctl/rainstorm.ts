@@ -135,11 +135,13 @@ export const listTasksCmd = defineCommand({
   async run({ args }) {
     const ctx = await makeCtx(args);
     const tasks = (await leaderTasks(ctx)).value;
+    // Why a task last restarted is a last column, shown once some task has restarted.
+    const reasons = tasks.some((t) => t.last_restart_reason !== undefined);
     print(ctx, { tasks }, () =>
       tasks.length === 0
         ? "no running tasks"
         : table([
-            ["JOB", "STAGE", "TASK", "NODE", "PID", "OP", "ARGS", "TUPLES/S", "RESTARTS", "LOG"],
+            ["JOB", "STAGE", "TASK", "NODE", "PID", "OP", "ARGS", "TUPLES/S", "RESTARTS", "LOG", ...(reasons ? ["LAST RESTART"] : [])],
             ...tasks.map((t) => [
               t.job,
               String(t.stage),
@@ -151,6 +153,7 @@ export const listTasksCmd = defineCommand({
               t.rate === null ? "?" : String(t.rate),
               String(t.restarts),
               t.log,
+              ...(reasons ? [t.last_restart_reason ?? ""] : []),
             ]),
           ]),
     );

@@ -3,7 +3,13 @@
  * doc. The README's table and the sample config.json are checked against these
  * (services/node_config_test.ts).
  */
-import { defaultsOf, intIn, matching, type Setting, text, type ValuesOf } from "../shared/config.ts";
+import { defaultsOf, intIn, matching, type Parsed, type Setting, text, type ValuesOf } from "../shared/config.ts";
+
+/** 0 (the guard is off) or an integer in [lo, hi]: a timeout below `lo` would fire on healthy work. */
+function offOrIntIn(lo: number, hi: number): (v: unknown) => Parsed<number> {
+  const inRange = intIn(lo, hi);
+  return (v) => (v === 0 ? { ok: true, value: 0 } : inRange(v).ok ? inRange(v) : { ok: false, expected: `expected 0 (off) or an integer in [${lo}, ${hi}]` });
+}
 
 export const RAINSTORM_SETTINGS = {
   leader: { default: "", unit: "host", parse: text(), doc: 'host whose rainstormd is the leader ("" = the host of the first introducer)' },
@@ -67,6 +73,29 @@ export const RAINSTORM_SETTINGS = {
     doc:
       "exactly_once=true: how long the task logs of an ended job stay in HyDFS before the leader " +
       "deletes them: time to inspect them; 0 deletes them as the job ends",
+  },
+  operator_timeout_ms: {
+    default: 5000,
+    unit: "ms",
+    parse: offOrIntIn(100, 3_600_000),
+    doc:
+      "a task whose operator has inputs pending and has answered nothing (no output, no done) for this long " +
+      "is killed and restarted like a crashed one, the reason in its death report, list_tasks and the job's " +
+      "task_restarted event. It must exceed the longest time your operator may take over one input: shorter " +
+      "frees a hung task sooner but kills a slow one (each restart counts toward max_task_restarts); checked " +
+      "once a second, so a hung operator goes within this plus 1 s. 0 = never",
+  },
+  orphan_timeout_ms: {
+    default: 30_000,
+    unit: "ms",
+    parse: offOrIntIn(1000, 86_400_000),
+    doc:
+      "a worker asks the leader every 2 s about the jobs it runs tasks of; a job the leader reports ended is " +
+      "stopped here at once (after a 2 s grace for the leader's own stop), and one no leader has reported " +
+      "running for this long (the leader is unreachable, or does not know the job) is stopped too, so no " +
+      "operator outlives its leader. Shorter frees an orphan's processes sooner; too short stops the tasks of " +
+      "a live job whose leader was briefly unreachable (a pause, a network blip). 0 = never stop an unclaimed " +
+      "job (ended ones still are)",
   },
   failpoint: {
     default: "",

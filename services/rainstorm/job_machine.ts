@@ -203,6 +203,7 @@ export class JobMachine {
     t.pid = ev.pid;
     t.logPath = ev.logPath;
     if (why.why === "restart") {
+      t.lastRestartReason = why.reason;
       if (why.moved) this.broadcastRoutes(job);
       this.emit({ cmd: "log", level: "info", text: `job ${job.id}: task stage${t.stage}[${t.index}] restarted on ${t.addr} as pid ${t.pid} (${why.reason})` });
       this.emit({

@@ -47,6 +47,8 @@ export interface TaskInfo {
   pid: number;
   logPath: string;
   restarts: number;
+  /** Why the task last restarted (its task_restarted event's reason), for list_tasks. */
+  lastRestartReason?: string;
 }
 
 export type { JobEvent } from "./model.ts";
@@ -389,6 +391,7 @@ export class Leader {
         args: t.args,
         rate: rates.get(rateKey(j.id, t.stage, t.index, t.pid)) ?? null,
         restarts: t.restarts,
+        ...(t.lastRestartReason === undefined ? {} : { last_restart_reason: t.lastRestartReason }),
         log: t.logPath,
       })),
     );

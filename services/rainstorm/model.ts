@@ -95,6 +95,8 @@ export const ListedTaskSchema = t.Object({
   args: t.Array(t.String()),
   rate: t.Union([t.Number(), t.Null()]),
   restarts: t.Integer(),
+  /** Why the task last restarted (as in its task_restarted event); absent until it has. */
+  last_restart_reason: t.Optional(t.String()),
   /** The task's stderr log on its worker. */
   log: t.String(),
 });

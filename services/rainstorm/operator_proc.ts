@@ -37,6 +37,9 @@ export class OperatorProcess {
   private snapshotWaiters = new Map<number, { resolve: (state: unknown) => void; reject: (err: Error) => void }>();
   private exitCode: number | undefined;
   private readonly startedMs = performance.now();
+  /** Inputs written and not yet answered (done), and answers so far: what the hung-operator guard samples. */
+  private pendingInputs = 0;
+  private answered = 0;
 
   /**
    * Run `cmd` (its first word is the file that runs) with its stderr appended to `logPath`.
@@ -79,6 +82,11 @@ export class OperatorProcess {
     return performance.now() - this.startedMs;
   }
 
+  /** Progress for the hung-operator guard (worker_guards.ts). */
+  progress(): { pending: number; answered: number } {
+    return { pending: this.pendingInputs, answered: this.answered };
+  }
+
   /** The last lines the operator wrote to stderr, for error messages. */
   stderrTail(maxBytes = 400): string {
     try {
@@ -114,6 +122,7 @@ export class OperatorProcess {
     const done = new Promise<Answer[]>((resolve, reject) => {
       this.pending.push({ count, answers: [], current: [], resolve, reject });
     });
+    this.pendingInputs += count;
     if (!this.send(lines)) return Promise.reject(new OperatorExited("operator stdin closed"));
     return done;
   }
@@ -188,6 +197,8 @@ export class OperatorProcess {
     if (!head) return this.fail(`operator answered done for ${id} with no input pending`);
     head.answers.push({ id, outputs: head.current });
     head.current = [];
+    this.pendingInputs--;
+    this.answered++;
     if (head.answers.length === head.count) {
       this.pending.shift();
       head.resolve(head.answers);
@@ -203,6 +214,7 @@ export class OperatorProcess {
   /** Every waiter (batches and snapshots) fails at once when the operator is gone. */
   private rejectAll(err: Error): void {
     for (const p of this.pending.splice(0)) p.reject(err);
+    this.pendingInputs = 0;
     for (const w of this.snapshotWaiters.values()) w.reject(err);
     this.snapshotWaiters.clear();
   }

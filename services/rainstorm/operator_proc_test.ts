@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { tempPath } from "../testing/cluster.ts";
+import { tempPath, waitFor } from "../testing/cluster.ts";
 import { inputLine, OperatorExited, OperatorProcess } from "./operator_proc.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -74,6 +74,19 @@ describe("OperatorProcess", () => {
     const answers = await op.processLines(inputLine("x", "k", "v"), 1);
     expect(answers[0]!.id).toBe("/ops/echo-wrapper");
     op.kill();
+  });
+
+  test("progress: inputs pending until answered, answers counted (what the hung-operator guard samples)", async () => {
+    // Answers the first input of each batch only, then goes silent with the rest pending.
+    const op = start(["sh", "-c", `read line; echo '{"done":"a"}'; cat >/dev/null`], "progress");
+    expect(op.progress()).toEqual({ pending: 0, answered: 0 });
+    const batch = op.processLines(inputLine("a", "k", "1") + inputLine("b", "k", "2") + inputLine("c", "k", "3"), 3);
+    expect(op.progress()).toEqual({ pending: 3, answered: 0 });
+    await waitFor(() => op.progress().answered === 1, scaled(5000), "the first answer");
+    expect(op.progress()).toEqual({ pending: 2, answered: 1 });
+    op.kill();
+    await expect(batch).rejects.toThrow("exited");
+    expect(op.progress()).toEqual({ pending: 0, answered: 1 });
   });
 
   test("writing to an operator that already exited is an error, never a crash", async () => {

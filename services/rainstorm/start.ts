@@ -13,6 +13,7 @@ import { rainstormApp } from "./http.ts";
 import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, reportDeath, type TaskDeath } from "./transport.ts";
+import { RainstormClient } from "./client.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -89,8 +90,12 @@ function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp, leaderAt: 
     if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms))))
       log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
   };
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport });
-  const leader = leaderAt === cfg.host ? new Leader({ cfg, log, worker, transport }) : undefined;
+  // The orphan guard asks the leader which jobs run: this node's own leader directly, another over HTTP.
+  let leader: Leader | undefined;
+  const client = new RainstormClient(http);
+  const jobs = (timeoutMs: number) => (leader ? Promise.resolve(leader.jobList()) : client.jobs(leaderAddr, { timeoutMs }));
+  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport, leader: { addr: leaderAddr, jobs } });
+  if (leaderAt === cfg.host) leader = new Leader({ cfg, log, worker, transport });
   here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
   return { worker, leader };
 }

@@ -5,6 +5,7 @@
 import type { LogRecord } from "./exactly_once.ts";
 import type { Answer, Output } from "./operator_proc.ts";
 import type { Batch, TaskStart } from "./worker.ts";
+import type { AnswerWatch, OperatorProgress } from "./worker_guards.ts";
 
 /** What a worker uses of an operator (operator_proc.ts OperatorProcess has exactly this). */
 export interface TaskOperator {
@@ -20,6 +21,11 @@ export interface TaskOperator {
   kill(): void;
   /** The last words of the operator's stderr, for a death report ("" when none). */
   stderrTail(): string;
+  /**
+   * Inputs pending and answers so far, for the hung-operator guard. An operator without it is not
+   * watched (the simulator's in-process operators, which cannot hang).
+   */
+  progress?(): OperatorProgress;
 }
 
 /** A task's exactly-once log (exactly_once.ts TaskLog over HyDFS; in memory in the simulator). */
@@ -61,4 +67,8 @@ export interface TaskRunner {
   active: number;
   waiters: (() => void)[];
   eo?: ExactlyOnceState;
+  /** The hung-operator guard's view of the operator (worker_guards.ts watchAnswers). */
+  answers?: AnswerWatch;
+  /** Why the worker killed the operator itself (it was hung): the death report says this. */
+  killedBecause?: string;
 }

@@ -28,6 +28,16 @@ import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
 import { HttpTransport, type RainstormTransport } from "./transport.ts";
 import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
 import { checkIndex, checkJobId, checkTaskStart } from "./wire_checks.ts";
+import {
+  type Claim,
+  ENDED_GRACE_MS,
+  hungReason,
+  judgeJob,
+  type LeaderAnswer,
+  LEADER_QUERY_TIMEOUT_MS,
+  ORPHAN_CHECK_MS,
+  watchAnswers,
+} from "./worker_guards.ts";
 
 // The wire shapes live in model.ts; their old home keeps the names for its importers.
 export type { Batch, Routes, TaskStart } from "./model.ts";
@@ -68,8 +78,16 @@ const RETIRE_TIMEOUT_MS = 30_000;
 const RETIRE_POLL_MS = 20;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
 const TASK_CONCURRENCY = 16;
-/** How often each task's input rate is sampled (list_tasks, autoscaling, the task log). */
+/** How often each task's input rate is sampled (list_tasks, autoscaling, the task log), and its operator's progress (hung operators). */
 const RATE_SAMPLE_MS = 1000;
+/** Samples this far apart mean this process was paused: no operator is judged hung on them (worker_guards.ts watchAnswers). */
+const SAMPLE_GAP_MS = 3 * RATE_SAMPLE_MS;
+
+/** The leader as the orphan guard asks it: its address, and GET /jobs (each job it knows and its status). */
+export interface LeaderJobs {
+  addr: string;
+  jobs(timeoutMs: number): Promise<{ job: string; status: string }[]>;
+}
 
 export interface WorkerOptions {
   cfg: NodeConfig;
@@ -86,12 +104,21 @@ export interface WorkerOptions {
   taskLog?: (name: string, incarnation: string) => TaskLogStore;
   /** Default: files under <data_dir>/rainstorm/logs. */
   localLogs?: LocalLogs;
+  /**
+   * Where to ask which jobs are still running (the orphan guard, worker_guards.ts). Without it
+   * (the simulator, tests) the tasks of a job run until the leader stops them.
+   */
+  leader?: LeaderJobs;
 }
 
 export class Worker {
   private readonly tasks = new Map<string, TaskRunner>();
   private readonly router: BatchRouter;
-  private rateTimer: { cancel(): void } | undefined;
+  /** The periodic timers (rates and hung operators; orphans); stop() cancels them. */
+  private readonly timers: { cancel(): void }[] = [];
+  /** The orphan guard's view of each job with tasks here. */
+  private readonly claims = new Map<string, Claim>();
+  private checkingOrphans = false;
   readonly logDir: string;
   /** Signs every HyDFS call. */
   private readonly http: ClusterHttp;
@@ -118,7 +145,8 @@ export class Worker {
     });
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     this.files.mkdir(this.logDir);
-    this.armRates();
+    this.timers.push(this.every(RATE_SAMPLE_MS, () => this.sample()));
+    if (opts.leader) this.timers.push(this.every(ORPHAN_CHECK_MS, () => void this.checkOrphans()));
     const [name, at] = r.failpoint.split(":");
     this.failpoint = name ? { name, at: Number(at) } : undefined;
     this.pump = {
@@ -132,8 +160,7 @@ export class Worker {
   }
 
   stop(): void {
-    this.rateTimer?.cancel();
-    this.rateTimer = undefined;
+    for (const t of this.timers.splice(0)) t.cancel();
     for (const t of this.tasks.values()) this.stopTask(t);
     this.tasks.clear();
   }
@@ -192,7 +219,7 @@ export class Worker {
     void op.exited.then((code) => {
       if (runner.stopping || this.tasks.get(k) !== runner) return;
       this.tasks.delete(k);
-      const reason = `operator exited with code ${code}${op.stderrTail()}`;
+      const reason = runner.killedBecause ?? `operator exited with code ${code}${op.stderrTail()}`;
       this.note(logPath, `task ${k} died: ${reason}`);
       this.opts.log.warn(`task ${k} (pid ${op.pid}) died: ${reason}`);
       this.opts.onTaskDied({ job: start.job, stage: start.stage, index: start.index, pid: op.pid, reason });
@@ -310,11 +337,27 @@ export class Worker {
     }));
   }
 
-  private armRates(): void {
-    this.rateTimer = this.clock.after(RATE_SAMPLE_MS, () => {
-      this.sampleRates();
-      if (this.rateTimer) this.armRates();
-    });
+  /** Run `fn` every `ms` until cancelled. */
+  private every(ms: number, fn: () => void): { cancel(): void } {
+    let timer: { cancel(): void } | undefined;
+    const arm = () => {
+      timer = this.clock.after(ms, () => {
+        fn();
+        if (timer) arm();
+      });
+    };
+    arm();
+    return {
+      cancel: () => {
+        timer?.cancel();
+        timer = undefined;
+      },
+    };
+  }
+
+  private sample(): void {
+    this.sampleRates();
+    this.killHungOperators();
   }
 
   private sampleRates(): void {
@@ -326,6 +369,71 @@ export class Worker {
           this.note(t.logPath, `${t.ratePerSec} tuples/s (${t.inputs} total)`);
         } catch {}
       }
+    }
+  }
+
+  // ---- guards (worker_guards.ts) -------------------------------------------------------------
+
+  /** An operator with inputs pending that answered nothing for rainstorm.operator_timeout_ms is killed; its death report says why. */
+  private killHungOperators(): void {
+    const timeoutMs = this.opts.cfg.rainstorm.operator_timeout_ms;
+    const now = this.clock.nowMs();
+    for (const [k, t] of this.tasks) {
+      if (timeoutMs <= 0 || !t.op.progress || t.stopping || !t.op.alive || t.killedBecause) continue;
+      const progress = t.op.progress();
+      t.answers = watchAnswers(t.answers, progress, now, SAMPLE_GAP_MS);
+      const reason = hungReason(progress.pending, t.answers.silentSinceMs, now, timeoutMs);
+      if (!reason) continue;
+      t.killedBecause = reason;
+      this.note(t.logPath, `task ${k}: killed: ${reason}`);
+      this.opts.log.warn(`task ${k} (pid ${t.op.pid}) is hung: ${reason}; killing it (the leader restarts it)`);
+      t.op.kill();
+    }
+  }
+
+  /**
+   * Ask the leader about the jobs with tasks here; stop those it reports ended, and those no
+   * leader has claimed for rainstorm.orphan_timeout_ms (judgeJob).
+   */
+  private async checkOrphans(): Promise<void> {
+    const leader = this.opts.leader;
+    if (!leader || this.checkingOrphans) return;
+    const jobs = new Set([...this.tasks.values()].map((t) => t.start.job));
+    for (const j of this.claims.keys()) if (!jobs.has(j)) this.claims.delete(j);
+    if (jobs.size === 0) return;
+    this.checkingOrphans = true;
+    let answer: LeaderAnswer;
+    try {
+      answer = { reached: true, status: new Map((await leader.jobs(LEADER_QUERY_TIMEOUT_MS)).map((j) => [j.job, j.status])) };
+    } catch (err) {
+      answer = { reached: false, error: (err as Error).message };
+    } finally {
+      this.checkingOrphans = false;
+    }
+    const rule = { orphanTimeoutMs: this.opts.cfg.rainstorm.orphan_timeout_ms, endedGraceMs: ENDED_GRACE_MS, leader: leader.addr };
+    const now = this.clock.nowMs();
+    for (const job of jobs) {
+      const { claim, stop } = judgeJob(job, this.claims.get(job), answer, now, rule);
+      this.claims.set(job, claim);
+      if (stop) await this.stopOrphan(job, stop);
+    }
+  }
+
+  /**
+   * Stop a job's tasks here, and report each as dead: a leader that still runs the job after all
+   * (it was unreachable for a while) restarts them rather than wait for them forever; one that
+   * has ended or does not know the job ignores the report.
+   */
+  private async stopOrphan(job: string, why: string): Promise<void> {
+    this.claims.delete(job);
+    const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
+    if (mine.length === 0) return;
+    this.opts.log.warn(`job ${job}: stopping its ${mine.length} tasks on this worker: ${why}`);
+    for (const [k, t] of mine) this.note(t.logPath, `task ${k}: stopped: ${why}`);
+    await this.stopJob(job);
+    for (const [, t] of mine) {
+      const { stage, index } = t.start;
+      this.opts.onTaskDied({ job, stage, index, pid: t.op.pid, reason: `stopped by its worker: ${why}` });
     }
   }
 

@@ -10,10 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { MULTI_CALL_NAME } from "../../ops/main.ts";
-import { OPERATOR_NAMES } from "../../ops/registry.ts";
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { linkBuiltOperators } from "../testing/built_ops.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
@@ -23,7 +22,6 @@ import { scaled } from "../testing/time.ts";
 
 setDefaultTimeout(scaled(120_000));
 
-const ROOT = resolve(import.meta.dir, "../..");
 const dir = tempPath("rainstorm-guard-");
 const ops = join(dir, "ops");
 const marker = join(dir, "MARKER");
@@ -37,15 +35,7 @@ const LINES = Array.from({ length: N }, (_, i) => `line-${i + 1},"quoted, field"
  */
 function makeOpsDir(): void {
   mkdirSync(ops, { recursive: true });
-  const built = join(ROOT, "dist", "ops", MULTI_CALL_NAME);
-  if (existsSync(built)) {
-    try {
-      linkSync(built, join(ops, MULTI_CALL_NAME));
-    } catch {
-      copyFileSync(built, join(ops, MULTI_CALL_NAME));
-    }
-    for (const n of OPERATOR_NAMES) symlinkSync(MULTI_CALL_NAME, join(ops, n));
-  }
+  linkBuiltOperators(ops);
   symlinkSync("/bin/sh", join(ops, "sh-link"));
   mkdirSync(join(dir, "outside"), { recursive: true });
   writeFileSync(join(dir, "outside", "evil"), `#!/bin/sh\ntouch ${marker}\n`);
