@@ -1,0 +1,92 @@
+/**
+ * ctl job commands: `list_jobs` (every job the leader runs or ran), `kill_job <job>` (cancel a
+ * running job: its tasks stop, dest keeps what was written) and `watch_job <job>` (reattach to a
+ * job from any shell: its recent events, then the live ones until it ends). Like the other
+ * RainStorm commands they talk to the leader (context.ts atLeader), each call under --timeout;
+ * watch_job's answer must begin within it, then it lasts as long as the job.
+ */
+import { defineCommand } from "citty";
+import type { JobSummary } from "../rainstorm/model.ts";
+import { atLeader, commonArgs, CtlError, makeCtx, print, table } from "./context.ts";
+import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
+
+/** A job id as the leader makes them (job-<base36 time>-<n>): anything else is refused before a call. */
+const JOB_ID = /^job-[0-9a-z]+-[0-9]+$/;
+
+/** The job argument, checked: a bad one is named with what was expected. */
+export function jobArg(raw: unknown, command: string): string {
+  const job = String(raw ?? "");
+  if (!JOB_ID.test(job)) throw new CtlError(`${command}: job ${JSON.stringify(job)}: expected a job id such as job-m1abc2de-1 (see ctl list_jobs)`);
+  return job;
+}
+
+/** list_jobs' table: one row per job. */
+export function jobsTable(jobs: JobSummary[]): string {
+  if (jobs.length === 0) return "no jobs";
+  return table([
+    ["JOB", "STATUS", "STAGES", "TASKS", "READ", "OUT", "TUPLES/S", "SRC -> DEST"],
+    ...jobs.map((j) => [
+      j.job,
+      j.status,
+      j.stages.join(" | "),
+      j.tasks.join("+"),
+      String(j.tuples_read),
+      String(j.tuples_out),
+      String(j.tuples_per_s),
+      `${j.src} -> ${j.dest}`,
+    ]),
+  ]);
+}
+
+export const listJobsCmd = defineCommand({
+  meta: {
+    name: "list_jobs",
+    description:
+      "every job the leader runs or ran: id, status (running, done, failed, cancelled), stages, tasks per stage, tuples read and out, tuples/s, src -> dest. --json: {leader, jobs}",
+  },
+  args: commonArgs,
+  async run({ args }) {
+    const ctx = await makeCtx(args);
+    const r = await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).jobs(addr, { timeoutMs: ctx.timeoutMs })));
+    print(ctx, { leader: rainstormd(ctx, r.host), jobs: r.value }, () => jobsTable(r.value));
+  },
+});
+
+export const killJobCmd = defineCommand({
+  meta: {
+    name: "kill_job",
+    description:
+      "kill_job <job>: cancel a running job: every task stops, the job is marked cancelled, its submitter's ctl rainstorm ends with an error; dest keeps what was written",
+  },
+  args: { ...commonArgs, job: { type: "positional", description: "the job id (see list_jobs)", required: true } },
+  async run({ args }) {
+    const job = jobArg(args.job, "kill_job");
+    const ctx = await makeCtx(args);
+    const r = (await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).killJob(addr, job, { timeoutMs: ctx.timeoutMs })))).value;
+    print(
+      ctx,
+      r,
+      () =>
+        `job ${r.job} cancelled: every task stopped after ${r.tuples_read} tuples read, ${r.tuples_out} out; HyDFS ${r.dest} is kept as written (${r.tuples_out} results, not removed)`,
+    );
+  },
+});
+
+export const watchJobCmd = defineCommand({
+  meta: {
+    name: "watch_job",
+    description:
+      "watch_job <job>: from any shell, print a job's events and results from now on (after a summary line and its recent past) until it ends; exit 0 when done, 1 when failed or cancelled",
+  },
+  args: { ...commonArgs, job: { type: "positional", description: "the job id (see list_jobs)", required: true } },
+  async run({ args }) {
+    const job = jobArg(args.job, "watch_job");
+    const ctx = await makeCtx(args);
+    // Only the answer's start is due within --timeout; the watch then lasts as long as the job.
+    const stream = (await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })))).value;
+    const failure = await followEvents(ctx, stream.events, `job ${job}`);
+    if (failure !== undefined) throw new CtlError(failure);
+  },
+});
+
+export const jobCommands = { list_jobs: listJobsCmd, kill_job: killJobCmd, watch_job: watchJobCmd };
