@@ -175,7 +175,7 @@ describe("ctl list_jobs, kill_job, watch_job on 3 nodes", () => {
     expect(w.code).toBe(0);
     const err = w.err.trimEnd().split("\n");
     expect(err[0]).toMatch(
-      new RegExp(`^watching job ${id}: done, echo-wrapper, 20 tuples read, 20 out, \\d+ tuples/s; its last \\d+ events follow, then the live ones$`),
+      new RegExp(`^watching job ${id}: done, echo-wrapper, 20 tuples read, 20 out, \\d+ tuples/s; its last \\d+ events follow \\(it has ended\\)$`),
     );
     expect(err.at(-1)).toMatch(new RegExp(`^job ${id} done: 20 tuples read, 20 out, `));
     expect(w.out.split("\n").filter(Boolean).sort()).toEqual([...run.outputs].sort());

@@ -7,7 +7,8 @@
  */
 import { defineCommand } from "citty";
 import type { JobSummary } from "../rainstorm/model.ts";
-import { atLeader, commonArgs, CtlError, makeCtx, print, table } from "./context.ts";
+import type { RainstormClient } from "../rainstorm/client.ts";
+import { atLeader, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
 import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
 
 /** A job id as the leader makes them (job-<base36 time>-<n>): anything else is refused before a call. */
@@ -38,6 +39,23 @@ export function jobsTable(jobs: JobSummary[]): string {
   ]);
 }
 
+/** One call to the leader (atLeader) in ctl's words (leaderQuery); `host` is the leader that answered. */
+function askLeader<T>(ctx: Ctx, call: (rs: RainstormClient, addr: string) => Promise<T>): Promise<{ host: string; value: T }> {
+  return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => call(client(ctx), addr)));
+}
+
+/** A command `<name> <job>`: the job id is checked before anything is asked. */
+function jobCommand(name: string, description: string, act: (ctx: Ctx, job: string) => Promise<void>) {
+  return defineCommand({
+    meta: { name, description: `${name} <job>: ${description}` },
+    args: { ...commonArgs, job: { type: "positional", description: "the job id (see list_jobs)", required: true } },
+    async run({ args }) {
+      const job = jobArg(args.job, name);
+      await act(await makeCtx(args), job);
+    },
+  });
+}
+
 export const listJobsCmd = defineCommand({
   meta: {
     name: "list_jobs",
@@ -47,46 +65,30 @@ export const listJobsCmd = defineCommand({
   args: commonArgs,
   async run({ args }) {
     const ctx = await makeCtx(args);
-    const r = await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).jobs(addr, { timeoutMs: ctx.timeoutMs })));
+    const r = await askLeader(ctx, (rs, addr) => rs.jobs(addr, { timeoutMs: ctx.timeoutMs }));
     print(ctx, { leader: rainstormd(ctx, r.host), jobs: r.value }, () => jobsTable(r.value));
   },
 });
 
-export const killJobCmd = defineCommand({
-  meta: {
-    name: "kill_job",
-    description:
-      "kill_job <job>: cancel a running job: every task stops, the job is marked cancelled, its submitter's ctl rainstorm ends with an error; dest keeps what was written",
+export const killJobCmd = jobCommand(
+  "kill_job",
+  "cancel a running job: every task stops, the job is marked cancelled, its submitter's ctl rainstorm ends with an error; dest keeps what was written",
+  async (ctx, job) => {
+    const r = (await askLeader(ctx, (rs, addr) => rs.killJob(addr, job, { timeoutMs: ctx.timeoutMs }))).value;
+    const line = `job ${r.job} cancelled: every task stopped after ${r.tuples_read} tuples read, ${r.tuples_out} out`;
+    print(ctx, r, () => `${line}; HyDFS ${r.dest} is kept as written (${r.tuples_out} results, not removed)`);
   },
-  args: { ...commonArgs, job: { type: "positional", description: "the job id (see list_jobs)", required: true } },
-  async run({ args }) {
-    const job = jobArg(args.job, "kill_job");
-    const ctx = await makeCtx(args);
-    const r = (await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).killJob(addr, job, { timeoutMs: ctx.timeoutMs })))).value;
-    print(
-      ctx,
-      r,
-      () =>
-        `job ${r.job} cancelled: every task stopped after ${r.tuples_read} tuples read, ${r.tuples_out} out; HyDFS ${r.dest} is kept as written (${r.tuples_out} results, not removed)`,
-    );
-  },
-});
+);
 
-export const watchJobCmd = defineCommand({
-  meta: {
-    name: "watch_job",
-    description:
-      "watch_job <job>: from any shell, print a job's events and results from now on (after a summary line and its recent past) until it ends; exit 0 when done, 1 when failed or cancelled",
-  },
-  args: { ...commonArgs, job: { type: "positional", description: "the job id (see list_jobs)", required: true } },
-  async run({ args }) {
-    const job = jobArg(args.job, "watch_job");
-    const ctx = await makeCtx(args);
+export const watchJobCmd = jobCommand(
+  "watch_job",
+  "from any shell, print a job's events and results from now on (after a summary line and its recent past) until it ends; exit 0 when done, 1 when failed or cancelled",
+  async (ctx, job) => {
     // Only the answer's start is due within --timeout; the watch then lasts as long as the job.
-    const stream = (await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })))).value;
+    const stream = (await askLeader(ctx, (rs, addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs }))).value;
     const failure = await followEvents(ctx, stream.events, `job ${job}`);
     if (failure !== undefined) throw new CtlError(failure);
   },
-});
+);
 
 export const jobCommands = { list_jobs: listJobsCmd, kill_job: killJobCmd, watch_job: watchJobCmd };

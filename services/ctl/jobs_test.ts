@@ -35,6 +35,12 @@ describe("eventText", () => {
         stderr: `watching job ${JOB}: running, grep-wrapper SIGN_ 6 | aggregate-wrapper, 1200 tuples read, 310 out, 150 tuples/s; its last 17 events follow, then the live ones`,
       },
     ],
+    [
+      { event: "watching", summary: { ...SUMMARY, status: "done" }, replayed: 17 },
+      {
+        stderr: `watching job ${JOB}: done, grep-wrapper SIGN_ 6 | aggregate-wrapper, 1200 tuples read, 310 out, 150 tuples/s; its last 17 events follow (it has ended)`,
+      },
+    ],
     [{ event: "dropped", events: 40 }, { stderr: "note: 40 events dropped here (this watch read more slowly than the job went)" }],
   ] as [JobEvent, ReturnType<typeof eventText>][])("%j", (ev, text) => {
     expect(eventText(ev)).toEqual(text);

@@ -1,9 +1,10 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
- * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to the leader, which ctl finds out (context.ts leaderTarget): the node
- * given with --node, else the config's rainstorm.leader, else the leader rule applied to what the
- * reached node's memberd says (its introducers). A rainstormd that is not the leader answers 421
- * naming it, and ctl follows that once.
+ * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to
+ * the leader, which ctl finds out (context.ts leaderTarget): the node given with --node, else
+ * the config's rainstorm.leader, else the leader rule applied to what the reached node's memberd
+ * says (its introducers). A rainstormd that is not the leader answers 421 naming it, and ctl
+ * follows that once.
  *
  * `rainstorm` takes the seed's syntax, whose `-stage-config-map` looks like a flag: its arguments
  * are therefore passed through untouched (only --node, --config, --json and --timeout are ours,
@@ -121,7 +122,7 @@ export function eventText(ev: JobEvent): { stdout?: string; stderr?: string; err
     case "watching": {
       const j = ev.summary;
       return {
-        stderr: `watching job ${j.job}: ${j.status}, ${j.stages.join(" | ")}, ${j.tuples_read} tuples read, ${j.tuples_out} out, ${j.tuples_per_s} tuples/s; its last ${ev.replayed} events follow, then the live ones`,
+        stderr: `watching job ${j.job}: ${j.status}, ${j.stages.join(" | ")}, ${j.tuples_read} tuples read, ${j.tuples_out} out, ${j.tuples_per_s} tuples/s; its last ${ev.replayed} events follow${j.status === "running" ? ", then the live ones" : " (it has ended)"}`,
       };
     }
     case "dropped":
