@@ -7,9 +7,16 @@
  */
 import { defineCommand } from "citty";
 import type { JobSummary } from "../rainstorm/model.ts";
-import type { RainstormClient } from "../rainstorm/client.ts";
+import { CALL_TIMEOUT_MS, type RainstormClient } from "../rainstorm/client.ts";
 import { atLeader, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
 import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
+
+/**
+ * The least time kill_job waits for its answer, whatever --timeout says: the leader answers once
+ * every worker's stop call is answered, and waits up to CALL_TIMEOUT_MS for a worker that is down
+ * (all in parallel), plus a margin for the rest.
+ */
+export const KILL_JOB_MIN_TIMEOUT_MS = CALL_TIMEOUT_MS + 2000;
 
 /** A job id as the leader makes them (job-<base36 time>-<n>): anything else is refused before a call. */
 const JOB_ID = /^job-[0-9a-z]+-[0-9]+$/;
@@ -74,7 +81,7 @@ export const killJobCmd = jobCommand(
   "kill_job",
   "cancel a running job: every task stops, the job is marked cancelled, its submitter's ctl rainstorm ends with an error; dest keeps what was written",
   async (ctx, job) => {
-    const r = (await askLeader(ctx, (rs, addr) => rs.killJob(addr, job, { timeoutMs: ctx.timeoutMs }))).value;
+    const r = (await askLeader(ctx, (rs, addr) => rs.killJob(addr, job, { timeoutMs: Math.max(ctx.timeoutMs, KILL_JOB_MIN_TIMEOUT_MS) }))).value;
     const line = `job ${r.job} cancelled: every task stopped after ${r.tuples_read} tuples read, ${r.tuples_out} out`;
     print(ctx, r, () => `${line}; HyDFS ${r.dest} is kept as written (${r.tuples_out} results, not removed)`);
   },
