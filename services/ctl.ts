@@ -3,12 +3,13 @@
 import { type CommandDef, defineCommand } from "citty";
 import { runCli, UsageError } from "./shared/cli.ts";
 import { hydfsCommands } from "./ctl/hydfs.ts";
+import { jobCommands } from "./ctl/jobs.ts";
 import { memberCommands } from "./ctl/member.ts";
 import { rainstormCommands, runRainstorm } from "./ctl/rainstorm.ts";
 import { makeShell } from "./ctl/shell.ts";
 import { VERSION } from "./shared/version.ts";
 
-const commands = { ...memberCommands, ...hydfsCommands, ...rainstormCommands };
+const commands = { ...memberCommands, ...hydfsCommands, ...rainstormCommands, ...jobCommands };
 
 const main: CommandDef<any> = defineCommand({
   meta: { name: "ctl", description: "RainStorm client: membership, HyDFS and RainStorm commands" },

@@ -26,6 +26,7 @@ import {
 import { hydfsCommands } from "./hydfs.ts";
 import { memberCommands } from "./member.ts";
 import { rainstormCommands } from "./rainstorm.ts";
+import { jobCommands } from "./jobs.ts";
 import { completer, HISTORY_MAX, loadHistory, saveHistory } from "./shell.ts";
 import { spawnPty } from "./testing_pty.ts";
 import { testNet } from "../testing/net.ts";
@@ -310,7 +311,7 @@ describe("help", () => {
   test("every command's description is there, whole, once wrapping is undone", async () => {
     const r = await ctl(["--help"]);
     const flat = r.out.replace(/\s+/g, " ");
-    for (const cmd of Object.values({ ...memberCommands, ...hydfsCommands, ...rainstormCommands })) {
+    for (const cmd of Object.values({ ...memberCommands, ...hydfsCommands, ...rainstormCommands, ...jobCommands })) {
       expect(flat).toContain((cmd.meta as { description: string }).description.replace(/\s+/g, " "));
     }
   });

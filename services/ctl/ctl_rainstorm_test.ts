@@ -36,6 +36,8 @@ function eventsFor(spec: JobSpec): JobEvent[] {
     ],
   };
   if (spec.dest === "fail.txt") return [accepted, { event: "failed", job: JOB, error: "source: reading in.txt: 404 no such file" }];
+  if (spec.dest === "cancel.txt")
+    return [accepted, { event: "output", lines: ["k\tv"] }, { event: "cancelled", job: JOB, tuples_read: 4, tuples_out: 1, dest: "cancel.txt" }];
   return [
     accepted,
     { event: "output", lines: ["k\tv", "k2\tv2"] },
@@ -153,6 +155,15 @@ describe("ctl rainstorm", () => {
       code: 1,
       out: "",
       err: `job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}\nerror: job ${JOB} failed: source: reading in.txt: 404 no such file\n`,
+    });
+  });
+
+  test("a job cancelled by kill_job: its results so far, then a line that says so and that dest is kept; exit 1", async () => {
+    const r = await ctl(APP("cancel.txt"));
+    expect(r).toEqual({
+      code: 1,
+      out: "k\tv\n",
+      err: `job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}\nerror: job ${JOB} cancelled by kill_job after 4 tuples read, 1 out; HyDFS cancel.txt keeps the 1 results written before (not removed)\n`,
     });
   });
 

@@ -1,9 +1,10 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
- * `kill_task`. They talk to the leader, which ctl finds out (context.ts leaderTarget): the node
- * given with --node, else the config's rainstorm.leader, else the leader rule applied to what the
- * reached node's memberd says (its introducers). A rainstormd that is not the leader answers 421
- * naming it, and ctl follows that once.
+ * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to
+ * the leader, which ctl finds out (context.ts leaderTarget): the node given with --node, else
+ * the config's rainstorm.leader, else the leader rule applied to what the reached node's memberd
+ * says (its introducers). A rainstormd that is not the leader answers 421 naming it, and ctl
+ * follows that once.
  *
  * `rainstorm` takes the seed's syntax, whose `-stage-config-map` looks like a flag: its arguments
  * are therefore passed through untouched (only --node, --config, --json and --timeout are ours,
@@ -13,7 +14,7 @@ import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
 import { HttpCallError, whyFailed } from "../shared/http.ts";
 import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { ListedTask } from "../rainstorm/model.ts";
+import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
@@ -41,12 +42,12 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
 }
 
 /** The client of rainstormd for this command (signed with the cluster secret). */
-function client(ctx: Ctx): RainstormClient {
+export function client(ctx: Ctx): RainstormClient {
   return new RainstormClient(ctx.http);
 }
 
 /** `host`'s rainstormd, "host:port". */
-function rainstormd(ctx: Ctx, host: string): string {
+export function rainstormd(ctx: Ctx, host: string): string {
   return `${host}:${ctx.cfg.ports.rainstorm}`;
 }
 
@@ -59,7 +60,7 @@ function refused(err: RainstormHttpError, prefix: string): CtlHttpError {
  * One call to `host`'s rainstormd in ctl's words: unreachable is a CtlError naming the daemon, a
  * refusal a CtlHttpError naming the host (as every ctl command says them).
  */
-async function leaderQuery<T>(ctx: Ctx, host: string, call: (addr: string) => Promise<T>): Promise<T> {
+export async function leaderQuery<T>(ctx: Ctx, host: string, call: (addr: string) => Promise<T>): Promise<T> {
   try {
     return await call(rainstormd(ctx, host));
   } catch (err) {
@@ -86,34 +87,63 @@ async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream
   }
 }
 
-/** Submit a job and stream its events; resolves with the exit code. */
+/** Submit a job and stream its events; resolves with the exit code (0 once done; 1 failed, cancelled or cut off). */
 export async function runRainstorm(raw: string[]): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
   const job = (await atLeader(ctx, (host) => submit(ctx, host, rest))).value;
-  let code = 1;
-  for await (const ev of job.events) {
-    if (ctx.json) {
-      console.log(JSON.stringify(ev));
-    } else if (ev.event === "output") {
-      process.stdout.write(`${ev.lines.join("\n")}\n`);
-    } else if (ev.event === "accepted") {
-      console.error(`job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t) => t.node))].join(", ")}`);
-    } else if (ev.event === "task_restarted") {
-      console.error(`task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})`);
-    } else if (ev.event === "scaled") {
-      console.error(`autoscale: stage${ev.stage}: ${ev.reason}`);
-    } else if (ev.event === "done") {
-      console.error(
-        `job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`,
-      );
-    } else if (ev.event === "failed") {
-      console.error(`error: job ${ev.job} failed: ${ev.error}`);
+  const failure = await followEvents(ctx, job.events, `job ${job.jobId ?? "?"}`);
+  if (failure === undefined) return 0;
+  console.error(`error: ${failure}`);
+  return 1;
+}
+
+/** How ctl tells one job event: result lines go to stdout, news to stderr; `error` is why the job did not complete. */
+export function eventText(ev: JobEvent): { stdout?: string; stderr?: string; error?: string } {
+  switch (ev.event) {
+    case "output":
+      return { stdout: ev.lines.join("\n") };
+    case "accepted":
+      return { stderr: `job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t) => t.node))].join(", ")}` };
+    case "task_restarted":
+      return { stderr: `task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})` };
+    case "scaled":
+      return { stderr: `autoscale: stage${ev.stage}: ${ev.reason}` };
+    case "done":
+      return {
+        stderr: `job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`,
+      };
+    case "failed":
+      return { error: `job ${ev.job} failed: ${ev.error}` };
+    case "cancelled":
+      return {
+        error: `job ${ev.job} cancelled by kill_job after ${ev.tuples_read} tuples read, ${ev.tuples_out} out; HyDFS ${ev.dest} keeps the ${ev.tuples_out} results written before (not removed)`,
+      };
+    case "watching": {
+      const j = ev.summary;
+      return {
+        stderr: `watching job ${j.job}: ${j.status}, ${j.stages.join(" | ")}, ${j.tuples_read} tuples read, ${j.tuples_out} out, ${j.tuples_per_s} tuples/s; its last ${ev.replayed} events follow${j.status === "running" ? ", then the live ones" : " (it has ended)"}`,
+      };
     }
-    if (ev.event === "done") code = 0;
-    if (ev.event === "failed") code = 1;
+    case "dropped":
+      return { stderr: `note: ${ev.events} events dropped here (this watch read more slowly than the job went)` };
   }
-  return code;
+}
+
+/**
+ * Print a job's events as they come (--json: one JSON line each); resolves with why the job did
+ * not complete (failed, cancelled, or the stream cut off before its end), undefined once done.
+ */
+export async function followEvents(ctx: Ctx, events: AsyncIterable<JobEvent>, what: string): Promise<string | undefined> {
+  for await (const ev of events) {
+    const text = eventText(ev);
+    if (ctx.json) console.log(JSON.stringify(ev));
+    else if (text.stdout !== undefined) process.stdout.write(`${text.stdout}\n`);
+    else if (text.stderr !== undefined) console.error(text.stderr);
+    if (ev.event === "done") return undefined;
+    if (text.error !== undefined) return text.error;
+  }
+  return `${what}: the leader's stream ended before the job did (leader down?); ctl watch_job <job> reattaches`;
 }
 
 /** For `ctl rainstorm --help` and the shell's help; the real work is runRainstorm. */

@@ -1,6 +1,6 @@
 /**
  * THE client of rainstormd's HTTP API (model.ts has every shape): the leader's job API (submit a
- * job and stream its events, list_tasks, kill_task, task deaths) and the worker API the leader
+ * job and stream its events, list, watch and kill jobs, list_tasks, kill_task, task deaths) and the worker API the leader
  * and the workers call (start, routes, stop, retire, kill, task lists, batches). ctl, the
  * daemons, the tests and the benchmarks all call through it, over ClusterHttp (signing, a
  * deadline on every call).
@@ -9,8 +9,8 @@
  * HttpCallError (`why` says what happened), a non-2xx answer a RainstormHttpError carrying the
  * daemon's own words (readError). A call is retried only when it is safe to repeat and the
  * caller asks for it with a RetryPolicy (services/shared/retry.ts): then a 5xx or a network
- * failure is tried again, a 4xx never (the caller's mistake). Submitting a job, starting,
- * retiring or killing a task are never retried here: a repeat would do it twice.
+ * failure is tried again, a 4xx never (the caller's mistake). Submitting or killing a job,
+ * starting, retiring or killing a task are never retried here: a repeat would do it twice.
  */
 import { encode } from "@msgpack/msgpack";
 import { type ClusterHttp, HttpCallError, readError, retryableStatus } from "../shared/http.ts";
@@ -23,6 +23,8 @@ import type {
   JobStopped,
   JobSubmission,
   JobSummary,
+  KillJobAnswer,
+  KillJobRequest,
   KillPid,
   KillTaskAnswer,
   KillTaskRequest,
@@ -43,6 +45,11 @@ import type {
 
 /** The header of POST /jobs' answer that names the job (http.ts sets it). */
 export const JOB_ID_HEADER = "x-job-id";
+
+/** Whether a job's stream ends after this event: done, failed or cancelled. */
+export function isFinalEvent(ev: JobEvent): boolean {
+  return ev.event === "done" || ev.event === "failed" || ev.event === "cancelled";
+}
 
 /** The content type of a batch (msgpack, model.ts Batch). */
 const BATCH_CONTENT_TYPE = "application/msgpack";
@@ -85,7 +92,7 @@ export interface CallOptions {
  */
 export type SubmitDeadline = { acceptWithinMs: number; totalMs?: undefined } | { totalMs: number; acceptWithinMs?: undefined };
 
-/** An accepted job: its id (header x-job-id) and its events, in order, until done or failed. */
+/** An accepted (or watched) job: its id (header x-job-id, submissions only) and its events, in order, until it ends. */
 export interface JobStream {
   jobId: string | null;
   events: AsyncGenerator<JobEvent>;
@@ -104,9 +111,26 @@ export class RainstormClient {
 
   /** POST /jobs: submit a job (never retried: a repeat would run it twice). */
   async submitJob(leader: string, args: string[], deadline: SubmitDeadline): Promise<JobStream> {
-    const path = "/jobs";
-    const url = `http://${leader}${path}`;
     const init = { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ args } satisfies JobSubmission) };
+    return this.openStream(leader, "/jobs", init, deadline);
+  }
+
+  /**
+   * GET /jobs/:job/events: watch a job from now on: `watching` (where it is), its recent events,
+   * then the live ones until it ends (a 404 when the leader does not know the job).
+   */
+  watchJob(leader: string, job: string, deadline: SubmitDeadline): Promise<JobStream> {
+    return this.openStream(leader, `/jobs/${encodeURIComponent(job)}/events`, { method: "GET" }, deadline);
+  }
+
+  /** POST /kill_job: cancel a running job; resolves once its tasks are stopped (404 unknown, 409 already ended). Not retried. */
+  killJob(leader: string, job: string, opts: Omit<CallOptions, "retry"> = {}): Promise<KillJobAnswer> {
+    return this.call(leader, "POST", "/kill_job", { job } satisfies KillJobRequest, opts);
+  }
+
+  /** A call answered with an NDJSON stream of job events, under `deadline` (see SubmitDeadline). */
+  private async openStream(addr: string, path: string, init: Omit<RequestInit, "signal">, deadline: SubmitDeadline): Promise<JobStream> {
+    const url = `http://${addr}${path}`;
     let res: Response;
     if (deadline.totalMs !== undefined) {
       res = await this.http.fetch(url, { ...init, timeoutMs: deadline.totalMs });
@@ -123,7 +147,7 @@ export class RainstormClient {
         clearTimeout(timer);
       }
     }
-    if (!res.ok) throw await httpError(leader, path, res);
+    if (!res.ok) throw await httpError(addr, path, res);
     return { jobId: res.headers.get(JOB_ID_HEADER), events: jobEvents(res.body!) };
   }
 

@@ -10,7 +10,7 @@ import { RetriesExhausted, type RetryDeps, type RetryPolicy } from "../shared/re
 import { RainstormClient, RainstormHttpError } from "./client.ts";
 import { rainstormApp } from "./http.ts";
 import { type Leader, LeaderError } from "./leader.ts";
-import type { Batch, JobEvent, TaskStart, WorkerTask } from "./model.ts";
+import type { Batch, JobEvent, JobSummary, TaskStart, WorkerTask } from "./model.ts";
 import { scaled } from "../testing/time.ts";
 import { inputLine } from "./operator_proc.ts";
 import type { JobSpec } from "./plan.ts";
@@ -27,6 +27,17 @@ const EVENTS: JobEvent[] = [
   { event: "task_restarted", stage: 0, index: 0, node: "127.0.0.1", pid: 8, reason: "killed" },
   { event: "done", job: JOB, tuples_read: 2, tuples_out: 2, duration_ms: 12, tuples_per_s: 166, dest: "out.txt" },
 ];
+const SUMMARY: JobSummary = {
+  job: JOB,
+  status: "running",
+  stages: ["echo-wrapper"],
+  tasks: [1],
+  src: "in.txt",
+  dest: "out.txt",
+  tuples_read: 2,
+  tuples_out: 2,
+  tuples_per_s: 4,
+};
 const WORKER_TASK: WorkerTask = {
   job: JOB,
   stage: 0,
@@ -64,7 +75,16 @@ const leader = {
     return JOB;
   },
   listTasks: async () => [{ job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7, op: "echo", args: [], rate: null, restarts: 1, log: "/x.log" }],
-  jobList: () => [{ job: JOB, status: "done", src: "in.txt", dest: "out.txt", tuples_read: 2, tuples_out: 2 }],
+  jobList: (): JobSummary[] => [SUMMARY],
+  killJob: async (job: string) => {
+    if (job !== JOB) throw new LeaderError(`job ${JSON.stringify(job)}: no such job on this leader (see ctl list_jobs)`, 404);
+    return { job, status: "cancelled", tuples_read: 5, tuples_out: 3, dest: "out.txt" };
+  },
+  watch: (job: string, listener: (ev: JobEvent) => void) => {
+    if (job !== JOB) throw new LeaderError(`job ${JSON.stringify(job)}: no such job on this leader (see ctl list_jobs)`, 404);
+    setTimeout(() => EVENTS.slice(2).forEach(listener), 5);
+    return { summary: SUMMARY, recent: EVENTS.slice(0, 2), stop: () => void calls.push(["watchStopped", job]) };
+  },
   killTask: async (node: string, pid: number) => {
     if (pid !== 7) throw new LeaderError(`no running task with pid ${pid} on node ${node} (see list_tasks)`, 404);
     return { job: JOB, stage: 0, task: 0, node, pid };
@@ -128,11 +148,32 @@ describe("leader API", () => {
 
   test("listTasks, jobs, killTask", async () => {
     expect(await rs.listTasks(leaderAddr)).toEqual(await leader.listTasks());
-    expect(await rs.jobs(leaderAddr)).toEqual(leader.jobList() as never);
+    expect(await rs.jobs(leaderAddr)).toEqual(leader.jobList());
     expect(await rs.killTask(leaderAddr, "127.0.0.1", 7)).toEqual({ job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7 });
     const err = await rs.killTask(leaderAddr, "127.0.0.1", 99).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([404, "no running task with pid 99 on node 127.0.0.1 (see list_tasks)"]);
+  });
+
+  test("killJob: the leader's answer; an unknown job is a 404 naming it", async () => {
+    expect(await rs.killJob(leaderAddr, JOB)).toEqual({ job: JOB, status: "cancelled", tuples_read: 5, tuples_out: 3, dest: "out.txt" });
+    const err = await rs.killJob(leaderAddr, "job-zz-9").catch((e) => e);
+    expect(err).toBeInstanceOf(RainstormHttpError);
+    expect([err.status, err.error]).toEqual([404, 'job "job-zz-9": no such job on this leader (see ctl list_jobs)']);
+    const empty = await rs.killJob(leaderAddr, "").catch((e) => e);
+    expect(empty.status).toBe(400);
+  });
+
+  test("watchJob: watching (summary, how many replayed), the recent past, then the live events until the end; the leader's listener is let go", async () => {
+    calls.length = 0;
+    const w = await rs.watchJob(leaderAddr, JOB, { acceptWithinMs: scaled(5000) });
+    const got: JobEvent[] = [];
+    for await (const ev of w.events) got.push(ev);
+    expect(got).toEqual([{ event: "watching", summary: SUMMARY, replayed: 2 }, ...EVENTS]);
+    expect(calls).toEqual([["watchStopped", JOB]]);
+    const err = await rs.watchJob(leaderAddr, "job-zz-9", { totalMs: scaled(5000) }).catch((e) => e);
+    expect(err).toBeInstanceOf(RainstormHttpError);
+    expect([err.status, err.error]).toEqual([404, 'job "job-zz-9": no such job on this leader (see ctl list_jobs)']);
   });
 
   test("reportTaskDied", async () => {

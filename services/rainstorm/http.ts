@@ -12,9 +12,10 @@ import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
 import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 import { JOB_ID_HEADER } from "./client.ts";
+import { eventStream } from "./job_watch.ts";
 import {
-  type JobEvent,
   JobSubmissionSchema,
+  KillJobRequestSchema,
   KillPidSchema,
   KillTaskRequestSchema,
   RetireTaskSchema,
@@ -32,34 +33,6 @@ export interface RainstormAppOptions {
   /** Present on the leader node only. */
   leader?: Leader;
   leaderHost: string;
-}
-
-/** An NDJSON stream of a job's events and the function that feeds it; it ends after done or failed. */
-function jobStream(): { stream: ReadableStream<Uint8Array>; push: (ev: JobEvent) => void } {
-  const enc = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let open = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-    cancel() {
-      open = false;
-    },
-  });
-  const push = (ev: JobEvent) => {
-    if (!open) return;
-    try {
-      controller.enqueue(enc.encode(`${JSON.stringify(ev)}\n`));
-      if (ev.event === "done" || ev.event === "failed") {
-        open = false;
-        controller.close();
-      }
-    } catch {
-      open = false;
-    }
-  };
-  return { stream, push };
 }
 
 export function rainstormApp(opts: RainstormAppOptions) {
@@ -80,7 +53,7 @@ function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefine
       .onRequest(authHook(verifier, PUBLIC_ROUTES))
       .get("/health", () => ({ ok: true, service: "rainstormd" }))
       .get("/help", () => ({
-        leader: ["/jobs", "/tasks", "/kill_task"],
+        leader: ["/jobs", "/jobs/:job/events", "/kill_job", "/tasks", "/kill_task"],
         worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"],
       }))
       .get("/metrics", ({ set }) => {
@@ -122,6 +95,8 @@ function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
   app
     .post("/jobs", ({ body }) => submitJob(needLeader(), body.args), { body: JobSubmissionSchema })
     .get("/jobs", () => needLeader().jobList())
+    .get("/jobs/:job/events", ({ params }) => watchJob(needLeader(), params.job))
+    .post("/kill_job", ({ body }) => needLeader().killJob(body.job), { body: KillJobRequestSchema })
     .get("/tasks", async () => ({ tasks: await needLeader().listTasks() }))
     .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: KillTaskRequestSchema })
     .post(
@@ -142,12 +117,26 @@ function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
     );
 }
 
+const NDJSON = "application/x-ndjson";
+
 /** Start a job; its events stream back as NDJSON, its id in a header. */
 async function submitJob(leader: Leader, args: string[]): Promise<Response> {
   const spec = parseJobArgs(args);
-  const { stream, push } = jobStream();
+  const { stream, push } = eventStream(false);
   const jobId = await leader.submit(spec, push);
-  return new Response(stream, { headers: { "content-type": "application/x-ndjson", [JOB_ID_HEADER]: jobId } });
+  return new Response(stream, { headers: { "content-type": NDJSON, [JOB_ID_HEADER]: jobId } });
+}
+
+/** Watch a job: `watching`, its recent events, then the live ones until it ends (a bounded stream: job_watch.ts). */
+function watchJob(leader: Leader, job: string): Response {
+  let stop = () => {};
+  const { stream, push } = eventStream(true, () => stop());
+  const w = leader.watch(job, (ev) => void push(ev));
+  stop = w.stop;
+  push({ event: "watching", summary: w.summary, replayed: w.recent.length });
+  for (const ev of w.recent) push(ev);
+  // A job that had ended before (its final event was among the recent ones) has closed the stream already.
+  return new Response(stream, { headers: { "content-type": NDJSON } });
 }
 
 /** Task hosting and the batched data plane, on every node. */

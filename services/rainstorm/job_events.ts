@@ -7,13 +7,18 @@ import type { JobEvent, TaskInfo } from "./leader.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Routes, TaskStart } from "./worker.ts";
 
+/** A job runs until it is done (every result in dest), failed, or cancelled (kill_job). */
+export type JobStatus = "running" | "done" | "failed" | "cancelled";
+
 export interface MachineJob {
   id: string;
   spec: JobSpec;
-  status: "running" | "done" | "failed";
+  status: JobStatus;
   /** Every first start answered: the submitter got `accepted`. */
   accepted: boolean;
   startedMs: number;
+  /** When it ended (done, failed or cancelled); its tuples/s are measured up to then. */
+  endedMs?: number;
   tuplesRead: number;
   tuplesOut: number;
   tasks: TaskInfo[][];
@@ -45,6 +50,8 @@ export type JobInput =
   | { type: "rates"; job: string; rates: Map<string, number> }
   | { type: "retired"; job: string; stage: number; index: number; addr: string; error?: string }
   | { type: "logs_due"; job: string }
+  /** kill_job: stop every task, mark the job cancelled (answered with `refuse` 404/409 when it cannot be). */
+  | { type: "cancel"; job: string }
   | { type: "tick" };
 
 export type JobCommand =
@@ -60,8 +67,8 @@ export type JobCommand =
   /** The answer to the submitter's request: accepted, or why the job could not start. */
   | { cmd: "submit_result"; job: string; error?: string }
   /** The job is over: the driver drops what still waits for it (queued dest writes). */
-  | { cmd: "job_ended"; job: string; status: "done" | "failed" }
+  | { cmd: "job_ended"; job: string; status: Exclude<JobStatus, "running"> }
   | { cmd: "remove_task_logs"; job: string; tasks: { stage: number; index: number; op: string }[] }
-  /** A sink batch the job cannot take: answered with `status` and `error`. */
+  /** A sink batch the job cannot take, or a cancel of a job unknown or ended: answered with `status` and `error`. */
   | { cmd: "refuse"; status: number; error: string }
   | { cmd: "log"; level: "info" | "warn"; text: string };

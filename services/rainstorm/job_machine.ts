@@ -1,7 +1,7 @@
 /**
  * The leader's job state machine, pure: `step(nowMs, input)` takes one event (a job submitted, a
  * task started or failed to start, a task's operator died, membership changed, the source or the
- * sink made progress, task rates sampled, a timer came due) and returns the commands to carry out
+ * sink made progress, task rates sampled, kill_job, a timer came due) and returns the commands to carry out
  * (start a task at a worker, send routes, retire a task, stop a job's tasks, write dest, tell the
  * submitter, log), in the manner of raft's Step. No clock, timer, randomness or I/O here: the
  * driver (leader.ts) executes the commands and feeds their outcomes back as events; timers are
@@ -13,12 +13,12 @@
  * back later as an event.
  */
 import { AutoscalePolicy, type AutoscaleConfig, type ScalingDecision } from "./autoscale.ts";
-import type { JobCommand, JobInput, MachineJob, PendingStart } from "./job_events.ts";
+import type { JobCommand, JobInput, JobStatus, MachineJob, PendingStart } from "./job_events.ts";
 import type { TaskInfo } from "./leader.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
 
-export type { JobCommand, JobInput, MachineJob } from "./job_events.ts";
+export type { JobCommand, JobInput, JobStatus, MachineJob } from "./job_events.ts";
 
 export interface MachineConfig {
   /** The leader's rainstorm address: the sink of every job, and where the source sends from. */
@@ -37,6 +37,12 @@ export const RESTART_RETRY_MS = 500;
 /** The key of a task's rate in a `rates` event: job, stage, index and the pid it runs as. */
 export function rateKey(job: string, stage: number, index: number, pid: number): string {
   return `${job}/${stage}/${index}/${pid}`;
+}
+
+/** A job's input tuples per second: from its start to its end (or to `nowMs` while it runs). */
+export function tuplesPerS(job: Pick<MachineJob, "tuplesRead" | "startedMs" | "endedMs">, nowMs: number): number {
+  const durationMs = (job.endedMs ?? nowMs) - job.startedMs;
+  return Math.round(job.tuplesRead / Math.max(durationMs / 1000, 0.001));
 }
 
 const taskKey = (stage: number, index: number) => `${stage}/${index}`;
@@ -86,6 +92,7 @@ export class JobMachine {
     if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale);
     const job = this.jobs.get(input.job);
     if (input.type === "sink_batch") return this.sinkBatch(job, input);
+    if (input.type === "cancel") return this.cancel(job, input.job);
     if (!job) return;
     switch (input.type) {
       case "task_started":
@@ -302,13 +309,34 @@ export class JobMachine {
     if (!job.accepted) this.emit({ cmd: "submit_result", job: job.id, error: startError ?? error });
   }
 
+  /**
+   * kill_job: every task is stopped (no end of stream: the job is abandoned, not drained), then the
+   * submitter hears `cancelled`, which ends its stream. Dest keeps what was written; a dest write
+   * still queued is dropped (job_ended).
+   */
+  private cancel(job: MachineJob | undefined, id: string): void {
+    if (!job) return this.emit({ cmd: "refuse", status: 404, error: `job ${JSON.stringify(id)}: no such job on this leader (see ctl list_jobs)` });
+    if (job.status !== "running")
+      return this.emit({ cmd: "refuse", status: 409, error: `job ${id} has already ended (${job.status}); only a running job can be killed` });
+    job.status = "cancelled";
+    this.end(job, "cancelled");
+    this.stopTasks(job, false);
+    const { tuplesRead, tuplesOut } = job;
+    this.emit({
+      cmd: "log",
+      level: "info",
+      text: `job ${id} cancelled (kill_job): ${tuplesRead} tuples in, ${tuplesOut} out; dest ${job.spec.dest} kept as written`,
+    });
+    this.emit({ cmd: "emit", job: id, event: { event: "cancelled", job: id, tuples_read: tuplesRead, tuples_out: tuplesOut, dest: job.spec.dest } });
+    if (!job.accepted) this.emit({ cmd: "submit_result", job: id, error: "cancelled by kill_job" });
+  }
+
   private done(job: MachineJob): void {
     if (job.status !== "running") return;
     job.status = "done";
     this.end(job, "done");
     const durationMs = this.nowMs - job.startedMs;
     const { id, tuplesRead, tuplesOut } = job;
-    const tuplesPerS = Math.round(tuplesRead / Math.max(durationMs / 1000, 0.001));
     this.emit({
       cmd: "emit",
       job: id,
@@ -318,7 +346,7 @@ export class JobMachine {
         tuples_read: tuplesRead,
         tuples_out: tuplesOut,
         duration_ms: Math.round(durationMs),
-        tuples_per_s: tuplesPerS,
+        tuples_per_s: tuplesPerS(job, this.nowMs),
         dest: job.spec.dest,
       },
     });
@@ -327,7 +355,8 @@ export class JobMachine {
   }
 
   /** A job ended: no more scaling; exactly-once task logs go after the retention time. */
-  private end(job: MachineJob, status: "done" | "failed"): void {
+  private end(job: MachineJob, status: Exclude<JobStatus, "running">): void {
+    job.endedMs = this.nowMs;
     delete job.autoscaler;
     job.starts.clear();
     this.emit({ cmd: "job_ended", job: job.id, status });

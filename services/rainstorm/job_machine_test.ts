@@ -218,6 +218,61 @@ describe("completion and the sink", () => {
   });
 });
 
+describe("cancel (kill_job)", () => {
+  test("a running job: every task stopped (no end of stream), then cancelled told with its counts", () => {
+    const { m, job } = setup({ exactlyOnce: true });
+    m.step(100, { type: "source_progress", job: "j", tuplesRead: 7 });
+    m.step(150, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1"], ids: ["1>"] });
+    const out = m.step(2000, { type: "cancel", job: "j" });
+    expect(out.map((c) => c.cmd)).toEqual(["job_ended", "stop_job", "log", "emit"]);
+    expect(of(out, "job_ended")[0]!.status).toBe("cancelled");
+    expect(of(out, "stop_job")[0]!).toEqual({ cmd: "stop_job", job: "j", addrs: W, endOfStream: false });
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "cancelled", job: "j", tuples_read: 7, tuples_out: 1, dest: "out.txt" });
+    expect(job.status).toBe("cancelled");
+    expect(job.endedMs).toBe(2000);
+    // Exactly-once task logs go after the retention, as for any ended job.
+    expect(m.nextDueMs()).toBe(62_000);
+  });
+
+  test.each([
+    ["an unknown job", "nope", undefined, 404, 'job "nope": no such job on this leader'],
+    ["a done job", "j", "source_done", 409, "job j has already ended (done); only a running job can be killed"],
+    ["a failed job", "j", "source_failed", 409, "job j has already ended (failed)"],
+    ["a cancelled job", "j", "cancel", 409, "job j has already ended (cancelled)"],
+  ] as [string, string, "source_done" | "source_failed" | "cancel" | undefined, number, string][])(
+    "cancel of %s is refused (%#)",
+    (_, id, before, status, text) => {
+      const { m } = setup();
+      if (before) m.step(10, { type: before, job: "j", error: "x" } as JobInput);
+      const out = m.step(20, { type: "cancel", job: id });
+      expect(out).toEqual([{ cmd: "refuse", status, error: expect.stringContaining(text) }]);
+    },
+  );
+
+  test("cancelled before every first start is answered: the submitter hears it could not start; late answers change nothing", () => {
+    const { m, submitted } = setup({}, false);
+    const out = m.step(5, { type: "cancel", job: "j" });
+    expect(of(out, "submit_result")).toEqual([{ cmd: "submit_result", job: "j", error: "cancelled by kill_job" }]);
+    const c = of(submitted, "start")[0]!;
+    expect(m.step(6, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 9, logPath: "" })).toEqual([]);
+  });
+
+  test("after a cancel, deaths, sink batches, the source's end and membership changes do nothing", () => {
+    const { m, job } = setup();
+    m.step(5, { type: "cancel", job: "j" });
+    const t = job.tasks[0]![0]!;
+    const later: JobInput[] = [
+      { type: "task_exited", job: "j", stage: 0, index: 0, pid: t.pid, reason: "killed" },
+      { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1"] },
+      { type: "source_done", job: "j" },
+      { type: "source_failed", job: "j", error: "stopped" },
+      { type: "members", workers: [W[0]!], hostsUp: hosts([W[0]!]) },
+    ];
+    for (const input of later) expect(m.step(6, input)).toEqual([]);
+    expect(job.status).toBe("cancelled");
+  });
+});
+
 describe("autoscaling", () => {
   const cfg: AutoscaleConfig = { lowWatermark: 10, highWatermark: 100, sustainSamples: 1, settleMs: 0, minTasks: 1, maxTasks: 4 };
   const stateless = { stages: [{ op: "grep", args: ["x"] }], tasksPerStage: 2, autoscale: true };

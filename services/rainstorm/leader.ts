@@ -1,7 +1,7 @@
 /**
  * The RainStorm leader: validates and places jobs, runs each job's source and sink, restarts
- * tasks whose operator died and reschedules the tasks of failed workers, answers list_tasks and
- * kill_task. It lives in the rainstormd of the leader node, beside that node's worker.
+ * tasks whose operator died and reschedules the tasks of failed workers, answers list_tasks,
+ * kill_task, list_jobs, kill_job and watch_job. It lives in the rainstormd of the leader node, beside that node's worker.
  *
  * Semantics (exactly_once=false): at-least-once. Acknowledgements are end to end (see
  * worker.ts), the source resends unacknowledged batches to restarted tasks, and the sink appends
@@ -30,12 +30,14 @@ import type { Batch, Worker } from "./worker.ts";
 import { isReplayable } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
-import { type JobCommand, type JobInput, JobMachine, type MachineJob, rateKey } from "./job_machine.ts";
+import { type JobCommand, type JobInput, JobMachine, type MachineJob, rateKey, tuplesPerS } from "./job_machine.ts";
+import { RECENT_EVENTS_MAX } from "./job_watch.ts";
+import { isFinalEvent } from "./client.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { runSource } from "./source.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
-import type { JobEvent, JobSummary, KillTaskAnswer, ListedTask } from "./model.ts";
+import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask } from "./model.ts";
 
 export interface TaskInfo {
   stage: number;
@@ -53,10 +55,12 @@ export interface TaskInfo {
 
 export type { JobEvent } from "./model.ts";
 
-/** What the driver keeps of a job beside the machine's state: its listeners, history and dest writes. */
+/** What the driver keeps of a job beside the machine's state: its listeners, recent events and dest writes. */
 interface JobRuntime {
+  /** The submitter's stream and the watchers'; dropped once the job's final event is told. */
   listeners: Set<(ev: JobEvent) => void>;
-  history: JobEvent[];
+  /** The job's last RECENT_EVENTS_MAX events (job_watch.ts), for a watcher that attaches later. */
+  recent: JobEvent[];
   sinkQueue: { text: string; resolve: () => void; reject: (e: Error) => void }[];
   /** The running group-commit loop of the sink, if any; it ends when the queue is empty. */
   sinkFlush: Promise<void> | undefined;
@@ -180,9 +184,7 @@ export class Leader {
         void this.source(c.job);
         return undefined;
       case "emit":
-        if (!rt) return undefined;
-        if (c.event.event !== "output") rt.history.push(c.event);
-        for (const l of rt.listeners) l(c.event);
+        if (rt) this.tell(rt, c.event);
         return undefined;
       case "write_dest":
         return rt ? new Promise<void>((resolve, reject) => (rt.sinkQueue.push({ text: c.text, resolve, reject }), this.flushSink(rt))) : Promise.resolve();
@@ -190,7 +192,7 @@ export class Leader {
         rt?.submitted?.(c.error);
         return undefined;
       case "job_ended":
-        if (rt && c.status === "failed") for (const q of rt.sinkQueue.splice(0)) q.reject(new Error("job failed"));
+        if (rt && c.status !== "done") for (const q of rt.sinkQueue.splice(0)) q.reject(new Error(`job ${c.status}`));
         return undefined;
       case "remove_task_logs": {
         const names = c.tasks.filter((t) => !isReplayable(t.op)).map((t) => taskLogName(c.job, t.stage, t.index));
@@ -203,6 +205,24 @@ export class Leader {
       case "refuse":
         return undefined; // answered by sink(), the only step that refuses
     }
+  }
+
+  /** An event to the job's listeners and its recent past; after the final one, nobody listens any more. */
+  private tell(rt: JobRuntime, ev: JobEvent): void {
+    rt.recent.push(ev);
+    if (rt.recent.length > RECENT_EVENTS_MAX) rt.recent.shift();
+    // A copy: a watcher that attaches while this event is told has it among the recent ones already.
+    for (const l of [...rt.listeners]) l(ev);
+    if (isFinalEvent(ev)) rt.listeners.clear();
+  }
+
+  /** Step the machine with an input it may refuse (a sink batch, a cancel): a refusal is thrown as a LeaderError. */
+  private stepOrRefuse(input: JobInput): JobCommand[] {
+    const commands = this.machine.step(this.clock.nowMs(), input);
+    this.arm();
+    const refused = commands.find((c) => c.cmd === "refuse");
+    if (refused?.cmd === "refuse") throw new LeaderError(refused.error, refused.status);
+    return commands;
   }
 
   /** Keep one timer armed for the machine's earliest due time; it feeds a tick. */
@@ -240,7 +260,7 @@ export class Leader {
     const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
     const rt: JobRuntime = {
       listeners: new Set([listener]),
-      history: [],
+      recent: [],
       sinkQueue: [],
       sinkFlush: undefined,
       dest: this.files.writer(spec.dest, `rainstorm-${id}`),
@@ -302,7 +322,7 @@ export class Leader {
   async sink(batch: Batch): Promise<void> {
     // decodeBatch(bytes, "sink") has checked the batch's form; the machine checks it fits the job.
     const lines = batch.lines.split("\n").slice(0, -1);
-    const commands = this.machine.step(this.clock.nowMs(), {
+    const commands = this.stepOrRefuse({
       type: "sink_batch",
       job: batch.job,
       stage: batch.stage,
@@ -310,8 +330,6 @@ export class Leader {
       lines,
       ...(batch.ids ? { ids: batch.ids } : {}),
     });
-    const refused = commands.find((c) => c.cmd === "refuse");
-    if (refused?.cmd === "refuse") throw new LeaderError(refused.error, refused.status);
     await Promise.all(await this.run(commands));
   }
 
@@ -409,9 +427,43 @@ export class Leader {
     throw new LeaderError(`no running task with pid ${pid} on node ${node} (see list_tasks)`, 404);
   }
 
+  // ---- list_jobs, kill_job, watch_job -------------------------------------------------------
+
+  /** Every job this leader runs or ran (finished ones stay until the leader forgets them). */
   jobList(): JobSummary[] {
-    return this.machine
-      .allJobs()
-      .map((j) => ({ job: j.id, status: j.status, src: j.spec.src, dest: j.spec.dest, tuples_read: j.tuplesRead, tuples_out: j.tuplesOut }));
+    return this.machine.allJobs().map((j) => this.summary(j));
+  }
+
+  private summary(j: MachineJob): JobSummary {
+    return {
+      job: j.id,
+      status: j.status,
+      stages: j.spec.stages.map((s) => [s.op, ...s.args].join(" ")),
+      tasks: j.tasks.map((ts) => ts.length),
+      src: j.spec.src,
+      dest: j.spec.dest,
+      tuples_read: j.tuplesRead,
+      tuples_out: j.tuplesOut,
+      tuples_per_s: tuplesPerS(j, this.clock.nowMs()),
+    };
+  }
+
+  /** kill_job: stop every task of a running job and mark it cancelled; resolves once the tasks are stopped. */
+  async killJob(id: string): Promise<KillJobAnswer> {
+    await this.run(this.stepOrRefuse({ type: "cancel", job: id }));
+    const j = this.machine.job(id)!;
+    return { job: id, status: "cancelled", tuples_read: j.tuplesRead, tuples_out: j.tuplesOut, dest: j.spec.dest };
+  }
+
+  /**
+   * watch_job: where the job is, its recent events, and `listener` hears every later one until
+   * the job ends (or `stop`). Synchronous, so no event falls between the past and the live ones.
+   */
+  watch(id: string, listener: (ev: JobEvent) => void): { summary: JobSummary; recent: JobEvent[]; stop(): void } {
+    const j = this.machine.job(id);
+    const rt = this.runtimes.get(id);
+    if (!j || !rt) throw new LeaderError(`job ${JSON.stringify(id)}: no such job on this leader (see ctl list_jobs)`, 404);
+    if (j.status === "running") rt.listeners.add(listener);
+    return { summary: this.summary(j), recent: [...rt.recent], stop: () => void rt.listeners.delete(listener) };
   }
 }

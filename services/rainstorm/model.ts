@@ -10,8 +10,9 @@
  * checks every field of it, with limits, before anything uses a batch.
  *
  * Leader routes: POST /jobs (JobSubmission -> an NDJSON stream of JobEvent, the job id in header
- * x-job-id), GET /jobs
- * (JobSummary[]), GET /tasks (TaskList), POST /kill_task (KillTaskRequest -> KillTaskAnswer),
+ * x-job-id), GET /jobs (JobSummary[]), POST /kill_job (KillJobRequest -> KillJobAnswer), GET
+ * /jobs/:job/events (an NDJSON stream of JobEvent: `watching`, the recent past, then live, until
+ * the job ends), GET /tasks (TaskList), POST /kill_task (KillTaskRequest -> KillTaskAnswer),
  * POST /leader/task_died (TaskDeath), POST /sink (Batch). Worker routes: POST /worker/start
  * (TaskStart -> TaskStarted), /worker/routes (RoutesUpdate), /worker/stop_job (StopJob ->
  * JobStopped), /worker/retire (RetireTask -> TaskRetired), /worker/kill (KillPid -> PidKilled),
@@ -48,10 +49,33 @@ export type JobSubmission = typeof JobSubmissionSchema.static;
 /** Where a task was placed, in the `accepted` event. */
 const PlacedTaskSchema = t.Object({ stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer() });
 
+/** A job's status: running until done (every result in dest), failed, or cancelled (kill_job). */
+export const JobStatusSchema = t.Union([t.Literal("running"), t.Literal("done"), t.Literal("failed"), t.Literal("cancelled")]);
+
+/** GET /jobs: one entry per job this leader has run or runs (finished ones stay listed until the leader forgets them). */
+export const JobSummarySchema = t.Object({
+  job: t.String(),
+  status: JobStatusSchema,
+  /** Each stage's operator and its arguments, "grep-wrapper SIGN_ 6". */
+  stages: t.Array(t.String()),
+  /** Tasks per stage now (autoscaling changes them). */
+  tasks: t.Array(t.Integer()),
+  src: t.String(),
+  dest: t.String(),
+  tuples_read: t.Integer(),
+  tuples_out: t.Integer(),
+  /** Input tuples per second from its start to its end (or to now while it runs). */
+  tuples_per_s: t.Number(),
+});
+export type JobSummary = typeof JobSummarySchema.static;
+
 /**
- * One line of POST /jobs' answer (application/x-ndjson): the job's events in
- * order. `accepted` comes first; `output` carries result lines `key\tvalue` as they reach dest;
- * the stream ends after `done` or `failed`.
+ * One line of POST /jobs' and GET /jobs/:job/events' answers (application/x-ndjson): the job's
+ * events in order. `accepted` comes first; `output` carries result lines `key\tvalue` as they
+ * reach dest; the stream ends after `done`, `failed` or `cancelled` (kill_job: dest keeps what
+ * was written). A watch (GET /jobs/:job/events) begins with `watching` (where the job is, and how
+ * many recent events follow before the live ones); `dropped` tells a watcher that read too
+ * slowly how many events it missed at that point.
  */
 export const JobEventSchema = t.Union([
   t.Object({ event: t.Literal("accepted"), job: t.String(), tasks: t.Array(PlacedTaskSchema) }),
@@ -68,19 +92,25 @@ export const JobEventSchema = t.Union([
     dest: t.String(),
   }),
   t.Object({ event: t.Literal("failed"), job: t.String(), error: t.String() }),
+  t.Object({ event: t.Literal("cancelled"), job: t.String(), tuples_read: t.Integer(), tuples_out: t.Integer(), dest: t.String() }),
+  t.Object({ event: t.Literal("watching"), summary: JobSummarySchema, replayed: t.Integer() }),
+  t.Object({ event: t.Literal("dropped"), events: t.Integer() }),
 ]);
 export type JobEvent = typeof JobEventSchema.static;
 
-/** GET /jobs: one entry per job this leader has run or runs. */
-export const JobSummarySchema = t.Object({
+/** POST /kill_job: cancel a running job. */
+export const KillJobRequestSchema = t.Object({ job: t.String({ minLength: 1 }) });
+export type KillJobRequest = typeof KillJobRequestSchema.static;
+
+/** POST /kill_job's answer, once every task of the job is stopped: what it had done; dest keeps what was written. */
+export const KillJobAnswerSchema = t.Object({
   job: t.String(),
-  status: t.Union([t.Literal("running"), t.Literal("done"), t.Literal("failed")]),
-  src: t.String(),
-  dest: t.String(),
+  status: t.Literal("cancelled"),
   tuples_read: t.Integer(),
   tuples_out: t.Integer(),
+  dest: t.String(),
 });
-export type JobSummary = typeof JobSummarySchema.static;
+export type KillJobAnswer = typeof KillJobAnswerSchema.static;
 
 // ---- leader: list_tasks, kill_task, task deaths ---------------------------------------------------
 

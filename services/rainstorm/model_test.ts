@@ -35,6 +35,7 @@ function recordingApp() {
     onTaskDied: record("onTaskDied", Promise.resolve()),
     listTasks: record("listTasks", []),
     jobList: record("jobList", []),
+    killJob: record("killJob", { job: JOB, status: "cancelled", tuples_read: 4, tuples_out: 2, dest: "out.txt" }),
   };
   const app = rainstormApp({
     secret: "",
@@ -65,6 +66,9 @@ describe("a bad body is a 400 naming the field; nothing reaches the leader or th
     ["/jobs", { args: [1] }, "args.0: "],
     ["/kill_task", { node: "127.0.0.1", pid: 0 }, "pid: "],
     ["/kill_task", { node: 1, pid: 3 }, "node: Expected property 'node' to be string"],
+    ["/kill_job", {}, "job: "],
+    ["/kill_job", { job: "" }, "job: "],
+    ["/kill_job", { job: 7 }, "job: "],
     ["/leader/task_died", { job: JOB, stage: 0, index: 0, pid: 1 }, "reason: "],
     ["/worker/start", { ...START, stage: -1 }, "stage: "],
     ["/worker/start", { ...START, args: "x" }, "args: Expected array"],
@@ -96,6 +100,7 @@ describe("a good body reaches the leader or the worker as it was sent", () => {
     ["/worker/retire", { job: JOB, stage: 1, index: 2 }, "retireTask", [JOB, 1, 2], { retired: true, inputs: 3 }],
     ["/worker/kill", { pid: 7 }, "killPid", [7], { killed: 7, job: JOB, stage: 0, index: 0 }],
     ["/kill_task", { node: "127.0.0.1", pid: 7 }, "killTask", ["127.0.0.1", 7], { job: JOB, stage: 0, task: 0, node: "127.0.0.1", pid: 7 }],
+    ["/kill_job", { job: JOB }, "killJob", [JOB], { job: JOB, status: "cancelled", tuples_read: 4, tuples_out: 2, dest: "out.txt" }],
     [
       "/leader/task_died",
       { job: JOB, stage: 0, index: 1, pid: 7, reason: "exit 1" },

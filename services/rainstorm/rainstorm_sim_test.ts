@@ -7,6 +7,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
+import type { JobEvent } from "./model.ts";
+import { RECENT_EVENTS_MAX } from "./job_watch.ts";
 import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim } from "../testing/rainstorm_sim.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -103,6 +105,72 @@ describe("RainStorm simulated", () => {
     const stored = new Set(run.dest.split("\n").filter(Boolean));
     expect([...expected].filter((l) => !stored.has(l))).toEqual([]);
     expect([...stored].filter((l) => !expected.has(l))).toEqual([]);
+  });
+
+  test.each([1, 2, 3, 4, 5, 6])(
+    "kill_job mid-run (seed %i): the job ends cancelled, no task or operator of it is left on any worker, dest keeps what was written",
+    async (seed) => {
+      const sim = new RainstormSim({ seed, lossRate: 0.05 });
+      const exactlyOnce = seed % 2 === 1;
+      const at = Math.floor(GOLDEN.dest.length * (0.2 + (seed % 3) * 0.2));
+      let answer: Awaited<ReturnType<RainstormSim["cancel"]>> | undefined;
+      let cancelling = false;
+      const run = await sim.runJob(app1Args("in.csv", "out.txt", exactlyOnce), INPUT, (ev, r) => {
+        if (ev.event !== "output" || cancelling || r.outputs.length < at) return;
+        cancelling = true;
+        sim.clock.after(0, () => void sim.cancel(r.job).then((a) => (answer = a)));
+      });
+      // The answer comes once every stop_job is answered; then the virtual clock runs on a while.
+      let later = false;
+      sim.clock.after(5000, () => (later = true));
+      await sim.runUntil(() => answer !== undefined && later, 60_000);
+      const destThen = sim.store.files.get("out.txt");
+      const left = sim.leftOf(run.job);
+      sim.stop();
+      const where = `seed ${seed} (replay: this test's seed ${seed})`;
+      expect({ where, done: run.done, failed: run.failed, cancelled: run.cancelled }).toEqual({ where, done: false, failed: undefined, cancelled: true });
+      expect(run.events.at(-1)).toMatchObject({ event: "cancelled", job: run.job, dest: "out.txt" });
+      expect({ where, ...left }).toEqual({ where, tasks: [], livePids: [] });
+      expect(answer).toMatchObject({ job: run.job, status: "cancelled" });
+      // Dest holds what was written before the cancel (every line of it was streamed), and nothing came after.
+      const stored = run.dest.split("\n").filter(Boolean);
+      expect(stored.length).toBeGreaterThan(0);
+      expect(stored.length).toBeLessThan(GOLDEN.dest.length);
+      const streamed = new Set(run.outputs);
+      expect(stored.filter((l) => !streamed.has(l))).toEqual([]);
+      expect(destThen).toBe(run.dest);
+      // The job is listed as cancelled; a second kill is a 409.
+      expect(sim.leader.jobList().find((j) => j.job === run.job)?.status).toBe("cancelled");
+      await expect(sim.cancel(run.job)).rejects.toThrow(`job ${run.job} has already ended (cancelled)`);
+    },
+  );
+
+  test("watch mid-run: the recent past then every live event, exactly the tail of what the submitter saw; after the end, the past only", async () => {
+    // One tuple per batch: many more events than the leader keeps.
+    const sim = new RainstormSim({ seed: 7, rainstorm: { batch_size: 1 } });
+    const all: JobEvent[] = [];
+    let watched: { past: JobEvent[]; live: JobEvent[]; replayed: number } | undefined;
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT, (ev, r) => {
+      all.push(ev);
+      if (watched || ev.event !== "output" || r.outputs.length < GOLDEN.dest.length * 0.9) return;
+      const live: JobEvent[] = [];
+      const w = sim.leader.watch(r.job, (e) => live.push(e));
+      watched = { past: w.recent, live, replayed: w.recent.length };
+      expect(w.summary).toMatchObject({ job: r.job, status: "running", stages: [`grep-wrapper ${APP1_PATTERN} ${APP1_COL}`, "aggregate-wrapper"] });
+    });
+    sim.stop();
+    expect(run.done).toBe(true);
+    // The leader kept only the last RECENT_EVENTS_MAX of the job's events so far.
+    expect(watched!.replayed).toBe(RECENT_EVENTS_MAX);
+    const seen = [...watched!.past, ...watched!.live];
+    expect(seen).toEqual(all.slice(all.length - seen.length));
+    expect(all.length).toBeGreaterThan(seen.length);
+    const after = sim.leader.watch(run.job, () => {
+      throw new Error("a watcher of an ended job hears nothing live");
+    });
+    expect(after.summary.status).toBe("done");
+    expect(after.recent.at(-1)).toEqual(all.at(-1)!);
+    expect(() => sim.leader.watch("job-zz-1", () => {})).toThrow('job "job-zz-1": no such job on this leader');
   });
 
   test("the same seed replays the same run", async () => {

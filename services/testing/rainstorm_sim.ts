@@ -17,6 +17,7 @@ import type { Clock } from "../rainstorm/clock.ts";
 import { encodeRecord } from "../rainstorm/exactly_once.ts";
 import type { FileWriter, JobFiles } from "../rainstorm/job_files.ts";
 import { type JobEvent, Leader } from "../rainstorm/leader.ts";
+import type { KillJobAnswer } from "../rainstorm/model.ts";
 import { type Answer, OperatorExited } from "../rainstorm/operator_proc.ts";
 import { parseJobArgs } from "../rainstorm/plan.ts";
 import { countViolations } from "./rainstorm_client.ts";
@@ -218,6 +219,8 @@ export interface SimRun {
   outputs: string[];
   done: boolean;
   failed?: string;
+  /** kill_job ended it. */
+  cancelled: boolean;
   dest: string;
 }
 
@@ -231,6 +234,8 @@ export class RainstormSim {
   private readonly lossRate: number;
   private readonly delayMs: [number, number];
   private nextPid = 1000;
+  /** Every operator ever started, by job: the simulated processes (tasksOf checks none of a job is left alive). */
+  private readonly operators: { job: string; op: SimOperator }[] = [];
 
   constructor(readonly opts: RainstormSimOptions) {
     this.rng = seededRng(opts.seed);
@@ -249,7 +254,11 @@ export class RainstormSim {
         log,
         transport,
         clock: this.clock,
-        spawnOperator: (start) => new SimOperator(this.nextPid++, start.op, start.args, this.clock),
+        spawnOperator: (start) => {
+          const op = new SimOperator(this.nextPid++, start.op, start.args, this.clock);
+          this.operators.push({ job: start.job, op });
+          return op;
+        },
         taskLog: (name, incarnation) => this.store.taskLog(name, incarnation),
         localLogs: { mkdir: () => {}, append: () => {} },
         onTaskDied: (death) => void reportDeath(transport, leaderAddr, death, (ms) => this.clock.sleep(ms)),
@@ -353,6 +362,26 @@ export class RainstormSim {
     return node.worker.killPid(t.pid) ? { node: node.index, stage: t.stage, index: t.index, pid: t.pid } : undefined;
   }
 
+  /**
+   * kill_job of `job`, as ctl sends it: resolves with the leader's answer once every task is
+   * stopped, or rejects with its refusal (404 unknown, 409 ended). Call it from a timer (clock.after)
+   * so it runs while runUntil turns the clock.
+   */
+  cancel(job: string): Promise<KillJobAnswer> {
+    return this.leader.killJob(job);
+  }
+
+  /** What is left of `job` on the workers: the tasks some worker still holds, and the pids of its operators still alive. */
+  leftOf(job: string): { tasks: string[]; livePids: number[] } {
+    const tasks = this.nodes.flatMap((n) =>
+      n.worker
+        .list()
+        .filter((t) => t.job === job)
+        .map((t) => `stage${t.stage}[${t.index}] on node ${n.index}`),
+    );
+    return { tasks, livePids: this.operators.filter((o) => o.job === job && o.op.alive).map((o) => o.op.pid) };
+  }
+
   /** Let every pending promise settle, then run timers until `done()` or `limitMs` of virtual time. */
   async runUntil(done: () => boolean, limitMs: number): Promise<void> {
     const deadline = this.clock.nowMs() + limitMs;
@@ -369,12 +398,12 @@ export class RainstormSim {
 
   /**
    * Store `input` as `src`, submit the job (`args` as ctl sends them, src and dest included) and
-   * run until it is done or failed. `onEvent` sees every event as it happens (to fire faults).
+   * run until it is done, failed or cancelled. `onEvent` sees every event as it happens (to fire faults).
    */
   async runJob(args: string[], input: string, onEvent: (ev: JobEvent, run: SimRun) => void = () => {}, limitMs = 600_000): Promise<SimRun> {
     const spec = parseJobArgs(args);
     this.store.files.set(spec.src, input);
-    const run: SimRun = { job: "", events: [], outputs: [], done: false, dest: "" };
+    const run: SimRun = { job: "", events: [], outputs: [], done: false, cancelled: false, dest: "" };
     let refused: Error | undefined;
     void this.leader
       .submit(spec, (ev) => {
@@ -382,13 +411,14 @@ export class RainstormSim {
         else run.events.push(ev);
         if (ev.event === "done") run.done = true;
         if (ev.event === "failed") run.failed = ev.error;
+        if (ev.event === "cancelled") run.cancelled = true;
         onEvent(ev, run);
       })
       .then(
         (id) => (run.job = id),
         (err: Error) => (refused = err),
       );
-    await this.runUntil(() => run.done || run.failed !== undefined || refused !== undefined, limitMs);
+    await this.runUntil(() => run.done || run.failed !== undefined || run.cancelled || refused !== undefined, limitMs);
     if (refused) throw refused;
     run.dest = this.store.files.get(spec.dest) ?? "";
     return run;
