@@ -71,8 +71,9 @@ export const RAINSTORM_SETTINGS = {
     unit: "ms",
     parse: intIn(0, 7 * 24 * 3600 * 1000),
     doc:
-      "exactly_once=true: how long the task logs of an ended job stay in HyDFS before the leader " +
-      "deletes them: time to inspect them; 0 deletes them as the job ends",
+      "how long the leader remembers an ended job (list_jobs, watch_job) and, with exactly_once=true, " +
+      "keeps its task logs in HyDFS: time to inspect them; longer costs the leader memory per job; " +
+      "0 forgets the job and deletes its logs as it ends",
   },
   operator_timeout_ms: {
     default: 5000,

@@ -50,6 +50,8 @@ export type JobInput =
   | { type: "rates"; job: string; rates: Map<string, number> }
   | { type: "retired"; job: string; stage: number; index: number; addr: string; error?: string }
   | { type: "logs_due"; job: string }
+  /** log_retention_ms after a job ended: the leader forgets it (list_jobs, watch_job and its memory). */
+  | { type: "forget_due"; job: string }
   /** kill_job: stop every task, mark the job cancelled (answered with `refuse` 404/409 when it cannot be). */
   | { type: "cancel"; job: string }
   | { type: "tick" };
@@ -69,6 +71,8 @@ export type JobCommand =
   /** The job is over: the driver drops what still waits for it (queued dest writes). */
   | { cmd: "job_ended"; job: string; status: Exclude<JobStatus, "running"> }
   | { cmd: "remove_task_logs"; job: string; tasks: { stage: number; index: number; op: string }[] }
+  /** The machine forgot an ended job: the driver drops what it keeps for it. */
+  | { cmd: "forget_job"; job: string }
   /** A sink batch the job cannot take, or a cancel of a job unknown or ended: answered with `status` and `error`. */
   | { cmd: "refuse"; status: number; error: string }
   | { cmd: "log"; level: "info" | "warn"; text: string };

@@ -116,6 +116,10 @@ export class JobMachine {
         return this.retired(job, input);
       case "logs_due":
         this.emit({ cmd: "remove_task_logs", job: job.id, tasks: job.tasks.flat().map((t) => ({ stage: t.stage, index: t.index, op: t.op })) });
+        return;
+      case "forget_due":
+        this.jobs.delete(job.id);
+        this.emit({ cmd: "forget_job", job: job.id });
     }
   }
 
@@ -354,13 +358,19 @@ export class JobMachine {
     this.stopTasks(job, true);
   }
 
-  /** A job ended: no more scaling; exactly-once task logs go after the retention time. */
+  /**
+   * A job ended: no more scaling, and the sink's ids go at once (an ended job takes no more
+   * results). Its exactly-once task logs go after the retention time, and then the job itself is
+   * forgotten, so a leader's memory does not grow with every job it ever ran.
+   */
   private end(job: MachineJob, status: Exclude<JobStatus, "running">): void {
     job.endedMs = this.nowMs;
     delete job.autoscaler;
     job.starts.clear();
+    job.sinkSeen.clear();
     this.emit({ cmd: "job_ended", job: job.id, status });
     if (job.spec.exactlyOnce) this.after(this.cfg.logRetentionMs, { type: "logs_due", job: job.id });
+    this.after(this.cfg.logRetentionMs, { type: "forget_due", job: job.id });
   }
 
   /** Stop every task of a job (and its routes on this node); a finished job's tasks get end of stream first. */

@@ -181,10 +181,32 @@ describe("completion and the sink", () => {
     expect(of(out, "emit")[0]!.event).toEqual({ event: "done", job: "j", tuples_read: 3, tuples_out: 2, duration_ms: 1000, tuples_per_s: 3, dest: "out.txt" });
     expect(of(out, "stop_job")[0]!).toEqual({ cmd: "stop_job", job: "j", addrs: W, endOfStream: true });
     expect(of(out, "job_ended")[0]!.status).toBe("done");
-    expect(m.nextDueMs()).toBe(61_000);
-    expect(of(m.step(61_000, { type: "tick" }), "remove_task_logs")[0]!.tasks.length).toBe(6);
+    // The sink's ids go as the job ends: an ended job takes no more results.
+    expect(m.job("j")!.sinkSeen.size).toBe(0);
     // A late batch of a finished job is taken and dropped.
-    expect(m.step(61_001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+    expect(m.step(1001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+    expect(m.nextDueMs()).toBe(61_000);
+    // After the retention: the task logs go, then the job is forgotten.
+    const later = m.step(61_000, { type: "tick" });
+    expect(of(later, "remove_task_logs")[0]!.tasks.length).toBe(6);
+    expect(of(later, "forget_job")).toEqual([{ cmd: "forget_job", job: "j" }]);
+    expect(m.job("j")).toBeUndefined();
+    expect(m.allJobs()).toEqual([]);
+    expect(of(m.step(61_001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] }), "refuse")[0]!.status).toBe(404);
+  });
+
+  test.each([
+    ["done", (m: JobMachine) => m.step(1000, { type: "source_done", job: "j" })],
+    ["failed", (m: JobMachine) => m.step(1000, { type: "source_failed", job: "j", error: "x" })],
+    ["cancelled", (m: JobMachine) => m.step(1000, { type: "cancel", job: "j" })],
+  ])("an at-least-once job that ended %s is forgotten after the retention, not before", (_, endIt) => {
+    const { m } = setup();
+    endIt(m);
+    expect(of(m.step(60_999, { type: "tick" }), "forget_job")).toEqual([]);
+    expect(m.job("j")).toBeDefined();
+    expect(of(m.step(61_000, { type: "tick" }), "forget_job")).toEqual([{ cmd: "forget_job", job: "j" }]);
+    expect(m.allJobs()).toEqual([]);
+    expect(m.nextDueMs()).toBeUndefined();
   });
 
   test("the source fails: the job fails, tasks are killed", () => {

@@ -199,6 +199,9 @@ export class Leader {
         if (names.length > 0) void this.removeLogs(c.job, names);
         return undefined;
       }
+      case "forget_job":
+        this.runtimes.delete(c.job);
+        return undefined;
       case "log":
         this.log[c.level](c.text);
         return undefined;
