@@ -1,0 +1,100 @@
+/**
+ * The leader's memory over one exactly-once job (issue 14: "every rainstormd <= 120 MB peak RSS
+ * during a 1M-line exactly-once job and back within 10 % of idle after it").
+ *
+ *   bun scripts/bench/leader_memory.ts [--lines N] [--retention-ms MS]
+ *
+ * A 5-node local cluster (dist/bin executables; build first) with rainstorm.log_retention_ms =
+ * --retention-ms (default 5000, so the "after" sample sees the job forgotten). The input is the
+ * benchmark's generated file (scripts/bench/rainstorm/input.ts), App 1 (grep SIGN_ | aggregate
+ * col 6), exactly_once=true, 3 tasks per stage. Every rainstormd's VmRSS is sampled every 200 ms:
+ * idle (before the job), peak during the job (VmHWM, reset before it), and after the job once the
+ * retention has passed (+2 s). The job's output is checked against the reference counts.
+ * Progress goes to stderr, a Markdown table to stdout.
+ */
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { LocalCluster } from "../../services/testing/cluster.ts";
+import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
+import { RainstormTestClient } from "../../services/testing/rainstorm_client.ts";
+import { procStatus, resetPeak } from "./procs.ts";
+import { APP1, TASKS, writeInput } from "./rainstorm/input.ts";
+import { fmtMiBFromKb, mdTable } from "./stats.ts";
+
+const NODES = 5;
+const SUBNET = "127.0.47";
+const SAMPLE_MS = 200;
+const RAINSTORM_PORT = 15000;
+/** How long the job may take: generous, a 1M-line exactly-once job takes tens of seconds here. */
+const JOB_TIMEOUT_MS = 600_000;
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { lines: { type: "string", default: "1000000" }, "retention-ms": { type: "string", default: "5000" } } });
+  const lines = Number(values.lines);
+  const retentionMs = Number(values["retention-ms"]);
+  if (!Number.isInteger(lines) || lines < 1000) throw new Error(`--lines ${values.lines}: expected an integer >= 1000`);
+  if (!Number.isInteger(retentionMs) || retentionMs < 0) throw new Error(`--retention-ms ${values["retention-ms"]}: expected an integer >= 0`);
+  const dir = mkdtempSync(join(tmpdir(), "leader-memory-"));
+  const c = new LocalCluster({
+    dir: join(dir, "cluster"),
+    subnet: SUBNET,
+    killOnExit: true,
+    extra: { hydfs: { max_body_bytes: 2 * 1024 * 1024 * 1024 }, rainstorm: { log_retention_ms: retentionMs } },
+  });
+  try {
+    const input = join(dir, "input.csv");
+    const ref = writeInput(input, lines);
+    log(`input: ${lines} lines, ${(statSync(input).size / 2 ** 20).toFixed(1)} MiB; ${ref.app1} match ${APP1.pattern}`);
+    await c.up(NODES);
+    await c.waitHydfsRing(c.nodeNumbers);
+    const hydfs = new HydfsTestClient(c);
+    const rs = new RainstormTestClient(c);
+    await hydfs.write(1, "create", "mem-input.csv", Bun.file(input));
+    const pids = c.nodeNumbers.map((k) => c.pid(k, "rainstormd")!);
+    const idle = pids.map((p) => procStatus(p).rss);
+    for (const p of pids) resetPeak(p);
+    const peakSeen = pids.map(() => 0);
+    const sampler = setInterval(() => pids.forEach((p, i) => (peakSeen[i] = Math.max(peakSeen[i]!, procStatus(p).rss ?? 0))), SAMPLE_MS);
+    const t0 = performance.now();
+    const args = ["2", String(TASKS), "-stage-config-map", `stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`];
+    const run = await rs.run([...args, "mem-input.csv", "mem-out.txt", "true", "false", "0", "0", "0"], JOB_TIMEOUT_MS);
+    clearInterval(sampler);
+    const jobMs = performance.now() - t0;
+    const peaks = pids.map((p, i) => Math.max(procStatus(p).hwm ?? 0, peakSeen[i]!));
+    if (!run.done) throw new Error(`job did not finish: ${run.failed ?? run.rejected?.error ?? "no done event"}`);
+    if (run.outputs.length !== ref.app1) throw new Error(`job: ${run.outputs.length} outputs, expected ${ref.app1}`);
+    log(`job done in ${(jobMs / 1000).toFixed(1)} s; waiting the retention (${retentionMs} ms) + 2 s`);
+    await Bun.sleep(retentionMs + 2000);
+    const after = pids.map((p) => procStatus(p).rss);
+    const jobs = await c.http.fetch(`http://${c.host(1)}:${RAINSTORM_PORT}/jobs`, { timeoutMs: 5000 });
+    const listed = ((await jobs.json()) as unknown[]).length;
+    process.stdout.write(
+      `# Leader memory over one exactly-once App 1 job (${lines.toLocaleString("en")} lines, log_retention_ms ${retentionMs})\n\n` +
+        `${new Date().toISOString()}, nproc 2, 5 nodes on ${SUBNET}.k; job ${(jobMs / 1000).toFixed(1)} s; ${run.outputs.length} outputs = reference; jobs still listed after the retention: ${listed}.\n\n` +
+        mdTable(
+          ["node", "rainstormd", "idle RSS (MiB)", "peak during the job (MiB)", "after the job + retention (MiB)", "after / idle"],
+          pids.map((p, i) => [
+            String(i + 1),
+            i === 0 ? "leader + worker" : "worker",
+            fmtMiBFromKb(idle[i]),
+            fmtMiBFromKb(peaks[i]),
+            fmtMiBFromKb(after[i]),
+            idle[i] && after[i] ? (after[i]! / idle[i]!).toFixed(2) : "n/a",
+          ]),
+        ) +
+        "\n",
+    );
+  } finally {
+    await c.down(true);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main().catch((err) => {
+  log(`error: ${(err as Error).message}`);
+  process.exit(1);
+});
