@@ -20,7 +20,8 @@ import { answerError, type CallOptions, HydfsCallError, HydfsClient, type RetryR
 import { OPS_HEADER, SIZE_HEADER, type WriteAnswer } from "../hydfs/model.ts";
 import { whyFailed } from "../shared/http.ts";
 import { CTL_RETRY, nextPauseMs } from "../shared/retry.ts";
-import { commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { CtlError, CtlHttpError } from "./errors.ts";
 
 // ---- client identity -----------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@
 import { defineCommand } from "citty";
 import type { JobSummary } from "../rainstorm/model.ts";
 import { CALL_TIMEOUT_MS, type RainstormClient } from "../rainstorm/client.ts";
-import { atLeader, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, print, table } from "./context.ts";
+import { CtlError } from "./errors.ts";
+import { atLeader } from "./leader.ts";
 import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
 
 /**

@@ -15,7 +15,9 @@ import { UsageError } from "../shared/cli.ts";
 import { HttpCallError, whyFailed } from "../shared/http.ts";
 import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
 import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
-import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { CtlError, CtlHttpError } from "./errors.ts";
+import { atLeader } from "./leader.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
 const JOB_FLAGS = ["--rate-schedule"];
