@@ -2,7 +2,7 @@
  * ctl job commands: `list_jobs` (every job the leader runs or ran), `kill_job <job>` (cancel a
  * running job: its tasks stop, dest keeps what was written) and `watch_job <job>` (reattach to a
  * job from any shell: its recent events, then the live ones until it ends). Like the other
- * RainStorm commands they talk to the leader (context.ts atLeader), each call under --timeout;
+ * RainStorm commands they talk to the leader (leader.ts atLeader), each call under --timeout;
  * watch_job's answer must begin within it, then it lasts as long as the job.
  */
 import { defineCommand } from "citty";

@@ -1,7 +1,7 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
  * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to
- * the leader, which ctl finds out (context.ts leaderTarget): the node given with --node, else
+ * the leader, which ctl finds out (leader.ts leaderTarget): the node given with --node, else
  * the config's rainstorm.leader, else the leader rule applied to what the reached node's memberd
  * says (its introducers). A rainstormd that is not the leader answers 421 naming it, and ctl
  * follows that once.
