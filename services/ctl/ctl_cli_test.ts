@@ -10,19 +10,11 @@ import { join, resolve } from "node:path";
 import { colorFor, renderHelp, stripAnsi, unknownFlag, widthFor, wrapWords } from "../shared/cli.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { tempPath } from "../testing/cluster.ts";
-import {
-  compareHosts,
-  type Ctx,
-  CtlError,
-  CtlHttpError,
-  defaultConfigPaths,
-  loadClientConfig,
-  memberHost,
-  namesFromMembers,
-  nodeHost,
-  reachableSeed,
-  redirectedLeader,
-} from "./context.ts";
+import { defaultConfigPaths, loadClientConfig } from "./client_config.ts";
+import { type Ctx, nodeHost, reachableSeed } from "./context.ts";
+import { CtlError, CtlHttpError } from "./errors.ts";
+import { redirectedLeader } from "./leader.ts";
+import { compareHosts, memberHost, namesFromMembers } from "./node_names.ts";
 import { hydfsCommands } from "./hydfs.ts";
 import { memberCommands } from "./member.ts";
 import { rainstormCommands } from "./rainstorm.ts";

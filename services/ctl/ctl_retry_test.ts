@@ -11,7 +11,8 @@ import { buildNodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { tempPath } from "../testing/cluster.ts";
 import type { Ctx } from "./context.ts";
-import { CTL_RETRY_ATTEMPTS, CTL_RETRY_FIRST_PAUSE_MS, CTL_RETRY_MAX_PAUSE_MS, callJson, download, retryPauseMs, upload } from "./hydfs.ts";
+import { CTL_RETRY_ATTEMPTS, CTL_RETRY_FIRST_PAUSE_MS, CTL_RETRY_MAX_PAUSE_MS, callJson, retryPauseMs } from "./hydfs_call.ts";
+import { download, upload } from "./hydfs_transfer.ts";
 
 describe("retryPauseMs", () => {
   /** [failed attempts, elapsed ms, --timeout ms, pause or undefined] */

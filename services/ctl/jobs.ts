@@ -2,13 +2,15 @@
  * ctl job commands: `list_jobs` (every job the leader runs or ran), `kill_job <job>` (cancel a
  * running job: its tasks stop, dest keeps what was written) and `watch_job <job>` (reattach to a
  * job from any shell: its recent events, then the live ones until it ends). Like the other
- * RainStorm commands they talk to the leader (context.ts atLeader), each call under --timeout;
+ * RainStorm commands they talk to the leader (leader.ts atLeader), each call under --timeout;
  * watch_job's answer must begin within it, then it lasts as long as the job.
  */
 import { defineCommand } from "citty";
 import type { JobSummary } from "../rainstorm/model.ts";
 import { CALL_TIMEOUT_MS, type RainstormClient } from "../rainstorm/client.ts";
-import { atLeader, commonArgs, CtlError, type Ctx, makeCtx, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, print, table } from "./context.ts";
+import { CtlError } from "./errors.ts";
+import { atLeader } from "./leader.ts";
 import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
 
 /**

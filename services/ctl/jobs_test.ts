@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { JobEvent, JobSummary } from "../rainstorm/model.ts";
-import { CtlError } from "./context.ts";
+import { CtlError } from "./errors.ts";
 import { jobArg, jobsTable } from "./jobs.ts";
 import { eventText } from "./rainstorm.ts";
 

@@ -1,6 +1,8 @@
 /** ctl membership commands: one citty command each, all on memberd's admin API. */
 import { defineCommand } from "citty";
-import { commonArgs, compareHosts, CtlError, type Ctx, namesFromMembers, makeCtx, memberCall, memberHost, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, memberCall, print, table } from "./context.ts";
+import { CtlError } from "./errors.ts";
+import { compareHosts, memberHost, namesFromMembers } from "./node_names.ts";
 import { leaderTasks } from "./rainstorm.ts";
 
 interface MemberRow {

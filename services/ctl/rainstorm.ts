@@ -1,7 +1,7 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
  * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to
- * the leader, which ctl finds out (context.ts leaderTarget): the node given with --node, else
+ * the leader, which ctl finds out (leader.ts leaderTarget): the node given with --node, else
  * the config's rainstorm.leader, else the leader rule applied to what the reached node's memberd
  * says (its introducers). A rainstormd that is not the leader answers 421 naming it, and ctl
  * follows that once.
@@ -15,7 +15,9 @@ import { UsageError } from "../shared/cli.ts";
 import { HttpCallError, whyFailed } from "../shared/http.ts";
 import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
 import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
-import { atLeader, commonArgs, CtlError, CtlHttpError, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
+import { CtlError, CtlHttpError } from "./errors.ts";
+import { atLeader } from "./leader.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
 const JOB_FLAGS = ["--rate-schedule"];

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { splitOwnFlags } from "./rainstorm.ts";
-import { CtlError } from "./context.ts";
+import { CtlError } from "./errors.ts";
 import { UsageError } from "../shared/cli.ts";
 
 describe("ctl rainstorm: its own flags are taken out, the job's words pass through", () => {
