@@ -8,9 +8,9 @@
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  *
- * Here: the task lifecycle (start, stop, retire, kill, list, rates). Elsewhere: the checks of
- * what comes from the wire (wire_checks.ts), operator files (ops_dir.ts), outgoing batches and
- * routes (router.ts), the exactly-once steps (eo_pump.ts).
+ * Here: the task lifecycle (start, stop, retire, kill, list). Elsewhere: the checks of what
+ * comes from the wire (wire_checks.ts), operator files (ops_dir.ts), outgoing batches and routes
+ * (router.ts), the exactly-once steps (eo_pump.ts), rates and guards on timers (worker_upkeep.ts).
  */
 import { join } from "node:path";
 import { isStatelessOperator } from "../../ops/registry.ts";
@@ -28,16 +28,7 @@ import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
 import { HttpTransport, type RainstormTransport } from "./transport.ts";
 import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
 import { checkIndex, checkJobId, checkTaskStart } from "./wire_checks.ts";
-import {
-  type Claim,
-  ENDED_GRACE_MS,
-  hungReason,
-  judgeJob,
-  type LeaderAnswer,
-  LEADER_QUERY_TIMEOUT_MS,
-  ORPHAN_CHECK_MS,
-  watchAnswers,
-} from "./worker_guards.ts";
+import { type LeaderJobs, WorkerUpkeep } from "./worker_upkeep.ts";
 
 // The wire shapes live in model.ts; their old home keeps the names for its importers.
 export type { Batch, Routes, TaskStart } from "./model.ts";
@@ -60,6 +51,7 @@ export {
 } from "./wire_checks.ts";
 export { checkOpsDir, type LocalLogs, isInside, operatorFile, opsDirOf, RUNNING_FROM_SOURCE, taskStderrLogPath } from "./ops_dir.ts";
 export { destLine, splitBatch } from "./router.ts";
+export type { LeaderJobs } from "./worker_upkeep.ts";
 
 /** Under exactly-once, a stateless built-in operator (ops/registry.ts) skips the task log; any other keeps it. */
 export function isReplayable(op: string): boolean {
@@ -78,16 +70,6 @@ const RETIRE_TIMEOUT_MS = 30_000;
 const RETIRE_POLL_MS = 20;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
 const TASK_CONCURRENCY = 16;
-/** How often each task's input rate is sampled (list_tasks, autoscaling, the task log), and its operator's progress (hung operators). */
-const RATE_SAMPLE_MS = 1000;
-/** Samples this far apart mean this process was paused: no operator is judged hung on them (worker_guards.ts watchAnswers). */
-const SAMPLE_GAP_MS = 3 * RATE_SAMPLE_MS;
-
-/** The leader as the orphan guard asks it: its address, and GET /jobs (each job it knows and its status). */
-export interface LeaderJobs {
-  addr: string;
-  jobs(timeoutMs: number): Promise<{ job: string; status: string }[]>;
-}
 
 export interface WorkerOptions {
   cfg: NodeConfig;
@@ -114,11 +96,8 @@ export interface WorkerOptions {
 export class Worker {
   private readonly tasks = new Map<string, TaskRunner>();
   private readonly router: BatchRouter;
-  /** The periodic timers (rates and hung operators; orphans); stop() cancels them. */
-  private readonly timers: { cancel(): void }[] = [];
-  /** The orphan guard's view of each job with tasks here. */
-  private readonly claims = new Map<string, Claim>();
-  private checkingOrphans = false;
+  /** Rate samples, hung operators and orphans, on timers (worker_upkeep.ts); stop() ends it. */
+  private readonly upkeep: WorkerUpkeep;
   readonly logDir: string;
   /** Signs every HyDFS call. */
   private readonly http: ClusterHttp;
@@ -145,8 +124,16 @@ export class Worker {
     });
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     this.files.mkdir(this.logDir);
-    this.timers.push(this.every(RATE_SAMPLE_MS, () => this.sample()));
-    if (opts.leader) this.timers.push(this.every(ORPHAN_CHECK_MS, () => void this.checkOrphans()));
+    this.upkeep = new WorkerUpkeep({
+      tasks: this.tasks,
+      clock: this.clock,
+      log: opts.log,
+      settings: r,
+      leader: opts.leader,
+      note: (logPath, text) => this.note(logPath, text),
+      stopJob: (job) => this.stopJob(job),
+      onTaskDied: (t) => opts.onTaskDied(t),
+    });
     const [name, at] = r.failpoint.split(":");
     this.failpoint = name ? { name, at: Number(at) } : undefined;
     this.pump = {
@@ -160,7 +147,7 @@ export class Worker {
   }
 
   stop(): void {
-    for (const t of this.timers.splice(0)) t.cancel();
+    this.upkeep.stop();
     for (const t of this.tasks.values()) this.stopTask(t);
     this.tasks.clear();
   }
@@ -335,106 +322,6 @@ export class Worker {
       logPath: t.logPath,
       alive: t.op.alive,
     }));
-  }
-
-  /** Run `fn` every `ms` until cancelled. */
-  private every(ms: number, fn: () => void): { cancel(): void } {
-    let timer: { cancel(): void } | undefined;
-    const arm = () => {
-      timer = this.clock.after(ms, () => {
-        fn();
-        if (timer) arm();
-      });
-    };
-    arm();
-    return {
-      cancel: () => {
-        timer?.cancel();
-        timer = undefined;
-      },
-    };
-  }
-
-  private sample(): void {
-    this.sampleRates();
-    this.killHungOperators();
-  }
-
-  private sampleRates(): void {
-    for (const t of this.tasks.values()) {
-      t.ratePerSec = t.inputs - t.inputsAtSample;
-      t.inputsAtSample = t.inputs;
-      if (t.ratePerSec > 0 || t.inputs > 0) {
-        try {
-          this.note(t.logPath, `${t.ratePerSec} tuples/s (${t.inputs} total)`);
-        } catch {}
-      }
-    }
-  }
-
-  // ---- guards (worker_guards.ts) -------------------------------------------------------------
-
-  /** An operator with inputs pending that answered nothing for rainstorm.operator_timeout_ms is killed; its death report says why. */
-  private killHungOperators(): void {
-    const timeoutMs = this.opts.cfg.rainstorm.operator_timeout_ms;
-    const now = this.clock.nowMs();
-    for (const [k, t] of this.tasks) {
-      if (timeoutMs <= 0 || !t.op.progress || t.stopping || !t.op.alive || t.killedBecause) continue;
-      const progress = t.op.progress();
-      t.answers = watchAnswers(t.answers, progress, now, SAMPLE_GAP_MS);
-      const reason = hungReason(progress.pending, t.answers.silentSinceMs, now, timeoutMs);
-      if (!reason) continue;
-      t.killedBecause = reason;
-      this.note(t.logPath, `task ${k}: killed: ${reason}`);
-      this.opts.log.warn(`task ${k} (pid ${t.op.pid}) is hung: ${reason}; killing it (the leader restarts it)`);
-      t.op.kill();
-    }
-  }
-
-  /**
-   * Ask the leader about the jobs with tasks here; stop those it reports ended, and those no
-   * leader has claimed for rainstorm.orphan_timeout_ms (judgeJob).
-   */
-  private async checkOrphans(): Promise<void> {
-    const leader = this.opts.leader;
-    if (!leader || this.checkingOrphans) return;
-    const jobs = new Set([...this.tasks.values()].map((t) => t.start.job));
-    for (const j of this.claims.keys()) if (!jobs.has(j)) this.claims.delete(j);
-    if (jobs.size === 0) return;
-    this.checkingOrphans = true;
-    let answer: LeaderAnswer;
-    try {
-      answer = { reached: true, status: new Map((await leader.jobs(LEADER_QUERY_TIMEOUT_MS)).map((j) => [j.job, j.status])) };
-    } catch (err) {
-      answer = { reached: false, error: (err as Error).message };
-    } finally {
-      this.checkingOrphans = false;
-    }
-    const rule = { orphanTimeoutMs: this.opts.cfg.rainstorm.orphan_timeout_ms, endedGraceMs: ENDED_GRACE_MS, leader: leader.addr };
-    const now = this.clock.nowMs();
-    for (const job of jobs) {
-      const { claim, stop } = judgeJob(job, this.claims.get(job), answer, now, rule);
-      this.claims.set(job, claim);
-      if (stop) await this.stopOrphan(job, stop);
-    }
-  }
-
-  /**
-   * Stop a job's tasks here, and report each as dead: a leader that still runs the job after all
-   * (it was unreachable for a while) restarts them rather than wait for them forever; one that
-   * has ended or does not know the job ignores the report.
-   */
-  private async stopOrphan(job: string, why: string): Promise<void> {
-    this.claims.delete(job);
-    const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
-    if (mine.length === 0) return;
-    this.opts.log.warn(`job ${job}: stopping its ${mine.length} tasks on this worker: ${why}`);
-    for (const [k, t] of mine) this.note(t.logPath, `task ${k}: stopped: ${why}`);
-    await this.stopJob(job);
-    for (const [, t] of mine) {
-      const { stage, index } = t.start;
-      this.opts.onTaskDied({ job, stage, index, pid: t.op.pid, reason: `stopped by its worker: ${why}` });
-    }
   }
 
   // ---- data plane ----------------------------------------------------------------------------
