@@ -1,5 +1,5 @@
 /**
- * A worker's two guards, as pure decisions (time passed in, nothing else read); worker.ts samples
+ * A worker's two guards, as pure decisions (time passed in, nothing else read); worker_upkeep.ts samples
  * and acts on them.
  *
  * Hung operators (rainstorm.operator_timeout_ms): an operator that has inputs pending and has
