@@ -32,6 +32,8 @@ const PURE_CORES = [
   "services/rainstorm/job_machine.ts",
   "services/rainstorm/job_events.ts",
   "services/testing/chaos_plan.ts",
+  "services/rainstorm/worker_guards.ts",
+  "services/ctl/node_names.ts",
 ];
 
 /** What a core must not call, with why it would break determinism or purity. */
