@@ -31,6 +31,9 @@ const PURE_CORES = [
   "services/rainstorm/plan_error.ts",
   "services/rainstorm/job_machine.ts",
   "services/rainstorm/job_events.ts",
+  "services/rainstorm/job_end.ts",
+  "services/rainstorm/job_sink.ts",
+  "services/rainstorm/job_scaling.ts",
   "services/testing/chaos_plan.ts",
 ];
 
