@@ -4,7 +4,7 @@
  * job_scaling.ts) see of it.
  */
 import type { AutoscalePolicy, AutoscaleConfig, ScalingDecision } from "./autoscale.ts";
-import type { JobEvent, TaskInfo } from "./leader.ts";
+import type { JobEvent } from "./model.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Routes, TaskStart } from "./worker.ts";
 
@@ -15,6 +15,21 @@ export interface MachineConfig {
   maxTaskRestarts: number;
   /** Exactly-once task logs are removed this long after their job ended (rainstorm.log_retention_ms). */
   logRetentionMs: number;
+}
+
+/** A task of a job as the leader places it, and where and as what it runs now. */
+export interface TaskInfo {
+  stage: number;
+  index: number;
+  op: string;
+  args: string[];
+  /** Worker address "host:port". */
+  addr: string;
+  pid: number;
+  logPath: string;
+  restarts: number;
+  /** Why the task last restarted (its task_restarted event's reason), for list_tasks. */
+  lastRestartReason?: string;
 }
 
 /** A job runs until it is done (every result in dest), failed, or cancelled (kill_job). */

@@ -17,11 +17,20 @@
  * gives them, so all state stays in this machine.
  */
 import { AutoscalePolicy, type AutoscaleConfig } from "./autoscale.ts";
-import { hostOf, type JobCommand, type JobInput, type MachineConfig, type MachineContext, type MachineJob, type PendingStart, taskKey } from "./job_events.ts";
+import {
+  hostOf,
+  type JobCommand,
+  type JobInput,
+  type MachineConfig,
+  type MachineContext,
+  type MachineJob,
+  type PendingStart,
+  taskKey,
+  type TaskInfo,
+} from "./job_events.ts";
 import { cancelJob, failJob, jobDone } from "./job_end.ts";
 import { AUTOSCALE_SAMPLE_MS, changeDone, onRates, onRetired, reportScaled, sampleDue } from "./job_scaling.ts";
 import { sinkBatch } from "./job_sink.ts";
-import type { TaskInfo } from "./leader.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
 

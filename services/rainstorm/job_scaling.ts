@@ -6,8 +6,7 @@
  * (MachineJob.autoscaler); these are functions over the MachineContext the machine gives them.
  */
 import type { ScalingDecision } from "./autoscale.ts";
-import { hostOf, type JobInput, type MachineContext, type MachineJob, taskKey } from "./job_events.ts";
-import type { TaskInfo } from "./leader.ts";
+import { hostOf, type JobInput, type MachineContext, type MachineJob, taskKey, type TaskInfo } from "./job_events.ts";
 
 /** How often an autoscaling job's task rates are sampled (the policy counts samples). */
 export const AUTOSCALE_SAMPLE_MS = 1000;
