@@ -1,11 +1,36 @@
 /**
  * The vocabulary of the job state machine (job_machine.ts): a job as it keeps it, the events it
- * takes and the commands it gives.
+ * takes and the commands it gives, and what the machine's parts (job_end.ts, job_sink.ts,
+ * job_scaling.ts) see of it.
  */
 import type { AutoscalePolicy, AutoscaleConfig, ScalingDecision } from "./autoscale.ts";
-import type { JobEvent, TaskInfo } from "./leader.ts";
+import type { JobEvent } from "./model.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Routes, TaskStart } from "./worker.ts";
+
+export interface MachineConfig {
+  /** The leader's rainstorm address: the sink of every job, and where the source sends from. */
+  selfAddr: string;
+  /** A task that died more often than this fails its job (rainstorm.max_task_restarts). */
+  maxTaskRestarts: number;
+  /** Exactly-once task logs are removed this long after their job ended (rainstorm.log_retention_ms). */
+  logRetentionMs: number;
+}
+
+/** A task of a job as the leader places it, and where and as what it runs now. */
+export interface TaskInfo {
+  stage: number;
+  index: number;
+  op: string;
+  args: string[];
+  /** Worker address "host:port". */
+  addr: string;
+  pid: number;
+  logPath: string;
+  restarts: number;
+  /** Why the task last restarted (its task_restarted event's reason), for list_tasks. */
+  lastRestartReason?: string;
+}
 
 /** A job runs until it is done (every result in dest), failed, or cancelled (kill_job). */
 export type JobStatus = "running" | "done" | "failed" | "cancelled";
@@ -76,3 +101,32 @@ export type JobCommand =
   /** A sink batch the job cannot take, or a cancel of a job unknown or ended: answered with `status` and `error`. */
   | { cmd: "refuse"; status: number; error: string }
   | { cmd: "log"; level: "info" | "warn"; text: string };
+
+/**
+ * What the machine gives its parts: the step's time, the alive workers, and its own ways to give
+ * a command, set a timer, start a task and change a job's routes. The parts keep no state of
+ * their own; everything they change is in the MachineJob they are handed.
+ */
+export interface MachineContext {
+  readonly cfg: MachineConfig;
+  /** The time of the step under way. */
+  nowMs(): number;
+  /** Alive workers, sorted. */
+  workers(): string[];
+  emit(c: JobCommand): void;
+  /** A timer as data: `input` is applied on the first tick at or after now + delayMs. */
+  after(delayMs: number, input: JobInput): void;
+  /** Ask the task's worker to start it; the answer comes back as task_started or task_start_failed. */
+  start(job: MachineJob, t: TaskInfo, why: PendingStart): void;
+  /** The alive worker with the fewest tasks of running jobs. */
+  leastLoaded(): string;
+  /** The job's routes after its task list changed: the next version. */
+  nextRoutes(job: MachineJob): void;
+  /** Send the job's routes to this node's worker, every worker of its tasks and `also`. */
+  broadcastRoutes(job: MachineJob, also?: string[]): void;
+}
+
+/** A task's key in `starts` and `retiring`. */
+export const taskKey = (stage: number, index: number) => `${stage}/${index}`;
+/** The host of a "host:port" address (what events name as a task's node). */
+export const hostOf = (addr: string) => addr.split(":")[0]!;

@@ -11,42 +11,35 @@
  * goes on with the next command of the same step (so a removed task leaves every route before
  * its worker is asked to retire it); the outcome of `start`, `retire` and `sample_rates` comes
  * back later as an event.
+ *
+ * Here: placement, starts and restarts. How a job ends is in job_end.ts, the sink in job_sink.ts
+ * and autoscaling in job_scaling.ts: functions over the MachineContext (job_events.ts) this class
+ * gives them, so all state stays in this machine.
  */
-import { AutoscalePolicy, type AutoscaleConfig, type ScalingDecision } from "./autoscale.ts";
-import type { JobCommand, JobInput, JobStatus, MachineJob, PendingStart } from "./job_events.ts";
-import type { TaskInfo } from "./leader.ts";
+import { AutoscalePolicy, type AutoscaleConfig } from "./autoscale.ts";
+import {
+  hostOf,
+  type JobCommand,
+  type JobInput,
+  type MachineConfig,
+  type MachineContext,
+  type MachineJob,
+  type PendingStart,
+  taskKey,
+  type TaskInfo,
+} from "./job_events.ts";
+import { cancelJob, failJob, jobDone } from "./job_end.ts";
+import { AUTOSCALE_SAMPLE_MS, changeDone, onRates, onRetired, reportScaled, sampleDue } from "./job_scaling.ts";
+import { sinkBatch } from "./job_sink.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
 
-export type { JobCommand, JobInput, JobStatus, MachineJob } from "./job_events.ts";
+export type { JobCommand, JobInput, JobStatus, MachineConfig, MachineJob } from "./job_events.ts";
+export { tuplesPerS } from "./job_end.ts";
+export { AUTOSCALE_SAMPLE_MS, rateKey } from "./job_scaling.ts";
 
-export interface MachineConfig {
-  /** The leader's rainstorm address: the sink of every job, and where the source sends from. */
-  selfAddr: string;
-  /** A task that died more often than this fails its job (rainstorm.max_task_restarts). */
-  maxTaskRestarts: number;
-  /** Exactly-once task logs are removed this long after their job ended (rainstorm.log_retention_ms). */
-  logRetentionMs: number;
-}
-
-/** How often an autoscaling job's task rates are sampled (the policy counts samples). */
-export const AUTOSCALE_SAMPLE_MS = 1000;
 /** A restart whose start call failed is tried again (as a new death of the task) this much later. */
 export const RESTART_RETRY_MS = 500;
-
-/** The key of a task's rate in a `rates` event: job, stage, index and the pid it runs as. */
-export function rateKey(job: string, stage: number, index: number, pid: number): string {
-  return `${job}/${stage}/${index}/${pid}`;
-}
-
-/** A job's input tuples per second: from its start to its end (or to `nowMs` while it runs). */
-export function tuplesPerS(job: Pick<MachineJob, "tuplesRead" | "startedMs" | "endedMs">, nowMs: number): number {
-  const durationMs = (job.endedMs ?? nowMs) - job.startedMs;
-  return Math.round(job.tuplesRead / Math.max(durationMs / 1000, 0.001));
-}
-
-const taskKey = (stage: number, index: number) => `${stage}/${index}`;
-const hostOf = (addr: string) => addr.split(":")[0]!;
 
 export class JobMachine {
   private readonly jobs = new Map<string, MachineJob>();
@@ -58,7 +51,22 @@ export class JobMachine {
   private out: JobCommand[] = [];
   private nowMs = 0;
 
-  constructor(private readonly cfg: MachineConfig) {}
+  /** What job_end.ts, job_sink.ts and job_scaling.ts see of this machine. */
+  private readonly ctx: MachineContext;
+
+  constructor(private readonly cfg: MachineConfig) {
+    this.ctx = {
+      cfg,
+      nowMs: () => this.nowMs,
+      workers: () => this.workers,
+      emit: (c) => this.emit(c),
+      after: (delayMs, input) => this.after(delayMs, input),
+      start: (job, t, why) => this.start(job, t, why),
+      leastLoaded: () => this.leastLoaded(),
+      nextRoutes: (job) => this.nextRoutes(job),
+      broadcastRoutes: (job, also) => this.broadcastRoutes(job, also),
+    };
+  }
 
   job(id: string): MachineJob | undefined {
     return this.jobs.get(id);
@@ -91,8 +99,8 @@ export class JobMachine {
     if (input.type === "members") return this.onMembers(input.workers, input.hostsUp);
     if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale);
     const job = this.jobs.get(input.job);
-    if (input.type === "sink_batch") return this.sinkBatch(job, input);
-    if (input.type === "cancel") return this.cancel(job, input.job);
+    if (input.type === "sink_batch") return sinkBatch(this.ctx, job, input);
+    if (input.type === "cancel") return cancelJob(this.ctx, job, input.job);
     if (!job) return;
     switch (input.type) {
       case "task_started":
@@ -105,15 +113,15 @@ export class JobMachine {
         job.tuplesRead = input.tuplesRead;
         return;
       case "source_done":
-        return this.done(job);
+        return jobDone(this.ctx, job);
       case "source_failed":
-        return this.fail(job, `source: ${input.error}`);
+        return failJob(this.ctx, job, `source: ${input.error}`);
       case "sample_due":
-        return this.sampleDue(job);
+        return sampleDue(this.ctx, job);
       case "rates":
-        return this.rates(job, input.rates);
+        return onRates(this.ctx, job, input.rates);
       case "retired":
-        return this.retired(job, input);
+        return onRetired(this.ctx, job, input);
       case "logs_due":
         this.emit({ cmd: "remove_task_logs", job: job.id, tasks: job.tasks.flat().map((t) => ({ stage: t.stage, index: t.index, op: t.op })) });
         return;
@@ -224,8 +232,8 @@ export class JobMachine {
       });
     } else if (why.why === "scale") {
       this.broadcastRoutes(job);
-      this.changed(job);
-      this.scaled(job, why.decision, why.rates, `stage${t.stage}[${t.index}] started on ${hostOf(t.addr)} as pid ${t.pid}`);
+      changeDone(job);
+      reportScaled(this.ctx, job, why.decision, why.rates, `stage${t.stage}[${t.index}] started on ${hostOf(t.addr)} as pid ${t.pid}`);
     }
     // Accepted once every first start is answered (a task moved meanwhile counts once restarted).
     if (!job.accepted && ![...job.starts.values()].some((s) => s.why === "submit")) this.accept(job);
@@ -256,7 +264,7 @@ export class JobMachine {
     if (!t || !why || job.status !== "running" || t.addr !== ev.addr) return;
     job.starts.delete(taskKey(ev.stage, ev.index));
     if (why.why === "submit") {
-      this.fail(job, `starting tasks: ${ev.error}`, ev.error);
+      failJob(this.ctx, job, `starting tasks: ${ev.error}`, ev.error);
     } else if (why.why === "restart") {
       this.emit({ cmd: "log", level: "warn", text: `restart of task stage${t.stage}[${t.index}] on ${t.addr}: ${ev.error}` });
       this.after(RESTART_RETRY_MS, { type: "task_exited", job: job.id, stage: t.stage, index: t.index, pid: t.pid, reason: ev.error });
@@ -264,7 +272,7 @@ export class JobMachine {
       // The new task never ran: it leaves the stage again (no route named it yet).
       job.tasks[t.stage]!.pop();
       this.nextRoutes(job);
-      this.changed(job);
+      changeDone(job);
       this.emit({ cmd: "log", level: "warn", text: `job ${job.id}: autoscaling could not add stage${t.stage}[${t.index}] on ${t.addr}: ${ev.error}` });
     }
   }
@@ -276,7 +284,8 @@ export class JobMachine {
     const t = this.taskOf(job, ev.stage, ev.index);
     if (!t || job.status !== "running" || t.pid !== ev.pid) return;
     t.restarts++;
-    if (t.restarts > this.cfg.maxTaskRestarts) return this.fail(job, `task stage${t.stage}[${t.index}] (${t.op}) died ${t.restarts} times; last: ${ev.reason}`);
+    if (t.restarts > this.cfg.maxTaskRestarts)
+      return failJob(this.ctx, job, `task stage${t.stage}[${t.index}] (${t.op}) died ${t.restarts} times; last: ${ev.reason}`);
     if (this.workers.length === 0) return; // nowhere to go; the next membership change moves it
     this.restart(job, t, this.workers.includes(t.addr) ? t.addr : this.leastLoaded(), ev.reason);
   }
@@ -300,188 +309,5 @@ export class JobMachine {
     t.addr = addr;
     if (moved) this.nextRoutes(job);
     this.start(job, t, { why: "restart", moved, reason });
-  }
-
-  private fail(job: MachineJob, error: string, startError?: string): void {
-    if (job.status !== "running") return;
-    job.status = "failed";
-    this.emit({ cmd: "log", level: "warn", text: `job ${job.id} failed: ${error}` });
-    this.end(job, "failed");
-    this.emit({ cmd: "emit", job: job.id, event: { event: "failed", job: job.id, error } });
-    this.stopTasks(job, false);
-    // The submitter hears why only once the tasks that did start are stopped.
-    if (!job.accepted) this.emit({ cmd: "submit_result", job: job.id, error: startError ?? error });
-  }
-
-  /**
-   * kill_job: every task is stopped (no end of stream: the job is abandoned, not drained), then the
-   * submitter hears `cancelled`, which ends its stream. Dest keeps what was written; a dest write
-   * still queued is dropped (job_ended).
-   */
-  private cancel(job: MachineJob | undefined, id: string): void {
-    if (!job) return this.emit({ cmd: "refuse", status: 404, error: `job ${JSON.stringify(id)}: no such job on this leader (see ctl list_jobs)` });
-    if (job.status !== "running")
-      return this.emit({ cmd: "refuse", status: 409, error: `job ${id} has already ended (${job.status}); only a running job can be killed` });
-    job.status = "cancelled";
-    this.end(job, "cancelled");
-    this.stopTasks(job, false);
-    const { tuplesRead, tuplesOut } = job;
-    this.emit({
-      cmd: "log",
-      level: "info",
-      text: `job ${id} cancelled (kill_job): ${tuplesRead} tuples in, ${tuplesOut} out; dest ${job.spec.dest} kept as written`,
-    });
-    this.emit({ cmd: "emit", job: id, event: { event: "cancelled", job: id, tuples_read: tuplesRead, tuples_out: tuplesOut, dest: job.spec.dest } });
-    if (!job.accepted) this.emit({ cmd: "submit_result", job: id, error: "cancelled by kill_job" });
-  }
-
-  private done(job: MachineJob): void {
-    if (job.status !== "running") return;
-    job.status = "done";
-    this.end(job, "done");
-    const durationMs = this.nowMs - job.startedMs;
-    const { id, tuplesRead, tuplesOut } = job;
-    this.emit({
-      cmd: "emit",
-      job: id,
-      event: {
-        event: "done",
-        job: id,
-        tuples_read: tuplesRead,
-        tuples_out: tuplesOut,
-        duration_ms: Math.round(durationMs),
-        tuples_per_s: tuplesPerS(job, this.nowMs),
-        dest: job.spec.dest,
-      },
-    });
-    this.emit({ cmd: "log", level: "info", text: `job ${id} done: ${tuplesRead} tuples in, ${tuplesOut} out, ${Math.round(durationMs)} ms` });
-    this.stopTasks(job, true);
-  }
-
-  /**
-   * A job ended: no more scaling, and the sink's ids go at once (an ended job takes no more
-   * results). Its exactly-once task logs go after the retention time, and then the job itself is
-   * forgotten, so a leader's memory does not grow with every job it ever ran.
-   */
-  private end(job: MachineJob, status: Exclude<JobStatus, "running">): void {
-    job.endedMs = this.nowMs;
-    delete job.autoscaler;
-    job.starts.clear();
-    job.sinkSeen.clear();
-    this.emit({ cmd: "job_ended", job: job.id, status });
-    if (job.spec.exactlyOnce) this.after(this.cfg.logRetentionMs, { type: "logs_due", job: job.id });
-    this.after(this.cfg.logRetentionMs, { type: "forget_due", job: job.id });
-  }
-
-  /** Stop every task of a job (and its routes on this node); a finished job's tasks get end of stream first. */
-  private stopTasks(job: MachineJob, endOfStream: boolean): void {
-    const addrs = new Set([...job.tasks.flat().map((t) => t.addr), this.cfg.selfAddr]);
-    this.emit({ cmd: "stop_job", job: job.id, addrs: [...addrs], endOfStream });
-  }
-
-  // ---- sink ------------------------------------------------------------------------------------
-
-  /** Results of the last stage: counted, streamed to the submitter and written to dest (exactly-once: each output id once). */
-  private sinkBatch(job: MachineJob | undefined, ev: Extract<JobInput, { type: "sink_batch" }>): void {
-    const refuse = (status: number, error: string) => this.emit({ cmd: "refuse", status, error });
-    if (!job) return refuse(404, `sink batch: job ${ev.job} is not known on this leader`);
-    const nStages = job.spec.stages.length;
-    if (ev.stage !== nStages || ev.index !== 0)
-      return refuse(
-        400,
-        `sink batch: job ${job.id} has ${nStages} stages, so its results come as stage ${nStages} index 0, got stage ${ev.stage} index ${ev.index}`,
-      );
-    if (ev.ids && !job.spec.exactlyOnce) return refuse(400, `sink batch: job ${job.id} is not exactly-once; its results carry no ids`);
-    if (job.status !== "running") return; // a late batch of a finished job: nothing to do
-    let lines = ev.lines;
-    if (job.spec.exactlyOnce) {
-      const ids = ev.ids;
-      if (!ids || ids.length !== lines.length)
-        return refuse(400, `sink batch of job ${job.id}: exactly-once needs one id per line (${lines.length} lines, ${ids?.length ?? "no"} ids)`);
-      lines = lines.filter((_, i) => {
-        if (job.sinkSeen.has(ids[i]!)) return false;
-        job.sinkSeen.add(ids[i]!);
-        return true;
-      });
-      if (lines.length === 0) return;
-    }
-    job.tuplesOut += lines.length;
-    this.emit({ cmd: "emit", job: job.id, event: { event: "output", lines } });
-    this.emit({ cmd: "write_dest", job: job.id, text: `${lines.join("\n")}\n` });
-  }
-
-  // ---- autoscaling -----------------------------------------------------------------------------
-
-  /** Every AUTOSCALE_SAMPLE_MS: ask the workers for their tasks' rates, unless the last sample is still being acted on. */
-  private sampleDue(job: MachineJob): void {
-    const a = job.autoscaler;
-    if (!a || job.status !== "running") return;
-    this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
-    if (a.sampling || a.changing > 0) return;
-    a.sampling = true;
-    this.emit({ cmd: "sample_rates", job: job.id, addrs: [...new Set(job.tasks.flat().map((t) => t.addr))] });
-  }
-
-  /** The workers' rates came back: every task's rate to the policy, then carry out what it decides. */
-  private rates(job: MachineJob, rates: Map<string, number>): void {
-    const a = job.autoscaler;
-    if (!a || !a.sampling || job.status !== "running") return;
-    a.sampling = false;
-    const stages = job.tasks.map((ts, stage) => ({ stage, taskRates: ts.map((t) => rates.get(rateKey(job.id, t.stage, t.index, t.pid)) ?? null) }));
-    for (const d of a.policy.observe(this.nowMs, stages)) {
-      const text = `task rates ${stages[d.stage]!.taskRates.map((r) => r ?? "?").join(", ")} tuples/s`;
-      if (d.to > d.from) this.addTask(job, d, text);
-      else this.removeTask(job, d, text);
-    }
-  }
-
-  /** Grow a stage: the new task runs before any route names it, then everyone learns the routes. */
-  private addTask(job: MachineJob, d: ScalingDecision, rates: string): void {
-    const stageTasks = job.tasks[d.stage]!;
-    if (this.workers.length === 0) return;
-    const { op, args } = stageTasks[0]!;
-    const t: TaskInfo = { stage: d.stage, index: stageTasks.length, op, args, addr: this.leastLoaded(), pid: 0, logPath: "", restarts: 0 };
-    stageTasks.push(t);
-    this.nextRoutes(job);
-    job.autoscaler!.changing++;
-    this.start(job, t, { why: "scale", decision: d, rates });
-  }
-
-  /** Shrink a stage: its last task leaves the routes, then its worker retires it once idle. */
-  private removeTask(job: MachineJob, d: ScalingDecision, rates: string): void {
-    const stageTasks = job.tasks[d.stage]!;
-    if (stageTasks.length <= 1) return;
-    const t = stageTasks.pop()!;
-    this.nextRoutes(job);
-    this.broadcastRoutes(job, [t.addr]);
-    job.autoscaler!.changing++;
-    job.autoscaler!.retiring.set(taskKey(t.stage, t.index), { decision: d, rates });
-    this.emit({ cmd: "retire", job: job.id, addr: t.addr, stage: t.stage, index: t.index });
-  }
-
-  private retired(job: MachineJob, ev: Extract<JobInput, { type: "retired" }>): void {
-    const a = job.autoscaler;
-    const pending = a?.retiring.get(taskKey(ev.stage, ev.index));
-    if (!a || !pending) return;
-    a.retiring.delete(taskKey(ev.stage, ev.index));
-    this.changed(job);
-    // Its worker is gone or slow: the task is out of the routes anyway, and whatever it did not
-    // acknowledge is re-sent to the remaining tasks.
-    if (ev.error !== undefined)
-      this.emit({ cmd: "log", level: "warn", text: `job ${job.id}: retiring stage${ev.stage}[${ev.index}] on ${ev.addr}: ${ev.error}` });
-    if (job.status === "running") this.scaled(job, pending.decision, pending.rates, `stage${ev.stage}[${ev.index}] on ${hostOf(ev.addr)} retired`);
-  }
-
-  private changed(job: MachineJob): void {
-    if (job.autoscaler) job.autoscaler.changing = Math.max(0, job.autoscaler.changing - 1);
-  }
-
-  private scaled(job: MachineJob, d: ScalingDecision, rates: string, what: string): void {
-    this.emit({ cmd: "log", level: "info", text: `job ${job.id}: autoscale stage${d.stage} ${d.from} -> ${d.to} tasks: ${d.reason} (${rates}); ${what}` });
-    this.emit({
-      cmd: "emit",
-      job: job.id,
-      event: { event: "scaled", stage: d.stage, from: d.from, to: d.to, avg_rate_per_task: Math.round(d.avgRatePerTask), reason: d.reason },
-    });
   }
 }

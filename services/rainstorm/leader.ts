@@ -20,6 +20,8 @@
  * Here: the driver. What to do is decided by the job state machine (job_machine.ts, pure); this
  * class checks a job (job_checks.ts), feeds the machine events and carries out its commands
  * through the transport (transport.ts), the job files (job_files.ts) and the source (source.ts).
+ * What it keeps per job (listeners, recent events, dest writes) is in job_runtime.ts; the answers
+ * that change no job (list_tasks, kill_task, a job's summary) are in leader_queries.ts.
  */
 import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
@@ -30,45 +32,18 @@ import type { Batch, Worker } from "./worker.ts";
 import { isReplayable } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
-import { type JobCommand, type JobInput, JobMachine, type MachineJob, rateKey, tuplesPerS } from "./job_machine.ts";
-import { RECENT_EVENTS_MAX } from "./job_watch.ts";
-import { isFinalEvent } from "./client.ts";
-import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
+import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./job_machine.ts";
+import { type JobRuntime, queueDestWrite, tell, writeDest } from "./job_runtime.ts";
+import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
+import { HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { runSource } from "./source.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
 import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask } from "./model.ts";
 
-export interface TaskInfo {
-  stage: number;
-  index: number;
-  op: string;
-  args: string[];
-  /** Worker address "host:port". */
-  addr: string;
-  pid: number;
-  logPath: string;
-  restarts: number;
-  /** Why the task last restarted (its task_restarted event's reason), for list_tasks. */
-  lastRestartReason?: string;
-}
+export type { TaskInfo } from "./job_events.ts";
 
 export type { JobEvent } from "./model.ts";
-
-/** What the driver keeps of a job beside the machine's state: its listeners, recent events and dest writes. */
-interface JobRuntime {
-  /** The submitter's stream and the watchers'; dropped once the job's final event is told. */
-  listeners: Set<(ev: JobEvent) => void>;
-  /** The job's last RECENT_EVENTS_MAX events (job_watch.ts), for a watcher that attaches later. */
-  recent: JobEvent[];
-  sinkQueue: { text: string; resolve: () => void; reject: (e: Error) => void }[];
-  /** The running group-commit loop of the sink, if any; it ends when the queue is empty. */
-  sinkFlush: Promise<void> | undefined;
-  /** Writes dest as client `rainstorm-<job>`. */
-  dest: FileWriter;
-  /** Settles the submitter's request: undefined when accepted, else why the job could not start. */
-  submitted?: (error: string | undefined) => void;
-}
 
 /** The answer (503) to a job submitted before this node's membership view is current. */
 export const VIEW_NOT_READY_ERROR = "this node's membership view is not current yet (joining); retry in a moment";
@@ -178,16 +153,16 @@ export class Leader {
         );
         return undefined;
       case "sample_rates":
-        void this.taskRates(c.addrs).then((rates) => this.feed({ type: "rates", job: c.job, rates }));
+        void taskRates(this.transport, c.addrs).then((rates) => this.feed({ type: "rates", job: c.job, rates }));
         return undefined;
       case "run_source":
         void this.source(c.job);
         return undefined;
       case "emit":
-        if (rt) this.tell(rt, c.event);
+        if (rt) tell(rt, c.event);
         return undefined;
       case "write_dest":
-        return rt ? new Promise<void>((resolve, reject) => (rt.sinkQueue.push({ text: c.text, resolve, reject }), this.flushSink(rt))) : Promise.resolve();
+        return rt ? queueDestWrite(rt, c.text) : Promise.resolve();
       case "submit_result":
         rt?.submitted?.(c.error);
         return undefined;
@@ -208,15 +183,6 @@ export class Leader {
       case "refuse":
         return undefined; // answered by sink(), the only step that refuses
     }
-  }
-
-  /** An event to the job's listeners and its recent past; after the final one, nobody listens any more. */
-  private tell(rt: JobRuntime, ev: JobEvent): void {
-    rt.recent.push(ev);
-    if (rt.recent.length > RECENT_EVENTS_MAX) rt.recent.shift();
-    // A copy: a watcher that attaches while this event is told has it among the recent ones already.
-    for (const l of [...rt.listeners]) l(ev);
-    if (isFinalEvent(ev)) rt.listeners.clear();
   }
 
   /** Step the machine with an input it may refuse (a sink batch, a cancel): a refusal is thrown as a LeaderError. */
@@ -268,7 +234,7 @@ export class Leader {
       sinkFlush: undefined,
       dest: this.files.writer(spec.dest, `rainstorm-${id}`),
     };
-    await this.writeDest(rt, "create", "");
+    await writeDest(rt, "create", "");
     this.runtimes.set(id, rt);
     const started = new Promise<string | undefined>((resolve) => (rt.submitted = resolve));
     await this.feed({ type: "submit", id, spec, ...(autoscale ? { autoscale } : {}) });
@@ -336,37 +302,6 @@ export class Leader {
     await Promise.all(await this.run(commands));
   }
 
-  /** Group commit: everything queued goes to dest in one idempotent append. */
-  private flushSink(rt: JobRuntime): void {
-    // With a non-empty queue the loop awaits before its finally, so the finally's reset always
-    // comes after this assignment, in the same turn as the check that the queue is empty.
-    if (rt.sinkFlush || rt.sinkQueue.length === 0) return;
-    rt.sinkFlush = (async () => {
-      try {
-        while (rt.sinkQueue.length > 0) {
-          const group = rt.sinkQueue.splice(0);
-          try {
-            await this.writeDest(rt, "append", group.map((g) => g.text).join(""));
-            for (const g of group) g.resolve();
-          } catch (err) {
-            for (const g of group) g.reject(err as Error);
-          }
-        }
-      } finally {
-        rt.sinkFlush = undefined;
-      }
-    })();
-  }
-
-  /** create/append to dest, retried with the same sequence number (applied once). */
-  private async writeDest(rt: JobRuntime, kind: "create" | "append", text: string): Promise<void> {
-    try {
-      await rt.dest.write(kind, text);
-    } catch (err) {
-      throw new LeaderError(`${(err as Error).message}`, 503);
-    }
-  }
-
   // ---- failures ------------------------------------------------------------------------------
 
   /** A worker reports that a task's operator died unasked: restart it. */
@@ -383,51 +318,16 @@ export class Leader {
 
   // ---- list_tasks, kill_task -----------------------------------------------------------------
 
-  /** Each task's input rate (tuples/s in the last second), keyed by rateKey, from the workers at `addrs`. */
-  private async taskRates(addrs: Iterable<string>): Promise<Map<string, number>> {
-    const rates = new Map<string, number>();
-    await Promise.allSettled(
-      [...new Set(addrs)].map(async (a) => {
-        for (const r of await this.transport.listTasks(a)) rates.set(rateKey(r.job, r.stage, r.index, r.pid), r.ratePerSec);
-      }),
-    );
-    return rates;
-  }
-
   private running(): MachineJob[] {
     return this.machine.allJobs().filter((j) => j.status === "running");
   }
 
   async listTasks(): Promise<ListedTask[]> {
-    const running = this.running();
-    const rates = await this.taskRates(running.flatMap((j) => j.tasks.flat().map((t) => t.addr)));
-    return running.flatMap((j) =>
-      j.tasks.flat().map((t) => ({
-        job: j.id,
-        stage: t.stage,
-        task: t.index,
-        node: t.addr.split(":")[0]!,
-        pid: t.pid,
-        op: t.op,
-        args: t.args,
-        rate: rates.get(rateKey(j.id, t.stage, t.index, t.pid)) ?? null,
-        restarts: t.restarts,
-        ...(t.lastRestartReason === undefined ? {} : { last_restart_reason: t.lastRestartReason }),
-        log: t.logPath,
-      })),
-    );
+    return listTasks(this.transport, this.running());
   }
 
   async killTask(node: string, pid: number): Promise<KillTaskAnswer> {
-    for (const j of this.running()) {
-      for (const t of j.tasks.flat()) {
-        if (t.pid === pid && t.addr.split(":")[0] === node) {
-          await this.transport.killTask(t.addr, pid);
-          return { job: j.id, stage: t.stage, task: t.index, node, pid };
-        }
-      }
-    }
-    throw new LeaderError(`no running task with pid ${pid} on node ${node} (see list_tasks)`, 404);
+    return killTask(this.transport, this.running(), node, pid);
   }
 
   // ---- list_jobs, kill_job, watch_job -------------------------------------------------------
@@ -438,17 +338,7 @@ export class Leader {
   }
 
   private summary(j: MachineJob): JobSummary {
-    return {
-      job: j.id,
-      status: j.status,
-      stages: j.spec.stages.map((s) => [s.op, ...s.args].join(" ")),
-      tasks: j.tasks.map((ts) => ts.length),
-      src: j.spec.src,
-      dest: j.spec.dest,
-      tuples_read: j.tuplesRead,
-      tuples_out: j.tuplesOut,
-      tuples_per_s: tuplesPerS(j, this.clock.nowMs()),
-    };
+    return jobSummary(j, this.clock.nowMs());
   }
 
   /** kill_job: stop every task of a running job and mark it cancelled; resolves once the tasks are stopped. */
