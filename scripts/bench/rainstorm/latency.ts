@@ -119,7 +119,7 @@ export function report(r: { rows: readonly LatencyRow[]; latencySeconds: number 
     mdTable(header, r.rows.map(latencyCells)),
     "",
     "Method: input_rate = half the App 2 tuples/s measured above on the same cluster; the file is the first rate x " +
-      `${r.latencySeconds} s lines of the same generated input. The source paces line n to t0 + n/rate (leader.ts runSource; it flushes its partial batches whenever it is more than 5 ms ahead), ` +
+      `${r.latencySeconds} s lines of the same generated input. The source paces line n to t0 + n/rate (source.ts runSource; it flushes its partial batches whenever it is more than 5 ms ahead), ` +
       "and events carry no timestamps, so t0 is approximated by the moment the job's `accepted` event reaches the submitter (the leader starts the source right after sending it: ~1 ms early). " +
       "Each output's line number n is its Sign Asset ID (generated = line number; transform keeps the first 3 fields), and latency = arrival of its `output` event at the submitter - (accepted + n/rate). " +
       "So it covers source batching, both stages, the sink's HyDFS append to dest (the sink streams a batch to the submitter before appending it) and the event stream; " +
