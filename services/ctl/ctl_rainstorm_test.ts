@@ -53,8 +53,14 @@ const TASKS: ListedTask[] = [
   { job: JOB, stage: 1, task: 0, node: LEADER, pid: 11, op: "aggregate-wrapper", args: [], rate: null, restarts: 2, log: "/var/log/b.log" },
 ];
 
+/** Submissions of `busy.txt` the leader refuses with 503 before it takes one (a view not yet current); `never.txt` is always refused. */
+const BUSY_REFUSALS = 2;
+let busySeen = 0;
+const NOT_READY = "this node's membership view is not current yet; retry";
+
 const leader = {
   submit: async (spec: JobSpec, push: (ev: JobEvent) => void) => {
+    if (spec.dest === "never.txt" || (spec.dest === "busy.txt" && busySeen++ < BUSY_REFUSALS)) throw new LeaderError(NOT_READY, 503);
     setTimeout(() => eventsFor(spec).forEach(push), 5);
     return JOB;
   },
@@ -165,6 +171,26 @@ describe("ctl rainstorm", () => {
       out: "k\tv\n",
       err: `job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}\nerror: job ${JOB} cancelled by kill_job after 4 tuples read, 1 out; HyDFS cancel.txt keeps the 1 results written before (not removed)\n`,
     });
+  });
+
+  test("a leader that is not ready (503) is asked again, saying so; the job then runs", async () => {
+    busySeen = 0;
+    const r = await ctl([...APP("busy.txt"), "--timeout", "5000"]);
+    expect(r.code).toBe(0);
+    expect(busySeen).toBe(BUSY_REFUSALS + 1);
+    const lines = r.err.split("\n");
+    expect(lines.slice(0, BUSY_REFUSALS)).toEqual(Array(BUSY_REFUSALS).fill(`retrying: ${NOT_READY} (HTTP 503)`));
+    expect(lines[BUSY_REFUSALS]).toBe(`job ${JOB} accepted: 3 tasks on 127.0.0.1, ${LEADER}`);
+    expect(r.out).toBe("k\tv\nk2\tv2\nk3\tv3\n");
+  });
+
+  test("a leader that stays not ready: retries end with --timeout, then its words and the status", async () => {
+    const t0 = performance.now();
+    const r = await ctl([...APP("never.txt"), "--timeout", "1000"]);
+    expect(r.code).toBe(1);
+    expect(r.err.split("\n").filter((l) => l.startsWith("retrying: ")).length).toBeGreaterThan(0);
+    expect(r.err).toEndWith(`error: ${NOT_READY} (HTTP 503)\n`);
+    expect(performance.now() - t0).toBeLessThan(scaled(10_000));
   });
 
   test("a refused job: the leader's words and the status", async () => {

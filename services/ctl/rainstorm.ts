@@ -18,6 +18,7 @@ import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
 import { atLeader } from "./leader.ts";
+import { type Attempt, CTL_RETRY, REAL_TIME, RetriesExhausted, retrying } from "../shared/retry.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
 const JOB_FLAGS = ["--rate-schedule"];
@@ -89,11 +90,40 @@ async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream
   }
 }
 
+/**
+ * Submit, retrying while the leader answers 503 (its membership view is not current yet, as after
+ * a restart): nothing was started then, so asking again is safe. Retries follow CTL_RETRY and end
+ * with --timeout; each says `retrying: <error>` on stderr, as ctl's HyDFS commands do.
+ */
+async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
+  const policy = { ...CTL_RETRY, deadlineMs: ctx.timeoutMs };
+  let last: CtlHttpError | undefined;
+  try {
+    return await retrying(
+      "submit",
+      policy,
+      async (): Promise<Attempt<JobStream>> => {
+        try {
+          return { value: await submit(ctx, host, args) };
+        } catch (err) {
+          if (!(err instanceof CtlHttpError) || err.status !== 503) throw err;
+          last = err;
+          return { retry: err.message, status: 503 };
+        }
+      },
+      { ...REAL_TIME, onRetry: (why) => process.stderr.write(`retrying: ${why}\n`) },
+    );
+  } catch (err) {
+    // Out of retries: the last refusal, in the leader's words.
+    throw err instanceof RetriesExhausted && last ? last : err;
+  }
+}
+
 /** Submit a job and stream its events; resolves with the exit code (0 once done; 1 failed, cancelled or cut off). */
 export async function runRainstorm(raw: string[]): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
-  const job = (await atLeader(ctx, (host) => submit(ctx, host, rest))).value;
+  const job = (await atLeader(ctx, (host) => submitRetrying503(ctx, host, rest))).value;
   const failure = await followEvents(ctx, job.events, `job ${job.jobId ?? "?"}`);
   if (failure === undefined) return 0;
   console.error(`error: ${failure}`);
