@@ -85,6 +85,11 @@ export class MemberWatch {
     return this.leftCalled;
   }
 
+  /** Every member memberd lists, failed and left ones included (the dashboard shows them). */
+  all(): WatchedMember[] {
+    return [...this.members.values()];
+  }
+
   live(): WatchedMember[] {
     return [...this.members.values()].filter((m) => m.state === "alive" || m.state === "suspect");
   }
