@@ -44,7 +44,7 @@ export interface DashboardSources {
 
 export type Update = Record<string, unknown> & { event: string };
 
-/** The member's host: ids are host:port:start (a member id without a colon is its own host). */
+/** The member's host: ids are host:port@start (a member id without a colon is its own host). */
 export const hostOfId = (id: string): string => id.split(":")[0] ?? id;
 
 /**

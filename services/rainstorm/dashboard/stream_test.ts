@@ -21,7 +21,7 @@ describe("admitUpdate", () => {
 });
 
 test("hostOfId", () => {
-  expect(["127.0.0.1:8000:1700000000000", "node-a"].map(hostOfId)).toEqual(["127.0.0.1", "node-a"]);
+  expect(["127.0.0.1:5000@1700000000000", "node-a"].map(hostOfId)).toEqual(["127.0.0.1", "node-a"]);
 });
 
 describe("DashboardHub", () => {

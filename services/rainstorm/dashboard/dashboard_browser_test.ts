@@ -1,0 +1,83 @@
+/**
+ * The dashboard in a real browser (Debian's chromium driven by playwright-core) on a secured
+ * 5-node cluster (testNet(21)): the page shows no data and says why until the secret is entered,
+ * then lists 5 alive members; a SIGKILLed node turns failed on the page without a reload.
+ * Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
+ * installs it when root) the test is skipped with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { LocalCluster, tempPath, waitFor } from "../../testing/cluster.ts";
+import { testNet } from "../../testing/net.ts";
+import { scaled } from "../../testing/time.ts";
+
+setDefaultTimeout(scaled(120_000));
+
+const CHROMIUM = "/usr/bin/chromium";
+const SECRET = "dashboard-browser-secret";
+const NODES = 5;
+const unsupported = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install chromium; .ci/run does when root)`;
+if (unsupported) console.warn(`dashboard_browser_test: skipped: ${unsupported}`);
+
+/** The page's member rows as [host, state]. */
+async function memberRows(page: Page): Promise<string[][]> {
+  return page.$$eval("#members tr:not(:first-child)", (rows) => rows.map((r) => [...r.querySelectorAll("td")].slice(1).map((td) => td.textContent ?? "")));
+}
+
+describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5-node cluster", () => {
+  const dir = tempPath("dashboard-browser-");
+  const shots = join(dir, "screenshots");
+  const c = new LocalCluster({ dir, subnet: testNet(21), secret: SECRET, killOnExit: true });
+  let browser: Browser | undefined;
+  let page: Page;
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    await c.up(NODES);
+    await c.waitAllAlive(c.nodeNumbers);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    page = await browser.newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await c.down(false);
+    console.log(`dashboard_browser_test: screenshots in ${shots}`);
+  });
+
+  test("without the secret: no data, the reason, and the secret form", async () => {
+    await page.goto(`http://${c.host(1)}:15000/`);
+    await page.waitForSelector("#login:not([hidden])", { timeout: scaled(10_000) });
+    expect(await page.textContent("#status")).toContain("refused (401): this cluster needs its secret");
+    expect(await memberRows(page)).toEqual([]);
+    await page.screenshot({ path: join(shots, "1-needs-secret.png") });
+  });
+
+  test("a wrong secret is refused, then the right one shows 5 alive members", async () => {
+    await page.fill("#secret", "not-the-secret");
+    await page.click("#login button");
+    await page.waitForFunction("document.getElementById('status').textContent.includes('wrong secret')", undefined, { timeout: scaled(10_000) });
+    expect(await memberRows(page)).toEqual([]);
+    await page.fill("#secret", SECRET);
+    await page.click("#login button");
+    const want = c.nodeNumbers.map((k) => [c.host(k), "alive"]);
+    await waitFor(async () => JSON.stringify(await memberRows(page)) === JSON.stringify(want), scaled(15_000), "5 alive members on the page");
+    expect(await page.isHidden("#login")).toBe(true);
+    await page.screenshot({ path: join(shots, "2-five-alive.png") });
+  });
+
+  test("a SIGKILLed node turns failed without a reload", async () => {
+    const before = await page.evaluate(() => performance.timeOrigin);
+    c.kill(NODES);
+    await waitFor(
+      async () => (await memberRows(page)).some(([host, state]) => host === c.host(NODES) && state === "failed"),
+      scaled(30_000),
+      `node ${NODES} failed on the page`,
+    );
+    // Same document: the page was updated by its stream, not reloaded.
+    expect(await page.evaluate(() => performance.timeOrigin)).toBe(before);
+    expect((await memberRows(page)).filter(([, state]) => state === "alive").length).toBe(NODES - 1);
+    await page.screenshot({ path: join(shots, "3-node-failed.png") });
+  });
+});
