@@ -10,6 +10,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { LocalCluster, tempPath, waitFor } from "../../testing/cluster.ts";
+import { HydfsTestClient } from "../../testing/hydfs_client.ts";
+import { RainstormTestClient } from "../../testing/rainstorm_client.ts";
 import { testNet } from "../../testing/net.ts";
 import { scaled } from "../../testing/time.ts";
 
@@ -24,6 +26,13 @@ if (unsupported) console.warn(`dashboard_browser_test: skipped: ${unsupported}`)
 /** The page's member rows as [host, state]. */
 async function memberRows(page: Page): Promise<string[][]> {
   return page.$$eval("#members tr:not(:first-child)", (rows) => rows.map((r) => [...r.querySelectorAll("td")].slice(1).map((td) => td.textContent ?? "")));
+}
+
+/** The page's task rows as [stage/task, node, pid, rate, restarts]. */
+async function taskRows(page: Page): Promise<string[][]> {
+  return page.$$eval("#jobs table tr:not(:first-child)", (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].slice(0, 5).map((td) => td.textContent ?? "")),
+  );
 }
 
 describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5-node cluster", () => {
@@ -67,6 +76,38 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     await page.screenshot({ path: join(shots, "2-five-alive.png") });
   });
 
+  test("a running job shows its tasks with changing rates; kill_task from the page restarts a task and the page shows it", async () => {
+    const lines = Array.from({ length: 1500 }, (_, i) => `line-${i}`);
+    await new HydfsTestClient(c).write(1, "create", "input.csv", `${lines.join("\n")}\n`);
+    // Paced (100 tuples/s, ~15 s): the job runs while the page is watched.
+    const args = ["1", "2", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "out.txt", "false", "false", "100", "0", "0"];
+    const run = new RainstormTestClient(c).run(args, scaled(90_000));
+    await waitFor(
+      async () => (await taskRows(page)).length === 2 && (await page.textContent("#jobs"))?.includes("running"),
+      scaled(20_000),
+      "2 tasks of a running job",
+    );
+    const rates = new Set<string>();
+    // The rates shown change as the stream pushes new task lists: at least 3 distinct values seen.
+    const seenRates = async () => {
+      for (const r of await taskRows(page)) rates.add(r[3]!);
+      return rates.size >= 3;
+    };
+    await waitFor(seenRates, scaled(15_000), "task rates that change");
+    await page.screenshot({ path: join(shots, "3-job-running.png") });
+    const [victim] = await taskRows(page);
+    await page.click("#jobs button");
+    await waitFor(
+      async () => (await taskRows(page)).some((r) => r[0] === victim![0] && r[4] === "1" && r[2] !== victim![2]),
+      scaled(20_000),
+      `task ${victim![0]} restarted (new pid, restarts 1) on the page`,
+    );
+    expect(await page.textContent("#status")).toContain(`killed pid ${victim![2]}`);
+    await page.screenshot({ path: join(shots, "4-task-restarted.png") });
+    const ended = await run;
+    expect([ended.failed, ended.done?.tuples_read]).toEqual([undefined, lines.length]);
+  });
+
   test("a SIGKILLed node turns failed without a reload", async () => {
     const before = await page.evaluate(() => performance.timeOrigin);
     c.kill(NODES);
@@ -78,6 +119,6 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     // Same document: the page was updated by its stream, not reloaded.
     expect(await page.evaluate(() => performance.timeOrigin)).toBe(before);
     expect((await memberRows(page)).filter(([, state]) => state === "alive").length).toBe(NODES - 1);
-    await page.screenshot({ path: join(shots, "3-node-failed.png") });
+    await page.screenshot({ path: join(shots, "5-node-failed.png") });
   });
 });
