@@ -99,7 +99,9 @@ function dashboardHub(cfg: NodeConfig, http: ClusterHttp, leader: Leader | undef
   };
   // Sorted, so the page's rows keep their places as states change.
   const members = () =>
-    (watch()?.all() ?? []).map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state })).sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+    (watch()?.all() ?? [])
+      .map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state, incarnation: m.incarnation }))
+      .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   return new DashboardHub({ node: cfg.host, leader: leaderAt, members, jobs });
 }
 

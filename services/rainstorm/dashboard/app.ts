@@ -30,6 +30,7 @@ interface Member {
   id: string;
   host: string;
   state: string;
+  incarnation?: number;
 }
 interface Job {
   job: string;
@@ -74,8 +75,11 @@ function status(text: string, bad = false): void {
 }
 
 function renderMembers(members: Member[]): void {
-  const rows = members.map((m) => `<tr class="${esc(m.state)}"><td>${esc(m.id)}</td><td>${esc(m.host)}</td><td class="state">${esc(m.state)}</td></tr>`);
-  $("members").innerHTML = `<tr><th>member</th><th>host</th><th>state</th></tr>${rows.join("")}`;
+  const rows = members.map(
+    (m) =>
+      `<tr class="${esc(m.state)}"><td>${esc(m.id)}</td><td>${esc(m.host)}</td><td class="state">${esc(m.state)}</td><td>${esc(m.incarnation ?? "-")}</td></tr>`,
+  );
+  $("members").innerHTML = `<tr><th>member</th><th>host</th><th>state</th><th>incarnation</th></tr>${rows.join("")}`;
   $("member-count").textContent = `${members.filter((m) => m.state === "alive").length} alive of ${members.length}`;
 }
 

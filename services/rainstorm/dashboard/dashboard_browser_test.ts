@@ -23,9 +23,9 @@ const NODES = 5;
 const unsupported = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install chromium; .ci/run does when root)`;
 if (unsupported) console.warn(`dashboard_browser_test: skipped: ${unsupported}`);
 
-/** The page's member rows as [host, state]. */
+/** The page's member rows as [host, state] (the incarnation column is checked apart). */
 async function memberRows(page: Page): Promise<string[][]> {
-  return page.$$eval("#members tr:not(:first-child)", (rows) => rows.map((r) => [...r.querySelectorAll("td")].slice(1).map((td) => td.textContent ?? "")));
+  return page.$$eval("#members tr:not(:first-child)", (rows) => rows.map((r) => [...r.querySelectorAll("td")].slice(1, 3).map((td) => td.textContent ?? "")));
 }
 
 /** The page's task rows as [stage/task, node, pid, rate, restarts]. */
@@ -73,6 +73,9 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     const want = c.nodeNumbers.map((k) => [c.host(k), "alive"]);
     await waitFor(async () => JSON.stringify(await memberRows(page)) === JSON.stringify(want), scaled(15_000), "5 alive members on the page");
     expect(await page.isHidden("#login")).toBe(true);
+    // Incarnations as memberd has them (every node starts at 0 and stays there unless suspected).
+    const incarnations = await page.$$eval("#members tr:not(:first-child) td:nth-child(4)", (tds) => tds.map((td) => td.textContent));
+    expect(incarnations).toEqual((await c.members(1)).sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true })).map((m) => String(m.incarnation)));
     await page.screenshot({ path: join(shots, "2-five-alive.png") });
   });
 

@@ -25,6 +25,8 @@ export interface MemberRow {
   id: string;
   host: string;
   state: string;
+  /** Absent when memberd did not say (an older memberd). */
+  incarnation?: number;
 }
 
 export interface JobsView {
