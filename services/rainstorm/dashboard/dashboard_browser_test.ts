@@ -1,6 +1,6 @@
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core) on a secured
- * 5-node cluster (testNet(21)): the page shows no data and says why until the secret is entered,
+ * 5-node cluster (testNet(31)): the page shows no data and says why until the secret is entered,
  * then lists 5 alive members; a SIGKILLed node turns failed on the page without a reload.
  * Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
  * installs it when root) the test is skipped with the reason.
@@ -38,7 +38,7 @@ async function taskRows(page: Page): Promise<string[][]> {
 describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5-node cluster", () => {
   const dir = tempPath("dashboard-browser-");
   const shots = join(dir, "screenshots");
-  const c = new LocalCluster({ dir, subnet: testNet(21), secret: SECRET, killOnExit: true });
+  const c = new LocalCluster({ dir, subnet: testNet(31), secret: SECRET, killOnExit: true });
   let browser: Browser | undefined;
   let page: Page;
 
