@@ -10,6 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { LocalCluster, tempPath, waitFor } from "../../testing/cluster.ts";
+import { readLines } from "../../shared/lines.ts";
 import { HydfsTestClient } from "../../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../../testing/rainstorm_client.ts";
 import { testNet } from "../../testing/net.ts";
@@ -41,6 +42,8 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
   const c = new LocalCluster({ dir, subnet: testNet(31), secret: SECRET, killOnExit: true });
   let browser: Browser | undefined;
   let page: Page;
+  /** The job the job test ran (done by the time the next test runs). */
+  let job = "";
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
@@ -109,6 +112,23 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     await page.screenshot({ path: join(shots, "4-task-restarted.png") });
     const ended = await run;
     expect([ended.failed, ended.done?.tuples_read]).toEqual([undefined, lines.length]);
+    job = ended.done!.job;
+  });
+
+  test("a node that is not the leader streams the leader's jobs (asked over HTTP); unsigned, it is refused", async () => {
+    const url = `http://${c.host(2)}:15000/dashboard/stream`;
+    expect((await fetch(url, { signal: AbortSignal.timeout(scaled(5000)) })).status).toBe(401);
+    const res = await c.http.fetch(url, { timeoutMs: scaled(5000) });
+    expect(res.status).toBe(200);
+    const seen: Record<string, any>[] = [];
+    const abort = setTimeout(() => void res.body!.cancel(), scaled(10_000));
+    for await (const line of readLines(res.body!)) {
+      seen.push(JSON.parse(line));
+      if (seen.at(-1)!.jobs?.some((j: { job: string; status: string }) => j.job === job && j.status === "done")) break;
+    }
+    clearTimeout(abort);
+    expect(seen[0]).toMatchObject({ event: "snapshot", node: c.host(2), leader: c.host(1) });
+    expect(seen.at(-1)!.jobs.map((j: { job: string }) => j.job)).toContain(job);
   });
 
   test("a SIGKILLed node turns failed without a reload", async () => {
