@@ -103,7 +103,8 @@ export class DashboardHub {
       },
       { highWaterMark: VIEWER_QUEUE_MAX, size: () => 1 },
     );
-    this.members = this.sources.members();
+    // The viewers already here get any change first, so every viewer's view is the hub's.
+    this.checkMembers();
     viewer.push({ event: "snapshot", node: this.sources.node, leader: this.sources.leader, members: this.members, ...this.jobs });
     this.viewers.add(viewer);
     this.lastSentMs = this.nowMs();
@@ -132,13 +133,16 @@ export class DashboardHub {
     for (const v of this.viewers) v.push(u);
   }
 
+  private checkMembers(): void {
+    const members = this.sources.members();
+    if (JSON.stringify(members) === JSON.stringify(this.members)) return;
+    this.members = members;
+    this.send({ event: "members", members });
+  }
+
   private async tick(): Promise<void> {
     const now = this.nowMs();
-    const members = this.sources.members();
-    if (JSON.stringify(members) !== JSON.stringify(this.members)) {
-      this.members = members;
-      this.send({ event: "members", members });
-    }
+    this.checkMembers();
     if (!this.polling && now - this.lastJobsPollMs >= JOBS_POLL_MS) {
       this.polling = true;
       this.lastJobsPollMs = now;

@@ -46,6 +46,20 @@ describe("DashboardHub", () => {
     hub.stop();
   });
 
+  test("a change seen when a second viewer opens reaches the first viewer too", async () => {
+    let members: MemberRow[] = [{ id: "a:1@1", host: "a", state: "alive" }];
+    const hub = new DashboardHub({ node: "a", leader: "a", members: () => members, jobs: async () => ({ jobs: [], tasks: [] }) });
+    const one = readLines(hub.open())[Symbol.asyncIterator]();
+    expect(JSON.parse((await one.next()).value).members).toEqual(members);
+    members = [{ id: "a:1@1", host: "a", state: "suspect" }];
+    const two = readLines(hub.open())[Symbol.asyncIterator]();
+    expect(JSON.parse((await two.next()).value).members).toEqual(members);
+    expect(JSON.parse((await one.next()).value)).toEqual({ event: "members", members });
+    await one.return?.(undefined);
+    await two.return?.(undefined);
+    hub.stop();
+  });
+
   test("a leader that cannot be asked: the last jobs stay, with the reason", async () => {
     const hub = new DashboardHub({ node: "b", leader: "a", members: () => [], jobs: () => Promise.reject(new Error("connection refused")) });
     const it = readLines(hub.open())[Symbol.asyncIterator]();
