@@ -20,11 +20,14 @@ interface El {
 }
 declare const document: { getElementById(id: string): El | null };
 declare const sessionStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void };
-declare const location: { href: string };
+declare const location: { href: string; port: string };
 
 /** Pause before reopening a stream that ended or failed (not a 401: that waits for a new secret). */
 const RECONNECT_MS = 1000;
 const SECRET_KEY = "rainstorm-secret";
+
+/** The node and leader of this page's stream (from its snapshot): kill_task goes to the leader, so only its page offers it. */
+let here = { node: "", leader: "" };
 
 interface Member {
   id: string;
@@ -89,7 +92,7 @@ function renderJobs(jobs: Job[], tasks: Task[], error?: string): void {
     const rows = own.map(
       (t) =>
         `<tr><td>${t.stage}/${t.task}</td><td>${esc(t.node)}</td><td>${t.pid}</td><td>${t.rate ?? "-"}</td><td>${t.restarts}</td>` +
-        `<td><button data-node="${esc(t.node)}" data-pid="${t.pid}">kill_task</button></td></tr>`,
+        `<td>${here.node === here.leader ? `<button data-node="${esc(t.node)}" data-pid="${t.pid}">kill_task</button>` : ""}</td></tr>`,
     );
     const table = rows.length ? `<table><tr><th>task</th><th>node</th><th>pid</th><th>rate/s</th><th>restarts</th><th></th></tr>${rows.join("")}</table>` : "";
     return (
@@ -97,7 +100,9 @@ function renderJobs(jobs: Job[], tasks: Task[], error?: string): void {
       `<br>read ${j.tuples_read}, out ${j.tuples_out}, ${j.tuples_per_s.toFixed(1)} tuples/s${table}</div>`
     );
   });
-  $("jobs").innerHTML = (error ? `<p class="bad">${esc(error)}</p>` : "") + (parts.join("") || "<p>no jobs</p>");
+  const leaderPage = `//${here.leader}:${location.port}/`;
+  const note = here.node !== here.leader && tasks.length ? `<p>kill_task: from <a href="${esc(leaderPage)}">the leader's page</a></p>` : "";
+  $("jobs").innerHTML = (error ? `<p class="bad">${esc(error)}</p>` : "") + note + (parts.join("") || "<p>no jobs</p>");
 }
 
 async function killTask(node: string, pid: number): Promise<void> {
@@ -106,9 +111,12 @@ async function killTask(node: string, pid: number): Promise<void> {
 }
 
 function apply(ev: Record<string, any>): void {
+  if (ev.event === "snapshot") {
+    here = { node: ev.node, leader: ev.leader };
+    $("node").textContent = `node ${ev.node}, leader ${ev.leader}`;
+  }
   if (ev.members) renderMembers(ev.members);
   if (ev.jobs) renderJobs(ev.jobs, ev.tasks ?? [], ev.jobs_error);
-  if (ev.event === "snapshot") $("node").textContent = `node ${ev.node}, leader ${ev.leader}`;
   if (ev.event === "dropped") status(`this page read too slowly: ${ev.events} updates were skipped`, true);
 }
 
