@@ -20,6 +20,8 @@ export interface WatchedMember {
   id: string;
   state: MemberState;
   ports: MemberPorts;
+  /** The member's incarnation as memberd last said (the dashboard shows it; a refuted suspicion raises it). */
+  incarnation?: number;
 }
 
 export interface MemberWatchOptions {
@@ -85,6 +87,11 @@ export class MemberWatch {
     return this.leftCalled;
   }
 
+  /** Every member memberd lists, failed and left ones included (the dashboard shows them). */
+  all(): WatchedMember[] {
+    return [...this.members.values()];
+  }
+
   live(): WatchedMember[] {
     return [...this.members.values()].filter((m) => m.state === "alive" || m.state === "suspect");
   }
@@ -124,7 +131,7 @@ export class MemberWatch {
     if (ev.event === "snapshot") {
       if (typeof ev.self === "string") this.self = ev.self;
       this.members.clear();
-      for (const m of ev.members as WatchedMember[]) this.members.set(m.id, { id: m.id, state: m.state, ports: m.ports });
+      for (const m of ev.members as WatchedMember[]) this.members.set(m.id, { id: m.id, state: m.state, ports: m.ports, incarnation: m.incarnation });
       if (this.members.get(this.self)?.state === "left") this.nodeLeft();
       // A memberd from before readiness existed sends no flag: its view counted as current.
       ready = typeof ev.ready === "boolean" ? ev.ready : true;
@@ -136,11 +143,13 @@ export class MemberWatch {
     } else if (ev.event === "change" && typeof ev.id === "string") {
       if (ev.kind === "left" && ev.id === this.self) this.nodeLeft();
       const known = this.members.get(ev.id);
+      const incarnation = typeof ev.incarnation === "number" ? ev.incarnation : known?.incarnation;
+      if (known) known.incarnation = incarnation;
       if (ev.kind === "removed") this.members.delete(ev.id);
-      else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports });
+      else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports, incarnation });
       else if (ev.kind === "refuted") return;
       else if (known) known.state = ev.kind as MemberState;
-      else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports });
+      else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports, incarnation });
     } else if (ev.event === "renewed") {
       // This node rejoined under a new id: not current until memberd says so again; the
       // snapshot of the next connection is authoritative.

@@ -13,6 +13,8 @@ import { buildInfoMetric } from "../shared/version.ts";
 import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 import { JOB_ID_HEADER } from "./client.ts";
 import { eventStream } from "./job_watch.ts";
+import { DASHBOARD_ASSETS, dashboardAssets } from "./dashboard/page.ts";
+import type { DashboardHub } from "./dashboard/stream.ts";
 import {
   JobSubmissionSchema,
   KillJobRequestSchema,
@@ -33,7 +35,16 @@ export interface RainstormAppOptions {
   /** Present on the leader node only. */
   leader?: Leader;
   leaderHost: string;
+  /** The dashboard's stream (GET /dashboard/stream); absent: 503. */
+  dashboard?: DashboardHub;
 }
+
+/**
+ * Routes open without a credential besides PUBLIC_ROUTES: the dashboard page and its scripts
+ * (static, the same on every node, holding no cluster data; the data comes from the signed
+ * /dashboard/stream).
+ */
+export const DASHBOARD_PUBLIC_ROUTES = DASHBOARD_ASSETS.map((path) => `GET ${path}`);
 
 export function rainstormApp(opts: RainstormAppOptions) {
   const verifier = requestVerifier(opts.secret, opts.host);
@@ -41,6 +52,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
   // Routes are added to this one instance after its hooks, so the hooks cover every route.
   leaderRoutes(app, opts);
   workerRoutes(app, opts.worker);
+  dashboardRoutes(app, opts.dashboard);
   return app;
 }
 
@@ -49,8 +61,8 @@ function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefine
   return (
     new Elysia()
       .onError((ctx) => errorAnswer(ctx))
-      // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next).
-      .onRequest(authHook(verifier, PUBLIC_ROUTES))
+      // Deny by default: every route needs the credential but those in PUBLIC_ROUTES (declared next) and the dashboard's page.
+      .onRequest(authHook(verifier, [...PUBLIC_ROUTES, ...DASHBOARD_PUBLIC_ROUTES]))
       .get("/health", () => ({ ok: true, service: "rainstormd" }))
       .get("/help", () => ({
         leader: ["/jobs", "/jobs/:job/events", "/kill_job", "/tasks", "/kill_task"],
@@ -164,6 +176,16 @@ function workerRoutes(app: RainstormApp, worker: Worker): void {
       },
       { parse: "none" },
     );
+}
+
+/** The dashboard: its page and scripts (public, see DASHBOARD_PUBLIC_ROUTES) and its data stream (signed). */
+function dashboardRoutes(app: RainstormApp, hub: DashboardHub | undefined): void {
+  const assets = dashboardAssets();
+  for (const [path, asset] of assets) app.get(path, () => new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "no-cache" } }));
+  app.get("/dashboard/stream", () => {
+    if (!hub) throw new LeaderError("this daemon has no dashboard", 503);
+    return new Response(hub.open(), { headers: { "content-type": NDJSON, "cache-control": "no-store" } });
+  });
 }
 
 async function retireTask(worker: Worker, body: { job: string; stage: number; index: number }) {

@@ -14,6 +14,7 @@ import { Leader } from "./leader.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
+import { DashboardHub, hostOfId, type JobsView, LEADER_TIMEOUT_MS } from "./dashboard/stream.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -33,7 +34,10 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const isLeader = leaderAt === cfg.host;
   const http = new ClusterHttp(cfg.cluster_secret);
   const { worker, leader } = buildEngine(cfg, log, http, leaderAt);
-  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt });
+  // The dashboard reads the member watch, which is made once memberd agrees (below): until then it lists no members.
+  let watch: MemberWatch | undefined;
+  const dashboard = dashboardHub(cfg, http, leader, leaderAt, () => watch);
+  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt, dashboard });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
@@ -56,7 +60,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     server.stop(true);
     throw err;
   }
-  const watch = watchMembers(cfg, log, http, { worker, leader }, exit);
+  watch = watchMembers(cfg, log, http, { worker, leader }, exit);
   watch.start();
   log.info(
     `rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`,
@@ -64,7 +68,8 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    watch.stop();
+    watch?.stop();
+    dashboard.stop();
     worker.stop();
     server.stop(true);
   };
@@ -74,10 +79,30 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     ready: watch.firstReady,
     stop,
     async leave() {
-      await watch.leaveNode("rainstormd");
+      await watch?.leaveNode("rainstormd");
       await stop();
     },
   };
+}
+
+/** The dashboard's sources: members from this node's watch, jobs and tasks from the leader (this node's own directly, else over HTTP). */
+function dashboardHub(cfg: NodeConfig, http: ClusterHttp, leader: Leader | undefined, leaderAt: string, watch: () => MemberWatch | undefined): DashboardHub {
+  const client = new RainstormClient(http);
+  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
+  const jobs = async (): Promise<JobsView> => {
+    if (leader) return { jobs: leader.jobList(), tasks: await leader.listTasks() };
+    const [list, tasks] = await Promise.all([
+      client.jobs(leaderAddr, { timeoutMs: LEADER_TIMEOUT_MS }),
+      client.listTasks(leaderAddr, { timeoutMs: LEADER_TIMEOUT_MS }),
+    ]);
+    return { jobs: list, tasks };
+  };
+  // Sorted, so the page's rows keep their places as states change.
+  const members = () =>
+    (watch()?.all() ?? [])
+      .map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state, incarnation: m.incarnation }))
+      .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  return new DashboardHub({ node: cfg.host, leader: leaderAt, members, jobs });
 }
 
 /** This node's worker, and its leader when it is the leader's node, wired by one transport. */

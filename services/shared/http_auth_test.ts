@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { adminApp } from "../member/admin.ts";
 import { hydfsApp } from "../hydfs/http.ts";
-import { rainstormApp } from "../rainstorm/http.ts";
+import { DASHBOARD_PUBLIC_ROUTES, rainstormApp } from "../rainstorm/http.ts";
 import { SIGNED_BODY_MAX_BYTES } from "./auth.ts";
 import { ClusterHttp, PUBLIC_ROUTES } from "./http.ts";
 import { scaled } from "../testing/time.ts";
@@ -123,9 +123,12 @@ describe("deny by default: every route × path variant × method needs the crede
           // hook and router alike), so a variant may reach the public liveness probe: allowed,
           // as long as that is the handler that answered.
           const answeredByHealth = status === 200 && method === "GET" && text.includes(`"service":"${name}"`) && text.includes('"ok":true');
+          // Likewise rainstormd's dashboard page and scripts (DASHBOARD_PUBLIC_ROUTES): static, no cluster data; the
+          // content type tells them from every data route (JSON or NDJSON).
+          const answeredByPage = name === "rainstormd" && status === 200 && method === "GET" && /\r\ncontent-type: text\/(html|javascript)/i.test(text);
           // A request line the HTTP server itself cannot parse is refused (400) before any route.
           const unparsable = status === 400 && /[\\#]|%00|%20/.test(target);
-          if (status !== 401 && !answeredByHealth && !unparsable) wrong.push(`${method} ${target} -> ${status}`);
+          if (status !== 401 && !answeredByHealth && !answeredByPage && !unparsable) wrong.push(`${method} ${target} -> ${status}`);
         }
       }
     }
@@ -137,6 +140,9 @@ describe("deny by default: every route × path variant × method needs the crede
   test("the public list is short and each public route answers without a credential", async () => {
     expect([...PUBLIC_ROUTES]).toEqual(["GET /health"]);
     for (const s of servers) expect([s.name, (await raw(s.port, "GET", "/health")).status]).toEqual([s.name, 200]);
+    expect(DASHBOARD_PUBLIC_ROUTES).toEqual(["GET /", "GET /dashboard/app.ts", "GET /dashboard/signer.ts"]);
+    const rainstormd = servers.find((x) => x.name === "rainstormd")!;
+    for (const route of DASHBOARD_PUBLIC_ROUTES) expect([route, (await raw(rainstormd.port, "GET", route.slice(4))).status]).toEqual([route, 200]);
   });
 
   test("a signed request passes the hook (and reaches the handler)", async () => {
