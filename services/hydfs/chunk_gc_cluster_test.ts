@@ -35,7 +35,6 @@ describe("HyDFS chunk GC on 4 nodes", () => {
   });
 
   const hasChunk = (k: number, id: string) => existsSync(join(c.dir, `node-${k}`, "data", "hydfs", "chunks", id.slice(0, 2), id));
-  const nodeOfHost = (host: string) => Number(host.slice(c.subnet.length + 1));
 
   async function metric(k: number, name: string): Promise<number> {
     const res = await client.request(k, "GET", "/metrics");
@@ -56,8 +55,8 @@ describe("HyDFS chunk GC on 4 nodes", () => {
 
     await client.write(1, "create", "doomed.bin", doomed);
     await client.write(2, "create", "kept.bin", kept);
-    const doomedOwners = (await client.ls(1, "doomed.bin")).replicas.map((r) => nodeOfHost(r.host));
-    const keptOwners = (await client.ls(1, "kept.bin")).replicas.map((r) => nodeOfHost(r.host));
+    const doomedOwners = (await client.ls(1, "doomed.bin")).replicas.map((r) => c.nodeOf(r.host));
+    const keptOwners = (await client.ls(1, "kept.bin")).replicas.map((r) => c.nodeOf(r.host));
     // Quorum writes: wait for the third replica too (it may answer after the acknowledgement).
     await waitFor(() => doomedOwners.every((k) => hasChunk(k, a) && hasChunk(k, b)), scaled(GC_DEADLINE_MS), "doomed.bin's chunks on all its replicas");
     await waitFor(() => keptOwners.every((k) => hasChunk(k, a) && hasChunk(k, k3)), scaled(GC_DEADLINE_MS), "kept.bin's chunks on all its replicas");

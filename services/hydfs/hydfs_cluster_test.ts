@@ -6,8 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
-import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
-import { tokenOf } from "./ring.ts";
+import { HydfsTestClient, ringOwners, sha256Hex } from "../testing/hydfs_client.ts";
 import { testNet } from "../testing/net.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -20,18 +19,9 @@ function newCluster(subnet: string, extra: Record<string, unknown> = {}, secret 
   return new LocalCluster({ dir: tempPath("hydfs-test-"), subnet, knobs: KNOBS, extra, secret, killOnExit: true });
 }
 
-/** Nodes (by number) that should hold `name`: the first n successors of its token on the ring. */
-async function expectedOwners(client: HydfsTestClient, _c: LocalCluster, via: number, name: string, n = 3): Promise<string[]> {
-  const { members } = await client.listMemIds(via);
-  const sorted = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-  const t = tokenOf(name);
-  let start = sorted.findIndex((m) => m.token >= t);
-  if (start < 0) start = 0;
-  return Array.from({ length: Math.min(n, sorted.length) }, (_, i) => sorted[(start + i) % sorted.length]!.host);
-}
-
-function nodeOf(c: LocalCluster, host: string): number {
-  return Number(host.slice(c.subnet.length + 1));
+/** Hosts that should hold `name`: the first n successors of its token on the ring node `via` lists. */
+async function expectedOwners(client: HydfsTestClient, via: number, name: string, n = 3): Promise<string[]> {
+  return ringOwners((await client.listMemIds(via)).members, name, n);
 }
 
 function vmHwmKb(pid: number): number {
@@ -61,7 +51,7 @@ describe("HyDFS on 5 nodes", () => {
     for (const name of names) await client.write(1, "create", name, `${name}\n`);
     const owners = new Map<string, string[]>();
     for (const name of names) {
-      const want = await expectedOwners(client, c, 1, name);
+      const want = await expectedOwners(client, 1, name);
       owners.set(name, want);
       expect((await client.ls(1, name)).replicas.map((r) => r.host)).toEqual(want);
     }
@@ -123,8 +113,8 @@ describe("HyDFS on 5 nodes", () => {
       expect(await client.getText((i % 5) + 1, name)).toBe(expected);
     }
     await client.merge(2, name);
-    for (const host of await expectedOwners(client, c, 1, name)) {
-      expect(new TextDecoder().decode(await client.fromReplica(nodeOf(c, host), name))).toBe(expected);
+    for (const host of await expectedOwners(client, 1, name)) {
+      expect(new TextDecoder().decode(await client.fromReplica(c.nodeOf(host), name))).toBe(expected);
     }
   });
 
@@ -146,7 +136,7 @@ describe("HyDFS on 5 nodes", () => {
     }
     await client.merge(5, name);
     const copies: string[] = [];
-    for (const host of await expectedOwners(client, c, 1, name)) copies.push(new TextDecoder().decode(await client.fromReplica(nodeOf(c, host), name)));
+    for (const host of await expectedOwners(client, 1, name)) copies.push(new TextDecoder().decode(await client.fromReplica(c.nodeOf(host), name)));
     expect(copies.length).toBe(3);
     expect(new Set(copies).size).toBe(1);
     const content = copies[0]!;
@@ -216,8 +206,8 @@ describe("HyDFS on 5 nodes", () => {
     const stored = new Set<string>();
     for (let k = 1; k <= 5; k++) for (const f of await client.liststore(k)) stored.add(f);
     for (const f of [...stored].filter((f) => !contents.has(f) && f !== "rt-200mb").sort()) contents.set(f, await client.getText(3, f));
-    const victims = (await expectedOwners(client, c, 1, "survive-0"))
-      .map((h) => nodeOf(c, h))
+    const victims = (await expectedOwners(client, 1, "survive-0"))
+      .map((h) => c.nodeOf(h))
       .filter((k) => k !== 1)
       .slice(0, 2);
     const survivors = [1, 2, 3, 4, 5].filter((k) => !victims.includes(k));
@@ -226,7 +216,7 @@ describe("HyDFS on 5 nodes", () => {
     const detectedAt = performance.now();
     const converged = async (live: number[]) => {
       for (const [f, text] of contents) {
-        const owners = (await expectedOwners(client, c, live[0]!, f)).map((h) => nodeOf(c, h));
+        const owners = (await expectedOwners(client, live[0]!, f)).map((h) => c.nodeOf(h));
         if (owners.length !== Math.min(3, live.length)) return false;
         for (const k of live) {
           const copy = await client.fromReplica(k, f);
@@ -265,7 +255,7 @@ describe("HyDFS: a node killed mid-append", () => {
   test("no hang and no partial data", async () => {
     const name = "torn.bin";
     await client.write(1, "create", name, "head\n");
-    const owners = (await expectedOwners(client, c, 1, name)).map((h) => nodeOf(c, h));
+    const owners = (await expectedOwners(client, 1, name)).map((h) => c.nodeOf(h));
     const victim = owners.find((k) => k !== 2)!;
     // A 64 MB body, streamed slowly enough that the kill lands mid-transfer.
     let sent = 0;
@@ -318,7 +308,7 @@ describe("HyDFS: a joining node", () => {
         for (const f of files) {
           const have = await holders(f);
           minCopies = Math.min(minCopies, have.length);
-          const want = (await expectedOwners(client, c, 1, f)).map((h) => nodeOf(c, h)).sort();
+          const want = (await expectedOwners(client, 1, f)).map((h) => c.nodeOf(h)).sort();
           if (have.sort().join() !== want.join()) done = false;
         }
         return done;

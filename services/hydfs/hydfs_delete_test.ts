@@ -72,10 +72,6 @@ describe("HyDFS delete on 5 nodes", () => {
     return true;
   }
 
-  function nodeOfHost(hostPort: string): number {
-    return Number(hostPort.split(":")[0]!.slice(c.subnet.length + 1));
-  }
-
   /** Where node k's hydfsd keeps a file's copy and its tombstone. */
   const copyDir = (k: number, name: string) => join(c.dir, `node-${k}`, "data", "hydfs", "files", encodeNameForDisk(name));
   const tombstoneFile = (k: number, name: string) => join(c.dir, `node-${k}`, "data", "hydfs", "tombstones", encodeNameForDisk(name));
@@ -101,7 +97,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const get = await client.request(4, "GET", `/get?name=${encodeURIComponent(name)}`);
     expect(get.status).toBe(404);
     expect(((await get.json()) as { error: string }).error).toContain("no such file");
-    for (const host of owners) expect(existsSync(tombstoneFile(nodeOfHost(host), name))).toBe(true);
+    for (const host of owners) expect(existsSync(tombstoneFile(c.nodeOf(host), name))).toBe(true);
     // An append to the deleted name is refused like one to any missing file.
     await expect(client.write(5, "append", name, "late\n")).rejects.toMatchObject({ status: 404 });
   });
@@ -137,7 +133,7 @@ describe("HyDFS delete on 5 nodes", () => {
     for (const k of NODES) expect(await client.getText(k, name)).toBe("new 1\nnew 2\n");
     await client.merge(2, name);
     for (const host of (await client.ls(1, name)).replicas.map((r) => r.host)) {
-      expect(new TextDecoder().decode(await client.fromReplica(nodeOfHost(host), name))).toBe("new 1\nnew 2\n");
+      expect(new TextDecoder().decode(await client.fromReplica(c.nodeOf(host), name))).toBe("new 1\nnew 2\n");
     }
   });
 
@@ -145,7 +141,7 @@ describe("HyDFS delete on 5 nodes", () => {
     const name = "stale-replica.log";
     await client.write(1, "create", name, "before 1\n");
     await client.write(2, "append", name, "before 2\n");
-    const owners = (await client.ls(1, name)).replicas.map((r) => nodeOfHost(r.host));
+    const owners = (await client.ls(1, name)).replicas.map((r) => c.nodeOf(r.host));
     // Node 1 is the introducer; stop another owner.
     const victim = owners.find((k) => k !== 1)!;
     const survivors = NODES.filter((k) => k !== victim);

@@ -18,8 +18,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
-import { HydfsTestClient, sha256Hex } from "../testing/hydfs_client.ts";
-import { tokenOf } from "./ring.ts";
+import { HydfsTestClient, ringOwners, sha256Hex } from "../testing/hydfs_client.ts";
 import { testNet } from "../testing/net.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -31,19 +30,7 @@ const RING_CHANGE_PASS_MS = 200;
 const FAILPOINT_LOG = "failpoint crash_before_ack:1: exiting before the answer";
 
 /** The hosts of the first 3 ring members clockwise from the file's token (sorted). */
-function ownersOf(members: { host: string; token: string }[], name: string): string[] {
-  const ring = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-  const t = tokenOf(name);
-  const start = Math.max(
-    0,
-    ring.findIndex((m) => m.token >= t),
-  );
-  return Array.from({ length: Math.min(3, ring.length) }, (_, i) => ring[(start + i) % ring.length]!.host).sort();
-}
-
-function nodeOf(c: LocalCluster, host: string): number {
-  return Number(host.slice(c.subnet.length + 1));
-}
+const ownersOf = (members: { host: string; token: string }[], name: string): string[] => ringOwners(members, name).sort();
 
 /** hydfsd of node k coordinates client calls: a quorum stat of a name nobody wrote says 404 (503 before its view is current). */
 async function coordinating(c: LocalCluster, client: HydfsTestClient, k: number): Promise<void> {
@@ -175,7 +162,7 @@ describe("HyDFS promises on 4 nodes", () => {
     await fpBack();
     const merged = await client.merge(1, name);
     expect(merged.replicas.length).toBe(3);
-    const owners = merged.replicas.map((h) => nodeOf(c, h));
+    const owners = merged.replicas.map((h) => c.nodeOf(h));
     const got = await copies(client, owners, name);
     expect(Object.values(got).map(digest)).toEqual(owners.map(() => digest(want)));
     expect(await client.getText(FP, name)).toBe(want);
@@ -205,7 +192,7 @@ describe("HyDFS promises on 4 nodes", () => {
     try {
       const seq = client.nextSeq();
       await writeThroughDyingCoordinator("create", name, "created once\n", seq);
-      const owners = ownersOf((await client.listMemIds(1)).members, name).map((h) => nodeOf(c, h));
+      const owners = ownersOf((await client.listMemIds(1)).members, name).map((h) => c.nodeOf(h));
       const held = await copies(
         client,
         owners.filter((k) => k !== FP),

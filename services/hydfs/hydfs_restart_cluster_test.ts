@@ -19,9 +19,8 @@ import { peersFilePath } from "../member/driver.ts";
 import { decodePeersFile } from "../member/readiness.ts";
 import { VIEW_NOT_READY_ERROR } from "../rainstorm/leader.ts";
 import { isAlive, LocalCluster, SERVICES, tempPath, waitFor } from "../testing/cluster.ts";
-import { HydfsTestClient } from "../testing/hydfs_client.ts";
+import { HydfsTestClient, ringOwners } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
-import { tokenOf } from "./ring.ts";
 import { testNet } from "../testing/net.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -37,15 +36,7 @@ const CTL = resolve(import.meta.dir, "../ctl.ts");
 const QUIET_MS = 6000;
 
 /** The hosts of the first 3 ring members clockwise from the file's token (sorted). */
-function ownersOf(members: { host: string; token: string }[], name: string): string[] {
-  const ring = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
-  const t = tokenOf(name);
-  const start = Math.max(
-    0,
-    ring.findIndex((m) => m.token >= t),
-  );
-  return Array.from({ length: Math.min(3, ring.length) }, (_, i) => ring[(start + i) % ring.length]!.host).sort();
-}
+const ownersOf = (members: { host: string; token: string }[], name: string): string[] => ringOwners(members, name).sort();
 
 type Outcome = { file: string; line: string; status: number; body: any } | { file: string; line: string; status: "down"; body: string };
 

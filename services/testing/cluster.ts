@@ -5,6 +5,7 @@
  * subnet with testNet, see net.ts; the waits here go through scaled, see time.ts).
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { memberHost } from "../member/state.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Knobs } from "../member/cluster_config.ts";
@@ -151,6 +152,10 @@ export class LocalCluster {
   host(k: number): string {
     return `${this.state.subnet}.${k}`;
   }
+  /** The node number of `host` (or "host:port"), the inverse of host(k). */
+  nodeOf(host: string): number {
+    return Number(host.split(":")[0]!.slice(this.state.subnet.length + 1));
+  }
   httpUrl(k: number, path = ""): string {
     return `http://${this.host(k)}:${DEFAULT_PORTS.http}${path}`;
   }
@@ -280,7 +285,7 @@ export class LocalCluster {
     await waitFor(
       async () => {
         for (const k of nodes) {
-          const alive = (await this.members(k)).filter((m) => m.state === "alive").map((m) => m.id.split(":")[0]!);
+          const alive = (await this.members(k)).filter((m) => m.state === "alive").map((m) => memberHost(m.id));
           if (alive.sort().join(",") !== want) return false;
         }
         return true;

@@ -6,6 +6,7 @@
  */
 import { answerError, HydfsCallError, HydfsClient, ONE_ATTEMPT, writePath } from "../hydfs/client.ts";
 import type { ListMemIdsAnswer, LsAnswer, MergeAnswer, WriteAnswer } from "../hydfs/model.ts";
+import { tokenOf } from "../hydfs/ring.ts";
 import { type LocalCluster, waitFor } from "./cluster.ts";
 
 export class HydfsTestClient {
@@ -110,6 +111,21 @@ export class HydfsTestClient {
     if (!(err instanceof HydfsCallError)) return err as Error;
     return Object.assign(new Error(`${what}: ${err.status !== undefined ? `${err.status} ` : ""}${err.reason}`), { status: err.status, body: err.body });
   }
+}
+
+/**
+ * The hosts that should hold `name`, in ring order: the first `n` members clockwise from its
+ * token, computed here from the tokens hydfsd lists (list_mem_ids), as an oracle independent of
+ * hydfs/ring.ts's Ring.
+ */
+export function ringOwners(members: readonly { host: string; token: string }[], name: string, n = 3): string[] {
+  const ring = members.map((m) => ({ host: m.host, token: BigInt(`0x${m.token}`) })).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+  const t = tokenOf(name);
+  const start = Math.max(
+    0,
+    ring.findIndex((m) => m.token >= t),
+  );
+  return Array.from({ length: Math.min(n, ring.length) }, (_, i) => ring[(start + i) % ring.length]!.host);
 }
 
 export function sha256Hex(bytes: Uint8Array | string): string {
