@@ -11,7 +11,14 @@ import { buildNodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { tempPath } from "../testing/cluster.ts";
 import type { Ctx } from "./context.ts";
-import { CTL_RETRY_ATTEMPTS, CTL_RETRY_FIRST_PAUSE_MS, CTL_RETRY_MAX_PAUSE_MS, callJson, retryPauseMs } from "./hydfs_call.ts";
+import { CTL_RETRY, nextPauseMs } from "../shared/retry.ts";
+import { callJson } from "./hydfs_call.ts";
+
+const CTL_RETRY_ATTEMPTS = CTL_RETRY.maxAttempts;
+const CTL_RETRY_FIRST_PAUSE_MS = CTL_RETRY.firstBackoffMs;
+const CTL_RETRY_MAX_PAUSE_MS = CTL_RETRY.maxBackoffMs;
+/** ctl's pause after `failed` failures, `elapsedMs` into a --timeout of `budgetMs` (undefined: give up). */
+const retryPauseMs = (failed: number, elapsedMs: number, budgetMs: number) => nextPauseMs({ ...CTL_RETRY, deadlineMs: budgetMs }, failed, elapsedMs);
 import { download, upload } from "./hydfs_transfer.ts";
 
 describe("retryPauseMs", () => {

@@ -5,7 +5,7 @@
  * which both go through ctlCall. Every call goes through hydfs/client.ts.
  */
 import { type CallOptions, HydfsCallError, HydfsClient, type RetryRules } from "../hydfs/client.ts";
-import { CTL_RETRY, nextPauseMs } from "../shared/retry.ts";
+import { CTL_RETRY } from "../shared/retry.ts";
 import type { Ctx } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
 
@@ -39,21 +39,6 @@ function ctlError(err: unknown, what: string, transportPrefix: string): Error {
 }
 
 // ---- retries -----------------------------------------------------------------------------------
-
-/** CTL_RETRY (shared/retry.ts) in the words ctl's tests use: attempts of one call whose node answers 503. */
-export const CTL_RETRY_ATTEMPTS = CTL_RETRY.maxAttempts;
-/** Pause before the first retry; doubles before each further one, up to CTL_RETRY_MAX_PAUSE_MS. */
-export const CTL_RETRY_FIRST_PAUSE_MS = CTL_RETRY.firstBackoffMs;
-export const CTL_RETRY_MAX_PAUSE_MS = CTL_RETRY.maxBackoffMs;
-
-/**
- * The pause before the next attempt after `failed` failed ones (1 = only the first), or
- * undefined to give up: out of attempts, or the retry would start after `budgetMs` (--timeout)
- * since the first attempt.
- */
-export function retryPauseMs(failed: number, elapsedMs: number, budgetMs: number): number | undefined {
-  return nextPauseMs({ ...CTL_RETRY, deadlineMs: budgetMs }, failed, elapsedMs);
-}
 
 /**
  * How ctl insists: a 503 (the node cannot serve right now: its membership view is not current
