@@ -15,6 +15,7 @@
  * events counted in its `dropped` notes). The submitter's stream is not bounded
  * this way: it carries every result (as it always has), and its reader is the job's own ctl.
  */
+import { admitBounded, type NdjsonStream, ndjsonStream } from "../shared/ndjson_stream.ts";
 import { isFinalEvent } from "./client.ts";
 import type { JobEvent } from "./model.ts";
 
@@ -24,64 +25,20 @@ export const RECENT_EVENTS_MAX = 200;
 /** Events queued for one watcher that does not read; beyond it, events are dropped with a note. */
 export const WATCH_QUEUE_MAX = 1000;
 
-/**
- * One event for a watcher whose queue has `room` places left, after `dropped` events it missed:
- * what to queue now, and how many are missed after it. The note goes first, so the reader sees
- * where the gap is.
- */
+const droppedNote = (events: number): JobEvent => ({ event: "dropped", events });
+
+/** One event for a watcher whose queue has `room` places left, after `dropped` it missed (see admitBounded). */
 export function admit(ev: JobEvent, room: number, dropped: number): { queue: JobEvent[]; dropped: number } {
-  const note: JobEvent[] = dropped > 0 ? [{ event: "dropped", events: dropped }] : [];
-  if (isFinalEvent(ev)) return { queue: [...note, ev], dropped: 0 };
-  if (room >= note.length + 1) return { queue: [...note, ev], dropped: 0 };
-  return { queue: [], dropped: dropped + 1 };
+  return admitBounded(ev, room, dropped, isFinalEvent(ev), droppedNote);
 }
 
 /** A stream of a job's events and the function that feeds it; it ends after a final event or when its reader leaves. */
-export interface EventStream {
-  stream: ReadableStream<Uint8Array>;
-  /** Queue one event; false once the stream is over (ended or abandoned by its reader). */
-  push: (ev: JobEvent) => boolean;
-}
+export type EventStream = NdjsonStream<JobEvent>;
 
 /**
  * An NDJSON stream of job events. `bounded`: a watcher's (at most WATCH_QUEUE_MAX queued, see
  * admit); otherwise every event is queued. `onClose` runs once when it ends either way.
  */
 export function eventStream(bounded: boolean, onClose: () => void = () => {}): EventStream {
-  const enc = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let open = true;
-  let dropped = 0;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    onClose();
-  };
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      cancel: close,
-    },
-    // Count events, not bytes: the bound is on how many a slow watcher can hold back.
-    { highWaterMark: WATCH_QUEUE_MAX, size: () => 1 },
-  );
-  const push = (ev: JobEvent): boolean => {
-    if (!open) return false;
-    try {
-      const room = bounded ? (controller.desiredSize ?? 0) : Infinity;
-      const admitted = admit(ev, room, dropped);
-      dropped = admitted.dropped;
-      for (const e of admitted.queue) controller.enqueue(enc.encode(`${JSON.stringify(e)}\n`));
-      if (isFinalEvent(ev)) {
-        controller.close();
-        close();
-      }
-    } catch {
-      close();
-    }
-    return open;
-  };
-  return { stream, push };
+  return ndjsonStream<JobEvent>({ maxQueued: WATCH_QUEUE_MAX, bounded, noteOf: droppedNote, isFinal: isFinalEvent, onClose });
 }

@@ -8,6 +8,7 @@
  * JOBS_POLL_MS. A viewer that does not read holds at most VIEWER_QUEUE_MAX updates; then updates
  * are dropped and one `dropped` note says how many (as job_watch.ts does for job watchers).
  */
+import { admitBounded, ndjsonStream } from "../../shared/ndjson_stream.ts";
 import type { JobSummary, ListedTask } from "../model.ts";
 
 /** How often the members are compared with the last sent (in memory: a failed node shows within this of the watch hearing it). */
@@ -47,16 +48,13 @@ export interface DashboardSources {
 export type Update = Record<string, unknown> & { event: string };
 
 /** The member's host: ids are host:port@start (a member id without a colon is its own host). */
-export const hostOfId = (id: string): string => id.split(":")[0] ?? id;
+export { memberHost as hostOfId } from "../../member/state.ts";
 
-/**
- * One update for a viewer with `room` places left after `dropped` missed ones: what to queue
- * and how many are missed after it (the note goes first, so the reader sees where the gap is).
- */
+const droppedNote = (events: number): Update => ({ event: "dropped", events });
+
+/** One update for a viewer with `room` places left after `dropped` missed ones (see admitBounded; no update is final). */
 export function admitUpdate(u: Update, room: number, dropped: number): { queue: Update[]; dropped: number } {
-  const note: Update[] = dropped > 0 ? [{ event: "dropped", events: dropped }] : [];
-  if (room >= note.length + 1) return { queue: [...note, u], dropped: 0 };
-  return { queue: [], dropped: dropped + 1 };
+  return admitBounded(u, room, dropped, false, droppedNote);
 }
 
 interface Viewer {
@@ -80,29 +78,9 @@ export class DashboardHub {
 
   /** A new viewer's NDJSON stream: the snapshot first. */
   open(): ReadableStream<Uint8Array> {
-    const enc = new TextEncoder();
     let viewer!: Viewer;
-    const leave = () => this.leave(viewer);
-    const stream = new ReadableStream<Uint8Array>(
-      {
-        start: (c) => {
-          let dropped = 0;
-          viewer = {
-            push: (u) => {
-              try {
-                const admitted = admitUpdate(u, c.desiredSize ?? 0, dropped);
-                dropped = admitted.dropped;
-                for (const x of admitted.queue) c.enqueue(enc.encode(`${JSON.stringify(x)}\n`));
-              } catch {
-                leave();
-              }
-            },
-          };
-        },
-        cancel: leave,
-      },
-      { highWaterMark: VIEWER_QUEUE_MAX, size: () => 1 },
-    );
+    const out = ndjsonStream<Update>({ maxQueued: VIEWER_QUEUE_MAX, bounded: true, noteOf: droppedNote, onClose: () => this.leave(viewer) });
+    viewer = { push: (u) => void out.push(u) };
     // The viewers already here get any change first, so every viewer's view is the hub's.
     this.checkMembers();
     viewer.push({ event: "snapshot", node: this.sources.node, leader: this.sources.leader, members: this.members, ...this.jobs });
@@ -110,7 +88,7 @@ export class DashboardHub {
     this.lastSentMs = this.nowMs();
     this.timer ??= setInterval(() => void this.tick(), MEMBER_CHECK_MS);
     void this.tick();
-    return stream;
+    return out.stream;
   }
 
   get viewerCount(): number {
