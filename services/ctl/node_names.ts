@@ -4,12 +4,12 @@
  * of a list_mem answer. Separate from context.ts (which asks the cluster) so that it stays free of
  * I/O and is tested with tables.
  */
+import { memberHost } from "../member/state.ts";
 import { CtlError } from "./errors.ts";
 
 /** "10.0.0.1:6000" -> "10.0.0.1". */
 export function hostOf(hostPort: string): string {
-  const colon = hostPort.lastIndexOf(":");
-  return colon < 0 ? hostPort : hostPort.slice(0, colon);
+  return memberHost(hostPort);
 }
 
 /** An IPv4 address as 4 decimal numbers 0-255 without leading zeros (URL parsers read "010" as octal). */
@@ -51,10 +51,7 @@ export function resolveNodeName(aliases: Record<string, string>, name: string, w
 }
 
 /** A member id "host:udpPort@boot" -> host. */
-export function memberHost(id: string): string {
-  const at = id.indexOf("@");
-  return hostOf(at < 0 ? id : id.slice(0, at));
-}
+export { memberHost };
 
 /** IPv4 addresses in numeric order, then host names in alphabetical order. */
 export function compareHosts(a: string, b: string): number {

@@ -97,6 +97,14 @@ export function parseNodeId(id: string): { host: string; port: number; bootMs: n
   return { host: match[1]!, port, bootMs: Number(match[3]) };
 }
 
+/** The host of a member id "host:udpPort@boot" (also of "host:port" or a bare host): the one place that reads it. */
+export function memberHost(id: string): string {
+  const at = id.indexOf("@");
+  const hostPort = at < 0 ? id : id.slice(0, at);
+  const colon = hostPort.lastIndexOf(":");
+  return colon < 0 ? hostPort : hostPort.slice(0, colon);
+}
+
 export function makeNodeId(host: string, udpPort: number, bootMs: number): string {
   return `${host}:${udpPort}@${bootMs}`;
 }

@@ -24,6 +24,7 @@
  * that change no job (list_tasks, kill_task, a job's summary) are in leader_queries.ts.
  */
 import type { NodeConfig } from "../node_config.ts";
+import { memberHost } from "../member/state.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../member/watch.ts";
@@ -311,8 +312,8 @@ export class Leader {
 
   /** Membership changed: tasks on workers that are gone move to alive ones. */
   onMembers(live: WatchedMember[]): void {
-    const workers = live.filter((m) => m.state === "alive" && m.ports?.rainstorm).map((m) => `${m.id.split(":")[0]}:${m.ports.rainstorm}`);
-    const hostsUp = live.filter((m) => m.state === "alive" || m.state === "suspect").map((m) => m.id.split(":")[0]!);
+    const workers = live.filter((m) => m.state === "alive" && m.ports?.rainstorm).map((m) => `${memberHost(m.id)}:${m.ports.rainstorm}`);
+    const hostsUp = live.filter((m) => m.state === "alive" || m.state === "suspect").map((m) => memberHost(m.id));
     void this.feed({ type: "members", workers, hostsUp });
   }
 

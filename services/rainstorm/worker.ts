@@ -13,6 +13,7 @@
  * (router.ts), the exactly-once steps (eo_pump.ts), rates and guards on timers (worker_upkeep.ts).
  */
 import { join } from "node:path";
+import { memberHost } from "../member/state.ts";
 import { isStatelessOperator } from "../../ops/registry.ts";
 import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
@@ -229,7 +230,7 @@ export class Worker {
 
   /** Membership changed: remember where the other nodes' hydfsd are. */
   setMembers(live: { id: string; state: string; ports: { hydfs: number } }[]): void {
-    this.otherHydfs = live.filter((m) => m.state === "alive" && m.ports?.hydfs).map((m) => `http://${m.id.split(":")[0]}:${m.ports.hydfs}`);
+    this.otherHydfs = live.filter((m) => m.state === "alive" && m.ports?.hydfs).map((m) => `http://${memberHost(m.id)}:${m.ports.hydfs}`);
   }
 
   setRoutes(job: string, raw: Routes): void {
