@@ -54,8 +54,10 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
   });
   afterAll(async () => {
     await browser?.close();
-    await c.down(false);
-    console.log(`dashboard_browser_test: screenshots in ${shots}`);
+    // The cluster's data and the screenshots go with the temp dir, unless asked to keep them.
+    const keep = process.env.RAINSTORM_KEEP_SCREENSHOTS === "1";
+    await c.down(!keep);
+    if (keep) console.log(`dashboard_browser_test: screenshots in ${shots}`);
   });
 
   test("without the secret: no data, the reason, and the secret form", async () => {
