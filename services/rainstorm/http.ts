@@ -10,16 +10,18 @@ import { type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
-import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
+import { checkOutputsNotice, decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 import { JOB_ID_HEADER } from "./client.ts";
 import { eventStream } from "./job_watch.ts";
 import { DASHBOARD_ASSETS, dashboardAssets } from "./dashboard/page.ts";
 import type { DashboardHub } from "./dashboard/stream.ts";
 import {
+  FlushOutputsSchema,
   JobSubmissionSchema,
   KillJobRequestSchema,
   KillPidSchema,
   KillTaskRequestSchema,
+  OutputsNoticeSchema,
   RetireTaskSchema,
   RoutesUpdateSchema,
   StopJobSchema,
@@ -66,7 +68,7 @@ function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefine
       .get("/health", () => ({ ok: true, service: "rainstormd" }))
       .get("/help", () => ({
         leader: ["/jobs", "/jobs/:job/events", "/kill_job", "/tasks", "/kill_task"],
-        worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"],
+        worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/flush_outputs", "/worker/tasks", "/data"],
       }))
       .get("/metrics", ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4";
@@ -120,12 +122,12 @@ function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
       { body: TaskDeathSchema },
     )
     .post(
-      "/sink",
-      async ({ request }) => {
-        await needLeader().sink(decodeBatch(new Uint8Array(await request.arrayBuffer()), "sink"));
+      "/outputs",
+      async ({ body }) => {
+        await needLeader().outputs(checkOutputsNotice(body));
         return { ok: true };
       },
-      { parse: "none" },
+      { body: OutputsNoticeSchema },
     );
 }
 
@@ -167,11 +169,12 @@ function workerRoutes(app: RainstormApp, worker: Worker): void {
     .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), { body: StopJobSchema })
     .post("/worker/retire", ({ body }) => retireTask(worker, body), { body: RetireTaskSchema })
     .post("/worker/kill", ({ body }) => killPid(worker, body.pid), { body: KillPidSchema })
+    .post("/worker/flush_outputs", async ({ body }) => ({ flushed: await worker.flushOutputs(body.job) }), { body: FlushOutputsSchema })
     .get("/worker/tasks", () => worker.list())
     .post(
       "/data",
       async ({ request }) => {
-        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer()), "task"));
+        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer())));
         return { ok: true };
       },
       { parse: "none" },

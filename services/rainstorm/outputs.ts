@@ -1,0 +1,153 @@
+/**
+ * A worker's output notices: after a last-stage task appended results to dest (dest_writer.ts),
+ * it tells the leader (POST /outputs), so the submitter's stream and watch_job still print every
+ * result and list_jobs counts them. The leader only listens: dest is written already, so a notice
+ * is never on the data path. Notices go out in order (one at a time, per worker, so each task's
+ * in order), retried with backoff to whichever address `leaderAddr()` names at that moment (the
+ * elected leader). The queue is bounded: past NOTICE_QUEUE_MAX a notice keeps its counts and
+ * loses its lines (a watcher misses those lines, the counts stay right), so a leader that is
+ * down or slow can never make a task wait or a worker's memory grow with the outputs.
+ *
+ * Each task's last RECENT_NOTICES_PER_TASK notices are kept, so that a new leader can hear them
+ * again (resendRecent): a stream reattached to it misses nothing. The leader drops a `seq` it
+ * has had, so a repeat costs nothing but the call.
+ */
+import type { Logger } from "../shared/log.ts";
+import type { Clock } from "./clock.ts";
+import type { OutputsNotice } from "./model.ts";
+
+/** Most notices a worker holds for the leader; beyond it a notice keeps its counts and drops its lines. */
+export const NOTICE_QUEUE_MAX = 1000;
+/** Notices kept per task for a new leader (resendRecent). */
+export const RECENT_NOTICES_PER_TASK = 64;
+/** A notice the leader did not take is sent again after this long, doubling up to NOTICE_RETRY_MAX_MS. */
+const NOTICE_RETRY_FIRST_MS = 50;
+const NOTICE_RETRY_MAX_MS = 2000;
+/** How often flush() looks whether a job's notices are gone. */
+const FLUSH_POLL_MS = 5;
+
+export interface OutputNoticesOptions {
+  /** One attempt to deliver a notice; rejects when the leader did not take it (an error with a 4xx `status` is final). */
+  send(leaderAddr: string, notice: OutputsNotice): Promise<void>;
+  /** The leader's "host:port" now, or undefined while there is none. */
+  leaderAddr(): string | undefined;
+  clock: Clock;
+  log: Logger;
+}
+
+export class OutputNotices {
+  private readonly queue: OutputsNotice[] = [];
+  /** Each task's last notices, by `job/from`. */
+  private readonly recent = new Map<string, OutputsNotice[]>();
+  /** The notice being sent (never merged into: its counts are on their way already). */
+  private inFlight: OutputsNotice | undefined;
+  private draining = false;
+  private stopped = false;
+  private overflowLogged = false;
+
+  constructor(private readonly opts: OutputNoticesOptions) {}
+
+  /** How many notices wait (the one being sent included). */
+  get size(): number {
+    return this.queue.length;
+  }
+
+  /** Queue a notice for the leader; never waits. */
+  push(notice: OutputsNotice): void {
+    const k = `${notice.job}/${notice.from}`;
+    const mine = this.recent.get(k) ?? [];
+    mine.push(notice);
+    if (mine.length > RECENT_NOTICES_PER_TASK) mine.shift();
+    this.recent.set(k, mine);
+    this.enqueue(notice);
+  }
+
+  /** A new leader took over: every task's recent notices go again, in order (it drops what it has had). */
+  resendRecent(): void {
+    for (const notices of this.recent.values()) for (const n of notices) this.enqueue(n);
+  }
+
+  /** The job ended here: its notices are no longer of use. */
+  forgetJob(job: string): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.job === job && this.queue[i] !== this.inFlight) this.queue.splice(i, 1);
+    for (const k of [...this.recent.keys()]) if (k.startsWith(`${job}/`)) this.recent.delete(k);
+  }
+
+  /** Whether a notice of `job` still waits. */
+  holds(job: string): boolean {
+    return this.queue.some((n) => n.job === job);
+  }
+
+  /** Resolves true once no notice of `job` waits, false if some still do after `timeoutMs`. */
+  async flush(job: string, timeoutMs: number): Promise<boolean> {
+    const deadline = this.opts.clock.nowMs() + timeoutMs;
+    while (this.holds(job)) {
+      if (this.stopped || this.opts.clock.nowMs() >= deadline) return false;
+      await this.opts.clock.sleep(FLUSH_POLL_MS);
+    }
+    return true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private enqueue(notice: OutputsNotice): void {
+    if (this.queue.length >= NOTICE_QUEUE_MAX) {
+      if (!this.overflowLogged) {
+        this.overflowLogged = true;
+        this.opts.log.warn(`output notices: ${NOTICE_QUEUE_MAX} wait for the leader; further ones carry counts only (watchers miss those lines; dest has them)`);
+      }
+      const counts = { ...notice, lines: [] };
+      // A count-only notice of the same task still waiting is replaced by the newer counts.
+      for (let i = this.queue.length - 1; i >= 0; i--) {
+        const q = this.queue[i]!;
+        if (q.job !== notice.job || q.from !== notice.from) continue;
+        if (q.lines.length === 0 && q !== this.inFlight && q.seq < notice.seq) return void (this.queue[i] = counts);
+        break;
+      }
+      this.queue.push(counts);
+    } else this.queue.push(notice);
+    if (!this.draining) void this.drain();
+  }
+
+  /** Send the queue's head until the leader takes it (or refuses it for good), then the next. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    let pauseMs = NOTICE_RETRY_FIRST_MS;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const head = this.queue[0]!;
+        const addr = this.opts.leaderAddr();
+        let done = false;
+        if (addr !== undefined) {
+          this.inFlight = head;
+          try {
+            await this.opts.send(addr, head);
+            done = true;
+          } catch (err) {
+            const status = (err as { status?: unknown }).status;
+            if (typeof status === "number" && status >= 400 && status < 500) {
+              // The leader will never take it (a job it does not know, a malformed notice): retrying cannot help.
+              this.opts.log.debug?.(`output notice ${head.from}#${head.seq} of ${head.job} refused by ${addr}: ${(err as Error).message}`);
+              done = true;
+            }
+          } finally {
+            this.inFlight = undefined;
+          }
+        }
+        if (done) {
+          const i = this.queue.indexOf(head);
+          if (i >= 0) this.queue.splice(i, 1);
+          pauseMs = NOTICE_RETRY_FIRST_MS;
+          if (this.queue.length < NOTICE_QUEUE_MAX / 2) this.overflowLogged = false;
+        } else {
+          await this.opts.clock.sleep(pauseMs);
+          pauseMs = Math.min(pauseMs * 2, NOTICE_RETRY_MAX_MS);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
