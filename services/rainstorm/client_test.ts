@@ -248,9 +248,7 @@ describe("worker API", () => {
   });
 
   test("sendBatch refused: the receiver's check, in its words", async () => {
-    const err = await rs
-      .sendBatch(workerAddr, { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000))
-      .catch((e) => e);
+    const err = await rs.sendBatch(workerAddr, { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([400, "batch: count is 3 but lines holds 1 lines"]);
   });

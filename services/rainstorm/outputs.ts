@@ -96,7 +96,9 @@ export class OutputNotices {
     if (this.queue.length >= NOTICE_QUEUE_MAX) {
       if (!this.overflowLogged) {
         this.overflowLogged = true;
-        this.opts.log.warn(`output notices: ${NOTICE_QUEUE_MAX} wait for the leader; further ones carry counts only (watchers miss those lines; dest has them)`);
+        this.opts.log.warn(
+          `output notices: ${NOTICE_QUEUE_MAX} wait for the leader; further ones carry counts only (watchers miss those lines; dest has them)`,
+        );
       }
       const counts = { ...notice, lines: [] };
       // A count-only notice of the same task still waiting is replaced by the newer counts.

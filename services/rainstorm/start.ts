@@ -119,7 +119,14 @@ function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp, leaderAt: 
   let leader: Leader | undefined;
   const client = new RainstormClient(http);
   const jobs = (timeoutMs: number) => (leader ? Promise.resolve(leader.jobList()) : client.jobs(leaderAddr, { timeoutMs }));
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport, leader: { addr: leaderAddr, jobs }, leaderAddr: () => leaderAddr });
+  const worker = new Worker({
+    cfg,
+    log,
+    onTaskDied: (r) => void reportDeathOf(r),
+    transport,
+    leader: { addr: leaderAddr, jobs },
+    leaderAddr: () => leaderAddr,
+  });
   if (leaderAt === cfg.host) leader = new Leader({ cfg, log, worker, transport });
   here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
   return { worker, leader };

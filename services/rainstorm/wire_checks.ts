@@ -1,7 +1,7 @@
 /**
  * What a worker accepts from the wire: /worker/start and /data come from other processes, so a
  * worker checks every name and number in them itself before it turns one into a path, a process
- * or operator input; the leader checks the output notices (/outputs) of the workers the same way. Each check returns the value or throws a RequestError (BatchError
+ * or operator input; the leader checks the workers' output notices (/outputs) the same way. Each check returns the value or throws a RequestError (BatchError
  * for batches) that names the field and what was expected.
  */
 import { Decoder } from "@msgpack/msgpack";
@@ -167,8 +167,7 @@ export function decodeBatch(bytes: Uint8Array): Batch {
   }
   if (!isRecord(raw)) throw new BatchError(`batch: expected a msgpack map {job, stage, index, count, lines}, got ${describe(raw)}`);
   for (const field of Object.keys(raw))
-    if (!BATCH_FIELDS.has(field))
-      throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines`);
+    if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines`);
   const wrap = <T>(f: () => T): T => {
     try {
       return f();
@@ -202,7 +201,9 @@ export function checkOutputsNotice(n: OutputsNotice): OutputsNotice {
   checkIndex(n.index, "index", MAX_TASKS_PER_STAGE);
   const m = NOTICE_FROM_PATTERN.exec(n.from);
   if (!m || Number(m[1]) !== n.stage || Number(m[2]) !== n.index)
-    throw new RequestError(`from: expected s${n.stage}t${n.index} or s${n.stage}t${n.index}-<pid> (the task of stage ${n.stage} index ${n.index}), got ${describe(n.from)}`);
+    throw new RequestError(
+      `from: expected s${n.stage}t${n.index} or s${n.stage}t${n.index}-<pid> (the task of stage ${n.stage} index ${n.index}), got ${describe(n.from)}`,
+    );
   if (n.lines.length > 0) {
     const problem = resultLinesProblem(`${n.lines.join("\n")}\n`, n.lines.length);
     if (problem) throw new RequestError(`lines: ${problem}`);
