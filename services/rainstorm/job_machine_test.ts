@@ -273,6 +273,14 @@ describe("completion and output notices", () => {
     expect(job.tuplesOut).toBe(9);
   });
 
+  test("a notice that merges several: only the lines after the total heard so far are streamed", () => {
+    const { m, job } = setup({ exactlyOnce: true });
+    m.step(5, notice(2, 2, ["a\t1", "a\t2"]));
+    const out = m.step(6, notice(4, 4, ["a\t1", "a\t2", "a\t3", "a\t4"]));
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "output", lines: ["a\t3", "a\t4"], from: "s1t0", seq: 4 });
+    expect(job.tuplesOut).toBe(4);
+  });
+
   test("at-least-once: each incarnation of a task counts on its own", () => {
     const { m, job } = setup();
     m.step(5, notice(1, 2, ["a\t1", "b\t1"], { from: "s1t0-100" }));

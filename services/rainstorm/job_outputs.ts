@@ -2,7 +2,9 @@
  * The output notices' side of the job state machine (job_machine.ts), pure like it: a last-stage
  * task appended results to dest itself (dest_writer.ts) and says so (outputs.ts). The machine
  * counts them (tuplesOut: the latest `total` of each appender, `from`) and streams the lines to
- * the job's watchers; a `seq` it has had from that appender (a resend) is dropped. What it keeps
+ * the job's watchers; a `seq` it has had from that appender (a resend) is dropped, and of a
+ * notice's lines, which are the appender's results total-lines.length+1 .. total, those up to
+ * the total it has had are dropped (a notice merging several of which it had some). What it keeps
  * per job is one entry per appender: O(tasks), never O(outputs). Separate because it is the one
  * event that comes from outside the leader's own calls (a worker's POST), so it checks and refuses.
  */
@@ -27,5 +29,7 @@ export function outputsNotice(ctx: MachineContext, job: MachineJob | undefined, 
   if (had && ev.seq <= had.seq) return; // heard already (a resend)
   job.outputs.set(ev.from, { seq: ev.seq, total: ev.total });
   job.tuplesOut += ev.total - (had?.total ?? 0);
-  if (ev.lines.length > 0) ctx.emit({ cmd: "emit", job: job.id, event: { event: "output", lines: ev.lines, from: ev.from, seq: ev.seq } });
+  const heard = Math.max(0, (had?.total ?? 0) - (ev.total - ev.lines.length));
+  const lines = heard > 0 ? ev.lines.slice(heard) : ev.lines;
+  if (lines.length > 0) ctx.emit({ cmd: "emit", job: job.id, event: { event: "output", lines, from: ev.from, seq: ev.seq } });
 }

@@ -158,9 +158,11 @@ export const MAX_NOTICE_LINES = 1_000_000;
  * dest. `from` names the appender: `s<stage>t<index>` under exactly-once (the same across the
  * task's restarts), `s<stage>t<index>-<pid>` under at-least-once (one per incarnation). `seq`
  * grows with each notice of one `from` (exactly-once: the task log's record number), and `total`
- * is every line that `from` has put in dest so far. The leader counts the latest `total` per
- * `from`, streams the lines to the job's watchers, and ignores a `seq` it has had (a resend).
- * `lines` may be empty: the notice then carries only the count (a worker's notice queue was full).
+ * is every line that `from` has put in dest so far; `lines` are its lines total-lines.length+1 ..
+ * total (a worker may send a task's consecutive notices as one). The leader counts the latest
+ * `total` per `from`, streams the lines it has not had, and ignores a `seq` it has had (a
+ * resend). `lines` may be empty: the notice then carries only the count (a worker's notice queue
+ * was full).
  */
 export const OutputsNoticeSchema = t.Object({
   job: t.String(),

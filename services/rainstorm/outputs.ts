@@ -2,9 +2,11 @@
  * A worker's output notices: after a last-stage task appended results to dest (dest_writer.ts),
  * it tells the leader (POST /outputs), so the submitter's stream and watch_job still print every
  * result and list_jobs counts them. The leader only listens: dest is written already, so a notice
- * is never on the data path. Notices go out in order (one at a time, per worker, so each task's
- * in order), retried with backoff to whichever address `leaderAddr()` names at that moment (the
- * elected leader). The queue is bounded: past NOTICE_QUEUE_MAX a notice keeps its counts and
+ * is never on the data path. Notices go out in order (one call at a time, per worker, so each
+ * task's in order), retried with backoff to whichever address `leaderAddr()` names at that moment
+ * (the elected leader). A task's consecutive notices waiting together go in one call (their lines
+ * joined, the last one's seq and total), so the notices keep up with the appends whatever the
+ * round trip to the leader; the leader tells lines apart by `total` (job_outputs.ts). The queue is bounded: past NOTICE_QUEUE_MAX a notice keeps its counts and
  * loses its lines (a watcher misses those lines, the counts stay right), so a leader that is
  * down or slow can never make a task wait or a worker's memory grow with the outputs.
  *
@@ -23,11 +25,13 @@ export const RECENT_NOTICES_PER_TASK = 64;
 /** A notice the leader did not take is sent again after this long, doubling up to NOTICE_RETRY_MAX_MS. */
 const NOTICE_RETRY_FIRST_MS = 50;
 const NOTICE_RETRY_MAX_MS = 2000;
+/** Most lines of one call when a task's waiting notices are sent together. */
+const NOTICE_MERGE_MAX_LINES = 50_000;
 /** How often flush() looks whether a job's notices are gone. */
 const FLUSH_POLL_MS = 5;
 
 export interface OutputNoticesOptions {
-  /** One attempt to deliver a notice; rejects when the leader did not take it (an error with a 4xx `status` is final). */
+  /** One attempt to deliver a notice; rejects when the leader did not take it (an error with a 4xx `status` but 421 is final). */
   send(leaderAddr: string, notice: OutputsNotice): Promise<void>;
   /** The leader's "host:port" now, or undefined while there is none. */
   leaderAddr(): string | undefined;
@@ -39,8 +43,8 @@ export class OutputNotices {
   private readonly queue: OutputsNotice[] = [];
   /** Each task's last notices, by `job/from`. */
   private readonly recent = new Map<string, OutputsNotice[]>();
-  /** The notice being sent (never merged into: its counts are on their way already). */
-  private inFlight: OutputsNotice | undefined;
+  /** The notices being sent (never merged into: their counts are on their way already). */
+  private readonly inFlight = new Set<OutputsNotice>();
   private draining = false;
   private stopped = false;
   private overflowLogged = false;
@@ -69,7 +73,7 @@ export class OutputNotices {
 
   /** The job ended here: its notices are no longer of use. */
   forgetJob(job: string): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.job === job && this.queue[i] !== this.inFlight) this.queue.splice(i, 1);
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.job === job && !this.inFlight.has(this.queue[i]!)) this.queue.splice(i, 1);
     for (const k of [...this.recent.keys()]) if (k.startsWith(`${job}/`)) this.recent.delete(k);
   }
 
@@ -105,7 +109,7 @@ export class OutputNotices {
       for (let i = this.queue.length - 1; i >= 0; i--) {
         const q = this.queue[i]!;
         if (q.job !== notice.job || q.from !== notice.from) continue;
-        if (q.lines.length === 0 && q !== this.inFlight && q.seq < notice.seq) return void (this.queue[i] = counts);
+        if (q.lines.length === 0 && !this.inFlight.has(q) && q.seq < notice.seq) return void (this.queue[i] = counts);
         break;
       }
       this.queue.push(counts);
@@ -119,28 +123,32 @@ export class OutputNotices {
     let pauseMs = NOTICE_RETRY_FIRST_MS;
     try {
       while (this.queue.length > 0 && !this.stopped) {
-        const head = this.queue[0]!;
+        const batch = this.nextCall();
+        const head = mergeNotices(batch);
         const addr = this.opts.leaderAddr();
         let done = false;
         if (addr !== undefined) {
-          this.inFlight = head;
+          for (const n of batch) this.inFlight.add(n);
           try {
             await this.opts.send(addr, head);
             done = true;
           } catch (err) {
             const status = (err as { status?: unknown }).status;
-            if (typeof status === "number" && status >= 400 && status < 500) {
+            // 421: that node is not the leader (any more): the next attempt asks leaderAddr() again.
+            if (typeof status === "number" && status >= 400 && status < 500 && status !== 421) {
               // The leader will never take it (a job it does not know, a malformed notice): retrying cannot help.
               this.opts.log.debug?.(`output notice ${head.from}#${head.seq} of ${head.job} refused by ${addr}: ${(err as Error).message}`);
               done = true;
             }
           } finally {
-            this.inFlight = undefined;
+            this.inFlight.clear();
           }
         }
         if (done) {
-          const i = this.queue.indexOf(head);
-          if (i >= 0) this.queue.splice(i, 1);
+          for (const n of batch) {
+            const i = this.queue.indexOf(n);
+            if (i >= 0) this.queue.splice(i, 1);
+          }
           pauseMs = NOTICE_RETRY_FIRST_MS;
           if (this.queue.length < NOTICE_QUEUE_MAX / 2) this.overflowLogged = false;
         } else {
@@ -152,4 +160,37 @@ export class OutputNotices {
       this.draining = false;
     }
   }
+
+  /** The queue's head and the notices of the same task right behind it that continue it (see mergeNotices). */
+  private nextCall(): OutputsNotice[] {
+    const batch = [this.queue[0]!];
+    let lines = batch[0]!.lines.length;
+    for (let i = 1; i < this.queue.length; i++) {
+      const prev = batch.at(-1)!;
+      const n = this.queue[i]!;
+      if (!continues(prev, n) || lines + n.lines.length > NOTICE_MERGE_MAX_LINES) break;
+      batch.push(n);
+      lines += n.lines.length;
+    }
+    return batch;
+  }
+}
+
+/** Whether `next` is the notice right after `prev` of the same task, with every line since (not a count-only one). */
+function continues(prev: OutputsNotice, next: OutputsNotice): boolean {
+  return (
+    next.job === prev.job &&
+    next.from === prev.from &&
+    next.seq > prev.seq &&
+    prev.lines.length > 0 &&
+    next.lines.length > 0 &&
+    next.total - prev.total === next.lines.length
+  );
+}
+
+/** Consecutive notices of one task as one: every line, in order, with the last one's seq and total. */
+export function mergeNotices(notices: OutputsNotice[]): OutputsNotice {
+  if (notices.length === 1) return notices[0]!;
+  const last = notices.at(-1)!;
+  return { ...last, lines: notices.flatMap((n) => n.lines) };
 }

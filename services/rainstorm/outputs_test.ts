@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { makeLogger } from "../shared/log.ts";
 import { VirtualClock } from "../testing/rainstorm_sim.ts";
 import type { OutputsNotice } from "./model.ts";
-import { NOTICE_QUEUE_MAX, OutputNotices, RECENT_NOTICES_PER_TASK } from "./outputs.ts";
+import { mergeNotices, NOTICE_QUEUE_MAX, OutputNotices, RECENT_NOTICES_PER_TASK } from "./outputs.ts";
 
 const notice = (seq: number, from = "s1t0", job = "job-n-1"): OutputsNotice => ({ job, stage: 1, index: 0, from, seq, total: seq * 2, lines: [`k\t${seq}`] });
 
@@ -67,12 +67,14 @@ describe("OutputNotices", () => {
     expect(sent).toEqual([{ addr: "new:1", from: "s1t0", seq: 1, lines: 1 }]);
   });
 
-  test("a refusal (4xx) is final: that notice is dropped, the next goes", async () => {
-    const { q, sent, until } = setup({ answer: (n) => (n.seq === 1 ? 404 : 200) });
+  test("a refusal (4xx) is final: that notice is dropped, the next goes; 421 (not the leader) is retried", async () => {
+    let notLeader = 2;
+    const { q, sent, until } = setup({ answer: (n) => (n.seq === 1 ? 404 : n.seq === 2 && notLeader-- > 0 ? 421 : 200) });
     q.push(notice(1));
     q.push(notice(2));
     await until(1000);
     expect(sent.map((s) => s.seq)).toEqual([2]);
+    expect(notLeader).toBe(-1);
   });
 
   test(`bounded: past ${NOTICE_QUEUE_MAX} queued, a notice keeps its counts without its lines, merged with its task's last count-only one; logged once`, async () => {
@@ -125,5 +127,32 @@ describe("OutputNotices", () => {
     expect(q.holds("job-n-1")).toBe(false);
     expect(q.holds("job-other-1")).toBe(true);
     q.stop();
+  });
+});
+
+describe("a task's waiting notices go in one call", () => {
+  test("consecutive notices of one task merge (lines joined, the last seq and total); another task's or a count-only one ends the run", async () => {
+    let leader: string | undefined;
+    const { q, sent, until } = setup({ leader: () => leader });
+    const n = (seq: number, from = "s1t0") => ({ ...notice(seq, from), total: seq, lines: [`k\t${seq}`] });
+    for (const x of [n(1), n(2), n(3), n(1, "s1t1"), n(4), n(5)]) q.push(x);
+    leader = "leader:1";
+    await until(1000);
+    expect(sent.map((s) => [s.from, s.seq, s.lines])).toEqual([
+      ["s1t0", 3, 3],
+      ["s1t1", 1, 1],
+      ["s1t0", 5, 2],
+    ]);
+  });
+
+  test("mergeNotices: one notice stays as it is", () => {
+    const one = notice(1);
+    expect(mergeNotices([one])).toBe(one);
+    expect(
+      mergeNotices([
+        { ...one, total: 1 },
+        { ...notice(2), total: 2 },
+      ]),
+    ).toEqual({ ...notice(2), total: 2, lines: ["k\t1", "k\t2"] });
   });
 });
