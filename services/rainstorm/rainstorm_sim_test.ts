@@ -107,6 +107,45 @@ describe("RainStorm simulated", () => {
     expect([...stored].filter((l) => !expected.has(l))).toEqual([]);
   });
 
+  test("exactly-once with a stateless last stage (grep then echo): the last stage keeps a task log, and under kills and loss dest has each result once", async () => {
+    const sim = new RainstormSim({ seed: 8, lossRate: 0.1 });
+    const grep = operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]);
+    const expected = LINES.flatMap((l) => grep.process("", l)).map((o) => `${o.key}\t${o.value}`);
+    const points = [0.2, 0.4, 0.6, 0.8].map((f) => Math.floor(expected.length * f));
+    let kills = 0;
+    const args = [
+      "2",
+      "3",
+      "-stage-config-map",
+      `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`,
+      "in.csv",
+      "out.txt",
+      "true",
+      "false",
+      "0",
+      "0",
+      "0",
+    ];
+    let logs: string[] = [];
+    const run = await sim.runJob(args, INPUT, (ev, r) => {
+      if (ev.event !== "output") return;
+      logs = [...sim.store.files.keys()].filter((name) => name.startsWith(`rainstorm/${r.job}/`)).sort();
+      while (points.length > 0 && r.outputs.length >= points[0]!) {
+        points.shift();
+        if (sim.killRandomTask(r.job)) kills++;
+      }
+    });
+    sim.stop();
+    expect(kills).toBe(4);
+    expect(run.failed).toBeUndefined();
+    // Only the last stage (echo) logs: grep before it replays deterministically.
+    expect(logs).toEqual([0, 1, 2].map((i) => `rainstorm/${run.job}/stage1-task${i}.log`));
+    const stored = run.dest.split("\n").filter(Boolean);
+    expect(stored.sort()).toEqual([...expected].sort());
+    expect([...run.outputs].sort()).toEqual([...expected].sort());
+    expect(run.events.at(-1)).toMatchObject({ event: "done", tuples_out: expected.length });
+  });
+
   test.each([1, 2, 3, 4, 5, 6])(
     "kill_job mid-run (seed %i): the job ends cancelled, no task or operator of it is left on any worker, dest keeps what was written",
     async (seed) => {
