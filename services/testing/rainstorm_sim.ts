@@ -334,10 +334,11 @@ export class RainstormSim {
     return {
       startTask: (to, start) => call(to, () => p.startTask(to, start)),
       setRoutes: (to, job, routes) => call(to, () => p.setRoutes(to, job, routes)),
-      stopJob: (to, job, eos) => call(to, () => p.stopJob(to, job, eos)),
-      retireTask: (to, job, stage, index) => call(to, () => p.retireTask(to, job, stage, index), RETIRE_CALL_TIMEOUT_MS),
-      killTask: (to, pid) => call(to, () => p.killTask(to, pid)),
+      stopJob: (to, job, eos, term) => call(to, () => p.stopJob(to, job, eos, term)),
+      retireTask: (to, job, stage, index, term) => call(to, () => p.retireTask(to, job, stage, index, term), RETIRE_CALL_TIMEOUT_MS),
+      killTask: (to, pid, term) => call(to, () => p.killTask(to, pid, term)),
       listTasks: (to) => call(to, () => p.listTasks(to), LIST_CALL_TIMEOUT_MS),
+      adopt: (to, term) => call(to, () => p.adopt(to, term), LIST_CALL_TIMEOUT_MS),
       // A batch travels as bytes: the receiver gets its own copy.
       sendBatch: (to, batch, timeoutMs) => call(to, () => p.sendBatch(to, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),
@@ -514,7 +515,7 @@ export interface ChaosResult {
 /**
  * One seeded chaos run of App 1 with exactly-once over `lines`: the seed picks the cluster size,
  * batch size, window, network delay and loss, and 1 to 3 faults (a task kill, or the crash of a
- * worker node other than the leader's), each fired when the sink has seen a seeded fraction of
+ * worker node other than the leader's), each fired when the stream has carried a seeded fraction of
  * the expected outputs. Returns what went wrong (nothing, if dest is exactly golden).
  */
 export async function chaosRun(seed: number, lines: string[]): Promise<ChaosResult> {
