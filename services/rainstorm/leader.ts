@@ -383,7 +383,7 @@ export class Leader {
 
   /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
   private runtimeFor(id: string, spec: JobSpec): JobRuntime {
-    return { listeners: new Set(), recent: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}`) };
+    return { listeners: new Set(), recent: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
   }
 
   /** The source of a job, then its end: done once every result is in dest, failed on an error. */

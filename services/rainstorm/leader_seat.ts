@@ -127,7 +127,10 @@ export class LeaderSeat {
   private reconsider(): void {
     // Until this node's view is current it may not even see the leader: keep what it has.
     if (!this.viewReady || this.stopped) return;
-    this.electedAddr = electLeader(this.live, this.candidates);
+    const elected = electLeader(this.live, this.candidates);
+    if (elected !== this.electedAddr)
+      this.opts.log.info(`membership elects ${elected ?? "no node"} as the RainStorm leader (was ${this.electedAddr ?? "none"})`);
+    this.electedAddr = elected;
     if (this.electedAddr === this.selfAddr) {
       if (!this.leader && !this.claiming) void this.takeLead();
     } else if (this.leader) this.stepDown(`membership now elects ${this.electedAddr ?? "no node"}`);
