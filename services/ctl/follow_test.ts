@@ -220,6 +220,23 @@ describe("ctl follows a job across a leader failover", () => {
 });
 
 describe("finding the leader", () => {
+  /**
+   * list_jobs' call as ctl makes it (atLeader) while `stale` answers 421 naming `named` (and
+   * does `then`) and `leader` lists the jobs: [the host that answered, its answer, 421s given].
+   */
+  async function listJobsVia(config: string, stale: FakeNode, named: string, leader: FakeNode, then = () => {}): Promise<unknown[]> {
+    let refused = 0;
+    stale.route = () => {
+      refused++;
+      then();
+      return notLeader(named);
+    };
+    leader.route = (_req, path) => (path === "/jobs" ? Response.json([SUMMARY]) : refusal(404, "not scripted"));
+    const ctx = await makeCtx({ config, json: false, timeout: "2000" });
+    const r = await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).jobs(addr, { timeoutMs: ctx.timeoutMs })));
+    return [r.host, r.value, refused];
+  }
+
   test("GET /leader of the nodes ctl knows; a 421 from a stale leader: asked again, the new leader answers", async () => {
     const config = startNodes();
     const [n1, n2, n3] = nodes as [FakeNode, FakeNode, FakeNode];
@@ -230,32 +247,15 @@ describe("finding the leader", () => {
     n1.leader = () => ({ leader: rs(n1.host), term: 3, self: true });
     n2.leader = () => late({ leader: rs(n3.host), term: 4, self: false });
     n3.leader = () => late({ leader: rs(n3.host), term: 4, self: true });
-    let refused = 0;
-    n1.route = () => {
-      refused++;
-      n1.leader = () => ({ leader: rs(n3.host), term: 4, self: false });
-      return notLeader(n1.host);
-    };
-    n3.route = (_req, path) => (path === "/jobs" ? Response.json([SUMMARY]) : refusal(404, "not scripted"));
-    // Node 1 is the first node of the config: it is asked first and its answer comes first.
-    const ctx = await makeCtx({ config, json: false, timeout: "2000" });
-    const r = await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).jobs(addr, { timeoutMs: ctx.timeoutMs })));
-    expect([r.host, r.value, refused]).toEqual([n3.host, [SUMMARY], 1]);
+    const learns = () => (n1.leader = () => ({ leader: rs(n3.host), term: 4, self: false }));
+    expect(await listJobsVia(config, n1, n1.host, n3, learns)).toEqual([n3.host, [SUMMARY], 1]);
   });
 
   test("a 421 naming the leader is followed there", async () => {
     const config = startNodes();
     const [n1, n2] = nodes as [FakeNode, FakeNode];
     for (const n of nodes) n.leader = () => ({ leader: rs(n1.host), term: 1, self: n === n1 });
-    let refused = 0;
-    n1.route = () => {
-      refused++;
-      return notLeader(n2.host);
-    };
-    n2.route = (_req, path) => (path === "/jobs" ? Response.json([SUMMARY]) : refusal(404, "not scripted"));
-    const ctx = await makeCtx({ config, json: false, timeout: "2000" });
-    const r = await atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).jobs(addr, { timeoutMs: ctx.timeoutMs })));
-    expect([r.host, r.value, refused]).toEqual([n2.host, [SUMMARY], 1]);
+    expect(await listJobsVia(config, n1, n2.host, n2)).toEqual([n2.host, [SUMMARY], 1]);
   });
 
   test("no node names a leader within --timeout: an error naming every node asked and its answer", async () => {
