@@ -2,7 +2,8 @@
  * Following a job's events until it ends, across leader failovers: how ctl tells each event
  * (results to stdout, news to stderr, --json: every event as a line), and what it does when the
  * leader's stream breaks (the connection reset or refused, the stream ending before a final
- * event): find the leader again (leader.ts askLeader), reattach with GET /jobs/:job/events, say
+ * event, or a stream gone quiet while another node leads): find the leader again (leader.ts
+ * askLeader), reattach with GET /jobs/:job/events, say
  * so on stderr, and go on printing. The reattached stream replays the job's recent events; the
  * ReplayFilter (replay_filter.ts) drops those already printed, so no result line is printed twice
  * and none is lost. `ctl rainstorm` and `ctl watch_job` both follow through here.
@@ -11,8 +12,8 @@ import { whyFailed } from "../shared/http.ts";
 import type { JobEvent } from "../rainstorm/model.ts";
 import type { Ctx } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
-import { askLeader, knownNodes, NoLeaderFound } from "./leader.ts";
-import { client, leaderQuery, rainstormd } from "./rainstormd.ts";
+import { askLeader, knownNodes, leaderNamedNow, NoLeaderFound } from "./leader.ts";
+import { leaderQuery, rainstormd, streamClient } from "./rainstormd.ts";
 import { ReplayFilter } from "./replay_filter.ts";
 
 /**
@@ -24,6 +25,14 @@ export const FAILOVER_TIMEOUT_MS = 60_000;
 
 /** Between two reattach attempts (no leader yet, or it is still rebuilding: 503, 404). */
 export const REATTACH_PAUSE_MS = 500;
+
+/**
+ * A stream without an event for this long makes ctl ask who leads (one GET /leader round): a
+ * leader paused past failure detection (SIGSTOP) keeps its connection open and says nothing while
+ * another leads the job. Failure detection itself takes seconds, so asking more often would not
+ * find the new leader much sooner; a quiet job costs one round per period.
+ */
+export const QUIET_CHECK_MS = 5000;
 
 /** Where a followed job is printed: `out` is stdout (one line per call), `err` stderr. */
 export interface FollowIo {
@@ -41,6 +50,8 @@ export interface FollowOptions {
   io?: FollowIo;
   /** Default FAILOVER_TIMEOUT_MS (tests give less). */
   failoverTimeoutMs?: number;
+  /** Default QUIET_CHECK_MS (tests give less). */
+  quietCheckMs?: number;
 }
 
 /** How ctl tells one job event: result lines go to stdout, news to stderr; `error` is why the job did not complete. */
@@ -75,23 +86,58 @@ export function eventText(ev: JobEvent): { stdout?: string; stderr?: string; err
   }
 }
 
-/** A stream of a job's events and the leader that sends it. */
+/** A stream of a job's events, the leader that sends it (and its term, when a node named it), and how to drop it. */
 export interface Attached {
   host: string;
+  term?: number;
   events: AsyncIterable<JobEvent>;
+  /** Close the stream's connection (rainstormd.ts streamClient); absent: it cannot be dropped. */
+  drop?: () => void;
 }
 
 /** How one stream ended: with the job (`failure` unless done), or broken off (`why`). */
 type StreamEnd = { final: true; failure?: string } | { final: false; why: string; job?: string };
 
+/** Whether the leader `named` now takes over from the one ctl is `attached` to: another node, in a newer term when both are known. */
+export function supersedes(named: { host: string; term?: number }, attached: { host: string; term?: number }): boolean {
+  return named.host !== attached.host && (named.term === undefined || attached.term === undefined || named.term > attached.term);
+}
+
+/** `promise`, or QUIET if it has not settled within `ms`. */
+const QUIET = Symbol("quiet");
+async function orQuiet<T>(promise: Promise<T>, ms: number): Promise<T | typeof QUIET> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([promise, new Promise<typeof QUIET>((resolve) => (timer = setTimeout(() => resolve(QUIET), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Print a job's events as they come (--json: one JSON line each) through `filter`; a reattached
- * stream's `watching` is not printed (the line saying ctl follows the job stands for it).
+ * stream's `watching` is not printed (the line saying ctl follows the job stands for it). After
+ * `quietMs` without an event, ask who leads: a leader paused past failure detection keeps its
+ * connection open and says nothing, while another leads the job; then drop this stream.
  */
-async function printStream(ctx: Ctx, io: FollowIo, stream: Attached, filter: ReplayFilter, reattached: boolean): Promise<StreamEnd> {
+async function printStream(ctx: Ctx, io: FollowIo, stream: Attached, filter: ReplayFilter, reattached: boolean, quietMs: number): Promise<StreamEnd> {
   let job: string | undefined;
+  const events = stream.events[Symbol.asyncIterator]();
   try {
-    for await (const ev of stream.events) {
+    for (;;) {
+      const next = events.next();
+      let got = await orQuiet(next, quietMs);
+      while (got === QUIET) {
+        const named = await leaderNamedNow(ctx);
+        if (named !== undefined && supersedes(named, stream)) {
+          next.catch(() => undefined); // the dropped stream's read fails: nobody waits for it
+          stream.drop?.();
+          return { final: false, why: `no event for ${quietMs / 1000} s, and ${named.host} leads now`, job };
+        }
+        got = await orQuiet(next, quietMs);
+      }
+      if (got.done) return { final: false, why: "its stream ended before the job did", job };
+      const ev = got.value;
       if (ev.event === "accepted") job = ev.job;
       if ((reattached && ev.event === "watching") || !filter.admit(ev)) continue;
       const text = eventText(ev);
@@ -101,9 +147,9 @@ async function printStream(ctx: Ctx, io: FollowIo, stream: Attached, filter: Rep
       if (ev.event === "done") return { final: true };
       if (text.error !== undefined) return { final: true, failure: text.error };
     }
-    return { final: false, why: "its stream ended before the job did", job };
   } catch (err) {
     // A reset connection, or a line cut in the middle (not JSON): the stream is broken either way.
+    stream.drop?.();
     return { final: false, why: whyFailed(err), job };
   }
 }
@@ -118,7 +164,7 @@ function settling(err: unknown): boolean {
  * After `lost` broke off: find the leader and reattach to `job` there, until one answers or the
  * failover deadline passes (then a CtlError saying what was lost, why, and what was tried last).
  */
-async function reattach(ctx: Ctx, job: string, lost: string, why: string, failoverTimeoutMs: number): Promise<Attached & { term?: number }> {
+async function reattach(ctx: Ctx, job: string, lost: string, why: string, failoverTimeoutMs: number): Promise<Attached> {
   const deadlineMs = performance.now() + failoverTimeoutMs;
   const gaveUp = (last: string) =>
     new CtlError(`job ${job}: leader ${rainstormd(ctx, lost)} lost (${why}) and no leader took the job within ${failoverTimeoutMs / 1000} s; last: ${last}`);
@@ -126,8 +172,9 @@ async function reattach(ctx: Ctx, job: string, lost: string, why: string, failov
     try {
       const leader = await askLeader(ctx, deadlineMs);
       const acceptWithinMs = Math.max(1, Math.min(ctx.timeoutMs, deadlineMs - performance.now()));
-      const stream = await leaderQuery(ctx, leader.host, (addr) => client(ctx).watchJob(addr, job, { acceptWithinMs }));
-      return { host: leader.host, term: leader.term, events: stream.events };
+      const { rs, drop } = streamClient(ctx);
+      const stream = await leaderQuery(ctx, leader.host, (addr) => rs.watchJob(addr, job, { acceptWithinMs }));
+      return { ...leader, events: stream.events, drop };
     } catch (err) {
       if (err instanceof NoLeaderFound) throw gaveUp(err.message);
       if (!settling(err)) throw err;
@@ -152,7 +199,7 @@ export async function followJob(ctx: Ctx, job: string | undefined, first: Attach
   const learning = knownNodes(ctx);
   let attached = first;
   for (let reattached = false; ; reattached = true) {
-    const end = await printStream(ctx, io, attached, filter, reattached);
+    const end = await printStream(ctx, io, attached, filter, reattached, opts.quietCheckMs ?? QUIET_CHECK_MS);
     if (end.final) return end.failure;
     job ??= end.job;
     if (job === undefined) return `the leader's stream ended before the job was accepted (${end.why})`;
@@ -167,4 +214,3 @@ export async function followJob(ctx: Ctx, job: string | undefined, first: Attach
     }
   }
 }
-

@@ -16,7 +16,7 @@ import { tempPath, waitFor } from "../testing/cluster.ts";
 import { testNet } from "../testing/net.ts";
 import { scaled } from "../testing/time.ts";
 import { makeCtx } from "./context.ts";
-import { type FollowIo } from "./follow.ts";
+import { type FollowIo, supersedes } from "./follow.ts";
 import { atLeader, NoLeaderFound } from "./leader.ts";
 import { runRainstorm } from "./rainstorm.ts";
 import { client, leaderQuery } from "./rainstormd.ts";
@@ -216,6 +216,43 @@ describe("ctl follows a job across a leader failover", () => {
     expect(error).toContain(`rainstormd at ${rs(n1.host)} unreachable: `);
     expect(error).toEndWith(`${n2.host}: no leader (term 1); ${n3.host}: no leader (term 1)`);
     expect(io.stdout).toEqual(["a\nb", "c"]);
+  });
+});
+
+describe("a leader paused past failure detection (its stream open, silent)", () => {
+  test("after a quiet period ctl asks who leads, drops the silent stream and follows the job on the new leader: each line once, exit 0", async () => {
+    const config = startNodes();
+    node1LeadsAndStreams();
+    const [n1, n2] = nodes as [FakeNode, FakeNode];
+    const io = capture();
+    const quietCheckMs = 300;
+    const running = runRainstorm([...APP, "--config", config, "--timeout", "2000"], { io, failoverTimeoutMs: scaled(20_000), quietCheckMs });
+    await waitFor(() => io.stdout.includes("c"), scaled(5000), "ctl printing the first results");
+    // Node 1 is paused: it answers nothing, its stream stays open. Node 2 leads in term 2.
+    n1.leader = () => new Promise<never>(() => {});
+    for (const n of nodes.slice(1)) n.leader = () => ({ leader: rs(n2.host), term: 2, self: n === n2 });
+    n2.route = () => new Response(ndjson([{ event: "watching", summary: SUMMARY, replayed: 1 }, out("s0t0", 2, ["c"]), out("s0t0", 3, ["d"]), DONE]));
+    const stream = n1.servers[0]!;
+    expect(stream.pendingRequests).toBe(1);
+    expect(await running).toBe(0);
+    // ctl closed the paused leader's stream (else its process could not exit).
+    await waitFor(() => stream.pendingRequests === 0, scaled(2000), "the silent stream closed");
+    expect(io.stdout).toEqual(["a\nb", "c", "d"]);
+    expect(io.stderr.slice(-2)).toEqual([
+      `leader ${rs(n1.host)} lost; following job ${JOB} on ${rs(n2.host)} (term 2)`,
+      `job ${JOB} done: 5 tuples read, 5 out, 2.0 s, 2 tuples/s; results in HyDFS out.txt`,
+    ]);
+  });
+
+  test.each([
+    [{ host: "b", term: 2 }, { host: "a", term: 1 }, true],
+    [{ host: "b", term: 1 }, { host: "a", term: 1 }, false],
+    [{ host: "b", term: 1 }, { host: "a", term: 2 }, false],
+    [{ host: "a", term: 3 }, { host: "a", term: 2 }, false],
+    [{ host: "b" }, { host: "a", term: 2 }, true],
+    [{ host: "b", term: 1 }, { host: "a" }, true],
+  ])("named %j, attached %j: supersedes = %p", (named, attached, expected) => {
+    expect(supersedes(named, attached)).toBe(expected);
   });
 });
 

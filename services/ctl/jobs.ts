@@ -13,7 +13,7 @@ import { commonArgs, type Ctx, makeCtx, print, table } from "./context.ts";
 import { CtlError } from "./errors.ts";
 import { followJob } from "./follow.ts";
 import { atLeader } from "./leader.ts";
-import { client, leaderQuery, rainstormd } from "./rainstormd.ts";
+import { client, leaderQuery, rainstormd, streamClient } from "./rainstormd.ts";
 
 /**
  * The least time kill_job waits for its answer, whatever --timeout says: the leader answers once
@@ -96,8 +96,9 @@ export const watchJobCmd = jobCommand(
   "from any shell, print a job's events and results from now on (after a summary line and its recent past) until it ends; exit 0 when done, 1 when failed or cancelled",
   async (ctx, job) => {
     // Only the answer's start is due within --timeout; the watch then lasts as long as the job.
-    const { host, value: stream } = await askLeader(ctx, (rs, addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs }));
-    const failure = await followJob(ctx, job, { host, events: stream.events });
+    const { rs, drop } = streamClient(ctx);
+    const { host, term, value: stream } = await atLeader(ctx, (at) => leaderQuery(ctx, at, (addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })));
+    const failure = await followJob(ctx, job, { host, term, events: stream.events, drop });
     if (failure !== undefined) throw new CtlError(failure);
   },
 );

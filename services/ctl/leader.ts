@@ -93,24 +93,41 @@ async function askOne(ctx: Ctx, host: string): Promise<Said> {
 /** No node named a leader before the deadline: the message names every node asked and what it said last. */
 export class NoLeaderFound extends CtlError {}
 
+/** What one node said when it named no leader. */
+type NoneSaid = Exclude<Said, { leader: FoundLeader }>;
+
+/** One round: every known node asked GET /leader at once; the first leader named, else what each said. */
+async function askRound(ctx: Ctx): Promise<{ found: FoundLeader } | { nodes: string[]; said: NoneSaid[] }> {
+  const nodes = await knownNodes(ctx);
+  const asks = nodes.map((host) => askOne(ctx, host));
+  const naming = asks.map(async (ask) => {
+    const said = await ask;
+    if ("leader" in said) return said.leader;
+    throw new CtlError(said.none);
+  });
+  const found = await Promise.any(naming).catch(() => undefined);
+  if (found !== undefined) return { found };
+  return { nodes, said: (await Promise.all(asks)) as NoneSaid[] };
+}
+
+/** The leader the first node to answer names now, if one does (one round; nothing for nodes from before leader election). */
+export async function leaderNamedNow(ctx: Ctx): Promise<FoundLeader | undefined> {
+  const round = await askRound(ctx);
+  return "found" in round ? round.found : undefined;
+}
+
 /**
  * Ask every known node GET /leader, all at once; the first that names a leader wins. Rounds
  * repeat every LEADER_ASK_PAUSE_MS until `deadlineMs` (performance.now() time), then
- * NoLeaderFound (the last round asked at the deadline). Nodes from before leader election (every answer a 404) have no GET /leader: for
- * them the old rule holds, the first introducer's host (rainstorm/config.ts leaderHost).
+ * NoLeaderFound (the last round asked at the deadline). Nodes from before leader election (every
+ * answer a 404) have no GET /leader: for them the old rule holds, the first introducer's host
+ * (rainstorm/config.ts leaderHost).
  */
 export async function askLeader(ctx: Ctx, deadlineMs: number): Promise<FoundLeader> {
   for (;;) {
-    const nodes = await knownNodes(ctx);
-    const asks = nodes.map((host) => askOne(ctx, host));
-    const naming = asks.map(async (ask) => {
-      const said = await ask;
-      if ("leader" in said) return said.leader;
-      throw new CtlError(said.none);
-    });
-    const found = await Promise.any(naming).catch(() => undefined);
-    if (found !== undefined) return found;
-    const said = (await Promise.all(asks)) as Exclude<Said, { leader: FoundLeader }>[];
+    const round = await askRound(ctx);
+    if ("found" in round) return round.found;
+    const { nodes, said } = round;
     if (said.some((s) => s.old) && said.every((s) => s.old || s.down)) return { host: await leaderByRule(ctx) };
     // The last round is asked at the deadline: a leader elected just before it is still found.
     const leftMs = deadlineMs - performance.now();
@@ -156,18 +173,19 @@ export function redirectedLeader(err: unknown, from: string): string | undefined
 /**
  * Run `call` against the RainStorm leader (leaderTarget). A 421 means the node is not (or no
  * longer) the leader: call the node it names, else the one the cluster names now (askLeader),
- * at most MAX_LEADER_CALLS calls in all, the search within --timeout. Resolves with the host that
- * answered.
+ * at most MAX_LEADER_CALLS calls in all, the search within --timeout. Resolves with the leader
+ * that answered (its term when a node named it) and the answer.
  */
-export async function atLeader<T>(ctx: Ctx, call: (host: string) => Promise<T>): Promise<{ host: string; value: T }> {
+export async function atLeader<T>(ctx: Ctx, call: (host: string) => Promise<T>): Promise<FoundLeader & { value: T }> {
   const deadlineMs = performance.now() + ctx.timeoutMs;
-  let host = (await leaderTarget(ctx)).host;
+  let leader = await leaderTarget(ctx);
   for (let calls = 1; ; calls++) {
     try {
-      return { host, value: await call(host) };
+      return { ...leader, value: await call(leader.host) };
     } catch (err) {
       if (!(err instanceof CtlHttpError) || err.status !== 421 || calls >= MAX_LEADER_CALLS) throw err;
-      host = redirectedLeader(err, host) ?? (await askLeader(ctx, deadlineMs)).host;
+      const named = redirectedLeader(err, leader.host);
+      leader = named !== undefined ? { host: named } : await askLeader(ctx, deadlineMs);
     }
   }
 }

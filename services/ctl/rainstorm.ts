@@ -13,13 +13,13 @@
 import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
 import { whyFailed } from "../shared/http.ts";
-import { type JobStream, RainstormHttpError } from "../rainstorm/client.ts";
+import { type JobStream, type RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
 import type { ListedTask } from "../rainstorm/model.ts";
 import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
-import { type FollowOptions, followJob, PROCESS_IO } from "./follow.ts";
+import { type FollowIo, type FollowOptions, followJob, PROCESS_IO } from "./follow.ts";
 import { atLeader } from "./leader.ts";
-import { client, leaderQuery, rainstormd, refused } from "./rainstormd.ts";
+import { client, leaderQuery, rainstormd, refused, streamClient } from "./rainstormd.ts";
 import { type Attempt, CTL_RETRY, REAL_TIME, RetriesExhausted, retrying } from "../shared/retry.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
@@ -51,12 +51,12 @@ export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: List
   return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).listTasks(addr, { timeoutMs: ctx.timeoutMs })));
 }
 
-/** POST the job to `host`'s rainstormd; the answer must begin within the timeout. */
-async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
+/** POST the job to `host`'s rainstormd through `rs`; the answer must begin within the timeout. */
+async function submit(ctx: Ctx, rs: RainstormClient, host: string, args: string[]): Promise<JobStream> {
   try {
     // The leader must accept or refuse within the timeout; after that the job runs as long as its
     // input and the leader's stream ends it.
-    return await client(ctx).submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
+    return await rs.submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
   } catch (err) {
     if (err instanceof RainstormHttpError) throw refused(err, "");
     throw new CtlError(`RainStorm leader at ${rainstormd(ctx, host)} unreachable: ${whyFailed(err)}`);
@@ -68,7 +68,7 @@ async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream
  * a restart): nothing was started then, so asking again is safe. Retries follow CTL_RETRY and end
  * with --timeout; each says `retrying: <error>` on stderr, as ctl's HyDFS commands do.
  */
-async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
+async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, args: string[], io: FollowIo): Promise<JobStream> {
   const policy = { ...CTL_RETRY, deadlineMs: ctx.timeoutMs };
   let last: CtlHttpError | undefined;
   try {
@@ -77,14 +77,14 @@ async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promis
       policy,
       async (): Promise<Attempt<JobStream>> => {
         try {
-          return { value: await submit(ctx, host, args) };
+          return { value: await submit(ctx, rs, host, args) };
         } catch (err) {
           if (!(err instanceof CtlHttpError) || err.status !== 503) throw err;
           last = err;
           return { retry: err.message, status: 503 };
         }
       },
-      { ...REAL_TIME, onRetry: (why) => process.stderr.write(`retrying: ${why}\n`) },
+      { ...REAL_TIME, onRetry: (why) => io.err(`retrying: ${why}`) },
     );
   } catch (err) {
     // Out of retries: the last refusal, in the leader's words.
@@ -99,10 +99,12 @@ async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promis
 export async function runRainstorm(raw: string[], opts: FollowOptions = {}): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
-  const { host, value: job } = await atLeader(ctx, (at) => submitRetrying503(ctx, at, rest));
-  const failure = await followJob(ctx, job.jobId ?? undefined, { host, events: job.events }, opts);
+  const io = opts.io ?? PROCESS_IO;
+  const { rs, drop } = streamClient(ctx);
+  const { host, term, value: job } = await atLeader(ctx, (at) => submitRetrying503(ctx, rs, at, rest, io));
+  const failure = await followJob(ctx, job.jobId ?? undefined, { host, term, events: job.events, drop }, opts);
   if (failure === undefined) return 0;
-  (opts.io ?? PROCESS_IO).err(`error: ${failure}`);
+  io.err(`error: ${failure}`);
   return 1;
 }
 

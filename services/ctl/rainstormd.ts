@@ -4,7 +4,7 @@
  * followed). Separate from rainstorm.ts because finding the leader (leader.ts), following a job
  * (follow.ts) and every RainStorm command call through it.
  */
-import { HttpCallError } from "../shared/http.ts";
+import { ClusterHttp, type Deadline, HttpCallError } from "../shared/http.ts";
 import { RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
 import type { Ctx } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
@@ -12,6 +12,30 @@ import { CtlError, CtlHttpError } from "./errors.ts";
 /** The client of rainstormd for this command (signed with the cluster secret). */
 export function client(ctx: Ctx): RainstormClient {
   return new RainstormClient(ctx.http);
+}
+
+/**
+ * A ClusterHttp whose streams can be dropped: `drop()` aborts every call made through it, body
+ * included. A leader paused (SIGSTOP) holds its stream open without a word; ctl then follows the
+ * job elsewhere and must close that connection, or the process could not exit.
+ */
+class DroppableHttp extends ClusterHttp {
+  private readonly dropped = new AbortController();
+
+  override fetch(url: string, init: Omit<RequestInit, "signal"> & Deadline): Promise<Response> {
+    if (init.signal === undefined) return super.fetch(url, init);
+    return super.fetch(url, { ...init, signal: AbortSignal.any([init.signal, this.dropped.signal]) });
+  }
+
+  drop(): void {
+    this.dropped.abort();
+  }
+}
+
+/** A client for one stream of job events (submit or watch), and how to drop that stream. */
+export function streamClient(ctx: Ctx): { rs: RainstormClient; drop: () => void } {
+  const http = new DroppableHttp(ctx.cfg.cluster_secret);
+  return { rs: new RainstormClient(http), drop: () => http.drop() };
 }
 
 /** `host`'s rainstormd, "host:port". */
