@@ -17,6 +17,7 @@ import { type ClusterHttp, HttpCallError, readError, retryableStatus } from "../
 import { readLines } from "../shared/lines.ts";
 import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared/retry.ts";
 import type {
+  Adopt,
   Batch,
   BatchKind,
   JobEvent,
@@ -28,6 +29,7 @@ import type {
   KillPid,
   KillTaskAnswer,
   KillTaskRequest,
+  LeaderInfo,
   Ok,
   PidKilled,
   RetireTask,
@@ -50,6 +52,9 @@ export const JOB_ID_HEADER = "x-job-id";
 export function isFinalEvent(ev: JobEvent): boolean {
   return ev.event === "done" || ev.event === "failed" || ev.event === "cancelled";
 }
+
+/** A leader's term as a body field: present only when the caller gives one. */
+const termOf = (opts: { term?: number }) => (opts.term === undefined ? {} : { term: opts.term });
 
 /** The content type of a batch (msgpack, model.ts Batch). */
 const BATCH_CONTENT_TYPE = "application/msgpack";
@@ -184,21 +189,32 @@ export class RainstormClient {
   }
 
   /** POST /worker/stop_job: stop the job's tasks there; resolves with how many stopped. Safe to repeat. */
-  async stopJob(worker: string, job: string, endOfStream: boolean, opts: CallOptions = {}): Promise<number> {
-    return (await this.call<JobStopped>(worker, "POST", "/worker/stop_job", { job, end_of_stream: endOfStream } satisfies StopJob, opts)).stopped;
+  async stopJob(worker: string, job: string, endOfStream: boolean, opts: CallOptions & { term?: number } = {}): Promise<number> {
+    const body = { job, end_of_stream: endOfStream, ...termOf(opts) } satisfies StopJob;
+    return (await this.call<JobStopped>(worker, "POST", "/worker/stop_job", body, opts)).stopped;
   }
 
   /**
    * POST /worker/retire: stop a task autoscaling removed, once it is idle (a 404 when it is not
    * there). The worker waits up to 30 s for that: give a timeoutMs above it.
    */
-  retireTask(worker: string, job: string, stage: number, index: number, opts: Omit<CallOptions, "retry"> = {}): Promise<TaskRetired> {
-    return this.call(worker, "POST", "/worker/retire", { job, stage, index } satisfies RetireTask, opts);
+  retireTask(worker: string, job: string, stage: number, index: number, opts: Omit<CallOptions, "retry"> & { term?: number } = {}): Promise<TaskRetired> {
+    return this.call(worker, "POST", "/worker/retire", { job, stage, index, ...termOf(opts) } satisfies RetireTask, opts);
   }
 
   /** POST /worker/kill: kill one operator process there, by pid. */
-  killPid(worker: string, pid: number, opts: Omit<CallOptions, "retry"> = {}): Promise<PidKilled> {
-    return this.call(worker, "POST", "/worker/kill", { pid } satisfies KillPid, opts);
+  killPid(worker: string, pid: number, opts: Omit<CallOptions, "retry"> & { term?: number } = {}): Promise<PidKilled> {
+    return this.call(worker, "POST", "/worker/kill", { pid, ...termOf(opts) } satisfies KillPid, opts);
+  }
+
+  /** POST /worker/adopt: a new leader's term (a worker that has seen a higher one refuses, 409); answers the tasks running there. */
+  adopt(worker: string, term: number, opts: CallOptions = {}): Promise<WorkerTask[]> {
+    return this.call(worker, "POST", "/worker/adopt", { term } satisfies Adopt, opts);
+  }
+
+  /** GET /leader: the leader this node's view elects, and the highest term it knows. */
+  leader(node: string, opts: CallOptions = {}): Promise<LeaderInfo> {
+    return this.call(node, "GET", "/leader", undefined, opts);
   }
 
   /** GET /worker/tasks: the tasks running there, with their counters. */

@@ -12,7 +12,23 @@ function offOrIntIn(lo: number, hi: number): (v: unknown) => Parsed<number> {
 }
 
 export const RAINSTORM_SETTINGS = {
-  leader: { default: "", unit: "host", parse: text(), doc: 'host whose rainstormd is the leader ("" = the host of the first introducer)' },
+  leader: {
+    default: "",
+    unit: "host",
+    parse: text(),
+    doc:
+      'the one host that may lead RainStorm, with no failover ("" = any of leader_candidates: the oldest alive one ' +
+      "leads, and another takes over within seconds of its failure)",
+  },
+  leader_candidates: {
+    default: "",
+    unit: "hosts",
+    parse: matching(/^[A-Za-z0-9.:\-]*(,\s*[A-Za-z0-9.:\-]+)*,?$/, "expected a comma-separated list of hosts"),
+    doc:
+      'comma-separated hosts that may lead ("" = every node). The leader is the one of them, alive, whose memberd ' +
+      "started first (docs/ARCHITECTURE.md); fewer candidates keep the leader's load off the others, but a " +
+      "failover needs one of them alive",
+  },
   ops_dir: {
     default: "",
     unit: "path",
@@ -114,7 +130,11 @@ export type RainstormSettings = ValuesOf<typeof RAINSTORM_SETTINGS>;
 
 export const DEFAULT_RAINSTORM: RainstormSettings = defaultsOf(RAINSTORM_SETTINGS);
 
-/** The leader's host: configured, else the first introducer's, else this node's. */
+/**
+ * The host most likely to lead a cluster that just started: the configured leader, else the first
+ * introducer's (it starts first), else this node's. Only a first guess (ctl, the node record):
+ * who leads is decided by election.ts on the live membership.
+ */
 export function leaderHost(cfg: { host: string; introducers: readonly string[]; rainstorm: { leader: string } }): string {
   return cfg.rainstorm.leader || cfg.introducers[0]?.split(":")[0] || cfg.host;
 }

@@ -16,10 +16,12 @@ import { eventStream } from "./job_watch.ts";
 import { DASHBOARD_ASSETS, dashboardAssets } from "./dashboard/page.ts";
 import type { DashboardHub } from "./dashboard/stream.ts";
 import {
+  AdoptSchema,
   JobSubmissionSchema,
   KillJobRequestSchema,
   KillPidSchema,
   KillTaskRequestSchema,
+  type LeaderInfo,
   RetireTaskSchema,
   RoutesUpdateSchema,
   StopJobSchema,
@@ -32,9 +34,11 @@ export interface RainstormAppOptions {
   /** This node's address: requests must be signed for it. */
   host: string;
   worker: Worker;
-  /** Present on the leader node only. */
+  /** Whether this node leads now, its Leader, and who leads by its view (leader_seat.ts). */
+  seat?: LeaderSeatView;
+  /** Without a seat (tests): this leader, always; or none, naming `leaderHost`. */
   leader?: Leader;
-  leaderHost: string;
+  leaderHost?: string;
   /** The dashboard's stream (GET /dashboard/stream); absent: 503. */
   dashboard?: DashboardHub;
 }
@@ -46,7 +50,18 @@ export interface RainstormAppOptions {
  */
 export const DASHBOARD_PUBLIC_ROUTES = DASHBOARD_ASSETS.map((path) => `GET ${path}`);
 
-export function rainstormApp(opts: RainstormAppOptions) {
+/** A seat that never changes: `leader` leads in term 1, or (without one) the node at `leaderHost` does. */
+export function fixedSeat(leader: Leader | undefined, leaderHost = ""): LeaderSeatView {
+  return {
+    current: () => leader,
+    isTakingOver: () => false,
+    elected: () => (leader ? leader.selfAddr : leaderHost ? `${leaderHost}:15000` : undefined),
+    knownTerm: () => leader?.term ?? 0,
+  };
+}
+
+export function rainstormApp(raw: RainstormAppOptions) {
+  const opts = { ...raw, seat: raw.seat ?? fixedSeat(raw.leader, raw.leaderHost) };
   const verifier = requestVerifier(opts.secret, opts.host);
   const app = baseApp(opts, verifier);
   // Routes are added to this one instance after its hooks, so the hooks cover every route.
@@ -57,7 +72,7 @@ export function rainstormApp(opts: RainstormAppOptions) {
 }
 
 /** The hooks (errors, then authentication) and the routes about the daemon itself. */
-function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefined) {
+function baseApp(opts: RainstormAppOptions & { seat: LeaderSeatView }, verifier: RequestVerifier | undefined) {
   return (
     new Elysia()
       .onError((ctx) => errorAnswer(ctx))
@@ -70,7 +85,7 @@ function baseApp(opts: RainstormAppOptions, verifier: RequestVerifier | undefine
       }))
       .get("/metrics", ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4";
-        return metricsText(opts.worker, opts.leader, verifier);
+        return metricsText(opts.worker, opts.seat.current(), verifier);
       })
   );
 }
@@ -98,23 +113,45 @@ function errorAnswer(ctx: Parameters<typeof jsonErrorHook>[0] & { error: unknown
   return { error: `internal error: ${(ctx.error as Error)?.message ?? String(ctx.error)}` };
 }
 
+/** What the routes see of the node's leader seat. */
+export interface LeaderSeatView {
+  current(): Leader | undefined;
+  /** The Leader, waiting a bounded time while this node may become it (leader_seat.ts LEADER_WAIT_MS). */
+  leading?(): Promise<Leader | undefined>;
+  isTakingOver(): boolean;
+  elected(): string | undefined;
+  knownTerm(): number;
+}
+
+/** The Leader of this node, or why not: 503 while it takes over (or none is elected), 421 naming the leader elsewhere. */
+export function needLeaderOf(seat: LeaderSeatView): Leader {
+  const leader = seat.current();
+  if (leader) return leader;
+  if (seat.isTakingOver()) throw new LeaderError("this node is taking over as the RainStorm leader; retry in a moment", 503);
+  const elected = seat.elected();
+  if (!elected)
+    throw new LeaderError("no RainStorm leader is elected right now (no live candidate, or this node's view is not current); retry in a moment", 503);
+  throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${elected.split(":")[0]}`, 421);
+}
+
 /** Job submission and task control, on the leader node (421 naming the leader elsewhere). */
-function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
-  const needLeader = (): Leader => {
-    if (!opts.leader) throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${opts.leaderHost}`, 421);
-    return opts.leader;
-  };
+function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
+  const needLeader = async (): Promise<Leader> => (await opts.seat.leading?.()) ?? needLeaderOf(opts.seat);
   app
-    .post("/jobs", ({ body }) => submitJob(needLeader(), body.args), { body: JobSubmissionSchema })
-    .get("/jobs", () => needLeader().jobList())
-    .get("/jobs/:job/events", ({ params }) => watchJob(needLeader(), params.job))
-    .post("/kill_job", ({ body }) => needLeader().killJob(body.job), { body: KillJobRequestSchema })
-    .get("/tasks", async () => ({ tasks: await needLeader().listTasks() }))
-    .post("/kill_task", ({ body }) => needLeader().killTask(body.node, body.pid), { body: KillTaskRequestSchema })
+    .get("/leader", (): LeaderInfo => {
+      const leader = opts.seat.elected() ?? null;
+      return { leader, term: opts.seat.knownTerm(), self: opts.seat.current() !== undefined };
+    })
+    .post("/jobs", async ({ body }) => submitJob(await needLeader(), body.args), { body: JobSubmissionSchema })
+    .get("/jobs", async () => (await needLeader()).jobList())
+    .get("/jobs/:job/events", async ({ params }) => watchJob(await needLeader(), params.job))
+    .post("/kill_job", async ({ body }) => (await needLeader()).killJob(body.job), { body: KillJobRequestSchema })
+    .get("/tasks", async () => ({ tasks: await (await needLeader()).listTasks() }))
+    .post("/kill_task", async ({ body }) => (await needLeader()).killTask(body.node, body.pid), { body: KillTaskRequestSchema })
     .post(
       "/leader/task_died",
-      ({ body }) => {
-        void needLeader().onTaskDied(body);
+      async ({ body }) => {
+        void (await needLeader()).onTaskDied(body);
         return { ok: true };
       },
       { body: TaskDeathSchema },
@@ -122,7 +159,7 @@ function leaderRoutes(app: RainstormApp, opts: RainstormAppOptions): void {
     .post(
       "/sink",
       async ({ request }) => {
-        await needLeader().sink(decodeBatch(new Uint8Array(await request.arrayBuffer()), "sink"));
+        await (await needLeader()).sink(decodeBatch(new Uint8Array(await request.arrayBuffer()), "sink"));
         return { ok: true };
       },
       { parse: "none" },
@@ -164,9 +201,12 @@ function workerRoutes(app: RainstormApp, worker: Worker): void {
       },
       { body: RoutesUpdateSchema },
     )
-    .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false) }), { body: StopJobSchema })
+    .post("/worker/stop_job", async ({ body }) => ({ stopped: await worker.stopJob(body.job, body.end_of_stream ?? false, body.term) }), {
+      body: StopJobSchema,
+    })
     .post("/worker/retire", ({ body }) => retireTask(worker, body), { body: RetireTaskSchema })
-    .post("/worker/kill", ({ body }) => killPid(worker, body.pid), { body: KillPidSchema })
+    .post("/worker/kill", ({ body }) => killPid(worker, body.pid, body.term), { body: KillPidSchema })
+    .post("/worker/adopt", ({ body }) => worker.adopt(body.term), { body: AdoptSchema })
     .get("/worker/tasks", () => worker.list())
     .post(
       "/data",
@@ -188,14 +228,14 @@ function dashboardRoutes(app: RainstormApp, hub: DashboardHub | undefined): void
   });
 }
 
-async function retireTask(worker: Worker, body: { job: string; stage: number; index: number }) {
-  const inputs = await worker.retireTask(body.job, body.stage, body.index);
+async function retireTask(worker: Worker, body: { job: string; stage: number; index: number; term?: number }) {
+  const inputs = await worker.retireTask(body.job, body.stage, body.index, undefined, undefined, body.term);
   if (inputs === false) throw new LeaderError(`task ${body.job}/${body.stage}/${body.index} is not running on this worker`, 404);
   return { retired: true, inputs };
 }
 
-function killPid(worker: Worker, pid: number) {
-  const task = worker.killPid(pid);
+function killPid(worker: Worker, pid: number, term?: number) {
+  const task = worker.killPid(pid, term);
   if (!task) throw new LeaderError(`pid ${pid} is not an operator process of this worker`, 404);
   return { killed: pid, job: task.job, stage: task.stage, index: task.index };
 }

@@ -4,7 +4,8 @@
  *   - a hung operator (it reads nothing and answers nothing, on its first run only) is killed
  *     after rainstorm.operator_timeout_ms and restarted; the reason is in the task_restarted
  *     event and in list_tasks, and the stateless at-least-once job still delivers every input;
- *   - SIGKILL of the leader's node mid-job: the operators on the other workers are gone within
+ *   - SIGKILL of the leader's node mid-job, with the leader pinned (rainstorm.leader: no failover, so
+ *     nobody takes the job over): the operators on the other workers are gone within
  *     rainstorm.orphan_timeout_ms plus one check and the query's deadline (and a margin), and
  *     their rainstormd logs name the job and why.
  * After every job here, no operator process of it remains.
@@ -69,7 +70,8 @@ describe("worker guards on 3 nodes: hung operators restarted, orphans stopped", 
   const c = new LocalCluster({
     dir: join(dir, "cluster"),
     subnet: testNet(93),
-    extra: { rainstorm: { ops_dir: ops, operator_timeout_ms: OPERATOR_TIMEOUT_MS, orphan_timeout_ms: ORPHAN_TIMEOUT_MS } },
+    // The leader is pinned to node 1: with failover another node would take the job over, and nothing would be orphaned.
+    extra: { rainstorm: { ops_dir: ops, operator_timeout_ms: OPERATOR_TIMEOUT_MS, orphan_timeout_ms: ORPHAN_TIMEOUT_MS, leader: `${testNet(93)}.1` } },
     killOnExit: true,
   });
   const rs = new RainstormTestClient(c);

@@ -82,6 +82,7 @@ function endJob(ctx: MachineContext, job: MachineJob, status: Exclude<JobStatus,
   job.starts.clear();
   job.sinkSeen.clear();
   ctx.emit({ cmd: "job_ended", job: job.id, status });
+  ctx.emit({ cmd: "journal", job: job.id, record: { k: "end", term: ctx.cfg.term, status, tuplesRead: job.tuplesRead, tuplesOut: job.tuplesOut } });
   if (job.spec.exactlyOnce) ctx.after(ctx.cfg.logRetentionMs, { type: "logs_due", job: job.id });
   ctx.after(ctx.cfg.logRetentionMs, { type: "forget_due", job: job.id });
 }

@@ -5,6 +5,7 @@
  */
 import type { AutoscalePolicy, AutoscaleConfig, ScalingDecision } from "./autoscale.ts";
 import type { JobEvent } from "./model.ts";
+import type { JournalRecord, JournaledJob } from "./journal.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Routes, TaskStart } from "./worker.ts";
 
@@ -15,6 +16,8 @@ export interface MachineConfig {
   maxTaskRestarts: number;
   /** Exactly-once task logs are removed this long after their job ended (rainstorm.log_retention_ms). */
   logRetentionMs: number;
+  /** This leader's term (election.ts): carried by its routes, so workers refuse a stale leader's. */
+  term: number;
 }
 
 /** A task of a job as the leader places it, and where and as what it runs now. */
@@ -62,7 +65,12 @@ export interface MachineJob {
 export type PendingStart = { why: "submit" } | { why: "restart"; moved: boolean; reason: string } | { why: "scale"; decision: ScalingDecision; rates: string };
 
 export type JobInput =
-  | { type: "submit"; id: string; spec: JobSpec; autoscale?: AutoscaleConfig }
+  | { type: "submit"; id: string; spec: JobSpec; autoscale?: AutoscaleConfig; startedWallMs?: number }
+  /**
+   * A new leader takes over a running job from its journal: `found` lists the job's tasks that the
+   * alive workers still run (by task key "stage/index"); the others are restarted.
+   */
+  | { type: "adopt"; journaled: JournaledJob; found: Map<string, { addr: string; pid: number; logPath: string }> }
   | { type: "members"; workers: string[]; hostsUp: string[] }
   | { type: "task_started"; job: string; stage: number; index: number; addr: string; pid: number; logPath: string }
   | { type: "task_start_failed"; job: string; stage: number; index: number; addr: string; error: string }
@@ -86,7 +94,10 @@ export type JobCommand =
   | { cmd: "routes"; job: string; addrs: string[]; routes: Routes }
   | { cmd: "retire"; job: string; addr: string; stage: number; index: number }
   | { cmd: "stop_job"; job: string; addrs: string[]; endOfStream: boolean }
-  | { cmd: "run_source"; job: string }
+  /** Run the job's source from line `fromLine` on (0: the start; after a takeover, the journaled acknowledged position). */
+  | { cmd: "run_source"; job: string; fromLine: number }
+  /** Append to the job's journal (journal.ts) before the commands after it are carried out. */
+  | { cmd: "journal"; job: string; record: JournalRecord }
   | { cmd: "sample_rates"; job: string; addrs: string[] }
   | { cmd: "emit"; job: string; event: JobEvent }
   /** Append to dest (the driver acknowledges the sink batch once it is written). */

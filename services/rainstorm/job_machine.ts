@@ -31,6 +31,7 @@ import {
 import { cancelJob, failJob, jobDone } from "./job_end.ts";
 import { AUTOSCALE_SAMPLE_MS, changeDone, onRates, onRetired, reportScaled, sampleDue } from "./job_scaling.ts";
 import { sinkBatch } from "./job_sink.ts";
+import type { JournaledJob } from "./journal.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
 
@@ -97,7 +98,8 @@ export class JobMachine {
   private apply(input: JobInput): void {
     if (input.type === "tick") return this.tick();
     if (input.type === "members") return this.onMembers(input.workers, input.hostsUp);
-    if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale);
+    if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale, input.startedWallMs ?? 0);
+    if (input.type === "adopt") return this.adopt(input.journaled, input.found);
     const job = this.jobs.get(input.job);
     if (input.type === "sink_batch") return sinkBatch(this.ctx, job, input);
     if (input.type === "cancel") return cancelJob(this.ctx, job, input.job);
@@ -147,8 +149,28 @@ export class JobMachine {
 
   // ---- placement -------------------------------------------------------------------------------
 
-  private submit(id: string, spec: JobSpec, autoscale: AutoscaleConfig | undefined): void {
-    const job: MachineJob = {
+  private submit(id: string, spec: JobSpec, autoscale: AutoscaleConfig | undefined, startedWallMs: number): void {
+    const placement = spec.stages.map((_, stage) => placeRoundRobin(this.workers, spec.tasksPerStage, stage * spec.tasksPerStage));
+    const job = this.newJob(id, spec, autoscale, placement, 1);
+    this.jobs.set(id, job);
+    // Durable before anything starts: a successor takes the job over from here (journal.ts).
+    const routes = { version: job.routes.version, stages: job.routes.stages };
+    this.emit({
+      cmd: "journal",
+      job: id,
+      record: { k: "submit", term: this.cfg.term, job: id, spec, ...(autoscale ? { autoscale } : {}), startedWallMs, routes },
+    });
+    // The source sends through this node's worker, which must know the routes too.
+    this.emit({ cmd: "routes", job: id, addrs: [this.cfg.selfAddr], routes: job.routes });
+    for (const t of job.tasks.flat()) this.start(job, t, { why: "submit" });
+  }
+
+  /** A job as placed: one task per address of `placement`, routes of `version` under this leader's term. */
+  private newJob(id: string, spec: JobSpec, autoscale: AutoscaleConfig | undefined, placement: string[][], version: number): MachineJob {
+    const tasks = placement.map((addrs, stage) =>
+      addrs.map((addr, index) => ({ stage, index, op: spec.stages[stage]!.op, args: spec.stages[stage]!.args, addr, pid: 0, logPath: "", restarts: 0 })),
+    );
+    return {
       id,
       spec,
       status: "running",
@@ -156,28 +178,45 @@ export class JobMachine {
       startedMs: this.nowMs,
       tuplesRead: 0,
       tuplesOut: 0,
-      tasks: spec.stages.map((s, stage) =>
-        placeRoundRobin(this.workers, spec.tasksPerStage, stage * spec.tasksPerStage).map((addr, index) => ({
-          stage,
-          index,
-          op: s.op,
-          args: s.args,
-          addr,
-          pid: 0,
-          logPath: "",
-          restarts: 0,
-        })),
-      ),
-      routes: { version: 1, stages: [], sink: this.cfg.selfAddr },
+      tasks,
+      routes: { version, term: this.cfg.term, stages: placement.map((addrs) => [...addrs]), sink: this.cfg.selfAddr },
       sinkSeen: new Set(),
       starts: new Map(),
       ...(autoscale ? { autoscaler: { policy: new AutoscalePolicy(autoscale), sampling: false, changing: 0, retiring: new Map() } } : {}),
     };
-    job.routes.stages = job.tasks.map((ts) => ts.map((t) => t.addr));
-    this.jobs.set(id, job);
-    // The source sends through this node's worker, which must know the routes too.
-    this.emit({ cmd: "routes", job: id, addrs: [this.cfg.selfAddr], routes: job.routes });
-    for (const t of job.tasks.flat()) this.start(job, t, { why: "submit" });
+  }
+
+  /**
+   * A new leader takes over a running job from its journal: tasks the workers still run are
+   * adopted as they are, the others restart (where they were if that worker is alive, else on
+   * the least loaded), every worker of the job gets routes of the next version under this term,
+   * and the source resumes after its acknowledged position.
+   */
+  private adopt(j: JournaledJob, found: Map<string, { addr: string; pid: number; logPath: string }>): void {
+    if (this.jobs.has(j.job) || j.status !== "running" || this.workers.length === 0) return;
+    const placement = j.routes.stages.map((addrs, stage) => addrs.map((addr, index) => found.get(taskKey(stage, index))?.addr ?? addr));
+    const job = this.newJob(j.job, j.spec, j.autoscale, placement, j.routes.version);
+    job.accepted = true;
+    job.tuplesRead = j.pos;
+    this.jobs.set(j.job, job);
+    const missing: TaskInfo[] = [];
+    for (const t of job.tasks.flat()) {
+      const f = found.get(taskKey(t.stage, t.index));
+      if (f) Object.assign(t, { pid: f.pid, logPath: f.logPath });
+      else missing.push(t);
+    }
+    for (const t of missing) if (!this.workers.includes(t.addr)) t.addr = this.leastLoaded();
+    this.nextRoutes(job);
+    this.broadcastRoutes(job);
+    for (const t of missing) this.start(job, t, { why: "restart", moved: false, reason: "not running when a new leader took the job over" });
+    const adopted = job.tasks.flat().length - missing.length;
+    this.emit({
+      cmd: "log",
+      level: "info",
+      text: `job ${job.id}: taken over in term ${this.cfg.term}: ${adopted} tasks adopted, ${missing.length} restarted, source resumes after line ${j.pos}`,
+    });
+    if (job.autoscaler) this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
+    this.emit({ cmd: "run_source", job: job.id, fromLine: j.pos });
   }
 
   private start(job: MachineJob, t: TaskInfo, why: PendingStart): void {
@@ -199,7 +238,13 @@ export class JobMachine {
 
   /** The job's routes after its task list changed: the next version. */
   private nextRoutes(job: MachineJob): void {
-    job.routes = { ...job.routes, version: job.routes.version + 1, stages: job.tasks.map((ts) => ts.map((t) => t.addr)) };
+    job.routes = { ...job.routes, version: job.routes.version + 1, term: this.cfg.term, stages: job.tasks.map((ts) => ts.map((t) => t.addr)) };
+    // Journaled before any command names them, so a successor's versions continue above these.
+    this.emit({
+      cmd: "journal",
+      job: job.id,
+      record: { k: "routes", term: this.cfg.term, routes: { version: job.routes.version, stages: job.routes.stages } },
+    });
   }
 
   /** Send the job's routes to this node's worker, every worker of its tasks and `also`. */
@@ -255,7 +300,7 @@ export class JobMachine {
     });
     this.emit({ cmd: "submit_result", job: job.id });
     if (job.autoscaler) this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
-    this.emit({ cmd: "run_source", job: job.id });
+    this.emit({ cmd: "run_source", job: job.id, fromLine: 0 });
   }
 
   private startFailed(job: MachineJob, ev: Extract<JobInput, { type: "task_start_failed" }>): void {

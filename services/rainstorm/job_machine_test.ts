@@ -30,12 +30,19 @@ function spec(over: Partial<JobSpec> = {}): JobSpec {
   };
 }
 
+/** The machine with its journal commands left out: these tests are about the other commands (journaling has its own below). */
+class QuietMachine extends JobMachine {
+  override step(nowMs: number, input: JobInput): JobCommand[] {
+    return super.step(nowMs, input).filter((c) => c.cmd !== "journal");
+  }
+}
+
 const of = <K extends JobCommand["cmd"]>(cmds: JobCommand[], cmd: K) => cmds.filter((c): c is Extract<JobCommand, { cmd: K }> => c.cmd === cmd);
 const events = (cmds: JobCommand[]) => of(cmds, "emit").map((c) => c.event.event);
 
 /** A machine with workers W and job "j" submitted; with `startAll`, every first start answered (pids 100, 101, ...). */
 function setup(over: Partial<JobSpec> = {}, startAll = true, autoscale?: AutoscaleConfig) {
-  const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, logRetentionMs: 60_000 });
+  const m = new QuietMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 1, logRetentionMs: 60_000 });
   m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
   const submitted = m.step(0, { type: "submit", id: "j", spec: spec(over), ...(autoscale ? { autoscale } : {}) });
   let pid = 100;
@@ -60,10 +67,10 @@ describe("placement", () => {
     ],
     [1, [W[1]!], [[W[1]], [W[1]]]],
   ] as [number, string[], string[][]][])("%i tasks per stage on %j", (n, workers, expected) => {
-    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, logRetentionMs: 0 });
+    const m = new QuietMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 1, logRetentionMs: 0 });
     m.step(0, { type: "members", workers, hostsUp: hosts(workers) });
     const cmds = m.step(0, { type: "submit", id: "j", spec: spec({ tasksPerStage: n }) });
-    expect(m.job("j")!.routes).toEqual({ version: 1, stages: expected, sink: SELF });
+    expect(m.job("j")!.routes).toEqual({ version: 1, term: 1, stages: expected, sink: SELF });
     // The leader's own worker learns the routes first (the source sends through it), then every task starts.
     expect(cmds[0]).toEqual({ cmd: "routes", job: "j", addrs: [SELF], routes: m.job("j")!.routes });
     expect(of(cmds, "start").map((c) => c.addr)).toEqual(expected.flat());
@@ -342,5 +349,86 @@ describe("autoscaling", () => {
     expect(of(out, "routes")).toEqual([]);
     expect(job.tasks[0]!.length).toBe(2);
     expect(job.routes.stages[0]!.length).toBe(2);
+  });
+});
+
+describe("journal and takeover (issue 14)", () => {
+  const journaled = (cmds: JobCommand[]) => of(cmds, "journal").map((c) => c.record);
+
+  test("a submit is journaled first, with its placement; a moved task's routes are journaled before any command names them", () => {
+    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 3, logRetentionMs: 0 });
+    m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+    const cmds = m.step(0, { type: "submit", id: "j", spec: spec(), startedWallMs: 42 });
+    expect(cmds[0]).toMatchObject({ cmd: "journal", record: { k: "submit", term: 3, job: "j", startedWallMs: 42, routes: { version: 1 } } });
+    expect(m.job("j")!.routes.term).toBe(3);
+    for (const c of of(cmds, "start"))
+      m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 7, logPath: "" });
+    // Worker 3 goes: its tasks move, and the new routes are journaled before the starts that carry them.
+    const moved = m.step(2, { type: "members", workers: W.slice(0, 2), hostsUp: hosts(W.slice(0, 2)) });
+    const firstJournal = moved.findIndex((c) => c.cmd === "journal");
+    const firstStart = moved.findIndex((c) => c.cmd === "start");
+    expect(firstJournal).toBeGreaterThanOrEqual(0);
+    expect(firstJournal).toBeLessThan(firstStart);
+    expect(journaled(moved).at(-1)).toEqual({ k: "routes", term: 3, routes: { version: m.job("j")!.routes.version, stages: m.job("j")!.routes.stages } });
+  });
+
+  test("the end is journaled with its counts", () => {
+    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 1, logRetentionMs: 0 });
+    m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+    for (const c of of(m.step(0, { type: "submit", id: "j", spec: spec() }), "start"))
+      m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 7, logPath: "" });
+    const cmds = m.step(5, { type: "source_done", job: "j" });
+    expect(journaled(cmds)).toEqual([{ k: "end", term: 1, status: "done", tuplesRead: 0, tuplesOut: 0 }]);
+  });
+
+  test("adopt: running tasks kept, missing ones restarted (moved off dead workers), routes of the next version under the new term, source resumed", () => {
+    const m = new JobMachine({ selfAddr: W[1]!, maxTaskRestarts: 2, term: 2, logRetentionMs: 0 });
+    const alive = W.slice(1);
+    m.step(0, { type: "members", workers: alive, hostsUp: hosts(alive) });
+    const found = new Map([
+      ["0/1", { addr: W[1]!, pid: 11, logPath: "/l1" }],
+      ["1/0", { addr: W[2]!, pid: 12, logPath: "/l2" }],
+    ]);
+    const cmds = m.step(10, {
+      type: "adopt",
+      journaled: {
+        job: "j",
+        spec: spec({ tasksPerStage: 2 }),
+        startedWallMs: 1,
+        routes: {
+          version: 4,
+          stages: [
+            [W[0]!, W[1]!],
+            [W[2]!, W[0]!],
+          ],
+        },
+        pos: 1234,
+        status: "running",
+        term: 1,
+      },
+      found,
+    });
+    const job = m.job("j")!;
+    expect(job.accepted).toBe(true);
+    expect(job.tuplesRead).toBe(1234);
+    expect(job.routes.version).toBe(5);
+    expect(job.routes.term).toBe(2);
+    // The tasks on W[0] (dead) restart elsewhere; the found ones keep their pids.
+    expect(job.tasks[0]![1]).toMatchObject({ addr: W[1], pid: 11 });
+    expect(job.tasks[1]![0]).toMatchObject({ addr: W[2], pid: 12 });
+    const starts = of(cmds, "start");
+    expect(starts.map((c) => `${c.start.stage}/${c.start.index}`).sort()).toEqual(["0/0", "1/1"]);
+    for (const c of starts) expect(alive).toContain(c.addr);
+    expect(of(cmds, "routes")[0]!.routes).toMatchObject({ version: 5, term: 2 });
+    expect(of(cmds, "run_source")).toEqual([{ cmd: "run_source", job: "j", fromLine: 1234 }]);
+    expect(journaled(cmds)[0]).toMatchObject({ k: "routes", term: 2, routes: { version: 5 } });
+  });
+
+  test("adopt ignores a job it has, or one that ended", () => {
+    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 2, logRetentionMs: 0 });
+    m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+    const j = { job: "j", spec: spec(), startedWallMs: 1, routes: { version: 1, stages: [W, W] }, pos: 0, status: "done" as const, term: 1 };
+    expect(m.step(1, { type: "adopt", journaled: j, found: new Map() })).toEqual([]);
+    expect(m.job("j")).toBeUndefined();
   });
 });

@@ -36,8 +36,11 @@ import { taskLogName } from "./exactly_once.ts";
 import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./job_machine.ts";
 import { type JobRuntime, queueDestWrite, tell, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
-import { HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
+import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { runSource } from "./source.ts";
+import { isStaleTerm } from "./election.ts";
+import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournalRecord } from "./journal.ts";
+import { readJournals } from "./takeover.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
 import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask } from "./model.ts";
@@ -61,7 +64,14 @@ export interface LeaderOptions {
   files?: JobFiles;
   /** Default: the process's clock; the simulator passes a virtual one. */
   clock?: Clock;
+  /** This leader's term (election.ts), claimed by its seat (leader_seat.ts). Default 1: a leader that is never replaced (tests). */
+  term?: number;
+  /** Told once when this leader learns that it is stale (a worker refused its term): the seat steps it down. */
+  onStale?: (why: string) => void;
 }
+
+/** While a job's source moves, its acknowledged position is journaled at most this often (a successor resends at most this much more). */
+export const SOURCE_JOURNAL_MS = 500;
 
 /**
  * The leader's driver: it validates a job, then feeds events to the job state machine
@@ -85,6 +95,12 @@ export class Leader {
   private readonly clock: Clock;
   /** The one armed timer: when it is due, and how to cancel it. */
   private armed: { dueMs: number; cancel(): void } | undefined;
+  readonly term: number;
+  private readonly onStale: ((why: string) => void) | undefined;
+  /** Stepped down (stop()): no more events, commands or source batches. */
+  private stopped = false;
+  /** Each job's journal writer (journal.ts), and its source position journaling. */
+  private readonly journals = new Map<string, { writer: FileWriter; pos: number; writtenMs: number; writing: boolean }>();
 
   constructor(opts: LeaderOptions) {
     this.cfg = opts.cfg;
@@ -95,10 +111,13 @@ export class Leader {
       opts.files ??
       new HydfsJobFiles(`http://${opts.cfg.host}:${opts.cfg.ports.hydfs}`, new ClusterHttp(opts.cfg.cluster_secret), opts.cfg.hydfs.request_timeout_ms);
     this.clock = opts.clock ?? realClock;
+    this.term = opts.term ?? 1;
+    this.onStale = opts.onStale;
     this.machine = new JobMachine({
       selfAddr: this.selfAddr,
       maxTaskRestarts: opts.cfg.rainstorm.max_task_restarts,
       logRetentionMs: opts.cfg.rainstorm.log_retention_ms,
+      term: this.term,
     });
   }
 
@@ -115,6 +134,7 @@ export class Leader {
 
   /** One event into the machine; its commands are carried out in order (see job_machine.ts). */
   private feed(input: JobInput): Promise<Promise<void>[]> {
+    if (this.stopped) return Promise.resolve([]);
     const commands = this.machine.step(this.clock.nowMs(), input);
     this.arm();
     return this.run(commands);
@@ -139,16 +159,18 @@ export class Leader {
         const { job, stage, index } = c.start;
         void this.transport.startTask(c.addr, c.start).then(
           (r) => this.feed({ type: "task_started", job, stage, index, addr: c.addr, pid: r.pid, logPath: r.logPath }),
-          (err: Error) => this.feed({ type: "task_start_failed", job, stage, index, addr: c.addr, error: err.message }),
+          (err: Error) => (this.staleIf(err) ? undefined : this.feed({ type: "task_start_failed", job, stage, index, addr: c.addr, error: err.message })),
         );
         return undefined;
       }
       case "routes":
-        return Promise.allSettled(c.addrs.map((a) => this.transport.setRoutes(a, c.job, c.routes)));
+        return this.toAll(c.addrs, (a) => this.transport.setRoutes(a, c.job, c.routes));
       case "stop_job":
-        return Promise.allSettled(c.addrs.map((a) => this.transport.stopJob(a, c.job, c.endOfStream)));
+        return this.toAll(c.addrs, (a) => this.transport.stopJob(a, c.job, c.endOfStream, this.term));
+      case "journal":
+        return this.journal(c.job, c.record);
       case "retire":
-        void this.transport.retireTask(c.addr, c.job, c.stage, c.index).then(
+        void this.transport.retireTask(c.addr, c.job, c.stage, c.index, this.term).then(
           () => this.feed({ type: "retired", job: c.job, stage: c.stage, index: c.index, addr: c.addr }),
           (err: Error) => this.feed({ type: "retired", job: c.job, stage: c.stage, index: c.index, addr: c.addr, error: err.message }),
         );
@@ -157,7 +179,7 @@ export class Leader {
         void taskRates(this.transport, c.addrs).then((rates) => this.feed({ type: "rates", job: c.job, rates }));
         return undefined;
       case "run_source":
-        void this.source(c.job);
+        void this.source(c.job, c.fromLine);
         return undefined;
       case "emit":
         if (rt) tell(rt, c.event);
@@ -177,6 +199,8 @@ export class Leader {
       }
       case "forget_job":
         this.runtimes.delete(c.job);
+        this.journals.delete(c.job);
+        void this.files.remove(journalName(c.job)).catch((err: Error) => this.log.warn(`job ${c.job}: could not delete its journal: ${err.message}`));
         return undefined;
       case "log":
         this.log[c.level](c.text);
@@ -184,6 +208,64 @@ export class Leader {
       case "refuse":
         return undefined; // answered by sink(), the only step that refuses
     }
+  }
+
+  /** One call to each address; settles when all have; a refusal of this leader's term steps it down. */
+  private async toAll(addrs: string[], call: (addr: string) => Promise<void>): Promise<void> {
+    const results = await Promise.allSettled(addrs.map(call));
+    for (const r of results) if (r.status === "rejected") this.staleIf(r.reason);
+  }
+
+  /** Whether `err` is a worker's refusal of this leader's term; if so, the seat is told (once) and this leader stops. */
+  private staleIf(err: unknown): boolean {
+    if (!isStaleTerm(err)) return false;
+    if (!this.stopped) {
+      this.log.warn(`leader of term ${this.term} is stale: ${(err as Error).message}; stepping down`);
+      this.stop();
+      this.onStale?.((err as Error).message);
+    }
+    return true;
+  }
+
+  /** Step down: no more events, commands or source batches; timers cancelled. What runs stays for the successor to adopt. */
+  stop(): void {
+    this.stopped = true;
+    this.armed?.cancel();
+    this.armed = undefined;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Append a record to a job's journal; a failure is logged (the job goes on, less durable). */
+  private async journal(job: string, record: JournalRecord): Promise<void> {
+    const j = this.journalOf(job);
+    try {
+      await j.writer.write("append", encodeJournalRecord(record));
+    } catch (err) {
+      this.log.warn(`job ${job}: journal append (${record.k}) failed: ${(err as Error).message}; a successor may resume it from an older state`);
+    }
+  }
+
+  private journalOf(job: string) {
+    let j = this.journals.get(job);
+    if (!j)
+      this.journals.set(
+        job,
+        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}`), pos: 0, writtenMs: 0, writing: false }),
+      );
+    return j;
+  }
+
+  /** The source's acknowledged position, journaled at most every SOURCE_JOURNAL_MS. */
+  private sourceAcked(job: string, pos: number): void {
+    const j = this.journalOf(job);
+    j.pos = pos;
+    if (j.writing || this.clock.nowMs() - j.writtenMs < SOURCE_JOURNAL_MS) return;
+    j.writing = true;
+    j.writtenMs = this.clock.nowMs();
+    void this.journal(job, { k: "source", term: this.term, pos }).finally(() => (j.writing = false));
   }
 
   /** Step the machine with an input it may refuse (a sink batch, a cancel): a refusal is thrown as a LeaderError. */
@@ -228,17 +310,13 @@ export class Leader {
     if (this.workers().length === 0) throw new LeaderError("no alive worker to run tasks on", 503);
 
     const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
-    const rt: JobRuntime = {
-      listeners: new Set([listener]),
-      recent: [],
-      sinkQueue: [],
-      sinkFlush: undefined,
-      dest: this.files.writer(spec.dest, `rainstorm-${id}`),
-    };
+    const rt = this.runtimeFor(id, spec);
+    rt.listeners.add(listener);
     await writeDest(rt, "create", "");
+    await this.openJournal(id);
     this.runtimes.set(id, rt);
     const started = new Promise<string | undefined>((resolve) => (rt.submitted = resolve));
-    await this.feed({ type: "submit", id, spec, ...(autoscale ? { autoscale } : {}) });
+    await this.feed({ type: "submit", id, spec, startedWallMs: Math.floor(this.clock.wallMs()), ...(autoscale ? { autoscale } : {}) });
     const error = await started;
     rt.submitted = undefined;
     if (error !== undefined) throw new LeaderError(`job ${id} could not start: ${error}`, 503);
@@ -253,8 +331,63 @@ export class Leader {
     }
   }
 
+  /** A new job's journal, and its line in the index of jobs, before it starts: without them a successor could not take it over. */
+  private async openJournal(id: string): Promise<void> {
+    try {
+      await this.journalOf(id).writer.write("create", "");
+      const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-${id}`);
+      const entry = encodeIndexEntry(id, this.term);
+      // The index is created by the first job of the cluster; another leader's create racing it is fine.
+      await index.write("append", entry).catch(async (err: Error) => {
+        if (!/\b404\b/.test(err.message)) throw err;
+        await index.write("create", "").catch((e: Error) => {
+          if (!/\b409\b/.test(e.message)) throw e;
+        });
+        await index.write("append", entry);
+      });
+    } catch (err) {
+      throw new LeaderError(`job ${id}: could not journal it in HyDFS: ${(err as Error).message}`, 503);
+    }
+  }
+
+  /**
+   * Take over the running jobs of earlier leaders (journal.ts), once, right after this leader's
+   * term is claimed: every alive worker learns the term (so a stale leader is refused from now on)
+   * and says which tasks it runs; each job still running by its journal is adopted (job_machine.ts
+   * adopt). Resolves with the number of jobs taken over.
+   */
+  async recover(): Promise<number> {
+    const found = new Map<string, Map<string, { addr: string; pid: number; logPath: string }>>();
+    await Promise.all(
+      this.workers().map(async (addr) => {
+        try {
+          for (const t of await this.transport.adopt(addr, this.term)) {
+            if (!t.alive) continue;
+            if (!found.has(t.job)) found.set(t.job, new Map());
+            found.get(t.job)!.set(`${t.stage}/${t.index}`, { addr, pid: t.pid, logPath: t.logPath });
+          }
+        } catch (err) {
+          if (!this.staleIf(err)) this.log.warn(`takeover: worker ${addr} did not answer (${(err as Error).message}); its tasks count as lost`);
+        }
+      }),
+    );
+    if (this.stopped) return 0;
+    const jobs = await readJournals(this.files, this.log);
+    for (const j of jobs) {
+      if (this.stopped) break;
+      this.runtimes.set(j.job, this.runtimeFor(j.job, j.spec));
+      await this.feed({ type: "adopt", journaled: j, found: found.get(j.job) ?? new Map() });
+    }
+    return jobs.length;
+  }
+
+  /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
+  private runtimeFor(id: string, spec: JobSpec): JobRuntime {
+    return { listeners: new Set(), recent: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}`) };
+  }
+
   /** The source of a job, then its end: done once every result is in dest, failed on an error. */
-  private async source(jobId: string): Promise<void> {
+  private async source(jobId: string, fromLine: number): Promise<void> {
     const job = this.machine.job(jobId)!;
     const rt = this.runtimes.get(jobId)!;
     try {
@@ -265,6 +398,9 @@ export class Leader {
           lines: await this.files.lines(job.spec.src),
           send: (batch: Batch) => this.worker.sendWithRetry(jobId, "task", batch),
           progress: (tuplesRead) => void this.feed({ type: "source_progress", job: jobId, tuplesRead }),
+          acked: (pos) => this.sourceAcked(jobId, pos),
+          fromLine,
+          live: () => !this.stopped,
           nowMs: () => this.clock.nowMs(),
           sleep: (ms) => this.clock.sleep(ms),
         },
@@ -328,7 +464,7 @@ export class Leader {
   }
 
   async killTask(node: string, pid: number): Promise<KillTaskAnswer> {
-    return killTask(this.transport, this.running(), node, pid);
+    return killTask(this.transport, this.running(), node, pid, this.term);
   }
 
   // ---- list_jobs, kill_job, watch_job -------------------------------------------------------

@@ -43,11 +43,11 @@ export async function listTasks(transport: RainstormTransport, running: MachineJ
 }
 
 /** kill_task: the running task with `pid` on `node` is killed by its worker (404 if there is none). */
-export async function killTask(transport: RainstormTransport, running: MachineJob[], node: string, pid: number): Promise<KillTaskAnswer> {
+export async function killTask(transport: RainstormTransport, running: MachineJob[], node: string, pid: number, term?: number): Promise<KillTaskAnswer> {
   for (const j of running) {
     for (const t of j.tasks.flat()) {
       if (t.pid === pid && t.addr.split(":")[0] === node) {
-        await transport.killTask(t.addr, pid);
+        await transport.killTask(t.addr, pid, term);
         return { job: j.id, stage: t.stage, task: t.index, node, pid };
       }
     }

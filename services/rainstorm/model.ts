@@ -32,7 +32,13 @@ export const MAX_JOB_ARGS = 200;
  * every change; a worker ignores a table older than the one it has. The routes' form (host:port,
  * stage and task counts) is checked by the worker itself (checkRoutes).
  */
-export const RoutesSchema = t.Object({ version: t.Integer(), stages: t.Array(t.Array(t.String())), sink: t.String() });
+export const RoutesSchema = t.Object({
+  version: t.Integer(),
+  /** The term of the leader that made them (election.ts): a worker refuses routes of a lower term than it has seen. */
+  term: t.Optional(t.Integer({ minimum: 0 })),
+  stages: t.Array(t.Array(t.String())),
+  sink: t.String(),
+});
 export type Routes = typeof RoutesSchema.static;
 
 /** The `{"ok": true}` answer of a route that has nothing else to say. */
@@ -176,7 +182,12 @@ export const RoutesUpdateSchema = t.Object({ job: t.String(), routes: RoutesSche
 export type RoutesUpdate = typeof RoutesUpdateSchema.static;
 
 /** POST /worker/stop_job: stop the job's tasks here; `end_of_stream` lets each operator finish first. */
-export const StopJobSchema = t.Object({ job: t.String(), end_of_stream: t.Optional(t.Boolean()) });
+export const StopJobSchema = t.Object({
+  job: t.String(),
+  end_of_stream: t.Optional(t.Boolean()),
+  /** The sending leader's term (election.ts): a worker that has seen a higher one refuses the call (409). */
+  term: t.Optional(t.Integer({ minimum: 0 })),
+});
 export type StopJob = typeof StopJobSchema.static;
 
 /** POST /worker/stop_job's answer: how many tasks stopped. */
@@ -184,7 +195,13 @@ export const JobStoppedSchema = t.Object({ stopped: t.Integer() });
 export type JobStopped = typeof JobStoppedSchema.static;
 
 /** POST /worker/retire: autoscaling removed this task; stop it once idle. */
-export const RetireTaskSchema = t.Object({ job: t.String(), stage: t.Integer({ minimum: 0 }), index: t.Integer({ minimum: 0 }) });
+export const RetireTaskSchema = t.Object({
+  job: t.String(),
+  stage: t.Integer({ minimum: 0 }),
+  index: t.Integer({ minimum: 0 }),
+  /** The sending leader's term (election.ts): a worker that has seen a higher one refuses the call (409). */
+  term: t.Optional(t.Integer({ minimum: 0 })),
+});
 export type RetireTask = typeof RetireTaskSchema.static;
 
 /** POST /worker/retire's answer: the task's input count when it stopped. */
@@ -192,7 +209,22 @@ export const TaskRetiredSchema = t.Object({ retired: t.Literal(true), inputs: t.
 export type TaskRetired = typeof TaskRetiredSchema.static;
 
 /** POST /worker/kill: kill one operator process of this worker. */
-export const KillPidSchema = t.Object({ pid: t.Integer({ minimum: 1 }) });
+export const KillPidSchema = t.Object({
+  pid: t.Integer({ minimum: 1 }),
+  /** The sending leader's term (election.ts): a worker that has seen a higher one refuses the call (409). */
+  term: t.Optional(t.Integer({ minimum: 0 })),
+});
+
+/**
+ * GET /leader on any rainstormd: the leader its membership view elects ("host:port", null while
+ * none), the highest term it knows, and whether that is this node.
+ */
+export const LeaderInfoSchema = t.Object({ leader: t.Union([t.String(), t.Null()]), term: t.Integer(), self: t.Boolean() });
+export type LeaderInfo = typeof LeaderInfoSchema.static;
+
+/** POST /worker/adopt: a new leader announces its term and asks for the tasks this worker runs. */
+export const AdoptSchema = t.Object({ term: t.Integer({ minimum: 1 }) });
+export type Adopt = typeof AdoptSchema.static;
 export type KillPid = typeof KillPidSchema.static;
 
 /** POST /worker/kill's answer: the pid and its task. */

@@ -51,12 +51,13 @@ export class BatchRouter {
 
   constructor(private readonly opts: RouterOptions) {}
 
-  /** Newer routes replace older ones (by version); older or equal ones are ignored. */
+  /** Newer routes replace older ones (by term, then version: a new leader's come after its predecessor's); older or equal ones are ignored. */
   setRoutes(job: string, raw: Routes): void {
     checkJobId(job);
     const routes = checkRoutes(raw);
     const cur = this.routes.get(job);
-    if (!cur || routes.version > cur.version) this.routes.set(job, routes);
+    const newer = !cur || (routes.term ?? 0) > (cur.term ?? 0) || ((routes.term ?? 0) === (cur.term ?? 0) && routes.version > cur.version);
+    if (newer) this.routes.set(job, routes);
   }
 
   routesOf(job: string): Routes | undefined {

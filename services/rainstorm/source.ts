@@ -22,6 +22,12 @@ export interface SourceContext {
   send(batch: Batch): Promise<void>;
   /** Source progress: lines read so far. */
   progress(tuplesRead: number): void;
+  /** Every line up to `pos` is acknowledged end to end (the journal's resume point); called as it grows. */
+  acked?(pos: number): void;
+  /** Lines up to this one were acknowledged under an earlier leader: skip them (0: start at the top). */
+  fromLine?: number;
+  /** False once the leader stepped down: the source stops reading. */
+  live?(): boolean;
   nowMs(): number;
   sleep(ms: number): Promise<void>;
 }
@@ -43,7 +49,11 @@ class SourceRun {
   private readonly paced: boolean;
   private batchSize: number;
   /** Indexed by stage-0 task; autoscaling may change how many there are while the source runs. */
-  private readonly pending = new Map<number, { lines: string; count: number }>();
+  private readonly pending = new Map<number, { lines: string; count: number; first: number }>();
+  /** The first line of every batch sent and not yet acknowledged, by send number (the acked position is below the least). */
+  private readonly unacked = new Map<number, number>();
+  private sends = 0;
+  private ackedPos = 0;
   private readonly inFlight = new Map<number, Set<Promise<void>>>();
   private readonly all = new Set<Promise<void>>();
   private failed: Error | undefined;
@@ -65,9 +75,12 @@ class SourceRun {
 
   async run(): Promise<void> {
     const { job } = this;
+    const fromLine = this.ctx.fromLine ?? 0;
+    this.ackedPos = fromLine;
     for await (const line of this.ctx.lines) {
-      if (job.status !== "running") return;
+      if (job.status !== "running" || this.ctx.live?.() === false) return;
       this.lineNo++;
+      if (this.lineNo <= fromLine) continue;
       if (job.tasks[0]!.length !== this.taskCount) {
         // Stage 0 was rescaled: what waits for a removed task goes now (its sender re-routes it).
         this.taskCount = job.tasks[0]!.length;
@@ -76,7 +89,7 @@ class SourceRun {
       const key = `${job.spec.src}:${this.lineNo}`;
       const index = partitionOf(key, this.taskCount);
       let batch = this.pending.get(index);
-      if (!batch) this.pending.set(index, (batch = { lines: "", count: 0 }));
+      if (!batch) this.pending.set(index, (batch = { lines: "", count: 0, first: this.lineNo }));
       batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
       // Await only when there is something to wait for: most lines are added synchronously.
       if (++batch.count >= this.batchSize) await this.send(index);
@@ -101,8 +114,14 @@ class SourceRun {
     let window = this.inFlight.get(index);
     if (!window) this.inFlight.set(index, (window = new Set()));
     while (window.size >= this.ctx.window) await Promise.race(window);
+    const sendNo = ++this.sends;
+    this.unacked.set(sendNo, batch.first);
     const p: Promise<void> = this.ctx
       .send({ job: this.job.id, stage: 0, index, count: batch.count, lines: batch.lines })
+      .then(() => {
+        this.unacked.delete(sendNo);
+        this.reportAcked();
+      })
       .catch((err) => {
         this.failed ??= err as Error;
       })
@@ -113,6 +132,16 @@ class SourceRun {
     window.add(p);
     this.all.add(p);
     this.ctx.progress(this.lineNo);
+  }
+
+  /** Lines below the first of every batch still pending or unacknowledged are all acknowledged. */
+  private reportAcked(): void {
+    let pos = this.lineNo;
+    for (const first of this.unacked.values()) pos = Math.min(pos, first - 1);
+    for (const b of this.pending.values()) pos = Math.min(pos, b.first - 1);
+    if (pos <= this.ackedPos) return;
+    this.ackedPos = pos;
+    this.ctx.acked?.(pos);
   }
 
   private async sendAll(): Promise<void> {

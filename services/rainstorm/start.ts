@@ -9,16 +9,19 @@ import type { Logger } from "../shared/log.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import { MemberWatch } from "../member/watch.ts";
 import { waitForNodeAgreement } from "../node_check.ts";
-import { rainstormApp } from "./http.ts";
-import { Leader } from "./leader.ts";
+import { needLeaderOf, rainstormApp } from "./http.ts";
+import { LeaderSeat } from "./leader_seat.ts";
+import { HydfsJobFiles } from "./job_files.ts";
+import type { Batch } from "./model.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
-import { HttpTransport, InProcessTransport, localFirst, reportDeath, type TaskDeath } from "./transport.ts";
+import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
 import { DashboardHub, hostOfId, type JobsView, LEADER_TIMEOUT_MS } from "./dashboard/stream.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
-  leader?: Leader;
+  /** Whether this node leads now (leader_seat.ts); `seat.current()` is its Leader then. */
+  seat: LeaderSeat;
   /** Resolves once memberd says this node's view is current: the ready line follows. */
   ready: Promise<void>;
   /** Stop: the operators of this worker's tasks are killed (the leader restarts them elsewhere once it sees this node gone). */
@@ -30,14 +33,12 @@ export interface RunningRainstormd {
 export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => void = () => {}): Promise<RunningRainstormd> {
   // A node without its operators refuses to start, rather than fail every job later.
   checkOpsDir(cfg);
-  const leaderAt = leaderHost(cfg);
-  const isLeader = leaderAt === cfg.host;
   const http = new ClusterHttp(cfg.cluster_secret);
-  const { worker, leader } = buildEngine(cfg, log, http, leaderAt);
+  const { worker, seat } = buildEngine(cfg, log, http);
   // The dashboard reads the member watch, which is made once memberd agrees (below): until then it lists no members.
   let watch: MemberWatch | undefined;
-  const dashboard = dashboardHub(cfg, http, leader, leaderAt, () => watch);
-  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, leader, leaderHost: leaderAt, dashboard });
+  const dashboard = dashboardHub(cfg, http, seat, () => watch);
+  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, seat, dashboard });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
@@ -49,6 +50,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     });
   } catch (err) {
     worker.stop();
+    seat.stop();
     throw bindError("rainstorm", cfg.host, cfg.ports.rainstorm, err);
   }
   let stopping = false;
@@ -57,25 +59,26 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
     await waitForNodeAgreement({ service: "rainstormd", cfg, http, log, checkLeader: true, stopped: () => stopping });
   } catch (err) {
     worker.stop();
+    seat.stop();
     server.stop(true);
     throw err;
   }
-  watch = watchMembers(cfg, log, http, { worker, leader }, exit);
+  watch = watchMembers(cfg, log, http, { worker, seat }, exit);
   watch.start();
-  log.info(
-    `rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker${isLeader ? " and leader" : `; leader is ${leaderAt}`}, operators from ${worker.opsDir()}`,
-  );
+  const candidates = cfg.rainstorm.leader || cfg.rainstorm.leader_candidates || "any node";
+  log.info(`rainstormd on ${cfg.host}:${cfg.ports.rainstorm}: worker; leader elected among ${candidates}; operators from ${worker.opsDir()}`);
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     watch?.stop();
     dashboard.stop();
+    seat.stop();
     worker.stop();
     server.stop(true);
   };
   return {
     worker,
-    leader,
+    seat,
     ready: watch.firstReady,
     stop,
     async leave() {
@@ -86,11 +89,13 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
 }
 
 /** The dashboard's sources: members from this node's watch, jobs and tasks from the leader (this node's own directly, else over HTTP). */
-function dashboardHub(cfg: NodeConfig, http: ClusterHttp, leader: Leader | undefined, leaderAt: string, watch: () => MemberWatch | undefined): DashboardHub {
+function dashboardHub(cfg: NodeConfig, http: ClusterHttp, seat: LeaderSeat, watch: () => MemberWatch | undefined): DashboardHub {
   const client = new RainstormClient(http);
-  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
   const jobs = async (): Promise<JobsView> => {
+    const leader = seat.current();
     if (leader) return { jobs: leader.jobList(), tasks: await leader.listTasks() };
+    const leaderAddr = seat.elected();
+    if (!leaderAddr) throw new Error("no leader elected right now");
     const [list, tasks] = await Promise.all([
       client.jobs(leaderAddr, { timeoutMs: LEADER_TIMEOUT_MS }),
       client.listTasks(leaderAddr, { timeoutMs: LEADER_TIMEOUT_MS }),
@@ -102,44 +107,76 @@ function dashboardHub(cfg: NodeConfig, http: ClusterHttp, leader: Leader | undef
     (watch()?.all() ?? [])
       .map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state, incarnation: m.incarnation }))
       .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
-  return new DashboardHub({ node: cfg.host, leader: leaderAt, members, jobs });
+  return new DashboardHub({
+    node: cfg.host,
+    get leader() {
+      return seat.elected()?.split(":")[0] ?? "";
+    },
+    members,
+    jobs,
+  });
 }
 
-/** This node's worker, and its leader when it is the leader's node, wired by one transport. */
-function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp, leaderAt: string): { worker: Worker; leader?: Leader } {
+/** This node's worker and its leader seat, wired by one transport. */
+function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp): { worker: Worker; seat: LeaderSeat } {
   // This node's own worker (and leader) are called directly, every other node over HTTP.
   const here = new InProcessTransport();
   const transport = localFirst(here, new HttpTransport(http));
-  const leaderAddr = `${leaderAt}:${cfg.ports.rainstorm}`;
+  let seat: LeaderSeat | undefined;
+  // The leader as the worker knows it: whom this node's view elects, changing with membership.
+  const leaderAddr = () => seat?.elected() ?? `${leaderHost(cfg)}:${cfg.ports.rainstorm}`;
   const reportDeathOf = async (report: TaskDeath) => {
-    if (!(await reportDeath(transport, leaderAddr, report, (ms) => Bun.sleep(ms))))
-      log.warn(`could not tell the leader at ${leaderAt} that task ${report.job}/${report.stage}/${report.index} died`);
+    // Each attempt goes to the leader elected at that moment (it may change during a failover).
+    const toLeader: RainstormTransport = { ...transport, reportTaskDied: (_addr, death) => transport.reportTaskDied(leaderAddr(), death) };
+    if (!(await reportDeath(toLeader, leaderAddr(), report, (ms) => Bun.sleep(ms))))
+      log.warn(`could not tell the leader at ${leaderAddr()} that task ${report.job}/${report.stage}/${report.index} died`);
   };
   // The orphan guard asks the leader which jobs run: this node's own leader directly, another over HTTP.
-  let leader: Leader | undefined;
   const client = new RainstormClient(http);
-  const jobs = (timeoutMs: number) => (leader ? Promise.resolve(leader.jobList()) : client.jobs(leaderAddr, { timeoutMs }));
-  const worker = new Worker({ cfg, log, onTaskDied: (r) => void reportDeathOf(r), transport, leader: { addr: leaderAddr, jobs } });
-  if (leaderAt === cfg.host) leader = new Leader({ cfg, log, worker, transport });
-  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader });
-  return { worker, leader };
+  const leaderJobs = {
+    get addr() {
+      return leaderAddr();
+    },
+    jobs: (timeoutMs: number) => {
+      const own = seat?.current();
+      return own ? Promise.resolve(own.jobList()) : client.jobs(leaderAddr(), { timeoutMs });
+    },
+  };
+  const worker = new Worker({
+    cfg,
+    log,
+    onTaskDied: (r) => void reportDeathOf(r),
+    transport,
+    leader: leaderJobs,
+    onLeaderTerm: (term) => seat?.onWorkerTerm(term),
+  });
+  const files = new HydfsJobFiles(`http://${cfg.host}:${cfg.ports.hydfs}`, http, cfg.hydfs.request_timeout_ms);
+  seat = new LeaderSeat({ cfg, log, worker, transport, files });
+  const s = seat;
+  // The leader endpoint forwards to whichever Leader this node has now.
+  const leaderEndpoint = {
+    sink: (batch: Batch) => needLeaderOf(s).sink(batch),
+    onTaskDied: (death: TaskDeath) => needLeaderOf(s).onTaskDied(death),
+  };
+  here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader: leaderEndpoint });
+  return { worker, seat };
 }
 
 /** Follow this node's memberd: members to the worker and leader, readiness to the leader, leaving to `exit`. */
-function watchMembers(cfg: NodeConfig, log: Logger, http: ClusterHttp, engine: { worker: Worker; leader?: Leader }, exit: () => void): MemberWatch {
-  const { worker, leader } = engine;
+function watchMembers(cfg: NodeConfig, log: Logger, http: ClusterHttp, engine: { worker: Worker; seat: LeaderSeat }, exit: () => void): MemberWatch {
+  const { worker, seat } = engine;
   return new MemberWatch({
     baseUrl: `http://${cfg.host}:${cfg.ports.http}`,
     log,
     http,
     onChange: (live) => {
       worker.setMembers(live);
-      leader?.onMembers(live);
+      seat.onMembers(live);
     },
-    // The leader refuses jobs (503) until this node's membership view is current.
-    onReady: (isReady) => leader?.setViewReady(isReady),
+    // No node leads (or takes jobs) until its membership view is current.
+    onReady: (isReady) => seat.setViewReady(isReady),
     onLeft: () => {
-      const what = leader ? " (this is the leader: its running jobs end with it)" : "; the leader restarts them on other workers";
+      const what = seat.current() ? " (this is the leader: another node takes its running jobs over)" : "; the leader restarts them on other workers";
       log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${what}`);
       exit();
     },

@@ -18,10 +18,13 @@ export type { BatchKind, TaskDeath };
 export interface RainstormTransport {
   startTask(addr: string, start: TaskStart): Promise<TaskStarted>;
   setRoutes(addr: string, job: string, routes: Routes): Promise<void>;
-  stopJob(addr: string, job: string, endOfStream: boolean): Promise<void>;
+  /** `term`: the calling leader's (a worker that has seen a higher one refuses, election.ts); absent for callers that are no leader. */
+  stopJob(addr: string, job: string, endOfStream: boolean, term?: number): Promise<void>;
   /** Resolves once the worker has retired the task (it waits until the task is idle). */
-  retireTask(addr: string, job: string, stage: number, index: number): Promise<void>;
-  killTask(addr: string, pid: number): Promise<void>;
+  retireTask(addr: string, job: string, stage: number, index: number, term?: number): Promise<void>;
+  killTask(addr: string, pid: number, term?: number): Promise<void>;
+  /** A new leader's term to the worker, which answers the tasks it runs (or refuses a term lower than one it has seen). */
+  adopt(addr: string, term: number): Promise<WorkerTask[]>;
   listTasks(addr: string): Promise<WorkerTask[]>;
   /** Resolves once the receiver acknowledged the batch (end to end, see worker.ts). */
   sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void>;
@@ -53,16 +56,20 @@ export class HttpTransport implements RainstormTransport {
     return this.client.setRoutes(addr, job, routes, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
   }
 
-  async stopJob(addr: string, job: string, endOfStream: boolean): Promise<void> {
-    await this.client.stopJob(addr, job, endOfStream, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
+  async stopJob(addr: string, job: string, endOfStream: boolean, term?: number): Promise<void> {
+    await this.client.stopJob(addr, job, endOfStream, { timeoutMs: CONTROL_CALL_TIMEOUT_MS, term });
   }
 
-  async retireTask(addr: string, job: string, stage: number, index: number): Promise<void> {
-    await this.client.retireTask(addr, job, stage, index, { timeoutMs: RETIRE_CALL_TIMEOUT_MS });
+  async retireTask(addr: string, job: string, stage: number, index: number, term?: number): Promise<void> {
+    await this.client.retireTask(addr, job, stage, index, { timeoutMs: RETIRE_CALL_TIMEOUT_MS, term });
   }
 
-  async killTask(addr: string, pid: number): Promise<void> {
-    await this.client.killPid(addr, pid, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
+  async killTask(addr: string, pid: number, term?: number): Promise<void> {
+    await this.client.killPid(addr, pid, { timeoutMs: CONTROL_CALL_TIMEOUT_MS, term });
+  }
+
+  adopt(addr: string, term: number): Promise<WorkerTask[]> {
+    return this.client.adopt(addr, term, { timeoutMs: LIST_CALL_TIMEOUT_MS });
   }
 
   listTasks(addr: string): Promise<WorkerTask[]> {
@@ -82,9 +89,10 @@ export class HttpTransport implements RainstormTransport {
 export interface WorkerEndpoint {
   startTask(start: TaskStart): TaskStarted;
   setRoutes(job: string, routes: Routes): void;
-  stopJob(job: string, endOfStream?: boolean): Promise<number>;
-  retireTask(job: string, stage: number, index: number): Promise<number | false>;
-  killPid(pid: number): TaskStart | undefined;
+  stopJob(job: string, endOfStream?: boolean, term?: number): Promise<number>;
+  retireTask(job: string, stage: number, index: number, quietMs?: number, timeoutMs?: number, term?: number): Promise<number | false>;
+  killPid(pid: number, term?: number): TaskStart | undefined;
+  adopt(term: number): WorkerTask[];
   list(): WorkerTask[];
   handleBatch(batch: Batch): Promise<void>;
 }
@@ -142,17 +150,21 @@ export class InProcessTransport implements RainstormTransport {
     this.worker(addr).setRoutes(job, routes);
   }
 
-  async stopJob(addr: string, job: string, endOfStream: boolean): Promise<void> {
-    await this.worker(addr).stopJob(job, endOfStream);
+  async stopJob(addr: string, job: string, endOfStream: boolean, term?: number): Promise<void> {
+    await this.worker(addr).stopJob(job, endOfStream, term);
   }
 
-  async retireTask(addr: string, job: string, stage: number, index: number): Promise<void> {
-    if ((await this.worker(addr).retireTask(job, stage, index)) === false)
+  async retireTask(addr: string, job: string, stage: number, index: number, term?: number): Promise<void> {
+    if ((await this.worker(addr).retireTask(job, stage, index, undefined, undefined, term)) === false)
       throw new Error(`${addr}: task ${job}/${stage}/${index} is not running on this worker`);
   }
 
-  async killTask(addr: string, pid: number): Promise<void> {
-    if (!this.worker(addr).killPid(pid)) throw new Error(`${addr}: pid ${pid} is not an operator process of this worker`);
+  async killTask(addr: string, pid: number, term?: number): Promise<void> {
+    if (!this.worker(addr).killPid(pid, term)) throw new Error(`${addr}: pid ${pid} is not an operator process of this worker`);
+  }
+
+  async adopt(addr: string, term: number): Promise<WorkerTask[]> {
+    return this.worker(addr).adopt(term);
   }
 
   async listTasks(addr: string): Promise<WorkerTask[]> {
@@ -180,9 +192,10 @@ export function localFirst(here: InProcessTransport, remote: RainstormTransport)
   return {
     startTask: (addr, start) => pick(addr).startTask(addr, start),
     setRoutes: (addr, job, routes) => pick(addr).setRoutes(addr, job, routes),
-    stopJob: (addr, job, endOfStream) => pick(addr).stopJob(addr, job, endOfStream),
-    retireTask: (addr, job, stage, index) => pick(addr).retireTask(addr, job, stage, index),
-    killTask: (addr, pid) => pick(addr).killTask(addr, pid),
+    stopJob: (addr, job, endOfStream, term) => pick(addr).stopJob(addr, job, endOfStream, term),
+    retireTask: (addr, job, stage, index, term) => pick(addr).retireTask(addr, job, stage, index, term),
+    killTask: (addr, pid, term) => pick(addr).killTask(addr, pid, term),
+    adopt: (addr, term) => pick(addr).adopt(addr, term),
     listTasks: (addr) => pick(addr).listTasks(addr),
     sendBatch: (addr, kind, batch, timeoutMs) => remote.sendBatch(addr, kind, batch, timeoutMs),
     reportTaskDied: (leaderAddr, death) => pick(leaderAddr).reportTaskDied(leaderAddr, death),

@@ -20,6 +20,7 @@ function fakeWorker(calls: string[], has = true): WorkerEndpoint {
     retireTask: async () => (calls.push("retire"), has ? 3 : false),
     killPid: () => (calls.push("kill"), has ? START : undefined),
     list: () => (calls.push("list"), []),
+    adopt: () => (calls.push("adopt"), []),
     handleBatch: async () => void calls.push("batch"),
   };
 }
@@ -34,6 +35,7 @@ function recorder(calls: string[]): RainstormTransport {
     retireTask: rec("retire"),
     killTask: rec("kill"),
     listTasks: async (addr) => (calls.push(`list ${addr}`), []),
+    adopt: async (addr) => (calls.push(`adopt ${addr}`), []),
     sendBatch: rec("batch"),
     reportTaskDied: rec("died"),
   };

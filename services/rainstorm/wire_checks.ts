@@ -65,7 +65,8 @@ export function checkRoutes(raw: unknown): Routes {
       throw new RequestError(`routes.stages[${s}]: expected 1 to ${MAX_TASKS_PER_STAGE} addresses, got ${describe(tasks)}`);
     tasks.forEach((a: unknown, i) => checkAddress(a, `routes.stages[${s}][${i}]`));
   });
-  return { version, stages: stages as string[][], sink: checkAddress(raw.sink, "routes.sink") };
+  const term = raw.term === undefined ? {} : { term: checkIndex(raw.term, "routes.term", Number.MAX_SAFE_INTEGER) };
+  return { version, ...term, stages: stages as string[][], sink: checkAddress(raw.sink, "routes.sink") };
 }
 
 /** A /worker/start request, checked field by field (the leader's own checks are not relied on). */

@@ -21,6 +21,7 @@ import type { Logger } from "../shared/log.ts";
 import { type Clock, realClock } from "./clock.ts";
 import { handleExactlyOnce, type PumpContext, recover } from "./eo_pump.ts";
 import { RequestError, TaskGone } from "./errors.ts";
+import { STALE_TERM } from "./election.ts";
 import { TaskLog, taskLogName } from "./exactly_once.ts";
 import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, taskStderrLogPath } from "./ops_dir.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
@@ -92,6 +93,8 @@ export interface WorkerOptions {
    * (the simulator, tests) the tasks of a job run until the leader stops them.
    */
   leader?: LeaderJobs;
+  /** Told when a leader of a higher term than any before calls this worker (the node's leader seat steps down if it is not that leader). */
+  onLeaderTerm?: (term: number) => void;
 }
 
 export class Worker {
@@ -110,6 +113,8 @@ export class Worker {
   /** rainstorm.failpoint parsed: which crash, at which of this worker's log appends (tests only). */
   private readonly failpoint: { name: string; at: number } | undefined;
   private otherHydfs: string[] = [];
+  /** The highest leader term that has called this worker: calls of a lower one are refused (fence). */
+  private leaderTerm = 0;
 
   constructor(private readonly opts: WorkerOptions) {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
@@ -177,6 +182,7 @@ export class Worker {
    */
   startTask(raw: TaskStart): { pid: number; logPath: string } {
     const start = checkTaskStart(raw);
+    this.fence(start.routes.term, `start of task ${start.job}/${start.stage}/${start.index}`);
     const custom = this.opts.spawnOperator;
     const spawn = custom ? (logPath: string) => custom(start, logPath) : processSpawner(this.operatorCommand(start.op, start.args));
     const logPath = taskStderrLogPath(this.logDir, start.job, start.stage, start.index);
@@ -234,7 +240,34 @@ export class Worker {
   }
 
   setRoutes(job: string, raw: Routes): void {
+    this.fence(raw?.term, `routes of job ${job}`);
     this.router.setRoutes(job, raw);
+  }
+
+  /**
+   * Fencing (election.ts): a call of a leader whose term is lower than one this worker has seen
+   * is refused (409), so a leader paused past failure detection can neither start tasks, change
+   * routes, stop, retire nor kill once its successor has called here. A higher term is remembered.
+   * A call without a term (no leader made it: tests, tools) is not fenced.
+   */
+  fence(term: number | undefined, what: string): void {
+    if (term === undefined) return;
+    if (term < this.leaderTerm) throw new RequestError(`${what}: ${STALE_TERM} ${term}; this worker follows term ${this.leaderTerm}`, 409);
+    if (term > this.leaderTerm) {
+      this.leaderTerm = term;
+      this.opts.onLeaderTerm?.(term);
+    }
+  }
+
+  /** The highest leader term that has called this worker (0: none yet). */
+  knownTerm(): number {
+    return this.leaderTerm;
+  }
+
+  /** A new leader takes over: its term is fenced in, and it learns which tasks run here. */
+  adopt(term: number): WorkerTask[] {
+    this.fence(term, "adopt");
+    return this.list();
   }
 
   private stopTask(t: TaskRunner): void {
@@ -248,8 +281,9 @@ export class Worker {
    * input (its stdin closes) and a moment to exit on its own; otherwise, and after that moment,
    * it is killed.
    */
-  async stopJob(job: string, endOfStream = false): Promise<number> {
+  async stopJob(job: string, endOfStream = false, term?: number): Promise<number> {
     checkJobId(job);
+    this.fence(term, `stop of job ${job}`);
     this.router.jobStopped(job);
     const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
     for (const [k] of mine) this.tasks.delete(k);
@@ -274,8 +308,16 @@ export class Worker {
    * so nothing is processed twice. Resolves with the task's input count, or false if it is
    * not here.
    */
-  async retireTask(job: string, stage: number, index: number, quietMs = RETIRE_QUIET_MS, timeoutMs = RETIRE_TIMEOUT_MS): Promise<number | false> {
+  async retireTask(
+    job: string,
+    stage: number,
+    index: number,
+    quietMs = RETIRE_QUIET_MS,
+    timeoutMs = RETIRE_TIMEOUT_MS,
+    term?: number,
+  ): Promise<number | false> {
     const k = this.key(checkJobId(job), checkIndex(stage, "stage", MAX_STAGES), checkIndex(index, "index", MAX_TASKS_PER_STAGE));
+    this.fence(term, `retire of task ${k}`);
     const t = this.tasks.get(k);
     if (!t) return false;
     const now = () => this.clock.nowMs();
@@ -296,7 +338,8 @@ export class Worker {
   }
 
   /** Kill one operator process of this worker, by pid (never any other process). */
-  killPid(pid: number): TaskStart | undefined {
+  killPid(pid: number, term?: number): TaskStart | undefined {
+    this.fence(term, `kill of pid ${pid}`);
     for (const t of this.tasks.values()) {
       if (t.op.pid === pid) {
         t.op.kill();

@@ -343,7 +343,7 @@ describe("a Worker stops the tasks of a job no leader claims", () => {
 
 describe("the reason of a task's last restart reaches list_tasks as it reaches the task_restarted event", () => {
   test("job machine: a restarted task keeps the reason its worker reported", () => {
-    const m = new JobMachine({ selfAddr: "10.0.0.1:15000", maxTaskRestarts: 5, logRetentionMs: 0 });
+    const m = new JobMachine({ selfAddr: "10.0.0.1:15000", maxTaskRestarts: 5, term: 1, logRetentionMs: 0 });
     m.step(0, { type: "members", workers: ["10.0.0.1:15000"], hostsUp: ["10.0.0.1"] });
     const spec = parseJobArgs(["1", "1", "-stage-config-map", "stage0 echo-wrapper", "src", "dest", "false", "false", "0", "0", "0"]);
     m.step(1, { type: "submit", id: "job-x-1", spec });

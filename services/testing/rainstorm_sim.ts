@@ -320,10 +320,11 @@ export class RainstormSim {
     return {
       startTask: (to, start) => call(to, () => p.startTask(to, start)),
       setRoutes: (to, job, routes) => call(to, () => p.setRoutes(to, job, routes)),
-      stopJob: (to, job, eos) => call(to, () => p.stopJob(to, job, eos)),
-      retireTask: (to, job, stage, index) => call(to, () => p.retireTask(to, job, stage, index), RETIRE_CALL_TIMEOUT_MS),
-      killTask: (to, pid) => call(to, () => p.killTask(to, pid)),
+      stopJob: (to, job, eos, term) => call(to, () => p.stopJob(to, job, eos, term)),
+      retireTask: (to, job, stage, index, term) => call(to, () => p.retireTask(to, job, stage, index, term), RETIRE_CALL_TIMEOUT_MS),
+      killTask: (to, pid, term) => call(to, () => p.killTask(to, pid, term)),
       listTasks: (to) => call(to, () => p.listTasks(to), LIST_CALL_TIMEOUT_MS),
+      adopt: (to, term) => call(to, () => p.adopt(to, term), LIST_CALL_TIMEOUT_MS),
       // A batch travels as bytes: the receiver gets its own copy.
       sendBatch: (to, kind, batch, timeoutMs) => call(to, () => p.sendBatch(to, kind, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),

@@ -1,0 +1,45 @@
+/**
+ * What a new leader reads to take over (leader.ts recover): the index of jobs and each job's
+ * journal (journal.ts), from HyDFS. Separate from the driver because it is all reading and
+ * forgiving: a journal that cannot be read or folded costs that one job (logged), not the takeover.
+ */
+import type { Logger } from "../shared/log.ts";
+import type { JobFiles } from "./job_files.ts";
+import { foldJournal, JOB_INDEX_NAME, type JournaledJob, journalName, parseIndex } from "./journal.ts";
+
+/** Journals read at once during a takeover (each one HyDFS read). */
+const JOURNAL_READS_AT_ONCE = 8;
+
+/** The whole text of a HyDFS file, or undefined when it does not exist. */
+export async function readText(files: JobFiles, name: string): Promise<string | undefined> {
+  let lines: AsyncIterable<string>;
+  try {
+    lines = await files.lines(name);
+  } catch (err) {
+    if (/\b404\b/.test((err as Error).message)) return undefined;
+    throw err;
+  }
+  const parts: string[] = [];
+  for await (const line of lines) parts.push(line);
+  return parts.length === 0 ? "" : `${parts.join("\n")}\n`;
+}
+
+/** Every job the index lists whose journal says it is still running. */
+export async function readJournals(files: JobFiles, log: Logger): Promise<JournaledJob[]> {
+  const index = parseIndex((await readText(files, JOB_INDEX_NAME)) ?? "");
+  for (const p of index.problems) log.warn(`takeover: ${JOB_INDEX_NAME}: ${p}`);
+  const running: JournaledJob[] = [];
+  const ids = [...index.jobs];
+  const next = async (): Promise<void> => {
+    for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
+      try {
+        const j = foldJournal((await readText(files, journalName(id))) ?? "");
+        if (j?.status === "running") running.push(j);
+      } catch (err) {
+        log.warn(`takeover: job ${id}: its journal cannot be read (${(err as Error).message}); it is not taken over`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: JOURNAL_READS_AT_ONCE }, next));
+  return running.sort((a, b) => (a.job < b.job ? -1 : 1));
+}
