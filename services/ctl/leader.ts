@@ -15,9 +15,10 @@
  * leader command calls through: go to the node the 421 names, else ask again.
  */
 import { leaderHost } from "../rainstorm/config.ts";
-import { type Ctx, daemonCall, memberCall } from "./context.ts";
+import { type Ctx, memberCall } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
 import { IPV4_DOTTED_QUAD, isHostname, memberHost, namesFromMembers } from "./node_names.ts";
+import { client, leaderQuery } from "./rainstormd.ts";
 
 /** One GET /leader call: a live rainstormd answers at once; a dead node must not hold up the others long. */
 export const LEADER_ASK_TIMEOUT_MS = 1000;
@@ -80,10 +81,10 @@ export async function knownNodes(ctx: Ctx): Promise<string[]> {
 /** What `host` says to GET /leader; a 404 means a rainstormd from before leader election (`old`). */
 async function askOne(ctx: Ctx, host: string): Promise<Said> {
   try {
-    const body = await daemonCall(ctx, "rainstormd", ctx.cfg.ports.rainstorm, "/leader", { host, timeoutMs: Math.min(ctx.timeoutMs, LEADER_ASK_TIMEOUT_MS) });
-    return leaderOfAnswer(host, body);
+    const timeoutMs = Math.min(ctx.timeoutMs, LEADER_ASK_TIMEOUT_MS);
+    return leaderOfAnswer(host, await leaderQuery(ctx, host, (addr) => client(ctx).leader(addr, { timeoutMs })));
   } catch (err) {
-    // daemonCall's errors name the node: "<host>: <its words> (HTTP n)", "rainstormd at <host:port> unreachable: ...".
+    // leaderQuery's errors name the node: "<host>: <its words> (HTTP n)", "rainstormd at <host:port> unreachable: ...".
     if (err instanceof CtlHttpError) return { none: err.message, old: err.status === 404 };
     if (err instanceof CtlError) return { none: err.message, down: true };
     throw err;
