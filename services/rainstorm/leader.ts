@@ -253,7 +253,7 @@ export class Leader {
     if (!j)
       this.journals.set(
         job,
-        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}`), pos: 0, writtenMs: 0, writing: false }),
+        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}-${job}`), pos: 0, writtenMs: 0, writing: false }),
       );
     return j;
   }
@@ -335,7 +335,7 @@ export class Leader {
   private async openJournal(id: string): Promise<void> {
     try {
       await this.journalOf(id).writer.write("create", "");
-      const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-${id}`);
+      const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-index-${id}`);
       const entry = encodeIndexEntry(id, this.term);
       // The index is created by the first job of the cluster; another leader's create racing it is fine.
       await index.write("append", entry).catch(async (err: Error) => {

@@ -29,7 +29,7 @@ export const CLAIM_RETRY_MS = 500;
 /** Claim the next term: exclusively create term-(N+1) naming this node; another claimant's win means the next one. */
 export async function claimTerm(files: JobFiles, selfAddr: string, hint: number): Promise<number> {
   const n = (await highestTerm((t) => files.exists(termFileName(t)), hint)) + 1;
-  await files.writer(termFileName(n), `leader-${selfAddr}`).write("create", `${selfAddr}\n`);
+  await files.writer(termFileName(n), `leader-${selfAddr}-term${n}`).write("create", `${selfAddr}\n`);
   return n;
 }
 
