@@ -37,7 +37,7 @@ import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./j
 import { type JobRuntime, queueDestWrite, tell, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
-import { runSource } from "./source.ts";
+import { runSource, sourceJobOf } from "./source.ts";
 import { isStaleTerm } from "./election.ts";
 import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournalRecord } from "./journal.ts";
 import { readJournals } from "./takeover.ts";
@@ -404,7 +404,7 @@ export class Leader {
           nowMs: () => this.clock.nowMs(),
           sleep: (ms) => this.clock.sleep(ms),
         },
-        job,
+        sourceJobOf(job),
       );
       if (job.status !== "running") return;
       // Every result is acknowledged by now; a flush still running is only a repeat's.
