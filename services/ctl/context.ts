@@ -106,17 +106,25 @@ export async function reachableSeed(ctx: Ctx): Promise<string> {
   throw new CtlError(`no node of ${client.path} answers: memberd at ${failures.join(", ")}`);
 }
 
+/** How one daemonCall differs from a GET to the chosen node under --timeout. */
+export interface CallInit {
+  method?: string;
+  body?: unknown;
+  host?: string;
+  timeoutMs?: number;
+}
+
 /**
  * One JSON call to a daemon of the chosen node (`port`; `init.host` for another node), signed,
- * with the timeout; an unreachable daemon is a CtlError, a non-2xx answer a CtlHttpError
- * carrying the daemon's message.
+ * with the timeout (--timeout, or `init.timeoutMs`); an unreachable daemon is a CtlError, a
+ * non-2xx answer a CtlHttpError carrying the daemon's message.
  */
 export async function daemonCall(
   ctx: Ctx,
   daemon: string,
   port: number,
   path: string,
-  init: { method?: string; body?: unknown; host?: string } = {},
+  init: CallInit = {},
 ): Promise<any> {
   const host = init.host ?? ctx.host;
   const headers: Record<string, string> = {};
@@ -127,7 +135,7 @@ export async function daemonCall(
       method: init.method ?? "GET",
       headers,
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      timeoutMs: ctx.timeoutMs,
+      timeoutMs: init.timeoutMs ?? ctx.timeoutMs,
     });
   } catch (err) {
     throw new CtlError(`${daemon} at ${host}:${port} unreachable: ${whyFailed(err)}`);
@@ -142,7 +150,7 @@ export async function daemonCall(
 }
 
 /** Call memberd's admin API on the chosen node (or `init.host`). */
-export function memberCall(ctx: Ctx, path: string, init: { method?: string; body?: unknown; host?: string } = {}): Promise<any> {
+export function memberCall(ctx: Ctx, path: string, init: CallInit = {}): Promise<any> {
   return daemonCall(ctx, "memberd", ctx.cfg.ports.http, path, init);
 }
 

@@ -3,15 +3,17 @@
  * running job: its tasks stop, dest keeps what was written) and `watch_job <job>` (reattach to a
  * job from any shell: its recent events, then the live ones until it ends). Like the other
  * RainStorm commands they talk to the leader (leader.ts atLeader), each call under --timeout;
- * watch_job's answer must begin within it, then it lasts as long as the job.
+ * watch_job's answer must begin within it, then it lasts as long as the job, following it across
+ * a leader failover (follow.ts).
  */
 import { defineCommand } from "citty";
 import type { JobSummary } from "../rainstorm/model.ts";
 import { CALL_TIMEOUT_MS, type RainstormClient } from "../rainstorm/client.ts";
 import { commonArgs, type Ctx, makeCtx, print, table } from "./context.ts";
 import { CtlError } from "./errors.ts";
+import { followJob } from "./follow.ts";
 import { atLeader } from "./leader.ts";
-import { client, followEvents, leaderQuery, rainstormd } from "./rainstorm.ts";
+import { client, leaderQuery, rainstormd, streamClient } from "./rainstormd.ts";
 
 /**
  * The least time kill_job waits for its answer, whatever --timeout says: the leader answers once
@@ -94,8 +96,9 @@ export const watchJobCmd = jobCommand(
   "from any shell, print a job's events and results from now on (after a summary line and its recent past) until it ends; exit 0 when done, 1 when failed or cancelled",
   async (ctx, job) => {
     // Only the answer's start is due within --timeout; the watch then lasts as long as the job.
-    const stream = (await askLeader(ctx, (rs, addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs }))).value;
-    const failure = await followEvents(ctx, stream.events, `job ${job}`);
+    const { rs, drop } = streamClient(ctx);
+    const { host, term, value: stream } = await atLeader(ctx, (at) => leaderQuery(ctx, at, (addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })));
+    const failure = await followJob(ctx, job, { host, term, events: stream.events, drop });
     if (failure !== undefined) throw new CtlError(failure);
   },
 );

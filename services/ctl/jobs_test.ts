@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import type { JobEvent, JobSummary } from "../rainstorm/model.ts";
 import { CtlError } from "./errors.ts";
 import { jobArg, jobsTable } from "./jobs.ts";
-import { eventText } from "./rainstorm.ts";
+import { eventText } from "./follow.ts";
 
 const JOB = "job-m1abc2de-1";
 const SUMMARY: JobSummary = {

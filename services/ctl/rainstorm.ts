@@ -1,10 +1,10 @@
 /**
  * ctl RainStorm commands: `rainstorm` (submit a job and stream its results), `list_tasks`,
  * `kill_task` (the job commands list_jobs, kill_job and watch_job are in jobs.ts). They talk to
- * the leader, which ctl finds out (leader.ts leaderTarget): the node given with --node, else
- * the config's rainstorm.leader, else the leader rule applied to what the reached node's memberd
- * says (its introducers). A rainstormd that is not the leader answers 421 naming it, and ctl
- * follows that once.
+ * the leader, which ctl finds out (leader.ts atLeader): the node given with --node, else the
+ * config's rainstorm.leader, else the leader the cluster names (GET /leader); a rainstormd that
+ * is not the leader answers 421, and ctl goes where it points. `rainstorm` follows its job
+ * across a leader failover (follow.ts).
  *
  * `rainstorm` takes the seed's syntax, whose `-stage-config-map` looks like a flag: its arguments
  * are therefore passed through untouched (only --node, --config, --json and --timeout are ours,
@@ -12,12 +12,14 @@
  */
 import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
-import { HttpCallError, whyFailed } from "../shared/http.ts";
-import { type JobStream, RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
+import { whyFailed } from "../shared/http.ts";
+import { type JobStream, type RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
+import type { ListedTask } from "../rainstorm/model.ts";
 import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
+import { type FollowIo, type FollowOptions, followJob, PROCESS_IO } from "./follow.ts";
 import { atLeader } from "./leader.ts";
+import { client, leaderQuery, rainstormd, refused, streamClient } from "./rainstormd.ts";
 import { type Attempt, CTL_RETRY, REAL_TIME, RetriesExhausted, retrying } from "../shared/retry.ts";
 
 /** The job's own `--` flags; every other one is a mistake (a typo of ours, or of the job's). */
@@ -44,46 +46,17 @@ export function splitOwnFlags(raw: string[]): { own: { node?: string; json: bool
   return { own, rest };
 }
 
-/** The client of rainstormd for this command (signed with the cluster secret). */
-export function client(ctx: Ctx): RainstormClient {
-  return new RainstormClient(ctx.http);
-}
-
-/** `host`'s rainstormd, "host:port". */
-export function rainstormd(ctx: Ctx, host: string): string {
-  return `${host}:${ctx.cfg.ports.rainstorm}`;
-}
-
-/** A refusal in ctl's words: the daemon's message and status, its body kept (atLeader follows a 421 with it). */
-function refused(err: RainstormHttpError, prefix: string): CtlHttpError {
-  return new CtlHttpError(`${prefix}${err.error} (HTTP ${err.status})`, err.status, err.body);
-}
-
-/**
- * One call to `host`'s rainstormd in ctl's words: unreachable is a CtlError naming the daemon, a
- * refusal a CtlHttpError naming the host (as every ctl command says them).
- */
-export async function leaderQuery<T>(ctx: Ctx, host: string, call: (addr: string) => Promise<T>): Promise<T> {
-  try {
-    return await call(rainstormd(ctx, host));
-  } catch (err) {
-    if (err instanceof HttpCallError) throw new CtlError(`rainstormd at ${rainstormd(ctx, host)} unreachable: ${err.why}`);
-    if (err instanceof RainstormHttpError) throw refused(err, `${host}: `);
-    throw err;
-  }
-}
-
 /** The running tasks, from the leader (found by atLeader); `host` is the leader that answered. */
 export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: ListedTask[] }> {
   return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).listTasks(addr, { timeoutMs: ctx.timeoutMs })));
 }
 
-/** POST the job to `host`'s rainstormd; the answer must begin within the timeout. */
-async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
+/** POST the job to `host`'s rainstormd through `rs`; the answer must begin within the timeout. */
+async function submit(ctx: Ctx, rs: RainstormClient, host: string, args: string[]): Promise<JobStream> {
   try {
     // The leader must accept or refuse within the timeout; after that the job runs as long as its
     // input and the leader's stream ends it.
-    return await client(ctx).submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
+    return await rs.submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
   } catch (err) {
     if (err instanceof RainstormHttpError) throw refused(err, "");
     throw new CtlError(`RainStorm leader at ${rainstormd(ctx, host)} unreachable: ${whyFailed(err)}`);
@@ -95,7 +68,7 @@ async function submit(ctx: Ctx, host: string, args: string[]): Promise<JobStream
  * a restart): nothing was started then, so asking again is safe. Retries follow CTL_RETRY and end
  * with --timeout; each says `retrying: <error>` on stderr, as ctl's HyDFS commands do.
  */
-async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promise<JobStream> {
+async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, args: string[], io: FollowIo): Promise<JobStream> {
   const policy = { ...CTL_RETRY, deadlineMs: ctx.timeoutMs };
   let last: CtlHttpError | undefined;
   try {
@@ -104,14 +77,14 @@ async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promis
       policy,
       async (): Promise<Attempt<JobStream>> => {
         try {
-          return { value: await submit(ctx, host, args) };
+          return { value: await submit(ctx, rs, host, args) };
         } catch (err) {
           if (!(err instanceof CtlHttpError) || err.status !== 503) throw err;
           last = err;
           return { retry: err.message, status: 503 };
         }
       },
-      { ...REAL_TIME, onRetry: (why) => process.stderr.write(`retrying: ${why}\n`) },
+      { ...REAL_TIME, onRetry: (why) => io.err(`retrying: ${why}`) },
     );
   } catch (err) {
     // Out of retries: the last refusal, in the leader's words.
@@ -119,63 +92,20 @@ async function submitRetrying503(ctx: Ctx, host: string, args: string[]): Promis
   }
 }
 
-/** Submit a job and stream its events; resolves with the exit code (0 once done; 1 failed, cancelled or cut off). */
-export async function runRainstorm(raw: string[]): Promise<number> {
+/**
+ * Submit a job and follow its events across leader failovers (follow.ts); resolves with the exit
+ * code (0 once done; 1 failed, cancelled, or no leader took it back in time).
+ */
+export async function runRainstorm(raw: string[], opts: FollowOptions = {}): Promise<number> {
   const { own, rest } = splitOwnFlags(raw);
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
-  const job = (await atLeader(ctx, (host) => submitRetrying503(ctx, host, rest))).value;
-  const failure = await followEvents(ctx, job.events, `job ${job.jobId ?? "?"}`);
+  const io = opts.io ?? PROCESS_IO;
+  const { rs, drop } = streamClient(ctx);
+  const { host, term, value: job } = await atLeader(ctx, (at) => submitRetrying503(ctx, rs, at, rest, io));
+  const failure = await followJob(ctx, job.jobId ?? undefined, { host, term, events: job.events, drop }, opts);
   if (failure === undefined) return 0;
-  console.error(`error: ${failure}`);
+  io.err(`error: ${failure}`);
   return 1;
-}
-
-/** How ctl tells one job event: result lines go to stdout, news to stderr; `error` is why the job did not complete. */
-export function eventText(ev: JobEvent): { stdout?: string; stderr?: string; error?: string } {
-  switch (ev.event) {
-    case "output":
-      return { stdout: ev.lines.join("\n") };
-    case "accepted":
-      return { stderr: `job ${ev.job} accepted: ${ev.tasks.length} tasks on ${[...new Set(ev.tasks.map((t) => t.node))].join(", ")}` };
-    case "task_restarted":
-      return { stderr: `task stage${ev.stage}[${ev.index}] restarted on ${ev.node} as pid ${ev.pid} (${ev.reason})` };
-    case "scaled":
-      return { stderr: `autoscale: stage${ev.stage}: ${ev.reason}` };
-    case "done":
-      return {
-        stderr: `job ${ev.job} done: ${ev.tuples_read} tuples read, ${ev.tuples_out} out, ${(ev.duration_ms / 1000).toFixed(1)} s, ${ev.tuples_per_s} tuples/s; results in HyDFS ${ev.dest}`,
-      };
-    case "failed":
-      return { error: `job ${ev.job} failed: ${ev.error}` };
-    case "cancelled":
-      return {
-        error: `job ${ev.job} cancelled by kill_job after ${ev.tuples_read} tuples read, ${ev.tuples_out} out; HyDFS ${ev.dest} keeps the ${ev.tuples_out} results written before (not removed)`,
-      };
-    case "watching": {
-      const j = ev.summary;
-      return {
-        stderr: `watching job ${j.job}: ${j.status}, ${j.stages.join(" | ")}, ${j.tuples_read} tuples read, ${j.tuples_out} out, ${j.tuples_per_s} tuples/s; its last ${ev.replayed} events follow${j.status === "running" ? ", then the live ones" : " (it has ended)"}`,
-      };
-    }
-    case "dropped":
-      return { stderr: `note: ${ev.events} events dropped here (this watch read more slowly than the job went)` };
-  }
-}
-
-/**
- * Print a job's events as they come (--json: one JSON line each); resolves with why the job did
- * not complete (failed, cancelled, or the stream cut off before its end), undefined once done.
- */
-export async function followEvents(ctx: Ctx, events: AsyncIterable<JobEvent>, what: string): Promise<string | undefined> {
-  for await (const ev of events) {
-    const text = eventText(ev);
-    if (ctx.json) console.log(JSON.stringify(ev));
-    else if (text.stdout !== undefined) process.stdout.write(`${text.stdout}\n`);
-    else if (text.stderr !== undefined) console.error(text.stderr);
-    if (ev.event === "done") return undefined;
-    if (text.error !== undefined) return text.error;
-  }
-  return `${what}: the leader's stream ended before the job did (leader down?); ctl watch_job <job> reattaches`;
 }
 
 /** For `ctl rainstorm --help` and the shell's help; the real work is runRainstorm. */

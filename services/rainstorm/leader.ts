@@ -39,7 +39,7 @@ import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./j
 import { type JobRuntime, tell, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
-import { runSource } from "./source.ts";
+import { runSource, sourceJobOf } from "./source.ts";
 import { isStaleTerm } from "./election.ts";
 import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournalRecord } from "./journal.ts";
 import { readJournals } from "./takeover.ts";
@@ -247,7 +247,7 @@ export class Leader {
     if (!j)
       this.journals.set(
         job,
-        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}`), pos: 0, writtenMs: 0, writing: false }),
+        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}-${job}`), pos: 0, writtenMs: 0, writing: false }),
       );
     return j;
   }
@@ -329,7 +329,7 @@ export class Leader {
   private async openJournal(id: string): Promise<void> {
     try {
       await this.journalOf(id).writer.write("create", "");
-      const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-${id}`);
+      const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-index-${id}`);
       const entry = encodeIndexEntry(id, this.term);
       // The index is created by the first job of the cluster; another leader's create racing it is fine.
       await index.write("append", entry).catch(async (err: Error) => {
@@ -377,7 +377,7 @@ export class Leader {
 
   /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
   private runtimeFor(id: string, spec: JobSpec): JobRuntime {
-    return { listeners: new Set(), recent: [], dest: this.files.writer(spec.dest, `rainstorm-${id}`) };
+    return { listeners: new Set(), recent: [], dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
   }
 
   /** The source of a job, then its end: done once every result is in dest, failed on an error. */
@@ -397,7 +397,7 @@ export class Leader {
           nowMs: () => this.clock.nowMs(),
           sleep: (ms) => this.clock.sleep(ms),
         },
-        job,
+        sourceJobOf(job),
       );
       if (job.status !== "running") return;
       // Every result is in dest by now (acknowledged end to end); the leader must also have heard

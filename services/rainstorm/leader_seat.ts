@@ -29,7 +29,7 @@ export const CLAIM_RETRY_MS = 500;
 /** Claim the next term: exclusively create term-(N+1) naming this node; another claimant's win means the next one. */
 export async function claimTerm(files: JobFiles, selfAddr: string, hint: number): Promise<number> {
   const n = (await highestTerm((t) => files.exists(termFileName(t)), hint)) + 1;
-  await files.writer(termFileName(n), `leader-${selfAddr}`).write("create", `${selfAddr}\n`);
+  await files.writer(termFileName(n), `leader-${selfAddr}-term${n}`).write("create", `${selfAddr}\n`);
   return n;
 }
 
@@ -127,7 +127,10 @@ export class LeaderSeat {
   private reconsider(): void {
     // Until this node's view is current it may not even see the leader: keep what it has.
     if (!this.viewReady || this.stopped) return;
-    this.electedAddr = electLeader(this.live, this.candidates);
+    const elected = electLeader(this.live, this.candidates);
+    if (elected !== this.electedAddr)
+      this.opts.log.info(`membership elects ${elected ?? "no node"} as the RainStorm leader (was ${this.electedAddr ?? "none"})`);
+    this.electedAddr = elected;
     if (this.electedAddr === this.selfAddr) {
       if (!this.leader && !this.claiming) void this.takeLead();
     } else if (this.leader) this.stepDown(`membership now elects ${this.electedAddr ?? "no node"}`);

@@ -45,6 +45,13 @@ export class OutputNotices {
   private readonly recent = new Map<string, OutputsNotice[]>();
   /** The notices being sent (never merged into: their counts are on their way already). */
   private readonly inFlight = new Set<OutputsNotice>();
+  /**
+   * Notices sent again (resendRecent): never merged, so each reaches a new leader, and through
+   * it ctl (ctl/replay_filter.ts, which prints a seq once per `from`), with its own seq and lines.
+   */
+  private readonly resent = new WeakSet<OutputsNotice>();
+  /** A call that failed is tried again as it was (the same notices merged the same way): a leader may have taken it. */
+  private retry: OutputsNotice[] | undefined;
   private draining = false;
   private stopped = false;
   private overflowLogged = false;
@@ -68,7 +75,18 @@ export class OutputNotices {
 
   /** A new leader took over: every task's recent notices go again, in order (it drops what it has had). */
   resendRecent(): void {
-    for (const notices of this.recent.values()) for (const n of notices) this.enqueue(n);
+    // A new leader: the calls the old one may have taken are not its concern.
+    this.retry = undefined;
+    for (const ring of this.recent.values()) {
+      // Each task's ring goes before its notices still waiting (the ring ends with them), so the
+      // new leader hears that task's seqs in order; older waiting ones keep their places.
+      const inRing = new Set(ring);
+      for (let i = this.queue.length - 1; i >= 0; i--) if (inRing.has(this.queue[i]!) && !this.inFlight.has(this.queue[i]!)) this.queue.splice(i, 1);
+      for (const n of ring) {
+        this.resent.add(n);
+        this.enqueue(n);
+      }
+    }
   }
 
   /** The job ended here: its notices are no longer of use. */
@@ -123,7 +141,10 @@ export class OutputNotices {
     let pauseMs = NOTICE_RETRY_FIRST_MS;
     try {
       while (this.queue.length > 0 && !this.stopped) {
-        const batch = this.nextCall();
+        const queued = this.retry && new Set(this.queue);
+        const batch = this.retry?.filter((n) => queued!.has(n)) ?? this.nextCall();
+        this.retry = undefined;
+        if (batch.length === 0) continue;
         const head = mergeNotices(batch);
         const addr = this.opts.leaderAddr();
         let done = false;
@@ -145,13 +166,12 @@ export class OutputNotices {
           }
         }
         if (done) {
-          for (const n of batch) {
-            const i = this.queue.indexOf(n);
-            if (i >= 0) this.queue.splice(i, 1);
-          }
+          const sent = new Set(batch);
+          for (let i = this.queue.length - 1; i >= 0; i--) if (sent.has(this.queue[i]!)) this.queue.splice(i, 1);
           pauseMs = NOTICE_RETRY_FIRST_MS;
           if (this.queue.length < NOTICE_QUEUE_MAX / 2) this.overflowLogged = false;
         } else {
+          if (addr !== undefined) this.retry = batch;
           await this.opts.clock.sleep(pauseMs);
           pauseMs = Math.min(pauseMs * 2, NOTICE_RETRY_MAX_MS);
         }
@@ -168,7 +188,7 @@ export class OutputNotices {
     for (let i = 1; i < this.queue.length; i++) {
       const prev = batch.at(-1)!;
       const n = this.queue[i]!;
-      if (!continues(prev, n) || lines + n.lines.length > NOTICE_MERGE_MAX_LINES) break;
+      if (!continues(prev, n) || this.resent.has(prev) || this.resent.has(n) || lines + n.lines.length > NOTICE_MERGE_MAX_LINES) break;
       batch.push(n);
       lines += n.lines.length;
     }

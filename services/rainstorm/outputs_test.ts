@@ -156,3 +156,43 @@ describe("a task's waiting notices go in one call", () => {
     ).toEqual({ ...notice(2), total: 2, lines: ["k\t1", "k\t2"] });
   });
 });
+
+describe("across a failover", () => {
+  test("resendRecent puts each task's recent notices before its waiting ones, one call each (ctl prints each seq once per task)", async () => {
+    let leader: string | undefined = "old:1";
+    const { q, sent, until } = setup({ leader: () => leader });
+    const n = (seq: number) => ({ ...notice(seq), total: seq, lines: [`k\t${seq}`] });
+    q.push(n(1));
+    q.push(n(2));
+    await until(1000);
+    leader = undefined;
+    q.push(n(3));
+    q.push(n(4));
+    sent.length = 0;
+    leader = "new:1";
+    q.resendRecent();
+    await until(1000);
+    expect(sent.map((s) => [s.addr, s.seq, s.lines])).toEqual([
+      ["new:1", 1, 1],
+      ["new:1", 2, 1],
+      ["new:1", 3, 1],
+      ["new:1", 4, 1],
+    ]);
+  });
+
+  test("a call that failed is tried again as it was, even when more notices of the task came meanwhile", async () => {
+    let fail = 1;
+    const { q, sent, until } = setup({ answer: () => (fail-- > 0 ? 503 : 200) });
+    const n = (seq: number) => ({ ...notice(seq), total: seq, lines: [`k\t${seq}`] });
+    q.push(n(1));
+    q.push(n(2));
+    await until(10);
+    q.push(n(3));
+    await until(5000);
+    // The first call held notice 1 alone (it went at once) and failed: it is tried again alone, not merged with 2.
+    expect(sent.map((s) => [s.seq, s.lines])).toEqual([
+      [1, 1],
+      [3, 2],
+    ]);
+  });
+});

@@ -5,11 +5,39 @@
  * input_rate or --rate-schedule when the job has one. Resolves once every batch is acknowledged
  * (end to end, so every result is in dest), or early when the job stopped running.
  */
-import type { MachineJob } from "./job_machine.ts";
 import { partitionOf } from "./plan.ts";
 import { inputLine } from "./operator_proc.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
 import type { Batch } from "./worker.ts";
+
+/** What a source needs of its job: its id and src, its pace, how many stage-0 tasks it has now, and whether it still runs. */
+export interface SourceJob {
+  id: string;
+  src: string;
+  /** Tuples per second (0: as fast as the pipeline takes them). */
+  inputRate: number;
+  rateSchedule?: RateStep[];
+  /** Stage 0's task count now (autoscaling may change it while the source runs). */
+  stage0Tasks(): number;
+  running(): boolean;
+}
+
+/** A job of the leader's machine as its source sees it. */
+export function sourceJobOf(job: {
+  id: string;
+  status: string;
+  tasks: unknown[][];
+  spec: { src: string; inputRate: number; rateSchedule?: RateStep[] };
+}): SourceJob {
+  return {
+    id: job.id,
+    src: job.spec.src,
+    inputRate: job.spec.inputRate,
+    ...(job.spec.rateSchedule ? { rateSchedule: job.spec.rateSchedule } : {}),
+    stage0Tasks: () => job.tasks[0]!.length,
+    running: () => job.status === "running",
+  };
+}
 
 export interface SourceContext {
   /** rainstorm.batch_size: most tuples per batch. */
@@ -38,7 +66,7 @@ const PACED_BATCH_MS = 50;
 const PACE_AHEAD_MIN_MS = 5;
 const PACE_AHEAD_MAX_MS = 50;
 
-export function runSource(ctx: SourceContext, job: MachineJob): Promise<void> {
+export function runSource(ctx: SourceContext, job: SourceJob): Promise<void> {
   return new SourceRun(ctx, job).run();
 }
 
@@ -63,13 +91,12 @@ class SourceRun {
 
   constructor(
     private readonly ctx: SourceContext,
-    private readonly job: MachineJob,
+    private readonly job: SourceJob,
   ) {
-    const spec = job.spec;
-    this.steps = spec.rateSchedule ?? (spec.inputRate > 0 ? [{ ratePerSec: spec.inputRate, durationMs: 1000 }] : []);
+    this.steps = job.rateSchedule ?? (job.inputRate > 0 ? [{ ratePerSec: job.inputRate, durationMs: 1000 }] : []);
     this.paced = this.steps.length > 0;
     this.batchSize = this.batchSizeAt(this.steps[0]?.ratePerSec ?? 0);
-    this.taskCount = job.tasks[0]!.length;
+    this.taskCount = job.stage0Tasks();
     this.t0 = ctx.nowMs();
   }
 
@@ -78,15 +105,15 @@ class SourceRun {
     const fromLine = this.ctx.fromLine ?? 0;
     this.ackedPos = fromLine;
     for await (const line of this.ctx.lines) {
-      if (job.status !== "running" || this.ctx.live?.() === false) return;
+      if (!job.running() || this.ctx.live?.() === false) return;
       this.lineNo++;
       if (this.lineNo <= fromLine) continue;
-      if (job.tasks[0]!.length !== this.taskCount) {
+      if (job.stage0Tasks() !== this.taskCount) {
         // Stage 0 was rescaled: what waits for a removed task goes now (its sender re-routes it).
-        this.taskCount = job.tasks[0]!.length;
+        this.taskCount = job.stage0Tasks();
         for (const index of [...this.pending.keys()]) if (index >= this.taskCount) await this.send(index);
       }
-      const key = `${job.spec.src}:${this.lineNo}`;
+      const key = `${job.src}:${this.lineNo}`;
       const index = partitionOf(key, this.taskCount);
       let batch = this.pending.get(index);
       if (!batch) this.pending.set(index, (batch = { lines: "", count: 0, first: this.lineNo }));
