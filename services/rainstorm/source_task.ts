@@ -1,0 +1,151 @@
+/**
+ * A job's source as a task on a worker (issue 14: the data plane leaves the leader). The leader
+ * places it on a worker (POST /worker/source), like any task; it reads src from HyDFS through the
+ * worker's own hydfsd, sends stage-0 batches through the worker's router, and reports its
+ * progress to the leader of the moment: lines read, and the acknowledged position (every line up
+ * to it has its results in dest), which the leader journals so that a restarted source, or a new
+ * leader, resumes from there. Its end (done or failed) is reported until a leader takes it, so a
+ * failover between the last acknowledgement and the report loses nothing.
+ */
+import type { Logger } from "../shared/log.ts";
+import type { Clock } from "./clock.ts";
+import type { Batch, Routes } from "./model.ts";
+import type { RateStep } from "./rate_schedule.ts";
+import { runSource } from "./source.ts";
+
+/** What the leader asks a worker to run (POST /worker/source). */
+export interface SourceStart {
+  job: string;
+  src: string;
+  /** Lines up to this one are acknowledged already (a restart, or a takeover): skip them. */
+  fromLine: number;
+  inputRate: number;
+  rateSchedule?: RateStep[];
+  /** The job's routes (their term fences a stale leader's start). */
+  routes: Routes;
+}
+
+/** What a source tells the leader (POST /leader/source). */
+export interface SourceReport {
+  job: string;
+  /** Lines read so far (from the top of src, skipped ones included). */
+  read: number;
+  /** Every line up to this one has its results acknowledged end to end. */
+  acked: number;
+  state: "running" | "done" | "failed";
+  error?: string;
+}
+
+/** A running source reports its progress at most this often. */
+export const SOURCE_REPORT_MS = 500;
+/** Its end is reported again this much later until a leader takes it. */
+export const SOURCE_END_RETRY_MS = 500;
+
+export interface SourceHost {
+  clock: Clock;
+  log: Logger;
+  /** rainstorm.batch_size and rainstorm.window. */
+  batchSize: number;
+  window: number;
+  /** src's lines, streamed (HyDFS through this worker's hydfsd first). */
+  lines(src: string): Promise<AsyncIterable<string>>;
+  /** Send a stage-0 batch until acknowledged (the router's sendWithRetry); rejects once the job stopped here. */
+  send(batch: Batch): Promise<void>;
+  /** The job's stage-0 task count in the routes this worker holds now. */
+  stage0Tasks(job: string): number;
+  /** Report to the current leader; rejects when no leader took it. */
+  report(r: SourceReport): Promise<void>;
+}
+
+export class SourceRunner {
+  private read = 0;
+  private acked = 0;
+  private stopped = false;
+  private lastReportMs = -Infinity;
+  private reporting = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly host: SourceHost,
+    readonly start: SourceStart,
+  ) {
+    this.read = start.fromLine;
+    this.acked = start.fromLine;
+    this.done = this.run();
+  }
+
+  /** Stop reading and reporting (the job stopped here, or another start replaced this one). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  progress(): { read: number; acked: number } {
+    return { read: this.read, acked: this.acked };
+  }
+
+  private async run(): Promise<void> {
+    const { start, host } = this;
+    let end: SourceReport;
+    try {
+      await runSource(
+        {
+          batchSize: host.batchSize,
+          window: host.window,
+          lines: await host.lines(start.src),
+          send: (batch) => host.send(batch),
+          progress: (read) => this.onProgress(read, this.acked),
+          acked: (pos) => this.onProgress(this.read, pos),
+          fromLine: start.fromLine,
+          live: () => !this.stopped,
+          nowMs: () => host.clock.nowMs(),
+          sleep: (ms) => host.clock.sleep(ms),
+        },
+        {
+          id: start.job,
+          src: start.src,
+          inputRate: start.inputRate,
+          ...(start.rateSchedule ? { rateSchedule: start.rateSchedule } : {}),
+          stage0Tasks: () => host.stage0Tasks(start.job),
+          running: () => !this.stopped,
+        },
+      );
+      if (this.stopped) return;
+      end = { job: start.job, read: this.read, acked: this.read, state: "done" };
+    } catch (err) {
+      if (this.stopped) return;
+      end = { job: start.job, read: this.read, acked: this.acked, state: "failed", error: (err as Error).message };
+    }
+    await this.reportEnd(end);
+  }
+
+  private onProgress(read: number, acked: number): void {
+    this.read = Math.max(this.read, read);
+    this.acked = Math.max(this.acked, acked);
+    const nowMs = this.host.clock.nowMs();
+    if (this.reporting || nowMs - this.lastReportMs < SOURCE_REPORT_MS) return;
+    this.lastReportMs = nowMs;
+    this.reporting = true;
+    // Progress is best effort: the next report carries the newer values anyway.
+    void this.host
+      .report({ job: this.start.job, read: this.read, acked: this.acked, state: "running" })
+      .catch(() => {})
+      .finally(() => (this.reporting = false));
+  }
+
+  /** The end goes to whichever node leads, again and again until one takes it (or the job stops here). */
+  private async reportEnd(end: SourceReport): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.host.report(end);
+        return;
+      } catch (err) {
+        if (attempt % 20 === 0) this.host.log.warn(`source of job ${end.job}: reporting it ${end.state} failed (${(err as Error).message}); retrying`);
+      }
+      await this.host.clock.sleep(SOURCE_END_RETRY_MS);
+    }
+  }
+}
