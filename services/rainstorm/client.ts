@@ -1,7 +1,8 @@
 /**
  * THE client of rainstormd's HTTP API (model.ts has every shape): the leader's job API (submit a
- * job and stream its events, list, watch and kill jobs, list_tasks, kill_task, task deaths) and the worker API the leader
- * and the workers call (start, routes, stop, retire, kill, task lists, batches). ctl, the
+ * job and stream its events, list, watch and kill jobs, list_tasks, kill_task, task deaths, output notices) and the
+ * worker API the leader and the workers call (start, routes, stop, retire, kill, task lists, flushing output notices,
+ * batches). ctl, the
  * daemons, the tests and the benchmarks all call through it, over ClusterHttp (signing, a
  * deadline on every call).
  *
@@ -19,7 +20,6 @@ import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared
 import type {
   Adopt,
   Batch,
-  BatchKind,
   JobEvent,
   JobStopped,
   JobSubmission,
@@ -31,6 +31,8 @@ import type {
   KillTaskRequest,
   LeaderInfo,
   Ok,
+  OutputsFlushed,
+  OutputsNotice,
   PidKilled,
   RetireTask,
   Routes,
@@ -58,11 +60,6 @@ const termOf = (opts: { term?: number }) => (opts.term === undefined ? {} : { te
 
 /** The content type of a batch (msgpack, model.ts Batch). */
 const BATCH_CONTENT_TYPE = "application/msgpack";
-
-/** The path of the route that takes batches of `kind`. */
-function batchPath(kind: BatchKind): "/data" | "/sink" {
-  return kind === "sink" ? "/sink" : "/data";
-}
 
 /** A call the caller gives no deadline: the leader's calls to workers have always had 5 s; a live worker answers in milliseconds. */
 export const CALL_TIMEOUT_MS = 5000;
@@ -176,6 +173,11 @@ export class RainstormClient {
     await this.call<Ok>(leader, "POST", "/leader/task_died", death, opts);
   }
 
+  /** POST /outputs: a last-stage task's output notice (safe to repeat: the leader drops a seq it has had). */
+  async sendOutputs(leader: string, notice: OutputsNotice, opts: CallOptions = {}): Promise<void> {
+    await this.call<Ok>(leader, "POST", "/outputs", notice, opts);
+  }
+
   // ---- worker --------------------------------------------------------------------------------------
 
   /** POST /worker/start: start (or restart) a task (never retried: a repeat restarts it). */
@@ -217,17 +219,22 @@ export class RainstormClient {
     return this.call(node, "GET", "/leader", undefined, opts);
   }
 
+  /** POST /worker/flush_outputs: resolves once the worker has told the leader every output of `job` (flushed false: it gave up waiting). */
+  async flushOutputs(worker: string, job: string, opts: CallOptions = {}): Promise<boolean> {
+    return (await this.call<OutputsFlushed>(worker, "POST", "/worker/flush_outputs", { job }, opts)).flushed;
+  }
+
   /** GET /worker/tasks: the tasks running there, with their counters. */
   workerTasks(worker: string, opts: CallOptions = {}): Promise<WorkerTask[]> {
     return this.call(worker, "GET", "/worker/tasks", undefined, opts);
   }
 
   /**
-   * POST one msgpack batch to a task's worker (/data) or the leader's sink (/sink); resolves once
-   * it is acknowledged. One attempt: the sender retries, re-reading the routes between attempts.
+   * POST one msgpack batch to a task's worker (/data); resolves once it is acknowledged. One
+   * attempt: the sender retries, re-reading the routes between attempts.
    */
-  async sendBatch(target: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
-    const path = batchPath(kind);
+  async sendBatch(target: string, batch: Batch, timeoutMs: number): Promise<void> {
+    const path = "/data";
     const res = await this.http.fetch(`http://${target}${path}`, {
       method: "POST",
       headers: { "content-type": BATCH_CONTENT_TYPE },

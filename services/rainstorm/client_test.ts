@@ -10,7 +10,7 @@ import { RetriesExhausted, type RetryDeps, type RetryPolicy } from "../shared/re
 import { RainstormClient, RainstormHttpError } from "./client.ts";
 import { rainstormApp } from "./http.ts";
 import { type Leader, LeaderError } from "./leader.ts";
-import type { Batch, JobEvent, JobSummary, TaskStart, WorkerTask } from "./model.ts";
+import type { Batch, JobEvent, JobSummary, OutputsNotice, TaskStart, WorkerTask } from "./model.ts";
 import { scaled } from "../testing/time.ts";
 import { inputLine } from "./operator_proc.ts";
 import type { JobSpec } from "./plan.ts";
@@ -18,7 +18,7 @@ import type { Worker } from "./worker.ts";
 
 const SECRET = "client-test-secret";
 const JOB = "job-m1abc2de-1";
-const ROUTES = { version: 2, stages: [["127.0.0.1:15000"], ["127.0.0.1:15001"]], sink: "127.0.0.1:15000" };
+const ROUTES = { version: 2, stages: [["127.0.0.1:15000"], ["127.0.0.1:15001"]] };
 const START: TaskStart = { job: JOB, stage: 1, index: 0, op: "echo", args: ["a b"], routes: ROUTES, exactlyOnce: true };
 const APP_ARGS = ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "in.txt", "out.txt", "false", "false", "0", "0", "0"];
 const EVENTS: JobEvent[] = [
@@ -67,6 +67,7 @@ const worker = {
   killPid: (pid: number) => (calls.push(["killPid", pid]), pid === 7 ? START : undefined),
   list: () => [WORKER_TASK],
   handleBatch: async (b: Batch) => void calls.push(["data", b]),
+  flushOutputs: async (job: string) => (calls.push(["flushOutputs", job]), job === JOB),
 };
 const leader = {
   submit: async (spec: JobSpec, push: (ev: JobEvent) => void) => {
@@ -90,7 +91,10 @@ const leader = {
     return { job: JOB, stage: 0, task: 0, node, pid };
   },
   onTaskDied: async (r: unknown) => void calls.push(["taskDied", r]),
-  sink: async (b: Batch) => void calls.push(["sink", b]),
+  outputs: async (n: OutputsNotice) => {
+    if (n.job !== JOB) throw new LeaderError(`outputs: job ${n.job} is not known on this leader`, 404);
+    calls.push(["outputs", n]);
+  },
 };
 
 let servers: ReturnType<typeof Bun.serve>[] = [];
@@ -215,22 +219,36 @@ describe("worker API", () => {
     expect([kill.status, kill.error]).toEqual([404, "pid 8 is not an operator process of this worker"]);
   });
 
-  test("sendBatch: a task batch to /data and a sink batch with ids to /sink arrive as sent", async () => {
+  test("sendBatch: a task batch to /data arrives as sent; an output notice to /outputs, checked, as sent", async () => {
     calls.length = 0;
     const data: Batch = { job: JOB, stage: 0, index: 0, count: 2, lines: inputLine("s:1", "k", "v") + inputLine("s:2", "k", "w") };
-    const sink: Batch = { job: JOB, stage: 1, index: 0, count: 1, lines: "k\tv\n", ids: ["s:1>"] };
-    await rs.sendBatch(workerAddr, "task", data, scaled(5000));
-    await rs.sendBatch(leaderAddr, "sink", sink, scaled(5000));
+    const notice: OutputsNotice = { job: JOB, stage: 1, index: 0, from: "s1t0", seq: 3, total: 7, lines: ["k\tv"] };
+    await rs.sendBatch(workerAddr, data, scaled(5000));
+    await rs.sendOutputs(leaderAddr, notice);
     expect(calls).toEqual([
       ["data", data],
-      ["sink", sink],
+      ["outputs", notice],
+    ]);
+    const bad = await rs.sendOutputs(leaderAddr, { ...notice, lines: ["no tab"] }).catch((e) => e);
+    expect([bad.status, bad.error]).toEqual([400, 'lines: line 1: expected a result line key<TAB>value, got "no tab"']);
+    const unknown = await rs.sendOutputs(leaderAddr, { ...notice, job: "job-other-1" }).catch((e) => e);
+    expect([unknown.status, unknown.error]).toEqual([404, "outputs: job job-other-1 is not known on this leader"]);
+    const notLeader = await rs.sendOutputs(workerAddr, notice).catch((e) => e);
+    expect(notLeader.status).toBe(421);
+  });
+
+  test("flushOutputs: the worker's answer", async () => {
+    calls.length = 0;
+    expect(await rs.flushOutputs(workerAddr, JOB)).toBe(true);
+    expect(await rs.flushOutputs(workerAddr, "job-other-1")).toBe(false);
+    expect(calls).toEqual([
+      ["flushOutputs", JOB],
+      ["flushOutputs", "job-other-1"],
     ]);
   });
 
   test("sendBatch refused: the receiver's check, in its words", async () => {
-    const err = await rs
-      .sendBatch(workerAddr, "task", { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000))
-      .catch((e) => e);
+    const err = await rs.sendBatch(workerAddr, { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([400, "batch: count is 3 but lines holds 1 lines"]);
   });
@@ -347,7 +365,7 @@ describe("batches on the wire", () => {
   test("sendBatch writes the msgpack map job, stage, index, count, lines in that order (the wire of every release)", async () => {
     const s = scripted([200]);
     const batch = { job: JOB, stage: 1, index: 2, count: 1, lines: inputLine("s:1", "k", "v") };
-    await rs.sendBatch(s.addr, "task", batch, scaled(5000));
+    await rs.sendBatch(s.addr, batch, scaled(5000));
     expect(s.seen[0]!.path).toBe("/data");
     expect(s.seen[0]!.body).toEqual(handEncoded(batch));
   });

@@ -1,6 +1,8 @@
 /**
  * The exactly-once steps of one task on its worker (the protocol is in exactly_once.ts): recover
- * from the task log at start, then take input batches through them one group at a time. Batches
+ * from the task log at start, then take input batches through them one group at a time; a task
+ * of the last stage appends each record's results to dest (dest_writer.ts) where another
+ * forwards them. Batches
  * that arrive while the task is busy wait in its queue and then go through the steps together
  * (group commit): one operator round, one snapshot, one log append and one forward for all of
  * them, so the cost of a HyDFS round trip is shared by as many batches as the pipeline keeps in
@@ -10,6 +12,8 @@ import type { Clock } from "./clock.ts";
 import { TaskGone } from "./errors.ts";
 import { replayLog, splitSeen } from "./exactly_once.ts";
 import type { Answer, Output } from "./operator_proc.ts";
+import type { TaskDest } from "./dest_writer.ts";
+import { RECENT_NOTICES_PER_TASK } from "./outputs.ts";
 import type { BatchRouter } from "./router.ts";
 import type { ExactlyOnceState, TaskLogStore, TaskRunner } from "./task.ts";
 import type { Batch } from "./worker.ts";
@@ -36,6 +40,7 @@ export function recover(ctx: PumpContext, runner: TaskRunner, k: string, log: Ta
     log,
     seen: new Set<string>(),
     unacked: new Map<string, Output[]>(),
+    records: 0,
     ready: Promise.resolve(),
     queue: [],
     pumping: false,
@@ -43,14 +48,17 @@ export function recover(ctx: PumpContext, runner: TaskRunner, k: string, log: Ta
     snapshots: 0,
   };
   eo.ready = (async () => {
-    const { seen, state, records, last } = replayLog(await log.load());
+    const { seen, state, records, outputs, recent, last } = replayLog(await log.load(), runner.dest ? RECENT_NOTICES_PER_TASK : 1);
     eo.seen = seen;
+    eo.records = records;
     eo.unacked = new Map(last.map((a) => [a.id, a.outputs]));
     if (state !== undefined && state !== null) op.restore(state);
     ctx.note(runner, `task ${k}: recovered ${seen.size} processed inputs from ${records} log records${state ? " and restored the operator state" : ""}`);
     // The last record's outputs may not have been acknowledged: send them again first, so
-    // they reach downstream before anything newer.
-    if (last.length > 0) await ctx.router.forward({ job: start.job, stage: start.stage, index: start.index, count: 0, lines: "" }, last, true);
+    // they reach downstream before anything newer (to dest: under the record's own number,
+    // which HyDFS applies once).
+    if (runner.dest) await runner.dest.recover(records, outputs, recent);
+    else if (last.length > 0) await ctx.router.forward({ job: start.job, stage: start.stage, index: start.index, count: 0, lines: "" }, last);
     eo.unacked.clear();
   })();
   eo.ready.catch((err: Error) => {
@@ -108,6 +116,7 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
       const failpoint = ctx.nextFailpoint();
       if (failpoint === "crash_before_log_append") throw new Error(`failpoint ${failpoint}`);
       await eo.log.append({ answers, state });
+      eo.records++;
       if (failpoint === "crash_after_log_append") throw new Error(`failpoint ${failpoint}`);
     } catch (err) {
       // The operator's state now holds inputs the log does not: only a restart from the
@@ -123,8 +132,27 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
     t.batches += batches.length;
     for (const a of answers) t.outputs += a.outputs.length;
   }
+  if (t.dest) return appendRecord(t, eo, t.dest, answers);
   // Repeated inputs: forward again what may not have arrived (downstream drops known ids).
   for (const id of repeated) answers.push({ id, outputs: eo.unacked.get(id) ?? [] });
-  await ctx.router.forward(first, answers, true);
+  await ctx.router.forward(first, answers);
+  for (const a of answers) eo.unacked.delete(a.id);
+}
+
+/**
+ * A last-stage task: the new record's results to dest under its record number. A repeated input
+ * needs nothing: its record's results are in dest, since a failed append stops the task (below)
+ * and a restarted one appends its last record again before it takes any input.
+ */
+async function appendRecord(t: TaskRunner, eo: ExactlyOnceState, dest: TaskDest, answers: Answer[]): Promise<void> {
+  if (answers.length === 0) return;
+  try {
+    await dest.appendRecord(eo.records, answers);
+  } catch (err) {
+    // The record is logged but its results may not be in dest: only a restart (which appends the
+    // last record again, under the same number) can tell.
+    t.op.kill();
+    throw new TaskGone(`dest append failed: ${(err as Error).message}`);
+  }
   for (const a of answers) eo.unacked.delete(a.id);
 }

@@ -6,16 +6,22 @@
  * answers (input id and outputs) and the state - to its log in HyDFS, acknowledged at a quorum,
  * and only then (5) forwards the outputs. An input seen again (resent after a crash anywhere)
  * is not processed again; if its outputs may not have been acknowledged yet, they are forwarded
- * again, and the next task (or the sink) drops output ids it already has. Output ids are
- * deterministic, so a replay produces the same ids. A restarted task reads its log, restores the
- * operator's last state (an aggregate continues from 11, not 1) and knows every input it has
- * processed.
+ * again, and the next task drops inputs it has already processed. Output ids are deterministic,
+ * so a replay produces the same ids. A restarted task reads its log, restores the operator's last
+ * state (an aggregate continues from 11, not 1) and knows every input it has processed.
+ *
+ * The last stage's tasks always keep a log (whatever their operator) and, instead of forwarding,
+ * (5) append record r's results to dest themselves as HyDFS client `rainstorm-<job>-s<stage>-t<index>`
+ * with sequence number r (dest_writer.ts). Record numbers are the same in every incarnation (a
+ * restarted task counts the records of its log), and HyDFS applies a (client, seq) once, so a
+ * restarted task that appends its last record's results again adds nothing twice. Its dedup
+ * state is its log and one client id: nothing grows with the outputs outside it.
  *
  * Batches of one task go through these steps one group at a time (the batches that arrived
  * while the previous group was busy share one operator round, one snapshot and one log record),
  * and the next group starts only once the previous one's outputs are acknowledged. So a
  * logged state never includes an input whose record is not logged, outputs leave in processing
- * order (each key's counts reach the sink increasing), and at most the last record's outputs can
+ * order (each key's counts reach dest increasing), and at most the last record's outputs can
  * be unacknowledged when a task dies: a restarted task forwards those again before it takes any
  * new input. Hence a task remembers only the ids of older inputs, not their outputs: those
  * outputs were acknowledged downstream, where they are durable.
@@ -52,16 +58,22 @@ export function decodeRecord(line: string): LogRecord {
 }
 
 /**
- * Rebuild a task's memory from its log: the id of every processed input, the last state, and
- * the last record's answers (the only outputs that may not have been acknowledged). A torn
- * last line cannot occur (HyDFS appends are all or nothing), so any bad line is an error
- * naming its number.
+ * Rebuild a task's memory from its log: the id of every processed input, the last state, the
+ * number of records, every output the records hold (a last-stage task's lines in dest), the
+ * answers of the last `keepRecords` records, oldest first (a last-stage task tells the leader of
+ * them again), and the last record's answers (the only outputs that may not have been
+ * acknowledged). A torn last line cannot occur (HyDFS appends are all or nothing), so any bad
+ * line is an error naming its number.
  */
-export function replayLog(text: string): { seen: Set<string>; state: unknown; records: number; last: Answer[] } {
+export function replayLog(
+  text: string,
+  keepRecords = 1,
+): { seen: Set<string>; state: unknown; records: number; outputs: number; recent: Answer[][]; last: Answer[] } {
   const seen = new Set<string>();
   let state: unknown;
   let records = 0;
-  let last: Answer[] = [];
+  let outputs = 0;
+  const recent: Answer[][] = [];
   const lines = text.split("\n");
   lines.forEach((line, i) => {
     if (!line) return;
@@ -71,12 +83,16 @@ export function replayLog(text: string): { seen: Set<string>; state: unknown; re
     } catch (err) {
       throw new Error(`task log line ${i + 1}: ${(err as Error).message}`);
     }
-    for (const a of r.answers) seen.add(a.id);
+    for (const a of r.answers) {
+      seen.add(a.id);
+      outputs += a.outputs.length;
+    }
     state = r.state;
-    last = r.answers;
+    recent.push(r.answers);
+    if (recent.length > Math.max(1, keepRecords)) recent.shift();
     records++;
   });
-  return { seen, state, records, last };
+  return { seen, state, records, outputs, recent: recent.slice(-keepRecords), last: recent.at(-1) ?? [] };
 }
 
 /** The id of an operator input line `{"id":"...",...}` (fast path without a full parse). */

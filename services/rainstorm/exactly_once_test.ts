@@ -62,7 +62,10 @@ describe("log records", () => {
     expect(r.state).toBe(2);
     expect(r.records).toBe(2);
     expect(r.last.map((a) => a.id)).toEqual(["b", "c"]);
-    expect(replayLog("")).toEqual({ seen: new Set(), state: undefined, records: 0, last: [] });
+    expect(r.outputs).toBe(2);
+    expect(r.recent).toEqual([r.last]);
+    expect(replayLog(log, 64).recent.map((answers) => answers.map((a) => a.id))).toEqual([["a"], ["b", "c"]]);
+    expect(replayLog("")).toEqual({ seen: new Set(), state: undefined, records: 0, outputs: 0, recent: [], last: [] });
   });
 
   test("replayLog names the bad line", () => {
@@ -84,17 +87,15 @@ describe("input ids", () => {
   });
 });
 
-describe("sink batches", () => {
+describe("results", () => {
   test("destLine keeps one result per line", () => {
     expect(destLine("k", "v")).toBe("k\tv\n");
     expect(destLine("a\nb", "c\r\nd")).toBe("a\\nb\tc\\r\\nd\n");
   });
 
-  test("decodeBatch checks ids: one string per line", () => {
-    const base = { job: "job-abc-1", stage: 1, index: 0, count: 2, lines: "a\t1\nb\t2\n" };
-    expect(decodeBatch(encode({ ...base, ids: ["x", "y"] }), "sink").ids).toEqual(["x", "y"]);
-    expect(decodeBatch(encode(base), "sink").ids).toBeUndefined();
-    expect(() => decodeBatch(encode({ ...base, ids: ["x"] }), "sink")).toThrow("ids: expected a list of 2 strings");
-    expect(() => decodeBatch(encode({ ...base, ids: ["x", 3] }), "sink")).toThrow("ids: expected a list of 2 strings");
+  test("decodeBatch refuses ids: batches carry none (the last stage deduplicates by its log and its dest sequence numbers)", () => {
+    const base = { job: "job-abc-1", stage: 1, index: 0, count: 1, lines: inputLine("x", "k", "v") };
+    expect(decodeBatch(encode(base))).toEqual(base);
+    expect(() => decodeBatch(encode({ ...base, ids: ["x"] }))).toThrow('batch: unknown field "ids"');
   });
 });

@@ -182,7 +182,7 @@ describe("RainStorm leader failover on 5 nodes", () => {
     // A call of the old term is refused by every worker the new leader fenced.
     for (const k of c.nodeNumbers.filter((n) => n !== old)) {
       const refused = await client
-        .setRoutes(addr(k), job, { version: 1_000_000, term: term - 1, stages: [[addr(old)]], sink: addr(old) }, { timeoutMs: 2000 })
+        .setRoutes(addr(k), job, { version: 1_000_000, term: term - 1, stages: [[addr(old)]] }, { timeoutMs: 2000 })
         .then(
           () => undefined,
           (err: Error) => err,

@@ -31,7 +31,6 @@ const routes = (term: number | undefined, version: number): Routes => ({
   version,
   ...(term === undefined ? {} : { term }),
   stages: [[`127.0.0.${term ?? 9}:15000`]],
-  sink: "127.0.0.1:15000",
 });
 
 test("a new term is fenced in by adopt; every call of a lower term is then refused with 409, naming both terms", async () => {
@@ -42,7 +41,7 @@ test("a new term is fenced in by adopt; every call of a lower term is then refus
   const stale: [string, () => unknown][] = [
     ["adopt", () => worker.adopt(1)],
     ["routes", () => worker.setRoutes("job-a-1", routes(1, 99))],
-    ["start", () => worker.startTask({ job: "job-a-1", stage: 0, index: 0, op: "echo", args: [], routes: routes(1, 1) })],
+    ["start", () => worker.startTask({ job: "job-a-1", stage: 0, index: 0, op: "echo", args: [], routes: routes(1, 1), dest: "out.txt" })],
     ["kill", () => worker.killPid(123, 1)],
   ];
   for (const [what, call] of stale) {

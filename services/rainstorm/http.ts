@@ -10,17 +10,19 @@ import { type Leader, LeaderError } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
-import { decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
+import { checkOutputsNotice, decodeBatch, RequestError, TaskGone, type Worker } from "./worker.ts";
 import { JOB_ID_HEADER } from "./client.ts";
 import { eventStream } from "./job_watch.ts";
 import { DASHBOARD_ASSETS, dashboardAssets } from "./dashboard/page.ts";
 import type { DashboardHub } from "./dashboard/stream.ts";
 import {
   AdoptSchema,
+  FlushOutputsSchema,
   JobSubmissionSchema,
   KillJobRequestSchema,
   KillPidSchema,
   KillTaskRequestSchema,
+  OutputsNoticeSchema,
   type LeaderInfo,
   RetireTaskSchema,
   RoutesUpdateSchema,
@@ -81,7 +83,7 @@ function baseApp(opts: RainstormAppOptions & { seat: LeaderSeatView }, verifier:
       .get("/health", () => ({ ok: true, service: "rainstormd" }))
       .get("/help", () => ({
         leader: ["/jobs", "/jobs/:job/events", "/kill_job", "/tasks", "/kill_task"],
-        worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/tasks", "/data"],
+        worker: ["/worker/start", "/worker/routes", "/worker/stop_job", "/worker/kill", "/worker/flush_outputs", "/worker/tasks", "/data"],
       }))
       .get("/metrics", ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4";
@@ -157,12 +159,12 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
       { body: TaskDeathSchema },
     )
     .post(
-      "/sink",
-      async ({ request }) => {
-        await (await needLeader()).sink(decodeBatch(new Uint8Array(await request.arrayBuffer()), "sink"));
+      "/outputs",
+      async ({ body }) => {
+        await (await needLeader()).outputs(checkOutputsNotice(body));
         return { ok: true };
       },
-      { parse: "none" },
+      { body: OutputsNoticeSchema },
     );
 }
 
@@ -207,11 +209,12 @@ function workerRoutes(app: RainstormApp, worker: Worker): void {
     .post("/worker/retire", ({ body }) => retireTask(worker, body), { body: RetireTaskSchema })
     .post("/worker/kill", ({ body }) => killPid(worker, body.pid, body.term), { body: KillPidSchema })
     .post("/worker/adopt", ({ body }) => worker.adopt(body.term), { body: AdoptSchema })
+    .post("/worker/flush_outputs", async ({ body }) => ({ flushed: await worker.flushOutputs(body.job) }), { body: FlushOutputsSchema })
     .get("/worker/tasks", () => worker.list())
     .post(
       "/data",
       async ({ request }) => {
-        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer()), "task"));
+        await worker.handleBatch(decodeBatch(new Uint8Array(await request.arrayBuffer())));
         return { ok: true };
       },
       { parse: "none" },

@@ -26,8 +26,7 @@ export function failJob(ctx: MachineContext, job: MachineJob, error: string, sta
 
 /**
  * kill_job: every task is stopped (no end of stream: the job is abandoned, not drained), then the
- * submitter hears `cancelled`, which ends its stream. Dest keeps what was written; a dest write
- * still queued is dropped (job_ended).
+ * submitter hears `cancelled`, which ends its stream. Dest keeps what was written.
  */
 export function cancelJob(ctx: MachineContext, job: MachineJob | undefined, id: string): void {
   if (!job) return ctx.emit({ cmd: "refuse", status: 404, error: `job ${JSON.stringify(id)}: no such job on this leader (see ctl list_jobs)` });
@@ -72,15 +71,13 @@ export function jobDone(ctx: MachineContext, job: MachineJob): void {
 }
 
 /**
- * A job ended: no more scaling, and the sink's ids go at once (an ended job takes no more
- * results). Its exactly-once task logs go after the retention time, and then the job itself is
+ * A job ended: no more scaling (and no more output notices are counted). Its exactly-once task logs go after the retention time, and then the job itself is
  * forgotten, so a leader's memory does not grow with every job it ever ran.
  */
 function endJob(ctx: MachineContext, job: MachineJob, status: Exclude<JobStatus, "running">): void {
   job.endedMs = ctx.nowMs();
   delete job.autoscaler;
   job.starts.clear();
-  job.sinkSeen.clear();
   ctx.emit({ cmd: "job_ended", job: job.id, status });
   ctx.emit({ cmd: "journal", job: job.id, record: { k: "end", term: ctx.cfg.term, status, tuplesRead: job.tuplesRead, tuplesOut: job.tuplesOut } });
   if (job.spec.exactlyOnce) ctx.after(ctx.cfg.logRetentionMs, { type: "logs_due", job: job.id });

@@ -1,6 +1,6 @@
 /**
  * The vocabulary of the job state machine (job_machine.ts): a job as it keeps it, the events it
- * takes and the commands it gives, and what the machine's parts (job_end.ts, job_sink.ts,
+ * takes and the commands it gives, and what the machine's parts (job_end.ts, job_outputs.ts,
  * job_scaling.ts) see of it.
  */
 import type { AutoscalePolicy, AutoscaleConfig, ScalingDecision } from "./autoscale.ts";
@@ -10,7 +10,7 @@ import type { JobSpec } from "./plan.ts";
 import type { Routes, TaskStart } from "./worker.ts";
 
 export interface MachineConfig {
-  /** The leader's rainstorm address: the sink of every job, and where the source sends from. */
+  /** The leader's rainstorm address: where the source sends from. */
   selfAddr: string;
   /** A task that died more often than this fails its job (rainstorm.max_task_restarts). */
   maxTaskRestarts: number;
@@ -51,8 +51,11 @@ export interface MachineJob {
   tuplesOut: number;
   tasks: TaskInfo[][];
   routes: Routes;
-  /** exactly_once: output ids already appended to dest. */
-  sinkSeen: Set<string>;
+  /**
+   * The latest output notice of each appender to dest (`from`: a last-stage task, per incarnation
+   * under at-least-once): its seq (older ones are resends) and its total (tuplesOut is their sum).
+   */
+  outputs: Map<string, { seq: number; total: number }>;
   /** Start calls not answered yet, by task key "stage/index": why each was made. */
   starts: Map<string, PendingStart>;
   /**
@@ -78,7 +81,8 @@ export type JobInput =
   | { type: "source_progress"; job: string; tuplesRead: number }
   | { type: "source_done"; job: string }
   | { type: "source_failed"; job: string; error: string }
-  | { type: "sink_batch"; job: string; stage: number; index: number; lines: string[]; ids?: string[] }
+  /** A last-stage task appended `lines` to dest (model.ts OutputsNotice; answered with `refuse` when it does not fit the job). */
+  | { type: "outputs"; job: string; stage: number; index: number; from: string; seq: number; total: number; lines: string[] }
   | { type: "sample_due"; job: string }
   | { type: "rates"; job: string; rates: Map<string, number> }
   | { type: "retired"; job: string; stage: number; index: number; addr: string; error?: string }
@@ -100,16 +104,14 @@ export type JobCommand =
   | { cmd: "journal"; job: string; record: JournalRecord }
   | { cmd: "sample_rates"; job: string; addrs: string[] }
   | { cmd: "emit"; job: string; event: JobEvent }
-  /** Append to dest (the driver acknowledges the sink batch once it is written). */
-  | { cmd: "write_dest"; job: string; text: string }
   /** The answer to the submitter's request: accepted, or why the job could not start. */
   | { cmd: "submit_result"; job: string; error?: string }
-  /** The job is over: the driver drops what still waits for it (queued dest writes). */
+  /** The job is over: the driver may drop what it keeps for it beyond its events. */
   | { cmd: "job_ended"; job: string; status: Exclude<JobStatus, "running"> }
   | { cmd: "remove_task_logs"; job: string; tasks: { stage: number; index: number; op: string }[] }
   /** The machine forgot an ended job: the driver drops what it keeps for it. */
   | { cmd: "forget_job"; job: string }
-  /** A sink batch the job cannot take, or a cancel of a job unknown or ended: answered with `status` and `error`. */
+  /** Output notices the job cannot take, or a cancel of a job unknown or ended: answered with `status` and `error`. */
   | { cmd: "refuse"; status: number; error: string }
   | { cmd: "log"; level: "info" | "warn"; text: string };
 

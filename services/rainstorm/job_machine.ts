@@ -1,8 +1,8 @@
 /**
  * The leader's job state machine, pure: `step(nowMs, input)` takes one event (a job submitted, a
- * task started or failed to start, a task's operator died, membership changed, the source or the
- * sink made progress, task rates sampled, kill_job, a timer came due) and returns the commands to carry out
- * (start a task at a worker, send routes, retire a task, stop a job's tasks, write dest, tell the
+ * task started or failed to start, a task's operator died, membership changed, the source made
+ * progress, a last-stage task appended outputs, task rates sampled, kill_job, a timer came due) and returns the commands
+ * to carry out (start a task at a worker, send routes, retire a task, stop a job's tasks, tell the
  * submitter, log), in the manner of raft's Step. No clock, timer, randomness or I/O here: the
  * driver (leader.ts) executes the commands and feeds their outcomes back as events; timers are
  * data (`nextDueMs`, then a `tick`). This is the state a leader failover would hand over.
@@ -12,8 +12,8 @@
  * its worker is asked to retire it); the outcome of `start`, `retire` and `sample_rates` comes
  * back later as an event.
  *
- * Here: placement, starts and restarts. How a job ends is in job_end.ts, the sink in job_sink.ts
- * and autoscaling in job_scaling.ts: functions over the MachineContext (job_events.ts) this class
+ * Here: placement, starts and restarts. How a job ends is in job_end.ts, output notices in
+ * job_outputs.ts and autoscaling in job_scaling.ts: functions over the MachineContext (job_events.ts) this class
  * gives them, so all state stays in this machine.
  */
 import { AutoscalePolicy, type AutoscaleConfig } from "./autoscale.ts";
@@ -30,7 +30,7 @@ import {
 } from "./job_events.ts";
 import { cancelJob, failJob, jobDone } from "./job_end.ts";
 import { AUTOSCALE_SAMPLE_MS, changeDone, onRates, onRetired, reportScaled, sampleDue } from "./job_scaling.ts";
-import { sinkBatch } from "./job_sink.ts";
+import { outputsNotice } from "./job_outputs.ts";
 import type { JournaledJob } from "./journal.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
@@ -52,7 +52,7 @@ export class JobMachine {
   private out: JobCommand[] = [];
   private nowMs = 0;
 
-  /** What job_end.ts, job_sink.ts and job_scaling.ts see of this machine. */
+  /** What job_end.ts, job_outputs.ts and job_scaling.ts see of this machine. */
   private readonly ctx: MachineContext;
 
   constructor(private readonly cfg: MachineConfig) {
@@ -101,7 +101,7 @@ export class JobMachine {
     if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale, input.startedWallMs ?? 0);
     if (input.type === "adopt") return this.adopt(input.journaled, input.found);
     const job = this.jobs.get(input.job);
-    if (input.type === "sink_batch") return sinkBatch(this.ctx, job, input);
+    if (input.type === "outputs") return outputsNotice(this.ctx, job, input);
     if (input.type === "cancel") return cancelJob(this.ctx, job, input.job);
     if (!job) return;
     switch (input.type) {
@@ -179,8 +179,8 @@ export class JobMachine {
       tuplesRead: 0,
       tuplesOut: 0,
       tasks,
-      routes: { version, term: this.cfg.term, stages: placement.map((addrs) => [...addrs]), sink: this.cfg.selfAddr },
-      sinkSeen: new Set(),
+      routes: { version, term: this.cfg.term, stages: placement.map((addrs) => [...addrs]) },
+      outputs: new Map(),
       starts: new Map(),
       ...(autoscale ? { autoscaler: { policy: new AutoscalePolicy(autoscale), sampling: false, changing: 0, retiring: new Map() } } : {}),
     };
@@ -221,10 +221,12 @@ export class JobMachine {
 
   private start(job: MachineJob, t: TaskInfo, why: PendingStart): void {
     job.starts.set(taskKey(t.stage, t.index), why);
+    // A task of the last stage appends its results to dest itself.
+    const dest = t.stage === job.spec.stages.length - 1 ? { dest: job.spec.dest } : {};
     this.emit({
       cmd: "start",
       addr: t.addr,
-      start: { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce },
+      start: { job: job.id, stage: t.stage, index: t.index, op: t.op, args: t.args, routes: job.routes, exactlyOnce: job.spec.exactlyOnce, ...dest },
     });
   }
 

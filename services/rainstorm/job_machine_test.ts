@@ -1,7 +1,7 @@
 /**
  * The leader's job state machine driven by hand: events and nowMs in, commands out. Placement,
  * acceptance, rescheduling after a task or worker failure, route updates, completion, failure,
- * the sink's exactly-once filter and autoscaling carried out.
+ * output notices (counted per appender, resends dropped) and autoscaling carried out.
  */
 import { describe, expect, test } from "bun:test";
 import type { AutoscaleConfig } from "./autoscale.ts";
@@ -29,6 +29,19 @@ function spec(over: Partial<JobSpec> = {}): JobSpec {
     ...over,
   };
 }
+
+/** An output notice of job "j"'s last stage (stage 1): exactly-once `from` unless one is given. */
+const notice = (seq: number, total: number, lines: string[], over: Partial<Extract<JobInput, { type: "outputs" }>> = {}): JobInput => ({
+  type: "outputs",
+  job: "j",
+  stage: 1,
+  index: 0,
+  from: "s1t0",
+  seq,
+  total,
+  lines,
+  ...over,
+});
 
 /** The machine with its journal commands left out: these tests are about the other commands (journaling has its own below). */
 class QuietMachine extends JobMachine {
@@ -70,7 +83,7 @@ describe("placement", () => {
     const m = new QuietMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 1, logRetentionMs: 0 });
     m.step(0, { type: "members", workers, hostsUp: hosts(workers) });
     const cmds = m.step(0, { type: "submit", id: "j", spec: spec({ tasksPerStage: n }) });
-    expect(m.job("j")!.routes).toEqual({ version: 1, term: 1, stages: expected, sink: SELF });
+    expect(m.job("j")!.routes).toEqual({ version: 1, term: 1, stages: expected });
     // The leader's own worker learns the routes first (the source sends through it), then every task starts.
     expect(cmds[0]).toEqual({ cmd: "routes", job: "j", addrs: [SELF], routes: m.job("j")!.routes });
     expect(of(cmds, "start").map((c) => c.addr)).toEqual(expected.flat());
@@ -179,19 +192,31 @@ describe("rescheduling", () => {
   });
 });
 
-describe("completion and the sink", () => {
+describe("completion and output notices", () => {
+  test("the last stage's tasks start with dest; the others without", () => {
+    const { submitted } = setup();
+    expect(of(submitted, "start").map((c) => [c.start.stage, c.start.dest])).toEqual([
+      [0, undefined],
+      [0, undefined],
+      [0, undefined],
+      [1, "out.txt"],
+      [1, "out.txt"],
+      [1, "out.txt"],
+    ]);
+  });
+
   test("source done: done with the counts, end of stream to every task, then exactly-once logs go after the retention", () => {
     const { m } = setup({ exactlyOnce: true });
     m.step(100, { type: "source_progress", job: "j", tuplesRead: 3 });
-    m.step(150, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1", "b\t1"], ids: ["1>", "2>"] });
+    m.step(150, notice(4, 2, ["a\t1", "b\t1"]));
     const out = m.step(1000, { type: "source_done", job: "j" });
     expect(of(out, "emit")[0]!.event).toEqual({ event: "done", job: "j", tuples_read: 3, tuples_out: 2, duration_ms: 1000, tuples_per_s: 3, dest: "out.txt" });
     expect(of(out, "stop_job")[0]!).toEqual({ cmd: "stop_job", job: "j", addrs: W, endOfStream: true });
     expect(of(out, "job_ended")[0]!.status).toBe("done");
-    // The sink's ids go as the job ends: an ended job takes no more results.
-    expect(m.job("j")!.sinkSeen.size).toBe(0);
-    // A late batch of a finished job is taken and dropped.
-    expect(m.step(1001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+    // What the job keeps of its results is one entry per appender.
+    expect([...m.job("j")!.outputs]).toEqual([["s1t0", { seq: 4, total: 2 }]]);
+    // A resend after the end is taken and dropped.
+    expect(m.step(1001, notice(4, 2, ["a\t1", "b\t1"]))).toEqual([]);
     expect(m.nextDueMs()).toBe(61_000);
     // After the retention: the task logs go, then the job is forgotten.
     const later = m.step(61_000, { type: "tick" });
@@ -199,7 +224,7 @@ describe("completion and the sink", () => {
     expect(of(later, "forget_job")).toEqual([{ cmd: "forget_job", job: "j" }]);
     expect(m.job("j")).toBeUndefined();
     expect(m.allJobs()).toEqual([]);
-    expect(of(m.step(61_001, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] }), "refuse")[0]!.status).toBe(404);
+    expect(of(m.step(61_001, notice(5, 3, ["c\t1"])), "refuse")[0]!.status).toBe(404);
   });
 
   test.each([
@@ -225,25 +250,50 @@ describe("completion and the sink", () => {
   });
 
   test.each([
-    ["unknown job", { job: "nope", stage: 2, index: 0, lines: ["a\t1"] }, 404, "not known"],
-    ["wrong stage", { job: "j", stage: 1, index: 0, lines: ["a\t1"] }, 400, "has 2 stages"],
-    ["ids on an at-least-once job", { job: "j", stage: 2, index: 0, lines: ["a\t1"], ids: ["1>"] }, 400, "not exactly-once"],
-  ] as [string, Omit<Extract<JobInput, { type: "sink_batch" }>, "type">, number, string][])("a sink batch for an %s is refused", (_, batch, status, text) => {
-    const { m } = setup();
-    const out = m.step(5, { type: "sink_batch", ...batch });
-    expect(out.length).toBe(1);
-    expect(of(out, "refuse")[0]!.status).toBe(status);
-    expect(of(out, "refuse")[0]!.error).toContain(text);
+    ["an unknown job", true, { job: "nope" }, 404, "not known"],
+    ["a stage that is not the last", true, { stage: 0, from: "s0t0" }, 400, "only its last stage (stage 1) writes dest, got stage 0"],
+    ["an exactly-once job, from an incarnation", true, { from: "s1t0-77" }, 400, "an exactly-once job's task appends as s<stage>t<index>, got s1t0-77"],
+    ["an at-least-once job, from a task", false, {}, 400, "an at-least-once job's task appends as s<stage>t<index>-<pid>, got s1t0"],
+  ] as [string, boolean, Partial<Extract<JobInput, { type: "outputs" }>>, number, string][])(
+    "an output notice for %s is refused",
+    (_, exactlyOnce, over, status, text) => {
+      const { m } = setup({ exactlyOnce });
+      const out = m.step(5, notice(1, 1, ["a\t1"], over));
+      expect(out.length).toBe(1);
+      expect(of(out, "refuse")[0]!.status).toBe(status);
+      expect(of(out, "refuse")[0]!.error).toContain(text);
+    },
+  );
+
+  test("exactly-once: tuples_out is the sum of each task's latest total; a seq heard already (a resend) is dropped", () => {
+    const { m, job } = setup({ exactlyOnce: true });
+    const first = m.step(5, notice(1, 2, ["a\t1", "b\t1"]));
+    expect(of(first, "emit")[0]!.event).toEqual({ event: "output", lines: ["a\t1", "b\t1"], from: "s1t0", seq: 1 });
+    // Record 2 had no results: the next notice is seq 3.
+    expect(events(m.step(6, notice(3, 3, ["c\t1"])))).toEqual(["output"]);
+    expect(m.step(7, notice(3, 3, ["c\t1"]))).toEqual([]);
+    expect(m.step(8, notice(1, 2, ["a\t1", "b\t1"]))).toEqual([]);
+    m.step(9, notice(1, 4, ["x\t1", "x\t2", "y\t1", "y\t2"], { index: 2, from: "s1t2" }));
+    expect(job.tuplesOut).toBe(7);
+    // A notice whose lines were dropped (a worker's full queue) still counts.
+    expect(m.step(10, notice(5, 5, []))).toEqual([]);
+    expect(job.tuplesOut).toBe(9);
   });
 
-  test("exactly-once: an output id already written is not written again", () => {
+  test("a notice that merges several: only the lines after the total heard so far are streamed", () => {
     const { m, job } = setup({ exactlyOnce: true });
-    const first = m.step(5, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1", "b\t1"], ids: ["1>", "2>"] });
-    expect(of(first, "write_dest")[0]!.text).toBe("a\t1\nb\t1\n");
-    const again = m.step(6, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["b\t1", "c\t1"], ids: ["2>", "3>"] });
-    expect(of(again, "write_dest")[0]!.text).toBe("c\t1\n");
-    expect(m.step(7, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["c\t1"], ids: ["3>"] })).toEqual([]);
+    m.step(5, notice(2, 2, ["a\t1", "a\t2"]));
+    const out = m.step(6, notice(4, 4, ["a\t1", "a\t2", "a\t3", "a\t4"]));
+    expect(of(out, "emit")[0]!.event).toEqual({ event: "output", lines: ["a\t3", "a\t4"], from: "s1t0", seq: 4 });
+    expect(job.tuplesOut).toBe(4);
+  });
+
+  test("at-least-once: each incarnation of a task counts on its own", () => {
+    const { m, job } = setup();
+    m.step(5, notice(1, 2, ["a\t1", "b\t1"], { from: "s1t0-100" }));
+    m.step(6, notice(1, 1, ["a\t1"], { from: "s1t0-200" }));
     expect(job.tuplesOut).toBe(3);
+    expect(job.outputs.size).toBe(2);
   });
 });
 
@@ -251,7 +301,7 @@ describe("cancel (kill_job)", () => {
   test("a running job: every task stopped (no end of stream), then cancelled told with its counts", () => {
     const { m, job } = setup({ exactlyOnce: true });
     m.step(100, { type: "source_progress", job: "j", tuplesRead: 7 });
-    m.step(150, { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1"], ids: ["1>"] });
+    m.step(150, notice(1, 1, ["a\t1"]));
     const out = m.step(2000, { type: "cancel", job: "j" });
     expect(out.map((c) => c.cmd)).toEqual(["job_ended", "stop_job", "log", "emit"]);
     expect(of(out, "job_ended")[0]!.status).toBe("cancelled");
@@ -286,19 +336,25 @@ describe("cancel (kill_job)", () => {
     expect(m.step(6, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 9, logPath: "" })).toEqual([]);
   });
 
-  test("after a cancel, deaths, sink batches, the source's end and membership changes do nothing", () => {
+  test("after a cancel, deaths, the source's end and membership changes do nothing", () => {
     const { m, job } = setup();
     m.step(5, { type: "cancel", job: "j" });
     const t = job.tasks[0]![0]!;
     const later: JobInput[] = [
       { type: "task_exited", job: "j", stage: 0, index: 0, pid: t.pid, reason: "killed" },
-      { type: "sink_batch", job: "j", stage: 2, index: 0, lines: ["a\t1"] },
       { type: "source_done", job: "j" },
       { type: "source_failed", job: "j", error: "stopped" },
       { type: "members", workers: [W[0]!], hostsUp: hosts([W[0]!]) },
     ];
     for (const input of later) expect(m.step(6, input)).toEqual([]);
     expect(job.status).toBe("cancelled");
+  });
+
+  test("after a cancel, output notices still count and stream: the workers send theirs while they stop the tasks, before cancelled is told", () => {
+    const { m, job } = setup();
+    m.step(5, { type: "cancel", job: "j" });
+    expect(events(m.step(6, notice(1, 1, ["a\t1"], { from: "s1t0-100" })))).toEqual(["output"]);
+    expect(job.tuplesOut).toBe(1);
   });
 });
 

@@ -1,12 +1,14 @@
 /**
- * The RainStorm leader: validates and places jobs, runs each job's source and sink, restarts
+ * The RainStorm leader: validates and places jobs, runs each job's source, restarts
  * tasks whose operator died and reschedules the tasks of failed workers, answers list_tasks,
  * kill_task, list_jobs, kill_job and watch_job. It lives in the rainstormd of the leader node, beside that node's worker.
  *
  * Semantics (exactly_once=false): at-least-once. Acknowledgements are end to end (see
- * worker.ts), the source resends unacknowledged batches to restarted tasks, and the sink appends
- * to `dest` before it acknowledges, so every input line's results reach `dest`; a task restart
- * can repeat some. exactly_once=true: see exactly_once.ts.
+ * worker.ts), the source resends unacknowledged batches to restarted tasks, and a last-stage
+ * task appends to `dest` itself before it acknowledges (dest_writer.ts), so every input line's
+ * results reach `dest`; a task restart can repeat some. exactly_once=true: see exactly_once.ts.
+ * The leader hears of results through the tasks' output notices (POST /outputs, outputs.ts),
+ * which it counts and streams to the submitter.
  *
  * autoscale=true: once a second the leader reads every task's input rate (what list_tasks
  * shows) and feeds it to the job's AutoscalePolicy (autoscale.ts), which decides when a stage
@@ -20,7 +22,7 @@
  * Here: the driver. What to do is decided by the job state machine (job_machine.ts, pure); this
  * class checks a job (job_checks.ts), feeds the machine events and carries out its commands
  * through the transport (transport.ts), the job files (job_files.ts) and the source (source.ts).
- * What it keeps per job (listeners, recent events, dest writes) is in job_runtime.ts; the answers
+ * What it keeps per job (listeners, recent events, dest's creation) is in job_runtime.ts; the answers
  * that change no job (list_tasks, kill_task, a job's summary) are in leader_queries.ts.
  */
 import type { NodeConfig } from "../node_config.ts";
@@ -30,11 +32,11 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../member/watch.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Batch, Worker } from "./worker.ts";
-import { isReplayable } from "./worker.ts";
+import { keepsTaskLog } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
 import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./job_machine.ts";
-import { type JobRuntime, queueDestWrite, tell, writeDest } from "./job_runtime.ts";
+import { type JobRuntime, tell, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { runSource, sourceJobOf } from "./source.ts";
@@ -43,7 +45,7 @@ import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, 
 import { readJournals } from "./takeover.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
-import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask } from "./model.ts";
+import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask, OutputsNotice } from "./model.ts";
 
 export type { TaskInfo } from "./job_events.ts";
 
@@ -133,25 +135,19 @@ export class Leader {
   // ---- the machine ---------------------------------------------------------------------------
 
   /** One event into the machine; its commands are carried out in order (see job_machine.ts). */
-  private feed(input: JobInput): Promise<Promise<void>[]> {
-    if (this.stopped) return Promise.resolve([]);
+  private feed(input: JobInput): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     const commands = this.machine.step(this.clock.nowMs(), input);
     this.arm();
     return this.run(commands);
   }
 
-  /** Carry out commands; resolves with the dest writes they queued (a sink batch waits for those). */
-  private async run(commands: JobCommand[]): Promise<Promise<void>[]> {
-    const writes: Promise<void>[] = [];
-    for (const c of commands) {
-      const wrote = this.exec(c);
-      if (c.cmd === "write_dest") writes.push(wrote as Promise<void>);
-      else if (wrote) await wrote;
-    }
-    return writes;
+  /** Carry out commands, in order. */
+  private async run(commands: JobCommand[]): Promise<void> {
+    for (const c of commands) await this.exec(c);
   }
 
-  /** One command. Returns a promise only for what the next command must wait for (or a dest write). */
+  /** One command. Returns a promise only for what the next command must wait for. */
   private exec(c: JobCommand): Promise<unknown> | undefined {
     const rt = "job" in c ? this.runtimes.get(c.job) : undefined;
     switch (c.cmd) {
@@ -184,16 +180,14 @@ export class Leader {
       case "emit":
         if (rt) tell(rt, c.event);
         return undefined;
-      case "write_dest":
-        return rt ? queueDestWrite(rt, c.text) : Promise.resolve();
       case "submit_result":
         rt?.submitted?.(c.error);
         return undefined;
       case "job_ended":
-        if (rt && c.status !== "done") for (const q of rt.sinkQueue.splice(0)) q.reject(new Error(`job ${c.status}`));
-        return undefined;
+        return undefined; // nothing of the job's waits here (dest is the tasks')
       case "remove_task_logs": {
-        const names = c.tasks.filter((t) => !isReplayable(t.op)).map((t) => taskLogName(c.job, t.stage, t.index));
+        const stages = this.machine.job(c.job)?.spec.stages.length ?? 0;
+        const names = c.tasks.filter((t) => keepsTaskLog(t.op, t.stage, stages)).map((t) => taskLogName(c.job, t.stage, t.index));
         if (names.length > 0) void this.removeLogs(c.job, names);
         return undefined;
       }
@@ -206,7 +200,7 @@ export class Leader {
         this.log[c.level](c.text);
         return undefined;
       case "refuse":
-        return undefined; // answered by sink(), the only step that refuses
+        return undefined; // answered by stepOrRefuse's callers (outputs, kill_job)
     }
   }
 
@@ -268,7 +262,7 @@ export class Leader {
     void this.journal(job, { k: "source", term: this.term, pos }).finally(() => (j.writing = false));
   }
 
-  /** Step the machine with an input it may refuse (a sink batch, a cancel): a refusal is thrown as a LeaderError. */
+  /** Step the machine with an input it may refuse (output notices, a cancel): a refusal is thrown as a LeaderError. */
   private stepOrRefuse(input: JobInput): JobCommand[] {
     const commands = this.machine.step(this.clock.nowMs(), input);
     this.arm();
@@ -383,20 +377,19 @@ export class Leader {
 
   /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
   private runtimeFor(id: string, spec: JobSpec): JobRuntime {
-    return { listeners: new Set(), recent: [], sinkQueue: [], sinkFlush: undefined, dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
+    return { listeners: new Set(), recent: [], dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
   }
 
   /** The source of a job, then its end: done once every result is in dest, failed on an error. */
   private async source(jobId: string, fromLine: number): Promise<void> {
     const job = this.machine.job(jobId)!;
-    const rt = this.runtimes.get(jobId)!;
     try {
       await runSource(
         {
           batchSize: this.cfg.rainstorm.batch_size,
           window: this.cfg.rainstorm.window,
           lines: await this.files.lines(job.spec.src),
-          send: (batch: Batch) => this.worker.sendWithRetry(jobId, "task", batch),
+          send: (batch: Batch) => this.worker.sendWithRetry(jobId, batch),
           progress: (tuplesRead) => void this.feed({ type: "source_progress", job: jobId, tuplesRead }),
           acked: (pos) => this.sourceAcked(jobId, pos),
           fromLine,
@@ -407,12 +400,21 @@ export class Leader {
         sourceJobOf(job),
       );
       if (job.status !== "running") return;
-      // Every result is acknowledged by now; a flush still running is only a repeat's.
-      await rt.sinkFlush;
+      // Every result is in dest by now (acknowledged end to end); the leader must also have heard
+      // of each before `done` tells the count, so every worker sends what notices it still holds.
+      await this.flushOutputs(jobId);
       await this.feed({ type: "source_done", job: jobId });
     } catch (err) {
       await this.feed({ type: "source_failed", job: jobId, error: (err as Error).message });
     }
+  }
+
+  /** Each alive worker's output notices of the job reach this leader (a worker gives up after FLUSH_OUTPUTS_WAIT_MS). */
+  private async flushOutputs(jobId: string): Promise<void> {
+    // Every alive worker, not only the last stage's now: a task retired or moved may have left notices behind.
+    const results = await Promise.allSettled(this.workers().map((addr) => this.transport.flushOutputs(addr, jobId)));
+    const failed = results.filter((r) => r.status === "rejected").length;
+    if (failed > 0) this.log.warn(`job ${jobId}: ${failed} workers did not confirm their output notices; its tuples_out may be short`);
   }
 
   private async removeLogs(jobId: string, names: string[]): Promise<void> {
@@ -422,21 +424,12 @@ export class Leader {
     else this.log.info(`job ${jobId}: deleted its ${names.length} task logs`);
   }
 
-  // ---- sink ----------------------------------------------------------------------------------
+  // ---- outputs -------------------------------------------------------------------------------
 
-  /** Results of the last stage: streamed to the submitter, appended to dest, then acknowledged. */
-  async sink(batch: Batch): Promise<void> {
-    // decodeBatch(bytes, "sink") has checked the batch's form; the machine checks it fits the job.
-    const lines = batch.lines.split("\n").slice(0, -1);
-    const commands = this.stepOrRefuse({
-      type: "sink_batch",
-      job: batch.job,
-      stage: batch.stage,
-      index: batch.index,
-      lines,
-      ...(batch.ids ? { ids: batch.ids } : {}),
-    });
-    await Promise.all(await this.run(commands));
+  /** A last-stage task's output notice: counted and streamed to the job's watchers (a refusal is a LeaderError). */
+  async outputs(notice: OutputsNotice): Promise<void> {
+    // checkOutputsNotice (http.ts) has checked its form; the machine checks it fits the job.
+    await this.run(this.stepOrRefuse({ type: "outputs", ...notice }));
   }
 
   // ---- failures ------------------------------------------------------------------------------

@@ -13,10 +13,11 @@
  * x-job-id), GET /jobs (JobSummary[]), POST /kill_job (KillJobRequest -> KillJobAnswer), GET
  * /jobs/:job/events (an NDJSON stream of JobEvent: `watching`, the recent past, then live, until
  * the job ends), GET /tasks (TaskList), POST /kill_task (KillTaskRequest -> KillTaskAnswer),
- * POST /leader/task_died (TaskDeath), POST /sink (Batch). Worker routes: POST /worker/start
- * (TaskStart -> TaskStarted), /worker/routes (RoutesUpdate), /worker/stop_job (StopJob ->
- * JobStopped), /worker/retire (RetireTask -> TaskRetired), /worker/kill (KillPid -> PidKilled),
- * GET /worker/tasks (WorkerTask[]), POST /data (Batch). Errors: `{"error": "..."}` (ErrorBody,
+ * POST /leader/task_died (TaskDeath), POST /outputs (OutputsNotice). Worker routes: POST
+ * /worker/start (TaskStart -> TaskStarted), /worker/routes (RoutesUpdate), /worker/stop_job
+ * (StopJob -> JobStopped), /worker/retire (RetireTask -> TaskRetired), /worker/kill (KillPid ->
+ * PidKilled), /worker/flush_outputs (FlushOutputs -> OutputsFlushed), GET /worker/tasks
+ * (WorkerTask[]), POST /data (Batch). Errors: `{"error": "..."}` (ErrorBody,
  * services/shared/http.ts).
  */
 import { t } from "elysia";
@@ -28,16 +29,15 @@ export const MAX_JOB_ARGS = 200;
 
 /**
  * Where a job's tuples go: `stages[s][i]` is the "host:port" of the worker running task i of
- * stage s, `sink` the leader's, which takes the last stage's output. `version` increases with
- * every change; a worker ignores a table older than the one it has. The routes' form (host:port,
- * stage and task counts) is checked by the worker itself (checkRoutes).
+ * stage s (the last stage's tasks append their results to dest themselves). `version` increases
+ * with every change; a worker ignores a table older than the one it has. The routes' form
+ * (host:port, stage and task counts) is checked by the worker itself (checkRoutes).
  */
 export const RoutesSchema = t.Object({
   version: t.Integer(),
   /** The term of the leader that made them (election.ts): a worker refuses routes of a lower term than it has seen. */
   term: t.Optional(t.Integer({ minimum: 0 })),
   stages: t.Array(t.Array(t.String())),
-  sink: t.String(),
 });
 export type Routes = typeof RoutesSchema.static;
 
@@ -78,14 +78,15 @@ export type JobSummary = typeof JobSummarySchema.static;
 /**
  * One line of POST /jobs' and GET /jobs/:job/events' answers (application/x-ndjson): the job's
  * events in order. `accepted` comes first; `output` carries result lines `key\tvalue` as they
- * reach dest; the stream ends after `done`, `failed` or `cancelled` (kill_job: dest keeps what
+ * reach dest (`from` and `seq`: which last-stage task appended them, and its notice number,
+ * OutputsNotice); the stream ends after `done`, `failed` or `cancelled` (kill_job: dest keeps what
  * was written). A watch (GET /jobs/:job/events) begins with `watching` (where the job is, and how
  * many recent events follow before the live ones); `dropped` tells a watcher that read too
  * slowly how many events it missed at that point.
  */
 export const JobEventSchema = t.Union([
   t.Object({ event: t.Literal("accepted"), job: t.String(), tasks: t.Array(PlacedTaskSchema) }),
-  t.Object({ event: t.Literal("output"), lines: t.Array(t.String()) }),
+  t.Object({ event: t.Literal("output"), lines: t.Array(t.String()), from: t.Optional(t.String()), seq: t.Optional(t.Integer()) }),
   t.Object({ event: t.Literal("task_restarted"), stage: t.Integer(), index: t.Integer(), node: t.String(), pid: t.Integer(), reason: t.String() }),
   t.Object({ event: t.Literal("scaled"), stage: t.Integer(), from: t.Integer(), to: t.Integer(), avg_rate_per_task: t.Number(), reason: t.String() }),
   t.Object({
@@ -154,6 +155,31 @@ export type KillTaskAnswer = typeof KillTaskAnswerSchema.static;
 export const TaskDeathSchema = t.Object({ job: t.String(), stage: t.Integer(), index: t.Integer(), pid: t.Integer(), reason: t.String() });
 export type TaskDeath = typeof TaskDeathSchema.static;
 
+/** Most result lines in one output notice (a task's notice holds one dest append's lines). */
+export const MAX_NOTICE_LINES = 1_000_000;
+
+/**
+ * POST /outputs: a last-stage task appended `lines` (results `key\tvalue`, without "\n") to
+ * dest. `from` names the appender: `s<stage>t<index>` under exactly-once (the same across the
+ * task's restarts), `s<stage>t<index>-<pid>` under at-least-once (one per incarnation). `seq`
+ * grows with each notice of one `from` (exactly-once: the task log's record number), and `total`
+ * is every line that `from` has put in dest so far; `lines` are its lines total-lines.length+1 ..
+ * total (a worker may send a task's consecutive notices as one). The leader counts the latest
+ * `total` per `from`, streams the lines it has not had, and ignores a `seq` it has had (a
+ * resend). `lines` may be empty: the notice then carries only the count (a worker's notice queue
+ * was full).
+ */
+export const OutputsNoticeSchema = t.Object({
+  job: t.String(),
+  stage: t.Integer({ minimum: 0 }),
+  index: t.Integer({ minimum: 0 }),
+  from: t.String(),
+  seq: t.Integer({ minimum: 1 }),
+  total: t.Integer({ minimum: 0 }),
+  lines: t.Array(t.String(), { maxItems: MAX_NOTICE_LINES }),
+});
+export type OutputsNotice = typeof OutputsNoticeSchema.static;
+
 // ---- worker ----------------------------------------------------------------------------------------
 
 /**
@@ -170,6 +196,8 @@ export const TaskStartSchema = t.Object({
   args: t.Array(t.String()),
   routes: RoutesSchema,
   exactlyOnce: t.Optional(t.Boolean()),
+  /** The job's dest: a task of the last stage appends its results there (required for it, absent for the others). */
+  dest: t.Optional(t.String()),
 });
 export type TaskStart = typeof TaskStartSchema.static;
 
@@ -231,6 +259,14 @@ export type KillPid = typeof KillPidSchema.static;
 export const PidKilledSchema = t.Object({ killed: t.Integer(), job: t.String(), stage: t.Integer(), index: t.Integer() });
 export type PidKilled = typeof PidKilledSchema.static;
 
+/** POST /worker/flush_outputs: answer once this worker has told the leader every output of the job (bounded by a timeout). */
+export const FlushOutputsSchema = t.Object({ job: t.String() });
+export type FlushOutputs = typeof FlushOutputsSchema.static;
+
+/** POST /worker/flush_outputs' answer: whether the worker's notice queue holds nothing of the job (false: it timed out). */
+export const OutputsFlushedSchema = t.Object({ flushed: t.Boolean() });
+export type OutputsFlushed = typeof OutputsFlushedSchema.static;
+
 /** One task of GET /worker/tasks: its operator, counters, and `ratePerSec` (inputs in the last full second). */
 export const WorkerTaskSchema = t.Object({
   job: t.String(),
@@ -254,14 +290,10 @@ export type WorkerTask = typeof WorkerTaskSchema.static;
 
 // ---- data plane (msgpack) -------------------------------------------------------------------------
 
-/** The routes that take batches: /data (a task's input) and /sink (the leader's, the last stage's output). */
-export type BatchKind = "task" | "sink";
-
 /**
- * A batch on the wire (msgpack map, fields in this order): `count` tuples as text. For a task,
- * the lines are the operator's own input lines (`{"id","key","value"}`, ops/protocol.ts
- * inputLine), written to its stdin as they come; for the sink, they are the result lines
- * `key\tvalue` that go to dest. decodeBatch (worker.ts) checks all of it.
+ * A batch on the wire to POST /data (msgpack map, fields in this order): `count` tuples for task
+ * `index` of `stage`, as the operator's own input lines (`{"id","key","value"}`, ops/protocol.ts
+ * inputLine), written to its stdin as they come. decodeBatch (worker.ts) checks all of it.
  */
 export interface Batch {
   job: string;
@@ -269,6 +301,4 @@ export interface Batch {
   index: number;
   count: number;
   lines: string;
-  /** Exactly-once sink batches: the output id of each line, in order (the sink drops known ids). */
-  ids?: string[];
 }

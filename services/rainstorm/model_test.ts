@@ -10,7 +10,7 @@ import type { TaskStart } from "./model.ts";
 import type { Worker } from "./worker.ts";
 
 const JOB = "job-m1abc2de-1";
-const ROUTES = { version: 1, stages: [["127.0.0.1:15000"]], sink: "127.0.0.1:15000" };
+const ROUTES = { version: 1, stages: [["127.0.0.1:15000"]] };
 const START: TaskStart = { job: JOB, stage: 0, index: 0, op: "echo", args: [], routes: ROUTES };
 
 /** A leader and a worker that record every call that reaches them. */
@@ -73,7 +73,11 @@ describe("a bad body is a 400 naming the field; nothing reaches the leader or th
     ["/worker/start", { ...START, stage: -1 }, "stage: "],
     ["/worker/start", { ...START, args: "x" }, "args: Expected array"],
     ["/worker/start", { ...START, routes: { ...ROUTES, version: 1.5 } }, "routes.version: "],
-    ["/worker/start", { ...START, routes: { version: 1, stages: [["a"]] } }, "routes.sink: "],
+    ["/worker/start", { ...START, routes: { version: 1 } }, "routes.stages: "],
+    ["/worker/start", { ...START, dest: 7 }, "dest: "],
+    ["/outputs", { job: JOB, stage: 0, index: 0, from: "s0t0", seq: 0, total: 0, lines: [] }, "seq: "],
+    ["/outputs", { job: JOB, stage: 0, index: 0, from: "s0t0", seq: 1, total: 0, lines: [1] }, "lines.0: "],
+    ["/worker/flush_outputs", {}, "job: "],
     ["/worker/start", { ...START, exactlyOnce: "yes" }, "exactlyOnce: Expected boolean"],
     ["/worker/start", "not json", "body: expected a JSON object"],
     ["/worker/routes", { job: JOB }, "routes: Property 'routes' is missing"],

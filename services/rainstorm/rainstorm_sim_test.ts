@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
 import type { JobEvent } from "./model.ts";
 import { RECENT_EVENTS_MAX } from "./job_watch.ts";
-import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim } from "../testing/rainstorm_sim.ts";
+import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim, type SimRun } from "../testing/rainstorm_sim.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 /** The first 600 lines of the App 1 dataset: enough matches per key for kills to land mid-count. */
@@ -19,6 +19,28 @@ const LINES = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8")
   .slice(0, 600);
 const INPUT = `${LINES.join("\n")}\n`;
 const GOLDEN = app1Golden(LINES);
+
+/** Every result of grep-wrapper App 1's pattern over LINES, as dest lines. */
+const GREPPED = LINES.flatMap((l) => operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]).process("", l)).map((o) => `${o.key}\t${o.value}`);
+
+/** The job command of grep then echo over in.csv into out.txt. */
+function grepEchoArgs(exactlyOnce: boolean): string[] {
+  const stages = `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`;
+  return ["2", "3", "-stage-config-map", stages, "in.csv", "out.txt", String(exactlyOnce), "false", "0", "0", "0"];
+}
+
+/** Kill a random task of the job each time the streamed outputs pass the next of `points`. */
+function killsAt(sim: RainstormSim, points: number[]): { onEvent: (ev: JobEvent, r: SimRun) => void; count: () => number } {
+  let kills = 0;
+  const onEvent = (ev: JobEvent, r: SimRun) => {
+    if (ev.event !== "output") return;
+    while (points.length > 0 && r.outputs.length >= points[0]!) {
+      points.shift();
+      if (sim.killRandomTask(r.job)) kills++;
+    }
+  };
+  return { onEvent, count: () => kills };
+}
 
 test("the golden dest is not trivial (several keys, several counts each)", () => {
   const keys = new Set(GOLDEN.dest.map((l) => l.split("\t")[0]));
@@ -75,36 +97,41 @@ describe("RainStorm simulated", () => {
 
   test("at-least-once (grep then echo) with batch loss and task kills loses no result", async () => {
     const sim = new RainstormSim({ seed: 4, lossRate: 0.1 });
-    const grep = operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]);
-    const expected = new Set(LINES.flatMap((l) => grep.process("", l)).map((o) => `${o.key}\t${o.value}`));
-    const points = [0.3, 0.6].map((f) => Math.floor(expected.size * f));
-    let kills = 0;
-    const args = [
-      "2",
-      "3",
-      "-stage-config-map",
-      `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`,
-      "in.csv",
-      "out.txt",
-      "false",
-      "false",
-      "0",
-      "0",
-      "0",
-    ];
-    const run = await sim.runJob(args, INPUT, (ev, r) => {
-      if (ev.event !== "output") return;
-      while (points.length > 0 && r.outputs.length >= points[0]!) {
-        points.shift();
-        if (sim.killRandomTask(r.job)) kills++;
-      }
-    });
+    const expected = new Set(GREPPED);
+    const kills = killsAt(
+      sim,
+      [0.3, 0.6].map((f) => Math.floor(expected.size * f)),
+    );
+    const run = await sim.runJob(grepEchoArgs(false), INPUT, kills.onEvent);
     sim.stop();
-    expect(kills).toBe(2);
+    expect(kills.count()).toBe(2);
     expect(run.failed).toBeUndefined();
     const stored = new Set(run.dest.split("\n").filter(Boolean));
     expect([...expected].filter((l) => !stored.has(l))).toEqual([]);
     expect([...stored].filter((l) => !expected.has(l))).toEqual([]);
+  });
+
+  test("exactly-once with a stateless last stage (grep then echo): the last stage keeps a task log, and under kills and loss dest has each result once", async () => {
+    const sim = new RainstormSim({ seed: 8, lossRate: 0.1 });
+    const expected = GREPPED;
+    const kills = killsAt(
+      sim,
+      [0.2, 0.4, 0.6, 0.8].map((f) => Math.floor(expected.length * f)),
+    );
+    let logs: string[] = [];
+    const run = await sim.runJob(grepEchoArgs(true), INPUT, (ev, r) => {
+      if (ev.event === "output") logs = [...sim.store.files.keys()].filter((name) => name.startsWith(`rainstorm/${r.job}/`)).sort();
+      kills.onEvent(ev, r);
+    });
+    sim.stop();
+    expect(kills.count()).toBe(4);
+    expect(run.failed).toBeUndefined();
+    // Only the last stage (echo) logs: grep before it replays deterministically.
+    expect(logs).toEqual([0, 1, 2].map((i) => `rainstorm/${run.job}/stage1-task${i}.log`));
+    const stored = run.dest.split("\n").filter(Boolean);
+    expect(stored.sort()).toEqual([...expected].sort());
+    expect([...run.outputs].sort()).toEqual([...expected].sort());
+    expect(run.events.at(-1)).toMatchObject({ event: "done", tuples_out: expected.length });
   });
 
   test.each([1, 2, 3, 4, 5, 6])(

@@ -1,6 +1,6 @@
 /**
  * A worker's outgoing data plane: the routes of each job, and the batches that carry a task's
- * outputs to the next stage (by key) or to the leader's sink. Outputs bound for one destination
+ * outputs to the next stage, by key (the last stage writes dest itself: dest_writer.ts). Outputs bound for one destination
  * are merged across input batches and sent until acknowledged, following route changes; each
  * caller's promise settles with the send that carried its tuples, so acknowledgement stays end
  * to end (see worker.ts).
@@ -10,7 +10,7 @@ import type { Clock } from "./clock.ts";
 import { TaskGone } from "./errors.ts";
 import { inputLine, type Answer } from "./operator_proc.ts";
 import { partitionOf } from "./plan.ts";
-import type { BatchKind, RainstormTransport } from "./transport.ts";
+import type { RainstormTransport } from "./transport.ts";
 import { checkJobId, checkRoutes, MAX_BATCH_TUPLES } from "./wire_checks.ts";
 import type { Batch, Routes } from "./worker.ts";
 
@@ -24,12 +24,10 @@ const SEND_RETRY_LOG_EVERY = 20;
 
 interface Outbox {
   job: string;
-  kind: BatchKind;
   stage: number;
   index: number;
   lines: string;
   count: number;
-  ids: string[] | undefined;
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
   timer: { cancel(): void } | undefined;
 }
@@ -79,44 +77,38 @@ export class BatchRouter {
     return this.stoppedJobs.has(job);
   }
 
-  /**
-   * Route the outputs of a batch by key to the next stage (or to the sink) and wait for acks.
-   * With `sinkIds` the sink gets the output ids too (exactly-once deduplicates on them).
-   */
-  async forward(batch: Batch, answers: Answer[], sinkIds = false): Promise<void> {
+  /** Route the outputs of a batch by key to the next stage's tasks and wait for their acks. */
+  async forward(batch: Batch, answers: Answer[]): Promise<void> {
     const routes = this.routes.get(batch.job);
     if (!routes) throw new TaskGone(`no routes for job ${batch.job}`);
     const next = batch.stage + 1;
-    const isLast = next >= routes.stages.length;
-    const nextCount = isLast ? 1 : routes.stages[next]!.length;
-    const groups = new Map<number, { lines: string; count: number; ids: string[] | undefined }>();
+    const nextTasks = routes.stages[next];
+    if (!nextTasks) throw new Error(`job ${batch.job}: stage ${batch.stage} is the last; its task writes dest itself`);
+    const groups = new Map<number, { lines: string; count: number }>();
     for (const { id, outputs } of answers) {
       outputs.forEach((o, j) => {
         // Deterministic ids: the same input always yields the same output ids (exactly-once later).
         const outId = outputs.length === 1 ? `${id}>` : `${id}>${j}`;
-        const dest = isLast ? 0 : partitionOf(o.key, nextCount);
+        const dest = partitionOf(o.key, nextTasks.length);
         let g = groups.get(dest);
-        if (!g) groups.set(dest, (g = { lines: "", count: 0, ids: isLast && sinkIds ? [] : undefined }));
-        g.lines += isLast ? destLine(o.key, o.value) : inputLine(outId, o.key, o.value);
-        g.ids?.push(outId);
+        if (!g) groups.set(dest, (g = { lines: "", count: 0 }));
+        g.lines += inputLine(outId, o.key, o.value);
         g.count++;
       });
     }
-    await Promise.all([...groups].map(([dest, g]) => this.enqueue(batch.job, isLast ? "sink" : "task", next, dest, g.lines, g.count, g.ids)));
+    await Promise.all([...groups].map(([dest, g]) => this.enqueue(batch.job, next, dest, g.lines, g.count)));
   }
 
   /**
    * Outputs bound for one destination are merged across input batches (a filter shrinks every
    * batch) and sent when they reach batch_size or after OUTBOX_LINGER_MS.
    */
-  private enqueue(job: string, kind: BatchKind, stage: number, index: number, lines: string, count: number, ids?: string[]): Promise<void> {
-    // A job's sink batches either all carry ids (exactly-once) or none do.
-    const key = `${job}/${kind}/${stage}/${index}`;
+  private enqueue(job: string, stage: number, index: number, lines: string, count: number): Promise<void> {
+    const key = `${job}/${stage}/${index}`;
     let box = this.outboxes.get(key);
-    if (!box) this.outboxes.set(key, (box = { job, kind, stage, index, lines: "", count: 0, ids: ids ? [] : undefined, waiters: [], timer: undefined }));
+    if (!box) this.outboxes.set(key, (box = { job, stage, index, lines: "", count: 0, waiters: [], timer: undefined }));
     box.lines += lines;
     box.count += count;
-    if (ids) box.ids!.push(...ids);
     const done = new Promise<void>((resolve, reject) => box.waiters.push({ resolve, reject }));
     if (box.count >= this.opts.batchSize) this.flush(key);
     else box.timer ??= this.opts.clock.after(OUTBOX_LINGER_MS, () => this.flush(key));
@@ -129,12 +121,9 @@ export class BatchRouter {
     this.outboxes.delete(key);
     box.timer?.cancel();
     // Over MAX_BATCH_TUPLES (receivers refuse more): several batches, one after the other, in order.
-    const parts = splitBatch(
-      { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(box.ids ? { ids: box.ids } : {}) },
-      MAX_BATCH_TUPLES,
-    );
+    const parts = splitBatch({ job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines }, MAX_BATCH_TUPLES);
     parts
-      .reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, box.kind, part)), Promise.resolve())
+      .reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, part)), Promise.resolve())
       .then(
         () => {
           for (const w of box.waiters) w.resolve();
@@ -146,7 +135,7 @@ export class BatchRouter {
   }
 
   /** Send until acknowledged, following route changes; gives up only when the job stops. */
-  async sendWithRetry(job: string, kind: BatchKind, batch: Batch): Promise<void> {
+  async sendWithRetry(job: string, batch: Batch): Promise<void> {
     let delayMs = SEND_RETRY_FIRST_MS;
     for (let attempt = 0; ; attempt++) {
       if (this.stoppedJobs.has(job)) throw new TaskGone(`job ${job} stopped`);
@@ -154,11 +143,11 @@ export class BatchRouter {
       const tasks = routes?.stages[batch.stage];
       // A stage that autoscaling shrank: the batch goes to a remaining task (only stateless
       // stages are rescaled, so any task of the stage may take any tuple).
-      if (kind === "task" && tasks && tasks.length > 0 && batch.index >= tasks.length) batch = { ...batch, index: batch.index % tasks.length };
-      const target = kind === "sink" ? routes?.sink : tasks?.[batch.index];
+      if (tasks && tasks.length > 0 && batch.index >= tasks.length) batch = { ...batch, index: batch.index % tasks.length };
+      const target = tasks?.[batch.index];
       if (target) {
         try {
-          await this.opts.transport.sendBatch(target, kind, batch, this.opts.batchTimeoutMs);
+          await this.opts.transport.sendBatch(target, batch, this.opts.batchTimeoutMs);
           return;
         } catch (err) {
           if (attempt % SEND_RETRY_LOG_EVERY === 0)
@@ -181,7 +170,7 @@ export function destLine(key: string, value: string): string {
   return `${flat(key)}\t${flat(value)}\n`;
 }
 
-/** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max` (lines and ids alike). */
+/** A batch of `max` tuples or fewer as it is, a larger one cut into consecutive batches of at most `max`. */
 export function splitBatch(batch: Batch, max: number): Batch[] {
   if (batch.count <= max) return [batch];
   const parts: Batch[] = [];
@@ -190,14 +179,7 @@ export function splitBatch(batch: Batch, max: number): Batch[] {
     let to = from;
     const n = Math.min(max, batch.count - done);
     for (let i = 0; i < n; i++) to = batch.lines.indexOf("\n", to) + 1;
-    parts.push({
-      job: batch.job,
-      stage: batch.stage,
-      index: batch.index,
-      count: n,
-      lines: batch.lines.slice(from, to),
-      ...(batch.ids ? { ids: batch.ids.slice(done, done + n) } : {}),
-    });
+    parts.push({ job: batch.job, stage: batch.stage, index: batch.index, count: n, lines: batch.lines.slice(from, to) });
     from = to;
   }
   return parts;

@@ -12,7 +12,7 @@ import { waitForNodeAgreement } from "../node_check.ts";
 import { needLeaderOf, rainstormApp } from "./http.ts";
 import { LeaderSeat } from "./leader_seat.ts";
 import { HydfsJobFiles } from "./job_files.ts";
-import type { Batch } from "./model.ts";
+import type { OutputsNotice } from "./model.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
@@ -149,13 +149,14 @@ function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp): { worker:
     transport,
     leader: leaderJobs,
     onLeaderTerm: (term) => seat?.onWorkerTerm(term),
+    leaderAddr,
   });
   const files = new HydfsJobFiles(`http://${cfg.host}:${cfg.ports.hydfs}`, http, cfg.hydfs.request_timeout_ms);
   seat = new LeaderSeat({ cfg, log, worker, transport, files });
   const s = seat;
   // The leader endpoint forwards to whichever Leader this node has now.
   const leaderEndpoint = {
-    sink: (batch: Batch) => needLeaderOf(s).sink(batch),
+    outputs: (notice: OutputsNotice) => needLeaderOf(s).outputs(notice),
     onTaskDied: (death: TaskDeath) => needLeaderOf(s).onTaskDied(death),
   };
   here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader: leaderEndpoint });

@@ -2,6 +2,7 @@
  * One task as a worker runs it: its operator (a process, or in the simulator an in-process
  * operator), its counters, its input concurrency and, under exactly-once, its log state.
  */
+import type { TaskDest } from "./dest_writer.ts";
 import type { LogRecord } from "./exactly_once.ts";
 import type { Answer, Output } from "./operator_proc.ts";
 import type { Batch, TaskStart } from "./worker.ts";
@@ -42,6 +43,8 @@ export interface ExactlyOnceState {
   seen: Set<string>;
   /** Outputs of logged inputs not yet acknowledged downstream, by input id. */
   unacked: Map<string, Output[]>;
+  /** Records in the log (every incarnation's): the last one's number (a last-stage task's dest sequence number). */
+  records: number;
   /** Settles once the log is read and the operator's state restored. */
   ready: Promise<void>;
   /** Batches waiting for the exactly-once steps; a group goes through them at a time. */
@@ -67,6 +70,8 @@ export interface TaskRunner {
   active: number;
   waiters: (() => void)[];
   eo?: ExactlyOnceState;
+  /** A task of the last stage: where its results go (it appends to dest itself). */
+  dest?: TaskDest;
   /** The hung-operator guard's view of the operator (worker_guards.ts watchAnswers). */
   answers?: AnswerWatch;
   /** Why the worker killed the operator itself (it was hung): the death report says this. */

@@ -1,7 +1,7 @@
 /**
  * The seam between RainStorm nodes: what the leader asks a worker (start, stop, routes, retire,
- * kill, list), what a worker sends to the next hop (batches to a task or to the leader's sink) and
- * what it reports back (a task died). Three implementations:
+ * kill, list, flush its output notices), what a worker sends to the next hop (batches to a task)
+ * and what it reports back (a task died, a last-stage task's outputs). Three implementations:
  * - HttpTransport: the calls as they go over the wire (the routes in http.ts), unchanged;
  * - InProcessTransport: direct calls to endpoints registered by address (the simulator wires a
  *   whole cluster with it; the leader uses it for its own node's worker);
@@ -10,10 +10,10 @@
  */
 import type { ClusterHttp } from "../shared/http.ts";
 import { CALL_TIMEOUT_MS, RainstormClient } from "./client.ts";
-import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, TaskStarted, WorkerTask } from "./model.ts";
+import type { Batch, OutputsNotice, Routes, TaskDeath, TaskStart, TaskStarted, WorkerTask } from "./model.ts";
 
-// The wire shapes are model.ts's; these two names have always been imported from here too.
-export type { BatchKind, TaskDeath };
+// The wire shapes are model.ts's; this name has always been imported from here too.
+export type { TaskDeath };
 
 export interface RainstormTransport {
   startTask(addr: string, start: TaskStart): Promise<TaskStarted>;
@@ -27,8 +27,12 @@ export interface RainstormTransport {
   adopt(addr: string, term: number): Promise<WorkerTask[]>;
   listTasks(addr: string): Promise<WorkerTask[]>;
   /** Resolves once the receiver acknowledged the batch (end to end, see worker.ts). */
-  sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void>;
+  sendBatch(addr: string, batch: Batch, timeoutMs: number): Promise<void>;
   reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void>;
+  /** One output notice to the leader (outputs.ts); rejects when it did not take it. */
+  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void>;
+  /** Resolves once the worker's notice queue holds nothing of `job` (or it gave up after FLUSH_OUTPUTS_WAIT_MS). */
+  flushOutputs(addr: string, job: string): Promise<void>;
 }
 
 /** Default deadline of a control call to a worker (the client's default). */
@@ -39,6 +43,12 @@ export const RETIRE_CALL_TIMEOUT_MS = 35_000;
 export const LIST_CALL_TIMEOUT_MS = 2000;
 /** Deadline of one task death report (the caller retries). */
 export const REPORT_CALL_TIMEOUT_MS = 2000;
+/** Deadline of one output notice (the worker's notice queue retries). */
+export const NOTICE_CALL_TIMEOUT_MS = 5000;
+/** How long a worker waits for its notices of a job to reach the leader before it answers flush_outputs anyway. */
+export const FLUSH_OUTPUTS_WAIT_MS = 10_000;
+/** Deadline of a flush_outputs call: the worker's wait and a margin. */
+export const FLUSH_CALL_TIMEOUT_MS = FLUSH_OUTPUTS_WAIT_MS + 2000;
 
 /** Today's wire, through the one client of rainstormd (client.ts): JSON control calls, msgpack batches, signed. */
 export class HttpTransport implements RainstormTransport {
@@ -76,12 +86,20 @@ export class HttpTransport implements RainstormTransport {
     return this.client.workerTasks(addr, { timeoutMs: LIST_CALL_TIMEOUT_MS });
   }
 
-  sendBatch(addr: string, kind: BatchKind, batch: Batch, timeoutMs: number): Promise<void> {
-    return this.client.sendBatch(addr, kind, batch, timeoutMs);
+  sendBatch(addr: string, batch: Batch, timeoutMs: number): Promise<void> {
+    return this.client.sendBatch(addr, batch, timeoutMs);
   }
 
   reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void> {
     return this.client.reportTaskDied(leaderAddr, death, { timeoutMs: REPORT_CALL_TIMEOUT_MS });
+  }
+
+  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void> {
+    return this.client.sendOutputs(leaderAddr, notice, { timeoutMs: NOTICE_CALL_TIMEOUT_MS });
+  }
+
+  async flushOutputs(addr: string, job: string): Promise<void> {
+    await this.client.flushOutputs(addr, job, { timeoutMs: FLUSH_CALL_TIMEOUT_MS });
   }
 }
 
@@ -95,11 +113,12 @@ export interface WorkerEndpoint {
   adopt(term: number): WorkerTask[];
   list(): WorkerTask[];
   handleBatch(batch: Batch): Promise<void>;
+  flushOutputs(job: string): Promise<boolean>;
 }
 
 /** What the leader does for the transport (leader.ts Leader has exactly these). */
 export interface LeaderEndpoint {
-  sink(batch: Batch): Promise<void>;
+  outputs(notice: OutputsNotice): Promise<void>;
   onTaskDied(death: TaskDeath): Promise<void>;
 }
 
@@ -171,13 +190,20 @@ export class InProcessTransport implements RainstormTransport {
     return this.worker(addr).list();
   }
 
-  async sendBatch(addr: string, kind: BatchKind, batch: Batch): Promise<void> {
-    if (kind === "sink") await this.leader(addr).sink(batch);
-    else await this.worker(addr).handleBatch(batch);
+  async sendBatch(addr: string, batch: Batch): Promise<void> {
+    await this.worker(addr).handleBatch(batch);
   }
 
   async reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void> {
     await this.leader(leaderAddr).onTaskDied(death);
+  }
+
+  async sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void> {
+    await this.leader(leaderAddr).outputs(notice);
+  }
+
+  async flushOutputs(addr: string, job: string): Promise<void> {
+    await this.worker(addr).flushOutputs(job);
   }
 }
 
@@ -197,8 +223,10 @@ export function localFirst(here: InProcessTransport, remote: RainstormTransport)
     killTask: (addr, pid, term) => pick(addr).killTask(addr, pid, term),
     adopt: (addr, term) => pick(addr).adopt(addr, term),
     listTasks: (addr) => pick(addr).listTasks(addr),
-    sendBatch: (addr, kind, batch, timeoutMs) => remote.sendBatch(addr, kind, batch, timeoutMs),
+    sendBatch: (addr, batch, timeoutMs) => remote.sendBatch(addr, batch, timeoutMs),
     reportTaskDied: (leaderAddr, death) => pick(leaderAddr).reportTaskDied(leaderAddr, death),
+    sendOutputs: (leaderAddr, notice) => pick(leaderAddr).sendOutputs(leaderAddr, notice),
+    flushOutputs: (addr, job) => pick(addr).flushOutputs(addr, job),
   };
 }
 

@@ -6,10 +6,12 @@
 import { describe, expect, test } from "bun:test";
 import { InProcessTransport, localFirst, type RainstormTransport, Unreachable, type WorkerEndpoint } from "./transport.ts";
 import type { Batch, Routes, TaskStart } from "./worker.ts";
+import type { OutputsNotice } from "./model.ts";
 
-const ROUTES: Routes = { version: 1, stages: [["10.0.0.1:15000"]], sink: "10.0.0.1:15000" };
+const ROUTES: Routes = { version: 1, stages: [["10.0.0.1:15000"]] };
 const START: TaskStart = { job: "job-a-1", stage: 0, index: 0, op: "echo", args: [], routes: ROUTES };
 const BATCH: Batch = { job: "job-a-1", stage: 0, index: 0, count: 0, lines: "" };
+const NOTICE: OutputsNotice = { job: "job-a-1", stage: 0, index: 0, from: "s0t0", seq: 1, total: 1, lines: ["k\tv"] };
 
 /** A worker endpoint that records what it is asked; `has` says whether it runs any task. */
 function fakeWorker(calls: string[], has = true): WorkerEndpoint {
@@ -22,6 +24,7 @@ function fakeWorker(calls: string[], has = true): WorkerEndpoint {
     list: () => (calls.push("list"), []),
     adopt: () => (calls.push("adopt"), []),
     handleBatch: async () => void calls.push("batch"),
+    flushOutputs: async () => (calls.push("flush"), true),
   };
 }
 
@@ -38,6 +41,8 @@ function recorder(calls: string[]): RainstormTransport {
     adopt: async (addr) => (calls.push(`adopt ${addr}`), []),
     sendBatch: rec("batch"),
     reportTaskDied: rec("died"),
+    sendOutputs: rec("outputs"),
+    flushOutputs: rec("flush"),
   };
 }
 
@@ -52,15 +57,16 @@ describe("InProcessTransport", () => {
     await t.retireTask("a:1", START.job, 0, 0);
     await t.killTask("a:1", 7);
     await t.listTasks("a:1");
-    await t.sendBatch("a:1", "task", BATCH);
-    expect(calls).toEqual(["start", "routes", "stop", "retire", "kill", "list", "batch"]);
+    await t.sendBatch("a:1", BATCH);
+    await t.flushOutputs("a:1", START.job);
+    expect(calls).toEqual(["start", "routes", "stop", "retire", "kill", "list", "batch", "flush"]);
   });
 
   test.each([
     ["retire of a task the worker does not run", (t: InProcessTransport) => t.retireTask("a:1", START.job, 0, 0), Error],
     ["kill of a pid the worker does not run", (t: InProcessTransport) => t.killTask("a:1", 7), Error],
     ["a call to an address with nothing registered", (t: InProcessTransport) => t.startTask("b:1", START), Unreachable],
-    ["a sink batch to a node that is no leader", (t: InProcessTransport) => t.sendBatch("a:1", "sink", BATCH), Unreachable],
+    ["an output notice to a node that is no leader", (t: InProcessTransport) => t.sendOutputs("a:1", NOTICE), Unreachable],
   ] as const)("%s rejects, as its HTTP answer would", async (_, call, kind) => {
     const t = new InProcessTransport();
     t.register("a:1", { worker: fakeWorker([], false) });
@@ -78,9 +84,11 @@ describe("localFirst", () => {
     expect((await t.startTask("self:1", START)).pid).toBe(7);
     expect((await t.startTask("other:1", START)).pid).toBe(9);
     await t.setRoutes("self:1", START.job, ROUTES);
-    await t.sendBatch("self:1", "task", BATCH, 1000);
+    await t.sendBatch("self:1", BATCH, 1000);
     await t.reportTaskDied("leader:1", { job: START.job, stage: 0, index: 0, pid: 7, reason: "x" });
-    expect(local).toEqual(["start", "routes"]);
-    expect(remote).toEqual(["start other:1", "batch self:1", "died leader:1"]);
+    await t.sendOutputs("leader:1", NOTICE);
+    await t.flushOutputs("self:1", START.job);
+    expect(local).toEqual(["start", "routes", "flush"]);
+    expect(remote).toEqual(["start other:1", "batch self:1", "died leader:1", "outputs leader:1"]);
   });
 });

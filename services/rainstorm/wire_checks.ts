@@ -1,11 +1,13 @@
 /**
- * What a worker accepts from the wire: /worker/start, /data and /sink come from other processes,
- * so a worker checks every name and number in them itself before it turns one into a path, a
- * process or operator input. Each check returns the value or throws a RequestError (BatchError
+ * What a worker accepts from the wire: /worker/start and /data come from other processes, so a
+ * worker checks every name and number in them itself before it turns one into a path, a process
+ * or operator input; the leader checks the workers' output notices (/outputs) the same way. Each check returns the value or throws a RequestError (BatchError
  * for batches) that names the field and what was expected.
  */
 import { Decoder } from "@msgpack/msgpack";
+import { validateRemoteName } from "../hydfs/names.ts";
 import { RequestError } from "./errors.ts";
+import type { OutputsNotice } from "./model.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart } from "./worker.ts";
 
@@ -24,7 +26,7 @@ export const MAX_BATCH_TUPLES = 1_000_000;
 export const MAX_OPERATOR_ARGS = 200;
 /** Longest operator argument: 64 KiB, half of Linux's 128 KiB limit per argument of a program. */
 export const MAX_OPERATOR_ARG_CHARS = 64 * 1024;
-/** A worker or sink address in routes, "host:port" (an IPv4 address or a host name). */
+/** A worker address in routes, "host:port" (an IPv4 address or a host name). */
 const ADDRESS_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}):([0-9]{1,5})$/;
 
 /** `job` if it is a job id as the leader makes them, else a RequestError naming it. */
@@ -53,9 +55,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Routes from the wire, checked: a version, 1..MAX_STAGES stages of 1..MAX_TASKS_PER_STAGE host:port each, a sink. */
+/** Routes from the wire, checked: a version, 1..MAX_STAGES stages of 1..MAX_TASKS_PER_STAGE host:port each. */
 export function checkRoutes(raw: unknown): Routes {
-  if (!isRecord(raw)) throw new RequestError(`routes: expected {version, stages, sink}, got ${describe(raw)}`);
+  if (!isRecord(raw)) throw new RequestError(`routes: expected {version, stages}, got ${describe(raw)}`);
   const version = checkIndex(raw.version, "routes.version", Number.MAX_SAFE_INTEGER);
   const stages = raw.stages;
   if (!Array.isArray(stages) || stages.length < 1 || stages.length > MAX_STAGES)
@@ -66,7 +68,7 @@ export function checkRoutes(raw: unknown): Routes {
     tasks.forEach((a: unknown, i) => checkAddress(a, `routes.stages[${s}][${i}]`));
   });
   const term = raw.term === undefined ? {} : { term: checkIndex(raw.term, "routes.term", Number.MAX_SAFE_INTEGER) };
-  return { version, ...term, stages: stages as string[][], sink: checkAddress(raw.sink, "routes.sink") };
+  return { version, ...term, stages: stages as string[][] };
 }
 
 /** A /worker/start request, checked field by field (the leader's own checks are not relied on). */
@@ -89,7 +91,30 @@ export function checkTaskStart(raw: unknown): TaskStart {
   if (stage >= routes.stages.length) throw new RequestError(`stage: ${stage} is not a stage of the routes (${routes.stages.length} stages)`);
   if (raw.exactlyOnce !== undefined && typeof raw.exactlyOnce !== "boolean")
     throw new RequestError(`exactlyOnce: expected true or false, got ${describe(raw.exactlyOnce)}`);
-  return { job, stage, index, op, args: args as string[], routes, ...(raw.exactlyOnce === undefined ? {} : { exactlyOnce: raw.exactlyOnce }) };
+  const dest = checkDest(raw.dest, stage === routes.stages.length - 1);
+  return {
+    job,
+    stage,
+    index,
+    op,
+    args: args as string[],
+    routes,
+    ...(raw.exactlyOnce === undefined ? {} : { exactlyOnce: raw.exactlyOnce }),
+    ...(dest === undefined ? {} : { dest }),
+  };
+}
+
+/** A task start's dest: a HyDFS file name for a task of the last stage (it appends the results there), none for any other. */
+function checkDest(dest: unknown, lastStage: boolean): string | undefined {
+  if (!lastStage) {
+    if (dest !== undefined) throw new RequestError(`dest: only a task of the last stage writes dest, got ${describe(dest)}`);
+    return undefined;
+  }
+  try {
+    return validateRemoteName(dest);
+  } catch (err) {
+    throw new RequestError(`dest: a task of the last stage appends its results to dest: ${(err as Error).message}`);
+  }
 }
 
 /** The operator name if it is a plain name (validateOperatorName), else a RequestError. */
@@ -117,25 +142,24 @@ export function describe(v: unknown): string {
 export class BatchError extends RequestError {}
 
 /** The fields a batch may have; any other is refused. */
-const BATCH_FIELDS = new Set(["job", "stage", "index", "count", "lines", "ids"]);
+const BATCH_FIELDS = new Set(["job", "stage", "index", "count", "lines"]);
 /**
- * One decoder for every batch, with limits: a batch is a map of at most BATCH_FIELDS.size
- * entries whose ids list has at most MAX_BATCH_TUPLES entries, with no binary or extension data.
+ * One decoder for every batch, with limits: a map of at most one entry more than BATCH_FIELDS
+ * (so that a stray field is refused by name), arrays of a few items at most (a batch has none:
+ * they are decoded only to be refused by name), no binary or extension data.
  */
-const BATCH_DECODER = new Decoder({ maxMapLength: BATCH_FIELDS.size, maxArrayLength: MAX_BATCH_TUPLES, maxBinLength: 0, maxExtLength: 0 });
+const BATCH_DECODER = new Decoder({ maxMapLength: BATCH_FIELDS.size + 1, maxArrayLength: 16, maxBinLength: 0, maxExtLength: 0 });
 
 /**
- * A batch from the wire, checked before anything is done with it; a BatchError (400) says what is
- * wrong. `kind` is the route: "task" (/data, lines are operator input lines, never ids) or
- * "sink" (/sink, lines are `key\tvalue` results, ids one per line or none). Checked:
- * the msgpack itself; the fields and their types; job against JOB_ID_PATTERN; stage and index
- * (integers, stage < MAX_STAGES for a task and <= MAX_STAGES for the sink, which is the stage
- * after the last; index < MAX_TASKS_PER_STAGE, 0 for the sink); count in [0, MAX_BATCH_TUPLES];
- * and that lines holds exactly `count` complete lines of the route's form. So a batch that
- * reaches an operator gets exactly one answer per line, and one line cannot carry a control
- * message ({"restore"}, {"snapshot"}) or a blank line the operator would not answer.
+ * A batch from the wire (POST /data), checked before anything is done with it; a BatchError (400)
+ * says what is wrong. Checked: the msgpack itself; the fields and their types; job against
+ * JOB_ID_PATTERN; stage and index (integers, stage < MAX_STAGES, index < MAX_TASKS_PER_STAGE);
+ * count in [0, MAX_BATCH_TUPLES]; and that lines holds exactly `count` complete operator input
+ * lines. So a batch that reaches an operator gets exactly one answer per line, and one line
+ * cannot carry a control message ({"restore"}, {"snapshot"}) or a blank line the operator would
+ * not answer.
  */
-export function decodeBatch(bytes: Uint8Array, kind: "task" | "sink"): Batch {
+export function decodeBatch(bytes: Uint8Array): Batch {
   let raw: unknown;
   try {
     raw = BATCH_DECODER.decode(bytes);
@@ -144,8 +168,7 @@ export function decodeBatch(bytes: Uint8Array, kind: "task" | "sink"): Batch {
   }
   if (!isRecord(raw)) throw new BatchError(`batch: expected a msgpack map {job, stage, index, count, lines}, got ${describe(raw)}`);
   for (const field of Object.keys(raw))
-    if (!BATCH_FIELDS.has(field))
-      throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines${kind === "sink" ? ", ids" : ""}`);
+    if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines`);
   const wrap = <T>(f: () => T): T => {
     try {
       return f();
@@ -154,24 +177,39 @@ export function decodeBatch(bytes: Uint8Array, kind: "task" | "sink"): Batch {
     }
   };
   const job = wrap(() => checkJobId(raw.job));
-  const stage = wrap(() => checkIndex(raw.stage, "stage", kind === "sink" ? MAX_STAGES + 1 : MAX_STAGES));
-  const index = wrap(() => checkIndex(raw.index, "index", kind === "sink" ? 1 : MAX_TASKS_PER_STAGE));
-  if (kind === "sink" && stage === 0) throw new BatchError("batch: stage: a sink batch comes from the last stage, so its stage is at least 1, got 0");
+  const stage = wrap(() => checkIndex(raw.stage, "stage", MAX_STAGES));
+  const index = wrap(() => checkIndex(raw.index, "index", MAX_TASKS_PER_STAGE));
   const count = wrap(() => checkIndex(raw.count, "count", MAX_BATCH_TUPLES + 1));
   const lines = raw.lines;
   if (typeof lines !== "string") throw new BatchError(`batch: lines: expected a string, got ${describe(lines)}`);
-  const problem = kind === "task" ? inputLinesProblem(lines, count) : resultLinesProblem(lines, count);
+  const problem = inputLinesProblem(lines, count);
   if (problem) throw new BatchError(`batch: ${problem}`);
-  const batch: Batch = { job, stage, index, count, lines };
-  if (raw.ids !== undefined) {
-    if (kind === "task") throw new BatchError("batch: ids: only sink batches carry ids");
-    const ids = raw.ids;
-    if (!Array.isArray(ids) || ids.length !== count || !ids.every((id) => typeof id === "string")) {
-      throw new BatchError(`batch: ids: expected a list of ${count} strings (one per line), got ${Array.isArray(ids) ? `${ids.length} items` : describe(ids)}`);
-    }
-    batch.ids = ids as string[];
+  return { job, stage, index, count, lines };
+}
+
+/** The `from` of an output notice: `s<stage>t<index>`, and `-<pid>` under at-least-once. */
+const NOTICE_FROM_PATTERN = /^s([0-9]{1,2})t([0-9]{1,2})(-[1-9][0-9]{0,9})?$/;
+
+/**
+ * An output notice (POST /outputs) from a worker, checked by the leader before it counts or
+ * streams anything: the job id, stage and index, `from` naming that same task, and lines that
+ * are result lines `key\tvalue` (without their "\n", no line break or carriage return inside).
+ * Elysia's schema has checked the types; whether the job has that stage is the job machine's.
+ */
+export function checkOutputsNotice(n: OutputsNotice): OutputsNotice {
+  checkJobId(n.job);
+  checkIndex(n.stage, "stage", MAX_STAGES);
+  checkIndex(n.index, "index", MAX_TASKS_PER_STAGE);
+  const m = NOTICE_FROM_PATTERN.exec(n.from);
+  if (!m || Number(m[1]) !== n.stage || Number(m[2]) !== n.index)
+    throw new RequestError(
+      `from: expected s${n.stage}t${n.index} or s${n.stage}t${n.index}-<pid> (the task of stage ${n.stage} index ${n.index}), got ${describe(n.from)}`,
+    );
+  if (n.lines.length > 0) {
+    const problem = resultLinesProblem(`${n.lines.join("\n")}\n`, n.lines.length);
+    if (problem) throw new RequestError(`lines: ${problem}`);
   }
-  return batch;
+  return n;
 }
 
 /**

@@ -4,13 +4,15 @@
  *
  * Acknowledgement is end to end: a task answers an input batch only once the operator has
  * answered every tuple in it AND every resulting output batch has been acknowledged downstream
- * (finally by the leader's sink). So when a task dies, everything it had not passed on is still
+ * (finally: a last-stage task's results are durable in dest, which it appends to itself,
+ * dest_writer.ts). So when a task dies, everything it had not passed on is still
  * unacknowledged upstream and is resent, to wherever the leader restarted the task: nothing is
  * lost (at-least-once). Bounded windows at every step make a slow operator slow the source.
  *
  * Here: the task lifecycle (start, stop, retire, kill, list). Elsewhere: the checks of what
  * comes from the wire (wire_checks.ts), operator files (ops_dir.ts), outgoing batches and routes
- * (router.ts), the exactly-once steps (eo_pump.ts), rates and guards on timers (worker_upkeep.ts).
+ * (router.ts), the exactly-once steps (eo_pump.ts), dest appends (dest_writer.ts) and the output
+ * notices to the leader (outputs.ts), rates and guards on timers (worker_upkeep.ts).
  */
 import { join } from "node:path";
 import { memberHost } from "../member/state.ts";
@@ -19,16 +21,18 @@ import type { NodeConfig } from "../node_config.ts";
 import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { type Clock, realClock } from "./clock.ts";
+import { destClientId, hydfsDest, noticeFrom, type OpenDest, TaskDest } from "./dest_writer.ts";
 import { handleExactlyOnce, type PumpContext, recover } from "./eo_pump.ts";
 import { RequestError, TaskGone } from "./errors.ts";
 import { STALE_TERM } from "./election.ts";
 import { TaskLog, taskLogName } from "./exactly_once.ts";
 import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, taskStderrLogPath } from "./ops_dir.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
+import { OutputNotices } from "./outputs.ts";
 import { BatchRouter } from "./router.ts";
 import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
-import { HttpTransport, type RainstormTransport } from "./transport.ts";
-import type { Batch, BatchKind, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
+import { FLUSH_OUTPUTS_WAIT_MS, HttpTransport, type RainstormTransport } from "./transport.ts";
+import type { Batch, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
 import { checkIndex, checkJobId, checkTaskStart } from "./wire_checks.ts";
 import { type LeaderJobs, WorkerUpkeep } from "./worker_upkeep.ts";
 
@@ -41,6 +45,7 @@ export {
   BatchError,
   checkIndex,
   checkJobId,
+  checkOutputsNotice,
   checkRoutes,
   checkTaskStart,
   decodeBatch,
@@ -51,6 +56,7 @@ export {
   MAX_OPERATOR_ARGS,
   resultLinesProblem,
 } from "./wire_checks.ts";
+export { NOTICE_QUEUE_MAX, RECENT_NOTICES_PER_TASK } from "./outputs.ts";
 export { checkOpsDir, type LocalLogs, isInside, operatorFile, opsDirOf, RUNNING_FROM_SOURCE, taskStderrLogPath } from "./ops_dir.ts";
 export { destLine, splitBatch } from "./router.ts";
 export type { LeaderJobs } from "./worker_upkeep.ts";
@@ -58,6 +64,15 @@ export type { LeaderJobs } from "./worker_upkeep.ts";
 /** Under exactly-once, a stateless built-in operator (ops/registry.ts) skips the task log; any other keeps it. */
 export function isReplayable(op: string): boolean {
   return isStatelessOperator(op);
+}
+
+/**
+ * Whether a task of an exactly-once job keeps a task log: a stateful (or unknown) operator does,
+ * and so does every task of the last stage, whatever its operator: its record numbers are its
+ * dest sequence numbers (dest_writer.ts), and its log is what it knows of its results in dest.
+ */
+export function keepsTaskLog(op: string, stage: number, stages: number): boolean {
+  return !isReplayable(op) || stage === stages - 1;
 }
 
 /** After end of stream, how long an operator may take to exit on its own before it is killed. */
@@ -70,6 +85,12 @@ const RETIRE_QUIET_MS = 500;
 /** ...or after this long in any case (its leftovers are then re-routed by their senders). */
 const RETIRE_TIMEOUT_MS = 30_000;
 const RETIRE_POLL_MS = 20;
+/**
+ * How long stopping a job waits for its output notices to reach the leader: well within the
+ * leader's deadline for the stop call (CONTROL_CALL_TIMEOUT_MS), so a leader that is away delays
+ * a stop only this much.
+ */
+const STOP_NOTICES_WAIT_MS = 2000;
 /** Largest number of input batches a task works on at once (its share of the pipeline window). */
 const TASK_CONCURRENCY = 16;
 
@@ -93,6 +114,10 @@ export interface WorkerOptions {
    * (the simulator, tests) the tasks of a job run until the leader stops them.
    */
   leader?: LeaderJobs;
+  /** The leader's "host:port" now (output notices go there), undefined while there is none. Default: none. */
+  leaderAddr?: () => string | undefined;
+  /** A last-stage task's dest. Default: in HyDFS, through this node's hydfsd first (hydfsDest). */
+  openDest?: OpenDest;
   /** Told when a leader of a higher term than any before calls this worker (the node's leader seat steps down if it is not that leader). */
   onLeaderTerm?: (term: number) => void;
 }
@@ -108,6 +133,9 @@ export class Worker {
   private readonly clock: Clock;
   private readonly files: LocalLogs;
   private readonly pump: PumpContext;
+  /** What the last-stage tasks tell the leader (outputs.ts). */
+  private readonly notices: OutputNotices;
+  private readonly openDest: OpenDest;
   /** Log appends of this worker's exactly-once tasks so far (for rainstorm.failpoint). */
   private logAppends = 0;
   /** rainstorm.failpoint parsed: which crash, at which of this worker's log appends (tests only). */
@@ -121,13 +149,21 @@ export class Worker {
     this.clock = opts.clock ?? realClock;
     this.files = opts.localLogs ?? DISK_LOGS;
     const r = opts.cfg.rainstorm;
+    const transport = opts.transport ?? new HttpTransport(this.http);
     this.router = new BatchRouter({
-      transport: opts.transport ?? new HttpTransport(this.http),
+      transport,
       clock: this.clock,
       log: opts.log,
       batchSize: r.batch_size,
       batchTimeoutMs: r.batch_timeout_ms,
     });
+    this.notices = new OutputNotices({
+      send: (addr, n) => transport.sendOutputs(addr, n),
+      leaderAddr: opts.leaderAddr ?? (() => undefined),
+      clock: this.clock,
+      log: opts.log,
+    });
+    this.openDest = opts.openDest ?? hydfsDest(() => this.hydfsBases(), this.http);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     this.files.mkdir(this.logDir);
     this.upkeep = new WorkerUpkeep({
@@ -154,6 +190,7 @@ export class Worker {
 
   stop(): void {
     this.upkeep.stop();
+    this.notices.stop();
     for (const t of this.tasks.values()) this.stopTask(t);
     this.tasks.clear();
   }
@@ -207,9 +244,11 @@ export class Worker {
     };
     this.tasks.set(k, runner);
     this.note(logPath, `task ${k} started: ${start.op} ${start.args.join(" ")} (pid ${op.pid})`);
-    // A deterministic stateless operator needs no log: replaying an input yields the same
-    // outputs with the same ids, which the next stage or the sink drops.
-    if (start.exactlyOnce && !isReplayable(start.op)) runner.eo = recover(this.pump, runner, k, this.taskLog(start, k, op.pid));
+    const stages = start.routes.stages.length;
+    if (start.dest !== undefined) runner.dest = this.taskDest(start, start.dest, op.pid);
+    // A deterministic stateless operator before the last stage needs no log: replaying an input
+    // yields the same outputs with the same ids, which the next stage drops.
+    if (start.exactlyOnce && keepsTaskLog(start.op, start.stage, stages)) runner.eo = recover(this.pump, runner, k, this.taskLog(start, k, op.pid));
     void op.exited.then((code) => {
       if (runner.stopping || this.tasks.get(k) !== runner) return;
       this.tasks.delete(k);
@@ -226,6 +265,33 @@ export class Worker {
     const name = taskLogName(start.job, start.stage, start.index);
     const incarnation = `${k}-${pid}-${Math.floor(this.clock.wallMs())}`;
     return this.opts.taskLog ? this.opts.taskLog(name, incarnation) : new TaskLog(() => this.hydfsBases(), this.http, name, incarnation);
+  }
+
+  /** A last-stage task's dest: one client id for the task under exactly-once, one per incarnation otherwise. */
+  private taskDest(start: TaskStart, dest: string, pid: number): TaskDest {
+    const eo = start.exactlyOnce === true;
+    const clientId = destClientId(start.job, start.stage, start.index, eo ? undefined : `${pid}-${Math.floor(this.clock.wallMs())}`);
+    return new TaskDest({
+      store: this.openDest(dest, clientId),
+      job: start.job,
+      stage: start.stage,
+      index: start.index,
+      from: noticeFrom(start.stage, start.index, eo ? undefined : pid),
+      notify: (n) => this.notices.push(n),
+    });
+  }
+
+  /**
+   * Resolves once every output notice of `job` has reached the leader: true, or false after
+   * FLUSH_OUTPUTS_WAIT_MS (the leader calls this before it declares the job done).
+   */
+  flushOutputs(job: string): Promise<boolean> {
+    return this.notices.flush(checkJobId(job), FLUSH_OUTPUTS_WAIT_MS);
+  }
+
+  /** A new leader took over: send it each task's recent output notices again (a stream reattached to it misses nothing). */
+  resendRecentNotices(): void {
+    this.notices.resendRecent();
   }
 
   /** HyDFS endpoints: this node's first, then every other live node's. */
@@ -273,13 +339,16 @@ export class Worker {
   private stopTask(t: TaskRunner): void {
     t.stopping = true;
     t.op.kill();
+    t.dest?.close();
     for (const w of t.waiters.splice(0)) w();
   }
 
   /**
    * Stop a job's tasks here. With `endOfStream` (the job finished), each operator gets end of
    * input (its stdin closes) and a moment to exit on its own; otherwise, and after that moment,
-   * it is killed.
+   * it is killed. Resolves once dest appends under way have ended and their output notices
+   * reached the leader (at most STOP_NOTICES_WAIT_MS): a cancelled job's stream then holds every
+   * line its tasks put in dest.
    */
   async stopJob(job: string, endOfStream = false, term?: number): Promise<number> {
     checkJobId(job);
@@ -290,14 +359,18 @@ export class Worker {
     await Promise.all(
       mine.map(async ([k, t]) => {
         t.stopping = true;
+        t.dest?.close();
         for (const w of t.waiters.splice(0)) w();
         if (endOfStream) {
           this.note(t.logPath, `task ${k}: end of stream after ${t.inputs} tuples`);
           const code = await t.op.endInput(EOS_GRACE_MS);
           this.note(t.logPath, `task ${k}: operator ${code === undefined ? "killed after the grace period" : `exited with code ${code}`}`);
         } else t.op.kill();
+        await t.dest?.drained();
       }),
     );
+    await this.notices.flush(job, STOP_NOTICES_WAIT_MS);
+    this.notices.forgetJob(job);
     return mine.length;
   }
 
@@ -391,9 +464,9 @@ export class Worker {
   }
 
   /**
-   * One input batch for a task here: resolves once its outputs are acknowledged downstream. The
-   * batch must come from decodeBatch(bytes, "task") (or be made here): its lines are then
-   * exactly `count` operator input lines.
+   * One input batch for a task here: resolves once its outputs are acknowledged downstream (or,
+   * for a task of the last stage, durable in dest). The batch must come from decodeBatch (or be
+   * made here): its lines are then exactly `count` operator input lines.
    */
   async handleBatch(batch: Batch): Promise<void> {
     const t = this.taskFor(batch);
@@ -407,7 +480,8 @@ export class Worker {
       t.inputs += batch.count;
       t.batches++;
       for (const a of answers) t.outputs += a.outputs.length;
-      await this.router.forward(batch, answers, t.start.exactlyOnce === true);
+      if (t.dest) await t.dest.append(answers);
+      else await this.router.forward(batch, answers);
     } finally {
       t.active--;
       t.waiters.shift()?.();
@@ -415,7 +489,7 @@ export class Worker {
   }
 
   /** Send a batch until acknowledged, following route changes (the leader's source uses it). */
-  sendWithRetry(job: string, kind: BatchKind, batch: Batch): Promise<void> {
-    return this.router.sendWithRetry(job, kind, batch);
+  sendWithRetry(job: string, batch: Batch): Promise<void> {
+    return this.router.sendWithRetry(job, batch);
   }
 }

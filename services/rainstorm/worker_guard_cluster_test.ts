@@ -4,9 +4,10 @@
  * only says who sent a request, not that it is sane.
  *   - POST /worker/start with a path, a link out of ops_dir or a bad job id: 400 with a JSON
  *     error, and no process runs (the attacker's command would create a marker file).
- *   - POST /data and /sink with malformed or mismatched batches while a job runs: 400 (404 for an
- *     unknown job, 503 for a task that is not here) with a JSON error; the operator never sees
- *     them, is never restarted, and the job's output is still exactly its input.
+ *   - POST /data with malformed or mismatched batches, and POST /outputs with malformed or
+ *     mismatched output notices, while a job runs: 400 (404 for an unknown job, 503 for a task
+ *     that is not here) with a JSON error; the operator never sees them, is never restarted, and
+ *     the job's output and its count are still exactly its input.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
@@ -77,8 +78,8 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     return { status: res.status, json, text };
   }
 
-  const routes = { version: 1, stages: [[`${testNet(67)}.1:15000`]], sink: `${testNet(67)}.1:15000` };
-  const start = { job: "job-guard-1", stage: 0, index: 0, op: "echo-wrapper", args: [] as string[], routes };
+  const routes = { version: 1, stages: [[`${testNet(67)}.1:15000`]] };
+  const start = { job: "job-guard-1", stage: 0, index: 0, op: "echo-wrapper", args: [] as string[], routes, dest: "guard-out.txt" };
 
   test("/worker/start refuses paths, links out of ops_dir and bad ids with 400 JSON, and nothing runs", async () => {
     const sh = ["-c", `touch ${marker}`];
@@ -96,7 +97,8 @@ describe("rainstormd checks what it is sent, even when signed", () => {
       [{ job: "job-guard-1/../../x" }, "job: expected a job id"],
       [{ stage: 1e300 }, "stage: expected an integer from 0 to 15"],
       [{ args: ["a\u0000b"] }, "without NUL"],
-      [{ routes: { ...routes, sink: "evil.example/steal?" } }, "routes.sink: expected host:port"],
+      [{ routes: { ...routes, stages: [["evil.example/steal?"]] } }, "routes.stages[0][0]: expected host:port"],
+      [{ dest: "../../etc/passwd" }, "dest: a task of the last stage appends its results to dest: invalid HyDFS file name"],
     ];
     for (const [change, message] of refused) {
       const r = await post("/worker/start", JSON.stringify({ ...start, ...change }), "application/json");
@@ -121,7 +123,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
-  test("/data and /sink refuse malformed batches with 400 JSON while a job runs; the output is still exactly the input", async () => {
+  test("/data and /outputs refuse malformed batches and notices with 400 JSON while a job runs; the output is still exactly the input", async () => {
     /** The malformed batches: what, route, body, expected status, expected error text (made once the job id is known). */
     let BAD: [string, string, Uint8Array, number, string][] = [];
     const results: { what: string; status: number; json: any; text: string }[] = [];
@@ -136,7 +138,8 @@ describe("rainstormd checks what it is sent, even when signed", () => {
         const job = ev.job as string;
         const line = (id: string, value = "INJECTED") => inputLine(id, id, value);
         const data = { job, stage: 0, index: 0 };
-        const sink = { job, stage: 1, index: 0 };
+        const notice = { job, stage: 0, index: 0, from: "s0t0-1", seq: 1, total: 1 };
+        const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
         BAD = [
           // The issue's batch: count 1, three lines.
           [
@@ -159,7 +162,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
           ],
           ["a snapshot control line", "/data", encode({ ...data, count: 1, lines: '{"snapshot":7}\n' }), 400, "line 1: expected an operator input line"],
           ["a blank line", "/data", encode({ ...data, count: 1, lines: "\n" }), 400, "line 1: expected an operator input line"],
-          ["ids on a task batch", "/data", encode({ ...data, count: 1, lines: line("x:1"), ids: ["x"] }), 400, "only sink batches carry ids"],
+          ["ids on a task batch", "/data", encode({ ...data, count: 1, lines: line("x:1"), ids: ["x"] }), 400, 'unknown field "ids"'],
           ["an unknown field", "/data", encode({ ...data, count: 0, lines: "", op: "sh" }), 400, 'unknown field "op"'],
           ["a job id with a path", "/data", encode({ ...data, job: "../../x", count: 0, lines: "" }), 400, "job: expected a job id"],
           ["stage 5 of a 1-stage job", "/data", encode({ ...data, stage: 5, count: 1, lines: line("x:1") }), 400, "has 1 stages; there is no stage 5"],
@@ -177,27 +180,34 @@ describe("rainstormd checks what it is sent, even when signed", () => {
           // A task of this job that does not run here: its sender re-routes (503, as before).
           ["a task not here", "/data", encode({ ...data, index: 7, count: 1, lines: line("x:1") }), 503, "is not running here"],
           [
-            "sink: count 1, 2 lines",
-            "/sink",
-            encode({ ...sink, count: 1, lines: "INJECTED\t1\nINJECTED\t2\n" }),
+            "outputs: 2 lines in one",
+            "/outputs",
+            json({ ...notice, lines: ["INJECTED\t1\nINJECTED\t2"] }),
             400,
             "count is 1 but lines holds more than 1 lines",
           ],
-          ["sink: a line without a tab", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\n" }), 400, "expected a result line key<TAB>value"],
-          ["sink: stage 0", "/sink", encode({ ...sink, stage: 0, count: 1, lines: "INJECTED\t1\n" }), 400, "its stage is at least 1"],
+          ["outputs: a line without a tab", "/outputs", json({ ...notice, lines: ["INJECTED"] }), 400, "expected a result line key<TAB>value"],
           [
-            "sink: the wrong stage",
-            "/sink",
-            encode({ ...sink, stage: 4, count: 1, lines: "INJECTED\t1\n" }),
+            "outputs: a stage that is not the last",
+            "/outputs",
+            json({ ...notice, stage: 4, from: "s4t0-1", lines: ["INJECTED\t1"] }),
             400,
-            "results come as stage 1 index 0, got stage 4",
+            "only its last stage (stage 0) writes dest, got stage 4",
           ],
-          ["sink: ids on an at-least-once job", "/sink", encode({ ...sink, count: 1, lines: "INJECTED\t1\n", ids: ["x>"] }), 400, "is not exactly-once"],
-          ["sink: an unknown job", "/sink", encode({ ...sink, job: "job-nosuch-1", count: 1, lines: "INJECTED\t1\n" }), 404, "not known on this leader"],
-          ["sink: not msgpack", "/sink", new Uint8Array([0x92]), 400, "not valid msgpack"],
+          ["outputs: from another task", "/outputs", json({ ...notice, from: "s0t3-1", lines: ["INJECTED\t1"] }), 400, "from: expected s0t0 or s0t0-<pid>"],
+          [
+            "outputs: as exactly-once to an at-least-once job",
+            "/outputs",
+            json({ ...notice, from: "s0t0", lines: ["INJECTED\t1"] }),
+            400,
+            "an at-least-once job's task appends as s<stage>t<index>-<pid>",
+          ],
+          ["outputs: an unknown job", "/outputs", json({ ...notice, job: "job-nosuch-1", lines: ["INJECTED\t1"] }), 404, "not known on this leader"],
+          ["outputs: not JSON", "/outputs", new Uint8Array([0x92]), 400, ""],
         ];
         sends = (async () => {
-          for (const [what, path, bytes] of BAD) results.push({ what, ...(await post(path, bytes, "application/msgpack")) });
+          for (const [what, path, bytes] of BAD)
+            results.push({ what, ...(await post(path, bytes, path === "/outputs" ? "application/json" : "application/msgpack")) });
         })();
       },
     );

@@ -181,7 +181,8 @@ function quietWorker(rainstorm: Record<string, unknown>, leader?: LeaderJobs) {
       index,
       op: "my-op",
       args: [],
-      routes: { version: 1, stages: [["127.0.0.1:15000", "127.0.0.1:15000"]], sink: "127.0.0.1:15000" },
+      routes: { version: 1, stages: [["127.0.0.1:15000", "127.0.0.1:15000"]] },
+      dest: "out.txt",
     });
   /** Run the virtual clock to `ms` from its start, letting the promises each timer settles run too. */
   const until = async (ms: number) => {

@@ -16,6 +16,7 @@ import {
   type Batch,
   BatchError,
   checkJobId,
+  checkOutputsNotice,
   checkRoutes,
   checkTaskStart,
   decodeBatch,
@@ -41,7 +42,7 @@ const marker = join(dir, "MARKER");
 const SH = realpathSync("/bin/sh");
 
 const JOB = "job-m1abc2de-1";
-const ROUTES = { version: 1, stages: [["127.0.0.1:15000"]], sink: "127.0.0.1:15000" };
+const ROUTES = { version: 1, stages: [["127.0.0.1:15000"]] };
 
 function script(path: string, body: string, mode = 0o755): void {
   writeFileSync(path, `#!/bin/sh\n${body}\n`);
@@ -175,7 +176,7 @@ describe("job ids, task starts and routes from the wire", () => {
     expect(() => taskStderrLogPath("/data/logs", JOB, 0, 1e300)).toThrow("index: expected an integer from 0 to 63, got 1e+300");
   });
 
-  const start: TaskStart = { job: JOB, stage: 0, index: 0, op: "echo-wrapper", args: ["a", "b c"], routes: ROUTES, exactlyOnce: false };
+  const start: TaskStart = { job: JOB, stage: 0, index: 0, op: "echo-wrapper", args: ["a", "b c"], routes: ROUTES, exactlyOnce: false, dest: "out.txt" };
   test("a good start passes as it is", () => expect(checkTaskStart(start)).toEqual(start));
 
   const bad: [Record<string, unknown>, string][] = [
@@ -194,8 +195,11 @@ describe("job ids, task starts and routes from the wire", () => {
     [{ args: ["ok", 3] }, "args[1]: expected a string of at most 65536 characters without NUL"],
     [{ args: ["a\0b"] }, "args[0]: expected a string of at most 65536 characters without NUL"],
     [{ args: ["x".repeat(65_537)] }, "args[0]: expected a string of at most 65536 characters"],
-    [{ routes: undefined }, "routes: expected {version, stages, sink}"],
-    [{ routes: { ...ROUTES, sink: "evil.example/x?" } }, 'routes.sink: expected host:port, got "evil.example/x?"'],
+    [{ routes: undefined }, "routes: expected {version, stages}"],
+    [{ dest: undefined }, "dest: a task of the last stage appends its results to dest: invalid HyDFS file name undefined: expected a string"],
+    [{ dest: "../x" }, 'dest: a task of the last stage appends its results to dest: invalid HyDFS file name "../x"'],
+    [{ dest: "a\nb" }, "no control characters"],
+    [{ routes: { ...ROUTES, stages: [["127.0.0.1:15000"], ["127.0.0.1:15000"]] } }, 'dest: only a task of the last stage writes dest, got "out.txt"'],
     [{ routes: { ...ROUTES, stages: [["127.0.0.1:99999"]] } }, "routes.stages[0][0]: expected host:port"],
     [{ routes: { ...ROUTES, stages: [] } }, "routes.stages: expected 1 to 16 stages"],
     [{ routes: { ...ROUTES, stages: [[]] } }, "routes.stages[0]: expected 1 to 64 addresses"],
@@ -209,7 +213,7 @@ describe("job ids, task starts and routes from the wire", () => {
     });
   }
   test("checkRoutes takes host names and IPv4 addresses", () => {
-    const r = { version: 3, stages: [["10.0.0.1:15000", "vm2.example.edu:15000"], ["a:1"]], sink: "localhost:65535" };
+    const r = { version: 3, stages: [["10.0.0.1:15000", "vm2.example.edu:15000"], ["a:1"], ["localhost:65535"]] };
     expect(checkRoutes(r)).toEqual(r);
   });
 });
@@ -223,7 +227,7 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
   });
   afterAll(() => worker.stop());
 
-  const base: TaskStart = { job: JOB, stage: 0, index: 0, op: "my-op", args: [], routes: ROUTES };
+  const base: TaskStart = { job: JOB, stage: 0, index: 0, op: "my-op", args: [], routes: ROUTES, dest: "out.txt" };
   const refused: [Partial<TaskStart>, string][] = [
     [{ op: "../../../../bin/sh", args: ["-c", `touch ${marker}`] }, "expected a plain name"],
     [{ op: "../../bin/sh", args: ["-c", `touch ${marker}`] }, "expected a plain name"],
@@ -296,14 +300,18 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
 describe("decodeBatch: every field checked, count against the lines, 400 with a reason", () => {
   const lines3 = inputLine("src:1", "src:1", "a") + inputLine("src:2", "src:2", 'b "quoted", \\ \u00e9 \u2028') + inputLine("src:3", "k", "");
   const task = { job: JOB, stage: 0, index: 0, count: 3, lines: lines3 };
-  const sink = { job: JOB, stage: 2, index: 0, count: 2, lines: "k\tv\nk2\tv 2\n" };
+  const notice = { job: JOB, stage: 2, index: 0, from: "s2t0", seq: 1, total: 2, lines: ["k\tv", "k2\tv 2"] };
 
   test("good batches decode to themselves", () => {
-    expect(decodeBatch(encode(task), "task")).toEqual(task);
-    expect(decodeBatch(encode({ ...task, count: 0, lines: "" }), "task")).toEqual({ ...task, count: 0, lines: "" });
-    expect(decodeBatch(encode(sink), "sink")).toEqual(sink);
-    expect(decodeBatch(encode({ ...sink, ids: ["a>", "b>"] }), "sink").ids).toEqual(["a>", "b>"]);
-    expect(decodeBatch(encode({ ...task, stage: 15, index: 63 }), "task").index).toBe(63);
+    expect(decodeBatch(encode(task))).toEqual(task);
+    expect(decodeBatch(encode({ ...task, count: 0, lines: "" }))).toEqual({ ...task, count: 0, lines: "" });
+    expect(decodeBatch(encode({ ...task, stage: 15, index: 63 })).index).toBe(63);
+  });
+
+  test("good output notices pass as they are", () => {
+    expect(checkOutputsNotice(notice)).toEqual(notice);
+    expect(checkOutputsNotice({ ...notice, from: "s2t0-4711" })).toEqual({ ...notice, from: "s2t0-4711" });
+    expect(checkOutputsNotice({ ...notice, lines: [] }).lines).toEqual([]);
   });
 
   const badTask: [unknown, string][] = [
@@ -323,7 +331,7 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     [{ ...task, index: 64 }, "batch: index: expected an integer from 0 to 63"],
     [{ ...task, index: Number.NaN }, "batch: index: expected an integer"],
     [{ ...task, lines: 7 }, "batch: lines: expected a string, got 7"],
-    [{ ...task, ids: ["a", "b", "c"] }, "batch: ids: only sink batches carry ids"],
+    [{ ...task, ids: ["a", "b", "c"] }, 'batch: unknown field "ids"'],
     [{ ...task, extra: 1 }, 'batch: unknown field "extra"'],
     [{ job: JOB, stage: 0, index: 0, count: 0 }, "batch: lines: expected a string, got nothing"],
     [[1, 2, 3], "batch: expected a msgpack map {job, stage, index, count, lines}, got [1,2,3]"],
@@ -348,26 +356,26 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
   ];
   for (const [raw, message] of badTask) {
     test(`/data refuses ${JSON.stringify(raw).slice(0, 70)}`, () => {
-      expect(() => decodeBatch(encode(raw), "task")).toThrow(BatchError);
-      expect(() => decodeBatch(encode(raw), "task")).toThrow(message);
+      expect(() => decodeBatch(encode(raw))).toThrow(BatchError);
+      expect(() => decodeBatch(encode(raw))).toThrow(message);
     });
   }
 
-  const badSink: [unknown, string][] = [
-    [{ ...sink, count: 1 }, "batch: count is 1 but lines holds more than 1 lines"],
-    [{ ...sink, lines: "k\tv\nno tab\n" }, 'batch: line 2: expected a result line key<TAB>value, got "no tab"'],
-    [{ ...sink, lines: "k\tv\nk\tv" }, "batch: line 2: expected a newline at its end"],
-    [{ ...sink, lines: "k\tv\r\nk\tv\n" }, "batch: line 1: a result line holds no carriage return"],
-    [{ ...sink, stage: 0 }, "batch: stage: a sink batch comes from the last stage, so its stage is at least 1, got 0"],
-    [{ ...sink, stage: 17 }, "batch: stage: expected an integer from 0 to 16"],
-    [{ ...sink, index: 1 }, "batch: index: expected an integer from 0 to 0, got 1"],
-    [{ ...sink, ids: ["a>"] }, "batch: ids: expected a list of 2 strings (one per line), got 1 items"],
-    [{ ...sink, ids: "a>,b>" }, "batch: ids: expected a list of 2 strings"],
+  const badNotice: [unknown, string][] = [
+    [{ ...notice, lines: ["k\tv", "no tab"] }, 'lines: line 2: expected a result line key<TAB>value, got "no tab"'],
+    [{ ...notice, lines: ["k\tv\nk\tv"] }, "lines: count is 1 but lines holds more than 1 lines"],
+    [{ ...notice, lines: ["k\tv\r"] }, "lines: line 1: a result line holds no carriage return"],
+    [{ ...notice, job: "../x" }, "job: expected a job id"],
+    [{ ...notice, stage: 16 }, "stage: expected an integer from 0 to 15, got 16"],
+    [{ ...notice, index: 64 }, "index: expected an integer from 0 to 63, got 64"],
+    [{ ...notice, from: "s1t0" }, 'from: expected s2t0 or s2t0-<pid> (the task of stage 2 index 0), got "s1t0"'],
+    [{ ...notice, from: "s2t0-" }, "from: expected s2t0 or s2t0-<pid>"],
+    [{ ...notice, from: "s2t0-0" }, "from: expected s2t0 or s2t0-<pid>"],
   ];
-  for (const [raw, message] of badSink) {
-    test(`/sink refuses ${JSON.stringify(raw).slice(0, 70)}`, () => {
-      expect(() => decodeBatch(encode(raw), "sink")).toThrow(BatchError);
-      expect(() => decodeBatch(encode(raw), "sink")).toThrow(message);
+  for (const [raw, message] of badNotice) {
+    test(`/outputs refuses ${JSON.stringify(raw).slice(0, 70)}`, () => {
+      expect(() => checkOutputsNotice(raw as typeof notice)).toThrow(RequestError);
+      expect(() => checkOutputsNotice(raw as typeof notice)).toThrow(message);
     });
   }
 
@@ -383,7 +391,7 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     test(`refuses ${what} with a 400 BatchError`, () => {
       let err: unknown;
       try {
-        decodeBatch(bytes, "task");
+        decodeBatch(bytes);
       } catch (e) {
         err = e;
       }
@@ -403,18 +411,15 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
 });
 
 describe("splitBatch keeps receivers' limit", () => {
-  test("a batch over the limit goes as consecutive batches, lines and ids cut alike", () => {
+  test("a batch over the limit goes as consecutive batches", () => {
     const lines = ["a", "b", "c", "d", "e"].map((k) => `${k}\t1\n`).join("");
-    const b: Batch = { job: JOB, stage: 1, index: 0, count: 5, lines, ids: ["1", "2", "3", "4", "5"] };
+    const b: Batch = { job: JOB, stage: 1, index: 0, count: 5, lines };
     expect(splitBatch(b, 5)).toEqual([b]);
     expect(splitBatch(b, 2)).toEqual([
-      { job: JOB, stage: 1, index: 0, count: 2, lines: "a\t1\nb\t1\n", ids: ["1", "2"] },
-      { job: JOB, stage: 1, index: 0, count: 2, lines: "c\t1\nd\t1\n", ids: ["3", "4"] },
-      { job: JOB, stage: 1, index: 0, count: 1, lines: "e\t1\n", ids: ["5"] },
+      { job: JOB, stage: 1, index: 0, count: 2, lines: "a\t1\nb\t1\n" },
+      { job: JOB, stage: 1, index: 0, count: 2, lines: "c\t1\nd\t1\n" },
+      { job: JOB, stage: 1, index: 0, count: 1, lines: "e\t1\n" },
     ]);
-    for (const part of splitBatch({ ...b, ids: undefined }, 2)) {
-      expect(part.ids).toBeUndefined();
-      expect(resultLinesProblem(part.lines, part.count)).toBeUndefined();
-    }
+    for (const part of splitBatch(b, 2)) expect(resultLinesProblem(part.lines, part.count)).toBeUndefined();
   });
 });

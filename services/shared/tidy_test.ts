@@ -32,7 +32,7 @@ const PURE_CORES = [
   "services/rainstorm/job_machine.ts",
   "services/rainstorm/job_events.ts",
   "services/rainstorm/job_end.ts",
-  "services/rainstorm/job_sink.ts",
+  "services/rainstorm/job_outputs.ts",
   "services/rainstorm/job_scaling.ts",
   "services/testing/chaos_plan.ts",
   "services/rainstorm/worker_guards.ts",

@@ -4,8 +4,8 @@
  * seeded network (delay; loss of batches and of their acknowledgements, which the protocol
  * retries; crashed nodes), on a virtual clock. Operators run in-process (ops/registry.ts
  * factories), HyDFS is an in-memory store with the semantics the engine relies on (create
- * fails on an existing name, appends are all or nothing and applied once per client sequence
- * number). Minutes of a job run in milliseconds and replay exactly from the seed.
+ * fails on an existing name, appends are all or nothing and applied once per (client, sequence
+ * number), and a (client, seq) reused for other bytes is refused). Minutes of a job run in milliseconds and replay exactly from the seed.
  */
 import { operatorFactory } from "../../ops/registry.ts";
 import type { Operator } from "../../ops/runtime.ts";
@@ -15,6 +15,7 @@ import type { WatchedMember } from "../member/watch.ts";
 import { type Rng, seededRng } from "../shared/rng.ts";
 import type { Clock } from "../rainstorm/clock.ts";
 import { encodeRecord } from "../rainstorm/exactly_once.ts";
+import type { DestStore } from "../rainstorm/dest_writer.ts";
 import type { FileWriter, JobFiles } from "../rainstorm/job_files.ts";
 import { type JobEvent, Leader } from "../rainstorm/leader.ts";
 import type { KillJobAnswer } from "../rainstorm/model.ts";
@@ -24,8 +25,10 @@ import { countViolations } from "./rainstorm_client.ts";
 import type { TaskLogStore, TaskOperator } from "../rainstorm/task.ts";
 import {
   CONTROL_CALL_TIMEOUT_MS,
+  FLUSH_CALL_TIMEOUT_MS,
   InProcessTransport,
   LIST_CALL_TIMEOUT_MS,
+  NOTICE_CALL_TIMEOUT_MS,
   type RainstormTransport,
   REPORT_CALL_TIMEOUT_MS,
   reportDeath,
@@ -88,7 +91,8 @@ export class VirtualClock implements Clock {
 /** HyDFS as the engine uses it, in memory: whole files, create-once, appends applied once per (client, seq). */
 export class MemoryStore implements JobFiles {
   readonly files = new Map<string, string>();
-  private readonly applied = new Map<string, number>();
+  /** What each (client, seq) wrote, as HyDFS keeps it (manifest.ts opKey): applied once, never reused for other bytes. */
+  private readonly applied = new Map<string, string>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -111,13 +115,21 @@ export class MemoryStore implements JobFiles {
     return { write: (kind, text) => this.write(name, clientId, ++seq, kind, text) };
   }
 
+  /** A last-stage task's dest, as dest_writer.ts hydfsDest writes it: each append names its own seq. */
+  dest(name: string, clientId: string): DestStore {
+    return { append: (text, seq) => this.write(name, clientId, seq, "append", text) };
+  }
+
   private async write(name: string, client: string, seq: number, kind: "create" | "append", text: string): Promise<void> {
     await this.clock.sleep(STORE_MS);
-    if ((this.applied.get(client) ?? 0) >= seq) return; // a retry of what is applied: once only
+    const key = `${client}#${seq}`;
+    const had = this.applied.get(key);
+    if (had === `${kind}:${text}`) return; // a repeat of what is applied: once only
+    if (had !== undefined) throw new Error(`${kind} of ${name}: 409 client ${client} seq ${seq} was already used for different bytes`);
     if (kind === "create" && this.files.has(name)) throw new Error(`create of ${name}: 409 exists`);
     if (kind === "append" && !this.files.has(name)) throw new Error(`append to ${name}: 404 no such file`);
     this.files.set(name, (this.files.get(name) ?? "") + text);
-    this.applied.set(client, seq);
+    this.applied.set(key, `${kind}:${text}`);
   }
 
   async remove(name: string): Promise<void> {
@@ -260,6 +272,8 @@ export class RainstormSim {
           return op;
         },
         taskLog: (name, incarnation) => this.store.taskLog(name, incarnation),
+        openDest: (name, clientId) => this.store.dest(name, clientId),
+        leaderAddr: () => leaderAddr,
         localLogs: { mkdir: () => {}, append: () => {} },
         onTaskDied: (death) => void reportDeath(transport, leaderAddr, death, (ms) => this.clock.sleep(ms)),
       });
@@ -326,8 +340,11 @@ export class RainstormSim {
       listTasks: (to) => call(to, () => p.listTasks(to), LIST_CALL_TIMEOUT_MS),
       adopt: (to, term) => call(to, () => p.adopt(to, term), LIST_CALL_TIMEOUT_MS),
       // A batch travels as bytes: the receiver gets its own copy.
-      sendBatch: (to, kind, batch, timeoutMs) => call(to, () => p.sendBatch(to, kind, structuredClone(batch) as Batch), timeoutMs, true),
+      sendBatch: (to, batch, timeoutMs) => call(to, () => p.sendBatch(to, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),
+      // A notice may be lost too (the worker sends it again; the leader drops a seq it has had).
+      sendOutputs: (to, notice) => call(to, () => p.sendOutputs(to, structuredClone(notice)), NOTICE_CALL_TIMEOUT_MS, true),
+      flushOutputs: (to, job) => call(to, () => p.flushOutputs(to, job), FLUSH_CALL_TIMEOUT_MS),
     };
   }
 
@@ -498,7 +515,7 @@ export interface ChaosResult {
 /**
  * One seeded chaos run of App 1 with exactly-once over `lines`: the seed picks the cluster size,
  * batch size, window, network delay and loss, and 1 to 3 faults (a task kill, or the crash of a
- * worker node other than the leader's), each fired when the sink has seen a seeded fraction of
+ * worker node other than the leader's), each fired when the stream has carried a seeded fraction of
  * the expected outputs. Returns what went wrong (nothing, if dest is exactly golden).
  */
 export async function chaosRun(seed: number, lines: string[]): Promise<ChaosResult> {
