@@ -97,7 +97,11 @@ export const watchJobCmd = jobCommand(
   async (ctx, job) => {
     // Only the answer's start is due within --timeout; the watch then lasts as long as the job.
     const { rs, drop } = streamClient(ctx);
-    const { host, term, value: stream } = await atLeader(ctx, (at) => leaderQuery(ctx, at, (addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })));
+    const {
+      host,
+      term,
+      value: stream,
+    } = await atLeader(ctx, (at) => leaderQuery(ctx, at, (addr) => rs.watchJob(addr, job, { acceptWithinMs: ctx.timeoutMs })));
     const failure = await followJob(ctx, job, { host, term, events: stream.events, drop });
     if (failure !== undefined) throw new CtlError(failure);
   },

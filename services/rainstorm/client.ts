@@ -19,6 +19,9 @@ import { readLines } from "../shared/lines.ts";
 import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared/retry.ts";
 import type {
   Adopt,
+  Adopted,
+  SourceReport,
+  SourceStart,
   Batch,
   JobEvent,
   JobStopped,
@@ -209,9 +212,19 @@ export class RainstormClient {
     return this.call(worker, "POST", "/worker/kill", { pid, ...termOf(opts) } satisfies KillPid, opts);
   }
 
-  /** POST /worker/adopt: a new leader's term (a worker that has seen a higher one refuses, 409); answers the tasks running there. */
-  adopt(worker: string, term: number, opts: CallOptions = {}): Promise<WorkerTask[]> {
+  /** POST /worker/adopt: a new leader's term (a worker that has seen a higher one refuses, 409); answers the tasks and sources running there. */
+  adopt(worker: string, term: number, opts: CallOptions = {}): Promise<Adopted> {
     return this.call(worker, "POST", "/worker/adopt", { term } satisfies Adopt, opts);
+  }
+
+  /** POST /worker/source: run a job's source on that worker (a repeat replaces the running one). */
+  async startSource(worker: string, start: SourceStart, opts: Omit<CallOptions, "retry"> = {}): Promise<void> {
+    await this.call<Ok>(worker, "POST", "/worker/source", start, opts);
+  }
+
+  /** POST /leader/source: a source's progress or end, to the leader. */
+  async reportSource(leader: string, report: SourceReport, opts: Omit<CallOptions, "retry"> = {}): Promise<void> {
+    await this.call<Ok>(leader, "POST", "/leader/source", report, opts);
   }
 
   /** GET /leader: the leader this node's view elects, and the highest term it knows. */

@@ -115,7 +115,7 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
       const state = await t.op.snapshot(++eo.snapshots, SNAPSHOT_TIMEOUT_MS);
       const failpoint = ctx.nextFailpoint();
       if (failpoint === "crash_before_log_append") throw new Error(`failpoint ${failpoint}`);
-      await eo.log.append({ answers, state });
+      await eo.log.append({ answers, state }, eo.records + 1);
       eo.records++;
       if (failpoint === "crash_after_log_append") throw new Error(`failpoint ${failpoint}`);
     } catch (err) {

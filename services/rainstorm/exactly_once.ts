@@ -132,8 +132,16 @@ export function taskLogName(job: string, stage: number, index: number): string {
 }
 
 /** A task's log in HyDFS: read at start, one record appended per batch. */
+/** The HyDFS client id every incarnation of a task appends its log under (record number = sequence number). */
+export function taskLogClientId(name: string): string {
+  return `tasklog-${name}`;
+}
+
 export class TaskLog {
+  /** Creates the log (a client of this incarnation) and reads it. */
   private readonly writer: HydfsFile;
+  /** Appends records: one client id for every incarnation, each record number its sequence number. */
+  private readonly appender: HydfsClient;
 
   /**
    * `bases` lists HyDFS coordinators, this node's own first: when its hydfsd died, any other
@@ -147,6 +155,7 @@ export class TaskLog {
     incarnation: string,
   ) {
     this.writer = new HydfsClient({ http, bases, clientId: `task-${incarnation}` }).file(name);
+    this.appender = new HydfsClient({ http, bases, clientId: taskLogClientId(name) });
   }
 
   /** The log's text, creating the (empty) log on a task's first start. */
@@ -162,7 +171,7 @@ export class TaskLog {
     return "";
   }
 
-  append(record: LogRecord): Promise<void> {
-    return this.writer.write("append", encodeRecord(record));
+  async append(record: LogRecord, recordNo: number): Promise<void> {
+    await this.appender.write("append", this.name, encodeRecord(record), { seq: recordNo });
   }
 }

@@ -35,7 +35,7 @@ const routes = (term: number | undefined, version: number): Routes => ({
 
 test("a new term is fenced in by adopt; every call of a lower term is then refused with 409, naming both terms", async () => {
   expect(worker.knownTerm()).toBe(0);
-  expect(worker.adopt(2)).toEqual([]);
+  expect(worker.adopt(2)).toEqual({ tasks: [], sources: [] });
   expect(worker.knownTerm()).toBe(2);
   expect(terms).toEqual([2]);
   const stale: [string, () => unknown][] = [

@@ -17,6 +17,8 @@ import { DASHBOARD_ASSETS, dashboardAssets } from "./dashboard/page.ts";
 import type { DashboardHub } from "./dashboard/stream.ts";
 import {
   AdoptSchema,
+  SourceReportSchema,
+  SourceStartSchema,
   FlushOutputsSchema,
   JobSubmissionSchema,
   KillJobRequestSchema,
@@ -159,6 +161,14 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
       { body: TaskDeathSchema },
     )
     .post(
+      "/leader/source",
+      async ({ body }) => {
+        await (await needLeader()).onSourceReport(body);
+        return { ok: true };
+      },
+      { body: SourceReportSchema },
+    )
+    .post(
       "/outputs",
       async ({ body }) => {
         await (await needLeader()).outputs(checkOutputsNotice(body));
@@ -209,6 +219,15 @@ function workerRoutes(app: RainstormApp, worker: Worker): void {
     .post("/worker/retire", ({ body }) => retireTask(worker, body), { body: RetireTaskSchema })
     .post("/worker/kill", ({ body }) => killPid(worker, body.pid, body.term), { body: KillPidSchema })
     .post("/worker/adopt", ({ body }) => worker.adopt(body.term), { body: AdoptSchema })
+    // The worker checks the request itself (checkSourceStart) before the source reads anything.
+    .post(
+      "/worker/source",
+      ({ body }) => {
+        worker.startSource(body);
+        return { ok: true };
+      },
+      { body: SourceStartSchema },
+    )
     .post("/worker/flush_outputs", async ({ body }) => ({ flushed: await worker.flushOutputs(body.job) }), { body: FlushOutputsSchema })
     .get("/worker/tasks", () => worker.list())
     .post(

@@ -86,6 +86,6 @@ function endJob(ctx: MachineContext, job: MachineJob, status: Exclude<JobStatus,
 
 /** Stop every task of a job (and its routes on this node); a finished job's tasks get end of stream first. */
 function stopTasks(ctx: MachineContext, job: MachineJob, endOfStream: boolean): void {
-  const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ctx.cfg.selfAddr]);
+  const addrs = new Set([...job.tasks.flat().map((t) => t.addr), ctx.cfg.selfAddr, ...(job.source ? [job.source.addr] : [])]);
   ctx.emit({ cmd: "stop_job", job: job.id, addrs: [...addrs], endOfStream });
 }

@@ -50,12 +50,19 @@ export interface MachineJob {
   tuplesRead: number;
   tuplesOut: number;
   tasks: TaskInfo[][];
+  /**
+   * Where the job's source runs (source_task.ts, on a worker), the position up to which every line
+   * is acknowledged, and when that was last journaled. Undefined until the job is accepted.
+   */
+  source?: { addr: string; acked: number; journaledMs: number };
   routes: Routes;
   /**
    * The latest output notice of each appender to dest (`from`: a last-stage task, per incarnation
    * under at-least-once): its seq (older ones are resends) and its total (tuplesOut is their sum).
    */
   outputs: Map<string, { seq: number; total: number }>;
+  /** Deaths reported before the answer of their start came (by task key; at most one per task). */
+  earlyDeaths?: Map<string, { pid: number; reason: string }>;
   /** Start calls not answered yet, by task key "stage/index": why each was made. */
   starts: Map<string, PendingStart>;
   /**
@@ -73,14 +80,23 @@ export type JobInput =
    * A new leader takes over a running job from its journal: `found` lists the job's tasks that the
    * alive workers still run (by task key "stage/index"); the others are restarted.
    */
-  | { type: "adopt"; journaled: JournaledJob; found: Map<string, { addr: string; pid: number; logPath: string }> }
+  | {
+      type: "adopt";
+      journaled: JournaledJob;
+      found: Map<string, { addr: string; pid: number; logPath: string }>;
+      /** Where the job's source still runs, if a worker runs it. */
+      foundSource?: { addr: string; read: number; acked: number };
+    }
   | { type: "members"; workers: string[]; hostsUp: string[] }
   | { type: "task_started"; job: string; stage: number; index: number; addr: string; pid: number; logPath: string }
   | { type: "task_start_failed"; job: string; stage: number; index: number; addr: string; error: string }
   | { type: "task_exited"; job: string; stage: number; index: number; pid: number; reason: string }
-  | { type: "source_progress"; job: string; tuplesRead: number }
-  | { type: "source_done"; job: string }
-  | { type: "source_failed"; job: string; error: string }
+  /** A source's report (`addr`: where it runs; a report of a source moved elsewhere is ignored). */
+  | { type: "source_progress"; job: string; tuplesRead: number; acked?: number; addr?: string }
+  | { type: "source_done"; job: string; addr?: string }
+  | { type: "source_failed"; job: string; error: string; addr?: string }
+  /** The source could not start at `addr` (or its worker went): it starts again elsewhere. */
+  | { type: "source_lost"; job: string; addr: string; reason: string }
   /** A last-stage task appended `lines` to dest (model.ts OutputsNotice; answered with `refuse` when it does not fit the job). */
   | { type: "outputs"; job: string; stage: number; index: number; from: string; seq: number; total: number; lines: string[] }
   | { type: "sample_due"; job: string }
@@ -98,8 +114,8 @@ export type JobCommand =
   | { cmd: "routes"; job: string; addrs: string[]; routes: Routes }
   | { cmd: "retire"; job: string; addr: string; stage: number; index: number }
   | { cmd: "stop_job"; job: string; addrs: string[]; endOfStream: boolean }
-  /** Run the job's source from line `fromLine` on (0: the start; after a takeover, the journaled acknowledged position). */
-  | { cmd: "run_source"; job: string; fromLine: number }
+  /** Run the job's source on worker `addr` from line `fromLine` on (0: the start; else the acknowledged position). */
+  | { cmd: "run_source"; job: string; addr: string; fromLine: number }
   /** Append to the job's journal (journal.ts) before the commands after it are carried out. */
   | { cmd: "journal"; job: string; record: JournalRecord }
   | { cmd: "sample_rates"; job: string; addrs: string[] }
@@ -131,8 +147,8 @@ export interface MachineContext {
   after(delayMs: number, input: JobInput): void;
   /** Ask the task's worker to start it; the answer comes back as task_started or task_start_failed. */
   start(job: MachineJob, t: TaskInfo, why: PendingStart): void;
-  /** The alive worker with the fewest tasks of running jobs. */
-  leastLoaded(): string;
+  /** The alive worker with the fewest tasks of running jobs (not one of `avoid`, unless no other is alive). */
+  leastLoaded(avoid?: string[]): string;
   /** The job's routes after its task list changed: the next version. */
   nextRoutes(job: MachineJob): void;
   /** Send the job's routes to this node's worker, every worker of its tasks and `also`. */

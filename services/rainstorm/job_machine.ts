@@ -28,9 +28,10 @@ import {
   taskKey,
   type TaskInfo,
 } from "./job_events.ts";
-import { cancelJob, failJob, jobDone } from "./job_end.ts";
+import { cancelJob, failJob } from "./job_end.ts";
 import { AUTOSCALE_SAMPLE_MS, changeDone, onRates, onRetired, reportScaled, sampleDue } from "./job_scaling.ts";
 import { outputsNotice } from "./job_outputs.ts";
+import { placeSource, sourceDone, sourceFailed, sourceLost, sourceProgress, sourceWorkerGone } from "./job_source.ts";
 import type { JournaledJob } from "./journal.ts";
 import type { JobSpec } from "./plan.ts";
 import { placeRoundRobin } from "./plan.ts";
@@ -63,7 +64,7 @@ export class JobMachine {
       emit: (c) => this.emit(c),
       after: (delayMs, input) => this.after(delayMs, input),
       start: (job, t, why) => this.start(job, t, why),
-      leastLoaded: () => this.leastLoaded(),
+      leastLoaded: (avoid) => this.leastLoaded(avoid),
       nextRoutes: (job) => this.nextRoutes(job),
       broadcastRoutes: (job, also) => this.broadcastRoutes(job, also),
     };
@@ -99,7 +100,7 @@ export class JobMachine {
     if (input.type === "tick") return this.tick();
     if (input.type === "members") return this.onMembers(input.workers, input.hostsUp);
     if (input.type === "submit") return this.submit(input.id, input.spec, input.autoscale, input.startedWallMs ?? 0);
-    if (input.type === "adopt") return this.adopt(input.journaled, input.found);
+    if (input.type === "adopt") return this.adopt(input.journaled, input.found, input.foundSource);
     const job = this.jobs.get(input.job);
     if (input.type === "outputs") return outputsNotice(this.ctx, job, input);
     if (input.type === "cancel") return cancelJob(this.ctx, job, input.job);
@@ -112,12 +113,13 @@ export class JobMachine {
       case "task_exited":
         return this.exited(job, input);
       case "source_progress":
-        job.tuplesRead = input.tuplesRead;
-        return;
+        return sourceProgress(this.ctx, job, input);
       case "source_done":
-        return jobDone(this.ctx, job);
+        return sourceDone(this.ctx, job);
       case "source_failed":
-        return failJob(this.ctx, job, `source: ${input.error}`);
+        return sourceFailed(this.ctx, job, input);
+      case "source_lost":
+        return sourceLost(this.ctx, job, input);
       case "sample_due":
         return sampleDue(this.ctx, job);
       case "rates":
@@ -192,7 +194,7 @@ export class JobMachine {
    * the least loaded), every worker of the job gets routes of the next version under this term,
    * and the source resumes after its acknowledged position.
    */
-  private adopt(j: JournaledJob, found: Map<string, { addr: string; pid: number; logPath: string }>): void {
+  private adopt(j: JournaledJob, found: Map<string, { addr: string; pid: number; logPath: string }>, foundSource?: { addr: string; acked: number }): void {
     if (this.jobs.has(j.job) || j.status !== "running" || this.workers.length === 0) return;
     const placement = j.routes.stages.map((addrs, stage) => addrs.map((addr, index) => found.get(taskKey(stage, index))?.addr ?? addr));
     const job = this.newJob(j.job, j.spec, j.autoscale, placement, j.routes.version);
@@ -213,10 +215,14 @@ export class JobMachine {
     this.emit({
       cmd: "log",
       level: "info",
-      text: `job ${job.id}: taken over in term ${this.cfg.term}: ${adopted} tasks adopted, ${missing.length} restarted, source resumes after line ${j.pos}`,
+      text: `job ${job.id}: taken over in term ${this.cfg.term}: ${adopted} tasks adopted, ${missing.length} restarted, ${
+        foundSource ? `its source goes on at ${foundSource.addr}` : `its source starts again after line ${j.pos}`
+      }`,
     });
     if (job.autoscaler) this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
-    this.emit({ cmd: "run_source", job: job.id, fromLine: j.pos });
+    // A source that still runs goes on (it reports to this leader from now on); else it starts again from the journal.
+    if (foundSource) job.source = { addr: foundSource.addr, acked: Math.max(j.pos, foundSource.acked), journaledMs: this.nowMs };
+    else placeSource(this.ctx, job, j.pos);
   }
 
   private start(job: MachineJob, t: TaskInfo, why: PendingStart): void {
@@ -231,8 +237,9 @@ export class JobMachine {
   }
 
   /** The alive worker with the fewest tasks of running jobs (ties: the lowest address). */
-  private leastLoaded(): string {
-    const load = new Map(this.workers.map((w) => [w, 0]));
+  private leastLoaded(avoid: string[] = []): string {
+    const others = this.workers.filter((w) => !avoid.includes(w));
+    const load = new Map((others.length > 0 ? others : this.workers).map((w) => [w, 0]));
     for (const job of this.jobs.values())
       if (job.status === "running") for (const t of job.tasks.flat()) if (load.has(t.addr)) load.set(t.addr, load.get(t.addr)! + 1);
     return [...load].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
@@ -268,6 +275,9 @@ export class JobMachine {
     job.starts.delete(taskKey(ev.stage, ev.index));
     t.pid = ev.pid;
     t.logPath = ev.logPath;
+    const early = job.earlyDeaths?.get(taskKey(t.stage, t.index));
+    job.earlyDeaths?.delete(taskKey(t.stage, t.index));
+    if (early?.pid === ev.pid) return this.exited(job, { type: "task_exited", job: job.id, stage: t.stage, index: t.index, pid: ev.pid, reason: early.reason });
     if (why.why === "restart") {
       t.lastRestartReason = why.reason;
       if (why.moved) this.broadcastRoutes(job);
@@ -302,7 +312,7 @@ export class JobMachine {
     });
     this.emit({ cmd: "submit_result", job: job.id });
     if (job.autoscaler) this.after(AUTOSCALE_SAMPLE_MS, { type: "sample_due", job: job.id });
-    this.emit({ cmd: "run_source", job: job.id, fromLine: 0 });
+    placeSource(this.ctx, job, 0);
   }
 
   private startFailed(job: MachineJob, ev: Extract<JobInput, { type: "task_start_failed" }>): void {
@@ -329,7 +339,12 @@ export class JobMachine {
   /** A task's operator died unasked: restart it where it was if that worker is alive, else on the least loaded one. */
   private exited(job: MachineJob, ev: Extract<JobInput, { type: "task_exited" }>): void {
     const t = this.taskOf(job, ev.stage, ev.index);
-    if (!t || job.status !== "running" || t.pid !== ev.pid) return;
+    if (!t || job.status !== "running") return;
+    if (t.pid !== ev.pid) {
+      // The death of a start whose answer has not come yet (the death report overtook it): kept for it.
+      if (job.starts.has(taskKey(t.stage, t.index))) (job.earlyDeaths ??= new Map()).set(taskKey(t.stage, t.index), { pid: ev.pid, reason: ev.reason });
+      return;
+    }
     t.restarts++;
     if (t.restarts > this.cfg.maxTaskRestarts)
       return failJob(this.ctx, job, `task stage${t.stage}[${t.index}] (${t.op}) died ${t.restarts} times; last: ${ev.reason}`);
@@ -348,6 +363,7 @@ export class JobMachine {
         if (this.hostsUp.has(hostOf(t.addr))) continue;
         this.restart(job, t, this.leastLoaded(), `worker ${hostOf(t.addr)} failed`);
       }
+      sourceWorkerGone(this.ctx, job, this.hostsUp);
     }
   }
 

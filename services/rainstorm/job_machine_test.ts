@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import type { AutoscaleConfig } from "./autoscale.ts";
 import { AUTOSCALE_SAMPLE_MS, type JobCommand, type JobInput, JobMachine, rateKey, RESTART_RETRY_MS } from "./job_machine.ts";
+import { SOURCE_JOURNAL_MS } from "./job_source.ts";
 import type { JobSpec } from "./plan.ts";
 
 const SELF = "10.0.0.1:15000";
@@ -98,8 +99,11 @@ describe("placement", () => {
       out = m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 10 + i, logPath: `/l${i}` });
       if (i < starts.length - 1) expect(out).toEqual([]);
     });
-    expect(out.map((c) => c.cmd)).toEqual(["emit", "log", "submit_result", "run_source"]);
+    expect(out.map((c) => c.cmd)).toEqual(["emit", "log", "submit_result", "run_source", "log"]);
     expect(of(out, "submit_result")[0]).toEqual({ cmd: "submit_result", job: "j" });
+    // The source runs on a worker other than the leader's node (the data plane stays off the leader).
+    expect(of(out, "run_source")[0]).toMatchObject({ job: "j", fromLine: 0 });
+    expect(of(out, "run_source")[0]!.addr).not.toBe(SELF);
     expect(
       m
         .job("j")!
@@ -476,7 +480,8 @@ describe("journal and takeover (issue 14)", () => {
     expect(starts.map((c) => `${c.start.stage}/${c.start.index}`).sort()).toEqual(["0/0", "1/1"]);
     for (const c of starts) expect(alive).toContain(c.addr);
     expect(of(cmds, "routes")[0]!.routes).toMatchObject({ version: 5, term: 2 });
-    expect(of(cmds, "run_source")).toEqual([{ cmd: "run_source", job: "j", fromLine: 1234 }]);
+    // The source starts again after the journaled position, off the leader's node.
+    expect(of(cmds, "run_source")).toEqual([{ cmd: "run_source", job: "j", addr: W[2]!, fromLine: 1234 }]);
     expect(journaled(cmds)[0]).toMatchObject({ k: "routes", term: 2, routes: { version: 5 } });
   });
 
@@ -487,4 +492,56 @@ describe("journal and takeover (issue 14)", () => {
     expect(m.step(1, { type: "adopt", journaled: j, found: new Map() })).toEqual([]);
     expect(m.job("j")).toBeUndefined();
   });
+});
+
+describe("the source on a worker (issue 14)", () => {
+  test("it moves when its worker goes, from its acknowledged position; progress of the old one is ignored; done from either ends the job", () => {
+    const { m } = setup();
+    const job = m.job("j")!;
+    const first = job.source!.addr;
+    expect(first).not.toBe(SELF);
+    m.step(2, { type: "source_progress", job: "j", tuplesRead: 900, acked: 700, addr: first });
+    expect(job.source!.acked).toBe(700);
+    const alive = W.filter((w) => w !== first);
+    const moved = m.step(3, { type: "members", workers: alive, hostsUp: hosts(alive) });
+    const run = of(moved, "run_source")[0]!;
+    expect(run).toMatchObject({ job: "j", fromLine: 700 });
+    expect(alive).toContain(run.addr);
+    // A late report of the lost source changes nothing.
+    m.step(4, { type: "source_progress", job: "j", tuplesRead: 1000, acked: 1000, addr: first });
+    expect(job.source!.acked).toBe(700);
+    expect(events(m.step(5, { type: "source_done", job: "j", addr: first }))).toContain("done");
+  });
+
+  test("a source that cannot start moves to another worker", () => {
+    const { m } = setup();
+    const at = m.job("j")!.source!.addr;
+    const out = m.step(2, { type: "source_lost", job: "j", addr: at, reason: "start failed: 503" });
+    expect(of(out, "run_source")[0]!.addr).not.toBe(at);
+  });
+
+  test("its acknowledged position is journaled at most every SOURCE_JOURNAL_MS", () => {
+    const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 1, logRetentionMs: 0 });
+    m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+    for (const c of of(m.step(0, { type: "submit", id: "j", spec: spec() }), "start"))
+      m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 7, logPath: "" });
+    const journaledAt = (now: number, acked: number) =>
+      of(m.step(now, { type: "source_progress", job: "j", tuplesRead: acked, acked }), "journal").map((c) => c.record);
+    expect(journaledAt(100, 10)).toEqual([]);
+    expect(journaledAt(1 + SOURCE_JOURNAL_MS, 20)).toEqual([{ k: "source", term: 1, pos: 20 }]);
+    expect(journaledAt(2 + SOURCE_JOURNAL_MS, 30)).toEqual([]);
+    expect(journaledAt(2 + 2 * SOURCE_JOURNAL_MS, 40)).toEqual([{ k: "source", term: 1, pos: 40 }]);
+  });
+});
+
+test("a death reported before its start was answered restarts the task once the answer comes", () => {
+  const { m, job } = setup();
+  const t = job.tasks[0]![0]!;
+  const died = m.step(2, { type: "task_exited", job: "j", stage: 0, index: 0, pid: t.pid, reason: "killed" });
+  const restart = of(died, "start")[0]!;
+  // The new incarnation (pid 999) dies before the leader hears it started.
+  expect(m.step(3, { type: "task_exited", job: "j", stage: 0, index: 0, pid: 999, reason: "killed again" })).toEqual([]);
+  const answered = m.step(4, { type: "task_started", job: "j", stage: 0, index: 0, addr: restart.addr, pid: 999, logPath: "" });
+  expect(of(answered, "start")).toHaveLength(1);
+  expect(t.restarts).toBe(2);
 });

@@ -31,7 +31,7 @@ import { ClusterHttp } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../member/watch.ts";
 import type { JobSpec } from "./plan.ts";
-import type { Batch, Worker } from "./worker.ts";
+import type { Worker } from "./worker.ts";
 import { keepsTaskLog } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
@@ -39,13 +39,13 @@ import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./j
 import { type JobRuntime, tell, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
-import { runSource, sourceJobOf } from "./source.ts";
 import { isStaleTerm } from "./election.ts";
+import { RESTART_RETRY_MS } from "./job_machine.ts";
 import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournalRecord } from "./journal.ts";
 import { readJournals } from "./takeover.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
-import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask, OutputsNotice } from "./model.ts";
+import type { JobEvent, JobSummary, KillJobAnswer, KillTaskAnswer, ListedTask, OutputsNotice, SourceReport } from "./model.ts";
 
 export type { TaskInfo } from "./job_events.ts";
 
@@ -55,6 +55,11 @@ export type { JobEvent } from "./model.ts";
 export const VIEW_NOT_READY_ERROR = "this node's membership view is not current yet (joining); retry in a moment";
 
 export { LeaderError };
+
+/** How long a finished job waits for the output notices of its last stage before `done` (see settleOutputs). */
+export const DONE_NOTICES_WAIT_MS = 20_000;
+/** How often it asks again meanwhile. */
+export const NOTICE_SETTLE_RETRY_MS = 250;
 
 export interface LeaderOptions {
   cfg: NodeConfig;
@@ -71,9 +76,6 @@ export interface LeaderOptions {
   /** Told once when this leader learns that it is stale (a worker refused its term): the seat steps it down. */
   onStale?: (why: string) => void;
 }
-
-/** While a job's source moves, its acknowledged position is journaled at most this often (a successor resends at most this much more). */
-export const SOURCE_JOURNAL_MS = 500;
 
 /**
  * The leader's driver: it validates a job, then feeds events to the job state machine
@@ -98,11 +100,13 @@ export class Leader {
   /** The one armed timer: when it is due, and how to cancel it. */
   private armed: { dueMs: number; cancel(): void } | undefined;
   readonly term: number;
+  /** Jobs whose source is done and that wait for their last notices (settleOutputs). */
+  private readonly finishing = new Set<string>();
   private readonly onStale: ((why: string) => void) | undefined;
   /** Stepped down (stop()): no more events, commands or source batches. */
   private stopped = false;
   /** Each job's journal writer (journal.ts), and its source position journaling. */
-  private readonly journals = new Map<string, { writer: FileWriter; pos: number; writtenMs: number; writing: boolean }>();
+  private readonly journals = new Map<string, FileWriter>();
 
   constructor(opts: LeaderOptions) {
     this.cfg = opts.cfg;
@@ -175,7 +179,7 @@ export class Leader {
         void taskRates(this.transport, c.addrs).then((rates) => this.feed({ type: "rates", job: c.job, rates }));
         return undefined;
       case "run_source":
-        void this.source(c.job, c.fromLine);
+        this.startSource(c.job, c.addr, c.fromLine);
         return undefined;
       case "emit":
         if (rt) tell(rt, c.event);
@@ -236,7 +240,7 @@ export class Leader {
   private async journal(job: string, record: JournalRecord): Promise<void> {
     const j = this.journalOf(job);
     try {
-      await j.writer.write("append", encodeJournalRecord(record));
+      await j.write("append", encodeJournalRecord(record));
     } catch (err) {
       this.log.warn(`job ${job}: journal append (${record.k}) failed: ${(err as Error).message}; a successor may resume it from an older state`);
     }
@@ -244,22 +248,8 @@ export class Leader {
 
   private journalOf(job: string) {
     let j = this.journals.get(job);
-    if (!j)
-      this.journals.set(
-        job,
-        (j = { writer: this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}-${job}`), pos: 0, writtenMs: 0, writing: false }),
-      );
+    if (!j) this.journals.set(job, (j = this.files.writer(journalName(job), `leader-${this.term}-${this.selfAddr}-${job}`)));
     return j;
-  }
-
-  /** The source's acknowledged position, journaled at most every SOURCE_JOURNAL_MS. */
-  private sourceAcked(job: string, pos: number): void {
-    const j = this.journalOf(job);
-    j.pos = pos;
-    if (j.writing || this.clock.nowMs() - j.writtenMs < SOURCE_JOURNAL_MS) return;
-    j.writing = true;
-    j.writtenMs = this.clock.nowMs();
-    void this.journal(job, { k: "source", term: this.term, pos }).finally(() => (j.writing = false));
   }
 
   /** Step the machine with an input it may refuse (output notices, a cancel): a refusal is thrown as a LeaderError. */
@@ -328,7 +318,7 @@ export class Leader {
   /** A new job's journal, and its line in the index of jobs, before it starts: without them a successor could not take it over. */
   private async openJournal(id: string): Promise<void> {
     try {
-      await this.journalOf(id).writer.write("create", "");
+      await this.journalOf(id).write("create", "");
       const index = this.files.writer(JOB_INDEX_NAME, `leader-${this.term}-${this.selfAddr}-index-${id}`);
       const entry = encodeIndexEntry(id, this.term);
       // The index is created by the first job of the cluster; another leader's create racing it is fine.
@@ -352,14 +342,17 @@ export class Leader {
    */
   async recover(): Promise<number> {
     const found = new Map<string, Map<string, { addr: string; pid: number; logPath: string }>>();
+    const sources = new Map<string, { addr: string; read: number; acked: number }>();
     await Promise.all(
       this.workers().map(async (addr) => {
         try {
-          for (const t of await this.transport.adopt(addr, this.term)) {
+          const here = await this.transport.adopt(addr, this.term);
+          for (const t of here.tasks) {
             if (!t.alive) continue;
             if (!found.has(t.job)) found.set(t.job, new Map());
             found.get(t.job)!.set(`${t.stage}/${t.index}`, { addr, pid: t.pid, logPath: t.logPath });
           }
+          for (const s of here.sources) sources.set(s.job, { addr, read: s.read, acked: s.acked });
         } catch (err) {
           if (!this.staleIf(err)) this.log.warn(`takeover: worker ${addr} did not answer (${(err as Error).message}); its tasks count as lost`);
         }
@@ -370,7 +363,8 @@ export class Leader {
     for (const j of jobs) {
       if (this.stopped) break;
       this.runtimes.set(j.job, this.runtimeFor(j.job, j.spec));
-      await this.feed({ type: "adopt", journaled: j, found: found.get(j.job) ?? new Map() });
+      const foundSource = sources.get(j.job);
+      await this.feed({ type: "adopt", journaled: j, found: found.get(j.job) ?? new Map(), ...(foundSource ? { foundSource } : {}) });
     }
     return jobs.length;
   }
@@ -380,41 +374,68 @@ export class Leader {
     return { listeners: new Set(), recent: [], dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
   }
 
-  /** The source of a job, then its end: done once every result is in dest, failed on an error. */
-  private async source(jobId: string, fromLine: number): Promise<void> {
-    const job = this.machine.job(jobId)!;
-    try {
-      await runSource(
-        {
-          batchSize: this.cfg.rainstorm.batch_size,
-          window: this.cfg.rainstorm.window,
-          lines: await this.files.lines(job.spec.src),
-          send: (batch: Batch) => this.worker.sendWithRetry(jobId, batch),
-          progress: (tuplesRead) => void this.feed({ type: "source_progress", job: jobId, tuplesRead }),
-          acked: (pos) => this.sourceAcked(jobId, pos),
-          fromLine,
-          live: () => !this.stopped,
-          nowMs: () => this.clock.nowMs(),
-          sleep: (ms) => this.clock.sleep(ms),
-        },
-        sourceJobOf(job),
-      );
-      if (job.status !== "running") return;
-      // Every result is in dest by now (acknowledged end to end); the leader must also have heard
-      // of each before `done` tells the count, so every worker sends what notices it still holds.
-      await this.flushOutputs(jobId);
-      await this.feed({ type: "source_done", job: jobId });
-    } catch (err) {
-      await this.feed({ type: "source_failed", job: jobId, error: (err as Error).message });
-    }
+  /** Start the job's source on worker `addr` (source_task.ts); a refusal moves it elsewhere a moment later. */
+  private startSource(jobId: string, addr: string, fromLine: number): void {
+    const job = this.machine.job(jobId);
+    if (!job) return;
+    const { spec } = job;
+    const start = {
+      job: jobId,
+      src: spec.src,
+      fromLine,
+      inputRate: spec.inputRate,
+      ...(spec.rateSchedule ? { rateSchedule: spec.rateSchedule } : {}),
+      routes: job.routes,
+    };
+    void this.transport.startSource(addr, start).catch((err: Error) => {
+      if (this.staleIf(err)) return;
+      this.clock.after(RESTART_RETRY_MS, () => void this.feed({ type: "source_lost", job: jobId, addr, reason: `start failed: ${err.message}` }));
+    });
   }
 
-  /** Each alive worker's output notices of the job reach this leader (a worker gives up after FLUSH_OUTPUTS_WAIT_MS). */
-  private async flushOutputs(jobId: string): Promise<void> {
-    // Every alive worker, not only the last stage's now: a task retired or moved may have left notices behind.
-    const results = await Promise.allSettled(this.workers().map((addr) => this.transport.flushOutputs(addr, jobId)));
-    const failed = results.filter((r) => r.status === "rejected").length;
-    if (failed > 0) this.log.warn(`job ${jobId}: ${failed} workers did not confirm their output notices; its tuples_out may be short`);
+  /**
+   * A source's report: its progress (journaled by the machine), or its end. Done means every
+   * result is in dest (acknowledged end to end); the leader must also have heard of each before
+   * `done` tells the count, so every worker first sends the notices it still holds.
+   */
+  async onSourceReport(r: SourceReport): Promise<void> {
+    if (!this.machine.job(r.job)) throw new LeaderError(`source report: job ${r.job} is not known on this leader`, 404);
+    await this.feed({ type: "source_progress", job: r.job, tuplesRead: r.read, acked: r.acked, addr: r.addr });
+    if (r.state === "done") {
+      if (this.finishing.has(r.job)) return;
+      // The source is answered at once; the job ends once every notice is in (below).
+      this.finishing.add(r.job);
+      void this.settleOutputs(r.job)
+        .then(() => this.feed({ type: "source_done", job: r.job, addr: r.addr }))
+        .finally(() => this.finishing.delete(r.job));
+    } else if (r.state === "failed") await this.feed({ type: "source_failed", job: r.job, addr: r.addr, error: r.error ?? "unknown error" });
+  }
+
+  /**
+   * Before `done` tells the count, every output notice of the job must have reached this leader:
+   * every alive worker sends what it holds (a task retired or moved may have left notices behind),
+   * and until each last-stage task's worker has confirmed, again every NOTICE_SETTLE_RETRY_MS: a
+   * worker that crashed meanwhile is confirmed only once its tasks restarted elsewhere (an
+   * exactly-once task sends its recent notices again from its log). Gives up after
+   * DONE_NOTICES_WAIT_MS with a warning (the count may be short; dest is complete either way).
+   */
+  private async settleOutputs(jobId: string): Promise<void> {
+    const deadline = this.clock.nowMs() + DONE_NOTICES_WAIT_MS;
+    for (;;) {
+      const job = this.machine.job(jobId);
+      if (!job || job.status !== "running" || this.stopped) return;
+      const addrs = this.workers();
+      const results = await Promise.allSettled(addrs.map((addr) => this.transport.flushOutputs(addr, jobId)));
+      const confirmed = new Set(addrs.filter((_, i) => results[i]!.status === "fulfilled" && (results[i] as PromiseFulfilledResult<boolean>).value));
+      const last = job.tasks.at(-1)!;
+      const missing = last.filter((t) => !confirmed.has(t.addr) || job.starts.has(`${t.stage}/${t.index}`));
+      if (missing.length === 0) return;
+      if (this.clock.nowMs() >= deadline) {
+        const where = missing.map((t) => `stage${t.stage}[${t.index}] on ${t.addr}`).join(", ");
+        return this.log.warn(`job ${jobId}: no confirmation of the output notices of ${where} within ${DONE_NOTICES_WAIT_MS} ms; its tuples_out may be short`);
+      }
+      await this.clock.sleep(NOTICE_SETTLE_RETRY_MS);
+    }
   }
 
   private async removeLogs(jobId: string, names: string[]): Promise<void> {

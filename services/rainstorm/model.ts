@@ -250,10 +250,48 @@ export const KillPidSchema = t.Object({
 export const LeaderInfoSchema = t.Object({ leader: t.Union([t.String(), t.Null()]), term: t.Integer(), self: t.Boolean() });
 export type LeaderInfo = typeof LeaderInfoSchema.static;
 
+export type KillPid = typeof KillPidSchema.static;
+
 /** POST /worker/adopt: a new leader announces its term and asks for the tasks this worker runs. */
 export const AdoptSchema = t.Object({ term: t.Integer({ minimum: 1 }) });
 export type Adopt = typeof AdoptSchema.static;
-export type KillPid = typeof KillPidSchema.static;
+
+/** POST /worker/adopt's answer: the tasks running there, and the sources (each job's, with where it is). */
+export interface Adopted {
+  tasks: WorkerTask[];
+  sources: { job: string; read: number; acked: number }[];
+}
+
+/**
+ * POST /worker/source: run a job's source on this worker (source_task.ts): read `src` from HyDFS,
+ * skip the lines up to `fromLine` (acknowledged before: a restart or a takeover), send the rest to
+ * stage 0 along `routes` (whose term fences a stale leader), paced by `inputRate` (0: as fast as
+ * the pipeline takes them) or `rateSchedule`.
+ */
+export const SourceStartSchema = t.Object({
+  job: t.String(),
+  src: t.String({ minLength: 1, maxLength: 4096 }),
+  fromLine: t.Integer({ minimum: 0 }),
+  inputRate: t.Number({ minimum: 0 }),
+  rateSchedule: t.Optional(t.Array(t.Object({ ratePerSec: t.Number({ minimum: 0 }), durationMs: t.Number({ minimum: 0 }) }), { maxItems: 100 })),
+  routes: RoutesSchema,
+});
+export type SourceStart = typeof SourceStartSchema.static;
+
+/**
+ * POST /leader/source: a source's report to the leader: lines `read` (skipped ones included),
+ * every line up to `acked` has its results in dest, and its `state`; `addr` is the reporting
+ * worker (the leader ignores a source it has moved elsewhere).
+ */
+export const SourceReportSchema = t.Object({
+  job: t.String(),
+  addr: t.String(),
+  read: t.Integer({ minimum: 0 }),
+  acked: t.Integer({ minimum: 0 }),
+  state: t.Union([t.Literal("running"), t.Literal("done"), t.Literal("failed")]),
+  error: t.Optional(t.String({ maxLength: 4096 })),
+});
+export type SourceReport = typeof SourceReportSchema.static;
 
 /** POST /worker/kill's answer: the pid and its task. */
 export const PidKilledSchema = t.Object({ killed: t.Integer(), job: t.String(), stage: t.Integer(), index: t.Integer() });

@@ -73,11 +73,12 @@ export class OutputNotices {
     this.enqueue(notice);
   }
 
-  /** A new leader took over: every task's recent notices go again, in order (it drops what it has had). */
-  resendRecent(): void {
+  /** A new leader took over (`job`: that job): every task's recent notices go again, in order (it drops what it has had). */
+  resendRecent(job?: string): void {
     // A new leader: the calls the old one may have taken are not its concern.
     this.retry = undefined;
-    for (const ring of this.recent.values()) {
+    for (const [k, ring] of this.recent) {
+      if (job !== undefined && !k.startsWith(`${job}/`)) continue;
       // Each task's ring goes before its notices still waiting (the ring ends with them), so the
       // new leader hears that task's seqs in order; older waiting ones keep their places.
       const inRing = new Set(ring);

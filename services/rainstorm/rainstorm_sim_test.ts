@@ -139,7 +139,7 @@ describe("RainStorm simulated", () => {
     async (seed) => {
       const sim = new RainstormSim({ seed, lossRate: 0.05 });
       const exactlyOnce = seed % 2 === 1;
-      const at = Math.floor(GOLDEN.dest.length * (0.2 + (seed % 3) * 0.2));
+      const at = Math.floor(GOLDEN.dest.length * (0.1 + (seed % 3) * 0.1));
       let answer: Awaited<ReturnType<RainstormSim["cancel"]>> | undefined;
       let cancelling = false;
       const run = await sim.runJob(app1Args("in.csv", "out.txt", exactlyOnce), INPUT, (ev, r) => {

@@ -87,6 +87,7 @@ class SourceRun {
   private failed: Error | undefined;
   private lineNo = 0;
   private taskCount: number;
+  /** When line 1 was (or would have been) due: a resumed source's skipped lines count as sent on schedule. */
   private readonly t0: number;
 
   constructor(
@@ -97,7 +98,8 @@ class SourceRun {
     this.paced = this.steps.length > 0;
     this.batchSize = this.batchSizeAt(this.steps[0]?.ratePerSec ?? 0);
     this.taskCount = job.stage0Tasks();
-    this.t0 = ctx.nowMs();
+    // Resuming after line `fromLine`, the pace goes on from there rather than waiting for the skipped lines' time again.
+    this.t0 = ctx.nowMs() - (this.paced && (ctx.fromLine ?? 0) > 0 ? timeDueMs(this.steps, ctx.fromLine!) : 0);
   }
 
   async run(): Promise<void> {
@@ -140,9 +142,10 @@ class SourceRun {
     this.pending.delete(index);
     let window = this.inFlight.get(index);
     if (!window) this.inFlight.set(index, (window = new Set()));
-    while (window.size >= this.ctx.window) await Promise.race(window);
+    // Unacknowledged from here on: while it waits for room its lines are in neither `pending` nor in flight.
     const sendNo = ++this.sends;
     this.unacked.set(sendNo, batch.first);
+    while (window.size >= this.ctx.window) await Promise.race(window);
     const p: Promise<void> = this.ctx
       .send({ job: this.job.id, stage: 0, index, count: batch.count, lines: batch.lines })
       .then(() => {

@@ -9,32 +9,10 @@
  */
 import type { Logger } from "../shared/log.ts";
 import type { Clock } from "./clock.ts";
-import type { Batch, Routes } from "./model.ts";
-import type { RateStep } from "./rate_schedule.ts";
+import type { Batch, SourceReport, SourceStart } from "./model.ts";
 import { runSource } from "./source.ts";
 
-/** What the leader asks a worker to run (POST /worker/source). */
-export interface SourceStart {
-  job: string;
-  src: string;
-  /** Lines up to this one are acknowledged already (a restart, or a takeover): skip them. */
-  fromLine: number;
-  inputRate: number;
-  rateSchedule?: RateStep[];
-  /** The job's routes (their term fences a stale leader's start). */
-  routes: Routes;
-}
-
-/** What a source tells the leader (POST /leader/source). */
-export interface SourceReport {
-  job: string;
-  /** Lines read so far (from the top of src, skipped ones included). */
-  read: number;
-  /** Every line up to this one has its results acknowledged end to end. */
-  acked: number;
-  state: "running" | "done" | "failed";
-  error?: string;
-}
+export type { SourceReport, SourceStart };
 
 /** A running source reports its progress at most this often. */
 export const SOURCE_REPORT_MS = 500;
@@ -53,6 +31,8 @@ export interface SourceHost {
   send(batch: Batch): Promise<void>;
   /** The job's stage-0 task count in the routes this worker holds now. */
   stage0Tasks(job: string): number;
+  /** This worker's address (reports say where the source runs). */
+  selfAddr: string;
   /** Report to the current leader; rejects when no leader took it. */
   report(r: SourceReport): Promise<void>;
 }
@@ -114,10 +94,10 @@ export class SourceRunner {
         },
       );
       if (this.stopped) return;
-      end = { job: start.job, read: this.read, acked: this.read, state: "done" };
+      end = { job: start.job, addr: host.selfAddr, read: this.read, acked: this.read, state: "done" };
     } catch (err) {
       if (this.stopped) return;
-      end = { job: start.job, read: this.read, acked: this.acked, state: "failed", error: (err as Error).message };
+      end = { job: start.job, addr: host.selfAddr, read: this.read, acked: this.acked, state: "failed", error: (err as Error).message };
     }
     await this.reportEnd(end);
   }
@@ -131,7 +111,7 @@ export class SourceRunner {
     this.reporting = true;
     // Progress is best effort: the next report carries the newer values anyway.
     void this.host
-      .report({ job: this.start.job, read: this.read, acked: this.acked, state: "running" })
+      .report({ job: this.start.job, addr: this.host.selfAddr, read: this.read, acked: this.acked, state: "running" })
       .catch(() => {})
       .finally(() => (this.reporting = false));
   }
@@ -147,5 +127,38 @@ export class SourceRunner {
       }
       await this.host.clock.sleep(SOURCE_END_RETRY_MS);
     }
+  }
+}
+
+/** The sources a worker runs, by job: at most one per job (a new start replaces the old one). */
+export class WorkerSources {
+  private readonly runners = new Map<string, SourceRunner>();
+
+  constructor(private readonly host: SourceHost) {}
+
+  start(start: SourceStart): void {
+    this.runners.get(start.job)?.stop();
+    const runner = new SourceRunner(this.host, start);
+    this.runners.set(start.job, runner);
+    void runner.done.finally(() => {
+      if (this.runners.get(start.job) === runner && runner.isStopped) this.runners.delete(start.job);
+    });
+  }
+
+  /** The job stopped here: its source stops reading and reporting. */
+  stop(job: string): boolean {
+    const runner = this.runners.get(job);
+    runner?.stop();
+    this.runners.delete(job);
+    return runner !== undefined;
+  }
+
+  stopAll(): void {
+    for (const job of [...this.runners.keys()]) this.stop(job);
+  }
+
+  /** The sources running here (a new leader adopts them). */
+  list(): { job: string; read: number; acked: number }[] {
+    return [...this.runners].filter(([, r]) => !r.isStopped).map(([job, r]) => ({ job, ...r.progress() }));
   }
 }

@@ -23,6 +23,7 @@ function host(lines: string[], over: Partial<SourceHost> = {}): { host: SourceHo
         })(),
       send: async (b) => void sent.push(b),
       stage0Tasks: () => 2,
+      selfAddr: "w:1",
       report: async (r) => void reports.push(r),
       ...over,
     },
@@ -38,7 +39,7 @@ test("every line goes out once, keyed src:lineNo; the end is reported done with 
   const r = new SourceRunner(h.host, start());
   await r.done;
   expect(ids(h.sent)).toEqual(lines.map((_, i) => `in.txt:${i + 1}`).sort());
-  expect(h.reports.at(-1)).toEqual({ job: "job-a-1", read: 10, acked: 10, state: "done" });
+  expect(h.reports.at(-1)).toEqual({ job: "job-a-1", addr: "w:1", read: 10, acked: 10, state: "done" });
 });
 
 test("a resumed source skips the lines acknowledged before (fromLine) and keeps their numbers", async () => {
@@ -79,4 +80,14 @@ test("a failing read is reported failed with the error; a stopped source reports
   release();
   await runner.done;
   expect(s.reports.filter((r) => r.state !== "running")).toEqual([]);
+});
+
+test("a paced source resumed after line N goes on at its pace, not after N lines' worth of time", async () => {
+  const lines = Array.from({ length: 1010 }, (_, i) => `l${i + 1}`);
+  const h = host(lines);
+  const t0 = performance.now();
+  // 100 lines/s: the 10 lines after line 1000 take ~0.1 s; waiting for the first 1000 again would take 10 s.
+  await new SourceRunner(h.host, start({ fromLine: 1000, inputRate: 100 })).done;
+  expect(performance.now() - t0).toBeLessThan(5000);
+  expect(ids(h.sent)).toHaveLength(10);
 });

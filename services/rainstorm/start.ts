@@ -12,7 +12,7 @@ import { waitForNodeAgreement } from "../node_check.ts";
 import { needLeaderOf, rainstormApp } from "./http.ts";
 import { LeaderSeat } from "./leader_seat.ts";
 import { HydfsJobFiles } from "./job_files.ts";
-import type { OutputsNotice } from "./model.ts";
+import type { OutputsNotice, SourceReport } from "./model.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
@@ -158,6 +158,7 @@ function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp): { worker:
   const leaderEndpoint = {
     outputs: (notice: OutputsNotice) => needLeaderOf(s).outputs(notice),
     onTaskDied: (death: TaskDeath) => needLeaderOf(s).onTaskDied(death),
+    onSourceReport: (report: SourceReport) => needLeaderOf(s).onSourceReport(report),
   };
   here.register(`${cfg.host}:${cfg.ports.rainstorm}`, { worker, leader: leaderEndpoint });
   return { worker, seat };

@@ -33,7 +33,15 @@ export interface TaskOperator {
 export interface TaskLogStore {
   /** The log's text, creating the (empty) log on the task's first start. */
   load(): Promise<string>;
-  append(record: LogRecord): Promise<void>;
+  /**
+   * Append record number `recordNo` (1, 2, ... in log order). It goes under the task's one stable
+   * HyDFS client id with `recordNo` as its sequence number, so each number is written once: a
+   * repeat of the same record is applied once, and another incarnation's different record under
+   * the same number is refused (409). A task restarted while its predecessor's last append was
+   * still on its way thus cannot log a record beside it under the same number: its own append is
+   * refused, it stops, and its successor reads the log with that record in it.
+   */
+  append(record: LogRecord, recordNo: number): Promise<void>;
 }
 
 /** Exactly-once state of one task incarnation (see exactly_once.ts). */

@@ -10,7 +10,7 @@
  */
 import type { ClusterHttp } from "../shared/http.ts";
 import { CALL_TIMEOUT_MS, RainstormClient } from "./client.ts";
-import type { Batch, OutputsNotice, Routes, TaskDeath, TaskStart, TaskStarted, WorkerTask } from "./model.ts";
+import type { Adopted, Batch, OutputsNotice, Routes, SourceReport, SourceStart, TaskDeath, TaskStart, TaskStarted, WorkerTask } from "./model.ts";
 
 // The wire shapes are model.ts's; this name has always been imported from here too.
 export type { TaskDeath };
@@ -23,8 +23,12 @@ export interface RainstormTransport {
   /** Resolves once the worker has retired the task (it waits until the task is idle). */
   retireTask(addr: string, job: string, stage: number, index: number, term?: number): Promise<void>;
   killTask(addr: string, pid: number, term?: number): Promise<void>;
-  /** A new leader's term to the worker, which answers the tasks it runs (or refuses a term lower than one it has seen). */
-  adopt(addr: string, term: number): Promise<WorkerTask[]>;
+  /** A new leader's term to the worker, which answers the tasks and sources it runs (or refuses a term lower than one it has seen). */
+  adopt(addr: string, term: number): Promise<Adopted>;
+  /** Run a job's source on the worker (source_task.ts); resolves once it started. */
+  startSource(addr: string, start: SourceStart): Promise<void>;
+  /** A source's report to the leader (its progress, or its end). */
+  reportSource(leaderAddr: string, report: SourceReport): Promise<void>;
   listTasks(addr: string): Promise<WorkerTask[]>;
   /** Resolves once the receiver acknowledged the batch (end to end, see worker.ts). */
   sendBatch(addr: string, batch: Batch, timeoutMs: number): Promise<void>;
@@ -32,7 +36,8 @@ export interface RainstormTransport {
   /** One output notice to the leader (outputs.ts); rejects when it did not take it. */
   sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void>;
   /** Resolves once the worker's notice queue holds nothing of `job` (or it gave up after FLUSH_OUTPUTS_WAIT_MS). */
-  flushOutputs(addr: string, job: string): Promise<void>;
+  /** Resolves true once the worker's output notices of the job reached the leader, false if it gave up waiting. */
+  flushOutputs(addr: string, job: string): Promise<boolean>;
 }
 
 /** Default deadline of a control call to a worker (the client's default). */
@@ -78,8 +83,16 @@ export class HttpTransport implements RainstormTransport {
     await this.client.killPid(addr, pid, { timeoutMs: CONTROL_CALL_TIMEOUT_MS, term });
   }
 
-  adopt(addr: string, term: number): Promise<WorkerTask[]> {
+  adopt(addr: string, term: number): Promise<Adopted> {
     return this.client.adopt(addr, term, { timeoutMs: LIST_CALL_TIMEOUT_MS });
+  }
+
+  startSource(addr: string, start: SourceStart): Promise<void> {
+    return this.client.startSource(addr, start, { timeoutMs: CONTROL_CALL_TIMEOUT_MS });
+  }
+
+  reportSource(leaderAddr: string, report: SourceReport): Promise<void> {
+    return this.client.reportSource(leaderAddr, report, { timeoutMs: REPORT_CALL_TIMEOUT_MS });
   }
 
   listTasks(addr: string): Promise<WorkerTask[]> {
@@ -98,8 +111,8 @@ export class HttpTransport implements RainstormTransport {
     return this.client.sendOutputs(leaderAddr, notice, { timeoutMs: NOTICE_CALL_TIMEOUT_MS });
   }
 
-  async flushOutputs(addr: string, job: string): Promise<void> {
-    await this.client.flushOutputs(addr, job, { timeoutMs: FLUSH_CALL_TIMEOUT_MS });
+  flushOutputs(addr: string, job: string): Promise<boolean> {
+    return this.client.flushOutputs(addr, job, { timeoutMs: FLUSH_CALL_TIMEOUT_MS });
   }
 }
 
@@ -110,7 +123,8 @@ export interface WorkerEndpoint {
   stopJob(job: string, endOfStream?: boolean, term?: number): Promise<number>;
   retireTask(job: string, stage: number, index: number, quietMs?: number, timeoutMs?: number, term?: number): Promise<number | false>;
   killPid(pid: number, term?: number): TaskStart | undefined;
-  adopt(term: number): WorkerTask[];
+  adopt(term: number): Adopted;
+  startSource(start: SourceStart): void;
   list(): WorkerTask[];
   handleBatch(batch: Batch): Promise<void>;
   flushOutputs(job: string): Promise<boolean>;
@@ -120,6 +134,7 @@ export interface WorkerEndpoint {
 export interface LeaderEndpoint {
   outputs(notice: OutputsNotice): Promise<void>;
   onTaskDied(death: TaskDeath): Promise<void>;
+  onSourceReport(report: SourceReport): Promise<void>;
 }
 
 /** A call to an address nothing is registered at (a crashed node, in the simulator). */
@@ -182,8 +197,16 @@ export class InProcessTransport implements RainstormTransport {
     if (!this.worker(addr).killPid(pid, term)) throw new Error(`${addr}: pid ${pid} is not an operator process of this worker`);
   }
 
-  async adopt(addr: string, term: number): Promise<WorkerTask[]> {
+  async adopt(addr: string, term: number): Promise<Adopted> {
     return this.worker(addr).adopt(term);
+  }
+
+  async startSource(addr: string, start: SourceStart): Promise<void> {
+    this.worker(addr).startSource(start);
+  }
+
+  async reportSource(leaderAddr: string, report: SourceReport): Promise<void> {
+    await this.leader(leaderAddr).onSourceReport(report);
   }
 
   async listTasks(addr: string): Promise<WorkerTask[]> {
@@ -202,8 +225,8 @@ export class InProcessTransport implements RainstormTransport {
     await this.leader(leaderAddr).outputs(notice);
   }
 
-  async flushOutputs(addr: string, job: string): Promise<void> {
-    await this.worker(addr).flushOutputs(job);
+  async flushOutputs(addr: string, job: string): Promise<boolean> {
+    return this.worker(addr).flushOutputs(job);
   }
 }
 
@@ -222,6 +245,8 @@ export function localFirst(here: InProcessTransport, remote: RainstormTransport)
     retireTask: (addr, job, stage, index, term) => pick(addr).retireTask(addr, job, stage, index, term),
     killTask: (addr, pid, term) => pick(addr).killTask(addr, pid, term),
     adopt: (addr, term) => pick(addr).adopt(addr, term),
+    startSource: (addr, start) => pick(addr).startSource(addr, start),
+    reportSource: (leaderAddr, report) => pick(leaderAddr).reportSource(leaderAddr, report),
     listTasks: (addr) => pick(addr).listTasks(addr),
     sendBatch: (addr, batch, timeoutMs) => remote.sendBatch(addr, batch, timeoutMs),
     reportTaskDied: (leaderAddr, death) => pick(leaderAddr).reportTaskDied(leaderAddr, death),

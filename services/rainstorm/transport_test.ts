@@ -22,7 +22,8 @@ function fakeWorker(calls: string[], has = true): WorkerEndpoint {
     retireTask: async () => (calls.push("retire"), has ? 3 : false),
     killPid: () => (calls.push("kill"), has ? START : undefined),
     list: () => (calls.push("list"), []),
-    adopt: () => (calls.push("adopt"), []),
+    adopt: () => (calls.push("adopt"), { tasks: [], sources: [] }),
+    startSource: () => void calls.push("source"),
     handleBatch: async () => void calls.push("batch"),
     flushOutputs: async () => (calls.push("flush"), true),
   };
@@ -38,11 +39,13 @@ function recorder(calls: string[]): RainstormTransport {
     retireTask: rec("retire"),
     killTask: rec("kill"),
     listTasks: async (addr) => (calls.push(`list ${addr}`), []),
-    adopt: async (addr) => (calls.push(`adopt ${addr}`), []),
+    adopt: async (addr) => (calls.push(`adopt ${addr}`), { tasks: [], sources: [] }),
+    startSource: rec("source"),
+    reportSource: rec("source-report"),
     sendBatch: rec("batch"),
     reportTaskDied: rec("died"),
     sendOutputs: rec("outputs"),
-    flushOutputs: rec("flush"),
+    flushOutputs: async (addr) => (calls.push(`flush ${addr}`), true),
   };
 }
 

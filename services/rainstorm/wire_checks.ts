@@ -7,7 +7,8 @@
 import { Decoder } from "@msgpack/msgpack";
 import { validateRemoteName } from "../hydfs/names.ts";
 import { RequestError } from "./errors.ts";
-import type { OutputsNotice } from "./model.ts";
+import type { OutputsNotice, SourceStart } from "./model.ts";
+import { MAX_RATE_PER_SEC, MAX_RATE_STEPS, MAX_SCHEDULE_MS } from "./rate_schedule.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE, validateOperatorName } from "./plan.ts";
 import type { Batch, Routes, TaskStart } from "./worker.ts";
 
@@ -284,4 +285,39 @@ function jsonStringEnd(s: string, pos: number): number {
 function lineAt(s: string, pos: number): string {
   const end = s.indexOf("\n", pos);
   return s.slice(pos, end < 0 ? s.length : end);
+}
+
+/** Longest src name a source start may carry (HyDFS names are shorter still; hydfsd checks them). */
+const MAX_SOURCE_NAME_CHARS = 4096;
+
+/**
+ * A /worker/source request, checked field by field: a job id, a src name, a line number, a rate
+ * in [0, MAX_RATE_PER_SEC] or a schedule of at most MAX_RATE_STEPS steps (each rate in range, each
+ * duration at most MAX_SCHEDULE_MS), and routes.
+ */
+export function checkSourceStart(raw: unknown): SourceStart {
+  if (!isRecord(raw)) throw new RequestError(`source: expected {job, src, fromLine, inputRate, routes}, got ${describe(raw)}`);
+  const job = checkJobId(raw.job);
+  if (typeof raw.src !== "string" || raw.src === "" || raw.src.length > MAX_SOURCE_NAME_CHARS)
+    throw new RequestError(`src: expected a HyDFS file name of 1 to ${MAX_SOURCE_NAME_CHARS} characters, got ${describe(raw.src)}`);
+  const fromLine = checkIndex(raw.fromLine, "fromLine", Number.MAX_SAFE_INTEGER);
+  const rate = (v: unknown, what: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > MAX_RATE_PER_SEC)
+      throw new RequestError(`${what}: expected a number from 0 to ${MAX_RATE_PER_SEC}, got ${describe(v)}`);
+    return v;
+  };
+  const inputRate = rate(raw.inputRate, "inputRate");
+  let rateSchedule: SourceStart["rateSchedule"];
+  if (raw.rateSchedule !== undefined) {
+    if (!Array.isArray(raw.rateSchedule) || raw.rateSchedule.length > MAX_RATE_STEPS)
+      throw new RequestError(`rateSchedule: expected at most ${MAX_RATE_STEPS} steps, got ${describe(raw.rateSchedule)}`);
+    rateSchedule = raw.rateSchedule.map((step: unknown, i) => {
+      if (!isRecord(step)) throw new RequestError(`rateSchedule[${i}]: expected {ratePerSec, durationMs}, got ${describe(step)}`);
+      const durationMs = step.durationMs;
+      if (typeof durationMs !== "number" || !Number.isFinite(durationMs) || durationMs < 0 || durationMs > MAX_SCHEDULE_MS)
+        throw new RequestError(`rateSchedule[${i}].durationMs: expected a number from 0 to ${MAX_SCHEDULE_MS}, got ${describe(durationMs)}`);
+      return { ratePerSec: rate(step.ratePerSec, `rateSchedule[${i}].ratePerSec`), durationMs };
+    });
+  }
+  return { job, src: raw.src, fromLine, inputRate, ...(rateSchedule ? { rateSchedule } : {}), routes: checkRoutes(raw.routes) };
 }

@@ -32,8 +32,10 @@ import { OutputNotices } from "./outputs.ts";
 import { BatchRouter } from "./router.ts";
 import type { TaskLogStore, TaskOperator, TaskRunner } from "./task.ts";
 import { FLUSH_OUTPUTS_WAIT_MS, HttpTransport, type RainstormTransport } from "./transport.ts";
-import type { Batch, Routes, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
-import { checkIndex, checkJobId, checkTaskStart } from "./wire_checks.ts";
+import type { Adopted, Batch, Routes, SourceStart, TaskDeath, TaskStart, WorkerTask } from "./model.ts";
+import { checkIndex, checkJobId, checkSourceStart, checkTaskStart } from "./wire_checks.ts";
+import { HydfsJobFiles } from "./job_files.ts";
+import { WorkerSources } from "./source_task.ts";
 import { type LeaderJobs, WorkerUpkeep } from "./worker_upkeep.ts";
 
 // The wire shapes live in model.ts; their old home keeps the names for its importers.
@@ -120,6 +122,8 @@ export interface WorkerOptions {
   openDest?: OpenDest;
   /** Told when a leader of a higher term than any before calls this worker (the node's leader seat steps down if it is not that leader). */
   onLeaderTerm?: (term: number) => void;
+  /** A source's input lines. Default: src in HyDFS, through this node's hydfsd. */
+  sourceLines?: (src: string) => Promise<AsyncIterable<string>>;
 }
 
 export class Worker {
@@ -143,6 +147,8 @@ export class Worker {
   private otherHydfs: string[] = [];
   /** The highest leader term that has called this worker: calls of a lower one are refused (fence). */
   private leaderTerm = 0;
+  /** The job sources this worker runs (source_task.ts). */
+  private readonly sources: WorkerSources;
 
   constructor(private readonly opts: WorkerOptions) {
     this.http = new ClusterHttp(opts.cfg.cluster_secret);
@@ -164,6 +170,7 @@ export class Worker {
       log: opts.log,
     });
     this.openDest = opts.openDest ?? hydfsDest(() => this.hydfsBases(), this.http);
+    this.sources = this.makeSources(transport);
     this.logDir = join(opts.cfg.data_dir, "rainstorm", "logs");
     this.files.mkdir(this.logDir);
     this.upkeep = new WorkerUpkeep({
@@ -191,6 +198,7 @@ export class Worker {
   stop(): void {
     this.upkeep.stop();
     this.notices.stop();
+    this.sources.stopAll();
     for (const t of this.tasks.values()) this.stopTask(t);
     this.tasks.clear();
   }
@@ -289,11 +297,6 @@ export class Worker {
     return this.notices.flush(checkJobId(job), FLUSH_OUTPUTS_WAIT_MS);
   }
 
-  /** A new leader took over: send it each task's recent output notices again (a stream reattached to it misses nothing). */
-  resendRecentNotices(): void {
-    this.notices.resendRecent();
-  }
-
   /** HyDFS endpoints: this node's first, then every other live node's. */
   hydfsBases(): string[] {
     const own = `http://${this.opts.cfg.host}:${this.opts.cfg.ports.hydfs}`;
@@ -307,7 +310,10 @@ export class Worker {
 
   setRoutes(job: string, raw: Routes): void {
     this.fence(raw?.term, `routes of job ${job}`);
+    const before = this.router.routesOf(job)?.term ?? 0;
     this.router.setRoutes(job, raw);
+    // A new leader has taken the job over (its routes come once it has the job): it gets the recent notices again.
+    if (before > 0 && (this.router.routesOf(job)?.term ?? 0) > before) this.notices.resendRecent(job);
   }
 
   /**
@@ -330,10 +336,39 @@ export class Worker {
     return this.leaderTerm;
   }
 
-  /** A new leader takes over: its term is fenced in, and it learns which tasks run here. */
-  adopt(term: number): WorkerTask[] {
+  /** A new leader takes over: its term is fenced in, and it learns which tasks and sources run here. */
+  adopt(term: number): Adopted {
     this.fence(term, "adopt");
-    return this.list();
+    return { tasks: this.list(), sources: this.sources.list() };
+  }
+
+  /** This worker's job sources: src from HyDFS, stage-0 batches through the router, reports to the leader of the moment. */
+  private makeSources(transport: RainstormTransport): WorkerSources {
+    const { cfg } = this.opts;
+    const files = new HydfsJobFiles(`http://${cfg.host}:${cfg.ports.hydfs}`, this.http, cfg.hydfs.request_timeout_ms);
+    return new WorkerSources({
+      clock: this.clock,
+      log: this.opts.log,
+      batchSize: cfg.rainstorm.batch_size,
+      window: cfg.rainstorm.window,
+      selfAddr: `${cfg.host}:${cfg.ports.rainstorm}`,
+      lines: this.opts.sourceLines ?? ((src) => files.lines(src)),
+      send: (batch) => this.router.sendWithRetry(batch.job, batch),
+      stage0Tasks: (job) => this.router.routesOf(job)?.stages[0]?.length ?? 1,
+      report: (r) => {
+        const leader = this.opts.leaderAddr?.();
+        return leader ? transport.reportSource(leader, r) : Promise.reject(new Error("no leader elected right now"));
+      },
+    });
+  }
+
+  /** Run a job's source here (a restart or a takeover resumes it after `fromLine`); checked and fenced like a task start. */
+  startSource(raw: SourceStart): void {
+    const start = checkSourceStart(raw);
+    this.fence(start.routes.term, `start of the source of job ${start.job}`);
+    this.router.jobStarted(start.job);
+    this.router.setRoutes(start.job, start.routes);
+    this.sources.start(start);
   }
 
   private stopTask(t: TaskRunner): void {
@@ -353,6 +388,7 @@ export class Worker {
   async stopJob(job: string, endOfStream = false, term?: number): Promise<number> {
     checkJobId(job);
     this.fence(term, `stop of job ${job}`);
+    this.sources.stop(job);
     this.router.jobStopped(job);
     const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
     for (const [k] of mine) this.tasks.delete(k);

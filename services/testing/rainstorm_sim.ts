@@ -14,7 +14,7 @@ import { makeLogger } from "../shared/log.ts";
 import type { WatchedMember } from "../member/watch.ts";
 import { type Rng, seededRng } from "../shared/rng.ts";
 import type { Clock } from "../rainstorm/clock.ts";
-import { encodeRecord } from "../rainstorm/exactly_once.ts";
+import { encodeRecord, taskLogClientId } from "../rainstorm/exactly_once.ts";
 import type { DestStore } from "../rainstorm/dest_writer.ts";
 import type { FileWriter, JobFiles } from "../rainstorm/job_files.ts";
 import { type JobEvent, Leader } from "../rainstorm/leader.ts";
@@ -137,15 +137,14 @@ export class MemoryStore implements JobFiles {
   }
 
   /** A task's exactly-once log, as TaskLog keeps it in HyDFS. */
-  taskLog(name: string, incarnation: string): TaskLogStore {
-    const w = this.writer(name, `task-${incarnation}`);
+  taskLog(name: string, _incarnation: string): TaskLogStore {
     return {
       load: async () => {
         await this.clock.sleep(STORE_MS);
         if (!this.files.has(name)) this.files.set(name, "");
         return this.files.get(name)!;
       },
-      append: (record) => w.write("append", encodeRecord(record)),
+      append: (record, recordNo) => this.write(name, taskLogClientId(name), recordNo, "append", encodeRecord(record)),
     };
   }
 }
@@ -255,7 +254,7 @@ export class RainstormSim {
     this.delayMs = opts.delayMs ?? [1, 3];
     this.store = new MemoryStore(this.clock);
     const n = opts.nodes ?? 5;
-    const log = makeLogger("rainstorm-sim", "silent");
+    const log = makeLogger("rainstorm-sim", (process.env.RAINSTORM_SIM_LOG as "info" | undefined) ?? "silent");
     const leaderAddr = `10.0.0.1:${RAINSTORM_PORT}`;
     for (let index = 1; index <= n; index++) {
       const addr = `10.0.0.${index}:${RAINSTORM_PORT}`;
@@ -274,6 +273,7 @@ export class RainstormSim {
         taskLog: (name, incarnation) => this.store.taskLog(name, incarnation),
         openDest: (name, clientId) => this.store.dest(name, clientId),
         leaderAddr: () => leaderAddr,
+        sourceLines: (src) => this.store.lines(src),
         localLogs: { mkdir: () => {}, append: () => {} },
         onTaskDied: (death) => void reportDeath(transport, leaderAddr, death, (ms) => this.clock.sleep(ms)),
       });
@@ -339,6 +339,8 @@ export class RainstormSim {
       killTask: (to, pid, term) => call(to, () => p.killTask(to, pid, term)),
       listTasks: (to) => call(to, () => p.listTasks(to), LIST_CALL_TIMEOUT_MS),
       adopt: (to, term) => call(to, () => p.adopt(to, term), LIST_CALL_TIMEOUT_MS),
+      startSource: (to, start) => call(to, () => p.startSource(to, structuredClone(start))),
+      reportSource: (to, report) => call(to, () => p.reportSource(to, report), REPORT_CALL_TIMEOUT_MS, true),
       // A batch travels as bytes: the receiver gets its own copy.
       sendBatch: (to, batch, timeoutMs) => call(to, () => p.sendBatch(to, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),
