@@ -178,8 +178,7 @@ export class MemberWatch {
       else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports, incarnation });
       else if (ev.kind === "refuted") {
         // The state stays (alive); only the incarnation rose, above.
-      }
-      else if (known) known.state = ev.kind as MemberState;
+      } else if (known) known.state = ev.kind as MemberState;
       else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports, incarnation });
     } else if (ev.event === "renewed") {
       // This node rejoined under a new id: not current until memberd says so again; the

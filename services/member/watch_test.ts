@@ -157,7 +157,13 @@ describe("MemberWatch readiness", () => {
     cleanup.push(m.stop);
     let clock = 1000;
     let updates = 0;
-    const w = new MemberWatch({ baseUrl: m.base, log: makeLogger("watch-test", "silent"), http: new ClusterHttp(""), onChange: () => {}, nowMs: () => clock++ });
+    const w = new MemberWatch({
+      baseUrl: m.base,
+      log: makeLogger("watch-test", "silent"),
+      http: new ClusterHttp(""),
+      onChange: () => {},
+      nowMs: () => clock++,
+    });
     cleanup.push(() => w.stop());
     const off = w.listen(() => updates++);
     w.start();

@@ -114,7 +114,8 @@ function dashboardHub(cfg: NodeConfig, http: ClusterHttp, seat: LeaderSeat, watc
       .map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state, incarnation: m.incarnation }))
       .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   // A ring member's hydfsd at the port its memberd advertises (this node's port while the watch does not list it).
-  const hydfsBase = (id: string, host: string) => `http://${host}:${watch()?.all().find((m) => m.id === id)?.ports?.hydfs ?? cfg.ports.hydfs}`;
+  const hydfsPort = (id: string) => (watch()?.all() ?? []).find((m) => m.id === id)?.ports?.hydfs;
+  const hydfsBase = (id: string, host: string) => `http://${host}:${hydfsPort(id) ?? cfg.ports.hydfs}`;
   return new DashboardHub({
     node: cfg.host,
     get leader() {

@@ -131,8 +131,7 @@ function renderCluster(): void {
       `<tr class="${esc(m.state)}"><td>${esc(m.id)}</td><td>${esc(m.host)}</td><td class="state">${esc(m.state)}</td><td>${esc(m.incarnation ?? "-")}</td>` +
       `<td>${m.last_heard === undefined ? "-" : ago(m.last_heard)}</td><td>${suspicion(m)}</td></tr>`,
   );
-  $("members").innerHTML =
-    `<tr><th>member</th><th>host</th><th>state</th><th>incarnation</th><th>last heard</th><th>suspicion</th></tr>${rows.join("")}`;
+  $("members").innerHTML = `<tr><th>member</th><th>host</th><th>state</th><th>incarnation</th><th>last heard</th><th>suspicion</th></tr>${rows.join("")}`;
   $("member-count").textContent = `${members.filter((m) => m.state === "alive").length} alive of ${members.length}`;
   $("protocol").textContent = protocol
     ? `protocol ${protocol.protocol}, suspicion ${protocol.suspicion}${protocol.suspicion === "enabled" ? ` (${protocol.suspicion_time})` : ""}, config v${protocol.version}`
@@ -140,7 +139,10 @@ function renderCluster(): void {
   const lines = (timeline ?? [])
     .slice(-TIMELINE_SHOWN)
     .reverse()
-    .map((e) => `<li class="${esc(e.kind)}">${esc(timeOf(e.at))} <b>${esc(e.host)}</b> <span class="state">${esc(e.kind)}</span>${e.incarnation === undefined ? "" : ` (incarnation ${e.incarnation})`}</li>`);
+    .map(
+      (e) =>
+        `<li class="${esc(e.kind)}">${esc(timeOf(e.at))} <b>${esc(e.host)}</b> <span class="state">${esc(e.kind)}</span>${e.incarnation === undefined ? "" : ` (incarnation ${e.incarnation})`}</li>`,
+    );
   $("timeline").innerHTML = lines.join("") || "<li>no membership changes since this daemon started</li>";
 }
 

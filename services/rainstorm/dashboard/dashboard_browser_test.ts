@@ -130,7 +130,9 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
       };
     })()`);
     const bytes = m.page + m.other + m.data;
-    console.log(`dashboard first screen: ${bytes} bytes (page ${m.page}, scripts and favicon ${m.other}, snapshot ${m.data}), drawn ${m.ms.toFixed(0)} ms after navigation`);
+    console.log(
+      `dashboard first screen: ${bytes} bytes (page ${m.page}, scripts and favicon ${m.other}, snapshot ${m.data}), drawn ${m.ms.toFixed(0)} ms after navigation`,
+    );
     expect(m.scripts).toEqual(["/dashboard/app.ts", "/dashboard/draw.ts", "/dashboard/signer.ts"]);
     expect(bytes).toBeLessThan(FIRST_SCREEN_BYTES_MAX);
     expect(m.ms).toBeLessThan(scaled(FIRST_SCREEN_MS_MAX));

@@ -26,7 +26,8 @@ export async function askMemberd(http: ClusterHttp, base: string): Promise<Membe
 }
 
 /** One client per hydfsd asked: one attempt, a short deadline (a survey never waits on a dead node). */
-const clientAt = (http: ClusterHttp, base: string): HydfsClient => new HydfsClient({ http, bases: () => [base], rules: ONE_ATTEMPT, callTimeoutMs: SOURCE_TIMEOUT_MS });
+const clientAt = (http: ClusterHttp, base: string): HydfsClient =>
+  new HydfsClient({ http, bases: () => [base], rules: ONE_ATTEMPT, callTimeoutMs: SOURCE_TIMEOUT_MS });
 
 /**
  * The ring as this node's hydfsd has it, and every ring node's liststore merged into the file

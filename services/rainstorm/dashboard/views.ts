@@ -58,7 +58,13 @@ export interface HydfsView {
 
 /** The timeline as the page shows it: the watch's changes with each member's host. */
 export function timelineOf(changes: MemberChange[]): TimelineEntry[] {
-  return changes.map((c) => ({ at: c.atMs, id: c.id, host: memberHost(c.id), kind: c.kind, ...(c.incarnation === undefined ? {} : { incarnation: c.incarnation }) }));
+  return changes.map((c) => ({
+    at: c.atMs,
+    id: c.id,
+    host: memberHost(c.id),
+    kind: c.kind,
+    ...(c.incarnation === undefined ? {} : { incarnation: c.incarnation }),
+  }));
 }
 
 /**

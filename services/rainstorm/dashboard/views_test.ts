@@ -15,7 +15,12 @@ describe("withDetails", () => {
   const row = (id: string, state: string): MemberRow => ({ id, host: id.split(":")[0]!, state, incarnation: 1 });
   const table: [name: string, rows: MemberRow[], heard: Record<string, number | null> | undefined, want: MemberRow[]][] = [
     ["no details: the rows as given", [row(A, "alive")], undefined, [row(A, "alive")]],
-    ["last heard where memberd heard it; null (this node) adds nothing", [row(A, "alive"), row(B, "alive")], { [A]: null, [B]: 50 }, [row(A, "alive"), { ...row(B, "alive"), last_heard: 50 }]],
+    [
+      "last heard where memberd heard it; null (this node) adds nothing",
+      [row(A, "alive"), row(B, "alive")],
+      { [A]: null, [B]: 50 },
+      [row(A, "alive"), { ...row(B, "alive"), last_heard: 50 }],
+    ],
     ["a suspect: since its latest suspicion", [row(B, "suspect")], {}, [{ ...row(B, "suspect"), suspect_since: 300 }]],
     ["a suspect the timeline has no suspicion of: no since", [row(A, "suspect")], {}, [row(A, "suspect")]],
     ["alive again: no since, though suspected before", [row(B, "alive")], {}, [row(B, "alive")]],
@@ -26,7 +31,12 @@ describe("withDetails", () => {
 });
 
 test("timelineOf names each member's host and keeps the incarnation when memberd gave one", () => {
-  expect(timelineOf([{ atMs: 5, id: A, kind: "joined", incarnation: 0 }, { atMs: 6, id: B, kind: "failed" }])).toEqual([
+  expect(
+    timelineOf([
+      { atMs: 5, id: A, kind: "joined", incarnation: 0 },
+      { atMs: 6, id: B, kind: "failed" },
+    ]),
+  ).toEqual([
     { at: 5, id: A, host: "127.0.0.1", kind: "joined", incarnation: 0 },
     { at: 6, id: B, host: "127.0.0.2", kind: "failed" },
   ]);
@@ -64,7 +74,16 @@ describe("mergeStores", () => {
     });
   });
   test("beyond the bound: the first names only, and the total", () => {
-    const got = mergeStores([store("h", [["c", 1, 1], ["a", 1, 1], ["b", 1, 1]])], 2);
+    const got = mergeStores(
+      [
+        store("h", [
+          ["c", 1, 1],
+          ["a", 1, 1],
+          ["b", 1, 1],
+        ]),
+      ],
+      2,
+    );
     expect([got.files.map((f) => f.name), got.files_total]).toEqual([["a", "b"], 3]);
   });
 });
