@@ -7,6 +7,9 @@
  */
 import { esc, ringSvg, SPARK_SAMPLES, sparkline } from "./draw.ts";
 import { authorization, httpKey } from "./signer.ts";
+// Types only: erased when transpiled, so the browser loads neither module.
+import type { JobSummary, ListedTask } from "../model.ts";
+import type { HydfsView, MemberRow, TimelineEntry } from "./views.ts";
 
 // The few DOM names this script uses, declared here (module-scoped, erased by the transpiler):
 // the project's tsconfig has no DOM lib, whose globals would clash with Bun's.
@@ -40,49 +43,15 @@ let here = { node: "", leader: "", term: 0 };
 /** The node's clock minus this browser's (from the snapshot and heartbeats): "ago" figures use the node's clock. */
 let clockOffsetMs = 0;
 
-interface Member {
-  id: string;
-  host: string;
-  state: string;
-  incarnation?: number;
-  last_heard?: number;
-  suspect_since?: number;
-}
-interface TimelineEntry {
-  at: number;
-  host: string;
-  kind: string;
-  incarnation?: number;
-}
+type Member = MemberRow;
 interface Cluster {
   members: Member[];
   timeline?: TimelineEntry[];
   protocol?: Record<string, unknown>;
 }
-interface Job {
-  job: string;
-  status: string;
-  stages: string[];
-  tuples_read: number;
-  tuples_out: number;
-  tuples_per_s: number;
-}
-interface Task {
-  job: string;
-  stage: number;
-  task: number;
-  node: string;
-  pid: number;
-  rate: number | null;
-  restarts: number;
-  last_restart_reason?: string;
-}
-interface Hydfs {
-  ring: { host: string; token: string }[];
-  files: { name: string; token: string; size: number; ops: number; replicas: string[] }[];
-  files_total: number;
-  error?: string;
-}
+type Job = JobSummary;
+type Task = ListedTask;
+type Hydfs = HydfsView;
 
 /** What the page last received, redrawn from when only the time or the leader changed. */
 let cluster: Cluster = { members: [] };
