@@ -242,4 +242,32 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     await waitFor(async () => (await page.$$("#ring circle.node")).length === NODES - 1, scaled(20_000), "the ring without the killed node");
     await page.screenshot({ path: join(shots, "5-node-failed.png"), fullPage: true });
   });
+
+  test("the leader SIGKILLed: another node's page names the new leader and its term, without a reload", async () => {
+    const context = await browser!.newContext();
+    await context.addInitScript({ content: `sessionStorage.setItem("rainstorm-secret", ${JSON.stringify(SECRET)});` });
+    const second = await context.newPage();
+    await second.goto(`http://${c.host(2)}:15000/`);
+    const title = () => second.textContent("#node");
+    await waitFor(
+      async () => (await title())?.startsWith(`node ${c.host(2)}, leader ${c.host(1)} (term `) ?? false,
+      scaled(10_000),
+      "node 2's page naming node 1",
+    );
+    const termOf = (text: string | null) => Number(/\(term (\d+)\)/.exec(text ?? "")?.[1] ?? 0);
+    const before = termOf(await title());
+    const origin = await second.evaluate(() => performance.timeOrigin);
+    c.kill(1);
+    await waitFor(
+      async () => {
+        const text = await title();
+        return !text?.includes(`leader ${c.host(1)} `) && termOf(text) > before;
+      },
+      scaled(30_000),
+      "a new leader and a higher term on node 2's page",
+    );
+    expect(await second.evaluate(() => performance.timeOrigin)).toBe(origin);
+    await second.screenshot({ path: join(shots, "6-new-leader.png"), fullPage: true });
+    await context.close();
+  });
 });
