@@ -115,7 +115,7 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     const cold = await context.newPage();
     await cold.goto(`http://${c.host(1)}:15000/`);
     await cold.waitForFunction("performance.getEntriesByName('rainstorm-first-screen').length > 0", undefined, { timeout: scaled(10_000) });
-    // The page and everything it loaded (scripts; the browser's favicon request) as transferred, headers included, and the
+    // The page and everything it loaded (its scripts) as transferred, headers included, and the
     // stream's snapshot (the data the first screen shows; the stream itself stays open, so it is counted by the page).
     const m: { page: number; other: number; scripts: string[]; data: number; ms: number } = await cold.evaluate(`(() => {
       const nav = performance.getEntriesByType("navigation")[0];
@@ -131,7 +131,7 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     })()`);
     const bytes = m.page + m.other + m.data;
     console.log(
-      `dashboard first screen: ${bytes} bytes (page ${m.page}, scripts and favicon ${m.other}, snapshot ${m.data}), drawn ${m.ms.toFixed(0)} ms after navigation`,
+      `dashboard first screen: ${bytes} bytes (page ${m.page}, scripts ${m.other}, snapshot ${m.data}), drawn ${m.ms.toFixed(0)} ms after navigation`,
     );
     expect(m.scripts).toEqual(["/dashboard/app.ts", "/dashboard/draw.ts", "/dashboard/signer.ts"]);
     expect(bytes).toBeLessThan(FIRST_SCREEN_BYTES_MAX);
