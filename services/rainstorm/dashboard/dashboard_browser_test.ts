@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { LocalCluster, tempPath, waitFor } from "../../testing/cluster.ts";
 import { readLines } from "../../shared/lines.ts";
 import { HydfsTestClient } from "../../testing/hydfs_client.ts";
@@ -57,6 +57,15 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
   let page: Page;
   /** The job the job test ran (done by the time the next test runs). */
   let job = "";
+
+  /** Node k's page in a fresh browser context (no cache) whose tab already holds the secret, as after a login. */
+  async function signedInPage(k: number): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser!.newContext();
+    await context.addInitScript({ content: `sessionStorage.setItem("rainstorm-secret", ${JSON.stringify(SECRET)});` });
+    const fresh = await context.newPage();
+    await fresh.goto(`http://${c.host(k)}:15000/`);
+    return { context, page: fresh };
+  }
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
@@ -109,11 +118,7 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
   });
 
   test("the first screen of a cold load transfers < 200 KB and is drawn within a second", async () => {
-    // A fresh context (no cache) whose tab already holds the secret, as after the login above.
-    const context = await browser!.newContext();
-    await context.addInitScript({ content: `sessionStorage.setItem("rainstorm-secret", ${JSON.stringify(SECRET)});` });
-    const cold = await context.newPage();
-    await cold.goto(`http://${c.host(1)}:15000/`);
+    const { context, page: cold } = await signedInPage(1);
     await cold.waitForFunction("performance.getEntriesByName('rainstorm-first-screen').length > 0", undefined, { timeout: scaled(10_000) });
     // The page and everything it loaded (its scripts) as transferred, headers included, and the
     // stream's snapshot (the data the first screen shows; the stream itself stays open, so it is counted by the page).
@@ -244,10 +249,7 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
   });
 
   test("the leader SIGKILLed: another node's page names the new leader and its term, without a reload", async () => {
-    const context = await browser!.newContext();
-    await context.addInitScript({ content: `sessionStorage.setItem("rainstorm-secret", ${JSON.stringify(SECRET)});` });
-    const second = await context.newPage();
-    await second.goto(`http://${c.host(2)}:15000/`);
+    const { context, page: second } = await signedInPage(2);
     const title = () => second.textContent("#node");
     await waitFor(
       async () => (await title())?.startsWith(`node ${c.host(2)}, leader ${c.host(1)} (term `) ?? false,
