@@ -43,19 +43,14 @@ let here = { node: "", leader: "", term: 0 };
 /** The node's clock minus this browser's (from the snapshot and heartbeats): "ago" figures use the node's clock. */
 let clockOffsetMs = 0;
 
-type Member = MemberRow;
 interface Cluster {
-  members: Member[];
+  members: MemberRow[];
   timeline?: TimelineEntry[];
   protocol?: Record<string, unknown>;
 }
-type Job = JobSummary;
-type Task = ListedTask;
-type Hydfs = HydfsView;
-
 /** What the page last received, redrawn from when only the time or the leader changed. */
 let cluster: Cluster = { members: [] };
-let jobsView: { jobs: Job[]; tasks: Task[]; error?: string } = { jobs: [], tasks: [] };
+let jobsView: { jobs: JobSummary[]; tasks: ListedTask[]; error?: string } = { jobs: [], tasks: [] };
 /** Each task's last SPARK_SAMPLES input rates, by job/stage/task. */
 const rates = new Map<string, number[]>();
 
@@ -87,7 +82,7 @@ function ago(atMs: number): string {
 
 const timeOf = (atMs: number) => new Date(atMs).toLocaleTimeString();
 
-function suspicion(m: Member): string {
+function suspicion(m: MemberRow): string {
   if (m.state !== "suspect") return "";
   const t = cluster.protocol?.suspicion_time;
   return `suspected ${m.suspect_since === undefined ? "" : ago(m.suspect_since)}${t ? `; failed after ${esc(t)} unless refuted` : ""}`;
@@ -120,7 +115,7 @@ function renderLeader(): void {
 }
 
 /** Keep each running task's last SPARK_SAMPLES rates (tasks gone are forgotten). */
-function sampleRates(tasks: Task[]): void {
+function sampleRates(tasks: ListedTask[]): void {
   const live = new Set<string>();
   for (const t of tasks) {
     const key = `${t.job}/${t.stage}/${t.task}`;
@@ -134,7 +129,7 @@ function sampleRates(tasks: Task[]): void {
   for (const key of rates.keys()) if (!live.has(key)) rates.delete(key);
 }
 
-function taskRow(t: Task, leads: boolean): string {
+function taskRow(t: ListedTask, leads: boolean): string {
   // The reason can carry the tail of the operator's stderr: the first line in the table, all of it on hover.
   const why = t.last_restart_reason ?? "";
   const reason = why ? `<span title="${esc(why)}">${esc(why.length > REASON_SHOWN ? `${why.slice(0, REASON_SHOWN)}…` : why)}</span>` : "";
@@ -164,7 +159,7 @@ function renderJobs(): void {
   $("jobs").innerHTML = (error ? `<p class="bad">${esc(error)}</p>` : "") + note + (parts.join("") || "<p>no jobs</p>");
 }
 
-function renderHydfs(h: Hydfs): void {
+function renderHydfs(h: HydfsView): void {
   $("ring").innerHTML = ringSvg(h.ring, h.files);
   const rows = h.files.map((f) => `<tr><td>${esc(f.name)}</td><td>${f.size}</td><td>${f.ops}</td><td>${esc(f.replicas.join(", "))}</td></tr>`);
   const more = h.files_total > h.files.length ? `<p>the first ${h.files.length} of ${h.files_total} files</p>` : "";
