@@ -42,6 +42,17 @@ const RUN_DEADLINE_MS = 60 * 60_000;
 
 const addr = (c: LocalCluster, k: number) => `${c.host(k)}:${RAINSTORM_PORT}`;
 
+/** How submitAndKill went: when the leader was killed and how many outputs had streamed by then. */
+interface KillOutcome {
+  job?: string;
+  /** performance.now() at the kill; 0 when the job ended first. */
+  killedAtMs: number;
+  /** Outputs streamed up to the kill (events already buffered then are not counted). */
+  streamed: number;
+  /** The job's final event, or "stream closed", when it ended before the kill point. */
+  endedBeforeKill?: string;
+}
+
 class FailoverBench {
   private readonly client: RainstormClient;
   private readonly hydfs: HydfsTestClient;
@@ -81,41 +92,20 @@ class FailoverBench {
   async run(i: number, seed: number): Promise<FailoverRun> {
     const killAt = killPoint(seed, this.expectedOutputs);
     const leader = await this.settledLeader();
-    const rate = pacedRate(this.lines);
     const run: FailoverRun = { run: i, seed, killAtOutputs: killAt, killedNode: leader, exact: false };
     const dest = `fo-out-${i}.txt`;
-    let killedAtMs = 0;
-    let streamed = 0;
-    const stream = await this.client.submitJob(addr(this.c, leader), app1Args("fo-input.csv", dest, rate, true), {
-      totalMs: STEP_TIMEOUT_MS,
-    });
-    run.job = stream.jobId ?? undefined;
-    // The kill comes from inside the event loop, at the exact output count; the stream then breaks.
-    const streaming = (async (): Promise<JobEvent | undefined> => {
-      for await (const ev of stream.events) {
-        if (ev.event === "output") streamed += ev.lines.length;
-        if (killedAtMs === 0 && streamed >= killAt) {
-          killedAtMs = performance.now();
-          this.c.kill(leader);
-        }
-        if (isFinalEvent(ev)) return ev;
-      }
-      return undefined;
-    })().catch(() => undefined);
-    let endedBeforeKill: string | undefined;
-    void streaming.then((ev) => {
-      if (killedAtMs === 0) endedBeforeKill = ev?.event ?? "stream closed";
-    });
-    await waitFor(() => killedAtMs > 0 || endedBeforeKill !== undefined, STEP_TIMEOUT_MS, `${killAt} outputs`, 5);
-    if (endedBeforeKill !== undefined) {
-      run.problem = `the job ended (${endedBeforeKill}) after ${streamed} outputs, before the kill point ${killAt}`;
+    const rate = pacedRate(this.lines);
+    const kill = await this.submitAndKill(leader, killAt, app1Args("fo-input.csv", dest, rate, true));
+    run.job = kill.job;
+    run.streamedAtKill = kill.streamed;
+    if (kill.endedBeforeKill !== undefined) {
+      run.problem = `the job ended (${kill.endedBeforeKill}) after ${kill.streamed} outputs, before the kill point ${killAt}`;
       return run;
     }
-    run.streamedAtKill = streamed;
-    run.restMs = restOfSchedule(streamed, this.expectedOutputs, this.lines, rate);
-    this.log(`run ${i} (seed ${seed}): killed node ${leader} (the leader) after ${streamed} of ${this.expectedOutputs} outputs`);
+    run.restMs = restOfSchedule(kill.streamed, this.expectedOutputs, this.lines, rate);
+    this.log(`run ${i} (seed ${seed}): killed node ${leader} (the leader) after ${kill.streamed} of ${this.expectedOutputs} outputs`);
     const survivors = this.c.nodeNumbers.filter((k) => k !== leader);
-    const since = (t: number) => Math.round(t - killedAtMs);
+    const since = (t: number) => Math.round(t - kill.killedAtMs);
     const [takeover, accepted, resumed] = await Promise.allSettled([
       this.takeover(survivors),
       this.acceptedAgain(i, survivors, leader),
@@ -131,28 +121,68 @@ class FailoverBench {
     if (resumed.status === "fulfilled") run.resumedMs = since(resumed.value);
     else problems.push(`output resumed: ${(resumed.reason as Error).message}`);
     if (run.newLeader !== undefined && run.job) {
+      const [source, final] = await Promise.allSettled([this.sourceResumed(run.newLeader, run.job), this.followToEnd(run.newLeader, run.job)]);
+      if (source.status === "fulfilled") run.sourceMs = since(source.value);
+      else problems.push(`source resumed: ${(source.reason as Error).message}`);
       try {
-        const final = await this.followToEnd(run.newLeader, run.job);
-        run.doneMs = since(final.atMs);
-        if (final.ev.event !== "done") problems.push(`the job ended ${final.ev.event}`);
-        const stored = (await this.hydfs.getTextWhenServed(run.newLeader, dest)).split("\n").filter(Boolean);
-        const violations = countViolations(stored, stored, this.reference);
-        run.exact = violations.length === 0;
-        if (!run.exact) {
-          run.violations = violations;
-          this.inexactDests.set(i, stored);
-          problems.push(`dest is not exact: ${violations.slice(0, 3).join("; ")}`);
-        }
+        if (final.status === "rejected") throw final.reason;
+        run.doneMs = since(final.value.atMs);
+        if (final.value.ev.event !== "done") problems.push(`the job ended ${final.value.ev.event}`);
+        problems.push(...(await this.checkDest(run, run.newLeader, dest)));
       } catch (err) {
         problems.push(`done: ${(err as Error).message}`);
       }
     }
     if (accepted.status === "fulfilled") {
-      const tiny = await accepted.value.ended;
+      const tiny = await Promise.race([accepted.value.ended, Bun.sleep(STEP_TIMEOUT_MS).then(() => undefined)]);
       if (tiny?.event !== "done") problems.push(`the job accepted again ended ${tiny?.event ?? "without a final event"}`);
     }
     if (problems.length > 0) run.problem = problems.join("; ");
     return run;
+  }
+
+  /**
+   * Submit `args` to `leader` and SIGKILL its node once `killAt` outputs have streamed: the kill
+   * comes from inside the event loop, at that exact count (the stream then breaks). Unless the
+   * job ended first (endedBeforeKill: its final event, or "stream closed").
+   */
+  private async submitAndKill(
+    leader: number,
+    killAt: number,
+    args: string[],
+  ): Promise<KillOutcome> {
+    const stream = await this.client.submitJob(addr(this.c, leader), args, { totalMs: STEP_TIMEOUT_MS });
+    const out: KillOutcome = { job: stream.jobId ?? undefined, killedAtMs: 0, streamed: 0 };
+    let streamed = 0;
+    void (async (): Promise<JobEvent | undefined> => {
+      for await (const ev of stream.events) {
+        if (ev.event === "output") streamed += ev.lines.length;
+        if (out.killedAtMs === 0) out.streamed = streamed;
+        if (out.killedAtMs === 0 && streamed >= killAt) {
+          out.killedAtMs = performance.now();
+          this.c.kill(leader);
+        }
+        if (isFinalEvent(ev)) return ev;
+      }
+      return undefined;
+    })()
+      .catch(() => undefined)
+      .then((ev) => {
+        if (out.killedAtMs === 0) out.endedBeforeKill = ev?.event ?? "stream closed";
+      });
+    await waitFor(() => out.killedAtMs > 0 || out.endedBeforeKill !== undefined, STEP_TIMEOUT_MS, `${killAt} outputs`, 5);
+    return out;
+  }
+
+  /** Whether dest (read through node k) is exactly the reference counts: sets run.exact, returns the problems. */
+  private async checkDest(run: FailoverRun, k: number, dest: string): Promise<string[]> {
+    const stored = (await this.hydfs.getTextWhenServed(k, dest)).split("\n").filter(Boolean);
+    const violations = countViolations(stored, stored, this.reference);
+    run.exact = violations.length === 0;
+    if (run.exact) return [];
+    run.violations = violations;
+    this.inexactDests.set(run.run, stored);
+    return [`dest is not exact: ${violations.slice(0, 3).join("; ")}`];
   }
 
   /** Lines of dest, read through the first survivor that answers. */
@@ -225,6 +255,26 @@ class FailoverBench {
     ))!;
   }
 
+  /**
+   * When the new leader's source reads the input again: its GET /jobs tuples_read for `job` grows
+   * past the first value it shows (the acknowledged position it resumes after).
+   */
+  private async sourceResumed(k: number, job: string): Promise<number> {
+    let first: number | undefined;
+    return (await waitFor(
+      async () => {
+        const jobs = await this.client.jobs(addr(this.c, k), { timeoutMs: CALL_MS });
+        const read = jobs.find((j) => j.job === job)?.tuples_read;
+        if (read === undefined) return undefined;
+        first ??= read;
+        return read > first ? performance.now() : undefined;
+      },
+      STEP_TIMEOUT_MS,
+      `the source of ${job} to read again on node ${k}`,
+      PROBE_MS,
+    ))!;
+  }
+
   /** Watch `job` on node k (its new leader) until its final event. */
   private async followToEnd(k: number, job: string): Promise<{ ev: JobEvent; atMs: number }> {
     return (await waitFor(
@@ -276,7 +326,7 @@ async function main(): Promise<number> {
         run = { run: i, seed, killAtOutputs: killPoint(seed, ref.app1), killedNode: 0, exact: false, problem: (err as Error).message };
       }
       runs.push(run);
-      const line = `run ${i} (seed ${seed}): accepted ${run.acceptedMs} ms, takeover ${run.takeoverMs} ms, resumed ${run.resumedMs} ms, done ${run.doneMs} ms, exact ${run.exact}`;
+      const line = `run ${i} (seed ${seed}): accepted ${run.acceptedMs} ms, takeover ${run.takeoverMs} ms, resumed ${run.resumedMs} ms, source ${run.sourceMs} ms, done ${run.doneMs} ms, exact ${run.exact}`;
       h.log(run.problem ? `${line}; FAILED: ${run.problem}; replay with --seed ${seed} --runs 1 --lines ${opts.lines}` : line);
       // The killed node comes back (younger: the leadership stays moved) before the next run.
       await c.up(NODES);

@@ -24,6 +24,8 @@ export interface FailoverRun {
   takeoverMs?: number;
   /** Kill -> dest (HyDFS) holds more lines than right after the kill. */
   resumedMs?: number;
+  /** Kill -> the new leader's source reads the input again (its GET /jobs tuples_read grows). */
+  sourceMs?: number;
   /** Kill -> the job's done event. */
   doneMs?: number;
   /**
@@ -64,6 +66,7 @@ export const MEASURES = [
   { key: "acceptedMs", label: "leader kill → a job accepted again (through another node)" },
   { key: "takeoverMs", label: "leader kill → a new leader leads (GET /leader self)" },
   { key: "resumedMs", label: "leader kill → output resumed (dest grows)" },
+  { key: "sourceMs", label: "leader kill → the source reads the input again" },
   { key: "doneMs", label: "leader kill → job done" },
   { key: "delayMs", label: "job delayed by the failover (done − the input's remaining schedule)" },
 ] as const satisfies readonly { key: keyof FailoverRun | "delayMs"; label: string }[];
@@ -131,6 +134,7 @@ export function report(r: FailoverResult): string {
     "- accepted again: a 1-stage job submitted to the leader a surviving non-leader node names (GET /leader), until one answers 200;",
     "- a new leader leads: a surviving node's own GET /leader says `self: true`;",
     "- output resumed: dest (HyDFS, read through a survivor) holds more lines than right after the kill;",
+    "- the source reads again: the new leader's GET /jobs `tuples_read` of the job grows past the first value it shows;",
     "- done: the job's `done` event, watched on the new leader; delayed: done less the time the paced source still needed for the " +
       "input not yet sent at the kill (outputs are spread evenly over the input).",
     ...(failures.length > 0 ? ["", "Failed runs:", "", ...failures.map((f) => `- ${f}`)] : []),

@@ -67,6 +67,7 @@ test("report: each measure's median, p90, min and max over the runs that have it
   expect(md).toContain("| leader kill → a job accepted again (through another node) | 3/3 | 2.00 s | 3.00 s | 1.00 s | 3.00 s |");
   expect(md).toContain("| leader kill → a new leader leads (GET /leader self) | 3/3 | 1.90 s | 2.90 s | 0.90 s | 2.90 s |");
   expect(md).toContain("| leader kill → output resumed (dest grows) | 2/3 | 1.20 s | 3.20 s | 1.20 s | 3.20 s |");
+  expect(md).toContain("| leader kill → the source reads the input again | 0/3 | n/a | n/a | n/a | n/a |");
   expect(md).toContain("| leader kill → job done | 2/3 | 8.00 s | 9.00 s | 8.00 s | 9.00 s |");
   expect(md).toContain("| job delayed by the failover (done − the input's remaining schedule) | 2/3 | 3.00 s | 4.00 s | 3.00 s | 4.00 s |");
   expect(md).toContain("Dest exactly the reference counts: **2/3** runs.");
