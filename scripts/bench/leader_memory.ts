@@ -9,7 +9,9 @@
  * benchmark's generated file (scripts/bench/rainstorm/input.ts), App 1 (grep SIGN_ | aggregate
  * col 6), exactly_once=true, 3 tasks per stage. Every rainstormd's VmRSS is sampled every 200 ms:
  * idle (before the job), peak during the job (VmHWM, reset before it), and after the job once the
- * retention has passed (+2 s). The job's output is checked against the reference counts.
+ * retention has passed (+2 s). The job's output is checked against the reference counts. Also per
+ * rainstormd over the job: CPU seconds (utime + stime) and the request bytes its server took
+ * (rainstorm_http_request_bytes_total), so the leader's share can be compared with the input's size.
  * Progress goes to stderr, a Markdown table to stdout.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -19,7 +21,8 @@ import { parseArgs } from "node:util";
 import { LocalCluster } from "../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
 import { RainstormTestClient } from "../../services/testing/rainstorm_client.ts";
-import { procStatus, resetPeak } from "./procs.ts";
+import { cpuSeconds, procStatus, resetPeak } from "./procs.ts";
+
 import { APP1, TASKS, writeInput } from "./rainstorm/input.ts";
 import { fmtMiBFromKb, mdTable } from "./stats.ts";
 
@@ -55,7 +58,16 @@ async function main(): Promise<void> {
     const rs = new RainstormTestClient(c);
     await hydfs.write(1, "create", "mem-input.csv", Bun.file(input));
     const pids = c.nodeNumbers.map((k) => c.pid(k, "rainstormd")!);
+    const leaderInfo = (await (await c.http.fetch(`http://${c.host(1)}:${RAINSTORM_PORT}/leader`, { timeoutMs: 5000 })).json()) as { leader: string };
+    const leaderNode = c.nodeOf(leaderInfo.leader);
     const idle = pids.map((p) => procStatus(p).rss);
+    const cpu0 = pids.map((p) => cpuSeconds(p) ?? 0);
+    const bytesIn = (k: number) =>
+      c.http
+        .fetch(`http://${c.host(k)}:${RAINSTORM_PORT}/metrics`, { timeoutMs: 5000 })
+        .then((r) => r.text())
+        .then((t) => Number(/^rainstorm_http_request_bytes_total\{kind="control"\} (\d+)/m.exec(t)?.[1] ?? NaN));
+    const io0 = await Promise.all(c.nodeNumbers.map(bytesIn));
     for (const p of pids) resetPeak(p);
     const peakSeen = pids.map(() => 0);
     const sampler = setInterval(() => pids.forEach((p, i) => (peakSeen[i] = Math.max(peakSeen[i]!, procStatus(p).rss ?? 0))), SAMPLE_MS);
@@ -64,6 +76,9 @@ async function main(): Promise<void> {
     const run = await rs.run([...args, "mem-input.csv", "mem-out.txt", "true", "false", "0", "0", "0"], JOB_TIMEOUT_MS);
     clearInterval(sampler);
     const jobMs = performance.now() - t0;
+    const cpu = pids.map((p, i) => (cpuSeconds(p) ?? 0) - cpu0[i]!);
+    const io = await Promise.all(c.nodeNumbers.map(async (k, i) => (await bytesIn(k)) - io0[i]!));
+    const inputBytes = statSync(input).size;
     const peaks = pids.map((p, i) => Math.max(procStatus(p).hwm ?? 0, peakSeen[i]!));
     if (!run.done) throw new Error(`job did not finish: ${run.failed ?? run.rejected?.error ?? "no done event"}`);
     if (run.outputs.length !== ref.app1) throw new Error(`job: ${run.outputs.length} outputs, expected ${ref.app1}`);
@@ -76,16 +91,40 @@ async function main(): Promise<void> {
       `# Leader memory over one exactly-once App 1 job (${lines.toLocaleString("en")} lines, log_retention_ms ${retentionMs})\n\n` +
         `${new Date().toISOString()}, nproc 2, 5 nodes on ${SUBNET}.k; job ${(jobMs / 1000).toFixed(1)} s; ${run.outputs.length} outputs = reference; jobs still listed after the retention: ${listed}.\n\n` +
         mdTable(
-          ["node", "rainstormd", "idle RSS (MiB)", "peak during the job (MiB)", "after the job + retention (MiB)", "after / idle"],
+          [
+            "node",
+            "rainstormd",
+            "idle RSS (MiB)",
+            "peak during the job (MiB)",
+            "after the job + retention (MiB)",
+            "after / idle",
+            "CPU during the job (s)",
+            "CPU share",
+            "control bytes taken (MiB)",
+            "/ input bytes",
+          ],
           pids.map((p, i) => [
             String(i + 1),
-            i === 0 ? "leader + worker" : "worker",
+            i + 1 === leaderNode ? "leader + worker" : "worker",
             fmtMiBFromKb(idle[i]),
             fmtMiBFromKb(peaks[i]),
             fmtMiBFromKb(after[i]),
             idle[i] && after[i] ? (after[i]! / idle[i]!).toFixed(2) : "n/a",
+            cpu[i]!.toFixed(1),
+            `${(
+              (100 * cpu[i]!) /
+              Math.max(
+                1e-9,
+                cpu.reduce((a, b) => a + b, 0),
+              )
+            ).toFixed(1)} %`,
+            (io[i]! / 2 ** 20).toFixed(2),
+            `${((100 * io[i]!) / inputBytes).toFixed(2)} %`,
           ]),
         ) +
+        `\nInput ${(inputBytes / 2 ** 20).toFixed(1)} MiB. "Control bytes taken": request bodies other than task batches that the rainstormd's server took ` +
+        'during the job (rainstorm_http_request_bytes_total{kind="control"}: output notices with the result lines streamed to the submitter, source reports, control calls); ' +
+        "HyDFS traffic goes to hydfsd and is not counted.\n" +
         "\n",
     );
   } finally {

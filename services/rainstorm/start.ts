@@ -40,13 +40,21 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   // The dashboard reads the member watch, which is made once memberd agrees (below): until then it lists no members.
   let watch: MemberWatch | undefined;
   const dashboard = dashboardHub(cfg, http, seat, () => watch);
-  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, seat, dashboard });
+  const requestBytes = { data: 0, control: 0 };
+  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, seat, dashboard, requestBytes: () => requestBytes });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
       hostname: cfg.host,
       port: cfg.ports.rainstorm,
-      fetch: (req) => app.handle(req),
+      fetch: (req) => {
+        // Every body this node takes comes with its length (no chunked uploads here): the data through this node.
+        const n = Number(req.headers.get("content-length") ?? 0) || 0;
+        // Batches to tasks are the data plane; everything else (the leader's notices and reports included) is control.
+        if (new URL(req.url).pathname === "/data") requestBytes.data += n;
+        else requestBytes.control += n;
+        return app.handle(req);
+      },
       idleTimeout: 0,
       maxRequestBodySize: 256 * 1024 * 1024,
     });
