@@ -283,6 +283,28 @@ function metricsText(
         ['{kind="control"}', requestBytes.control],
       ],
     );
+  taskMetrics(m, worker);
+  if (leader) {
+    const jobs = leader.jobList();
+    series(
+      "rainstorm_job_tuples_read_total",
+      "counter",
+      "Source tuples read, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]),
+    );
+    series(
+      "rainstorm_job_tuples_out_total",
+      "counter",
+      "Result tuples written to dest, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]),
+    );
+  }
+  return m.text() + buildInfoMetric("rainstormd");
+}
+
+/** Each task's counters on this worker. */
+function taskMetrics(m: MetricsText, worker: Worker): void {
+  const series = m.series.bind(m);
   const tasks = worker.list();
   const label = (t: (typeof tasks)[number]) => `{job="${t.job}",stage="${t.stage}",task="${t.index}",op="${t.op}"}`;
   series(
@@ -321,20 +343,4 @@ function metricsText(
     "Input batches waiting for the task (backpressure).",
     tasks.map((t) => [label(t), t.waiting]),
   );
-  if (leader) {
-    const jobs = leader.jobList();
-    series(
-      "rainstorm_job_tuples_read_total",
-      "counter",
-      "Source tuples read, per job.",
-      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]),
-    );
-    series(
-      "rainstorm_job_tuples_out_total",
-      "counter",
-      "Result tuples written to dest, per job.",
-      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]),
-    );
-  }
-  return m.text() + buildInfoMetric("rainstormd");
 }

@@ -5,7 +5,10 @@ test.each([
   { argv: [], want: { help: false, runs: DEFAULT_RUNS, seed: 99, lines: DEFAULT_LINES } },
   { argv: ["--runs", "3", "--seed", "7", "--lines", "2000"], want: { help: false, runs: 3, seed: 7, lines: 2000 } },
   { argv: ["--runs=1", "--seed=0"], want: { help: false, runs: 1, seed: 0, lines: DEFAULT_LINES } },
-  { argv: ["--json", "/tmp/x.json", "--note", "tests ran"], want: { help: false, runs: DEFAULT_RUNS, seed: 99, lines: DEFAULT_LINES, json: "/tmp/x.json", note: "tests ran" } },
+  {
+    argv: ["--json", "/tmp/x.json", "--note", "tests ran"],
+    want: { help: false, runs: DEFAULT_RUNS, seed: 99, lines: DEFAULT_LINES, json: "/tmp/x.json", note: "tests ran" },
+  },
   { argv: ["--help"], want: { help: true, runs: DEFAULT_RUNS, seed: 99, lines: DEFAULT_LINES } },
 ])("parseOptions($argv)", ({ argv, want }) => {
   expect(parseOptions(argv, 99)).toEqual(want);
