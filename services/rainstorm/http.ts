@@ -6,7 +6,7 @@
 import { Elysia } from "elysia";
 import type { RequestVerifier } from "../shared/auth.ts";
 import { authHook, authMetrics, jsonErrorHook, PUBLIC_ROUTES, requestVerifier } from "../shared/http.ts";
-import { type Leader, LeaderError } from "./leader.ts";
+import { type Leader, LeaderError, VIEW_NOT_READY_ERROR } from "./leader.ts";
 import { parseJobArgs, PlanError } from "./plan.ts";
 import { MetricsText } from "../shared/metrics.ts";
 import { buildInfoMetric } from "../shared/version.ts";
@@ -126,6 +126,8 @@ export interface LeaderSeatView {
   leading?(): Promise<Leader | undefined>;
   isTakingOver(): boolean;
   elected(): string | undefined;
+  /** Whether this node's membership view is current (without it, no node is elected here yet). */
+  isViewReady?(): boolean;
   knownTerm(): number;
 }
 
@@ -135,8 +137,8 @@ export function needLeaderOf(seat: LeaderSeatView): Leader {
   if (leader) return leader;
   if (seat.isTakingOver()) throw new LeaderError("this node is taking over as the RainStorm leader; retry in a moment", 503);
   const elected = seat.elected();
-  if (!elected)
-    throw new LeaderError("no RainStorm leader is elected right now (no live candidate, or this node's view is not current); retry in a moment", 503);
+  if (seat.isViewReady?.() === false) throw new LeaderError(VIEW_NOT_READY_ERROR, 503);
+  if (!elected) throw new LeaderError("no RainStorm leader is elected right now (no live candidate); retry in a moment", 503);
   throw new LeaderError(`this node is not the RainStorm leader; send jobs to ${elected.split(":")[0]}`, 421);
 }
 

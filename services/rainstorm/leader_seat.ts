@@ -12,6 +12,7 @@ import { realClock } from "./clock.ts";
 import { candidateHosts, electLeader, highestTerm, termFileName } from "./election.ts";
 import type { JobFiles } from "./job_files.ts";
 import { Leader, type LeaderOptions } from "./leader.ts";
+import { readJournals } from "./takeover.ts";
 
 /** How often a leader checks that no higher term has been claimed (a stale leader steps down within this). */
 export const TERM_CHECK_MS = 1000;
@@ -42,6 +43,12 @@ export class LeaderSeat {
   private viewReady = false;
   private leader: Leader | undefined;
   private claiming = false;
+  /**
+   * Elected, but no term claimed yet: there was no running job to take over, so the claim (a file
+   * in HyDFS) waits for the first call that needs a leader (leading()). A cluster that never runs
+   * a job writes nothing to HyDFS.
+   */
+  private standby = false;
   private electedAddr: string | undefined;
   /** The highest term this node knows of (its own claims, and what called its worker). */
   private highestKnown = 0;
@@ -79,10 +86,16 @@ export class LeaderSeat {
     for (;;) {
       const leader = this.current();
       if (leader) return leader;
-      const mayLead = this.claiming || this.electedAddr === undefined || this.electedAddr === this.selfAddr;
+      const mayLead = this.claiming || this.electedAddr === this.selfAddr;
       if (!mayLead || this.stopped || this.clock.nowMs() >= deadline) return undefined;
+      // Elected with nothing to take over: the term is claimed now, for the call that needs a leader.
+      if (this.standby && !this.claiming) void this.takeLead(true);
       await this.clock.sleep(LEADER_POLL_MS);
     }
+  }
+
+  isViewReady(): boolean {
+    return this.viewReady;
   }
 
   /** Whether this node is elected and still claiming its term or taking the jobs over. */
@@ -132,18 +145,34 @@ export class LeaderSeat {
       this.opts.log.info(`membership elects ${elected ?? "no node"} as the RainStorm leader (was ${this.electedAddr ?? "none"})`);
     this.electedAddr = elected;
     if (this.electedAddr === this.selfAddr) {
-      if (!this.leader && !this.claiming) void this.takeLead();
-    } else if (this.leader) this.stepDown(`membership now elects ${this.electedAddr ?? "no node"}`);
+      if (!this.leader && !this.claiming && !this.standby) void this.takeLead(false);
+    } else {
+      this.standby = false;
+      if (this.leader) this.stepDown(`membership now elects ${this.electedAddr ?? "no node"}`);
+    }
   }
 
   private stillElected(): boolean {
     return !this.stopped && this.electedAddr === this.selfAddr;
   }
 
-  /** Claim the next term (retrying while still elected), then take the running jobs over. */
-  private async takeLead(): Promise<void> {
+  /**
+   * Claim the next term (retrying while still elected), then take the running jobs over. Unless
+   * `now`, a node with no running job to take over stays in standby instead (no claim yet).
+   */
+  private async takeLead(now: boolean): Promise<void> {
     this.claiming = true;
     try {
+      if (!now) {
+        const running = await this.runningJobs();
+        if (running === undefined) return;
+        if (running === 0) {
+          this.standby = true;
+          this.opts.log.info("this node is elected RainStorm leader; no running job to take over, so it claims its term at the first call that needs it");
+          return;
+        }
+      }
+      this.standby = false;
       let term: number | undefined;
       while (term === undefined && this.stillElected()) {
         try {
@@ -169,7 +198,20 @@ export class LeaderSeat {
       this.claiming = false;
     }
     // Membership may have changed meanwhile.
-    if (!this.leader) this.clock.after(CLAIM_RETRY_MS, () => this.reconsider());
+    if (!this.leader && !this.standby) this.clock.after(CLAIM_RETRY_MS, () => this.reconsider());
+  }
+
+  /** How many jobs the journals say are running (undefined: no longer elected); HyDFS errors are retried. */
+  private async runningJobs(): Promise<number | undefined> {
+    while (this.stillElected()) {
+      try {
+        return (await readJournals(this.opts.files, this.opts.log)).length;
+      } catch (err) {
+        this.opts.log.warn(`reading the RainStorm job journals failed (${(err as Error).message}); retrying in ${CLAIM_RETRY_MS} ms`);
+        await this.clock.sleep(CLAIM_RETRY_MS);
+      }
+    }
+    return undefined;
   }
 
   private stepDown(why: string): void {
