@@ -285,7 +285,7 @@ export class Worker {
       stage: start.stage,
       index: start.index,
       from: noticeFrom(start.stage, start.index, eo ? undefined : pid),
-      notify: (n) => this.notices.push(n),
+      notify: (n, again) => this.notices.push(n, again),
     });
   }
 
