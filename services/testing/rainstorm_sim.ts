@@ -53,7 +53,7 @@ import { type Batch, Worker } from "../rainstorm/worker.ts";
 export const WALL_EPOCH_MS = 1_700_000_000_000;
 const RAINSTORM_PORT = 15000;
 /** How long after a crash the leader hears of it (membership's failure detection, simulated). */
-const DETECT_MS = 300;
+export const DETECT_MS = 300;
 /** Virtual time one operator batch and one store write take. */
 const OPERATOR_MS = 1;
 const STORE_MS = 2;
@@ -761,9 +761,12 @@ export interface ChaosResult {
  * One seeded chaos run of App 1 with exactly-once over `lines`: the seed picks the cluster size,
  * batch size, window, network delay and loss, and 1 to 3 faults (a task kill, or the crash of a
  * worker node other than the leader's), each fired when the stream has carried a seeded fraction of
- * the expected outputs. Returns what went wrong (nothing, if dest is exactly golden).
+ * the expected outputs. With `leaderFaults`, a fault may also be a crash of the leader's node or
+ * its pause past failure detection; the run then also checks that nothing of the job is left on
+ * any worker and that a paused leader stepped down. Returns what went wrong (nothing, if dest is
+ * exactly golden).
  */
-export async function chaosRun(seed: number, lines: string[]): Promise<ChaosResult> {
+export async function chaosRun(seed: number, lines: string[], opts: { leaderFaults?: boolean } = {}): Promise<ChaosResult> {
   const plan = seededRng((seed * 2654435761) >>> 0);
   const pick = (lo: number, hi: number) => lo + Math.floor(plan.next() * (hi - lo + 1));
   const nodes = pick(3, 5);
@@ -777,33 +780,186 @@ export async function chaosRun(seed: number, lines: string[]): Promise<ChaosResu
   const golden = app1Golden(lines);
   const thresholds = Array.from({ length: pick(1, 3) }, () => Math.floor(golden.dest.length * (0.1 + plan.next() * 0.7))).sort((a, b) => a - b);
   const faults: string[] = [];
+  const paused: Leader[] = [];
   let crashes = 0;
+  const fault = (at: number, job: string) => {
+    // A crash needs a node to spare: one more keeps running tasks.
+    const spare = crashes < nodes - 2;
+    const leaderFault = opts.leaderFaults ? plan.next() : 1;
+    const crash = leaderFault >= 0.4 && plan.next() < 0.3 && spare;
+    if (crash || (leaderFault < 0.25 && spare)) crashes++;
+    sim.clock.after(0, () => {
+      if (leaderFault < 0.4 && sim.currentLeader()) {
+        const term = sim.leader.term;
+        if (leaderFault < 0.25 && spare) return void faults.push(`crash leader node ${sim.crashLeader()} (term ${term}) at ${at} outputs`);
+        const ms = 2 * DETECT_MS + Math.floor(plan.next() * 3000);
+        const p = sim.pauseLeader(ms);
+        paused.push(p.leader);
+        return void faults.push(`pause leader node ${p.index} (term ${term}) for ${ms} ms at ${at} outputs`);
+      }
+      if (crash) {
+        const leaderNode = sim.currentLeader() ? sim.leaderNode().index : 1;
+        const up = sim.nodes.filter((n) => n.index !== leaderNode && !n.crashed && !n.clock.paused);
+        const victim = up[Math.floor(plan.next() * up.length)]!;
+        sim.crash(victim.index);
+        faults.push(`crash node ${victim.index} at ${at} outputs`);
+      } else {
+        const k = sim.killRandomTask(job);
+        faults.push(k ? `kill stage${k.stage}[${k.index}] on node ${k.node} at ${at} outputs` : `kill at ${at} outputs: no running task`);
+      }
+    });
+  };
   try {
     const run = await sim.runJob(app1Args("in.csv", "out.txt", true), `${lines.join("\n")}\n`, (ev, r) => {
       if (ev.event !== "output") return;
-      while (thresholds.length > 0 && r.outputs.length >= thresholds[0]!) {
-        const at = thresholds.shift()!;
-        // A worker crash needs a node to spare: the leader's stays, and one more keeps running tasks.
-        const crash = plan.next() < 0.3 && crashes < nodes - 2;
-        if (crash) crashes++;
-        sim.clock.after(0, () => {
-          if (crash) {
-            const up = sim.nodes.filter((n) => n.index !== 1 && !n.crashed);
-            const victim = up[Math.floor(plan.next() * up.length)]!;
-            sim.crash(victim.index);
-            faults.push(`crash node ${victim.index} at ${at} outputs`);
-          } else {
-            const k = sim.killRandomTask(r.job);
-            faults.push(k ? `kill stage${k.stage}[${k.index}] on node ${k.node} at ${at} outputs` : `kill at ${at} outputs: no running task`);
-          }
-        });
-      }
+      while (thresholds.length > 0 && r.outputs.length >= thresholds[0]!) fault(thresholds.shift()!, r.job);
     });
     const restarts = run.events.filter((e) => e.event === "task_restarted").length;
-    return { seed, problems: app1Problems(run, golden), faults, restarts, virtualMs: Math.round(sim.clock.nowMs()) };
+    const problems = app1Problems(run, golden);
+    if (opts.leaderFaults) problems.push(...(await afterJobProblems(sim, run, paused)));
+    return { seed, problems, faults, restarts, virtualMs: Math.round(sim.clock.nowMs()) };
   } catch (err) {
     return { seed, problems: [(err as Error).message], faults, restarts: 0, virtualMs: Math.round(sim.clock.nowMs()) };
   } finally {
     sim.stop();
   }
+}
+
+/** Run AFTER_JOB_MS on, then: is any task or operator of the job left on a worker, and did every paused leader step down? */
+async function afterJobProblems(sim: RainstormSim, run: SimRun, paused: Leader[]): Promise<string[]> {
+  await sim.runFor(AFTER_JOB_MS);
+  const problems: string[] = [];
+  const left = sim.leftOf(run.job);
+  if (left.tasks.length > 0 || left.livePids.length > 0)
+    problems.push(`left after the job: tasks ${left.tasks.join(", ")}; live operator pids ${left.livePids.join(", ")}`);
+  for (const l of paused) if (!l.isStopped) problems.push(`the paused leader of term ${l.term} did not step down`);
+  return problems;
+}
+
+// ---- leader failover at each step of a job (rainstorm_failover_sim_test.ts, scripts/bench/rainstorm_sim.ts --leader-faults) ----
+
+/** The job command of grep then echo (stateless: at-least-once cannot repeat a count) over `src` into `dest`. */
+export function grepEchoArgs(src: string, dest: string, exactlyOnce: boolean): string[] {
+  const stages = `stage0 grep-wrapper ${APP1_PATTERN} ${APP1_COL} stage1 echo-wrapper`;
+  return ["2", "3", "-stage-config-map", stages, src, dest, String(exactlyOnce), "false", "0", "0", "0"];
+}
+
+/** Every result of grep then echo over `lines`, as dest lines. */
+export function grepEchoGolden(lines: string[]): string[] {
+  const grep = operatorFactory("grep-wrapper")!([APP1_PATTERN, String(APP1_COL)]);
+  return lines.flatMap((l) => grep.process("", l)).map((o) => `${o.key}\t${o.value}`);
+}
+
+/**
+ * Where in a job the leader fails:
+ * - `before_accept`: crash once the first task start reached a worker (no task_started heard yet);
+ * - `while_starting`: crash once some, not all, task starts reached their workers;
+ * - `early`, `mid`, `late`: crash at ~10 %, ~50 %, ~90 % of the results streamed;
+ * - `settle`: crash once the leader took the source's end (it is collecting the last output notices before `done`);
+ * - `pause`: a pause past failure detection at 30-60 % of the results; the old leader wakes with its old term;
+ * - `pause_starting`: the same while the task starts are under way (its start calls go out when it wakes: refused);
+ * - `two_crashes`: a crash at ~25 %, and its successor's crash at ~60 %.
+ */
+export const LEADER_STEPS = ["before_accept", "while_starting", "early", "mid", "late", "settle", "pause", "pause_starting", "two_crashes"] as const;
+export type LeaderStep = (typeof LEADER_STEPS)[number];
+
+/** How long the simulator runs on after a job ended before it checks that nothing of the job is left (the workers' orphan guard has a 2 s period and a 2 s grace). */
+export const AFTER_JOB_MS = 10_000;
+
+export interface LeaderFaultResult {
+  seed: number;
+  step: LeaderStep;
+  problems: string[];
+  /** What was done, and when: "crash leader node 1 (term 1) at 41 ms". */
+  faults: string[];
+  /** The terms of the leaders the run followed. */
+  terms: number[];
+  /** The names of the run's events (outputs aside), in order. */
+  events: string[];
+  /** Calls the workers refused for a stale leader term. */
+  staleRefusals: number;
+  virtualMs: number;
+}
+
+/**
+ * One seeded run of App 1 (exactly-once: dest exactly golden, counts rising to golden, tuples_out
+ * right) or of grep then echo (at-least-once: no result lost, none invented) with the leader
+ * failing at `step`. Afterwards no task or operator of the job may be left on any worker, and a
+ * paused leader must have stepped down.
+ */
+export async function leaderFaultRun(seed: number, lines: string[], step: LeaderStep, exactlyOnce = true): Promise<LeaderFaultResult> {
+  const plan = seededRng((seed * 2654435761) >>> 0);
+  const sim = new RainstormSim({
+    seed,
+    nodes: step === "two_crashes" ? 5 : 4 + Math.floor(plan.next() * 2),
+    lossRate: plan.next() * 0.05,
+    delayMs: [1, 1 + plan.next() * 5],
+    rainstorm: { batch_size: 8 + Math.floor(plan.next() * 32), window: 1 + Math.floor(plan.next() * 6) },
+  });
+  const eoGolden = app1Golden(lines);
+  const expected = exactlyOnce ? eoGolden.dest : grepEchoGolden(lines);
+  const faults: string[] = [];
+  const paused: Leader[] = [];
+  const now = () => Math.round(sim.clock.nowMs());
+  const fire = (what: "crash" | "pause") =>
+    sim.clock.after(0, () => {
+      if (!sim.currentLeader()) return void faults.push(`${what} at ${now()} ms: no leader to fail`);
+      const term = sim.leader.term;
+      if (what === "crash") return void faults.push(`crash leader node ${sim.crashLeader()} (term ${term}) at ${now()} ms`);
+      const ms = 2 * DETECT_MS + Math.floor(plan.next() * 3000);
+      const p = sim.pauseLeader(ms);
+      paused.push(p.leader);
+      faults.push(`pause leader node ${p.index} (term ${term}) for ${ms} ms at ${now()} ms`);
+    });
+  // Fault points: task starts reaching workers, or fractions of the expected results streamed.
+  let starts = 0;
+  const startAt = step === "before_accept" ? 1 : 2 + Math.floor(plan.next() * 3);
+  if (step === "before_accept" || step === "while_starting" || step === "pause_starting")
+    sim.hooks.taskStarting = () => void (++starts === startAt && fire(step === "pause_starting" ? "pause" : "crash"));
+  let settled = false;
+  if (step === "settle") sim.hooks.sourceReported = (r) => void (r.state === "done" && !settled && (settled = true) && fire("crash"));
+  const jitter = () => (plan.next() - 0.5) * 0.1;
+  const fractions: Partial<Record<LeaderStep, number[]>> = {
+    early: [0.1 + jitter()],
+    mid: [0.5 + jitter()],
+    late: [0.9 + jitter()],
+    pause: [0.3 + plan.next() * 0.3],
+    two_crashes: [0.25 + jitter(), 0.6 + jitter()],
+  };
+  const points = (fractions[step] ?? []).map((f) => Math.floor(expected.length * f));
+  const args = exactlyOnce ? app1Args("in.csv", "out.txt", true) : grepEchoArgs("in.csv", "out.txt", false);
+  try {
+    const run = await sim.runJob(args, `${lines.join("\n")}\n`, (ev, r) => {
+      while (ev.event === "output" && points.length > 0 && r.outputs.length >= points[0]!) {
+        points.shift();
+        fire(step === "pause" ? "pause" : "crash");
+      }
+    });
+    const problems = exactlyOnce ? app1Problems(run, eoGolden) : lossProblems(run, expected);
+    if (faults.length === 0) problems.push("no fault was fired");
+    const end = run.events.at(-1);
+    if (!run.done) problems.push(`the job did not end done: ${JSON.stringify(end)}`);
+    else if (exactlyOnce && end?.event === "done" && end.tuples_out !== expected.length)
+      problems.push(`done says tuples_out ${end.tuples_out}, dest has ${expected.length} results`);
+    problems.push(...(await afterJobProblems(sim, run, paused)));
+    const events = run.events.map((e) => e.event);
+    return { seed, step, problems, faults, terms: run.terms, events, staleRefusals: sim.staleRefusals.length, virtualMs: now() };
+  } catch (err) {
+    return { seed, step, problems: [(err as Error).message], faults, terms: [], events: [], staleRefusals: sim.staleRefusals.length, virtualMs: now() };
+  } finally {
+    sim.stop();
+  }
+}
+
+/** What an at-least-once run lost or invented: every expected line in dest at least once, nothing else. */
+function lossProblems(run: SimRun, expected: string[]): string[] {
+  if (run.failed !== undefined) return [`job failed: ${run.failed}`];
+  const stored = new Set(run.dest.split("\n").filter(Boolean));
+  const want = new Set(expected);
+  const missing = expected.filter((l) => !stored.has(l));
+  const extra = [...stored].filter((l) => !want.has(l));
+  const problems: string[] = [];
+  if (missing.length > 0) problems.push(`dest lost ${missing.length} results, e.g. ${JSON.stringify(missing.slice(0, 3))}`);
+  if (extra.length > 0) problems.push(`dest has ${extra.length} lines no input gives, e.g. ${JSON.stringify(extra.slice(0, 3))}`);
+  return problems;
 }
