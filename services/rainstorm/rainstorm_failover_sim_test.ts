@@ -10,7 +10,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { LEADER_STEPS, type LeaderFaultResult, leaderFaultRun, type LeaderStep } from "../testing/rainstorm_sim.ts";
+import { chaosRun, LEADER_STEPS, type LeaderFaultResult, leaderFaultRun, type LeaderStep } from "../testing/rainstorm_sim.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 /** The first 600 lines of the App 1 dataset, as in rainstorm_sim_test.ts. */
@@ -73,3 +73,27 @@ describe("leader failover, simulated: at-least-once grep then echo loses nothing
     expect(failures).toEqual([]);
   });
 });
+
+/** RAINSTORM_SIM_SEED=<n> replays one seed; RAINSTORM_SIM_CHAOS_SEEDS=<n> runs seeds 1..n (default 12). */
+const CHAOS_SEEDS = ONE_SEED ? [Number(ONE_SEED)] : Array.from({ length: Number(process.env.RAINSTORM_SIM_CHAOS_SEEDS ?? 12) }, (_, i) => i + 1);
+
+test(`seeded chaos with leader faults: ${CHAOS_SEEDS.length} runs of exactly-once App 1 with leader crashes and pauses mixed among kills and worker crashes`, async () => {
+  const failures: string[] = [];
+  let leaderFaults = 0;
+  for (const seed of CHAOS_SEEDS) {
+    const r = await chaosRun(seed, LINES, { leaderFaults: true });
+    leaderFaults += r.faults.filter((f) => f.includes("leader")).length;
+    if (r.problems.length > 0) failures.push(`seed ${seed} (${r.faults.join("; ")}): ${r.problems.join("; ")}\n  replay with RAINSTORM_SIM_SEED=${seed}`);
+  }
+  expect(failures).toEqual([]);
+  if (!ONE_SEED) expect(leaderFaults).toBeGreaterThanOrEqual(CHAOS_SEEDS.length / 2);
+}, 60_000);
+
+// Known failures of the chaos plan with leader faults (scripts/bench/rainstorm_sim.ts --leader-faults), not fixed yet.
+// Seeds 16, 27, 54, 84, 93, 99 (dest exact, the streamed counts and tuples_out short), e.g. seed 54: the leader's node is
+// paused, its aggregate task is restarted elsewhere, and when the node resumes the old incarnation processes the batches
+// held during the pause; its output notices wait on that node (its seat still elects itself until it rejoins), and the
+// new leader's settle before `done` asks only the alive workers, so `done` comes before those notices (they arrive
+// after it, 25 lines). A notice the woken stale leader took before it stepped down is lost from the stream too (11 lines).
+// Seed 95 (a kill of stage1[0] on node 1, then the crash of node 1, the leader) never ends.
+test.todo("seeded chaos with leader faults: seeds 16, 27, 54, 84, 93, 95, 99 (see the comment above)");
