@@ -319,7 +319,7 @@ export interface SimRun {
 export interface SimHooks {
   /** A worker starts an operator of a task (the leader's start call reached it). */
   taskStarting?(start: TaskStart, node: number): void;
-  /** A leader took a source's report (its progress, or its end). */
+  /** A source heard that a leader took its report (its progress, or its end). */
   sourceReported?(report: SourceReport): void;
 }
 
@@ -401,10 +401,7 @@ export class RainstormSim {
       leader: {
         outputs: async (notice: OutputsNotice) => (await this.leaderAt(addr)).outputs(notice),
         onTaskDied: async (death: TaskDeath) => (await this.leaderAt(addr)).onTaskDied(death),
-        onSourceReport: async (report: SourceReport) => {
-          await (await this.leaderAt(addr)).onSourceReport(report);
-          this.hooks.sourceReported?.(report);
-        },
+        onSourceReport: async (report: SourceReport) => (await this.leaderAt(addr)).onSourceReport(report),
       },
     });
     return node;
@@ -477,7 +474,10 @@ export class RainstormSim {
       listTasks: (to) => call(to, () => p.listTasks(to), LIST_CALL_TIMEOUT_MS),
       adopt: (to, term) => call(to, () => p.adopt(to, term), LIST_CALL_TIMEOUT_MS),
       startSource: (to, start) => call(to, () => p.startSource(to, structuredClone(start))),
-      reportSource: (to, report) => call(to, () => p.reportSource(to, report), REPORT_CALL_TIMEOUT_MS, true),
+      reportSource: async (to, report) => {
+        await call(to, () => p.reportSource(to, report), REPORT_CALL_TIMEOUT_MS, true);
+        this.hooks.sourceReported?.(report);
+      },
       // A batch travels as bytes: the receiver gets its own copy.
       sendBatch: (to, batch, timeoutMs) => call(to, () => p.sendBatch(to, structuredClone(batch) as Batch), timeoutMs, true),
       reportTaskDied: (to, death) => call(to, () => p.reportTaskDied(to, death), REPORT_CALL_TIMEOUT_MS),
@@ -855,7 +855,7 @@ export function grepEchoGolden(lines: string[]): string[] {
  * - `before_accept`: crash once the first task start reached a worker (no task_started heard yet);
  * - `while_starting`: crash once some, not all, task starts reached their workers;
  * - `early`, `mid`, `late`: crash at ~10 %, ~50 %, ~90 % of the results streamed;
- * - `settle`: crash once the leader took the source's end (it is collecting the last output notices before `done`);
+ * - `settle`: crash once the source heard that the leader took its end (the leader is collecting the last output notices before `done`);
  * - `pause`: a pause past failure detection at 30-60 % of the results; the old leader wakes with its old term;
  * - `pause_starting`: the same while the task starts are under way (its start calls go out when it wakes: refused);
  * - `two_crashes`: a crash at ~25 %, and its successor's crash at ~60 %.
