@@ -863,7 +863,10 @@ export function grepEchoGolden(lines: string[]): string[] {
 export const LEADER_STEPS = ["before_accept", "while_starting", "early", "mid", "late", "settle", "pause", "pause_starting", "two_crashes"] as const;
 export type LeaderStep = (typeof LEADER_STEPS)[number];
 
-/** How long the simulator runs on after a job ended before it checks that nothing of the job is left (the workers' orphan guard has a 2 s period and a 2 s grace). */
+/**
+ * How long the simulator runs on after a job ended before it checks that nothing of the job is
+ * left (the workers' orphan guard has a 2 s period and a 2 s grace).
+ */
 export const AFTER_JOB_MS = 10_000;
 
 export interface LeaderFaultResult {
