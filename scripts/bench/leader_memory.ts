@@ -9,7 +9,9 @@
  * benchmark's generated file (scripts/bench/rainstorm/input.ts), App 1 (grep SIGN_ | aggregate
  * col 6), exactly_once=true, 3 tasks per stage. Every rainstormd's VmRSS is sampled every 200 ms:
  * idle (before the job), peak during the job (VmHWM, reset before it), and after the job once the
- * retention has passed (+2 s). The job's output is checked against the reference counts.
+ * retention has passed (+2 s). The job's output is checked against the reference counts. Also per
+ * rainstormd over the job: CPU seconds (utime + stime) and the request bytes its server took
+ * (rainstorm_http_request_bytes_total), so the leader's share can be compared with the input's size.
  * Progress goes to stderr, a Markdown table to stdout.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -19,7 +21,8 @@ import { parseArgs } from "node:util";
 import { LocalCluster } from "../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../services/testing/hydfs_client.ts";
 import { RainstormTestClient } from "../../services/testing/rainstorm_client.ts";
-import { procStatus, resetPeak } from "./procs.ts";
+import { cpuSeconds, procStatus, resetPeak } from "./procs.ts";
+
 import { APP1, TASKS, writeInput } from "./rainstorm/input.ts";
 import { fmtMiBFromKb, mdTable } from "./stats.ts";
 
@@ -31,6 +34,22 @@ const RAINSTORM_PORT = 15000;
 const JOB_TIMEOUT_MS = 600_000;
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+/** What one run measured, per rainstormd (index = node - 1). */
+interface Measured {
+  lines: number;
+  retentionMs: number;
+  leaderNode: number;
+  jobMs: number;
+  outputs: number;
+  listed: number;
+  inputBytes: number;
+  idle: (number | undefined)[];
+  peaks: number[];
+  after: (number | undefined)[];
+  cpu: number[];
+  controlBytes: number[];
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { lines: { type: "string", default: "1000000" }, "retention-ms": { type: "string", default: "5000" } } });
@@ -46,52 +65,104 @@ async function main(): Promise<void> {
     extra: { hydfs: { max_body_bytes: 2 * 1024 * 1024 * 1024 }, rainstorm: { log_retention_ms: retentionMs } },
   });
   try {
-    const input = join(dir, "input.csv");
-    const ref = writeInput(input, lines);
-    log(`input: ${lines} lines, ${(statSync(input).size / 2 ** 20).toFixed(1)} MiB; ${ref.app1} match ${APP1.pattern}`);
-    await c.up(NODES);
-    await c.waitHydfsRing(c.nodeNumbers);
-    const hydfs = new HydfsTestClient(c);
-    const rs = new RainstormTestClient(c);
-    await hydfs.write(1, "create", "mem-input.csv", Bun.file(input));
-    const pids = c.nodeNumbers.map((k) => c.pid(k, "rainstormd")!);
-    const idle = pids.map((p) => procStatus(p).rss);
-    for (const p of pids) resetPeak(p);
-    const peakSeen = pids.map(() => 0);
-    const sampler = setInterval(() => pids.forEach((p, i) => (peakSeen[i] = Math.max(peakSeen[i]!, procStatus(p).rss ?? 0))), SAMPLE_MS);
-    const t0 = performance.now();
-    const args = ["2", String(TASKS), "-stage-config-map", `stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`];
-    const run = await rs.run([...args, "mem-input.csv", "mem-out.txt", "true", "false", "0", "0", "0"], JOB_TIMEOUT_MS);
-    clearInterval(sampler);
-    const jobMs = performance.now() - t0;
-    const peaks = pids.map((p, i) => Math.max(procStatus(p).hwm ?? 0, peakSeen[i]!));
-    if (!run.done) throw new Error(`job did not finish: ${run.failed ?? run.rejected?.error ?? "no done event"}`);
-    if (run.outputs.length !== ref.app1) throw new Error(`job: ${run.outputs.length} outputs, expected ${ref.app1}`);
-    log(`job done in ${(jobMs / 1000).toFixed(1)} s; waiting the retention (${retentionMs} ms) + 2 s`);
-    await Bun.sleep(retentionMs + 2000);
-    const after = pids.map((p) => procStatus(p).rss);
-    const jobs = await c.http.fetch(`http://${c.host(1)}:${RAINSTORM_PORT}/jobs`, { timeoutMs: 5000 });
-    const listed = ((await jobs.json()) as unknown[]).length;
-    process.stdout.write(
-      `# Leader memory over one exactly-once App 1 job (${lines.toLocaleString("en")} lines, log_retention_ms ${retentionMs})\n\n` +
-        `${new Date().toISOString()}, nproc 2, 5 nodes on ${SUBNET}.k; job ${(jobMs / 1000).toFixed(1)} s; ${run.outputs.length} outputs = reference; jobs still listed after the retention: ${listed}.\n\n` +
-        mdTable(
-          ["node", "rainstormd", "idle RSS (MiB)", "peak during the job (MiB)", "after the job + retention (MiB)", "after / idle"],
-          pids.map((p, i) => [
-            String(i + 1),
-            i === 0 ? "leader + worker" : "worker",
-            fmtMiBFromKb(idle[i]),
-            fmtMiBFromKb(peaks[i]),
-            fmtMiBFromKb(after[i]),
-            idle[i] && after[i] ? (after[i]! / idle[i]!).toFixed(2) : "n/a",
-          ]),
-        ) +
-        "\n",
-    );
+    process.stdout.write(report(await measure(c, join(dir, "input.csv"), lines, retentionMs)));
   } finally {
     await c.down(true);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** One exactly-once App 1 job on a fresh cluster, with each rainstormd's memory, CPU and control bytes around it. */
+async function measure(c: LocalCluster, input: string, lines: number, retentionMs: number): Promise<Measured> {
+  const ref = writeInput(input, lines);
+  log(`input: ${lines} lines, ${(statSync(input).size / 2 ** 20).toFixed(1)} MiB; ${ref.app1} match ${APP1.pattern}`);
+  await c.up(NODES);
+  await c.waitHydfsRing(c.nodeNumbers);
+  const rs = new RainstormTestClient(c);
+  await new HydfsTestClient(c).write(1, "create", "mem-input.csv", Bun.file(input));
+  const pids = c.nodeNumbers.map((k) => c.pid(k, "rainstormd")!);
+  const leaderInfo = (await (await c.http.fetch(`http://${c.host(1)}:${RAINSTORM_PORT}/leader`, { timeoutMs: 5000 })).json()) as { leader: string };
+  const idle = pids.map((p) => procStatus(p).rss);
+  const cpu0 = pids.map((p) => cpuSeconds(p) ?? 0);
+  const controlBytes = (k: number) =>
+    c.http
+      .fetch(`http://${c.host(k)}:${RAINSTORM_PORT}/metrics`, { timeoutMs: 5000 })
+      .then((r) => r.text())
+      .then((t) => Number(/^rainstorm_http_request_bytes_total\{kind="control"\} (\d+)/m.exec(t)?.[1] ?? NaN));
+  const bytes0 = await Promise.all(c.nodeNumbers.map(controlBytes));
+  for (const p of pids) resetPeak(p);
+  const peakSeen = pids.map(() => 0);
+  const sampler = setInterval(() => pids.forEach((p, i) => (peakSeen[i] = Math.max(peakSeen[i]!, procStatus(p).rss ?? 0))), SAMPLE_MS);
+  const t0 = performance.now();
+  const args = ["2", String(TASKS), "-stage-config-map", `stage0 grep-wrapper ${APP1.pattern} ${APP1.col} stage1 aggregate-wrapper`];
+  const run = await rs.run([...args, "mem-input.csv", "mem-out.txt", "true", "false", "0", "0", "0"], JOB_TIMEOUT_MS);
+  clearInterval(sampler);
+  const jobMs = performance.now() - t0;
+  const cpu = pids.map((p, i) => (cpuSeconds(p) ?? 0) - cpu0[i]!);
+  const bytes = await Promise.all(c.nodeNumbers.map(async (k, i) => (await controlBytes(k)) - bytes0[i]!));
+  const peaks = pids.map((p, i) => Math.max(procStatus(p).hwm ?? 0, peakSeen[i]!));
+  if (!run.done) throw new Error(`job did not finish: ${run.failed ?? run.rejected?.error ?? "no done event"}`);
+  if (run.outputs.length !== ref.app1) throw new Error(`job: ${run.outputs.length} outputs, expected ${ref.app1}`);
+  log(`job done in ${(jobMs / 1000).toFixed(1)} s; waiting the retention (${retentionMs} ms) + 2 s`);
+  await Bun.sleep(retentionMs + 2000);
+  const after = pids.map((p) => procStatus(p).rss);
+  const jobs = await c.http.fetch(`http://${c.host(1)}:${RAINSTORM_PORT}/jobs`, { timeoutMs: 5000 });
+  const listed = ((await jobs.json()) as unknown[]).length;
+  return {
+    lines,
+    retentionMs,
+    leaderNode: c.nodeOf(leaderInfo.leader),
+    jobMs,
+    outputs: run.outputs.length,
+    listed,
+    inputBytes: statSync(input).size,
+    idle,
+    peaks,
+    after,
+    cpu,
+    controlBytes: bytes,
+  };
+}
+
+/** The Markdown report of one run. */
+function report(r: Measured): string {
+  const cpuTotal = Math.max(
+    1e-9,
+    r.cpu.reduce((a, b) => a + b, 0),
+  );
+  const rows = r.peaks.map((peak, i) => [
+    String(i + 1),
+    i + 1 === r.leaderNode ? "leader + worker" : "worker",
+    fmtMiBFromKb(r.idle[i]),
+    fmtMiBFromKb(peak),
+    fmtMiBFromKb(r.after[i]),
+    r.idle[i] && r.after[i] ? (r.after[i]! / r.idle[i]!).toFixed(2) : "n/a",
+    r.cpu[i]!.toFixed(1),
+    `${((100 * r.cpu[i]!) / cpuTotal).toFixed(1)} %`,
+    (r.controlBytes[i]! / 2 ** 20).toFixed(2),
+    `${((100 * r.controlBytes[i]!) / r.inputBytes).toFixed(2)} %`,
+  ]);
+  const head = [
+    "node",
+    "rainstormd",
+    "idle RSS (MiB)",
+    "peak during the job (MiB)",
+    "after the job + retention (MiB)",
+    "after / idle",
+    "CPU during the job (s)",
+    "CPU share",
+    "control bytes taken (MiB)",
+    "/ input bytes",
+  ];
+  return (
+    `# Leader memory over one exactly-once App 1 job (${r.lines.toLocaleString("en")} lines, log_retention_ms ${r.retentionMs})\n\n` +
+    `${new Date().toISOString()}, nproc 2, 5 nodes on ${SUBNET}.k; job ${(r.jobMs / 1000).toFixed(1)} s; ${r.outputs} outputs = reference; ` +
+    `jobs still listed after the retention: ${r.listed}.\n\n` +
+    mdTable(head, rows) +
+    `\nInput ${(r.inputBytes / 2 ** 20).toFixed(1)} MiB. "Control bytes taken": request bodies other than task batches that the rainstormd's server took ` +
+    'during the job (rainstorm_http_request_bytes_total{kind="control"}: output notices with the result lines streamed to the submitter, source reports, control calls); ' +
+    "HyDFS traffic goes to hydfsd and is not counted.\n\n"
+  );
 }
 
 await main().catch((err) => {

@@ -24,9 +24,16 @@ export function memberView(d: MemberDaemon, m: MemberEntry) {
     incarnation: m.incarnation,
     state: m.state,
     last_update: new Date(d.wallOf(m.updatedMs)).toISOString(),
+    // When a datagram from it last arrived here (null: none yet, or this node itself).
+    last_heard: heardIso(d, m.id),
     heartbeat: m.heartbeat,
     ports: m.ports,
   };
+}
+
+function heardIso(d: MemberDaemon, id: string): string | null {
+  const ms = d.node.core.heardAt(id);
+  return ms === undefined ? null : new Date(d.wallOf(ms)).toISOString();
 }
 
 export function listMembers(d: MemberDaemon) {

@@ -85,6 +85,11 @@ describe("memberd admin API (in-process)", () => {
       expect(m.state).toBe("alive");
       expect(Number.isNaN(Date.parse(m.last_update))).toBe(false);
     }
+    // last_heard: when a datagram from the member last arrived (null for the node itself).
+    const self = body.members.find((m: any) => m.id.startsWith(`${testNet(23)}.1:`));
+    const peer = body.members.find((m: any) => m !== self);
+    expect(self.last_heard).toBeNull();
+    expect(Date.now() - Date.parse(peer.last_heard)).toBeLessThan(scaled(5000));
   });
 
   test("/set with a bad knob gets 400 naming it; a good one spreads to the other node", async () => {

@@ -112,6 +112,8 @@ export class Membership {
   private readonly members = new Map<string, MemberEntry>();
   /** Removed ids -> local time they may be forgotten (pruned every tick). */
   private readonly tombstones = new Map<string, number>();
+  /** Member id -> local time a datagram from it last arrived here (the dashboard's "last heard"; kept apart from the entries, which travel). */
+  private readonly heard = new Map<string, number>();
   /** Introducer: id -> send time of the last join admitted (sender's clock) and when to forget it. */
   private readonly joinsAdmitted = new Map<string, { sentMs: number; forgetMs: number }>();
   private readonly broadcasts = new BroadcastQueue();
@@ -193,6 +195,11 @@ export class Membership {
 
   get(id: string): MemberEntry | undefined {
     return this.members.get(id);
+  }
+
+  /** When a datagram from this member last arrived here (undefined: none since it was listed, or it is this node). */
+  heardAt(id: string): number | undefined {
+    return this.heard.get(id);
   }
 
   /** True when some other live member advertises this host and introducer port. */
@@ -318,6 +325,7 @@ export class Membership {
       else if (verdict === "fail") this.markFailed(m, nowMs);
       else if (verdict === "remove") {
         this.members.delete(m.id);
+        this.heard.delete(m.id);
         this.broadcasts.delete(m.id);
         this.tombstones.set(m.id, nowMs + this.tombstoneMs);
         this.events.push({ kind: "removed", id: m.id, incarnation: m.incarnation, atMs: nowMs });
@@ -370,6 +378,7 @@ export class Membership {
       out.push({ to: addressOf(msg.from), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries: [toInfo(this.self), dead] } });
       return out;
     }
+    if (msg.from !== this.selfId) this.heard.set(msg.from, nowMs);
     this.mergeConfig(msg.cfg, nowMs);
     for (const info of msg.entries) this.mergeEntry(info, nowMs);
     if (this.leaving) return out;

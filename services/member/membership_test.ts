@@ -150,6 +150,21 @@ describe("join replays (introducer side)", () => {
   });
 });
 
+describe("last heard (heardAt)", () => {
+  test("a datagram from a member sets it; hearing of a member through another, or from a failed one, does not; removal forgets it", () => {
+    const c = core({ knobs: { ...DEFAULT_KNOBS, t_cleanup_ms: 100 } });
+    c.receive(gossip(PEER, [info(PEER), info(OTHER)]), 5);
+    expect([c.heardAt(PEER), c.heardAt(OTHER), c.heardAt(SELF)]).toEqual([5, undefined, undefined]);
+    c.receive(gossip(PEER, [info(PEER, "alive", 0, 2)]), 9);
+    c.receive(gossip(OTHER, [info(OTHER), info(PEER, "failed")]), 10);
+    expect([c.heardAt(PEER), c.heardAt(OTHER)]).toEqual([9, 10]);
+    c.receive(gossip(PEER, [info(PEER, "alive", 0, 3)]), 20);
+    expect(c.heardAt(PEER)).toBe(9);
+    c.tick(200);
+    expect([c.get(PEER), c.heardAt(PEER)]).toEqual([undefined, undefined]);
+  });
+});
+
 describe("tombstones of removed ids", () => {
   function removedAt(): { c: Membership; removedMs: number } {
     const c = core({ knobs: { ...DEFAULT_KNOBS, t_cleanup_ms: 100 } });

@@ -24,6 +24,19 @@ export interface WatchedMember {
   incarnation?: number;
 }
 
+/** One membership change as this watch heard it (the dashboard's timeline). */
+export interface MemberChange {
+  /** When it arrived here (wall clock, ms). */
+  atMs: number;
+  id: string;
+  /** memberd's word: joined, suspect, refuted, alive, failed, left, removed. */
+  kind: string;
+  incarnation?: number;
+}
+
+/** Changes kept for a viewer that arrives later (the dashboard's timeline starts with them). */
+export const RECENT_CHANGES_MAX = 50;
+
 export interface MemberWatchOptions {
   /** memberd's HTTP base, e.g. http://127.0.0.1:8080 */
   baseUrl: string;
@@ -45,6 +58,8 @@ export interface MemberWatchOptions {
   onLeft?: () => void;
   /** Longest pause between reconnect attempts. Default 2000 ms. */
   maxBackoffMs?: number;
+  /** The wall clock that stamps changes (recentChanges). Default Date.now. */
+  nowMs?: () => number;
 }
 
 /** memberd must start answering /watch within this long; after that the stream may stay quiet. */
@@ -61,6 +76,8 @@ export class MemberWatch {
   /** This node's current member id, from the snapshot (and `renewed`). */
   private self = "";
   private leftCalled = false;
+  private readonly changes: MemberChange[] = [];
+  private readonly listeners = new Set<() => void>();
   connected = false;
   private firstReadyResolve: () => void = () => {};
   /** Resolves the first time memberd says this node's view is current (a daemon's ready line follows it). */
@@ -90,6 +107,17 @@ export class MemberWatch {
   /** Every member memberd lists, failed and left ones included (the dashboard shows them). */
   all(): WatchedMember[] {
     return [...this.members.values()];
+  }
+
+  /** The last RECENT_CHANGES_MAX changes memberd reported, oldest first. */
+  recentChanges(): MemberChange[] {
+    return [...this.changes];
+  }
+
+  /** Call `f` after every update of the list (a snapshot or any change, refutations included); returns the unsubscribe. */
+  listen(f: () => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
   }
 
   live(): WatchedMember[] {
@@ -141,14 +169,16 @@ export class MemberWatch {
       if (ev.reason === "left") this.nodeLeft();
       return;
     } else if (ev.event === "change" && typeof ev.id === "string") {
+      this.remember(ev.id, String(ev.kind), ev.incarnation);
       if (ev.kind === "left" && ev.id === this.self) this.nodeLeft();
       const known = this.members.get(ev.id);
       const incarnation = typeof ev.incarnation === "number" ? ev.incarnation : known?.incarnation;
       if (known) known.incarnation = incarnation;
       if (ev.kind === "removed") this.members.delete(ev.id);
       else if (ev.kind === "joined") this.members.set(ev.id, { id: ev.id, state: "alive", ports: ev.ports ?? known?.ports, incarnation });
-      else if (ev.kind === "refuted") return;
-      else if (known) known.state = ev.kind as MemberState;
+      else if (ev.kind === "refuted") {
+        // The state stays (alive); only the incarnation rose, above.
+      } else if (known) known.state = ev.kind as MemberState;
       else if (ev.ports) this.members.set(ev.id, { id: ev.id, state: ev.kind as MemberState, ports: ev.ports, incarnation });
     } else if (ev.event === "renewed") {
       // This node rejoined under a new id: not current until memberd says so again; the
@@ -168,6 +198,13 @@ export class MemberWatch {
       this.opts.onChange(live);
     }
     this.setReady(ready);
+    for (const f of this.listeners) f();
+  }
+
+  private remember(id: string, kind: string, incarnation: unknown): void {
+    const atMs = (this.opts.nowMs ?? Date.now)();
+    this.changes.push({ atMs, id, kind, ...(typeof incarnation === "number" ? { incarnation } : {}) });
+    if (this.changes.length > RECENT_CHANGES_MAX) this.changes.shift();
   }
 
   private nodeLeft(): void {

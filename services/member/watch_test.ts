@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { ClusterHttp } from "../shared/http.ts";
 import { makeLogger } from "../shared/log.ts";
-import { MemberWatch } from "./watch.ts";
+import { MemberWatch, RECENT_CHANGES_MAX } from "./watch.ts";
 import { waitFor } from "../testing/cluster.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -150,5 +150,42 @@ describe("MemberWatch readiness", () => {
     await until(() => m.connections.length === 2, "the second watch to connect");
     m.send({ event: "snapshot", self: "a", ready: false, count: 1, members: [{ ...member("a"), state: "left" }] });
     await until(() => second.w.left, "onLeft from the snapshot");
+  });
+
+  test("recentChanges: every change stamped in arrival order, refutations included, the last RECENT_CHANGES_MAX; listen is called after each update", async () => {
+    const m = fakeMemberd();
+    cleanup.push(m.stop);
+    let clock = 1000;
+    let updates = 0;
+    const w = new MemberWatch({
+      baseUrl: m.base,
+      log: makeLogger("watch-test", "silent"),
+      http: new ClusterHttp(""),
+      onChange: () => {},
+      nowMs: () => clock++,
+    });
+    cleanup.push(() => w.stop());
+    const off = w.listen(() => updates++);
+    w.start();
+    await until(() => m.connections.length === 1, "the watch to connect");
+    m.send({ event: "snapshot", self: "a", ready: true, count: 2, members: [member("a"), member("b")] });
+    m.send({ event: "change", kind: "suspect", id: "b", incarnation: 0 });
+    m.send({ event: "change", kind: "refuted", id: "b", incarnation: 1 });
+    m.send({ event: "change", kind: "alive", id: "b", incarnation: 1 });
+    await until(() => updates === 4, "a snapshot and three changes");
+    expect(w.recentChanges()).toEqual([
+      { atMs: 1000, id: "b", kind: "suspect", incarnation: 0 },
+      { atMs: 1001, id: "b", kind: "refuted", incarnation: 1 },
+      { atMs: 1002, id: "b", kind: "alive", incarnation: 1 },
+    ]);
+    expect(w.all().find((x) => x.id === "b")).toMatchObject({ state: "alive", incarnation: 1 });
+    for (let i = 0; i < RECENT_CHANGES_MAX; i++) m.send({ event: "change", kind: "joined", id: `n${i}`, incarnation: 0, ports: PORTS });
+    await until(() => updates === 4 + RECENT_CHANGES_MAX, "the joins");
+    const kept = w.recentChanges();
+    expect([kept.length, kept[0]!.id, kept.at(-1)!.id]).toEqual([RECENT_CHANGES_MAX, "n0", `n${RECENT_CHANGES_MAX - 1}`]);
+    off();
+    m.send({ event: "change", kind: "failed", id: "b", incarnation: 1 });
+    await until(() => w.recentChanges().at(-1)!.kind === "failed", "the failure");
+    expect(updates).toBe(4 + RECENT_CHANGES_MAX);
   });
 });

@@ -9,7 +9,7 @@
  * After every job, no operator process of it is left on any node.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isAlive, LocalCluster, tempPath, waitFor } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
@@ -26,6 +26,7 @@ const ROOT = resolve(import.meta.dir, "../..");
 const DATASET = readFileSync(join(ROOT, "testdata", "dataset1.csv"), "utf8");
 const LINES = DATASET.split("\n").filter((l, i, all) => i < all.length - 1 || l !== "");
 const PORT = 15000;
+const CTL = resolve(import.meta.dir, "../ctl.ts");
 
 describe("RainStorm leader failover on 5 nodes", () => {
   const c = new LocalCluster({ dir: tempPath("rainstorm-failover-"), subnet: testNet(95), knobs: { t_cleanup_ms: 3000 }, killOnExit: true });
@@ -181,12 +182,10 @@ describe("RainStorm leader failover on 5 nodes", () => {
     c.resume(old);
     // A call of the old term is refused by every worker the new leader fenced.
     for (const k of c.nodeNumbers.filter((n) => n !== old)) {
-      const refused = await client
-        .setRoutes(addr(k), job, { version: 1_000_000, term: term - 1, stages: [[addr(old)]] }, { timeoutMs: 2000 })
-        .then(
-          () => undefined,
-          (err: Error) => err,
-        );
+      const refused = await client.setRoutes(addr(k), job, { version: 1_000_000, term: term - 1, stages: [[addr(old)]] }, { timeoutMs: 2000 }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(refused?.message, `node ${k}`).toContain("stale leader term");
     }
     await waitFor(
@@ -249,5 +248,49 @@ describe("RainStorm leader failover on 5 nodes", () => {
     const missing = input.filter((l) => !stored.has(l));
     expect(missing.slice(0, 5)).toEqual([]);
     await noOperatorsLeft(job);
+  });
+
+  test("ctl rainstorm follows its job across a leader SIGKILL: every result line printed exactly once, exit 0", async () => {
+    const leader = await leaderSeenBy(2, {});
+    const other = c.nodeNumbers.find((k) => k !== leader)!;
+    const input = Array.from({ length: 1500 }, (_, i) => `c-${i}`);
+    await hydfs.write(other, "create", "fo-ctl.txt", `${input.join("\n")}\n`);
+    const config = join(c.dir, "ctl-config.json");
+    writeFileSync(config, JSON.stringify({ cluster_secret: c.secret, ports: { rainstorm: PORT, http: 8080, hydfs: 10010 } }));
+    const args = ["rainstorm", "1", "3", "-stage-config-map", "stage0 echo-wrapper", "fo-ctl.txt", "fo-ctl-out.txt", "true", "false", "300", "0", "0"];
+    const proc = Bun.spawn([process.execPath, CTL, ...args, "--node", c.host(other), "--config", config], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, RAINSTORM_CONFIG: "", RAINSTORM_SECRET: "" },
+    });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), scaled(150_000));
+    let out = "";
+    let killed = false;
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stdout) {
+        out += decoder.decode(chunk, { stream: true });
+        // Kill the leader once the first results are printed (the job then has seconds to go).
+        if (!killed && out.split("\n").length > 100) {
+          killed = true;
+          c.kill(leader);
+        }
+      }
+    })();
+    const err = new Response(proc.stderr).text();
+    const code = await proc.exited;
+    clearTimeout(timer);
+    await reading;
+    const said = await err;
+    expect(killed).toBe(true);
+    expect(code, said).toBe(0);
+    expect(said).toContain("following job");
+    const printed = out.split("\n").filter(Boolean);
+    const next = await leaderSeenBy(other, { not: [leader] });
+    const stored = (await hydfs.getText(next, "fo-ctl-out.txt")).split("\n").filter(Boolean);
+    // Exactly once: dest holds each input once, and ctl printed exactly dest's lines, none twice.
+    expect(stored.length).toBe(input.length);
+    expect([...printed].sort()).toEqual([...stored].sort());
   });
 });

@@ -43,6 +43,8 @@ export interface RainstormAppOptions {
   /** Without a seat (tests): this leader, always; or none, naming `leaderHost`. */
   leader?: Leader;
   leaderHost?: string;
+  /** Request body bytes this daemon's server has taken so far (rainstorm_http_request_bytes_total); absent: not counted. */
+  requestBytes?: () => { data: number; control: number };
   /** The dashboard's stream (GET /dashboard/stream); absent: 503. */
   dashboard?: DashboardHub;
 }
@@ -89,7 +91,7 @@ function baseApp(opts: RainstormAppOptions & { seat: LeaderSeatView }, verifier:
       }))
       .get("/metrics", ({ set }) => {
         set.headers["content-type"] = "text/plain; version=0.0.4";
-        return metricsText(opts.worker, opts.seat.current(), verifier);
+        return metricsText(opts.worker, opts.seat.current(), verifier, opts.requestBytes?.());
       })
   );
 }
@@ -262,9 +264,46 @@ function killPid(worker: Worker, pid: number, term?: number) {
   return { killed: pid, job: task.job, stage: task.stage, index: task.index };
 }
 
-function metricsText(worker: Worker, leader: Leader | undefined, verifier: RequestVerifier | undefined): string {
+function metricsText(
+  worker: Worker,
+  leader: Leader | undefined,
+  verifier: RequestVerifier | undefined,
+  requestBytes: { data: number; control: number } | undefined,
+): string {
   const m = new MetricsText();
   authMetrics(m, "rainstormd", verifier);
+  const series = m.series.bind(m);
+  if (requestBytes !== undefined)
+    series(
+      "rainstorm_http_request_bytes_total",
+      "counter",
+      "Request body bytes this rainstormd took: batches to its tasks (data), everything else (control: output notices, source reports, control calls).",
+      [
+        ['{kind="data"}', requestBytes.data],
+        ['{kind="control"}', requestBytes.control],
+      ],
+    );
+  taskMetrics(m, worker);
+  if (leader) {
+    const jobs = leader.jobList();
+    series(
+      "rainstorm_job_tuples_read_total",
+      "counter",
+      "Source tuples read, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]),
+    );
+    series(
+      "rainstorm_job_tuples_out_total",
+      "counter",
+      "Result tuples written to dest, per job.",
+      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]),
+    );
+  }
+  return m.text() + buildInfoMetric("rainstormd");
+}
+
+/** Each task's counters on this worker. */
+function taskMetrics(m: MetricsText, worker: Worker): void {
   const series = m.series.bind(m);
   const tasks = worker.list();
   const label = (t: (typeof tasks)[number]) => `{job="${t.job}",stage="${t.stage}",task="${t.index}",op="${t.op}"}`;
@@ -304,20 +343,4 @@ function metricsText(worker: Worker, leader: Leader | undefined, verifier: Reque
     "Input batches waiting for the task (backpressure).",
     tasks.map((t) => [label(t), t.waiting]),
   );
-  if (leader) {
-    const jobs = leader.jobList();
-    series(
-      "rainstorm_job_tuples_read_total",
-      "counter",
-      "Source tuples read, per job.",
-      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_read)]),
-    );
-    series(
-      "rainstorm_job_tuples_out_total",
-      "counter",
-      "Result tuples written to dest, per job.",
-      jobs.map((j) => [`{job="${j.job}",status="${j.status}"}`, Number(j.tuples_out)]),
-    );
-  }
-  return m.text() + buildInfoMetric("rainstormd");
 }

@@ -17,6 +17,8 @@ import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
 import { DashboardHub, hostOfId, type JobsView, LEADER_TIMEOUT_MS } from "./dashboard/stream.ts";
+import { askMemberd, surveyHydfs } from "./dashboard/sources.ts";
+import { timelineOf } from "./dashboard/views.ts";
 
 export interface RunningRainstormd {
   worker: Worker;
@@ -38,13 +40,21 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   // The dashboard reads the member watch, which is made once memberd agrees (below): until then it lists no members.
   let watch: MemberWatch | undefined;
   const dashboard = dashboardHub(cfg, http, seat, () => watch);
-  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, seat, dashboard });
+  const requestBytes = { data: 0, control: 0 };
+  const app = rainstormApp({ secret: cfg.cluster_secret, host: cfg.host, worker, seat, dashboard, requestBytes: () => requestBytes });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
       hostname: cfg.host,
       port: cfg.ports.rainstorm,
-      fetch: (req) => app.handle(req),
+      fetch: (req) => {
+        // Every body this node takes comes with its length (no chunked uploads here): the data through this node.
+        const n = Number(req.headers.get("content-length") ?? 0) || 0;
+        // Batches to tasks are the data plane; everything else (the leader's notices and reports included) is control.
+        if (new URL(req.url).pathname === "/data") requestBytes.data += n;
+        else requestBytes.control += n;
+        return app.handle(req);
+      },
       idleTimeout: 0,
       maxRequestBodySize: 256 * 1024 * 1024,
     });
@@ -88,7 +98,11 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
   };
 }
 
-/** The dashboard's sources: members from this node's watch, jobs and tasks from the leader (this node's own directly, else over HTTP). */
+/**
+ * The dashboard's sources: members, their changes and the push callback from this node's watch,
+ * last heard and knobs from its memberd, jobs and tasks from the leader (this node's own directly,
+ * else over HTTP), the leader and term from the seat, the ring and files from HyDFS.
+ */
 function dashboardHub(cfg: NodeConfig, http: ClusterHttp, seat: LeaderSeat, watch: () => MemberWatch | undefined): DashboardHub {
   const client = new RainstormClient(http);
   const jobs = async (): Promise<JobsView> => {
@@ -107,13 +121,21 @@ function dashboardHub(cfg: NodeConfig, http: ClusterHttp, seat: LeaderSeat, watc
     (watch()?.all() ?? [])
       .map((m) => ({ id: m.id, host: hostOfId(m.id), state: m.state, incarnation: m.incarnation }))
       .sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  // A ring member's hydfsd at the port its memberd advertises (this node's port while the watch does not list it).
+  const hydfsPort = (id: string) => (watch()?.all() ?? []).find((m) => m.id === id)?.ports?.hydfs;
+  const hydfsBase = (id: string, host: string) => `http://${host}:${hydfsPort(id) ?? cfg.ports.hydfs}`;
   return new DashboardHub({
     node: cfg.host,
     get leader() {
       return seat.elected()?.split(":")[0] ?? "";
     },
+    term: () => seat.knownTerm(),
     members,
+    listen: (f) => watch()?.listen(f),
+    timeline: () => timelineOf(watch()?.recentChanges() ?? []),
+    memberd: () => askMemberd(http, `http://${cfg.host}:${cfg.ports.http}`),
     jobs,
+    hydfs: () => surveyHydfs(http, `http://${cfg.host}:${cfg.ports.hydfs}`, hydfsBase),
   });
 }
 

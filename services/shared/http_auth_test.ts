@@ -140,7 +140,7 @@ describe("deny by default: every route × path variant × method needs the crede
   test("the public list is short and each public route answers without a credential", async () => {
     expect([...PUBLIC_ROUTES]).toEqual(["GET /health"]);
     for (const s of servers) expect([s.name, (await raw(s.port, "GET", "/health")).status]).toEqual([s.name, 200]);
-    expect(DASHBOARD_PUBLIC_ROUTES).toEqual(["GET /", "GET /dashboard/app.ts", "GET /dashboard/signer.ts"]);
+    expect(DASHBOARD_PUBLIC_ROUTES).toEqual(["GET /", "GET /dashboard/app.ts", "GET /dashboard/draw.ts", "GET /dashboard/signer.ts"]);
     const rainstormd = servers.find((x) => x.name === "rainstormd")!;
     for (const route of DASHBOARD_PUBLIC_ROUTES) expect([route, (await raw(rainstormd.port, "GET", route.slice(4))).status]).toEqual([route, 200]);
   });

@@ -37,6 +37,8 @@ const PURE_CORES = [
   "services/testing/chaos_plan.ts",
   "services/rainstorm/worker_guards.ts",
   "services/ctl/node_names.ts",
+  "services/rainstorm/dashboard/views.ts",
+  "services/rainstorm/dashboard/draw.ts",
 ];
 
 /** What a core must not call, with why it would break determinism or purity. */

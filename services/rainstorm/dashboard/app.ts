@@ -1,11 +1,15 @@
 /**
  * The dashboard page's script (runs in the browser; page.ts transpiles it once at start). One
- * signed GET /dashboard/stream per page: a snapshot, then whole-panel updates as members or jobs
- * change, and heartbeats. fetch + a stream reader, because EventSource cannot send the
- * authorization header. With a cluster secret the page asks for it once and keeps it in
- * sessionStorage (this tab only); only MACs made with a key derived from it are sent.
+ * signed GET /dashboard/stream per page: a snapshot, then whole-panel updates (members, leader,
+ * jobs, hydfs) as they change, and heartbeats. fetch + a stream reader, because EventSource
+ * cannot send the authorization header. With a cluster secret the page asks for it once and keeps
+ * it in sessionStorage (this tab only); only MACs made with a key derived from it are sent.
  */
+import { esc, ringSvg, SPARK_SAMPLES, sparkline } from "./draw.ts";
 import { authorization, httpKey } from "./signer.ts";
+// Types only: erased when transpiled, so the browser loads neither module.
+import type { JobSummary, ListedTask } from "../model.ts";
+import type { HydfsView, MemberRow, TimelineEntry } from "./views.ts";
 
 // The few DOM names this script uses, declared here (module-scoped, erased by the transpiler):
 // the project's tsconfig has no DOM lib, whose globals would clash with Bun's.
@@ -24,40 +28,33 @@ declare const location: { href: string; port: string };
 
 /** Pause before reopening a stream that ended or failed (not a 401: that waits for a new secret). */
 const RECONNECT_MS = 1000;
+/** How often the "ago" figures of the Cluster panel are redrawn between updates. */
+const AGO_REDRAW_MS = 1000;
+/** Timeline lines shown, newest first. */
+const TIMELINE_SHOWN = 30;
+/** Characters of a restart reason shown in the task table (the rest on hover). */
+const REASON_SHOWN = 60;
 const SECRET_KEY = "rainstorm-secret";
+/** The performance mark of the first screen drawn (its detail: the snapshot's bytes); the browser test reads it. */
+const FIRST_SCREEN_MARK = "rainstorm-first-screen";
 
-/** The node and leader of this page's stream (from its snapshot): kill_task goes to the leader, so only its page offers it. */
-let here = { node: "", leader: "" };
+/** The node and leader of this page's stream: kill_task and kill_job go to the leader, so only its page offers them. */
+let here = { node: "", leader: "", term: 0 };
+/** The node's clock minus this browser's (from the snapshot and heartbeats): "ago" figures use the node's clock. */
+let clockOffsetMs = 0;
 
-interface Member {
-  id: string;
-  host: string;
-  state: string;
-  incarnation?: number;
+interface Cluster {
+  members: MemberRow[];
+  timeline?: TimelineEntry[];
+  protocol?: Record<string, unknown>;
 }
-interface Job {
-  job: string;
-  status: string;
-  stages: string[];
-  tuples_read: number;
-  tuples_out: number;
-  tuples_per_s: number;
-}
-interface Task {
-  job: string;
-  stage: number;
-  task: number;
-  node: string;
-  pid: number;
-  rate: number | null;
-  restarts: number;
-}
+/** What the page last received, redrawn from when only the time or the leader changed. */
+let cluster: Cluster = { members: [] };
+let jobsView: { jobs: JobSummary[]; tasks: ListedTask[]; error?: string } = { jobs: [], tasks: [] };
+/** Each task's last SPARK_SAMPLES input rates, by job/stage/task. */
+const rates = new Map<string, number[]>();
 
 const $ = (id: string) => document.getElementById(id)!;
-
-function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 async function signedFetch(method: string, path: string, body = ""): Promise<Response> {
   const url = new URL(path, location.href).href;
@@ -77,47 +74,130 @@ function status(text: string, bad = false): void {
   el.className = bad ? "bad" : "";
 }
 
-function renderMembers(members: Member[]): void {
-  const rows = members.map(
-    (m) =>
-      `<tr class="${esc(m.state)}"><td>${esc(m.id)}</td><td>${esc(m.host)}</td><td class="state">${esc(m.state)}</td><td>${esc(m.incarnation ?? "-")}</td></tr>`,
-  );
-  $("members").innerHTML = `<tr><th>member</th><th>host</th><th>state</th><th>incarnation</th></tr>${rows.join("")}`;
-  $("member-count").textContent = `${members.filter((m) => m.state === "alive").length} alive of ${members.length}`;
+/** "1.2 s ago" by the node's clock. */
+function ago(atMs: number): string {
+  const s = Math.max(0, Date.now() + clockOffsetMs - atMs) / 1000;
+  return s < 60 ? `${s.toFixed(1)} s ago` : `${Math.round(s / 60)} min ago`;
 }
 
-function renderJobs(jobs: Job[], tasks: Task[], error?: string): void {
-  const parts = jobs.map((j) => {
-    const own = tasks.filter((t) => t.job === j.job);
-    const rows = own.map(
-      (t) =>
-        `<tr><td>${t.stage}/${t.task}</td><td>${esc(t.node)}</td><td>${t.pid}</td><td>${t.rate ?? "-"}</td><td>${t.restarts}</td>` +
-        `<td>${here.node === here.leader ? `<button data-node="${esc(t.node)}" data-pid="${t.pid}">kill_task</button>` : ""}</td></tr>`,
+const timeOf = (atMs: number) => new Date(atMs).toLocaleTimeString();
+
+function suspicion(m: MemberRow): string {
+  if (m.state !== "suspect") return "";
+  const t = cluster.protocol?.suspicion_time;
+  return `suspected ${m.suspect_since === undefined ? "" : ago(m.suspect_since)}${t ? `; failed after ${esc(t)} unless refuted` : ""}`;
+}
+
+function renderCluster(): void {
+  const { members, timeline, protocol } = cluster;
+  const rows = members.map(
+    (m) =>
+      `<tr class="${esc(m.state)}"><td>${esc(m.id)}</td><td>${esc(m.host)}</td><td class="state">${esc(m.state)}</td><td>${esc(m.incarnation ?? "-")}</td>` +
+      `<td>${m.last_heard === undefined ? "-" : ago(m.last_heard)}</td><td>${suspicion(m)}</td></tr>`,
+  );
+  $("members").innerHTML = `<tr><th>member</th><th>host</th><th>state</th><th>incarnation</th><th>last heard</th><th>suspicion</th></tr>${rows.join("")}`;
+  $("member-count").textContent = `${members.filter((m) => m.state === "alive").length} alive of ${members.length}`;
+  $("protocol").textContent = protocol
+    ? `protocol ${protocol.protocol}, suspicion ${protocol.suspicion}${protocol.suspicion === "enabled" ? ` (${protocol.suspicion_time})` : ""}, config v${protocol.version}`
+    : "";
+  const lines = (timeline ?? [])
+    .slice(-TIMELINE_SHOWN)
+    .reverse()
+    .map(
+      (e) =>
+        `<li class="${esc(e.kind)}">${esc(timeOf(e.at))} <b>${esc(e.host)}</b> <span class="state">${esc(e.kind)}</span>${e.incarnation === undefined ? "" : ` (incarnation ${e.incarnation})`}</li>`,
     );
-    const table = rows.length ? `<table><tr><th>task</th><th>node</th><th>pid</th><th>rate/s</th><th>restarts</th><th></th></tr>${rows.join("")}</table>` : "";
+  $("timeline").innerHTML = lines.join("") || "<li>no membership changes since this daemon started</li>";
+}
+
+function renderLeader(): void {
+  $("node").textContent = `node ${here.node}, leader ${here.leader || "none"}${here.term ? ` (term ${here.term})` : ""}`;
+}
+
+/** Keep each running task's last SPARK_SAMPLES rates (tasks gone are forgotten). */
+function sampleRates(tasks: ListedTask[]): void {
+  const live = new Set<string>();
+  for (const t of tasks) {
+    const key = `${t.job}/${t.stage}/${t.task}`;
+    live.add(key);
+    if (t.rate === null) continue;
+    const series = rates.get(key) ?? [];
+    series.push(t.rate);
+    if (series.length > SPARK_SAMPLES) series.shift();
+    rates.set(key, series);
+  }
+  for (const key of rates.keys()) if (!live.has(key)) rates.delete(key);
+}
+
+function taskRow(t: ListedTask, leads: boolean): string {
+  // The reason can carry the tail of the operator's stderr: the first line in the table, all of it on hover.
+  const why = t.last_restart_reason ?? "";
+  const reason = why ? `<span title="${esc(why)}">${esc(why.length > REASON_SHOWN ? `${why.slice(0, REASON_SHOWN)}…` : why)}</span>` : "";
+  return (
+    `<tr><td>${t.stage}/${t.task}</td><td>${esc(t.node)}</td><td>${t.pid}</td><td>${t.rate ?? "-"}</td><td>${t.restarts}</td>` +
+    `<td>${sparkline(rates.get(`${t.job}/${t.stage}/${t.task}`) ?? [])}</td><td class="reason">${reason}</td>` +
+    `<td>${leads ? `<button class="kill-task" data-node="${esc(t.node)}" data-pid="${t.pid}">kill_task</button>` : ""}</td></tr>`
+  );
+}
+
+function renderJobs(): void {
+  const { jobs, tasks, error } = jobsView;
+  const leads = here.node === here.leader;
+  const parts = jobs.map((j) => {
+    const rows = tasks.filter((t) => t.job === j.job).map((t) => taskRow(t, leads));
+    const table = rows.length
+      ? `<table><tr><th>task</th><th>node</th><th>pid</th><th>rate/s</th><th>restarts</th><th>last minute</th><th>last restart</th><th></th></tr>${rows.join("")}</table>`
+      : "";
+    const kill = leads && j.status === "running" ? ` <button class="kill-job" data-job="${esc(j.job)}">kill_job</button>` : "";
     return (
-      `<div class="job"><b>${esc(j.job)}</b> <span class="${esc(j.status)}">${esc(j.status)}</span> ${esc(j.stages.join(" → "))}` +
+      `<div class="job" data-job="${esc(j.job)}"><b>${esc(j.job)}</b> <span class="status ${esc(j.status)}">${esc(j.status)}</span> ${esc(j.stages.join(" → "))}${kill}` +
       `<br>read ${j.tuples_read}, out ${j.tuples_out}, ${j.tuples_per_s.toFixed(1)} tuples/s${table}</div>`
     );
   });
   const leaderPage = `//${here.leader}:${location.port}/`;
-  const note = here.node !== here.leader && tasks.length ? `<p>kill_task: from <a href="${esc(leaderPage)}">the leader's page</a></p>` : "";
+  const note = !leads && jobs.some((j) => j.status === "running") ? `<p>kill_task, kill_job: from <a href="${esc(leaderPage)}">the leader's page</a></p>` : "";
   $("jobs").innerHTML = (error ? `<p class="bad">${esc(error)}</p>` : "") + note + (parts.join("") || "<p>no jobs</p>");
 }
 
-async function killTask(node: string, pid: number): Promise<void> {
-  const res = await signedFetch("POST", "/kill_task", JSON.stringify({ node, pid }));
-  status(res.ok ? `killed pid ${pid} on ${node}; the leader restarts the task` : `kill_task: ${res.status} ${await res.text()}`, !res.ok);
+function renderHydfs(h: HydfsView): void {
+  $("ring").innerHTML = ringSvg(h.ring, h.files);
+  const rows = h.files.map((f) => `<tr><td>${esc(f.name)}</td><td>${f.size}</td><td>${f.ops}</td><td>${esc(f.replicas.join(", "))}</td></tr>`);
+  const more = h.files_total > h.files.length ? `<p>the first ${h.files.length} of ${h.files_total} files</p>` : "";
+  $("files").innerHTML =
+    (h.error ? `<p class="bad">${esc(h.error)}</p>` : "") +
+    `<p>${h.ring.length} nodes on the ring, ${h.files_total} files</p>${more}` +
+    (rows.length ? `<table><tr><th>file</th><th>bytes</th><th>ops</th><th>replicas</th></tr>${rows.join("")}</table>` : "");
 }
 
-function apply(ev: Record<string, any>): void {
-  if (ev.event === "snapshot") {
-    here = { node: ev.node, leader: ev.leader };
-    $("node").textContent = `node ${ev.node}, leader ${ev.leader}`;
+async function post(path: string, body: object, done: (answer: any) => string): Promise<void> {
+  const res = await signedFetch("POST", path, JSON.stringify(body));
+  status(res.ok ? done(await res.json()) : `${path.slice(1)}: ${res.status} ${await res.text()}`, !res.ok);
+}
+
+const killTask = (node: string, pid: number) => post("/kill_task", { node, pid }, () => `killed pid ${pid} on ${node}; the leader restarts the task`);
+const killJob = (job: string) => post("/kill_job", { job }, () => `kill_job ${job}: its tasks are being stopped`);
+
+function apply(ev: Record<string, any>, bytes: number): void {
+  if (typeof ev.now === "number") clockOffsetMs = ev.now - Date.now();
+  if (ev.event === "heartbeat" && typeof ev.t === "number") clockOffsetMs = ev.t - Date.now();
+  if (ev.event === "snapshot") here.node = ev.node;
+  if (ev.event === "snapshot" || ev.event === "leader") {
+    here = { ...here, leader: ev.leader, term: ev.term ?? 0 };
+    renderLeader();
+    renderJobs();
   }
-  if (ev.members) renderMembers(ev.members);
-  if (ev.jobs) renderJobs(ev.jobs, ev.tasks ?? [], ev.jobs_error);
+  if (ev.members) {
+    cluster = { members: ev.members, timeline: ev.timeline, protocol: ev.protocol };
+    renderCluster();
+  }
+  if (ev.jobs) {
+    jobsView = { jobs: ev.jobs, tasks: ev.tasks ?? [], error: ev.jobs_error };
+    sampleRates(jobsView.tasks);
+    renderJobs();
+  }
+  if (ev.hydfs) renderHydfs(ev.hydfs);
   if (ev.event === "dropped") status(`this page read too slowly: ${ev.events} updates were skipped`, true);
+  if (ev.event === "snapshot" && performance.getEntriesByName(FIRST_SCREEN_MARK).length === 0) performance.mark(FIRST_SCREEN_MARK, { detail: { bytes } });
 }
 
 /** Read one stream to its end; false when the node refused the credential (wait for a new secret). */
@@ -126,8 +206,10 @@ async function follow(): Promise<boolean> {
   if (res.status === 401) {
     const why = ((await res.json().catch(() => ({}))) as { error?: string }).error ?? "";
     status(`refused (401): ${sessionStorage.getItem(SECRET_KEY) ? "wrong secret" : "this cluster needs its secret"}. ${why}`, true);
-    renderMembers([]);
-    renderJobs([], []);
+    cluster = { members: [] };
+    jobsView = { jobs: [], tasks: [] };
+    renderCluster();
+    renderJobs();
     $("login").hidden = false;
     return false;
   }
@@ -144,7 +226,7 @@ async function follow(): Promise<boolean> {
     while ((nl = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      if (line.trim()) apply(JSON.parse(line));
+      if (line.trim()) apply(JSON.parse(line), new TextEncoder().encode(line).length);
     }
   }
 }
@@ -171,7 +253,9 @@ function main(): void {
   $("jobs").addEventListener("click", (e) => {
     const b = e.target as El;
     if (b.dataset.pid) void killTask(b.dataset.node!, Number(b.dataset.pid));
+    if (b.dataset.job && b.className === "kill-job") void killJob(b.dataset.job);
   });
+  setInterval(renderCluster, AGO_REDRAW_MS);
   void run();
 }
 

@@ -1,6 +1,6 @@
 /** The dashboard stream: bounded per viewer, snapshot first, updates only on change, one poller for all viewers. */
 import { describe, expect, test } from "bun:test";
-import { admitUpdate, DashboardHub, hostOfId, type JobsView, type MemberRow } from "./stream.ts";
+import { admitUpdate, DashboardHub, HYDFS_POLL_MS, hostOfId, type JobsView, MEMBERD_POLL_MS, type MemberRow } from "./stream.ts";
 import { readLines } from "../../shared/lines.ts";
 import { waitFor } from "../../testing/cluster.ts";
 import { scaled } from "../../testing/time.ts";
@@ -65,6 +65,102 @@ describe("DashboardHub", () => {
     const it = readLines(hub.open())[Symbol.asyncIterator]();
     expect((JSON.parse((await it.next()).value) as { event: string }).event).toBe("snapshot");
     expect(JSON.parse((await it.next()).value)).toEqual({ event: "jobs", jobs: [], tasks: [], jobs_error: "leader: connection refused" });
+    await it.return?.(undefined);
+    hub.stop();
+  });
+});
+
+describe("DashboardHub with every source (as start.ts wires it)", () => {
+  const A = "127.0.0.1:5000@1";
+  function fixture() {
+    const state = {
+      members: [{ id: A, host: "127.0.0.1", state: "alive", incarnation: 0 }] as MemberRow[],
+      leader: "127.0.0.1",
+      term: 1,
+      notify: undefined as (() => void) | undefined,
+      memberdAsks: 0,
+      hydfsAsks: 0,
+      hydfsDown: false,
+      /** Whether the watch exists yet (rainstormd makes it once its memberd agrees). */
+      watching: true,
+    };
+    const hub = new DashboardHub({
+      node: "127.0.0.1",
+      get leader() {
+        return state.leader;
+      },
+      term: () => state.term,
+      members: () => state.members,
+      listen: (f) => (state.watching ? ((state.notify = f), () => (state.notify = undefined)) : undefined),
+      timeline: () => [{ at: 7, id: A, host: "127.0.0.1", kind: "joined", incarnation: 0 }],
+      memberd: async () => (state.memberdAsks++, { heard: { [A]: null }, protocol: { protocol: "pingack" } }),
+      jobs: async () => ({ jobs: [], tasks: [] }),
+      hydfs: async () => {
+        state.hydfsAsks++;
+        if (state.hydfsDown) throw new Error("refused");
+        return { ring: [{ id: A, host: "127.0.0.1", token: "00000000000000ff" }], files: [], files_total: 0 };
+      },
+    });
+    return { state, hub };
+  }
+  const next = async (it: AsyncIterator<string>) => JSON.parse((await it.next()).value);
+
+  test("members are pushed by the watch's callback (the tick does not compare them once subscribed); the leader and term by the tick", async () => {
+    const { state, hub } = fixture();
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    expect(await next(it)).toMatchObject({ event: "snapshot", leader: "127.0.0.1", term: 1, timeline: [{ kind: "joined" }] });
+    // The polls answer first (memberd's protocol joins the members update; the ring its own).
+    const first = [await next(it), await next(it)];
+    expect(first.map((u) => u.event).sort()).toEqual(["hydfs", "members"]);
+    expect(first.find((u) => u.event === "members")).toMatchObject({ protocol: { protocol: "pingack" } });
+    // A member change the callback is not told of stays unseen; a new term arrives on a tick.
+    state.members = [{ ...state.members[0]!, state: "suspect" }];
+    state.term = 2;
+    expect(await next(it)).toEqual({ event: "leader", leader: "127.0.0.1", term: 2 });
+    state.notify!();
+    expect(await next(it)).toMatchObject({ event: "members", members: [{ id: A, state: "suspect" }] });
+    // A failover: the callback carries the membership change and the new leader with it.
+    state.members = [{ ...state.members[0]!, state: "failed" }];
+    state.leader = "127.0.0.2";
+    state.notify!();
+    expect([(await next(it)).event, await next(it)]).toEqual(["members", { event: "leader", leader: "127.0.0.2", term: 2 }]);
+    await it.return?.(undefined);
+    await waitFor(() => hub.viewerCount === 0 && state.notify === undefined, scaled(2000), "the hub to unsubscribe with its last viewer");
+    hub.stop();
+  });
+
+  test("until the watch exists, members are compared on each tick; once it does, the hub subscribes", async () => {
+    const { state, hub } = fixture();
+    state.watching = false;
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    await next(it);
+    state.members = [{ ...state.members[0]!, state: "suspect" }];
+    let u: Record<string, any>;
+    do u = await next(it);
+    while (!(u.event === "members" && u.members[0].state === "suspect"));
+    state.watching = true;
+    await waitFor(() => state.notify !== undefined, scaled(2000), "the hub to subscribe on a tick");
+    await it.return?.(undefined);
+    hub.stop();
+  });
+
+  test("a HyDFS survey that fails keeps the last ring, with the reason; memberd and HyDFS asked once per period", async () => {
+    const { state, hub } = fixture();
+    const startedMs = Date.now();
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    await next(it);
+    const seen: Record<string, any>[] = [];
+    while (!seen.some((u) => u.event === "hydfs")) seen.push(await next(it));
+    state.hydfsDown = true;
+    let failed: Record<string, any>;
+    do failed = await next(it);
+    while (failed.event !== "hydfs");
+    expect(failed.hydfs).toEqual({ ring: [{ id: A, host: "127.0.0.1", token: "00000000000000ff" }], files: [], files_total: 0, error: "hydfs: refused" });
+    // Each source asked at most once per its period (and once at the start).
+    const elapsedMs = Date.now() - startedMs;
+    expect(state.hydfsAsks).toBe(2);
+    expect(elapsedMs).toBeGreaterThanOrEqual(HYDFS_POLL_MS);
+    expect(state.memberdAsks).toBeLessThanOrEqual(1 + Math.floor(elapsedMs / MEMBERD_POLL_MS));
     await it.return?.(undefined);
     hub.stop();
   });

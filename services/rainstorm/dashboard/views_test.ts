@@ -1,0 +1,89 @@
+/** The dashboard's pure pieces: member rows with memberd's details, the timeline, the merged HyDFS file list. */
+import { describe, expect, test } from "bun:test";
+import type { ListStoreAnswer } from "../../hydfs/model.ts";
+import { heardOf, mergeStores, type MemberRow, timelineOf, withDetails } from "./views.ts";
+
+const A = "127.0.0.1:5000@1";
+const B = "127.0.0.2:5000@2";
+
+describe("withDetails", () => {
+  const timeline = timelineOf([
+    { atMs: 100, id: B, kind: "suspect", incarnation: 0 },
+    { atMs: 200, id: B, kind: "alive", incarnation: 1 },
+    { atMs: 300, id: B, kind: "suspect", incarnation: 1 },
+  ]);
+  const row = (id: string, state: string): MemberRow => ({ id, host: id.split(":")[0]!, state, incarnation: 1 });
+  const table: [name: string, rows: MemberRow[], heard: Record<string, number | null> | undefined, want: MemberRow[]][] = [
+    ["no details: the rows as given", [row(A, "alive")], undefined, [row(A, "alive")]],
+    [
+      "last heard where memberd heard it; null (this node) adds nothing",
+      [row(A, "alive"), row(B, "alive")],
+      { [A]: null, [B]: 50 },
+      [row(A, "alive"), { ...row(B, "alive"), last_heard: 50 }],
+    ],
+    ["a suspect: since its latest suspicion", [row(B, "suspect")], {}, [{ ...row(B, "suspect"), suspect_since: 300 }]],
+    ["a suspect the timeline has no suspicion of: no since", [row(A, "suspect")], {}, [row(A, "suspect")]],
+    ["alive again: no since, though suspected before", [row(B, "alive")], {}, [row(B, "alive")]],
+  ];
+  test.each(table)("%s", (_name, rows, heard, want) => {
+    expect(withDetails(rows, heard, timeline)).toEqual(want);
+  });
+});
+
+test("timelineOf names each member's host and keeps the incarnation when memberd gave one", () => {
+  expect(
+    timelineOf([
+      { atMs: 5, id: A, kind: "joined", incarnation: 0 },
+      { atMs: 6, id: B, kind: "failed" },
+    ]),
+  ).toEqual([
+    { at: 5, id: A, host: "127.0.0.1", kind: "joined", incarnation: 0 },
+    { at: 6, id: B, host: "127.0.0.2", kind: "failed" },
+  ]);
+});
+
+test("heardOf: ISO times as epoch ms, null and absent as null", () => {
+  expect(heardOf([{ id: A, last_heard: "2026-01-01T00:00:00.000Z" }, { id: B, last_heard: null }, { id: "c" }])).toEqual({
+    [A]: Date.parse("2026-01-01T00:00:00.000Z"),
+    [B]: null,
+    c: null,
+  });
+});
+
+describe("mergeStores", () => {
+  const store = (host: string, files: [string, number, number][]): ListStoreAnswer => ({
+    node: `${host}:5000@1`,
+    host,
+    token: "0000000000000001",
+    files: files.map(([name, size, ops]) => ({ name, token: `${name.length}`.padStart(16, "0"), size, ops })),
+  });
+  test("one row per file, sorted by name; replicas are the hosts holding it (numeric order); size and ops of the fullest copy", () => {
+    const got = mergeStores([
+      store("127.0.0.10", [["b", 10, 2]]),
+      store("127.0.0.2", [
+        ["b", 15, 3],
+        ["a", 1, 1],
+      ]),
+    ]);
+    expect(got).toEqual({
+      files: [
+        { name: "a", token: "0000000000000001", size: 1, ops: 1, replicas: ["127.0.0.2"] },
+        { name: "b", token: "0000000000000001", size: 15, ops: 3, replicas: ["127.0.0.2", "127.0.0.10"] },
+      ],
+      files_total: 2,
+    });
+  });
+  test("beyond the bound: the first names only, and the total", () => {
+    const got = mergeStores(
+      [
+        store("h", [
+          ["c", 1, 1],
+          ["a", 1, 1],
+          ["b", 1, 1],
+        ]),
+      ],
+      2,
+    );
+    expect([got.files.map((f) => f.name), got.files_total]).toEqual([["a", "b"], 3]);
+  });
+});
