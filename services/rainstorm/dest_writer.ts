@@ -61,8 +61,11 @@ export interface TaskDestOptions {
   stage: number;
   index: number;
   from: string;
-  /** Told after every append (the worker's notice queue; never waits). */
-  notify(n: OutputsNotice): void;
+  /**
+   * Told after every append (the worker's notice queue; never waits). `again`: a restarted task
+   * tells a record of an earlier incarnation again (recover), which must reach the leader unmerged.
+   */
+  notify(n: OutputsNotice, again?: boolean): void;
 }
 
 export class TaskDest {
@@ -117,11 +120,11 @@ export class TaskDest {
       total -= lines[i]!.length;
     }
     const first = records - lines.length + 1;
-    for (let i = 0; i < lines.length - 1; i++) if (lines[i]!.length > 0) this.notify(first + i, lines[i]!, totals[i]!);
+    for (let i = 0; i < lines.length - 1; i++) if (lines[i]!.length > 0) this.notify(first + i, lines[i]!, totals[i]!, true);
     const last = lines.at(-1);
     if (last && last.length > 0) {
       await this.store(joinLines(last), records);
-      this.notify(records, last, outputs);
+      this.notify(records, last, outputs, true);
     }
   }
 
@@ -169,9 +172,9 @@ export class TaskDest {
     }
   }
 
-  private notify(seq: number, lines: string[], total: number): void {
+  private notify(seq: number, lines: string[], total: number, again = false): void {
     const { job, stage, index, from } = this.o;
-    this.o.notify({ job, stage, index, from, seq, total, lines });
+    this.o.notify({ job, stage, index, from, seq, total, lines }, again);
   }
 }
 

@@ -63,8 +63,13 @@ export class OutputNotices {
     return this.queue.length;
   }
 
-  /** Queue a notice for the leader; never waits. */
-  push(notice: OutputsNotice): void {
+  /**
+   * Queue a notice for the leader; never waits. `again`: a restarted task tells an earlier
+   * incarnation's record again; like a resent one it is never merged, so a leader that has not
+   * heard it (a new one) passes it on with its own seq, and ctl, which has printed that seq, drops it.
+   */
+  push(notice: OutputsNotice, again = false): void {
+    if (again) this.resent.add(notice);
     const k = `${notice.job}/${notice.from}`;
     const mine = this.recent.get(k) ?? [];
     mine.push(notice);

@@ -158,6 +158,24 @@ describe("a task's waiting notices go in one call", () => {
 });
 
 describe("across a failover", () => {
+  test("a restarted task's notices told again (push again=true) go one call each, the new ones after them merge (ctl prints each seq once per task)", async () => {
+    let leader: string | undefined;
+    const { q, sent, until } = setup({ leader: () => leader });
+    const n = (seq: number) => ({ ...notice(seq), total: seq, lines: [`k\t${seq}`] });
+    // Records 1 and 2 of an earlier incarnation told again, then records 3 and 4, all waiting together.
+    q.push(n(1), true);
+    q.push(n(2), true);
+    q.push(n(3));
+    q.push(n(4));
+    leader = "new:1";
+    await until(1000);
+    expect(sent.map((s) => [s.seq, s.lines])).toEqual([
+      [1, 1],
+      [2, 1],
+      [4, 2],
+    ]);
+  });
+
   test("resendRecent puts each task's recent notices before its waiting ones, one call each (ctl prints each seq once per task)", async () => {
     let leader: string | undefined = "old:1";
     const { q, sent, until } = setup({ leader: () => leader });

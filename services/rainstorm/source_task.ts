@@ -43,6 +43,9 @@ export class SourceRunner {
   private stopped = false;
   private lastReportMs = -Infinity;
   private reporting = false;
+  /** Its end, once it ended (told again to a new leader: retell). */
+  private end: SourceReport | undefined;
+  private tellingEnd = false;
   readonly done: Promise<void>;
 
   constructor(
@@ -116,8 +119,27 @@ export class SourceRunner {
       .finally(() => (this.reporting = false));
   }
 
+  /**
+   * A new leader took over (it adopted this worker): an end already taken by the old leader is
+   * told again, since that leader may have died before the job ended (it journals only the end
+   * of the job, not the source's); the new one would wait for it forever otherwise.
+   */
+  retell(): void {
+    if (this.end && !this.tellingEnd && !this.stopped) void this.reportEnd(this.end);
+  }
+
   /** The end goes to whichever node leads, again and again until one takes it (or the job stops here). */
   private async reportEnd(end: SourceReport): Promise<void> {
+    this.end = end;
+    this.tellingEnd = true;
+    try {
+      await this.tellEnd(end);
+    } finally {
+      this.tellingEnd = false;
+    }
+  }
+
+  private async tellEnd(end: SourceReport): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.host.report(end);
@@ -151,6 +173,11 @@ export class WorkerSources {
     runner?.stop();
     this.runners.delete(job);
     return runner !== undefined;
+  }
+
+  /** A new leader adopted this worker: every source that ended tells its end again (SourceRunner.retell). */
+  retellEnds(): void {
+    for (const r of this.runners.values()) r.retell();
   }
 
   stopAll(): void {

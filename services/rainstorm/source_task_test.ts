@@ -91,3 +91,29 @@ test("a paced source resumed after line N goes on at its pace, not after N lines
   expect(performance.now() - t0).toBeLessThan(5000);
   expect(ids(h.sent)).toHaveLength(10);
 });
+
+// retell reports at once (the report is called before its first await): no waiting needed to see it.
+test("an end a leader took is told again when a new leader adopts the worker (retell), once per retell; a stopped source tells nothing", async () => {
+  const h = host(["a", "b"]);
+  const r = new SourceRunner(h.host, start());
+  await r.done;
+  const end: SourceReport = { job: "job-a-1", addr: "w:1", read: 2, acked: 2, state: "done" };
+  expect(h.reports.filter((x) => x.state === "done")).toEqual([end]);
+  r.retell();
+  expect(h.reports.filter((x) => x.state === "done")).toEqual([end, end]);
+  r.stop();
+  r.retell();
+  expect(h.reports.filter((x) => x.state === "done").length).toBe(2);
+});
+
+test("retell of a source still running tells nothing (its end goes out when it comes)", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const h = host(["a"], { send: async () => gate });
+  const r = new SourceRunner(h.host, start());
+  r.retell();
+  expect(h.reports.filter((x) => x.state === "done")).toEqual([]);
+  release();
+  await r.done;
+  expect(h.reports.filter((x) => x.state === "done").length).toBe(1);
+});

@@ -285,7 +285,7 @@ export class Worker {
       stage: start.stage,
       index: start.index,
       from: noticeFrom(start.stage, start.index, eo ? undefined : pid),
-      notify: (n) => this.notices.push(n),
+      notify: (n, again) => this.notices.push(n, again),
     });
   }
 
@@ -339,7 +339,9 @@ export class Worker {
   /** A new leader takes over: its term is fenced in, and it learns which tasks and sources run here. */
   adopt(term: number): Adopted {
     this.fence(term, "adopt");
-    return { tasks: this.list(), sources: this.sources.list() };
+    const adopted = { tasks: this.list(), sources: this.sources.list() };
+    this.sources.retellEnds();
+    return adopted;
   }
 
   /** This worker's job sources: src from HyDFS, stage-0 batches through the router, reports to the leader of the moment. */
