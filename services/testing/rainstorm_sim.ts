@@ -507,6 +507,16 @@ export class RainstormSim {
     this.clock.after(DETECT_MS, () => this.announceMembers());
   }
 
+  /**
+   * A Leader, as a leader call would make one: the elected node claims its term at the first call
+   * that needs a leader (leader_seat.ts standby), so ask it (seat.leading) and run until it leads.
+   */
+  async ensureLeader(): Promise<void> {
+    await this.runUntil(() => this.nodes.some((n) => !n.crashed && n.seat.elected() === n.addr), 60_000);
+    for (const n of this.nodes) if (!n.crashed && n.seat.elected() === n.addr) void n.seat.leading();
+    await this.runUntil(() => this.currentLeader() !== undefined, 60_000);
+  }
+
   /** The Leader now: the one of the highest term among the nodes that run (a paused stale one may still think it leads). */
   currentLeader(): Leader | undefined {
     let best: Leader | undefined;
@@ -638,7 +648,7 @@ export class RainstormSim {
   async runJob(args: string[], input: string, onEvent: (ev: JobEvent, run: SimRun) => void = () => {}, limitMs = 600_000): Promise<SimRun> {
     const spec = parseJobArgs(args);
     this.store.files.set(spec.src, input);
-    await this.runUntil(() => this.currentLeader() !== undefined, 60_000);
+    await this.ensureLeader();
     const run: SimRun = { job: "", events: [], outputs: [], done: false, cancelled: false, dest: "", terms: [] };
     const seen = new ReplayFilter();
     let followed = this.leader;
