@@ -217,7 +217,10 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     let cancelled = "";
     const run = new RainstormTestClient(c).run(args, scaled(90_000), (ev) => (cancelled = ev.event === "accepted" ? ev.job : cancelled));
     const button = () => `#jobs .job[data-job="${cancelled}"] button.kill-job`;
-    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button");
+    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button").catch(async (err: Error) => {
+      // What the page showed instead (a slow start, or a job that failed), for the one who reads the failure.
+      throw new Error(`${err.message}; accepted: ${cancelled || "not yet"}; status: ${await page.textContent("#status")}; jobs: ${(await page.textContent("#jobs"))?.slice(0, 400)}`);
+    });
     await waitFor(async () => (await page.$$(`#jobs .job[data-job="${cancelled}"] svg.spark polyline`)).length === 2, scaled(15_000), "a sparkline per task");
     const card = `#jobs .job[data-job="${cancelled}"]`;
     // The output tail, pushed from the leader's job events: the count of lines seen goes up at least twice.
@@ -230,6 +233,16 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     };
     await waitFor(tailGrows, scaled(15_000), "an output tail that grows");
     expect(await page.textContent(`${card} pre.tail`)).toMatch(/line-\d+/);
+    // Another node follows the job at the leader over HTTP (GET /jobs/:job/events): its stream carries the same details.
+    const res = await c.http.fetch(`http://${c.host(2)}:15000/dashboard/stream`, { timeoutMs: scaled(10_000) });
+    let remote: Record<string, any> | undefined;
+    for await (const line of readLines(res.body!)) {
+      const u = JSON.parse(line);
+      const d = u.event === "job_details" && u.job === cancelled ? u : u.job_details?.[cancelled];
+      if (d?.output.length > 0) remote = d;
+      if (remote) break;
+    }
+    expect(remote!.output.at(-1)).toMatch(/line-\d+/);
     // Each task's exactly-once log size, from the HyDFS survey, and the job's total.
     const logSizes = () => page.$$eval(`${card} td.eo-log`, (tds) => tds.map((td) => Number(td.textContent)));
     await waitFor(async () => (await logSizes()).filter((n) => n > 0).length === 2, scaled(15_000), "2 task log sizes > 0");
