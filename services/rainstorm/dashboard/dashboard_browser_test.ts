@@ -5,7 +5,8 @@
  * timeline; the first screen of a cold load transfers < 200 KB and is drawn within a second; the
  * HyDFS ring has 5 node tokens and a file lists its 3 replicas; a running job's task rates change
  * and draw a sparkline; a running exactly-once job's output tail grows and its task logs show
- * their sizes; kill_task restarts a task and kill_job cancels a job from the page; a
+ * their sizes; an autoscaling job's card shows its scaling decision; kill_task restarts a task
+ * and kill_job cancels a job from the page; a
  * SIGKILLed node turns failed without a reload, in the table and the timeline, and leaves the
  * ring, and the files it held show their replica change in the HyDFS activity list. Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
  * installs it when root) the test is skipped with the reason.
@@ -259,6 +260,22 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     const ended = await run;
     expect(ended.events.at(-1)?.event).toBe("cancelled");
     await page.screenshot({ path: join(shots, "4d-job-cancelled.png"), fullPage: true });
+  });
+
+  test("an autoscaling job's scaling decision shows in its card", async () => {
+    // 400 tuples/s into one task of a stateless stage with HW 200: it gains a task after a few samples (autoscale.ts).
+    const lines = Array.from({ length: 6000 }, (_, i) => `scale-${i}`);
+    await new HydfsTestClient(c).write(1, "create", "scale-input.csv", `${lines.join("\n")}\n`);
+    const args = ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "scale-input.csv", "out-scaled.txt", "false", "true", "400", "50", "200"];
+    let job = "";
+    const run = new RainstormTestClient(c).run(args, scaled(90_000), (ev) => (job = ev.event === "accepted" ? ev.job : job));
+    const decisions = () => page.$$eval(`#jobs .job[data-job="${job}"] ul.scaling li`, (lis) => lis.map((li) => li.textContent ?? ""));
+    await waitFor(async () => job !== "" && (await decisions()).length > 0, scaled(20_000), "a scaling decision in the job's card");
+    expect((await decisions()).at(-1)).toMatch(/stage 0: 1 → 2 tasks \([\d.]+ tuples\/s per task\)/);
+    await page.screenshot({ path: join(shots, "4e-scaled.png"), fullPage: true });
+    // Done with it: cancelled from the page, as above.
+    await page.click(`#jobs .job[data-job="${job}"] button.kill-job`);
+    expect((await run).events.at(-1)?.event).toBe("cancelled");
   });
 
   test("a SIGKILLed node turns failed without a reload; its files' replica changes show as HyDFS activity", async () => {
