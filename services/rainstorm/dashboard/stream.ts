@@ -18,8 +18,7 @@
  * such one: files whose replicas changed become `activity` lines of the hydfs update.
  */
 import { admitBounded, ndjsonStream } from "../../shared/ndjson_stream.ts";
-import type { JobSummary, ListedTask } from "../model.ts";
-import type { JobEvent } from "../model.ts";
+import type { JobEvent, JobSummary, ListedTask } from "../model.ts";
 import { type JobDetails, noDetails, withJobEvent } from "./job_details.ts";
 import {
   HYDFS_ACTIVITY_KEPT,
@@ -174,10 +173,13 @@ export class DashboardHub {
     this.unlisten?.();
     this.unlisten = undefined;
     this.viewers.clear();
-    // Nobody looks: no job is followed and nothing is kept (a next page's watches replay the recent events).
+    // Nobody looks: no job is followed and nothing is kept (a next page's watches replay the recent
+    // events; its first survey is the base of the next comparison, so no stale change is dated now).
     this.unwatchJobs();
     this.details.clear();
     this.detailsChanged.clear();
+    this.fullSurvey = undefined;
+    this.activity = [];
   }
 
   private leave(v: Viewer): void {
@@ -270,7 +272,10 @@ export class DashboardHub {
       this.detailsChanged.add(job);
       w.stop = watchJob(
         job,
-        (ev) => this.heard(job, ev),
+        (ev) => {
+          // A stopped or replaced watch may still deliver an event in flight: only the current one counts.
+          if (this.jobWatches.get(job) === w) this.heard(job, ev);
+        },
         () => {
           if (this.jobWatches.get(job) === w) this.jobWatches.delete(job);
         },

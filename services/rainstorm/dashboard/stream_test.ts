@@ -242,7 +242,7 @@ describe("DashboardHub following jobs at the leader (a fake leader)", () => {
     hub.stop();
   });
 
-  test("a watch that ends by itself is opened again while the job runs; a new leader gets new watches; no page, no watch", async () => {
+  test("a watch that ends by itself is opened again while the job runs (a late event of the old one ignored); a new leader gets new watches; no page, no watch", async () => {
     const { state, hub } = fixture();
     const it = readLines(hub.open())[Symbol.asyncIterator]();
     await nextOf(it, "job_details");
@@ -250,6 +250,10 @@ describe("DashboardHub following jobs at the leader (a fake leader)", () => {
     await waitFor(() => state.watches.length === 2, scaled(3000), "the watch opened again");
     // Opened again: the replay starts the details afresh (nothing counted twice).
     expect((await nextOf(it, "job_details")).output).toEqual(["replayed"]);
+    // An event still in flight on the ended watch does not count; the current watch's does.
+    state.watches[0]!.tell({ event: "output", lines: ["stale"] });
+    state.watches[1]!.tell({ event: "output", lines: ["live"] });
+    expect((await nextOf(it, "job_details")).output).toEqual(["replayed", "live"]);
     state.leader = "b";
     await waitFor(() => state.watches.length === 3 && state.watches[1]!.closed, scaled(3000), "the watch moved to the new leader");
     expect(open(state.watches)).toBe(1);
