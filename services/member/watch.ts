@@ -56,6 +56,11 @@ export interface MemberWatchOptions {
    * of the node's daemons): the caller finishes or hands off its work and stops.
    */
   onLeft?: () => void;
+  /**
+   * Called when memberd says this node starts over under a new id (`renewed`): the others had
+   * declared it failed (a pause, a partition), so whatever it ran has been moved elsewhere.
+   */
+  onRenewed?: () => void;
   /** Longest pause between reconnect attempts. Default 2000 ms. */
   maxBackoffMs?: number;
   /** The wall clock that stamps changes (recentChanges). Default Date.now. */
@@ -185,6 +190,7 @@ export class MemberWatch {
       // snapshot of the next connection is authoritative.
       if (typeof ev.to === "string") this.self = ev.to;
       this.setReady(false);
+      this.opts.onRenewed?.();
       this.abort.abort();
       return;
     } else return;

@@ -176,9 +176,12 @@ export class RainstormClient {
     await this.call<Ok>(leader, "POST", "/leader/task_died", death, opts);
   }
 
-  /** POST /outputs: a last-stage task's output notice (safe to repeat: the leader drops a seq it has had). */
-  async sendOutputs(leader: string, notice: OutputsNotice, opts: CallOptions = {}): Promise<void> {
-    await this.call<Ok>(leader, "POST", "/outputs", notice, opts);
+  /**
+   * POST /outputs: a last-stage task's output notice (safe to repeat: the leader drops a seq it
+   * has had). Resolves whether the job's next notices should carry their lines (an answer without the field: yes). */
+  async sendOutputs(leader: string, notice: OutputsNotice, opts: CallOptions = {}): Promise<boolean> {
+    const answer = await this.call<{ ok: true; lines?: boolean }>(leader, "POST", "/outputs", notice, opts);
+    return answer?.lines !== false;
   }
 
   // ---- worker --------------------------------------------------------------------------------------

@@ -175,8 +175,7 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
     .post(
       "/outputs",
       async ({ body }) => {
-        await (await needLeader()).outputs(checkOutputsNotice(body));
-        return { ok: true };
+        return { ok: true, ...(await (await needLeader()).outputs(checkOutputsNotice(body))) };
       },
       { body: OutputsNoticeSchema },
     );
@@ -187,8 +186,11 @@ const NDJSON = "application/x-ndjson";
 /** Start a job; its events stream back as NDJSON, its id in a header. */
 async function submitJob(leader: Leader, args: string[]): Promise<Response> {
   const spec = parseJobArgs(args);
-  const { stream, push } = eventStream(false);
+  let stop = () => {};
+  const { stream, push } = eventStream(false, () => stop());
   const jobId = await leader.submit(spec, push);
+  // The submitter hung up (ctl exits, or follows another leader): it no longer listens.
+  stop = () => leader.unlisten(jobId, push);
   return new Response(stream, { headers: { "content-type": NDJSON, [JOB_ID_HEADER]: jobId } });
 }
 

@@ -19,10 +19,41 @@ export interface JobRuntime {
   recent: JobEvent[];
   /** The final event (done, failed, cancelled) has been told: nothing comes after it. */
   ended?: boolean;
+  /**
+   * Nobody listens: result lines are still asked for until then (after a takeover, for the streams
+   * that reattach to this leader; after the last listener left, for one that comes back at once).
+   * Undefined while someone listens.
+   */
+  linesUntilMs?: number;
   /** Creates dest as client `rainstorm-<job>`. */
   dest: FileWriter;
   /** Settles the submitter's request: undefined when accepted, else why the job could not start. */
   submitted?: (error: string | undefined) => void;
+}
+
+/**
+ * After a takeover, a job's output notices carry their lines this long even with nobody listening:
+ * ctl finds the new leader and reattaches within a few seconds (its quiet check is 5 s). Longer
+ * covers a slower reattach; shorter stops the lines' traffic to the leader sooner.
+ */
+export const TAKEOVER_LINES_GRACE_MS = 10_000;
+/** After the last listener of a job left, its notices carry lines this much longer (a stream that comes back at once). */
+export const HANGUP_LINES_GRACE_MS = 2000;
+
+/** Whether the job's output notices should carry their result lines: someone listens, or did a moment ago. */
+export function wantsLines(rt: JobRuntime, nowMs: number): boolean {
+  return rt.listeners.size > 0 || rt.linesUntilMs === undefined || nowMs < rt.linesUntilMs;
+}
+
+/** A listener joins (the submitter, or a watcher). */
+export function listen(rt: JobRuntime, listener: (ev: JobEvent) => void): void {
+  rt.listeners.add(listener);
+  delete rt.linesUntilMs;
+}
+
+/** A listener leaves (its stream closed): when it was the last, the job's quiet time starts. */
+export function unlisten(rt: JobRuntime, listener: (ev: JobEvent) => void, nowMs: number): void {
+  if (rt.listeners.delete(listener) && rt.listeners.size === 0) rt.linesUntilMs = nowMs + HANGUP_LINES_GRACE_MS;
 }
 
 /** An event to the job's listeners and its recent past; after the final one, nobody listens any more. */

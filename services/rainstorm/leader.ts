@@ -36,7 +36,7 @@ import { keepsTaskLog } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
 import { type JobCommand, type JobInput, JobMachine, type MachineJob } from "./job_machine.ts";
-import { type JobRuntime, tell, writeDest } from "./job_runtime.ts";
+import { type JobRuntime, listen, TAKEOVER_LINES_GRACE_MS, tell, unlisten, wantsLines, writeDest } from "./job_runtime.ts";
 import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts";
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { isStaleTerm } from "./election.ts";
@@ -295,7 +295,7 @@ export class Leader {
 
     const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
     const rt = this.runtimeFor(id, spec);
-    rt.listeners.add(listener);
+    listen(rt, listener);
     await writeDest(rt, "create", "");
     await this.openJournal(id);
     this.runtimes.set(id, rt);
@@ -371,7 +371,13 @@ export class Leader {
 
   /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
   private runtimeFor(id: string, spec: JobSpec): JobRuntime {
-    return { listeners: new Set(), recent: [], dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`) };
+    // Nobody listens yet (a takeover): lines still come for the streams that reattach (job_runtime.ts wantsLines).
+    return {
+      listeners: new Set(),
+      recent: [],
+      linesUntilMs: this.clock.nowMs() + TAKEOVER_LINES_GRACE_MS,
+      dest: this.files.writer(spec.dest, `rainstorm-${id}-term${this.term}`),
+    };
   }
 
   /** Start the job's source on worker `addr` (source_task.ts); a refusal moves it elsewhere a moment later. */
@@ -447,10 +453,23 @@ export class Leader {
 
   // ---- outputs -------------------------------------------------------------------------------
 
-  /** A last-stage task's output notice: counted and streamed to the job's watchers (a refusal is a LeaderError). */
-  async outputs(notice: OutputsNotice): Promise<void> {
+  /**
+   * A last-stage task's output notice: counted and streamed to the job's watchers (a refusal is a
+   * LeaderError). Answers whether the job's next notices should carry their lines: not when nobody
+   * has listened for OUTPUT_LINES_GRACE_MS (counts only), so an unwatched job's results do not
+   * pass through the leader.
+   */
+  async outputs(notice: OutputsNotice): Promise<{ lines: boolean }> {
     // checkOutputsNotice (http.ts) has checked its form; the machine checks it fits the job.
     await this.run(this.stepOrRefuse({ type: "outputs", ...notice }));
+    const rt = this.runtimes.get(notice.job);
+    return { lines: !rt || wantsLines(rt, this.clock.nowMs()) };
+  }
+
+  /** The submitter's stream closed: it no longer listens (the job runs on). */
+  unlisten(job: string, listener: (ev: JobEvent) => void): void {
+    const rt = this.runtimes.get(job);
+    if (rt) unlisten(rt, listener, this.clock.nowMs());
   }
 
   // ---- failures ------------------------------------------------------------------------------
@@ -507,7 +526,7 @@ export class Leader {
     const j = this.machine.job(id);
     const rt = this.runtimes.get(id);
     if (!j || !rt) throw new LeaderError(`job ${JSON.stringify(id)}: no such job on this leader (see ctl list_jobs)`, 404);
-    if (j.status === "running") rt.listeners.add(listener);
-    return { summary: this.summary(j), recent: [...rt.recent], stop: () => void rt.listeners.delete(listener) };
+    if (j.status === "running") listen(rt, listener);
+    return { summary: this.summary(j), recent: [...rt.recent], stop: () => unlisten(rt, listener, this.clock.nowMs()) };
   }
 }

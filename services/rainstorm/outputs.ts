@@ -31,8 +31,12 @@ const NOTICE_MERGE_MAX_LINES = 50_000;
 const FLUSH_POLL_MS = 5;
 
 export interface OutputNoticesOptions {
-  /** One attempt to deliver a notice; rejects when the leader did not take it (an error with a 4xx `status` but 421 is final). */
-  send(leaderAddr: string, notice: OutputsNotice): Promise<void>;
+  /**
+   * One attempt to deliver a notice; rejects when the leader did not take it (an error with a 4xx
+   * `status` but 421 is final). Resolves whether the job's next notices should carry their lines
+   * (false: nobody watches the job, counts are enough).
+   */
+  send(leaderAddr: string, notice: OutputsNotice): Promise<boolean | void>;
   /** The leader's "host:port" now, or undefined while there is none. */
   leaderAddr(): string | undefined;
   clock: Clock;
@@ -55,6 +59,8 @@ export class OutputNotices {
   private draining = false;
   private stopped = false;
   private overflowLogged = false;
+  /** Jobs whose leader said nobody watches them: their new notices go with counts only (the ring keeps the lines). */
+  private readonly countsOnly = new Set<string>();
 
   constructor(private readonly opts: OutputNoticesOptions) {}
 
@@ -75,7 +81,7 @@ export class OutputNotices {
     mine.push(notice);
     if (mine.length > RECENT_NOTICES_PER_TASK) mine.shift();
     this.recent.set(k, mine);
-    this.enqueue(notice);
+    this.enqueue(this.countsOnly.has(notice.job) ? { ...notice, lines: [] } : notice);
   }
 
   /** A new leader took over (`job`: that job): every task's recent notices go again, in order (it drops what it has had). */
@@ -97,6 +103,7 @@ export class OutputNotices {
 
   /** The job ended here: its notices are no longer of use. */
   forgetJob(job: string): void {
+    this.countsOnly.delete(job);
     for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.job === job && !this.inFlight.has(this.queue[i]!)) this.queue.splice(i, 1);
     for (const k of [...this.recent.keys()]) if (k.startsWith(`${job}/`)) this.recent.delete(k);
   }
@@ -157,7 +164,9 @@ export class OutputNotices {
         if (addr !== undefined) {
           for (const n of batch) this.inFlight.add(n);
           try {
-            await this.opts.send(addr, head);
+            const lines = await this.opts.send(addr, head);
+            if (lines === false) this.countsOnly.add(head.job);
+            else this.countsOnly.delete(head.job);
             done = true;
           } catch (err) {
             const status = (err as { status?: unknown }).status;

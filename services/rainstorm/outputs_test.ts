@@ -11,7 +11,7 @@ import { mergeNotices, NOTICE_QUEUE_MAX, OutputNotices, RECENT_NOTICES_PER_TASK 
 
 const notice = (seq: number, from = "s1t0", job = "job-n-1"): OutputsNotice => ({ job, stage: 1, index: 0, from, seq, total: seq * 2, lines: [`k\t${seq}`] });
 
-function setup(opts: { leader?: () => string | undefined; answer?: (n: OutputsNotice, addr: string) => number } = {}) {
+function setup(opts: { leader?: () => string | undefined; answer?: (n: OutputsNotice, addr: string) => number; wantLines?: () => boolean } = {}) {
   const clock = new VirtualClock();
   const sent: { addr: string; from: string; seq: number; lines: number }[] = [];
   const warnings: string[] = [];
@@ -26,6 +26,7 @@ function setup(opts: { leader?: () => string | undefined; answer?: (n: OutputsNo
       const status = opts.answer?.(n, addr) ?? 200;
       if (status !== 200) throw Object.assign(new Error(`${status}`), { status });
       sent.push({ addr, from: n.from, seq: n.seq, lines: n.lines.length });
+      return opts.wantLines?.() ?? true;
     },
   });
   /** Turn the clock up to `ms` from now, letting every promise settle. */
@@ -40,6 +41,30 @@ function setup(opts: { leader?: () => string | undefined; answer?: (n: OutputsNo
 }
 
 describe("OutputNotices", () => {
+  test("a leader that says nobody watches the job gets counts only, until it asks for lines again", async () => {
+    let want = true;
+    const { q, sent, until } = setup({ wantLines: () => want });
+    q.push(notice(1));
+    await until(100);
+    want = false;
+    q.push(notice(2)); // sent with its lines: the answer that says no comes with it
+    await until(100);
+    q.push(notice(3));
+    await until(100);
+    want = true;
+    q.push(notice(4)); // still counts only: the leader's yes comes with this one
+    await until(100);
+    q.push(notice(5));
+    await until(100);
+    expect(sent.map((s) => [s.seq, s.lines])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 0],
+      [4, 0],
+      [5, 1],
+    ]);
+  });
+
   test("in order, one at a time; a failing leader is retried with backoff, then everything arrives in order", async () => {
     let failUntilMs = 300;
     const { clock, q, sent, until } = setup({ answer: () => (clock.nowMs() < failUntilMs ? 503 : 200) });

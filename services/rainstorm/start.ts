@@ -217,6 +217,7 @@ function watchMembers(cfg: NodeConfig, log: Logger, http: ClusterHttp, engine: {
     },
     // No node leads (or takes jobs) until its membership view is current.
     onReady: (isReady) => seat.setViewReady(isReady),
+    onRenewed: () => void worker.abandonAll("this node was declared failed and rejoins under a new id"),
     onLeft: () => {
       const what = seat.current() ? " (this is the leader: another node takes its running jobs over)" : "; the leader restarts them on other workers";
       log.info(`this node left the group (memberd announced it): rainstormd stops its tasks${what}`);

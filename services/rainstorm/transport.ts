@@ -33,8 +33,8 @@ export interface RainstormTransport {
   /** Resolves once the receiver acknowledged the batch (end to end, see worker.ts). */
   sendBatch(addr: string, batch: Batch, timeoutMs: number): Promise<void>;
   reportTaskDied(leaderAddr: string, death: TaskDeath): Promise<void>;
-  /** One output notice to the leader (outputs.ts); rejects when it did not take it. */
-  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void>;
+  /** One output notice to the leader (outputs.ts); rejects when it did not take it; resolves whether the job's next notices should carry their lines. */
+  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<boolean>;
   /** Resolves once the worker's notice queue holds nothing of `job` (or it gave up after FLUSH_OUTPUTS_WAIT_MS). */
   /** Resolves true once the worker's output notices of the job reached the leader, false if it gave up waiting. */
   flushOutputs(addr: string, job: string): Promise<boolean>;
@@ -107,7 +107,7 @@ export class HttpTransport implements RainstormTransport {
     return this.client.reportTaskDied(leaderAddr, death, { timeoutMs: REPORT_CALL_TIMEOUT_MS });
   }
 
-  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void> {
+  sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<boolean> {
     return this.client.sendOutputs(leaderAddr, notice, { timeoutMs: NOTICE_CALL_TIMEOUT_MS });
   }
 
@@ -132,7 +132,7 @@ export interface WorkerEndpoint {
 
 /** What the leader does for the transport (leader.ts Leader has exactly these). */
 export interface LeaderEndpoint {
-  outputs(notice: OutputsNotice): Promise<void>;
+  outputs(notice: OutputsNotice): Promise<{ lines: boolean }>;
   onTaskDied(death: TaskDeath): Promise<void>;
   onSourceReport(report: SourceReport): Promise<void>;
 }
@@ -221,8 +221,8 @@ export class InProcessTransport implements RainstormTransport {
     await this.leader(leaderAddr).onTaskDied(death);
   }
 
-  async sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<void> {
-    await this.leader(leaderAddr).outputs(notice);
+  async sendOutputs(leaderAddr: string, notice: OutputsNotice): Promise<boolean> {
+    return (await this.leader(leaderAddr).outputs(notice)).lines;
   }
 
   async flushOutputs(addr: string, job: string): Promise<boolean> {

@@ -44,7 +44,7 @@ function recorder(calls: string[]): RainstormTransport {
     reportSource: rec("source-report"),
     sendBatch: rec("batch"),
     reportTaskDied: rec("died"),
-    sendOutputs: rec("outputs"),
+    sendOutputs: async (addr) => (calls.push(`outputs ${addr}`), true),
     flushOutputs: async (addr) => (calls.push(`flush ${addr}`), true),
   };
 }

@@ -390,6 +390,14 @@ export class Worker {
   async stopJob(job: string, endOfStream = false, term?: number): Promise<number> {
     checkJobId(job);
     this.fence(term, `stop of job ${job}`);
+    const stopped = await this.stopTasksOf(job, endOfStream);
+    await this.notices.flush(job, STOP_NOTICES_WAIT_MS);
+    this.notices.forgetJob(job);
+    return stopped;
+  }
+
+  /** Stop a job's source and tasks here (see stopJob); its output notices stay as they are. */
+  private async stopTasksOf(job: string, endOfStream = false): Promise<number> {
     this.sources.stop(job);
     this.router.jobStopped(job);
     const mine = [...this.tasks].filter(([, t]) => t.start.job === job);
@@ -407,9 +415,23 @@ export class Worker {
         await t.dest?.drained();
       }),
     );
-    await this.notices.flush(job, STOP_NOTICES_WAIT_MS);
-    this.notices.forgetJob(job);
     return mine.length;
+  }
+
+  /**
+   * This node was declared failed while it was away (a pause, a partition) and rejoins under a new
+   * id: the leader has restarted its tasks and sources elsewhere, so the ones still here stop (no
+   * end of stream). Without this, a task that resumes would still take the batches its senders
+   * held for it and tell the old leader about them. Resolves with how many tasks stopped.
+   */
+  async abandonAll(reason: string): Promise<number> {
+    const jobs = new Set([...this.tasks.values()].map((t) => t.start.job));
+    for (const s of this.sources.list()) jobs.add(s.job);
+    if (jobs.size > 0) this.opts.log.warn(`${reason}: stopping the tasks and sources of ${jobs.size} jobs here (the leader has moved them)`);
+    let stopped = 0;
+    // Their output notices stay queued: the results are in dest, and the leader must still hear of them.
+    for (const job of jobs) stopped += await this.stopTasksOf(job);
+    return stopped;
   }
 
   /**

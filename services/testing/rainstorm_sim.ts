@@ -573,6 +573,8 @@ export class RainstormSim {
       if (node.crashed) return;
       node.clock.resume();
       if (node.member) return; // back before anyone noticed
+      // Its memberd learns it was declared failed and renews its id: rainstormd drops what it ran (start.ts onRenewed).
+      void node.worker.abandonAll("this node was declared failed and rejoins under a new id");
       this.clock.after(DETECT_MS, () => {
         if (node.crashed) return;
         node.member = true;
