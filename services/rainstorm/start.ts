@@ -17,7 +17,7 @@ import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
 import { DashboardHub, hostOfId, type JobsView, LEADER_TIMEOUT_MS } from "./dashboard/stream.ts";
-import { askMemberd, surveyHydfs } from "./dashboard/sources.ts";
+import { askMemberd, followJobEvents, surveyHydfs } from "./dashboard/sources.ts";
 import { timelineOf } from "./dashboard/views.ts";
 
 export interface RunningRainstormd {
@@ -136,6 +136,24 @@ function dashboardHub(cfg: NodeConfig, http: ClusterHttp, seat: LeaderSeat, watc
     memberd: () => askMemberd(http, `http://${cfg.host}:${cfg.ports.http}`),
     jobs,
     hydfs: () => surveyHydfs(http, `http://${cfg.host}:${cfg.ports.hydfs}`, hydfsBase),
+    watchJob: (job, onEvent, onEnd) => {
+      const leader = seat.current();
+      if (!leader) {
+        const leaderAddr = seat.elected();
+        if (leaderAddr) return followJobEvents(http, leaderAddr, job, onEvent, onEnd);
+        onEnd();
+        return () => {};
+      }
+      try {
+        const w = leader.watch(job, onEvent);
+        for (const ev of w.recent) onEvent(ev);
+        return w.stop;
+      } catch {
+        // Not a job of this leader (any more): the hub asks again while the jobs list says it runs.
+        onEnd();
+        return () => {};
+      }
+    },
   });
 }
 

@@ -1,7 +1,8 @@
 /**
  * The dashboard page's script (runs in the browser; page.ts transpiles it once at start). One
  * signed GET /dashboard/stream per page: a snapshot, then whole-panel updates (members, leader,
- * jobs, hydfs) as they change, and heartbeats. fetch + a stream reader, because EventSource
+ * jobs, hydfs) as they change, a job's details (output tail, scaling decisions, restarts) as
+ * they come, and heartbeats. fetch + a stream reader, because EventSource
  * cannot send the authorization header. With a cluster secret the page asks for it once and keeps
  * it in sessionStorage (this tab only); only MACs made with a key derived from it are sent.
  */
@@ -9,7 +10,8 @@ import { esc, ringSvg, SPARK_SAMPLES, sparkline } from "./draw.ts";
 import { authorization, httpKey } from "./signer.ts";
 // Types only: erased when transpiled, so the browser loads neither module.
 import type { JobSummary, ListedTask } from "../model.ts";
-import type { HydfsView, MemberRow, TimelineEntry } from "./views.ts";
+import type { HydfsActivity, HydfsView, MemberRow, TaskLogSize, TimelineEntry } from "./views.ts";
+import type { JobDetails } from "./job_details.ts";
 
 // The few DOM names this script uses, declared here (module-scoped, erased by the transpiler):
 // the project's tsconfig has no DOM lib, whose globals would clash with Bun's.
@@ -34,6 +36,8 @@ const AGO_REDRAW_MS = 1000;
 const TIMELINE_SHOWN = 30;
 /** Characters of a restart reason shown in the task table (the rest on hover). */
 const REASON_SHOWN = 60;
+/** HyDFS activity lines shown, newest first. */
+const ACTIVITY_SHOWN = 15;
 const SECRET_KEY = "rainstorm-secret";
 /** The performance mark of the first screen drawn (its detail: the snapshot's bytes); the browser test reads it. */
 const FIRST_SCREEN_MARK = "rainstorm-first-screen";
@@ -53,6 +57,10 @@ let cluster: Cluster = { members: [] };
 let jobsView: { jobs: JobSummary[]; tasks: ListedTask[]; error?: string } = { jobs: [], tasks: [] };
 /** Each task's last SPARK_SAMPLES input rates, by job/stage/task. */
 const rates = new Map<string, number[]>();
+/** Each job's output tail, scaling decisions and restarts, as the node last pushed them. */
+let details: Record<string, JobDetails> = {};
+/** Each exactly-once task log's bytes by job/stage/task, from the last HyDFS survey. */
+let taskLogs = new Map<string, number>();
 
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -129,14 +137,41 @@ function sampleRates(tasks: ListedTask[]): void {
   for (const key of rates.keys()) if (!live.has(key)) rates.delete(key);
 }
 
-function taskRow(t: ListedTask, leads: boolean): string {
+const taskKey = (job: string, stage: number, task: number) => `${job}/${stage}/${task}`;
+
+function taskRow(t: ListedTask, leads: boolean, eo: boolean): string {
   // The reason can carry the tail of the operator's stderr: the first line in the table, all of it on hover.
   const why = t.last_restart_reason ?? "";
   const reason = why ? `<span title="${esc(why)}">${esc(why.length > REASON_SHOWN ? `${why.slice(0, REASON_SHOWN)}…` : why)}</span>` : "";
   return (
     `<tr><td>${t.stage}/${t.task}</td><td>${esc(t.node)}</td><td>${t.pid}</td><td>${t.rate ?? "-"}</td><td>${t.restarts}</td>` +
-    `<td>${sparkline(rates.get(`${t.job}/${t.stage}/${t.task}`) ?? [])}</td><td class="reason">${reason}</td>` +
+    (eo ? `<td class="eo-log">${taskLogs.get(taskKey(t.job, t.stage, t.task)) ?? "-"}</td>` : "") +
+    `<td>${sparkline(rates.get(taskKey(t.job, t.stage, t.task)) ?? [])}</td><td class="reason">${reason}</td>` +
     `<td>${leads ? `<button class="kill-task" data-node="${esc(t.node)}" data-pid="${t.pid}">kill_task</button>` : ""}</td></tr>`
+  );
+}
+
+/** The job's exactly-once log bytes in total and over how many task logs (undefined: not an exactly-once job, or no survey yet). */
+function logTotal(job: string): { bytes: number; logs: number } | undefined {
+  let bytes = 0;
+  let logs = 0;
+  for (const [key, n] of taskLogs) if (key.startsWith(`${job}/`)) (bytes += n), logs++;
+  return logs ? { bytes, logs } : undefined;
+}
+
+/** The card's lower part: scaling decisions, restarts (newest first) and the output tail. */
+function detailsOf(d: JobDetails | undefined): string {
+  if (!d) return "";
+  const scaling = d.scaling
+    .toReversed()
+    .map((s) => `<li>${esc(timeOf(s.at))} stage ${s.stage}: ${s.from} → ${s.to} tasks (${s.avg_rate_per_task.toFixed(1)} tuples/s per task) ${esc(s.reason)}</li>`);
+  const restarts = d.restarts
+    .toReversed()
+    .map((r) => `<li>${esc(timeOf(r.at))} task ${r.stage}/${r.index} on ${esc(r.node)} (pid ${r.pid}): <span class="reason">${esc(r.reason)}</span></li>`);
+  return (
+    (scaling.length ? `<div>scaling decisions<ul class="scaling">${scaling.join("")}</ul></div>` : "") +
+    (restarts.length ? `<div>restarts<ul class="restarts">${restarts.join("")}</ul></div>` : "") +
+    (d.output.length ? `<div>output <small>last ${d.output.length} of ${d.output_lines} lines seen</small><pre class="tail">${esc(d.output.join("\n"))}</pre></div>` : "")
   );
 }
 
@@ -144,14 +179,17 @@ function renderJobs(): void {
   const { jobs, tasks, error } = jobsView;
   const leads = here.node === here.leader;
   const parts = jobs.map((j) => {
-    const rows = tasks.filter((t) => t.job === j.job).map((t) => taskRow(t, leads));
+    const logs = logTotal(j.job);
+    const rows = tasks.filter((t) => t.job === j.job).map((t) => taskRow(t, leads, logs !== undefined));
+    const logHead = logs ? "<th>log bytes</th>" : "";
     const table = rows.length
-      ? `<table><tr><th>task</th><th>node</th><th>pid</th><th>rate/s</th><th>restarts</th><th>last minute</th><th>last restart</th><th></th></tr>${rows.join("")}</table>`
+      ? `<table><tr><th>task</th><th>node</th><th>pid</th><th>rate/s</th><th>restarts</th>${logHead}<th>last minute</th><th>last restart</th><th></th></tr>${rows.join("")}</table>`
       : "";
+    const eo = logs ? `, exactly-once log <span class="eo-total">${logs.bytes}</span> bytes in ${logs.logs} task logs` : "";
     const kill = leads && j.status === "running" ? ` <button class="kill-job" data-job="${esc(j.job)}">kill_job</button>` : "";
     return (
       `<div class="job" data-job="${esc(j.job)}"><b>${esc(j.job)}</b> <span class="status ${esc(j.status)}">${esc(j.status)}</span> ${esc(j.stages.join(" → "))}${kill}` +
-      `<br>read ${j.tuples_read}, out ${j.tuples_out}, ${j.tuples_per_s.toFixed(1)} tuples/s${table}</div>`
+      `<br>read ${j.tuples_read}, out ${j.tuples_out}, ${j.tuples_per_s.toFixed(1)} tuples/s${eo}${table}${detailsOf(details[j.job])}</div>`
     );
   });
   const leaderPage = `//${here.leader}:${location.port}/`;
@@ -163,6 +201,11 @@ function renderHydfs(h: HydfsView): void {
   $("ring").innerHTML = ringSvg(h.ring, h.files);
   const rows = h.files.map((f) => `<tr><td>${esc(f.name)}</td><td>${f.size}</td><td>${f.ops}</td><td>${esc(f.replicas.join(", "))}</td></tr>`);
   const more = h.files_total > h.files.length ? `<p>the first ${h.files.length} of ${h.files_total} files</p>` : "";
+  const moves = (h.activity ?? [])
+    .slice(-ACTIVITY_SHOWN)
+    .reverse()
+    .map((a: HydfsActivity) => `<li>${esc(timeOf(a.at))} <b>${esc(a.name)}</b>: ${esc(a.from.join(", ") || "none")} → ${esc(a.to.join(", ") || "none")}</li>`);
+  $("hydfs-activity").innerHTML = moves.join("") || "<li>no replica changes seen yet (this node compares its surveys while a page is open)</li>";
   $("files").innerHTML =
     (h.error ? `<p class="bad">${esc(h.error)}</p>` : "") +
     `<p>${h.ring.length} nodes on the ring, ${h.files_total} files</p>${more}` +
@@ -190,12 +233,26 @@ function apply(ev: Record<string, any>, bytes: number): void {
     cluster = { members: ev.members, timeline: ev.timeline, protocol: ev.protocol };
     renderCluster();
   }
+  // A snapshot carries every followed job's details (none on a reconnect until the watches replay).
+  if (ev.event === "snapshot") details = ev.job_details ?? {};
   if (ev.jobs) {
     jobsView = { jobs: ev.jobs, tasks: ev.tasks ?? [], error: ev.jobs_error };
     sampleRates(jobsView.tasks);
     renderJobs();
   }
-  if (ev.hydfs) renderHydfs(ev.hydfs);
+  if (ev.event === "job_details") {
+    const { event: _, job, ...d } = ev;
+    details[job] = d as JobDetails;
+    renderJobs();
+  }
+  if (ev.hydfs) {
+    renderHydfs(ev.hydfs);
+    const logs = new Map(((ev.hydfs.task_logs ?? []) as TaskLogSize[]).map((l) => [taskKey(l.job, l.stage, l.task), l.bytes]));
+    if (JSON.stringify([...logs]) !== JSON.stringify([...taskLogs])) {
+      taskLogs = logs;
+      renderJobs();
+    }
+  }
   if (ev.event === "dropped") status(`this page read too slowly: ${ev.events} updates were skipped`, true);
   if (ev.event === "snapshot" && performance.getEntriesByName(FIRST_SCREEN_MARK).length === 0) performance.mark(FIRST_SCREEN_MARK, { detail: { bytes } });
 }

@@ -4,9 +4,11 @@
  * then lists 5 alive members with last heard, the leader and its term, and the joins in the
  * timeline; the first screen of a cold load transfers < 200 KB and is drawn within a second; the
  * HyDFS ring has 5 node tokens and a file lists its 3 replicas; a running job's task rates change
- * and draw a sparkline; kill_task restarts a task and kill_job cancels a job from the page; a
+ * and draw a sparkline; a running exactly-once job's output tail grows and its task logs show
+ * their sizes; an autoscaling job's card shows its scaling decision; kill_task restarts a task
+ * and kill_job cancels a job from the page; a
  * SIGKILLed node turns failed without a reload, in the table and the timeline, and leaves the
- * ring. Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
+ * ring, and the files it held show their replica change in the HyDFS activity list. Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
  * installs it when root) the test is skipped with the reason.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -210,14 +212,42 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     await page.screenshot({ path: join(shots, "4b-hydfs.png"), fullPage: true });
   });
 
-  test("a running job's rates draw a sparkline; kill_job from the page turns the job cancelled", async () => {
-    // Paced (50 tuples/s, ~30 s): the job runs until the page cancels it.
-    const args = ["1", "2", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "out-cancelled.txt", "false", "false", "50", "0", "0"];
+  test("a running exactly-once job: sparklines, its output tail growing, each task's log size; kill_job from the page turns it cancelled", async () => {
+    // Paced (50 tuples/s, ~30 s), exactly-once: the job runs until the page cancels it.
+    const args = ["1", "2", "-stage-config-map", "stage0 echo-wrapper", "input.csv", "out-cancelled.txt", "true", "false", "50", "0", "0"];
     let cancelled = "";
     const run = new RainstormTestClient(c).run(args, scaled(90_000), (ev) => (cancelled = ev.event === "accepted" ? ev.job : cancelled));
     const button = () => `#jobs .job[data-job="${cancelled}"] button.kill-job`;
-    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button");
+    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button").catch(async (err: Error) => {
+      // What the page showed instead (a slow start, or a job that failed), for the one who reads the failure.
+      throw new Error(`${err.message}; accepted: ${cancelled || "not yet"}; status: ${await page.textContent("#status")}; jobs: ${(await page.textContent("#jobs"))?.slice(0, 400)}`);
+    });
     await waitFor(async () => (await page.$$(`#jobs .job[data-job="${cancelled}"] svg.spark polyline`)).length === 2, scaled(15_000), "a sparkline per task");
+    const card = `#jobs .job[data-job="${cancelled}"]`;
+    // The output tail, pushed from the leader's job events: the count of lines seen goes up at least twice.
+    const counts = new Set<number>();
+    const tailGrows = async () => {
+      const text = (await page.$$eval(`${card} small`, (ss) => ss.map((s) => s.textContent ?? ""))).join(" ");
+      const m = /last (\d+) of (\d+) lines seen/.exec(text);
+      if (m) counts.add(Number(m[2]));
+      return counts.size >= 3;
+    };
+    await waitFor(tailGrows, scaled(15_000), "an output tail that grows");
+    expect(await page.textContent(`${card} pre.tail`)).toMatch(/line-\d+/);
+    // Another node follows the job at the leader over HTTP (GET /jobs/:job/events): its stream carries the same details.
+    const res = await c.http.fetch(`http://${c.host(2)}:15000/dashboard/stream`, { timeoutMs: scaled(10_000) });
+    let remote: Record<string, any> | undefined;
+    for await (const line of readLines(res.body!)) {
+      const u = JSON.parse(line);
+      const d = u.event === "job_details" && u.job === cancelled ? u : u.job_details?.[cancelled];
+      if (d?.output.length > 0) remote = d;
+      if (remote) break;
+    }
+    expect(remote!.output.at(-1)).toMatch(/line-\d+/);
+    // Each task's exactly-once log size, from the HyDFS survey, and the job's total.
+    const logSizes = () => page.$$eval(`${card} td.eo-log`, (tds) => tds.map((td) => Number(td.textContent)));
+    await waitFor(async () => (await logSizes()).filter((n) => n > 0).length === 2, scaled(15_000), "2 task log sizes > 0");
+    expect(Number(await page.textContent(`${card} .eo-total`))).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, "4c-sparklines.png"), fullPage: true });
     await page.click(button());
     await waitFor(
@@ -232,8 +262,28 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     await page.screenshot({ path: join(shots, "4d-job-cancelled.png"), fullPage: true });
   });
 
-  test("a SIGKILLed node turns failed without a reload", async () => {
+  test("an autoscaling job's scaling decision shows in its card", async () => {
+    // 400 tuples/s into one task of a stateless stage with HW 200: it gains a task after a few samples (autoscale.ts).
+    const lines = Array.from({ length: 6000 }, (_, i) => `scale-${i}`);
+    await new HydfsTestClient(c).write(1, "create", "scale-input.csv", `${lines.join("\n")}\n`);
+    const args = ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "scale-input.csv", "out-scaled.txt", "false", "true", "400", "50", "200"];
+    let job = "";
+    const run = new RainstormTestClient(c).run(args, scaled(90_000), (ev) => (job = ev.event === "accepted" ? ev.job : job));
+    const decisions = () => page.$$eval(`#jobs .job[data-job="${job}"] ul.scaling li`, (lis) => lis.map((li) => li.textContent ?? ""));
+    await waitFor(async () => job !== "" && (await decisions()).length > 0, scaled(20_000), "a scaling decision in the job's card");
+    expect((await decisions()).at(-1)).toMatch(/stage 0: 1 → 2 tasks \([\d.]+ tuples\/s per task\)/);
+    await page.screenshot({ path: join(shots, "4e-scaled.png"), fullPage: true });
+    // Done with it: cancelled from the page, as above.
+    await page.click(`#jobs .job[data-job="${job}"] button.kill-job`);
+    expect((await run).events.at(-1)?.event).toBe("cancelled");
+  });
+
+  test("a SIGKILLed node turns failed without a reload; its files' replica changes show as HyDFS activity", async () => {
     const before = await page.evaluate(() => performance.timeOrigin);
+    // The files it holds a copy of (the jobs above wrote several: inputs, outputs, task logs).
+    const allFiles = await page.$$eval("#files tr:not(:first-child)", (trs) => trs.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+    const held = allFiles.filter((r) => r[3]!.split(", ").includes(c.host(NODES))).map((r) => r[0]!);
+    expect(held.length).toBeGreaterThan(0);
     c.kill(NODES);
     await waitFor(
       async () => (await memberRows(page)).some(([host, state]) => host === c.host(NODES) && state === "failed"),
@@ -246,6 +296,13 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     // The timeline says so too, and HyDFS takes the node off its ring (the panel follows within a survey or two).
     expect(await page.$$eval("#timeline li.failed b", (bs) => bs.map((b) => b.textContent))).toContain(c.host(NODES));
     await waitFor(async () => (await page.$$("#ring circle.node")).length === NODES - 1, scaled(20_000), "the ring without the killed node");
+    // The first survey every node answers again shows those files without the killed node's copy.
+    const activity = () => page.$$eval("#hydfs-activity li", (lis) => lis.map((li) => [li.querySelector("b")?.textContent ?? "", li.textContent ?? ""]));
+    await waitFor(
+      async () => (await activity()).some(([name, line]) => held.includes(name!) && line!.split("→")[0]!.includes(c.host(NODES)) && !line!.split("→")[1]!.includes(c.host(NODES))),
+      scaled(15_000),
+      `a replica change of one of ${held.join(", ")} away from ${c.host(NODES)} in the HyDFS activity`,
+    );
     await page.screenshot({ path: join(shots, "5-node-failed.png"), fullPage: true });
   });
 

@@ -10,10 +10,27 @@
  * MEMBERD_POLL_MS (memberd's last heard and knobs) and HYDFS_POLL_MS (ring and files). A viewer
  * that does not read holds at most VIEWER_QUEUE_MAX updates; then updates are dropped and one
  * `dropped` note says how many (as job_watch.ts does for job watchers).
+ *
+ * While a page is open the hub also follows each running job's events at the leader (watchJob)
+ * and pushes a `job_details` update (output tail, scaling decisions, restarts: job_details.ts)
+ * at most once per tick per job; it drops a job's watch when the job ends, the leader changes or
+ * the last page closes. Each HyDFS survey that every node answered is compared with the previous
+ * such one: files whose replicas changed become `activity` lines of the hydfs update.
  */
 import { admitBounded, ndjsonStream } from "../../shared/ndjson_stream.ts";
-import type { JobSummary, ListedTask } from "../model.ts";
-import { type HydfsView, type MemberdView, type MemberRow, type TimelineEntry, withDetails } from "./views.ts";
+import type { JobEvent, JobSummary, ListedTask } from "../model.ts";
+import { type JobDetails, noDetails, withJobEvent } from "./job_details.ts";
+import {
+  HYDFS_ACTIVITY_KEPT,
+  type HydfsActivity,
+  type HydfsFileRow,
+  type HydfsView,
+  type MemberdView,
+  type MemberRow,
+  replicaChanges,
+  type TimelineEntry,
+  withDetails,
+} from "./views.ts";
 
 /** How often the hub looks at what it has no callback for: the leader, the polls that are due, the heartbeat. */
 export const TICK_MS = 500;
@@ -61,6 +78,11 @@ export interface DashboardSources {
   jobs(): Promise<JobsView>;
   /** The HyDFS ring and files (at most once per HYDFS_POLL_MS while a page is open). */
   hydfs?(): Promise<HydfsView>;
+  /**
+   * Follow a running job's events at the leader: `onEvent` hears its recent ones, then the live
+   * ones; `onEnd` when the watch ends by itself (it may be called before this returns). Returns stop.
+   */
+  watchJob?(job: string, onEvent: (ev: JobEvent) => void, onEnd: () => void): () => void;
 }
 
 export type Update = Record<string, unknown> & { event: string };
@@ -94,6 +116,13 @@ export class DashboardHub {
   private memberd: MemberdView | undefined;
   private jobs: JobsView = { jobs: [], tasks: [] };
   private hydfs: HydfsView | undefined;
+  /** The last survey every node answered (the base of the next replica comparison), and the changes seen. */
+  private fullSurvey: HydfsFileRow[] | undefined;
+  private activity: HydfsActivity[] = [];
+  /** Running jobs followed at the leader, their details, and the jobs whose details changed since the last tick. */
+  private readonly jobWatches = new Map<string, { stop(): void }>();
+  private readonly details = new Map<string, JobDetails>();
+  private readonly detailsChanged = new Set<string>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private unlisten: (() => void) | undefined;
   private readonly polls = {
@@ -123,7 +152,8 @@ export class DashboardHub {
       ...this.leaderView,
       ...this.cluster,
       ...this.jobs,
-      ...(this.hydfs ? { hydfs: this.hydfs } : {}),
+      ...(this.hydfs ? { hydfs: this.hydfsUpdate(this.hydfs) } : {}),
+      ...(this.details.size ? { job_details: Object.fromEntries(this.details) } : {}),
     });
     this.viewers.add(viewer);
     this.lastSentMs = this.nowMs();
@@ -143,6 +173,13 @@ export class DashboardHub {
     this.unlisten?.();
     this.unlisten = undefined;
     this.viewers.clear();
+    // Nobody looks: no job is followed and nothing is kept (a next page's watches replay the recent
+    // events; its first survey is the base of the next comparison, so no stale change is dated now).
+    this.unwatchJobs();
+    this.details.clear();
+    this.detailsChanged.clear();
+    this.fullSurvey = undefined;
+    this.activity = [];
   }
 
   private leave(v: Viewer): void {
@@ -181,6 +218,8 @@ export class DashboardHub {
     const term = this.sources.term?.();
     const view = { leader: this.sources.leader, ...(term === undefined ? {} : { term }) };
     if (JSON.stringify(view) === JSON.stringify(this.leaderView)) return;
+    // Job watches were opened at the old leader: the next jobs poll opens them at the new one.
+    if (view.leader !== this.leaderView.leader) this.unwatchJobs();
     this.leaderView = view;
     this.send({ event: "leader", ...view });
   }
@@ -196,6 +235,75 @@ export class DashboardHub {
       .finally(() => (p.busy = false));
   }
 
+  /** Compare a survey every node answered with the previous such one; true when some file's replicas changed. */
+  private noteReplicas(view: HydfsView): boolean {
+    if (view.error) return false;
+    const before = this.fullSurvey;
+    this.fullSurvey = view.files;
+    if (!before) return false;
+    const changes = replicaChanges(before, view.files, this.nowMs());
+    if (changes.length === 0) return false;
+    this.activity = [...this.activity, ...changes].slice(-HYDFS_ACTIVITY_KEPT);
+    return true;
+  }
+
+  private hydfsUpdate(view: HydfsView): HydfsView {
+    return this.activity.length ? { ...view, activity: this.activity } : view;
+  }
+
+  /** Watch each running job not watched yet; stop watching jobs that ended; forget the details of jobs the leader no longer lists. */
+  private followJobs(view: JobsView): void {
+    const watchJob = this.sources.watchJob;
+    if (!watchJob || this.viewers.size === 0) return;
+    const running = new Set(view.jobs.filter((j) => j.status === "running").map((j) => j.job));
+    for (const [job, w] of this.jobWatches) {
+      if (running.has(job)) continue;
+      w.stop();
+      this.jobWatches.delete(job);
+    }
+    const listed = new Set(view.jobs.map((j) => j.job));
+    for (const job of this.details.keys()) if (!listed.has(job)) this.details.delete(job);
+    for (const job of running) {
+      if (this.jobWatches.has(job)) continue;
+      const w = { stop: () => {} };
+      this.jobWatches.set(job, w);
+      // The watch replays the recent events: start from none so nothing is counted twice.
+      this.details.set(job, noDetails());
+      this.detailsChanged.add(job);
+      w.stop = watchJob(
+        job,
+        (ev) => {
+          // A stopped or replaced watch may still deliver an event in flight: only the current one counts.
+          if (this.jobWatches.get(job) === w) this.heard(job, ev);
+        },
+        () => {
+          if (this.jobWatches.get(job) === w) this.jobWatches.delete(job);
+        },
+      );
+    }
+  }
+
+  /** A job event (called in the leader's step on the leader node: only notes it; the tick sends). */
+  private heard(job: string, ev: JobEvent): void {
+    const next = withJobEvent(this.details.get(job) ?? noDetails(), ev, this.nowMs());
+    if (!next) return;
+    this.details.set(job, next);
+    this.detailsChanged.add(job);
+  }
+
+  private sendDetails(): void {
+    for (const job of this.detailsChanged) {
+      const d = this.details.get(job);
+      if (d) this.send({ event: "job_details", job, ...d });
+    }
+    this.detailsChanged.clear();
+  }
+
+  private unwatchJobs(): void {
+    for (const w of this.jobWatches.values()) w.stop();
+    this.jobWatches.clear();
+  }
+
   private tick(): void {
     if (!this.unlisten) {
       this.follow();
@@ -206,6 +314,8 @@ export class DashboardHub {
       this.polls.jobs,
       () => this.sources.jobs().catch((err: Error): JobsView => ({ jobs: this.jobs.jobs, tasks: this.jobs.tasks, jobs_error: `leader: ${err.message}` })),
       (jobs) => {
+        // Every answer, changed or not: a watch that ended by itself is opened again while the job runs.
+        this.followJobs(jobs);
         if (JSON.stringify(jobs) === JSON.stringify(this.jobs)) return;
         this.jobs = jobs;
         this.send({ event: "jobs", ...jobs });
@@ -226,11 +336,13 @@ export class DashboardHub {
         this.polls.hydfs,
         () => hydfs().catch((err: Error): HydfsView => ({ ...(this.hydfs ?? { ring: [], files: [], files_total: 0 }), error: `hydfs: ${err.message}` })),
         (view) => {
-          if (JSON.stringify(view) === JSON.stringify(this.hydfs)) return;
+          const changes = this.noteReplicas(view);
+          if (!changes && JSON.stringify(view) === JSON.stringify(this.hydfs)) return;
           this.hydfs = view;
-          this.send({ event: "hydfs", hydfs: view });
+          this.send({ event: "hydfs", hydfs: this.hydfsUpdate(view) });
         },
       );
+    this.sendDetails();
     if (this.viewers.size > 0 && this.nowMs() - this.lastSentMs >= HEARTBEAT_MS) this.send({ event: "heartbeat", t: this.nowMs() });
   }
 }

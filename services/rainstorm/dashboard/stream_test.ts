@@ -1,6 +1,7 @@
 /** The dashboard stream: bounded per viewer, snapshot first, updates only on change, one poller for all viewers. */
 import { describe, expect, test } from "bun:test";
-import { admitUpdate, DashboardHub, HYDFS_POLL_MS, hostOfId, type JobsView, MEMBERD_POLL_MS, type MemberRow } from "./stream.ts";
+import { admitUpdate, DashboardHub, HYDFS_POLL_MS, hostOfId, type HydfsView, type JobsView, MEMBERD_POLL_MS, type MemberRow } from "./stream.ts";
+import type { JobEvent, JobSummary } from "../model.ts";
 import { readLines } from "../../shared/lines.ts";
 import { waitFor } from "../../testing/cluster.ts";
 import { scaled } from "../../testing/time.ts";
@@ -161,6 +162,130 @@ describe("DashboardHub with every source (as start.ts wires it)", () => {
     expect(state.hydfsAsks).toBe(2);
     expect(elapsedMs).toBeGreaterThanOrEqual(HYDFS_POLL_MS);
     expect(state.memberdAsks).toBeLessThanOrEqual(1 + Math.floor(elapsedMs / MEMBERD_POLL_MS));
+    await it.return?.(undefined);
+    hub.stop();
+  });
+});
+
+describe("DashboardHub following jobs at the leader (a fake leader)", () => {
+  const summary = (job: string, status: JobSummary["status"]): JobSummary => ({
+    job,
+    status,
+    stages: ["op"],
+    tasks: [1],
+    src: "in",
+    dest: "out",
+    tuples_read: 0,
+    tuples_out: 0,
+    tuples_per_s: 0,
+  });
+  function fixture() {
+    const state = {
+      leader: "a",
+      jobs: [summary("j1", "running")],
+      /** Each watch opened: its job, its listener, its end (as when the leader's stream ends), and whether it is closed (stopped or ended). */
+      watches: [] as { job: string; tell(ev: JobEvent): void; end(): void; closed: boolean }[],
+    };
+    const hub = new DashboardHub({
+      node: "a",
+      get leader() {
+        return state.leader;
+      },
+      members: () => [],
+      jobs: async () => ({ jobs: state.jobs, tasks: [] }),
+      watchJob: (job, onEvent, onEnd) => {
+        const w = { job, tell: onEvent, end: () => ((w.closed = true), onEnd()), closed: false };
+        state.watches.push(w);
+        // A leader replays the job's recent events first.
+        onEvent({ event: "output", lines: ["replayed"] });
+        return () => (w.closed = true);
+      },
+    });
+    return { state, hub };
+  }
+  const next = async (it: AsyncIterator<string>) => JSON.parse((await it.next()).value);
+  async function nextOf(it: AsyncIterator<string>, event: string): Promise<Record<string, any>> {
+    for (;;) {
+      const u = await next(it);
+      if (u.event === event) return u;
+    }
+  }
+  const open = (ws: { closed: boolean }[]) => ws.filter((w) => !w.closed).length;
+
+  test("a running job's scaling decisions, output tail and restarts are pushed; the watch stops when the job ends", async () => {
+    const { state, hub } = fixture();
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    expect((await next(it)).event).toBe("snapshot");
+    expect(await nextOf(it, "job_details")).toEqual({ event: "job_details", job: "j1", output: ["replayed"], output_lines: 1, scaling: [], restarts: [] });
+    expect(state.watches.map((w) => w.job)).toEqual(["j1"]);
+    const w = state.watches[0]!;
+    w.tell({ event: "scaled", stage: 1, from: 1, to: 2, avg_rate_per_task: 450, reason: "average rate above HW" });
+    w.tell({ event: "output", lines: ["x1", "x2"] });
+    w.tell({ event: "task_restarted", stage: 0, index: 0, node: "b", pid: 9, reason: "killed" });
+    // Three events in one tick: one update.
+    const u = await nextOf(it, "job_details");
+    expect(u).toMatchObject({
+      job: "j1",
+      output: ["replayed", "x1", "x2"],
+      scaling: [{ stage: 1, from: 1, to: 2, avg_rate_per_task: 450, reason: "average rate above HW" }],
+      restarts: [{ stage: 0, index: 0, node: "b", pid: 9, reason: "killed" }],
+    });
+    // A second page gets the details in its snapshot.
+    const two = readLines(hub.open())[Symbol.asyncIterator]();
+    expect((await next(two)).job_details.j1.scaling[0].to).toBe(2);
+    await two.return?.(undefined);
+    // The job ends: its watch is stopped (and no new one is opened).
+    state.jobs = [summary("j1", "done")];
+    await waitFor(() => w.closed, scaled(3000), "the watch of an ended job to stop");
+    expect(state.watches.length).toBe(1);
+    await it.return?.(undefined);
+    hub.stop();
+  });
+
+  test("a watch that ends by itself is opened again while the job runs (a late event of the old one ignored); a new leader gets new watches; no page, no watch", async () => {
+    const { state, hub } = fixture();
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    await nextOf(it, "job_details");
+    state.watches[0]!.end();
+    await waitFor(() => state.watches.length === 2, scaled(3000), "the watch opened again");
+    // Opened again: the replay starts the details afresh (nothing counted twice).
+    expect((await nextOf(it, "job_details")).output).toEqual(["replayed"]);
+    // An event still in flight on the ended watch does not count; the current watch's does.
+    state.watches[0]!.tell({ event: "output", lines: ["stale"] });
+    state.watches[1]!.tell({ event: "output", lines: ["live"] });
+    expect((await nextOf(it, "job_details")).output).toEqual(["replayed", "live"]);
+    state.leader = "b";
+    await waitFor(() => state.watches.length === 3 && state.watches[1]!.closed, scaled(3000), "the watch moved to the new leader");
+    expect(open(state.watches)).toBe(1);
+    await it.return?.(undefined);
+    await waitFor(() => hub.viewerCount === 0, scaled(2000), "viewers gone");
+    expect(open(state.watches)).toBe(0);
+    hub.stop();
+  });
+});
+
+describe("DashboardHub HyDFS activity", () => {
+  test("a file whose replicas changed between two complete surveys is an activity line; a survey a node missed is not compared", async () => {
+    const file = (replicas: string[]) => ({ name: "f", token: "0000000000000001", size: 1, ops: 1, replicas });
+    const surveys: HydfsView[] = [
+      { ring: [], files: [file(["h1", "h2", "h5"])], files_total: 1 },
+      // h2 did not answer: not a lost copy.
+      { ring: [], files: [file(["h1", "h5"])], files_total: 1, error: "hydfs: no liststore from h2" },
+      { ring: [], files: [file(["h1", "h2", "h4"])], files_total: 1 },
+    ];
+    let asked = 0;
+    let nowMs = 1000;
+    const hub = new DashboardHub(
+      { node: "a", leader: "a", members: () => [], jobs: async () => ({ jobs: [], tasks: [] }), hydfs: async () => surveys[Math.min(asked++, surveys.length - 1)]! },
+      () => (nowMs += HYDFS_POLL_MS),
+    );
+    const it = readLines(hub.open())[Symbol.asyncIterator]();
+    const hydfs: HydfsView[] = [];
+    while (hydfs.length < 3) {
+      const u = JSON.parse((await it.next()).value);
+      if (u.event === "hydfs") hydfs.push(u.hydfs);
+    }
+    expect(hydfs.map((h) => h.activity)).toEqual([undefined, undefined, [{ at: expect.any(Number), name: "f", from: ["h1", "h2", "h5"], to: ["h1", "h2", "h4"] }]]);
     await it.return?.(undefined);
     hub.stop();
   });

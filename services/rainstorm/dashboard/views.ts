@@ -54,6 +54,10 @@ export interface HydfsView {
   files_total: number;
   /** Nodes that could not be asked (the panel shows what the others said). */
   error?: string;
+  /** Every exactly-once task log's size (absent when there are none). */
+  task_logs?: TaskLogSize[];
+  /** Recent replica set changes, added by the hub (absent until there is one). */
+  activity?: HydfsActivity[];
 }
 
 /** The timeline as the page shows it: the watch's changes with each member's host. */
@@ -107,4 +111,48 @@ export function mergeStores(stores: ListStoreAnswer[], max = FILES_SHOWN_MAX): {
   const files = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const f of files) f.replicas.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   return { files: files.slice(0, max), files_total: files.length };
+}
+
+/** HyDFS activity lines kept (newest last): re-replication as the surveys see it. */
+export const HYDFS_ACTIVITY_KEPT = 30;
+
+/** A file whose replica set changed between two surveys (a copy moved, was lost or was re-made), seen at `at` (epoch ms). */
+export interface HydfsActivity {
+  at: number;
+  name: string;
+  from: string[];
+  to: string[];
+}
+
+/**
+ * The files listed in both surveys whose replicas differ. Files that appear or go are not
+ * activity (the list shows them); the caller passes only surveys every node answered, so a node
+ * that did not answer is not taken for a lost copy.
+ */
+export function replicaChanges(before: HydfsFileRow[], after: HydfsFileRow[], atMs: number): HydfsActivity[] {
+  const was = new Map(before.map((f) => [f.name, f.replicas]));
+  const out: HydfsActivity[] = [];
+  for (const f of after) {
+    const from = was.get(f.name);
+    if (from && from.join(",") !== f.replicas.join(",")) out.push({ at: atMs, name: f.name, from, to: f.replicas });
+  }
+  return out;
+}
+
+/** One exactly-once task log (exactly_once.ts taskLogName: rainstorm/<job>/stage<s>-task<i>.log) and its size. */
+export interface TaskLogSize {
+  job: string;
+  stage: number;
+  task: number;
+  bytes: number;
+}
+
+const TASK_LOG = /^rainstorm\/([^/]+)\/stage(\d+)-task(\d+)\.log$/;
+
+/** The task logs among `files` (all of them, not only the ones the panel lists). */
+export function taskLogSizes(files: { name: string; size: number }[]): TaskLogSize[] {
+  return files.flatMap((f) => {
+    const m = TASK_LOG.exec(f.name);
+    return m ? [{ job: m[1]!, stage: Number(m[2]), task: Number(m[3]), bytes: f.size }] : [];
+  });
 }

@@ -1,7 +1,8 @@
 /** The dashboard's pure pieces: member rows with memberd's details, the timeline, the merged HyDFS file list. */
 import { describe, expect, test } from "bun:test";
 import type { ListStoreAnswer } from "../../hydfs/model.ts";
-import { heardOf, mergeStores, type MemberRow, timelineOf, withDetails } from "./views.ts";
+import { taskLogName } from "../exactly_once.ts";
+import { heardOf, type HydfsActivity, mergeStores, type MemberRow, replicaChanges, taskLogSizes, timelineOf, withDetails } from "./views.ts";
 
 const A = "127.0.0.1:5000@1";
 const B = "127.0.0.2:5000@2";
@@ -86,4 +87,38 @@ describe("mergeStores", () => {
     );
     expect([got.files.map((f) => f.name), got.files_total]).toEqual([["a", "b"], 3]);
   });
+});
+
+describe("replicaChanges", () => {
+  const row = (name: string, replicas: string[]) => ({ name, token: "0000000000000001", size: 1, ops: 1, replicas });
+  const table: [name: string, before: ReturnType<typeof row>[], after: ReturnType<typeof row>[], want: HydfsActivity[]][] = [
+    ["same replicas: nothing", [row("a", ["h1", "h2", "h3"])], [row("a", ["h1", "h2", "h3"])], []],
+    [
+      "a copy lost, then re-made elsewhere",
+      [row("a", ["h1", "h2", "h5"]), row("b", ["h1"])],
+      [row("a", ["h1", "h2", "h4"]), row("b", ["h1"])],
+      [{ at: 9, name: "a", from: ["h1", "h2", "h5"], to: ["h1", "h2", "h4"] }],
+    ],
+    ["a copy fewer", [row("a", ["h1", "h2"])], [row("a", ["h1"])], [{ at: 9, name: "a", from: ["h1", "h2"], to: ["h1"] }]],
+    ["a new file and a deleted one are not activity", [row("gone", ["h1"])], [row("new", ["h1"])], []],
+  ];
+  test.each(table)("%s", (_name, before, after, want) => {
+    expect(replicaChanges(before, after, 9)).toEqual(want);
+  });
+});
+
+test("taskLogSizes: the exactly-once task logs among the files, with their sizes", () => {
+  const files = [
+    { name: "input.csv", size: 10 },
+    { name: "rainstorm/job-7/stage0-task1.log", size: 120 },
+    { name: "rainstorm/job-7/stage1-task0.log", size: 0 },
+    { name: "rainstorm/job-7/stage1-task0.log.bak", size: 5 },
+    { name: "rainstorm/job-7/state.json", size: 5 },
+  ];
+  // The names the engine gives its logs are the ones recognised.
+  expect(taskLogSizes([{ name: taskLogName("j", 2, 3), size: 1 }])).toEqual([{ job: "j", stage: 2, task: 3, bytes: 1 }]);
+  expect(taskLogSizes(files)).toEqual([
+    { job: "job-7", stage: 0, task: 1, bytes: 120 },
+    { job: "job-7", stage: 1, task: 0, bytes: 0 },
+  ]);
 });
