@@ -78,8 +78,9 @@ export class LeaderSeat {
   }
 
   /**
-   * This node's Leader, waiting up to `timeoutMs` while it may become one (it is elected and
-   * taking over, or no leader is elected yet); undefined when another node leads or time is up.
+   * This node's Leader, waiting up to `timeoutMs` while it is becoming one (elected: claiming
+   * its term, or in standby and claiming now); undefined when another node leads, none is
+   * elected here, or time is up.
    */
   async leading(timeoutMs = LEADER_WAIT_MS): Promise<Leader | undefined> {
     const deadline = this.clock.nowMs() + timeoutMs;
