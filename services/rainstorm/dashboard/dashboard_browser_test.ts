@@ -8,8 +8,9 @@
  * their sizes; an autoscaling job's card shows its scaling decision; kill_task restarts a task
  * and kill_job cancels a job from the page; a
  * SIGKILLed node turns failed without a reload, in the table and the timeline, and leaves the
- * ring, and the files it held show their replica change in the HyDFS activity list. Screenshots of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run
- * installs it when root) the test is skipped with the reason.
+ * ring, and the files it held show their replica change in the HyDFS activity list. Screenshots
+ * of each state go to the test's temp dir. Without /usr/bin/chromium (.ci/run installs it when
+ * root) the test is skipped with the reason.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
@@ -218,10 +219,14 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     let cancelled = "";
     const run = new RainstormTestClient(c).run(args, scaled(90_000), (ev) => (cancelled = ev.event === "accepted" ? ev.job : cancelled));
     const button = () => `#jobs .job[data-job="${cancelled}"] button.kill-job`;
-    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button").catch(async (err: Error) => {
-      // What the page showed instead (a slow start, or a job that failed), for the one who reads the failure.
-      throw new Error(`${err.message}; accepted: ${cancelled || "not yet"}; status: ${await page.textContent("#status")}; jobs: ${(await page.textContent("#jobs"))?.slice(0, 400)}`);
-    });
+    await waitFor(async () => cancelled !== "" && (await page.$$(button())).length === 1, scaled(20_000), "the running job's kill_job button").catch(
+      async (err: Error) => {
+        // What the page showed instead (a slow start, or a job that failed), for the one who reads the failure.
+        throw new Error(
+          `${err.message}; accepted: ${cancelled || "not yet"}; status: ${await page.textContent("#status")}; jobs: ${(await page.textContent("#jobs"))?.slice(0, 400)}`,
+        );
+      },
+    );
     await waitFor(async () => (await page.$$(`#jobs .job[data-job="${cancelled}"] svg.spark polyline`)).length === 2, scaled(15_000), "a sparkline per task");
     const card = `#jobs .job[data-job="${cancelled}"]`;
     // The output tail, pushed from the leader's job events: the count of lines seen goes up at least twice.
@@ -299,7 +304,10 @@ describe.skipIf(unsupported !== undefined)("dashboard in chromium on a secured 5
     // The first survey every node answers again shows those files without the killed node's copy.
     const activity = () => page.$$eval("#hydfs-activity li", (lis) => lis.map((li) => [li.querySelector("b")?.textContent ?? "", li.textContent ?? ""]));
     await waitFor(
-      async () => (await activity()).some(([name, line]) => held.includes(name!) && line!.split("→")[0]!.includes(c.host(NODES)) && !line!.split("→")[1]!.includes(c.host(NODES))),
+      async () =>
+        (await activity()).some(
+          ([name, line]) => held.includes(name!) && line!.split("→")[0]!.includes(c.host(NODES)) && !line!.split("→")[1]!.includes(c.host(NODES)),
+        ),
       scaled(15_000),
       `a replica change of one of ${held.join(", ")} away from ${c.host(NODES)} in the HyDFS activity`,
     );

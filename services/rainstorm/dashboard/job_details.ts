@@ -54,7 +54,11 @@ export function withJobEvent(d: JobDetails, ev: JobEvent, atMs: number): JobDeta
   switch (ev.event) {
     case "output":
       if (ev.lines.length === 0) return undefined;
-      return { ...d, output: lastOf([...d.output, ...lastOf(ev.lines, OUTPUT_TAIL_LINES).map(cut)], OUTPUT_TAIL_LINES), output_lines: d.output_lines + ev.lines.length };
+      return {
+        ...d,
+        output: lastOf([...d.output, ...lastOf(ev.lines, OUTPUT_TAIL_LINES).map(cut)], OUTPUT_TAIL_LINES),
+        output_lines: d.output_lines + ev.lines.length,
+      };
     case "scaled": {
       const { stage, from, to, avg_rate_per_task, reason } = ev;
       return { ...d, scaling: lastOf([...d.scaling, { at: atMs, stage, from, to, avg_rate_per_task, reason }], JOB_EVENTS_KEPT) };

@@ -276,7 +276,13 @@ describe("DashboardHub HyDFS activity", () => {
     let asked = 0;
     let nowMs = 1000;
     const hub = new DashboardHub(
-      { node: "a", leader: "a", members: () => [], jobs: async () => ({ jobs: [], tasks: [] }), hydfs: async () => surveys[Math.min(asked++, surveys.length - 1)]! },
+      {
+        node: "a",
+        leader: "a",
+        members: () => [],
+        jobs: async () => ({ jobs: [], tasks: [] }),
+        hydfs: async () => surveys[Math.min(asked++, surveys.length - 1)]!,
+      },
       () => (nowMs += HYDFS_POLL_MS),
     );
     const it = readLines(hub.open())[Symbol.asyncIterator]();
@@ -285,7 +291,11 @@ describe("DashboardHub HyDFS activity", () => {
       const u = JSON.parse((await it.next()).value);
       if (u.event === "hydfs") hydfs.push(u.hydfs);
     }
-    expect(hydfs.map((h) => h.activity)).toEqual([undefined, undefined, [{ at: expect.any(Number), name: "f", from: ["h1", "h2", "h5"], to: ["h1", "h2", "h4"] }]]);
+    expect(hydfs.map((h) => h.activity)).toEqual([
+      undefined,
+      undefined,
+      [{ at: expect.any(Number), name: "f", from: ["h1", "h2", "h5"], to: ["h1", "h2", "h4"] }],
+    ]);
     await it.return?.(undefined);
     hub.stop();
   });
