@@ -160,6 +160,16 @@ describe("RainStorm leader failover on 5 nodes", () => {
 
   test("the leader paused past failure detection, then resumed: its successor finishes the job, the old term is refused, the old leader steps down", async () => {
     const old = await leaderSeenBy(2, {});
+    // A job that ends before the pause: the successor lists it as it ended (from its journal).
+    await hydfs.write(old === 2 ? 3 : 2, "create", "fo-before.txt", "a\nb\n");
+    const before: JobEvent[] = [];
+    const b = await submit(
+      old,
+      ["1", "1", "-stage-config-map", "stage0 echo-wrapper", "fo-before.txt", "fo-before-out.txt", "false", "false", "0", "0", "0"],
+      before,
+    );
+    await b.ended;
+    expect(before.at(-1)?.event).toBe("done");
     const events: JobEvent[] = [];
     let pausedAtMs = 0;
     const input = Array.from({ length: 2000 }, (_, i) => `p-${i}`);
@@ -193,6 +203,8 @@ describe("RainStorm leader failover on 5 nodes", () => {
       scaled(20_000),
       "the old leader to step down",
     );
+    const listed = await client.jobs(addr(next), { timeoutMs: 5000 });
+    expect(listed.find((j) => j.job === b.job)).toMatchObject({ status: "done", tuples_read: 2, tuples_out: 2 });
     const final = await followToEnd(next, job);
     expect(final.event).toBe("done");
     const stored = new Set(

@@ -128,6 +128,8 @@ export interface LeaderSeatView {
   elected(): string | undefined;
   /** Whether this node's membership view is current (without it, no node is elected here yet). */
   isViewReady?(): boolean;
+  /** Whether this node is the leader: it leads, or its view elects it (a standby claims its term at the first call). */
+  leadsHere?(): boolean;
   knownTerm(): number;
 }
 
@@ -148,7 +150,7 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
   app
     .get("/leader", (): LeaderInfo => {
       const leader = opts.seat.elected() ?? null;
-      return { leader, term: opts.seat.knownTerm(), self: opts.seat.current() !== undefined };
+      return { leader, term: opts.seat.knownTerm(), self: opts.seat.leadsHere?.() ?? opts.seat.current() !== undefined };
     })
     .post("/jobs", async ({ body }) => submitJob(await needLeader(), body.args), { body: JobSubmissionSchema })
     .get("/jobs", async () => (await needLeader()).jobList())

@@ -17,7 +17,7 @@ export function failJob(ctx: MachineContext, job: MachineJob, error: string, sta
   if (job.status !== "running") return;
   job.status = "failed";
   ctx.emit({ cmd: "log", level: "warn", text: `job ${job.id} failed: ${error}` });
-  endJob(ctx, job, "failed");
+  endJob(ctx, job, "failed", error);
   ctx.emit({ cmd: "emit", job: job.id, event: { event: "failed", job: job.id, error } });
   stopTasks(ctx, job, false);
   // The submitter hears why only once the tasks that did start are stopped.
@@ -74,12 +74,22 @@ export function jobDone(ctx: MachineContext, job: MachineJob): void {
  * A job ended: no more scaling (and no more output notices are counted). Its exactly-once task logs go after the retention time, and then the job itself is
  * forgotten, so a leader's memory does not grow with every job it ever ran.
  */
-function endJob(ctx: MachineContext, job: MachineJob, status: Exclude<JobStatus, "running">): void {
+function endJob(ctx: MachineContext, job: MachineJob, status: Exclude<JobStatus, "running">, error?: string): void {
   job.endedMs = ctx.nowMs();
   delete job.autoscaler;
   job.starts.clear();
   ctx.emit({ cmd: "job_ended", job: job.id, status });
-  ctx.emit({ cmd: "journal", job: job.id, record: { k: "end", term: ctx.cfg.term, status, tuplesRead: job.tuplesRead, tuplesOut: job.tuplesOut } });
+  const durationMs = Math.round(job.endedMs - job.startedMs);
+  const record = {
+    k: "end" as const,
+    term: ctx.cfg.term,
+    status,
+    tuplesRead: job.tuplesRead,
+    tuplesOut: job.tuplesOut,
+    durationMs,
+    ...(error ? { error } : {}),
+  };
+  ctx.emit({ cmd: "journal", job: job.id, record });
   if (job.spec.exactlyOnce) ctx.after(ctx.cfg.logRetentionMs, { type: "logs_due", job: job.id });
   ctx.after(ctx.cfg.logRetentionMs, { type: "forget_due", job: job.id });
 }

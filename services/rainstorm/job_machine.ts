@@ -195,7 +195,9 @@ export class JobMachine {
    * and the source resumes after its acknowledged position.
    */
   private adopt(j: JournaledJob, found: Map<string, { addr: string; pid: number; logPath: string }>, foundSource?: { addr: string; acked: number }): void {
-    if (this.jobs.has(j.job) || j.status !== "running" || this.workers.length === 0) return;
+    if (this.jobs.has(j.job)) return;
+    if (j.status !== "running") return this.adoptEnded(j);
+    if (this.workers.length === 0) return;
     const placement = j.routes.stages.map((addrs, stage) => addrs.map((addr, index) => found.get(taskKey(stage, index))?.addr ?? addr));
     const job = this.newJob(j.job, j.spec, j.autoscale, placement, j.routes.version);
     job.accepted = true;
@@ -223,6 +225,21 @@ export class JobMachine {
     // A source that still runs goes on (it reports to this leader from now on); else it starts again from the journal.
     if (foundSource) job.source = { addr: foundSource.addr, acked: Math.max(j.pos, foundSource.acked), journaledMs: this.nowMs };
     else placeSource(this.ctx, job, j.pos);
+  }
+
+  /**
+   * A job that ended under an earlier leader: listed as it ended until it is forgotten, and its
+   * task logs and journal deleted then (the earlier leader's timers died with it).
+   */
+  private adoptEnded(j: JournaledJob): void {
+    const job = this.newJob(j.job, j.spec, undefined, j.routes.stages, j.routes.version);
+    // Its duration as journaled (a job that ended before durations were journaled: 0).
+    const durationMs = j.durationMs ?? 0;
+    Object.assign(job, { status: j.status, accepted: true, tuplesRead: j.tuplesRead ?? j.pos, tuplesOut: j.tuplesOut ?? 0 });
+    Object.assign(job, { startedMs: this.nowMs - durationMs, endedMs: this.nowMs });
+    this.jobs.set(j.job, job);
+    if (j.spec.exactlyOnce) this.after(this.cfg.logRetentionMs, { type: "logs_due", job: j.job });
+    this.after(this.cfg.logRetentionMs, { type: "forget_due", job: j.job });
   }
 
   private start(job: MachineJob, t: TaskInfo, why: PendingStart): void {

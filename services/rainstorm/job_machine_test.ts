@@ -438,7 +438,7 @@ describe("journal and takeover (issue 14)", () => {
     for (const c of of(m.step(0, { type: "submit", id: "j", spec: spec() }), "start"))
       m.step(1, { type: "task_started", job: "j", stage: c.start.stage, index: c.start.index, addr: c.addr, pid: 7, logPath: "" });
     const cmds = m.step(5, { type: "source_done", job: "j" });
-    expect(journaled(cmds)).toEqual([{ k: "end", term: 1, status: "done", tuplesRead: 0, tuplesOut: 0 }]);
+    expect(journaled(cmds)).toEqual([{ k: "end", term: 1, status: "done", tuplesRead: 0, tuplesOut: 0, durationMs: 5 }]);
   });
 
   test("adopt: running tasks kept, missing ones restarted (moved off dead workers), routes of the next version under the new term, source resumed", () => {
@@ -485,12 +485,14 @@ describe("journal and takeover (issue 14)", () => {
     expect(journaled(cmds)[0]).toMatchObject({ k: "routes", term: 2, routes: { version: 5 } });
   });
 
-  test("adopt ignores a job it has, or one that ended", () => {
+  test("adopt ignores a job it has already", () => {
     const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 2, logRetentionMs: 0 });
     m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
-    const j = { job: "j", spec: spec(), startedWallMs: 1, routes: { version: 1, stages: [W, W] }, pos: 0, status: "done" as const, term: 1 };
-    expect(m.step(1, { type: "adopt", journaled: j, found: new Map() })).toEqual([]);
-    expect(m.job("j")).toBeUndefined();
+    const j = { job: "j", spec: spec(), startedWallMs: 1, routes: { version: 1, stages: [W, W] }, pos: 0, status: "running" as const, term: 1 };
+    m.step(1, { type: "adopt", journaled: j, found: new Map() });
+    const version = m.job("j")!.routes.version;
+    expect(m.step(2, { type: "adopt", journaled: j, found: new Map() })).toEqual([]);
+    expect(m.job("j")!.routes.version).toBe(version);
   });
 });
 
@@ -544,4 +546,26 @@ test("a death reported before its start was answered restarts the task once the 
   const answered = m.step(4, { type: "task_started", job: "j", stage: 0, index: 0, addr: restart.addr, pid: 999, logPath: "" });
   expect(of(answered, "start")).toHaveLength(1);
   expect(t.restarts).toBe(2);
+});
+
+test("a job that ended under an earlier leader is listed as it ended, then forgotten with its task logs after the retention", () => {
+  const m = new JobMachine({ selfAddr: SELF, maxTaskRestarts: 2, term: 2, logRetentionMs: 1000 });
+  m.step(0, { type: "members", workers: W, hostsUp: hosts(W) });
+  const journaled = {
+    job: "j",
+    spec: spec({ exactlyOnce: true }),
+    startedWallMs: 1,
+    routes: { version: 3, stages: [W, W] },
+    pos: 900,
+    status: "done" as const,
+    term: 1,
+    tuplesRead: 1000,
+    tuplesOut: 120,
+    durationMs: 4000,
+  };
+  expect(m.step(10, { type: "adopt", journaled, found: new Map() })).toEqual([]);
+  expect(m.job("j")).toMatchObject({ status: "done", tuplesRead: 1000, tuplesOut: 120, startedMs: -3990, endedMs: 10 });
+  const later = m.step(1010, { type: "tick" });
+  expect(later.map((c) => c.cmd)).toEqual(["remove_task_logs", "forget_job"]);
+  expect(m.job("j")).toBeUndefined();
 });

@@ -29,7 +29,7 @@ export type JournalRecord =
   | { k: "routes"; term: number; routes: JournalRoutes }
   /** The source has every line up to `pos` acknowledged end to end: a successor resumes after it. */
   | { k: "source"; term: number; pos: number }
-  | { k: "end"; term: number; status: Exclude<JobStatus, "running">; tuplesRead: number; tuplesOut: number };
+  | { k: "end"; term: number; status: Exclude<JobStatus, "running">; tuplesRead: number; tuplesOut: number; durationMs?: number; error?: string };
 
 /** What a journal says of its job. */
 export interface JournaledJob {
@@ -41,6 +41,11 @@ export interface JournaledJob {
   /** Source lines acknowledged end to end. */
   pos: number;
   status: JobStatus;
+  /** An ended job's counts, duration and (failed) error, from its end record. */
+  tuplesRead?: number;
+  tuplesOut?: number;
+  durationMs?: number;
+  error?: string;
   /** The highest term among the folded records. */
   term: number;
 }
@@ -121,6 +126,8 @@ export function decodeRecord(line: string): JournalRecord {
         status: r.status,
         tuplesRead: isCount(r.tuplesRead) ? r.tuplesRead : 0,
         tuplesOut: isCount(r.tuplesOut) ? r.tuplesOut : 0,
+        ...(isCount(r.durationMs) ? { durationMs: r.durationMs } : {}),
+        ...(typeof r.error === "string" ? { error: r.error.slice(0, 4096) } : {}),
       };
     default:
       throw new Error(`k: expected submit, routes, source or end, got ${JSON.stringify(r.k)}`);
@@ -163,7 +170,8 @@ export function foldJournal(text: string): JournaledJob | undefined {
     job.term = term;
     if (r.k === "routes" && r.routes.version >= job.routes.version) job.routes = r.routes;
     else if (r.k === "source") job.pos = Math.max(job.pos, r.pos);
-    else if (r.k === "end") job.status = r.status;
+    else if (r.k === "end")
+      Object.assign(job, { status: r.status, tuplesRead: r.tuplesRead, tuplesOut: r.tuplesOut, durationMs: r.durationMs, error: r.error });
   });
   return job;
 }

@@ -68,7 +68,13 @@ describe("foldJournal", () => {
       ],
     });
     expect(j.status).toBe("running");
-    expect(foldJournal(journal(submit(), { k: "end", term: 1, status: "done", tuplesRead: 3, tuplesOut: 2 }))!.status).toBe("done");
+    expect(foldJournal(journal(submit(), { k: "end", term: 1, status: "done", tuplesRead: 3, tuplesOut: 2, durationMs: 70 }))).toMatchObject({
+      status: "done",
+      tuplesRead: 3,
+      tuplesOut: 2,
+      durationMs: 70,
+    });
+    expect(foldJournal(journal(submit(), { k: "end", term: 1, status: "failed", tuplesRead: 0, tuplesOut: 0, error: "boom" }))!.error).toBe("boom");
   });
   test("a stale leader's late records are ignored", () => {
     const j = foldJournal(

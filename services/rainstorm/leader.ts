@@ -41,7 +41,7 @@ import { jobSummary, killTask, listTasks, taskRates } from "./leader_queries.ts"
 import { type FileWriter, HydfsJobFiles, type JobFiles, JobFilesError } from "./job_files.ts";
 import { isStaleTerm } from "./election.ts";
 import { RESTART_RETRY_MS } from "./job_machine.ts";
-import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournalRecord } from "./journal.ts";
+import { encodeIndexEntry, encodeRecord as encodeJournalRecord, JOB_INDEX_NAME, journalName, type JournaledJob, type JournalRecord } from "./journal.ts";
 import { readJournals } from "./takeover.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { RainstormTransport, TaskDeath } from "./transport.ts";
@@ -362,11 +362,14 @@ export class Leader {
     const jobs = await readJournals(this.files, this.log);
     for (const j of jobs) {
       if (this.stopped) break;
-      this.runtimes.set(j.job, this.runtimeFor(j.job, j.spec));
+      const rt = this.runtimeFor(j.job, j.spec);
+      this.runtimes.set(j.job, rt);
       const foundSource = sources.get(j.job);
       await this.feed({ type: "adopt", journaled: j, found: found.get(j.job) ?? new Map(), ...(foundSource ? { foundSource } : {}) });
+      // An ended job is listed until forgotten; a watcher of it gets its final event (and its stream ends).
+      if (j.status !== "running") tell(rt, finalEventOf(j));
     }
-    return jobs.length;
+    return jobs.filter((j) => j.status === "running").length;
   }
 
   /** What the driver keeps of a job beside the machine's state (job_runtime.ts). */
@@ -529,4 +532,14 @@ export class Leader {
     if (j.status === "running") listen(rt, listener);
     return { summary: this.summary(j), recent: [...rt.recent], stop: () => unlisten(rt, listener, this.clock.nowMs()) };
   }
+}
+
+/** The final event of a job that ended under an earlier leader, from its journal. */
+function finalEventOf(j: JournaledJob): JobEvent {
+  const tuples = { tuples_read: j.tuplesRead ?? j.pos, tuples_out: j.tuplesOut ?? 0 };
+  if (j.status === "failed") return { event: "failed", job: j.job, error: j.error ?? "failed under an earlier leader" };
+  if (j.status === "cancelled") return { event: "cancelled", job: j.job, ...tuples, dest: j.spec.dest };
+  const durationMs = j.durationMs ?? 0;
+  const perS = durationMs > 0 ? Math.round(tuples.tuples_read / (durationMs / 1000)) : 0;
+  return { event: "done", job: j.job, ...tuples, duration_ms: durationMs, tuples_per_s: perS, dest: j.spec.dest };
 }

@@ -99,6 +99,10 @@ export class LeaderSeat {
     return this.viewReady;
   }
 
+  leadsHere(): boolean {
+    return this.current() !== undefined || (!this.stopped && this.electedAddr === this.selfAddr);
+  }
+
   /** Whether this node is elected and still claiming its term or taking the jobs over. */
   isTakingOver(): boolean {
     return this.claiming;
@@ -206,7 +210,7 @@ export class LeaderSeat {
   private async runningJobs(): Promise<number | undefined> {
     while (this.stillElected()) {
       try {
-        return (await readJournals(this.opts.files, this.opts.log)).length;
+        return (await readJournals(this.opts.files, this.opts.log)).filter((j) => j.status === "running").length;
       } catch (err) {
         this.opts.log.warn(`reading the RainStorm job journals failed (${(err as Error).message}); retrying in ${CLAIM_RETRY_MS} ms`);
         await this.clock.sleep(CLAIM_RETRY_MS);

@@ -24,7 +24,10 @@ export async function readText(files: JobFiles, name: string): Promise<string | 
   return parts.length === 0 ? "" : `${parts.join("\n")}\n`;
 }
 
-/** Every job the index lists whose journal says it is still running. */
+/**
+ * Every job the index lists that still has a journal: running ones (to take over) and ended ones
+ * not yet forgotten (to list, and to delete their task logs and journal in time).
+ */
 export async function readJournals(files: JobFiles, log: Logger): Promise<JournaledJob[]> {
   const index = parseIndex((await readText(files, JOB_INDEX_NAME)) ?? "");
   for (const p of index.problems) log.warn(`takeover: ${JOB_INDEX_NAME}: ${p}`);
@@ -34,7 +37,7 @@ export async function readJournals(files: JobFiles, log: Logger): Promise<Journa
     for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
       try {
         const j = foldJournal((await readText(files, journalName(id))) ?? "");
-        if (j?.status === "running") running.push(j);
+        if (j) running.push(j);
       } catch (err) {
         log.warn(`takeover: job ${id}: its journal cannot be read (${(err as Error).message}); it is not taken over`);
       }
