@@ -18,6 +18,8 @@ export interface JobFiles {
   exists(name: string): Promise<boolean>;
   /** The lines of `name` (without "\n"), streamed. */
   lines(name: string): Promise<AsyncIterable<string>>;
+  /** The whole text of `name`, or undefined when it does not exist (journals, the job index). */
+  text(name: string): Promise<string | undefined>;
   /** A writer of `name` as client `clientId` (its sequence numbers make retries idempotent). */
   writer(name: string, clientId: string): FileWriter;
   /** Remove `name`; one that does not exist is fine. */
@@ -56,6 +58,10 @@ export class HydfsJobFiles implements JobFiles {
     const res = await this.client.open(name, { deadline: () => ({ signal: headersDue.signal }) }).finally(() => clearTimeout(timer));
     if (!res) throw new Error(`reading ${name}: 404 no such file`);
     return readLines(res.body!);
+  }
+
+  text(name: string): Promise<string | undefined> {
+    return this.client.readText(name);
   }
 
   writer(name: string, clientId: string): FileWriter {

@@ -15,6 +15,9 @@ class OnceFiles implements JobFiles {
     await Promise.resolve();
     return this.files.has(name);
   }
+  async text(name: string): Promise<string | undefined> {
+    return this.files.get(name);
+  }
   async lines(name: string): Promise<AsyncIterable<string>> {
     const text = this.files.get(name);
     if (text === undefined) throw new Error(`reading ${name}: 404 no such file`);

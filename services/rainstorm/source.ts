@@ -22,23 +22,6 @@ export interface SourceJob {
   running(): boolean;
 }
 
-/** A job of the leader's machine as its source sees it. */
-export function sourceJobOf(job: {
-  id: string;
-  status: string;
-  tasks: unknown[][];
-  spec: { src: string; inputRate: number; rateSchedule?: RateStep[] };
-}): SourceJob {
-  return {
-    id: job.id,
-    src: job.spec.src,
-    inputRate: job.spec.inputRate,
-    ...(job.spec.rateSchedule ? { rateSchedule: job.spec.rateSchedule } : {}),
-    stage0Tasks: () => job.tasks[0]!.length,
-    running: () => job.status === "running",
-  };
-}
-
 export interface SourceContext {
   /** rainstorm.batch_size: most tuples per batch. */
   batchSize: number;
@@ -46,7 +29,7 @@ export interface SourceContext {
   window: number;
   /** src's lines. */
   lines: AsyncIterable<string>;
-  /** Send a stage-0 batch until acknowledged (worker.sendWithRetry); rejects only when the job stopped. */
+  /** Send a stage-0 batch until acknowledged (the router's sendWithRetry); rejects only when the job stopped. */
   send(batch: Batch): Promise<void>;
   /** Source progress: lines read so far. */
   progress(tuplesRead: number): void;

@@ -10,33 +10,19 @@ import { foldJournal, JOB_INDEX_NAME, type JournaledJob, journalName, parseIndex
 /** Journals read at once during a takeover (each one HyDFS read). */
 const JOURNAL_READS_AT_ONCE = 8;
 
-/** The whole text of a HyDFS file, or undefined when it does not exist. */
-export async function readText(files: JobFiles, name: string): Promise<string | undefined> {
-  let lines: AsyncIterable<string>;
-  try {
-    lines = await files.lines(name);
-  } catch (err) {
-    if (/\b404\b/.test((err as Error).message)) return undefined;
-    throw err;
-  }
-  const parts: string[] = [];
-  for await (const line of lines) parts.push(line);
-  return parts.length === 0 ? "" : `${parts.join("\n")}\n`;
-}
-
 /**
  * Every job the index lists that still has a journal: running ones (to take over) and ended ones
  * not yet forgotten (to list, and to delete their task logs and journal in time).
  */
 export async function readJournals(files: JobFiles, log: Logger): Promise<JournaledJob[]> {
-  const index = parseIndex((await readText(files, JOB_INDEX_NAME)) ?? "");
+  const index = parseIndex((await files.text(JOB_INDEX_NAME)) ?? "");
   for (const p of index.problems) log.warn(`takeover: ${JOB_INDEX_NAME}: ${p}`);
   const running: JournaledJob[] = [];
   const ids = [...index.jobs];
   const next = async (): Promise<void> => {
     for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
       try {
-        const j = foldJournal((await readText(files, journalName(id))) ?? "");
+        const j = foldJournal((await files.text(journalName(id))) ?? "");
         if (j) running.push(j);
       } catch (err) {
         log.warn(`takeover: job ${id}: its journal cannot be read (${(err as Error).message}); it is not taken over`);

@@ -547,9 +547,4 @@ export class Worker {
       t.waiters.shift()?.();
     }
   }
-
-  /** Send a batch until acknowledged, following route changes (the leader's source uses it). */
-  sendWithRetry(job: string, batch: Batch): Promise<void> {
-    return this.router.sendWithRetry(job, batch);
-  }
 }
