@@ -15,6 +15,7 @@ import type { Answer, Output } from "./operator_proc.ts";
 import type { TaskDest } from "./dest_writer.ts";
 import { RECENT_NOTICES_PER_TASK } from "./outputs.ts";
 import type { BatchRouter } from "./router.ts";
+import { SeenIds } from "./seen_ids.ts";
 import type { ExactlyOnceState, TaskLogStore, TaskRunner } from "./task.ts";
 import type { Batch } from "./worker.ts";
 
@@ -38,7 +39,7 @@ export function recover(ctx: PumpContext, runner: TaskRunner, k: string, log: Ta
   const { start, op } = runner;
   const eo: ExactlyOnceState = {
     log,
-    seen: new Set<string>(),
+    seen: new SeenIds(),
     unacked: new Map<string, Output[]>(),
     records: 0,
     ready: Promise.resolve(),
@@ -53,7 +54,8 @@ export function recover(ctx: PumpContext, runner: TaskRunner, k: string, log: Ta
     eo.records = records;
     eo.unacked = new Map(last.map((a) => [a.id, a.outputs]));
     if (state !== undefined && state !== null) op.restore(state);
-    ctx.note(runner, `task ${k}: recovered ${seen.size} processed inputs from ${records} log records${state ? " and restored the operator state" : ""}`);
+    const held = `${seen.size} processed inputs above source line ${seen.floor}`;
+    ctx.note(runner, `task ${k}: recovered ${held} from ${records} log records${state ? " and restored the operator state" : ""}`);
     // The last record's outputs may not have been acknowledged: send them again first, so
     // they reach downstream before anything newer (to dest: under the record's own number,
     // which HyDFS applies once).
@@ -107,6 +109,8 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
   const first = batches[0]!;
   await eo.ready;
   if (t.stopping || !t.op.alive) throw new TaskGone(`task ${first.job}/${first.stage}/${first.index} stopped`);
+  // Inputs from source lines every stage has acknowledged are repeats without a lookup (seen_ids.ts).
+  eo.seen.raiseFloor(ctx.router.floorOf(first.job));
   const { fresh, freshCount, repeated } = splitSeen(batches.map((b) => b.lines).join(""), eo.seen);
   let answers: Answer[] = [];
   if (freshCount > 0) {
@@ -115,7 +119,7 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
       const state = await t.op.snapshot(++eo.snapshots, SNAPSHOT_TIMEOUT_MS);
       const failpoint = ctx.nextFailpoint();
       if (failpoint === "crash_before_log_append") throw new Error(`failpoint ${failpoint}`);
-      await eo.log.append({ answers, state }, eo.records + 1);
+      await eo.log.append({ answers, state, floor: eo.seen.floor }, eo.records + 1);
       eo.records++;
       if (failpoint === "crash_after_log_append") throw new Error(`failpoint ${failpoint}`);
     } catch (err) {

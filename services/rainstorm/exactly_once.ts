@@ -24,65 +24,79 @@
  * order (each key's counts reach dest increasing), and at most the last record's outputs can
  * be unacknowledged when a task dies: a restarted task forwards those again before it takes any
  * new input. Hence a task remembers only the ids of older inputs, not their outputs: those
- * outputs were acknowledged downstream, where they are durable.
+ * outputs were acknowledged downstream, where they are durable. And of those ids only the ones
+ * above the source's acknowledged position (seen_ids.ts): each record keeps the position the task
+ * had heard of (`f`), so a restarted task forgets the older ids again.
  */
 import type { ClusterHttp } from "../shared/http.ts";
 import { HydfsCallError, HydfsClient, type HydfsFile } from "../hydfs/client.ts";
 import type { Answer } from "./operator_proc.ts";
+import { SeenIds } from "./seen_ids.ts";
 
 /** One log record: the answers of one batch and the operator's state after it. */
 export interface LogRecord {
   answers: Answer[];
   state: unknown;
+  /** The source's acknowledged position the task had heard of when it wrote the record (seen_ids.ts); 0 or absent: none. */
+  floor?: number;
 }
 
 /**
  * On disk a record is one JSON line of arrays, not objects:
- * `{"a":[[inputId,[[key,value],...]],...],"s":state}`. The log is most of what exactly-once
+ * `{"a":[[inputId,[[key,value],...]],...],"s":state,"f":floor}` ("f" only when above 0). The log is most of what exactly-once
  * costs (bytes encoded here, stored 3 times by HyDFS), and this is about half the size of
  * `{"answers":[{"id","outputs":[{"key","value"}]}]}`.
  */
 export function encodeRecord(r: LogRecord): string {
-  return `${JSON.stringify({ a: r.answers.map((x) => [x.id, x.outputs.map((o) => [o.key, o.value])]), s: r.state })}\n`;
+  const a = r.answers.map((x) => [x.id, x.outputs.map((o) => [o.key, o.value])]);
+  return `${JSON.stringify(r.floor ? { a, s: r.state, f: r.floor } : { a, s: r.state })}\n`;
 }
 
 export function decodeRecord(line: string): LogRecord {
-  const raw = JSON.parse(line) as { a?: unknown; s?: unknown };
+  const raw = JSON.parse(line) as { a?: unknown; s?: unknown; f?: unknown };
   if (!Array.isArray(raw?.a)) throw new Error('expected {"a": [answers...], "s": state}');
+  if (raw.f !== undefined && !(Number.isSafeInteger(raw.f) && (raw.f as number) >= 0))
+    throw new Error(`f: expected the source position, a non-negative integer, got ${JSON.stringify(raw.f)}`);
   const answers = raw.a.map((x: unknown): Answer => {
     if (!Array.isArray(x) || typeof x[0] !== "string" || !Array.isArray(x[1]))
       throw new Error(`answer ${JSON.stringify(x)?.slice(0, 80)}: expected [inputId, [[key, value], ...]]`);
     return { id: x[0], outputs: (x[1] as [string, string][]).map(([key, value]) => ({ key, value })) };
   });
-  return { answers, state: raw.s };
+  return raw.f ? { answers, state: raw.s, floor: raw.f as number } : { answers, state: raw.s };
 }
 
 /**
- * Rebuild a task's memory from its log: the id of every processed input, the last state, the
- * number of records, every output the records hold (a last-stage task's lines in dest), the
- * answers of the last `keepRecords` records, oldest first (a last-stage task tells the leader of
- * them again), and the last record's answers (the only outputs that may not have been
- * acknowledged). A torn last line cannot occur (HyDFS appends are all or nothing), so any bad
- * line is an error naming its number.
+ * Rebuild a task's memory from its log: the processed inputs (above the last record's floor: the
+ * older ones are known by the floor alone), the last state, the number of records, every output
+ * the records hold (a last-stage task's lines in dest), the answers of the last `keepRecords`
+ * records, oldest first (a last-stage task tells the leader of them again), and the last
+ * record's answers (the only outputs that may not have been acknowledged). A torn last line
+ * cannot occur (HyDFS appends are all or nothing), so any bad line is an error naming its number.
  */
 export function replayLog(
   text: string,
   keepRecords = 1,
-): { seen: Set<string>; state: unknown; records: number; outputs: number; recent: Answer[][]; last: Answer[] } {
-  const seen = new Set<string>();
+): { seen: SeenIds; state: unknown; records: number; outputs: number; recent: Answer[][]; last: Answer[] } {
+  const seen = new SeenIds();
   let state: unknown;
   let records = 0;
   let outputs = 0;
   const recent: Answer[][] = [];
   const lines = text.split("\n");
-  lines.forEach((line, i) => {
-    if (!line) return;
-    let r: LogRecord;
+  const decode = (i: number): LogRecord => {
     try {
-      r = decodeRecord(line);
+      return decodeRecord(lines[i]!);
     } catch (err) {
       throw new Error(`task log line ${i + 1}: ${(err as Error).message}`);
     }
+  };
+  // The last record knows the highest floor: ids at or below it need not be held at all.
+  let lastLine = lines.length - 1;
+  while (lastLine >= 0 && !lines[lastLine]) lastLine--;
+  if (lastLine >= 0) seen.raiseFloor(decode(lastLine).floor ?? 0);
+  lines.forEach((line, i) => {
+    if (!line) return;
+    const r = decode(i);
     for (const a of r.answers) {
       seen.add(a.id);
       outputs += a.outputs.length;

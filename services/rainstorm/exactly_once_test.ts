@@ -58,14 +58,39 @@ describe("log records", () => {
       }),
     ].join("");
     const r = replayLog(log);
-    expect([...r.seen]).toEqual(["a", "b", "c"]);
+    expect(["a", "b", "c", "d"].map((id) => r.seen.has(id))).toEqual([true, true, true, false]);
+    expect(r.seen.size).toBe(3);
     expect(r.state).toBe(2);
     expect(r.records).toBe(2);
     expect(r.last.map((a) => a.id)).toEqual(["b", "c"]);
     expect(r.outputs).toBe(2);
     expect(r.recent).toEqual([r.last]);
     expect(replayLog(log, 64).recent.map((answers) => answers.map((a) => a.id))).toEqual([["a"], ["b", "c"]]);
-    expect(replayLog("")).toEqual({ seen: new Set(), state: undefined, records: 0, outputs: 0, recent: [], last: [] });
+    const empty = replayLog("");
+    expect({ ...empty, seen: empty.seen.size }).toEqual({ seen: 0, state: undefined, records: 0, outputs: 0, recent: [], last: [] });
+  });
+
+  test("replayLog holds only the ids above the last record's floor, and still knows the older ones", () => {
+    const answer = (line: number) => ({ id: `src.csv:${line}>`, outputs: [{ key: "k", value: String(line) }] });
+    const log = [
+      encodeRecord({ answers: [answer(1), answer(2)], state: 1 }),
+      encodeRecord({ answers: [answer(3), answer(5)], state: 2, floor: 2 }),
+      encodeRecord({ answers: [answer(4), { id: "not-from-a-source", outputs: [] }], state: 3, floor: 3 }),
+    ].join("");
+    const r = replayLog(log);
+    expect(r.seen.floor).toBe(3);
+    expect(r.seen.size).toBe(3); // lines 4 and 5, and the id without a line
+    for (const line of [1, 2, 3, 4, 5]) expect(r.seen.has(`src.csv:${line}>`)).toBe(true);
+    expect(r.seen.has("src.csv:6>")).toBe(false);
+    expect(r.seen.has("not-from-a-source")).toBe(true);
+    expect(r.outputs).toBe(5);
+  });
+
+  test("the floor survives the round trip; a bad floor is named", () => {
+    const r = { answers: [{ id: "f:9", outputs: [] }], state: null, floor: 7 };
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+    expect(encodeRecord({ ...r, floor: 0 })).not.toContain('"f"');
+    expect(() => decodeRecord('{"a":[],"s":null,"f":-1}')).toThrow("f: expected the source position");
   });
 
   test("replayLog names the bad line", () => {

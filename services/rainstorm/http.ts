@@ -349,4 +349,10 @@ function taskMetrics(m: MetricsText, worker: Worker): void {
     "Input batches waiting for the task (backpressure).",
     tasks.map((t) => [label(t), t.waiting]),
   );
+  series(
+    "rainstorm_task_dedup_ids",
+    "gauge",
+    "Exactly-once tasks: input ids held to drop repeats (those above the source's acknowledged position).",
+    tasks.flatMap((t) => (t.dedupIds === undefined ? [] : [[label(t), t.dedupIds] as [string, number]])),
+  );
 }

@@ -323,6 +323,8 @@ export const WorkerTaskSchema = t.Object({
   waiting: t.Integer(),
   logPath: t.String(),
   alive: t.Boolean(),
+  /** Exactly-once tasks: input ids held for deduplication (those above the source's acknowledged position, seen_ids.ts). */
+  dedupIds: t.Optional(t.Integer()),
 });
 export type WorkerTask = typeof WorkerTaskSchema.static;
 
@@ -339,4 +341,9 @@ export interface Batch {
   index: number;
   count: number;
   lines: string;
+  /**
+   * The source's acknowledged position as the sender knows it (every line of src up to it is
+   * processed by every stage): exactly-once tasks forget the ids below it (seen_ids.ts). Absent: none known.
+   */
+  floor?: number;
 }

@@ -111,6 +111,34 @@ describe("RainStorm simulated", () => {
     expect([...stored].filter((l) => !expected.has(l))).toEqual([]);
   });
 
+  test("exactly-once dedup state is bounded: an 84,000-line job's tasks hold the ids of what is in flight only, across kills", async () => {
+    // LINES 140 times over: line numbers differ, so every line is a distinct input.
+    const many = Array.from({ length: 140 }, () => LINES).flat();
+    const golden = app1Golden(many);
+    const sim = new RainstormSim({ seed: 11, lossRate: 0.02 });
+    const kills = killsAt(
+      sim,
+      [0.4, 0.7].map((f) => Math.floor(golden.dest.length * f)),
+    );
+    let maxHeld = 0;
+    let maxInputs = 0;
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), `${many.join("\n")}\n`, (ev, r) => {
+      kills.onEvent(ev, r);
+      for (const n of sim.nodes)
+        for (const t of n.crashed ? [] : n.worker.list()) {
+          maxHeld = Math.max(maxHeld, t.dedupIds ?? 0);
+          if (t.dedupIds !== undefined) maxInputs = Math.max(maxInputs, t.inputs);
+        }
+    });
+    sim.stop();
+    expect(kills.count()).toBe(2);
+    expect(app1Problems(run, golden)).toEqual([]);
+    // Each aggregate task processed over three times what it may hold: twice the prune threshold (seen_ids.ts).
+    expect(maxInputs).toBeGreaterThan(3 * 2 * 4096);
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(2 * 4096);
+  });
+
   test("exactly-once with a stateless last stage (grep then echo): the last stage keeps a task log, and under kills and loss dest has each result once", async () => {
     const sim = new RainstormSim({ seed: 8, lossRate: 0.1 });
     const expected = GREPPED;

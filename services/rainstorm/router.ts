@@ -46,6 +46,8 @@ export class BatchRouter {
   private readonly routes = new Map<string, Routes>();
   private readonly stoppedJobs = new Set<string>();
   private readonly outboxes = new Map<string, Outbox>();
+  /** Per job, the highest source floor heard of (Batch.floor); every batch sent carries it on. */
+  private readonly floors = new Map<string, number>();
 
   constructor(private readonly opts: RouterOptions) {}
 
@@ -71,6 +73,17 @@ export class BatchRouter {
   jobStopped(job: string): void {
     this.stoppedJobs.add(job);
     this.routes.delete(job);
+    this.floors.delete(job);
+  }
+
+  /** A batch came with the source's acknowledged position (a fact: only ever raised). */
+  noteFloor(job: string, floor: number | undefined): void {
+    if (floor !== undefined && floor > (this.floors.get(job) ?? 0)) this.floors.set(job, floor);
+  }
+
+  /** The highest source floor heard of for the job (0: none). */
+  floorOf(job: string): number {
+    return this.floors.get(job) ?? 0;
   }
 
   isStopped(job: string): boolean {
@@ -121,7 +134,9 @@ export class BatchRouter {
     this.outboxes.delete(key);
     box.timer?.cancel();
     // Over MAX_BATCH_TUPLES (receivers refuse more): several batches, one after the other, in order.
-    const parts = splitBatch({ job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines }, MAX_BATCH_TUPLES);
+    const floor = this.floorOf(box.job);
+    const batch: Batch = { job: box.job, stage: box.stage, index: box.index, count: box.count, lines: box.lines, ...(floor > 0 ? { floor } : {}) };
+    const parts = splitBatch(batch, MAX_BATCH_TUPLES);
     parts
       .reduce((prev: Promise<void>, part) => prev.then(() => this.sendWithRetry(box.job, part)), Promise.resolve())
       .then(
@@ -179,7 +194,7 @@ export function splitBatch(batch: Batch, max: number): Batch[] {
     let to = from;
     const n = Math.min(max, batch.count - done);
     for (let i = 0; i < n; i++) to = batch.lines.indexOf("\n", to) + 1;
-    parts.push({ job: batch.job, stage: batch.stage, index: batch.index, count: n, lines: batch.lines.slice(from, to) });
+    parts.push({ ...batch, count: n, lines: batch.lines.slice(from, to) });
     from = to;
   }
   return parts;

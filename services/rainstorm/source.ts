@@ -129,8 +129,10 @@ class SourceRun {
     const sendNo = ++this.sends;
     this.unacked.set(sendNo, batch.first);
     while (window.size >= this.ctx.window) await Promise.race(window);
+    // Each batch carries the acknowledged position on (Batch.floor): tasks forget the ids below it.
+    const floor = this.ackedPos > 0 ? { floor: this.ackedPos } : {};
     const p: Promise<void> = this.ctx
-      .send({ job: this.job.id, stage: 0, index, count: batch.count, lines: batch.lines })
+      .send({ job: this.job.id, stage: 0, index, count: batch.count, lines: batch.lines, ...floor })
       .then(() => {
         this.unacked.delete(sendNo);
         this.reportAcked();

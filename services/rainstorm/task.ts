@@ -5,6 +5,7 @@
 import type { TaskDest } from "./dest_writer.ts";
 import type { LogRecord } from "./exactly_once.ts";
 import type { Answer, Output } from "./operator_proc.ts";
+import type { SeenIds } from "./seen_ids.ts";
 import type { Batch, TaskStart } from "./worker.ts";
 import type { AnswerWatch, OperatorProgress } from "./worker_guards.ts";
 
@@ -47,8 +48,8 @@ export interface TaskLogStore {
 /** Exactly-once state of one task incarnation (see exactly_once.ts). */
 export interface ExactlyOnceState {
   log: TaskLogStore;
-  /** Ids of every input processed (logged). */
-  seen: Set<string>;
+  /** The inputs processed (logged): ids above the source's acknowledged position, and that position. */
+  seen: SeenIds;
   /** Outputs of logged inputs not yet acknowledged downstream, by input id. */
   unacked: Map<string, Output[]>;
   /** Records in the log (every incarnation's): the last one's number (a last-stage task's dest sequence number). */

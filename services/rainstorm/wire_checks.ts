@@ -143,7 +143,7 @@ export function describe(v: unknown): string {
 export class BatchError extends RequestError {}
 
 /** The fields a batch may have; any other is refused. */
-const BATCH_FIELDS = new Set(["job", "stage", "index", "count", "lines"]);
+const BATCH_FIELDS = new Set(["job", "stage", "index", "count", "lines", "floor"]);
 /**
  * One decoder for every batch, with limits: a map of at most one entry more than BATCH_FIELDS
  * (so that a stray field is refused by name), arrays of a few items at most (a batch has none:
@@ -155,7 +155,7 @@ const BATCH_DECODER = new Decoder({ maxMapLength: BATCH_FIELDS.size + 1, maxArra
  * A batch from the wire (POST /data), checked before anything is done with it; a BatchError (400)
  * says what is wrong. Checked: the msgpack itself; the fields and their types; job against
  * JOB_ID_PATTERN; stage and index (integers, stage < MAX_STAGES, index < MAX_TASKS_PER_STAGE);
- * count in [0, MAX_BATCH_TUPLES]; and that lines holds exactly `count` complete operator input
+ * count in [0, MAX_BATCH_TUPLES]; floor, if any, a non-negative safe integer; and that lines holds exactly `count` complete operator input
  * lines. So a batch that reaches an operator gets exactly one answer per line, and one line
  * cannot carry a control message ({"restore"}, {"snapshot"}) or a blank line the operator would
  * not answer.
@@ -169,7 +169,7 @@ export function decodeBatch(bytes: Uint8Array): Batch {
   }
   if (!isRecord(raw)) throw new BatchError(`batch: expected a msgpack map {job, stage, index, count, lines}, got ${describe(raw)}`);
   for (const field of Object.keys(raw))
-    if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines`);
+    if (!BATCH_FIELDS.has(field)) throw new BatchError(`batch: unknown field ${JSON.stringify(field)}; expected job, stage, index, count, lines, floor`);
   const wrap = <T>(f: () => T): T => {
     try {
       return f();
@@ -185,7 +185,9 @@ export function decodeBatch(bytes: Uint8Array): Batch {
   if (typeof lines !== "string") throw new BatchError(`batch: lines: expected a string, got ${describe(lines)}`);
   const problem = inputLinesProblem(lines, count);
   if (problem) throw new BatchError(`batch: ${problem}`);
-  return { job, stage, index, count, lines };
+  if (raw.floor === undefined) return { job, stage, index, count, lines };
+  const floor = wrap(() => checkIndex(raw.floor, "floor (a source line number)", Number.MAX_SAFE_INTEGER));
+  return { job, stage, index, count, lines, floor };
 }
 
 /** The `from` of an output notice: `s<stage>t<index>`, and `-<pid>` under at-least-once. */

@@ -498,6 +498,7 @@ export class Worker {
       waiting: t.waiters.length,
       logPath: t.logPath,
       alive: t.op.alive,
+      ...(t.eo ? { dedupIds: t.eo.seen.size } : {}),
     }));
   }
 
@@ -530,6 +531,7 @@ export class Worker {
    */
   async handleBatch(batch: Batch): Promise<void> {
     const t = this.taskFor(batch);
+    this.router.noteFloor(batch.job, batch.floor);
     const k = this.key(batch.job, batch.stage, batch.index);
     while (t.active >= TASK_CONCURRENCY) await new Promise<void>((r) => t.waiters.push(r));
     if (t.stopping) throw new TaskGone(`task ${k} stopped`);

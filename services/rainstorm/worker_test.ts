@@ -306,6 +306,7 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     expect(decodeBatch(encode(task))).toEqual(task);
     expect(decodeBatch(encode({ ...task, count: 0, lines: "" }))).toEqual({ ...task, count: 0, lines: "" });
     expect(decodeBatch(encode({ ...task, stage: 15, index: 63 })).index).toBe(63);
+    expect(decodeBatch(encode({ ...task, floor: 41 }))).toEqual({ ...task, floor: 41 });
   });
 
   test("good output notices pass as they are", () => {
@@ -333,6 +334,9 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     [{ ...task, lines: 7 }, "batch: lines: expected a string, got 7"],
     [{ ...task, ids: ["a", "b", "c"] }, 'batch: unknown field "ids"'],
     [{ ...task, extra: 1 }, 'batch: unknown field "extra"'],
+    [{ ...task, floor: -1 }, "batch: floor (a source line number): expected an integer from 0 to"],
+    [{ ...task, floor: 2 ** 53 }, "batch: floor (a source line number): expected an integer"],
+    [{ ...task, floor: "7" }, 'batch: floor (a source line number): expected an integer from 0 to 9007199254740990, got "7"'],
     [{ job: JOB, stage: 0, index: 0, count: 0 }, "batch: lines: expected a string, got nothing"],
     [[1, 2, 3], "batch: expected a msgpack map {job, stage, index, count, lines}, got [1,2,3]"],
     ["just a string", "batch: expected a msgpack map"],
