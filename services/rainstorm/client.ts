@@ -13,9 +13,9 @@
  * failure is tried again, a 4xx never (the caller's mistake). Submitting or killing a job,
  * starting, retiring or killing a task are never retried here: a repeat would do it twice.
  */
-import { encode } from "@msgpack/msgpack";
 import { type ClusterHttp, HttpCallError, readError, retryableStatus } from "../shared/http.ts";
 import { readLines } from "../shared/lines.ts";
+import { encodeBatch } from "./wire_checks.ts";
 import { REAL_TIME, type RetryDeps, type RetryPolicy, retrying } from "../shared/retry.ts";
 import type {
   Adopt,
@@ -254,7 +254,7 @@ export class RainstormClient {
     const res = await this.http.fetch(`http://${target}${path}`, {
       method: "POST",
       headers: { "content-type": BATCH_CONTENT_TYPE },
-      body: encode(batch),
+      body: encodeBatch(batch),
       timeoutMs,
     });
     if (!res.ok) throw await httpError(target, path, res);

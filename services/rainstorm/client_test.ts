@@ -341,11 +341,15 @@ describe("retries: only under a policy, only 5xx and network failures", () => {
 });
 
 describe("batches on the wire", () => {
-  /** msgpack by hand: a fixmap of fixstr keys, small ints, str8 for the lines. */
+  /** msgpack by hand: a fixmap of fixstr keys, small ints, bin8 for the lines (UTF-8 bytes). */
   function handEncoded(b: { job: string; stage: number; index: number; count: number; lines: string }): Uint8Array {
     const str = (s: string) => {
       const bytes = new TextEncoder().encode(s);
       return bytes.length < 32 ? [0xa0 | bytes.length, ...bytes] : [0xd9, bytes.length, ...bytes];
+    };
+    const bin = (s: string) => {
+      const bytes = new TextEncoder().encode(s);
+      return [0xc4, bytes.length, ...bytes];
     };
     return new Uint8Array([
       0x85,
@@ -358,11 +362,11 @@ describe("batches on the wire", () => {
       ...str("count"),
       b.count,
       ...str("lines"),
-      ...str(b.lines),
+      ...bin(b.lines),
     ]);
   }
 
-  test("sendBatch writes the msgpack map job, stage, index, count, lines in that order (the wire of every release)", async () => {
+  test("sendBatch writes the msgpack map job, stage, index, count, lines (as UTF-8 bytes) in that order", async () => {
     const s = scripted([200]);
     const batch = { job: JOB, stage: 1, index: 2, count: 1, lines: inputLine("s:1", "k", "v") };
     await rs.sendBatch(s.addr, batch, scaled(5000));

@@ -21,16 +21,38 @@
  * An id whose line cannot be read (not made by our source) stays in the set for the job's life.
  */
 
-/** The source line a tuple id comes from, or undefined when the id is not `src:L` followed by `>` / `>j` steps. */
+/**
+ * The source line a tuple id comes from, or undefined when the id does not end in `:L` followed
+ * only by `>` / `>j` steps. Read from the end (a character loop, no regex: every input of every
+ * exactly-once task goes through here): the longest tail of digits and `>` must follow a `:` and
+ * start with 1 to 15 digits, whatever `src` itself holds.
+ */
 export function originLineOf(id: string): number | undefined {
-  const m = ORIGIN.exec(id);
-  if (!m) return undefined;
-  const line = Number(m[1]);
-  return Number.isSafeInteger(line) ? line : undefined;
+  let start = id.length;
+  while (start > 0) {
+    const c = id.charCodeAt(start - 1);
+    if ((c >= DIGIT_0 && c <= DIGIT_9) || c === GT) start--;
+    else break;
+  }
+  if (start === 0 || id.charCodeAt(start - 1) !== COLON) return undefined;
+  let end = start;
+  let line = 0;
+  while (end < id.length && end - start < MAX_LINE_DIGITS) {
+    const c = id.charCodeAt(end);
+    if (c === GT) break;
+    line = line * 10 + (c - DIGIT_0);
+    end++;
+  }
+  if (end === start || (end < id.length && id.charCodeAt(end) !== GT)) return undefined;
+  return line;
 }
 
-/** `:L` then only `>`-steps to the end: the leftmost such match is the source line, whatever `src` holds. */
-const ORIGIN = /:([0-9]{1,15})(?:>[0-9]*)*$/;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+const GT = 62;
+const COLON = 58;
+/** 15 digits stay below 2^53: a line number is exact. */
+const MAX_LINE_DIGITS = 15;
 
 /**
  * Pruning walks the whole set; it runs when the set has grown by this factor since the last one

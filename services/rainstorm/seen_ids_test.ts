@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { seededRng } from "../shared/rng.ts";
 import { originLineOf, SeenIds } from "./seen_ids.ts";
 
 describe("originLineOf", () => {
@@ -16,6 +17,21 @@ describe("originLineOf", () => {
     ["src.csv:1234567890123456", undefined],
   ];
   for (const [id, line] of cases) test(`${id} -> ${line}`, () => expect(originLineOf(id)).toBe(line));
+
+  test("agrees with its definition as a regex on seeded random ids", () => {
+    const seed = 20261126;
+    const rng = seededRng(seed);
+    const definition = (id: string) => {
+      const m = /:([0-9]{1,15})(?:>[0-9]*)*$/.exec(id);
+      return m ? Number(m[1]) : undefined;
+    };
+    const alphabet = ":>0123456789a";
+    for (let i = 0; i < 20_000; i++) {
+      const length = Math.floor(rng.next() * 24);
+      const id = Array.from({ length }, () => alphabet[Math.floor(rng.next() * alphabet.length)]).join("");
+      if (originLineOf(id) !== definition(id)) throw new Error(`seed ${seed}: ${JSON.stringify(id)}: ${originLineOf(id)} != ${definition(id)}`);
+    }
+  });
 });
 
 describe("SeenIds", () => {

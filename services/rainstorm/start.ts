@@ -16,6 +16,7 @@ import type { OutputsNotice, SourceReport } from "./model.ts";
 import { checkOpsDir, Worker } from "./worker.ts";
 import { HttpTransport, InProcessTransport, localFirst, type RainstormTransport, reportDeath, type TaskDeath } from "./transport.ts";
 import { RainstormClient } from "./client.ts";
+import { MAX_BATCH_BYTES } from "./wire_checks.ts";
 import { DashboardHub, hostOfId, type JobsView, LEADER_TIMEOUT_MS } from "./dashboard/stream.ts";
 import { askMemberd, followJobEvents, surveyHydfs } from "./dashboard/sources.ts";
 import { timelineOf } from "./dashboard/views.ts";
@@ -56,7 +57,7 @@ export async function startRainstormd(cfg: NodeConfig, log: Logger, exit: () => 
         return app.handle(req);
       },
       idleTimeout: 0,
-      maxRequestBodySize: 256 * 1024 * 1024,
+      maxRequestBodySize: MAX_BATCH_BYTES,
     });
   } catch (err) {
     worker.stop();

@@ -51,6 +51,7 @@ export {
   checkRoutes,
   checkTaskStart,
   decodeBatch,
+  encodeBatch,
   inputLinesProblem,
   JOB_ID_PATTERN,
   MAX_BATCH_TUPLES,

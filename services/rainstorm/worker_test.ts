@@ -20,6 +20,7 @@ import {
   checkRoutes,
   checkTaskStart,
   decodeBatch,
+  encodeBatch,
   inputLinesProblem,
   isInside,
   MAX_BATCH_TUPLES,
@@ -307,6 +308,14 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     expect(decodeBatch(encode({ ...task, count: 0, lines: "" }))).toEqual({ ...task, count: 0, lines: "" });
     expect(decodeBatch(encode({ ...task, stage: 15, index: 63 })).index).toBe(63);
     expect(decodeBatch(encode({ ...task, floor: 41 }))).toEqual({ ...task, floor: 41 });
+  });
+
+  test("encodeBatch sends lines as UTF-8 bytes; decodeBatch reads them back, and refuses bytes that are not UTF-8", () => {
+    expect(decodeBatch(encodeBatch(task))).toEqual(task);
+    expect(decodeBatch(encodeBatch({ ...task, floor: 9 }))).toEqual({ ...task, floor: 9 });
+    const line = new TextEncoder().encode(inputLine("src:1", "k", "v"));
+    line[line.length - 4] = 0xff;
+    expect(() => decodeBatch(encode({ ...task, count: 1, lines: line }))).toThrow("batch: lines: expected UTF-8 text, got bytes that are not");
   });
 
   test("good output notices pass as they are", () => {
