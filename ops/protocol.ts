@@ -192,3 +192,108 @@ export function describe(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
+
+// ---- TSV framing ----------------------------------------------------------------------------------
+// The built-in operators (the rainstorm-op binary and its links) also speak a leaner framing,
+// chosen by the engine through the RAINSTORM_OPERATOR_FRAMING environment variable: tuples as
+// tab-separated fields instead of JSON objects, so neither side parses or quotes JSON per tuple.
+// Batches between tasks always carry tuples in this form (tupleLine); a worker turns them into
+// JSON input lines only for an operator that speaks JSON (any executable of your own).
+//
+// engine -> operator (stdin)                  operator -> engine (stdout)
+//   <id> TAB <key> TAB <value>          ->     zero or more  o TAB <key> TAB <value>, then  d TAB <id>
+//   {"snapshot":n}   (JSON, no tab)     ->     {"state":<json>,"snapshot":n}  (JSON)
+//   {"restore":<json>}  (JSON, no tab)  ->     nothing
+//
+// In a field, backslash, tab, newline and carriage return are written \\ \t \n \r; nothing else
+// is escaped, so a field without those characters is the string itself.
+
+/** The environment variable that asks a built-in operator for a framing ("tsv"; anything else: JSON). */
+export const FRAMING_ENV = "RAINSTORM_OPERATOR_FRAMING";
+export type Framing = "json" | "tsv";
+
+const TSV_SPECIAL = /[\\\t\n\r]/;
+const TSV_SPECIAL_ALL = /[\\\t\n\r]/g;
+const TSV_ESCAPE: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+const TSV_UNESCAPE: Record<string, string> = { "\\": "\\", t: "\t", n: "\n", r: "\r" };
+
+/** One TSV field: `s` with backslash, tab, newline and carriage return escaped. */
+export function tsvField(s: string): string {
+  return TSV_SPECIAL.test(s) ? s.replace(TSV_SPECIAL_ALL, (c) => TSV_ESCAPE[c]!) : s;
+}
+
+/** The string a TSV field stands for; undefined when it holds a raw newline or CR, or a backslash not followed by \ t n r. */
+export function tsvUnfield(field: string): string | undefined {
+  if (!TSV_SPECIAL.test(field)) return field;
+  if (RAW_BREAK.test(field)) return undefined;
+  let out = "";
+  let from = 0;
+  for (let i = field.indexOf("\\"); i >= 0; i = field.indexOf("\\", from)) {
+    const unescaped = TSV_UNESCAPE[field[i + 1] ?? ""];
+    if (unescaped === undefined) return undefined;
+    out += field.slice(from, i) + unescaped;
+    from = i + 2;
+  }
+  return out + field.slice(from);
+}
+
+const RAW_BREAK = /[\t\n\r]/;
+
+/** A tuple as a batch and a TSV operator carry it: `id TAB key TAB value`, newline included. */
+export function tupleLine(id: string, key: string, value: string): string {
+  return `${tsvField(id)}\t${tsvField(key)}\t${tsvField(value)}\n`;
+}
+
+/** The TSV fields of a line (without its newline), unescaped; undefined when there are not exactly `n` well-escaped ones. */
+export function splitTsv(line: string, n: number): string[] | undefined {
+  const fields = line.split("\t");
+  if (fields.length !== n) return undefined;
+  for (let i = 0; i < n; i++) {
+    const f = tsvUnfield(fields[i]!);
+    if (f === undefined) return undefined;
+    fields[i] = f;
+  }
+  return fields;
+}
+
+/** A tuple line (without its newline) as JSON input line (newline included), for an operator that speaks JSON. */
+export function jsonInputLineOf(tuple: string): string | undefined {
+  const f = splitTsv(tuple, 3);
+  return f && inputLine(f[0]!, f[1]!, f[2]!);
+}
+
+/** operator -> engine, TSV: one output of the current input (no newline). */
+export function tsvOutputLine(key: string, value: string): string {
+  return `o\t${tsvField(key)}\t${tsvField(value)}`;
+}
+
+/** operator -> engine, TSV: the end of input `id`'s answer (no newline). */
+export function tsvDoneLine(id: string | number): string {
+  return `d\t${tsvField(String(id))}`;
+}
+
+/** One engine line as a TSV operator reads it: a tuple, or (a line without a tab) a JSON control message. */
+export function decodeEngineTsvLine(line: string): EngineMessage {
+  if (!line.includes("\t")) {
+    // Without a tab: blank, or a control message ({"snapshot"}, {"restore"}); JSON inputs are not spoken here.
+    const msg = decodeEngineLine(line);
+    return msg.kind === "blank" || msg.kind === "snapshot" || msg.kind === "restore" ? msg : { kind: "bad", problem: NOT_A_TUPLE };
+  }
+  const f = splitTsv(line, 3);
+  if (!f) return { kind: "bad", problem: NOT_A_TUPLE };
+  return { kind: "input", id: f[0]!, key: f[1]!, value: f[2]! };
+}
+
+export const NOT_A_TUPLE = 'is neither a tuple (id TAB key TAB value, with \\\\ \\t \\n \\r escapes) nor {"snapshot"} or {"restore"}';
+
+/** What one TSV operator line means (never throws): `o` output, `d` done, or a JSON snapshot answer. */
+export function decodeOperatorTsvLine(line: string): OperatorMessage {
+  if (line.startsWith("d\t")) {
+    const id = tsvUnfield(line.slice(2));
+    if (id !== undefined) return { kind: "done", id };
+  } else if (line.startsWith("o\t")) {
+    const f = splitTsv(line.slice(2), 2);
+    if (f) return { kind: "output", key: f[0]!, value: f[1]! };
+  } else if (line.startsWith("{")) return decodeOperatorLine(line);
+  return { kind: "bad", problem: `operator wrote an unexpected line: ${line.slice(0, BAD_LINE_QUOTE_CHARS)}` };
+}

@@ -6,17 +6,26 @@
 import { describe, expect, test } from "bun:test";
 import {
   decodeEngineLine,
+  decodeEngineTsvLine,
   decodeOperatorLine,
+  decodeOperatorTsvLine,
   doneLine,
   type EngineMessage,
   inputLine,
+  jsonInputLineOf,
   jsonString,
+  NOT_A_TUPLE,
   type OperatorMessage,
   outputLine,
   plainStringFields,
   restoreLine,
   snapshotAnswerLine,
   snapshotRequestLine,
+  tsvDoneLine,
+  tsvField,
+  tsvOutputLine,
+  tsvUnfield,
+  tupleLine,
 } from "./protocol.ts";
 
 describe("encoders write the protocol's exact lines", () => {
@@ -132,4 +141,51 @@ describe("the fast paths are JSON exactly (seeded random strings)", () => {
       if (sliced) expect({ where, got: JSON.parse(raw) }).toEqual({ where, got: { key: sliced[0], value: sliced[1] } });
     }
   });
+});
+
+describe("TSV framing", () => {
+  const SEED = 20261127;
+  const ALPHABET = ["\t", "\n", "\r", "\\", "\\t", "\\n", "t", "n", '"', "{", "o", "d", "é", "\u2028", "a", " "];
+
+  test("tupleLine, tsvOutputLine and tsvDoneLine decode back; tsvUnfield inverts tsvField (seeded random strings)", () => {
+    let state = SEED;
+    const next = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const text = () => Array.from({ length: Math.floor(next() * 6) }, () => ALPHABET[Math.floor(next() * ALPHABET.length)]).join("");
+    for (let i = 0; i < 20_000; i++) {
+      const [id, key, value] = [text(), text(), text()];
+      const where = `seed ${SEED}, case ${i}: ${JSON.stringify([id, key, value])}`;
+      const line = tupleLine(id, key, value);
+      const body = line.slice(0, -1);
+      const ok = !/[\n\r]/.test(body) && body.split("\t").length === 3;
+      if (!ok || tsvUnfield(tsvField(key)) !== key) throw new Error(`${where}: ${JSON.stringify(line)}`);
+      expect({ where, got: decodeEngineTsvLine(body) }).toEqual({ where, got: { kind: "input", id, key, value } });
+      expect({ where, got: jsonInputLineOf(body) }).toEqual({ where, got: inputLine(id, key, value) });
+      expect({ where, got: decodeOperatorTsvLine(tsvOutputLine(key, value)) }).toEqual({ where, got: { kind: "output", key, value } });
+      expect({ where, got: decodeOperatorTsvLine(tsvDoneLine(id)) }).toEqual({ where, got: { kind: "done", id } });
+    }
+  });
+
+  const ENGINE_ROWS: [string, EngineMessage][] = [
+    ["a\tk\tv", { kind: "input", id: "a", key: "k", value: "v" }],
+    ["\t\t", { kind: "input", id: "", key: "", value: "" }],
+    ["a\\tb\tk\\\\\tv\\n", { kind: "input", id: "a\tb", key: "k\\", value: "v\n" }],
+    ['{"snapshot":2}', { kind: "snapshot", n: 2 }],
+    ['{"restore":{"a":1}}', { kind: "restore", state: { a: 1 } }],
+    ["a\tk", { kind: "bad", problem: NOT_A_TUPLE }],
+    ["a\tk\tv\tw", { kind: "bad", problem: NOT_A_TUPLE }],
+    ["a\tk\t\\x", { kind: "bad", problem: NOT_A_TUPLE }],
+    ['{"id":"a","key":"k","value":"v"}', { kind: "bad", problem: NOT_A_TUPLE }],
+    ["", { kind: "blank" }],
+  ];
+  test.each(ENGINE_ROWS)("engine line %j", (line, want) => expect(decodeEngineTsvLine(line)).toEqual(want));
+
+  const OPERATOR_ROWS: [string, OperatorMessage][] = [
+    ["o\tk\tv", { kind: "output", key: "k", value: "v" }],
+    ["d\tsrc:1>", { kind: "done", id: "src:1>" }],
+    ['{"state":null,"snapshot":3}', { kind: "snapshot", n: 3, state: null }],
+    ["o\tk", { kind: "bad", problem: "operator wrote an unexpected line: o\tk" }],
+    ["x\tk\tv", { kind: "bad", problem: "operator wrote an unexpected line: x\tk\tv" }],
+    ['{"key":"k","value":"v"}', { kind: "output", key: "k", value: "v" }],
+  ];
+  test.each(OPERATOR_ROWS)("operator line %j", (line, want) => expect(decodeOperatorTsvLine(line)).toEqual(want));
 });

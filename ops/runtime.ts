@@ -11,7 +11,20 @@
  * never stops the operator: a line that cannot be understood is reported and, when it carries an
  * id, answered with {"done": id} and no outputs so the worker is never left waiting.
  */
-import { decodeEngineLine, describe, doneLine, MAX_LINE_CHARS, type Output, outputLine, snapshotAnswerLine } from "./protocol.ts";
+import {
+  decodeEngineLine,
+  decodeEngineTsvLine,
+  describe,
+  doneLine,
+  FRAMING_ENV,
+  type Framing,
+  MAX_LINE_CHARS,
+  type Output,
+  outputLine,
+  snapshotAnswerLine,
+  tsvDoneLine,
+  tsvOutputLine,
+} from "./protocol.ts";
 
 export type { Output };
 export { MAX_LINE_CHARS };
@@ -38,6 +51,8 @@ export interface OperatorIO {
   write: (s: string) => Promise<void> | void;
   /** One diagnostic message, without trailing newline. */
   log: (s: string) => void;
+  /** The framing spoken (default: what FRAMING_ENV asks for, else JSON). */
+  framing?: Framing;
 }
 
 export interface RunResult {
@@ -72,7 +87,7 @@ export async function runOperator(op: Operator, io?: OperatorIO): Promise<RunRes
   const log = io?.log ?? ((s: string) => void process.stderr.write(`${s}\n`));
   const stdin = io?.stdin ?? Bun.stdin.stream();
 
-  const session = new Session(op, log);
+  const session = new Session(op, log, io?.framing ?? (process.env[FRAMING_ENV] === "tsv" ? "tsv" : "json"));
   const splitter = new LineSplitter(MAX_LINE_CHARS);
   const decoder = new TextDecoder();
   const result: RunResult = { exitCode: 0, inputs: 0, outputs: 0, errors: 0, writes: 0 };
@@ -188,10 +203,21 @@ export class Session {
   private outputs = 0;
   private errors = 0;
 
+  /** The framing's codec: how engine lines read, and how outputs and dones are written. */
+  private readonly decode: (line: string) => ReturnType<typeof decodeEngineLine>;
+  private readonly outputLine: (key: string, value: string) => string;
+  private readonly doneLine: (id: string | number) => string;
+
   constructor(
     private readonly op: Operator,
     private readonly log: (s: string) => void,
-  ) {}
+    framing: Framing = "json",
+  ) {
+    const tsv = framing === "tsv";
+    this.decode = tsv ? decodeEngineTsvLine : decodeEngineLine;
+    this.outputLine = tsv ? tsvOutputLine : outputLine;
+    this.doneLine = tsv ? tsvDoneLine : doneLine;
+  }
 
   counts(): { inputs: number; outputs: number; errors: number } {
     return { inputs: this.inputs, outputs: this.outputs, errors: this.errors };
@@ -211,7 +237,7 @@ export class Session {
 
   private answerLine(line: string, out: string[]): void {
     this.lineNo++;
-    const msg = decodeEngineLine(line);
+    const msg = this.decode(line);
     if (msg.kind === "blank") return; // not a message, so a restore may still follow
     const first = !this.started;
     this.started = true;
@@ -221,7 +247,7 @@ export class Session {
       case "input_without_tuple":
         this.inputs++;
         this.bad(msg.problem, line);
-        out.push(doneLine(msg.id));
+        out.push(this.doneLine(msg.id));
         return;
       case "snapshot":
         return this.snapshot(msg.n, line, out);
@@ -233,7 +259,7 @@ export class Session {
   }
 
   private input(id: string | number, key: string, value: string, line: string, out: string[]): void {
-    const done = doneLine(id);
+    const done = this.doneLine(id);
     this.inputs++;
     let results: Output[];
     try {
@@ -249,7 +275,7 @@ export class Session {
         this.bad(`operator returned an output without string key and value (${describe(r)}); dropped`, line);
         continue;
       }
-      out.push(outputLine(r.key, r.value));
+      out.push(this.outputLine(r.key, r.value));
       this.outputs++;
     }
     out.push(done);

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { aggregate } from "./aggregate.ts";
 import { echo } from "./echo.ts";
 import { grep, grepLine } from "./grep.ts";
+import { NOT_A_TUPLE } from "./protocol.ts";
 import { LineSplitter, type Operator, type OperatorIO, type RunResult, runOperator } from "./runtime.ts";
 import { SIGN_POST_LINE, SQUARE_POLE_LINE, STREET_NAME_LINE } from "./test_fixtures.ts";
 
@@ -288,5 +289,22 @@ describe("LineSplitter", () => {
     expect(s.push("abcdef").dropped).toBe(true);
     expect(s.push("ghijkl").dropped).toBe(false);
     expect(s.push("m\nn").dropped).toBe(false);
+  });
+});
+
+describe("TSV framing (the built-in operators under the engine)", () => {
+  test("restore, tuples, a snapshot and a bad line: answered in TSV, control messages in JSON", async () => {
+    const writes: string[] = [];
+    const logs: string[] = [];
+    const io: OperatorIO = {
+      stdin: chunkedStdin(['{"restore":{"a\\tb":2}}\nf:1\tk\ta\\tb,x\nf:2\tk\tc', '\nnot a tuple\n{"snapshot":7}\n']).stream,
+      write: (s) => void writes.push(s),
+      log: (s) => void logs.push(s),
+      framing: "tsv",
+    };
+    const result = await runOperator(aggregate(["0"]), io);
+    expect(writes.join("")).toBe('o\ta\\tb\t3\nd\tf:1\no\tc\t1\nd\tf:2\n{"state":{"a\\tb":3,"c":1},"snapshot":7}\n');
+    expect(result).toMatchObject({ exitCode: 0, inputs: 2, outputs: 2, errors: 1 });
+    expect(logs).toEqual([`aggregate: line 4 ${NOT_A_TUPLE}: not a tuple`]);
   });
 });

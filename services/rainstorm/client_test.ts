@@ -12,7 +12,7 @@ import { rainstormApp } from "./http.ts";
 import { type Leader, LeaderError } from "./leader.ts";
 import type { Batch, JobEvent, JobSummary, OutputsNotice, TaskStart, WorkerTask } from "./model.ts";
 import { scaled } from "../testing/time.ts";
-import { inputLine } from "./operator_proc.ts";
+import { tupleLine } from "./operator_proc.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Worker } from "./worker.ts";
 
@@ -221,7 +221,7 @@ describe("worker API", () => {
 
   test("sendBatch: a task batch to /data arrives as sent; an output notice to /outputs, checked, as sent", async () => {
     calls.length = 0;
-    const data: Batch = { job: JOB, stage: 0, index: 0, count: 2, lines: inputLine("s:1", "k", "v") + inputLine("s:2", "k", "w") };
+    const data: Batch = { job: JOB, stage: 0, index: 0, count: 2, lines: tupleLine("s:1", "k", "v") + tupleLine("s:2", "k", "w") };
     const notice: OutputsNotice = { job: JOB, stage: 1, index: 0, from: "s1t0", seq: 3, total: 7, lines: ["k\tv"] };
     await rs.sendBatch(workerAddr, data, scaled(5000));
     await rs.sendOutputs(leaderAddr, notice);
@@ -248,7 +248,7 @@ describe("worker API", () => {
   });
 
   test("sendBatch refused: the receiver's check, in its words", async () => {
-    const err = await rs.sendBatch(workerAddr, { job: JOB, stage: 0, index: 0, count: 3, lines: inputLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
+    const err = await rs.sendBatch(workerAddr, { job: JOB, stage: 0, index: 0, count: 3, lines: tupleLine("s:1", "k", "v") }, scaled(5000)).catch((e) => e);
     expect(err).toBeInstanceOf(RainstormHttpError);
     expect([err.status, err.error]).toEqual([400, "batch: count is 3 but lines holds 1 lines"]);
   });
@@ -368,7 +368,7 @@ describe("batches on the wire", () => {
 
   test("sendBatch writes the msgpack map job, stage, index, count, lines (as UTF-8 bytes) in that order", async () => {
     const s = scripted([200]);
-    const batch = { job: JOB, stage: 1, index: 2, count: 1, lines: inputLine("s:1", "k", "v") };
+    const batch = { job: JOB, stage: 1, index: 2, count: 1, lines: tupleLine("s:1", "k", "v") };
     await rs.sendBatch(s.addr, batch, scaled(5000));
     expect(s.seen[0]!.path).toBe("/data");
     expect(s.seen[0]!.body).toEqual(handEncoded(batch));

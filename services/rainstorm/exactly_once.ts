@@ -30,7 +30,7 @@
  */
 import type { ClusterHttp } from "../shared/http.ts";
 import { HydfsCallError, HydfsClient, type HydfsFile } from "../hydfs/client.ts";
-import type { Answer } from "./operator_proc.ts";
+import { type Answer, tsvUnfield } from "../../ops/protocol.ts";
 import { SeenIds } from "./seen_ids.ts";
 
 /** One log record: the answers of one batch and the operator's state after it. */
@@ -109,16 +109,12 @@ export function replayLog(
   return { seen, state, records, outputs, recent: recent.slice(-keepRecords), last: recent.at(-1) ?? [] };
 }
 
-/** The id of an operator input line `{"id":"...",...}` (fast path without a full parse). */
+/** The id of a tuple line `id TAB key TAB value` (its first field, unescaped). */
 export function inputIdOf(line: string): string {
-  if (line.startsWith('{"id":"')) {
-    const end = line.indexOf('","key":', 7);
-    const id = line.slice(7, end);
-    if (end > 0 && !id.includes("\\")) return id;
-  }
-  const parsed = JSON.parse(line) as { id?: unknown };
-  if (typeof parsed.id !== "string") throw new Error(`input line without a string id: ${line.slice(0, 80)}`);
-  return parsed.id;
+  const tab = line.indexOf("\t");
+  const id = tsvUnfield(tab < 0 ? line : line.slice(0, tab));
+  if (tab < 0 || id === undefined) throw new Error(`not a tuple line: ${line.slice(0, 80)}`);
+  return id;
 }
 
 /** Split a batch's lines into the inputs to process and the ids already processed. */

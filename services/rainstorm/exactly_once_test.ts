@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
 import { decodeRecord, encodeRecord, inputIdOf, type LogRecord, replayLog, splitSeen } from "./exactly_once.ts";
-import { inputLine } from "./operator_proc.ts";
+import { tupleLine } from "./operator_proc.ts";
 import { decodeBatch, destLine } from "./worker.ts";
 
 describe("log records", () => {
@@ -99,15 +99,15 @@ describe("log records", () => {
 });
 
 describe("input ids", () => {
-  test("inputIdOf reads the id of lines inputLine writes, escaped or not", () => {
-    for (const id of ["f:1", "f:1>0", 'we"ird\\id', "ünï"]) expect(inputIdOf(inputLine(id, "k", "v").trimEnd())).toBe(id);
+  test("inputIdOf reads the id of lines tupleLine writes, escaped or not", () => {
+    for (const id of ["f:1", "f:1>0", 'we"ird\\id', "ünï"]) expect(inputIdOf(tupleLine(id, "k", "v").trimEnd())).toBe(id);
   });
 
   test("splitSeen: already processed and repeated-in-batch ids are not processed again", () => {
-    const lines = ["a", "b", "a", "c"].map((id) => inputLine(id, "k", "v")).join("");
+    const lines = ["a", "b", "a", "c"].map((id) => tupleLine(id, "k", "v")).join("");
     const r = splitSeen(lines, new Set(["c"]));
     expect(r.freshCount).toBe(2);
-    expect(r.fresh).toBe(inputLine("a", "k", "v") + inputLine("b", "k", "v"));
+    expect(r.fresh).toBe(tupleLine("a", "k", "v") + tupleLine("b", "k", "v"));
     expect(r.repeated).toEqual(["a", "c"]);
   });
 });
@@ -119,7 +119,7 @@ describe("results", () => {
   });
 
   test("decodeBatch refuses ids: batches carry none (the last stage deduplicates by its log and its dest sequence numbers)", () => {
-    const base = { job: "job-abc-1", stage: 1, index: 0, count: 1, lines: inputLine("x", "k", "v") };
+    const base = { job: "job-abc-1", stage: 1, index: 0, count: 1, lines: tupleLine("x", "k", "v") };
     expect(decodeBatch(encode(base))).toEqual(base);
     expect(() => decodeBatch(encode({ ...base, ids: ["x"] }))).toThrow('batch: unknown field "ids"');
   });

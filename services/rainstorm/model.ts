@@ -332,8 +332,9 @@ export type WorkerTask = typeof WorkerTaskSchema.static;
 
 /**
  * A batch on the wire to POST /data (msgpack map, fields in this order): `count` tuples for task
- * `index` of `stage`, as the operator's own input lines (`{"id","key","value"}`, ops/protocol.ts
- * inputLine), written to its stdin as they come. decodeBatch (worker.ts) checks all of it.
+ * `index` of `stage`, as tuple lines (`id TAB key TAB value`, ops/protocol.ts tupleLine), written
+ * to a built-in operator's stdin as they come (as JSON input lines to any other). decodeBatch
+ * (worker.ts) checks all of it.
  */
 export interface Batch {
   job: string;

@@ -1,16 +1,28 @@
 /**
  * One long-running operator process, the engine side of the operator protocol (ops/protocol.ts,
- * docs/ARCHITECTURE.md §5): started once per task, fed batches of `{"id","key","value"}` lines on
- * stdin (one write per batch), answered in order with zero or more `{"key","value"}` lines then
- * `{"done": id}` per input. stderr goes to the task log.
+ * docs/ARCHITECTURE.md §5): started once per task, fed batches of inputs on stdin (one write per
+ * batch), answered in order with zero or more outputs then a done per input: tuple lines and
+ * `o`/`d` lines for the built-in operators (TSV framing), `{"id","key","value"}` lines and
+ * `{"key","value"}` / `{"done": id}` for any other executable (JSON). stderr goes to the task log.
  */
 import type { Subprocess } from "bun";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
-import { type Answer, decodeOperatorLine, type Output, restoreLine, snapshotRequestLine } from "../../ops/protocol.ts";
+import {
+  type Answer,
+  decodeOperatorLine,
+  decodeOperatorTsvLine,
+  FRAMING_ENV,
+  type Framing,
+  jsonInputLineOf,
+  type OperatorMessage,
+  type Output,
+  restoreLine,
+  snapshotRequestLine,
+} from "../../ops/protocol.ts";
 import { readLines } from "../shared/lines.ts";
 
 // The engine's users (worker, leader, tests, bench) take the protocol's pieces from here too.
-export { type Answer, inputLine, type Output } from "../../ops/protocol.ts";
+export { type Answer, type Framing, inputLine, type Output, tupleLine } from "../../ops/protocol.ts";
 
 /** One batch in flight: `count` inputs, answered in order. */
 interface Pending {
@@ -22,6 +34,19 @@ interface Pending {
 }
 
 export class OperatorExited extends Error {}
+
+/** Tuple lines as JSON input lines, for an operator that speaks JSON; undefined when one is not a tuple. */
+export function jsonInputLines(lines: string): string | undefined {
+  let out = "";
+  for (let from = 0; from < lines.length;) {
+    const end = lines.indexOf("\n", from);
+    const json = jsonInputLineOf(lines.slice(from, end < 0 ? lines.length : end));
+    if (json === undefined) return undefined;
+    out += json;
+    from = end < 0 ? lines.length : end + 1;
+  }
+  return out;
+}
 
 /** Newlines in `text` (indexOf runs natively, well below the cost of the pipe write). */
 export function countLines(text: string): number {
@@ -46,15 +71,24 @@ export class OperatorProcess {
    * `argv0` is the name the program sees itself invoked as (default: cmd[0]); the built-in
    * multi-call operator binary reads the operator's name from it.
    */
+  private readonly decodeLine: (line: string) => OperatorMessage;
+
+  /**
+   * `framing`: "tsv" for the built-in operators (asked for through FRAMING_ENV; batches pass
+   * through as they are), "json" for any other executable (each tuple line becomes a JSON input line).
+   */
   constructor(
     readonly cmd: string[],
     readonly logPath: string,
     cwd: string,
     argv0?: string,
+    readonly framing: Framing = "json",
   ) {
+    this.decodeLine = framing === "tsv" ? decodeOperatorTsvLine : decodeOperatorLine;
     const logFd = openSync(logPath, "a");
+    const env = { ...process.env, [FRAMING_ENV]: framing };
     try {
-      this.proc = Bun.spawn(cmd, { cwd, stdin: "pipe", stdout: "pipe", stderr: logFd, ...(argv0 === undefined ? {} : { argv0 }) }) as Subprocess<
+      this.proc = Bun.spawn(cmd, { cwd, env, stdin: "pipe", stdout: "pipe", stderr: logFd, ...(argv0 === undefined ? {} : { argv0 }) }) as Subprocess<
         "pipe",
         "pipe",
         number
@@ -101,9 +135,9 @@ export class OperatorProcess {
   }
 
   /**
-   * Send a batch of `count` input lines (already in the protocol's form: the data plane carries
-   * them that way, so a worker passes them through without decoding); resolves with each
-   * input's answer, in input order.
+   * Send a batch of `count` tuple lines (tupleLine: the data plane carries them that way, so a
+   * worker passes them through to a TSV operator without decoding); resolves with each input's
+   * answer, in input order.
    */
   processLines(lines: string, count: number): Promise<Answer[]> {
     if (!this.alive) return Promise.reject(new OperatorExited(`operator already exited with code ${this.exitCode}`));
@@ -122,8 +156,10 @@ export class OperatorProcess {
     const done = new Promise<Answer[]>((resolve, reject) => {
       this.pending.push({ count, answers: [], current: [], resolve, reject });
     });
+    const text = this.framing === "tsv" ? lines : jsonInputLines(lines);
+    if (text === undefined) return Promise.reject(new Error("batch holds a line that is not a tuple (id TAB key TAB value); not sent to the operator"));
     this.pendingInputs += count;
-    if (!this.send(lines)) return Promise.reject(new OperatorExited("operator stdin closed"));
+    if (!this.send(text)) return Promise.reject(new OperatorExited("operator stdin closed"));
     return done;
   }
 
@@ -173,7 +209,7 @@ export class OperatorProcess {
   }
 
   private onLine(line: string): void {
-    const msg = decodeOperatorLine(line);
+    const msg = this.decodeLine(line);
     switch (msg.kind) {
       case "done":
         return this.onDone(msg.id);

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tempPath, waitFor } from "../testing/cluster.ts";
-import { inputLine, OperatorExited, OperatorProcess } from "./operator_proc.ts";
+import { tupleLine, OperatorExited, OperatorProcess } from "./operator_proc.ts";
 import { scaled } from "../testing/time.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -10,14 +10,14 @@ const dir = tempPath("operator-proc-");
 mkdirSync(dir, { recursive: true });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function start(cmd: string[], name: string): OperatorProcess {
-  return new OperatorProcess(cmd, join(dir, `${name}.log`), ROOT);
+function start(cmd: string[], name: string, framing: "json" | "tsv" = "json"): OperatorProcess {
+  return new OperatorProcess(cmd, join(dir, `${name}.log`), ROOT, undefined, framing);
 }
 
 describe("OperatorProcess", () => {
   test("a batch through the real echo operator: one answer per input, in order, with its id", async () => {
     const op = start([process.execPath, join(ROOT, "ops", "main.ts"), "echo-wrapper"], "echo");
-    const lines = inputLine("a:1", "k1", "v1") + inputLine("a:2", "k2", 'with "quotes", commas');
+    const lines = tupleLine("a:1", "k1", "v1") + tupleLine("a:2", "k2", 'with "quotes", commas');
     const answers = await op.processLines(lines, 2);
     expect(answers).toEqual([
       { id: "a:1", outputs: [{ key: "k1", value: "v1" }] },
@@ -25,6 +25,23 @@ describe("OperatorProcess", () => {
     ]);
     expect(await op.snapshot(1, 5000)).toBeNull();
     expect(await op.endInput(5000)).toBe(0);
+  });
+
+  test("the TSV framing through the real echo and aggregate operators: awkward characters survive, state restores", async () => {
+    const echo = start([process.execPath, join(ROOT, "ops", "main.ts"), "echo-wrapper"], "echo-tsv", "tsv");
+    const awkward = 'tab\there, line\nbreak, cr\r, back\\slash \\t, "quotes", {"done":1}, ünï';
+    const answers = await echo.processLines(tupleLine("a:1", awkward, awkward) + tupleLine("", "", ""), 2);
+    expect(answers).toEqual([
+      { id: "a:1", outputs: [{ key: awkward, value: awkward }] },
+      { id: "", outputs: [{ key: "", value: "" }] },
+    ]);
+    expect(await echo.snapshot(1, 5000)).toBeNull();
+    expect(await echo.endInput(5000)).toBe(0);
+    const agg = start([process.execPath, join(ROOT, "ops", "main.ts"), "aggregate-wrapper", "0"], "agg-tsv", "tsv");
+    agg.restore({ "x\ty": 41 });
+    const counted = await agg.processLines(tupleLine("f:1", "k", "x\ty,rest"), 1);
+    expect(counted).toEqual([{ id: "f:1", outputs: [{ key: "x\ty", value: "42" }] }]);
+    expect(await agg.endInput(5000)).toBe(0);
   });
 
   test("a snapshot fails at once when the operator dies, not after its timeout", async () => {
@@ -43,7 +60,7 @@ describe("OperatorProcess", () => {
 
   test("a protocol violation fails the batch and kills the operator", async () => {
     const op = start(["sh", "-c", "read line; echo 'not json'; sleep 5"], "garbage");
-    const err = await op.processLines(inputLine("x", "k", "v"), 1).then(
+    const err = await op.processLines(tupleLine("x", "k", "v"), 1).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -53,12 +70,12 @@ describe("OperatorProcess", () => {
 
   test("a batch whose lines do not match its count never reaches the operator, which goes on", async () => {
     const op = start([process.execPath, join(ROOT, "ops", "main.ts"), "echo-wrapper"], "count");
-    const three = inputLine("a", "k", "1") + inputLine("b", "k", "2") + inputLine("c", "k", "3");
+    const three = tupleLine("a", "k", "1") + tupleLine("b", "k", "2") + tupleLine("c", "k", "3");
     await expect(op.processLines(three, 1)).rejects.toThrow("batch of 1 inputs holds 3 complete lines; not sent to the operator");
-    await expect(op.processLines(inputLine("a", "k", "1"), 2)).rejects.toThrow("batch of 2 inputs holds 1 complete lines");
-    await expect(op.processLines(inputLine("a", "k", "1").trimEnd(), 1)).rejects.toThrow("holds 0 complete lines and an unterminated one");
+    await expect(op.processLines(tupleLine("a", "k", "1"), 2)).rejects.toThrow("batch of 2 inputs holds 1 complete lines");
+    await expect(op.processLines(tupleLine("a", "k", "1").trimEnd(), 1)).rejects.toThrow("holds 0 complete lines and an unterminated one");
     // Nothing was written: the next batch gets exactly its own answers.
-    expect(await op.processLines(inputLine("d", "k", "4"), 1)).toEqual([{ id: "d", outputs: [{ key: "k", value: "4" }] }]);
+    expect(await op.processLines(tupleLine("d", "k", "4"), 1)).toEqual([{ id: "d", outputs: [{ key: "k", value: "4" }] }]);
     expect(op.alive).toBe(true);
     expect(await op.endInput(5000)).toBe(0);
   });
@@ -71,7 +88,7 @@ describe("OperatorProcess", () => {
       ROOT,
       "/ops/echo-wrapper",
     );
-    const answers = await op.processLines(inputLine("x", "k", "v"), 1);
+    const answers = await op.processLines(tupleLine("x", "k", "v"), 1);
     expect(answers[0]!.id).toBe("/ops/echo-wrapper");
     op.kill();
   });
@@ -80,7 +97,7 @@ describe("OperatorProcess", () => {
     // Answers the first input of each batch only, then goes silent with the rest pending.
     const op = start(["sh", "-c", `read line; echo '{"done":"a"}'; cat >/dev/null`], "progress");
     expect(op.progress()).toEqual({ pending: 0, answered: 0 });
-    const batch = op.processLines(inputLine("a", "k", "1") + inputLine("b", "k", "2") + inputLine("c", "k", "3"), 3);
+    const batch = op.processLines(tupleLine("a", "k", "1") + tupleLine("b", "k", "2") + tupleLine("c", "k", "3"), 3);
     expect(op.progress()).toEqual({ pending: 3, answered: 0 });
     await waitFor(() => op.progress().answered === 1, scaled(5000), "the first answer");
     expect(op.progress()).toEqual({ pending: 2, answered: 1 });
@@ -92,6 +109,6 @@ describe("OperatorProcess", () => {
   test("writing to an operator that already exited is an error, never a crash", async () => {
     const op = start(["sh", "-c", "exit 0"], "gone");
     await op.exited;
-    await expect(op.processLines(inputLine("x", "k", "v"), 1)).rejects.toThrow("exited");
+    await expect(op.processLines(tupleLine("x", "k", "v"), 1)).rejects.toThrow("exited");
   });
 });

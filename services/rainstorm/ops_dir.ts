@@ -3,11 +3,12 @@
  * executable), the checked executable of one operator in it, and a task's local log file.
  */
 import { appendFileSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { MULTI_CALL_NAME } from "../../ops/main.ts";
 import { operatorFactory } from "../../ops/registry.ts";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { NodeConfig } from "../node_config.ts";
 import { RequestError, TaskGone } from "./errors.ts";
-import { OperatorProcess } from "./operator_proc.ts";
+import { type Framing, OperatorProcess } from "./operator_proc.ts";
 import type { TaskOperator } from "./task.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
 import { checkIndex, checkJobId, checkOperatorName } from "./wire_checks.ts";
@@ -98,21 +99,32 @@ export function checkOpsDir(cfg: NodeConfig, fromSource = RUNNING_FROM_SOURCE): 
  * compiled), a built-in operator's .ts entry works too. A name that is not plain, or a file
  * that leads outside the directory, is a RequestError.
  */
-export function operatorCommand(opsDir: string, op: string, args: string[]): { cmd: string[]; argv0?: string } {
+export function operatorCommand(opsDir: string, op: string, args: string[]): OperatorCommand {
   const file = operatorFile(opsDir, op);
-  if (file) return { cmd: [file.real, ...args], argv0: file.path };
-  if (RUNNING_FROM_SOURCE && operatorFactory(op)) return { cmd: [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args] };
+  if (file) return { cmd: [file.real, ...args], argv0: file.path, framing: basename(file.real) === MULTI_CALL_NAME ? "tsv" : "json" };
+  if (RUNNING_FROM_SOURCE && operatorFactory(op)) return { cmd: [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args], framing: "tsv" };
   // A checkout can build the operators; a VM runs what was shipped, so only ops_dir helps there.
   const hint = RUNNING_FROM_SOURCE ? "run npm run build, or set rainstorm.ops_dir" : "put the operator executable there, or set rainstorm.ops_dir";
   throw new TaskGone(`operator ${JSON.stringify(op)} not found in ${opsDir} (${hint})`);
 }
 
+/**
+ * How a task's operator runs: the command, the name it is invoked as, and its framing: the
+ * built-in operators (the rainstorm-op binary, whatever link names it) speak TSV, any other
+ * executable the JSON protocol (ops/protocol.ts).
+ */
+export interface OperatorCommand {
+  cmd: string[];
+  argv0?: string;
+  framing: Framing;
+}
+
 /** Starts a task's operator process from its resolved command (the default of WorkerOptions.spawnOperator). */
-export function processSpawner(command: { cmd: string[]; argv0?: string }): (logPath: string) => TaskOperator {
+export function processSpawner(command: OperatorCommand): (logPath: string) => TaskOperator {
   return (logPath) => {
     const jobDir = dirname(logPath);
     mkdirSync(jobDir, { recursive: true });
-    return new OperatorProcess(command.cmd, logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir, command.argv0);
+    return new OperatorProcess(command.cmd, logPath, RUNNING_FROM_SOURCE ? REPO_ROOT : jobDir, command.argv0, command.framing);
   };
 }
 

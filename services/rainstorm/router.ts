@@ -8,7 +8,7 @@
 import type { Logger } from "../shared/log.ts";
 import type { Clock } from "./clock.ts";
 import { TaskGone } from "./errors.ts";
-import { inputLine, type Answer } from "./operator_proc.ts";
+import { type Answer, tupleLine } from "./operator_proc.ts";
 import { partitionOf } from "./plan.ts";
 import type { RainstormTransport } from "./transport.ts";
 import { checkJobId, checkRoutes, MAX_BATCH_TUPLES } from "./wire_checks.ts";
@@ -105,7 +105,7 @@ export class BatchRouter {
         const dest = partitionOf(o.key, nextTasks.length);
         let g = groups.get(dest);
         if (!g) groups.set(dest, (g = { lines: "", count: 0 }));
-        g.lines += inputLine(outId, o.key, o.value);
+        g.lines += tupleLine(outId, o.key, o.value);
         g.count++;
       });
     }

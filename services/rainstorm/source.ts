@@ -6,7 +6,7 @@
  * (end to end, so every result is in dest), or early when the job stopped running.
  */
 import { partitionOf } from "./plan.ts";
-import { inputLine } from "./operator_proc.ts";
+import { tupleLine } from "./operator_proc.ts";
 import { rateAt, type RateStep, timeDueMs } from "./rate_schedule.ts";
 import type { Batch } from "./worker.ts";
 
@@ -102,7 +102,7 @@ class SourceRun {
       const index = partitionOf(key, this.taskCount);
       let batch = this.pending.get(index);
       if (!batch) this.pending.set(index, (batch = { lines: "", count: 0, first: this.lineNo }));
-      batch.lines += inputLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
+      batch.lines += tupleLine(key, key, line.endsWith("\r") ? line.slice(0, -1) : line);
       // Await only when there is something to wait for: most lines are added synchronously.
       if (++batch.count >= this.batchSize) await this.send(index);
       if (this.paced) await this.pace();

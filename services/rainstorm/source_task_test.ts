@@ -31,7 +31,7 @@ function host(lines: string[], over: Partial<SourceHost> = {}): { host: SourceHo
 }
 
 const start = (over: Partial<SourceStart> = {}): SourceStart => ({ job: "job-a-1", src: "in.txt", fromLine: 0, inputRate: 0, routes: ROUTES, ...over });
-const ids = (sent: Batch[]) => sent.flatMap((b) => [...b.lines.matchAll(/"id":"([^"]+)"/g)].map((m) => m[1]!)).sort();
+const ids = (sent: Batch[]) => sent.flatMap((b) => [...b.lines.matchAll(/^([^\t\n]+)\t/gm)].map((m) => m[1]!)).sort();
 
 test("every line goes out once, keyed src:lineNo; the end is reported done with everything acknowledged", async () => {
   const lines = Array.from({ length: 10 }, (_, i) => `l${i + 1}`);

@@ -174,7 +174,7 @@ export function encodeBatch(batch: Batch): Uint8Array {
  * says what is wrong. Checked: the msgpack itself; the fields and their types; job against
  * JOB_ID_PATTERN; stage and index (integers, stage < MAX_STAGES, index < MAX_TASKS_PER_STAGE);
  * count in [0, MAX_BATCH_TUPLES]; floor, if any, a non-negative safe integer; lines, as a string or
- * as UTF-8 bytes; and that lines holds exactly `count` complete operator input lines. So a
+ * as UTF-8 bytes; and that lines holds exactly `count` tuple lines (tupleLinesProblem). So a
  * batch that reaches an operator gets exactly one answer per line, and one line cannot carry a
  * control message ({"restore"}, {"snapshot"}) or a blank line the operator would not answer.
  */
@@ -201,7 +201,7 @@ export function decodeBatch(bytes: Uint8Array): Batch {
   const count = wrap(() => checkIndex(raw.count, "count", MAX_BATCH_TUPLES + 1));
   const lines = raw.lines instanceof Uint8Array ? wrap(() => utf8Text(raw.lines as Uint8Array)) : raw.lines;
   if (typeof lines !== "string") throw new BatchError(`batch: lines: expected a string, got ${describe(lines)}`);
-  const problem = inputLinesProblem(lines, count);
+  const problem = tupleLinesProblem(lines, count);
   if (problem) throw new BatchError(`batch: ${problem}`);
   if (raw.floor === undefined) return { job, stage, index, count, lines };
   const floor = wrap(() => checkIndex(raw.floor, "floor (a source line number)", Number.MAX_SAFE_INTEGER));
@@ -242,26 +242,35 @@ export function checkOutputsNotice(n: OutputsNotice): OutputsNotice {
 }
 
 /**
- * Why `lines` is not exactly `count` operator input lines as inputLine writes them, each
- * `{"id":<string>,"key":<string>,"value":<string>}` and a newline; undefined when it is. One pass
- * over the characters, without building objects: every batch of every task goes through here.
+ * Why `lines` is not exactly `count` tuple lines as tupleLine writes them (ops/protocol.ts), each
+ * `id TAB key TAB value` and a newline: exactly two tabs, no carriage return, and every backslash
+ * the start of \\ \t \n or \r; undefined when it is. Native searches over the batch, without
+ * building strings: every batch of every task goes through here. A line without tabs (a TSV
+ * operator's control message) can thus never be in a batch.
  */
-export function inputLinesProblem(lines: string, count: number): string | undefined {
+export function tupleLinesProblem(lines: string, count: number): string | undefined {
   let pos = 0;
   let n = 0;
+  // One search per batch for a carriage return and for a backslash (per line would rescan the rest of the batch).
+  const firstCr = lines.indexOf("\r");
+  let nextBackslash = lines.indexOf("\\");
   while (pos < lines.length) {
     if (n === count) return `count is ${count} but lines holds more than ${count} lines`;
-    const start = pos;
-    const bad = () =>
-      `line ${n + 1}: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ${describe(lineAt(lines, start))}`;
-    if (!lines.startsWith('{"id":', pos)) return bad();
-    pos = jsonStringEnd(lines, pos + 6);
-    if (pos < 0 || !lines.startsWith(',"key":', pos)) return bad();
-    pos = jsonStringEnd(lines, pos + 7);
-    if (pos < 0 || !lines.startsWith(',"value":', pos)) return bad();
-    pos = jsonStringEnd(lines, pos + 9);
-    if (pos < 0 || !lines.startsWith("}\n", pos)) return bad();
-    pos += 2;
+    const end = lines.indexOf("\n", pos);
+    const bad = (why: string) =>
+      `line ${n + 1}: expected a tuple line id<TAB>key<TAB>value (${why}), got ${describe(lines.slice(pos, end < 0 ? pos + 80 : Math.min(end, pos + 80)))}`;
+    if (end < 0) return bad("no newline at its end");
+    const tab1 = lines.indexOf("\t", pos);
+    const tab2 = tab1 < 0 || tab1 > end ? -1 : lines.indexOf("\t", tab1 + 1);
+    const tab3 = tab2 < 0 || tab2 > end ? -1 : lines.indexOf("\t", tab2 + 1);
+    if (tab2 < 0 || tab2 > end || (tab3 >= 0 && tab3 < end)) return bad("not exactly two tabs");
+    if (firstCr >= pos && firstCr < end) return bad("a carriage return");
+    while (nextBackslash >= 0 && nextBackslash < end) {
+      const e = lines.charCodeAt(nextBackslash + 1);
+      if (!(e === 92 || e === 116 || e === 110 || e === 114)) return bad("a backslash not followed by \\\\, t, n or r");
+      nextBackslash = lines.indexOf("\\", nextBackslash + 2);
+    }
+    pos = end + 1;
     n++;
   }
   if (n !== count) return `count is ${count} but lines holds ${n} lines`;
@@ -287,32 +296,6 @@ export function resultLinesProblem(lines: string, count: number): string | undef
   }
   if (n !== count) return `count is ${count} but lines holds ${n} lines`;
   return undefined;
-}
-
-/**
- * The index just after the JSON string starting at `pos` (at its opening quote), or -1 when
- * there is none: a raw control character, a bad escape or the end comes first.
- */
-function jsonStringEnd(s: string, pos: number): number {
-  if (s.charCodeAt(pos) !== 34 /* " */) return -1;
-  for (let i = pos + 1; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34) return i + 1;
-    if (c < 0x20) return -1;
-    if (c === 92 /* \ */) {
-      const e = s.charCodeAt(++i);
-      if (e === 117 /* u */) {
-        if (!/^[0-9A-Fa-f]{4}$/.test(s.slice(i + 1, i + 5))) return -1;
-        i += 4;
-      } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)) return -1; // " \ / b f n r t
-    }
-  }
-  return -1;
-}
-
-function lineAt(s: string, pos: number): string {
-  const end = s.indexOf("\n", pos);
-  return s.slice(pos, end < 0 ? s.length : end);
 }
 
 /** Longest src name a source start may carry (HyDFS names are shorter still; hydfsd checks them). */

@@ -26,7 +26,7 @@ import { handleExactlyOnce, type PumpContext, recover } from "./eo_pump.ts";
 import { RequestError, TaskGone } from "./errors.ts";
 import { STALE_TERM } from "./election.ts";
 import { TaskLog, taskLogName } from "./exactly_once.ts";
-import { DISK_LOGS, type LocalLogs, operatorCommand, opsDirOf, processSpawner, taskStderrLogPath } from "./ops_dir.ts";
+import { DISK_LOGS, type LocalLogs, type OperatorCommand, operatorCommand, opsDirOf, processSpawner, taskStderrLogPath } from "./ops_dir.ts";
 import { MAX_STAGES, MAX_TASKS_PER_STAGE } from "./plan.ts";
 import { OutputNotices } from "./outputs.ts";
 import { BatchRouter } from "./router.ts";
@@ -52,7 +52,7 @@ export {
   checkTaskStart,
   decodeBatch,
   encodeBatch,
-  inputLinesProblem,
+  tupleLinesProblem,
   JOB_ID_PATTERN,
   MAX_BATCH_TUPLES,
   MAX_OPERATOR_ARG_CHARS,
@@ -214,7 +214,7 @@ export class Worker {
   }
 
   /** The command that runs operator `op` (see operatorCommand in ops_dir.ts). */
-  operatorCommand(op: string, args: string[]): { cmd: string[]; argv0?: string } {
+  operatorCommand(op: string, args: string[]): OperatorCommand {
     return operatorCommand(this.opsDir(), op, args);
   }
 
@@ -528,7 +528,7 @@ export class Worker {
   /**
    * One input batch for a task here: resolves once its outputs are acknowledged downstream (or,
    * for a task of the last stage, durable in dest). The batch must come from decodeBatch (or be
-   * made here): its lines are then exactly `count` operator input lines.
+   * made here): its lines are then exactly `count` tuple lines.
    */
   async handleBatch(batch: Batch): Promise<void> {
     const t = this.taskFor(batch);

@@ -17,7 +17,7 @@ import { linkBuiltOperators } from "../testing/built_ops.ts";
 import { LocalCluster, tempPath } from "../testing/cluster.ts";
 import { HydfsTestClient } from "../testing/hydfs_client.ts";
 import { RainstormTestClient } from "../testing/rainstorm_client.ts";
-import { inputLine } from "./operator_proc.ts";
+import { tupleLine } from "./operator_proc.ts";
 import { testNet } from "../testing/net.ts";
 import { scaled } from "../testing/time.ts";
 
@@ -136,7 +136,7 @@ describe("rainstormd checks what it is sent, even when signed", () => {
         if (ev.event === "done") doneBeforeSendsEnded = sends !== undefined && results.length < BAD.length;
         if (ev.event !== "accepted") return;
         const job = ev.job as string;
-        const line = (id: string, value = "INJECTED") => inputLine(id, id, value);
+        const line = (id: string, value = "INJECTED") => tupleLine(id, id, value);
         const data = { job, stage: 0, index: 0 };
         const notice = { job, stage: 0, index: 0, from: "s0t0-1", seq: 1, total: 1 };
         const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -152,16 +152,28 @@ describe("rainstormd checks what it is sent, even when signed", () => {
           ["count 3, 1 line", "/data", encode({ ...data, count: 3, lines: line("x:1") }), 400, "count is 3 but lines holds 1 lines"],
           ["count -1", "/data", encode({ ...data, count: -1, lines: "" }), 400, "count: expected an integer"],
           ["count 2^53", "/data", encode({ ...data, count: 2 ** 53, lines: "" }), 400, "count: expected an integer"],
-          ["no newline at the end", "/data", encode({ ...data, count: 1, lines: line("x:1").trimEnd() }), 400, "line 1: expected an operator input line"],
+          [
+            "no newline at the end",
+            "/data",
+            encode({ ...data, count: 1, lines: line("x:1").trimEnd() }),
+            400,
+            "line 1: expected a tuple line id<TAB>key<TAB>value",
+          ],
           [
             "a restore control line",
             "/data",
             encode({ ...data, count: 1, lines: '{"restore":{"INJECTED":1}}\n' }),
             400,
-            "line 1: expected an operator input line",
+            "line 1: expected a tuple line id<TAB>key<TAB>value",
           ],
-          ["a snapshot control line", "/data", encode({ ...data, count: 1, lines: '{"snapshot":7}\n' }), 400, "line 1: expected an operator input line"],
-          ["a blank line", "/data", encode({ ...data, count: 1, lines: "\n" }), 400, "line 1: expected an operator input line"],
+          [
+            "a snapshot control line",
+            "/data",
+            encode({ ...data, count: 1, lines: '{"snapshot":7}\n' }),
+            400,
+            "line 1: expected a tuple line id<TAB>key<TAB>value",
+          ],
+          ["a blank line", "/data", encode({ ...data, count: 1, lines: "\n" }), 400, "line 1: expected a tuple line id<TAB>key<TAB>value"],
           ["ids on a task batch", "/data", encode({ ...data, count: 1, lines: line("x:1"), ids: ["x"] }), 400, 'unknown field "ids"'],
           ["an unknown field", "/data", encode({ ...data, count: 0, lines: "", op: "sh" }), 400, 'unknown field "op"'],
           ["a job id with a path", "/data", encode({ ...data, job: "../../x", count: 0, lines: "" }), 400, "job: expected a job id"],

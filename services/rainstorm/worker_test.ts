@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { buildNodeConfig } from "../node_config.ts";
 import { makeLogger } from "../shared/log.ts";
 import { tempPath } from "../testing/cluster.ts";
-import { inputLine } from "./operator_proc.ts";
+import { tupleLine } from "./operator_proc.ts";
 import {
   type Batch,
   BatchError,
@@ -21,7 +21,7 @@ import {
   checkTaskStart,
   decodeBatch,
   encodeBatch,
-  inputLinesProblem,
+  tupleLinesProblem,
   isInside,
   MAX_BATCH_TUPLES,
   operatorFile,
@@ -257,7 +257,7 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
   test("the leader-side check (operatorCommand) refuses the same way", () => {
     expect(() => worker.operatorCommand("../../bin/sh", [])).toThrow(RequestError);
     expect(() => worker.operatorCommand("sh-link", [])).toThrow("outside the operators directory");
-    expect(worker.operatorCommand("echo-wrapper", ["x"])).toEqual({ cmd: [join(ops, "rainstorm-op"), "x"], argv0: join(ops, "echo-wrapper") });
+    expect(worker.operatorCommand("echo-wrapper", ["x"])).toEqual({ cmd: [join(ops, "rainstorm-op"), "x"], argv0: join(ops, "echo-wrapper"), framing: "tsv" });
   });
 
   test("a plain name inside ops_dir starts, and so does a built-in name linked to the multi-call binary", async () => {
@@ -299,7 +299,7 @@ describe("a Worker refuses to start what is not a plain operator inside ops_dir"
 });
 
 describe("decodeBatch: every field checked, count against the lines, 400 with a reason", () => {
-  const lines3 = inputLine("src:1", "src:1", "a") + inputLine("src:2", "src:2", 'b "quoted", \\ \u00e9 \u2028') + inputLine("src:3", "k", "");
+  const lines3 = tupleLine("src:1", "src:1", "a") + tupleLine("src:2", "src:2", 'b "quoted", \\ \u00e9 \u2028 \t \n') + tupleLine("src:3", "k", "");
   const task = { job: JOB, stage: 0, index: 0, count: 3, lines: lines3 };
   const notice = { job: JOB, stage: 2, index: 0, from: "s2t0", seq: 1, total: 2, lines: ["k\tv", "k2\tv 2"] };
 
@@ -313,7 +313,7 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
   test("encodeBatch sends lines as UTF-8 bytes; decodeBatch reads them back, and refuses bytes that are not UTF-8", () => {
     expect(decodeBatch(encodeBatch(task))).toEqual(task);
     expect(decodeBatch(encodeBatch({ ...task, floor: 9 }))).toEqual({ ...task, floor: 9 });
-    const line = new TextEncoder().encode(inputLine("src:1", "k", "v"));
+    const line = new TextEncoder().encode(tupleLine("src:1", "k", "v"));
     line[line.length - 4] = 0xff;
     expect(() => decodeBatch(encode({ ...task, count: 1, lines: line }))).toThrow("batch: lines: expected UTF-8 text, got bytes that are not");
   });
@@ -324,6 +324,7 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     expect(checkOutputsNotice({ ...notice, lines: [] }).lines).toEqual([]);
   });
 
+  const tuple = "batch: line 1: expected a tuple line id<TAB>key<TAB>value";
   const badTask: [unknown, string][] = [
     // The issue's batch: count 1, three lines.
     [{ ...task, count: 1 }, "batch: count is 1 but lines holds more than 1 lines"],
@@ -350,22 +351,18 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     [[1, 2, 3], "batch: expected a msgpack map {job, stage, index, count, lines}, got [1,2,3]"],
     ["just a string", "batch: expected a msgpack map"],
     [null, "batch: expected a msgpack map"],
-    // Lines that are not exactly `count` operator input lines.
-    [{ ...task, count: 1, lines: inputLine("a", "k", "v").slice(0, -1) }, "batch: line 1: expected an operator input line"],
-    [
-      { ...task, count: 1, lines: "\n" },
-      'batch: line 1: expected an operator input line {"id":"...","key":"...","value":"..."} (JSON strings, then a newline), got ""',
-    ],
-    [{ ...task, count: 1, lines: '{"restore":{"Sign Post":1000000}}\n' }, 'got "{\\"restore\\"'],
-    [{ ...task, count: 1, lines: '{"snapshot":1}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v","restore":{}}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":1,"key":"k","value":"v"}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v\nx"}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v\rx"}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"\\x"}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"\\u12"}\n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v"} \n' }, "batch: line 1: expected an operator input line"],
-    [{ ...task, count: 2, lines: inputLine("a", "k", "v") + "\n" }, "batch: line 2: expected an operator input line"],
+    // Lines that are not exactly `count` tuple lines.
+    [{ ...task, count: 1, lines: tupleLine("a", "k", "v").slice(0, -1) }, `${tuple} (no newline at its end), got "a\\tk\\tv"`],
+    [{ ...task, count: 1, lines: "\n" }, `${tuple} (not exactly two tabs), got ""`],
+    [{ ...task, count: 1, lines: '{"restore":{"Sign Post":1000000}}\n' }, `${tuple} (not exactly two tabs), got "{\\"restore\\"`],
+    [{ ...task, count: 1, lines: '{"snapshot":1}\n' }, `${tuple} (not exactly two tabs)`],
+    [{ ...task, count: 1, lines: '{"id":"a","key":"k","value":"v"}\n' }, `${tuple} (not exactly two tabs)`],
+    [{ ...task, count: 1, lines: "a\tk\n" }, `${tuple} (not exactly two tabs)`],
+    [{ ...task, count: 1, lines: "a\tk\tv\tw\n" }, `${tuple} (not exactly two tabs)`],
+    [{ ...task, count: 1, lines: "a\tk\tv\rx\n" }, `${tuple} (a carriage return)`],
+    [{ ...task, count: 1, lines: "a\tk\t\\x\n" }, `${tuple} (a backslash not followed by \\\\, t, n or r)`],
+    [{ ...task, count: 1, lines: "a\tk\tv\\\n" }, `${tuple} (a backslash not followed by`],
+    [{ ...task, count: 2, lines: tupleLine("a", "k", "v") + "\n" }, "batch: line 2: expected a tuple line id<TAB>key<TAB>value (not exactly two tabs)"],
   ];
   for (const [raw, message] of badTask) {
     test(`/data refuses ${JSON.stringify(raw).slice(0, 70)}`, () => {
@@ -414,10 +411,10 @@ describe("decodeBatch: every field checked, count against the lines, 400 with a 
     });
   }
 
-  test("inputLinesProblem and resultLinesProblem count exactly", () => {
-    expect(inputLinesProblem("", 0)).toBeUndefined();
-    expect(inputLinesProblem(lines3, 3)).toBeUndefined();
-    expect(inputLinesProblem(lines3, 2)).toBe("count is 2 but lines holds more than 2 lines");
+  test("tupleLinesProblem and resultLinesProblem count exactly", () => {
+    expect(tupleLinesProblem("", 0)).toBeUndefined();
+    expect(tupleLinesProblem(lines3, 3)).toBeUndefined();
+    expect(tupleLinesProblem(lines3, 2)).toBe("count is 2 but lines holds more than 2 lines");
     expect(resultLinesProblem("a\tb\n\tb\na\t\n", 3)).toBeUndefined();
     expect(resultLinesProblem("a\tb\n", 2)).toBe("count is 2 but lines holds 1 lines");
   });

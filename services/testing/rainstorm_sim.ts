@@ -15,6 +15,7 @@
  * paused, and every call and store write of a node goes through that clock, so a paused node
  * does nothing until it resumes, and then goes on with what it was doing.
  */
+import { splitTsv } from "../../ops/protocol.ts";
 import { operatorFactory } from "../../ops/registry.ts";
 import type { Operator } from "../../ops/runtime.ts";
 import { buildNodeConfig, type NodeConfig } from "../node_config.ts";
@@ -247,7 +248,9 @@ class SimOperator implements TaskOperator {
     const answers: Answer[] = [];
     for (const line of lines.split("\n")) {
       if (!line) continue;
-      const { id, key, value } = JSON.parse(line) as { id: string; key: string; value: string };
+      const fields = splitTsv(line, 3);
+      if (!fields) throw new Error(`not a tuple line: ${line.slice(0, 80)}`);
+      const [id, key, value] = fields as [string, string, string];
       answers.push({ id, outputs: this.op.process(key, value) });
     }
     if (answers.length !== count) throw new Error(`batch of ${count} inputs holds ${answers.length} lines`);

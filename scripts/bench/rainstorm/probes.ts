@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { csvField } from "../../../ops/csv.ts";
-import { inputLine, OperatorProcess } from "../../../services/rainstorm/operator_proc.ts";
+import { tupleLine, OperatorProcess } from "../../../services/rainstorm/operator_proc.ts";
 import { DEFAULT_RAINSTORM } from "../../../services/rainstorm/config.ts";
 import type { LocalCluster } from "../../../services/testing/cluster.ts";
 import { HydfsTestClient } from "../../../services/testing/hydfs_client.ts";
@@ -58,7 +58,7 @@ async function operatorProbe(
 ): Promise<{ batch: number[]; snapshot: number[] }> {
   const exe = join(REPO_ROOT, "dist", "ops", op);
   const cmd = existsSync(exe) ? [exe, ...args] : [process.execPath, join(REPO_ROOT, "ops", "main.ts"), op, ...args];
-  const proc = new OperatorProcess(cmd, join(dir, `probe-${op}.log`), dir);
+  const proc = new OperatorProcess(cmd, join(dir, `probe-${op}.log`), dir, undefined, "tsv");
   const batch: number[] = [];
   const snapshot: number[] = [];
   try {
@@ -91,7 +91,7 @@ export function batchLines(n0: number, stage: 0 | 1): string {
   let s = "";
   for (let n = n0; n < n0 + DEFAULT_RAINSTORM.batch_size; n++) {
     const line = genLine(n);
-    s += stage === 0 ? inputLine(`eo-input.csv:${n}`, `eo-input.csv:${n}`, line) : inputLine(`eo-input.csv:${n}>`, csvField(line, APP1.col) ?? "", line);
+    s += stage === 0 ? tupleLine(`eo-input.csv:${n}`, `eo-input.csv:${n}`, line) : tupleLine(`eo-input.csv:${n}>`, csvField(line, APP1.col) ?? "", line);
   }
   return s;
 }
