@@ -18,7 +18,7 @@ import { scaled } from "../testing/time.ts";
 import { makeCtx } from "./context.ts";
 import { type FollowIo, supersedes } from "./follow.ts";
 import { atLeader, NoLeaderFound } from "./leader.ts";
-import { runRainstorm } from "./rainstorm.ts";
+import { newJobId, runRainstorm } from "./rainstorm.ts";
 import { client, leaderQuery } from "./rainstormd.ts";
 
 const NET = testNet(161);
@@ -119,7 +119,17 @@ const out = (from: string, seq: number, lines: string[]) => ({ event: "output", 
 const ACCEPTED: JobEvent = { event: "accepted", job: JOB, tasks: [{ stage: 0, index: 0, node: HOSTS[1]!, pid: 7 }] };
 const RESTARTED: JobEvent = { event: "task_restarted", stage: 0, index: 0, node: HOSTS[2]!, pid: 8, reason: "operator exited with code 137" };
 const DONE: JobEvent = { event: "done", job: JOB, tuples_read: 5, tuples_out: 5, duration_ms: 2000, tuples_per_s: 2, dest: "out.txt" };
-const SUMMARY: JobSummary = { job: JOB, status: "running", stages: ["op"], tasks: [1], src: "in.txt", dest: "out.txt", tuples_read: 3, tuples_out: 3, tuples_per_s: 1 };
+const SUMMARY: JobSummary = {
+  job: JOB,
+  status: "running",
+  stages: ["op"],
+  tasks: [1],
+  src: "in.txt",
+  dest: "out.txt",
+  tuples_read: 3,
+  tuples_out: 3,
+  tuples_per_s: 1,
+};
 const APP = ["2", "1", "-stage-config-map", "stage0 op stage1 op", "in.txt", "out.txt", "true", "false", "0", "0", "0"];
 
 /** Node 1 leads (term 1), takes the job and streams its start; the test kills it once ctl has printed `c`. */
@@ -187,7 +197,8 @@ describe("ctl follows a job across a leader failover", () => {
     const running = runRainstorm([...APP, "--config", config, "--timeout", "2000", "--json"], { io, failoverTimeoutMs: scaled(20_000) });
     await waitFor(() => io.stdout.length === 4, scaled(5000), "ctl printing the first events");
     for (const n of nodes) n.leader = () => ({ leader: rs(n2.host), term: 2, self: n === n2 });
-    n2.route = () => new Response(ndjson([{ event: "watching", summary: SUMMARY, replayed: 2 }, RESTARTED, out("s0t0", 2, ["c"]), out("s0t0", 3, ["d"]), DONE]));
+    n2.route = () =>
+      new Response(ndjson([{ event: "watching", summary: SUMMARY, replayed: 2 }, RESTARTED, out("s0t0", 2, ["c"]), out("s0t0", 3, ["d"]), DONE]));
     kill(n1);
     expect(await running).toBe(0);
     expect(io.stdout.map((l) => JSON.parse(l))).toEqual([ACCEPTED, out("s0t0", 1, ["a", "b"]), RESTARTED, out("s0t0", 2, ["c"]), out("s0t0", 3, ["d"]), DONE]);
@@ -216,6 +227,49 @@ describe("ctl follows a job across a leader failover", () => {
     expect(error).toContain(`rainstormd at ${rs(n1.host)} unreachable: `);
     expect(error).toEndWith(`${n2.host}: no leader (term 1); ${n3.host}: no leader (term 1)`);
     expect(io.stdout).toEqual(["a\nb", "c"]);
+  });
+});
+
+describe("a leader lost before it answered the submission", () => {
+  test("ctl named the job itself: it finds it at the next leader by that id and follows it: each line once, exit 0", async () => {
+    const config = startNodes();
+    const [n1, n2, n3] = nodes as [FakeNode, FakeNode, FakeNode];
+    for (const n of nodes) n.leader = () => ({ leader: rs(n1.host), term: 1, self: n === n1 });
+    let proposed = "";
+    // Node 1 reads the submission (the job is journaled, say), then dies before it answers.
+    n1.route = async (req, path) => {
+      if (req.method !== "POST" || path !== "/jobs") return refusal(404, "not scripted");
+      proposed = ((await req.json()) as { job: string }).job;
+      for (const n of [n2, n3]) n.leader = () => ({ leader: rs(n2.host), term: 2, self: n === n2 });
+      setTimeout(() => kill(n1), 10);
+      return new Promise<Response>(() => {});
+    };
+    n2.route = (_req, path) => {
+      if (path !== `/jobs/${proposed}/events`) return refusal(404, `no such job ${path}`);
+      const accepted = { ...ACCEPTED, job: proposed };
+      const done = { ...DONE, job: proposed };
+      return new Response(ndjson([{ event: "watching", summary: { ...SUMMARY, job: proposed }, replayed: 1 }, accepted, out("s0t0", 1, ["a"]), done]));
+    };
+    const io = capture();
+    expect(await runRainstorm([...APP, "--config", config, "--timeout", "2000"], { io, failoverTimeoutMs: scaled(20_000) })).toBe(0);
+    expect(proposed).toMatch(/^job-[0-9a-z]{1,16}-[1-9][0-9]{0,15}$/);
+    expect(io.stdout).toEqual(["a"]);
+    expect(io.stderr[0]).toStartWith(`RainStorm leader at ${rs(n1.host)} unreachable: `);
+    expect(io.stderr[0]).toEndWith(`; the job may still run: looking for ${proposed} at the leader`);
+    expect(io.stderr.slice(1)).toEqual([
+      `leader ${rs(n1.host)} lost; following job ${proposed} on ${rs(n2.host)} (term 2)`,
+      `job ${proposed} accepted: 1 tasks on ${HOSTS[1]}`,
+      `job ${proposed} done: 5 tuples read, 5 out, 2.0 s, 2 tuples/s; results in HyDFS out.txt`,
+    ]);
+  });
+
+  test("newJobId: the pattern of job ids, whatever the clock and the random draw", () => {
+    for (const [nowMs, r] of [
+      [0, 0],
+      [1_795_000_000_000, 0.999999999999],
+      [Number.MAX_SAFE_INTEGER, 0.5],
+    ] as const)
+      expect(newJobId(nowMs, () => r)).toMatch(/^job-[0-9a-z]{1,16}-[1-9][0-9]{0,15}$/);
   });
 });
 

@@ -12,12 +12,12 @@
  */
 import { defineCommand } from "citty";
 import { UsageError } from "../shared/cli.ts";
-import { whyFailed } from "../shared/http.ts";
+import { HttpCallError, whyFailed } from "../shared/http.ts";
 import { type JobStream, type RainstormClient, RainstormHttpError } from "../rainstorm/client.ts";
-import type { ListedTask } from "../rainstorm/model.ts";
+import type { JobEvent, ListedTask } from "../rainstorm/model.ts";
 import { commonArgs, type Ctx, makeCtx, nodeHost, print, table } from "./context.ts";
 import { CtlError, CtlHttpError } from "./errors.ts";
-import { type FollowIo, type FollowOptions, followJob, PROCESS_IO } from "./follow.ts";
+import { type Attached, type FollowIo, type FollowOptions, followJob, PROCESS_IO } from "./follow.ts";
 import { atLeader } from "./leader.ts";
 import { client, leaderQuery, rainstormd, refused, streamClient } from "./rainstormd.ts";
 import { type Attempt, CTL_RETRY, REAL_TIME, RetriesExhausted, retrying } from "../shared/retry.ts";
@@ -51,15 +51,37 @@ export async function leaderTasks(ctx: Ctx): Promise<{ host: string; value: List
   return atLeader(ctx, (host) => leaderQuery(ctx, host, (addr) => client(ctx).listTasks(addr, { timeoutMs: ctx.timeoutMs })));
 }
 
-/** POST the job to `host`'s rainstormd through `rs`; the answer must begin within the timeout. */
-async function submit(ctx: Ctx, rs: RainstormClient, host: string, args: string[]): Promise<JobStream> {
+/**
+ * The id ctl gives a job it submits (JOB_ID_PATTERN: `job-<base36 ms>-<number>`): known before
+ * any answer, so a submission whose leader is lost before it answered can be followed by id.
+ */
+export function newJobId(nowMs: number, random: () => number): string {
+  return `job-${Math.floor(nowMs).toString(36)}-${1 + Math.floor(random() * 1e15)}`;
+}
+
+/** The leader went away (a network failure, not a refusal) before it answered a submission: the job may run under the next one. */
+export class SubmissionLost extends CtlError {
+  constructor(
+    readonly host: string,
+    readonly why: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** POST the job, as `job`, to `host`'s rainstormd through `rs`; the answer must begin within the timeout. */
+async function submit(ctx: Ctx, rs: RainstormClient, host: string, args: string[], job: string): Promise<JobStream> {
   try {
     // The leader must accept or refuse within the timeout; after that the job runs as long as its
     // input and the leader's stream ends it.
-    return await rs.submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs });
+    return await rs.submitJob(rainstormd(ctx, host), args, { acceptWithinMs: ctx.timeoutMs }, job);
   } catch (err) {
     if (err instanceof RainstormHttpError) throw refused(err, "");
-    throw new CtlError(`RainStorm leader at ${rainstormd(ctx, host)} unreachable: ${whyFailed(err)}`);
+    const message = `RainStorm leader at ${rainstormd(ctx, host)} unreachable: ${whyFailed(err)}`;
+    // Refused: nothing listened, so nothing was submitted. Otherwise the leader may have taken it.
+    if (err instanceof HttpCallError && err.code === "ECONNREFUSED") throw new CtlError(message);
+    throw new SubmissionLost(host, whyFailed(err), message);
   }
 }
 
@@ -68,7 +90,7 @@ async function submit(ctx: Ctx, rs: RainstormClient, host: string, args: string[
  * a restart): nothing was started then, so asking again is safe. Retries follow CTL_RETRY and end
  * with --timeout; each says `retrying: <error>` on stderr, as ctl's HyDFS commands do.
  */
-async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, args: string[], io: FollowIo): Promise<JobStream> {
+async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, args: string[], job: string, io: FollowIo): Promise<JobStream> {
   const policy = { ...CTL_RETRY, deadlineMs: ctx.timeoutMs };
   let last: CtlHttpError | undefined;
   try {
@@ -77,7 +99,7 @@ async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, ar
       policy,
       async (): Promise<Attempt<JobStream>> => {
         try {
-          return { value: await submit(ctx, rs, host, args) };
+          return { value: await submit(ctx, rs, host, args, job) };
         } catch (err) {
           if (!(err instanceof CtlHttpError) || err.status !== 503) throw err;
           last = err;
@@ -92,6 +114,11 @@ async function submitRetrying503(ctx: Ctx, rs: RainstormClient, host: string, ar
   }
 }
 
+/** A stream that breaks at once (followJob then reattaches by the job's id). */
+async function* brokenStream(why: string): AsyncGenerator<JobEvent> {
+  throw new Error(`it was lost before it answered the submission (${why})`);
+}
+
 /**
  * Submit a job and follow its events across leader failovers (follow.ts); resolves with the exit
  * code (0 once done; 1 failed, cancelled, or no leader took it back in time).
@@ -101,8 +128,22 @@ export async function runRainstorm(raw: string[], opts: FollowOptions = {}): Pro
   const ctx = await makeCtx({ node: own.node, json: own.json, config: own.config, timeout: own.timeout });
   const io = opts.io ?? PROCESS_IO;
   const { rs, drop } = streamClient(ctx);
-  const { host, term, value: job } = await atLeader(ctx, (at) => submitRetrying503(ctx, rs, at, rest, io));
-  const failure = await followJob(ctx, job.jobId ?? undefined, { host, term, events: job.events, drop }, opts);
+  const job = newJobId(Date.now(), Math.random);
+  let first: Attached;
+  // The id the leader answered with (the one proposed, unless the leader chose its own), or ours when it never answered.
+  let known: string | undefined;
+  try {
+    const { host, term, value } = await atLeader(ctx, (at) => submitRetrying503(ctx, rs, at, rest, job, io));
+    first = { host, term, events: value.events, drop };
+    known = value.jobId ?? undefined;
+  } catch (err) {
+    if (!(err instanceof SubmissionLost)) throw err;
+    // It may have been journaled before the leader went: the next leader runs it then, and knows it by its id.
+    io.err(`${err.message}; the job may still run: looking for ${job} at the leader`);
+    first = { host: err.host, events: brokenStream(err.why) };
+    known = job;
+  }
+  const failure = await followJob(ctx, known, first, opts);
   if (failure === undefined) return 0;
   io.err(`error: ${failure}`);
   return 1;

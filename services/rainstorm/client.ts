@@ -115,8 +115,8 @@ export class RainstormClient {
   // ---- leader --------------------------------------------------------------------------------------
 
   /** POST /jobs: submit a job (never retried: a repeat would run it twice). */
-  async submitJob(leader: string, args: string[], deadline: SubmitDeadline): Promise<JobStream> {
-    const init = { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ args } satisfies JobSubmission) };
+  async submitJob(leader: string, args: string[], deadline: SubmitDeadline, job?: string): Promise<JobStream> {
+    const init = { method: "POST", headers: JSON_HEADERS, body: JSON.stringify((job === undefined ? { args } : { args, job }) satisfies JobSubmission) };
     return this.openStream(leader, "/jobs", init, deadline);
   }
 

@@ -152,7 +152,7 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
       const leader = opts.seat.elected() ?? null;
       return { leader, term: opts.seat.knownTerm(), self: opts.seat.leadsHere?.() ?? opts.seat.current() !== undefined };
     })
-    .post("/jobs", async ({ body }) => submitJob(await needLeader(), body.args), { body: JobSubmissionSchema })
+    .post("/jobs", async ({ body }) => submitJob(await needLeader(), body.args, body.job), { body: JobSubmissionSchema })
     .get("/jobs", async () => (await needLeader()).jobList())
     .get("/jobs/:job/events", async ({ params }) => watchJob(await needLeader(), params.job))
     .post("/kill_job", async ({ body }) => (await needLeader()).killJob(body.job), { body: KillJobRequestSchema })
@@ -186,11 +186,11 @@ function leaderRoutes(app: RainstormApp, opts: { seat: LeaderSeatView }): void {
 const NDJSON = "application/x-ndjson";
 
 /** Start a job; its events stream back as NDJSON, its id in a header. */
-async function submitJob(leader: Leader, args: string[]): Promise<Response> {
+async function submitJob(leader: Leader, args: string[], proposedId: string | undefined): Promise<Response> {
   const spec = parseJobArgs(args);
   let stop = () => {};
   const { stream, push } = eventStream(false, () => stop());
-  const jobId = await leader.submit(spec, push);
+  const jobId = await leader.submit(spec, push, proposedId);
   // The submitter hung up (ctl exits, or follows another leader): it no longer listens.
   stop = () => leader.unlisten(jobId, push);
   return new Response(stream, { headers: { "content-type": NDJSON, [JOB_ID_HEADER]: jobId } });

@@ -32,6 +32,7 @@ import type { Logger } from "../shared/log.ts";
 import type { WatchedMember } from "../member/watch.ts";
 import type { JobSpec } from "./plan.ts";
 import type { Worker } from "./worker.ts";
+import { checkJobId } from "./wire_checks.ts";
 import { keepsTaskLog } from "./worker.ts";
 import { autoscaleConfigOf, checkOperator, LeaderError } from "./job_checks.ts";
 import { taskLogName } from "./exactly_once.ts";
@@ -283,8 +284,12 @@ export class Leader {
     else this.log.warn(`membership view not current: refusing jobs with 503 until it is`);
   }
 
-  /** Validate everything, then create dest, start every task and the source. */
-  async submit(spec: JobSpec, listener: (ev: JobEvent) => void): Promise<string> {
+  /** Validate everything, then create dest, start every task and the source; `proposedId`: the submitter's id for the job. */
+  async submit(spec: JobSpec, listener: (ev: JobEvent) => void, proposedId?: string): Promise<string> {
+    if (proposedId !== undefined) {
+      checkJobId(proposedId);
+      if (this.machine.job(proposedId) || this.runtimes.has(proposedId)) throw new LeaderError(`job id ${proposedId} is in use; choose another`, 409);
+    }
     if (!this.viewReady) throw new LeaderError(VIEW_NOT_READY_ERROR, 503);
     spec.stages.forEach((s, i) => checkOperator(this.worker, s.op, s.args, i));
     const autoscale = spec.autoscale ? autoscaleConfigOf(spec, this.cfg) : undefined;
@@ -293,7 +298,7 @@ export class Leader {
     if (await this.exists(spec.dest)) throw new LeaderError(`dest ${JSON.stringify(spec.dest)}: already exists in HyDFS; choose a new name`);
     if (this.workers().length === 0) throw new LeaderError("no alive worker to run tasks on", 503);
 
-    const id = `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
+    const id = proposedId ?? `job-${Math.floor(this.clock.wallMs()).toString(36)}-${++this.jobCounter}`;
     const rt = this.runtimeFor(id, spec);
     listen(rt, listener);
     await writeDest(rt, "create", "");

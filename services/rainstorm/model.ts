@@ -49,7 +49,12 @@ export interface Ok {
 // ---- leader: jobs ----------------------------------------------------------------------------------
 
 /** POST /jobs: the words after `rainstorm` on ctl's command line (plan.ts parseJobArgs reads them). */
-export const JobSubmissionSchema = t.Object({ args: t.Array(t.String(), { maxItems: MAX_JOB_ARGS }) });
+/**
+ * POST /jobs. `job`, optional: the id the submitter chose for the job (JOB_ID_PATTERN, refused with
+ * 409 when in use). Knowing it before any answer, a submitter whose leader dies before it answered
+ * can ask the next leader for the job: it runs there if it was journaled, and is unknown if not.
+ */
+export const JobSubmissionSchema = t.Object({ args: t.Array(t.String(), { maxItems: MAX_JOB_ARGS }), job: t.Optional(t.String({ maxLength: 64 })) });
 export type JobSubmission = typeof JobSubmissionSchema.static;
 
 /** Where a task was placed, in the `accepted` event. */

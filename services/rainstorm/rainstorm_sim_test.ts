@@ -9,6 +9,8 @@ import { join, resolve } from "node:path";
 import { operatorFactory } from "../../ops/registry.ts";
 import type { JobEvent } from "./model.ts";
 import { RECENT_EVENTS_MAX } from "./job_watch.ts";
+import { LeaderError } from "./job_checks.ts";
+import { parseJobArgs } from "./plan.ts";
 import { APP1_COL, APP1_PATTERN, app1Args, app1Golden, app1Problems, chaosRun, RainstormSim, type SimRun } from "../testing/rainstorm_sim.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -226,6 +228,20 @@ describe("RainStorm simulated", () => {
     expect(after.summary.status).toBe("done");
     expect(after.recent.at(-1)).toEqual(all.at(-1)!);
     expect(() => sim.leader.watch("job-zz-1", () => {})).toThrow('job "job-zz-1": no such job on this leader');
+  });
+
+  test("the submitter names the job: the leader runs it under that id, and refuses an id in use (409) or malformed (400)", async () => {
+    const sim = new RainstormSim({ seed: 12 });
+    const run = await sim.runJob(app1Args("in.csv", "out.txt", true), INPUT);
+    expect(run.job).toBe("job-sim-1");
+    expect(app1Problems(run, GOLDEN)).toEqual([]);
+    const spec = parseJobArgs(app1Args("in.csv", "out2.txt", true));
+    const again = await sim.leader.submit(spec, () => {}, "job-sim-1").catch((e) => e);
+    expect(again).toBeInstanceOf(LeaderError);
+    expect([again.status, again.message]).toEqual([409, "job id job-sim-1 is in use; choose another"]);
+    const bad = await sim.leader.submit(spec, () => {}, "../x").catch((e) => e);
+    expect([bad.status, bad.message]).toEqual([400, 'job: expected a job id such as job-m1abc2de-1 (job-<base36>-<number>), got "../x"']);
+    sim.stop();
   });
 
   test("the same seed replays the same run", async () => {

@@ -12,6 +12,8 @@ export class HttpCallError extends Error {
   constructor(
     readonly url: string,
     readonly why: string,
+    /** The system error code when there is one ("ECONNREFUSED": nothing listened, the request went nowhere). */
+    readonly code?: string,
   ) {
     super(`${url}: ${why}`);
   }
@@ -60,7 +62,8 @@ export class ClusterHttp {
           : e.name === "AbortError"
             ? "aborted (deadline passed)"
             : e.message;
-      throw new HttpCallError(url, why);
+      const code = (err as { code?: unknown }).code;
+      throw new HttpCallError(url, why, typeof code === "string" ? code : undefined);
     }
   }
 }

@@ -29,7 +29,7 @@ import type { FileWriter, JobFiles } from "../rainstorm/job_files.ts";
 import type { JobEvent, Leader } from "../rainstorm/leader.ts";
 import { LeaderSeat } from "../rainstorm/leader_seat.ts";
 import { needLeaderOf } from "../rainstorm/http.ts";
-import type { JobSummary, KillJobAnswer, OutputsNotice, SourceReport, TaskDeath, TaskStart } from "../rainstorm/model.ts";
+import type { KillJobAnswer, OutputsNotice, SourceReport, TaskDeath, TaskStart } from "../rainstorm/model.ts";
 import { isStaleTerm } from "../rainstorm/election.ts";
 import { ReplayFilter } from "../ctl/replay_filter.ts";
 import { type Answer, OperatorExited } from "../rainstorm/operator_proc.ts";
@@ -341,6 +341,8 @@ export class RainstormSim {
   readonly clock = new VirtualClock();
   readonly store: MemoryStore;
   readonly nodes: SimNode[] = [];
+  /** Jobs submitted so far (each is named job-sim-<n>). */
+  private submissions = 0;
   readonly rng: Rng;
   readonly hooks: SimHooks = {};
   /** Every call a worker refused for a stale leader term, in order. */
@@ -673,12 +675,13 @@ export class RainstormSim {
     };
     let refused: Error | undefined;
     const first = followed;
-    void first.submit(spec, listenerOf(first)).then(
+    // As ctl does, the submitter names the job: it can follow it from before any answer.
+    const proposed = `job-sim-${++this.submissions}`;
+    void first.submit(spec, listenerOf(first), proposed).then(
       (id) => (run.job = id),
       (err: Error) => (refused = err),
     );
-    // The job's id before it is accepted (ctl learns it only then; the simulator follows it anyway, to check a takeover at any step).
-    const jobId = () => run.job || first.jobList().find((j: JobSummary) => j.dest === spec.dest)?.job;
+    const jobId = () => run.job || proposed;
     const follow = () => {
       const now = this.currentLeader();
       if (!now || now === followed || run.failed !== undefined) return;
