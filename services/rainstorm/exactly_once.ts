@@ -119,21 +119,29 @@ export function inputIdOf(line: string): string {
 
 /** Split a batch's lines into the inputs to process and the ids already processed. */
 export function splitSeen(lines: string, seen: { has(id: string): boolean }): { fresh: string; freshCount: number; repeated: string[] } {
-  let fresh = "";
-  let freshCount = 0;
   const repeated: string[] = [];
   const taken = new Set<string>();
-  for (const line of lines.split("\n")) {
-    if (!line) continue;
-    const id = inputIdOf(line);
-    if (seen.has(id) || taken.has(id)) repeated.push(id);
-    else {
-      taken.add(id);
-      fresh += `${line}\n`;
-      freshCount++;
+  // Kept lines are sliced out of `lines` only once a repeat shows up: usually there is none, and `lines` goes as it is.
+  const kept: string[] = [];
+  let freshCount = 0;
+  for (let from = 0; from < lines.length; ) {
+    const end = lines.indexOf("\n", from);
+    const next = end < 0 ? lines.length : end + 1;
+    const line = lines.slice(from, end < 0 ? lines.length : end);
+    if (line) {
+      const id = inputIdOf(line);
+      if (seen.has(id) || taken.has(id)) {
+        if (repeated.length === 0) kept.push(lines.slice(0, from));
+        repeated.push(id);
+      } else {
+        taken.add(id);
+        freshCount++;
+        if (repeated.length > 0) kept.push(`${line}\n`);
+      }
     }
+    from = next;
   }
-  return { fresh, freshCount, repeated };
+  return { fresh: repeated.length === 0 ? lines : kept.join(""), freshCount, repeated };
 }
 
 /** Where a task's log lives in HyDFS. */
