@@ -63,7 +63,7 @@ export function report(r: BenchResult): string {
   const { opts } = r;
   const out: string[] = [];
   out.push(
-    `# RainStorm benchmark${opts.quick ? " (--quick)" : ""}${opts.eoOnly ? " (--eo-only: section 5 only)" : ""}${opts.autoscaleOnly ? " (--autoscale-only: section 6 only)" : ""}`,
+    `# RainStorm benchmark${opts.quick ? " (--quick)" : ""}${opts.eoOnly ? " (--eo-only: section 5 only)" : ""}${opts.autoscaleOnly ? " (--autoscale-only: section 6 only)" : ""}${opts.throughputOnly ? " (--throughput-only: sections 1-4 only)" : ""}`,
   );
   out.push("");
   out.push(
@@ -95,8 +95,8 @@ async function bench(ctx: BenchCtx, startMs: number): Promise<BenchResult> {
   const scratch = ctx.newTempDir("bench-rainstorm-input-");
   const alo = opts.eoOnly || opts.autoscaleOnly ? undefined : await atLeastOnce.run(ctx, scratch);
   // 5. Exactly-once and 6. autoscaling, each on its own 5-node cluster.
-  const eo = opts.autoscaleOnly ? undefined : await exactlyOnce.run(ctx, scratch);
-  const as = opts.eoOnly ? undefined : await autoscale.run(ctx);
+  const eo = opts.autoscaleOnly || opts.throughputOnly ? undefined : await exactlyOnce.run(ctx, scratch);
+  const as = opts.eoOnly || opts.throughputOnly ? undefined : await autoscale.run(ctx);
   return {
     opts,
     startedAt,

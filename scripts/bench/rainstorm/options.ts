@@ -4,13 +4,14 @@
  */
 import { DEFAULT_CHAOS_SEED } from "../../../services/testing/chaos_plan.ts";
 
-export const USAGE = `usage: bun scripts/bench/rainstorm.ts [--quick] [--no-build] [--eo-only | --autoscale-only] [--chaos-runs N] [--chaos-seed S]
+export const USAGE = `usage: bun scripts/bench/rainstorm.ts [--quick] [--no-build] [--eo-only | --autoscale-only | --throughput-only] [--chaos-runs N] [--chaos-seed S]
 
   --quick           smaller runs: 100,000 lines, the 3-node cluster only, a ~5 s latency run,
                     the smaller exactly-once and autoscaling sections
   --no-build        do not build dist/ when it is missing or older than the sources
   --eo-only         section 5 (exactly-once) only
   --autoscale-only  section 6 (autoscaling) only
+  --throughput-only sections 1-4 (throughput, latency, memory, CPU at at-least-once) only
   --chaos-runs N    seeded chaos runs in section 5c (default 30, --quick 5)
   --chaos-seed S    their seed (default $CHAOS_SEED, else ${DEFAULT_CHAOS_SEED})
   --help            this text
@@ -22,6 +23,7 @@ export interface Options {
   quick: boolean;
   eoOnly: boolean;
   autoscaleOnly: boolean;
+  throughputOnly: boolean;
   noBuild: boolean;
   chaosRuns: number;
   chaosSeed: number;
@@ -43,12 +45,15 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   const quick = has("--quick");
   const eoOnly = has("--eo-only");
   const autoscaleOnly = has("--autoscale-only");
-  if (eoOnly && autoscaleOnly) throw new Error("--eo-only and --autoscale-only exclude each other");
+  const throughputOnly = has("--throughput-only");
+  if ([eoOnly, autoscaleOnly, throughputOnly].filter(Boolean).length > 1)
+    throw new Error("--eo-only, --autoscale-only and --throughput-only exclude each other");
   return {
     help: has("--help") || has("-h"),
     quick,
     eoOnly,
     autoscaleOnly,
+    throughputOnly,
     noBuild: has("--no-build"),
     chaosRuns: numArg(argv, "--chaos-runs") ?? (quick ? 5 : 30),
     chaosSeed: numArg(argv, "--chaos-seed") ?? Number(env.CHAOS_SEED ?? DEFAULT_CHAOS_SEED),
@@ -61,8 +66,8 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
  */
 export function runDeadlineMs(o: Options): number {
   const atLeastOnce = o.eoOnly || o.autoscaleOnly ? 0 : o.quick ? 10 * 60_000 : 60 * 60_000;
-  const exactlyOnce = o.autoscaleOnly ? 0 : o.quick ? 15 * 60_000 : 45 * 60_000;
-  const autoscale = o.eoOnly ? 0 : o.quick ? 6 * 60_000 : 12 * 60_000;
+  const exactlyOnce = o.autoscaleOnly || o.throughputOnly ? 0 : o.quick ? 15 * 60_000 : 45 * 60_000;
+  const autoscale = o.eoOnly || o.throughputOnly ? 0 : o.quick ? 6 * 60_000 : 12 * 60_000;
   return atLeastOnce + exactlyOnce + autoscale;
 }
 
