@@ -83,7 +83,7 @@ export class LocalReplica implements Replica {
     return { ops: this.h.store.ops(name)?.slice(), deletedAtMs: this.h.store.deletedAt(name) };
   }
   async putChunk(id: string, bytes: Uint8Array): Promise<void> {
-    this.h.store.putChunk(bytes, id);
+    await this.h.store.putChunkAsync(bytes, id);
   }
   async getChunk(id: string): Promise<Uint8Array> {
     if (!this.h.store.hasChunk(id)) throw new Error(`${this.address.host}:${this.address.hydfsPort} chunk ${id.slice(0, 12)}: not here`);
