@@ -22,6 +22,7 @@ import { describeValue, NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
 import { formatToken, tokenOf } from "./ring.ts";
 import * as M from "./model.ts";
+import { digestOf } from "./transport.ts";
 
 const NO_BODY = { parse: "none" } as const;
 /** A streamed upload: the body is the file's bytes, never parsed. */
@@ -110,6 +111,11 @@ function replicaRoutes(app: HydfsApp, node: HydfsNode): void {
     .put("/internal/chunk/:id", ({ params, request }) => putChunk(node, params.id, request), { parse: "none", params: M.ChunkParams })
     .get("/internal/chunk/:id", ({ params }) => getChunk(node, params.id), { params: M.ChunkParams })
     .get("/internal/manifest", ({ query, set }) => manifestAnswer(node, query.name, set), { query: M.NameQuery })
+    // null, not undefined, for "no copy": JSON drops undefined fields.
+    .get("/internal/digest", ({ query }) => {
+      const d = digestOf(node.store, validateRemoteName(query.name));
+      return { digest: d.digest ?? null, hasCreate: d.hasCreate, deletedAtMs: d.deletedAtMs ?? null };
+    }, { query: M.NameQuery })
     .post(
       "/internal/create",
       async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set),

@@ -140,6 +140,15 @@ export class PeerClient {
     }
   }
 
+  /** A replica's copy in brief (transport.ts DigestReply), checked like any input. */
+  async digest(node: NodeAddress, name: string): Promise<{ digest: string | undefined; hasCreate: boolean; deletedAtMs: number | undefined }> {
+    const body = await this.json<{ digest?: unknown; hasCreate?: unknown; deletedAtMs?: unknown }>(node, `/internal/digest?name=${encodeURIComponent(name)}`);
+    const digest = body?.digest;
+    if (!(digest === null || (typeof digest === "string" && /^[0-9a-f]{64}$/.test(digest))) || typeof body.hasCreate !== "boolean")
+      throw new PeerError(`${node.host}:${node.hydfsPort} digest of ${name}: expected {digest: 64 hex digits or null, hasCreate: boolean}, got ${JSON.stringify(body).slice(0, 200)}`);
+    return { digest: digest ?? undefined, hasCreate: body.hasCreate, deletedAtMs: this.floorOf(node, name, body.deletedAtMs) };
+  }
+
   /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */
   async manifest(node: NodeAddress, name: string): Promise<{ ops: AppendOp[] | undefined; deletedAtMs: number | undefined }> {
     try {

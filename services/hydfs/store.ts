@@ -49,7 +49,7 @@ import {
 import { join } from "node:path";
 import { type ChunkGcResult, type ChunkIo, ChunkStore, realChunkIo, writeAll, writeDurably } from "./chunk_store.ts";
 import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, manifestDigest, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
 import type { AcceptorState } from "./create_decree.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
@@ -67,6 +67,12 @@ export type AppendResult = "applied" | "duplicate" | "no_such_file" | "manifest_
  * disagree). `duplicate` and `conflict` as for append, about the file's create.
  */
 export type CreateResult = "created" | "duplicate" | "exists" | "deleted_later" | { conflict: AppendOp } | { missingChunks: string[] };
+
+/** A copy's manifest digest and whether it holds a create (FileStore.digest). */
+export interface CopyDigest {
+  digest: string;
+  hasCreate: boolean;
+}
 
 export class FileStore {
   readonly root: string;
@@ -88,6 +94,8 @@ export class FileStore {
   private readonly cache = new Map<string, AppendOp[]>();
   /** The op under each opKey per loaded file, so the idempotence check of an append is O(1), not O(ops). */
   private readonly keys = new Map<string, Map<string, AppendOp>>();
+  /** digest() per file, computed once per change (dropped by remember, appendLine and delete). */
+  private readonly digests = new Map<string, CopyDigest>();
 
   /** `chunkIo`: the file system calls of streamed chunk writes (tests inject a fake). */
   constructor(root: string, chunkIo: ChunkIo = realChunkIo) {
@@ -180,6 +188,7 @@ export class FileStore {
   }
 
   private remember(name: string, ops: AppendOp[]): void {
+    this.digests.delete(name);
     this.cache.set(name, ops);
     this.keys.set(name, new Map(ops.map((o) => [opKey(o), o])));
   }
@@ -262,6 +271,22 @@ export class FileStore {
     }
     ops.push(op);
     this.keys.get(name)?.set(opKey(op), op);
+    this.digests.delete(name);
+  }
+
+  /**
+   * This copy's manifest digest (manifest.ts manifestDigest) and whether it holds a create, or
+   * undefined when there is no copy. Cached until the copy changes, so a background merge of
+   * replicas that already agree costs each of them a hash lookup, not a manifest on the wire.
+   */
+  digest(name: string): CopyDigest | undefined {
+    const cached = this.digests.get(name);
+    if (cached) return cached;
+    const ops = this.ops(name);
+    if (!ops) return undefined;
+    const d = { digest: manifestDigest(ops), hasCreate: ops.some((o) => o.kind === "create") };
+    this.digests.set(name, d);
+    return d;
   }
 
   /**
@@ -397,6 +422,7 @@ export class FileStore {
     rmSync(this.dirOf(name), { recursive: true, force: true });
     this.cache.delete(name);
     this.keys.delete(name);
+    this.digests.delete(name);
   }
 
   /** Names of all files this node holds. */

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { seededRng, shuffle } from "../shared/rng.ts";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, parseOpLines } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, manifestDigest, parseOpLines } from "./manifest.ts";
 import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
 import { encodeNameForDisk } from "./names.ts";
 import { CHUNK_BYTES, FileStore, TooLarge, chunkIdOf, chunkStream } from "./store.ts";
@@ -1091,5 +1091,26 @@ describe("chunkStream", () => {
       throw new Error("disk full");
     };
     await expect(chunkStream(streamOf([pattern(10)]), sink, NO_LIMIT)).rejects.toThrow("disk full");
+  });
+});
+
+describe("FileStore.digest", () => {
+  test("the copy's manifest digest and create, recomputed after every change, undefined without a copy", () => {
+    const store = new FileStore(mkdtempSync(join(tmpdir(), "hydfs-digest-test-")));
+    try {
+      expect(store.digest("d")).toBeUndefined();
+      const create = { opId: "o1", clientId: "c", seq: 0, tsMs: 1000, chunks: [], size: 0, kind: "create" as const };
+      const append = { ...create, opId: "o2", seq: 1, tsMs: 1001, kind: "append" as const };
+      expect(store.create("d", create)).toBe("created");
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([create]), hasCreate: true });
+      expect(store.append("d", append)).toBe("applied");
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([create, append]), hasCreate: true });
+      store.replaceOps("d", [append]);
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([append]), hasCreate: false });
+      store.delete("d");
+      expect(store.digest("d")).toBeUndefined();
+    } finally {
+      rmSync(store.root, { recursive: true, force: true });
+    }
   });
 });
