@@ -11,8 +11,11 @@ import { readView } from "./quorum.ts";
 import type { ManifestAnswer } from "./reconcile.ts";
 import type { NodeAddress, RingNode } from "./ring.ts";
 
-/** Chunks of one download fetched ahead of the reader. */
-const READ_AHEAD_CHUNKS = 3;
+/**
+ * Chunks of one download fetched ahead of the reader (memory: this many x 4 MiB on the
+ * coordinator), so the replica's disk, the network and the client's writes overlap.
+ */
+const READ_AHEAD_CHUNKS = 4;
 
 /** A chunk from this node or, failing that, from any of `sources` (in order). */
 export async function fetchChunk(node: HydfsNode, id: string, sources: readonly NodeAddress[]): Promise<Uint8Array> {
