@@ -342,17 +342,20 @@ export function fsyncDir(dir: string): void {
 
 /**
  * Cut a byte stream into chunks of CHUNK_BYTES and hand each to `sink` as it fills, so a file of
- * any size passes with one chunk in memory. Returns the chunk list and total size.
+ * any size passes with one chunk in memory. Returns the chunk list and total size. Each chunk is
+ * filled in a buffer of CHUNK_BYTES from `newBuffer` (a fresh one by default; a pool's, so the
+ * sink can hand buffers back once it is done with them); the sink owns the one it is given.
  */
 export async function chunkStream(
   stream: ReadableStream<Uint8Array> | null,
   sink: (chunk: Uint8Array) => Promise<ChunkRef>,
   maxBytes: number,
+  newBuffer: () => Uint8Array = () => new Uint8Array(CHUNK_BYTES),
 ): Promise<{ chunks: ChunkRef[]; size: number }> {
   const chunks: ChunkRef[] = [];
   let size = 0;
   if (!stream) return { chunks, size };
-  let buf = new Uint8Array(CHUNK_BYTES);
+  let buf = newBuffer();
   let fill = 0;
   for await (const piece of stream) {
     size += piece.length;
@@ -365,7 +368,7 @@ export async function chunkStream(
       off += n;
       if (fill === CHUNK_BYTES) {
         chunks.push(await sink(buf));
-        buf = new Uint8Array(CHUNK_BYTES);
+        buf = newBuffer();
         fill = 0;
       }
     }

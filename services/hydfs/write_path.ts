@@ -10,7 +10,7 @@ import type { HydfsNode } from "./node.ts";
 import { type DeleteResult, HydfsError, type WriteResult } from "./node_types.ts";
 import { deleteWaitsForAll, isAck, judgeDelete, judgeWrite, type ReplicaAnswer, retryStoreIfMissing } from "./quorum.ts";
 import type { RingNode } from "./ring.ts";
-import { chunkIdOf, chunkStream, TooLarge } from "./store.ts";
+import { CHUNK_BYTES, chunkIdOf, chunkStream, TooLarge } from "./store.ts";
 import type { WriteKind } from "./transport.ts";
 import { decideCreate } from "./create_path.ts";
 import { PushWindow } from "./push_window.ts";
@@ -21,7 +21,7 @@ import { PushWindow } from "./push_window.ts";
  * this many syncs per replica overlap on the disk: 3 replicas x 6 in flight kept one shared disk
  * busy (a 4 MiB write + fdatasync alone runs at about 150 MB/s here; 6 at once at about 600).
  */
-export const WRITE_WINDOW_CHUNKS = 6;
+const WRITE_WINDOW_CHUNKS = 6;
 
 /** Bodies up to this size go to the replicas inside the operation (one round trip, not two). */
 export const INLINE_MAX_BYTES = 256 * 1024;
@@ -147,15 +147,18 @@ async function receiveBody(
     );
     if (reachable.size < need) throw new HydfsError(`${what}: only ${reachable.size} of ${replicaCount} replicas reachable, need ${need}`, 503);
   };
+  // Chunk buffers come back once every replica answered for them: the coordinator's memory stays
+  // at about WRITE_WINDOW_CHUNKS + 1 buffers, not a trail of 4 MiB garbage waiting for a GC.
+  const spare: Uint8Array[] = [];
   const sink = async (bytes: Uint8Array) => {
     const id = chunkIdOf(bytes);
     pin(id);
-    await window.add(() => push(bytes, id));
+    await window.add(() => push(bytes, id).finally(() => spare.push(new Uint8Array(bytes.buffer))));
     return { id, size: bytes.length };
   };
   let received: { chunks: ChunkRef[]; size: number };
   try {
-    received = await chunkStream(head.stream, sink, maxBytes);
+    received = await chunkStream(head.stream, sink, maxBytes, () => spare.pop() ?? new Uint8Array(CHUNK_BYTES));
   } catch (err) {
     // Nothing of this upload may still be running when it fails (its pins are released next).
     await window.drain().catch(() => {});
