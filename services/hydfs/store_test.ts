@@ -1003,6 +1003,24 @@ describe("chunkStream", () => {
     expect(got).toEqual([]);
   });
 
+  test("chunks are filled in the buffers newBuffer gives; a buffer the sink handed back is filled again, intact chunks", async () => {
+    const bytes = pattern(2 * CHUNK_BYTES + 1000, 9);
+    const pool: Uint8Array[] = [];
+    let fresh = 0;
+    const ids: string[] = [];
+    // The sink hashes its chunk, then hands the buffer back at once (as a finished push does).
+    const sink = async (chunk: Uint8Array) => {
+      ids.push(chunkIdOf(chunk));
+      pool.push(new Uint8Array(chunk.buffer));
+      return { id: ids.at(-1)!, size: chunk.length };
+    };
+    const newBuffer = () => pool.pop() ?? (fresh++, new Uint8Array(CHUNK_BYTES));
+    const result = await chunkStream(streamOf(split(bytes, [1_000_003])), sink, NO_LIMIT, newBuffer);
+    expect(fresh).toBe(1);
+    expect(ids).toEqual([chunkIdOf(bytes.subarray(0, CHUNK_BYTES)), chunkIdOf(bytes.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)), chunkIdOf(bytes.subarray(2 * CHUNK_BYTES))]);
+    expect(result.size).toBe(bytes.length);
+  });
+
   test("a small body is one chunk of its own size", async () => {
     const { sink, got } = recordingSink();
     const result = await chunkStream(streamOf([enc("hello "), enc("world")]), sink, NO_LIMIT);
