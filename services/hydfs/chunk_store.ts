@@ -156,6 +156,10 @@ export class ChunkStore {
     private readonly io: ChunkIo = realChunkIo,
   ) {
     mkdirSync(dir, { recursive: true });
+    // A previous run may have renamed chunks in and died before a commit fsync'ed their
+    // directory (the kernel still has the rename; a power loss would not): every existing chunk
+    // directory counts as unsynced until its first commit here.
+    for (const sub of readdirSync(dir)) if (/^[0-9a-f]{2}$/.test(sub)) this.unsyncedDirs.add(join(dir, sub));
   }
 
   private subdirOf(id: string): string {

@@ -157,3 +157,17 @@ test("the real ChunkIo: full chunks (O_DIRECT), a partial one and a misaligned b
   }
   expect(store.unsyncedDirCount()).toBeGreaterThan(0);
 });
+
+test("after a restart every existing chunk directory counts as unsynced until a commit syncs it", async () => {
+  const root = freshRoot();
+  const events: string[] = [];
+  const first = new ChunkStore(join(root, "chunks"), root, countingIo(events));
+  const a = await first.putChunkAsync(bytesInDir("4a", 8));
+  first.syncDirsOf([a.id]);
+  // A new process over the same directory cannot know that fsync happened.
+  const second = new ChunkStore(join(root, "chunks"), root, countingIo(events));
+  expect(second.unsyncedDirCount()).toBe(1);
+  events.length = 0;
+  second.syncDirsOf([a.id]);
+  expect(events).toEqual(["fsync 4a"]);
+});
