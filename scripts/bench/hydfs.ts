@@ -2,11 +2,12 @@
 /**
  * HyDFS benchmark on real processes (LocalCluster: memberd + hydfsd per node on 127.0.33.k).
  *
- *   bun scripts/bench/hydfs.ts [--quick]
+ *   bun scripts/bench/hydfs.ts [--quick] [--only STEPS] [--sizes 100M,1G] [--reps N] [--appends N]
  *
  * Cluster A (5 nodes):
  * 1. create and get throughput of generated files (1 MB, 100 MB, 1 GB; MB = 2^20 bytes) against
- *    `cp` of the same file on the same disk. create goes through a node that is not a replica
+ *    `cp` of the same file on the same disk (the create against `cp` + `sync`, timed in the same
+ *    repetition: a create is durable on 3 replicas when acknowledged, cp alone is not). create goes through a node that is not a replica
  *    (it streams 3 copies to 3 replicas), get through the other non-replica (bytes come from a
  *    replica through the coordinator), written to a local file as `ctl get` does.
  * 5. hydfsd peak RSS (VmHWM, reset through /proc/<pid>/clear_refs before each transfer) of the
@@ -20,7 +21,9 @@
  *    new owners; bytes moved from hydfs_rereplicated_bytes_total summed over survivors.
  *
  * Progress goes to stderr, the Markdown report to stdout; `--help` lists the flags. `--quick`: 1 MB
- * and 20 MB files, 100 appends, 20 files, appenders 1 and 2 (about a minute).
+ * and 20 MB files, 100 appends, 20 files, appenders 1 and 2 (about a minute). `--only` runs some
+ * steps (throughput, latency, merge, rereplication), `--sizes` and `--reps` choose the throughput
+ * files, so a 1 GB run can be kept to a few minutes.
  *
  * The code is the package scripts/bench/hydfs/: main.ts (steps and the report's frame), one module
  * per section (throughput.ts, append_latency.ts, rereplication.ts, merge.ts, rss.ts), each a `run`

@@ -22,6 +22,7 @@ import { describeValue, NameError, validateRemoteName } from "./names.ts";
 import { HydfsError, type HydfsNode } from "./node.ts";
 import { formatToken, tokenOf } from "./ring.ts";
 import * as M from "./model.ts";
+import { digestOf } from "./transport.ts";
 
 const NO_BODY = { parse: "none" } as const;
 /** A streamed upload: the body is the file's bytes, never parsed. */
@@ -110,6 +111,11 @@ function replicaRoutes(app: HydfsApp, node: HydfsNode): void {
     .put("/internal/chunk/:id", ({ params, request }) => putChunk(node, params.id, request), { parse: "none", params: M.ChunkParams })
     .get("/internal/chunk/:id", ({ params }) => getChunk(node, params.id), { params: M.ChunkParams })
     .get("/internal/manifest", ({ query, set }) => manifestAnswer(node, query.name, set), { query: M.NameQuery })
+    // null, not undefined, for "no copy": JSON drops undefined fields.
+    .get("/internal/digest", ({ query }) => {
+      const d = digestOf(node.store, validateRemoteName(query.name));
+      return { digest: d.digest ?? null, hasCreate: d.hasCreate, deletedAtMs: d.deletedAtMs ?? null };
+    }, { query: M.NameQuery })
     .post(
       "/internal/create",
       async ({ query, request, set }) => replicaWrite(node, "create", query.name, await readOpBody(node, request, query.inline === "1"), false, set),
@@ -161,13 +167,28 @@ function listStoreAnswer(node: HydfsNode) {
 }
 
 async function putChunk(node: HydfsNode, id: string, request: Request) {
-  // Counted while it streams: a longer body is cut off after CHUNK_BYTES, never buffered.
-  const bytes = await readLimited(request.body, CHUNK_BYTES, `chunk ${id.slice(0, 12)}`, declaredLength(request.headers));
+  const bytes = await readChunkBody(request, `chunk ${id.slice(0, 12)}`);
   try {
-    return node.store.putChunk(bytes, id);
+    return await node.store.putChunkAsync(bytes, id);
   } catch (err) {
     throw new HydfsError((err as Error).message, 400);
   }
+}
+
+/**
+ * A chunk's body, at most CHUNK_BYTES. With a content-length (what fetch sends for bytes) within
+ * the limit, the server reads exactly that many bytes into one fresh buffer natively (no JS per
+ * piece, no concatenation copy, and page-aligned, so putChunkAsync can write it with O_DIRECT);
+ * without one, it is counted while it streams and cut off past the limit (readLimited).
+ */
+export async function readChunkBody(request: Request, what: string): Promise<Uint8Array> {
+  const declared = declaredLength(request.headers);
+  if (declared !== undefined && declared <= CHUNK_BYTES && request.headers.get("transfer-encoding") === null) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.length !== declared) throw new HydfsError(`${what}: ${bytes.length} bytes received, content-length said ${declared}`, 400);
+    return bytes;
+  }
+  return readLimited(request.body, CHUNK_BYTES, what, declared);
 }
 
 function getChunk(node: HydfsNode, id: string): Response {

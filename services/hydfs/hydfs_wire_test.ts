@@ -150,6 +150,16 @@ describe("bodies are bounded while they stream", () => {
   });
 });
 
+describe("GET /internal/digest", () => {
+  test("answers the copy's digest, its create and tombstone; null without a copy", async () => {
+    const { app, store } = oneNode();
+    expect((await call(app, "GET", "/internal/digest?name=f")).body).toEqual({ digest: null, hasCreate: false, deletedAtMs: null });
+    const create = op({ kind: "create", seq: 0 });
+    expect(store.create("f", create)).toBe("created");
+    expect((await call(app, "GET", "/internal/digest?name=f")).body).toEqual({ digest: store.digest("f")!.digest, hasCreate: true, deletedAtMs: null });
+  });
+});
+
 describe("timestamps from the wire are bounded by this node's clock", () => {
   test("/internal/delete?at=9007199254740991 is refused (400) and leaves no tombstone; the name stays usable", async () => {
     const { app, node, store } = oneNode();
@@ -337,6 +347,18 @@ describe("PeerClient reads peers' answers with a bound and checks them", () => {
     await expect(peers.manifest(peer, "f")).rejects.toThrow(`deletedAtMs ${future}: is`);
     body = () => Response.json({ error: "no copy", deletedAtMs: 5 }, { status: 404 });
     expect(await peers.manifest(peer, "f")).toEqual({ ops: undefined, deletedAtMs: 5 });
+  });
+
+  test("digest: the copy in brief; a malformed digest or a future tombstone is refused", async () => {
+    const d = "ab".repeat(32);
+    body = () => Response.json({ digest: d, hasCreate: true, deletedAtMs: 5 });
+    expect(await peers.digest(peer, "f")).toEqual({ digest: d, hasCreate: true, deletedAtMs: 5 });
+    body = () => Response.json({ digest: null, hasCreate: false, deletedAtMs: null });
+    expect(await peers.digest(peer, "f")).toEqual({ digest: undefined, hasCreate: false, deletedAtMs: undefined });
+    body = () => Response.json({ digest: "xyz", hasCreate: true });
+    await expect(peers.digest(peer, "f")).rejects.toThrow("digest of f: expected {digest: 64 hex digits or null, hasCreate: boolean}");
+    body = () => Response.json({ digest: d, hasCreate: true, deletedAtMs: Number.MAX_SAFE_INTEGER });
+    await expect(peers.digest(peer, "f")).rejects.toThrow("deletedAtMs 9007199254740991: is");
   });
 
   test("json: a small answer over SMALL_JSON_MAX_BYTES is refused", async () => {

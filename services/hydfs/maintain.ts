@@ -8,7 +8,8 @@ import { validateRemoteName } from "./names.ts";
 import type { HydfsNode } from "./node.ts";
 import { HydfsError, type MergeResult } from "./node_types.ts";
 import { gather } from "./read_path.ts";
-import { fileTask, mayDropCopy, participantsOf, planReconcile, type ReconcileAction } from "./reconcile.ts";
+import { agreedDigest, type DigestAnswer, fileTask, mayDropCopy, participantsOf, planReconcile, type ReconcileAction } from "./reconcile.ts";
+import type { RingNode } from "./ring.ts";
 import type { ChunkGcResult } from "./store.ts";
 
 /**
@@ -61,6 +62,14 @@ export async function reconcileFile(node: HydfsNode, name: string, includeSelf: 
   node.count("merge");
   const replicas = node.replicas(name);
   const participants = participantsOf(replicas, node.selfNode(), includeSelf);
+  // Replicas that already agree (the usual case: writes go to all of them) are confirmed by
+  // digests alone; only a disagreement fetches the manifests. Full manifests of a long-appended
+  // file cost every replica milliseconds of JSON per merge, which showed up as append latency.
+  const agreed = agreedDigest(await gatherDigests(node, name, participants), participants.length);
+  if (agreed !== undefined) {
+    node.metrics.merges++;
+    return { deleted: false, result: { name, digest: agreed, updated: [], replicas: replicas.map((r) => r.host), confirmed: true } };
+  }
   const answers = await gather(node, name, participants);
   const plan = planReconcile(replicas, answers);
   if (plan.kind === "missing") throw new HydfsError(`merge ${name}: no such file`, 404);
@@ -75,6 +84,14 @@ export async function reconcileFile(node: HydfsNode, name: string, includeSelf: 
   node.metrics.merges++;
   if (plan.kind === "deleted") return { deleted: true, confirmed };
   return { deleted: false, result: { name, digest: plan.digest, updated, replicas: replicas.map((r) => r.host), confirmed } };
+}
+
+/** Every participant's copy in brief; empty when one cannot answer digests (then the merge reads manifests). */
+async function gatherDigests(node: HydfsNode, name: string, participants: readonly RingNode[]): Promise<DigestAnswer[]> {
+  const replicas = participants.map((r) => node.at(r));
+  if (!replicas.every((r) => typeof r.digest === "function")) return [];
+  const settled = await Promise.allSettled(replicas.map((r) => r.digest!(name)));
+  return settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
 }
 
 /**

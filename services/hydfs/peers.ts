@@ -132,12 +132,29 @@ export class PeerClient {
 
   /** The body of an answer, read with a running bound (BodyTooLarge becomes a PeerError naming the peer). */
   private async readBody(node: NodeAddress, what: string, res: Response, maxBytes: number): Promise<Uint8Array> {
+    const declared = declaredLength(res.headers);
     try {
-      return await readLimited(res.body, maxBytes, `${node.host}:${node.hydfsPort} ${what.split("?")[0]} answer`, declaredLength(res.headers));
+      // A declared length within the bound is all the client reads: one native read into one
+      // buffer (a chunk of a get, 4 MiB, without a JS step per piece or a concatenating copy).
+      if (declared !== undefined && declared <= maxBytes && res.headers.get("transfer-encoding") === null) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        if (bytes.length !== declared) throw new Error(`${bytes.length} bytes received, content-length said ${declared}`);
+        return bytes;
+      }
+      return await readLimited(res.body, maxBytes, `${node.host}:${node.hydfsPort} ${what.split("?")[0]} answer`, declared);
     } catch (err) {
       if (err instanceof BodyTooLarge) throw new PeerError(err.message);
       throw new PeerError(`${node.host}:${node.hydfsPort} ${what.split("?")[0]}: reading the answer: ${(err as Error).message}`);
     }
+  }
+
+  /** A replica's copy in brief (transport.ts DigestReply), checked like any input. */
+  async digest(node: NodeAddress, name: string): Promise<{ digest: string | undefined; hasCreate: boolean; deletedAtMs: number | undefined }> {
+    const body = await this.json<{ digest?: unknown; hasCreate?: unknown; deletedAtMs?: unknown }>(node, `/internal/digest?name=${encodeURIComponent(name)}`);
+    const digest = body?.digest;
+    if (!(digest === null || (typeof digest === "string" && /^[0-9a-f]{64}$/.test(digest))) || typeof body.hasCreate !== "boolean")
+      throw new PeerError(`${node.host}:${node.hydfsPort} digest of ${name}: expected {digest: 64 hex digits or null, hasCreate: boolean}, got ${JSON.stringify(body).slice(0, 200)}`);
+    return { digest: digest ?? undefined, hasCreate: body.hasCreate, deletedAtMs: this.floorOf(node, name, body.deletedAtMs) };
   }
 
   /** A replica's ops for a file (undefined when it has no copy) and its tombstone of the name, if any. */

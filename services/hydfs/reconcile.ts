@@ -73,6 +73,27 @@ export function planReconcile(replicas: readonly RingNode[], answers: readonly M
   return { kind: "merged", ops: merged, digest, floor, actions };
 }
 
+/** One participant's copy in brief (a digest request): digest undefined = no copy. */
+export interface DigestAnswer {
+  digest: string | undefined;
+  hasCreate: boolean;
+  deletedAtMs: number | undefined;
+}
+
+/**
+ * The digest every participant holds when a merge has nothing to do, else undefined: every one of
+ * the `participantCount` answered with a copy, all copies have the same digest and the same
+ * tombstone, and, under a tombstone, they hold a create (else the file is deleted, which a full
+ * merge carries out). This is exactly when planReconcile would find no action and that digest, so
+ * the driver can skip fetching the manifests.
+ */
+export function agreedDigest(answers: readonly DigestAnswer[], participantCount: number): string | undefined {
+  const first = answers[0];
+  if (!first || answers.length !== participantCount || first.digest === undefined) return undefined;
+  if (first.deletedAtMs !== undefined && !first.hasCreate) return undefined;
+  return answers.every((a) => a.digest === first.digest && a.deletedAtMs === first.deletedAtMs && a.hasCreate === first.hasCreate) ? first.digest : undefined;
+}
+
 /** What the background pass does with one stored file. */
 export type FileTask = "skip" | "merge" | "handover";
 

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { type AppendOp, manifestDigest } from "./manifest.ts";
 import { deleteWaitsForAll, judgeCreate, judgeDelete, judgeWrite, readView, type ReplicaAnswer, retryStoreIfMissing } from "./quorum.ts";
-import { fileTask, type ManifestAnswer, mayDropCopy, participantsOf, planReconcile } from "./reconcile.ts";
+import { agreedDigest, type DigestAnswer, fileTask, type ManifestAnswer, mayDropCopy, participantsOf, planReconcile } from "./reconcile.ts";
 import type { RingNode } from "./ring.ts";
 
 const node = (n: number): RingNode => ({ id: `10.0.0.${n}:5000@1`, host: `10.0.0.${n}`, hydfsPort: 4000, token: BigInt(n) });
@@ -241,5 +241,42 @@ describe("read view (readView)", () => {
     ],
   ] as [string, ManifestAnswer[], unknown][])("%s", (_, answers, want) => {
     expect(readView(answers, 3, 2)).toMatchObject(want as object);
+  });
+});
+
+describe("agreedDigest: when a merge may skip the manifests", () => {
+  /** Each participant's brief as its copy would give it (undefined ops = no copy). */
+  const brief = (ops: AppendOp[] | undefined, deletedAtMs?: number): DigestAnswer => ({
+    digest: ops && manifestDigest(ops),
+    hasCreate: ops?.some((o) => o.kind === "create") ?? false,
+    deletedAtMs,
+  });
+  const same = [CREATE, APPEND1];
+  test.each([
+    { why: "all three hold the same copy", answers: [brief(same), brief(same), brief(same)], agreed: true },
+    { why: "one did not answer", answers: [brief(same), brief(same)], agreed: false },
+    { why: "one lacks an append", answers: [brief(same), brief(same), brief([CREATE])], agreed: false },
+    { why: "one has no copy", answers: [brief(same), brief(same), brief(undefined)], agreed: false },
+    { why: "nobody has a copy", answers: [brief(undefined), brief(undefined), brief(undefined)], agreed: false },
+    { why: "one learned a tombstone the others lack", answers: [brief(same), brief(same), brief(same, 50)], agreed: false },
+    { why: "the same tombstone under a re-created copy", answers: [brief([RECREATE], 500), brief([RECREATE], 500), brief([RECREATE], 500)], agreed: true },
+    { why: "the same tombstone over copies without a create (a delete to carry out)", answers: [brief([APPEND2], 250), brief([APPEND2], 250), brief([APPEND2], 250)], agreed: false },
+  ])("$why -> agreed: $agreed", ({ answers, agreed }) => {
+    expect(agreedDigest(answers, 3) !== undefined).toBe(agreed);
+  });
+
+  test("whenever it agrees, planReconcile on the full manifests plans nothing and finds the same digest", () => {
+    const cases: [AppendOp[], number | undefined][] = [
+      [[CREATE, APPEND1, APPEND2], undefined],
+      [[RECREATE], 500],
+      [[APPEND1], undefined],
+    ];
+    for (const [ops, floor] of cases) {
+      const d = agreedDigest([brief(ops, floor), brief(ops, floor), brief(ops, floor)], 3);
+      const plan = planReconcile(REPLICAS, [answer(A, ops, floor), answer(B, ops, floor), answer(C, ops, floor)]);
+      expect(plan.kind).toBe("merged");
+      if (plan.kind !== "merged") continue;
+      expect([plan.actions, plan.digest]).toEqual([[], d!]);
+    }
   });
 });

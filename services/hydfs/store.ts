@@ -2,7 +2,8 @@
  * One node's HyDFS storage: content-addressed chunks plus, per file, an append-only manifest
  * of operations. Every write is crash-safe:
  * - a chunk is written to a temp file, fdatasync'ed, then renamed into place (a crash leaves no
- *   partial chunk under its id);
+ *   partial chunk under its id); the directory fsync of a streamed upload's chunks is done once
+ *   per directory before the op naming them is written (chunk_store.ts, syncDirsOf);
  * - an operation is one JSON line appended to the file's manifest and fdatasync'ed before the
  *   call returns; a torn last line from a crash is cut off on the next load;
  * - a merge rewrites a manifest through temp + fsync + rename;
@@ -46,9 +47,9 @@ import {
   truncateSync,
 } from "node:fs";
 import { join } from "node:path";
-import { type ChunkGcResult, ChunkStore, writeAll, writeDurably } from "./chunk_store.ts";
+import { type ChunkGcResult, type ChunkIo, ChunkStore, realChunkIo, writeAll, writeDurably } from "./chunk_store.ts";
 import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, manifestDigest, opKey, opsAfter, parseOpLines, sameContent } from "./manifest.ts";
 import type { AcceptorState } from "./create_decree.ts";
 import { decodeNameFromDisk, encodeNameForDisk, validateRemoteName } from "./names.ts";
 
@@ -66,6 +67,12 @@ export type AppendResult = "applied" | "duplicate" | "no_such_file" | "manifest_
  * disagree). `duplicate` and `conflict` as for append, about the file's create.
  */
 export type CreateResult = "created" | "duplicate" | "exists" | "deleted_later" | { conflict: AppendOp } | { missingChunks: string[] };
+
+/** A copy's manifest digest and whether it holds a create (FileStore.digest). */
+export interface CopyDigest {
+  digest: string;
+  hasCreate: boolean;
+}
 
 export class FileStore {
   readonly root: string;
@@ -87,8 +94,11 @@ export class FileStore {
   private readonly cache = new Map<string, AppendOp[]>();
   /** The op under each opKey per loaded file, so the idempotence check of an append is O(1), not O(ops). */
   private readonly keys = new Map<string, Map<string, AppendOp>>();
+  /** digest() per file, computed once per change (dropped by remember, appendLine and delete). */
+  private readonly digests = new Map<string, CopyDigest>();
 
-  constructor(root: string) {
+  /** `chunkIo`: the file system calls of streamed chunk writes (tests inject a fake). */
+  constructor(root: string, chunkIo: ChunkIo = realChunkIo) {
     this.root = root;
     this.fileDir = join(root, "files");
     this.tmpDir = join(root, "tmp");
@@ -97,7 +107,7 @@ export class FileStore {
     for (const d of [this.fileDir, this.tmpDir, this.tombDir, this.decreeDir]) mkdirSync(d, { recursive: true });
     // Temp files are only ever half-written leftovers of a crash.
     for (const f of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, f), { force: true, recursive: true });
-    this.chunks = new ChunkStore(join(root, "chunks"), this.tmpDir);
+    this.chunks = new ChunkStore(join(root, "chunks"), this.tmpDir, chunkIo);
     this.loadTombstones();
     this.loadDecrees();
   }
@@ -115,6 +125,9 @@ export class FileStore {
   }
   putChunk(bytes: Uint8Array, expectedId?: string): ChunkRef {
     return this.chunks.putChunk(bytes, expectedId);
+  }
+  putChunkAsync(bytes: Uint8Array, expectedId?: string): Promise<ChunkRef> {
+    return this.chunks.putChunkAsync(bytes, expectedId);
   }
   pinChunks(ids: Iterable<string>): () => void {
     return this.chunks.pinChunks(ids);
@@ -175,6 +188,7 @@ export class FileStore {
   }
 
   private remember(name: string, ops: AppendOp[]): void {
+    this.digests.delete(name);
     this.cache.set(name, ops);
     this.keys.set(name, new Map(ops.map((o) => [opKey(o), o])));
   }
@@ -199,6 +213,8 @@ export class FileStore {
     }
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
+    // The op line is durable below, so the chunks it names must be durable first.
+    this.chunks.syncDirsOf(op.chunks.map((c) => c.id));
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
     writeDurably(this.tmpDir, join(dir, "name"), name);
@@ -221,6 +237,7 @@ export class FileStore {
     const missing = this.missingChunks(op.chunks);
     if (missing.length > 0) return { missingChunks: missing };
     if (this.manifestBytes(name) + Buffer.byteLength(encodeOpLine(op)) > FILE_MANIFEST_MAX_BYTES) return "manifest_full";
+    this.chunks.syncDirsOf(op.chunks.map((c) => c.id));
     this.appendLine(name, op, ops);
     return "applied";
   }
@@ -254,6 +271,22 @@ export class FileStore {
     }
     ops.push(op);
     this.keys.get(name)?.set(opKey(op), op);
+    this.digests.delete(name);
+  }
+
+  /**
+   * This copy's manifest digest (manifest.ts manifestDigest) and whether it holds a create, or
+   * undefined when there is no copy. Cached until the copy changes, so a background merge of
+   * replicas that already agree costs each of them a hash lookup, not a manifest on the wire.
+   */
+  digest(name: string): CopyDigest | undefined {
+    const cached = this.digests.get(name);
+    if (cached) return cached;
+    const ops = this.ops(name);
+    if (!ops) return undefined;
+    const d = { digest: manifestDigest(ops), hasCreate: ops.some((o) => o.kind === "create") };
+    this.digests.set(name, d);
+    return d;
   }
 
   /**
@@ -270,6 +303,7 @@ export class FileStore {
     }
     const missing = this.missingChunks(merged.flatMap((o) => o.chunks));
     if (missing.length > 0) throw new Error(`cannot adopt manifest of ${name}: ${missing.length} chunks missing`);
+    this.chunks.syncDirsOf(merged.flatMap((o) => o.chunks.map((c) => c.id)));
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
     // Rewritten every time: a crash during a create may have left it empty.
@@ -388,6 +422,7 @@ export class FileStore {
     rmSync(this.dirOf(name), { recursive: true, force: true });
     this.cache.delete(name);
     this.keys.delete(name);
+    this.digests.delete(name);
   }
 
   /** Names of all files this node holds. */

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { seededRng, shuffle } from "../shared/rng.ts";
-import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, parseOpLines } from "./manifest.ts";
+import { type AppendOp, type ChunkRef, canonicalOrder, encodeOpLine, manifestDigest, parseOpLines } from "./manifest.ts";
 import { FILE_MANIFEST_MAX_BYTES } from "./limits.ts";
 import { encodeNameForDisk } from "./names.ts";
 import { CHUNK_BYTES, FileStore, TooLarge, chunkIdOf, chunkStream } from "./store.ts";
@@ -1003,6 +1003,24 @@ describe("chunkStream", () => {
     expect(got).toEqual([]);
   });
 
+  test("chunks are filled in the buffers newBuffer gives; a buffer the sink handed back is filled again, intact chunks", async () => {
+    const bytes = pattern(2 * CHUNK_BYTES + 1000, 9);
+    const pool: Uint8Array[] = [];
+    let fresh = 0;
+    const ids: string[] = [];
+    // The sink hashes its chunk, then hands the buffer back at once (as a finished push does).
+    const sink = async (chunk: Uint8Array) => {
+      ids.push(chunkIdOf(chunk));
+      pool.push(new Uint8Array(chunk.buffer));
+      return { id: ids.at(-1)!, size: chunk.length };
+    };
+    const newBuffer = () => pool.pop() ?? (fresh++, new Uint8Array(CHUNK_BYTES));
+    const result = await chunkStream(streamOf(split(bytes, [1_000_003])), sink, NO_LIMIT, newBuffer);
+    expect(fresh).toBe(1);
+    expect(ids).toEqual([chunkIdOf(bytes.subarray(0, CHUNK_BYTES)), chunkIdOf(bytes.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)), chunkIdOf(bytes.subarray(2 * CHUNK_BYTES))]);
+    expect(result.size).toBe(bytes.length);
+  });
+
   test("a small body is one chunk of its own size", async () => {
     const { sink, got } = recordingSink();
     const result = await chunkStream(streamOf([enc("hello "), enc("world")]), sink, NO_LIMIT);
@@ -1091,5 +1109,26 @@ describe("chunkStream", () => {
       throw new Error("disk full");
     };
     await expect(chunkStream(streamOf([pattern(10)]), sink, NO_LIMIT)).rejects.toThrow("disk full");
+  });
+});
+
+describe("FileStore.digest", () => {
+  test("the copy's manifest digest and create, recomputed after every change, undefined without a copy", () => {
+    const store = new FileStore(mkdtempSync(join(tmpdir(), "hydfs-digest-test-")));
+    try {
+      expect(store.digest("d")).toBeUndefined();
+      const create = { opId: "o1", clientId: "c", seq: 0, tsMs: 1000, chunks: [], size: 0, kind: "create" as const };
+      const append = { ...create, opId: "o2", seq: 1, tsMs: 1001, kind: "append" as const };
+      expect(store.create("d", create)).toBe("created");
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([create]), hasCreate: true });
+      expect(store.append("d", append)).toBe("applied");
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([create, append]), hasCreate: true });
+      store.replaceOps("d", [append]);
+      expect(store.digest("d")).toEqual({ digest: manifestDigest([append]), hasCreate: false });
+      store.delete("d");
+      expect(store.digest("d")).toBeUndefined();
+    } finally {
+      rmSync(store.root, { recursive: true, force: true });
+    }
   });
 });

@@ -23,6 +23,13 @@ export interface ManifestReply {
   deletedAtMs: number | undefined;
 }
 
+/** A replica's copy in brief (digest request): its digest (undefined = no copy), whether it holds a create, its tombstone. */
+export interface DigestReply {
+  digest: string | undefined;
+  hasCreate: boolean;
+  deletedAtMs: number | undefined;
+}
+
 export interface Replica {
   readonly address: NodeAddress;
   /** Store a create or append; `inline`: a small body that travels with the op (its one chunk). */
@@ -30,6 +37,11 @@ export interface Replica {
   /** Take back an append this coordinator refused (a conflict or a full manifest). */
   abort(name: string, opId: string): Promise<void>;
   manifest(name: string): Promise<ManifestReply>;
+  /**
+   * The copy in brief, so a merge of replicas that agree moves no manifest (maintain.ts). Optional:
+   * a transport without it (the simulated network) is always merged from full manifests.
+   */
+  digest?(name: string): Promise<DigestReply>;
   putChunk(id: string, bytes: Uint8Array): Promise<void>;
   /** The chunk's bytes (checked against `id` when they come from another node). */
   getChunk(id: string): Promise<Uint8Array>;
@@ -65,6 +77,12 @@ export interface ReplicaHandlers {
   adopt(name: string, ops: AppendOp[], sources: NodeAddress[], deletedAtMs?: number): Promise<string>;
 }
 
+/** This node's answer to a digest request (served over HTTP by http.ts too). */
+export function digestOf(store: FileStore, name: string): DigestReply {
+  const d = store.digest(name);
+  return { digest: d?.digest, hasCreate: d?.hasCreate ?? false, deletedAtMs: store.deletedAt(name) };
+}
+
 /** This node's own store, called in-process (async like the others, so a throw is a rejection). */
 export class LocalReplica implements Replica {
   constructor(
@@ -82,8 +100,11 @@ export class LocalReplica implements Replica {
   async manifest(name: string): Promise<ManifestReply> {
     return { ops: this.h.store.ops(name)?.slice(), deletedAtMs: this.h.store.deletedAt(name) };
   }
+  async digest(name: string): Promise<DigestReply> {
+    return digestOf(this.h.store, name);
+  }
   async putChunk(id: string, bytes: Uint8Array): Promise<void> {
-    this.h.store.putChunk(bytes, id);
+    await this.h.store.putChunkAsync(bytes, id);
   }
   async getChunk(id: string): Promise<Uint8Array> {
     if (!this.h.store.hasChunk(id)) throw new Error(`${this.address.host}:${this.address.hydfsPort} chunk ${id.slice(0, 12)}: not here`);
@@ -130,6 +151,9 @@ export class HttpReplica implements Replica {
   }
   manifest(name: string): Promise<ManifestReply> {
     return this.peers.manifest(this.address, name);
+  }
+  digest(name: string): Promise<DigestReply> {
+    return this.peers.digest(this.address, name);
   }
   putChunk(id: string, bytes: Uint8Array): Promise<void> {
     return this.peers.putChunk(this.address, id, bytes);

@@ -18,6 +18,73 @@ export const NODES = 5;
 export interface HydfsCtx {
   quick: boolean;
   log: (msg: string) => void;
+  /** Throughput sizes and repetitions (sizesFor, or --sizes / --reps). */
+  sizes: { bytes: number; reps: number }[];
+  /** Timed appends of the latency step (appendsFor, or --appends). */
+  appends: number;
+}
+
+/** The steps of the benchmark, in the order they run; --only picks some. */
+export const STEPS = ["throughput", "latency", "merge", "rereplication"] as const;
+export type Step = (typeof STEPS)[number];
+
+/** What the command line asks for. */
+export interface BenchOptions {
+  quick: boolean;
+  help: boolean;
+  steps: Step[];
+  /** undefined: sizesFor(quick). */
+  sizes: number[] | undefined;
+  /** undefined: each size's own count from sizesFor. */
+  reps: number | undefined;
+  /** undefined: appendsFor(quick). */
+  appends: number | undefined;
+}
+
+/** "1M" -> 1 MiB, "1G" -> 1 GiB, "512K" -> 512 KiB; undefined when not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)([KMG])$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { K: 1024, M: MiB, G: 1024 * MiB }[m[2]!.toUpperCase() as "K" | "M" | "G"];
+  const bytes = Number(m[1]) * unit;
+  return bytes > 0 ? bytes : undefined;
+}
+
+/** The command line (`--quick`, `--only a,b`, `--sizes 100M,1G`, `--reps N`, `--appends N`); throws naming a bad flag. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = { quick: false, help: false, steps: [...STEPS], sizes: undefined, reps: undefined, appends: undefined };
+  const count = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} ${JSON.stringify(v)}: expected a positive integer`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => argv[++i];
+    if (a === "--quick") o.quick = true;
+    else if (a === "--help" || a === "-h") o.help = true;
+    else if (a === "--only") {
+      const v = value() ?? "";
+      const steps = v.split(",").filter((s) => s !== "");
+      const bad = steps.filter((s) => !(STEPS as readonly string[]).includes(s));
+      if (steps.length === 0 || bad.length > 0) throw new Error(`--only ${JSON.stringify(v)}: expected some of ${STEPS.join(",")}`);
+      o.steps = STEPS.filter((s) => steps.includes(s));
+    } else if (a === "--sizes") {
+      const v = value() ?? "";
+      const sizes = v.split(",").map(parseSize);
+      if (sizes.length === 0 || sizes.some((s) => s === undefined)) throw new Error(`--sizes ${JSON.stringify(v)}: expected sizes like 1M,100M,1G`);
+      o.sizes = sizes as number[];
+    } else if (a === "--reps") o.reps = count(a, value());
+    else if (a === "--appends") o.appends = count(a, value());
+    else throw new Error(`unknown argument ${JSON.stringify(a)}`);
+  }
+  return o;
+}
+
+/** The throughput sizes a run measures: --sizes (3 reps each unless --reps), else sizesFor(quick) (with --reps overriding the counts). */
+export function sizesOf(o: BenchOptions): { bytes: number; reps: number }[] {
+  if (o.sizes) return o.sizes.map((bytes) => ({ bytes, reps: o.reps ?? 3 }));
+  return sizesFor(o.quick).map((s) => ({ bytes: s.bytes, reps: o.reps ?? s.reps }));
 }
 
 /** Sizes of the throughput files and how many times each is measured (median reported). */

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { fmtMBs, fmtRatio, metricValue, MiB, sizeLabel, sizesFor } from "./common.ts";
+import { fmtMBs, fmtRatio, metricValue, MiB, parseBenchArgs, parseSize, sizeLabel, sizesFor, sizesOf } from "./common.ts";
 
 test.each([
   [4096, "4 KB"],
@@ -32,4 +32,36 @@ test("a counter's value from /metrics text, and only that counter's", () => {
 test("--quick measures 1 MB and 20 MB; the full run goes up to 1 GB", () => {
   expect(sizesFor(true).map((s) => s.bytes)).toEqual([MiB, 20 * MiB]);
   expect(Math.max(...sizesFor(false).map((s) => s.bytes))).toBe(1024 * MiB);
+});
+
+test.each([
+  ["100M", 100 * MiB],
+  ["1G", 1024 * MiB],
+  ["512k", 512 * 1024],
+  ["0M", undefined],
+  ["1.5G", undefined],
+  ["100", undefined],
+])("parseSize(%s)", (text, want) => {
+  expect(parseSize(text)).toBe(want);
+});
+
+test("the command line: --only, --sizes, --reps, --appends; a bad flag is named", () => {
+  const o = parseBenchArgs(["--only", "latency,throughput", "--sizes", "100M,1G", "--reps", "2", "--appends", "300"]);
+  // Steps keep the benchmark's order whatever order they are given in.
+  expect(o.steps).toEqual(["throughput", "latency"]);
+  expect(sizesOf(o)).toEqual([
+    { bytes: 100 * MiB, reps: 2 },
+    { bytes: 1024 * MiB, reps: 2 },
+  ]);
+  expect(o.appends).toBe(300);
+  expect(parseBenchArgs([]).steps).toEqual(["throughput", "latency", "merge", "rereplication"]);
+  expect(sizesOf(parseBenchArgs(["--sizes", "1M"]))).toEqual([{ bytes: MiB, reps: 3 }]);
+  expect(sizesOf(parseBenchArgs(["--quick", "--reps", "1"]))).toEqual([
+    { bytes: MiB, reps: 1 },
+    { bytes: 20 * MiB, reps: 1 },
+  ]);
+  expect(() => parseBenchArgs(["--only", "speed"])).toThrow('--only "speed": expected some of throughput,latency,merge,rereplication');
+  expect(() => parseBenchArgs(["--sizes", "1T"])).toThrow("--sizes");
+  expect(() => parseBenchArgs(["--reps", "0"])).toThrow("--reps");
+  expect(() => parseBenchArgs(["--fast"])).toThrow('unknown argument "--fast"');
 });

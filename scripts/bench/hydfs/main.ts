@@ -8,21 +8,29 @@ import { cpus, hostname, loadavg } from "node:os";
 import { join } from "node:path";
 import { benchHarness } from "../harness.ts";
 import * as appendLatency from "./append_latency.ts";
-import { compiledIsFresh, type HydfsCtx, MiB, newCluster, NODES, runDeadlineMs, sizesFor, SUBNET } from "./common.ts";
+import { compiledIsFresh, type HydfsCtx, MiB, newCluster, NODES, parseBenchArgs, runDeadlineMs, type Step, sizesOf, SUBNET } from "./common.ts";
 import * as merge from "./merge.ts";
 import * as rereplication from "./rereplication.ts";
 import * as rss from "./rss.ts";
 import * as throughput from "./throughput.ts";
 
-export const USAGE = `usage: bun scripts/bench/hydfs.ts [--quick]
+export const USAGE = `usage: bun scripts/bench/hydfs.ts [--quick] [--only STEPS] [--sizes LIST] [--reps N] [--appends N]
 
-  --quick   1 MB and 20 MB files, 100 appends, 20 files, appenders 1 and 2 (about a minute)
-  --help    this text
+  --quick         1 MB and 20 MB files, 100 appends, 20 files, appenders 1 and 2 (about a minute)
+  --only STEPS    comma-separated steps to run: throughput,latency,merge,rereplication (default all)
+  --sizes LIST    throughput file sizes, e.g. 100M,1G (3 reps each unless --reps)
+  --reps N        repetitions of each throughput size
+  --appends N     timed appends of the latency step
+  --help          this text
 
 Progress goes to stderr, the Markdown report to stdout; the exit code is 1 when a step failed.`;
 
 export interface HydfsBenchResult {
   quick: boolean;
+  /** The steps that ran (--only). */
+  steps: Step[];
+  /** Timed appends the latency step was asked for. */
+  appends: number;
   /** When the report was made (the end of the run). */
   at: Date;
   host: string;
@@ -43,7 +51,7 @@ export interface HydfsBenchResult {
 
 /** Fail early when the disk cannot hold the largest file's copies. */
 function diskCheck(ctx: HydfsCtx, dir: string): void {
-  const sizes = sizesFor(ctx.quick);
+  const sizes = ctx.sizes;
   const largest = Math.max(...sizes.map((s) => s.bytes));
   // source + cp copy + get copy + 3 replicas of the largest file, plus what earlier sizes left.
   const need = largest * 6 + sizes.reduce((n, s) => n + s.bytes * s.reps * 3, 0) + 512 * MiB;
@@ -59,7 +67,7 @@ function diskCheck(ctx: HydfsCtx, dir: string): void {
 }
 
 /** Run every step; a failed step is listed and the next one runs. */
-async function bench(ctx: HydfsCtx, root: string, startMs: number): Promise<HydfsBenchResult> {
+async function bench(ctx: HydfsCtx, steps: Step[], root: string, startMs: number): Promise<HydfsBenchResult> {
   const loadBefore = loadavg()[0]!;
   diskCheck(ctx, root);
   const compiled = compiledIsFresh();
@@ -68,6 +76,8 @@ async function bench(ctx: HydfsCtx, root: string, startMs: number): Promise<Hydf
   mkdirSync(scratch, { recursive: true });
   const r: HydfsBenchResult = {
     quick: ctx.quick,
+    steps,
+    appends: ctx.appends,
     at: new Date(),
     host: hostname(),
     nproc: navigator.hardwareConcurrency,
@@ -90,23 +100,28 @@ async function bench(ctx: HydfsCtx, root: string, startMs: number): Promise<Hydf
       r.failures.push(`${what}: ${(err as Error).message}`);
     }
   };
-  const a = newCluster(join(root, "cluster-a"), compiled.fresh);
-  try {
-    ctx.log(`cluster A: starting ${NODES} nodes on ${SUBNET}.1-${NODES}`);
-    await a.up(NODES, 60_000);
-    await step("throughput", async () => void (r.throughput = await throughput.run(ctx, a, scratch, r.rss)));
-    await step("append latency", async () => void (r.latency = await appendLatency.run(ctx, a)));
-    await step("merge", async () => void (r.merges = await merge.run(ctx, a)));
-  } finally {
-    await a.down(true);
+  const runs = (s: Step) => steps.includes(s);
+  if (runs("throughput") || runs("latency") || runs("merge")) {
+    const a = newCluster(join(root, "cluster-a"), compiled.fresh);
+    try {
+      ctx.log(`cluster A: starting ${NODES} nodes on ${SUBNET}.1-${NODES}`);
+      await a.up(NODES, 60_000);
+      if (runs("throughput")) await step("throughput", async () => void (r.throughput = await throughput.run(ctx, a, scratch, r.rss)));
+      if (runs("latency")) await step("append latency", async () => void (r.latency = await appendLatency.run(ctx, a)));
+      if (runs("merge")) await step("merge", async () => void (r.merges = await merge.run(ctx, a)));
+    } finally {
+      await a.down(true);
+    }
   }
-  const b = newCluster(join(root, "cluster-b"), compiled.fresh);
-  try {
-    ctx.log(`cluster B: starting ${NODES} fresh nodes on ${SUBNET}.1-${NODES}`);
-    await b.up(NODES, 60_000);
-    await step("re-replication", async () => void (r.rereplication = await rereplication.run(ctx, b)));
-  } finally {
-    await b.down(true);
+  if (runs("rereplication")) {
+    const b = newCluster(join(root, "cluster-b"), compiled.fresh);
+    try {
+      ctx.log(`cluster B: starting ${NODES} fresh nodes on ${SUBNET}.1-${NODES}`);
+      await b.up(NODES, 60_000);
+      await step("re-replication", async () => void (r.rereplication = await rereplication.run(ctx, b)));
+    } finally {
+      await b.down(true);
+    }
   }
   r.totalS = (performance.now() - startMs) / 1000;
   r.loadAfter = loadavg()[0]!;
@@ -126,26 +141,27 @@ export function report(r: HydfsBenchResult): string {
     "",
   ];
   if (r.failures.length > 0) out.push("**Steps that failed:**", "", ...r.failures.map((f) => `- ${f}`), "");
-  out.push(
-    throughput.report(r.throughput),
-    appendLatency.report(r.latency, appendLatency.appendsFor(r.quick)),
-    rereplication.report(r.rereplication, rereplication.rrFilesFor(r.quick)),
-    merge.report(r.merges),
-    rss.report(r.rss, Math.max(...sizesFor(r.quick).map((s) => s.bytes))),
-  );
+  const runs = (s: Step) => r.steps.includes(s);
+  if (runs("throughput")) out.push(throughput.report(r.throughput));
+  if (runs("latency")) out.push(appendLatency.report(r.latency, r.appends));
+  if (runs("rereplication")) out.push(rereplication.report(r.rereplication, rereplication.rrFilesFor(r.quick)));
+  if (runs("merge")) out.push(merge.report(r.merges));
+  if (runs("throughput")) out.push(rss.report(r.rss, Math.max(...r.throughput.map((t) => t.bytes), 0)));
   return `${out.join("\n")}\n`;
 }
 
 /** Run the benchmark with the script's arguments. */
 export async function runCli(argv: readonly string[]): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
+  const o = parseBenchArgs(argv);
+  if (o.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const quick = argv.includes("--quick");
+  const { quick } = o;
   const { log, newTempDir, removeTempDirs, startMs, stopWatchdog } = benchHarness(runDeadlineMs(quick));
   try {
-    const r = await bench({ quick, log }, newTempDir("bench-hydfs-"), startMs);
+    const ctx: HydfsCtx = { quick, log, sizes: sizesOf(o), appends: o.appends ?? appendLatency.appendsFor(quick) };
+    const r = await bench(ctx, o.steps, newTempDir("bench-hydfs-"), startMs);
     process.stdout.write(report(r));
     log(`done in ${r.totalS.toFixed(0)} s`);
     if (r.failures.length > 0) process.exitCode = 1;
