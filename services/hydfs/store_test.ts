@@ -1017,7 +1017,11 @@ describe("chunkStream", () => {
     const newBuffer = () => pool.pop() ?? (fresh++, new Uint8Array(CHUNK_BYTES));
     const result = await chunkStream(streamOf(split(bytes, [1_000_003])), sink, NO_LIMIT, newBuffer);
     expect(fresh).toBe(1);
-    expect(ids).toEqual([chunkIdOf(bytes.subarray(0, CHUNK_BYTES)), chunkIdOf(bytes.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)), chunkIdOf(bytes.subarray(2 * CHUNK_BYTES))]);
+    expect(ids).toEqual([
+      chunkIdOf(bytes.subarray(0, CHUNK_BYTES)),
+      chunkIdOf(bytes.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)),
+      chunkIdOf(bytes.subarray(2 * CHUNK_BYTES)),
+    ]);
     expect(result.size).toBe(bytes.length);
   });
 

@@ -387,6 +387,7 @@ const REPLICA_CALLS: ReadonlySet<string> = new Set<keyof Replica>([
   "accept",
   "delete",
   "adopt",
+  "digest",
 ]);
 
 function linkKey(a: number, b: number): string {
