@@ -233,6 +233,11 @@ export class Membership {
     return false;
   }
 
+  /** Updates waiting in the broadcast queue (to be piggybacked). */
+  get queuedUpdates(): number {
+    return this.broadcasts.size;
+  }
+
   /** Events since the last call (joins, suspicions, failures, config changes...). */
   drainEvents(): MemberEvent[] {
     return this.events.splice(0, this.events.length);

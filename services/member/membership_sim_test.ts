@@ -41,6 +41,22 @@ describe("membership simulation", () => {
     for (const sn of sim.nodes) expect(sn.node.core.list().filter((m) => m.state === "alive").length).toBe(20);
   });
 
+  test("200 nodes started at once agree within 5 s and their broadcast queues drain within 30 s", () => {
+    const sim = new Sim({ seed: BASE_SEED + 3 });
+    sim.addNodes(200);
+    const converged = sim.runUntil(() => sim.converged(), 5_000);
+    check(converged >= 0, sim, "200 nodes did not agree within 5 s");
+    const drained = sim.runUntil(() => sim.live().every((sn) => sn.node.core.queuedUpdates === 0), 30_000);
+    check(drained >= 0, sim, `broadcast queues not empty 30 s after convergence (largest ${Math.max(...sim.live().map((sn) => sn.node.core.queuedUpdates))})`);
+    check(sim.converged(), sim, "200 nodes disagree after the queues drained");
+  });
+
+  test("20 nodes joining at 10% loss agree within 5 s", () => {
+    const sim = new Sim({ seed: BASE_SEED + 4, lossRate: 0.1 });
+    sim.addNodes(20);
+    check(sim.runUntil(() => sim.converged(), 5_000) >= 0, sim, "20 nodes at 10% loss did not agree within 5 s");
+  });
+
   test("with two introducers, nodes join through whichever answers", () => {
     const sim = new Sim({ seed: BASE_SEED + 2, introducers: [1, 2] });
     sim.addNodes(2);

@@ -13,6 +13,19 @@ describe("BroadcastQueue", () => {
     return q;
   }
 
+  test.each([
+    [0, 5, 5],
+    [3, 5, 2],
+    [4, 5, 1],
+    [9, 5, 1],
+  ])("enqueued as already sent %p times with limit %p: sent %p times", (alreadySent, limit, sends) => {
+    const q = new BroadcastQueue();
+    q.enqueue("a", alreadySent);
+    let n = 0;
+    while (q.take(1, limit).length > 0) n++;
+    expect(n).toBe(sends);
+  });
+
   test("empty queue gives nothing", () => {
     const q = new BroadcastQueue();
     expect(q.size).toBe(0);
