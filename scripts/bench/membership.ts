@@ -3,7 +3,7 @@
  * Membership benchmark: failure-detection time, false failures and bandwidth for the four modes
  * (pingack/gossip x suspicion on/off), with default knobs otherwise.
  *
- *   bun scripts/bench/membership.ts [--quick]
+ *   bun scripts/bench/membership.ts [--quick] [--mode pingack+suspicion] [--sim-only] [--real-only] [--real-n 20]
  *
  * 1. Real processes (LocalCluster, 10 nodes on 127.0.30.k and 20 on 127.0.31.k): SIGKILL a random
  *    non-introducer, poll every survivor's /list_mem every ~20 ms, time kill -> failed/removed at
@@ -27,6 +27,16 @@ import { Sim, type SimNode } from "../../services/testing/sim.ts";
 import { fmtRate, fmtSec, mdTable, percentile } from "./stats.ts";
 
 const QUICK = process.argv.includes("--quick");
+/** Value of `--name value`, or undefined. */
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+/** --mode: only this mode (e.g. pingack+suspicion); --sim-only / --real-only: one part; --real-n: only that cluster size. */
+const ONLY_MODE = argValue("--mode");
+const SIM_ONLY = process.argv.includes("--sim-only");
+const REAL_ONLY = process.argv.includes("--real-only");
+const REAL_N = argValue("--real-n") === undefined ? undefined : Number(argValue("--real-n"));
 const TRIALS = QUICK ? 3 : 10;
 /** Sim durations are divided by this in --quick. */
 const SIM_SCALE = QUICK ? 5 : 1;
@@ -49,12 +59,16 @@ interface Mode {
   name: string;
   knobs: Pick<Knobs, "protocol" | "suspicion">;
 }
-const MODES: Mode[] = [
+const ALL_MODES: Mode[] = [
   { name: "pingack+suspicion", knobs: { protocol: "pingack", suspicion: true } },
   { name: "pingack", knobs: { protocol: "pingack", suspicion: false } },
   { name: "gossip+suspicion", knobs: { protocol: "gossip", suspicion: true } },
   { name: "gossip", knobs: { protocol: "gossip", suspicion: false } },
 ];
+const MODES = ALL_MODES.filter((m) => ONLY_MODE === undefined || m.name === ONLY_MODE);
+if (MODES.length === 0) throw new Error(`--mode ${ONLY_MODE}: expected one of ${ALL_MODES.map((m) => m.name).join(", ")}`);
+/** Longest wait for every broadcast queue to empty before the 200-node bandwidth window. */
+const SIM200_DRAIN_LIMIT_MS = 120_000;
 
 function log(msg: string): void {
   const t = ((performance.now() - START) / 1000).toFixed(1).padStart(6);
@@ -250,6 +264,8 @@ function simFalseFailures(mode: Mode, drop: number, seed: number): FalseFailResu
 interface Sim200Result {
   det: Detection;
   convergeMs: number;
+  /** From convergence until every broadcast queue was empty (-1: not within SIM200_DRAIN_LIMIT_MS). */
+  drainMs: number;
   bytesPerSecPerNode?: number;
 }
 
@@ -267,9 +283,12 @@ function sim200(mode: Mode, seed: number, rng: Rng): Sim200Result {
   if (convergeMs < 0) {
     det.errors.push(`200 nodes did not converge within 180 simulated s (${sim.describe()})`);
     log(`${tag} did not converge`);
-    return { det, convergeMs };
+    return { det, convergeMs, drainMs: -1 };
   }
   log(`${tag} converged after ${fmtSec(convergeMs)} simulated`);
+  // The bandwidth of a quiet cluster: after the news of the 200 joins has been piggybacked.
+  const drainMs = sim.runUntil(() => sim.live().every((sn) => sn.node.core.queuedUpdates === 0), SIM200_DRAIN_LIMIT_MS);
+  log(`${tag} broadcast queues empty ${drainMs < 0 ? "NEVER" : `${fmtSec(drainMs)}`} after convergence`);
   resetBytes(sim);
   sim.run(SIM200_BW_WINDOW_MS);
   const bytesPerSecPerNode = simBytesPerNodePerSec(sim, SIM200_BW_WINDOW_MS);
@@ -292,7 +311,7 @@ function sim200(mode: Mode, seed: number, rng: Rng): Sim200Result {
     else det.misses++;
     log(`${tag} trial ${i}/${TRIALS}: crashed node ${victim.index}; first ${fmtSec(first)}, all ${all < 0 ? "MISSED" : fmtSec(all)}`);
   }
-  return { det, convergeMs, bytesPerSecPerNode };
+  return { det, convergeMs, drainMs, bytesPerSecPerNode };
 }
 
 // ---- 3. memberlist formulas --------------------------------------------------------------------
@@ -354,15 +373,15 @@ function detCells(d: Detection): string[] {
 async function main(): Promise<void> {
   const rng = seededRng(SEED);
   log(`membership bench${QUICK ? " (--quick)" : ""}: ${TRIALS} trials, false-failure sims of ${FALSE_FAIL_SIM_MS / 60_000} simulated min`);
-  const real = await realRuns(rng);
-  const falseFail = falseFailureSims();
-  const big = sim200Runs(rng, MODES.length * DROP_RATES.length);
+  const real = SIM_ONLY ? [] : await realRuns(rng);
+  const falseFail = REAL_ONLY ? new Map<string, FalseFailResult[]>() : falseFailureSims();
+  const big = REAL_ONLY ? new Map<string, Sim200Result>() : sim200Runs(rng, ALL_MODES.length * DROP_RATES.length);
   const totalS = (performance.now() - START) / 1000;
   const out = [
     ...headerLines(totalS),
-    ...realSection(real),
-    ...falseFailSection(falseFail),
-    ...sim200Section(big, falseFail),
+    ...(SIM_ONLY ? [] : realSection(real)),
+    ...(REAL_ONLY ? [] : falseFailSection(falseFail)),
+    ...(REAL_ONLY ? [] : sim200Section(big, falseFail)),
     ...memberlistSection(),
     ...targetsSection(real, falseFail),
   ];
@@ -377,6 +396,7 @@ async function realRuns(rng: Rng): Promise<RealResult[]> {
     [10, "127.0.30"],
     [20, "127.0.31"],
   ] as const) {
+    if (REAL_N !== undefined && n !== REAL_N) continue;
     for (const mode of MODES) real.push(await realRun(mode, n, subnet, rng));
   }
   return real;
@@ -385,12 +405,12 @@ async function realRuns(rng: Rng): Promise<RealResult[]> {
 /** 2a. False failures by drop rate, per mode; seeds SEED+1, SEED+2, ... in mode, then drop-rate order. */
 function falseFailureSims(): Map<string, FalseFailResult[]> {
   const falseFail = new Map<string, FalseFailResult[]>();
-  let seedOffset = 0;
   for (const mode of MODES) {
     const rows: FalseFailResult[] = [];
     for (const drop of DROP_RATES) {
       const t = performance.now();
-      const r = simFalseFailures(mode, drop, SEED + ++seedOffset);
+      // Seeds by position among all modes, so --mode gives the same seeds as a full run.
+      const r = simFalseFailures(mode, drop, SEED + ALL_MODES.indexOf(mode) * DROP_RATES.length + DROP_RATES.indexOf(drop) + 1);
       rows.push(r);
       log(
         `[sim ${mode.name} n=10 drop=${drop}] ${r.members} members falsely failed (${r.events} events) in ${r.nodeHours.toFixed(2)} node-h` +
@@ -405,8 +425,7 @@ function falseFailureSims(): Map<string, FalseFailResult[]> {
 /** 2b. 200-node crash detection and bandwidth, per mode; seeds continue after the `seedsUsed` of falseFailureSims. */
 function sim200Runs(rng: Rng, seedsUsed: number): Map<string, Sim200Result> {
   const big = new Map<string, Sim200Result>();
-  let seedOffset = seedsUsed;
-  for (const mode of MODES) big.set(mode.name, sim200(mode, SEED + 1000 + ++seedOffset, rng));
+  for (const mode of MODES) big.set(mode.name, sim200(mode, SEED + 1000 + seedsUsed + ALL_MODES.indexOf(mode) + 1, rng));
   return big;
 }
 
@@ -464,16 +483,17 @@ function sim200Section(big: Map<string, Sim200Result>, falseFail: Map<string, Fa
     `## Simulator: crash detection at 200 nodes, and simulated bandwidth`,
     "",
     `Default knobs except t_cleanup_ms=2000 (200 nodes); a fresh random non-introducer crashes each trial in one simulation (N shrinks by one per trial), after a random 0.5-1.5 s gap. ` +
-      `Bytes/s per node: encoded datagrams in+out (wire codec, no IP/UDP headers), quiet cluster, drop 0: 10 nodes over ${FALSE_FAIL_SIM_MS / 60_000} min, 200 nodes over ${SIM200_BW_WINDOW_MS / 1000} s.`,
+      `Bytes/s per node: encoded datagrams in+out (wire codec, no IP/UDP headers), quiet cluster, drop 0: 10 nodes over ${FALSE_FAIL_SIM_MS / 60_000} min, 200 nodes over ${SIM200_BW_WINDOW_MS / 1000} s starting when every broadcast queue is empty ('queues empty after', counted from convergence).`,
     "",
     mdTable(
-      ["mode", "join convergence (200)", "first p50", "first p99", "all p50", "all p99", "missed", "bytes/s per node @10", "bytes/s per node @200"],
+      ["mode", "join convergence (200)", "queues empty after", "first p50", "first p99", "all p50", "all p99", "missed", "bytes/s per node @10", "bytes/s per node @200"],
       MODES.map((m) => {
         const b = big.get(m.name)!;
         const ten = (falseFail.get(m.name) ?? [])[0];
         return [
           m.name,
           b.convergeMs >= 0 ? fmtSec(b.convergeMs) : "did not converge",
+          b.drainMs >= 0 ? `+${fmtSec(b.drainMs)}` : "never",
           ...detCells(b.det),
           fmtRate(ten?.bytesPerSecPerNode),
           fmtRate(b.bytesPerSecPerNode),
