@@ -28,7 +28,7 @@ import { sample, shuffle } from "../shared/rng.ts";
 import { BroadcastQueue } from "./broadcast.ts";
 import { type ClusterConfig, configBeats, type Knobs } from "./cluster_config.ts";
 import { MAX_CONFIG_VERSION, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_INCARNATION, MAX_PIGGYBACK, TOMBSTONE_MS } from "./limits.ts";
-import { ProbeTracker } from "./probe.ts";
+import { insertIntoPass, ProbeTracker } from "./probe.ts";
 import { isTerminal, type MemberEntry, type MemberInfo, type MemberPorts, type MemberState, mergeRule, parseNodeId } from "./state.ts";
 import { missedProbeVerdict, retransmitLimit, roundPeriodMs, timerVerdict } from "./suspicion.ts";
 import type { Message } from "./wire.ts";
@@ -120,6 +120,13 @@ export const DEFAULT_PIGGYBACK = 24;
  * members that know it; these few sends per member reach the ones that lost the announcement.
  */
 export const SUBJECT_NEWS_SENDS = 2;
+
+/**
+ * How often a joiner sends its announcement to a member that does not ack it (each after
+ * probe_timeout_ms). At 10% loss each way a round trip fails 19% of the time; 3 attempts leave
+ * 0.7%, which the backstop piggybacks (SUBJECT_NEWS_SENDS) then cover.
+ */
+export const JOIN_ANNOUNCE_ATTEMPTS = 3;
 
 /** Probe round-trip times in ms, cumulative histogram bucket bounds (Prometheus style). */
 export const RTT_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] as const;
@@ -261,6 +268,7 @@ export class Membership {
       else this.probeRound(nowMs, out);
     }
     this.expireProbes(nowMs, out);
+    this.reannounce(nowMs, out);
     this.runTimers(nowMs, out);
     this.flushFresh(out, undefined);
     return out;
@@ -421,6 +429,7 @@ export class Membership {
         });
         break;
       case "ack": {
+        if (this.probes.ackAnnounce(msg.seq, msg.about)) break;
         const probe = this.probes.resolve(msg.seq, msg.about);
         if (probe) this.recordRtt(nowMs - probe.sentMs);
         const relay = this.probes.takeRelay(msg.seq, msg.about);
@@ -500,6 +509,7 @@ export class Membership {
     const local = this.members.get(info.id);
     if (!local) {
       this.members.set(info.id, { ...info, ports: { ...info.ports }, updatedMs: nowMs, heartbeatMs: nowMs, stateSinceMs: nowMs });
+      if (!isTerminal(info.state)) this.probeIndex = insertIntoPass(this.probeOrder, this.probeIndex, info.id, this.rng);
       if (spreadNew === "news") this.news(info.id);
       else if (spreadNew === "backstop") this.broadcasts.enqueue(info.id, Math.max(0, this.retransmitLimit() - SUBJECT_NEWS_SENDS));
       if (info.state === "alive" || info.state === "suspect") this.counters.joins++;
@@ -600,11 +610,22 @@ export class Membership {
     return out;
   }
 
-  /** The own entry, sent to every live member (a join or leave announcement: one small datagram each). */
-  private announceSelf(): Outgoing[] {
+  /**
+   * A join announcement: a ping carrying only the own entry, so the member's ack confirms it heard
+   * of this node; an unanswered one is sent again (reannounce), up to JOIN_ANNOUNCE_ATTEMPTS.
+   */
+  private joinAnnouncement(peer: string, nowMs: number, attempt: number): Outgoing {
     this.fresh.delete(this.selfId);
-    const entries = [toInfo(this.self)];
-    return this.livePeers().map((peer) => ({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries } }));
+    const seq = this.probes.announce(peer, nowMs + this.knobs.probe_timeout_ms, attempt);
+    return { to: addressOf(peer), msg: { type: "ping", from: this.selfId, cfg: this.cfg, entries: [toInfo(this.self)], seq } };
+  }
+
+  /** Send again the join announcements no ack answered in time, to members still listed alive. */
+  private reannounce(nowMs: number, out: Outgoing[]): void {
+    for (const a of this.probes.unansweredAnnounces(nowMs)) {
+      const m = this.members.get(a.target);
+      if (a.attempt < JOIN_ANNOUNCE_ATTEMPTS && m && !isTerminal(m.state)) out.push(this.joinAnnouncement(a.target, nowMs, a.attempt + 1));
+    }
   }
 
   /** Announce leaving to every live member; afterwards the node stays silent. */
@@ -615,7 +636,8 @@ export class Membership {
     self.stateSinceMs = nowMs;
     this.events.push({ kind: "left", id: this.selfId, incarnation: self.incarnation, atMs: nowMs });
     this.leaving = true;
-    return this.announceSelf();
+    const entries = [toInfo(self)];
+    return this.livePeers().map((peer) => ({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries } }));
   }
 
   // ---- join ----------------------------------------------------------------------------------
@@ -680,7 +702,7 @@ export class Membership {
     this.joined = true;
     for (const info of reply.entries) this.mergeEntry(info, nowMs, firstJoin ? "none" : "news");
     this.news(this.selfId);
-    if (firstJoin) out.push(...this.announceSelf());
+    if (firstJoin) for (const peer of this.livePeers()) out.push(this.joinAnnouncement(peer, nowMs, 1));
     else this.flushFresh(out, undefined);
     return { accepted: true, out };
   }

@@ -51,6 +51,19 @@ describe("membership simulation", () => {
     check(sim.converged(), sim, "200 nodes disagree after the queues drained");
   });
 
+  test("a node that crashes right after joining is failed at every member within 4 s (it joins the probe passes at once)", () => {
+    for (let i = 0; i < 5; i++) {
+      const sim = cluster(20, {}, {}, 30 + i);
+      sim.run(3000);
+      const joiner = sim.addNode();
+      check(sim.runUntil(() => sim.converged(), 5_000) >= 0, sim, "the joiner was not listed by all");
+      const id = joiner.node.id;
+      sim.crash(joiner.index);
+      const took = sim.runUntil(() => sim.live().every((sn) => sn.node.core.get(id)?.state === "failed"), 4_000);
+      check(took >= 0, sim, `a node crashed right after joining was not failed at every member within 4 s (seed offset ${30 + i})`);
+    }
+  });
+
   test("20 nodes joining at 10% loss agree within 5 s", () => {
     const sim = new Sim({ seed: BASE_SEED + 4, lossRate: 0.1 });
     sim.addNodes(20);
