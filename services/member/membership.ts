@@ -7,13 +7,19 @@
  *
  * Both protocols share the table, the merge rule, the suspicion timers and dissemination:
  * - every message carries the cluster config, the sender's own entry and up to `maxPiggyback`
- *   recent updates (the broadcast queue);
- * - news (a join, a state or incarnation change, a config change) is also pushed at once to
- *   `gossip_fanout` random peers by whoever first learns it, so it floods in a few milliseconds
- *   instead of waiting for protocol rounds.
+ *   recent updates (the broadcast queue); a datagram never holds more than
+ *   MAX_ENTRIES_PER_DATAGRAM entries (longer lists go out as several);
+ * - news (a state or incarnation change, a config change, a member heard of from another) is
+ *   also pushed at once to `gossip_fanout` random peers by whoever first learns it, so it floods
+ *   in a few milliseconds instead of waiting for protocol rounds;
+ * - a join is spread by the joiner itself: the introducer's table is no news to it, and once
+ *   admitted it pings every member with its own entry (again to those that do not ack). Members
+ *   that hear of it first-hand only piggyback it SUBJECT_NEWS_SENDS times: queued as full news at
+ *   every member, 200 nodes starting at once kept every queue full for ~150 s.
  * gossip: each round, raise the own heartbeat and send the whole table to `gossip_fanout` peers;
  * a member whose heartbeat does not advance for `t_suspect_ms` is suspected (or failed).
- * pingack: each round, probe `ping_fanout` members (shuffled round-robin); no ack within
+ * pingack: each round, probe `ping_fanout` members (shuffled round-robin; a new member joins the
+ * current pass at a random place); no ack within
  * `probe_timeout_ms` asks `indirect_probes` others to probe it (ping-req); no ack by the end of
  * the round is a missed probe: suspect (or failed).
  *
