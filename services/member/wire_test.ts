@@ -375,6 +375,23 @@ describe("every number and string from the wire is bounded (limits.ts)", () => {
     expect(decodeError(bytes).kind).toBe(accepted ? "decoded" : "format");
   });
 
+  test("the largest datagram the core may send (MAX_ENTRIES_PER_DATAGRAM entries, ids of MAX_ID_LENGTH, every number at its ceiling, tagged) fits UDP", () => {
+    const longId = (i: number) => `${"h".repeat(MAX_ID_LENGTH - 20)}:65535@${String(1_700_000_000_000 + i)}`;
+    const ports = { udp: 65535, introducer: 65535, http: 65535, hydfs: 65535, rainstorm: 65535 };
+    const entries = Array.from({ length: MAX_ENTRIES_PER_DATAGRAM }, (_, i) => ({
+      id: longId(i),
+      incarnation: MAX_INCARNATION,
+      state: "suspect" as const,
+      heartbeat: MAX_HEARTBEAT,
+      ports,
+    }));
+    const cfg = { version: MAX_CONFIG_VERSION, origin: longId(99), knobs: DEFAULT_KNOBS };
+    const bytes = encodeMessage({ type: "ack", from: longId(0), cfg, entries, seq: MAX_SEQ, about: longId(1) }, auth);
+    expect(entries[0]!.id.length).toBe(MAX_ID_LENGTH);
+    expect(bytes.length).toBeLessThanOrEqual(65_507);
+    expect(decodeMessage(bytes, auth).type).toBe("ack");
+  });
+
   test("a join_reply without the appended removed list (an older introducer) decodes with removed = []", () => {
     const msg = decodeMessage(datagram(6, [true, "", CFG, []]));
     expect(msg.type === "join_reply" && msg.removed).toEqual([]);
