@@ -6,8 +6,9 @@
 export class BroadcastQueue {
   private readonly sent = new Map<string, number>();
 
-  enqueue(id: string): void {
-    this.sent.set(id, 0);
+  /** Queue (or re-queue) news of `id`; `alreadySent` > 0 leaves it fewer sends before the limit. */
+  enqueue(id: string, alreadySent = 0): void {
+    this.sent.set(id, alreadySent);
   }
 
   delete(id: string): void {

@@ -40,6 +40,18 @@ export const MAX_HEARTBEAT = 2 ** 48 - 1;
  */
 export const MAX_SEQ = UINT32_MAX;
 
+/**
+ * Most member entries in one datagram (ping, ack, ping_req, gossip); a decoder drops a datagram
+ * with more. A longer list (a gossip round's whole table, the news of a rejoin) goes out as
+ * several datagrams of at most this many. An entry is ~60 bytes with a 30-character id and at
+ * most ~320 with an id of MAX_ID_LENGTH, so a datagram stays under ~21 KB, well inside UDP's
+ * 65,507. (Join replies travel over TCP, bounded by the frame size instead.)
+ */
+export const MAX_ENTRIES_PER_DATAGRAM = 64;
+
+/** Most queued updates piggybacked on one message, after the sender's own entry. */
+export const MAX_PIGGYBACK = MAX_ENTRIES_PER_DATAGRAM - 1;
+
 /** Advertised service ports: real ports only (config.json accepts [1, 65535] for every port). */
 export const MIN_PORT = 1;
 export const MAX_PORT = 65_535;

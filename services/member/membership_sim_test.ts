@@ -41,6 +41,36 @@ describe("membership simulation", () => {
     for (const sn of sim.nodes) expect(sn.node.core.list().filter((m) => m.state === "alive").length).toBe(20);
   });
 
+  test("200 nodes started at once agree within 5 s and their broadcast queues drain within 30 s", () => {
+    const sim = new Sim({ seed: BASE_SEED + 3 });
+    sim.addNodes(200);
+    const converged = sim.runUntil(() => sim.converged(), 5_000);
+    check(converged >= 0, sim, "200 nodes did not agree within 5 s");
+    const drained = sim.runUntil(() => sim.live().every((sn) => sn.node.core.queuedUpdates === 0), 30_000);
+    check(drained >= 0, sim, `broadcast queues not empty 30 s after convergence (largest ${Math.max(...sim.live().map((sn) => sn.node.core.queuedUpdates))})`);
+    check(sim.converged(), sim, "200 nodes disagree after the queues drained");
+    // 2-3 s of wall time alone, more on a loaded box: past bun's default 5 s per-test timeout.
+  }, 60_000);
+
+  test("a node that crashes right after joining is failed at every member within 4 s (it joins the probe passes at once)", () => {
+    for (let i = 0; i < 5; i++) {
+      const sim = cluster(20, {}, {}, 30 + i);
+      sim.run(3000);
+      const joiner = sim.addNode();
+      check(sim.runUntil(() => sim.converged(), 5_000) >= 0, sim, "the joiner was not listed by all");
+      const id = joiner.node.id;
+      sim.crash(joiner.index);
+      const took = sim.runUntil(() => sim.live().every((sn) => sn.node.core.get(id)?.state === "failed"), 4_000);
+      check(took >= 0, sim, `a node crashed right after joining was not failed at every member within 4 s (seed offset ${30 + i})`);
+    }
+  });
+
+  test("20 nodes joining at 10% loss agree within 5 s", () => {
+    const sim = new Sim({ seed: BASE_SEED + 4, lossRate: 0.1 });
+    sim.addNodes(20);
+    check(sim.runUntil(() => sim.converged(), 5_000) >= 0, sim, "20 nodes at 10% loss did not agree within 5 s");
+  });
+
   test("with two introducers, nodes join through whichever answers", () => {
     const sim = new Sim({ seed: BASE_SEED + 2, introducers: [1, 2] });
     sim.addNodes(2);

@@ -5,8 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import { seededRng } from "../shared/rng.ts";
 import { type ClusterConfig, DEFAULT_KNOBS } from "./cluster_config.ts";
-import { MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_INCARNATION, TOMBSTONE_MS } from "./limits.ts";
-import { ConfigCeilingError, Membership, type Outgoing } from "./membership.ts";
+import { MAX_CONFIG_VERSION, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_INCARNATION, TOMBSTONE_MS } from "./limits.ts";
+import { ConfigCeilingError, datagramParts, Membership, type Outgoing, SUBJECT_NEWS_SENDS } from "./membership.ts";
 import { MemberNode } from "./node.ts";
 import type { MemberInfo, MemberState } from "./state.ts";
 import { decodeMessage, encodeMessage, type Message } from "./wire.ts";
@@ -236,5 +236,88 @@ describe("former incarnations of this node", () => {
     const c = core();
     c.receive(gossip(PEER, [info(PEER), info("10.0.0.1:5001@500")]), 10);
     expect(c.get("10.0.0.1:5001@500")?.state).toBe("alive");
+  });
+});
+
+describe("join dissemination", () => {
+  const reply = (entries: MemberInfo[]): Extract<Message, { type: "join_reply" }> => ({
+    type: "join_reply",
+    accepted: true,
+    reason: "",
+    cfg: { version: 0, origin: "", knobs: DEFAULT_KNOBS },
+    entries,
+    removed: [],
+  });
+  const table = (n: number) => Array.from({ length: n }, (_, i) => info(`10.0.1.${i + 1}:5000@1000`));
+  const entriesTo = (out: Outgoing[]) => out.map((o) => ("entries" in o.msg ? o.msg.entries.map((e) => e.id) : []));
+
+  test("a first join announces the joiner's own entry to every member of the table, and nothing else", () => {
+    const joiner = core({}, "10.0.0.9:5000@1000");
+    const members = table(40);
+    const { out } = joiner.applyJoinReply(reply(members), 0);
+    expect(out.map((o) => o.to).sort()).toEqual(members.map((m) => m.id.replace("@1000", "")).sort());
+    expect(new Set(entriesTo(out).map((ids) => ids.join()))).toEqual(new Set(["10.0.0.9:5000@1000"]));
+    // The table is no news to pass on: the next ping piggybacks only the own entry.
+    const ping = joiner.tick(500).find((o) => o.msg.type === "ping");
+    expect(ping && "entries" in ping.msg && ping.msg.entries.map((e) => e.id)).toEqual(["10.0.0.9:5000@1000"]);
+  });
+
+  test("a later join reply (a rejoin: a healed partition) spreads what it brings as news", () => {
+    const joiner = core({}, "10.0.0.9:5000@1000");
+    joiner.applyJoinReply(reply([info(PEER)]), 0);
+    const { out } = joiner.applyJoinReply(reply([info(PEER), info(OTHER)]), 10);
+    expect(entriesTo(out).flat()).toContain(OTHER);
+  });
+
+  test("a member first heard from itself is piggybacked SUBJECT_NEWS_SENDS times and not pushed at once; heard from another, it is news", () => {
+    const c = core();
+    const firstHand = c.receive(gossip(PEER, [info(PEER)]), 0);
+    expect(firstHand).toEqual([]);
+    const secondHand = c.receive(gossip(PEER, [info(PEER), info(OTHER)]), 1);
+    expect(entriesTo(secondHand).flat()).toContain(OTHER);
+    let peerSends = 0;
+    for (let t = 500; t <= 30_000; t += 500) {
+      for (const o of c.tick(t)) {
+        if (o.msg.type !== "ping") continue;
+        peerSends += o.msg.entries.filter((e) => e.id === PEER).length;
+        // Both peers answer, so nothing else becomes news.
+        const target = [PEER, OTHER].find((id) => id.startsWith(o.to))!;
+        c.receive({ type: "ack", from: target, cfg: c.config, entries: [info(target)], seq: o.msg.seq, about: target }, t + 1);
+      }
+    }
+    expect(peerSends).toBe(SUBJECT_NEWS_SENDS);
+    expect(c.get(PEER)?.state).toBe("alive");
+  });
+
+  test("the introducer does not push a joiner at once (the joiner announces itself)", () => {
+    const c = core();
+    c.receive(gossip(PEER, [info(PEER)]), 0);
+    const handled = c.handleJoin(info(OTHER), 10);
+    expect(typeof handled === "object" && handled.out).toEqual([]);
+  });
+});
+
+describe("datagramParts", () => {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => info(`10.0.1.${i + 1}:5000@1000`));
+  test.each([
+    [0, 4, [0]],
+    [1, 4, [1]],
+    [4, 4, [4]],
+    [5, 4, [4, 1]],
+    [9, 4, [4, 4, 1]],
+    [200, MAX_ENTRIES_PER_DATAGRAM, [64, 64, 64, 8]],
+  ])("%p entries by at most %p: parts of %p", (n, max, sizes) => {
+    const entries = ids(n);
+    const parts = datagramParts(entries, max);
+    expect(parts.map((p) => p.length)).toEqual(sizes);
+    expect(parts.flat()).toEqual(entries);
+  });
+
+  test("a gossip round at 200 members sends datagrams the decoder accepts", () => {
+    const c = core({ knobs: { ...DEFAULT_KNOBS, protocol: "gossip" } });
+    c.receive(gossip(PEER, ids(199)), 0);
+    const out = c.tick(1000);
+    expect(out.length).toBeGreaterThan(3);
+    expect(decodable(out)).toBe(true);
   });
 });

@@ -4,6 +4,7 @@
  * sequence identifies exactly one of the two. The counter wraps from MAX_SEQ back to 1, so no
  * sequence number sent is ever one a peer's decoder refuses.
  */
+import { type Rng, randomInt } from "../shared/rng.ts";
 import { MAX_SEQ } from "./limits.ts";
 
 export interface Probe {
@@ -29,11 +30,58 @@ export function nextSeq(seq: number): number {
   return seq >= MAX_SEQ ? 1 : seq + 1;
 }
 
+/**
+ * Put a newly listed member into the current probe pass (`order`, whose next target is at
+ * `nextIndex`) at a uniformly random place among the targets still to come, as memberlist does.
+ * Left for the next reshuffle, it would go unprobed for up to a whole pass (one period per
+ * member: ~10 s at 20 nodes), so a node that crashed soon after joining was noticed that late.
+ * Returns the index of the next target (unchanged: the insertion is never before it).
+ */
+export function insertIntoPass(order: string[], nextIndex: number, id: string, rng: Rng): number {
+  const start = Math.min(nextIndex, order.length);
+  order.splice(start + randomInt(rng, order.length - start + 1), 0, id);
+  return start;
+}
+
+/** A join announcement (a ping) waiting for its ack: `attempt` counts the sends so far. */
+export interface Announce {
+  target: string;
+  deadlineMs: number;
+  attempt: number;
+}
+
 export class ProbeTracker {
   /** Last sequence number handed out; a test may start it anywhere. */
   constructor(private seq = 0) {}
   private readonly probes = new Map<number, Probe>();
   private readonly relays = new Map<number, Relay>();
+  private readonly announces = new Map<number, Announce>();
+
+  /** Track a join announcement to `target` (its `attempt`-th send), answered by an ack by `deadlineMs`. */
+  announce(target: string, deadlineMs: number, attempt: number): number {
+    const seq = (this.seq = nextSeq(this.seq));
+    this.announces.set(seq, { target, deadlineMs, attempt });
+    return seq;
+  }
+
+  /** An ack for a join announcement: forget it (true when it was one). */
+  ackAnnounce(seq: number, about: string): boolean {
+    const a = this.announces.get(seq);
+    if (!a || a.target !== about) return false;
+    this.announces.delete(seq);
+    return true;
+  }
+
+  /** Announcements unanswered at `nowMs` (removed from the tracker). */
+  unansweredAnnounces(nowMs: number): Announce[] {
+    const late: Announce[] = [];
+    for (const [seq, a] of this.announces) {
+      if (nowMs < a.deadlineMs) continue;
+      late.push(a);
+      this.announces.delete(seq);
+    }
+    return late;
+  }
 
   start(target: string, nowMs: number, directDeadlineMs: number, finalDeadlineMs: number): number {
     const seq = (this.seq = nextSeq(this.seq));
@@ -87,5 +135,6 @@ export class ProbeTracker {
   clear(): void {
     this.probes.clear();
     this.relays.clear();
+    this.announces.clear();
   }
 }

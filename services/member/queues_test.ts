@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { BroadcastQueue } from "./broadcast.ts";
 import { MAX_SEQ } from "./limits.ts";
-import { nextSeq, ProbeTracker } from "./probe.ts";
+import { insertIntoPass, nextSeq, ProbeTracker } from "./probe.ts";
 
 describe("BroadcastQueue", () => {
   function queue(...ids: string[]): BroadcastQueue {
@@ -12,6 +12,19 @@ describe("BroadcastQueue", () => {
     for (const id of ids) q.enqueue(id);
     return q;
   }
+
+  test.each([
+    [0, 5, 5],
+    [3, 5, 2],
+    [4, 5, 1],
+    [9, 5, 1],
+  ])("enqueued as already sent %p times with limit %p: sent %p times", (alreadySent, limit, sends) => {
+    const q = new BroadcastQueue();
+    q.enqueue("a", alreadySent);
+    let n = 0;
+    while (q.take(1, limit).length > 0) n++;
+    expect(n).toBe(sends);
+  });
 
   test("empty queue gives nothing", () => {
     const q = new BroadcastQueue();
@@ -253,5 +266,24 @@ describe("ProbeTracker", () => {
     expect(t.due(10_000, true)).toEqual({ needIndirect: [], missed: [] });
     // A late ack for a probe from before the clear must not match a new probe.
     expect(t.start("n1", 0, 200, 500)).toBe(3);
+  });
+});
+
+describe("insertIntoPass", () => {
+  /** An Rng that always returns `r`. */
+  const fixed = (r: number) => ({ next: () => r });
+  test.each([
+    // [order, nextIndex, r, order after, next index after]
+    [[], 0, 0, ["x"], 0],
+    [["a", "b", "c"], 0, 0, ["x", "a", "b", "c"], 0],
+    [["a", "b", "c"], 0, 0.99, ["a", "b", "c", "x"], 0],
+    [["a", "b", "c"], 2, 0, ["a", "b", "x", "c"], 2],
+    [["a", "b", "c"], 2, 0.99, ["a", "b", "c", "x"], 2],
+    [["a", "b", "c"], 3, 0.5, ["a", "b", "c", "x"], 3],
+    [["a", "b"], 5, 0.5, ["a", "b", "x"], 2],
+  ] as [string[], number, number, string[], number][])("%p from %p with r=%p -> %p, next %p", (order, nextIndex, r, after, next) => {
+    const o = [...order];
+    expect(insertIntoPass(o, nextIndex, "x", fixed(r))).toBe(next);
+    expect(o).toEqual(after);
   });
 });

@@ -13,7 +13,7 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { datagramTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { type ClusterConfig, configFromTuple, configToTuple } from "./cluster_config.ts";
-import { DATAGRAM_MAX_AGE_MS, freshness, isPort, isUintUpTo, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
+import { DATAGRAM_MAX_AGE_MS, freshness, isPort, isUintUpTo, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
 import { type MemberInfo, type MemberPorts, parseNodeId, STATE_CODES } from "./state.ts";
 
 /** Bytes of the send time in the trailer of a secured message. */
@@ -105,8 +105,10 @@ function entryFromTuple(t: unknown): MemberInfo {
   };
 }
 
-function entriesFromTuple(t: unknown): MemberInfo[] {
+/** A list of entries, at most `max` long. */
+function entriesFromTuple(t: unknown, max: number): MemberInfo[] {
   if (!Array.isArray(t)) throw new Error("entries: malformed");
+  if (t.length > max) throw new Error(`entries: more than ${max}`);
   return t.map(entryFromTuple);
 }
 
@@ -256,11 +258,12 @@ function fromBody(type: MessageType, b: unknown[]): Message {
       accepted: b[0],
       reason: str(b[1], "reason", MAX_REASON_LENGTH),
       cfg: configFromTuple(b[2]),
-      entries: entriesFromTuple(b[3]),
+      // Over TCP: bounded by the join reply's frame size, not by the datagram's entry count.
+      entries: entriesFromTuple(b[3], Number.MAX_SAFE_INTEGER),
       removed: removedFromTuple(b[4]),
     };
   }
-  const common = { from: nodeId(b[0], "from"), cfg: configFromTuple(b[1]), entries: entriesFromTuple(b[2]) };
+  const common = { from: nodeId(b[0], "from"), cfg: configFromTuple(b[1]), entries: entriesFromTuple(b[2], MAX_ENTRIES_PER_DATAGRAM) };
   if (type === "gossip") return { type, ...common };
   if (!isUintUpTo(b[3], MAX_SEQ)) throw new Error(`seq: expected an unsigned integer up to ${MAX_SEQ}`);
   if (type === "ping") return { type, ...common, seq: b[3] };

@@ -11,7 +11,7 @@ import { GOLDEN_MESSAGES, GOLDEN_SECRET, GOLDEN_SENT_MS, goldenAuth } from "../.
 import { deriveKeys, makeTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { seededRng } from "../shared/rng.ts";
 import { configToTuple, DEFAULT_KNOBS } from "./cluster_config.ts";
-import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
+import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
 import {
   decodeDatagram,
   decodeMessage,
@@ -364,11 +364,32 @@ describe("every number and string from the wire is bounded (limits.ts)", () => {
     ["join_reply removed ids", datagram(6, [true, "", CFG, [], [ID]]), true],
     ["join_reply removed that is not a list", datagram(6, [true, "", CFG, [], ID]), false],
     ["join_reply removed with a non-id", datagram(6, [true, "", CFG, [], ["x"]]), false],
+    ["gossip with MAX_ENTRIES_PER_DATAGRAM entries", gossip(...Array.from({ length: MAX_ENTRIES_PER_DATAGRAM }, () => entry(0, 1))), true],
+    ["gossip with MAX_ENTRIES_PER_DATAGRAM + 1 entries", gossip(...Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1))), false],
+    ["ping with MAX_ENTRIES_PER_DATAGRAM + 1 entries", datagram(1, [ID, CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), 1]), false],
+    ["join_reply (TCP) with more than MAX_ENTRIES_PER_DATAGRAM entries", datagram(6, [true, "", CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), []]), true],
     ["wire knob drop_rate_recv of 1", datagram(4, [ID, [...CFG.slice(0, 13), 1], []]), false],
     ["wire knob t_cleanup_ms above its config maximum", datagram(4, [ID, [...CFG.slice(0, 12), 3_600_001, 0], []]), false],
   ];
   test.each(ROWS)("%s", (_name, bytes, accepted) => {
     expect(decodeError(bytes).kind).toBe(accepted ? "decoded" : "format");
+  });
+
+  test("the largest datagram the core may send (MAX_ENTRIES_PER_DATAGRAM entries, ids of MAX_ID_LENGTH, every number at its ceiling, tagged) fits UDP", () => {
+    const longId = (i: number) => `${"h".repeat(MAX_ID_LENGTH - 20)}:65535@${String(1_700_000_000_000 + i)}`;
+    const ports = { udp: 65535, introducer: 65535, http: 65535, hydfs: 65535, rainstorm: 65535 };
+    const entries = Array.from({ length: MAX_ENTRIES_PER_DATAGRAM }, (_, i) => ({
+      id: longId(i),
+      incarnation: MAX_INCARNATION,
+      state: "suspect" as const,
+      heartbeat: MAX_HEARTBEAT,
+      ports,
+    }));
+    const cfg = { version: MAX_CONFIG_VERSION, origin: longId(99), knobs: DEFAULT_KNOBS };
+    const bytes = encodeMessage({ type: "ack", from: longId(0), cfg, entries, seq: MAX_SEQ, about: longId(1) }, auth);
+    expect(entries[0]!.id.length).toBe(MAX_ID_LENGTH);
+    expect(bytes.length).toBeLessThanOrEqual(65_507);
+    expect(decodeMessage(bytes, auth).type).toBe("ack");
   });
 
   test("a join_reply without the appended removed list (an older introducer) decodes with removed = []", () => {
