@@ -305,7 +305,8 @@ export class Membership {
     const peers = sample(this.rng, this.livePeers(), this.knobs.gossip_fanout);
     if (peers.length === 0) return;
     const parts = datagramParts([...this.members.values()].map(toInfo));
-    for (const peer of peers) for (const entries of parts) out.push({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries } });
+    for (const peer of peers)
+      for (const entries of parts) out.push({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries } });
   }
 
   private probeRound(nowMs: number, out: Outgoing[]): void {
@@ -592,7 +593,8 @@ export class Membership {
       this.knobs.gossip_fanout,
     );
     const parts = datagramParts(entries);
-    for (const peer of peers) for (const part of parts) out.push({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries: part } });
+    for (const peer of peers)
+      for (const part of parts) out.push({ to: addressOf(peer), msg: { type: "gossip", from: this.selfId, cfg: this.cfg, entries: part } });
   }
 
   /** Alive and suspect members other than self: the ones we probe and gossip to. */

@@ -13,7 +13,18 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { datagramTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { type ClusterConfig, configFromTuple, configToTuple } from "./cluster_config.ts";
-import { DATAGRAM_MAX_AGE_MS, freshness, isPort, isUintUpTo, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
+import {
+  DATAGRAM_MAX_AGE_MS,
+  freshness,
+  isPort,
+  isUintUpTo,
+  MAX_ENTRIES_PER_DATAGRAM,
+  MAX_HEARTBEAT,
+  MAX_ID_LENGTH,
+  MAX_INCARNATION,
+  MAX_REASON_LENGTH,
+  MAX_SEQ,
+} from "./limits.ts";
 import { type MemberInfo, type MemberPorts, parseNodeId, STATE_CODES } from "./state.ts";
 
 /** Bytes of the send time in the trailer of a secured message. */

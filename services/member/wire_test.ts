@@ -11,7 +11,16 @@ import { GOLDEN_MESSAGES, GOLDEN_SECRET, GOLDEN_SENT_MS, goldenAuth } from "../.
 import { deriveKeys, makeTagger, TAG_BYTES, type Tagger } from "../shared/auth.ts";
 import { seededRng } from "../shared/rng.ts";
 import { configToTuple, DEFAULT_KNOBS } from "./cluster_config.ts";
-import { DATAGRAM_MAX_AGE_MS, MAX_CONFIG_VERSION, MAX_ENTRIES_PER_DATAGRAM, MAX_HEARTBEAT, MAX_ID_LENGTH, MAX_INCARNATION, MAX_REASON_LENGTH, MAX_SEQ } from "./limits.ts";
+import {
+  DATAGRAM_MAX_AGE_MS,
+  MAX_CONFIG_VERSION,
+  MAX_ENTRIES_PER_DATAGRAM,
+  MAX_HEARTBEAT,
+  MAX_ID_LENGTH,
+  MAX_INCARNATION,
+  MAX_REASON_LENGTH,
+  MAX_SEQ,
+} from "./limits.ts";
 import {
   decodeDatagram,
   decodeMessage,
@@ -366,8 +375,16 @@ describe("every number and string from the wire is bounded (limits.ts)", () => {
     ["join_reply removed with a non-id", datagram(6, [true, "", CFG, [], ["x"]]), false],
     ["gossip with MAX_ENTRIES_PER_DATAGRAM entries", gossip(...Array.from({ length: MAX_ENTRIES_PER_DATAGRAM }, () => entry(0, 1))), true],
     ["gossip with MAX_ENTRIES_PER_DATAGRAM + 1 entries", gossip(...Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1))), false],
-    ["ping with MAX_ENTRIES_PER_DATAGRAM + 1 entries", datagram(1, [ID, CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), 1]), false],
-    ["join_reply (TCP) with more than MAX_ENTRIES_PER_DATAGRAM entries", datagram(6, [true, "", CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), []]), true],
+    [
+      "ping with MAX_ENTRIES_PER_DATAGRAM + 1 entries",
+      datagram(1, [ID, CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), 1]),
+      false,
+    ],
+    [
+      "join_reply (TCP) with more than MAX_ENTRIES_PER_DATAGRAM entries",
+      datagram(6, [true, "", CFG, Array.from({ length: MAX_ENTRIES_PER_DATAGRAM + 1 }, () => entry(0, 1)), []]),
+      true,
+    ],
     ["wire knob drop_rate_recv of 1", datagram(4, [ID, [...CFG.slice(0, 13), 1], []]), false],
     ["wire knob t_cleanup_ms above its config maximum", datagram(4, [ID, [...CFG.slice(0, 12), 3_600_001, 0], []]), false],
   ];
