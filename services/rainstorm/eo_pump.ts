@@ -16,6 +16,7 @@ import type { TaskDest } from "./dest_writer.ts";
 import { RECENT_NOTICES_PER_TASK } from "./outputs.ts";
 import type { BatchRouter } from "./router.ts";
 import { SeenIds } from "./seen_ids.ts";
+import { isStatelessOperator } from "../../ops/registry.ts";
 import type { ExactlyOnceState, TaskLogStore, TaskRunner } from "./task.ts";
 import type { Batch } from "./worker.ts";
 
@@ -116,7 +117,8 @@ async function commitGroup(ctx: PumpContext, t: TaskRunner, eo: ExactlyOnceState
   if (freshCount > 0) {
     answers = await t.op.processLines(fresh, freshCount);
     try {
-      const state = await t.op.snapshot(++eo.snapshots, SNAPSHOT_TIMEOUT_MS);
+      // A stateless built-in (a last-stage grep, transform or echo) has no state to log: no round trip to ask it.
+      const state = isStatelessOperator(t.start.op) ? null : await t.op.snapshot(++eo.snapshots, SNAPSHOT_TIMEOUT_MS);
       const failpoint = ctx.nextFailpoint();
       if (failpoint === "crash_before_log_append") throw new Error(`failpoint ${failpoint}`);
       await eo.log.append({ answers, state, floor: eo.seen.floor }, eo.records + 1);
