@@ -191,6 +191,8 @@ function buildEngine(cfg: NodeConfig, log: Logger, http: ClusterHttp): { worker:
     leader: leaderJobs,
     onLeaderTerm: (term) => seat?.onWorkerTerm(term),
     leaderAddr,
+    // Synchronous and full: it runs only once the worker has been idle for a while (worker_upkeep.ts).
+    collectGarbage: () => Bun.gc(true),
   });
   const files = new HydfsJobFiles(`http://${cfg.host}:${cfg.ports.hydfs}`, http, cfg.hydfs.request_timeout_ms);
   seat = new LeaderSeat({ cfg, log, worker, transport, files });

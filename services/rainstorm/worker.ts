@@ -125,6 +125,11 @@ export interface WorkerOptions {
   onLeaderTerm?: (term: number) => void;
   /** A source's input lines. Default: src in HyDFS, through this node's hydfsd. */
   sourceLines?: (src: string) => Promise<AsyncIterable<string>>;
+  /**
+   * Run once when the worker has become idle (worker_upkeep.ts IDLE_COLLECT_MS): rainstormd passes
+   * a full garbage collection. Default: nothing (the simulator runs many workers in one process).
+   */
+  collectGarbage?: () => void;
 }
 
 export class Worker {
@@ -183,6 +188,8 @@ export class Worker {
       note: (logPath, text) => this.note(logPath, text),
       stopJob: (job) => this.stopJob(job),
       onTaskDied: (t) => opts.onTaskDied(t),
+      busy: () => this.tasks.size > 0 || this.sources.list().length > 0,
+      collectGarbage: opts.collectGarbage ?? (() => {}),
     });
     const [name, at] = r.failpoint.split(":");
     this.failpoint = name ? { name, at: Number(at) } : undefined;

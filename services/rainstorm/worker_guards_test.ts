@@ -16,6 +16,7 @@ import type { Answer } from "./operator_proc.ts";
 import { parseJobArgs } from "./plan.ts";
 import type { TaskOperator } from "./task.ts";
 import type { RainstormTransport } from "./transport.ts";
+import { IDLE_COLLECT_MS } from "./worker_upkeep.ts";
 import { type LeaderJobs, Worker } from "./worker.ts";
 import {
   type AnswerWatch,
@@ -155,6 +156,7 @@ class QuietOperator implements TaskOperator {
 /** A Worker on a virtual clock, its operators QuietOperators, its log lines and death reports kept. */
 function quietWorker(rainstorm: Record<string, unknown>, leader?: LeaderJobs) {
   const clock = new VirtualClock();
+  const collected: number[] = [];
   const ops: QuietOperator[] = [];
   const deaths: TaskDeath[] = [];
   const lines: string[] = [];
@@ -172,6 +174,7 @@ function quietWorker(rainstorm: Record<string, unknown>, leader?: LeaderJobs) {
       return op;
     },
     localLogs: { mkdir: () => {}, append: (_path, text) => void notes.push(text) },
+    collectGarbage: () => void collected.push(clock.nowMs()),
     ...(leader ? { leader } : {}),
   });
   const start = (job: string, index = 0) =>
@@ -189,8 +192,28 @@ function quietWorker(rainstorm: Record<string, unknown>, leader?: LeaderJobs) {
     while (clock.fireNext(ms)) for (let i = 0; i < 5; i++) await Promise.resolve();
     for (let i = 0; i < 5; i++) await Promise.resolve();
   };
-  return { clock, worker, ops, deaths, lines, notes, start, until };
+  return { clock, worker, ops, deaths, lines, notes, start, until, collected };
 }
+
+describe("a Worker that became idle collects its garbage once", () => {
+  test("never before any work; once, IDLE_COLLECT_MS after its last task went; again only after more work", async () => {
+    const w = quietWorker({});
+    await w.until(10_000);
+    expect(w.collected).toEqual([]);
+    w.start("job-idle-1");
+    await w.until(20_000);
+    expect(w.collected).toEqual([]);
+    await w.worker.stopJob("job-idle-1");
+    await w.until(30_000);
+    // Sampled every second: idle seen first at 21 s, collected at the first sample IDLE_COLLECT_MS later.
+    expect(w.collected).toEqual([21_000 + IDLE_COLLECT_MS]);
+    w.start("job-idle-2");
+    await w.until(35_000);
+    await w.worker.stopJob("job-idle-2");
+    await w.until(45_000);
+    expect(w.collected).toEqual([21_000 + IDLE_COLLECT_MS, 36_000 + IDLE_COLLECT_MS]);
+  });
+});
 
 describe("a Worker kills a hung operator", () => {
   const JOB = "job-hung-1";
