@@ -16,6 +16,7 @@ import {
   decodeEngineTsvLine,
   describe,
   doneLine,
+  type EngineMessage,
   FRAMING_ENV,
   type Framing,
   MAX_LINE_CHARS,
@@ -204,7 +205,7 @@ export class Session {
   private errors = 0;
 
   /** The framing's codec: how engine lines read, and how outputs and dones are written. */
-  private readonly decode: (line: string) => ReturnType<typeof decodeEngineLine>;
+  private readonly decode: (line: string) => EngineMessage;
   private readonly outputLine: (key: string, value: string) => string;
   private readonly doneLine: (id: string | number) => string;
 

@@ -22,7 +22,7 @@ import {
 import { readLines } from "../shared/lines.ts";
 
 // The engine's users (worker, leader, tests, bench) take the protocol's pieces from here too.
-export { type Answer, type Framing, inputLine, type Output, tupleLine } from "../../ops/protocol.ts";
+export { type Answer, type Framing, type Output, tupleLine } from "../../ops/protocol.ts";
 
 /** One batch in flight: `count` inputs, answered in order. */
 interface Pending {
